@@ -1,0 +1,31 @@
+// Output files that appear only when complete: data go to a hidden temporary name in the same
+// directory, which `commit()` renames over the final name. If the object is destroyed without
+// a commit (an exception) or a signal ends the process, the temporary file is removed.
+#pragma once
+
+#include <string>
+
+namespace scorekit {
+
+class AtomicFile {
+public:
+    // Throws Error if the directory of `path` is not writable.
+    explicit AtomicFile(std::string path);
+    ~AtomicFile();
+    AtomicFile(const AtomicFile&) = delete;
+    AtomicFile& operator=(const AtomicFile&) = delete;
+
+    const std::string& temporary_path() const { return temporary_; }
+    const std::string& path() const { return path_; }
+
+    // Renames the temporary file to the final path. Throws Error on failure.
+    void commit();
+
+private:
+    std::string path_;
+    std::string temporary_;
+    int slot_ = -1;
+    bool committed_ = false;
+};
+
+}  // namespace scorekit

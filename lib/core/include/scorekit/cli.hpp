@@ -1,0 +1,41 @@
+// Options shared by every tool and the one entry point that maps failures to exit statuses.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace scorekit {
+
+// Options that every tool spells the same way. Defaults live here and nowhere else.
+struct CommonOptions {
+    std::string output = "-";  // `-` is standard output
+    int threads = 1;           // 0 means one per CPU core
+    std::uint64_t seed = 0;
+    int verbose = 0;  // count of -v
+    bool quiet = false;
+};
+
+// Which of the common options a tool takes; --verbose, --quiet and --version are always there.
+struct CommonOptionSet {
+    bool output = true;
+    bool threads = true;
+    bool seed = true;
+};
+
+void add_common_options(CLI::App& app, CommonOptions& options, CommonOptionSet set = {});
+
+// Version string printed by --version and written into provenance attributes.
+std::string version_string();
+
+// Parses argv, applies verbosity, runs `body` and maps exceptions to exit statuses:
+// 0 success (and --help, --version), 1 Error, 2 usage error, 130 Interrupted.
+int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
+             const std::function<void()>& body);
+
+// Number of worker threads for `requested` (0 = one per core).
+int resolve_threads(int requested);
+
+}  // namespace scorekit

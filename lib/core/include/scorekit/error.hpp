@@ -1,0 +1,39 @@
+// Exception types shared by every scorekit tool.
+//
+// The library reports failures only by throwing; tool mains map the type to an exit status
+// (Error -> 1, UsageError -> 2, Interrupted -> 130) and print the message once, prefixed by
+// the tool name. Messages follow one grammar:
+//   <what failed> "<file, record or value>": <reason>; <what to do>
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace scorekit {
+
+// A data or runtime failure: bad input file, numerical failure, I/O error. Exit status 1.
+class Error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// An invalid option value or combination that the option parser could not catch. Exit status 2.
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// A long job stopped by SIGINT or SIGTERM after saving what it had. Exit status 130.
+class Interrupted : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Composes a message in the common grammar. `hint` may be empty.
+std::string describe(const std::string& what, const std::string& subject, const std::string& reason,
+                     const std::string& hint = "");
+
+// Formats a double so that it reads back to the same value (shortest round-trip form).
+std::string format_number(double value);
+
+}  // namespace scorekit

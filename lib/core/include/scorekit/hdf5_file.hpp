@@ -1,0 +1,78 @@
+// Small HDF5 reader and writer over the C API, laid out the way h5py reads and writes files:
+// row-major datasets, attributes as scalars or variable-length UTF-8 strings.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "scorekit/matrix.hpp"
+
+namespace scorekit {
+
+class AtomicFile;
+
+// An N-dimensional array of doubles in row-major order.
+struct Array {
+    std::vector<std::int64_t> shape;
+    std::vector<double> values;
+};
+
+class Hdf5Reader {
+public:
+    // Throws Error naming the file if it is missing, not HDF5, or truncated.
+    explicit Hdf5Reader(const std::string& path);
+    ~Hdf5Reader();
+    Hdf5Reader(const Hdf5Reader&) = delete;
+    Hdf5Reader& operator=(const Hdf5Reader&) = delete;
+
+    const std::string& path() const { return path_; }
+    bool exists(const std::string& object) const;
+
+    // Reads a numeric dataset of any rank, converted to double.
+    Array read_array(const std::string& dataset) const;
+
+    // Reads a numeric dataset of rank 1 or 2 as a matrix (rank 1 becomes one column).
+    RowMatrix read_matrix(const std::string& dataset) const;
+
+    bool has_attribute(const std::string& object, const std::string& name) const;
+    std::string read_string_attribute(const std::string& object, const std::string& name) const;
+    double read_number_attribute(const std::string& object, const std::string& name) const;
+
+private:
+    std::string where(const std::string& object) const { return path_ + ":" + object; }
+    std::string path_;
+    std::int64_t file_ = -1;
+};
+
+class Hdf5Writer {
+public:
+    // Creates the file under a temporary name and writes the provenance attributes at the root.
+    explicit Hdf5Writer(const std::string& path);
+    ~Hdf5Writer();
+    Hdf5Writer(const Hdf5Writer&) = delete;
+    Hdf5Writer& operator=(const Hdf5Writer&) = delete;
+
+    void create_group(const std::string& group);
+    // `single` stores float32 instead of float64.
+    void write_array(const std::string& dataset, const std::vector<std::int64_t>& shape,
+                     const double* values, bool single = false);
+    void write_matrix(const std::string& dataset, const RowMatrix& matrix, bool single = false);
+    void write_vector(const std::string& dataset, const std::vector<double>& values);
+    void write_attribute(const std::string& object, const std::string& name, const std::string& value);
+    void write_attribute(const std::string& object, const std::string& name, double value);
+    void write_attribute(const std::string& object, const std::string& name, std::int64_t value);
+
+    // Closes the file and moves it to its final name. Without a commit the file is removed.
+    void commit();
+
+private:
+    std::unique_ptr<AtomicFile> output_;
+    std::int64_t file_ = -1;
+};
+
+// True if the file starts with the HDF5 signature.
+bool has_hdf5_signature(const std::string& path);
+
+}  // namespace scorekit

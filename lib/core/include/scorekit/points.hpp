@@ -1,0 +1,51 @@
+// Point sets: N points of dimension D, read from HDF5 or text and written to either.
+//
+// Input names:
+//   file.h5:/group/name   an HDF5 dataset [N, D] (float32 or float64; rank 1 is read as D = 1)
+//   file.h5               an HDF5 file, dataset /points
+//   file.txt, file.gz     text: one point per line, numbers separated by tabs, spaces or commas,
+//                         an optional header line of column names, `#` comments, gzip detected
+//   -                     text on standard input
+// Output names: `-` writes tab-separated text to standard output, a name ending in .h5/.hdf5
+// (optionally with :/dataset) writes HDF5, any other name writes text. Files appear atomically.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "scorekit/matrix.hpp"
+
+namespace scorekit {
+
+struct PointSet {
+    RowMatrix values;                  // [N, D]
+    std::vector<std::string> columns;  // column names from a text header; empty if none
+    std::string source;                // the input name as given, for messages
+};
+
+// Where a point set lives: a file and, for HDF5, a dataset inside it.
+struct PointLocation {
+    std::string path;
+    std::string dataset;  // empty for text
+    bool hdf5 = false;
+};
+
+// Splits `spec` at ":/" and decides HDF5 or text (by the HDF5 signature or the file extension).
+PointLocation locate_points(const std::string& spec, const std::string& default_dataset = "/points",
+                            bool for_output = false);
+
+// Reads a point set. Throws Error naming the file, line or row and column for a missing file or
+// dataset, a truncated file, a value that is not a number, NaN or infinity, ragged rows, an empty
+// set, or (when `expected_dim` > 0) the wrong number of columns.
+PointSet read_points(const std::string& spec, int expected_dim = 0);
+
+// Writes points as HDF5 (float64 dataset with provenance) or as tab-separated text with
+// round-trip precision. `columns` (optional) become a text header or a `columns` attribute.
+void write_points(const std::string& spec, const RowMatrix& points,
+                  const std::vector<std::string>& columns = {});
+
+// Writes tab-separated rows with round-trip precision.
+void write_text_rows(std::FILE* stream, const RowMatrix& points);
+
+}  // namespace scorekit

@@ -1,0 +1,21 @@
+// SIGINT/SIGTERM handling for long jobs and cleanup of temporary output files.
+//
+// By default a signal removes every registered temporary file and ends the process with the
+// usual status (128 + signal). A job that can save its state calls `catch_interrupts()`; the
+// signal then only sets a flag that the job polls with `interrupt_requested()`.
+#pragma once
+
+#include <string>
+
+namespace scorekit {
+
+void install_signal_handlers();
+void catch_interrupts();
+bool interrupt_requested();
+int interrupt_signal();
+
+// Registers a temporary file to unlink if a signal ends the process. Returns a slot id.
+int register_temporary(const std::string& path);
+void unregister_temporary(int slot);
+
+}  // namespace scorekit

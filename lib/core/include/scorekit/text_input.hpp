@@ -1,0 +1,35 @@
+// Line-oriented input from a file or standard input, gzip detected by its magic bytes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace scorekit {
+
+class LineReader {
+public:
+    // Opens `path` (`-` = standard input). Throws Error if it cannot be opened and UsageError
+    // if standard input is an interactive terminal (the tool would otherwise wait silently).
+    explicit LineReader(const std::string& path);
+    ~LineReader();
+    LineReader(const LineReader&) = delete;
+    LineReader& operator=(const LineReader&) = delete;
+
+    // Reads the next line without its line ending (LF or CRLF). Returns false at end of input.
+    // Throws Error on a read error or a truncated gzip stream.
+    bool next(std::string& line);
+
+    // 1-based number of the line last returned.
+    std::uint64_t line_number() const { return line_number_; }
+    const std::string& name() const { return name_; }
+
+private:
+    void* file_ = nullptr;  // gzFile, kept opaque so that zlib.h stays out of this header
+    std::string name_;
+    std::uint64_t line_number_ = 0;
+};
+
+// True if the file starts with the gzip magic bytes 1f 8b.
+bool has_gzip_magic(const std::string& path);
+
+}  // namespace scorekit

@@ -1,0 +1,52 @@
+#include "scorekit/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sys/stat.h>
+#include <vector>
+
+#include "scorekit/error.hpp"
+#include "scorekit/signals.hpp"
+
+namespace scorekit {
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+    auto slash = path_.rfind('/');
+    std::string directory = slash == std::string::npos ? "" : path_.substr(0, slash + 1);
+    std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
+    std::string pattern = directory + "." + base + ".tmp.XXXXXX";
+    std::vector<char> buffer(pattern.begin(), pattern.end());
+    buffer.push_back('\0');
+    int fd = mkstemp(buffer.data());
+    if (fd < 0) {
+        throw Error(describe("cannot create output file", path_, std::strerror(errno),
+                             "check that the directory exists and is writable"));
+    }
+    close(fd);
+    temporary_ = buffer.data();
+    slot_ = register_temporary(temporary_);
+}
+
+AtomicFile::~AtomicFile() {
+    if (!committed_) std::remove(temporary_.c_str());
+    unregister_temporary(slot_);
+}
+
+void AtomicFile::commit() {
+    // mkstemp creates mode 0600; give the final file the usual mode under the user's umask.
+    mode_t mask = umask(0);
+    umask(mask);
+    chmod(temporary_.c_str(), 0666 & ~mask);
+    if (std::rename(temporary_.c_str(), path_.c_str()) != 0) {
+        throw Error(describe("cannot write output file", path_, std::strerror(errno),
+                             "check the directory permissions"));
+    }
+    committed_ = true;
+}
+
+}  // namespace scorekit

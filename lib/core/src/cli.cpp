@@ -1,0 +1,132 @@
+#include "scorekit/cli.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "scorekit/error.hpp"
+#include "scorekit/log.hpp"
+#include "scorekit/provenance.hpp"
+#include "scorekit/signals.hpp"
+
+#ifndef SCOREKIT_VERSION
+#define SCOREKIT_VERSION "unknown"
+#endif
+
+namespace scorekit {
+namespace {
+
+std::string join_command_line(int argc, char** argv) {
+    std::string line;
+    for (int i = 0; i < argc; ++i) {
+        if (i) line += ' ';
+        std::string arg = argv[i];
+        bool plain = !arg.empty() && arg.find_first_of(" \t\n'\"\\$`*?;&|<>()") == std::string::npos;
+        if (plain) {
+            line += arg;
+        } else {
+            line += '\'';
+            for (char c : arg) line += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+            line += '\'';
+        }
+    }
+    return line;
+}
+
+// stdout is checked at exit so that a full disk or closed pipe fails loudly instead of silently.
+void close_stdout() {
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+        throw Error(describe("cannot write", "standard output", std::strerror(errno),
+                             "check free disk space or the reading end of the pipe"));
+    }
+}
+
+}  // namespace
+
+Provenance& provenance() {
+    static Provenance record;
+    return record;
+}
+
+std::string version_string() { return SCOREKIT_VERSION; }
+
+void add_common_options(CLI::App& app, CommonOptions& options, CommonOptionSet set) {
+    if (set.output) {
+        app.add_option("-o,--output", options.output, "Output file; .h5 writes HDF5, `-` is standard output")
+            ->capture_default_str();
+    }
+    if (set.threads) {
+        app.add_option("--threads", options.threads, "Worker threads (0 = one per CPU core)")
+            ->capture_default_str()
+            ->check(CLI::NonNegativeNumber);
+    }
+    if (set.seed) {
+        app.add_option("--seed", options.seed, "Random seed; the same seed gives the same output")
+            ->capture_default_str();
+    }
+    app.add_flag("-v,--verbose", options.verbose, "More log lines on stderr (repeat for more)");
+    app.add_flag("-q,--quiet", options.quiet, "Only warnings and errors on stderr");
+    app.set_version_flag("--version", version_string(), "Print the version and exit");
+}
+
+int resolve_threads(int requested) {
+    if (requested > 0) return requested;
+    unsigned cores = std::thread::hardware_concurrency();
+    return cores ? static_cast<int>(cores) : 1;
+}
+
+int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
+             const std::function<void()>& body) {
+    const std::string tool = app.get_name();
+    set_log_tool(tool);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        std::fputs(app.help().c_str(), stdout);
+        return 0;
+    } catch (const CLI::CallForAllHelp&) {
+        std::fputs(app.help("", CLI::AppFormatMode::All).c_str(), stdout);
+        return 0;
+    } catch (const CLI::CallForVersion&) {
+        std::printf("%s %s\n", tool.c_str(), version_string().c_str());
+        return 0;
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "%s: %s; run '%s --help' for usage\n", tool.c_str(), e.what(), tool.c_str());
+        return 2;
+    }
+
+    set_verbosity(options.quiet ? Verbosity::quiet
+                                : static_cast<Verbosity>(std::min(1 + options.verbose, 3)));
+    Provenance& record = provenance();
+    record.tool = tool;
+    record.version = version_string();
+    record.command_line = join_command_line(argc, argv);
+    record.seed = options.seed;
+    install_signal_handlers();
+
+    try {
+        body();
+        close_stdout();
+        return 0;
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "%s: %s; run '%s --help' for usage\n", tool.c_str(), e.what(), tool.c_str());
+        return 2;
+    } catch (const Interrupted& e) {
+        std::fprintf(stderr, "%s: %s\n", tool.c_str(), e.what());
+        return 130;
+    } catch (const Error& e) {
+        std::fprintf(stderr, "%s: %s\n", tool.c_str(), e.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "%s: out of memory; use smaller batches or fewer points\n", tool.c_str());
+        return 1;
+    } catch (const std::exception& e) {
+        // A failure inside a dependency (LibTorch, HDF5) that no scorekit check anticipated.
+        std::fprintf(stderr, "%s: internal error: %s; please report it with the command line\n",
+                     tool.c_str(), e.what());
+        return 1;
+    }
+}
+
+}  // namespace scorekit

@@ -1,0 +1,123 @@
+#include <Eigen/Cholesky>
+
+#include <cmath>
+
+#include "scorekit/error.hpp"
+#include "scorekit/rng.hpp"
+#include "scorekit/score_model.hpp"
+
+namespace scorekit {
+
+Vector ScoreModel::log_density(const RowMatrix&, double) const {
+    throw Error(describe("cannot evaluate log-density", kind(), "this model has only a score",
+                         "use a method or metric that needs only the score"));
+}
+
+double ScoreModel::default_sigma() const {
+    std::vector<double> levels = noise_levels();
+    return levels.empty() ? 0.0 : levels.back();
+}
+
+GaussianMixtureModel::GaussianMixtureModel(std::vector<double> weights, RowMatrix means,
+                                           std::vector<RowMatrix> covariances)
+    : weights_(std::move(weights)), means_(std::move(means)), covariances_(std::move(covariances)) {
+    const size_t k = weights_.size();
+    const Eigen::Index d = means_.cols();
+    if (k == 0 || static_cast<size_t>(means_.rows()) != k || covariances_.size() != k) {
+        throw Error(describe("invalid mixture", std::to_string(k) + " components",
+                             "weights, means and covariances must have one entry per component", ""));
+    }
+    double total = 0;
+    for (double w : weights_) {
+        if (!(w > 0) || !std::isfinite(w)) {
+            throw Error(describe("invalid mixture weight", format_number(w), "weights must be positive", ""));
+        }
+        total += w;
+    }
+    for (double& w : weights_) w /= total;
+    for (size_t c = 0; c < k; ++c) {
+        const RowMatrix& cov = covariances_[c];
+        if (cov.rows() != d || cov.cols() != d) {
+            throw Error(describe("invalid covariance", "component " + std::to_string(c),
+                                 "shape is " + std::to_string(cov.rows()) + "x" + std::to_string(cov.cols()) +
+                                     ", expected " + std::to_string(d) + "x" + std::to_string(d), ""));
+        }
+        if ((cov - cov.transpose()).cwiseAbs().maxCoeff() > 1e-12 * (1 + cov.cwiseAbs().maxCoeff()) ||
+            Eigen::LLT<Eigen::MatrixXd>(cov).info() != Eigen::Success) {
+            throw Error(describe("invalid covariance", "component " + std::to_string(c),
+                                 "not symmetric positive definite", "check the covariance values"));
+        }
+    }
+}
+
+void GaussianMixtureModel::evaluate(const RowMatrix& x, double sigma, RowMatrix& log_terms, RowMatrix* score) const {
+    const Eigen::Index n = x.rows(), d = dim();
+    const size_t k = weights_.size();
+    if (x.cols() != d) {
+        throw Error(describe("cannot evaluate model", kind(),
+                             "points have dimension " + std::to_string(x.cols()) + ", model has " + std::to_string(d), ""));
+    }
+    log_terms.resize(n, static_cast<Eigen::Index>(k));
+    std::vector<RowMatrix> component_scores(score ? k : 0);
+    const double log_2pi = std::log(2 * M_PI);
+
+    for (size_t c = 0; c < k; ++c) {
+        Eigen::MatrixXd cov = covariances_[c];
+        cov.diagonal().array() += sigma * sigma;
+        Eigen::LLT<Eigen::MatrixXd> llt(cov);
+        double log_det = 2 * llt.matrixL().toDenseMatrix().diagonal().array().log().sum();
+
+        // Columns of `centred` are x_i - mu_c, so one triangular solve handles the whole batch.
+        Eigen::MatrixXd centred = (x.rowwise() - means_.row(c)).transpose();
+        Eigen::MatrixXd whitened = llt.matrixL().solve(centred);
+        Eigen::VectorXd mahalanobis = whitened.colwise().squaredNorm().transpose();
+        log_terms.col(static_cast<Eigen::Index>(c)) =
+            (std::log(weights_[c]) - 0.5 * (d * log_2pi + log_det)) - 0.5 * mahalanobis.array();
+        if (score) component_scores[c] = -(llt.solve(centred)).transpose();
+    }
+    if (!score) return;
+
+    score->setZero(n, d);
+    for (Eigen::Index i = 0; i < n; ++i) {
+        double top = log_terms.row(i).maxCoeff();
+        Eigen::RowVectorXd responsibility = (log_terms.row(i).array() - top).exp();
+        responsibility /= responsibility.sum();
+        for (size_t c = 0; c < k; ++c) score->row(i) += responsibility(c) * component_scores[c].row(i);
+    }
+}
+
+RowMatrix GaussianMixtureModel::score(const RowMatrix& x, double sigma) const {
+    RowMatrix log_terms, result;
+    evaluate(x, sigma, log_terms, &result);
+    return result;
+}
+
+Vector GaussianMixtureModel::log_density(const RowMatrix& x, double sigma) const {
+    RowMatrix log_terms;
+    evaluate(x, sigma, log_terms, nullptr);
+    Vector result(x.rows());
+    for (Eigen::Index i = 0; i < x.rows(); ++i) {
+        double top = log_terms.row(i).maxCoeff();
+        result(i) = top + std::log((log_terms.row(i).array() - top).exp().sum());
+    }
+    return result;
+}
+
+RowMatrix GaussianMixtureModel::sample(int n, std::uint64_t seed) const {
+    Rng rng(seed);
+    const Eigen::Index d = dim();
+    std::vector<Eigen::MatrixXd> factors;
+    for (const auto& cov : covariances_) factors.push_back(Eigen::LLT<Eigen::MatrixXd>(cov).matrixL());
+    RowMatrix out(n, d);
+    Eigen::VectorXd z(d);
+    for (int i = 0; i < n; ++i) {
+        double u = rng.uniform(), cumulative = 0;
+        size_t c = 0;
+        while (c + 1 < weights_.size() && u >= (cumulative += weights_[c])) ++c;
+        for (Eigen::Index j = 0; j < d; ++j) z(j) = rng.normal();
+        out.row(i) = means_.row(c) + (factors[c] * z).transpose();
+    }
+    return out;
+}
+
+}  // namespace scorekit

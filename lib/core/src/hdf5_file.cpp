@@ -1,0 +1,276 @@
+#include "scorekit/hdf5_file.hpp"
+
+#include <hdf5.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "scorekit/atomic_file.hpp"
+#include "scorekit/error.hpp"
+#include "scorekit/provenance.hpp"
+
+namespace scorekit {
+namespace {
+
+// HDF5 prints its own error stack to stderr by default; scorekit reports errors itself.
+void silence_hdf5() {
+    static bool done = false;
+    if (!done) {
+        H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+        done = true;
+    }
+}
+
+// Closes an HDF5 identifier of any kind when it goes out of scope.
+class Handle {
+public:
+    explicit Handle(hid_t id) : id_(id) {}
+    ~Handle() {
+        if (id_ < 0) return;
+        switch (H5Iget_type(id_)) {
+            case H5I_DATATYPE: H5Tclose(id_); break;
+            case H5I_DATASPACE: H5Sclose(id_); break;
+            case H5I_ATTR: H5Aclose(id_); break;
+            case H5I_GROUP:
+            case H5I_DATASET: H5Oclose(id_); break;
+            default: H5Idec_ref(id_); break;
+        }
+    }
+    Handle(const Handle&) = delete;
+    Handle& operator=(const Handle&) = delete;
+    hid_t get() const { return id_; }
+    bool valid() const { return id_ >= 0; }
+
+private:
+    hid_t id_;
+};
+
+const char* kHint = "check the dataset name with h5ls";
+
+}  // namespace
+
+bool has_hdf5_signature(const std::string& path) {
+    FILE* file = std::fopen(path.c_str(), "rb");
+    if (!file) return false;
+    unsigned char magic[8] = {};
+    size_t got = std::fread(magic, 1, 8, file);
+    std::fclose(file);
+    static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    return got == 8 && std::memcmp(magic, signature, 8) == 0;
+}
+
+Hdf5Reader::Hdf5Reader(const std::string& path) : path_(path) {
+    silence_hdf5();
+    FILE* probe = std::fopen(path.c_str(), "rb");
+    if (!probe) throw Error(describe("cannot open", path, std::strerror(errno), "check the path"));
+    std::fclose(probe);
+    if (!has_hdf5_signature(path)) {
+        throw Error(describe("cannot read HDF5 file", path, "not an HDF5 file",
+                             "give an HDF5 file, or a text file without the :/dataset suffix"));
+    }
+    file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file_ < 0) {
+        throw Error(describe("cannot read HDF5 file", path, "the file is truncated or corrupt",
+                             "write or copy it again"));
+    }
+}
+
+Hdf5Reader::~Hdf5Reader() {
+    if (file_ >= 0) H5Fclose(file_);
+}
+
+bool Hdf5Reader::exists(const std::string& object) const {
+    // H5Lexists fails rather than returning false when an intermediate group is missing,
+    // so each path component is checked in turn.
+    std::string prefix;
+    size_t start = object.front() == '/' ? 1 : 0;
+    while (start <= object.size()) {
+        size_t end = object.find('/', start);
+        if (end == std::string::npos) end = object.size();
+        prefix = object.substr(0, end);
+        if (!prefix.empty() && prefix != "/" && H5Lexists(file_, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+        start = end + 1;
+    }
+    return true;
+}
+
+Array Hdf5Reader::read_array(const std::string& dataset) const {
+    if (!exists(dataset)) {
+        throw Error(describe("dataset not found", where(dataset), "no such dataset in the file", kHint));
+    }
+    Handle data(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT));
+    if (!data.valid()) throw Error(describe("cannot open dataset", where(dataset), "not a dataset", kHint));
+    Handle type(H5Dget_type(data.get()));
+    H5T_class_t kind = H5Tget_class(type.get());
+    if (kind != H5T_FLOAT && kind != H5T_INTEGER) {
+        throw Error(describe("cannot read dataset", where(dataset), "values are not numbers",
+                             "store float32 or float64 values"));
+    }
+    Handle space(H5Dget_space(data.get()));
+    int rank = H5Sget_simple_extent_ndims(space.get());
+    if (rank < 0) throw Error(describe("cannot read dataset", where(dataset), "invalid dataspace", kHint));
+    std::vector<hsize_t> dims(rank);
+    H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+
+    Array array;
+    size_t count = 1;
+    for (hsize_t d : dims) {
+        array.shape.push_back(static_cast<std::int64_t>(d));
+        count *= d;
+    }
+    array.values.resize(count);
+    if (count && H5Dread(data.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, array.values.data()) < 0) {
+        throw Error(describe("cannot read dataset", where(dataset), "read failed, the file is truncated or corrupt",
+                             "write or copy it again"));
+    }
+    return array;
+}
+
+RowMatrix Hdf5Reader::read_matrix(const std::string& dataset) const {
+    Array array = read_array(dataset);
+    if (array.shape.size() != 1 && array.shape.size() != 2) {
+        throw Error(describe("cannot read points", where(dataset),
+                             "dataset has rank " + std::to_string(array.shape.size()) + ", expected 2 ([N, D])",
+                             "reshape it to [points, dimensions]"));
+    }
+    Eigen::Index rows = array.shape[0];
+    Eigen::Index cols = array.shape.size() == 2 ? array.shape[1] : 1;
+    return Eigen::Map<RowMatrix>(array.values.data(), rows, cols);
+}
+
+bool Hdf5Reader::has_attribute(const std::string& object, const std::string& name) const {
+    if (!exists(object)) return false;
+    return H5Aexists_by_name(file_, object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
+}
+
+std::string Hdf5Reader::read_string_attribute(const std::string& object, const std::string& name) const {
+    if (!has_attribute(object, name)) {
+        throw Error(describe("attribute not found", where(object) + "@" + name, "missing attribute",
+                             "the file was not written by scorekit or is from an incompatible version"));
+    }
+    Handle attribute(H5Aopen_by_name(file_, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+    Handle type(H5Aget_type(attribute.get()));
+    if (H5Tget_class(type.get()) != H5T_STRING) {
+        throw Error(describe("cannot read attribute", where(object) + "@" + name, "not a string", ""));
+    }
+    std::string value;
+    if (H5Tis_variable_str(type.get()) > 0) {
+        Handle memory(H5Tcopy(H5T_C_S1));
+        H5Tset_size(memory.get(), H5T_VARIABLE);
+        H5Tset_cset(memory.get(), H5Tget_cset(type.get()));
+        char* text = nullptr;
+        if (H5Aread(attribute.get(), memory.get(), &text) >= 0 && text) {
+            value = text;
+            H5free_memory(text);
+        }
+    } else {
+        size_t size = H5Tget_size(type.get());
+        std::vector<char> buffer(size + 1, '\0');
+        H5Aread(attribute.get(), type.get(), buffer.data());
+        value = buffer.data();
+    }
+    return value;
+}
+
+double Hdf5Reader::read_number_attribute(const std::string& object, const std::string& name) const {
+    if (!has_attribute(object, name)) {
+        throw Error(describe("attribute not found", where(object) + "@" + name, "missing attribute",
+                             "the file was not written by scorekit or is from an incompatible version"));
+    }
+    Handle attribute(H5Aopen_by_name(file_, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+    double value = 0;
+    if (H5Aread(attribute.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
+        throw Error(describe("cannot read attribute", where(object) + "@" + name, "not a number", ""));
+    }
+    return value;
+}
+
+Hdf5Writer::Hdf5Writer(const std::string& path) : output_(std::make_unique<AtomicFile>(path)) {
+    silence_hdf5();
+    file_ = H5Fcreate(output_->temporary_path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file_ < 0) throw Error(describe("cannot create HDF5 file", path, "H5Fcreate failed", "check the directory"));
+    const Provenance& record = provenance();
+    write_attribute("/", "scorekit_tool", record.tool);
+    write_attribute("/", "scorekit_version", record.version);
+    write_attribute("/", "command_line", record.command_line);
+    write_attribute("/", "seed", static_cast<std::int64_t>(record.seed));
+}
+
+Hdf5Writer::~Hdf5Writer() {
+    if (file_ >= 0) H5Fclose(file_);
+}
+
+void Hdf5Writer::create_group(const std::string& group) {
+    if (H5Lexists(file_, group.c_str(), H5P_DEFAULT) > 0) return;
+    Handle created(H5Gcreate2(file_, group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    if (!created.valid()) throw Error(describe("cannot create group", output_->path() + ":" + group, "H5Gcreate failed", ""));
+}
+
+void Hdf5Writer::write_array(const std::string& dataset, const std::vector<std::int64_t>& shape,
+                             const double* values, bool single) {
+    std::vector<hsize_t> dims(shape.begin(), shape.end());
+    Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+    Handle data(H5Dcreate2(file_, dataset.c_str(), single ? H5T_IEEE_F32LE : H5T_IEEE_F64LE, space.get(),
+                           H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    if (!data.valid()) {
+        throw Error(describe("cannot create dataset", output_->path() + ":" + dataset, "H5Dcreate failed",
+                             "check the disk space"));
+    }
+    size_t count = 1;
+    for (auto d : shape) count *= static_cast<size_t>(d);
+    if (count && H5Dwrite(data.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
+        throw Error(describe("cannot write dataset", output_->path() + ":" + dataset, "H5Dwrite failed",
+                             "check the disk space"));
+    }
+}
+
+void Hdf5Writer::write_matrix(const std::string& dataset, const RowMatrix& matrix, bool single) {
+    write_array(dataset, {matrix.rows(), matrix.cols()}, matrix.data(), single);
+}
+
+void Hdf5Writer::write_vector(const std::string& dataset, const std::vector<double>& values) {
+    write_array(dataset, {static_cast<std::int64_t>(values.size())}, values.data());
+}
+
+void Hdf5Writer::write_attribute(const std::string& object, const std::string& name, const std::string& value) {
+    Handle type(H5Tcopy(H5T_C_S1));
+    H5Tset_size(type.get(), H5T_VARIABLE);
+    H5Tset_cset(type.get(), H5T_CSET_UTF8);
+    Handle space(H5Screate(H5S_SCALAR));
+    Handle attribute(H5Acreate_by_name(file_, object.c_str(), name.c_str(), type.get(), space.get(), H5P_DEFAULT,
+                                       H5P_DEFAULT, H5P_DEFAULT));
+    const char* text = value.c_str();
+    if (!attribute.valid() || H5Awrite(attribute.get(), type.get(), &text) < 0) {
+        throw Error(describe("cannot write attribute", output_->path() + ":" + object + "@" + name, "H5Awrite failed", ""));
+    }
+}
+
+void Hdf5Writer::write_attribute(const std::string& object, const std::string& name, double value) {
+    Handle space(H5Screate(H5S_SCALAR));
+    Handle attribute(H5Acreate_by_name(file_, object.c_str(), name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT,
+                                       H5P_DEFAULT, H5P_DEFAULT));
+    if (!attribute.valid() || H5Awrite(attribute.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
+        throw Error(describe("cannot write attribute", output_->path() + ":" + object + "@" + name, "H5Awrite failed", ""));
+    }
+}
+
+void Hdf5Writer::write_attribute(const std::string& object, const std::string& name, std::int64_t value) {
+    Handle space(H5Screate(H5S_SCALAR));
+    Handle attribute(H5Acreate_by_name(file_, object.c_str(), name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT,
+                                       H5P_DEFAULT, H5P_DEFAULT));
+    if (!attribute.valid() || H5Awrite(attribute.get(), H5T_NATIVE_INT64, &value) < 0) {
+        throw Error(describe("cannot write attribute", output_->path() + ":" + object + "@" + name, "H5Awrite failed", ""));
+    }
+}
+
+void Hdf5Writer::commit() {
+    if (H5Fclose(file_) < 0) {
+        file_ = -1;
+        throw Error(describe("cannot close HDF5 file", output_->path(), "H5Fclose failed", "check the disk space"));
+    }
+    file_ = -1;
+    output_->commit();
+}
+
+}  // namespace scorekit

@@ -1,0 +1,211 @@
+#include "scorekit/langevin.hpp"
+
+#include <cmath>
+#include <future>
+
+#include "scorekit/error.hpp"
+#include "scorekit/rng.hpp"
+
+namespace scorekit {
+namespace {
+
+// The sampler's view of a model in standardised coordinates z = (x - location) / scale.
+class StandardisedModel {
+public:
+    StandardisedModel(const ScoreModel& model, int threads)
+        : model_(model), location_(model.location()), scale_(model.scale()), threads_(threads) {}
+
+    RowMatrix to_data(const RowMatrix& z) const {
+        return (z.array().rowwise() * scale_.transpose().array()).rowwise() + location_.transpose().array();
+    }
+
+    // s_z(z) = scale * s_x(x), elementwise per dimension.
+    RowMatrix score(const RowMatrix& z, double sigma) const {
+        RowMatrix x = to_data(z);
+        RowMatrix s = evaluate(x, sigma);
+        return s.array().rowwise() * scale_.transpose().array();
+    }
+
+    // log p_z differs from log p_x by a constant, which cancels in acceptance ratios.
+    Vector log_density(const RowMatrix& z, double sigma) const { return model_.log_density(to_data(z), sigma); }
+
+private:
+    // Analytic models are evaluated in row blocks on several threads; LibTorch models use
+    // LibTorch's own thread pool instead, so they get the whole batch at once.
+    RowMatrix evaluate(const RowMatrix& x, double sigma) const {
+        bool analytic = model_.kind() == "gaussian" || model_.kind() == "gmm";
+        if (!analytic || threads_ <= 1 || x.rows() < 4 * threads_) return model_.score(x, sigma);
+        RowMatrix out(x.rows(), x.cols());
+        std::vector<std::future<void>> jobs;
+        const Eigen::Index block = (x.rows() + threads_ - 1) / threads_;
+        for (Eigen::Index start = 0; start < x.rows(); start += block) {
+            Eigen::Index rows = std::min(block, x.rows() - start);
+            jobs.push_back(std::async(std::launch::async, [&, start, rows] {
+                out.middleRows(start, rows) = model_.score(x.middleRows(start, rows), sigma);
+            }));
+        }
+        for (auto& job : jobs) job.get();
+        return out;
+    }
+
+    const ScoreModel& model_;
+    Vector location_, scale_;
+    int threads_;
+};
+
+void fill_normal(RowMatrix& noise, std::vector<Rng>& streams) {
+    for (Eigen::Index c = 0; c < noise.rows(); ++c) {
+        for (Eigen::Index j = 0; j < noise.cols(); ++j) noise(c, j) = streams[c].normal();
+    }
+}
+
+void check_options(const ScoreModel& model, const LangevinOptions& o, const RowMatrix& initial) {
+    if (o.chains < 1) throw UsageError(describe("invalid --chains", std::to_string(o.chains), "must be at least 1"));
+    if (o.steps < 1) throw UsageError(describe("invalid --steps", std::to_string(o.steps), "must be at least 1"));
+    if (!(o.step_size > 0) || !std::isfinite(o.step_size)) {
+        throw UsageError(describe("invalid --step-size", format_number(o.step_size), "must be positive"));
+    }
+    if (o.burn_in < 0 || o.burn_in >= o.steps) {
+        throw UsageError(describe("invalid --burn-in", std::to_string(o.burn_in), "must be in [0, steps)"));
+    }
+    if (o.thin < 0) throw UsageError(describe("invalid --thin", std::to_string(o.thin), "must be 0 or positive"));
+    if (initial.size() && (initial.rows() != o.chains || initial.cols() != model.dim())) {
+        throw UsageError(describe("invalid initial points",
+                                  std::to_string(initial.rows()) + "x" + std::to_string(initial.cols()),
+                                  "expected one row per chain: " + std::to_string(o.chains) + "x" +
+                                      std::to_string(model.dim()),
+                                  "give as many initial points as --chains"));
+    }
+    if (o.method == LangevinMethod::mala && !model.has_log_density()) {
+        throw Error(describe("cannot run MALA with model", model.kind(), "the model has no log-density",
+                             "use --method ula or annealed, or an analytic model"));
+    }
+}
+
+}  // namespace
+
+LangevinMethod parse_langevin_method(const std::string& name) {
+    if (name == "ula") return LangevinMethod::ula;
+    if (name == "mala") return LangevinMethod::mala;
+    if (name == "annealed") return LangevinMethod::annealed;
+    throw UsageError(describe("invalid --method", name, "expected one of ula, mala, annealed"));
+}
+
+std::string to_string(LangevinMethod method) {
+    switch (method) {
+        case LangevinMethod::ula: return "ula";
+        case LangevinMethod::mala: return "mala";
+        case LangevinMethod::annealed: return "annealed";
+    }
+    return "?";
+}
+
+std::vector<double> geometric_levels(double sigma_max, double sigma_min, int count) {
+    if (count < 1 || !(sigma_max > 0) || !(sigma_min > 0) || sigma_min > sigma_max) {
+        throw UsageError(describe("invalid noise levels",
+                                  format_number(sigma_max) + " to " + format_number(sigma_min) + " in " +
+                                      std::to_string(count),
+                                  "need 0 < sigma_min <= sigma_max and at least one level"));
+    }
+    std::vector<double> levels(count);
+    for (int i = 0; i < count; ++i) {
+        double t = count == 1 ? 0.0 : static_cast<double>(i) / (count - 1);
+        levels[i] = sigma_max * std::pow(sigma_min / sigma_max, t);
+    }
+    return levels;
+}
+
+double mala_log_acceptance(const Vector& x, const Vector& y, const Vector& sx, const Vector& sy, double lpx,
+                           double lpy, double eps) {
+    double forward = (y - x - eps * sx).squaredNorm() / (4 * eps);
+    double backward = (x - y - eps * sy).squaredNorm() / (4 * eps);
+    return lpy - lpx + forward - backward;
+}
+
+LangevinResult run_langevin(const ScoreModel& model, const LangevinOptions& o, const RowMatrix& initial,
+                            const StepCallback& on_step) {
+    check_options(model, o, initial);
+    StandardisedModel target(model, o.threads);
+    const Eigen::Index n = o.chains, d = model.dim();
+    LangevinResult result;
+
+    std::vector<double> levels = o.levels.empty() ? model.noise_levels() : o.levels;
+    if (o.method == LangevinMethod::annealed && levels.empty()) {
+        throw Error(describe("cannot run annealed Langevin with model", model.kind(), "the model has no noise levels",
+                             "give --sigma-max, --sigma-min and --levels"));
+    }
+    result.levels = levels;
+    double sigma = o.sigma >= 0 ? o.sigma : (o.levels.empty() ? model.default_sigma() : levels.back());
+
+    std::vector<Rng> streams;
+    streams.reserve(n);
+    for (Eigen::Index c = 0; c < n; ++c) streams.emplace_back(o.seed, o.first_chain + c);
+
+    RowMatrix z(n, d), noise(n, d);
+    if (initial.size()) {
+        z = (initial.rowwise() - model.location().transpose()).array().rowwise() / model.scale().transpose().array();
+    } else {
+        fill_normal(z, streams);
+        z *= levels.empty() ? 1.0 : levels.front();
+    }
+
+    if (o.method == LangevinMethod::annealed) {
+        const double last = levels.back();
+        const std::int64_t total = o.steps * static_cast<std::int64_t>(levels.size());
+        std::int64_t done = 0;
+        for (double level : levels) {
+            const double alpha = o.step_size * level * level / (last * last);
+            for (std::int64_t t = 0; t < o.steps; ++t) {
+                fill_normal(noise, streams);
+                z += (alpha / 2) * target.score(z, level) + std::sqrt(alpha) * noise;
+                if (on_step) on_step(++done, total);
+            }
+        }
+        result.samples = target.to_data(z);
+        result.kept_per_chain = 1;
+        return result;
+    }
+
+    const double eps = o.step_size;
+    const std::int64_t kept = o.thin == 0 ? 1 : (o.steps - o.burn_in) / o.thin;
+    result.kept_per_chain = kept;
+    RowMatrix samples_z(kept * n, d);
+    std::int64_t next_row = 0;
+    RowMatrix s = target.score(z, sigma);
+    Vector log_p;
+    if (o.method == LangevinMethod::mala) log_p = target.log_density(z, sigma);
+
+    for (std::int64_t step = 1; step <= o.steps; ++step) {
+        fill_normal(noise, streams);
+        RowMatrix proposal = z + eps * s + std::sqrt(2 * eps) * noise;
+        RowMatrix s_new = target.score(proposal, sigma);
+        if (o.method == LangevinMethod::ula) {
+            z.swap(proposal);
+            s.swap(s_new);
+        } else {
+            Vector log_p_new = target.log_density(proposal, sigma);
+            for (Eigen::Index c = 0; c < n; ++c) {
+                double log_ratio = mala_log_acceptance(z.row(c).transpose(), proposal.row(c).transpose(),
+                                                       s.row(c).transpose(), s_new.row(c).transpose(), log_p(c),
+                                                       log_p_new(c), eps);
+                ++result.proposals;
+                if (std::log(streams[c].uniform()) < log_ratio) {
+                    ++result.accepted;
+                    z.row(c) = proposal.row(c);
+                    s.row(c) = s_new.row(c);
+                    log_p(c) = log_p_new(c);
+                }
+            }
+        }
+        bool keep = o.thin == 0 ? step == o.steps : (step > o.burn_in && (step - o.burn_in) % o.thin == 0);
+        if (keep && next_row < kept * n) {
+            samples_z.middleRows(next_row, n) = z;
+            next_row += n;
+        }
+        if (on_step) on_step(step, o.steps);
+    }
+    result.samples = target.to_data(samples_z);
+    return result;
+}
+
+}  // namespace scorekit

@@ -1,0 +1,229 @@
+#include "scorekit/points.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "scorekit/atomic_file.hpp"
+#include "scorekit/error.hpp"
+#include "scorekit/hdf5_file.hpp"
+#include "scorekit/text_input.hpp"
+
+namespace scorekit {
+namespace {
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+    return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool has_hdf5_extension(const std::string& path) {
+    return ends_with(path, ".h5") || ends_with(path, ".hdf5") || ends_with(path, ".hdf");
+}
+
+// Splits a text row into fields. Runs of spaces and tabs separate fields, and so does one comma
+// with optional blanks around it. Returns false if two commas enclose an empty field.
+bool split_fields(const std::string& line, std::vector<std::string>& fields) {
+    fields.clear();
+    size_t i = 0, n = line.size();
+    auto blank = [](char c) { return c == ' ' || c == '\t'; };
+    while (i < n && blank(line[i])) ++i;
+    while (i < n) {
+        size_t start = i;
+        while (i < n && !blank(line[i]) && line[i] != ',') ++i;
+        fields.push_back(line.substr(start, i - start));
+        while (i < n && blank(line[i])) ++i;
+        if (i < n && line[i] == ',') {
+            ++i;
+            while (i < n && blank(line[i])) ++i;
+            if (i == n || line[i] == ',') return false;
+        }
+    }
+    return true;
+}
+
+bool parse_number(const std::string& field, double& value) {
+    if (field.empty()) return false;
+    const char* begin = field.c_str();
+    char* end = nullptr;
+    errno = 0;
+    value = std::strtod(begin, &end);
+    return end == begin + field.size();
+}
+
+std::string unquote(const std::string& field) {
+    if (field.size() >= 2 && (field.front() == '"' || field.front() == '\'') && field.back() == field.front()) {
+        return field.substr(1, field.size() - 2);
+    }
+    return field;
+}
+
+std::string row_column(std::uint64_t line, size_t column) {
+    return "line " + std::to_string(line) + ", column " + std::to_string(column + 1);
+}
+
+PointSet read_text_points(const std::string& spec) {
+    LineReader reader(spec);
+    PointSet set;
+    set.source = spec;
+    std::vector<double> values;
+    std::vector<std::string> fields;
+    std::string line;
+    long dim = -1;
+    bool first_row = true;
+
+    while (reader.next(line)) {
+        size_t start = line.find_first_not_of(" \t");
+        if (start == std::string::npos || line[start] == '#') continue;
+        std::string where = reader.name() + ":" + std::to_string(reader.line_number());
+        if (!split_fields(line, fields)) {
+            throw Error(describe("cannot read points", where, "empty field between commas",
+                                 "fill in the missing value or remove the row"));
+        }
+
+        std::vector<double> row(fields.size());
+        size_t bad = fields.size();
+        for (size_t j = 0; j < fields.size() && bad == fields.size(); ++j) {
+            if (!parse_number(fields[j], row[j])) bad = j;
+        }
+        if (bad < fields.size() && first_row) {
+            for (const auto& field : fields) set.columns.push_back(unquote(field));
+            dim = static_cast<long>(fields.size());
+            first_row = false;
+            continue;
+        }
+        first_row = false;
+        if (bad < fields.size()) {
+            throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), bad),
+                                 "\"" + fields[bad] + "\" is not a number", "fix or remove the row"));
+        }
+        for (size_t j = 0; j < row.size(); ++j) {
+            if (!std::isfinite(row[j])) {
+                throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), j),
+                                     "value " + fields[j] + " is not finite", "remove rows with NaN or infinite values"));
+            }
+        }
+        if (dim < 0) dim = static_cast<long>(row.size());
+        if (static_cast<long>(row.size()) != dim) {
+            throw Error(describe("cannot read points", where,
+                                 "row has " + std::to_string(row.size()) + " values, expected " + std::to_string(dim),
+                                 "every row must have the same number of values"));
+        }
+        values.insert(values.end(), row.begin(), row.end());
+    }
+    if (values.empty()) {
+        throw Error(describe("cannot read points", reader.name(), "no data rows", "give a file with at least one point"));
+    }
+    long rows = static_cast<long>(values.size()) / dim;
+    set.values = Eigen::Map<RowMatrix>(values.data(), rows, dim);
+    return set;
+}
+
+PointSet read_hdf5_points(const std::string& spec, const PointLocation& location) {
+    Hdf5Reader reader(location.path);
+    PointSet set;
+    set.source = spec;
+    set.values = reader.read_matrix(location.dataset);
+    if (set.values.size() == 0) {
+        throw Error(describe("cannot read points", spec, "dataset is empty", "give a dataset with at least one point"));
+    }
+    for (Eigen::Index i = 0; i < set.values.rows(); ++i) {
+        for (Eigen::Index j = 0; j < set.values.cols(); ++j) {
+            if (!std::isfinite(set.values(i, j))) {
+                throw Error(describe("cannot read points", spec + " row " + std::to_string(i) + ", column " + std::to_string(j),
+                                     "value " + format_number(set.values(i, j)) + " is not finite",
+                                     "remove rows with NaN or infinite values"));
+            }
+        }
+    }
+    return set;
+}
+
+}  // namespace
+
+PointLocation locate_points(const std::string& spec, const std::string& default_dataset, bool for_output) {
+    PointLocation location;
+    size_t colon = spec.find(":/");
+    if (colon != std::string::npos && spec != "-") {
+        location.path = spec.substr(0, colon);
+        location.dataset = spec.substr(colon + 1);
+        location.hdf5 = true;
+        return location;
+    }
+    location.path = spec;
+    if (spec == "-") return location;
+    location.hdf5 = for_output ? has_hdf5_extension(spec) : (has_hdf5_signature(spec) || has_hdf5_extension(spec));
+    if (location.hdf5) location.dataset = default_dataset;
+    return location;
+}
+
+PointSet read_points(const std::string& spec, int expected_dim) {
+    PointLocation location = locate_points(spec);
+    PointSet set = location.hdf5 ? read_hdf5_points(spec, location) : read_text_points(spec);
+    if (expected_dim > 0 && set.values.cols() != expected_dim) {
+        throw Error(describe("cannot use points", spec,
+                             "points have dimension " + std::to_string(set.values.cols()) + ", the model expects " +
+                                 std::to_string(expected_dim),
+                             "give points with " + std::to_string(expected_dim) + " columns"));
+    }
+    return set;
+}
+
+void write_text_rows(std::FILE* stream, const RowMatrix& points) {
+    char buffer[40];
+    std::string line;
+    for (Eigen::Index i = 0; i < points.rows(); ++i) {
+        line.clear();
+        for (Eigen::Index j = 0; j < points.cols(); ++j) {
+            if (j) line += '\t';
+            std::snprintf(buffer, sizeof buffer, "%.17g", points(i, j));
+            line += buffer;
+        }
+        line += '\n';
+        std::fwrite(line.data(), 1, line.size(), stream);
+    }
+}
+
+void write_points(const std::string& spec, const RowMatrix& points, const std::vector<std::string>& columns) {
+    PointLocation location = locate_points(spec, "/points", true);
+    if (location.hdf5) {
+        Hdf5Writer writer(location.path);
+        std::string dataset = location.dataset;
+        for (size_t slash = dataset.find('/', 1); slash != std::string::npos; slash = dataset.find('/', slash + 1)) {
+            writer.create_group(dataset.substr(0, slash));
+        }
+        writer.write_matrix(dataset, points);
+        if (!columns.empty()) {
+            std::string joined;
+            for (size_t j = 0; j < columns.size(); ++j) joined += (j ? "\t" : "") + columns[j];
+            writer.write_attribute(dataset, "columns", joined);
+        }
+        writer.commit();
+        return;
+    }
+
+    auto emit_header = [&](std::FILE* stream) {
+        if (columns.empty()) return;
+        for (size_t j = 0; j < columns.size(); ++j) std::fprintf(stream, "%s%s", j ? "\t" : "", columns[j].c_str());
+        std::fputc('\n', stream);
+    };
+    if (spec == "-") {
+        emit_header(stdout);
+        write_text_rows(stdout, points);
+        return;
+    }
+    AtomicFile output(spec);
+    std::FILE* stream = std::fopen(output.temporary_path().c_str(), "w");
+    if (!stream) throw Error(describe("cannot write", spec, std::strerror(errno), "check the directory"));
+    emit_header(stream);
+    write_text_rows(stream, points);
+    bool failed = std::ferror(stream) != 0;
+    if (std::fclose(stream) != 0 || failed) {
+        throw Error(describe("cannot write", spec, std::strerror(errno), "check the free disk space"));
+    }
+    output.commit();
+}
+
+}  // namespace scorekit

@@ -1,0 +1,69 @@
+#include "scorekit/signals.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+
+namespace scorekit {
+namespace {
+
+// Fixed storage so that the handler touches no allocator (only async-signal-safe calls there).
+constexpr int kSlots = 64;
+constexpr int kPathMax = 4096;
+std::array<std::array<char, kPathMax>, kSlots> g_paths{};
+std::array<std::atomic<bool>, kSlots> g_used{};
+std::mutex g_slot_mutex;
+
+std::atomic<bool> g_catch{false};
+std::atomic<int> g_signal{0};
+
+void handle(int signal_number) {
+    if (g_catch.load()) {
+        // A second signal while the job is still saving ends the process the default way.
+        if (g_signal.exchange(signal_number) != 0) g_catch.store(false);
+        else return;
+    }
+    for (int i = 0; i < kSlots; ++i) {
+        if (g_used[i].load()) unlink(g_paths[i].data());
+    }
+    ::signal(signal_number, SIG_DFL);
+    ::raise(signal_number);
+}
+
+}  // namespace
+
+void install_signal_handlers() {
+    struct sigaction action {};
+    action.sa_handler = handle;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGHUP, &action, nullptr);
+}
+
+void catch_interrupts() { g_catch.store(true); }
+bool interrupt_requested() { return g_signal.load() != 0; }
+int interrupt_signal() { return g_signal.load(); }
+
+int register_temporary(const std::string& path) {
+    if (path.size() >= kPathMax) return -1;
+    std::lock_guard<std::mutex> lock(g_slot_mutex);
+    for (int i = 0; i < kSlots; ++i) {
+        if (!g_used[i].load()) {
+            std::memcpy(g_paths[i].data(), path.c_str(), path.size() + 1);
+            g_used[i].store(true);
+            return i;
+        }
+    }
+    return -1;
+}
+
+void unregister_temporary(int slot) {
+    if (slot >= 0 && slot < kSlots) g_used[slot].store(false);
+}
+
+}  // namespace scorekit

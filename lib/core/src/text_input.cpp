@@ -1,0 +1,72 @@
+#include "scorekit/text_input.hpp"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "scorekit/error.hpp"
+
+namespace scorekit {
+
+LineReader::LineReader(const std::string& path) : name_(path == "-" ? "standard input" : path) {
+    gzFile file;
+    if (path == "-") {
+        if (isatty(STDIN_FILENO)) {
+            throw UsageError("no input: standard input is a terminal; give an input file or pipe data in");
+        }
+        file = gzdopen(dup(STDIN_FILENO), "rb");
+    } else {
+        file = gzopen(path.c_str(), "rb");
+    }
+    if (!file) throw Error(describe("cannot open", path, std::strerror(errno), "check the path"));
+    gzbuffer(file, 1 << 17);
+    file_ = file;
+}
+
+LineReader::~LineReader() {
+    if (file_) gzclose(static_cast<gzFile>(file_));
+}
+
+bool LineReader::next(std::string& line) {
+    auto file = static_cast<gzFile>(file_);
+    line.clear();
+    char buffer[8192];
+    bool any = false;
+    while (gzgets(file, buffer, sizeof buffer)) {
+        any = true;
+        size_t length = std::strlen(buffer);
+        line.append(buffer, length);
+        if (length && buffer[length - 1] == '\n') break;
+    }
+    int code = 0;
+    const char* message = gzerror(file, &code);
+    if (code != Z_OK && code != Z_BUF_ERROR) {
+        throw Error(describe("cannot read", name_, message, "the file may be truncated or corrupt"));
+    }
+    if (!any) {
+        // gzgets returns NULL both at end of file and when a gzip stream ends early.
+        if (code == Z_BUF_ERROR) {
+            throw Error(describe("cannot read", name_, "unexpected end of gzip data",
+                                 "the file is truncated; recompress or download it again"));
+        }
+        return false;
+    }
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    ++line_number_;
+    return true;
+}
+
+bool has_gzip_magic(const std::string& path) {
+    FILE* file = std::fopen(path.c_str(), "rb");
+    if (!file) return false;
+    unsigned char magic[2] = {0, 0};
+    size_t got = std::fread(magic, 1, 2, file);
+    std::fclose(file);
+    return got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+}
+
+}  // namespace scorekit

@@ -1,0 +1,68 @@
+// Closed-form checks of the analytic score models.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "scorekit/error.hpp"
+#include "scorekit/score_model.hpp"
+
+using namespace scorekit;
+using Catch::Matchers::WithinAbs;
+
+TEST_CASE("mixture score and log-density at a point (T2)", "[models]") {
+    // weights (.3, .7), means (-2, 0) and (2, 0), covariances I and diag(.5, 2), x = (.5, .5).
+    auto model = parse_analytic_model("gmm:weights=0.3,0.7;means=-2,0/2,0;covs=1/0.5,2");
+    RowMatrix x(1, 2);
+    x << 0.5, 0.5;
+    RowMatrix s = model->score(x, 0.0);
+    CHECK_THAT(s(0, 0), WithinAbs(2.209585617024469, 1e-12));
+    CHECK_THAT(s(0, 1), WithinAbs(-0.285927926498888, 1e-12));
+    CHECK_THAT(model->log_density(x, 0.0)(0), WithinAbs(-4.351903842867239, 1e-12));
+}
+
+TEST_CASE("perturbed mixture score at the origin", "[models]") {
+    // 0.8 N((5,5), I) + 0.2 N((-5,-5), I): s_sigma(0, 0) = 3 / (1 + sigma^2) (1, 1).
+    auto model = parse_analytic_model("gmm:weights=0.8,0.2;means=5,5/-5,-5;covs=1");
+    RowMatrix origin = RowMatrix::Zero(1, 2);
+    for (double sigma : {0.0, 0.5, 2.0, 10.0}) {
+        RowMatrix s = model->score(origin, sigma);
+        CHECK_THAT(s(0, 0), WithinAbs(3 / (1 + sigma * sigma), 1e-12));
+        CHECK_THAT(s(0, 1), WithinAbs(3 / (1 + sigma * sigma), 1e-12));
+    }
+}
+
+TEST_CASE("Gaussian score with full covariance (T1)", "[models]") {
+    // mu = (1, -1), Sigma = [[2, .5], [.5, 1]], x = 0: s = (6/7, -10/7).
+    auto model = parse_analytic_model("gaussian:mean=1,-1;cov=2,0.5,0.5,1");
+    RowMatrix s = model->score(RowMatrix::Zero(1, 2), 0.0);
+    CHECK_THAT(s(0, 0), WithinAbs(6.0 / 7, 1e-14));
+    CHECK_THAT(s(0, 1), WithinAbs(-10.0 / 7, 1e-14));
+}
+
+TEST_CASE("standard normal log-density and batch rows", "[models]") {
+    auto model = parse_analytic_model("gaussian:mean=0;cov=1");
+    RowMatrix x(3, 1);
+    x << -1, 0, 2;
+    Vector lp = model->log_density(x, 0.0);
+    RowMatrix s = model->score(x, 0.0);
+    for (int i = 0; i < 3; ++i) {
+        CHECK_THAT(lp(i), WithinAbs(-0.5 * std::log(2 * M_PI) - 0.5 * x(i, 0) * x(i, 0), 1e-14));
+        CHECK_THAT(s(i, 0), WithinAbs(-x(i, 0), 1e-14));
+    }
+}
+
+TEST_CASE("invalid analytic model specs are usage errors", "[models]") {
+    CHECK_THROWS_AS(parse_analytic_model("gaussian:mean=0,0;cov=1,2,3"), UsageError);
+    CHECK_THROWS_AS(parse_analytic_model("gaussian:mean=0,x"), UsageError);
+    CHECK_THROWS_AS(parse_analytic_model("gaussian:mean=0,0;cov=-1"), UsageError);
+    CHECK_THROWS_AS(parse_analytic_model("gmm:weights=1,1;means=0,0"), UsageError);
+    CHECK_THROWS_AS(parse_analytic_model("gaussian:mean=0;colour=red"), UsageError);
+}
+
+TEST_CASE("mixture samples have the mixture moments", "[models]") {
+    auto model = parse_analytic_model("gmm:weights=0.8,0.2;means=5,5/-5,-5;covs=1");
+    RowMatrix x = model->sample(20000, 7);
+    double upper = (x.col(0).array() > 0).cast<double>().mean();
+    // Binomial standard error sqrt(.16 / 20000) = 0.0028; 4 standard errors fit 0.012.
+    CHECK_THAT(upper, WithinAbs(0.8, 0.012));
+}
