@@ -113,6 +113,11 @@ std::unique_ptr<GaussianMixtureModel> parse_analytic_model(const std::string& sp
     }
 }
 
+std::unique_ptr<ScoreModel> make_analytic_model(const std::string& spec) {
+    if (spec.rfind("gaussian:", 0) == 0 || spec.rfind("gmm:", 0) == 0) return parse_analytic_model(spec);
+    throw UsageError(describe("invalid model", spec, "not an analytic model specification", kSyntax));
+}
+
 std::unique_ptr<GaussianMixtureModel> read_analytic_model(const Hdf5Reader& file) {
     Array weights = file.read_array("/model/weights");
     RowMatrix means = file.read_matrix("/model/means");

@@ -88,6 +88,9 @@ std::unique_ptr<GaussianMixtureModel> parse_analytic_model(const std::string& sp
 // Whether `spec` names an analytic model on the command line (starts with gaussian: or gmm:).
 bool is_analytic_model_spec(const std::string& spec);
 
+// Builds any analytic model named on the command line (see is_analytic_model_spec).
+std::unique_ptr<ScoreModel> make_analytic_model(const std::string& spec);
+
 class Hdf5Reader;
 class Hdf5Writer;
 

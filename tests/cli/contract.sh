@@ -1,0 +1,21 @@
+# The --help/--version contract every tool keeps: help on stdout with exit 0, version on
+# stdout with exit 0, an unknown option is a usage error (exit 2) with one line on stderr.
+. "$(dirname "$0")/lib.sh"
+tool=${1:?usage: contract.sh TOOL}
+exe="$BIN/$tool"
+
+run_case "$tool --help" 0 "" -- "$exe" --help
+grep -q "Usage" "$WORK/out" || fail "$tool --help: no usage on stdout"
+[ ! -s "$WORK/err" ] || fail "$tool --help: wrote to stderr"
+
+run_case "$tool --version" 0 "" -- "$exe" --version
+grep -Eq "^$tool [0-9]+\.[0-9]+\.[0-9]+" "$WORK/out" || fail "$tool --version: got '$(cat "$WORK/out")'"
+
+run_case "$tool unknown option" 2 "^$tool: .*--no-such-option" -- "$exe" --no-such-option
+expect_one_line_error "$tool unknown option"
+
+[ -f "$SRC/man/$tool.1" ] || fail "$tool: no man page man/$tool.1"
+for section in "EXIT STATUS" "EXAMPLES"; do
+    grep -q "^\.SH \"*$section" "$SRC/man/$tool.1" || fail "$tool: man page lacks $section"
+done
+finish

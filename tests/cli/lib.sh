@@ -1,0 +1,73 @@
+# Helpers for black-box tests of the built executables. Source this file; each check prints a
+# line on failure and the script exits non-zero at the end if any check failed.
+#   SCOREKIT_BIN     directory with the built tools
+#   SCOREKIT_SOURCE  source tree (for share/data)
+set -u
+BIN=${SCOREKIT_BIN:?set SCOREKIT_BIN to the directory with the built tools}
+SRC=${SCOREKIT_SOURCE:?set SCOREKIT_SOURCE to the source tree}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/scorekit-test.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+FAILURES=0
+export OPENBLAS_NUM_THREADS=1
+
+fail() {
+    echo "FAIL: $*" >&2
+    FAILURES=$((FAILURES + 1))
+}
+
+# run_case NAME EXPECTED_STATUS STDERR_REGEX -- COMMAND...
+# Runs COMMAND with stdin from /dev/null, checks the exit status and that stderr matches the
+# extended regex (empty regex: no check). Leaves stdout in $WORK/out and stderr in $WORK/err.
+run_case() {
+    local name=$1 expected=$2 pattern=$3
+    shift 4
+    "$@" < /dev/null > "$WORK/out" 2> "$WORK/err"
+    local status=$?
+    if [ "$status" -ne "$expected" ]; then
+        fail "$name: exit status $status, expected $expected; stderr: $(head -c 400 "$WORK/err")"
+    elif [ -n "$pattern" ] && ! grep -Eq -- "$pattern" "$WORK/err"; then
+        fail "$name: stderr does not match /$pattern/: $(head -c 400 "$WORK/err")"
+    fi
+}
+
+# Same as run_case, with stdin from a file.
+run_case_stdin() {
+    local name=$1 expected=$2 pattern=$3 input=$4
+    shift 5
+    "$@" < "$input" > "$WORK/out" 2> "$WORK/err"
+    local status=$?
+    if [ "$status" -ne "$expected" ]; then
+        fail "$name: exit status $status, expected $expected; stderr: $(head -c 400 "$WORK/err")"
+    elif [ -n "$pattern" ] && ! grep -Eq -- "$pattern" "$WORK/err"; then
+        fail "$name: stderr does not match /$pattern/: $(head -c 400 "$WORK/err")"
+    fi
+}
+
+# An error run prints exactly one line on stderr.
+expect_one_line_error() {
+    local name=$1 lines
+    lines=$(wc -l < "$WORK/err")
+    [ "$lines" -eq 1 ] || fail "$name: expected one stderr line, got $lines: $(head -c 400 "$WORK/err")"
+}
+
+expect_no_file() {
+    local name=$1 path=$2
+    [ ! -e "$path" ] || fail "$name: output $path exists after a failed run"
+    # No temporary output may be left behind either.
+    local leftovers
+    leftovers=$(find "$(dirname "$path")" -maxdepth 1 -name ".$(basename "$path").tmp.*" | head -1)
+    [ -z "$leftovers" ] || fail "$name: temporary file $leftovers left behind"
+}
+
+expect_file() {
+    local name=$1 path=$2
+    [ -s "$path" ] || fail "$name: expected output $path"
+}
+
+finish() {
+    if [ "$FAILURES" -ne 0 ]; then
+        echo "$FAILURES check(s) failed" >&2
+        exit 1
+    fi
+    echo "all checks passed"
+}
