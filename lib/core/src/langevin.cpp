@@ -122,7 +122,7 @@ double mala_log_acceptance(const Vector& x, const Vector& y, const Vector& sx, c
     return lpy - lpx + forward - backward;
 }
 
-LangevinResult run_langevin(const ScoreModel& model, const LangevinOptions& o, const RowMatrix& initial,
+LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o, const RowMatrix& initial,
                             const StepCallback& on_step) {
     check_options(model, o, initial);
     StandardisedModel target(model, o.threads);

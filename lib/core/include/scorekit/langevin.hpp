@@ -56,7 +56,7 @@ using StepCallback = std::function<void(std::int64_t, std::int64_t)>;
 // points from N(0, sigma_max^2 I) in standardised coordinates (sigma_max: the largest level, or
 // 1 when the model has none). Throws UsageError for inconsistent options and Error when the
 // model lacks what the method needs (log p for MALA, noise levels for annealed).
-LangevinResult run_langevin(const ScoreModel& model, const LangevinOptions& options, const RowMatrix& initial,
+LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& options, const RowMatrix& initial,
                             const StepCallback& on_step = {});
 
 // log of the MALA acceptance ratio for a move x -> y with scores sx, sy and log-densities

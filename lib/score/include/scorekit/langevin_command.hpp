@@ -1,0 +1,24 @@
+// The langevin tool: loads a score model, runs a sampler (langevin.hpp) and writes the samples.
+#pragma once
+
+#include <string>
+
+#include "scorekit/cli.hpp"
+#include "scorekit/langevin.hpp"
+
+namespace scorekit {
+
+struct LangevinCommandOptions {
+    std::string model;
+    std::string method = "ula";
+    std::string init;  // initial points (one per chain); empty draws them from N(0, sigma_max^2 I)
+    double sigma_max = 0;  // with sigma_min and levels: noise levels for models that have none
+    double sigma_min = 0;
+    int levels = 10;
+    LangevinOptions sampler;
+    CommonOptions common;
+};
+
+void run_langevin(const LangevinCommandOptions& options);
+
+}  // namespace scorekit

@@ -1,0 +1,26 @@
+// Loads any score model by name.
+//
+//   gaussian:..., gmm:...   an analytic model on the command line (see score_model.hpp)
+//   model.h5                an HDF5 model file: /model@kind is mlp-score, gaussian or gmm
+//   model.pt                a TorchScript module (zip archive) with forward(x) or forward(x, sigma),
+//                           x [N, D] and sigma [N], returning the score [N, D] in data coordinates;
+//                           an optional attribute `sigmas` (1-D tensor, largest first) gives its
+//                           noise levels. Loading TorchScript runs code from the file: load only
+//                           files you trust.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "scorekit/score_model.hpp"
+
+namespace scorekit {
+
+// Throws Error naming the file when it is missing, of an unknown kind, or inconsistent, and
+// UsageError for an invalid analytic specification. `threads` sets LibTorch's thread count.
+std::unique_ptr<ScoreModel> load_score_model(const std::string& spec, int threads = 1);
+
+// Loads a TorchScript score module (see above).
+std::unique_ptr<ScoreModel> load_torchscript_model(const std::string& path, int threads = 1);
+
+}  // namespace scorekit

@@ -1,0 +1,79 @@
+#include "scorekit/langevin_command.hpp"
+
+#include "scorekit/error.hpp"
+#include "scorekit/hdf5_file.hpp"
+#include "scorekit/log.hpp"
+#include "scorekit/model_loader.hpp"
+#include "scorekit/points.hpp"
+
+namespace scorekit {
+namespace {
+
+void write_samples(const LangevinCommandOptions& o, const LangevinOptions& sampler, const LangevinResult& result) {
+    PointLocation location = locate_points(o.common.output, "/samples", true);
+    if (!location.hdf5) {
+        write_points(o.common.output, result.samples);
+        return;
+    }
+    Hdf5Writer file(location.path);
+    file.write_matrix(location.dataset, result.samples);
+    const std::string& d = location.dataset;
+    file.write_attribute(d, "method", to_string(sampler.method));
+    file.write_attribute(d, "model", o.model);
+    file.write_attribute(d, "chains", static_cast<std::int64_t>(sampler.chains));
+    file.write_attribute(d, "steps", static_cast<std::int64_t>(sampler.steps));
+    file.write_attribute(d, "step_size", sampler.step_size);
+    file.write_attribute(d, "burn_in", static_cast<std::int64_t>(sampler.burn_in));
+    file.write_attribute(d, "thin", static_cast<std::int64_t>(sampler.thin));
+    file.write_attribute(d, "kept_per_chain", static_cast<std::int64_t>(result.kept_per_chain));
+    file.write_attribute(d, "row_order", std::string("kept step major: row = k * chains + chain"));
+    if (sampler.method == LangevinMethod::mala) file.write_attribute(d, "acceptance_rate", result.acceptance_rate());
+    if (!result.levels.empty()) file.write_vector(d + "_noise_levels", result.levels);
+    file.commit();
+}
+
+}  // namespace
+
+void run_langevin(const LangevinCommandOptions& o) {
+    LangevinOptions sampler = o.sampler;
+    sampler.method = parse_langevin_method(o.method);
+    sampler.seed = o.common.seed;
+    sampler.threads = resolve_threads(o.common.threads);
+    if (o.sigma_max > 0 || o.sigma_min > 0) {
+        sampler.levels = geometric_levels(o.sigma_max, o.sigma_min, o.levels);
+    }
+
+    auto model = load_score_model(o.model, sampler.threads);
+    RowMatrix initial;
+    if (!o.init.empty()) {
+        initial = read_points(o.init, model->dim()).values;
+        if (initial.rows() != sampler.chains) {
+            log_info("using " + std::to_string(initial.rows()) + " chains, one per initial point in " + o.init);
+            sampler.chains = initial.rows();
+        }
+    } else if (model->dim() < 1) {
+        throw UsageError(describe("cannot draw initial points for", o.model, "the model's dimension is unknown",
+                                  "give --init, or a dim attribute on the TorchScript module"));
+    }
+
+    const std::int64_t total = sampler.method == LangevinMethod::annealed
+                                   ? sampler.steps * static_cast<std::int64_t>(
+                                                         sampler.levels.empty() ? model->noise_levels().size()
+                                                                                : sampler.levels.size())
+                                   : sampler.steps;
+    log_info("sampling " + std::to_string(sampler.chains) + " chains with " + to_string(sampler.method) + ", " +
+             std::to_string(total) + " steps, step size " + format_number(sampler.step_size));
+    Progress progress("sampling", static_cast<std::uint64_t>(total));
+    progress.update(0);
+    LangevinResult result = sample_langevin(*model, sampler, initial,
+                                            [&](std::int64_t done, std::int64_t) { progress.update(done); });
+    progress.finish();
+    if (sampler.method == LangevinMethod::mala) {
+        log_info("MALA acceptance rate " + format_number(result.acceptance_rate()) + " (" +
+                 std::to_string(result.accepted) + " of " + std::to_string(result.proposals) + " proposals)");
+    }
+    write_samples(o, sampler, result);
+    log_summary(std::to_string(result.samples.rows()) + " samples");
+}
+
+}  // namespace scorekit

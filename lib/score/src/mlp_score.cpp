@@ -1,0 +1,165 @@
+#include "scorekit/mlp_score.hpp"
+
+#include <cmath>
+
+#include "mlp_network.hpp"
+#include "scorekit/error.hpp"
+#include "scorekit/hdf5_file.hpp"
+#include "torch_convert.hpp"
+
+namespace scorekit {
+
+Activation parse_activation(const std::string& name) {
+    if (name == "softplus") return Activation::softplus;
+    if (name == "silu") return Activation::silu;
+    if (name == "tanh") return Activation::tanh;
+    if (name == "elu") return Activation::elu;
+    throw UsageError(describe("invalid --activation", name, "expected one of softplus, silu, tanh, elu"));
+}
+
+std::string to_string(Activation activation) {
+    switch (activation) {
+        case Activation::softplus: return "softplus";
+        case Activation::silu: return "silu";
+        case Activation::tanh: return "tanh";
+        case Activation::elu: return "elu";
+    }
+    return "?";
+}
+
+std::vector<std::pair<int, int>> MlpArchitecture::layer_shapes() const {
+    std::vector<std::pair<int, int>> shapes;
+    int in = dim + 1;  // the extra input is log sigma
+    for (int layer = 0; layer < depth; ++layer) {
+        shapes.emplace_back(width, in);
+        in = width;
+    }
+    shapes.emplace_back(dim, in);
+    return shapes;
+}
+
+std::int64_t MlpArchitecture::parameter_count() const {
+    std::int64_t count = 0;
+    for (auto [out, in] : layer_shapes()) count += static_cast<std::int64_t>(out) * in + out;
+    return count;
+}
+
+void write_mlp_model(Hdf5Writer& file, const MlpScoreFile& model) {
+    const MlpArchitecture& a = model.parameters.architecture;
+    file.create_group("/model");
+    file.write_attribute("/model", "kind", std::string("mlp-score"));
+    file.write_attribute("/model", "dim", static_cast<std::int64_t>(a.dim));
+    file.write_attribute("/model", "width", static_cast<std::int64_t>(a.width));
+    file.write_attribute("/model", "depth", static_cast<std::int64_t>(a.depth));
+    file.write_attribute("/model", "activation", to_string(a.activation));
+    file.write_attribute("/model", "input", std::string("concat(z, log(sigma)), z = (x - data_mean) / data_std"));
+    file.write_attribute("/model", "output", std::string("sigma * score in z coordinates"));
+    file.write_attribute("/model", "num_levels", static_cast<std::int64_t>(model.sigmas.size()));
+    file.write_attribute("/model", "sigma_max", model.sigmas.front());
+    file.write_attribute("/model", "sigma_min", model.sigmas.back());
+    file.write_vector("/model/sigmas", model.sigmas);
+    file.write_vector("/model/data_mean", std::vector<double>(model.data_mean.data(), model.data_mean.data() + a.dim));
+    file.write_vector("/model/data_std", std::vector<double>(model.data_std.data(), model.data_std.data() + a.dim));
+
+    auto shapes = a.layer_shapes();
+    for (size_t layer = 0; layer < shapes.size(); ++layer) {
+        auto [out, in] = shapes[layer];
+        const auto& w = model.parameters.tensors[2 * layer];
+        const auto& b = model.parameters.tensors[2 * layer + 1];
+        std::vector<double> wd(w.begin(), w.end()), bd(b.begin(), b.end());
+        std::string prefix = "/model/layers." + std::to_string(layer);
+        file.write_array(prefix + ".weight", {out, in}, wd.data(), true);
+        file.write_array(prefix + ".bias", {out}, bd.data(), true);
+    }
+}
+
+MlpScoreFile read_mlp_model(const Hdf5Reader& file) {
+    MlpScoreFile model;
+    MlpArchitecture& a = model.parameters.architecture;
+    a.dim = static_cast<int>(file.read_number_attribute("/model", "dim"));
+    a.width = static_cast<int>(file.read_number_attribute("/model", "width"));
+    a.depth = static_cast<int>(file.read_number_attribute("/model", "depth"));
+    a.activation = parse_activation(file.read_string_attribute("/model", "activation"));
+    if (a.dim < 1 || a.width < 1 || a.depth < 1) {
+        throw Error(describe("invalid model file", file.path(), "dim, width and depth must be positive",
+                             "train the model again"));
+    }
+    model.sigmas = file.read_array("/model/sigmas").values;
+    Array mean = file.read_array("/model/data_mean"), std = file.read_array("/model/data_std");
+    if (model.sigmas.empty() || mean.values.size() != static_cast<size_t>(a.dim) ||
+        std.values.size() != static_cast<size_t>(a.dim)) {
+        throw Error(describe("invalid model file", file.path(), "sigmas, data_mean or data_std have the wrong size",
+                             "train the model again"));
+    }
+    model.data_mean = Eigen::Map<Vector>(mean.values.data(), a.dim);
+    model.data_std = Eigen::Map<Vector>(std.values.data(), a.dim);
+
+    auto shapes = a.layer_shapes();
+    for (size_t layer = 0; layer < shapes.size(); ++layer) {
+        auto [out, in] = shapes[layer];
+        std::string prefix = "/model/layers." + std::to_string(layer);
+        Array w = file.read_array(prefix + ".weight"), b = file.read_array(prefix + ".bias");
+        if (w.shape != std::vector<std::int64_t>{out, in} || b.shape != std::vector<std::int64_t>{out}) {
+            throw Error(describe("invalid model file", file.path() + ":" + prefix,
+                                 "tensor shapes do not match the architecture attributes", "train the model again"));
+        }
+        model.parameters.tensors.emplace_back(w.values.begin(), w.values.end());
+        model.parameters.tensors.emplace_back(b.values.begin(), b.values.end());
+    }
+    return model;
+}
+
+namespace {
+
+class MlpScoreModel : public ScoreModel {
+public:
+    MlpScoreModel(MlpScoreFile model, int threads)
+        : file_(std::move(model)), network_(MlpNetwork::from_parameters(file_.parameters)), threads_(threads) {
+        mean_ = to_tensor(RowMatrix(file_.data_mean.transpose()));
+        std_ = to_tensor(RowMatrix(file_.data_std.transpose()));
+    }
+
+    int dim() const override { return file_.parameters.architecture.dim; }
+    std::string kind() const override { return "mlp-score"; }
+    std::vector<double> noise_levels() const override { return file_.sigmas; }
+    Vector location() const override { return file_.data_mean; }
+    Vector scale() const override { return file_.data_std; }
+
+    RowMatrix score(const RowMatrix& x, double sigma) const override {
+        check(x, sigma);
+        torch::NoGradGuard no_grad;
+        at::set_num_threads(threads_);
+        torch::Tensor z = (to_tensor(x) - mean_) / std_;
+        torch::Tensor sigmas = torch::full({x.rows()}, sigma, torch::kFloat32);
+        torch::Tensor out = network_.forward(network_input(z, sigmas));
+        return to_matrix(out / (sigma * std_));
+    }
+
+private:
+    void check(const RowMatrix& x, double sigma) const {
+        if (x.cols() != dim()) {
+            throw Error(describe("cannot evaluate model", kind(),
+                                 "points have dimension " + std::to_string(x.cols()) + ", the model has " +
+                                     std::to_string(dim()),
+                                 "give points of the training dimension"));
+        }
+        if (!(sigma > 0)) {
+            throw UsageError(describe("invalid --sigma", format_number(sigma),
+                                      "a trained score model needs a positive noise level",
+                                      "omit it to use the smallest trained level"));
+        }
+    }
+
+    MlpScoreFile file_;
+    MlpNetwork network_;
+    torch::Tensor mean_, std_;
+    int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<ScoreModel> make_mlp_score_model(MlpScoreFile model, int threads) {
+    return std::make_unique<MlpScoreModel>(std::move(model), threads);
+}
+
+}  // namespace scorekit

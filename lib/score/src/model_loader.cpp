@@ -1,0 +1,52 @@
+#include "scorekit/model_loader.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "scorekit/error.hpp"
+#include "scorekit/hdf5_file.hpp"
+#include "scorekit/mlp_score.hpp"
+
+namespace scorekit {
+namespace {
+
+bool has_zip_magic(const std::string& path) {
+    FILE* file = std::fopen(path.c_str(), "rb");
+    if (!file) return false;
+    unsigned char magic[4] = {};
+    size_t got = std::fread(magic, 1, 4, file);
+    std::fclose(file);
+    return got == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
+}
+
+}  // namespace
+
+std::unique_ptr<ScoreModel> load_score_model(const std::string& spec, int threads) {
+    if (is_analytic_model_spec(spec)) return make_analytic_model(spec);
+
+    FILE* probe = std::fopen(spec.c_str(), "rb");
+    if (!probe) {
+        throw Error(describe("cannot open model", spec, std::strerror(errno),
+                             "give a model file from score-train, a TorchScript .pt file, or gaussian:/gmm:"));
+    }
+    std::fclose(probe);
+    if (has_zip_magic(spec)) return load_torchscript_model(spec, threads);
+    if (!has_hdf5_signature(spec)) {
+        throw Error(describe("cannot read model", spec, "neither an HDF5 model file nor a TorchScript archive",
+                             "give a model file from score-train or a file saved by torch.jit.save"));
+    }
+
+    Hdf5Reader file(spec);
+    if (!file.has_attribute("/model", "kind")) {
+        throw Error(describe("cannot read model", spec, "no /model group with a kind attribute",
+                             "give a model file written by score-train"));
+    }
+    std::string kind = file.read_string_attribute("/model", "kind");
+    if (kind == "mlp-score") return make_mlp_score_model(read_mlp_model(file), threads);
+    if (kind == "gaussian" || kind == "gmm") return read_analytic_model(file);
+    throw Error(describe("cannot read model", spec, "unknown model kind \"" + kind + "\"",
+                         "expected mlp-score, gaussian or gmm"));
+}
+
+}  // namespace scorekit

@@ -1,0 +1,261 @@
+#include "scorekit/score_train.hpp"
+
+#include <dlfcn.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "dsm_trainer.hpp"
+#include "scorekit/error.hpp"
+#include "scorekit/hdf5_file.hpp"
+#include "scorekit/log.hpp"
+#include "scorekit/mlp_score.hpp"
+#include "scorekit/points.hpp"
+#include "scorekit/rng.hpp"
+#include "scorekit/signals.hpp"
+#include "training_state.hpp"
+
+namespace scorekit {
+namespace {
+
+// Random streams: batches of epoch e use stream kEpochStream + e, noise of step t uses seed
+// derive_seed(seed, kStepStream + t), so a resumed run draws exactly what an uninterrupted one would.
+constexpr std::uint64_t kSplitStream = 1;
+constexpr std::uint64_t kInitStream = 2;
+constexpr std::uint64_t kValidationStream = 3;
+constexpr std::uint64_t kEpochStream = 1ULL << 32;
+constexpr std::uint64_t kStepStream = 1ULL << 48;
+
+// LibTorch's OpenMP threads on top of OpenBLAS's own threads oversubscribe the cores, so BLAS
+// runs single-threaded and --threads goes to LibTorch. OpenBLAS is looked up at run time
+// because the system BLAS may be another implementation.
+void limit_blas_threads() {
+    using SetThreads = void (*)(int);
+    if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
+}
+
+void check_options(const ScoreTrainOptions& o) {
+    auto positive = [](bool ok, const std::string& option, const std::string& value, const std::string& rule) {
+        if (!ok) throw UsageError(describe("invalid " + option, value, rule));
+    };
+    positive(o.width >= 1, "--width", std::to_string(o.width), "must be at least 1");
+    positive(o.depth >= 1, "--depth", std::to_string(o.depth), "must be at least 1");
+    positive(o.levels >= 1, "--levels", std::to_string(o.levels), "must be at least 1");
+    positive(o.sigma_min > 0, "--sigma-min", format_number(o.sigma_min), "must be positive");
+    positive(o.sigma_max == 0 || o.sigma_max >= o.sigma_min, "--sigma-max", format_number(o.sigma_max),
+             "must be 0 (automatic) or at least --sigma-min");
+    positive(o.batch_size >= 1, "--batch-size", std::to_string(o.batch_size), "must be at least 1");
+    positive(o.steps >= 1 || o.epochs >= 1, "--steps", std::to_string(o.steps), "must be at least 1");
+    positive(o.learning_rate > 0, "--lr", format_number(o.learning_rate), "must be positive");
+    positive(o.ema >= 0 && o.ema < 1, "--ema", format_number(o.ema), "must be in [0, 1)");
+    positive(o.val_fraction >= 0 && o.val_fraction < 1, "--val-fraction", format_number(o.val_fraction),
+             "must be in [0, 1)");
+    positive(o.lr_schedule == "constant" || o.lr_schedule == "cosine" || o.lr_schedule == "linear",
+             "--lr-schedule", o.lr_schedule, "expected one of constant, cosine, linear");
+    parse_activation(o.activation);
+    if (o.common.output == "-") {
+        throw UsageError("no output file: the model is an HDF5 file and cannot go to standard output; give -o model.h5");
+    }
+}
+
+double learning_rate_at(const ScoreTrainOptions& o, std::int64_t step, std::int64_t total) {
+    double base = o.learning_rate;
+    if (o.warmup > 0 && step <= o.warmup) return base * static_cast<double>(step) / o.warmup;
+    double progress = total > o.warmup ? static_cast<double>(step - o.warmup) / (total - o.warmup) : 1.0;
+    if (o.lr_schedule == "cosine") return base * 0.5 * (1 + std::cos(M_PI * progress));
+    if (o.lr_schedule == "linear") return base * (1 - progress);
+    return base;
+}
+
+// Standardised training and validation data (float32) and the standardisation itself.
+struct Dataset {
+    torch::Tensor train, validation;
+    Vector mean, std;
+    std::uint64_t checksum = 0;
+};
+
+Dataset prepare_data(const ScoreTrainOptions& o, const PointSet& points) {
+    const RowMatrix& x = points.values;
+    Dataset data;
+    data.mean = x.colwise().mean().transpose();
+    data.std = ((x.rowwise() - data.mean.transpose()).array().square().colwise().mean()).sqrt().transpose();
+    for (Eigen::Index j = 0; j < x.cols(); ++j) {
+        if (!(data.std(j) > 0)) {
+            throw Error(describe("cannot train on", points.source, "column " + std::to_string(j + 1) + " is constant",
+                                 "remove constant columns"));
+        }
+    }
+    // FNV-1a over the raw bytes: a resumed run must see the same data.
+    std::uint64_t hash = 1469598103934665603ULL;
+    const auto* bytes = reinterpret_cast<const unsigned char*>(x.data());
+    for (Eigen::Index i = 0; i < x.size() * static_cast<Eigen::Index>(sizeof(double)); ++i) hash = (hash ^ bytes[i]) * 1099511628211ULL;
+    data.checksum = hash;
+
+    std::vector<std::int64_t> order(x.rows());
+    std::iota(order.begin(), order.end(), 0);
+    Rng rng(o.common.seed, kSplitStream);
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+    auto validation_count = static_cast<std::int64_t>(std::floor(o.val_fraction * x.rows()));
+    if (x.rows() - validation_count < 1) validation_count = 0;
+
+    RowMatrix z = (x.rowwise() - data.mean.transpose()).array().rowwise() / data.std.transpose().array();
+    torch::Tensor all = torch::from_blob(z.data(), {z.rows(), z.cols()}, torch::kFloat64).to(torch::kFloat32);
+    torch::Tensor index = torch::tensor(order, torch::kInt64);
+    data.validation = all.index_select(0, index.narrow(0, 0, validation_count));
+    data.train = all.index_select(0, index.narrow(0, validation_count, x.rows() - validation_count));
+    return data;
+}
+
+// Song and Ermon (2020), technique 1: sigma_max about the largest pairwise distance of the data.
+double largest_distance(const torch::Tensor& z) {
+    torch::Tensor sample = z.size(0) > 2000 ? z.narrow(0, 0, 2000) : z;
+    return torch::cdist(sample, sample).max().item<double>();
+}
+
+MlpParameters initial_parameters(const MlpArchitecture& a, std::uint64_t seed) {
+    // PyTorch's nn.Linear default: U(-1/sqrt(in), 1/sqrt(in)) for weights and biases.
+    MlpParameters p;
+    p.architecture = a;
+    Rng rng(seed, kInitStream);
+    for (auto [out, in] : a.layer_shapes()) {
+        double bound = 1 / std::sqrt(static_cast<double>(in));
+        for (std::int64_t size : {static_cast<std::int64_t>(out) * in, static_cast<std::int64_t>(out)}) {
+            std::vector<float> values(size);
+            for (auto& v : values) v = static_cast<float>((2 * rng.uniform() - 1) * bound);
+            p.tensors.push_back(std::move(values));
+        }
+    }
+    return p;
+}
+
+// Indices of the batch for a step: epochs walk a fresh permutation of the training set, and a
+// batch larger than the remainder wraps around within its epoch's permutation.
+class BatchSchedule {
+public:
+    BatchSchedule(std::int64_t rows, std::int64_t batch, std::uint64_t seed)
+        : rows_(rows), batch_(batch), seed_(seed), per_epoch_(std::max<std::int64_t>(1, (rows + batch - 1) / batch)) {}
+
+    std::int64_t batches_per_epoch() const { return per_epoch_; }
+
+    torch::Tensor indices(std::int64_t step) {  // step counts from 1
+        std::int64_t epoch = (step - 1) / per_epoch_, slot = (step - 1) % per_epoch_;
+        if (epoch != epoch_) {
+            permutation_.resize(rows_);
+            std::iota(permutation_.begin(), permutation_.end(), 0);
+            Rng rng(seed_, kEpochStream + epoch);
+            for (size_t i = permutation_.size(); i > 1; --i) std::swap(permutation_[i - 1], permutation_[rng.below(i)]);
+            epoch_ = epoch;
+        }
+        torch::Tensor out = torch::empty({batch_}, torch::kInt64);
+        auto* p = out.data_ptr<std::int64_t>();
+        for (std::int64_t j = 0; j < batch_; ++j) p[j] = permutation_[(slot * batch_ + j) % rows_];
+        return out;
+    }
+
+private:
+    std::int64_t rows_, batch_;
+    std::uint64_t seed_;
+    std::int64_t per_epoch_;
+    std::int64_t epoch_ = -1;
+    std::vector<std::int64_t> permutation_;
+};
+
+}  // namespace
+
+void run_score_train(const ScoreTrainOptions& o) {
+    check_options(o);
+    limit_blas_threads();
+    at::set_num_threads(resolve_threads(o.common.threads));
+    torch::manual_seed(o.common.seed);
+    const std::string checkpoint_path = o.checkpoint.empty() ? o.common.output + ".ckpt" : o.checkpoint;
+
+    log_info("[1/3] reading " + o.input);
+    PointSet points = read_points(o.input);
+    Dataset data = prepare_data(o, points);
+    const int dim = static_cast<int>(points.values.cols());
+    log_info("      " + std::to_string(points.values.rows()) + " points of dimension " + std::to_string(dim) + ": " +
+             std::to_string(data.train.size(0)) + " for training, " + std::to_string(data.validation.size(0)) +
+             " for validation");
+
+    TrainingConfig config = make_training_config(o, dim, data.checksum);
+    config.sigma_max = o.sigma_max > 0 ? o.sigma_max : std::max(largest_distance(data.train), o.sigma_min);
+    std::vector<double> sigmas = geometric_sigmas(config);
+
+    BatchSchedule schedule(data.train.size(0), o.batch_size, o.common.seed);
+    const std::int64_t total = o.epochs > 0 ? o.epochs * schedule.batches_per_epoch() : o.steps;
+    config.total_steps = total;
+
+    MlpArchitecture architecture{dim, o.width, o.depth, parse_activation(o.activation)};
+    DsmTrainer trainer(initial_parameters(architecture, o.common.seed), sigmas, o.batch_size,
+                       AdamSettings{o.beta1, o.beta2, o.adam_eps}, o.ema);
+    std::int64_t done = 0;
+    if (!o.resume.empty()) {
+        done = load_checkpoint(o.resume, config, trainer);
+        log_info("      resuming from " + o.resume + " at step " + std::to_string(done) + " of " + std::to_string(total));
+    }
+
+    // Fixed validation noise, so that validation losses are comparable across steps.
+    torch::Tensor val_level, val_noise;
+    if (data.validation.size(0) > 0) {
+        torch::Generator generator = at::detail::createCPUGenerator(derive_seed(o.common.seed, kValidationStream));
+        val_level = torch::arange(data.validation.size(0), torch::kInt64).remainder(o.levels);
+        val_noise = torch::randn(data.validation.sizes(), generator, torch::kFloat32);
+    }
+
+    log_info("[2/3] training " + std::to_string(architecture.parameter_count()) + " parameters for " +
+             std::to_string(total) + " steps, " + std::to_string(o.levels) + " noise levels from " +
+             format_number(sigmas.front()) + " to " + format_number(sigmas.back()));
+    catch_interrupts();
+    TrainingLog history;
+    Progress progress("training", static_cast<std::uint64_t>(total));
+    progress.update(done);
+    torch::Generator generator = at::detail::createCPUGenerator(0);
+    torch::Tensor x = torch::empty({o.batch_size, dim}, torch::kFloat32);
+    torch::Tensor level = torch::empty({o.batch_size}, torch::kInt64);
+    torch::Tensor noise = torch::empty({o.batch_size, dim}, torch::kFloat32);
+    double loss_sum = 0;
+    std::int64_t loss_count = 0;
+
+    while (done < total) {
+        const std::int64_t step = done + 1;
+        generator.set_current_seed(derive_seed(o.common.seed, kStepStream + step));
+        at::index_select_out(x, data.train, 0, schedule.indices(step));
+        level.random_(0, o.levels, generator);
+        noise.normal_(0, 1, generator);
+        double loss = trainer.step(x, level, noise, learning_rate_at(o, step, total), step);
+        if (!std::isfinite(loss)) {
+            throw Error(describe("training diverged", "step " + std::to_string(step), "the loss is not finite",
+                                 "lower --lr or use more warm-up steps"));
+        }
+        done = step;
+        loss_sum += loss;
+        ++loss_count;
+
+        if (done % o.log_every == 0 || done == total) {
+            double train_loss = loss_sum / loss_count;
+            double val_loss = val_level.defined() ? trainer.evaluate(data.validation, val_level, val_noise, true) : NAN;
+            history.add(done, train_loss, val_loss);
+            log_verbose("step " + std::to_string(done) + ": loss " + format_number(train_loss) + ", validation loss " +
+                        format_number(val_loss));
+            loss_sum = 0;
+            loss_count = 0;
+        }
+        progress.update(done, "loss " + (history.empty() ? std::string("?") : format_number(history.last_train())) +
+                                  (history.has_validation() ? ", val " + format_number(history.last_validation()) : ""));
+        if (o.checkpoint_every > 0 && done % o.checkpoint_every == 0 && done < total) {
+            save_checkpoint(checkpoint_path, config, trainer, done, data.mean, data.std);
+        }
+        if (interrupt_requested()) {
+            save_checkpoint(checkpoint_path, config, trainer, done, data.mean, data.std);
+            throw Interrupted(describe("training interrupted", "step " + std::to_string(done), "checkpoint written to " +
+                                       checkpoint_path, "continue with --resume " + checkpoint_path));
+        }
+    }
+    progress.finish(history.empty() ? "" : "loss " + format_number(history.last_train()));
+
+    log_info("[3/3] writing " + o.common.output);
+    write_trained_model(o.common.output, config, trainer, data.mean, data.std, history);
+    log_summary(std::to_string(total) + " steps");
+}
+
+}  // namespace scorekit

@@ -1,0 +1,19 @@
+// Conversions between Eigen row-major matrices and LibTorch tensors (private to the score layer).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "scorekit/matrix.hpp"
+
+namespace scorekit {
+
+inline torch::Tensor to_tensor(const RowMatrix& m, torch::Dtype dtype = torch::kFloat32) {
+    return torch::from_blob(const_cast<double*>(m.data()), {m.rows(), m.cols()}, torch::kFloat64).to(dtype);
+}
+
+inline RowMatrix to_matrix(const torch::Tensor& t) {
+    torch::Tensor contiguous = t.detach().to(torch::kFloat64).contiguous();
+    return Eigen::Map<const RowMatrix>(contiguous.data_ptr<double>(), contiguous.size(0), contiguous.size(1));
+}
+
+}  // namespace scorekit
