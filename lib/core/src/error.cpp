@@ -21,4 +21,10 @@ std::string format_number(double value) {
     return buffer;
 }
 
+std::string format_short(double value) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.4g", value);
+    return buffer;
+}
+
 }  // namespace scorekit

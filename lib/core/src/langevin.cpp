@@ -59,6 +59,15 @@ void fill_normal(RowMatrix& noise, std::vector<Rng>& streams) {
     }
 }
 
+// A step size too large for the score's scale makes chains blow up; report it instead of
+// writing NaN samples.
+void check_finite(const RowMatrix& z, std::int64_t step, double level) {
+    if (z.allFinite()) return;
+    std::string where = "step " + std::to_string(step) + (level > 0 ? " at noise level " + format_number(level) : "");
+    throw Error(describe("sampler diverged", where, "chains reached infinite or NaN values",
+                         "lower --step-size (annealed steps scale with (sigma_i / sigma_min)^2)"));
+}
+
 void check_options(const ScoreModel& model, const LangevinOptions& o, const RowMatrix& initial) {
     if (o.chains < 1) throw UsageError(describe("invalid --chains", std::to_string(o.chains), "must be at least 1"));
     if (o.steps < 1) throw UsageError(describe("invalid --steps", std::to_string(o.steps), "must be at least 1"));
@@ -158,6 +167,7 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
             for (std::int64_t t = 0; t < o.steps; ++t) {
                 fill_normal(noise, streams);
                 z += (alpha / 2) * target.score(z, level) + std::sqrt(alpha) * noise;
+                if (t + 1 == o.steps) check_finite(z, done + 1, level);
                 if (on_step) on_step(++done, total);
             }
         }
@@ -197,6 +207,7 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
                 }
             }
         }
+        if (step % 100 == 0 || step == o.steps) check_finite(z, step, 0);
         bool keep = o.thin == 0 ? step == o.steps : (step > o.burn_in && (step - o.burn_in) % o.thin == 0);
         if (keep && next_row < kept * n) {
             samples_z.middleRows(next_row, n) = z;

@@ -39,6 +39,11 @@ void run_langevin(const LangevinCommandOptions& o) {
     sampler.method = parse_langevin_method(o.method);
     sampler.seed = o.common.seed;
     sampler.threads = resolve_threads(o.common.threads);
+    if (sampler.step_size == 0) {
+        // Annealed steps grow with (sigma_i / sigma_min)^2, so its base step is much smaller;
+        // 2e-5 is the value of Song and Ermon (2019).
+        sampler.step_size = sampler.method == LangevinMethod::annealed ? 2e-5 : 0.01;
+    }
     if (o.sigma_max > 0 || o.sigma_min > 0) {
         sampler.levels = geometric_levels(o.sigma_max, o.sigma_min, o.levels);
     }

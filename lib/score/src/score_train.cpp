@@ -204,7 +204,7 @@ void run_score_train(const ScoreTrainOptions& o) {
 
     log_info("[2/3] training " + std::to_string(architecture.parameter_count()) + " parameters for " +
              std::to_string(total) + " steps, " + std::to_string(o.levels) + " noise levels from " +
-             format_number(sigmas.front()) + " to " + format_number(sigmas.back()));
+             format_short(sigmas.front()) + " to " + format_short(sigmas.back()));
     catch_interrupts();
     TrainingLog history;
     Progress progress("training", static_cast<std::uint64_t>(total));
@@ -235,13 +235,13 @@ void run_score_train(const ScoreTrainOptions& o) {
             double train_loss = loss_sum / loss_count;
             double val_loss = val_level.defined() ? trainer.evaluate(data.validation, val_level, val_noise, true) : NAN;
             history.add(done, train_loss, val_loss);
-            log_verbose("step " + std::to_string(done) + ": loss " + format_number(train_loss) + ", validation loss " +
-                        format_number(val_loss));
+            log_verbose("step " + std::to_string(done) + ": loss " + format_short(train_loss) + ", validation loss " +
+                        format_short(val_loss));
             loss_sum = 0;
             loss_count = 0;
         }
-        progress.update(done, "loss " + (history.empty() ? std::string("?") : format_number(history.last_train())) +
-                                  (history.has_validation() ? ", val " + format_number(history.last_validation()) : ""));
+        progress.update(done, "loss " + (history.empty() ? std::string("?") : format_short(history.last_train())) +
+                                  (history.has_validation() ? ", val " + format_short(history.last_validation()) : ""));
         if (o.checkpoint_every > 0 && done % o.checkpoint_every == 0 && done < total) {
             save_checkpoint(checkpoint_path, config, trainer, done, data.mean, data.std);
         }
@@ -251,7 +251,7 @@ void run_score_train(const ScoreTrainOptions& o) {
                                        checkpoint_path, "continue with --resume " + checkpoint_path));
         }
     }
-    progress.finish(history.empty() ? "" : "loss " + format_number(history.last_train()));
+    progress.finish(history.empty() ? "" : "loss " + format_short(history.last_train()));
 
     log_info("[3/3] writing " + o.common.output);
     write_trained_model(o.common.output, config, trainer, data.mean, data.std, history);

@@ -36,4 +36,7 @@ std::string describe(const std::string& what, const std::string& subject, const 
 // Formats a double so that it reads back to the same value (shortest round-trip form).
 std::string format_number(double value);
 
+// Formats a double with 4 significant digits, for log lines.
+std::string format_short(double value);
+
 }  // namespace scorekit
