@@ -3,7 +3,9 @@
 
 #include <fasttext/fasttext.h>
 
+#include <cmath>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -55,8 +57,10 @@ TEST_CASE("CLD2 labels real text in five languages", "[text][lid]") {
     }
 }
 
-TEST_CASE("fastText model trained on real text labels held-out text", "[text][lid]") {
-    text_test::TempDir dir;
+namespace {
+
+// Trains a tiny language identification model on the first 250 lines of each fixture.
+void train_model(const text_test::TempDir& dir, fasttext::loss_name loss, const std::string& name) {
     {
         std::ofstream train(dir.file("train.txt"));
         // Interleave languages so that training order does not favour one.
@@ -68,9 +72,9 @@ TEST_CASE("fastText model trained on real text labels held-out text", "[text][li
     }
     fasttext::Args args;
     args.input = dir.file("train.txt");
-    args.output = dir.file("lid");
+    args.output = dir.file(name);
     args.model = fasttext::model_name::sup;
-    args.loss = fasttext::loss_name::softmax;
+    args.loss = loss;
     args.minCount = 1;
     args.minn = 1;
     args.maxn = 3;
@@ -81,12 +85,16 @@ TEST_CASE("fastText model trained on real text labels held-out text", "[text][li
     args.thread = 1;
     args.verbose = 0;
     args.seed = 1;
-    {
-        fasttext::FastText trainer;
-        trainer.train(args);
-        trainer.saveModel(dir.file("lid.bin"));
-    }
+    fasttext::FastText trainer;
+    trainer.train(args);
+    trainer.saveModel(dir.file(name + ".bin"));
+}
 
+}  // namespace
+
+TEST_CASE("fastText model trained on real text labels held-out text", "[text][lid]") {
+    text_test::TempDir dir;
+    train_model(dir, fasttext::loss_name::softmax, "lid");
     auto identifier = load_fasttext_identifier(dir.file("lid.bin"));
     CHECK(identifier->name() == "fasttext:lid.bin");
     for (const std::string& language : kLanguages) {
@@ -98,6 +106,34 @@ TEST_CASE("fastText model trained on real text labels held-out text", "[text][li
         }
     }
     CHECK(identifier->predict("").label.empty());
+}
+
+TEST_CASE("fastText predictions equal fastText's predictLine", "[text][lid]") {
+    // The identifier computes the hidden layer itself (with prefetching); its results must be
+    // those of fastText's own predictLine, for both losses that language models use.
+    text_test::TempDir dir;
+    for (auto loss : {fasttext::loss_name::softmax, fasttext::loss_name::hs}) {
+        std::string name = loss == fasttext::loss_name::hs ? "hs" : "softmax";
+        train_model(dir, loss, name);
+        auto identifier = load_fasttext_identifier(dir.file(name + ".bin"));
+        fasttext::FastText reference;
+        reference.loadModel(dir.file(name + ".bin"));
+        int compared = 0;
+        for (const std::string& language : kLanguages) {
+            for (const std::string& line : fixture_lines(language)) {
+                std::istringstream in(line + "\n");
+                std::vector<std::pair<fasttext::real, std::string>> expected;
+                reference.predictLine(in, expected, 1, 0.0);
+                REQUIRE(expected.size() == 1);
+                LanguagePrediction got = identifier->predict(line);
+                INFO(name << " loss: " << line);
+                REQUIRE(got.label == expected[0].second.substr(9));
+                REQUIRE(got.score_percent == static_cast<int>(std::nearbyint(static_cast<double>(expected[0].first) * 100.0)));
+                ++compared;
+            }
+        }
+        CHECK(compared == 1500);
+    }
 }
 
 TEST_CASE("fastText identifier rejects unusable files", "[text][lid]") {

@@ -1,5 +1,6 @@
 #include "scorekit/text/document.hpp"
 
+#include <cstring>
 #include <string_view>
 
 #include "scorekit/error.hpp"
@@ -10,6 +11,30 @@ namespace scorekit::text {
 namespace {
 
 bool is_control_byte(unsigned char c) { return (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F; }
+
+// Byte classes for the single scan of a body: control byte to delete, byte of a multi-byte
+// UTF-8 sequence, byte that is not blank.
+constexpr unsigned char kControl = 1, kHigh = 2, kText = 4;
+
+struct ByteClasses {
+    unsigned char of[256];
+    constexpr ByteClasses() : of() {
+        for (int c = 0; c < 256; ++c) {
+            unsigned char bits = 0;
+            if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) bits |= kControl;
+            if (c >= 0x80) bits |= kHigh;
+            if (c != ' ' && c != '\t' && c != '\r' && c != '\n') bits |= kText;
+            of[c] = bits;
+        }
+    }
+};
+constexpr ByteClasses kByteClasses;
+
+unsigned char classify(const std::string& body) {
+    unsigned char bits = 0;
+    for (char c : body) bits |= kByteClasses.of[static_cast<unsigned char>(c)];
+    return bits;
+}
 
 std::string where(const std::string& file, const WarcRecord& record) {
     return file + ", record " + std::to_string(record.index) + " at byte " + std::to_string(record.offset);
@@ -22,14 +47,8 @@ struct CleanBody {
     std::uint64_t invalid_sequences = 0;
 };
 
-void clean_body(const std::string& body, CleanBody& clean) {
-    bool has_control = false;
-    bool has_high = false;
-    for (char c : body) {
-        auto b = static_cast<unsigned char>(c);
-        has_control |= is_control_byte(b);
-        has_high |= b >= 0x80;
-    }
+void clean_body(const std::string& body, unsigned char classes, CleanBody& clean) {
+    bool has_control = classes & kControl;
     std::string without_control;
     const std::string* source = &body;
     if (has_control) {
@@ -43,10 +62,10 @@ void clean_body(const std::string& body, CleanBody& clean) {
         }
         source = &without_control;
     }
-    if (has_high && !is_valid_utf8(*source)) {
+    if ((classes & kHigh) && !is_valid_utf8(*source)) {
         clean.invalid_sequences = append_repaired_utf8(*source, clean.text);
     } else {
-        clean.text = std::move(has_control ? without_control : body);
+        clean.text = has_control ? std::move(without_control) : body;
     }
 }
 
@@ -54,15 +73,26 @@ void clean_body(const std::string& body, CleanBody& clean) {
 void split_lines(const std::string& text, std::vector<std::string_view>& lines) {
     lines.clear();
     std::string_view all(text);
+    const char* data = all.data();
+    std::size_t size = all.size();
     std::size_t start = 0;
-    while (start <= all.size()) {
-        std::size_t end = all.find_first_of("\r\n", start);
-        if (end == std::string_view::npos) {
-            if (start < all.size()) lines.push_back(strip_whitespace(all.substr(start)));
-            break;
+    while (start < size) {
+        const void* newline = std::memchr(data + start, '\n', size - start);
+        std::size_t end = newline ? static_cast<std::size_t>(static_cast<const char*>(newline) - data) : size;
+        // A CR ends a line too (alone or before the LF); CRs are rare, so look for them per line.
+        std::size_t at = start;
+        while (const void* cr = std::memchr(data + at, '\r', end - at)) {
+            std::size_t cr_at = static_cast<std::size_t>(static_cast<const char*>(cr) - data);
+            if (cr_at + 1 == end && newline) break;  // CRLF: the LF ends the line
+            lines.push_back(strip_whitespace(all.substr(start, cr_at - start)));
+            start = at = cr_at + 1;
         }
-        lines.push_back(strip_whitespace(all.substr(start, end - start)));
-        start = end + ((all[end] == '\r' && end + 1 < all.size() && all[end + 1] == '\n') ? 2 : 1);
+        if (!newline) {
+            if (start < size) lines.push_back(strip_whitespace(all.substr(start)));
+            return;
+        }
+        lines.push_back(strip_whitespace(all.substr(start, (end > start && data[end - 1] == '\r' ? end - 1 : end) - start)));
+        start = end + 1;
     }
 }
 
@@ -97,9 +127,8 @@ RecordOutcome record_to_document(const WarcRecord& record, const std::string& se
     }
     if (record.type != "conversion") return RecordOutcome::other_type;
 
-    bool blank = true;
-    for (char c : record.body) blank &= (c == ' ' || c == '\t' || c == '\r' || c == '\n');
-    if (record.content_length == 0 || blank) {
+    unsigned char classes = classify(record.body);
+    if (record.content_length == 0 || !(classes & kText)) {
         ++faults.empty_body;
         log_warning_once("empty-body", describe("skipped record with an empty body", where(file, record),
                                                 "Content-Length " + std::to_string(record.content_length), ""));
@@ -107,7 +136,7 @@ RecordOutcome record_to_document(const WarcRecord& record, const std::string& se
     }
 
     CleanBody clean;
-    clean_body(record.body, clean);
+    clean_body(record.body, classes, clean);
     // Each replacement stands for 1 to 3 bytes; counting one keeps the estimate conservative.
     if ((clean.control + clean.invalid_sequences) * 20 > record.body.size()) {
         ++faults.binary_records;

@@ -1,6 +1,7 @@
 #include "scorekit/text/unicode.hpp"
 
 #include <cstdint>
+#include <cstring>
 
 namespace scorekit::text {
 namespace {
@@ -13,6 +14,21 @@ constexpr std::uint32_t kDelete = 1u << 26;
 constexpr std::uint32_t kCased = 1u << 27;
 constexpr std::uint32_t kIgnorable = 1u << 28;
 constexpr std::uint32_t kMulti = 1u << 29;
+
+// normalize_for_dedup of each ASCII byte: the output byte, or 0 to delete it.
+struct AsciiNormal {
+    char of[128];
+    constexpr AsciiNormal() : of() {
+        for (int c = 0; c < 128; ++c) {
+            char out = static_cast<char>(c);
+            if (c >= 'A' && c <= 'Z') out = static_cast<char>(c + 32);
+            if (c >= '0' && c <= '9') out = '0';
+            if (c < 32 || c == 127) out = 0;
+            of[c] = out;
+        }
+    }
+};
+constexpr AsciiNormal kAsciiNormal;
 
 inline std::uint32_t entry(char32_t cp) { return kStage2[kStage1[cp >> 8]][cp & 0xFF]; }
 
@@ -155,6 +171,14 @@ std::size_t append_repaired_utf8(std::string_view input, std::string& output) {
 
 bool is_valid_utf8(std::string_view input) {
     for (std::size_t i = 0; i < input.size();) {
+        // Skip ASCII eight bytes at a time.
+        while (i + 8 <= input.size()) {
+            std::uint64_t word;
+            std::memcpy(&word, input.data() + i, 8);
+            if (word & 0x8080808080808080ULL) break;
+            i += 8;
+        }
+        if (i >= input.size()) break;
         if (static_cast<unsigned char>(input[i]) < 0x80) {
             ++i;
             continue;
@@ -197,13 +221,7 @@ void normalize_for_dedup(std::string_view line, std::string& output) {
         auto byte = static_cast<unsigned char>(s[i]);
         if (byte < 0x80) {  // ASCII fast path: same rules, no multi-byte decoding
             ++i;
-            if (byte >= 'A' && byte <= 'Z') {
-                output += static_cast<char>(byte + 32);
-            } else if (byte >= '0' && byte <= '9') {
-                output += '0';
-            } else if (byte >= 32 && byte != 127) {
-                output += static_cast<char>(byte);
-            }
+            if (char out = kAsciiNormal.of[byte]) output += out;
             continue;
         }
         std::size_t at = i;

@@ -251,8 +251,9 @@ bool WetReader::next(WarcRecord& record) {
     } else {
         // A correctly framed block may contain a line that reads "WARC/1.0"; it stays in the body.
         std::string_view body(buffer_.data() + body_at, region_end - body_at);
-        for (std::size_t hit = body.find("WARC/"); hit != std::string_view::npos; hit = body.find("WARC/", hit + 5)) {
-            if (hit != 0 && body[hit - 1] != '\n') continue;
+        std::size_t hit = body.compare(0, 5, "WARC/") == 0 ? 0 : body.find("\nWARC/");
+        for (; hit != std::string_view::npos; hit = body.find("\nWARC/", hit + 1)) {
+            if (body[hit] == '\n') ++hit;
             std::size_t line_end = body.find('\n', hit);
             if (is_version_line(body.substr(hit, line_end == std::string_view::npos ? line_end : line_end - hit))) {
                 ++faults_.body_line_warc_header;
