@@ -108,7 +108,8 @@ public:
     BatchSolver(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
                 const GeodesicOptions& options)
         : metric_(metric), starts_(starts), ends_(ends), options_(options), segments_(options.nodes - 1),
-          h_(1.0 / segments_) {}
+          h_(1.0 / segments_),
+          tolerance_(std::max(options.tolerance, 10.0 * options.nodes * metric.model().score_precision())) {}
 
     // Evaluates energy, gradient and weights at each state's trial interior.
     void evaluate(const std::vector<PairState*>& states) {
@@ -156,7 +157,7 @@ public:
         state.energy = state.trial_energy;
 
         RowMatrix displacement = precondition(state.gradient, state.weights, h_);
-        if (displacement.cwiseAbs().maxCoeff() <= options_.tolerance * state.chord) {
+        if (displacement.cwiseAbs().maxCoeff() <= tolerance_ * state.chord) {
             finish(state, GeodesicStatus::converged);
             return;
         }
@@ -212,11 +213,14 @@ private:
     const GeodesicOptions& options_;
     const Eigen::Index segments_;
     const double h_;
+    const double tolerance_;
     RowMatrix midpoints_, steps_;
     SegmentTerms terms_;
 };
 
-void check_options(const GeodesicOptions& options) {
+}  // namespace
+
+void check_geodesic_options(const GeodesicOptions& options) {
     if (options.nodes < 3) {
         throw UsageError(describe("invalid --nodes", std::to_string(options.nodes), "a path needs at least 3 nodes",
                                   "pass --nodes 3 or more"));
@@ -226,6 +230,8 @@ void check_options(const GeodesicOptions& options) {
                                   "tolerance, resolution, iterations and memory must be positive", ""));
     }
 }
+
+namespace {
 
 // Midpoint and Simpson lengths of finished paths, and the final status of each.
 void measure(const ScoreMetric& metric, const RowMatrix& paths, Eigen::Index first, Eigen::Index count, int nodes,
@@ -293,7 +299,7 @@ std::vector<std::pair<Eigen::Index, Eigen::Index>> upper_triangle_pairs(Eigen::I
 GeodesicBatch solve_geodesics(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
                               const GeodesicOptions& options, const PairProgress& progress) {
     require_geodesic_metric(metric.kind());
-    check_options(options);
+    check_geodesic_options(options);
     if (starts.rows() != ends.rows() || starts.cols() != metric.dim() || ends.cols() != metric.dim()) {
         throw Error(describe("cannot solve geodesics", std::to_string(starts.rows()) + " pairs",
                              "start and end points need the same count and the model's dimension " +

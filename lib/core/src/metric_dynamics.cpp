@@ -18,8 +18,8 @@ namespace {
 Vector row_dots(const RowMatrix& a, const RowMatrix& b) { return a.cwiseProduct(b).rowwise().sum(); }
 
 // Central-difference steps along the rows of v, scaled like the steps in score_derivatives.cpp.
-Vector difference_steps(const RowMatrix& x, const RowMatrix& v) {
-    const double base = std::cbrt(std::numeric_limits<double>::epsilon());
+Vector difference_steps(const RowMatrix& x, const RowMatrix& v, double precision) {
+    const double base = std::cbrt(precision);
     Vector steps(x.rows());
     for (Eigen::Index i = 0; i < x.rows(); ++i) {
         double length = v.row(i).cwiseAbs().maxCoeff();
@@ -69,7 +69,7 @@ RowMatrix ScoreMetric::accelerations(const RowMatrix& x, const RowMatrix& v) con
 
     // pullback: (d_v J) v is the central difference of J v along v.
     const Eigen::Index n = x.rows(), d = dim();
-    Vector steps = difference_steps(x, v);
+    Vector steps = difference_steps(x, v, model_.score_precision());
     RowMatrix stacked_v(2 * n, d);
     stacked_v << v, v;
     RowMatrix second = central_difference(model_.score_jvp(shifted_pair(x, v, steps), stacked_v, sigma_), steps);
@@ -116,7 +116,7 @@ void ScoreMetric::segment_terms(const RowMatrix& m, const RowMatrix& v, SegmentT
     // grad_m |J(m) v|^2 = 2 d_v (J(m)^T w), a central difference of J^T w along v; this holds
     // for any smooth score because mixed second derivatives commute.
     RowMatrix jv = model_.score_jvp(m, v, sigma_);
-    Vector steps = difference_steps(m, v);
+    Vector steps = difference_steps(m, v, model_.score_precision());
     RowMatrix stacked_w(2 * n, d);
     stacked_w << jv, jv;
     RowMatrix derivative = central_difference(model_.score_vjp(shifted_pair(m, v, steps), stacked_w, sigma_), steps);

@@ -1,8 +1,9 @@
 // Finite-difference defaults for the score derivatives of ScoreModel.
 //
-// Central differences have truncation error O(h^2) and rounding error O(eps / h); the step
-// h = cbrt(eps) * max(1, |x|_inf, scale_inf) balances the two, which leaves about 1e-10
-// relative error for scores that vary on the scale of the data.
+// Central differences have truncation error O(h^2) and rounding error O(eps / h), with eps the
+// model's score_precision(). The step h = cbrt(eps) * max(1, |x|_inf, scale_inf) balances the
+// two, which leaves a relative error near eps^(2/3) (1e-10 in double) for scores that vary on the
+// scale of the data.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -18,7 +19,7 @@ namespace {
 Eigen::Index jacobian_chunk(Eigen::Index d) { return std::max<Eigen::Index>(1, 32768 / std::max<Eigen::Index>(1, d)); }
 
 double step_scale(const ScoreModel& model, const Eigen::Ref<const Eigen::RowVectorXd>& x) {
-    const double base = std::cbrt(std::numeric_limits<double>::epsilon());
+    const double base = std::cbrt(model.score_precision());
     double magnitude = std::max(1.0, x.cwiseAbs().maxCoeff());
     magnitude = std::max(magnitude, model.scale().cwiseAbs().maxCoeff());
     return base * magnitude;

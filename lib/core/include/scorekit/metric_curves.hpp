@@ -4,6 +4,7 @@
 // rule is second order: for a smooth curve the length error falls as 1 / segments^2.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "scorekit/metric.hpp"
@@ -26,5 +27,15 @@ struct CurveMeasures {
 // Evaluates every segment of every curve in one batch. Throws Error for a curve with fewer than
 // two nodes or parameter values that do not increase.
 CurveMeasures measure_curves(const ScoreMetric& metric, const Polylines& curves);
+
+// Reads polylines of dimension `dim`: an HDF5 dataset [C, T, D] (parameter uniform on [0, 1]),
+// or rows `curve t x1 .. xD` in text or a 2-D HDF5 dataset, with the rows of one curve
+// consecutive, as `geodesic --paths` writes them. Throws Error naming the file.
+Polylines read_polylines(const std::string& spec, int dim);
+
+// Writes `count` paths of `nodes` nodes each, stored one after another in `paths`, with the
+// parameter t = k / (nodes - 1): HDF5 [count, nodes, D] (default dataset /paths) or text rows
+// `pair t x1 .. xD` with a header line.
+void write_paths(const std::string& spec, const RowMatrix& paths, Eigen::Index count, Eigen::Index nodes);
 
 }  // namespace scorekit

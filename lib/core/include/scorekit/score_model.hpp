@@ -7,6 +7,7 @@
 // log-densities are always returned in data coordinates x.
 #pragma once
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,11 +48,17 @@ public:
     virtual Vector location() const { return Vector::Zero(dim()); }
     virtual Vector scale() const { return Vector::Ones(dim()); }
 
+    // Relative rounding error of score() values: machine epsilon of double by default. A model
+    // that computes in float32 returns 2^-23, because finite-difference steps and the geodesic
+    // solver's tolerance floor are derived from it.
+    virtual double score_precision() const { return std::numeric_limits<double>::epsilon(); }
+
     // Derivatives of the score in data coordinates, J(x) = ds/dx with J(a, b) = ds_a / dx_b.
     // The defaults use central finite differences of score() with the step
-    // h = cbrt(machine epsilon) * max(1, |x|_inf, scale_inf) per point, which gives about
-    // 1e-10 relative accuracy for smooth scores; models with exact or automatic derivatives
-    // override them. All three take and return row-major batches, one point per row.
+    // h = cbrt(score_precision()) * max(1, |x|_inf, scale_inf) per point, which leaves a relative
+    // error near score_precision()^(2/3) (1e-10 in double) for smooth scores. Models with exact or
+    // automatic derivatives override them. All three take and return row-major batches, one
+    // point per row.
 
     // Whether J(x) is symmetric because the score is the exact gradient of log p (analytic
     // models). A learned score need not be a gradient field, so the default is false.
