@@ -133,6 +133,18 @@ TEST_CASE("fastText predictions equal fastText's predictLine", "[text][lid]") {
             }
         }
         CHECK(compared == 1500);
+
+        // Whole fixtures glued into one text: thousands of tokens, many repeated.
+        for (const std::string& language : kLanguages) {
+            std::string text;
+            for (const std::string& line : fixture_lines(language)) text += line + " ";
+            std::istringstream in(text + "\n");
+            std::vector<std::pair<fasttext::real, std::string>> expected;
+            reference.predictLine(in, expected, 1, 0.0);
+            LanguagePrediction got = identifier->predict(text);
+            CHECK(got.label == expected[0].second.substr(9));
+            CHECK(got.score_percent == static_cast<int>(std::nearbyint(static_cast<double>(expected[0].first) * 100.0)));
+        }
     }
 }
 
