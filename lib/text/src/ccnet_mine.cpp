@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <chrono>
@@ -235,7 +236,13 @@ public:
     void append(const std::string& language, const LanguageOutput& output) {
         auto found = files_.find(language);
         if (found == files_.end()) {
-            std::string path = directory_ + "/" + language + ".json.gz";
+            // Labels come from the model file: keep only characters that are safe in a file name.
+            std::string name = language;
+            for (char& c : name) {
+                bool safe = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+                if (!safe) c = '_';
+            }
+            std::string path = directory_ + "/" + name + ".json.gz";
             File file;
             file.atomic = std::make_unique<AtomicFile>(path);
             file.stream = std::fopen(file.atomic->temporary_path().c_str(), "wb");
