@@ -2,6 +2,8 @@
 // See geodesic.hpp for the discretisation and the convergence tests.
 #include "scorekit/geodesic.hpp"
 
+#include <Eigen/Cholesky>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -17,17 +19,34 @@ constexpr int kMaxBacktracks = 40;
 constexpr double kEnergySlack = 1e-14;
 // Solver state per batch, in doubles; bounds memory for large D or many pairs.
 constexpr double kStateBudget = 1 << 24;
+// Up to this dimension the preconditioner uses the full metric blocks g(m_i). Above it, the
+// block solve would cost O(T D^3) per application, so the scalar scale c_i replaces g(m_i).
+constexpr Eigen::Index kMaxBlockDimension = 16;
+// A pair whose energy fell by less than its rounding level over this many accepted steps has
+// stalled at the model's precision.
+constexpr int kStallWindow = 10;
+
+// Block Cholesky factorisation of the block-tridiagonal path Laplacian with blocks G_i (one per
+// segment): pivots M_k and upper factors U_k = -M_k^-1 G_{k+1}, for interior nodes k.
+struct BlockFactor {
+    std::vector<Eigen::LLT<Eigen::MatrixXd>> pivots;
+    std::vector<Eigen::MatrixXd> upper;
+    std::vector<Eigen::MatrixXd> couplings;  // G_k between interior nodes k - 1 and k
+};
 
 struct PairState {
     Eigen::Index pair = 0;
     double chord = 0;
     RowMatrix x, gradient, direction, trial, trial_gradient;  // [T - 2, D]
     Vector weights, trial_weights;                           // [T - 1]
+    RowMatrix blocks, trial_blocks;                          // [T - 1, D * D] in block mode
+    BlockFactor factor;                                      // of `blocks`, in block mode
     double energy = 0, trial_energy = 0, slope = 0, step = 1;
     bool trial_finite = false;
     int backtracks = 0;
     bool reset_tried = false;
     int iterations = 0;
+    std::vector<double> recent_energies;  // ring buffer of the last kStallWindow accepted energies
     bool done = false;
     GeodesicStatus status = GeodesicStatus::converged;
     // L-BFGS corrections in a ring buffer.
@@ -37,6 +56,41 @@ struct PairState {
 };
 
 double dot(const RowMatrix& a, const RowMatrix& b) { return a.cwiseProduct(b).sum(); }
+
+// Factors the block path Laplacian: diagonal blocks G_k + G_{k+1}, off-diagonal -G_{k+1}.
+BlockFactor factor_blocks(const RowMatrix& blocks, Eigen::Index d) {
+    const Eigen::Index n = blocks.rows() - 1;
+    auto block = [&](Eigen::Index i) { return Eigen::Map<const RowMatrix>(blocks.row(i).data(), d, d); };
+    BlockFactor factor;
+    factor.pivots.reserve(static_cast<size_t>(n));
+    Eigen::MatrixXd pivot(d, d);
+    for (Eigen::Index k = 0; k < n; ++k) {
+        pivot = block(k) + block(k + 1);
+        // Schur complement M_k = A_k - G_k M_{k-1}^-1 G_k, written with U_{k-1} = -M_{k-1}^-1 G_k.
+        if (k > 0) pivot += factor.couplings.back() * factor.upper.back();
+        factor.pivots.emplace_back(pivot);
+        if (k + 1 < n) {
+            factor.couplings.emplace_back(block(k + 1));
+            factor.upper.emplace_back(-factor.pivots.back().solve(factor.couplings.back()));
+        }
+    }
+    return factor;
+}
+
+// Solves (2 / h) L delta = r with the block factorisation (block Thomas algorithm).
+RowMatrix solve_blocks(const BlockFactor& factor, const RowMatrix& r, double h) {
+    const Eigen::Index n = r.rows();
+    RowMatrix delta(n, r.cols());
+    for (Eigen::Index k = 0; k < n; ++k) {
+        Eigen::VectorXd rhs = r.row(k).transpose();
+        if (k > 0) rhs += factor.couplings[static_cast<size_t>(k - 1)] * delta.row(k - 1).transpose();
+        delta.row(k) = factor.pivots[static_cast<size_t>(k)].solve(rhs).transpose();
+    }
+    for (Eigen::Index k = n - 2; k >= 0; --k) {
+        delta.row(k) -= (factor.upper[static_cast<size_t>(k)] * delta.row(k + 1).transpose()).transpose();
+    }
+    return (h / 2) * delta;
+}
 
 // Solves (2 / h) L delta = r for the weighted path Laplacian L with edge weights c (one per
 // segment) and fixed ends, one tridiagonal system shared by all D columns (Thomas algorithm).
@@ -86,7 +140,7 @@ RowMatrix lbfgs_direction(const PairState& state, double h, int memory) {
         alpha[static_cast<size_t>(j)] = state.rho[slot] * dot(state.s_history[slot], q);
         q -= alpha[static_cast<size_t>(j)] * state.y_history[slot];
     }
-    RowMatrix r = precondition(q, state.weights, h);
+    RowMatrix r = state.blocks.size() > 0 ? solve_blocks(state.factor, q, h) : precondition(q, state.weights, h);
     for (int j = state.stored - 1; j >= 0; --j) {
         const auto slot = static_cast<size_t>((state.newest - j + memory) % memory);
         const double b = state.rho[slot] * dot(state.y_history[slot], r);
@@ -109,7 +163,9 @@ public:
                 const GeodesicOptions& options)
         : metric_(metric), starts_(starts), ends_(ends), options_(options), segments_(options.nodes - 1),
           h_(1.0 / segments_),
-          tolerance_(std::max(options.tolerance, 10.0 * options.nodes * metric.model().score_precision())) {}
+          tolerance_(std::max(options.tolerance, 10.0 * options.nodes * metric.model().score_precision())),
+          block_mode_(starts.cols() <= kMaxBlockDimension),
+          energy_noise_(10.0 * std::sqrt(static_cast<double>(options.nodes)) * metric.model().score_precision()) {}
 
     // Evaluates energy, gradient and weights at each state's trial interior.
     void evaluate(const std::vector<PairState*>& states) {
@@ -127,13 +183,14 @@ public:
                 left = right;
             }
         }
-        metric_.segment_terms(midpoints_, steps_, terms_);
+        metric_.segment_terms(midpoints_, steps_, terms_, block_mode_);
 
         for (Eigen::Index j = 0; j < count; ++j) {
             PairState& state = *states[static_cast<size_t>(j)];
             const Eigen::Index base = j * segments_;
             state.trial_energy = terms_.quadratic.segment(base, segments_).sum() / h_;
             state.trial_weights = terms_.scale.segment(base, segments_);
+            if (block_mode_) state.trial_blocks = terms_.tensors.middleRows(base, segments_);
             RowMatrix& g = state.trial_gradient;
             g.resize(segments_ - 1, d);
             for (Eigen::Index k = 0; k + 1 < segments_; ++k) {
@@ -154,10 +211,12 @@ public:
         std::swap(state.x, state.trial);
         std::swap(state.gradient, state.trial_gradient);
         std::swap(state.weights, state.trial_weights);
+        std::swap(state.blocks, state.trial_blocks);
+        if (block_mode_) state.factor = factor_blocks(state.blocks, starts_.cols());
         state.energy = state.trial_energy;
 
-        RowMatrix displacement = precondition(state.gradient, state.weights, h_);
-        if (displacement.cwiseAbs().maxCoeff() <= tolerance_ * state.chord) {
+        RowMatrix displacement = preconditioned(state, state.gradient);
+        if (displacement.cwiseAbs().maxCoeff() <= tolerance_ * state.chord || stalled(state)) {
             finish(state, GeodesicStatus::converged);
             return;
         }
@@ -191,7 +250,7 @@ public:
         }
         if (!state.reset_tried) {
             clear_history(state);
-            state.direction = -precondition(state.gradient, state.weights, h_);
+            state.direction = -preconditioned(state, state.gradient);
             state.slope = dot(state.gradient, state.direction);
             state.step = 1;
             state.backtracks = 0;
@@ -199,6 +258,25 @@ public:
             return;
         }
         finish(state, GeodesicStatus::line_search);
+    }
+
+    // Records the current energy and tests whether the last kStallWindow steps lowered it by
+    // less than the rounding level of the energy sum, 10 sqrt(T) score_precision() |E|.
+    bool stalled(PairState& state) const {
+        auto& recent = state.recent_energies;
+        const auto slot = static_cast<size_t>(state.iterations % kStallWindow);
+        const bool full = recent.size() == static_cast<size_t>(kStallWindow);
+        const double before = full ? recent[slot] : 0.0;
+        if (!full) {
+            recent.push_back(state.energy);
+            return false;
+        }
+        recent[slot] = state.energy;
+        return before - state.energy <= energy_noise_ * std::abs(state.energy);
+    }
+
+    RowMatrix preconditioned(const PairState& state, const RowMatrix& r) const {
+        return block_mode_ ? solve_blocks(state.factor, r, h_) : precondition(r, state.weights, h_);
     }
 
     void finish(PairState& state, GeodesicStatus status) {
@@ -214,6 +292,8 @@ private:
     const Eigen::Index segments_;
     const double h_;
     const double tolerance_;
+    const bool block_mode_;
+    const double energy_noise_;
     RowMatrix midpoints_, steps_;
     SegmentTerms terms_;
 };
