@@ -58,33 +58,39 @@ struct PairState {
 double dot(const RowMatrix& a, const RowMatrix& b) { return a.cwiseProduct(b).sum(); }
 
 // Factors the block path Laplacian: diagonal blocks G_k + G_{k+1}, off-diagonal -G_{k+1}.
-BlockFactor factor_blocks(const RowMatrix& blocks, Eigen::Index d) {
-    const Eigen::Index n = blocks.rows() - 1;
-    auto block = [&](Eigen::Index i) { return Eigen::Map<const RowMatrix>(blocks.row(i).data(), d, d); };
-    BlockFactor factor;
-    factor.pivots.reserve(static_cast<size_t>(n));
+// Reuses the storage of `factor`, which keeps the same sizes from one step to the next.
+void factor_blocks(const RowMatrix& blocks, Eigen::Index d, BlockFactor& factor) {
+    const auto n = static_cast<size_t>(blocks.rows() - 1);
+    auto block = [&](size_t i) {
+        return Eigen::Map<const RowMatrix>(blocks.row(static_cast<Eigen::Index>(i)).data(), d, d);
+    };
+    factor.pivots.resize(n);
+    factor.couplings.resize(n - 1);
+    factor.upper.resize(n - 1);
     Eigen::MatrixXd pivot(d, d);
-    for (Eigen::Index k = 0; k < n; ++k) {
+    for (size_t k = 0; k < n; ++k) {
         pivot = block(k) + block(k + 1);
         // Schur complement M_k = A_k - G_k M_{k-1}^-1 G_k, written with U_{k-1} = -M_{k-1}^-1 G_k.
-        if (k > 0) pivot += factor.couplings.back() * factor.upper.back();
-        factor.pivots.emplace_back(pivot);
+        if (k > 0) pivot.noalias() += factor.couplings[k - 1] * factor.upper[k - 1];
+        factor.pivots[k].compute(pivot);
         if (k + 1 < n) {
-            factor.couplings.emplace_back(block(k + 1));
-            factor.upper.emplace_back(-factor.pivots.back().solve(factor.couplings.back()));
+            factor.couplings[k] = block(k + 1);
+            factor.upper[k] = factor.pivots[k].solve(factor.couplings[k]);
+            factor.upper[k] *= -1.0;
         }
     }
-    return factor;
 }
 
 // Solves (2 / h) L delta = r with the block factorisation (block Thomas algorithm).
 RowMatrix solve_blocks(const BlockFactor& factor, const RowMatrix& r, double h) {
     const Eigen::Index n = r.rows();
     RowMatrix delta(n, r.cols());
+    Eigen::VectorXd rhs(r.cols());
     for (Eigen::Index k = 0; k < n; ++k) {
-        Eigen::VectorXd rhs = r.row(k).transpose();
-        if (k > 0) rhs += factor.couplings[static_cast<size_t>(k - 1)] * delta.row(k - 1).transpose();
-        delta.row(k) = factor.pivots[static_cast<size_t>(k)].solve(rhs).transpose();
+        rhs = r.row(k).transpose();
+        if (k > 0) rhs.noalias() += factor.couplings[static_cast<size_t>(k - 1)] * delta.row(k - 1).transpose();
+        factor.pivots[static_cast<size_t>(k)].solveInPlace(rhs);
+        delta.row(k) = rhs.transpose();
     }
     for (Eigen::Index k = n - 2; k >= 0; --k) {
         delta.row(k) -= (factor.upper[static_cast<size_t>(k)] * delta.row(k + 1).transpose()).transpose();
@@ -149,14 +155,6 @@ RowMatrix lbfgs_direction(const PairState& state, double h, int memory) {
     return -r;
 }
 
-// Node i of a pair's path from its start, interior nodes and end.
-Eigen::RowVectorXd node(const RowMatrix& starts, const RowMatrix& ends, Eigen::Index pair, const RowMatrix& interior,
-                        Eigen::Index i) {
-    if (i == 0) return starts.row(pair);
-    if (i == interior.rows() + 1) return ends.row(pair);
-    return interior.row(i - 1);
-}
-
 class BatchSolver {
 public:
     BatchSolver(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
@@ -174,14 +172,15 @@ public:
         midpoints_.resize(count * segments_, d);
         steps_.resize(count * segments_, d);
         for (Eigen::Index j = 0; j < count; ++j) {
+            // Rows base .. base + T - 2 take the left nodes first, then become midpoints and steps.
             const PairState& state = *states[static_cast<size_t>(j)];
-            Eigen::RowVectorXd left = starts_.row(state.pair);
-            for (Eigen::Index i = 0; i < segments_; ++i) {
-                Eigen::RowVectorXd right = node(starts_, ends_, state.pair, state.trial, i + 1);
-                midpoints_.row(j * segments_ + i) = 0.5 * (left + right);
-                steps_.row(j * segments_ + i) = right - left;
-                left = right;
-            }
+            const Eigen::Index base = j * segments_, interior = segments_ - 1;
+            midpoints_.row(base) = starts_.row(state.pair);
+            midpoints_.middleRows(base + 1, interior) = state.trial;
+            steps_.middleRows(base, interior) = state.trial;
+            steps_.row(base + interior) = ends_.row(state.pair);
+            steps_.middleRows(base, segments_) -= midpoints_.middleRows(base, segments_);
+            midpoints_.middleRows(base, segments_) += 0.5 * steps_.middleRows(base, segments_);
         }
         metric_.segment_terms(midpoints_, steps_, terms_, block_mode_);
 
@@ -212,7 +211,7 @@ public:
         std::swap(state.gradient, state.trial_gradient);
         std::swap(state.weights, state.trial_weights);
         std::swap(state.blocks, state.trial_blocks);
-        if (block_mode_) state.factor = factor_blocks(state.blocks, starts_.cols());
+        if (block_mode_) factor_blocks(state.blocks, starts_.cols(), state.factor);
         state.energy = state.trial_energy;
 
         RowMatrix displacement = preconditioned(state, state.gradient);
