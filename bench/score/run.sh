@@ -4,7 +4,7 @@
 # Usage: bench/score/run.sh BIN_DIR [--rounds N] [--threads N] [--raw FILE] [--quick]
 #
 # BIN_DIR contains the built score-train and langevin, because this script builds nothing. Each
-# workload runs on both sides twice per round, with a short and a long step count, and the rate is
+# workload runs on both sides twice per round, with a short and a long step count. The rate is
 # (long steps - short steps) / (long time - short time), so start-up (loading LibTorch, importing
 # torch, reading files) cancels out. Rates are given per wall-clock second and per CPU second
 # (user + system); the CPU rate is steadier on a shared machine. The table shows the median
@@ -140,6 +140,7 @@ awk -v short_train="${train_steps[0]}" -v short_gmm="${gmm_steps[0]}" -v short_m
             wall_rates[group] = wall_rates[group] " " work / (long_wall[key] - short_wall[key])
             cpu_rates[group] = cpu_rates[group] " " work / (long_cpu[key] - short_cpu[key])
             peaks[group] = peaks[group] " " peak[key] / 1024
+            cpu_time[key] = long_cpu[key] - short_cpu[key]
         }
         printf "%-9s %-9s %14s %14s %10s %10s %10s\n", "workload", "side", "rate/wall-s", "rate/CPU-s", \
             "peak MiB", "x (wall)", "x (CPU)"
@@ -155,6 +156,15 @@ awk -v short_train="${train_steps[0]}" -v short_gmm="${gmm_steps[0]}" -v short_m
                     wall / py_wall, cpu / py_cpu
             }
         }
+        printf "per-round CPU ratios:"
+        for (w = 1; w <= 3; ++w) {
+            printf "%s %s", (w > 1 ? ";" : ""), workloads[w]
+            for (r = 1; ((workloads[w], "pytorch", r) in cpu_time); ++r) {
+                printf " %.2f", cpu_time[workloads[w] SUBSEP "pytorch" SUBSEP r] / \
+                    cpu_time[workloads[w] SUBSEP "scorekit" SUBSEP r]
+            }
+        }
+        printf "\n"
     }' "$results"
 
 # Sanity check that both sides did the same work: losses and sample moments of the long runs.
