@@ -224,6 +224,8 @@ std::unique_ptr<DedupHashSet> load_group(const std::vector<std::string>& files) 
 }
 
 // Appends gzip members to one output file per language, each committed at the end.
+// NOTE: a language file left in the directory by an earlier run (with --force or after a
+// failure) stays there when this run writes no document in that language.
 class LanguageWriter {
 public:
     explicit LanguageWriter(std::string directory) : directory_(std::move(directory)) {}
