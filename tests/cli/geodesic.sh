@@ -26,6 +26,10 @@ near "$(column length)" 1.485910631850661 2e-5 "stein length between the axes"
 length=$(column length)
 "$BIN/metric-eval" -m "$normal" --curves "$WORK/path.txt" -q > "$WORK/measured" || fail "metric-eval on paths failed"
 near "$(awk 'NR == 2 { print $1 }' "$WORK/measured")" "$length" 1e-12 "paths re-measured by metric-eval"
+run_case "hdf5 paths" 0 "" -- "$exe" -m "$normal" --from 1,0 --to 0,1 --paths "$WORK/path.h5" -o "$WORK/result.h5"
+h5ls "$WORK/path.h5" | grep -q "paths .*{1, 101, 2}" || fail "hdf5 paths: no /paths [1, 101, 2] dataset"
+"$BIN/metric-eval" -m "$normal" --curves "$WORK/path.h5" -q > "$WORK/measured" || fail "metric-eval on hdf5 paths failed"
+near "$(awk 'NR == 2 { print $1 }' "$WORK/measured")" "$length" 1e-12 "hdf5 paths re-measured by metric-eval"
 
 run_case "hyperbolic distance" 0 "" -- "$exe" -m halfplane --metric conformal --from -1,1 --to 1,1
 near "$(column length)" 1.762747174039086 2e-5 "arcosh 3"
