@@ -152,10 +152,10 @@ TEST_CASE("trained model recovers the score of a 2-D Gaussian", "[score][trainin
     double error = (learned - exact).rowwise().norm().mean();
     double scale = exact.rowwise().norm().mean();
     INFO("mean |s_learned - s_true| = " << error << ", mean |s_true| = " << scale);
-    // The smallest level is the hardest to fit because its denoising target is mostly noise:
-    // this configuration reaches 8% (20% after 8,000 steps). The tolerance is 12% of the mean
-    // score, so a model 25% off fails.
-    CHECK(error < 0.12 * scale);
+    // This configuration reaches 3% at sigma = 0.3 (7% at 0.1 and 30% at 0.03, where the
+    // denoising target is mostly noise). The tolerance is 8% of the mean score, so a model 10%
+    // off fails; a trainer with wrong first-layer gradients measured 8-20% here.
+    CHECK(error < 0.08 * scale);
 }
 
 TEST_CASE("resumed training equals an uninterrupted run", "[score][training]") {
