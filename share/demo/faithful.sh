@@ -2,10 +2,12 @@
 # The scorekit demo on the Old Faithful data: fit a score model, draw 2,000 samples with annealed
 # Langevin dynamics, evaluate the learned score field on a grid, and draw all three in one PNG.
 #
+# Then faithful-geodesics.sh draws geodesics between the two clusters under the same model.
+#
 # Usage: faithful.sh [BIN_DIR] [OUT_DIR]
-#   BIN_DIR  directory with score-train, langevin and metric-eval (default: build/bin)
+#   BIN_DIR  directory with score-train, langevin, metric-eval and geodesic (default: build/bin)
 #   OUT_DIR  where the model, samples and picture go (default: build/demo)
-# About a minute on 2 cores.
+# A minute or two on 2 cores.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-build/bin}
@@ -31,4 +33,5 @@ echo "demo: [4/4] drawing $out/faithful.png"
 tail -n +2 "$data" | tr ',' '\t' > "$out/faithful-data.tsv"
 gnuplot -e "datafile='$out/faithful-data.tsv'; samples='$out/faithful-samples.tsv'; field='$out/faithful-field.tsv'; output='$out/faithful.png'" \
     "$here/faithful.gp"
-echo "demo: done; open $out/faithful.png"
+"$here/faithful-geodesics.sh" "$bin" "$out" "$out/faithful-model.h5"
+echo "demo: done; open $out/faithful.png and $out/faithful-geodesics.png"
