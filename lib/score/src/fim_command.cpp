@@ -175,6 +175,19 @@ Outcome run_stored(const FimOptions& o, const Request& request, const FisherMode
     return outcome;
 }
 
+// Rejects requests the model or data cannot serve before any work is logged.
+void check_model_request(const FimOptions& o, const Request& request, const FisherModel& model, const Labels& labels) {
+    if (request.representation == Representation::kfac && !model.is_linear_stack()) {
+        throw UsageError(describe("cannot compute kfac for", o.model, model.kfac_obstacle(),
+                                  "use --representation diag, block, dense or implicit"));
+    }
+    if (request.problem.estimator.needs_labels() && labels.size() == 0) {
+        throw UsageError(describe("missing --labels for", "--estimator empirical",
+                                  "the empirical Fisher uses the data labels",
+                                  "give --labels, or use --estimator exact or mc:K for the Fisher information"));
+    }
+}
+
 }  // namespace
 
 void run_fim(const FimOptions& o) {
@@ -203,10 +216,11 @@ void run_fim(const FimOptions& o) {
                                       "give --input FILE (HDF5 dataset or text, - for standard input)"));
         }
         FisherModel model = FisherModel::load(o.model);
+        check_model_request(o, request, model, labels);
         record.likelihood = to_string(request.problem.likelihood);
         if (request.problem.likelihood == Likelihood::gaussian) record.sigma = request.problem.sigma;
         record.num_inputs = inputs.rows();
-        log_info("[1/2] " + request.problem.estimator.quantity() + " of " + std::to_string(model.parameter_count()) +
+        log_verbose("[1/2] " + request.problem.estimator.quantity() + " of " + std::to_string(model.parameter_count()) +
                  " parameters over " + std::to_string(inputs.rows()) + " inputs, estimator " +
                  request.problem.estimator.name() + ", representation " + to_string(request.representation));
         outcome = request.representation == Representation::implicit ? run_implicit(o, request, model, inputs, labels)
@@ -214,7 +228,7 @@ void run_fim(const FimOptions& o) {
     }
 
     if (o.common.output != "-") {
-        log_info("[2/2] writing " + o.common.output);
+        log_verbose("[2/2] writing " + o.common.output);
         write_fisher_file(o.common.output, record, outcome.fisher, outcome.summary, outcome.extras);
     }
     std::string line = format_summary_line(record, parameter_count(outcome.fisher.parameters), outcome.summary);
