@@ -5,12 +5,14 @@
 
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
+#include "scorekit/reference_densities.hpp"
 #include "scorekit/score_model.hpp"
 
 namespace scorekit {
 namespace {
 
-const char* kSyntax = "use e.g. gaussian:mean=0,0;cov=1 or gmm:weights=0.3,0.7;means=-2,0/2,0;covs=1";
+const char* kSyntax =
+    "use e.g. gaussian:mean=0,0;cov=1, gmm:weights=0.3,0.7;means=-2,0/2,0;covs=1, halfplane or exponential";
 
 std::vector<std::string> split(const std::string& text, char separator) {
     std::vector<std::string> parts;
@@ -57,7 +59,7 @@ RowMatrix covariance_from(const std::string& spec, const std::vector<double>& va
 }  // namespace
 
 bool is_analytic_model_spec(const std::string& spec) {
-    return spec.rfind("gaussian:", 0) == 0 || spec.rfind("gmm:", 0) == 0;
+    return spec.rfind("gaussian:", 0) == 0 || spec.rfind("gmm:", 0) == 0 || is_reference_density_spec(spec);
 }
 
 std::unique_ptr<GaussianMixtureModel> parse_analytic_model(const std::string& spec) {
@@ -115,6 +117,7 @@ std::unique_ptr<GaussianMixtureModel> parse_analytic_model(const std::string& sp
 
 std::unique_ptr<ScoreModel> make_analytic_model(const std::string& spec) {
     if (spec.rfind("gaussian:", 0) == 0 || spec.rfind("gmm:", 0) == 0) return parse_analytic_model(spec);
+    if (is_reference_density_spec(spec)) return parse_reference_density(spec);
     throw UsageError(describe("invalid model", spec, "not an analytic model specification", kSyntax));
 }
 

@@ -50,7 +50,8 @@ GaussianMixtureModel::GaussianMixtureModel(std::vector<double> weights, RowMatri
     }
 }
 
-void GaussianMixtureModel::evaluate(const RowMatrix& x, double sigma, RowMatrix& log_terms, RowMatrix* score) const {
+void GaussianMixtureModel::evaluate(const RowMatrix& x, double sigma, RowMatrix& log_terms, RowMatrix* score,
+                                    std::vector<RowMatrix>* kept_component_scores) const {
     const Eigen::Index n = x.rows(), d = dim();
     const size_t k = weights_.size();
     if (x.cols() != d) {
@@ -58,7 +59,8 @@ void GaussianMixtureModel::evaluate(const RowMatrix& x, double sigma, RowMatrix&
                              "points have dimension " + std::to_string(x.cols()) + ", model has " + std::to_string(d), ""));
     }
     log_terms.resize(n, static_cast<Eigen::Index>(k));
-    std::vector<RowMatrix> component_scores(score ? k : 0);
+    const bool need_components = score || kept_component_scores;
+    std::vector<RowMatrix> component_scores(need_components ? k : 0);
     const double log_2pi = std::log(2 * M_PI);
 
     for (size_t c = 0; c < k; ++c) {
@@ -73,17 +75,26 @@ void GaussianMixtureModel::evaluate(const RowMatrix& x, double sigma, RowMatrix&
         Eigen::VectorXd mahalanobis = whitened.colwise().squaredNorm().transpose();
         log_terms.col(static_cast<Eigen::Index>(c)) =
             (std::log(weights_[c]) - 0.5 * (d * log_2pi + log_det)) - 0.5 * mahalanobis.array();
-        if (score) component_scores[c] = -(llt.solve(centred)).transpose();
+        if (need_components) component_scores[c] = -(llt.solve(centred)).transpose();
     }
-    if (!score) return;
+    if (score) {
+        RowMatrix responsibility = responsibilities(log_terms);
+        score->setZero(n, d);
+        for (size_t c = 0; c < k; ++c) {
+            *score += responsibility.col(static_cast<Eigen::Index>(c)).asDiagonal() * component_scores[c];
+        }
+    }
+    if (kept_component_scores) *kept_component_scores = std::move(component_scores);
+}
 
-    score->setZero(n, d);
-    for (Eigen::Index i = 0; i < n; ++i) {
+RowMatrix GaussianMixtureModel::responsibilities(const RowMatrix& log_terms) {
+    RowMatrix result(log_terms.rows(), log_terms.cols());
+    for (Eigen::Index i = 0; i < log_terms.rows(); ++i) {
         double top = log_terms.row(i).maxCoeff();
-        Eigen::RowVectorXd responsibility = (log_terms.row(i).array() - top).exp();
-        responsibility /= responsibility.sum();
-        for (size_t c = 0; c < k; ++c) score->row(i) += responsibility(c) * component_scores[c].row(i);
+        result.row(i) = (log_terms.row(i).array() - top).exp();
+        result.row(i) /= result.row(i).sum();
     }
+    return result;
 }
 
 RowMatrix GaussianMixtureModel::score(const RowMatrix& x, double sigma) const {

@@ -171,6 +171,12 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
                 if (on_step) on_step(++done, total);
             }
         }
+        if (o.denoise) {
+            // E[x | x + sigma u] = z + sigma^2 s(z, sigma) removes the last level's noise
+            // (Tweedie's formula), the usual last step of score-based samplers.
+            z += last * last * target.score(z, last);
+            check_finite(z, done, last);
+        }
         result.samples = target.to_data(z);
         result.kept_per_chain = 1;
         return result;

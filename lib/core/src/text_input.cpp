@@ -41,19 +41,18 @@ bool LineReader::next(std::string& line) {
         line.append(buffer, length);
         if (length && buffer[length - 1] == '\n') break;
     }
+    // zlib reports input that ends inside a gzip stream as Z_BUF_ERROR, possibly after handing
+    // out the partial last line, so the check comes before that line is returned.
     int code = 0;
     const char* message = gzerror(file, &code);
-    if (code != Z_OK && code != Z_BUF_ERROR) {
+    if (code == Z_BUF_ERROR) {
+        throw Error(describe("cannot read", name_, "unexpected end of gzip data after line " +
+                             std::to_string(line_number_), "the file is truncated; recompress or download it again"));
+    }
+    if (code != Z_OK) {
         throw Error(describe("cannot read", name_, message, "the file may be truncated or corrupt"));
     }
-    if (!any) {
-        // gzgets returns NULL both at end of file and when a gzip stream ends early.
-        if (code == Z_BUF_ERROR) {
-            throw Error(describe("cannot read", name_, "unexpected end of gzip data",
-                                 "the file is truncated; recompress or download it again"));
-        }
-        return false;
-    }
+    if (!any) return false;
     if (!line.empty() && line.back() == '\n') line.pop_back();
     if (!line.empty() && line.back() == '\r') line.pop_back();
     ++line_number_;

@@ -66,7 +66,7 @@ void run_langevin(const LangevinCommandOptions& o) {
                                                          sampler.levels.empty() ? model->noise_levels().size()
                                                                                 : sampler.levels.size())
                                    : sampler.steps;
-    log_info("sampling " + std::to_string(sampler.chains) + " chains with " + to_string(sampler.method) + ", " +
+    log_verbose("sampling " + std::to_string(sampler.chains) + " chains with " + to_string(sampler.method) + ", " +
              std::to_string(total) + " steps, step size " + format_number(sampler.step_size));
     Progress progress("sampling", static_cast<std::uint64_t>(total));
     progress.update(0);

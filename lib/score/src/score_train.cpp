@@ -169,11 +169,11 @@ void run_score_train(const ScoreTrainOptions& o) {
     torch::manual_seed(o.common.seed);
     const std::string checkpoint_path = o.checkpoint.empty() ? o.common.output + ".ckpt" : o.checkpoint;
 
-    log_info("[1/3] reading " + o.input);
+    log_verbose("[1/3] reading " + o.input);
     PointSet points = read_points(o.input);
     Dataset data = prepare_data(o, points);
     const int dim = static_cast<int>(points.values.cols());
-    log_info("      " + std::to_string(points.values.rows()) + " points of dimension " + std::to_string(dim) + ": " +
+    log_verbose("      " + std::to_string(points.values.rows()) + " points of dimension " + std::to_string(dim) + ": " +
              std::to_string(data.train.size(0)) + " for training, " + std::to_string(data.validation.size(0)) +
              " for validation");
 
@@ -191,7 +191,7 @@ void run_score_train(const ScoreTrainOptions& o) {
     std::int64_t done = 0;
     if (!o.resume.empty()) {
         done = load_checkpoint(o.resume, config, trainer);
-        log_info("      resuming from " + o.resume + " at step " + std::to_string(done) + " of " + std::to_string(total));
+        log_info("resuming from " + o.resume + " at step " + std::to_string(done) + " of " + std::to_string(total));
     }
 
     // Fixed validation noise, so that validation losses are comparable across steps.
@@ -202,7 +202,7 @@ void run_score_train(const ScoreTrainOptions& o) {
         val_noise = torch::randn(data.validation.sizes(), generator, torch::kFloat32);
     }
 
-    log_info("[2/3] training " + std::to_string(architecture.parameter_count()) + " parameters for " +
+    log_verbose("[2/3] training " + std::to_string(architecture.parameter_count()) + " parameters for " +
              std::to_string(total) + " steps, " + std::to_string(o.levels) + " noise levels from " +
              format_short(sigmas.front()) + " to " + format_short(sigmas.back()));
     catch_interrupts();
@@ -253,7 +253,7 @@ void run_score_train(const ScoreTrainOptions& o) {
     }
     progress.finish(history.empty() ? "" : "loss " + format_short(history.last_train()));
 
-    log_info("[3/3] writing " + o.common.output);
+    log_verbose("[3/3] writing " + o.common.output);
     write_trained_model(o.common.output, config, trainer, data.mean, data.std, history);
     log_summary(std::to_string(total) + " steps");
 }

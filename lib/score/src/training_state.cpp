@@ -143,10 +143,14 @@ std::int64_t load_checkpoint(const std::string& path, const TrainingConfig& conf
     std::string mismatch;
     std::vector<std::string> saved_values;
     visit_config(saved, [&](const char*, auto& value) { saved_values.push_back(text_of(value)); });
+    // With a constant learning rate the step budget does not change any step's update, so a
+    // resumed run may stop earlier or later than the interrupted one.
+    const bool any_length = saved.lr_schedule == "constant" && wanted.lr_schedule == "constant";
     size_t index = 0;
     visit_config(wanted, [&](const char* name, auto& value) {
         std::string now = text_of(value);
-        if (mismatch.empty() && now != saved_values[index]) {
+        bool free = any_length && std::string(name) == "total_steps";
+        if (mismatch.empty() && !free && now != saved_values[index]) {
             mismatch = std::string(name) + " is " + now + " but the checkpoint has " + saved_values[index];
         }
         ++index;

@@ -35,6 +35,7 @@ struct LangevinOptions {
     std::int64_t thin = 0;      // ula/mala: keep every thin-th step; 0 keeps only the final state
     double sigma = -1;          // ula/mala noise level; < 0 uses the model's default
     std::vector<double> levels; // annealed: noise levels, largest first; empty uses the model's
+    bool denoise = false;       // annealed: finish with z + sigma_L^2 s(z, sigma_L) (Tweedie's formula)
     std::uint64_t seed = 0;
     std::uint64_t first_chain = 0;  // index of the first chain, for sharded runs
     int threads = 1;

@@ -7,6 +7,7 @@
 // log-densities are always returned in data coordinates x.
 #pragma once
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,34 @@ public:
     // Standardisation x = location + scale * z, per dimension.
     virtual Vector location() const { return Vector::Zero(dim()); }
     virtual Vector scale() const { return Vector::Ones(dim()); }
+
+    // Relative rounding error of score() values: machine epsilon of double by default. A model
+    // that computes in float32 returns 2^-23, because finite-difference steps and the geodesic
+    // solver's tolerance floor are derived from it.
+    virtual double score_precision() const { return std::numeric_limits<double>::epsilon(); }
+
+    // Derivatives of the score in data coordinates, J(x) = ds/dx with J(a, b) = ds_a / dx_b.
+    // The defaults use central finite differences of score() with the step
+    // h = cbrt(score_precision()) * max(1, |x|_inf, scale_inf) per point, which leaves a relative
+    // error near score_precision()^(2/3) (1e-10 in double) for smooth scores. Models with exact or
+    // automatic derivatives override them. All three take and return row-major batches, one
+    // point per row.
+
+    // Whether J(x) is symmetric because the score is the exact gradient of log p (analytic
+    // models). A learned score need not be a gradient field, so the default is false.
+    virtual bool symmetric_jacobian() const { return false; }
+
+    // Jacobians at the rows of x [N, D]. Returns [N, D * D], and row i contains J(x_i) row-major.
+    // Default: 2 D score evaluations per point, batched.
+    virtual RowMatrix score_jacobian(const RowMatrix& x, double sigma) const;
+
+    // Directional derivatives J(x_i) v_i for the rows of x and v [N, D]. Returns [N, D].
+    // Default: 2 score evaluations per point.
+    virtual RowMatrix score_jvp(const RowMatrix& x, const RowMatrix& v, double sigma) const;
+
+    // Vector-Jacobian products J(x_i)^T u_i. Returns [N, D]. Default: J u when the Jacobian is
+    // symmetric, otherwise the full finite-difference Jacobian (2 D score evaluations per point).
+    virtual RowMatrix score_vjp(const RowMatrix& x, const RowMatrix& u, double sigma) const;
 };
 
 // Gaussian mixture sum_k w_k N(mu_k, Sigma_k); a single Gaussian is K = 1.
@@ -61,6 +90,15 @@ public:
     bool has_log_density() const override { return true; }
     Vector log_density(const RowMatrix& x, double sigma) const override;
 
+    // Exact derivatives: J = sum_k r_k (s_k s_k^T - C_k^-1) - s s^T with responsibilities r_k,
+    // component scores s_k and perturbed covariances C_k = Sigma_k + sigma^2 I.
+    bool symmetric_jacobian() const override { return true; }
+    RowMatrix score_jacobian(const RowMatrix& x, double sigma) const override;
+    RowMatrix score_jvp(const RowMatrix& x, const RowMatrix& v, double sigma) const override;
+    RowMatrix score_vjp(const RowMatrix& x, const RowMatrix& u, double sigma) const override {
+        return score_jvp(x, u, sigma);
+    }
+
     const std::vector<double>& weights() const { return weights_; }
     const RowMatrix& means() const { return means_; }
     const std::vector<RowMatrix>& covariances() const { return covariances_; }
@@ -70,7 +108,12 @@ public:
 
 private:
     // Fills log N_k(x_i) + log w_k into `log_terms` [N, K] and, if `score` is non-null, the score.
-    void evaluate(const RowMatrix& x, double sigma, RowMatrix& log_terms, RowMatrix* score) const;
+    // With `component_scores` non-null it also keeps each component's score s_k [N, D].
+    void evaluate(const RowMatrix& x, double sigma, RowMatrix& log_terms, RowMatrix* score,
+                  std::vector<RowMatrix>* component_scores = nullptr) const;
+
+    // Responsibilities r_k(x_i) [N, K] from the output of evaluate().
+    static RowMatrix responsibilities(const RowMatrix& log_terms);
 
     std::vector<double> weights_;
     RowMatrix means_;
@@ -85,7 +128,8 @@ private:
 // Throws UsageError naming the bad part.
 std::unique_ptr<GaussianMixtureModel> parse_analytic_model(const std::string& spec);
 
-// Whether `spec` names an analytic model on the command line (starts with gaussian: or gmm:).
+// Whether `spec` names an analytic model on the command line: gaussian:, gmm:, or one of the
+// reference densities halfplane and exponential (see reference_densities.hpp).
 bool is_analytic_model_spec(const std::string& spec);
 
 // Builds any analytic model named on the command line (see is_analytic_model_spec).

@@ -23,7 +23,7 @@ struct ScoreTrainOptions {
 
     int levels = 10;
     double sigma_max = 0;  // 0: the largest pairwise distance of the standardised data
-    double sigma_min = 0.01;
+    double sigma_min = 0.1;  // denoising targets below about 0.1 are mostly noise on small data sets
 
     std::int64_t batch_size = 128;
     std::int64_t steps = 10000;

@@ -1,0 +1,36 @@
+// The geodesic tool: boundary-value geodesics between pairs of points (one pair, a pairs file or
+// all pairs of a point set), the exponential map (--exp) and the logarithmic map (--log).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "scorekit/cli.hpp"
+#include "scorekit/geodesic_shooting.hpp"
+
+namespace scorekit {
+
+struct GeodesicCommandOptions {
+    std::string model;
+    std::string metric = "stein";
+    MetricOptions settings;              // kind is set from `metric`
+    std::vector<double> from, to;        // one pair (--from/--to) or, with --exp, --from and --velocity
+    std::vector<double> velocity;
+    std::string pairs;                   // rows of 2 D numbers: start then end (or start then velocity)
+    std::string all_pairs;               // point set: all pairs, written as a distance matrix
+    bool exp = false;
+    bool log = false;
+    std::string paths;                   // where to write the path nodes; empty writes none
+    bool allow_unconverged = false;
+    GeodesicOptions solver;
+    ExpMapOptions integration;
+    double shooting_tolerance = LogMapOptions{}.tolerance;
+    CommonOptions common;
+};
+
+// Solves the requested geodesics for `model` and writes them. Every pair's result is written,
+// unconverged ones flagged; afterwards Error is thrown if any pair failed to converge, unless
+// allow_unconverged is set.
+void run_geodesic(const GeodesicCommandOptions& options, const ScoreModel& model);
+
+}  // namespace scorekit

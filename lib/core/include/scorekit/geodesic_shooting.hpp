@@ -1,0 +1,53 @@
+// Initial-value geodesics: the exponential map by integrating x'' = -Gamma(x)[x', x'] over
+// t in [0, 1], and the logarithmic map by shooting (Newton's method on the initial velocity).
+#pragma once
+
+#include <vector>
+
+#include "scorekit/geodesic.hpp"
+
+namespace scorekit {
+
+struct ExpMapOptions {
+    int nodes = 101;            // path samples at t = k / (nodes - 1), both ends included (>= 2)
+    double tolerance = 1e-10;   // relative and absolute error per adaptive step (Dormand-Prince 5(4))
+    int max_steps = 100000;     // adaptive steps per batch before giving up
+};
+
+struct ExpMapResult {
+    int nodes = 0;
+    RowMatrix paths;          // [N * nodes, D]
+    RowMatrix ends;           // [N, D] position at t = 1
+    RowMatrix end_velocities; // [N, D] velocity at t = 1
+    std::vector<char> ok;     // [N] 0 where the integration failed (non-finite state or step limit)
+};
+
+// Integrates from each row of x with initial velocity the same row of v. All rows share the
+// adaptive step size, so one model call serves the whole batch per stage. Throws UsageError
+// for outer.
+ExpMapResult exponential_map(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& v,
+                             const ExpMapOptions& options);
+
+struct LogMapOptions {
+    GeodesicOptions boundary;   // the boundary-value solve that gives the first guess
+    ExpMapOptions integration;  // integration of each shot (only the end point is kept)
+    double tolerance = 1e-9;    // max |exp_x(v) - y| relative to |y - x|
+    int max_iterations = 20;    // Newton steps
+};
+
+struct LogMapResult {
+    RowMatrix velocities;        // [P, D] log_x(y), the initial velocity of the geodesic
+    Vector lengths;              // [P] |v|_{g(x)}, the geodesic length for t in [0, 1]
+    Vector residuals;            // [P] |exp_x(v) - y|
+    std::vector<int> iterations; // [P] Newton steps
+    std::vector<char> converged; // [P]
+};
+
+// Shoots from each start to the same row of `ends`. The first guess is the one-sided
+// second-order difference (-3 x_0 + 4 x_1 - x_2) / (2 h) at the start of the boundary-value
+// path. Newton steps use a forward-difference Jacobian of the exponential map, which costs
+// D + 1 shots per pair and step, integrated as one batch. A step is halved while the miss grows.
+LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
+                             const LogMapOptions& options);
+
+}  // namespace scorekit

@@ -1,0 +1,305 @@
+#include "scorekit/geodesic_command.hpp"
+
+#include <cmath>
+
+#include "scorekit/error.hpp"
+#include "scorekit/hdf5_file.hpp"
+#include "scorekit/log.hpp"
+#include "scorekit/metric_curves.hpp"
+#include "scorekit/points.hpp"
+
+namespace scorekit {
+namespace {
+
+enum class Mode { boundary, all_pairs, exp_map, log_map };
+
+RowMatrix as_row(const std::vector<double>& values, int dim, const char* option) {
+    if (static_cast<int>(values.size()) != dim) {
+        throw UsageError(describe(std::string("invalid ") + option, std::to_string(values.size()) + " values",
+                                  "the model has dimension " + std::to_string(dim), "give one value per dimension"));
+    }
+    return Eigen::Map<const RowMatrix>(values.data(), 1, dim);
+}
+
+Mode choose_mode(const GeodesicCommandOptions& o) {
+    if (o.exp && o.log) throw UsageError(describe("invalid options", "--exp --log", "choose one map", ""));
+    const int sources = !o.from.empty() + !o.pairs.empty() + !o.all_pairs.empty();
+    if (sources != 1) {
+        throw UsageError(describe("invalid input", std::to_string(sources) + " sources",
+                                  "give exactly one of --from, --pairs or --all-pairs", ""));
+    }
+    if (!o.all_pairs.empty()) {
+        if (o.exp || o.log) {
+            throw UsageError(describe("invalid options", "--all-pairs", "it computes distances, not maps",
+                                      "drop --exp/--log"));
+        }
+        return Mode::all_pairs;
+    }
+    if (o.exp) return Mode::exp_map;
+    return o.log ? Mode::log_map : Mode::boundary;
+}
+
+// Start rows and end (or velocity) rows from --from/--to/--velocity or a pairs file.
+void read_pairs(const GeodesicCommandOptions& o, int dim, Mode mode, RowMatrix& first, RowMatrix& second) {
+    if (!o.from.empty()) {
+        first = as_row(o.from, dim, "--from");
+        if (mode == Mode::exp_map) {
+            second = as_row(o.velocity, dim, "--velocity");
+        } else {
+            second = as_row(o.to, dim, "--to");
+        }
+        return;
+    }
+    RowMatrix table = read_points(o.pairs, 2 * dim).values;
+    first = table.leftCols(dim);
+    second = table.rightCols(dim);
+}
+
+// Logs each unconverged pair (the first in full, the rest counted) and returns their count.
+Eigen::Index report_unconverged(const std::vector<std::string>& reasons, const std::vector<std::string>& labels) {
+    Eigen::Index count = 0;
+    for (size_t p = 0; p < reasons.size(); ++p) {
+        if (reasons[p].empty()) continue;
+        ++count;
+        log_warning_once("unconverged", labels[p] + " did not converge: " + reasons[p]);
+    }
+    log_warning_counts();
+    return count;
+}
+
+void fail_if_unconverged(const GeodesicCommandOptions& o, Eigen::Index unconverged, Eigen::Index total) {
+    if (unconverged == 0 || o.allow_unconverged) return;
+    throw Error(describe("geodesics did not converge", std::to_string(unconverged) + " of " + std::to_string(total),
+                         "their rows are flagged converged = 0 in the output",
+                         "raise --nodes or --max-iterations, or pass --allow-unconverged"));
+}
+
+void write_attributes(Hdf5Writer& file, const GeodesicCommandOptions& o, const ScoreMetric& metric) {
+    file.write_attribute("/", "model", o.model);
+    file.write_attribute("/", "metric", to_string(metric.kind()));
+    file.write_attribute("/", "lambda", metric.lambda());
+    file.write_attribute("/", "beta", metric.beta());
+    file.write_attribute("/", "sigma", metric.sigma());
+    file.write_attribute("/", "nodes", static_cast<std::int64_t>(o.solver.nodes));
+    file.write_attribute("/", "tolerance", o.solver.tolerance);
+}
+
+Vector flags(const std::vector<std::string>& reasons) {
+    Vector result(static_cast<Eigen::Index>(reasons.size()));
+    for (size_t p = 0; p < reasons.size(); ++p) result(static_cast<Eigen::Index>(p)) = reasons[p].empty() ? 1 : 0;
+    return result;
+}
+
+std::vector<std::string> batch_reasons(const GeodesicBatch& batch) {
+    std::vector<std::string> reasons;
+    for (auto status : batch.status) reasons.push_back(status == GeodesicStatus::converged ? "" : describe_status(status));
+    return reasons;
+}
+
+std::vector<std::string> pair_labels(Eigen::Index count) {
+    std::vector<std::string> labels;
+    for (Eigen::Index p = 0; p < count; ++p) labels.push_back("pair " + std::to_string(p));
+    return labels;
+}
+
+GeodesicBatch solve_with_progress(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
+                                  const GeodesicOptions& solver) {
+    log_info("solving " + std::to_string(starts.rows()) + " geodesics with " + std::to_string(solver.nodes) +
+             " nodes under the " + to_string(metric.kind()) + " metric");
+    Progress progress("geodesics", static_cast<std::uint64_t>(starts.rows()));
+    GeodesicBatch batch = solve_geodesics(metric, starts, ends, solver, [&](std::int64_t done, std::int64_t) {
+        progress.update(static_cast<std::uint64_t>(done));
+    });
+    progress.finish();
+    return batch;
+}
+
+void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, const RowMatrix& starts,
+                  const RowMatrix& ends) {
+    GeodesicBatch batch = solve_with_progress(metric, starts, ends, o.solver);
+    const Eigen::Index count = starts.rows();
+    std::vector<std::string> reasons = batch_reasons(batch);
+    Vector iterations(count);
+    for (Eigen::Index p = 0; p < count; ++p) iterations(p) = batch.iterations[static_cast<size_t>(p)];
+
+    PointLocation location = locate_points(o.common.output, "/lengths", true);
+    if (location.hdf5) {
+        Hdf5Writer file(location.path);
+        file.write_array("/paths", {count, batch.nodes, metric.dim()}, batch.paths.data());
+        file.write_array("/lengths", {count}, batch.lengths.data());
+        file.write_array("/energies", {count}, batch.energies.data());
+        file.write_array("/iterations", {count}, iterations.data());
+        Vector converged = flags(reasons);
+        file.write_array("/converged", {count}, converged.data());
+        write_attributes(file, o, metric);
+        file.commit();
+    } else {
+        RowMatrix table(count, 5);
+        table.col(0) = Vector::LinSpaced(count, 0, static_cast<double>(count - 1));
+        table.col(1) = batch.lengths;
+        table.col(2) = batch.energies;
+        table.col(3) = iterations;
+        table.col(4) = flags(reasons);
+        write_points(o.common.output, table, {"pair", "length", "energy", "iterations", "converged"});
+    }
+    if (!o.paths.empty()) write_paths(o.paths, batch.paths, count, batch.nodes);
+
+    const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count));
+    log_summary(std::to_string(count) + " geodesics, " + std::to_string(unconverged) + " unconverged");
+    fail_if_unconverged(o, unconverged, count);
+}
+
+void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
+    RowMatrix points = read_points(o.all_pairs, metric.dim()).values;
+    const Eigen::Index n = points.rows();
+    auto pairs = upper_triangle_pairs(n);
+    RowMatrix starts(static_cast<Eigen::Index>(pairs.size()), metric.dim()), ends(starts.rows(), metric.dim());
+    for (size_t k = 0; k < pairs.size(); ++k) {
+        starts.row(static_cast<Eigen::Index>(k)) = points.row(pairs[k].first);
+        ends.row(static_cast<Eigen::Index>(k)) = points.row(pairs[k].second);
+    }
+    GeodesicBatch batch = solve_with_progress(metric, starts, ends, o.solver);
+    std::vector<std::string> reasons = batch_reasons(batch);
+
+    RowMatrix distances = RowMatrix::Zero(n, n), converged = RowMatrix::Ones(n, n);
+    std::vector<std::string> labels;
+    for (size_t k = 0; k < pairs.size(); ++k) {
+        const auto [i, j] = pairs[k];
+        distances(i, j) = distances(j, i) = batch.lengths(static_cast<Eigen::Index>(k));
+        converged(i, j) = converged(j, i) = reasons[k].empty() ? 1 : 0;
+        labels.push_back("pair (" + std::to_string(i) + ", " + std::to_string(j) + ")");
+    }
+
+    PointLocation location = locate_points(o.common.output, "/distances", true);
+    if (location.hdf5) {
+        Hdf5Writer file(location.path);
+        file.write_matrix("/distances", distances);
+        file.write_matrix("/converged", converged);
+        write_attributes(file, o, metric);
+        file.write_attribute("/distances", "source", o.all_pairs);
+        file.commit();
+    } else {
+        write_points(o.common.output, distances);
+    }
+    if (!o.paths.empty()) write_paths(o.paths, batch.paths, starts.rows(), batch.nodes);
+
+    const Eigen::Index unconverged = report_unconverged(reasons, labels);
+    log_summary(std::to_string(n) + " points, " + std::to_string(pairs.size()) + " geodesics, " +
+                std::to_string(unconverged) + " unconverged");
+    fail_if_unconverged(o, unconverged, static_cast<Eigen::Index>(pairs.size()));
+}
+
+void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, const RowMatrix& starts,
+                 const RowMatrix& velocities) {
+    ExpMapOptions integration = o.integration;
+    integration.nodes = o.solver.nodes;
+    log_info("integrating " + std::to_string(starts.rows()) + " geodesics under the " + to_string(metric.kind()) +
+             " metric");
+    ExpMapResult result = exponential_map(metric, starts, velocities, integration);
+    const Eigen::Index count = starts.rows(), d = metric.dim();
+    std::vector<std::string> reasons;
+    for (char ok : result.ok) reasons.push_back(ok ? "" : "the integration failed (non-finite metric or step limit)");
+
+    PointLocation location = locate_points(o.common.output, "/ends", true);
+    if (location.hdf5) {
+        Hdf5Writer file(location.path);
+        file.write_array("/paths", {count, result.nodes, d}, result.paths.data());
+        file.write_matrix("/ends", result.ends);
+        file.write_matrix("/end_velocities", result.end_velocities);
+        Vector converged = flags(reasons);
+        file.write_array("/converged", {count}, converged.data());
+        write_attributes(file, o, metric);
+        file.commit();
+    } else {
+        RowMatrix table(count, 2 * d + 2);
+        table.col(0) = Vector::LinSpaced(count, 0, static_cast<double>(count - 1));
+        table.middleCols(1, d) = result.ends;
+        table.middleCols(1 + d, d) = result.end_velocities;
+        table.col(2 * d + 1) = flags(reasons);
+        std::vector<std::string> columns = {"pair"};
+        for (Eigen::Index j = 1; j <= d; ++j) columns.push_back("x" + std::to_string(j));
+        for (Eigen::Index j = 1; j <= d; ++j) columns.push_back("v" + std::to_string(j));
+        columns.push_back("converged");
+        write_points(o.common.output, table, columns);
+    }
+    if (!o.paths.empty()) write_paths(o.paths, result.paths, count, result.nodes);
+
+    const Eigen::Index failed = report_unconverged(reasons, pair_labels(count));
+    log_summary(std::to_string(count) + " geodesics, " + std::to_string(failed) + " failed");
+    fail_if_unconverged(o, failed, count);
+}
+
+void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, const RowMatrix& starts,
+                 const RowMatrix& ends) {
+    LogMapOptions options;
+    options.boundary = o.solver;
+    options.integration = o.integration;
+    options.tolerance = o.shooting_tolerance;
+    log_info("shooting " + std::to_string(starts.rows()) + " geodesics under the " + to_string(metric.kind()) +
+             " metric");
+    LogMapResult result = logarithmic_map(metric, starts, ends, options);
+    const Eigen::Index count = starts.rows(), d = metric.dim();
+    std::vector<std::string> reasons;
+    Vector iterations(count);
+    for (Eigen::Index p = 0; p < count; ++p) {
+        reasons.push_back(result.converged[static_cast<size_t>(p)]
+                              ? ""
+                              : "shooting missed the end point by " + format_number(result.residuals(p)));
+        iterations(p) = result.iterations[static_cast<size_t>(p)];
+    }
+
+    PointLocation location = locate_points(o.common.output, "/velocities", true);
+    if (location.hdf5) {
+        Hdf5Writer file(location.path);
+        file.write_matrix("/velocities", result.velocities);
+        file.write_array("/lengths", {count}, result.lengths.data());
+        file.write_array("/residuals", {count}, result.residuals.data());
+        file.write_array("/iterations", {count}, iterations.data());
+        Vector converged = flags(reasons);
+        file.write_array("/converged", {count}, converged.data());
+        write_attributes(file, o, metric);
+        file.commit();
+    } else {
+        RowMatrix table(count, d + 5);
+        table.col(0) = Vector::LinSpaced(count, 0, static_cast<double>(count - 1));
+        table.middleCols(1, d) = result.velocities;
+        table.col(d + 1) = result.lengths;
+        table.col(d + 2) = result.residuals;
+        table.col(d + 3) = iterations;
+        table.col(d + 4) = flags(reasons);
+        std::vector<std::string> columns = {"pair"};
+        for (Eigen::Index j = 1; j <= d; ++j) columns.push_back("v" + std::to_string(j));
+        columns.insert(columns.end(), {"length", "residual", "iterations", "converged"});
+        write_points(o.common.output, table, columns);
+    }
+
+    const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count));
+    log_summary(std::to_string(count) + " log maps, " + std::to_string(unconverged) + " unconverged");
+    fail_if_unconverged(o, unconverged, count);
+}
+
+}  // namespace
+
+void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
+    MetricOptions settings = o.settings;
+    settings.kind = parse_metric_kind(o.metric);
+    require_geodesic_metric(settings.kind);
+    check_geodesic_options(o.solver);
+    ScoreMetric metric(model, settings);
+    const Mode mode = choose_mode(o);
+    if (mode == Mode::all_pairs) {
+        run_all_pairs(o, metric);
+        return;
+    }
+
+    RowMatrix first, second;
+    read_pairs(o, model.dim(), mode, first, second);
+    switch (mode) {
+        case Mode::boundary: run_boundary(o, metric, first, second); break;
+        case Mode::exp_map: run_exp_map(o, metric, first, second); break;
+        case Mode::log_map: run_log_map(o, metric, first, second); break;
+        case Mode::all_pairs: break;
+    }
+}
+
+}  // namespace scorekit

@@ -1,0 +1,288 @@
+// Exponential map (Dormand-Prince 5(4) integration of the geodesic equation) and logarithmic
+// map (Newton shooting seeded by the boundary-value solver).
+#include "scorekit/geodesic_shooting.hpp"
+
+#include <Eigen/LU>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+
+#include "scorekit/error.hpp"
+
+namespace scorekit {
+namespace {
+
+// Dormand and Prince (1980) coefficients: stages a, fifth-order weights b (which equal the
+// last stage row, so the last stage is the next step's first), and b - b* for the error.
+constexpr std::array<std::array<double, 6>, 6> kA = {{
+    {1.0 / 5, 0, 0, 0, 0, 0},
+    {3.0 / 40, 9.0 / 40, 0, 0, 0, 0},
+    {44.0 / 45, -56.0 / 15, 32.0 / 9, 0, 0, 0},
+    {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729, 0, 0},
+    {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656, 0},
+    {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84},
+}};
+constexpr std::array<double, 7> kError = {71.0 / 57600,      0,           -71.0 / 16695, 71.0 / 1920,
+                                          -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
+
+// The first-order system y = (x, v), y' = (v, a(x, v)), with frozen rows held still.
+class GeodesicSystem {
+public:
+    GeodesicSystem(const ScoreMetric& metric, const std::vector<char>& frozen) : metric_(metric), frozen_(frozen) {}
+
+    void derivative(const RowMatrix& x, const RowMatrix& v, RowMatrix& dx, RowMatrix& dv) const {
+        dx = v;
+        dv = metric_.accelerations(x, v);
+        for (Eigen::Index i = 0; i < x.rows(); ++i) {
+            if (frozen_[static_cast<size_t>(i)]) {
+                dx.row(i).setZero();
+                dv.row(i).setZero();
+            }
+        }
+    }
+
+private:
+    const ScoreMetric& metric_;
+    const std::vector<char>& frozen_;
+};
+
+// Error ratio of each row: max over components of |error| / (tol (1 + max(|old|, |new|))).
+Vector row_error(const RowMatrix& error, const RowMatrix& before, const RowMatrix& after, double tolerance) {
+    RowMatrix scale = (before.cwiseAbs().cwiseMax(after.cwiseAbs()).array() + 1.0) * tolerance;
+    Vector result = error.cwiseAbs().cwiseQuotient(scale).rowwise().maxCoeff();
+    for (Eigen::Index i = 0; i < result.size(); ++i) {
+        if (!std::isfinite(result(i)) || !after.row(i).allFinite()) result(i) = std::numeric_limits<double>::infinity();
+    }
+    return result;
+}
+
+class Integrator {
+public:
+    Integrator(const ScoreMetric& metric, const ExpMapOptions& options, Eigen::Index rows)
+        : options_(options), frozen_(static_cast<size_t>(rows), 0), system_(metric, frozen_) {}
+
+    const std::vector<char>& frozen() const { return frozen_; }
+
+    // Advances (x, v) from t to t + span with adaptive steps; `step` carries over between calls.
+    void advance(RowMatrix& x, RowMatrix& v, double span, double& step) {
+        if (!have_first_) {
+            system_.derivative(x, v, kx_[0], kv_[0]);
+            have_first_ = true;
+        }
+        double done = 0;
+        while (done < span) {
+            if (++steps_ > options_.max_steps) {
+                freeze_all();
+                return;
+            }
+            const double h = std::min(step, span - done);
+            const bool last = h == span - done;
+            for (int stage = 0; stage < 6; ++stage) {
+                xs_ = x;
+                vs_ = v;
+                for (int j = 0; j <= stage; ++j) {
+                    const double a = kA[static_cast<size_t>(stage)][static_cast<size_t>(j)];
+                    if (a == 0) continue;
+                    xs_ += (h * a) * kx_[j];
+                    vs_ += (h * a) * kv_[j];
+                }
+                system_.derivative(xs_, vs_, kx_[stage + 1], kv_[stage + 1]);
+            }
+            // xs_, vs_ now hold the fifth-order solution (the last stage point).
+            RowMatrix error_x = RowMatrix::Zero(x.rows(), x.cols()), error_v = error_x;
+            for (int j = 0; j < 7; ++j) {
+                error_x += (h * kError[static_cast<size_t>(j)]) * kx_[j];
+                error_v += (h * kError[static_cast<size_t>(j)]) * kv_[j];
+            }
+            Vector ratio = row_error(error_x, x, xs_, options_.tolerance)
+                               .cwiseMax(row_error(error_v, v, vs_, options_.tolerance));
+            double worst = 0;
+            for (Eigen::Index i = 0; i < ratio.size(); ++i) {
+                if (!frozen_[static_cast<size_t>(i)]) worst = std::max(worst, ratio(i));
+            }
+
+            if (worst <= 1) {
+                x = xs_;
+                v = vs_;
+                kx_[0] = kx_[6];
+                kv_[0] = kv_[6];
+                done = last ? span : done + h;
+                step = h * std::clamp(0.9 * std::pow(std::max(worst, 1e-10), -0.2), 0.2, 5.0);
+                continue;
+            }
+            step = h * std::clamp(0.9 * std::pow(worst, -0.2), 0.1, 0.5);
+            if (step < 1e-14 * (1 + span)) {
+                // Rows that fail even at a tiny step (non-finite metric) are frozen; the rest go on.
+                for (Eigen::Index i = 0; i < ratio.size(); ++i) {
+                    if (ratio(i) > 1) frozen_[static_cast<size_t>(i)] = 1;
+                }
+                system_.derivative(x, v, kx_[0], kv_[0]);
+                step = span / 16;
+            }
+        }
+    }
+
+private:
+    void freeze_all() { std::fill(frozen_.begin(), frozen_.end(), 1); }
+
+    const ExpMapOptions& options_;
+    std::vector<char> frozen_;
+    GeodesicSystem system_;
+    std::array<RowMatrix, 7> kx_, kv_;
+    RowMatrix xs_, vs_;
+    bool have_first_ = false;
+    int steps_ = 0;
+};
+
+}  // namespace
+
+ExpMapResult exponential_map(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& v,
+                             const ExpMapOptions& options) {
+    require_geodesic_metric(metric.kind());
+    if (options.nodes < 2 || !(options.tolerance > 0) || options.max_steps < 1) {
+        throw UsageError(describe("invalid integration settings", "nodes " + std::to_string(options.nodes),
+                                  "nodes must be at least 2, tolerance and step limit positive", ""));
+    }
+    if (x.rows() != v.rows() || x.cols() != metric.dim() || v.cols() != metric.dim()) {
+        throw Error(describe("cannot integrate geodesics", std::to_string(x.rows()) + " points",
+                             "points and velocities need the same count and the model's dimension " +
+                                 std::to_string(metric.dim()),
+                             "check the input"));
+    }
+    const Eigen::Index n = x.rows(), d = x.cols(), nodes = options.nodes;
+    ExpMapResult result;
+    result.nodes = options.nodes;
+    result.paths.resize(n * nodes, d);
+    RowMatrix position = x, velocity = v;
+    Integrator integrator(metric, options, n);
+    double step = std::min(0.01, 1.0 / static_cast<double>(nodes - 1));
+
+    for (Eigen::Index k = 0; k < nodes; ++k) {
+        if (k > 0) integrator.advance(position, velocity, 1.0 / static_cast<double>(nodes - 1), step);
+        for (Eigen::Index i = 0; i < n; ++i) result.paths.row(i * nodes + k) = position.row(i);
+    }
+    result.ends = position;
+    result.end_velocities = velocity;
+    result.ok.resize(static_cast<size_t>(n));
+    for (Eigen::Index i = 0; i < n; ++i) {
+        result.ok[static_cast<size_t>(i)] = !integrator.frozen()[static_cast<size_t>(i)] && position.row(i).allFinite();
+    }
+    return result;
+}
+
+namespace {
+
+// End points of exp_x(v) for many shots, with failed shots set to NaN.
+RowMatrix shoot(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& v, const ExpMapOptions& options) {
+    ExpMapOptions ends_only = options;
+    ends_only.nodes = 2;
+    ExpMapResult result = exponential_map(metric, x, v, ends_only);
+    for (Eigen::Index i = 0; i < x.rows(); ++i) {
+        if (!result.ok[static_cast<size_t>(i)]) result.ends.row(i).setConstant(std::numeric_limits<double>::quiet_NaN());
+    }
+    return result.ends;
+}
+
+}  // namespace
+
+LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
+                             const LogMapOptions& options) {
+    GeodesicBatch guess = solve_geodesics(metric, starts, ends, options.boundary);
+    const Eigen::Index pairs = starts.rows(), d = starts.cols(), nodes = guess.nodes;
+    const double h = 1.0 / static_cast<double>(nodes - 1);
+    LogMapResult result;
+    result.velocities.resize(pairs, d);
+    result.residuals = Vector::Zero(pairs);
+    result.iterations.assign(static_cast<size_t>(pairs), 0);
+    result.converged.assign(static_cast<size_t>(pairs), 0);
+    for (Eigen::Index p = 0; p < pairs; ++p) {
+        const Eigen::Index base = p * nodes;
+        result.velocities.row(p) =
+            (-3 * guess.paths.row(base) + 4 * guess.paths.row(base + 1) - guess.paths.row(base + 2)) / (2 * h);
+    }
+
+    std::vector<Eigen::Index> active;
+    for (Eigen::Index p = 0; p < pairs; ++p) {
+        if ((ends.row(p) - starts.row(p)).norm() == 0) {
+            result.velocities.row(p).setZero();
+            result.converged[static_cast<size_t>(p)] = 1;
+        } else {
+            active.push_back(p);
+        }
+    }
+
+    for (int iteration = 0; iteration <= options.max_iterations && !active.empty(); ++iteration) {
+        // Base shot and D perturbed shots per active pair, in one batch.
+        const auto count = static_cast<Eigen::Index>(active.size());
+        RowMatrix x(count * (d + 1), d), v(count * (d + 1), d);
+        Vector epsilon(count);
+        for (Eigen::Index j = 0; j < count; ++j) {
+            const Eigen::Index p = active[static_cast<size_t>(j)];
+            epsilon(j) = 1e-7 * std::max(1.0, result.velocities.row(p).cwiseAbs().maxCoeff());
+            for (Eigen::Index b = 0; b <= d; ++b) {
+                x.row(j * (d + 1) + b) = starts.row(p);
+                v.row(j * (d + 1) + b) = result.velocities.row(p);
+                if (b > 0) v(j * (d + 1) + b, b - 1) += epsilon(j);
+            }
+        }
+        RowMatrix landed = shoot(metric, x, v, options.integration);
+
+        std::vector<Eigen::Index> next;
+        RowMatrix trial_x(count, d), trial_v(count, d), steps(count, d);
+        std::vector<Eigen::Index> trials;
+        for (Eigen::Index j = 0; j < count; ++j) {
+            const Eigen::Index p = active[static_cast<size_t>(j)];
+            Eigen::RowVectorXd miss = landed.row(j * (d + 1)) - ends.row(p);
+            result.residuals(p) = miss.norm();
+            result.iterations[static_cast<size_t>(p)] = iteration;
+            const double chord = (ends.row(p) - starts.row(p)).norm();
+            if (result.residuals(p) <= options.tolerance * chord) {
+                result.converged[static_cast<size_t>(p)] = 1;
+                continue;
+            }
+            if (iteration == options.max_iterations || !std::isfinite(result.residuals(p))) continue;
+            Eigen::MatrixXd jacobian(d, d);
+            for (Eigen::Index b = 0; b < d; ++b) {
+                jacobian.col(b) = (landed.row(j * (d + 1) + b + 1) - landed.row(j * (d + 1))).transpose() / epsilon(j);
+            }
+            const auto k = static_cast<Eigen::Index>(trials.size());
+            steps.row(k) = -jacobian.partialPivLu().solve(miss.transpose()).transpose();
+            trial_x.row(k) = starts.row(p);
+            trials.push_back(p);
+            next.push_back(p);
+        }
+
+        // Halve each Newton step while it lands farther from the target than the current shot.
+        std::vector<Eigen::Index> pending(trials.size());
+        for (size_t k = 0; k < pending.size(); ++k) pending[k] = static_cast<Eigen::Index>(k);
+        double fraction = 1;
+        for (int halving = 0; halving < 12 && !pending.empty(); ++halving, fraction /= 2) {
+            RowMatrix px(static_cast<Eigen::Index>(pending.size()), d), pv(px.rows(), d);
+            for (size_t q = 0; q < pending.size(); ++q) {
+                const Eigen::Index k = pending[q], p = trials[static_cast<size_t>(k)];
+                px.row(static_cast<Eigen::Index>(q)) = trial_x.row(k);
+                pv.row(static_cast<Eigen::Index>(q)) = result.velocities.row(p) + fraction * steps.row(k);
+            }
+            RowMatrix shot = shoot(metric, px, pv, options.integration);
+            std::vector<Eigen::Index> still;
+            for (size_t q = 0; q < pending.size(); ++q) {
+                const Eigen::Index k = pending[q], p = trials[static_cast<size_t>(k)];
+                const double miss = (shot.row(static_cast<Eigen::Index>(q)) - ends.row(p)).norm();
+                if (std::isfinite(miss) && miss < result.residuals(p)) {
+                    result.velocities.row(p) = pv.row(static_cast<Eigen::Index>(q));
+                } else {
+                    still.push_back(k);
+                }
+            }
+            pending.swap(still);
+        }
+        active.swap(next);
+    }
+
+    result.lengths = metric.squared_norms(starts, result.velocities).cwiseSqrt();
+    return result;
+}
+
+}  // namespace scorekit

@@ -1,0 +1,238 @@
+#include "scorekit/metric.hpp"
+
+#include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
+
+#include <cmath>
+#include <limits>
+
+#include "scorekit/error.hpp"
+
+namespace scorekit {
+namespace {
+
+const char* kMetricChoices = "choose stein, outer, conformal or pullback";
+
+// Row-wise dot products of two [N, D] matrices.
+Vector row_dots(const RowMatrix& a, const RowMatrix& b) { return a.cwiseProduct(b).rowwise().sum(); }
+
+}  // namespace
+
+MetricKind parse_metric_kind(const std::string& name) {
+    if (name == "stein") return MetricKind::stein;
+    if (name == "outer") return MetricKind::outer;
+    if (name == "conformal") return MetricKind::conformal;
+    if (name == "pullback") return MetricKind::pullback;
+    throw UsageError(describe("invalid metric", name, "unknown name", kMetricChoices));
+}
+
+std::string to_string(MetricKind kind) {
+    switch (kind) {
+        case MetricKind::stein: return "stein";
+        case MetricKind::outer: return "outer";
+        case MetricKind::conformal: return "conformal";
+        case MetricKind::pullback: return "pullback";
+    }
+    return "unknown";
+}
+
+void require_geodesic_metric(MetricKind kind) {
+    if (kind != MetricKind::outer) return;
+    throw UsageError(describe("invalid metric for geodesics", "outer",
+                              "g = s s^T has rank one, so moving along a level set of p costs nothing, "
+                              "every distance collapses to |log p(x) - log p(y)| and g has no inverse",
+                              "use --metric stein (g = I + lambda s s^T), conformal or pullback"));
+}
+
+ScoreMetric::ScoreMetric(const ScoreModel& model, const MetricOptions& options)
+    : model_(model), kind_(options.kind), lambda_(options.lambda), beta_(options.beta),
+      sigma_(options.sigma < 0 ? model.default_sigma() : options.sigma) {
+    const bool lambda_ok = kind_ == MetricKind::pullback ? lambda_ > 0 : lambda_ >= 0;
+    if (!std::isfinite(lambda_) || !lambda_ok) {
+        throw UsageError(describe("invalid --lambda", format_number(lambda_),
+                                  kind_ == MetricKind::pullback ? "pullback needs lambda > 0 for a positive definite g"
+                                                                : "stein needs lambda >= 0",
+                                  "pass a positive value"));
+    }
+    if (!std::isfinite(beta_)) {
+        throw UsageError(describe("invalid --beta", format_number(beta_), "must be finite", ""));
+    }
+}
+
+void ScoreMetric::check_points(const RowMatrix& x, const RowMatrix* v) const {
+    if (x.cols() != dim() || (v && (v->rows() != x.rows() || v->cols() != x.cols()))) {
+        throw Error(describe("cannot evaluate metric", to_string(kind_),
+                             "expected points and vectors of dimension " + std::to_string(dim()) +
+                                 " with one vector per point",
+                             "check the input dimensions"));
+    }
+}
+
+Vector ScoreMetric::log_density(const RowMatrix& x) const {
+    if (!model_.has_log_density()) {
+        throw Error(describe("cannot evaluate conformal metric", model_.kind(),
+                             "g = p^(-2 beta) I needs log p, which this model does not provide",
+                             "use an analytic model, or --metric stein or pullback"));
+    }
+    return model_.log_density(x, sigma_);
+}
+
+RowMatrix ScoreMetric::scores(const RowMatrix& x) const {
+    check_points(x);
+    return model_.score(x, sigma_);
+}
+
+RowMatrix ScoreMetric::tensors(const RowMatrix& x) const {
+    check_points(x);
+    const Eigen::Index n = x.rows(), d = dim();
+    RowMatrix result = RowMatrix::Zero(n, d * d);
+    RowMatrix g(d, d);
+
+    if (kind_ == MetricKind::pullback) {
+        RowMatrix jacobians = model_.score_jacobian(x, sigma_);
+        for (Eigen::Index i = 0; i < n; ++i) {
+            Eigen::Map<const RowMatrix> jacobian(jacobians.row(i).data(), d, d);
+            g.noalias() = jacobian.transpose() * jacobian;
+            g.diagonal().array() += lambda_;
+            result.row(i) = Eigen::Map<const Eigen::RowVectorXd>(g.data(), d * d);
+        }
+        return result;
+    }
+    if (kind_ == MetricKind::conformal) {
+        Vector factor = (-2 * beta_ * log_density(x).array()).exp();
+        for (Eigen::Index i = 0; i < n; ++i) {
+            for (Eigen::Index a = 0; a < d; ++a) result(i, a * d + a) = factor(i);
+        }
+        return result;
+    }
+
+    RowMatrix s = model_.score(x, sigma_);
+    const double weight = kind_ == MetricKind::stein ? lambda_ : 1.0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+        g.noalias() = weight * s.row(i).transpose() * s.row(i);
+        if (kind_ == MetricKind::stein) g.diagonal().array() += 1.0;
+        result.row(i) = Eigen::Map<const Eigen::RowVectorXd>(g.data(), d * d);
+    }
+    return result;
+}
+
+RowMatrix ScoreMetric::inverse_tensors(const RowMatrix& x) const {
+    require_geodesic_metric(kind_);
+    const Eigen::Index n = x.rows(), d = dim();
+    if (kind_ == MetricKind::pullback) {
+        RowMatrix g = tensors(x);
+        RowMatrix result(n, d * d);
+        for (Eigen::Index i = 0; i < n; ++i) {
+            RowMatrix inverse = Eigen::Map<const RowMatrix>(g.row(i).data(), d, d).llt().solve(RowMatrix::Identity(d, d));
+            result.row(i) = Eigen::Map<const Eigen::RowVectorXd>(inverse.data(), d * d);
+        }
+        return result;
+    }
+    check_points(x);
+    RowMatrix result = RowMatrix::Zero(n, d * d);
+    if (kind_ == MetricKind::conformal) {
+        Vector factor = (2 * beta_ * log_density(x).array()).exp();
+        for (Eigen::Index i = 0; i < n; ++i) {
+            for (Eigen::Index a = 0; a < d; ++a) result(i, a * d + a) = factor(i);
+        }
+        return result;
+    }
+    RowMatrix s = model_.score(x, sigma_);
+    RowMatrix inverse(d, d);
+    for (Eigen::Index i = 0; i < n; ++i) {
+        const double a = 1 + lambda_ * s.row(i).squaredNorm();
+        inverse.noalias() = -(lambda_ / a) * s.row(i).transpose() * s.row(i);
+        inverse.diagonal().array() += 1.0;
+        result.row(i) = Eigen::Map<const Eigen::RowVectorXd>(inverse.data(), d * d);
+    }
+    return result;
+}
+
+RowMatrix ScoreMetric::eigenvalues(const RowMatrix& x) const {
+    check_points(x);
+    const Eigen::Index n = x.rows(), d = dim();
+    RowMatrix result(n, d);
+
+    if (kind_ == MetricKind::stein || kind_ == MetricKind::outer) {
+        // One eigenvector is s (eigenvalue base + weight |s|^2), the others span s's complement.
+        const double base = kind_ == MetricKind::stein ? 1.0 : 0.0;
+        const double weight = kind_ == MetricKind::stein ? lambda_ : 1.0;
+        Vector along = base + weight * model_.score(x, sigma_).rowwise().squaredNorm().array();
+        result.setConstant(base);
+        result.col(d - 1) = along;
+        return result;
+    }
+    if (kind_ == MetricKind::conformal) {
+        Vector factor = (-2 * beta_ * log_density(x).array()).exp();
+        for (Eigen::Index j = 0; j < d; ++j) result.col(j) = factor;
+        return result;
+    }
+    RowMatrix g = tensors(x);
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
+    for (Eigen::Index i = 0; i < n; ++i) {
+        solver.compute(Eigen::Map<const RowMatrix>(g.row(i).data(), d, d), Eigen::EigenvaluesOnly);
+        result.row(i) = solver.eigenvalues().transpose();
+    }
+    return result;
+}
+
+Vector ScoreMetric::log_determinants(const RowMatrix& x) const {
+    check_points(x);
+    const Eigen::Index d = dim();
+    switch (kind_) {
+        case MetricKind::stein:
+            return (lambda_ * model_.score(x, sigma_).rowwise().squaredNorm().array()).log1p().matrix();
+        case MetricKind::outer: {
+            if (d > 1) return Vector::Constant(x.rows(), -std::numeric_limits<double>::infinity());
+            return model_.score(x, sigma_).col(0).array().square().log().matrix();
+        }
+        case MetricKind::conformal:
+            return (-2.0 * beta_ * static_cast<double>(d)) * log_density(x);
+        case MetricKind::pullback:
+            return eigenvalues(x).array().log().rowwise().sum().matrix();
+    }
+    return {};
+}
+
+Vector ScoreMetric::volume_elements(const RowMatrix& x) const {
+    return (0.5 * log_determinants(x).array()).exp().matrix();
+}
+
+Vector ScoreMetric::inner_products(const RowMatrix& x, const RowMatrix& u, const RowMatrix& v) const {
+    check_points(x, &u);
+    check_points(x, &v);
+    switch (kind_) {
+        case MetricKind::stein:
+        case MetricKind::outer: {
+            RowMatrix s = model_.score(x, sigma_);
+            Vector product = row_dots(s, u).cwiseProduct(row_dots(s, v));
+            if (kind_ == MetricKind::outer) return product;
+            return row_dots(u, v) + lambda_ * product;
+        }
+        case MetricKind::conformal:
+            return (-2 * beta_ * log_density(x).array()).exp().matrix().cwiseProduct(row_dots(u, v));
+        case MetricKind::pullback:
+            return lambda_ * row_dots(u, v) +
+                   row_dots(model_.score_jvp(x, u, sigma_), model_.score_jvp(x, v, sigma_));
+    }
+    return {};
+}
+
+Vector ScoreMetric::squared_norms(const RowMatrix& x, const RowMatrix& v) const {
+    check_points(x, &v);
+    switch (kind_) {
+        case MetricKind::stein: {
+            Vector along = row_dots(model_.score(x, sigma_), v);
+            return v.rowwise().squaredNorm() + lambda_ * along.cwiseProduct(along);
+        }
+        case MetricKind::outer:
+            return row_dots(model_.score(x, sigma_), v).array().square().matrix();
+        case MetricKind::conformal:
+            return (-2 * beta_ * log_density(x).array()).exp().matrix().cwiseProduct(v.rowwise().squaredNorm());
+        case MetricKind::pullback:
+            return lambda_ * v.rowwise().squaredNorm() + model_.score_jvp(x, v, sigma_).rowwise().squaredNorm();
+    }
+    return {};
+}
+
+}  // namespace scorekit

@@ -1,0 +1,46 @@
+// The ccnet-filter subcommands: `hash` (paragraph hashes of a shard) and `mine` (deduplication
+// against a group of hash files, language identification, JSON Lines per language).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace scorekit {
+
+// Options shared by the subcommands that read crawl files.
+struct CcnetInputOptions {
+    std::vector<std::string> inputs;  // WET/WARC files, `-` = standard input
+    std::string paths_file;           // a path list instead of `inputs`
+    std::string shard;                // "I/N"; empty = SLURM array variables, else 0/1
+    int min_length = 300;             // drop documents whose raw_content has fewer code points
+    int batch_records = 64;           // records per work item (fixed, so output order is stable)
+    bool force = false;               // redo a shard that has a done marker
+    int threads = 1;                  // 0 = one per CPU core
+};
+
+struct CcnetHashOptions {
+    CcnetInputOptions input;
+    std::string output;  // hash file; "{shard}" becomes the 4-digit shard index
+};
+
+struct CcnetMineOptions {
+    CcnetInputOptions input;
+    std::string output;                  // directory; "{shard}" becomes the 4-digit shard index
+    std::vector<std::string> hashes;     // hash files whose union is the dedup set
+    std::string hashes_dir;              // or: DIR/NNNN.bin for the shards of this shard's group
+    int group_size = 50;                 // shards per dedup group with hashes_dir (cc_net: 50)
+    bool no_dedup = false;
+    std::vector<std::string> languages;  // keep only these (empty = all)
+    std::string lid_model;               // fastText model; empty = CLD2
+    double language_threshold = 0.5;     // drop documents whose rounded score is below this
+};
+
+// Each writes its outputs atomically, then `<output>.stats.json`, then the done marker
+// `<output>.done`; a shard with a done marker is skipped unless `force` is set. Throw
+// UsageError for invalid options and Error for data and I/O failures; a damaged gzip member
+// raises Error after every complete record of the shard has been processed and written, and
+// then no done marker is written.
+void run_ccnet_hash(const CcnetHashOptions& options);
+void run_ccnet_mine(const CcnetMineOptions& options);
+
+}  // namespace scorekit

@@ -1,0 +1,39 @@
+// Language identification: CLD2 (built in) or a fastText model such as lid.176.bin.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace scorekit::text {
+
+struct LanguagePrediction {
+    std::string label;  // ISO 639 code as fastText's lid.176 writes it ("en", "zh"); empty if none
+    int score_percent = 0;  // top-1 score rounded to 2 decimals, times 100
+};
+
+// Both implementations are safe to call from several threads at once.
+class LanguageIdentifier {
+public:
+    virtual ~LanguageIdentifier() = default;
+
+    // Name written to the output: "cld2" or "fasttext:<model file name>".
+    virtual std::string name() const = 0;
+
+    // Top-1 language of `text`, which must be valid UTF-8 without newlines. An empty text gives
+    // an empty label.
+    virtual LanguagePrediction predict(std::string_view text) const = 0;
+};
+
+// CLD2 (Compact Language Detector 2, Debian's libcld2 with its standard tables). The score is CLD2's percentage of the text
+// in the top language, divided by 100. CLD2 codes are mapped to lid.176's where they differ
+// (zh-Hant -> zh, iw -> he, jw -> jv).
+std::unique_ptr<LanguageIdentifier> make_cld2_identifier();
+
+// A supervised fastText model with labels "__label__<code>". Prediction follows cc_net: the
+// text plus "\n" (as fastText's Python predict() sends it), top-1, probability rounded to 2
+// decimals with round-half-even. Throws Error if the file cannot be loaded or is not a
+// supervised model.
+std::unique_ptr<LanguageIdentifier> load_fasttext_identifier(const std::string& path);
+
+}  // namespace scorekit::text

@@ -1,0 +1,40 @@
+// Splitting a list of input files into shards for job arrays, and per-shard bookkeeping.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace scorekit::text {
+
+struct ShardSpec {
+    int index = 0;  // 0-based
+    int count = 1;
+};
+
+// Parses "I/N" (0 <= I < N). Throws UsageError naming the value.
+ShardSpec parse_shard(const std::string& text);
+
+// The shard from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT when both are set, else 0/1.
+// Throws UsageError when they are set but invalid.
+ShardSpec shard_from_environment();
+
+// cc_net's contiguous split: shard i of N gets items [i*n/N, (i+1)*n/N).
+std::vector<std::string> shard_slice(const std::vector<std::string>& items, ShardSpec shard);
+
+// Reads a path list: one path per line, blank lines and lines starting with '#' skipped; gzip
+// detected by magic bytes (Common Crawl's wet.paths.gz). Throws Error if it cannot be read.
+std::vector<std::string> read_path_list(const std::string& path);
+
+// Replaces "{shard}" in `pattern` with the shard index in 4 digits (0007).
+std::string expand_shard_pattern(const std::string& pattern, int shard);
+
+// Writes `content` to `path` through a temporary file and rename. Throws Error on failure.
+void write_file_atomically(const std::string& path, const std::string& content);
+
+bool file_exists(const std::string& path);
+
+// Creates a directory and its parents. Throws Error on failure.
+void make_directories(const std::string& path);
+
+}  // namespace scorekit::text

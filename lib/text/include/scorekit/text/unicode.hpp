@@ -1,0 +1,35 @@
+// UTF-8 repair and the character rules of cc_net's Python code (str.strip, str.lower, re's \d),
+// taken from Python 3.11's Unicode 14.0.0 database by lib/text/tools/gen_unicode_tables.py.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace scorekit::text {
+
+// Unicode version of the character tables.
+const char* unicode_version();
+
+// Appends `input` to `output` as valid UTF-8, replacing each maximal ill-formed subsequence with
+// U+FFFD (the Unicode "substitution of maximal subparts" practice, as Python's errors="replace").
+// Returns the number of replacements.
+std::size_t append_repaired_utf8(std::string_view input, std::string& output);
+
+// True if `input` is valid UTF-8 (no surrogates, no overlong forms, nothing above U+10FFFF).
+bool is_valid_utf8(std::string_view input);
+
+// Number of code points in valid UTF-8 text (Python's len()).
+std::size_t count_code_points(std::string_view utf8);
+
+// Removes leading and trailing whitespace as Python's str.strip() does (characters with
+// str.isspace(): Unicode White_Space minus a few, plus U+001C..U+001F). Input must be valid UTF-8.
+std::string_view strip_whitespace(std::string_view utf8);
+
+// Writes cc_net's normalize_for_dedup(line) to `output` (replacing its content): strip, full
+// Unicode lowercase with the final-sigma rule, every Nd digit to "0", then delete control
+// characters U+0000..U+001F and U+007F..U+009F and 34 CJK and typographic punctuation marks.
+// Input must be valid UTF-8.
+void normalize_for_dedup(std::string_view line, std::string& output);
+
+}  // namespace scorekit::text

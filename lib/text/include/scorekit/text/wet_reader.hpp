@@ -1,0 +1,124 @@
+// Streaming readers for Common Crawl WET and WARC files.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace scorekit::text {
+
+// Decompressed bytes of a file or standard input. Gzip is detected by its magic bytes and may
+// have one member per record (Common Crawl) or one for the whole file; other input is passed
+// through. Memory stays at the two fixed buffers whatever the file size.
+class CompressedInput {
+public:
+    // Opens `path` (`-` = standard input). Throws Error if it cannot be opened, UsageError if
+    // standard input is a terminal.
+    explicit CompressedInput(const std::string& path);
+    ~CompressedInput();
+    CompressedInput(const CompressedInput&) = delete;
+    CompressedInput& operator=(const CompressedInput&) = delete;
+
+    // Appends up to `max_bytes` decompressed bytes to `out`; returns how many. 0 means the end
+    // of the input, which is either clean or a damaged gzip stream: see error().
+    std::size_t read(std::string& out, std::size_t max_bytes);
+
+    // Message (in the common error grammar) when the input ended inside a gzip member or had
+    // corrupt gzip data; empty otherwise.
+    const std::string& error() const { return error_; }
+
+    const std::string& name() const { return name_; }
+    bool is_gzip() const { return gzip_; }
+    std::uint64_t members() const { return members_; }
+    std::uint64_t compressed_bytes() const { return consumed_; }
+
+private:
+    bool refill();
+    void fail(const std::string& reason, const std::string& hint);
+
+    std::string name_;
+    int fd_ = -1;
+    bool owns_fd_ = false;
+    bool gzip_ = false;
+    bool input_eof_ = false;
+    bool finished_ = false;
+    void* stream_ = nullptr;  // z_stream, opaque so that zlib.h stays out of this header
+    std::vector<unsigned char> in_;
+    std::size_t in_begin_ = 0, in_end_ = 0;
+    std::uint64_t consumed_ = 0;      // compressed bytes consumed so far
+    std::uint64_t produced_ = 0;      // decompressed bytes produced so far
+    std::uint64_t member_start_ = 0;  // compressed offset of the current member
+    bool in_member_ = false;
+    std::uint64_t members_ = 0;
+    std::string error_;
+};
+
+// Counts of the faults that real crawl files contain; each is also logged once as a warning.
+struct ReaderFaults {
+    std::atomic<std::uint64_t> wrong_content_length{0};
+    std::atomic<std::uint64_t> missing_content_length{0};
+    std::atomic<std::uint64_t> body_line_warc_header{0};  // body line reading "WARC/1.0", kept
+    std::atomic<std::uint64_t> empty_body{0};
+    std::atomic<std::uint64_t> missing_headers{0};  // record without URI or date: skipped
+    std::atomic<std::uint64_t> invalid_utf8_records{0};
+    std::atomic<std::uint64_t> invalid_utf8_sequences{0};  // each replaced by U+FFFD
+    std::atomic<std::uint64_t> control_character_records{0};
+    std::atomic<std::uint64_t> binary_records{0};  // skipped
+    std::atomic<std::uint64_t> stray_bytes{0};     // bytes outside any record, skipped
+    std::atomic<std::uint64_t> truncated_files{0};
+};
+
+// One WARC record: its named headers and the raw bytes of its content block as cc_net
+// delimits it (see WetReader::next).
+struct WarcRecord {
+    std::string type;        // WARC-Type
+    std::string url;         // WARC-Target-URI
+    std::string date;        // WARC-Date
+    std::string digest;      // WARC-Block-Digest
+    std::string language;    // WARC-Identified-Content-Language (newer dumps), may be empty
+    std::int64_t content_length = -1;  // -1 when missing or invalid
+    std::string body;
+    std::uint64_t offset = 0;  // decompressed byte offset of the "WARC/" line
+    std::uint64_t index = 0;   // 0-based record number in the file
+};
+
+// Frames the records of one WET or WARC file. Headers are read by name in any order, with CRLF
+// or LF line endings. The content block is framed by Content-Length; when the bytes after it are
+// not blank lines followed by the next "WARC/" header (a wrong length), the reader resynchronises
+// on the next line "WARC/x.y" that is followed by a header field line, and counts a warning.
+// A body line that merely reads "WARC/1.0" inside a correctly framed block never splits it.
+class WetReader {
+public:
+    // `faults` receives the counts; it must outlive the reader.
+    WetReader(const std::string& path, ReaderFaults& faults);
+
+    // Reads the next record. The body holds the content block plus the blank separator lines
+    // before the next record, which is what cc_net's line-based parser sees.
+    // Returns false at the end of the file. Throws Error when the file ends inside a gzip member
+    // or has corrupt gzip data, after every complete record before it has been returned; the
+    // message names the file and the compressed byte offset of the damaged member.
+    bool next(WarcRecord& record);
+
+    const CompressedInput& input() const { return input_; }
+
+private:
+    bool fill(std::size_t wanted);  // ensures `wanted` bytes after pos_; false at end of input
+    bool line_at(std::size_t at, std::size_t& end, std::size_t& next);
+    bool is_record_start(std::size_t at);
+    std::size_t find_record_start(std::size_t from, std::size_t limit);
+    bool parse_headers(WarcRecord& record, std::size_t& body_at);
+    void compact();
+
+    CompressedInput input_;
+    ReaderFaults& faults_;
+    std::string buffer_;
+    std::size_t pos_ = 0;       // first unconsumed byte in buffer_
+    std::uint64_t base_ = 0;    // decompressed offset of buffer_[0]
+    bool eof_ = false;
+    std::uint64_t records_ = 0;
+};
+
+}  // namespace scorekit::text

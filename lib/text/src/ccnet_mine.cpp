@@ -1,0 +1,368 @@
+// `ccnet-filter mine`: deduplication against a group of hash files, language identification and
+// JSON Lines output per language, following cc_net's mine.py pipeline (dedup, lid, keep_lang,
+// split_by_lang).
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <unordered_set>
+
+#include "scorekit/atomic_file.hpp"
+#include "scorekit/cli.hpp"
+#include "scorekit/error.hpp"
+#include "scorekit/log.hpp"
+#include "scorekit/text/ccnet_filter.hpp"
+#include "scorekit/text/dedup.hpp"
+#include "scorekit/text/language_id.hpp"
+#include "scorekit/text/ordered_pipeline.hpp"
+#include "scorekit/text/unicode.hpp"
+#include "shard_input.hpp"
+
+namespace scorekit {
+
+using namespace scorekit::text;
+
+namespace {
+
+struct MineCounts {
+    std::uint64_t dedup_documents_in = 0, dedup_documents_out = 0;
+    std::uint64_t dedup_lines_in = 0, dedup_lines_out = 0;
+    std::uint64_t dedup_chars_in = 0, dedup_chars_out = 0;
+    std::uint64_t lid_documents_in = 0, lid_documents_out = 0;
+    std::uint64_t lang_documents_in = 0, lang_documents_out = 0;
+
+    void add(const MineCounts& o) {
+        dedup_documents_in += o.dedup_documents_in, dedup_documents_out += o.dedup_documents_out;
+        dedup_lines_in += o.dedup_lines_in, dedup_lines_out += o.dedup_lines_out;
+        dedup_chars_in += o.dedup_chars_in, dedup_chars_out += o.dedup_chars_out;
+        lid_documents_in += o.lid_documents_in, lid_documents_out += o.lid_documents_out;
+        lang_documents_in += o.lang_documents_in, lang_documents_out += o.lang_documents_out;
+    }
+};
+
+struct LanguageOutput {
+    std::string gzip_member;  // this batch's documents of one language, as one gzip member
+    std::uint64_t documents = 0;
+    std::uint64_t json_bytes = 0;
+};
+
+struct MinedBatch {
+    std::map<std::string, LanguageOutput> languages;
+    ReadCounts read;
+    MineCounts mine;
+    std::size_t file_index = 0;
+};
+
+// Compresses `data` into one complete gzip member (members concatenate into a valid gzip file).
+std::string gzip_member(const std::string& data) {
+    z_stream stream{};
+    if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        throw Error("cannot compress output: zlib initialisation failed");
+    }
+    std::string out(deflateBound(&stream, data.size()) + 32, '\0');
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    stream.avail_in = static_cast<uInt>(data.size());
+    stream.next_out = reinterpret_cast<Bytef*>(&out[0]);
+    stream.avail_out = static_cast<uInt>(out.size());
+    int status = deflate(&stream, Z_FINISH);
+    out.resize(stream.total_out);
+    deflateEnd(&stream);
+    if (status != Z_STREAM_END) throw Error("cannot compress output: zlib deflate failed");
+    return out;
+}
+
+// cc_net's DuplicatesRemover.do and finalize_doc: drop lines whose hash is flagged in the group,
+// then repeats inside the document (first kept). Returns false if no line survives.
+bool deduplicate(Document& document, const DedupHashSet* set, MineCounts& counts) {
+    thread_local std::vector<std::uint64_t> hashes;
+    thread_local std::string scratch;
+    thread_local std::unordered_set<std::uint64_t> seen;
+    ++counts.dedup_documents_in;
+    hash_lines(document.raw_content, hashes, scratch);
+    counts.dedup_lines_in += hashes.size();
+    counts.dedup_chars_in += count_code_points(document.raw_content);
+
+    std::size_t kept_by_group = hashes.size();
+    if (set) {
+        kept_by_group = 0;
+        for (std::uint64_t hash : hashes) kept_by_group += !set->is_duplicate(hash);
+    }
+    if (kept_by_group == 0) return false;
+
+    document.deduplicated = true;
+    document.original_nlines = document.nlines;
+    document.original_length = document.length;
+    std::string kept;
+    kept.reserve(document.raw_content.size());
+    seen.clear();
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < hashes.size(); ++i) {
+        std::size_t end = document.raw_content.find('\n', start);
+        if (end == std::string::npos) end = document.raw_content.size();
+        bool keep = (!set || !set->is_duplicate(hashes[i])) && seen.insert(hashes[i]).second;
+        if (keep) {
+            if (!document.line_ids.empty()) kept += '\n';
+            kept.append(document.raw_content, start, end - start);
+            document.line_ids.push_back(static_cast<std::int64_t>(i));
+        }
+        start = end + 1;
+    }
+    document.raw_content = std::move(kept);
+    document.nlines = static_cast<std::int64_t>(document.line_ids.size());
+    document.length = static_cast<std::int64_t>(count_code_points(document.raw_content));
+    ++counts.dedup_documents_out;
+    counts.dedup_lines_out += document.line_ids.size();
+    counts.dedup_chars_out += static_cast<std::uint64_t>(document.length);
+    return true;
+}
+
+// cc_net's split_by_lang.Classifier: text without newlines, top-1, keep when score >= threshold.
+bool identify_language(Document& document, const LanguageIdentifier& identifier, int threshold_percent,
+                       MineCounts& counts) {
+    if (document.raw_content.empty()) return false;
+    ++counts.lid_documents_in;
+    thread_local std::string glued;
+    glued.clear();
+    for (char c : document.raw_content) {
+        if (c != '\n') glued += c;
+    }
+    LanguagePrediction prediction = identifier.predict(glued);
+    if (prediction.label.empty() || prediction.score_percent < threshold_percent) return false;
+    document.identified = true;
+    document.language = prediction.label;
+    document.language_score_percent = prediction.score_percent;
+    document.language_identifier = identifier.name();
+    ++counts.lid_documents_out;
+    return true;
+}
+
+std::vector<std::string> group_hash_files(const CcnetMineOptions& options, const ShardPlan& plan) {
+    if (!options.hashes.empty()) return options.hashes;
+    if (options.group_size < 1) {
+        throw UsageError(describe("invalid --group-size", std::to_string(options.group_size), "must be at least 1", ""));
+    }
+    int first = plan.shard.index / options.group_size * options.group_size;
+    int last = std::min(plan.shard.count, first + options.group_size);
+    std::vector<std::string> files;
+    for (int shard = first; shard < last; ++shard) {
+        std::string path = options.hashes_dir + "/" + expand_shard_pattern("{shard}.bin", shard);
+        if (!file_exists(path)) {
+            throw Error(describe("hash file not found", path,
+                                 "the dedup group of shard " + std::to_string(plan.shard.index) + " needs shards " +
+                                     std::to_string(first) + ".." + std::to_string(last - 1),
+                                 "run 'ccnet-filter hash --shard " + std::to_string(shard) + "/" +
+                                     std::to_string(plan.shard.count) + "' first"));
+        }
+        files.push_back(path);
+    }
+    return files;
+}
+
+std::unique_ptr<DedupHashSet> load_group(const std::vector<std::string>& files) {
+    auto set = std::make_unique<DedupHashSet>();
+    std::uint64_t total = 0;
+    for (const std::string& file : files) total += read_hash_file_header(file).count;
+    set->reserve(total);
+    for (const std::string& file : files) {
+        HashFileHeader header = load_hash_file(file, *set);
+        log_verbose("loaded " + file + ": " + std::to_string(header.count) + " hashes, " +
+                    std::to_string(set->size()) + " in the set");
+    }
+    double per_hash = set->size() ? static_cast<double>(set->memory_bytes()) / set->size() : 0.0;
+    log_info("loaded " + std::to_string(set->size()) + " unique hashes from " + std::to_string(files.size()) +
+             " files: " + std::to_string(set->memory_bytes()) + " bytes (" + format_number(per_hash) +
+             " bytes per hash), peak memory " + std::to_string(peak_rss_bytes()) + " bytes");
+    return set;
+}
+
+// Appends gzip members to one output file per language, each committed at the end.
+class LanguageWriter {
+public:
+    explicit LanguageWriter(std::string directory) : directory_(std::move(directory)) {}
+    ~LanguageWriter() {
+        for (auto& entry : files_) {
+            if (entry.second.stream) std::fclose(entry.second.stream);
+        }
+    }
+
+    void append(const std::string& language, const LanguageOutput& output) {
+        auto found = files_.find(language);
+        if (found == files_.end()) {
+            std::string path = directory_ + "/" + language + ".json.gz";
+            File file;
+            file.atomic = std::make_unique<AtomicFile>(path);
+            file.stream = std::fopen(file.atomic->temporary_path().c_str(), "wb");
+            if (!file.stream) throw Error(describe("cannot write", path, std::strerror(errno), "check the directory"));
+            found = files_.emplace(language, std::move(file)).first;
+        }
+        File& file = found->second;
+        if (std::fwrite(output.gzip_member.data(), 1, output.gzip_member.size(), file.stream) !=
+            output.gzip_member.size()) {
+            throw Error(describe("cannot write", file.atomic->path(), std::strerror(errno), "check free disk space"));
+        }
+        file.documents += output.documents;
+        file.bytes += output.gzip_member.size();
+    }
+
+    // Commits every file; returns a JSON object of documents and bytes per language.
+    std::string commit() {
+        JsonObject summary;
+        for (auto& entry : files_) {
+            File& file = entry.second;
+            int closed = std::fclose(file.stream);
+            file.stream = nullptr;
+            if (closed != 0) {
+                throw Error(describe("cannot write", file.atomic->path(), std::strerror(errno), "check free disk space"));
+            }
+            file.atomic->commit();
+            summary.raw(entry.first, JsonObject().integer("documents", file.documents).integer("bytes", file.bytes).str());
+        }
+        return summary.str();
+    }
+
+private:
+    struct File {
+        std::unique_ptr<AtomicFile> atomic;
+        std::FILE* stream = nullptr;
+        std::uint64_t documents = 0;
+        std::uint64_t bytes = 0;
+    };
+    std::string directory_;
+    std::map<std::string, File> files_;
+};
+
+}  // namespace
+
+void run_ccnet_mine(const CcnetMineOptions& options) {
+    auto start = std::chrono::steady_clock::now();
+    if (options.no_dedup == (!options.hashes.empty() || !options.hashes_dir.empty())) {
+        throw UsageError(describe("invalid dedup options", "--hashes/--hashes-dir/--no-dedup",
+                                  "exactly one of them is required", "give hash files, a hash directory or --no-dedup"));
+    }
+    if (!options.hashes.empty() && !options.hashes_dir.empty()) {
+        throw UsageError(describe("invalid dedup options", "--hashes and --hashes-dir", "both were given", "give one"));
+    }
+    if (options.language_threshold < 0 || options.language_threshold > 1) {
+        throw UsageError(describe("invalid --lang-threshold", format_number(options.language_threshold),
+                                  "must be between 0 and 1", ""));
+    }
+    ShardPlan plan = plan_shard(options.input, options.output);
+    if (shard_already_done(plan, options.input.force)) return;
+    int threads = resolve_threads(options.input.threads);
+
+    std::unique_ptr<LanguageIdentifier> identifier =
+        options.lid_model.empty() ? make_cld2_identifier() : load_fasttext_identifier(options.lid_model);
+    std::unique_ptr<DedupHashSet> set;
+    std::vector<std::string> hash_files;
+    if (!options.no_dedup) {
+        hash_files = group_hash_files(options, plan);
+        log_info("[1/3] loading " + std::to_string(hash_files.size()) + " hash files");
+        set = load_group(hash_files);
+    }
+    make_directories(plan.output);
+    log_info("[2/3] mining shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
+             ": " + std::to_string(plan.files.size()) + " files, " + std::to_string(threads) +
+             " threads, language identifier " + identifier->name());
+
+    const int threshold_percent = static_cast<int>(std::ceil(options.language_threshold * 100 - 1e-9));
+    const std::unordered_set<std::string> allowed(options.languages.begin(), options.languages.end());
+    ReaderFaults faults;
+    ShardReader reader(plan.files, static_cast<std::size_t>(options.input.batch_records), faults);
+    LanguageWriter writer(plan.output);
+    ReadCounts read_totals;
+    MineCounts mine_totals;
+    Progress progress("mining", plan.files.size());
+
+    std::function<bool(RecordBatch&)> produce = [&](RecordBatch& batch) { return reader.next(batch); };
+    std::function<void(RecordBatch&, MinedBatch&)> transform = [&](RecordBatch& batch, MinedBatch& out) {
+        thread_local std::vector<Document> documents;
+        thread_local std::map<std::string, std::string> json;
+        records_to_documents(batch, plan.files, options.input.min_length, faults, documents, out.read);
+        json.clear();
+        for (Document& document : documents) {
+            if (set && !deduplicate(document, set.get(), out.mine)) continue;
+            if (!identify_language(document, *identifier, threshold_percent, out.mine)) continue;
+            ++out.mine.lang_documents_in;
+            if (!allowed.empty() && !allowed.count(document.language)) continue;
+            ++out.mine.lang_documents_out;
+            append_json(document, json[document.language]);
+            ++out.languages[document.language].documents;
+        }
+        for (auto& entry : json) {
+            LanguageOutput& output = out.languages[entry.first];
+            output.json_bytes = entry.second.size();
+            output.gzip_member = gzip_member(entry.second);
+        }
+        out.file_index = batch.file_index;
+    };
+    std::function<void(MinedBatch&)> consume = [&](MinedBatch& batch) {
+        for (auto& entry : batch.languages) writer.append(entry.first, entry.second);
+        read_totals.add(batch.read);
+        mine_totals.add(batch.mine);
+        progress.update(batch.file_index);
+    };
+    run_ordered_pipeline<RecordBatch, MinedBatch>(threads, 4 * threads, produce, transform, consume);
+    progress.finish();
+
+    log_info("[3/3] writing " + plan.output);
+    std::string per_language = writer.commit();
+    log_info("kept " + std::to_string(mine_totals.lang_documents_out) + " of " +
+             std::to_string(read_totals.documents - read_totals.short_documents) + " documents; lines " +
+             std::to_string(mine_totals.dedup_lines_out) + " of " + std::to_string(mine_totals.dedup_lines_in) +
+             " after dedup");
+
+    JsonObject stats;
+    stats.string("command", "mine")
+        .integer("shard", static_cast<std::uint64_t>(plan.shard.index))
+        .integer("shards", static_cast<std::uint64_t>(plan.shard.count))
+        .raw("inputs", json_string_list(plan.files))
+        .raw("hash_files", json_string_list(hash_files))
+        .string("output", plan.output)
+        .string("language_identifier", identifier->name())
+        .raw("read", JsonObject()
+                         .integer("files", plan.files.size())
+                         .integer("compressed_bytes", reader.compressed_bytes())
+                         .integer("records", read_totals.records)
+                         .integer("documents", read_totals.documents)
+                         .integer("documents_below_min_len", read_totals.short_documents)
+                         .integer("documents_out", read_totals.documents - read_totals.short_documents)
+                         .integer("lines_out", read_totals.lines)
+                         .integer("chars_out", read_totals.chars)
+                         .str())
+        .raw("dedup", JsonObject()
+                          .integer("documents_in", mine_totals.dedup_documents_in)
+                          .integer("documents_out", mine_totals.dedup_documents_out)
+                          .integer("lines_in", mine_totals.dedup_lines_in)
+                          .integer("lines_out", mine_totals.dedup_lines_out)
+                          .integer("chars_in", mine_totals.dedup_chars_in)
+                          .integer("chars_out", mine_totals.dedup_chars_out)
+                          .integer("hashes_in_group", set ? set->size() : 0)
+                          .integer("hash_table_bytes", set ? set->memory_bytes() : 0)
+                          .str())
+        .raw("lid", JsonObject()
+                        .integer("documents_in", mine_totals.lid_documents_in)
+                        .integer("documents_out", mine_totals.lid_documents_out)
+                        .str())
+        .raw("lang_filter", JsonObject()
+                                .integer("documents_in", mine_totals.lang_documents_in)
+                                .integer("documents_out", mine_totals.lang_documents_out)
+                                .str())
+        .raw("output_languages", per_language)
+        .raw("faults", json_faults(faults));
+    std::string error = reader.first_error();
+    if (reader.damaged_files() > 1) {
+        error += " (and " + std::to_string(reader.damaged_files() - 1) + " more damaged files, see the warnings)";
+    }
+    finish_shard(plan, stats, start, error);
+    log_warning_counts();
+    log_summary("mine");
+    if (!error.empty()) throw Error(error);
+}
+
+}  // namespace scorekit

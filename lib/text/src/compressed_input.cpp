@@ -1,0 +1,137 @@
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "scorekit/error.hpp"
+#include "scorekit/text/wet_reader.hpp"
+
+namespace scorekit::text {
+namespace {
+
+constexpr std::size_t kInputChunk = 1 << 20;
+
+z_stream* zs(void* stream) { return static_cast<z_stream*>(stream); }
+
+}  // namespace
+
+CompressedInput::CompressedInput(const std::string& path)
+    : name_(path == "-" ? "standard input" : path), in_(kInputChunk) {
+    if (path == "-") {
+        if (isatty(STDIN_FILENO)) {
+            throw UsageError("no input: standard input is a terminal; give an input file or pipe data in");
+        }
+        fd_ = STDIN_FILENO;
+    } else {
+        fd_ = open(path.c_str(), O_RDONLY);
+        if (fd_ < 0) throw Error(describe("cannot open", path, std::strerror(errno), "check the path"));
+        owns_fd_ = true;
+    }
+    refill();
+    gzip_ = in_end_ - in_begin_ >= 2 && in_[in_begin_] == 0x1f && in_[in_begin_ + 1] == 0x8b;
+    if (gzip_) {
+        auto* stream = new z_stream();
+        if (inflateInit2(stream, 16 + MAX_WBITS) != Z_OK) {
+            delete stream;
+            throw Error(describe("cannot read", name_, "zlib initialisation failed", ""));
+        }
+        stream_ = stream;
+    }
+}
+
+CompressedInput::~CompressedInput() {
+    if (stream_) {
+        inflateEnd(zs(stream_));
+        delete zs(stream_);
+    }
+    if (owns_fd_) close(fd_);
+}
+
+bool CompressedInput::refill() {
+    if (in_begin_ < in_end_) return true;
+    if (input_eof_) return false;
+    in_begin_ = in_end_ = 0;
+    while (true) {
+        ssize_t n = ::read(fd_, in_.data(), in_.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw Error(describe("cannot read", name_, std::strerror(errno), "check the file"));
+        if (n == 0) {
+            input_eof_ = true;
+            return false;
+        }
+        in_end_ = static_cast<std::size_t>(n);
+        return true;
+    }
+}
+
+void CompressedInput::fail(const std::string& reason, const std::string& hint) {
+    error_ = describe("cannot read", name_, reason, hint);
+    finished_ = true;
+}
+
+std::size_t CompressedInput::read(std::string& out, std::size_t max_bytes) {
+    if (finished_ || max_bytes == 0) return 0;
+    std::size_t old_size = out.size();
+    out.resize(old_size + max_bytes);
+    char* target = &out[old_size];
+    std::size_t got = 0;
+
+    while (got < max_bytes) {
+        if (!refill()) {
+            if (in_member_) {
+                fail("gzip member at byte offset " + std::to_string(member_start_) +
+                         " is truncated (the file ends at byte " + std::to_string(consumed_) + ")",
+                     "the records before that offset were processed; download the file again");
+            }
+            finished_ = true;
+            break;
+        }
+        if (!gzip_) {
+            std::size_t n = std::min(max_bytes - got, in_end_ - in_begin_);
+            std::memcpy(target + got, in_.data() + in_begin_, n);
+            in_begin_ += n;
+            consumed_ += n;
+            got += n;
+            continue;
+        }
+        z_stream* stream = zs(stream_);
+        if (!in_member_) {
+            // A new member must start with the gzip magic bytes; anything else after a complete
+            // member is not gzip data.
+            if (in_[in_begin_] != 0x1f) {
+                fail("unexpected bytes after the gzip member ending at byte offset " + std::to_string(consumed_),
+                     "the records before that offset were processed; check how the file was made");
+                break;
+            }
+            in_member_ = true;
+            member_start_ = consumed_;
+        }
+        stream->next_in = in_.data() + in_begin_;
+        stream->avail_in = static_cast<uInt>(in_end_ - in_begin_);
+        stream->next_out = reinterpret_cast<Bytef*>(target + got);
+        stream->avail_out = static_cast<uInt>(max_bytes - got);
+        int status = inflate(stream, Z_NO_FLUSH);
+        std::size_t used = (in_end_ - in_begin_) - stream->avail_in;
+        std::size_t made = (max_bytes - got) - stream->avail_out;
+        in_begin_ += used;
+        consumed_ += used;
+        got += made;
+        produced_ += made;
+        if (status == Z_STREAM_END) {
+            ++members_;
+            in_member_ = false;
+            inflateReset(stream);
+        } else if (status != Z_OK && status != Z_BUF_ERROR) {
+            fail("corrupt gzip data in the member at byte offset " + std::to_string(member_start_) + " (" +
+                     (stream->msg ? stream->msg : "zlib error " + std::to_string(status)) + ")",
+                 "the records before that offset were processed; download the file again");
+            break;
+        }
+    }
+    out.resize(old_size + got);
+    return got;
+}
+
+}  // namespace scorekit::text

@@ -1,0 +1,143 @@
+#include "scorekit/text/dedup.hpp"
+
+// SHA1() is deprecated in OpenSSL 3 in favour of EVP, whose per-call setup costs more than
+// hashing a short line; the one-shot function stays available and is the fast path here.
+#define OPENSSL_API_COMPAT 0x10100000L
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "scorekit/text/unicode.hpp"
+
+namespace scorekit::text {
+
+std::uint64_t sha1_prefix64(std::string_view bytes) {
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+    std::uint64_t value = 0;
+    for (int i = 7; i >= 0; --i) value = (value << 8) | digest[i];
+    return value;
+}
+
+std::uint64_t line_hash(std::string_view line, std::string& scratch) {
+    normalize_for_dedup(line, scratch);
+    return sha1_prefix64(scratch);
+}
+
+void hash_lines(std::string_view text, std::vector<std::uint64_t>& hashes, std::string& scratch) {
+    hashes.clear();
+    std::size_t start = 0;
+    while (true) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string_view::npos) {
+            hashes.push_back(line_hash(text.substr(start), scratch));
+            return;
+        }
+        hashes.push_back(line_hash(text.substr(start, end - start), scratch));
+        start = end + 1;
+    }
+}
+
+void DedupHashSet::reserve(std::size_t count) {
+    std::size_t wanted = static_cast<std::size_t>(static_cast<double>(count) / 0.8) + 64;
+    if (wanted > capacity_) rehash(wanted);
+}
+
+std::size_t DedupHashSet::find_slot(std::uint64_t hash) const {
+    std::size_t slot = slot_of(hash);
+    while (keys_[slot] != 0 && keys_[slot] != hash) {
+        if (++slot == capacity_) slot = 0;
+    }
+    return slot;
+}
+
+void DedupHashSet::rehash(std::size_t new_capacity) {
+    std::vector<std::uint64_t> old_keys = std::move(keys_);
+    std::vector<std::uint64_t> old_flags = std::move(flags_);
+    std::size_t old_capacity = capacity_;
+
+    capacity_ = new_capacity;
+    keys_.assign(capacity_, 0);
+    flags_.assign((capacity_ + 63) / 64, 0);
+    for (std::size_t i = 0; i < old_capacity; ++i) {
+        if (old_keys[i] == 0) continue;
+        std::size_t slot = find_slot(old_keys[i]);
+        keys_[slot] = old_keys[i];
+        if ((old_flags[i >> 6] >> (i & 63)) & 1) set_flag(slot);
+    }
+}
+
+std::size_t DedupHashSet::insert(std::uint64_t hash, bool& inserted) {
+    if ((size_ + 1) * 5 > capacity_ * 4) rehash(std::max<std::size_t>(1024, capacity_ * 2));
+    std::size_t slot = find_slot(hash);
+    inserted = keys_[slot] == 0;
+    if (inserted) {
+        keys_[slot] = hash;
+        ++size_;
+    }
+    return slot;
+}
+
+void DedupHashSet::add_document(const std::vector<std::uint64_t>& hashes) {
+    // cc_net computes "contains" for the whole document before inserting any of its hashes, so
+    // a line repeated inside one document does not flag itself.
+    thread_local std::vector<char> present;
+    present.resize(hashes.size());
+    for (std::size_t i = 0; i < hashes.size(); ++i) present[i] = contains(hashes[i]);
+    for (std::size_t i = 0; i < hashes.size(); ++i) {
+        if (hashes[i] == 0) {
+            if (!has_zero_) ++size_;
+            has_zero_ = true;
+            zero_flag_ = zero_flag_ || present[i];
+            continue;
+        }
+        bool inserted = false;
+        std::size_t slot = insert(hashes[i], inserted);
+        if (present[i]) set_flag(slot);
+    }
+}
+
+void DedupHashSet::merge(std::uint64_t hash, bool flag) {
+    if (hash == 0) {
+        zero_flag_ = has_zero_ || flag || zero_flag_;
+        if (!has_zero_) ++size_;
+        has_zero_ = true;
+        return;
+    }
+    bool inserted = false;
+    std::size_t slot = insert(hash, inserted);
+    if (!inserted || flag) set_flag(slot);
+}
+
+bool DedupHashSet::contains(std::uint64_t hash) const {
+    if (hash == 0) return has_zero_;
+    if (capacity_ == 0) return false;
+    return keys_[find_slot(hash)] == hash;
+}
+
+bool DedupHashSet::is_duplicate(std::uint64_t hash) const {
+    if (hash == 0) return has_zero_ && zero_flag_;
+    if (capacity_ == 0) return false;
+    std::size_t slot = find_slot(hash);
+    return keys_[slot] == hash && flag_at(slot);
+}
+
+std::size_t DedupHashSet::memory_bytes() const {
+    return keys_.capacity() * sizeof(std::uint64_t) + flags_.capacity() * sizeof(std::uint64_t);
+}
+
+void DedupHashSet::sorted_entries(std::vector<std::uint64_t>& hashes, std::vector<bool>& flags) const {
+    hashes.clear();
+    flags.clear();
+    hashes.reserve(size_);
+    if (has_zero_) hashes.push_back(0);
+    for (std::size_t i = 0; i < capacity_; ++i) {
+        if (keys_[i] != 0) hashes.push_back(keys_[i]);
+    }
+    std::sort(hashes.begin(), hashes.end());
+    flags.resize(hashes.size());
+    for (std::size_t i = 0; i < hashes.size(); ++i) flags[i] = is_duplicate(hashes[i]);
+}
+
+}  // namespace scorekit::text

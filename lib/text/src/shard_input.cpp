@@ -1,0 +1,191 @@
+#include "shard_input.hpp"
+
+#include <sys/resource.h>
+
+#include <cstdio>
+
+#include "scorekit/cli.hpp"
+#include "scorekit/error.hpp"
+#include "scorekit/log.hpp"
+#include "scorekit/provenance.hpp"
+#include "scorekit/text/unicode.hpp"
+
+namespace scorekit::text {
+
+ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output_pattern) {
+    if (!options.inputs.empty() && !options.paths_file.empty()) {
+        throw UsageError(describe("conflicting inputs", "--paths " + options.paths_file,
+                                  "input files and a path list were both given", "give one of them"));
+    }
+    if (options.inputs.empty() && options.paths_file.empty()) {
+        throw UsageError(describe("no input", "ccnet-filter", "no WET files and no --paths list",
+                                  "give WET files, `-` for standard input, or --paths FILE"));
+    }
+    if (output_pattern.empty()) {
+        throw UsageError(describe("no output", "-o", "an output path is required", "give -o PATH"));
+    }
+
+    ShardPlan plan;
+    plan.shard = options.shard.empty() ? shard_from_environment() : parse_shard(options.shard);
+    std::vector<std::string> all = options.inputs.empty() ? read_path_list(options.paths_file) : options.inputs;
+    plan.files = shard_slice(all, plan.shard);
+    plan.output = expand_shard_pattern(output_pattern, plan.shard.index);
+    if (plan.shard.count > 1 && plan.output == output_pattern) {
+        throw UsageError(describe("output without {shard}", output_pattern,
+                                  "every shard of the array would write the same path",
+                                  "put {shard} in -o, for example -o hashes/{shard}.bin"));
+    }
+    return plan;
+}
+
+bool shard_already_done(const ShardPlan& plan, bool force) {
+    std::string marker = plan.output + ".done";
+    if (force || !file_exists(marker)) return false;
+    log_info("shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
+             " is already done (" + marker + " exists); skipped, use --force to redo it");
+    return true;
+}
+
+void ReadCounts::add(const ReadCounts& other) {
+    records += other.records;
+    documents += other.documents;
+    short_documents += other.short_documents;
+    lines += other.lines;
+    chars += other.chars;
+}
+
+ShardReader::ShardReader(const std::vector<std::string>& files, std::size_t batch_records, ReaderFaults& faults)
+    : files_(files), batch_records_(batch_records), faults_(faults) {}
+
+bool ShardReader::next(RecordBatch& batch) {
+    batch.records.clear();
+    while (file_index_ < files_.size()) {
+        if (!reader_) reader_ = std::make_unique<WetReader>(files_[file_index_], faults_);
+        batch.file_index = file_index_;
+        bool more = true;
+        while (batch.records.size() < batch_records_) {
+            batch.records.emplace_back();
+            try {
+                more = reader_->next(batch.records.back());
+            } catch (const Error& e) {
+                more = false;
+                ++damaged_files_;
+                if (first_error_.empty()) {
+                    first_error_ = e.what();
+                } else {
+                    log_warning(e.what());
+                }
+            }
+            if (!more) {
+                batch.records.pop_back();
+                break;
+            }
+        }
+        if (!more) {
+            compressed_bytes_ += reader_->input().compressed_bytes();
+            reader_.reset();
+            ++file_index_;
+        }
+        if (!batch.records.empty()) return true;
+    }
+    return false;
+}
+
+void records_to_documents(const RecordBatch& batch, const std::vector<std::string>& files, int min_length,
+                          ReaderFaults& faults, std::vector<Document>& documents, ReadCounts& counts) {
+    documents.clear();
+    const std::string& file = files[batch.file_index];
+    Document document;
+    for (const WarcRecord& record : batch.records) {
+        ++counts.records;
+        if (record_to_document(record, file, file, faults, document) != RecordOutcome::document) continue;
+        ++counts.documents;
+        std::size_t length = count_code_points(document.raw_content);
+        if (length < static_cast<std::size_t>(min_length) || document.raw_content.empty()) {
+            ++counts.short_documents;
+            continue;
+        }
+        counts.lines += static_cast<std::uint64_t>(document.nlines);
+        counts.chars += length;
+        documents.push_back(std::move(document));
+    }
+}
+
+void JsonObject::key(const std::string& name) {
+    if (!body_.empty()) body_ += ", ";
+    append_json_string(name, body_);
+    body_ += ": ";
+}
+
+JsonObject& JsonObject::number(const std::string& name, double value) {
+    key(name);
+    body_ += format_number(value);
+    return *this;
+}
+
+JsonObject& JsonObject::integer(const std::string& name, std::uint64_t value) {
+    key(name);
+    body_ += std::to_string(value);
+    return *this;
+}
+
+JsonObject& JsonObject::string(const std::string& name, const std::string& value) {
+    key(name);
+    append_json_string(value, body_);
+    return *this;
+}
+
+JsonObject& JsonObject::raw(const std::string& name, const std::string& json) {
+    key(name);
+    body_ += json;
+    return *this;
+}
+
+std::string json_faults(const ReaderFaults& f) {
+    return JsonObject()
+        .integer("wrong_content_length", f.wrong_content_length)
+        .integer("missing_content_length", f.missing_content_length)
+        .integer("body_line_warc_header", f.body_line_warc_header)
+        .integer("empty_body", f.empty_body)
+        .integer("missing_headers", f.missing_headers)
+        .integer("invalid_utf8_records", f.invalid_utf8_records)
+        .integer("invalid_utf8_sequences", f.invalid_utf8_sequences)
+        .integer("control_character_records", f.control_character_records)
+        .integer("binary_records", f.binary_records)
+        .integer("stray_bytes", f.stray_bytes)
+        .integer("truncated_files", f.truncated_files)
+        .str();
+}
+
+std::string json_string_list(const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i) out += ", ";
+        append_json_string(items[i], out);
+    }
+    return out + "]";
+}
+
+void finish_shard(const ShardPlan& plan, JsonObject stats, std::chrono::steady_clock::time_point start,
+                  const std::string& error) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    double cpu = usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + 1e-6 * (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    stats.number("wall_seconds", wall)
+        .number("cpu_seconds", cpu)
+        .integer("peak_rss_bytes", peak_rss_bytes())
+        .string("error", error);
+    write_file_atomically(plan.output + ".stats.json", stats.str() + "\n");
+    if (!error.empty()) return;
+
+    std::string marker = JsonObject()
+                             .integer("shard", static_cast<std::uint64_t>(plan.shard.index))
+                             .integer("shards", static_cast<std::uint64_t>(plan.shard.count))
+                             .string("version", version_string())
+                             .string("command_line", provenance().command_line)
+                             .str();
+    write_file_atomically(plan.output + ".done", marker + "\n");
+}
+
+}  // namespace scorekit::text

@@ -1,0 +1,95 @@
+// Internal: reading the records of a shard in fixed-size batches, and shard bookkeeping shared
+// by the subcommands.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "scorekit/text/ccnet_filter.hpp"
+#include "scorekit/text/document.hpp"
+#include "scorekit/text/shard.hpp"
+#include "scorekit/text/wet_reader.hpp"
+
+namespace scorekit::text {
+
+struct ShardPlan {
+    ShardSpec shard;
+    std::vector<std::string> files;
+    std::string output;  // expanded output path
+};
+
+// Resolves inputs, the shard and the output path. Throws UsageError for invalid options.
+ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output_pattern);
+
+// True (and logs) when the shard has a done marker and `force` is not set.
+bool shard_already_done(const ShardPlan& plan, bool force);
+
+struct RecordBatch {
+    std::vector<WarcRecord> records;
+    std::size_t file_index = 0;
+};
+
+// Counts of the read and parse stages.
+struct ReadCounts {
+    std::uint64_t records = 0;
+    std::uint64_t documents = 0;        // conversion records turned into documents
+    std::uint64_t short_documents = 0;  // dropped by --min-len
+    std::uint64_t lines = 0;            // raw_content lines of the documents kept
+    std::uint64_t chars = 0;            // raw_content code points of the documents kept
+
+    void add(const ReadCounts& other);
+};
+
+// Reads the files of a shard one after the other in batches of records. A file with a damaged
+// gzip member is logged and skipped from that point; the first such error is kept for the end.
+class ShardReader {
+public:
+    ShardReader(const std::vector<std::string>& files, std::size_t batch_records, ReaderFaults& faults);
+
+    bool next(RecordBatch& batch);
+
+    const std::string& first_error() const { return first_error_; }
+    std::size_t damaged_files() const { return damaged_files_; }
+    std::uint64_t compressed_bytes() const { return compressed_bytes_; }
+
+private:
+    std::vector<std::string> files_;
+    std::size_t batch_records_;
+    ReaderFaults& faults_;
+    std::size_t file_index_ = 0;
+    std::unique_ptr<WetReader> reader_;
+    std::string first_error_;
+    std::size_t damaged_files_ = 0;
+    std::uint64_t compressed_bytes_ = 0;
+};
+
+// Converts records to documents and drops those below `min_length` code points.
+void records_to_documents(const RecordBatch& batch, const std::vector<std::string>& files, int min_length,
+                          ReaderFaults& faults, std::vector<Document>& documents, ReadCounts& counts);
+
+// A JSON object written key by key: {"a": 1, "b": "x"} in Python's json.dumps style.
+class JsonObject {
+public:
+    JsonObject& number(const std::string& key, double value);
+    JsonObject& integer(const std::string& key, std::uint64_t value);
+    JsonObject& string(const std::string& key, const std::string& value);
+    JsonObject& raw(const std::string& key, const std::string& json);
+    std::string str() const { return "{" + body_ + "}"; }
+
+private:
+    void key(const std::string& name);
+    std::string body_;
+};
+
+std::string json_faults(const ReaderFaults& faults);
+std::string json_string_list(const std::vector<std::string>& items);
+
+// Writes `<output>.stats.json` (adding wall, CPU time and peak memory) and, when `error` is
+// empty, the done marker `<output>.done`.
+void finish_shard(const ShardPlan& plan, JsonObject stats, std::chrono::steady_clock::time_point start,
+                  const std::string& error);
+
+}  // namespace scorekit::text

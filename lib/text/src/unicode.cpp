@@ -1,0 +1,245 @@
+#include "scorekit/text/unicode.hpp"
+
+#include <cstdint>
+#include <cstring>
+
+namespace scorekit::text {
+namespace {
+
+#include "unicode_tables.inc"
+
+constexpr std::uint32_t kSpace = 1u << 24;
+constexpr std::uint32_t kDigit = 1u << 25;
+constexpr std::uint32_t kDelete = 1u << 26;
+constexpr std::uint32_t kCased = 1u << 27;
+constexpr std::uint32_t kIgnorable = 1u << 28;
+constexpr std::uint32_t kMulti = 1u << 29;
+
+// normalize_for_dedup of each ASCII byte: the output byte, or 0 to delete it.
+struct AsciiNormal {
+    char of[128];
+    constexpr AsciiNormal() : of() {
+        for (int c = 0; c < 128; ++c) {
+            char out = static_cast<char>(c);
+            if (c >= 'A' && c <= 'Z') out = static_cast<char>(c + 32);
+            if (c >= '0' && c <= '9') out = '0';
+            if (c < 32 || c == 127) out = 0;
+            of[c] = out;
+        }
+    }
+};
+constexpr AsciiNormal kAsciiNormal;
+
+inline std::uint32_t entry(char32_t cp) { return kStage2[kStage1[cp >> 8]][cp & 0xFF]; }
+
+inline char32_t lower_of(char32_t cp, std::uint32_t e) {
+    std::int32_t delta = static_cast<std::int32_t>(e << 8) >> 8;  // sign-extend 24 bits
+    return static_cast<char32_t>(static_cast<std::int32_t>(cp) + delta);
+}
+
+void append_utf8(char32_t cp, std::string& out) {
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+}
+
+// Decodes one code point of valid UTF-8 at `i` and advances `i`.
+inline char32_t decode(std::string_view s, std::size_t& i) {
+    auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+        ++i;
+        return b;
+    }
+    if (b < 0xE0) {
+        char32_t cp = ((b & 0x1Fu) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu);
+        i += 2;
+        return cp;
+    }
+    if (b < 0xF0) {
+        char32_t cp = ((b & 0x0Fu) << 12) | ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 6) |
+                      (static_cast<unsigned char>(s[i + 2]) & 0x3Fu);
+        i += 3;
+        return cp;
+    }
+    char32_t cp = ((b & 0x07u) << 18) | ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 12) |
+                  ((static_cast<unsigned char>(s[i + 2]) & 0x3Fu) << 6) |
+                  (static_cast<unsigned char>(s[i + 3]) & 0x3Fu);
+    i += 4;
+    return cp;
+}
+
+// Start of the code point that ends just before byte `end`.
+inline std::size_t previous_start(std::string_view s, std::size_t end) {
+    std::size_t i = end - 1;
+    while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) --i;
+    return i;
+}
+
+// Length of the valid UTF-8 sequence at `i`, or 0 if ill-formed; `bad` receives the length of
+// the maximal subpart to replace when ill-formed.
+std::size_t valid_sequence(std::string_view s, std::size_t i, std::size_t& bad) {
+    auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char b = at(i);
+    std::size_t n = s.size();
+    std::size_t need;
+    unsigned char low = 0x80, high = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) {
+        need = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        need = 2;
+        if (b == 0xE0) low = 0xA0;
+        if (b == 0xED) high = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        need = 3;
+        if (b == 0xF0) low = 0x90;
+        if (b == 0xF4) high = 0x8F;
+    } else {
+        bad = 1;
+        return 0;
+    }
+    for (std::size_t k = 1; k <= need; ++k) {
+        unsigned char lo = k == 1 ? low : 0x80, hi = k == 1 ? high : 0xBF;
+        if (i + k >= n || at(i + k) < lo || at(i + k) > hi) {
+            bad = k;
+            return 0;
+        }
+    }
+    return need + 1;
+}
+
+// Python's final-sigma rule for U+03A3 at byte `at` of `s` (which spans bytes [at, next)).
+bool is_final_sigma(std::string_view s, std::size_t at, std::size_t next) {
+    bool cased_before = false;
+    std::size_t i = at;
+    while (i > 0) {
+        i = previous_start(s, i);
+        std::size_t k = i;
+        std::uint32_t e = entry(decode(s, k));
+        if (e & kIgnorable) continue;
+        cased_before = (e & kCased) != 0;
+        break;
+    }
+    if (!cased_before) return false;
+    for (std::size_t k = next; k < s.size();) {
+        std::uint32_t e = entry(decode(s, k));
+        if (e & kIgnorable) continue;
+        return (e & kCased) == 0;
+    }
+    return true;
+}
+
+}  // namespace
+
+const char* unicode_version() { return SCOREKIT_UNICODE_VERSION; }
+
+std::size_t append_repaired_utf8(std::string_view input, std::string& output) {
+    std::size_t replaced = 0;
+    std::size_t i = 0, n = input.size(), run = 0;
+    output.reserve(output.size() + n);
+    while (i < n) {
+        if (static_cast<unsigned char>(input[i]) < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t bad = 0;
+        std::size_t length = valid_sequence(input, i, bad);
+        if (length) {
+            i += length;
+            continue;
+        }
+        output.append(input.data() + run, i - run);
+        output.append("\xEF\xBF\xBD");
+        ++replaced;
+        i += bad;
+        run = i;
+    }
+    output.append(input.data() + run, n - run);
+    return replaced;
+}
+
+bool is_valid_utf8(std::string_view input) {
+    for (std::size_t i = 0; i < input.size();) {
+        // Skip ASCII eight bytes at a time.
+        while (i + 8 <= input.size()) {
+            std::uint64_t word;
+            std::memcpy(&word, input.data() + i, 8);
+            if (word & 0x8080808080808080ULL) break;
+            i += 8;
+        }
+        if (i >= input.size()) break;
+        if (static_cast<unsigned char>(input[i]) < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t bad = 0;
+        std::size_t length = valid_sequence(input, i, bad);
+        if (!length) return false;
+        i += length;
+    }
+    return true;
+}
+
+std::size_t count_code_points(std::string_view utf8) {
+    std::size_t count = 0;
+    for (char c : utf8) count += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    return count;
+}
+
+std::string_view strip_whitespace(std::string_view s) {
+    std::size_t begin = 0, end = s.size();
+    while (begin < end) {
+        std::size_t k = begin;
+        if (!(entry(decode(s, k)) & kSpace)) break;
+        begin = k;
+    }
+    while (end > begin) {
+        std::size_t start = previous_start(s, end);
+        std::size_t k = start;
+        if (!(entry(decode(s, k)) & kSpace)) break;
+        end = start;
+    }
+    return s.substr(begin, end - begin);
+}
+
+void normalize_for_dedup(std::string_view line, std::string& output) {
+    output.clear();
+    std::string_view s = strip_whitespace(line);
+    output.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        auto byte = static_cast<unsigned char>(s[i]);
+        if (byte < 0x80) {  // ASCII fast path: same rules, no multi-byte decoding
+            ++i;
+            if (char out = kAsciiNormal.of[byte]) output += out;
+            continue;
+        }
+        std::size_t at = i;
+        char32_t cp = decode(s, i);
+        std::uint32_t e = entry(cp);
+        if (e & kMulti) {  // U+0130 lowers to "i" + U+0307 COMBINING DOT ABOVE
+            output += "i\xCC\x87";
+            continue;
+        }
+        if (e & kDigit) {
+            output += '0';
+            continue;
+        }
+        if (e & kDelete) continue;
+        char32_t lower = lower_of(cp, e);
+        if (cp == 0x3A3 && is_final_sigma(s, at, i)) lower = 0x3C2;
+        append_utf8(lower, output);
+    }
+}
+
+}  // namespace scorekit::text

@@ -1,0 +1,274 @@
+#include "scorekit/text/wet_reader.hpp"
+
+#include <cstring>
+#include <string_view>
+
+#include "scorekit/error.hpp"
+#include "scorekit/log.hpp"
+
+namespace scorekit::text {
+namespace {
+
+constexpr std::size_t kReadChunk = 1 << 20;
+// A record start is searched no further than this past the start of a content block, so that a
+// file without usable framing cannot make the buffer grow with the file size.
+constexpr std::size_t kMaxRecordBytes = 64u << 20;
+
+bool is_blank(std::string_view line) {
+    for (char c : line) {
+        if (c != ' ' && c != '\t' && c != '\r') return false;
+    }
+    return true;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    return s;
+}
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+        if (x != y) return false;
+    }
+    return true;
+}
+
+// "WARC/1.0", "WARC/1.1", with optional trailing CR or blanks.
+bool is_version_line(std::string_view line) {
+    line = trim(line);
+    return line.size() >= 8 && line.compare(0, 5, "WARC/") == 0 && std::isdigit(static_cast<unsigned char>(line[5])) &&
+           line[6] == '.' && std::isdigit(static_cast<unsigned char>(line[7]));
+}
+
+// A header field line: a token, then ':'.
+bool is_field_line(std::string_view line) {
+    std::size_t colon = line.find(':');
+    if (colon == 0 || colon == std::string_view::npos) return false;
+    for (std::size_t i = 0; i < colon; ++i) {
+        char c = line[i];
+        bool token = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+        if (!token) return false;
+    }
+    return true;
+}
+
+std::int64_t parse_length(std::string_view value) {
+    if (value.empty() || value.size() > 15) return -1;
+    std::int64_t n = 0;
+    for (char c : value) {
+        if (c < '0' || c > '9') return -1;
+        n = n * 10 + (c - '0');
+    }
+    return n;
+}
+
+}  // namespace
+
+WetReader::WetReader(const std::string& path, ReaderFaults& faults) : input_(path), faults_(faults) {}
+
+bool WetReader::fill(std::size_t wanted_end) {
+    while (buffer_.size() < wanted_end && !eof_) {
+        if (input_.read(buffer_, kReadChunk) == 0) eof_ = true;
+    }
+    return buffer_.size() >= wanted_end;
+}
+
+void WetReader::compact() {
+    if (pos_ < (1u << 20) || pos_ < buffer_.size() / 2) return;
+    buffer_.erase(0, pos_);
+    base_ += pos_;
+    pos_ = 0;
+}
+
+// Finds the line starting at `at`: [at, end) without its line ending, `next` after it.
+// Returns false if `at` is at the end of the input.
+bool WetReader::line_at(std::size_t at, std::size_t& end, std::size_t& next) {
+    std::size_t scanned = at;
+    while (true) {
+        const char* begin = buffer_.data() + scanned;
+        const void* newline = std::memchr(begin, '\n', buffer_.size() - scanned);
+        if (newline) {
+            end = static_cast<std::size_t>(static_cast<const char*>(newline) - buffer_.data());
+            next = end + 1;
+            if (end > at && buffer_[end - 1] == '\r') --end;
+            return true;
+        }
+        scanned = buffer_.size();
+        if (eof_ || !fill(buffer_.size() + 1)) {
+            if (at >= buffer_.size()) return false;
+            end = next = buffer_.size();
+            return true;
+        }
+    }
+}
+
+bool WetReader::is_record_start(std::size_t at) {
+    std::size_t end, next;
+    if (!line_at(at, end, next) || !is_version_line(std::string_view(buffer_).substr(at, end - at))) return false;
+    std::size_t field_end, field_next;
+    if (!line_at(next, field_end, field_next)) return false;
+    return is_field_line(std::string_view(buffer_).substr(next, field_end - next));
+}
+
+// First record start at a line beginning in [from, limit), or the end of the input (or `limit`).
+std::size_t WetReader::find_record_start(std::size_t from, std::size_t limit) {
+    std::size_t at = from;
+    while (at < limit) {
+        std::size_t end, next;
+        if (!line_at(at, end, next)) return buffer_.size();
+        if (buffer_.compare(at, 5, "WARC/") == 0 && is_record_start(at)) return at;
+        at = next;
+    }
+    return limit;
+}
+
+bool WetReader::parse_headers(WarcRecord& record, std::size_t& body_at) {
+    std::size_t end, next;
+    line_at(pos_, end, next);  // the version line
+    std::size_t at = next;
+    while (true) {
+        if (!line_at(at, end, next)) {
+            body_at = at;
+            return false;
+        }
+        std::string_view line(buffer_.data() + at, end - at);
+        at = next;
+        if (is_blank(line)) break;
+        std::size_t colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        std::string_view name = trim(line.substr(0, colon));
+        std::string_view value = trim(line.substr(colon + 1));
+        if (equals_ignore_case(name, "WARC-Type")) {
+            record.type.assign(value);
+        } else if (equals_ignore_case(name, "WARC-Target-URI")) {
+            record.url.assign(value);
+        } else if (equals_ignore_case(name, "WARC-Date")) {
+            record.date.assign(value);
+        } else if (equals_ignore_case(name, "WARC-Block-Digest")) {
+            record.digest.assign(value);
+        } else if (equals_ignore_case(name, "WARC-Identified-Content-Language")) {
+            record.language.assign(value);
+        } else if (equals_ignore_case(name, "Content-Length")) {
+            record.content_length = parse_length(value);
+        }
+    }
+    body_at = at;
+    return true;
+}
+
+bool WetReader::next(WarcRecord& record) {
+    compact();
+    record = WarcRecord();
+
+    // Skip blank lines between records and any stray bytes outside a record.
+    std::uint64_t stray = 0;
+    while (true) {
+        std::size_t end, next;
+        if (!line_at(pos_, end, next)) {
+            if (!input_.error().empty()) {
+                ++faults_.truncated_files;
+                throw Error(input_.error());
+            }
+            return false;
+        }
+        std::string_view line(buffer_.data() + pos_, end - pos_);
+        if (!is_blank(line)) {
+            if (buffer_.compare(pos_, 5, "WARC/") == 0 && is_record_start(pos_)) break;
+            stray += next - pos_;
+        }
+        pos_ = next;
+        compact();
+    }
+    if (stray) {
+        faults_.stray_bytes += stray;
+        log_warning_once("stray", describe("skipped bytes outside any record", input_.name(),
+                                           std::to_string(stray) + " bytes before the record at byte " +
+                                               std::to_string(base_ + pos_),
+                                           "the file may have been cut or concatenated badly"));
+    }
+    record.offset = base_ + pos_;
+    record.index = records_++;
+
+    std::size_t body_at = 0;
+    if (!parse_headers(record, body_at) && !input_.error().empty()) {
+        ++faults_.truncated_files;
+        throw Error(input_.error());
+    }
+
+    // Frame the content block: by Content-Length when the bytes after it are blank lines and
+    // then the next record (or the end), else by the next record start.
+    std::size_t region_end = 0;
+    bool framed = false;
+    if (record.content_length >= 0) {
+        std::size_t declared_end = body_at + static_cast<std::size_t>(record.content_length);
+        if (!fill(declared_end) && !input_.error().empty()) {
+            // The record's own bytes are cut by a damaged gzip member: drop it and report.
+            pos_ = buffer_.size();
+            ++faults_.truncated_files;
+            throw Error(input_.error());
+        }
+        if (buffer_.size() >= declared_end) {
+            std::size_t at = declared_end, end, next;
+            while (true) {
+                if (!line_at(at, end, next)) {
+                    framed = true;
+                    region_end = buffer_.size();
+                    break;
+                }
+                if (is_blank(std::string_view(buffer_.data() + at, end - at))) {
+                    at = next;
+                    continue;
+                }
+                if (buffer_.compare(at, 5, "WARC/") == 0 && is_record_start(at)) {
+                    framed = true;
+                    region_end = at;
+                }
+                break;
+            }
+        }
+    }
+    if (!framed) {
+        if (record.content_length < 0) {
+            ++faults_.missing_content_length;
+            log_warning_once("no-length", describe("record without a valid Content-Length", input_.name(),
+                                                   "record " + std::to_string(record.index) + " at byte " +
+                                                       std::to_string(record.offset),
+                                                   "framed by the next record header instead"));
+        } else {
+            ++faults_.wrong_content_length;
+            log_warning_once("bad-length", describe("wrong Content-Length", input_.name(),
+                                                    "record " + std::to_string(record.index) + " at byte " +
+                                                        std::to_string(record.offset) + " declares " +
+                                                        std::to_string(record.content_length) + " bytes",
+                                                    "resynchronised on the next record header"));
+        }
+        region_end = find_record_start(body_at, body_at + kMaxRecordBytes);
+    } else {
+        // A correctly framed block may contain a line that reads "WARC/1.0"; it stays in the body.
+        std::string_view body(buffer_.data() + body_at, region_end - body_at);
+        std::size_t hit = body.compare(0, 5, "WARC/") == 0 ? 0 : body.find("\nWARC/");
+        for (; hit != std::string_view::npos; hit = body.find("\nWARC/", hit + 1)) {
+            if (body[hit] == '\n') ++hit;
+            std::size_t line_end = body.find('\n', hit);
+            if (is_version_line(body.substr(hit, line_end == std::string_view::npos ? line_end : line_end - hit))) {
+                ++faults_.body_line_warc_header;
+                log_warning_once("body-warc", describe("body line reads WARC/1.0", input_.name(),
+                                                       "record " + std::to_string(record.index) + " at byte " +
+                                                           std::to_string(record.offset),
+                                                       "kept as text because the Content-Length frames the record"));
+                break;
+            }
+        }
+    }
+
+    record.body.assign(buffer_, body_at, region_end - body_at);
+    pos_ = region_end;
+    return true;
+}
+
+}  // namespace scorekit::text

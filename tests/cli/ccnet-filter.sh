@@ -1,0 +1,67 @@
+# Black-box tests of ccnet-filter: hash and mine on real crawl fixtures, faults, usage errors.
+. "$(dirname "$0")/lib.sh"
+exe="$BIN/ccnet-filter"
+corpora="$SRC/tests/text/corpora"
+
+# hash then mine cc_net's sample: three documents in three languages.
+run_case "hash sample" 0 "hashed 3 documents" -- "$exe" hash --min-len 0 "$corpora/sample.warc.txt" -o "$WORK/h/0000.bin"
+expect_file "hash sample" "$WORK/h/0000.bin"
+expect_file "hash sample stats" "$WORK/h/0000.bin.stats.json"
+expect_file "hash sample marker" "$WORK/h/0000.bin.done"
+[ "$(head -c 8 "$WORK/h/0000.bin")" = "SKCCHASH" ] || fail "hash file has no SKCCHASH magic"
+run_case "mine sample" 0 "language identifier cld2" -- "$exe" mine --min-len 0 "$corpora/sample.warc.txt" \
+    --hashes "$WORK/h/0000.bin" -o "$WORK/m"
+for lang in en ru zh; do expect_file "mine sample $lang" "$WORK/m/$lang.json.gz"; done
+zcat "$WORK/m/en.json.gz" > "$WORK/en.jsonl"
+grep -q '^{"url": "http://sample_english.com", "date_download": "2019-03-18T00:00:00Z", "digest": "sha1:XQZHW7QWIG54HVAV3KPRW6MK5ILDNCER", "length": ' "$WORK/en.jsonl" \
+    || fail "mine sample: English document fields: $(head -c 300 "$WORK/en.jsonl")"
+grep -q '"original_nlines": 6, "original_length": 353, "line_ids": \[' "$WORK/en.jsonl" || fail "mine sample: original_* fields"
+grep -q '"language": "en", "language_score": 0\.[5-9][0-9]*, "language_identifier": "cld2"}$' "$WORK/en.jsonl" \
+    || fail "mine sample: language fields"
+grep -q '"wrong_content_length": 4' "$WORK/m.stats.json" || fail "mine sample: fault count in stats"
+
+# Standard input, two threads, and the language filter give the same English file.
+run_case_stdin "mine stdin" 0 "" "$corpora/sample.warc.txt" -- "$exe" --threads 2 mine --min-len 0 - \
+    --hashes "$WORK/h/0000.bin" --lang en,de -o "$WORK/m2"
+# Only cc_segment (the input path, `-` here) may differ.
+zcat "$WORK/m2/en.json.gz" | sed 's/"cc_segment": "-"/"cc_segment": "SEGMENT"/' > "$WORK/en2.jsonl"
+sed 's/"cc_segment": "[^"]*"/"cc_segment": "SEGMENT"/' "$WORK/en.jsonl" | cmp -s - "$WORK/en2.jsonl" \
+    || fail "mine stdin: English output differs from the file run"
+expect_no_file "mine --lang" "$WORK/m2/ru.json.gz"
+
+# A finished shard is skipped.
+run_case "done marker" 0 "already done" -- "$exe" mine --min-len 0 "$corpora/sample.warc.txt" \
+    --hashes "$WORK/h/0000.bin" -o "$WORK/m"
+
+# A truncated gzip member: the complete records are written, then exit 1 with file and offset.
+good="$corpora/whirlwind.warc.wet.gz"
+size=$(wc -c < "$good")
+{ cat "$good"; head -c $((size - 500)) "$good"; } > "$WORK/cut.warc.wet.gz"
+run_case "truncated member" 1 "cut\.warc\.wet\.gz.*gzip member at byte offset [0-9]+ is truncated" -- \
+    "$exe" mine --min-len 0 --no-dedup "$WORK/cut.warc.wet.gz" -o "$WORK/cut"
+[ "$(zcat "$WORK"/cut/*.json.gz | wc -l)" -eq 1 ] || fail "truncated member: the complete record was not written"
+expect_file "truncated member stats" "$WORK/cut.stats.json"
+expect_no_file "truncated member marker" "$WORK/cut.done"
+
+# The real whirlwind record (new header order) gives one document.
+run_case "whirlwind" 0 "" -- "$exe" mine --min-len 0 --no-dedup "$good" -o "$WORK/ww"
+grep -q '"documents_out": 1' "$WORK/ww.stats.json" || fail "whirlwind: expected one document: $(cat "$WORK/ww.stats.json")"
+
+# Usage and data errors.
+run_case "no input" 2 "no WET files" -- "$exe" hash -o "$WORK/x.bin"
+expect_one_line_error "no input"
+run_case "bad shard" 2 "invalid --shard" -- "$exe" hash --shard 3/3 "$good" -o "$WORK/x.bin"
+expect_one_line_error "bad shard"
+run_case "no dedup choice" 2 "exactly one of them" -- "$exe" mine "$good" -o "$WORK/x"
+expect_one_line_error "no dedup choice"
+run_case "shared output" 2 "put \{shard\} in -o" -- "$exe" hash --shard 0/2 "$good" "$good" -o "$WORK/x.bin"
+run_case "missing hash group" 1 "hash file not found" -- "$exe" mine --shard 1/2 "$good" "$good" \
+    --hashes-dir "$WORK/nohashes" -o "$WORK/x{shard}"
+expect_one_line_error "missing hash group"
+run_case "missing input" 1 "cannot open" -- "$exe" hash "$WORK/none.wet.gz" -o "$WORK/none.bin"
+expect_no_file "missing input" "$WORK/none.bin"
+run_case "bad lid model" 1 "cannot load fastText model" -- "$exe" mine --no-dedup "$good" \
+    --lid-model "$WORK/en.jsonl" -o "$WORK/x"
+run_case "mine help" 0 "" -- "$exe" mine --help
+grep -q -- "--lid-model" "$WORK/out" || fail "mine --help lacks --lid-model"
+finish

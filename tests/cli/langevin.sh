@@ -1,0 +1,49 @@
+# Black-box tests of langevin: bad inputs and models give one error line and no output file;
+# text and HDF5 outputs carry the samples; runs are reproducible with --seed.
+. "$(dirname "$0")/lib.sh"
+L="$BIN/langevin"
+OUT="$WORK/samples.h5"
+normal='gaussian:mean=0;cov=1'
+
+printf '0.5\n1\n' > "$WORK/init1d.txt"
+printf '0.5 1\n' > "$WORK/init2d.txt"
+echo "not a model" > "$WORK/model.txt"
+
+run_case "missing model option"   2 'model'                               -- "$L" --steps 5
+expect_one_line_error "missing model option"
+run_case "bad model spec"         2 'invalid model "gaussian:mean=0;cov=x"' -- "$L" -m 'gaussian:mean=0;cov=x' -o "$OUT"
+expect_no_file "bad model spec" "$OUT"
+run_case "missing model file"     1 'cannot open model "[^"]*none.h5"'     -- "$L" -m "$WORK/none.h5" -o "$OUT"
+run_case "not a model file"       1 'model.txt".*neither'                  -- "$L" -m "$WORK/model.txt" -o "$OUT"
+run_case "bad method"             2 'invalid --method "hmc".*ula, mala, annealed' -- "$L" -m "$normal" --method hmc
+run_case "annealed without levels" 1 'no noise levels.*--sigma-max'       -- "$L" -m "$normal" --method annealed -o "$OUT"
+expect_no_file "annealed without levels" "$OUT"
+run_case "init dimension"         1 'dimension 2, the model expects 1'     -- "$L" -m "$normal" --init "$WORK/init2d.txt"
+run_case "burn-in too long"       2 'invalid --burn-in'                    -- "$L" -m "$normal" --steps 10 --burn-in 10
+run_case "diverging step size"    1 'sampler diverged.*lower --step-size'  -- "$L" -m "$normal" --step-size 50 --steps 300 -o "$OUT"
+expect_one_line_error "diverging step size"
+expect_no_file "diverging step size" "$OUT"
+
+# Text output: one row per chain and kept step, tab-separated, reproducible.
+run_case "text output" 0 '' -- "$L" -m "$normal" --chains 7 --steps 20 --burn-in 10 --thin 5 --seed 4
+[ "$(wc -l < "$WORK/out")" -eq 14 ] || fail "text output: expected 14 rows, got $(wc -l < "$WORK/out")"
+cp "$WORK/out" "$WORK/first.tsv"
+run_case "same seed" 0 '' -- "$L" -m "$normal" --chains 7 --steps 20 --burn-in 10 --thin 5 --seed 4 --threads 3
+cmp -s "$WORK/out" "$WORK/first.tsv" || fail "same seed and other thread count gave other samples"
+run_case "other seed" 0 '' -- "$L" -m "$normal" --chains 7 --steps 20 --burn-in 10 --thin 5 --seed 5
+cmp -s "$WORK/out" "$WORK/first.tsv" && fail "other seed gave the same samples"
+
+# Initial points set the chains; HDF5 output carries the settings and MALA's acceptance rate.
+run_case "mala to HDF5" 0 'acceptance rate' -- "$L" -m "$normal" --method mala --init "$WORK/init1d.txt" \
+    --steps 50 --step-size 0.5 -o "$OUT"
+expect_file "mala to HDF5" "$OUT"
+h5dump -A "$OUT" > "$WORK/attrs.txt" 2>&1 || fail "mala to HDF5: h5dump failed"
+for attribute in acceptance_rate method scorekit_tool command_line seed; do
+    grep -q "ATTRIBUTE \"$attribute\"" "$WORK/attrs.txt" || fail "mala to HDF5: no attribute $attribute"
+done
+h5dump -H -d /samples "$OUT" | grep -q 'DATASPACE  SIMPLE { ( 2, 1 )' || fail "mala to HDF5: /samples is not [2, 1]"
+
+run_case "annealed with levels" 0 '' -- "$L" -m 'gmm:weights=0.5,0.5;means=-3/3;covs=1' --method annealed \
+    --sigma-max 10 --sigma-min 0.5 --levels 5 --steps 20 --step-size 0.05 --chains 3 --denoise
+[ "$(wc -l < "$WORK/out")" -eq 3 ] || fail "annealed with levels: expected 3 rows"
+finish

@@ -1,0 +1,78 @@
+# Black-box tests of metric-eval: closed-form values (stein algebra, outer degeneracy), output
+# formats and error handling.
+. "$(dirname "$0")/lib.sh"
+exe="$BIN/metric-eval"
+
+# near VALUE EXPECTED TOLERANCE NAME: fails unless |VALUE - EXPECTED| <= TOLERANCE.
+near() {
+    awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }' ||
+        fail "$4: got $1, expected $2 +- $3"
+}
+
+# column NAME: the value of the named column in the first data row of $WORK/out.
+column() {
+    awk -v name="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i } NR == 2 { print $c }' "$WORK/out"
+}
+
+# Stein algebra at the origin: mu = (1, -1), Sigma = [[2, .5], [.5, 1]], lambda = 0.5.
+gaussian='gaussian:mean=1,-1;cov=2,0.5,0.5,1'
+echo "0 0" > "$WORK/origin.txt"
+run_case "stein tensor" 0 "" -- "$exe" -m "$gaussian" --lambda 0.5 --tensor --inverse --logdet --eigenvalues --volume --score "$WORK/origin.txt"
+near "$(column s1)" 0.857142857142857 1e-14 "score s1"
+near "$(column g1_1)" 1.36734693877551 1e-14 "g11 = 67/49"
+near "$(column g1_2)" -0.612244897959184 1e-14 "g12 = -30/49"
+near "$(column g2_2)" 2.02040816326531 1e-14 "g22 = 99/49"
+near "$(column ginv1_2)" 0.256410256410256 1e-14 "g^-1 12 = 10/39"
+near "$(column logdet)" 0.870353636687130 1e-14 "log det g = log(117/49)"
+near "$(column eig2)" 2.38775510204082 1e-14 "largest eigenvalue 117/49"
+near "$(column volume)" 1.54523626091314 1e-13 "volume element"
+
+# Default output is log det g alone; points arrive on standard input.
+run_case_stdin "default output" 0 "" "$WORK/origin.txt" -- "$exe" -m "$gaussian" --lambda 0.5
+[ "$(head -1 "$WORK/out")" = "logdet" ] || fail "default output: header '$(head -1 "$WORK/out")'"
+
+# Norms and inner products: |(1, 1)|^2 = 106/49 and <e1, e2> = -30/49.
+echo "1 1" > "$WORK/v.txt"
+echo "0 1" > "$WORK/w.txt"
+run_case "vectors" 0 "" -- "$exe" -m "$gaussian" --lambda 0.5 --vectors "$WORK/v.txt" --vectors2 "$WORK/w.txt" "$WORK/origin.txt"
+near "$(column norm)" 1.4708043058552858 1e-14 "norm sqrt(106/49)"
+echo "1 0" > "$WORK/e1.txt"
+run_case "inner product" 0 "" -- "$exe" -m "$gaussian" --lambda 0.5 --vectors "$WORK/e1.txt" --vectors2 "$WORK/w.txt" "$WORK/origin.txt"
+near "$(column inner)" -0.612244897959184 1e-14 "inner <e1, e2>"
+
+# outer: a polygon inscribed in the unit circle around the mean of N(0, I) has length zero,
+# while stein gives it about the Euclidean length pi / 2.
+awk 'BEGIN { for (k = 0; k <= 32; k++) { a = 3.14159265358979 / 2 * k / 32; printf "0 %g %.17g %.17g\n", k / 32, cos(a), sin(a) } }' > "$WORK/arc.txt"
+run_case "outer arc" 0 "" -- "$exe" -m 'gaussian:mean=0,0;cov=1' --metric outer --curves "$WORK/arc.txt"
+near "$(column curve_length)" 0 1e-14 "outer arc length"
+run_case "stein arc" 0 "" -- "$exe" -m 'gaussian:mean=0,0;cov=1' --curves "$WORK/arc.txt"
+near "$(column curve_length)" 1.5705 1e-3 "stein arc length"
+
+# HDF5 output: one dataset per output, the tensor as [N, D, D].
+printf '0 0\n1 2\n' > "$WORK/two.txt"
+run_case "hdf5 output" 0 "" -- "$exe" -m "$gaussian" --tensor --logdet "$WORK/two.txt" -o "$WORK/metric.h5"
+expect_file "hdf5 output" "$WORK/metric.h5"
+h5ls "$WORK/metric.h5" > "$WORK/ls" 2>&1 || fail "hdf5 output: h5ls failed"
+grep -q "metric .*{2, 2, 2}" "$WORK/ls" || fail "hdf5 output: no metric [2, 2, 2] dataset: $(cat "$WORK/ls")"
+grep -q "logdet .*{2}" "$WORK/ls" || fail "hdf5 output: no logdet [2] dataset"
+
+# Conformal on the half-plane: g = I / y^2, so log det g = -4 log 2 at y = 2.
+echo "0.3 2" > "$WORK/half.txt"
+run_case "conformal half-plane" 0 "" -- "$exe" -m halfplane --metric conformal "$WORK/half.txt"
+near "$(column logdet)" -2.77258872223978 1e-14 "half-plane log det"
+
+# Errors: one line on stderr, no output file.
+echo "0 -1" > "$WORK/outside.txt"
+run_case "outside support" 1 "outside the model's support" -- "$exe" -m halfplane --metric conformal "$WORK/outside.txt" -o "$WORK/bad.h5"
+expect_one_line_error "outside support"
+expect_no_file "outside support" "$WORK/bad.h5"
+run_case "wrong dimension" 1 "" -- "$exe" -m "$gaussian" "$WORK/arc.txt" -o "$WORK/bad.h5"
+expect_one_line_error "wrong dimension"
+expect_no_file "wrong dimension" "$WORK/bad.h5"
+run_case "vectors2 alone" 2 "--vectors2" -- "$exe" -m "$gaussian" --vectors2 "$WORK/w.txt" "$WORK/origin.txt"
+expect_one_line_error "vectors2 alone"
+run_case "points and curves as text" 2 "HDF5" -- "$exe" -m "$gaussian" --curves "$WORK/arc.txt" "$WORK/origin.txt"
+expect_one_line_error "points and curves as text"
+run_case "unknown metric" 2 "stein, outer, conformal or pullback" -- "$exe" -m "$gaussian" --metric fisher "$WORK/origin.txt"
+expect_one_line_error "unknown metric"
+finish

@@ -1,0 +1,85 @@
+# Black-box tests of score-train: bad inputs give one error line, the documented status and no
+# output file; a short run writes a model that langevin can read; SIGINT writes a checkpoint
+# from which --resume reaches the same model as an uninterrupted run.
+. "$(dirname "$0")/lib.sh"
+T="$BIN/score-train"
+DATA="$SRC/share/data/faithful.csv"
+OUT="$WORK/model.h5"
+quick="--steps 40 --width 16 --batch-size 32 --seed 3"
+
+printf '1 2\n3 4 5\n' > "$WORK/ragged.txt"
+printf '1 2\nnan 4\n' > "$WORK/nan.txt"
+printf '1 2\n3 abc\n' > "$WORK/word.txt"
+printf '' > "$WORK/empty.txt"
+gzip -c "$DATA" > "$WORK/full.gz"
+head -c $(($(wc -c < "$WORK/full.gz") / 2)) "$WORK/full.gz" > "$WORK/truncated.gz"
+"$BIN/langevin" -m 'gaussian:mean=0,0;cov=1' --chains 3 --steps 2 -o "$WORK/points.h5" 2> /dev/null
+printf '\211HDF\r\n\032\n garbage' > "$WORK/truncated.h5"
+
+#            name                 status  stderr pattern                          command
+run_case "missing input"            1 'cannot open "[^"]*nope.csv"'      -- "$T" "$WORK/nope.csv" -o "$OUT" $quick
+expect_no_file "missing input" "$OUT"
+run_case "ragged rows"              1 'ragged.txt:2".*3 values, expected 2' -- "$T" "$WORK/ragged.txt" -o "$OUT" $quick
+expect_one_line_error "ragged rows"
+expect_no_file "ragged rows" "$OUT"
+run_case "NaN value"                1 'line 2, column 1.*not finite'    -- "$T" "$WORK/nan.txt" -o "$OUT" $quick
+expect_one_line_error "NaN value"
+run_case "word in data"             1 '"abc" is not a number'           -- "$T" "$WORK/word.txt" -o "$OUT" $quick
+run_case "empty input"              1 'no data rows'                    -- "$T" "$WORK/empty.txt" -o "$OUT" $quick
+run_case "truncated gzip"           1 'truncated.gz".*truncated'        -- "$T" "$WORK/truncated.gz" -o "$OUT" $quick
+expect_one_line_error "truncated gzip"
+run_case "truncated HDF5"           1 'truncated.h5".*truncated or corrupt' -- "$T" "$WORK/truncated.h5" -o "$OUT" $quick
+run_case "missing dataset"          1 'dataset not found.*points.h5:/nope' -- "$T" "$WORK/points.h5:/nope" -o "$OUT" $quick
+expect_one_line_error "missing dataset"
+run_case "no output file"           2 'no output file'                  -- "$T" "$DATA" $quick
+expect_one_line_error "no output file"
+run_case "bad activation"           2 'invalid --activation "relu6".*softplus, silu, tanh, elu' -- "$T" "$DATA" -o "$OUT" --activation relu6
+run_case "bad schedule"             2 'invalid --lr-schedule "step"'    -- "$T" "$DATA" -o "$OUT" --lr-schedule step
+run_case "negative steps"           2 'invalid --steps'                 -- "$T" "$DATA" -o "$OUT" --steps -5
+run_case "non-numeric option"       2 'steps'                           -- "$T" "$DATA" -o "$OUT" --steps many
+run_case "unwritable output"        1 'cannot create output file "/nonexistent/m.h5"' -- "$T" "$DATA" -o /nonexistent/m.h5 $quick
+expect_no_file "all failures" "$OUT"
+
+# Standard input with gzip, and a short run whose model langevin can sample.
+gzip -c "$DATA" > "$WORK/faithful.csv.gz"
+run_case_stdin "gzip on stdin" 0 'done: 40 steps' "$WORK/faithful.csv.gz" -- "$T" - -o "$OUT" $quick
+expect_file "gzip on stdin" "$OUT"
+run_case "sample trained model" 0 '' -- "$BIN/langevin" -m "$OUT" --method annealed --chains 5 --steps 10 --seed 1
+[ "$(wc -l < "$WORK/out")" -eq 5 ] || fail "sample trained model: expected 5 rows, got $(wc -l < "$WORK/out")"
+
+# SIGINT during training: exit 130, a checkpoint, no model; --resume then equals a full run.
+common="--width 32 --batch-size 32 --log-every 1000"
+long="$common --steps 200000 --seed 9"
+"$T" "$DATA" -o "$WORK/int.h5" $long -v 2> "$WORK/int.err" &
+pid=$!
+for _ in $(seq 1 100); do
+    grep -q "\[2/3\] training" "$WORK/int.err" 2>/dev/null && break
+    sleep 0.1
+done
+sleep 0.5
+kill -INT "$pid"
+wait "$pid"
+status=$?
+[ "$status" -eq 130 ] || fail "SIGINT: exit status $status, expected 130: $(tail -2 "$WORK/int.err")"
+grep -q 'continue with --resume .*int.h5.ckpt' "$WORK/int.err" || fail "SIGINT: no resume hint: $(tail -2 "$WORK/int.err")"
+[ -s "$WORK/int.h5.ckpt" ] || fail "SIGINT: no checkpoint written"
+[ ! -e "$WORK/int.h5" ] || fail "SIGINT: model written by an interrupted run"
+if [ -s "$WORK/int.h5.ckpt" ]; then
+    step=$(h5dump -a /checkpoint/step "$WORK/int.h5.ckpt" | awk '/\(0\)/ {print $2}')
+    total=$((step + 300))
+    # A cosine schedule depends on the step budget, so it cannot be resumed with another one.
+    run_case "resume mismatch" 2 'lr_schedule is cosine' -- "$T" "$DATA" -o "$WORK/res.h5" $long --lr-schedule cosine \
+        --resume "$WORK/int.h5.ckpt"
+    run_case "resume" 0 'resuming from' -- "$T" "$DATA" -o "$WORK/res.h5" $common --seed 9 --steps "$total" \
+        --resume "$WORK/int.h5.ckpt" -v
+    run_case "uninterrupted" 0 '' -- "$T" "$DATA" -o "$WORK/full.h5" $common --seed 9 --steps "$total"
+    for name in layers.0.weight layers.1.bias layers.2.weight; do
+        h5diff -q "$WORK/res.h5" "$WORK/full.h5" "/model/$name" "/model/$name" ||
+            fail "resume: /model/$name differs from the uninterrupted run"
+    done
+    # Negative control for the comparison: another seed must differ.
+    run_case "other seed" 0 '' -- "$T" "$DATA" -o "$WORK/other.h5" $common --seed 10 --steps "$total"
+    h5diff -q "$WORK/other.h5" "$WORK/full.h5" /model/layers.0.weight /model/layers.0.weight &&
+        fail "resume: a different seed gave the same weights, so the comparison cannot fail"
+fi
+finish

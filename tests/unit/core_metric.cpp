@@ -1,0 +1,203 @@
+// Closed-form checks of the score metrics at single points (reference values T1 and T5).
+#include <catch2/catch.hpp>
+
+#include <Eigen/LU>
+
+#include <cmath>
+#include <limits>
+
+#include "scorekit/error.hpp"
+#include "scorekit/metric.hpp"
+#include "scorekit/metric_curves.hpp"
+#include "scorekit/reference_densities.hpp"
+
+using namespace scorekit;
+using Catch::Matchers::WithinAbs;
+
+namespace {
+
+RowMatrix row(std::initializer_list<double> values) {
+    RowMatrix m(1, static_cast<Eigen::Index>(values.size()));
+    Eigen::Index j = 0;
+    for (double v : values) m(0, j++) = v;
+    return m;
+}
+
+// Forwards only the score, so the metric falls back to the finite-difference derivatives and
+// to the general (non-symmetric Jacobian) geodesic equation.
+class ScoreOnly : public ScoreModel {
+public:
+    explicit ScoreOnly(const ScoreModel& inner) : inner_(inner) {}
+    int dim() const override { return inner_.dim(); }
+    std::string kind() const override { return "score-only"; }
+    RowMatrix score(const RowMatrix& x, double sigma) const override { return inner_.score(x, sigma); }
+
+private:
+    const ScoreModel& inner_;
+};
+
+MetricOptions stein_with(double lambda) {
+    MetricOptions options;
+    options.lambda = lambda;
+    return options;
+}
+
+}  // namespace
+
+TEST_CASE("stein metric algebra at a point (T1)", "[metric]") {
+    // mu = (1, -1), Sigma = [[2, .5], [.5, 1]], x = 0, lambda = 0.5: s = (6/7, -10/7).
+    auto model = make_analytic_model("gaussian:mean=1,-1;cov=2,0.5,0.5,1");
+    ScoreMetric metric(*model, stein_with(0.5));
+    const RowMatrix x = RowMatrix::Zero(1, 2);
+
+    RowMatrix g = metric.tensors(x);
+    CHECK_THAT(g(0, 0), WithinAbs(67.0 / 49, 1e-14));
+    CHECK_THAT(g(0, 1), WithinAbs(-30.0 / 49, 1e-14));
+    CHECK_THAT(g(0, 2), WithinAbs(-30.0 / 49, 1e-14));
+    CHECK_THAT(g(0, 3), WithinAbs(99.0 / 49, 1e-14));
+
+    CHECK_THAT(metric.log_determinants(x)(0), WithinAbs(0.870353636687130, 1e-14));
+    CHECK_THAT(metric.volume_elements(x)(0), WithinAbs(std::sqrt(117.0 / 49), 1e-14));
+    RowMatrix eigenvalues = metric.eigenvalues(x);
+    CHECK_THAT(eigenvalues(0, 0), WithinAbs(1.0, 1e-14));
+    CHECK_THAT(eigenvalues(0, 1), WithinAbs(117.0 / 49, 1e-14));
+
+    RowMatrix inverse = metric.inverse_tensors(x);
+    CHECK_THAT(inverse(0, 0), WithinAbs(11.0 / 13, 1e-14));
+    CHECK_THAT(inverse(0, 1), WithinAbs(10.0 / 39, 1e-14));
+    CHECK_THAT(inverse(0, 3), WithinAbs(67.0 / 117, 1e-14));
+
+    CHECK_THAT(metric.squared_norms(x, row({1, 1}))(0), WithinAbs(106.0 / 49, 1e-14));
+    CHECK_THAT(metric.inner_products(x, row({1, 0}), row({0, 1}))(0), WithinAbs(-30.0 / 49, 1e-14));
+
+    RowMatrix acceleration = metric.accelerations(x, row({1, 1}));
+    CHECK_THAT(acceleration(0, 0), WithinAbs(24.0 / 117, 1e-14));
+    CHECK_THAT(acceleration(0, 1), WithinAbs(-40.0 / 117, 1e-14));
+}
+
+TEST_CASE("stein acceleration through the general form (T1)", "[metric]") {
+    // Without symmetric_jacobian() the metric uses J v - J^T v from finite differences, which
+    // for a true score cancels; central differences leave about 1e-10.
+    auto model = make_analytic_model("gaussian:mean=1,-1;cov=2,0.5,0.5,1");
+    ScoreOnly learned(*model);
+    ScoreMetric metric(learned, stein_with(0.5));
+    RowMatrix acceleration = metric.accelerations(RowMatrix::Zero(1, 2), row({1, 1}));
+    CHECK_THAT(acceleration(0, 0), WithinAbs(24.0 / 117, 1e-8));
+    CHECK_THAT(acceleration(0, 1), WithinAbs(-40.0 / 117, 1e-8));
+}
+
+TEST_CASE("stein closed forms agree with the dense tensor", "[metric]") {
+    auto model = make_analytic_model("gmm:weights=0.3,0.7;means=-2,0,1/2,0,-1;covs=1/0.5,2,1");
+    ScoreMetric metric(*model, stein_with(2.0));
+    RowMatrix x(2, 3);
+    x << 0.5, 0.5, -0.2, 1.5, -1.0, 0.3;
+    RowMatrix g = metric.tensors(x);
+    for (Eigen::Index i = 0; i < 2; ++i) {
+        Eigen::Map<const RowMatrix> dense(g.row(i).data(), 3, 3);
+        CHECK_THAT(metric.log_determinants(x.row(i))(0), WithinAbs(std::log(dense.determinant()), 1e-12));
+        const RowMatrix inverse_row = metric.inverse_tensors(x.row(i));
+        Eigen::Map<const RowMatrix> inverse(inverse_row.data(), 3, 3);
+        CHECK(((dense * inverse) - RowMatrix::Identity(3, 3)).cwiseAbs().maxCoeff() < 1e-12);
+    }
+}
+
+TEST_CASE("outer metric is rank one (T5)", "[metric]") {
+    // N(0, I_2): s = -x is normal to circles, so a polygon inscribed in the unit circle has
+    // "length" 0: each chord's midpoint is orthogonal to the chord.
+    auto model = make_analytic_model("gaussian:mean=0,0;cov=1");
+    MetricOptions options;
+    options.kind = MetricKind::outer;
+    ScoreMetric metric(*model, options);
+
+    Polylines arc;
+    const int nodes = 33;
+    arc.nodes.resize(nodes, 2);
+    for (int k = 0; k < nodes; ++k) {
+        const double angle = M_PI / 2 * k / (nodes - 1);
+        arc.nodes.row(k) << std::cos(angle), std::sin(angle);
+    }
+    arc.offsets = {0, nodes};
+    CHECK_THAT(measure_curves(metric, arc).lengths(0), WithinAbs(0.0, 1e-14));
+
+    const RowMatrix x = row({1, 0});
+    CHECK(metric.log_determinants(x)(0) == -std::numeric_limits<double>::infinity());
+    CHECK_THAT(metric.squared_norms(x, row({0, 1}))(0), WithinAbs(0.0, 1e-300));
+    CHECK_THAT(metric.squared_norms(x, row({1, 0}))(0), WithinAbs(1.0, 1e-15));
+    CHECK_THROWS_AS(metric.accelerations(x, row({0, 1})), UsageError);
+    CHECK_THROWS_AS(metric.inverse_tensors(x), UsageError);
+}
+
+TEST_CASE("conformal metric on reference densities", "[metric]") {
+    MetricOptions options;
+    options.kind = MetricKind::conformal;
+    HalfPlaneModel half_plane;
+    ScoreMetric hyperbolic(half_plane, options);
+    // g = I / y^2 at y = 2, so log det = -2 D log y.
+    CHECK_THAT(hyperbolic.log_determinants(row({0.3, 2}))(0), WithinAbs(-4 * std::log(2.0), 1e-14));
+    CHECK_THAT(hyperbolic.squared_norms(row({0.3, 2}), row({1, 1}))(0), WithinAbs(0.5, 1e-15));
+
+    ExponentialModel exponential;
+    ScoreMetric flat(exponential, options);
+    CHECK_THAT(flat.squared_norms(row({0, 0.5}), row({1, 0}))(0), WithinAbs(std::exp(1.0), 1e-14));
+    // The acceleration 2 beta (s.v) v - beta |v|^2 s with s = (0, -1) and v = (1, 0).
+    RowMatrix acceleration = flat.accelerations(row({0, 0}), row({1, 0}));
+    CHECK_THAT(acceleration(0, 0), WithinAbs(0.0, 1e-15));
+    CHECK_THAT(acceleration(0, 1), WithinAbs(1.0, 1e-15));
+}
+
+TEST_CASE("pullback metric from the Jacobian", "[metric]") {
+    // N(mu, Sigma) has J = -Sigma^-1 everywhere, so g = lambda I + Sigma^-2 and geodesics are
+    // straight lines (zero acceleration).
+    auto model = make_analytic_model("gaussian:mean=1,-1;cov=2,0.5,0.5,1");
+    MetricOptions options;
+    options.kind = MetricKind::pullback;
+    options.lambda = 0.5;
+    ScoreMetric metric(*model, options);
+    RowMatrix precision(2, 2);
+    precision << 2, 0.5, 0.5, 1;
+    precision = precision.inverse().eval();
+    RowMatrix expected = precision * precision;
+    expected.diagonal().array() += 0.5;
+
+    const RowMatrix x = row({0.2, 0.7});
+    RowMatrix g = metric.tensors(x);
+    for (int k = 0; k < 4; ++k) CHECK_THAT(g(0, k), WithinAbs(expected(k / 2, k % 2), 1e-13));
+    CHECK_THAT(metric.log_determinants(x)(0), WithinAbs(std::log(expected.determinant()), 1e-12));
+    CHECK_THAT(metric.squared_norms(x, row({1, -2}))(0),
+               WithinAbs((row({1, -2}) * expected * row({1, -2}).transpose())(0, 0), 1e-12));
+    RowMatrix acceleration = metric.accelerations(x, row({1, -2}));
+    CHECK(acceleration.cwiseAbs().maxCoeff() < 1e-7);
+}
+
+TEST_CASE("curve length and energy by the midpoint rule", "[metric]") {
+    // 1-D N(0, 1), stein, lambda = 1: g = 1 + x^2 at the midpoint 1/2 of the single segment
+    // [0, 1] gives length sqrt(5/4) and, with t from 0 to 2, energy (5/4) / 2.
+    auto model = make_analytic_model("gaussian:mean=0;cov=1");
+    ScoreMetric metric(*model, stein_with(1.0));
+    Polylines curve;
+    curve.nodes = RowMatrix(2, 1);
+    curve.nodes << 0, 1;
+    curve.times = Vector(2);
+    curve.times << 0, 2;
+    curve.offsets = {0, 2};
+    CurveMeasures measures = measure_curves(metric, curve);
+    CHECK_THAT(measures.lengths(0), WithinAbs(std::sqrt(1.25), 1e-15));
+    CHECK_THAT(measures.energies(0), WithinAbs(0.625, 1e-15));
+
+    curve.times << 1, 1;
+    CHECK_THROWS_AS(measure_curves(metric, curve), Error);
+}
+
+TEST_CASE("invalid metric settings are usage errors", "[metric]") {
+    auto model = make_analytic_model("gaussian:mean=0;cov=1");
+    CHECK_THROWS_AS(parse_metric_kind("fisher"), UsageError);
+    CHECK_THROWS_AS(ScoreMetric(*model, stein_with(-1)), UsageError);
+    MetricOptions pullback;
+    pullback.kind = MetricKind::pullback;
+    pullback.lambda = 0;
+    CHECK_THROWS_AS(ScoreMetric(*model, pullback), UsageError);
+    ScoreOnly learned(*model);
+    MetricOptions conformal;
+    conformal.kind = MetricKind::conformal;
+    CHECK_THROWS_AS(ScoreMetric(learned, conformal).squared_norms(row({0}), row({1})), Error);
+}

@@ -1,0 +1,169 @@
+// Point-set reading and writing: text dialects, HDF5 types, and rejection of bad input.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "scorekit/error.hpp"
+#include "scorekit/hdf5_file.hpp"
+#include "scorekit/points.hpp"
+
+using namespace scorekit;
+
+namespace {
+
+// A scratch directory removed at the end of each test case.
+struct Scratch {
+    std::string dir;
+    Scratch() {
+        char pattern[] = "/tmp/scorekit-points.XXXXXX";
+        dir = mkdtemp(pattern);
+    }
+    ~Scratch() { std::system(("rm -rf '" + dir + "'").c_str()); }
+    std::string write(const std::string& name, const std::string& text) const {
+        std::string path = dir + "/" + name;
+        std::ofstream(path) << text;
+        return path;
+    }
+};
+
+std::string error_of(const std::string& spec) {
+    try {
+        read_points(spec);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("text points with tabs, spaces, commas, header and comments", "[points]") {
+    Scratch s;
+    auto path = s.write("a.txt", "# comment\n\"x\",\"y\"\n1,2\n 3 \t 4 \n\n# another\n5 , 6\r\n");
+    PointSet set = read_points(path);
+    REQUIRE(set.values.rows() == 3);
+    REQUIRE(set.values.cols() == 2);
+    CHECK(set.values(1, 0) == 3);
+    CHECK(set.values(2, 1) == 6);
+    REQUIRE(set.columns.size() == 2);
+    CHECK(set.columns[0] == "x");
+}
+
+TEST_CASE("gzip text is detected by magic bytes, whatever the name", "[points]") {
+    Scratch s;
+    std::string path = s.dir + "/points.data";
+    gzFile out = gzopen(path.c_str(), "wb");
+    gzputs(out, "1\t2\n3\t4\n");
+    gzclose(out);
+    PointSet set = read_points(path);
+    CHECK(set.values.rows() == 2);
+    CHECK(set.values(1, 1) == 4);
+}
+
+TEST_CASE("truncated gzip is an error, not a short file", "[points]") {
+    Scratch s;
+    std::string whole = s.dir + "/whole.gz", cut = s.dir + "/cut.gz";
+    gzFile out = gzopen(whole.c_str(), "wb");
+    for (int i = 0; i < 2000; ++i) gzprintf(out, "%d\t%d\n", i, 3 * i + 1);
+    gzclose(out);
+    std::ifstream in(whole, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+    CHECK(read_points(whole).values.rows() == 2000);
+    CHECK_THAT(error_of(cut), Catch::Contains("cut.gz") && Catch::Contains("unexpected end of gzip data"));
+}
+
+TEST_CASE("shipped faithful.csv reads as 272 x 2 with its header", "[points]") {
+    PointSet set = read_points(std::string(SCOREKIT_TEST_DATA) + "/faithful.csv");
+    CHECK(set.values.rows() == 272);
+    CHECK(set.values.cols() == 2);
+    CHECK(set.columns == std::vector<std::string>{"eruptions", "waiting"});
+    CHECK(set.values(0, 0) == 3.6);
+    CHECK(set.values(0, 1) == 79);
+}
+
+TEST_CASE("bad text rows are rejected with their line", "[points]") {
+    Scratch s;
+    CHECK_THAT(error_of(s.write("nan.txt", "1 2\n3 nan\n")), Catch::Contains("line 2, column 2") && Catch::Contains("not finite"));
+    CHECK_THAT(error_of(s.write("inf.txt", "1 2\n-inf 3\n")), Catch::Contains("line 2, column 1"));
+    CHECK_THAT(error_of(s.write("ragged.txt", "1 2\n3 4 5\n")), Catch::Contains(":2") && Catch::Contains("3 values, expected 2"));
+    CHECK_THAT(error_of(s.write("word.txt", "1 2\n3 x\n")), Catch::Contains("\"x\" is not a number"));
+    CHECK_THAT(error_of(s.write("empty.txt", "# nothing\n")), Catch::Contains("no data rows"));
+    CHECK_THAT(error_of(s.write("commas.txt", "1,,2\n")), Catch::Contains("empty field"));
+    CHECK_THAT(error_of(s.dir + "/missing.txt"), Catch::Contains("cannot open") && Catch::Contains("missing.txt"));
+}
+
+TEST_CASE("HDF5 float32 and float64 datasets read back exactly", "[points]") {
+    Scratch s;
+    RowMatrix m(3, 2);
+    m << 0.5, -1.25, 3, 4.75, 1e-3, 2;
+    std::string path = s.dir + "/p.h5";
+    {
+        Hdf5Writer file(path);
+        file.write_matrix("/points", m);
+        file.create_group("/g");
+        file.write_matrix("/g/single", m, true);
+        file.commit();
+    }
+    RowMatrix a = read_points(path).values;
+    RowMatrix b = read_points(path + ":/g/single").values;
+    CHECK(a == m);
+    CHECK(b.isApprox(m.cast<float>().cast<double>(), 0));
+}
+
+TEST_CASE("HDF5 faults are rejected with the file and dataset", "[points]") {
+    Scratch s;
+    std::string path = s.dir + "/p.h5";
+    RowMatrix m = RowMatrix::Constant(1000, 4, 1.5);
+    m(7, 2) = std::nan("");
+    {
+        Hdf5Writer file(path);
+        file.write_matrix("/points", m);
+        file.commit();
+    }
+    CHECK_THAT(error_of(path), Catch::Contains("row 7, column 2") && Catch::Contains("not finite"));
+    CHECK_THAT(error_of(path + ":/nope"), Catch::Contains("dataset not found") && Catch::Contains("/nope"));
+    CHECK_THAT(error_of(path + ":/a/b/c"), Catch::Contains("dataset not found"));
+
+    // Keep the first half of the file: the superblock survives, the data do not.
+    std::string truncated = s.dir + "/cut.h5";
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+    CHECK_THAT(error_of(truncated), Catch::Contains("cut.h5") && Catch::Contains("truncated"));
+
+    std::string not_hdf5 = s.write("fake.h5", "1 2\n");
+    CHECK_THAT(error_of(not_hdf5 + ":/points"), Catch::Contains("not an HDF5 file"));
+}
+
+TEST_CASE("written points round-trip through text and HDF5", "[points]") {
+    Scratch s;
+    RowMatrix m(2, 3);
+    m << 0.1, 1.0 / 3, -2e-300, 12345678.9, 1e300, -0.0;
+    write_points(s.dir + "/p.tsv", m);
+    write_points(s.dir + "/p.h5:/group/points", m);
+    CHECK(read_points(s.dir + "/p.tsv").values == m);
+    CHECK(read_points(s.dir + "/p.h5:/group/points").values == m);
+}
+
+TEST_CASE("a failed write leaves no file behind", "[points]") {
+    Scratch s;
+    std::string path = s.dir + "/out.h5";
+    {
+        Hdf5Writer file(path);
+        file.write_matrix("/points", RowMatrix::Ones(2, 2));
+        // No commit: the exception path of a tool.
+    }
+    CHECK(access(path.c_str(), F_OK) != 0);
+    std::string listing;
+    FILE* ls = popen(("ls -A '" + s.dir + "'").c_str(), "r");
+    char buffer[256];
+    while (fgets(buffer, sizeof buffer, ls)) listing += buffer;
+    pclose(ls);
+    CHECK(listing.empty());
+}

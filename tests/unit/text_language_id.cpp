@@ -1,0 +1,144 @@
+// Language identification with CLD2 and with a fastText model trained here on real text.
+#include <catch2/catch.hpp>
+
+#include <fasttext/fasttext.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "scorekit/error.hpp"
+#include "scorekit/text/language_id.hpp"
+#include "text_test_support.hpp"
+
+using namespace scorekit::text;
+
+namespace {
+
+const std::vector<std::string> kLanguages = {"en", "de", "fr", "ru", "zh"};
+
+std::vector<std::string> fixture_lines(const std::string& language) {
+    std::ifstream in(text_test::fixture("lid/" + language + ".txt"));
+    std::vector<std::string> lines;
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+    REQUIRE(lines.size() == 300);
+    return lines;
+}
+
+// Held-out documents: 5 documents of 10 sentences each from lines 250..299, glued without
+// newlines as cc_net passes them to the identifier.
+std::vector<std::string> held_out_documents(const std::string& language) {
+    std::vector<std::string> lines = fixture_lines(language);
+    std::vector<std::string> documents;
+    for (int d = 0; d < 5; ++d) {
+        std::string text;
+        for (int i = 0; i < 10; ++i) text += lines[static_cast<std::size_t>(250 + 10 * d + i)];
+        documents.push_back(text);
+    }
+    return documents;
+}
+
+}  // namespace
+
+TEST_CASE("CLD2 labels real text in five languages", "[text][lid]") {
+    auto identifier = make_cld2_identifier();
+    CHECK(identifier->name() == "cld2");
+    for (const std::string& language : kLanguages) {
+        for (const std::string& document : held_out_documents(language)) {
+            INFO(language << ": " << document.substr(0, 80));
+            LanguagePrediction prediction = identifier->predict(document);
+            CHECK(prediction.label == language);
+            CHECK(prediction.score_percent >= 50);
+            CHECK(prediction.score_percent <= 100);
+        }
+    }
+}
+
+namespace {
+
+// Trains a tiny language identification model on the first 250 lines of each fixture.
+void train_model(const text_test::TempDir& dir, fasttext::loss_name loss, const std::string& name) {
+    {
+        std::ofstream train(dir.file("train.txt"));
+        // Interleave languages so that training order does not favour one.
+        std::vector<std::vector<std::string>> lines;
+        for (const std::string& language : kLanguages) lines.push_back(fixture_lines(language));
+        for (std::size_t i = 0; i < 250; ++i) {
+            for (std::size_t l = 0; l < kLanguages.size(); ++l) train << "__label__" << kLanguages[l] << ' ' << lines[l][i] << '\n';
+        }
+    }
+    fasttext::Args args;
+    args.input = dir.file("train.txt");
+    args.output = dir.file(name);
+    args.model = fasttext::model_name::sup;
+    args.loss = loss;
+    args.minCount = 1;
+    args.minn = 1;
+    args.maxn = 3;
+    args.dim = 16;
+    args.epoch = 10;
+    args.lr = 0.5;
+    args.bucket = 200000;
+    args.thread = 1;
+    args.verbose = 0;
+    args.seed = 1;
+    fasttext::FastText trainer;
+    trainer.train(args);
+    trainer.saveModel(dir.file(name + ".bin"));
+}
+
+}  // namespace
+
+TEST_CASE("fastText model trained on real text labels held-out text", "[text][lid]") {
+    text_test::TempDir dir;
+    train_model(dir, fasttext::loss_name::softmax, "lid");
+    auto identifier = load_fasttext_identifier(dir.file("lid.bin"));
+    CHECK(identifier->name() == "fasttext:lid.bin");
+    for (const std::string& language : kLanguages) {
+        for (const std::string& document : held_out_documents(language)) {
+            INFO(language << ": " << document.substr(0, 80));
+            LanguagePrediction prediction = identifier->predict(document);
+            CHECK(prediction.label == language);
+            CHECK(prediction.score_percent >= 50);
+        }
+    }
+    CHECK(identifier->predict("").label.empty());
+}
+
+TEST_CASE("fastText predictions equal fastText's predictLine", "[text][lid]") {
+    // The identifier computes the hidden layer itself (with prefetching); its results must be
+    // those of fastText's own predictLine, for both losses that language models use.
+    text_test::TempDir dir;
+    for (auto loss : {fasttext::loss_name::softmax, fasttext::loss_name::hs}) {
+        std::string name = loss == fasttext::loss_name::hs ? "hs" : "softmax";
+        train_model(dir, loss, name);
+        auto identifier = load_fasttext_identifier(dir.file(name + ".bin"));
+        fasttext::FastText reference;
+        reference.loadModel(dir.file(name + ".bin"));
+        int compared = 0;
+        for (const std::string& language : kLanguages) {
+            for (const std::string& line : fixture_lines(language)) {
+                std::istringstream in(line + "\n");
+                std::vector<std::pair<fasttext::real, std::string>> expected;
+                reference.predictLine(in, expected, 1, 0.0);
+                REQUIRE(expected.size() == 1);
+                LanguagePrediction got = identifier->predict(line);
+                INFO(name << " loss: " << line);
+                REQUIRE(got.label == expected[0].second.substr(9));
+                REQUIRE(got.score_percent == static_cast<int>(std::nearbyint(static_cast<double>(expected[0].first) * 100.0)));
+                ++compared;
+            }
+        }
+        CHECK(compared == 1500);
+    }
+}
+
+TEST_CASE("fastText identifier rejects unusable files", "[text][lid]") {
+    text_test::TempDir dir;
+    CHECK_THROWS_AS(load_fasttext_identifier(dir.file("missing.bin")), scorekit::Error);
+    text_test::write_file(dir.file("junk.bin"), "this is not a fastText model");
+    CHECK_THROWS_AS(load_fasttext_identifier(dir.file("junk.bin")), scorekit::Error);
+}

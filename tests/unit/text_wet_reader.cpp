@@ -1,0 +1,285 @@
+// WET reading: cc_net parity, real Common Crawl records and the faults real crawls contain.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "scorekit/error.hpp"
+#include "scorekit/text/document.hpp"
+#include "scorekit/text/wet_reader.hpp"
+#include "text_test_support.hpp"
+
+using namespace scorekit::text;
+using text_test::fixture;
+
+namespace {
+
+struct Parsed {
+    std::vector<Document> documents;
+    std::vector<RecordOutcome> outcomes;
+    std::size_t records = 0;
+};
+
+Parsed parse(const std::string& path, ReaderFaults& faults) {
+    Parsed parsed;
+    WetReader reader(path, faults);
+    WarcRecord record;
+    while (reader.next(record)) {
+        ++parsed.records;
+        Document document;
+        RecordOutcome outcome = record_to_document(record, "segment", path, faults, document);
+        parsed.outcomes.push_back(outcome);
+        if (outcome == RecordOutcome::document) parsed.documents.push_back(document);
+    }
+    return parsed;
+}
+
+// The real conversion record of the whirlwind excerpt, split into header lines and body.
+struct RealRecord {
+    std::string headers;  // from "WARC/1.0" to the blank line, without Content-Length
+    std::string body;
+};
+
+RealRecord real_record() {
+    std::string text = text_test::read_file(fixture("corpora/whirlwind.warc.wet"));
+    std::size_t start = text.find("WARC/1.0\r\nWARC-Type: conversion");
+    std::size_t blank = text.find("\r\n\r\n", start);
+    std::string headers = text.substr(start, blank + 2 - start);
+    std::size_t length_at = headers.find("Content-Length: ");
+    std::size_t length_end = headers.find("\r\n", length_at);
+    long length = std::stol(headers.substr(length_at + 16, length_end - length_at - 16));
+    headers.erase(length_at, length_end + 2 - length_at);
+    return {headers, text.substr(blank + 4, static_cast<std::size_t>(length))};
+}
+
+std::string make_record(const RealRecord& real, const std::string& body, long length, const std::string& url = "") {
+    std::string headers = real.headers;
+    if (!url.empty()) {
+        std::size_t at = headers.find("WARC-Target-URI: ") + 17;
+        headers.replace(at, headers.find("\r\n", at) - at, url);
+    }
+    return headers + "Content-Length: " + std::to_string(length) + "\r\n\r\n" + body + "\r\n\r\n";
+}
+
+}  // namespace
+
+TEST_CASE("cc_net sample parses as cc_net parses it", "[text][wet]") {
+    ReaderFaults faults;
+    Parsed parsed = parse(fixture("corpora/sample.warc.txt"), faults);
+    REQUIRE(parsed.documents.size() == 3);
+    const char* urls[] = {"http://sample_english.com", "http://sample_chinese.zh", "http://sample_russian.ru"};
+    const char* dates[] = {"2019-03-18T00:00:00Z", "2019-03-18T00:00:01Z", "2019-03-18T00:00:02Z"};
+    const char* titles[] = {"Famous Mark Twain Quotes", "馬克·吐溫名言", "Цитаты знаменитого Марка Твена"};
+    const std::int64_t lengths[] = {353, 109, 355};
+    const std::int64_t nlines[] = {6, 5, 4};
+    for (int i = 0; i < 3; ++i) {
+        INFO("document " << i);
+        const Document& d = parsed.documents[static_cast<std::size_t>(i)];
+        CHECK(d.url == urls[i]);
+        CHECK(d.date_download == dates[i]);
+        CHECK(d.title == titles[i]);
+        CHECK(d.length == lengths[i]);
+        CHECK(d.nlines == nlines[i]);
+        CHECK(d.source_domain == std::string(urls[i]).substr(7));
+    }
+    CHECK(parsed.documents[0].digest == "sha1:XQZHW7QWIG54HVAV3KPRW6MK5ILDNCER");
+    CHECK(parsed.documents[0].raw_content.rfind("Don't part with your illusions.", 0) == 0);
+    // cc_net keeps the blank separator line as the last content line of this fixture.
+    CHECK(parsed.documents[0].raw_content.back() == '\n');
+    // The fixture's Content-Length values are shorter than its bodies.
+    CHECK(faults.wrong_content_length == 4);
+}
+
+TEST_CASE("real Common Crawl record parses by header name", "[text][wet]") {
+    for (const char* name : {"corpora/whirlwind.warc.wet", "corpora/whirlwind.warc.wet.gz"}) {
+        INFO(name);
+        ReaderFaults faults;
+        WetReader reader(fixture(name), faults);
+        WarcRecord info, record, none;
+        REQUIRE(reader.next(info));
+        CHECK(info.type == "warcinfo");
+        REQUIRE(reader.next(record));
+        CHECK_FALSE(reader.next(none));
+        CHECK(record.type == "conversion");
+        CHECK(record.url == "https://an.wikipedia.org/wiki/Escopete");
+        CHECK(record.date == "2024-05-18T01:58:10Z");
+        CHECK(record.language == "spa");
+        CHECK(record.content_length == 4456);
+        CHECK(faults.wrong_content_length == 0);
+        Document document;
+        REQUIRE(record_to_document(record, "seg", name, faults, document) == RecordOutcome::document);
+        CHECK(document.title == "Escopete - Biquipedia, a enciclopedia libre");
+        CHECK(document.digest == "sha1:RDTSR52RUHWDA7QK4BK7OUHU3EXTXYUL");
+        CHECK(document.source_domain == "an.wikipedia.org");
+        CHECK(document.length == 4456);
+    }
+    std::string gz = fixture("corpora/whirlwind.warc.wet.gz");
+    ReaderFaults faults;
+    WetReader reader(gz, faults);
+    WarcRecord record;
+    while (reader.next(record)) {
+    }
+    CHECK(reader.input().is_gzip());
+    CHECK(reader.input().members() == 2);
+}
+
+TEST_CASE("wrong Content-Length resynchronises", "[text][wet][faults]") {
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string second_body = "Second page\nwith its own text line.\n";
+    std::string path = dir.file("lengths.wet");
+    text_test::write_file(path, make_record(real, real.body, static_cast<long>(real.body.size()) - 700) +
+                                    make_record(real, second_body, static_cast<long>(second_body.size()) + 90, "http://b.example/") +
+                                    make_record(real, second_body, static_cast<long>(second_body.size()), "http://c.example/"));
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    REQUIRE(parsed.documents.size() == 3);
+    CHECK(faults.wrong_content_length == 2);
+    CHECK(parsed.documents[0].raw_content.size() > real.body.size() - 100);  // the whole body, not the declared part
+    CHECK(parsed.documents[1].url == "http://b.example/");
+    CHECK(parsed.documents[1].raw_content == "with its own text line.");
+    CHECK(parsed.documents[2].url == "http://c.example/");
+}
+
+TEST_CASE("body line reading WARC/1.0 stays in the body", "[text][wet][faults]") {
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string body = "Title line\nbefore\nWARC/1.0\nWARC-Type: conversion\nafter\n";
+    std::string path = dir.file("inner.wet");
+    text_test::write_file(path, make_record(real, body, static_cast<long>(body.size())) +
+                                    make_record(real, real.body, static_cast<long>(real.body.size()), "http://next.example/"));
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    REQUIRE(parsed.documents.size() == 2);
+    CHECK(faults.body_line_warc_header == 1);
+    CHECK(faults.wrong_content_length == 0);
+    CHECK(parsed.documents[0].raw_content == "before\nWARC/1.0\nWARC-Type: conversion\nafter");
+    CHECK(parsed.documents[1].url == "http://next.example/");
+}
+
+TEST_CASE("empty body and missing headers are skipped and counted", "[text][wet][faults]") {
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string no_url = make_record(real, real.body, static_cast<long>(real.body.size()));
+    std::size_t at = no_url.find("WARC-Target-URI:");
+    no_url.erase(at, no_url.find("\r\n", at) + 2 - at);
+    std::string path = dir.file("skips.wet");
+    text_test::write_file(path, make_record(real, "", 0, "http://empty.example/") + no_url +
+                                    make_record(real, real.body, static_cast<long>(real.body.size()), "http://good.example/"));
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    CHECK(parsed.records == 3);
+    CHECK(faults.empty_body == 1);
+    CHECK(faults.missing_headers == 1);
+    REQUIRE(parsed.documents.size() == 1);
+    CHECK(parsed.documents[0].url == "http://good.example/");
+}
+
+TEST_CASE("invalid UTF-8, control characters and binary bodies", "[text][wet][faults]") {
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string bad_utf8 = real.body;
+    bad_utf8.replace(bad_utf8.find("Biquipedia"), 1, "\xFF\xC3");
+    std::string controls = real.body;
+    controls.insert(controls.find("Biquipedia"), "\x01\x02\x1B");
+    std::string binary(3000, '\0');
+    for (std::size_t i = 0; i < binary.size(); ++i) binary[i] = static_cast<char>((i * 131) % 256);
+    std::string path = dir.file("bytes.wet");
+    text_test::write_file(path, make_record(real, bad_utf8, static_cast<long>(bad_utf8.size()), "http://utf8.example/") +
+                                    make_record(real, controls, static_cast<long>(controls.size()), "http://ctl.example/") +
+                                    make_record(real, binary, static_cast<long>(binary.size()), "http://bin.example/") +
+                                    make_record(real, real.body, static_cast<long>(real.body.size()), "http://good.example/"));
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    REQUIRE(parsed.documents.size() == 3);
+    CHECK(faults.invalid_utf8_records == 1);
+    CHECK(faults.invalid_utf8_sequences == 2);
+    CHECK(parsed.documents[0].title == "Escopete - \uFFFD\uFFFDiquipedia, a enciclopedia libre");
+    CHECK(faults.control_character_records == 1);
+    CHECK(parsed.documents[1].title == "Escopete - Biquipedia, a enciclopedia libre");
+    CHECK(faults.binary_records == 1);
+    CHECK(parsed.outcomes[2] == RecordOutcome::binary);
+    CHECK(parsed.documents[2].url == "http://good.example/");
+}
+
+TEST_CASE("truncated gzip member is an error after the good records", "[text][wet][faults]") {
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string first = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://one.example/"));
+    std::string second = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://two.example/"));
+    std::string third = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://three.example/"));
+    std::string path = dir.file("cut.warc.wet.gz");
+    std::size_t damaged_at = first.size() + second.size();
+    text_test::write_file(path, first + second + third.substr(0, third.size() / 2));
+
+    ReaderFaults faults;
+    WetReader reader(path, faults);
+    WarcRecord record;
+    REQUIRE(reader.next(record));
+    CHECK(record.url == "http://one.example/");
+    REQUIRE(reader.next(record));
+    CHECK(record.url == "http://two.example/");
+    CHECK(record.body.compare(0, real.body.size(), real.body) == 0);
+    try {
+        reader.next(record);
+        FAIL("no error for the truncated member");
+    } catch (const scorekit::Error& e) {
+        std::string message = e.what();
+        CHECK_THAT(message, Catch::Contains(path));
+        CHECK_THAT(message, Catch::Contains("byte offset " + std::to_string(damaged_at)));
+        CHECK_THAT(message, Catch::Contains("truncated"));
+    }
+    CHECK(faults.truncated_files == 1);
+}
+
+TEST_CASE("whole-file gzip and LF-only headers", "[text][wet]") {
+    text_test::TempDir dir;
+    std::string records;
+    for (int i = 0; i < 50; ++i) {
+        std::string body = "Title " + std::to_string(i) + "\nline one of page " + std::to_string(i) + "\nline two";
+        records += "WARC/1.0\nWARC-Type: conversion\nWARC-Date: 2020-01-01T00:00:00Z\nContent-Length: " +
+                   std::to_string(body.size()) + "\nWARC-Target-URI: http://p" + std::to_string(i) + ".example:8080/x?y\n\n" +
+                   body + "\n\n";
+    }
+    std::string path = dir.file("whole.wet.gz");
+    text_test::write_file(path, text_test::gzip_member(records));
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    REQUIRE(parsed.documents.size() == 50);
+    CHECK(faults.wrong_content_length == 0);
+    CHECK(parsed.documents[49].title == "Title 49");
+    // cc_net keeps one trailing blank line (only two are dropped): the LF separator adds one.
+    CHECK(parsed.documents[49].raw_content == "line one of page 49\nline two\n");
+    CHECK(parsed.documents[49].source_domain == "p49.example:8080");
+    CHECK(parsed.documents[49].digest.empty());
+}
+
+TEST_CASE("JSON lines are written as Python's json.dumps writes them", "[text][json]") {
+    Document d;
+    d.url = "u";
+    d.title = "t\"\\\x01\u00e9";
+    d.raw_content = "a\nb\tc";
+    d.length = 5;
+    d.nlines = 2;
+    d.deduplicated = true;
+    d.original_nlines = 3;
+    d.original_length = 9;
+    d.line_ids = {0, 2};
+    d.identified = true;
+    d.language = "en";
+    d.language_score_percent = 70;
+    d.language_identifier = "cld2";
+    std::string out;
+    append_json(d, out);
+    CHECK(out ==
+          "{\"url\": \"u\", \"date_download\": \"\", \"digest\": \"\", \"length\": 5, \"nlines\": 2, "
+          "\"source_domain\": \"\", \"title\": \"t\\\"\\\\\\u0001\u00e9\", \"raw_content\": \"a\\nb\\tc\", "
+          "\"cc_segment\": \"\", \"original_nlines\": 3, \"original_length\": 9, \"line_ids\": [0, 2], "
+          "\"language\": \"en\", \"language_score\": 0.7, \"language_identifier\": \"cld2\"}\n");
+    CHECK(format_score(100) == "1.0");
+    CHECK(format_score(7) == "0.07");
+    CHECK(format_score(50) == "0.5");
+    CHECK(format_score(0) == "0.0");
+    CHECK(url_netloc("https://user@host.example:443/path?q") == "user@host.example:443");
+    CHECK(url_netloc("no-scheme.example/path") == "");
+}

@@ -1,0 +1,75 @@
+// ccnet-filter: the CCNet pipeline over Common Crawl WET files.
+#include "scorekit/cli.hpp"
+#include "scorekit/error.hpp"
+#include "scorekit/text/ccnet_filter.hpp"
+
+namespace {
+
+// Options that every subcommand reading crawl files takes.
+void add_input_options(CLI::App& command, scorekit::CcnetInputOptions& options) {
+    command.add_option("inputs", options.inputs, "WET or WARC files (gzip or plain); `-` is standard input");
+    command.add_option("--paths", options.paths_file,
+                       "File listing one input path per line (gzip allowed, as Common Crawl's wet.paths.gz)");
+    command.add_option("--shard", options.shard,
+                       "Process shard I of N (0-based) of the inputs, cc_net's contiguous split; default from "
+                       "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, else 0/1");
+    command.add_option("--min-len", options.min_length, "Drop documents whose raw_content has fewer code points")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    command.add_option("--batch", options.batch_records, "Records per work item")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    command.add_flag("--force", options.force, "Redo a shard even if its done marker exists");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"The CCNet pipeline over Common Crawl WET files: paragraph hashes, deduplication, "
+                 "language identification, JSON Lines per language."};
+    app.name(SCOREKIT_TOOL_NAME);
+    scorekit::CommonOptions common;
+    scorekit::add_common_options(app, common, {/*output=*/false, /*threads=*/true, /*seed=*/false});
+    app.require_subcommand(0, 1);
+    app.fallthrough();
+
+    scorekit::CcnetHashOptions hash;
+    CLI::App* hash_command = app.add_subcommand("hash", "Write the paragraph hashes of a shard to a hash file");
+    add_input_options(*hash_command, hash.input);
+    hash_command->add_option("-o,--output", hash.output, "Hash file to write; {shard} becomes the 4-digit shard index")
+        ->required();
+
+    scorekit::CcnetMineOptions mine;
+    CLI::App* mine_command =
+        app.add_subcommand("mine", "Deduplicate a shard against its group's hashes, identify languages, write JSONL");
+    add_input_options(*mine_command, mine.input);
+    mine_command
+        ->add_option("-o,--output", mine.output,
+                     "Output directory for <language>.json.gz; {shard} becomes the 4-digit shard index")
+        ->required();
+    mine_command->add_option("--hashes", mine.hashes, "Hash file; repeat for each file of the group (their union is the dedup set)")
+        ->allow_extra_args(false);
+    mine_command->add_option("--hashes-dir", mine.hashes_dir,
+                             "Directory of hash files NNNN.bin; the group of this shard is used");
+    mine_command->add_option("--group-size", mine.group_size, "Shards per deduplication group with --hashes-dir")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    mine_command->add_flag("--no-dedup", mine.no_dedup, "Skip deduplication");
+    mine_command->add_option("--lang", mine.languages, "Keep only these languages (comma-separated codes)")
+        ->delimiter(',')
+        ->allow_extra_args(false);
+    mine_command->add_option("--lid-model", mine.lid_model,
+                             "fastText language identification model (lid.176.bin); default: built-in CLD2");
+    mine_command->add_option("--lang-threshold", mine.language_threshold,
+                             "Drop documents whose language score, rounded to 2 decimals, is below this")
+        ->capture_default_str();
+
+    return scorekit::run_tool(app, argc, argv, common, [&] {
+        hash.input.threads = mine.input.threads = common.threads;
+        if (hash_command->parsed()) scorekit::run_ccnet_hash(hash);
+        if (mine_command->parsed()) scorekit::run_ccnet_mine(mine);
+        if (!hash_command->parsed() && !mine_command->parsed()) {
+            throw scorekit::UsageError("no subcommand: give hash or mine");
+        }
+    });
+}

@@ -1,0 +1,54 @@
+// geodesic: shortest paths, exponential and logarithmic maps under a score-induced metric.
+#include "scorekit/geodesic_command.hpp"
+#include "scorekit/error.hpp"
+#include "scorekit/model_loader.hpp"
+
+int main(int argc, char** argv) {
+    scorekit::GeodesicCommandOptions o;
+    scorekit::MetricOptions& m = o.settings;
+    CLI::App app{"Compute geodesics of the Riemannian metric that a score model induces: boundary-value\n"
+                 "paths and lengths between pairs, distance matrices, the exponential map (--exp) and\n"
+                 "the logarithmic map (--log).",
+                 SCOREKIT_TOOL_NAME};
+    app.add_option("-m,--model", o.model,
+                   "Score model (required): model.h5, model.pt (TorchScript), or gaussian:/gmm:/halfplane/exponential spec");
+    app.add_option("--metric", o.metric, "stein (I + lambda s s^T), conformal (p^(-2 beta) I) or pullback "
+                                         "(lambda I + J^T J); outer is rejected")
+        ->capture_default_str();
+    app.add_option("--lambda", m.lambda, "stein: weight of s s^T; pullback: weight of I")->capture_default_str();
+    app.add_option("--beta", m.beta, "conformal: exponent beta in p^(-2 beta)")->capture_default_str();
+    app.add_option("--sigma", m.sigma, "Noise level of the score; default: the model's smallest (0 if exact)");
+    app.add_option("--from", o.from, "Start point, comma-separated")->delimiter(',');
+    app.add_option("--to", o.to, "End point, comma-separated")->delimiter(',');
+    app.add_option("--velocity", o.velocity, "Initial velocity for --exp, comma-separated")->delimiter(',');
+    app.add_option("--pairs", o.pairs, "File of pairs: 2 D columns per row, start then end (--exp: start then velocity)");
+    app.add_option("--all-pairs", o.all_pairs, "Point set: geodesic distances between all pairs, as an N x N matrix");
+    app.add_flag("--exp", o.exp, "Exponential map: integrate the geodesic equation from --from with --velocity");
+    app.add_flag("--log", o.log, "Logarithmic map: the initial velocity of the geodesic from start to end");
+    app.add_option("--nodes", o.solver.nodes, "Path nodes T, both end points included")->capture_default_str();
+    app.add_option("--tolerance", o.solver.tolerance, "Convergence: max node displacement relative to |end - start|")
+        ->capture_default_str();
+    app.add_option("--max-iterations", o.solver.max_iterations, "L-BFGS iterations per pair")->capture_default_str();
+    app.add_option("--resolution", o.solver.resolution,
+                   "Max relative gap between midpoint and Simpson lengths of a converged path")
+        ->capture_default_str();
+    app.add_option("--ode-tolerance", o.integration.tolerance, "Error tolerance per integration step (--exp, --log)")
+        ->capture_default_str();
+    app.add_option("--shooting-tolerance", o.shooting_tolerance, "--log: max miss relative to |end - start|")
+        ->capture_default_str();
+    app.add_option("--paths", o.paths, "Also write the path nodes: .h5 [pairs, T, D], or text rows `pair t x1..xD`");
+    app.add_flag("--allow-unconverged", o.allow_unconverged, "Exit 0 even when some pairs did not converge");
+    scorekit::add_common_options(app, o.common, {true, true, false});
+    app.get_option("--output")->description("Output: .h5 writes datasets, - writes text with a header");
+
+    return scorekit::run_tool(app, argc, argv, o.common, [&] {
+        // Checked here rather than by CLI11, which would report a missing --model before an
+        // unknown option.
+        if (o.model.empty()) {
+            throw scorekit::UsageError(scorekit::describe("missing option", "--model", "no score model given",
+                                                          "pass -m model.h5, model.pt or an analytic spec"));
+        }
+        auto model = scorekit::load_score_model(o.model, scorekit::resolve_threads(o.common.threads));
+        scorekit::run_geodesic(o, *model);
+    });
+}
