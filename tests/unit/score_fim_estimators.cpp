@@ -222,3 +222,19 @@ TEST_CASE("empirical estimator requires labels", "[fim]") {
     RowMatrix bad = RowMatrix::Constant(2, 1, 3);  // class 3 of 3 classes does not exist
     CHECK_THROWS_AS(compute_fisher(model, inputs, bad, problem_for("empirical"), Representation::diag), Error);
 }
+
+TEST_CASE("mc draws independent of batch size", "[fim]") {
+    FisherModel model = small_classifier(9);
+    Rng rng(6);
+    RowMatrix inputs = random_matrix(25, 2, rng);
+    FisherProblem problem = problem_for("mc:5");
+    problem.seed = 3;
+    problem.batch_size = 4;
+    RowMatrix small_batches = compute_fisher(model, inputs, Labels(), problem, Representation::dense).dense;
+    problem.batch_size = 128;
+    RowMatrix one_batch = compute_fisher(model, inputs, Labels(), problem, Representation::dense).dense;
+    CHECK((small_batches - one_batch).norm() < 1e-12 * one_batch.norm());
+    problem.seed = 4;
+    RowMatrix other_seed = compute_fisher(model, inputs, Labels(), problem, Representation::dense).dense;
+    CHECK((other_seed - one_batch).norm() > 1e-3 * one_batch.norm());
+}

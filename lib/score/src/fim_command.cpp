@@ -1,5 +1,6 @@
 // The fim tool: reads a model and inputs, computes the Fisher information in the requested
 // representation, prints the summary line and writes the HDF5 output.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 
@@ -223,8 +224,11 @@ void run_fim(const FimOptions& o) {
         log_verbose("[1/2] " + request.problem.estimator.quantity() + " of " + std::to_string(model.parameter_count()) +
                  " parameters over " + std::to_string(inputs.rows()) + " inputs, estimator " +
                  request.problem.estimator.name() + ", representation " + to_string(request.representation));
+        auto start = std::chrono::steady_clock::now();
         outcome = request.representation == Representation::implicit ? run_implicit(o, request, model, inputs, labels)
                                                                        : run_stored(o, request, model, inputs, labels);
+        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        log_verbose("computed in " + format_short(seconds) + " s (model and inputs loaded before)");
     }
 
     if (o.common.output != "-") {

@@ -41,7 +41,7 @@ std::vector<BlockRange> block_ranges(const std::vector<ParameterInfo>& parameter
 
 // The inputs and labels of one batch, and everything the per-example gradients need.
 struct Batch {
-    std::int64_t index = 0, first = 0, size = 0;
+    std::int64_t first = 0, size = 0;
     torch::Tensor x, labels;
 };
 
@@ -53,9 +53,8 @@ void for_each_batch(const FisherModel::Impl& model, const RowMatrix& inputs, con
     at::set_num_threads(std::max(1, problem.threads));
     torch::Tensor all = input_tensor(model, inputs, dtype_of(problem));
     torch::Tensor all_labels = labels.size() ? to_tensor(labels, torch::kFloat64).clone() : torch::Tensor();
-    for (std::int64_t first = 0, index = 0; first < rows; first += step, ++index) {
+    for (std::int64_t first = 0; first < rows; first += step) {
         Batch batch;
-        batch.index = index;
         batch.first = first;
         batch.size = std::min(step, rows - first);
         batch.x = all.narrow(0, first, batch.size);
@@ -71,7 +70,7 @@ torch::Tensor module_gradients(FisherModel::Impl& model, const Batch& batch, con
         torch::NoGradGuard no_grad;
         f = model.forward(batch.x);
     }
-    torch::Tensor e = output_vectors(f, batch.labels, problem, batch.index);
+    torch::Tensor e = output_vectors(f, batch.labels, problem, batch.first);
     const std::int64_t samples = e.size(0), total = parameter_count(model.parameters);
     torch::Tensor psi = torch::zeros({samples * batch.size, total}, f.options());
     for (auto& parameter : model.module_parameters) parameter.requires_grad_(true);
@@ -103,7 +102,7 @@ StackGradients stack_gradients(const FisherModel::Impl& model, const StackTensor
                                const FisherProblem& problem) {
     StackGradients result;
     result.forward = forward_stack(model, tensors, batch.x);
-    torch::Tensor e = output_vectors(result.forward.output, batch.labels, problem, batch.index);
+    torch::Tensor e = output_vectors(result.forward.output, batch.labels, problem, batch.first);
     result.samples = e.size(0);
     result.grads = backward_stack(model, tensors, result.forward, e);
     return result;

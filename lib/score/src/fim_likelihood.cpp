@@ -101,10 +101,10 @@ torch::Tensor exact_vectors(const torch::Tensor& f, const FisherProblem& problem
     return {};
 }
 
-// K draws y ~ p(. | f) per input, each giving d log p(y | f) / df / sqrt(K).
-torch::Tensor sampled_vectors(const torch::Tensor& f, const FisherProblem& problem, std::uint64_t stream) {
+// K draws y ~ p(. | f) per input, each giving d log p(y | f) / df / sqrt(K). Input n of the batch
+// draws from its own stream first_row + n, so the draws do not depend on the batch size.
+torch::Tensor sampled_vectors(const torch::Tensor& f, const FisherProblem& problem, std::uint64_t first_row) {
     const int64_t batch = f.size(0), outputs = f.size(1), draws = problem.estimator.samples;
-    Rng rng(problem.seed, stream);
     torch::Tensor f64 = f.to(torch::kFloat64).contiguous();
     torch::Tensor result = torch::zeros({draws, batch, outputs}, torch::kFloat64);
     auto out = result.accessor<double, 3>();
@@ -114,6 +114,7 @@ torch::Tensor sampled_vectors(const torch::Tensor& f, const FisherProblem& probl
         torch::Tensor p = torch::softmax(f64, 1).contiguous();
         auto prob = p.accessor<double, 2>();
         for (int64_t n = 0; n < batch; ++n) {
+            Rng rng(problem.seed, first_row + n);
             for (int64_t k = 0; k < draws; ++k) {
                 // Inverse CDF; the last class takes any rounding remainder.
                 double u = rng.uniform(), cumulative = 0;
@@ -132,6 +133,7 @@ torch::Tensor sampled_vectors(const torch::Tensor& f, const FisherProblem& probl
         torch::Tensor p = torch::sigmoid(f64).contiguous();
         auto prob = p.accessor<double, 2>();
         for (int64_t n = 0; n < batch; ++n) {
+            Rng rng(problem.seed, first_row + n);
             for (int64_t k = 0; k < draws; ++k) {
                 double y = rng.uniform() < prob[n][0] ? 1.0 : 0.0;
                 out[k][n][0] = weight * (y - prob[n][0]);
@@ -140,6 +142,7 @@ torch::Tensor sampled_vectors(const torch::Tensor& f, const FisherProblem& probl
     } else {
         // y = f + sigma z gives d log p / df = (y - f) / sigma^2 = z / sigma.
         for (int64_t n = 0; n < batch; ++n) {
+            Rng rng(problem.seed, first_row + n);
             for (int64_t k = 0; k < draws; ++k) {
                 for (int64_t c = 0; c < outputs; ++c) out[k][n][c] = weight * rng.normal() / problem.sigma;
             }
@@ -164,10 +167,10 @@ torch::Tensor log_likelihood_output_gradient(const torch::Tensor& f, const torch
 }
 
 torch::Tensor output_vectors(const torch::Tensor& f, const torch::Tensor& labels, const FisherProblem& problem,
-                             std::uint64_t stream) {
+                             std::uint64_t first_row) {
     switch (problem.estimator.kind) {
         case EstimatorSpec::Kind::exact: return exact_vectors(f, problem);
-        case EstimatorSpec::Kind::monte_carlo: return sampled_vectors(f, problem, stream);
+        case EstimatorSpec::Kind::monte_carlo: return sampled_vectors(f, problem, first_row);
         case EstimatorSpec::Kind::empirical: return log_likelihood_output_gradient(f, labels, problem).unsqueeze(0);
     }
     return {};

@@ -17,10 +17,10 @@ namespace scorekit {
 // K (mc:K) or 1 (empirical).
 std::int64_t vectors_per_input(const FisherProblem& problem, std::int64_t outputs);
 
-// `labels` [B, 1] or [B, C] (undefined unless the estimator needs them); `stream` selects the
-// random stream of mc draws so that each batch has its own fixed draws.
+// `labels` [B, 1] or [B, C] (undefined unless the estimator needs them). `first_row` is the index
+// of the batch's first input: each input's mc draws come from its own seeded stream.
 torch::Tensor output_vectors(const torch::Tensor& f, const torch::Tensor& labels, const FisherProblem& problem,
-                             std::uint64_t stream);
+                             std::uint64_t first_row);
 
 // d log p(y | f) / df for the given labels, [B, C].
 torch::Tensor log_likelihood_output_gradient(const torch::Tensor& f, const torch::Tensor& labels,

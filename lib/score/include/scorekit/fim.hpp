@@ -96,8 +96,8 @@ FisherMatrix compute_fisher(const FisherModel& model, const RowMatrix& inputs, c
                             BlockGrouping grouping = BlockGrouping::layer);
 
 // A matrix-free Fisher operator: F v recomputed from the model and the inputs at each call. The
-// mc estimator draws the same labels at every call (the seed is fixed per batch), so repeated
-// products use one fixed matrix.
+// mc estimator draws the same labels at every call (each input has its own seeded stream), so
+// repeated products use one fixed matrix.
 class FisherOperator {
 public:
     FisherOperator(FisherModel model, RowMatrix inputs, Labels labels, FisherProblem problem);
