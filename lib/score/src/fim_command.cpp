@@ -1,5 +1,7 @@
 // The fim tool: reads a model and inputs, computes the Fisher information in the requested
 // representation, prints the summary line and writes the HDF5 output.
+#include <malloc.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -192,6 +194,12 @@ void check_model_request(const FimOptions& o, const Request& request, const Fish
 }  // namespace
 
 void run_fim(const FimOptions& o) {
+    // The batched path allocates temporaries of a few MB per batch. glibc serves those with mmap and
+    // returns them at once, so every batch paid page faults again; keeping them in the heap made
+    // the diag of a 64-256-10 MLP over 1797 inputs about 3x faster (bench/fim/run.sh).
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+
     Request request = parse_request(o);
     RowMatrix inputs;
     Labels labels;
