@@ -263,18 +263,31 @@ private:
         }
     }
 
+    // A = sum a~ a~^T with a~ = [a, 1] is assembled from a^T a, the column sums of a and the count,
+    // in place, which avoids copying the inputs into a~ for every batch.
     void add_stack_kfac(const StackGradients& batch, const StackTensors& tensors) {
         if (input_factors_.empty()) {
-            input_factors_.resize(batch.grads.size());
-            gradient_factors_.resize(batch.grads.size());
+            for (size_t layer = 0; layer < batch.grads.size(); ++layer) {
+                const std::int64_t in = batch.forward.inputs[layer].size(1), out = batch.grads[layer].size(1);
+                const std::int64_t columns = tensors.biases[layer].defined() ? in + 1 : in;
+                auto options = torch::TensorOptions().dtype(dtype_);
+                input_factors_.push_back(torch::zeros({columns, columns}, options));
+                gradient_factors_.push_back(torch::zeros({out, out}, options));
+            }
         }
         for (size_t layer = 0; layer < batch.grads.size(); ++layer) {
-            torch::Tensor a = batch.forward.inputs[layer];
-            if (tensors.biases[layer].defined()) a = torch::cat({a, torch::ones({a.size(0), 1}, a.options())}, 1);
+            const torch::Tensor& a = batch.forward.inputs[layer];
             const torch::Tensor& g = batch.grads[layer];
-            torch::Tensor aa = torch::mm(a.t(), a), gg = torch::mm(g.t(), g);
-            input_factors_[layer] = input_factors_[layer].defined() ? input_factors_[layer] + aa : aa;
-            gradient_factors_[layer] = gradient_factors_[layer].defined() ? gradient_factors_[layer] + gg : gg;
+            const std::int64_t in = a.size(1);
+            torch::Tensor& factor = input_factors_[layer];
+            factor.narrow(0, 0, in).narrow(1, 0, in).addmm_(a.t(), a);
+            if (tensors.biases[layer].defined()) {
+                torch::Tensor sums = a.sum(0);
+                factor.narrow(0, in, 1).narrow(1, 0, in) += sums.unsqueeze(0);
+                factor.narrow(0, 0, in).narrow(1, in, 1) += sums.unsqueeze(1);
+                factor.narrow(0, in, 1).narrow(1, in, 1) += static_cast<double>(a.size(0));
+            }
+            gradient_factors_[layer].addmm_(g.t(), g);
         }
     }
 
