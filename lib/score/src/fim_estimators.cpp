@@ -316,6 +316,7 @@ FisherMatrix Accumulator::finish(std::int64_t inputs, Reduction reduction) const
     fisher.representation = representation_;
     fisher.parameters = model_.parameters;
     const double scale = reduction == Reduction::mean ? 1.0 / static_cast<double>(inputs) : 1.0;
+
     torch::Tensor positions = augmented_order_ ? augmented_positions(model_.stack_tensors) : torch::Tensor();
     auto to_theta_order = [&](const torch::Tensor& m, std::int64_t offset) {
         if (!augmented_order_) return m;
@@ -328,6 +329,7 @@ FisherMatrix Accumulator::finish(std::int64_t inputs, Reduction reduction) const
         RowMatrix block = to_matrix(to_theta_order(blocks_[k], ranges_[k].offset)) * scale;
         fisher.blocks.push_back({ranges_[k].name, ranges_[k].offset, ranges_[k].size, block});
     }
+
     // F_layer ~= N E[a a^T] (x) E[g g^T] for the sum: the count goes into A, G is a mean over inputs.
     // Names and offsets come from the parameter table, which lists each layer's weight then bias.
     size_t tensor = 0;
