@@ -3,7 +3,7 @@
 
 Uses a local copy of facebookresearch/cc_net unchanged (CCNET_DIR on sys.path). The only shim:
 cc_net's process_wet_file imports func_argparse (for its command line only), which Debian does
-not package, so an empty module stands in for it. Local files are read through cc_net's own
+not package, so an empty module replaces it. Local files are read through cc_net's own
 segment cache: CCSegmentsReader opens cache_dir/<file name> when it exists.
 
     ccnet_reference.py hash OUTPUT.npy SEGMENT...

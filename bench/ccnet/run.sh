@@ -53,6 +53,8 @@ cmp -s ours/hashes.bin ours/hashes2.bin || { echo "hash files differ between 1 a
 measure ccnet_mine "$python" "$here/ccnet_reference.py" mine ref/mined lid.bin ref/hashes.npy "${inputs[@]}"
 measure ours_mine_t1 "$exe" --threads 1 mine --force "${inputs[@]}" --hashes ours/hashes.bin --lid-model lid.bin -o ours/mined
 measure ours_mine_t2 "$exe" --threads 2 mine --force "${inputs[@]}" --hashes ours/hashes.bin --lid-model lid.bin -o ours/mined2
+measure ours_mine_gzip1 "$exe" --threads 1 mine --force "${inputs[@]}" --hashes ours/hashes.bin --lid-model lid.bin \
+    --compression 1 -o ours/mined_gzip1
 
 # The same documents, byte for byte, apart from our extra language_identifier field.
 identical=yes
@@ -79,9 +81,10 @@ while IFS=$'\t' read -r name wall cpu rss; do
     printf '%-14s %9.2f %9.2f %12.0f %12.0f %10.1f\n' "$name" "$wall" "$cpu" \
         "$(echo "$documents / ($wall * $threads)" | bc -l)" "$(echo "$documents / $cpu" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
 done < times.tsv
-ratio() { echo "scale=1; $(awk -v a="$1" '$1 == a {print $3}' times.tsv) / $(awk -v b="$2" '$1 == b {print $3}' times.tsv)" | bc; }
-speedup() { echo "scale=2; $(awk -v a="$1" '$1 == a {print $2}' times.tsv) / $(awk -v b="$2" '$1 == b {print $2}' times.tsv)" | bc; }
+# ratio A B: CPU seconds of run A over run B; speedup A B: wall seconds of A over B.
+ratio() { awk -v a="$1" -v b="$2" '$1 == a {x = $3} $1 == b {y = $3} END {printf "%.1f", x / y}' times.tsv; }
+speedup() { awk -v a="$1" -v b="$2" '$1 == a {x = $2} $1 == b {y = $2} END {printf "%.2f", x / y}' times.tsv; }
 echo "hash: ccnet-filter is $(ratio ccnet_hash ours_hash_t1)x cc_net per CPU second; 2 threads: $(speedup ours_hash_t1 ours_hash_t2)x the 1-thread wall speed"
-echo "mine: ccnet-filter is $(ratio ccnet_mine ours_mine_t1)x cc_net per CPU second; 2 threads: $(speedup ours_mine_t1 ours_mine_t2)x the 1-thread wall speed"
+echo "mine: ccnet-filter is $(ratio ccnet_mine ours_mine_t1)x cc_net per CPU second ($(ratio ccnet_mine ours_mine_gzip1)x with --compression 1); 2 threads: $(speedup ours_mine_t1 ours_mine_t2)x the 1-thread wall speed"
 echo "hash table: $(grep -o '"bytes_per_hash": [0-9.]*' ours/hashes.bin.stats.json | grep -o '[0-9.]*$') bytes per hash; peak RSS of hash per unique hash: $(echo "scale=1; $(awk '$1 == "ours_hash_t1" {print $4}' times.tsv) * 1024 / $hashes" | bc) bytes"
 echo "mined documents identical to cc_net's: $identical"

@@ -47,6 +47,14 @@ expect_no_file "truncated member marker" "$WORK/cut.done"
 run_case "whirlwind" 0 "" -- "$exe" mine --min-len 0 --no-dedup "$good" -o "$WORK/ww"
 grep -q '"documents_out": 1' "$WORK/ww.stats.json" || fail "whirlwind: expected one document: $(cat "$WORK/ww.stats.json")"
 
+# The shard defaults to the SLURM array variables: task 1 of 2 reads the second of two inputs.
+SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 run_case "SLURM shard" 0 "shard 1/2" -- "$exe" hash --min-len 0 \
+    "$corpora/sample.warc.txt" "$good" -o "$WORK/slurm/{shard}.bin"
+expect_file "SLURM shard" "$WORK/slurm/0001.bin"
+grep -q 'whirlwind.warc.wet.gz"\]' "$WORK/slurm/0001.bin.stats.json" || fail "SLURM shard: wrong input: $(head -c 300 "$WORK/slurm/0001.bin.stats.json")"
+SLURM_ARRAY_TASK_ID=2 SLURM_ARRAY_TASK_COUNT=2 run_case "bad SLURM variables" 2 "invalid SLURM array variables" -- \
+    "$exe" hash "$good" -o "$WORK/slurm/{shard}.bin"
+
 # Usage and data errors.
 run_case "no input" 2 "no WET files" -- "$exe" hash -o "$WORK/x.bin"
 expect_one_line_error "no input"
@@ -64,4 +72,13 @@ run_case "bad lid model" 1 "cannot load fastText model" -- "$exe" mine --no-dedu
     --lid-model "$WORK/en.jsonl" -o "$WORK/x"
 run_case "mine help" 0 "" -- "$exe" mine --help
 grep -q -- "--lid-model" "$WORK/out" || fail "mine --help lacks --lid-model"
+
+# Every long option in --help is documented in the man page (roff escapes each '-' as '\-').
+for command in "" hash mine; do
+    "$exe" $command --help > "$WORK/help" 2>&1
+    for option in $(grep -oE -- '--[a-z][a-z-]+' "$WORK/help" | sort -u); do
+        escaped=$(printf '%s' "$option" | sed 's/-/\\\\-/g')
+        grep -q -- "$escaped" "$SRC/man/ccnet-filter.1" || fail "man page lacks $option (from '$command --help')"
+    done
+done
 finish

@@ -130,15 +130,18 @@ TEST_CASE("wrong Content-Length resynchronises", "[text][wet][faults]") {
     std::string path = dir.file("lengths.wet");
     text_test::write_file(path, make_record(real, real.body, static_cast<long>(real.body.size()) - 700) +
                                     make_record(real, second_body, static_cast<long>(second_body.size()) + 90, "http://b.example/") +
-                                    make_record(real, second_body, static_cast<long>(second_body.size()), "http://c.example/"));
+                                    make_record(real, second_body, 999999999999L, "http://c.example/") +
+                                    make_record(real, second_body, static_cast<long>(second_body.size()), "http://d.example/"));
     ReaderFaults faults;
     Parsed parsed = parse(path, faults);
-    REQUIRE(parsed.documents.size() == 3);
-    CHECK(faults.wrong_content_length == 2);
+    REQUIRE(parsed.documents.size() == 4);
+    CHECK(faults.wrong_content_length == 3);
     CHECK(parsed.documents[0].raw_content.size() > real.body.size() - 100);  // the whole body, not the declared part
     CHECK(parsed.documents[1].url == "http://b.example/");
     CHECK(parsed.documents[1].raw_content == "with its own text line.");
-    CHECK(parsed.documents[2].url == "http://c.example/");
+    CHECK(parsed.documents[2].url == "http://c.example/");  // a length far beyond the file
+    CHECK(parsed.documents[2].raw_content == "with its own text line.");
+    CHECK(parsed.documents[3].url == "http://d.example/");
 }
 
 TEST_CASE("body line reading WARC/1.0 stays in the body", "[text][wet][faults]") {

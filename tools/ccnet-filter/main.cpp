@@ -63,6 +63,9 @@ int main(int argc, char** argv) {
     mine_command->add_option("--lang-threshold", mine.language_threshold,
                              "Drop documents whose language score, rounded to 2 decimals, is below this")
         ->capture_default_str();
+    mine_command->add_option("--compression", mine.compression_level, "gzip level of the outputs, 1 (fastest) to 9 (smallest)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 9));
 
     return scorekit::run_tool(app, argc, argv, common, [&] {
         hash.input.threads = mine.input.threads = common.threads;

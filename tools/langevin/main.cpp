@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
     app.add_option("--steps", s.steps, "Steps (per noise level for annealed)")->capture_default_str();
     s.step_size = 0;
     app.add_option("--step-size", s.step_size,
-                   "Step size eps in standardised units; 0 = 0.01 for ula/mala, 2e-5 for annealed")
+                   "Step size eps in standardised units; 0 = 0.01 for ula/mala, 0.2 sigma_min^2 for annealed")
         ->capture_default_str();
     app.add_option("--burn-in", s.burn_in, "Steps dropped before the first kept sample (ula, mala)")
         ->capture_default_str();

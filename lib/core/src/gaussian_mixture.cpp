@@ -88,12 +88,10 @@ void GaussianMixtureModel::evaluate(const RowMatrix& x, double sigma, RowMatrix&
 }
 
 RowMatrix GaussianMixtureModel::responsibilities(const RowMatrix& log_terms) {
-    RowMatrix result(log_terms.rows(), log_terms.cols());
-    for (Eigen::Index i = 0; i < log_terms.rows(); ++i) {
-        double top = log_terms.row(i).maxCoeff();
-        result.row(i) = (log_terms.row(i).array() - top).exp();
-        result.row(i) /= result.row(i).sum();
-    }
+    const Vector top = log_terms.rowwise().maxCoeff();
+    RowMatrix result = (log_terms.colwise() - top).array().exp().matrix();
+    const Vector total = result.rowwise().sum();
+    result.array().colwise() /= total.array();
     return result;
 }
 

@@ -39,16 +39,15 @@ void run_langevin(const LangevinCommandOptions& o) {
     sampler.method = parse_langevin_method(o.method);
     sampler.seed = o.common.seed;
     sampler.threads = resolve_threads(o.common.threads);
-    if (sampler.step_size == 0) {
-        // Annealed steps grow with (sigma_i / sigma_min)^2, so its base step is much smaller;
-        // 2e-5 is the value of Song and Ermon (2019).
-        sampler.step_size = sampler.method == LangevinMethod::annealed ? 2e-5 : 0.01;
-    }
-    if (o.sigma_max > 0 || o.sigma_min > 0) {
-        sampler.levels = geometric_levels(o.sigma_max, o.sigma_min, o.levels);
-    }
-
     auto model = load_score_model(o.model, sampler.threads);
+    if (sampler.step_size == 0) {
+        // Annealed steps are alpha_i = eps (sigma_i / sigma_L)^2, so eps = 0.2 sigma_L^2 gives
+        // alpha_i = 0.2 sigma_i^2 at every level, the ratio of Song and Ermon (2019): eps = 2e-5
+        // for sigma_L = 0.01.
+        std::vector<double> levels = sampler.levels.empty() ? model->noise_levels() : sampler.levels;
+        double last = levels.empty() ? 1.0 : levels.back();
+        sampler.step_size = sampler.method == LangevinMethod::annealed ? 0.2 * last * last : 0.01;
+    }
     RowMatrix initial;
     if (!o.init.empty()) {
         initial = read_points(o.init, model->dim()).values;

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <unordered_set>
+#include <utility>
 
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/cli.hpp"
@@ -60,9 +62,9 @@ struct MinedBatch {
 };
 
 // Compresses `data` into one complete gzip member (members concatenate into a valid gzip file).
-std::string gzip_member(const std::string& data) {
+std::string gzip_member(const std::string& data, int level) {
     z_stream stream{};
-    if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (deflateInit2(&stream, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         throw Error("cannot compress output: zlib initialisation failed");
     }
     std::string out(deflateBound(&stream, data.size()) + 32, '\0');
@@ -77,21 +79,57 @@ std::string gzip_member(const std::string& data) {
     return out;
 }
 
+// The hashes already seen in one document: a flat table of random 64-bit keys, cleared per
+// document (a node-based set would allocate once per line).
+class SeenHashes {
+public:
+    void reset(std::size_t count) {
+        std::size_t capacity = 16;
+        while (capacity < 2 * count) capacity *= 2;
+        slots_.assign(capacity, 0);
+        mask_ = capacity - 1;
+        seen_zero_ = false;
+    }
+
+    // Returns true the first time `hash` is inserted.
+    bool insert(std::uint64_t hash) {
+        if (hash == 0) return !std::exchange(seen_zero_, true);
+        for (std::size_t slot = hash & mask_;; slot = (slot + 1) & mask_) {
+            if (slots_[slot] == hash) return false;
+            if (slots_[slot] == 0) {
+                slots_[slot] = hash;
+                return true;
+            }
+        }
+    }
+
+private:
+    std::vector<std::uint64_t> slots_;
+    std::size_t mask_ = 0;
+    bool seen_zero_ = false;
+};
+
 // cc_net's DuplicatesRemover.do and finalize_doc: drop lines whose hash is flagged in the group,
 // then repeats inside the document (first kept). Returns false if no line survives.
 bool deduplicate(Document& document, const DedupHashSet* set, MineCounts& counts) {
     thread_local std::vector<std::uint64_t> hashes;
     thread_local std::string scratch;
-    thread_local std::unordered_set<std::uint64_t> seen;
+    thread_local SeenHashes seen;
     ++counts.dedup_documents_in;
     hash_lines(document.raw_content, hashes, scratch);
     counts.dedup_lines_in += hashes.size();
     counts.dedup_chars_in += count_code_points(document.raw_content);
 
+    thread_local std::vector<char> duplicate;
+    duplicate.assign(hashes.size(), 0);
     std::size_t kept_by_group = hashes.size();
     if (set) {
-        kept_by_group = 0;
-        for (std::uint64_t hash : hashes) kept_by_group += !set->is_duplicate(hash);
+        constexpr std::size_t kAhead = 8;
+        for (std::size_t i = 0; i < hashes.size(); ++i) {
+            if (i + kAhead < hashes.size()) set->prefetch(hashes[i + kAhead]);
+            duplicate[i] = set->is_duplicate(hashes[i]);
+            kept_by_group -= duplicate[i];
+        }
     }
     if (kept_by_group == 0) return false;
 
@@ -100,12 +138,12 @@ bool deduplicate(Document& document, const DedupHashSet* set, MineCounts& counts
     document.original_length = document.length;
     std::string kept;
     kept.reserve(document.raw_content.size());
-    seen.clear();
+    seen.reset(hashes.size());
     std::size_t start = 0;
     for (std::size_t i = 0; i < hashes.size(); ++i) {
         std::size_t end = document.raw_content.find('\n', start);
         if (end == std::string::npos) end = document.raw_content.size();
-        bool keep = (!set || !set->is_duplicate(hashes[i])) && seen.insert(hashes[i]).second;
+        bool keep = !duplicate[i] && seen.insert(hashes[i]);
         if (keep) {
             if (!document.line_ids.empty()) kept += '\n';
             kept.append(document.raw_content, start, end - start);
@@ -129,8 +167,12 @@ bool identify_language(Document& document, const LanguageIdentifier& identifier,
     ++counts.lid_documents_in;
     thread_local std::string glued;
     glued.clear();
-    for (char c : document.raw_content) {
-        if (c != '\n') glued += c;
+    const std::string& text = document.raw_content;
+    for (std::size_t start = 0; start < text.size();) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        glued.append(text, start, end - start);
+        start = end + 1;
     }
     LanguagePrediction prediction = identifier.predict(glued);
     if (prediction.label.empty() || prediction.score_percent < threshold_percent) return false;
@@ -182,6 +224,8 @@ std::unique_ptr<DedupHashSet> load_group(const std::vector<std::string>& files) 
 }
 
 // Appends gzip members to one output file per language, each committed at the end.
+// NOTE: a language file left in the directory by an earlier run (with --force or after a
+// failure) stays there when this run writes no document in that language.
 class LanguageWriter {
 public:
     explicit LanguageWriter(std::string directory) : directory_(std::move(directory)) {}
@@ -194,7 +238,13 @@ public:
     void append(const std::string& language, const LanguageOutput& output) {
         auto found = files_.find(language);
         if (found == files_.end()) {
-            std::string path = directory_ + "/" + language + ".json.gz";
+            // Labels come from the model file: keep only characters that are safe in a file name.
+            std::string name = language;
+            for (char& c : name) {
+                bool safe = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+                if (!safe) c = '_';
+            }
+            std::string path = directory_ + "/" + name + ".json.gz";
             File file;
             file.atomic = std::make_unique<AtomicFile>(path);
             file.stream = std::fopen(file.atomic->temporary_path().c_str(), "wb");
@@ -248,6 +298,10 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     if (!options.hashes.empty() && !options.hashes_dir.empty()) {
         throw UsageError(describe("invalid dedup options", "--hashes and --hashes-dir", "both were given", "give one"));
     }
+    if (options.compression_level < 1 || options.compression_level > 9) {
+        throw UsageError(describe("invalid --compression", std::to_string(options.compression_level),
+                                  "must be between 1 and 9", ""));
+    }
     if (options.language_threshold < 0 || options.language_threshold > 1) {
         throw UsageError(describe("invalid --lang-threshold", format_number(options.language_threshold),
                                   "must be between 0 and 1", ""));
@@ -297,7 +351,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         for (auto& entry : json) {
             LanguageOutput& output = out.languages[entry.first];
             output.json_bytes = entry.second.size();
-            output.gzip_member = gzip_member(entry.second);
+            output.gzip_member = gzip_member(entry.second, options.compression_level);
         }
         out.file_index = batch.file_index;
     };

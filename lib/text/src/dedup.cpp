@@ -1,7 +1,8 @@
 #include "scorekit/text/dedup.hpp"
 
-// SHA1() is deprecated in OpenSSL 3 in favour of EVP, whose per-call setup costs more than
-// hashing a short line; the one-shot function stays available and is the fast path here.
+// The low-level SHA1_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, but EVP
+// (and SHA1(), which goes through it) fetches the algorithm, locks and allocates on every call,
+// which costs more than hashing a short line. The low-level calls use the same assembly.
 #define OPENSSL_API_COMPAT 0x10100000L
 #include <openssl/sha.h>
 
@@ -14,7 +15,10 @@ namespace scorekit::text {
 
 std::uint64_t sha1_prefix64(std::string_view bytes) {
     unsigned char digest[SHA_DIGEST_LENGTH];
-    SHA1(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+    SHA_CTX context;
+    SHA1_Init(&context);
+    SHA1_Update(&context, bytes.data(), bytes.size());
+    SHA1_Final(digest, &context);
     std::uint64_t value = 0;
     for (int i = 7; i >= 0; --i) value = (value << 8) | digest[i];
     return value;
@@ -84,7 +88,11 @@ void DedupHashSet::add_document(const std::vector<std::uint64_t>& hashes) {
     // a line repeated inside one document does not flag itself.
     thread_local std::vector<char> present;
     present.resize(hashes.size());
-    for (std::size_t i = 0; i < hashes.size(); ++i) present[i] = contains(hashes[i]);
+    constexpr std::size_t kAhead = 8;
+    for (std::size_t i = 0; i < hashes.size(); ++i) {
+        if (i + kAhead < hashes.size()) prefetch(hashes[i + kAhead]);
+        present[i] = contains(hashes[i]);
+    }
     for (std::size_t i = 0; i < hashes.size(); ++i) {
         if (hashes[i] == 0) {
             if (!has_zero_) ++size_;

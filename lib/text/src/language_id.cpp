@@ -6,6 +6,7 @@
 #include <fasttext/model.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -65,14 +66,12 @@ public:
 
     LanguagePrediction predict(std::string_view text) const override {
         if (text.empty()) return LanguagePrediction();
-        // fastText's Python predict() appends the newline, which adds the end-of-sentence token.
-        std::string line(text);
-        line += '\n';
-        std::istringstream in(line);
         std::pair<fasttext::real, std::string> best;
         if (loss_) {
-            if (!predict_fast(in, best)) return LanguagePrediction();
+            if (!predict_fast(text, best)) return LanguagePrediction();
         } else {
+            // fastText's Python predict() appends the newline, which adds the end-of-sentence token.
+            std::istringstream in(std::string(text) + "\n");
             std::vector<std::pair<fasttext::real, std::string>> predictions;
             model_.predictLine(in, predictions, 1, 0.0);
             if (predictions.empty()) return LanguagePrediction();
@@ -116,15 +115,59 @@ private:
         input_ = model_.getInputMatrix();
     }
 
+    // Appends the input ids of `text` plus a final newline as Dictionary::getLine does for a
+    // supervised model whose wordNgrams is 1: tokens are runs of bytes other than
+    // " \n\r\t\v\f\0", the newline becomes the end-of-sentence token, label tokens are skipped,
+    // and each word contributes Dictionary::getSubwords(word). The ids of recent tokens are kept
+    // in a per-thread direct-mapped cache, because looking a word up in fastText's 30-million-slot
+    // table and hashing its character n-grams costs more than the rest of the prediction.
+    void text_to_ids(std::string_view text, std::vector<std::int32_t>& ids) const {
+        struct Slot {
+            std::uint64_t owner = 0;
+            std::string token;
+            std::vector<std::int32_t> ids;
+        };
+        constexpr std::size_t kSlots = 1 << 16;
+        thread_local std::vector<Slot> cache(kSlots);
+
+        auto add_token = [&](std::string_view token) {
+            if (token.compare(0, args_.label.size(), args_.label) == 0) return;
+            std::uint64_t h = 14695981039346656037ULL;  // FNV-1a, only to pick a cache slot
+            for (char c : token) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+            Slot& slot = cache[h & (kSlots - 1)];
+            if (slot.owner != instance_ || slot.token != token) {
+                slot.owner = instance_;
+                slot.token.assign(token);
+                slot.ids = dictionary_->getSubwords(slot.token);
+            }
+            ids.insert(ids.end(), slot.ids.begin(), slot.ids.end());
+        };
+
+        std::size_t start = 0;
+        for (std::size_t i = 0; i <= text.size(); ++i) {
+            char c = i < text.size() ? text[i] : ' ';
+            bool space = c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f' || c == '\0';
+            if (!space) continue;
+            if (i > start) add_token(text.substr(start, i - start));
+            start = i + 1;
+        }
+        add_token(fasttext::Dictionary::EOS);
+    }
+
     // FastText::predictLine for k = 1, with Model::computeHidden rewritten to prefetch the rows of
     // the input matrix: the rows are random 64-byte reads from a matrix of about 128 MB
     // (lid.176), and waiting for each in turn is most of the prediction time. The rows are added
     // in the same order with the same float arithmetic, so the result is bit-identical.
-    bool predict_fast(std::istream& in, std::pair<fasttext::real, std::string>& best) const {
+    bool predict_fast(std::string_view text, std::pair<fasttext::real, std::string>& best) const {
         thread_local std::vector<std::int32_t> words, labels;
         words.clear();
         labels.clear();
-        dictionary_->getLine(in, words, labels);
+        if (args_.wordNgrams <= 1 && text.find('\n') == std::string_view::npos) {
+            text_to_ids(text, words);
+        } else {
+            std::istringstream in(std::string(text) + "\n");
+            dictionary_->getLine(in, words, labels);
+        }
         if (words.empty()) return false;
 
         const std::int64_t dim = input_->cols();
@@ -158,6 +201,9 @@ private:
     std::shared_ptr<const fasttext::DenseMatrix> input_;
     std::shared_ptr<fasttext::Matrix> output_;
     std::shared_ptr<fasttext::Loss> loss_;
+    // Distinguishes this model's entries in the per-thread token cache from another model's.
+    const std::uint64_t instance_ = next_instance_++;
+    static inline std::atomic<std::uint64_t> next_instance_{1};
 };
 
 }  // namespace

@@ -179,8 +179,22 @@ bool is_valid_utf8(std::string_view input) {
             i += 8;
         }
         if (i >= input.size()) break;
-        if (static_cast<unsigned char>(input[i]) < 0x80) {
+        auto b = static_cast<unsigned char>(input[i]);
+        if (b < 0x80) {
             ++i;
+            continue;
+        }
+        // Fast paths for the common 2-byte (Latin, Cyrillic) and 3-byte (CJK) sequences whose
+        // lead byte allows any continuation byte; the full check handles everything else.
+        auto continuation = [&](std::size_t k) {
+            return k < input.size() && (static_cast<unsigned char>(input[k]) & 0xC0) == 0x80;
+        };
+        if (b >= 0xC2 && b <= 0xDF && continuation(i + 1)) {
+            i += 2;
+            continue;
+        }
+        if (((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) && continuation(i + 1) && continuation(i + 2)) {
+            i += 3;
             continue;
         }
         std::size_t bad = 0;

@@ -13,6 +13,8 @@ constexpr std::size_t kReadChunk = 1 << 20;
 // A record start is searched no further than this past the start of a content block, so that a
 // file without usable framing cannot make the buffer grow with the file size.
 constexpr std::size_t kMaxRecordBytes = 64u << 20;
+// A header section longer than this is cut there and the rest read as the content block.
+constexpr std::size_t kMaxHeaderBytes = 1u << 20;
 
 bool is_blank(std::string_view line) {
     for (char c : line) {
@@ -138,7 +140,7 @@ bool WetReader::parse_headers(WarcRecord& record, std::size_t& body_at) {
         }
         std::string_view line(buffer_.data() + at, end - at);
         at = next;
-        if (is_blank(line)) break;
+        if (is_blank(line) || at - pos_ > kMaxHeaderBytes) break;
         std::size_t colon = line.find(':');
         if (colon == std::string_view::npos) continue;
         std::string_view name = trim(line.substr(0, colon));
@@ -204,7 +206,9 @@ bool WetReader::next(WarcRecord& record) {
     // then the next record (or the end), else by the next record start.
     std::size_t region_end = 0;
     bool framed = false;
-    if (record.content_length >= 0) {
+    // A length beyond the record size limit is treated as wrong, so that a corrupt header cannot
+    // make the reader buffer the rest of the file.
+    if (record.content_length >= 0 && static_cast<std::size_t>(record.content_length) <= kMaxRecordBytes) {
         std::size_t declared_end = body_at + static_cast<std::size_t>(record.content_length);
         if (!fill(declared_end) && !input_.error().empty()) {
             // The record's own bytes are cut by a damaged gzip member: drop it and report.

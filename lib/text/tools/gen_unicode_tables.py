@@ -44,7 +44,7 @@ def entry(cp):
             flags |= FLAG_DELETE
     if c.isspace():
         flags |= FLAG_SPACE
-    # Probe Python's final-sigma rule: "cΣ" lowers to "cς" only if c is cased and not ignorable;
+    # Probe Python's final-sigma rule. "cΣ" lowers to "cς" only if c is cased and not ignorable.
     # "AcΣ" lowers to "...ς" if c is skipped (ignorable) or cased.
     if not (0xD800 <= cp < 0xE000):
         if ("" + c + "\u03a3").lower()[-1] == "\u03c2":

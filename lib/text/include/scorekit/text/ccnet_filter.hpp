@@ -33,13 +33,14 @@ struct CcnetMineOptions {
     std::vector<std::string> languages;  // keep only these (empty = all)
     std::string lid_model;               // fastText model; empty = CLD2
     double language_threshold = 0.5;     // drop documents whose rounded score is below this
+    int compression_level = 6;           // gzip level of the JSONL outputs, 1 (fast) to 9 (small)
 };
 
 // Each writes its outputs atomically, then `<output>.stats.json`, then the done marker
-// `<output>.done`; a shard with a done marker is skipped unless `force` is set. Throw
-// UsageError for invalid options and Error for data and I/O failures; a damaged gzip member
-// raises Error after every complete record of the shard has been processed and written, and
-// then no done marker is written.
+// `<output>.done`. A shard with a done marker is skipped unless `force` is set. They throw
+// UsageError for invalid options and Error for data and I/O failures. A damaged gzip member
+// raises Error only after every complete record of the shard has been processed and written,
+// and then no done marker is written.
 void run_ccnet_hash(const CcnetHashOptions& options);
 void run_ccnet_mine(const CcnetMineOptions& options);
 
