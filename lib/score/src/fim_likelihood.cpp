@@ -1,0 +1,217 @@
+#include "fim_likelihood.hpp"
+
+#include <cmath>
+
+#include "scorekit/error.hpp"
+#include "scorekit/rng.hpp"
+
+namespace scorekit {
+
+Likelihood parse_likelihood(const std::string& name) {
+    if (name == "categorical") return Likelihood::categorical;
+    if (name == "bernoulli") return Likelihood::bernoulli;
+    if (name == "gaussian") return Likelihood::gaussian;
+    throw UsageError(describe("invalid --likelihood", name, "expected one of categorical, bernoulli, gaussian"));
+}
+
+std::string to_string(Likelihood likelihood) {
+    switch (likelihood) {
+        case Likelihood::categorical: return "categorical";
+        case Likelihood::bernoulli: return "bernoulli";
+        case Likelihood::gaussian: return "gaussian";
+    }
+    return "?";
+}
+
+EstimatorSpec parse_estimator(const std::string& text) {
+    EstimatorSpec spec;
+    if (text == "exact") return spec;
+    if (text == "empirical") {
+        spec.kind = EstimatorSpec::Kind::empirical;
+        return spec;
+    }
+    if (text.rfind("mc:", 0) == 0) {
+        try {
+            size_t used = 0;
+            int k = std::stoi(text.substr(3), &used);
+            if (used == text.size() - 3 && k >= 1) {
+                spec.kind = EstimatorSpec::Kind::monte_carlo;
+                spec.samples = k;
+                return spec;
+            }
+        } catch (const std::exception&) {
+        }
+    }
+    throw UsageError(describe("invalid --estimator", text, "expected exact, mc:K with an integer K >= 1, or empirical"));
+}
+
+std::string EstimatorSpec::name() const {
+    switch (kind) {
+        case Kind::exact: return "exact";
+        case Kind::monte_carlo: return "mc:" + std::to_string(samples);
+        case Kind::empirical: return "empirical";
+    }
+    return "?";
+}
+
+std::string EstimatorSpec::quantity() const {
+    return kind == Kind::empirical ? "empirical Fisher (not an estimate of the Fisher information)"
+                                   : "Fisher information";
+}
+
+Reduction parse_reduction(const std::string& name) {
+    if (name == "sum") return Reduction::sum;
+    if (name == "mean") return Reduction::mean;
+    throw UsageError(describe("invalid --reduction", name, "expected sum or mean"));
+}
+
+std::string to_string(Reduction reduction) { return reduction == Reduction::sum ? "sum" : "mean"; }
+
+std::int64_t vectors_per_input(const FisherProblem& problem, std::int64_t outputs) {
+    switch (problem.estimator.kind) {
+        case EstimatorSpec::Kind::exact: return problem.likelihood == Likelihood::bernoulli ? 1 : outputs;
+        case EstimatorSpec::Kind::monte_carlo: return problem.estimator.samples;
+        case EstimatorSpec::Kind::empirical: return 1;
+    }
+    return 1;
+}
+
+namespace {
+
+// Square-root factors S of Lambda with Lambda = S S^T, as [R, B, C].
+torch::Tensor exact_vectors(const torch::Tensor& f, const FisherProblem& problem) {
+    const int64_t batch = f.size(0), outputs = f.size(1);
+    switch (problem.likelihood) {
+        case Likelihood::categorical: {
+            // Column c of S is sqrt(p_c) (e_c - p): sum_c p_c (e_c - p)(e_c - p)^T = diag(p) - p p^T.
+            torch::Tensor p = torch::softmax(f, 1);                               // [B, C]
+            torch::Tensor eye = torch::eye(outputs, f.options()).unsqueeze(1);    // [C, 1, C]
+            torch::Tensor centred = eye - p.unsqueeze(0);                         // [C, B, C]
+            return centred * p.t().sqrt().unsqueeze(2);                           // row c scaled by sqrt(p_c)
+        }
+        case Likelihood::bernoulli: {
+            torch::Tensor p = torch::sigmoid(f);
+            return (p * (1 - p)).sqrt().unsqueeze(0);  // [1, B, 1]
+        }
+        case Likelihood::gaussian: {
+            torch::Tensor eye = torch::eye(outputs, f.options()) / problem.sigma;  // [C, C]
+            return eye.unsqueeze(1).expand({outputs, batch, outputs}).contiguous();
+        }
+    }
+    return {};
+}
+
+// K draws y ~ p(. | f) per input, each giving d log p(y | f) / df / sqrt(K). Input n of the batch
+// draws from its own stream first_row + n, so the draws do not depend on the batch size.
+torch::Tensor sampled_vectors(const torch::Tensor& f, const FisherProblem& problem, std::uint64_t first_row) {
+    const int64_t batch = f.size(0), outputs = f.size(1), draws = problem.estimator.samples;
+    torch::Tensor f64 = f.to(torch::kFloat64).contiguous();
+    torch::Tensor result = torch::zeros({draws, batch, outputs}, torch::kFloat64);
+    auto out = result.accessor<double, 3>();
+    const double weight = 1.0 / std::sqrt(static_cast<double>(draws));
+
+    if (problem.likelihood == Likelihood::categorical) {
+        torch::Tensor p = torch::softmax(f64, 1).contiguous();
+        auto prob = p.accessor<double, 2>();
+        for (int64_t n = 0; n < batch; ++n) {
+            Rng rng(problem.seed, first_row + n);
+            for (int64_t k = 0; k < draws; ++k) {
+                // Inverse CDF; the last class takes any rounding remainder.
+                double u = rng.uniform(), cumulative = 0;
+                int64_t y = outputs - 1;
+                for (int64_t c = 0; c + 1 < outputs; ++c) {
+                    cumulative += prob[n][c];
+                    if (u < cumulative) {
+                        y = c;
+                        break;
+                    }
+                }
+                for (int64_t c = 0; c < outputs; ++c) out[k][n][c] = weight * ((c == y ? 1.0 : 0.0) - prob[n][c]);
+            }
+        }
+    } else if (problem.likelihood == Likelihood::bernoulli) {
+        torch::Tensor p = torch::sigmoid(f64).contiguous();
+        auto prob = p.accessor<double, 2>();
+        for (int64_t n = 0; n < batch; ++n) {
+            Rng rng(problem.seed, first_row + n);
+            for (int64_t k = 0; k < draws; ++k) {
+                double y = rng.uniform() < prob[n][0] ? 1.0 : 0.0;
+                out[k][n][0] = weight * (y - prob[n][0]);
+            }
+        }
+    } else {
+        // y = f + sigma z gives d log p / df = (y - f) / sigma^2 = z / sigma.
+        for (int64_t n = 0; n < batch; ++n) {
+            Rng rng(problem.seed, first_row + n);
+            for (int64_t k = 0; k < draws; ++k) {
+                for (int64_t c = 0; c < outputs; ++c) out[k][n][c] = weight * rng.normal() / problem.sigma;
+            }
+        }
+    }
+    return result.to(f.scalar_type());
+}
+
+}  // namespace
+
+torch::Tensor log_likelihood_output_gradient(const torch::Tensor& f, const torch::Tensor& labels,
+                                             const FisherProblem& problem) {
+    switch (problem.likelihood) {
+        case Likelihood::categorical: {
+            torch::Tensor onehot = torch::one_hot(labels.view({-1}).to(torch::kLong), f.size(1)).to(f.scalar_type());
+            return onehot - torch::softmax(f, 1);
+        }
+        case Likelihood::bernoulli: return labels.to(f.scalar_type()).view({-1, 1}) - torch::sigmoid(f);
+        case Likelihood::gaussian: return (labels.to(f.scalar_type()) - f) / (problem.sigma * problem.sigma);
+    }
+    return {};
+}
+
+torch::Tensor output_vectors(const torch::Tensor& f, const torch::Tensor& labels, const FisherProblem& problem,
+                             std::uint64_t first_row) {
+    switch (problem.estimator.kind) {
+        case EstimatorSpec::Kind::exact: return exact_vectors(f, problem);
+        case EstimatorSpec::Kind::monte_carlo: return sampled_vectors(f, problem, first_row);
+        case EstimatorSpec::Kind::empirical: return log_likelihood_output_gradient(f, labels, problem).unsqueeze(0);
+    }
+    return {};
+}
+
+void check_outputs_and_labels(const std::string& source, std::int64_t outputs, const Labels& labels,
+                              const FisherProblem& problem) {
+    if (problem.likelihood == Likelihood::categorical && outputs < 2) {
+        throw Error(describe("cannot use the categorical likelihood with", source,
+                             "the model has " + std::to_string(outputs) + " output; categorical needs C >= 2 logits",
+                             "use --likelihood bernoulli for a single logit"));
+    }
+    if (problem.likelihood == Likelihood::bernoulli && outputs != 1) {
+        throw Error(describe("cannot use the bernoulli likelihood with", source,
+                             "the model has " + std::to_string(outputs) + " outputs; bernoulli needs one logit",
+                             "use --likelihood categorical for C logits"));
+    }
+    if (problem.likelihood == Likelihood::gaussian && !(problem.sigma > 0)) {
+        throw UsageError(describe("invalid --sigma", format_number(problem.sigma), "the gaussian likelihood needs sigma > 0"));
+    }
+    if (labels.size() == 0) return;
+
+    const std::int64_t width = problem.likelihood == Likelihood::gaussian ? outputs : 1;
+    if (labels.cols() != width) {
+        throw Error(describe("invalid labels", std::to_string(labels.cols()) + " columns",
+                             "the " + to_string(problem.likelihood) + " likelihood needs " + std::to_string(width) +
+                                 " label column" + (width == 1 ? "" : "s"),
+                             problem.likelihood == Likelihood::gaussian ? "give one target per model output"
+                                                                        : "give one label per input"));
+    }
+    if (problem.likelihood == Likelihood::gaussian) return;
+    const double classes = problem.likelihood == Likelihood::categorical ? static_cast<double>(outputs) : 2.0;
+    for (Eigen::Index row = 0; row < labels.rows(); ++row) {
+        double y = labels(row, 0);
+        if (!(y >= 0 && y < classes && y == std::floor(y))) {
+            throw Error(describe("invalid label", "row " + std::to_string(row + 1) + ": " + format_number(y),
+                                 "labels must be integers in [0, " + format_number(classes - 1) + "]",
+                                 problem.likelihood == Likelihood::categorical ? "give 0-based class indices"
+                                                                              : "give 0 or 1"));
+        }
+    }
+}
+
+}  // namespace scorekit

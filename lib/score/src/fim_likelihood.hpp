@@ -1,0 +1,34 @@
+// Output-space vectors of the Fisher estimators (private to the score layer).
+//
+// For outputs f [B, C] each estimator gives vectors e [R, B, C] with
+//   sum_r e[r, n] e[r, n]^T = the estimator's output-space matrix for input n,
+// so that the per-example parameter gradients J_n^T e[r, n] carry the whole computation.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+
+#include "scorekit/fim.hpp"
+
+namespace scorekit {
+
+// Number of vectors R per input: the output width (categorical, gaussian), 1 (bernoulli),
+// K (mc:K) or 1 (empirical).
+std::int64_t vectors_per_input(const FisherProblem& problem, std::int64_t outputs);
+
+// `labels` [B, 1] or [B, C] (undefined unless the estimator needs them). `first_row` is the index
+// of the batch's first input: each input's mc draws come from its own seeded stream.
+torch::Tensor output_vectors(const torch::Tensor& f, const torch::Tensor& labels, const FisherProblem& problem,
+                             std::uint64_t first_row);
+
+// d log p(y | f) / df for the given labels, [B, C].
+torch::Tensor log_likelihood_output_gradient(const torch::Tensor& f, const torch::Tensor& labels,
+                                             const FisherProblem& problem);
+
+// Checks the output width against the likelihood and the labels against both; throws Error
+// naming the row of an invalid label.
+void check_outputs_and_labels(const std::string& source, std::int64_t outputs, const Labels& labels,
+                              const FisherProblem& problem);
+
+}  // namespace scorekit

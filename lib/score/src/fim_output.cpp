@@ -1,0 +1,134 @@
+#include "scorekit/fim_output.hpp"
+
+#include <sstream>
+
+#include "scorekit/error.hpp"
+#include "scorekit/hdf5_file.hpp"
+
+namespace scorekit {
+namespace {
+
+void write_parameters(Hdf5Writer& file, const std::vector<ParameterInfo>& parameters) {
+    file.create_group("/parameters");
+    for (size_t index = 0; index < parameters.size(); ++index) {
+        const ParameterInfo& p = parameters[index];
+        std::string dataset = "/parameters/" + p.name;
+        std::vector<double> shape(p.shape.begin(), p.shape.end());
+        file.write_vector(dataset, shape);
+        file.write_attribute(dataset, "offset", p.offset);
+        file.write_attribute(dataset, "size", p.size);
+        file.write_attribute(dataset, "layer", p.layer);
+        file.write_attribute(dataset, "index", static_cast<std::int64_t>(index));
+    }
+}
+
+void write_record(Hdf5Writer& file, const FisherRecord& record, const FisherMatrix& fisher) {
+    const std::string g = "/fisher";
+    file.create_group(g);
+    file.write_attribute(g, "quantity", record.estimator.quantity());
+    file.write_attribute(g, "estimator", record.estimator.name());
+    file.write_attribute(g, "likelihood", record.likelihood);
+    if (record.sigma > 0) file.write_attribute(g, "sigma", record.sigma);
+    file.write_attribute(g, "reduction", to_string(record.reduction));
+    file.write_attribute(g, "representation", to_string(record.representation));
+    if (record.representation == Representation::block) file.write_attribute(g, "block_grouping", to_string(record.grouping));
+    file.write_attribute(g, "model", record.model);
+    file.write_attribute(g, "num_inputs", record.num_inputs);
+    file.write_attribute(g, "num_parameters", fisher.size());
+    std::string names;
+    for (const auto& p : fisher.parameters) names += (names.empty() ? "" : "\n") + p.name;
+    file.write_attribute(g, "parameter_names", names);
+    file.write_attribute(g, "parameter_order", std::string("each tensor row-major, tensors in parameter_names order"));
+}
+
+void write_matrices(Hdf5Writer& file, const FisherMatrix& fisher) {
+    switch (fisher.representation) {
+        case Representation::dense: file.write_matrix("/fisher/matrix", fisher.dense); break;
+        case Representation::diag:
+            file.write_vector("/fisher/diagonal", std::vector<double>(fisher.diagonal.data(),
+                                                                      fisher.diagonal.data() + fisher.diagonal.size()));
+            break;
+        case Representation::block:
+            file.create_group("/fisher/blocks");
+            for (size_t k = 0; k < fisher.blocks.size(); ++k) {
+                const FisherBlock& b = fisher.blocks[k];
+                std::string dataset = "/fisher/blocks/" + std::to_string(k);
+                file.write_matrix(dataset, b.matrix);
+                file.write_attribute(dataset, "name", b.name);
+                file.write_attribute(dataset, "offset", b.offset);
+                file.write_attribute(dataset, "size", b.size);
+            }
+            break;
+        case Representation::kfac:
+            file.create_group("/fisher/kfac");
+            file.write_attribute("/fisher/kfac", "convention",
+                                 std::string("F[(i,j),(k,l)] ~= G[i,k] A[j,l] over the entries (i,j) of [weight | bias]"));
+            for (const auto& f : fisher.kfac) {
+                std::string group = "/fisher/kfac/" + (f.layer.empty() ? std::string("layer") : f.layer);
+                file.create_group(group);
+                file.write_matrix(group + "/A", f.input_factor);
+                file.write_matrix(group + "/G", f.gradient_factor);
+                file.write_attribute(group, "weight_offset", f.weight_offset);
+                file.write_attribute(group, "bias_offset", f.bias_offset);
+                file.write_attribute(group, "out", f.out);
+                file.write_attribute(group, "in", f.in);
+            }
+            break;
+        case Representation::implicit: break;
+    }
+}
+
+std::vector<double> as_values(const Vector& v) { return std::vector<double>(v.data(), v.data() + v.size()); }
+
+}  // namespace
+
+void write_fisher_file(const std::string& path, const FisherRecord& record, const FisherMatrix& fisher,
+                       const FisherSummary& summary, const FisherExtras& extras) {
+    Hdf5Writer file(path);
+    write_record(file, record, fisher);
+    write_matrices(file, fisher);
+    write_parameters(file, fisher.parameters);
+    if (extras.has_product) {
+        file.write_vector("/fisher/vector", as_values(extras.vector));
+        file.write_vector("/fisher/product", as_values(extras.product));
+    }
+    if (extras.has_solution) {
+        file.write_vector("/fisher/gradient", as_values(extras.gradient));
+        file.write_vector("/fisher/natural_gradient", as_values(extras.natural_gradient));
+        file.write_attribute("/fisher/natural_gradient", "damping", record.damping);
+    }
+    file.create_group("/summary");
+    file.write_attribute("/summary", "trace", summary.trace);
+    if (summary.frobenius >= 0) file.write_attribute("/summary", "frobenius", summary.frobenius);
+    if (summary.has_log_det) {
+        file.write_attribute("/summary", "log_det", summary.log_det);
+        file.write_attribute("/summary", "damping", record.damping);
+    }
+    if (!summary.top_eigenvalues.empty()) {
+        file.write_vector("/summary/top_eigenvalues", summary.top_eigenvalues);
+        file.write_attribute("/summary/top_eigenvalues", "method", summary.eigen_method);
+    }
+    file.commit();
+}
+
+std::string format_summary_line(const FisherRecord& record, std::int64_t parameters, const FisherSummary& summary) {
+    std::ostringstream line;
+    line << "quantity=" << (record.estimator.kind == EstimatorSpec::Kind::empirical ? "empirical_fisher" : "fisher")
+         << "\testimator=" << record.estimator.name() << "\treduction=" << to_string(record.reduction)
+         << "\trepresentation=" << to_string(record.representation) << "\tinputs=" << record.num_inputs
+         << "\tparameters=" << parameters << "\ttrace=" << format_number(summary.trace);
+    if (summary.frobenius >= 0) line << "\tfrobenius=" << format_number(summary.frobenius);
+    if (!summary.top_eigenvalues.empty()) {
+        line << "\ttop_eigenvalues=";
+        for (size_t i = 0; i < summary.top_eigenvalues.size(); ++i) {
+            line << (i ? "," : "") << format_number(summary.top_eigenvalues[i]);
+        }
+        line << "\teigen_method=" << summary.eigen_method;
+    }
+    if (summary.has_log_det) {
+        line << "\tlog_det=" << format_number(summary.log_det) << "\tdamping=" << format_number(record.damping);
+    }
+    return line.str();
+}
+
+}  // namespace scorekit

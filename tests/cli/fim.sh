@@ -1,0 +1,128 @@
+# Black-box tests of fim on TorchScript modules, an MLP model file and the normal family. The
+# fixtures and the reference matrices (PyTorch autograd in float64, independent of scorekit) are
+# made by tests/fixtures/make_fim_fixtures.py with Debian's python3-torch.
+. "$(dirname "$0")/lib.sh"
+FIM="$BIN/fim"
+PYTHON=${SCOREKIT_PYTHON:-/usr/bin/python3}
+FX="$WORK/fixtures"
+
+if ! "$PYTHON" "$SRC/tests/fixtures/make_fim_fixtures.py" "$FX" 2> "$WORK/fixture_err"; then
+    fail "fixtures: make_fim_fixtures.py failed (needs python3-torch, python3-h5py): $(tail -3 "$WORK/fixture_err")"
+    finish
+fi
+
+# compare_h5 NAME FILE DATASET REF_DATASET TOLERANCE: max |a - b| / max |b| below TOLERANCE.
+compare_h5() {
+    local name=$1 file=$2 dataset=$3 reference=$4 tolerance=$5 result
+    result=$("$PYTHON" - "$file" "$dataset" "$FX/reference.h5" "$reference" "$tolerance" <<'PY'
+import sys, h5py, numpy as np
+got = h5py.File(sys.argv[1], "r")[sys.argv[2]][()]
+ref = h5py.File(sys.argv[3], "r")[sys.argv[4]][()]
+error = np.abs(got - ref).max() / np.abs(ref).max()
+print("ok" if got.shape == ref.shape and error < float(sys.argv[5]) else f"shape {got.shape} vs {ref.shape}, relative error {error}")
+PY
+)
+    [ "$result" = "ok" ] || fail "$name: $result"
+}
+
+# field NAME: the value of NAME=... in the summary line in $WORK/out.
+field() { tr '\t' '\n' < "$WORK/out" | sed -n "s/^$1=//p"; }
+
+# near NAME GOT EXPECTED TOLERANCE
+near() {
+    awk -v g="$2" -v e="$3" -v t="$4" 'BEGIN { d = g - e; if (d < 0) d = -d; exit !(g != "" && d <= t) }' ||
+        fail "$1: got '$2', expected $3 +- $4"
+}
+
+# Softmax regression: trace 15/4, eigenvalues 9/4 and 3/2 (float32 parameters, so 1e-6).
+run_case "softmax exact dense" 0 "" -- "$FIM" -m "$FX/softmax.pt" -i "$FX/softmax_input.tsv" -e exact -r dense -k 2 -q
+near "softmax trace" "$(field trace)" 3.75 1e-6
+near "softmax top eigenvalue" "$(field top_eigenvalues | cut -d, -f1)" 2.25 1e-6
+near "softmax second eigenvalue" "$(field top_eigenvalues | cut -d, -f2)" 1.5 1e-6
+[ "$(wc -l < "$WORK/out")" -eq 1 ] || fail "softmax: expected one summary line on stdout"
+
+# The same network scripted, traced and as a custom module matches the autograd reference.
+for module in mlp.pt mlp_traced.pt custom.pt; do
+    run_case "$module exact dense" 0 "" -- "$FIM" -m "$FX/$module" -i "$FX/inputs.tsv" -e exact -r dense -o "$WORK/$module.h5"
+    compare_h5 "$module dense" "$WORK/$module.h5" /fisher/matrix mlp 1e-10
+done
+
+# diag and implicit products agree with the dense reference.
+run_case "mlp diag" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r diag -o "$WORK/diag.h5"
+"$PYTHON" - "$WORK/diag.h5" "$FX/reference.h5" <<'PY' || fail "mlp diag: differs from the reference diagonal"
+import sys, h5py, numpy as np
+got = h5py.File(sys.argv[1], "r")["/fisher/diagonal"][()]
+ref = np.diag(h5py.File(sys.argv[2], "r")["mlp"][()])
+sys.exit(0 if np.abs(got - ref).max() < 1e-10 * np.abs(ref).max() else 1)
+PY
+run_case "custom implicit product" 0 "" -- "$FIM" -m "$FX/custom.pt" -i "$FX/inputs.tsv" -e exact -r implicit \
+    --vector "$FX/vector.tsv" -o "$WORK/product.h5"
+"$PYTHON" - "$WORK/product.h5" "$FX/reference.h5" <<'PY' || fail "custom implicit product: F v differs from the reference"
+import sys, h5py, numpy as np
+got = h5py.File(sys.argv[1], "r")["/fisher/product"][()]
+ref = h5py.File(sys.argv[2], "r")
+expected = ref["mlp"][()] @ ref["vector"][()]
+sys.exit(0 if np.abs(got - expected).max() < 1e-10 * np.abs(expected).max() else 1)
+PY
+
+# The HDF5 output maps entries back to layers and records the estimator and reduction.
+"$PYTHON" - "$WORK/mlp.pt.h5" <<'PY' || fail "mlp output: metadata or parameter table wrong"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+a = f["fisher"].attrs
+assert a["estimator"] == "exact", a["estimator"]
+assert a["reduction"] == "sum", a["reduction"]
+assert a["quantity"] == "Fisher information", a["quantity"]
+assert a["parameter_names"].split("\n") == ["0.weight", "0.bias", "2.weight", "2.bias"]
+p = f["parameters"]
+assert list(p["2.weight"][()]) == [3, 8], p["2.weight"][()]
+assert p["2.weight"].attrs["offset"] == 40, p["2.weight"].attrs["offset"]
+assert p["2.bias"].attrs["offset"] == 64, p["2.bias"].attrs["offset"]
+assert f.attrs["scorekit_tool"] == "fim"
+PY
+
+# The MLP model file with the gaussian likelihood.
+run_case "mlp model file gaussian" 0 "" -- "$FIM" -m "$FX/mlp_model.h5" -i "$FX/network_inputs.tsv" \
+    --likelihood gaussian --sigma 0.5 -e exact -r dense -o "$WORK/model.h5"
+compare_h5 "mlp model file dense" "$WORK/model.h5" /fisher/matrix mlp_model_gaussian 1e-10
+
+# kfac on a stack, with its factors; a natural-gradient solve from the labels' gradient.
+run_case "mlp kfac" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/labelled.tsv" --labels last -e mc:4 -r kfac -k 3 \
+    --solve gradient --damping 1e-3 -o "$WORK/kfac.h5"
+[ "$(field estimator)" = "mc:4" ] || fail "mlp kfac: estimator not recorded in the summary line"
+"$PYTHON" - "$WORK/kfac.h5" <<'PY' || fail "mlp kfac: factors or natural gradient missing"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+assert f["fisher/kfac/0/A"].shape == (5, 5), f["fisher/kfac/0/A"].shape
+assert f["fisher/kfac/2/G"].shape == (3, 3), f["fisher/kfac/2/G"].shape
+assert f["fisher/natural_gradient"].shape == (67,)
+PY
+
+# The empirical Fisher is labelled as such.
+run_case "empirical from stdin" 0 "" -- sh -c "'$FIM' -m '$FX/mlp.pt' -i - --labels last -e empirical -r diag -o '$WORK/emp.h5' < '$FX/labelled.tsv'"
+[ "$(field quantity)" = "empirical_fisher" ] || fail "empirical: summary line does not say empirical_fisher"
+"$PYTHON" -c "import h5py,sys; q=h5py.File('$WORK/emp.h5','r')['fisher'].attrs['quantity']; sys.exit(0 if q.startswith('empirical Fisher (not') else 1)" ||
+    fail "empirical: HDF5 quantity does not say empirical Fisher"
+
+# The normal family in (mu, log sigma): diag(0.25, 2) per observation.
+run_case "normal family" 0 "" -- "$FIM" -m normal:mu=0,sigma=2,parameters=mu-log-sigma -e exact -r dense -q
+[ "$(field trace)" = "2.25" ] || fail "normal family: trace $(field trace), expected 2.25"
+
+# Errors: one line on stderr, exit status 1 or 2, no output file left.
+run_case "frozen module" 1 "no parameters.*torch.jit.freeze" -- "$FIM" -m "$FX/frozen.pt" -i "$FX/inputs.tsv" -e exact -o "$WORK/frozen.h5"
+expect_one_line_error "frozen module"
+expect_no_file "frozen module" "$WORK/frozen.h5"
+run_case "kfac on a custom module" 2 "not an nn.Sequential" -- "$FIM" -m "$FX/custom.pt" -i "$FX/inputs.tsv" -e exact -r kfac
+expect_one_line_error "kfac on a custom module"
+run_case "kfac names the layer" 2 "layer \"1\" is a LayerNorm" -- "$FIM" -m "$FX/layernorm.pt" -i "$FX/inputs.tsv" -e exact -r kfac
+expect_one_line_error "kfac names the layer"
+run_case "empirical without labels" 2 "missing --labels" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e empirical
+expect_one_line_error "empirical without labels"
+run_case "estimator required" 2 "estimator" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv"
+run_case "invalid estimator" 2 "invalid --estimator \"mc:0\"" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e mc:0
+run_case "wrong input width" 1 "columns" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/softmax_input.tsv" -e exact
+expect_one_line_error "wrong input width"
+printf '1\t2\t5\n' > "$WORK/bad_label.tsv"
+run_case "label out of range" 1 "invalid label \"row 1: 5\"" -- "$FIM" -m "$FX/softmax.pt" -i "$WORK/bad_label.tsv" --labels last -e empirical
+expect_one_line_error "label out of range"
+finish
