@@ -7,8 +7,10 @@
 
 namespace scorekit {
 
+// Returns a tensor that owns a copy of the values, also when dtype is already float64.
 inline torch::Tensor to_tensor(const RowMatrix& m, torch::Dtype dtype = torch::kFloat32) {
-    return torch::from_blob(const_cast<double*>(m.data()), {m.rows(), m.cols()}, torch::kFloat64).to(dtype);
+    return torch::from_blob(const_cast<double*>(m.data()), {m.rows(), m.cols()}, torch::kFloat64)
+        .to(dtype, /*non_blocking=*/false, /*copy=*/true);
 }
 
 inline RowMatrix to_matrix(const torch::Tensor& t) {
