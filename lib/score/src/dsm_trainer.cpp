@@ -27,7 +27,7 @@ DsmTrainer::DsmTrainer(const MlpParameters& initial, std::vector<double> sigmas,
     }
     output_ = torch::empty({batch_, a.dim}, torch::kFloat32);
     delta_ = torch::empty({batch_, a.dim}, torch::kFloat32);
-    delta_hidden_ = torch::empty({batch_, a.width}, torch::kFloat32);
+    for (torch::Tensor& buffer : delta_hidden_) buffer = torch::empty({batch_, a.width}, torch::kFloat32);
 }
 
 // Fills input_ = [x + sigma u, log sigma] and runs the network, keeping pre-activations.
@@ -69,9 +69,13 @@ double DsmTrainer::step(const torch::Tensor& x, const torch::Tensor& level, cons
         at::mm_out(gradient_.weights[layer], delta.t(), below);
         at::sum_out(gradient_.biases[layer], delta, {0});
         if (layer == 0) break;
-        at::mm_out(delta_hidden_, delta, network_.weights[layer]);
-        delta_hidden_.mul_(activation_derivative(pre_[layer - 1], network_.architecture.activation));
-        delta = delta_hidden_;
+        // at::mm_out does not support an output that aliases an input: with LibTorch 1.13 and
+        // OpenBLAS it returned wrong products at width 128 (right ones at 16), so consecutive
+        // layers alternate between two buffers.
+        torch::Tensor& next = delta.is_same(delta_hidden_[0]) ? delta_hidden_[1] : delta_hidden_[0];
+        at::mm_out(next, delta, network_.weights[layer]);
+        next.mul_(activation_derivative(pre_[layer - 1], network_.architecture.activation));
+        delta = next;
     }
 
     // Adam (Kingma and Ba 2015) with the bias corrections arranged as in torch.optim.Adam.

@@ -49,7 +49,10 @@ private:
     torch::Tensor params_, grads_, m_, v_, ema_, denominator_;
     torch::Tensor sigmas_, log_sigmas_;
     std::vector<torch::Tensor> pre_, hidden_;  // per layer, preallocated
-    torch::Tensor input_, output_, delta_, delta_hidden_;
+    torch::Tensor input_, output_, delta_;
+    // Back-propagated deltas of the hidden layers, alternating so that no product is written into
+    // its own input.
+    torch::Tensor delta_hidden_[2];
     AdamSettings adam_;
     double ema_decay_;
     std::int64_t batch_;
