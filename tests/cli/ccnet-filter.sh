@@ -72,4 +72,13 @@ run_case "bad lid model" 1 "cannot load fastText model" -- "$exe" mine --no-dedu
     --lid-model "$WORK/en.jsonl" -o "$WORK/x"
 run_case "mine help" 0 "" -- "$exe" mine --help
 grep -q -- "--lid-model" "$WORK/out" || fail "mine --help lacks --lid-model"
+
+# Every long option in --help is documented in the man page (roff escapes each '-' as '\-').
+for command in "" hash mine; do
+    "$exe" $command --help > "$WORK/help" 2>&1
+    for option in $(grep -oE -- '--[a-z][a-z-]+' "$WORK/help" | sort -u); do
+        escaped=$(printf '%s' "$option" | sed 's/-/\\\\-/g')
+        grep -q -- "$escaped" "$SRC/man/ccnet-filter.1" || fail "man page lacks $option (from '$command --help')"
+    done
+done
 finish

@@ -15,6 +15,13 @@ run_case "$tool unknown option" 2 "^$tool: " -- "$exe" --no-such-option
 expect_one_line_error "$tool unknown option"
 
 [ -f "$SRC/man/$tool.1" ] || fail "$tool: no man page man/$tool.1"
+
+# Every long option in --help appears in the man page (roff writes - as \-).
+"$exe" --help > "$WORK/help.txt"
+sed 's/\\-/-/g' "$SRC/man/$tool.1" > "$WORK/man.txt"
+for option in $(grep -oE -- '--[a-z][a-z0-9-]*' "$WORK/help.txt" | sort -u); do
+    grep -q -- "$option" "$WORK/man.txt" || fail "$tool: option $option is in --help but not in man/$tool.1"
+done
 for section in "EXIT STATUS" "EXAMPLES"; do
     grep -q "^\.SH \"*$section" "$SRC/man/$tool.1" || fail "$tool: man page lacks $section"
 done

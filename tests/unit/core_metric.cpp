@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "scorekit/error.hpp"
 #include "scorekit/metric.hpp"
@@ -200,4 +201,33 @@ TEST_CASE("invalid metric settings are usage errors", "[metric]") {
     MetricOptions conformal;
     conformal.kind = MetricKind::conformal;
     CHECK_THROWS_AS(ScoreMetric(learned, conformal).squared_norms(row({0}), row({1})), Error);
+}
+
+TEST_CASE("stein metric in 784 dimensions", "[metric]") {
+    // N(0, I) in digit-image dimension: s = -x, so log det g = log(1 + lambda |x|^2) and
+    // |v|^2_g = |v|^2 + lambda (x.v)^2, all from the closed forms without a D x D matrix.
+    const int d = 784;
+    std::string spec = "gaussian:mean=0";
+    for (int j = 1; j < d; ++j) spec += ",0";
+    spec += ";cov=1";
+    auto model = make_analytic_model(spec);
+    ScoreMetric metric(*model, stein_with(0.5));
+
+    RowMatrix x(2, d), v(2, d);
+    for (int j = 0; j < d; ++j) {
+        x(0, j) = 0.01 * (j % 7);
+        x(1, j) = -0.02 * (j % 3);
+        v(0, j) = 1.0;
+        v(1, j) = (j % 2) ? 1.0 : -1.0;
+    }
+    Vector log_det = metric.log_determinants(x);
+    Vector norms = metric.squared_norms(x, v);
+    RowMatrix eigenvalues = metric.eigenvalues(x);
+    for (Eigen::Index i = 0; i < 2; ++i) {
+        const double along = x.row(i).dot(v.row(i));
+        CHECK_THAT(log_det(i), WithinAbs(std::log1p(0.5 * x.row(i).squaredNorm()), 1e-12));
+        CHECK_THAT(norms(i), WithinAbs(v.row(i).squaredNorm() + 0.5 * along * along, 1e-9));
+        CHECK_THAT(eigenvalues(i, 0), WithinAbs(1.0, 1e-15));
+        CHECK_THAT(eigenvalues(i, d - 1), WithinAbs(1 + 0.5 * x.row(i).squaredNorm(), 1e-12));
+    }
 }

@@ -81,6 +81,23 @@ TEST_CASE("traced nn.Sequential module taking only x", "[score]") {
     CHECK_THROWS_WITH(module->score(RowMatrix::Zero(1, 2), 0.0), Catch::Contains("dimension 2"));
 }
 
+TEST_CASE("analytic model file loads with exact scores", "[score]") {
+    Scratch s;
+    std::string path = s.dir + "/gmm.h5";
+    auto written = parse_analytic_model("gmm:weights=0.3,0.7;means=-2,0/2,0;covs=1/0.5,2");
+    {
+        Hdf5Writer file(path);
+        write_analytic_model(file, *written);
+        file.commit();
+    }
+    auto model = load_score_model(path);
+    CHECK(model->kind() == "gmm");
+    RowMatrix x(1, 2);
+    x << 0.5, 0.5;
+    CHECK_THAT(model->score(x, 0.0)(0, 0), WithinAbs(2.209585617024469, 1e-12));
+    CHECK_THAT(model->log_density(x, 0.0)(0), WithinAbs(-4.351903842867239, 1e-12));
+}
+
 TEST_CASE("model loader rejects unknown files with their name", "[score]") {
     Scratch s;
     std::string text = s.dir + "/notes.txt";

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "scorekit/error.hpp"
+#include "scorekit/text/ccnet_filter.hpp"
 #include "scorekit/text/language_id.hpp"
 #include "text_test_support.hpp"
 
@@ -146,6 +147,34 @@ TEST_CASE("fastText predictions equal fastText's predictLine", "[text][lid]") {
             CHECK(got.score_percent == static_cast<int>(std::nearbyint(static_cast<double>(expected[0].first) * 100.0)));
         }
     }
+}
+
+TEST_CASE("mine with a fastText model", "[text][lid][pipeline]") {
+    text_test::TempDir dir;
+    train_model(dir, fasttext::loss_name::hs, "lid");
+    std::string wet;
+    for (const std::string& language : kLanguages) {
+        std::vector<std::string> lines = fixture_lines(language);
+        std::string body = "Title\n";
+        for (std::size_t i = 250; i < 300; ++i) body += lines[i] + "\n";
+        wet += text_test::wet_record("http://" + language + ".example/", body);
+    }
+    text_test::write_file(dir.file("in.wet"), wet);
+
+    scorekit::CcnetMineOptions options;
+    options.input.inputs = {dir.file("in.wet")};
+    options.no_dedup = true;
+    options.lid_model = dir.file("lid.bin");
+    options.output = dir.file("mined");
+    scorekit::run_ccnet_mine(options);
+    for (const std::string& language : kLanguages) {
+        INFO(language);
+        std::string json = text_test::gunzip_file(dir.file("mined/" + language + ".json.gz"));
+        CHECK_THAT(json, Catch::Contains("\"url\": \"http://" + language + ".example/\""));
+        CHECK_THAT(json, Catch::Contains("\"language\": \"" + language + "\", \"language_score\": "));
+        CHECK_THAT(json, Catch::Contains("\"language_identifier\": \"fasttext:lid.bin\"}"));
+    }
+    CHECK_THAT(text_test::read_file(dir.file("mined.stats.json")), Catch::Contains("\"language_identifier\": \"fasttext:lid.bin\""));
 }
 
 TEST_CASE("fastText identifier rejects unusable files", "[text][lid]") {

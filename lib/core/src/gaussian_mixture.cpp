@@ -63,19 +63,23 @@ void GaussianMixtureModel::evaluate(const RowMatrix& x, double sigma, RowMatrix&
     std::vector<RowMatrix> component_scores(need_components ? k : 0);
     const double log_2pi = std::log(2 * M_PI);
 
+    // Per component, one D x D inverse and then row-wise products: for the small D of most
+    // score models this beats batched triangular solves, and it allocates a few [N, D] blocks
+    // per call rather than per point.
+    RowMatrix centred(n, d), projected(n, d);
     for (size_t c = 0; c < k; ++c) {
         Eigen::MatrixXd cov = covariances_[c];
         cov.diagonal().array() += sigma * sigma;
         Eigen::LLT<Eigen::MatrixXd> llt(cov);
-        double log_det = 2 * llt.matrixL().toDenseMatrix().diagonal().array().log().sum();
+        double log_det = 2 * llt.matrixLLT().diagonal().array().log().sum();
+        RowMatrix precision = llt.solve(Eigen::MatrixXd::Identity(d, d));
 
-        // Columns of `centred` are x_i - mu_c, so one triangular solve handles the whole batch.
-        Eigen::MatrixXd centred = (x.rowwise() - means_.row(c)).transpose();
-        Eigen::MatrixXd whitened = llt.matrixL().solve(centred);
-        Eigen::VectorXd mahalanobis = whitened.colwise().squaredNorm().transpose();
+        centred.noalias() = x.rowwise() - means_.row(c);
+        projected.noalias() = centred * precision;
         log_terms.col(static_cast<Eigen::Index>(c)) =
-            (std::log(weights_[c]) - 0.5 * (d * log_2pi + log_det)) - 0.5 * mahalanobis.array();
-        if (need_components) component_scores[c] = -(llt.solve(centred)).transpose();
+            (std::log(weights_[c]) - 0.5 * (d * log_2pi + log_det)) -
+            0.5 * centred.cwiseProduct(projected).rowwise().sum().array();
+        if (need_components) component_scores[c] = -projected;
     }
     if (score) {
         RowMatrix responsibility = responsibilities(log_terms);
@@ -88,12 +92,10 @@ void GaussianMixtureModel::evaluate(const RowMatrix& x, double sigma, RowMatrix&
 }
 
 RowMatrix GaussianMixtureModel::responsibilities(const RowMatrix& log_terms) {
-    RowMatrix result(log_terms.rows(), log_terms.cols());
-    for (Eigen::Index i = 0; i < log_terms.rows(); ++i) {
-        double top = log_terms.row(i).maxCoeff();
-        result.row(i) = (log_terms.row(i).array() - top).exp();
-        result.row(i) /= result.row(i).sum();
-    }
+    const Vector top = log_terms.rowwise().maxCoeff();
+    RowMatrix result = (log_terms.colwise() - top).array().exp().matrix();
+    const Vector total = result.rowwise().sum();
+    result.array().colwise() /= total.array();
     return result;
 }
 

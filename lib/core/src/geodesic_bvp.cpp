@@ -2,6 +2,8 @@
 // See geodesic.hpp for the discretisation and the convergence tests.
 #include "scorekit/geodesic.hpp"
 
+#include <Eigen/Cholesky>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -17,17 +19,34 @@ constexpr int kMaxBacktracks = 40;
 constexpr double kEnergySlack = 1e-14;
 // Solver state per batch, in doubles; bounds memory for large D or many pairs.
 constexpr double kStateBudget = 1 << 24;
+// Up to this dimension the preconditioner uses the full metric blocks g(m_i). Above it, the
+// block solve would cost O(T D^3) per application, so the scalar scale c_i replaces g(m_i).
+constexpr Eigen::Index kMaxBlockDimension = 16;
+// A pair whose energy fell by less than its rounding level over this many accepted steps has
+// stalled at the model's precision.
+constexpr int kStallWindow = 10;
+
+// Block Cholesky factorisation of the block-tridiagonal path Laplacian with blocks G_i (one per
+// segment): pivots M_k and upper factors U_k = -M_k^-1 G_{k+1}, for interior nodes k.
+struct BlockFactor {
+    std::vector<Eigen::LLT<Eigen::MatrixXd>> pivots;
+    std::vector<Eigen::MatrixXd> upper;
+    std::vector<Eigen::MatrixXd> couplings;  // G_k between interior nodes k - 1 and k
+};
 
 struct PairState {
     Eigen::Index pair = 0;
     double chord = 0;
     RowMatrix x, gradient, direction, trial, trial_gradient;  // [T - 2, D]
     Vector weights, trial_weights;                           // [T - 1]
+    RowMatrix blocks, trial_blocks;                          // [T - 1, D * D] in block mode
+    BlockFactor factor;                                      // of `blocks`, in block mode
     double energy = 0, trial_energy = 0, slope = 0, step = 1;
     bool trial_finite = false;
     int backtracks = 0;
     bool reset_tried = false;
     int iterations = 0;
+    std::vector<double> recent_energies;  // ring buffer of the last kStallWindow accepted energies
     bool done = false;
     GeodesicStatus status = GeodesicStatus::converged;
     // L-BFGS corrections in a ring buffer.
@@ -37,6 +56,47 @@ struct PairState {
 };
 
 double dot(const RowMatrix& a, const RowMatrix& b) { return a.cwiseProduct(b).sum(); }
+
+// Factors the block path Laplacian: diagonal blocks G_k + G_{k+1}, off-diagonal -G_{k+1}.
+// Reuses the storage of `factor`, which keeps the same sizes from one step to the next.
+void factor_blocks(const RowMatrix& blocks, Eigen::Index d, BlockFactor& factor) {
+    const auto n = static_cast<size_t>(blocks.rows() - 1);
+    auto block = [&](size_t i) {
+        return Eigen::Map<const RowMatrix>(blocks.row(static_cast<Eigen::Index>(i)).data(), d, d);
+    };
+    factor.pivots.resize(n);
+    factor.couplings.resize(n - 1);
+    factor.upper.resize(n - 1);
+    Eigen::MatrixXd pivot(d, d);
+    for (size_t k = 0; k < n; ++k) {
+        pivot = block(k) + block(k + 1);
+        // Schur complement M_k = A_k - G_k M_{k-1}^-1 G_k, written with U_{k-1} = -M_{k-1}^-1 G_k.
+        if (k > 0) pivot.noalias() += factor.couplings[k - 1] * factor.upper[k - 1];
+        factor.pivots[k].compute(pivot);
+        if (k + 1 < n) {
+            factor.couplings[k] = block(k + 1);
+            factor.upper[k] = factor.pivots[k].solve(factor.couplings[k]);
+            factor.upper[k] *= -1.0;
+        }
+    }
+}
+
+// Solves (2 / h) L delta = r with the block factorisation (block Thomas algorithm).
+RowMatrix solve_blocks(const BlockFactor& factor, const RowMatrix& r, double h) {
+    const Eigen::Index n = r.rows();
+    RowMatrix delta(n, r.cols());
+    Eigen::VectorXd rhs(r.cols());
+    for (Eigen::Index k = 0; k < n; ++k) {
+        rhs = r.row(k).transpose();
+        if (k > 0) rhs.noalias() += factor.couplings[static_cast<size_t>(k - 1)] * delta.row(k - 1).transpose();
+        factor.pivots[static_cast<size_t>(k)].solveInPlace(rhs);
+        delta.row(k) = rhs.transpose();
+    }
+    for (Eigen::Index k = n - 2; k >= 0; --k) {
+        delta.row(k) -= (factor.upper[static_cast<size_t>(k)] * delta.row(k + 1).transpose()).transpose();
+    }
+    return (h / 2) * delta;
+}
 
 // Solves (2 / h) L delta = r for the weighted path Laplacian L with edge weights c (one per
 // segment) and fixed ends, one tridiagonal system shared by all D columns (Thomas algorithm).
@@ -86,7 +146,7 @@ RowMatrix lbfgs_direction(const PairState& state, double h, int memory) {
         alpha[static_cast<size_t>(j)] = state.rho[slot] * dot(state.s_history[slot], q);
         q -= alpha[static_cast<size_t>(j)] * state.y_history[slot];
     }
-    RowMatrix r = precondition(q, state.weights, h);
+    RowMatrix r = state.blocks.size() > 0 ? solve_blocks(state.factor, q, h) : precondition(q, state.weights, h);
     for (int j = state.stored - 1; j >= 0; --j) {
         const auto slot = static_cast<size_t>((state.newest - j + memory) % memory);
         const double b = state.rho[slot] * dot(state.y_history[slot], r);
@@ -95,21 +155,15 @@ RowMatrix lbfgs_direction(const PairState& state, double h, int memory) {
     return -r;
 }
 
-// Node i of a pair's path from its start, interior nodes and end.
-Eigen::RowVectorXd node(const RowMatrix& starts, const RowMatrix& ends, Eigen::Index pair, const RowMatrix& interior,
-                        Eigen::Index i) {
-    if (i == 0) return starts.row(pair);
-    if (i == interior.rows() + 1) return ends.row(pair);
-    return interior.row(i - 1);
-}
-
 class BatchSolver {
 public:
     BatchSolver(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
                 const GeodesicOptions& options)
         : metric_(metric), starts_(starts), ends_(ends), options_(options), segments_(options.nodes - 1),
           h_(1.0 / segments_),
-          tolerance_(std::max(options.tolerance, 10.0 * options.nodes * metric.model().score_precision())) {}
+          tolerance_(std::max(options.tolerance, 10.0 * options.nodes * metric.model().score_precision())),
+          block_mode_(starts.cols() <= kMaxBlockDimension),
+          energy_noise_(10.0 * std::sqrt(static_cast<double>(options.nodes)) * metric.model().score_precision()) {}
 
     // Evaluates energy, gradient and weights at each state's trial interior.
     void evaluate(const std::vector<PairState*>& states) {
@@ -118,22 +172,24 @@ public:
         midpoints_.resize(count * segments_, d);
         steps_.resize(count * segments_, d);
         for (Eigen::Index j = 0; j < count; ++j) {
+            // Rows base .. base + T - 2 take the left nodes first, then become midpoints and steps.
             const PairState& state = *states[static_cast<size_t>(j)];
-            Eigen::RowVectorXd left = starts_.row(state.pair);
-            for (Eigen::Index i = 0; i < segments_; ++i) {
-                Eigen::RowVectorXd right = node(starts_, ends_, state.pair, state.trial, i + 1);
-                midpoints_.row(j * segments_ + i) = 0.5 * (left + right);
-                steps_.row(j * segments_ + i) = right - left;
-                left = right;
-            }
+            const Eigen::Index base = j * segments_, interior = segments_ - 1;
+            midpoints_.row(base) = starts_.row(state.pair);
+            midpoints_.middleRows(base + 1, interior) = state.trial;
+            steps_.middleRows(base, interior) = state.trial;
+            steps_.row(base + interior) = ends_.row(state.pair);
+            steps_.middleRows(base, segments_) -= midpoints_.middleRows(base, segments_);
+            midpoints_.middleRows(base, segments_) += 0.5 * steps_.middleRows(base, segments_);
         }
-        metric_.segment_terms(midpoints_, steps_, terms_);
+        metric_.segment_terms(midpoints_, steps_, terms_, block_mode_);
 
         for (Eigen::Index j = 0; j < count; ++j) {
             PairState& state = *states[static_cast<size_t>(j)];
             const Eigen::Index base = j * segments_;
             state.trial_energy = terms_.quadratic.segment(base, segments_).sum() / h_;
             state.trial_weights = terms_.scale.segment(base, segments_);
+            if (block_mode_) state.trial_blocks = terms_.tensors.middleRows(base, segments_);
             RowMatrix& g = state.trial_gradient;
             g.resize(segments_ - 1, d);
             for (Eigen::Index k = 0; k + 1 < segments_; ++k) {
@@ -154,10 +210,12 @@ public:
         std::swap(state.x, state.trial);
         std::swap(state.gradient, state.trial_gradient);
         std::swap(state.weights, state.trial_weights);
+        std::swap(state.blocks, state.trial_blocks);
+        if (block_mode_) factor_blocks(state.blocks, starts_.cols(), state.factor);
         state.energy = state.trial_energy;
 
-        RowMatrix displacement = precondition(state.gradient, state.weights, h_);
-        if (displacement.cwiseAbs().maxCoeff() <= tolerance_ * state.chord) {
+        RowMatrix displacement = preconditioned(state, state.gradient);
+        if (displacement.cwiseAbs().maxCoeff() <= tolerance_ * state.chord || stalled(state)) {
             finish(state, GeodesicStatus::converged);
             return;
         }
@@ -191,7 +249,7 @@ public:
         }
         if (!state.reset_tried) {
             clear_history(state);
-            state.direction = -precondition(state.gradient, state.weights, h_);
+            state.direction = -preconditioned(state, state.gradient);
             state.slope = dot(state.gradient, state.direction);
             state.step = 1;
             state.backtracks = 0;
@@ -199,6 +257,25 @@ public:
             return;
         }
         finish(state, GeodesicStatus::line_search);
+    }
+
+    // Records the current energy and tests whether the last kStallWindow steps lowered it by
+    // less than the rounding level of the energy sum, 10 sqrt(T) score_precision() |E|.
+    bool stalled(PairState& state) const {
+        auto& recent = state.recent_energies;
+        const auto slot = static_cast<size_t>(state.iterations % kStallWindow);
+        const bool full = recent.size() == static_cast<size_t>(kStallWindow);
+        const double before = full ? recent[slot] : 0.0;
+        if (!full) {
+            recent.push_back(state.energy);
+            return false;
+        }
+        recent[slot] = state.energy;
+        return before - state.energy <= energy_noise_ * std::abs(state.energy);
+    }
+
+    RowMatrix preconditioned(const PairState& state, const RowMatrix& r) const {
+        return block_mode_ ? solve_blocks(state.factor, r, h_) : precondition(r, state.weights, h_);
     }
 
     void finish(PairState& state, GeodesicStatus status) {
@@ -214,6 +291,8 @@ private:
     const Eigen::Index segments_;
     const double h_;
     const double tolerance_;
+    const bool block_mode_;
+    const double energy_noise_;
     RowMatrix midpoints_, steps_;
     SegmentTerms terms_;
 };

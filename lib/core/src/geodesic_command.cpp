@@ -64,7 +64,6 @@ Eigen::Index report_unconverged(const std::vector<std::string>& reasons, const s
         ++count;
         log_warning_once("unconverged", labels[p] + " did not converge: " + reasons[p]);
     }
-    log_warning_counts();
     return count;
 }
 

@@ -86,7 +86,8 @@ RowMatrix ScoreMetric::accelerations(const RowMatrix& x, const RowMatrix& v) con
     return result;
 }
 
-void ScoreMetric::segment_terms(const RowMatrix& m, const RowMatrix& v, SegmentTerms& terms) const {
+void ScoreMetric::segment_terms(const RowMatrix& m, const RowMatrix& v, SegmentTerms& terms,
+                                bool with_tensors) const {
     require_geodesic_metric(kind_);
     check_points(m, &v);
     const Eigen::Index n = m.rows(), d = dim();
@@ -99,6 +100,15 @@ void ScoreMetric::segment_terms(const RowMatrix& m, const RowMatrix& v, SegmentT
         terms.metric_v = v + (lambda_ * along).asDiagonal() * s;
         terms.gradient = (2 * lambda_ * along).asDiagonal() * model_.score_vjp(m, v, sigma_);
         terms.scale = (1 + lambda_ * s.rowwise().squaredNorm().array() / static_cast<double>(d)).matrix();
+        if (with_tensors) {
+            terms.tensors.resize(n, d * d);
+            for (Eigen::Index a = 0; a < d; ++a) {
+                for (Eigen::Index b = 0; b < d; ++b) {
+                    terms.tensors.col(a * d + b) = lambda_ * s.col(a).cwiseProduct(s.col(b));
+                    if (a == b) terms.tensors.col(a * d + b).array() += 1.0;
+                }
+            }
+        }
         return;
     }
     if (kind_ == MetricKind::conformal) {
@@ -109,6 +119,10 @@ void ScoreMetric::segment_terms(const RowMatrix& m, const RowMatrix& v, SegmentT
         terms.metric_v = c.asDiagonal() * v;
         terms.gradient = (-2 * beta_ * terms.quadratic).asDiagonal() * s;
         terms.scale = c;
+        if (with_tensors) {
+            terms.tensors = RowMatrix::Zero(n, d * d);
+            for (Eigen::Index a = 0; a < d; ++a) terms.tensors.col(a * d + a) = c;
+        }
         return;
     }
 
@@ -130,6 +144,7 @@ void ScoreMetric::segment_terms(const RowMatrix& m, const RowMatrix& v, SegmentT
     for (Eigen::Index i = 0; i < n; ++i) {
         terms.scale(i) = lambda_ + (v_squared(i) > 0 ? jv_squared(i) / v_squared(i) : 0.0);
     }
+    if (with_tensors) terms.tensors = tensors(m);
 }
 
 }  // namespace scorekit

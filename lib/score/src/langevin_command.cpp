@@ -46,6 +46,10 @@ void run_langevin(const LangevinCommandOptions& o) {
     sampler.method = parse_langevin_method(o.method);
     sampler.seed = o.common.seed;
     sampler.threads = resolve_threads(o.common.threads);
+    if (o.sigma_max > 0 || o.sigma_min > 0) {
+        sampler.levels = geometric_levels(o.sigma_max, o.sigma_min, o.levels);
+    }
+
     auto model = load_score_model(o.model, sampler.threads);
     if (sampler.step_size == 0) {
         // Annealed steps are alpha_i = eps (sigma_i / sigma_L)^2, so eps = 0.2 sigma_L^2 gives

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <chrono>
@@ -223,6 +224,8 @@ std::unique_ptr<DedupHashSet> load_group(const std::vector<std::string>& files) 
 }
 
 // Appends gzip members to one output file per language, each committed at the end.
+// NOTE: a language file left in the directory by an earlier run (with --force or after a
+// failure) stays there when this run writes no document in that language.
 class LanguageWriter {
 public:
     explicit LanguageWriter(std::string directory) : directory_(std::move(directory)) {}
@@ -235,7 +238,13 @@ public:
     void append(const std::string& language, const LanguageOutput& output) {
         auto found = files_.find(language);
         if (found == files_.end()) {
-            std::string path = directory_ + "/" + language + ".json.gz";
+            // Labels come from the model file: keep only characters that are safe in a file name.
+            std::string name = language;
+            for (char& c : name) {
+                bool safe = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+                if (!safe) c = '_';
+            }
+            std::string path = directory_ + "/" + name + ".json.gz";
             File file;
             file.atomic = std::make_unique<AtomicFile>(path);
             file.stream = std::fopen(file.atomic->temporary_path().c_str(), "wb");

@@ -2,6 +2,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -30,6 +31,14 @@ CompressedInput::CompressedInput(const std::string& path)
         owns_fd_ = true;
     }
     refill();
+    // A pipe may deliver a single byte first; the magic bytes need two.
+    while (in_end_ == 1 && !input_eof_) {
+        ssize_t n = ::read(fd_, in_.data() + in_end_, in_.size() - in_end_);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw Error(describe("cannot read", name_, std::strerror(errno), "check the file"));
+        if (n == 0) input_eof_ = true;
+        in_end_ += static_cast<std::size_t>(std::max<ssize_t>(n, 0));
+    }
     gzip_ = in_end_ - in_begin_ >= 2 && in_[in_begin_] == 0x1f && in_[in_begin_ + 1] == 0x8b;
     if (gzip_) {
         auto* stream = new z_stream();

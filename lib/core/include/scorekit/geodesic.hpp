@@ -12,6 +12,9 @@
 // is at most `tolerance` times the chord length |y - x| at every node, and when the midpoint
 // length agrees with a Simpson-rule length (metric also at the nodes) to `resolution`. The second
 // test catches paths that the nodes cannot resolve, such as an infimum that no curve attains.
+// A pair whose energy stopped falling at the rounding level of the model's scores (see
+// ScoreModel::score_precision) over 10 accepted steps also counts as converged, because float32
+// networks cannot reach a double-precision node tolerance.
 #pragma once
 
 #include <cstdint>

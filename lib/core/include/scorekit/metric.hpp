@@ -42,6 +42,7 @@ struct SegmentTerms {
     RowMatrix metric_v;  // [N, D]
     RowMatrix gradient;  // [N, D]
     Vector scale;        // [N]
+    RowMatrix tensors;   // [N, D * D] g(m), filled only on request
 };
 
 class ScoreMetric {
@@ -88,9 +89,10 @@ public:
     // Throws UsageError for outer.
     RowMatrix accelerations(const RowMatrix& x, const RowMatrix& v) const;
 
-    // Energy terms at midpoints m for segment vectors v (see SegmentTerms). Throws UsageError
-    // for outer and Error when conformal is used with a model that has no log-density.
-    void segment_terms(const RowMatrix& m, const RowMatrix& v, SegmentTerms& terms) const;
+    // Energy terms at midpoints m for segment vectors v (see SegmentTerms), with the tensors
+    // g(m) when `with_tensors` is set. Throws UsageError for outer and Error when conformal is
+    // used with a model that has no log-density.
+    void segment_terms(const RowMatrix& m, const RowMatrix& v, SegmentTerms& terms, bool with_tensors = false) const;
 
 private:
     // log p at the rows of x, or Error naming the model when it has no log-density.
