@@ -15,6 +15,8 @@
 #   SLURM_TEST_CPUS  CPUs the node offers (default 4, more than this machine may have, so that
 #                    a 2-task srun and several array tasks fit; slurmd accepts the surplus
 #                    through SlurmdParameters=config_overrides)
+# The node also claims 64 GiB of memory, so that the --mem defaults of share/slurm's scripts
+# schedule on small machines; nothing enforces memory limits on this cluster.
 #   SLURM_TEST_KEEP  when set, keep the temporary directory for inspection
 set -u
 
@@ -90,7 +92,6 @@ chmod 400 "$cluster_dir/munge/munge.key"
 munge_socket=$cluster_dir/munge/munge.socket
 
 node_name=scorekit-node
-memory_mb=$(awk '/MemTotal/ { print int($2 / 1024 / 2) }' /proc/meminfo)
 cat > "$cluster_dir/slurm.conf" <<EOF
 ClusterName=scorekit-test
 SlurmctldHost=$(hostname -s)(127.0.0.1)
@@ -124,7 +125,7 @@ DependencyParameters=kill_invalid_depend
 KillWait=2
 MinJobAge=300
 SchedulerParameters=defer_batch=0
-NodeName=$node_name NodeAddr=127.0.0.1 NodeHostname=$(hostname -s) CPUs=$cluster_cpus RealMemory=$memory_mb State=UNKNOWN
+NodeName=$node_name NodeAddr=127.0.0.1 NodeHostname=$(hostname -s) CPUs=$cluster_cpus RealMemory=65536 State=UNKNOWN
 PartitionName=test Nodes=$node_name Default=YES MaxTime=INFINITE State=UP
 EOF
 export SLURM_CONF=$cluster_dir/slurm.conf
