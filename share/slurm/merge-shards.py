@@ -24,6 +24,8 @@ run writes them. It fails when a pair is missing or appears twice, which happens
 file is missing or given twice.
 
 Text values are copied as written, so merged text files equal the single run's byte for byte.
+HDF5 outputs get the datasets and the sample attributes of one run. The provenance attributes at
+the file's root are not copied, because they describe the shard runs, not the merge.
 """
 import argparse
 import sys
@@ -126,7 +128,18 @@ def merge_samples(args):
         attributes.pop(name, None)
     if "chains" in attributes:
         attributes["chains"] = args.chains
-    write_rows(args.output, "/samples", None, merged, attributes)
+    write_rows(args.output, "/samples", None, merged, attributes, noise_levels(args.shards[0], args.output))
+
+
+def noise_levels(first_shard, output):
+    """Returns {name: levels} for the annealed noise levels dataset next to an HDF5 shard's samples."""
+    path, dataset = split_location(first_shard, "/samples")
+    _, output_dataset = split_location(output, "/samples")
+    if dataset is None or output_dataset is None:
+        return None
+    with h5py_module().File(path, "r") as file:
+        name = dataset + "_noise_levels"
+        return {output_dataset + "_noise_levels": file[name][()].tolist()} if name in file else None
 
 
 def merge_distances(args):
