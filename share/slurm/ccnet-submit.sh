@@ -63,7 +63,12 @@ unfinished_ranges() {
 # Reject a new submission while the previous one is still queued, because its pending tasks
 # would race the new ones.
 if [ -s "$out/jobs" ]; then
-    queued=$(squeue --noheader --format=%i --jobs="$(paste -sd, "$out/jobs")" 2>/dev/null | sort -u | paste -sd' ')
+    # One query per job, because squeue rejects the whole list when SLURM has forgotten one id.
+    queued=""
+    while read -r job; do
+        [ -n "$(squeue --noheader --format=%i --jobs="$job" 2>/dev/null)" ] && queued+=" $job"
+    done < "$out/jobs"
+    queued=${queued# }
     if [ -n "$queued" ]; then
         echo "$0: jobs of the previous submission are still queued ($queued); wait for them or" \
             "cancel them with: scancel $(paste -sd' ' "$out/jobs")" >&2

@@ -23,6 +23,10 @@ cat "$WORK/submit1.out" >&2
 hash_job=$(sed -n 's/^submitted hash array \([0-9]*\) for shards 0-3$/\1/p' "$WORK/submit1.out")
 [ -n "$hash_job" ] || fail "first submit: no hash array for shards 0-3: $(cat "$WORK/submit1.out")"
 wait_for_state 60 "${hash_job}_3" RUNNING
+"$workflow/ccnet-submit.sh" "$WORK/paths.txt" $shards "$WORK/run" > "$WORK/submit-busy.out" 2>&1 \
+    && fail "a submission while the previous one is queued succeeded"
+grep -q "jobs of the previous submission are still queued" "$WORK/submit-busy.out" \
+    || fail "busy submit message: $(cat "$WORK/submit-busy.out")"
 for shard in 0 1 2; do
     for _ in $(seq 120); do [ -e "$WORK/run/hashes/000$shard.bin.done" ] && break; sleep 0.5; done
 done
