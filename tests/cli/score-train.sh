@@ -88,6 +88,8 @@ fi
 run_case "distributed outside SLURM" 2 'invalid SLURM_NTASKS "\(not set\)"' -- \
     env -u SLURM_NTASKS -u SLURM_STEP_NUM_TASKS -u SLURM_PROCID "$T" "$DATA" -o "$WORK/dist.h5" $quick --distributed
 expect_one_line_error "distributed outside SLURM"
+run_case "distributed in a batch script" 2 'batch script without srun' -- \
+    env SLURM_JOB_ID=5 SLURM_NTASKS=2 SLURM_PROCID=0 "$T" "$DATA" -o "$WORK/dist.h5" $quick --distributed
 run_case "distributed without job id" 2 'no rendezvous file for --distributed' -- \
     env SLURM_NTASKS=2 SLURM_PROCID=0 "$T" "$DATA" -o "$WORK/dist.h5" $quick --distributed
 run_case "distributed bad rank" 2 'invalid SLURM_PROCID "2"' -- \

@@ -106,7 +106,7 @@ TEST_CASE("SLURM context line", "[slurm]") {
     array_task.array_task_id = "2";
     array_task.array_task_count = "4";
     array_task.node = "n01";
-    CHECK(describe_slurm_context(array_task) == "SLURM job 42 (array 40 task 2 of 4), rank 0 of 1, node n01");
+    CHECK(describe_slurm_context(array_task) == "SLURM job 42 (array 40 task 2 of 4), node n01");
 
     SlurmContext step_rank;
     step_rank.job_id = "7";
@@ -114,6 +114,13 @@ TEST_CASE("SLURM context line", "[slurm]") {
     step_rank.proc_id = "1";
     step_rank.ntasks = "2";
     CHECK(describe_slurm_context(step_rank) == "SLURM job 7, step 0, rank 1 of 2");
+
+    // A batch script is one process even when the allocation has several tasks.
+    SlurmContext batch_script;
+    batch_script.job_id = "8";
+    batch_script.proc_id = "0";
+    batch_script.ntasks = "4";
+    CHECK(describe_slurm_context(batch_script) == "SLURM job 8");
 }
 
 TEST_CASE("SLURM context prefers the step's task count", "[slurm]") {

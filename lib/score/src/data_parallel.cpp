@@ -36,6 +36,10 @@ struct DataParallel::Group {
 DataParallelPlacement data_parallel_placement(const SlurmContext& context, const std::string& output,
                                               const std::string& rendezvous) {
     DataParallelPlacement placement;
+    if (!context.job_id.empty() && context.step_id.empty()) {
+        throw UsageError("--distributed in a batch script without srun: the ranks are the tasks of a job step; "
+                         "start it as srun score-train ... --distributed");
+    }
     placement.world_size = parse_count("SLURM_NTASKS", context.ntasks, 1);
     placement.rank = parse_count("SLURM_PROCID", context.proc_id, 0);
     if (placement.rank >= placement.world_size) {
@@ -49,8 +53,7 @@ DataParallelPlacement data_parallel_placement(const SlurmContext& context, const
                              "on a filesystem that every rank sees");
         }
         // One file per job step, so a re-run never finds the store of an earlier step.
-        placement.rendezvous = output + ".rendezvous." + context.job_id + "." +
-                               (context.step_id.empty() ? std::string("batch") : context.step_id);
+        placement.rendezvous = output + ".rendezvous." + context.job_id + "." + context.step_id;
     }
     return placement;
 }

@@ -27,8 +27,9 @@ struct DataParallelPlacement {
 
 // Rank and world size from SLURM_PROCID and SLURM_NTASKS (SLURM_STEP_NUM_TASKS inside srun).
 // `rendezvous` empty means <output>.rendezvous.<job id>.<step id>, next to the output file, which
-// must be on a filesystem that every node can read and write. Throws UsageError when the variables are missing
-// or invalid, or when there is no job id to name the default file store.
+// must be on a filesystem that every node can read and write. Throws UsageError when the
+// variables are missing or invalid, when a SLURM job runs it outside a job step (a batch script
+// without srun), or when there is no job id to name the default file store.
 DataParallelPlacement data_parallel_placement(const SlurmContext& context, const std::string& output,
                                               const std::string& rendezvous);
 

@@ -43,8 +43,8 @@ struct SlurmContext {
 
 SlurmContext slurm_context();
 
-// One line such as "SLURM job 42 (array 40 task 2 of 4), rank 0 of 1, node n01", or "" outside
-// SLURM.
+// One line such as "SLURM job 42 (array 40 task 2 of 4), node n01" or, inside an srun step,
+// "SLURM job 42, step 0, rank 1 of 4, node n01"; "" outside SLURM.
 std::string describe_slurm_context(const SlurmContext& context);
 
 }  // namespace scorekit
