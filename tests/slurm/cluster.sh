@@ -16,7 +16,7 @@
 #                    a 2-task srun and several array tasks fit; slurmd accepts the surplus
 #                    through SlurmdParameters=config_overrides)
 # The node also claims 64 GiB of memory, so that the --mem defaults of share/slurm's scripts
-# schedule on small machines; nothing enforces memory limits on this cluster.
+# schedule on small machines. Nothing enforces memory limits on this cluster.
 #   SLURM_TEST_KEEP  when set, keep the temporary directory for inspection
 set -u
 

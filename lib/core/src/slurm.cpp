@@ -75,8 +75,8 @@ std::string describe_slurm_context(const SlurmContext& context) {
         if (!context.array_task_count.empty()) line += " of " + context.array_task_count;
         line += ")";
     }
-    // Ranks exist only inside a job step (srun); a batch script is one process whatever
-    // SLURM_NTASKS says.
+    // Ranks exist only inside a job step (srun). A batch script is one process, whatever the
+    // value of SLURM_NTASKS.
     if (!context.step_id.empty()) {
         line += ", step " + context.step_id + ", rank " + (context.proc_id.empty() ? std::string("0") : context.proc_id) +
                 " of " + (context.ntasks.empty() ? std::string("1") : context.ntasks);

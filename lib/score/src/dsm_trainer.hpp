@@ -34,9 +34,9 @@ public:
     // loss and returns the summed loss.
     using GradientReduction = std::function<double(torch::Tensor& gradients, double loss)>;
 
-    // Turns step() into one rank's part of a data-parallel step: the batch given to step() is
+    // Turns step() into one rank's part of a data-parallel step. The batch given to step() is
     // this rank's slice of a global batch of `global_batch` examples, so loss and gradients are
-    // divided by `global_batch`, and `reduce` sums the gradients over the ranks before Adam.
+    // divided by `global_batch`. Then `reduce` sums the gradients over the ranks before Adam.
     void set_gradient_reduction(std::int64_t global_batch, GradientReduction reduce);
 
     // Mean loss of the current (or averaged) weights on fixed inputs, without updating.
