@@ -46,4 +46,14 @@ h5dump -H -d /samples "$OUT" | grep -q 'DATASPACE  SIMPLE { ( 2, 1 )' || fail "m
 run_case "annealed with levels" 0 '' -- "$L" -m 'gmm:weights=0.5,0.5;means=-3/3;covs=1' --method annealed \
     --sigma-max 10 --sigma-min 0.5 --levels 5 --steps 20 --step-size 0.05 --chains 3 --denoise
 [ "$(wc -l < "$WORK/out")" -eq 3 ] || fail "annealed with levels: expected 3 rows"
+
+# Shards of chains: rows of shard 1/2 are the last chains of the whole run (one row per chain).
+run_case "all chains" 0 '' -- "$L" -m 'gaussian:mean=0;cov=1' --chains 5 --steps 10 --seed 3
+cp "$WORK/out" "$WORK/all.tsv"
+run_case "shard 1/2" 0 'shard 1/2: chains \[2, 5\) of 5' -- "$L" -m 'gaussian:mean=0;cov=1' --chains 5 --steps 10 \
+    --seed 3 --shard 1/2
+tail -n 3 "$WORK/all.tsv" | cmp -s - "$WORK/out" || fail "shard 1/2: rows differ from chains 2-4 of the whole run"
+run_case "empty shard" 2 'gets none of the 2 chains' -- "$L" -m 'gaussian:mean=0;cov=1' --chains 2 --shard 0/3
+expect_one_line_error "empty shard"
+run_case "bad shard" 2 'invalid --shard "2/2"' -- "$L" -m 'gaussian:mean=0;cov=1' --shard 2/2
 finish

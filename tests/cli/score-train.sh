@@ -82,4 +82,20 @@ if [ -s "$WORK/int.h5.ckpt" ]; then
     h5diff -q "$WORK/other.h5" "$WORK/full.h5" /model/layers.0.weight /model/layers.0.weight &&
         fail "resume: a different seed gave the same weights, so the comparison cannot fail"
 fi
+
+# --distributed takes rank and world size from SLURM; without them it is a usage error, before
+# any rendezvous. The data-parallel runs themselves are tested on a local cluster (tests/slurm).
+run_case "distributed outside SLURM" 2 'invalid SLURM_NTASKS "\(not set\)"' -- \
+    env -u SLURM_NTASKS -u SLURM_STEP_NUM_TASKS -u SLURM_PROCID "$T" "$DATA" -o "$WORK/dist.h5" $quick --distributed
+expect_one_line_error "distributed outside SLURM"
+run_case "distributed in a batch script" 2 'batch script without srun' -- \
+    env SLURM_JOB_ID=5 SLURM_NTASKS=2 SLURM_PROCID=0 "$T" "$DATA" -o "$WORK/dist.h5" $quick --distributed
+run_case "distributed without job id" 2 'no rendezvous file for --distributed' -- \
+    env SLURM_NTASKS=2 SLURM_PROCID=0 "$T" "$DATA" -o "$WORK/dist.h5" $quick --distributed
+run_case "distributed bad rank" 2 'invalid SLURM_PROCID "2"' -- \
+    env SLURM_NTASKS=2 SLURM_PROCID=2 "$T" "$DATA" -o "$WORK/dist.h5" $quick --distributed --rendezvous "$WORK/store"
+run_case "distributed batch too small" 2 'invalid --batch-size "1"' -- \
+    env SLURM_NTASKS=2 SLURM_PROCID=0 "$T" "$DATA" -o "$WORK/dist.h5" --steps 40 --width 16 --batch-size 1 --distributed \
+    --rendezvous "$WORK/store"
+expect_no_file "distributed usage errors" "$WORK/dist.h5"
 finish

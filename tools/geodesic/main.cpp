@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
     app.add_option("--velocity", o.velocity, "Initial velocity for --exp, comma-separated")->delimiter(',');
     app.add_option("--pairs", o.pairs, "File of pairs: 2 D columns per row, start then end (--exp: start then velocity)");
     app.add_option("--all-pairs", o.all_pairs, "Point set: geodesic distances between all pairs, as an N x N matrix");
+    app.add_option("--shard", o.shard,
+                   "--all-pairs: solve shard I/N of the pairs and write them as a table i, j, length, converged "
+                   "(default: SLURM_ARRAY_TASK_ID/COUNT, else 0/1)");
     app.add_flag("--exp", o.exp, "Exponential map: integrate the geodesic equation from --from with --velocity");
     app.add_flag("--log", o.log, "Logarithmic map: the initial velocity of the geodesic from start to end");
     app.add_option("--nodes", o.solver.nodes, "Path nodes T, both end points included")->capture_default_str();

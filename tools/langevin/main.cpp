@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
     app.add_option("--levels", o.levels, "Number of geometric noise levels with --sigma-max/--sigma-min")
         ->capture_default_str();
     app.add_flag("--denoise", s.denoise, "annealed: end with one denoising step z + sigma_L^2 s(z, sigma_L)");
+    app.add_option("--shard", o.shard,
+                   "Run shard I/N: chains [I*C/N, (I+1)*C/N) of C (default: SLURM_ARRAY_TASK_ID/COUNT, else 0/1)");
     app.add_option("--init", o.init, "Initial points, one per chain (default: N(0, sigma_max^2 I) standardised)");
     scorekit::add_common_options(app, o.common);
     app.get_option("--output")->description("Samples: .h5[:/dataset] writes HDF5 (default /samples), - writes text");

@@ -47,5 +47,15 @@ int main(int argc, char** argv) {
                    "Steps between checkpoints; 0 = only on SIGINT/SIGTERM")->capture_default_str()->group(state);
     app.add_option("--resume", o.resume, "Continue from a checkpoint with the same options and data")->group(state);
 
+    auto* parallel = "Data-parallel training";
+    app.add_flag("--distributed", o.distributed,
+                 "Train data-parallel over the tasks of a SLURM step (srun -n K): each rank trains on its "
+                 "slice of every batch, gradients are summed with c10d Gloo, rank 0 writes")
+        ->group(parallel);
+    app.add_option("--rendezvous", o.rendezvous,
+                   "File through which the ranks meet (c10d FileStore) on a filesystem that all nodes see "
+                   "(default: OUTPUT.rendezvous.JOBID.STEPID)")
+        ->group(parallel);
+
     return scorekit::run_tool(app, argc, argv, o.common, [&] { scorekit::run_score_train(o); });
 }

@@ -9,6 +9,7 @@
 #include "scorekit/log.hpp"
 #include "scorekit/provenance.hpp"
 #include "scorekit/signals.hpp"
+#include "scorekit/slurm.hpp"
 
 #ifndef SCOREKIT_VERSION
 #define SCOREKIT_VERSION "unknown"
@@ -104,6 +105,10 @@ int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
     record.command_line = join_command_line(argc, argv);
     record.seed = options.seed;
     install_signal_handlers();
+
+    // In a batch log the job, array task and rank identify which of many processes wrote it.
+    std::string slurm_line = describe_slurm_context(slurm_context());
+    if (!slurm_line.empty()) log_info(slurm_line);
 
     try {
         body();

@@ -7,6 +7,7 @@
 #include "scorekit/log.hpp"
 #include "scorekit/metric_curves.hpp"
 #include "scorekit/points.hpp"
+#include "scorekit/slurm.hpp"
 
 namespace scorekit {
 namespace {
@@ -148,10 +149,47 @@ void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, co
     fail_if_unconverged(o, unconverged, count);
 }
 
+// Writes a shard of --all-pairs as rows (i, j, length, converged), one per pair of the shard,
+// which share/slurm/merge-shards.py assembles into the distance matrix of a single run.
+void write_pair_table(const GeodesicCommandOptions& o, const ScoreMetric& metric,
+                      const std::vector<std::pair<Eigen::Index, Eigen::Index>>& pairs, const GeodesicBatch& batch,
+                      const std::vector<std::string>& reasons, Eigen::Index points, ShardSpec shard) {
+    RowMatrix table(static_cast<Eigen::Index>(pairs.size()), 4);
+    for (size_t k = 0; k < pairs.size(); ++k) {
+        const auto row = static_cast<Eigen::Index>(k);
+        table(row, 0) = static_cast<double>(pairs[k].first);
+        table(row, 1) = static_cast<double>(pairs[k].second);
+        table(row, 2) = batch.lengths(row);
+        table(row, 3) = reasons[k].empty() ? 1 : 0;
+    }
+    PointLocation location = locate_points(o.common.output, "/pairs", true);
+    if (!location.hdf5) {
+        write_points(o.common.output, table, {"i", "j", "length", "converged"});
+        return;
+    }
+    Hdf5Writer file(location.path);
+    file.write_matrix("/pairs", table);
+    write_attributes(file, o, metric);
+    file.write_attribute("/pairs", "columns", std::string("i, j, length, converged"));
+    file.write_attribute("/pairs", "source", o.all_pairs);
+    file.write_attribute("/pairs", "points", static_cast<std::int64_t>(points));
+    file.write_attribute("/pairs", "shard", std::to_string(shard.index) + "/" + std::to_string(shard.count));
+    file.commit();
+}
+
 void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
     RowMatrix points = read_points(o.all_pairs, metric.dim()).values;
     const Eigen::Index n = points.rows();
     auto pairs = upper_triangle_pairs(n);
+    const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
+    if (shard.count > 1) {
+        const ShardRange range = shard_range(static_cast<std::int64_t>(pairs.size()), shard);
+        log_info("shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + ": pairs [" +
+                 std::to_string(range.begin) + ", " + std::to_string(range.end) + ") of " +
+                 std::to_string(pairs.size()));
+        pairs = std::vector<std::pair<Eigen::Index, Eigen::Index>>(pairs.begin() + range.begin,
+                                                                   pairs.begin() + range.end);
+    }
     RowMatrix starts(static_cast<Eigen::Index>(pairs.size()), metric.dim()), ends(starts.rows(), metric.dim());
     for (size_t k = 0; k < pairs.size(); ++k) {
         starts.row(static_cast<Eigen::Index>(k)) = points.row(pairs[k].first);
@@ -170,7 +208,9 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
     }
 
     PointLocation location = locate_points(o.common.output, "/distances", true);
-    if (location.hdf5) {
+    if (shard.count > 1) {
+        write_pair_table(o, metric, pairs, batch, reasons, n, shard);
+    } else if (location.hdf5) {
         Hdf5Writer file(location.path);
         file.write_matrix("/distances", distances);
         file.write_matrix("/converged", converged);
@@ -286,6 +326,10 @@ void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
     check_geodesic_options(o.solver);
     ScoreMetric metric(model, settings);
     const Mode mode = choose_mode(o);
+    if (!o.shard.empty() && mode != Mode::all_pairs) {
+        throw UsageError(describe("invalid option", "--shard", "only --all-pairs can be split into shards",
+                                  "remove --shard, or split the --pairs file"));
+    }
     if (mode == Mode::all_pairs) {
         run_all_pairs(o, metric);
         return;

@@ -6,7 +6,7 @@ namespace scorekit {
 
 DsmTrainer::DsmTrainer(const MlpParameters& initial, std::vector<double> sigmas, std::int64_t batch_size,
                        AdamSettings adam, double ema_decay)
-    : adam_(adam), ema_decay_(ema_decay), batch_(batch_size) {
+    : adam_(adam), ema_decay_(ema_decay), batch_(batch_size), global_batch_(batch_size) {
     const MlpArchitecture& a = initial.architecture;
     const std::int64_t count = a.parameter_count();
     params_ = torch::empty({count}, torch::kFloat32);
@@ -57,10 +57,10 @@ double DsmTrainer::step(const torch::Tensor& x, const torch::Tensor& level, cons
                         double learning_rate, std::int64_t step) {
     forward(x, level, noise);
 
-    // loss = (1/B) sum ||f + u||^2, so dloss/df = (2/B)(f + u).
+    // loss = (1/B) sum ||f + u||^2, so dloss/df = (2/B)(f + u), with B the global batch.
     at::add_out(delta_, output_, noise);
-    double loss = delta_.pow(2).sum().item<double>() / batch_;
-    delta_.mul_(2.0 / batch_);
+    double loss = delta_.pow(2).sum().item<double>() / global_batch_;
+    delta_.mul_(2.0 / global_batch_);
 
     const size_t last = network_.weights.size() - 1;
     torch::Tensor delta = delta_;
@@ -78,6 +78,8 @@ double DsmTrainer::step(const torch::Tensor& x, const torch::Tensor& level, cons
         delta = next;
     }
 
+    if (reduce_) loss = reduce_(grads_, loss);
+
     // Adam (Kingma and Ba 2015) with the bias corrections arranged as in torch.optim.Adam.
     const double correction1 = 1 - std::pow(adam_.beta1, static_cast<double>(step));
     const double correction2 = 1 - std::pow(adam_.beta2, static_cast<double>(step));
@@ -94,6 +96,11 @@ double DsmTrainer::step(const torch::Tensor& x, const torch::Tensor& level, cons
         ema_.mul_(decay).add_(params_, 1 - decay);
     }
     return loss;
+}
+
+void DsmTrainer::set_gradient_reduction(std::int64_t global_batch, GradientReduction reduce) {
+    global_batch_ = global_batch;
+    reduce_ = std::move(reduce);
 }
 
 double DsmTrainer::evaluate(const torch::Tensor& x, const torch::Tensor& level, const torch::Tensor& noise,

@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 #include "mlp_network.hpp"
@@ -28,6 +29,15 @@ public:
     // Returns the batch loss before the update.
     double step(const torch::Tensor& x, const torch::Tensor& level, const torch::Tensor& noise, double learning_rate,
                 std::int64_t step);
+
+    // Sums the gradients of all data-parallel ranks in place; receives this rank's share of the
+    // loss and returns the summed loss.
+    using GradientReduction = std::function<double(torch::Tensor& gradients, double loss)>;
+
+    // Turns step() into one rank's part of a data-parallel step. The batch given to step() is
+    // this rank's slice of a global batch of `global_batch` examples, so loss and gradients are
+    // divided by `global_batch`. Then `reduce` sums the gradients over the ranks before Adam.
+    void set_gradient_reduction(std::int64_t global_batch, GradientReduction reduce);
 
     // Mean loss of the current (or averaged) weights on fixed inputs, without updating.
     double evaluate(const torch::Tensor& x, const torch::Tensor& level, const torch::Tensor& noise, bool averaged);
@@ -56,6 +66,8 @@ private:
     AdamSettings adam_;
     double ema_decay_;
     std::int64_t batch_;
+    std::int64_t global_batch_;  // batch_ unless data-parallel
+    GradientReduction reduce_;
 };
 
 }  // namespace scorekit

@@ -5,11 +5,13 @@
 #include "scorekit/log.hpp"
 #include "scorekit/model_loader.hpp"
 #include "scorekit/points.hpp"
+#include "scorekit/slurm.hpp"
 
 namespace scorekit {
 namespace {
 
-void write_samples(const LangevinCommandOptions& o, const LangevinOptions& sampler, const LangevinResult& result) {
+void write_samples(const LangevinCommandOptions& o, const LangevinOptions& sampler, const LangevinResult& result,
+                   ShardSpec shard, std::int64_t total_chains) {
     PointLocation location = locate_points(o.common.output, "/samples", true);
     if (!location.hdf5) {
         write_points(o.common.output, result.samples);
@@ -27,6 +29,11 @@ void write_samples(const LangevinCommandOptions& o, const LangevinOptions& sampl
     file.write_attribute(d, "thin", static_cast<std::int64_t>(sampler.thin));
     file.write_attribute(d, "kept_per_chain", static_cast<std::int64_t>(result.kept_per_chain));
     file.write_attribute(d, "row_order", std::string("kept step major: row = k * chains + chain"));
+    if (shard.count > 1) {
+        file.write_attribute(d, "shard", std::to_string(shard.index) + "/" + std::to_string(shard.count));
+        file.write_attribute(d, "first_chain", static_cast<std::int64_t>(sampler.first_chain));
+        file.write_attribute(d, "total_chains", total_chains);
+    }
     if (sampler.method == LangevinMethod::mala) file.write_attribute(d, "acceptance_rate", result.acceptance_rate());
     if (!result.levels.empty()) file.write_vector(d + "_noise_levels", result.levels);
     file.commit();
@@ -64,6 +71,25 @@ void run_langevin(const LangevinCommandOptions& o) {
                                   "give --init, or a dim attribute on the TorchScript module"));
     }
 
+    // A shard runs a contiguous block of chains. Chain c draws from the stream (seed, c) wherever
+    // it runs, so the shards' chains are exactly those of the single run.
+    const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
+    const std::int64_t total_chains = sampler.chains;
+    if (shard.count > 1) {
+        const ShardRange range = shard_range(total_chains, shard);
+        if (range.end == range.begin) {
+            throw UsageError(describe("invalid shard", std::to_string(shard.index) + "/" + std::to_string(shard.count),
+                                      "it gets none of the " + std::to_string(total_chains) + " chains",
+                                      "use at most as many shards as chains"));
+        }
+        sampler.first_chain = static_cast<std::uint64_t>(range.begin);
+        sampler.chains = range.end - range.begin;
+        if (initial.rows() > 0) initial = RowMatrix(initial.middleRows(range.begin, sampler.chains));
+        log_info("shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + ": chains [" +
+                 std::to_string(range.begin) + ", " + std::to_string(range.end) + ") of " +
+                 std::to_string(total_chains));
+    }
+
     const std::int64_t total = sampler.method == LangevinMethod::annealed
                                    ? sampler.steps * static_cast<std::int64_t>(
                                                          sampler.levels.empty() ? model->noise_levels().size()
@@ -80,7 +106,7 @@ void run_langevin(const LangevinCommandOptions& o) {
         log_info("MALA acceptance rate " + format_number(result.acceptance_rate()) + " (" +
                  std::to_string(result.accepted) + " of " + std::to_string(result.proposals) + " proposals)");
     }
-    write_samples(o, sampler, result);
+    write_samples(o, sampler, result, shard, total_chains);
     log_summary(std::to_string(result.samples.rows()) + " samples");
 }
 

@@ -2,9 +2,12 @@
 
 #include <dlfcn.h>
 
+#include <chrono>
 #include <cmath>
+#include <memory>
 #include <numeric>
 
+#include "data_parallel.hpp"
 #include "dsm_trainer.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
@@ -25,6 +28,10 @@ constexpr std::uint64_t kInitStream = 2;
 constexpr std::uint64_t kValidationStream = 3;
 constexpr std::uint64_t kEpochStream = 1ULL << 32;
 constexpr std::uint64_t kStepStream = 1ULL << 48;
+
+// How long a rank waits for the others at the rendezvous and in each allreduce. A step takes
+// milliseconds, so a rank that waits this long has lost a peer.
+constexpr std::chrono::minutes kDataParallelTimeout{10};
 
 // LibTorch's OpenMP threads on top of OpenBLAS's own threads oversubscribe the cores, so BLAS
 // runs single-threaded and --threads goes to LibTorch. OpenBLAS is looked up at run time
@@ -128,6 +135,33 @@ MlpParameters initial_parameters(const MlpArchitecture& a, std::uint64_t seed) {
     return p;
 }
 
+// Joins the data-parallel group of a SLURM step for --distributed; nullptr for a single process.
+std::unique_ptr<DataParallel> join_data_parallel(const ScoreTrainOptions& o) {
+    SlurmContext context = slurm_context();
+    if (!o.distributed) {
+        if (!context.ntasks.empty() && context.ntasks != "1" && !context.step_id.empty()) {
+            log_warning("running as one of " + context.ntasks + " tasks of a SLURM step without --distributed: "
+                        "every task trains the whole model and writes " + o.common.output);
+        }
+        return nullptr;
+    }
+
+    DataParallelPlacement placement = data_parallel_placement(context, o.common.output, o.rendezvous);
+    if (placement.world_size > o.batch_size) {
+        throw UsageError(describe("invalid --batch-size", std::to_string(o.batch_size),
+                                  "smaller than the " + std::to_string(placement.world_size) + " data-parallel ranks",
+                                  "use a global batch of at least one example per rank"));
+    }
+    auto parallel = std::make_unique<DataParallel>(placement, kDataParallelTimeout);
+    ShardRange slice = parallel->batch_slice(o.batch_size);
+    log_info("data-parallel rank " + std::to_string(placement.rank) + " of " + std::to_string(placement.world_size) +
+             ": examples [" + std::to_string(slice.begin) + ", " + std::to_string(slice.end) + ") of each batch of " +
+             std::to_string(o.batch_size) + "; rendezvous " + placement.rendezvous);
+    // Rank 0 reports progress and writes; the other ranks print only warnings and errors.
+    if (placement.rank != 0) set_verbosity(Verbosity::quiet);
+    return parallel;
+}
+
 // Indices of the batch for a step: epochs walk a fresh permutation of the training set, and a
 // batch larger than the remainder wraps around within its epoch's permutation.
 class BatchSchedule {
@@ -167,6 +201,9 @@ void run_score_train(const ScoreTrainOptions& o) {
     limit_blas_threads();
     at::set_num_threads(resolve_threads(o.common.threads));
     torch::manual_seed(o.common.seed);
+    std::unique_ptr<DataParallel> parallel = join_data_parallel(o);
+    const bool writer = !parallel || parallel->rank() == 0;
+    const ShardRange slice = parallel ? parallel->batch_slice(o.batch_size) : ShardRange{0, o.batch_size};
     const std::string checkpoint_path = o.checkpoint.empty() ? o.common.output + ".ckpt" : o.checkpoint;
 
     log_verbose("[1/3] reading " + o.input);
@@ -186,8 +223,14 @@ void run_score_train(const ScoreTrainOptions& o) {
     config.total_steps = total;
 
     MlpArchitecture architecture{dim, o.width, o.depth, parse_activation(o.activation)};
-    DsmTrainer trainer(initial_parameters(architecture, o.common.seed), sigmas, o.batch_size,
+    DsmTrainer trainer(initial_parameters(architecture, o.common.seed), sigmas, slice.end - slice.begin,
                        AdamSettings{o.beta1, o.beta2, o.adam_eps}, o.ema);
+    bool any_rank_interrupted = false;
+    if (parallel) {
+        trainer.set_gradient_reduction(o.batch_size, [&](torch::Tensor& gradients, double loss) {
+            return parallel->reduce_step(gradients, loss, interrupt_requested(), any_rank_interrupted);
+        });
+    }
     std::int64_t done = 0;
     if (!o.resume.empty()) {
         done = load_checkpoint(o.resume, config, trainer);
@@ -213,6 +256,11 @@ void run_score_train(const ScoreTrainOptions& o) {
     torch::Tensor x = torch::empty({o.batch_size, dim}, torch::kFloat32);
     torch::Tensor level = torch::empty({o.batch_size}, torch::kInt64);
     torch::Tensor noise = torch::empty({o.batch_size, dim}, torch::kFloat32);
+    // Every rank draws the whole batch from the same streams and trains on its slice of it.
+    const std::int64_t local_batch = slice.end - slice.begin;
+    torch::Tensor x_local = parallel ? x.narrow(0, slice.begin, local_batch) : x;
+    torch::Tensor level_local = parallel ? level.narrow(0, slice.begin, local_batch) : level;
+    torch::Tensor noise_local = parallel ? noise.narrow(0, slice.begin, local_batch) : noise;
     double loss_sum = 0;
     std::int64_t loss_count = 0;
 
@@ -222,7 +270,7 @@ void run_score_train(const ScoreTrainOptions& o) {
         at::index_select_out(x, data.train, 0, schedule.indices(step));
         level.random_(0, o.levels, generator);
         noise.normal_(0, 1, generator);
-        double loss = trainer.step(x, level, noise, learning_rate_at(o, step, total), step);
+        double loss = trainer.step(x_local, level_local, noise_local, learning_rate_at(o, step, total), step);
         if (!std::isfinite(loss)) {
             throw Error(describe("training diverged", "step " + std::to_string(step), "the loss is not finite",
                                  "lower --lr or use more warm-up steps"));
@@ -242,19 +290,24 @@ void run_score_train(const ScoreTrainOptions& o) {
         }
         progress.update(done, "loss " + (history.empty() ? std::string("?") : format_short(history.last_train())) +
                                   (history.has_validation() ? ", val " + format_short(history.last_validation()) : ""));
-        if (o.checkpoint_every > 0 && done % o.checkpoint_every == 0 && done < total) {
+        if (writer && o.checkpoint_every > 0 && done % o.checkpoint_every == 0 && done < total) {
             save_checkpoint(checkpoint_path, config, trainer, done, data.mean, data.std);
         }
-        if (interrupt_requested()) {
-            save_checkpoint(checkpoint_path, config, trainer, done, data.mean, data.std);
-            throw Interrupted(describe("training interrupted", "step " + std::to_string(done), "checkpoint written to " +
-                                       checkpoint_path, "continue with --resume " + checkpoint_path));
+        // Data-parallel ranks stop together, after the first step in which any rank was signalled.
+        if (parallel ? any_rank_interrupted : interrupt_requested()) {
+            if (writer) save_checkpoint(checkpoint_path, config, trainer, done, data.mean, data.std);
+            throw Interrupted(describe("training interrupted", "step " + std::to_string(done),
+                                       (writer ? "checkpoint written to " : "rank 0 wrote the checkpoint ") +
+                                           checkpoint_path,
+                                       "continue with --resume " + checkpoint_path));
         }
     }
     progress.finish(history.empty() ? "" : "loss " + format_short(history.last_train()));
 
-    log_verbose("[3/3] writing " + o.common.output);
-    write_trained_model(o.common.output, config, trainer, data.mean, data.std, history);
+    if (writer) {
+        log_verbose("[3/3] writing " + o.common.output);
+        write_trained_model(o.common.output, config, trainer, data.mean, data.std, history);
+    }
     log_summary(std::to_string(total) + " steps");
 }
 

@@ -12,50 +12,9 @@
 #include "scorekit/text_input.hpp"
 
 namespace scorekit::text {
-namespace {
-
-bool parse_int(const std::string& text, int& value) {
-    if (text.empty() || text.size() > 9) return false;
-    for (char c : text) {
-        if (c < '0' || c > '9') return false;
-    }
-    value = std::atoi(text.c_str());
-    return true;
-}
-
-}  // namespace
-
-ShardSpec parse_shard(const std::string& text) {
-    ShardSpec shard;
-    std::size_t slash = text.find('/');
-    bool ok = slash != std::string::npos && parse_int(text.substr(0, slash), shard.index) &&
-              parse_int(text.substr(slash + 1), shard.count) && shard.count > 0 && shard.index < shard.count;
-    if (!ok) {
-        throw UsageError(describe("invalid --shard", text, "expected I/N with 0 <= I < N", "for example --shard 3/16"));
-    }
-    return shard;
-}
-
-ShardSpec shard_from_environment() {
-    const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
-    const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
-    if (!id || !count) return ShardSpec();
-    ShardSpec shard;
-    if (!parse_int(id, shard.index) || !parse_int(count, shard.count) || shard.count == 0 ||
-        shard.index >= shard.count) {
-        throw UsageError(describe("invalid SLURM array variables",
-                                  std::string("SLURM_ARRAY_TASK_ID=") + id + " SLURM_ARRAY_TASK_COUNT=" + count,
-                                  "expected 0 <= ID < COUNT",
-                                  "submit the array as --array=0-(N-1) or give --shard I/N"));
-    }
-    return shard;
-}
-
 std::vector<std::string> shard_slice(const std::vector<std::string>& items, ShardSpec shard) {
-    std::size_t n = items.size();
-    std::size_t begin = shard.index * n / shard.count;
-    std::size_t end = (shard.index + 1) * n / shard.count;
-    return std::vector<std::string>(items.begin() + begin, items.begin() + end);
+    ShardRange range = shard_range(static_cast<std::int64_t>(items.size()), shard);
+    return std::vector<std::string>(items.begin() + range.begin, items.begin() + range.end);
 }
 
 std::vector<std::string> read_path_list(const std::string& path) {

@@ -18,6 +18,9 @@ struct GeodesicCommandOptions {
     std::vector<double> velocity;
     std::string pairs;                   // rows of 2 D numbers: start then end (or start then velocity)
     std::string all_pairs;               // point set: all pairs, written as a distance matrix
+    // --all-pairs shard "I/N": pairs [I*P/N, (I+1)*P/N) of the P upper-triangle pairs, written as
+    // a table (i, j, length, converged). Empty takes SLURM_ARRAY_TASK_ID/COUNT, else 0/1.
+    std::string shard;
     bool exp = false;
     bool log = false;
     std::string paths;                   // where to write the path nodes; empty writes none

@@ -15,6 +15,8 @@ struct LangevinCommandOptions {
     double sigma_max = 0;  // with sigma_min and levels: noise levels for models that have none
     double sigma_min = 0;
     int levels = 10;
+    // "I/N": run chains [I*C/N, (I+1)*C/N) of C; empty takes SLURM_ARRAY_TASK_ID/COUNT, else 0/1.
+    std::string shard;
     LangevinOptions sampler;
     CommonOptions common;
 };

@@ -39,6 +39,11 @@ struct ScoreTrainOptions {
     std::int64_t log_every = 500;
     std::int64_t checkpoint_every = 0;  // 0: only on SIGINT/SIGTERM
 
+    // Data-parallel training over the tasks of a SLURM step (srun -n K): rank and world size
+    // from SLURM_PROCID and SLURM_NTASKS, c10d Gloo allreduce of the gradients, rank 0 writes.
+    bool distributed = false;
+    std::string rendezvous;  // c10d FileStore path; default <output>.rendezvous.<job>.<step>
+
     CommonOptions common;
 };
 

@@ -5,19 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "scorekit/slurm.hpp"
+
 namespace scorekit::text {
 
-struct ShardSpec {
-    int index = 0;  // 0-based
-    int count = 1;
-};
-
-// Parses "I/N" (0 <= I < N). Throws UsageError naming the value.
-ShardSpec parse_shard(const std::string& text);
-
-// The shard from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT when both are set, else 0/1.
-// Throws UsageError when they are set but invalid.
-ShardSpec shard_from_environment();
+// The shard grammar ("I/N") and its SLURM array defaults are shared with the score tools.
+using scorekit::ShardSpec;
+using scorekit::parse_shard;
+using scorekit::shard_from_environment;
 
 // cc_net's contiguous split: shard i of N gets items [i*n/N, (i+1)*n/N).
 std::vector<std::string> shard_slice(const std::vector<std::string>& items, ShardSpec shard);

@@ -1,0 +1,50 @@
+// Running under SLURM: the job, array task and rank a process belongs to, and shards of work
+// split over array tasks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace scorekit {
+
+// Shard `index` of `count`, both from "I/N" (0 <= I < N).
+struct ShardSpec {
+    int index = 0;  // 0-based
+    int count = 1;
+};
+
+// Parses "I/N" (0 <= I < N). Throws UsageError naming the value.
+ShardSpec parse_shard(const std::string& text);
+
+// The shard from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT when both are set, else 0/1.
+// Throws UsageError when they are set but invalid.
+ShardSpec shard_from_environment();
+
+// The items [index*n/count, (index+1)*n/count) of n items, cc_net's contiguous split, as
+// {begin, end}. Concatenating the ranges of shards 0..count-1 in order gives 0..n-1.
+struct ShardRange {
+    std::int64_t begin = 0, end = 0;
+};
+ShardRange shard_range(std::int64_t items, ShardSpec shard);
+
+// The SLURM variables of this process; empty strings where a variable is not set.
+struct SlurmContext {
+    std::string job_id;            // SLURM_JOB_ID
+    std::string array_job_id;      // SLURM_ARRAY_JOB_ID
+    std::string array_task_id;     // SLURM_ARRAY_TASK_ID
+    std::string array_task_count;  // SLURM_ARRAY_TASK_COUNT
+    std::string step_id;           // SLURM_STEP_ID (set inside srun steps)
+    std::string proc_id;           // SLURM_PROCID, the rank of this task in the step
+    std::string ntasks;            // SLURM_NTASKS (SLURM_STEP_NUM_TASKS inside a step)
+    std::string node;              // SLURMD_NODENAME
+
+    bool in_job() const { return !job_id.empty(); }
+};
+
+SlurmContext slurm_context();
+
+// One line such as "SLURM job 42 (array 40 task 2 of 4), node n01" or, inside an srun step,
+// "SLURM job 42, step 0, rank 1 of 4, node n01"; "" outside SLURM.
+std::string describe_slurm_context(const SlurmContext& context);
+
+}  // namespace scorekit

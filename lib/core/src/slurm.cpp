@@ -1,0 +1,88 @@
+#include "scorekit/slurm.hpp"
+
+#include <cstdlib>
+
+#include "scorekit/error.hpp"
+
+namespace scorekit {
+namespace {
+
+bool parse_int(const std::string& text, int& value) {
+    if (text.empty() || text.size() > 9) return false;
+    for (char c : text) {
+        if (c < '0' || c > '9') return false;
+    }
+    value = std::atoi(text.c_str());
+    return true;
+}
+
+std::string environment(const char* name) {
+    const char* value = std::getenv(name);
+    return value ? value : "";
+}
+
+}  // namespace
+
+ShardSpec parse_shard(const std::string& text) {
+    ShardSpec shard;
+    std::size_t slash = text.find('/');
+    bool ok = slash != std::string::npos && parse_int(text.substr(0, slash), shard.index) &&
+              parse_int(text.substr(slash + 1), shard.count) && shard.count > 0 && shard.index < shard.count;
+    if (!ok) {
+        throw UsageError(describe("invalid --shard", text, "expected I/N with 0 <= I < N", "for example --shard 3/16"));
+    }
+    return shard;
+}
+
+ShardSpec shard_from_environment() {
+    const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
+    const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
+    if (!id || !count) return ShardSpec();
+    ShardSpec shard;
+    if (!parse_int(id, shard.index) || !parse_int(count, shard.count) || shard.count == 0 ||
+        shard.index >= shard.count) {
+        throw UsageError(describe("invalid SLURM array variables",
+                                  std::string("SLURM_ARRAY_TASK_ID=") + id + " SLURM_ARRAY_TASK_COUNT=" + count,
+                                  "expected 0 <= ID < COUNT",
+                                  "submit the array as --array=0-(N-1) or give --shard I/N"));
+    }
+    return shard;
+}
+
+ShardRange shard_range(std::int64_t items, ShardSpec shard) {
+    return ShardRange{shard.index * items / shard.count, (shard.index + 1) * items / shard.count};
+}
+
+SlurmContext slurm_context() {
+    SlurmContext context;
+    context.job_id = environment("SLURM_JOB_ID");
+    context.array_job_id = environment("SLURM_ARRAY_JOB_ID");
+    context.array_task_id = environment("SLURM_ARRAY_TASK_ID");
+    context.array_task_count = environment("SLURM_ARRAY_TASK_COUNT");
+    context.step_id = environment("SLURM_STEP_ID");
+    context.proc_id = environment("SLURM_PROCID");
+    context.ntasks = environment("SLURM_STEP_NUM_TASKS");
+    if (context.ntasks.empty()) context.ntasks = environment("SLURM_NTASKS");
+    context.node = environment("SLURMD_NODENAME");
+    return context;
+}
+
+std::string describe_slurm_context(const SlurmContext& context) {
+    if (!context.in_job()) return "";
+    std::string line = "SLURM job " + context.job_id;
+    if (!context.array_task_id.empty()) {
+        line += " (array " + context.array_job_id + " task " + context.array_task_id;
+        if (!context.array_task_count.empty()) line += " of " + context.array_task_count;
+        line += ")";
+    }
+    // Ranks exist only inside a job step (srun). A batch script is one process, whatever the
+    // value of SLURM_NTASKS.
+    if (!context.step_id.empty()) {
+        line += ", step " + context.step_id + ", rank " + (context.proc_id.empty() ? std::string("0") : context.proc_id) +
+                " of " + (context.ntasks.empty() ? std::string("1") : context.ntasks);
+    }
+    if (!context.node.empty()) line += ", node " + context.node;
+    return line;
+}
+
+}  // namespace scorekit

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Gathers the per-shard outputs of a `ccnet-filter mine` job array into one output per name.
+
+    ccnet-merge.py --shards N OUT
+
+Reads OUT/mined/NNNN/ (NNNN = shard index in 4 digits) for every shard 0..N-1 and writes:
+
+- OUT/merged/<name> for every file name that any shard produced (<language>.json.gz now,
+  <language>_<bucket>.json.gz once buckets exist): the shard files concatenated in shard order.
+  Concatenated gzip files are one valid gzip file, so the decompressed result is the output of a
+  single `mine` run over the whole path list whenever the dedup group covers all shards
+  (--group-size >= N), because documents keep their input order within a shard and shards are
+  contiguous slices of the path list.
+- OUT/merged/stats.json: the shard statistics combined. Counts, bytes and seconds are summed,
+  so wall_seconds is the total over tasks, not the elapsed time. The keys in MAXIMUM_KEYS keep
+  their maximum over shards. Lists such as the inputs are joined in shard order, and strings
+  that differ between shards, such as errors, are joined by "; ".
+
+Every shard must have its done marker OUT/mined/NNNN.done; otherwise nothing is written and the
+script exits 1 naming the unfinished shards. Outputs are written under temporary names and
+renamed when complete. Only the Python standard library is used, so the script runs on any
+cluster node.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+# Values that describe one shard's resources or its whole dedup group. A sum over shards would
+# overstate them, so the merged statistics keep their maximum.
+MAXIMUM_KEYS = {"peak_rss_bytes", "hashes_in_group", "hash_table_bytes"}
+# Per-shard identity, replaced by the shard count in the merged statistics.
+SHARD_KEYS = {"shard", "output"}
+
+
+def shard_name(index):
+    return f"{index:04d}"
+
+
+def unfinished_shards(mined, shards):
+    return [i for i in range(shards) if not (mined / f"{shard_name(i)}.done").is_file()]
+
+
+def combine(total, value, key):
+    """Folds one shard's statistics value into the running total."""
+    if total is None:
+        return json.loads(json.dumps(value))  # deep copy
+    if isinstance(value, dict):
+        for name, item in value.items():
+            total[name] = combine(total.get(name), item, name)
+        return total
+    if isinstance(value, list):
+        return total + value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        parts = [text for text in str(total).split("; ") if text]
+        if value and str(value) not in parts:
+            parts.append(str(value))
+        return "; ".join(parts)
+    if key in MAXIMUM_KEYS:
+        return max(total, value)
+    return total + value
+
+
+def merge_stats(mined, shards):
+    total = None
+    for index in range(shards):
+        with open(mined / f"{shard_name(index)}.stats.json", encoding="utf-8") as stream:
+            stats = json.load(stream)
+        for key in SHARD_KEYS:
+            stats.pop(key, None)
+        total = combine(total, stats, "")
+    total["shards"] = shards
+    return total
+
+
+def write_atomically(path, write):
+    temporary = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    try:
+        with open(temporary, "wb") as stream:
+            write(stream)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def concatenate(sources, stream):
+    for source in sources:
+        with open(source, "rb") as part:
+            shutil.copyfileobj(part, stream, 1 << 20)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shards", type=int, required=True, help="number of shards of the mine array")
+    parser.add_argument("out", type=Path, help="workflow directory with mined/ (merged/ is written there)")
+    args = parser.parse_args()
+    if args.shards < 1:
+        parser.error(f"invalid --shards {args.shards}: must be at least 1")
+
+    mined = args.out / "mined"
+    missing = unfinished_shards(mined, args.shards)
+    if missing:
+        listed = ", ".join(shard_name(i) for i in missing[:20]) + (" ..." if len(missing) > 20 else "")
+        sys.exit(f"ccnet-merge.py: {len(missing)} of {args.shards} shards in {mined} have no done marker "
+                 f"({listed}); re-submit the workflow to finish them")
+
+    names = sorted({path.name for i in range(args.shards)
+                    for path in (mined / shard_name(i)).glob("*") if path.is_file()})
+    merged = args.out / "merged"
+    merged.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        sources = [mined / shard_name(i) / name for i in range(args.shards)
+                   if (mined / shard_name(i) / name).is_file()]
+        write_atomically(merged / name, lambda stream: concatenate(sources, stream))
+
+    stats = merge_stats(mined, args.shards)
+    text = json.dumps(stats, ensure_ascii=False, indent=1) + "\n"
+    write_atomically(merged / "stats.json", lambda stream: stream.write(text.encode("utf-8")))
+    print(f"ccnet-merge.py: merged {args.shards} shards into {len(names)} files in {merged}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

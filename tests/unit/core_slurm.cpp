@@ -1,0 +1,136 @@
+// Shards of work for SLURM arrays and the SLURM context that every tool logs.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "scorekit/error.hpp"
+#include "scorekit/slurm.hpp"
+
+using namespace scorekit;
+
+namespace {
+
+// Sets environment variables for one test case and restores the previous values afterwards.
+class ScopedEnvironment {
+public:
+    void set(const std::string& name, const char* value) {
+        const char* old = std::getenv(name.c_str());
+        saved_.push_back({name, old ? old : "", old != nullptr});
+        if (value) {
+            setenv(name.c_str(), value, 1);
+        } else {
+            unsetenv(name.c_str());
+        }
+    }
+
+    ~ScopedEnvironment() {
+        for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
+            if (it->present) {
+                setenv(it->name.c_str(), it->value.c_str(), 1);
+            } else {
+                unsetenv(it->name.c_str());
+            }
+        }
+    }
+
+private:
+    struct Saved {
+        std::string name, value;
+        bool present;
+    };
+    std::vector<Saved> saved_;
+};
+
+}  // namespace
+
+TEST_CASE("parse_shard accepts I/N", "[slurm]") {
+    ShardSpec shard = parse_shard("3/16");
+    CHECK(shard.index == 3);
+    CHECK(shard.count == 16);
+    CHECK(parse_shard("0/1").count == 1);
+}
+
+TEST_CASE("parse_shard rejects invalid values", "[slurm]") {
+    for (const char* text : {"", "3", "16/16", "-1/4", "1/0", "a/4", "1/4x", "1 /4"}) {
+        INFO("value " << text);
+        CHECK_THROWS_AS(parse_shard(text), UsageError);
+    }
+}
+
+TEST_CASE("shard ranges tile the items in order", "[slurm]") {
+    for (std::int64_t items : {0, 1, 7, 10, 28, 1000}) {
+        for (int count : {1, 2, 3, 4, 7, 11}) {
+            std::int64_t next = 0;
+            for (int index = 0; index < count; ++index) {
+                ShardRange range = shard_range(items, ShardSpec{index, count});
+                INFO(items << " items, shard " << index << "/" << count);
+                CHECK(range.begin == next);
+                CHECK(range.end >= range.begin);
+                CHECK(range.end - range.begin <= items / count + 1);
+                next = range.end;
+            }
+            CHECK(next == items);
+        }
+    }
+    // cc_net's split: shard i of N gets [i*n/N, (i+1)*n/N).
+    ShardRange range = shard_range(10, ShardSpec{1, 4});
+    CHECK(range.begin == 2);
+    CHECK(range.end == 5);
+}
+
+TEST_CASE("shard from the SLURM array variables", "[slurm]") {
+    ScopedEnvironment environment;
+    environment.set("SLURM_ARRAY_TASK_ID", nullptr);
+    environment.set("SLURM_ARRAY_TASK_COUNT", nullptr);
+    CHECK(shard_from_environment().count == 1);
+
+    environment.set("SLURM_ARRAY_TASK_ID", "2");
+    environment.set("SLURM_ARRAY_TASK_COUNT", "5");
+    ShardSpec shard = shard_from_environment();
+    CHECK(shard.index == 2);
+    CHECK(shard.count == 5);
+
+    environment.set("SLURM_ARRAY_TASK_ID", "5");
+    CHECK_THROWS_AS(shard_from_environment(), UsageError);
+}
+
+TEST_CASE("SLURM context line", "[slurm]") {
+    SlurmContext outside;
+    CHECK(describe_slurm_context(outside).empty());
+
+    SlurmContext array_task;
+    array_task.job_id = "42";
+    array_task.array_job_id = "40";
+    array_task.array_task_id = "2";
+    array_task.array_task_count = "4";
+    array_task.node = "n01";
+    CHECK(describe_slurm_context(array_task) == "SLURM job 42 (array 40 task 2 of 4), node n01");
+
+    SlurmContext step_rank;
+    step_rank.job_id = "7";
+    step_rank.step_id = "0";
+    step_rank.proc_id = "1";
+    step_rank.ntasks = "2";
+    CHECK(describe_slurm_context(step_rank) == "SLURM job 7, step 0, rank 1 of 2");
+
+    // A batch script is one process even when the allocation has several tasks.
+    SlurmContext batch_script;
+    batch_script.job_id = "8";
+    batch_script.proc_id = "0";
+    batch_script.ntasks = "4";
+    CHECK(describe_slurm_context(batch_script) == "SLURM job 8");
+}
+
+TEST_CASE("SLURM context prefers the step's task count", "[slurm]") {
+    ScopedEnvironment environment;
+    environment.set("SLURM_JOB_ID", "9");
+    environment.set("SLURM_NTASKS", "8");
+    environment.set("SLURM_STEP_NUM_TASKS", "2");
+    environment.set("SLURM_PROCID", "1");
+    SlurmContext context = slurm_context();
+    CHECK(context.job_id == "9");
+    CHECK(context.ntasks == "2");
+    CHECK(context.proc_id == "1");
+}
