@@ -67,12 +67,30 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(1, 9));
 
+    scorekit::CcnetTrainLmOptions train_lm;
+    CLI::App* train_lm_command = app.add_subcommand(
+        "train-lm", "Estimate a modified Kneser-Ney n-gram model from tokenised text, as KenLM's lmplz, written as ARPA");
+    train_lm_command->add_option("inputs", train_lm.inputs, "Tokenised text files, one sentence per line (gzip allowed; `-` is standard input)")
+        ->required();
+    train_lm_command->add_option("-o,--output", train_lm.output, "ARPA file to write")->required();
+    train_lm_command->add_option("--order", train_lm.order, "Order of the model, 2 to 6")
+        ->capture_default_str()
+        ->check(CLI::Range(2, 6));
+    train_lm_command->add_flag("--discount-fallback,--discount_fallback", train_lm.discount_fallback,
+                               "Use --fallback-discounts for orders whose discounts cannot be estimated (small corpora)");
+    train_lm_command->add_option("--fallback-discounts", train_lm.fallback_discounts, "Fallback discounts D1 D2 D3+")
+        ->expected(3)
+        ->capture_default_str();
+
     return scorekit::run_tool(app, argc, argv, common, [&] {
         hash.input.threads = mine.input.threads = common.threads;
         if (hash_command->parsed()) scorekit::run_ccnet_hash(hash);
         if (mine_command->parsed()) scorekit::run_ccnet_mine(mine);
-        if (!hash_command->parsed() && !mine_command->parsed()) {
-            throw scorekit::UsageError("no subcommand: give hash or mine");
+        if (train_lm_command->parsed()) {
+            scorekit::run_ccnet_train_lm(train_lm);
+        }
+        if (!hash_command->parsed() && !mine_command->parsed() && !train_lm_command->parsed()) {
+            throw scorekit::UsageError("no subcommand: give hash, mine or train-lm");
         }
     });
 }

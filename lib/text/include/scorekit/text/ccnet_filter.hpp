@@ -1,5 +1,6 @@
-// The ccnet-filter subcommands: `hash` (paragraph hashes of a shard) and `mine` (deduplication
-// against a group of hash files, language identification, JSON Lines per language).
+// The ccnet-filter subcommands: `hash` (paragraph hashes of a shard), `mine` (deduplication
+// against a group of hash files, language identification, JSON Lines per language) and
+// `train-lm` (a modified Kneser-Ney n-gram model).
 #pragma once
 
 #include <string>
@@ -35,6 +36,18 @@ struct CcnetMineOptions {
     double language_threshold = 0.5;     // drop documents whose rounded score is below this
     int compression_level = 6;           // gzip level of the JSONL outputs, 1 (fast) to 9 (small)
 };
+
+struct CcnetTrainLmOptions {
+    std::vector<std::string> inputs;  // tokenised text, one sentence per line (gzip allowed, `-` = stdin)
+    std::string output;               // ARPA file
+    int order = 5;
+    bool discount_fallback = false;                       // use fallback_discounts where estimation fails
+    std::vector<float> fallback_discounts = {0.5f, 1.0f, 1.5f};  // D1, D2, D3+ (lmplz's defaults)
+};
+
+// Estimates a modified Kneser-Ney model as KenLM's lmplz does and writes it as ARPA (atomically).
+// Logs the n-gram counts, the discounts, the time and the peak memory.
+void run_ccnet_train_lm(const CcnetTrainLmOptions& options);
 
 // Each writes its outputs atomically, then `<output>.stats.json`, then the done marker
 // `<output>.done`. A shard with a done marker is skipped unless `force` is set. They throw
