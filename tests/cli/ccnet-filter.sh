@@ -73,8 +73,22 @@ run_case "bad lid model" 1 "cannot load fastText model" -- "$exe" mine --no-dedu
 run_case "mine help" 0 "" -- "$exe" mine --help
 grep -q -- "--lid-model" "$WORK/out" || fail "mine --help lacks --lid-model"
 
+# train-lm: an order-2 model of three sentences (values worked out in tests/unit/text_kneser_ney.cpp).
+printf 'a b a b c\na b c\nb c a\n' > "$WORK/corpus.txt"
+run_case "train-lm tiny" 0 "2-grams: 8, discounts D1=0\.5 D2=0\.5 D3\+=3" -- \
+    "$exe" train-lm "$WORK/corpus.txt" --order 2 --discount-fallback -o "$WORK/tiny.arpa"
+grep -q '^ngram 2=8$' "$WORK/tiny.arpa" || fail "train-lm tiny: bigram count"
+grep -q -P '^-1\t<unk>\t0$' "$WORK/tiny.arpa" || fail "train-lm tiny: <unk> line"
+grep -q -P '^-0\.47712123\t<s>' "$WORK/tiny.arpa" && fail "train-lm tiny: <s> must have log10 probability 0"
+grep -q -P '^0\t<s>\t-0\.47712123$' "$WORK/tiny.arpa" || fail "train-lm tiny: <s> line"
+run_case "train-lm no fallback" 1 "cannot estimate Kneser-Ney discounts.*--discount-fallback" -- \
+    "$exe" -q train-lm "$WORK/corpus.txt" --order 2 -o "$WORK/none.arpa"
+expect_one_line_error "train-lm no fallback"
+expect_no_file "train-lm no fallback" "$WORK/none.arpa"
+run_case "train-lm bad order" 2 "order" -- "$exe" train-lm "$WORK/corpus.txt" --order 9 -o "$WORK/none.arpa"
+
 # Every long option in --help is documented in the man page (roff escapes each '-' as '\-').
-for command in "" hash mine; do
+for command in "" hash mine train-lm; do
     "$exe" $command --help > "$WORK/help" 2>&1
     for option in $(grep -oE -- '--[a-z][a-z-]+' "$WORK/help" | sort -u); do
         escaped=$(printf '%s' "$option" | sed 's/-/\\\\-/g')

@@ -107,6 +107,59 @@ void count_windows(const std::vector<std::string>& files, int order, std::vector
 
 bool starts_with_begin(const Gram& gram) { return gram[0] == kBegin; }
 
+// lmplz's AdjustCounts flushes the lower-order n-grams that are still open after the last
+// window (in suffix order: compared from the last word back) with their raw count in place of
+// the adjusted count, and its discounts use those statistics. Returns, per order n below the
+// top, the n-word suffix of that last window that this applies to, or kPad entries for none.
+std::vector<Gram> last_window_suffixes(const std::vector<std::vector<Counted>>& levels, int order) {
+    auto padded = [&](const Gram& gram, int n) {  // the window before collapsing
+        Gram window;
+        window.fill(kPad);
+        for (int k = 0; k < order - n; ++k) window[static_cast<std::size_t>(k)] = kBegin;
+        std::copy(gram.begin(), gram.begin() + n, window.begin() + (order - n));
+        return window;
+    };
+    auto suffix_less = [&](const Gram& a, const Gram& b) {
+        for (int k = order - 1; k >= 0; --k) {
+            if (a[static_cast<std::size_t>(k)] != b[static_cast<std::size_t>(k)]) {
+                return a[static_cast<std::size_t>(k)] < b[static_cast<std::size_t>(k)];
+            }
+        }
+        return false;
+    };
+    bool found = false;
+    Gram last;
+    for (int n = 1; n <= order; ++n) {
+        for (const Counted& entry : levels[static_cast<std::size_t>(n - 1)]) {
+            if (n < order && !starts_with_begin(entry.gram)) continue;  // only windows, collapsed or not
+            Gram window = n == order ? entry.gram : padded(entry.gram, n);
+            if (!found || suffix_less(last, window)) last = window, found = true;
+        }
+    }
+    std::vector<Gram> suffixes(static_cast<std::size_t>(order));
+    for (auto& suffix : suffixes) suffix.fill(kPad);
+    if (!found) return suffixes;
+    int first = 0;  // index of the last leading <s>: shorter orders than order - first are still open
+    while (first + 1 < order && last[static_cast<std::size_t>(first + 1)] == kBegin) ++first;
+    for (int n = 1; n < order && n <= order - first; ++n) {
+        Gram& suffix = suffixes[static_cast<std::size_t>(n - 1)];
+        std::copy(last.begin() + (order - n), last.begin() + order, suffix.begin());
+    }
+    return suffixes;
+}
+
+// Number of windows (collapsed ones included) that end with the n words of `gram`.
+std::uint64_t raw_count(const std::vector<std::vector<Counted>>& levels, int order, const Gram& gram, int n) {
+    std::uint64_t total = 0;
+    for (int m = n; m <= order; ++m) {
+        for (const Counted& entry : levels[static_cast<std::size_t>(m - 1)]) {
+            if (m < order && !starts_with_begin(entry.gram)) continue;
+            if (std::equal(gram.begin(), gram.begin() + n, entry.gram.begin() + (m - n))) total += entry.count;
+        }
+    }
+    return total;
+}
+
 // Chen and Goodman's equation (26) as lmplz's StatCollector::CalculateDiscounts computes it.
 std::array<float, 4> compute_discounts(const std::vector<std::uint64_t>& n, int order, const KneserNeyOptions& options) {
     std::array<float, 4> discount{0.0f, 0.0f, 0.0f, 0.0f};
@@ -205,12 +258,17 @@ KneserNeyModel estimate_kneser_ney(const std::vector<std::string>& input_files, 
     }
 
     // Discounts from the counts of counts of adjusted counts.
+    std::vector<Gram> last_suffixes = last_window_suffixes(levels, order);
     model.discounts.resize(static_cast<std::size_t>(order));
     model.counts_of_counts.resize(static_cast<std::size_t>(order));
     for (int n = 1; n <= order; ++n) {
         std::vector<std::uint64_t> counts(5, 0);
         for (const Counted& entry : levels[static_cast<std::size_t>(n - 1)]) {
-            if (entry.count < 5) ++counts[entry.count];
+            std::uint64_t count = entry.count;
+            if (n < order && entry.gram == last_suffixes[static_cast<std::size_t>(n - 1)]) {
+                count = raw_count(levels, order, entry.gram, n);
+            }
+            if (count < 5) ++counts[count];
         }
         model.counts_of_counts[static_cast<std::size_t>(n - 1)] = counts;
         model.discounts[static_cast<std::size_t>(n - 1)] = compute_discounts(counts, n, options);
