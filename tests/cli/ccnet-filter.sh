@@ -87,6 +87,27 @@ expect_one_line_error "train-lm no fallback"
 expect_no_file "train-lm no fallback" "$WORK/none.arpa"
 run_case "train-lm bad order" 2 "order" -- "$exe" train-lm "$WORK/corpus.txt" --order 9 -o "$WORK/none.arpa"
 
+# mine with a language model: perplexity and bucket fields, one file per language and bucket.
+lm="$SRC/tests/text/lm"
+printf ',en,ru\n30,40.0,10\n60,49.3,20\n' > "$WORK/cutoff.csv"
+run_case "mine perplexity" 0 "loaded the models of language en" -- "$exe" mine --no-dedup --min-len 0 \
+    "$corpora/sample.warc.txt" --lang en,ru --sp-model "$lm/gpl3.sp.model" --lm-model "$lm/gpl3.o3.arpa.gz" \
+    --cutoff "$WORK/cutoff.csv" -o "$WORK/pp"
+zcat "$WORK/pp/en_tail.json.gz" > "$WORK/pp_en.jsonl" || fail "mine perplexity: no en_tail.json.gz"
+# The English document scores 49.3, equal to the row-60 cutoff, so it goes to tail.
+grep -q '"language_score": 0\.[0-9]*, "perplexity": 49\.3, "bucket": "tail", "language_identifier": "cld2"}$' \
+    "$WORK/pp_en.jsonl" || fail "mine perplexity: fields $(tail -c 200 "$WORK/pp_en.jsonl")"
+expect_file "mine perplexity ru" "$WORK/pp/ru_tail.json.gz"
+expect_no_file "mine perplexity zh" "$WORK/pp/zh_all.json.gz"
+grep -q '"documents_scored": 2' "$WORK/pp.stats.json" || fail "mine perplexity: scored count in stats"
+# A {lang} pattern with no file for a language leaves its documents unscored, in bucket all.
+run_case "mine perplexity pattern" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" \
+    --sp-model "$lm/gpl3.sp.model" --lm-model "$WORK/{lang}.arpa" -o "$WORK/pp2"
+expect_file "mine perplexity pattern" "$WORK/pp2/en_all.json.gz"
+zcat "$WORK/pp2/en_all.json.gz" | grep -q '"perplexity"' && fail "mine perplexity pattern: unexpected perplexity"
+run_case "sp without lm" 2 "one was given without the other" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" \
+    --sp-model "$lm/gpl3.sp.model" -o "$WORK/pp3"
+
 # Every long option in --help is documented in the man page (roff escapes each '-' as '\-').
 for command in "" hash mine train-lm; do
     "$exe" $command --help > "$WORK/help" 2>&1

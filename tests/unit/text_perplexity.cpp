@@ -152,3 +152,37 @@ TEST_CASE("SentencePiece pieces of normalised text", "[perplexity]") {
     CHECK(pieces.empty());
     CHECK_THROWS_AS(SentencePieceTokenizer(text_test::fixture("lm/missing.model")), scorekit::Error);
 }
+
+TEST_CASE("perplexity buckets at the cutoffs", "[perplexity]") {
+    // cc_net's table: English rows 30 and 60 are 340 and 520.
+    PerplexityCutoffs cutoffs = PerplexityCutoffs::load(text_test::fixture("../../share/ccnet/cutoff.csv"));
+    CHECK(cutoffs.bucket("en", 339.9) == "head");
+    CHECK(cutoffs.bucket("en", 340.0) == "middle");  // a perplexity equal to a cutoff goes up a bucket
+    CHECK(cutoffs.bucket("en", 519.9) == "middle");
+    CHECK(cutoffs.bucket("en", 520.0) == "tail");
+    CHECK(cutoffs.bucket("en", 0.0) == "head");
+    CHECK(cutoffs.bucket("en", -1.0) == "all");  // no perplexity
+    CHECK(cutoffs.bucket("xx", 10.0) == "all");  // no column for the language
+    CHECK(cutoffs.has_language("de"));
+}
+
+TEST_CASE("cutoff file without row 60 is rejected", "[perplexity]") {
+    text_test::TempDir dir;
+    text_test::write_file(dir.file("cut.csv"), ",en\n29,1\n30,2\n");
+    CHECK_THROWS_AS(PerplexityCutoffs::load(dir.file("cut.csv")), scorekit::Error);
+}
+
+TEST_CASE("document perplexity counts end of sentence", "[perplexity]") {
+    SentencePieceTokenizer tokenizer(text_test::fixture("lm/gpl3.sp.model"));
+    NgramModel model = NgramModel::load(text_test::fixture("lm/gpl3.o3.arpa.gz"));
+    std::string text = "This License applies to\nany program 2019.";
+    std::vector<std::string> pieces;
+    tokenizer.encode(normalized(text), pieces);  // the newline is deleted by the normalisation
+    REQUIRE(pieces.size() > 3);
+    double expected = std::pow(10.0, -static_cast<double>(model.score_sentence(pieces)) / (pieces.size() + 1));
+    double perplexity_value = 0;
+    REQUIRE(document_perplexity(text, tokenizer, model, perplexity_value));
+    CHECK(perplexity_value == Approx(expected).margin(0.05));
+    CHECK(perplexity_value == round_to_tenth(perplexity_value));
+    CHECK_FALSE(document_perplexity(" \t\x01 ", tokenizer, model, perplexity_value));  // normalises to ""
+}

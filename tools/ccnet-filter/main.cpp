@@ -67,6 +67,13 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(1, 9));
 
+    mine_command->add_option("--sp-model", mine.sp_model,
+                             "SentencePiece model for the perplexity; {lang} becomes the language code");
+    mine_command->add_option("--lm-model", mine.lm_model,
+                             "ARPA n-gram model for the perplexity; {lang} becomes the language code");
+    mine_command->add_option("--cutoff", mine.cutoff,
+                             "Perplexity cutoff CSV for the head/middle/tail buckets (default: cc_net's, from share/ccnet)");
+
     scorekit::CcnetTrainLmOptions train_lm;
     CLI::App* train_lm_command = app.add_subcommand(
         "train-lm", "Estimate a modified Kneser-Ney n-gram model from tokenised text, as KenLM's lmplz, written as ARPA");

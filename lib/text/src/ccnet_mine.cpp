@@ -22,6 +22,7 @@
 #include "scorekit/text/ccnet_filter.hpp"
 #include "scorekit/text/dedup.hpp"
 #include "scorekit/text/language_id.hpp"
+#include "scorekit/text/language_model.hpp"
 #include "scorekit/text/ordered_pipeline.hpp"
 #include "scorekit/text/unicode.hpp"
 #include "shard_input.hpp"
@@ -38,8 +39,13 @@ struct MineCounts {
     std::uint64_t dedup_chars_in = 0, dedup_chars_out = 0;
     std::uint64_t lid_documents_in = 0, lid_documents_out = 0;
     std::uint64_t lang_documents_in = 0, lang_documents_out = 0;
+    std::uint64_t perplexity_documents_in = 0, perplexity_documents_scored = 0;
+    std::map<std::string, std::uint64_t> buckets;
 
     void add(const MineCounts& o) {
+        perplexity_documents_in += o.perplexity_documents_in;
+        perplexity_documents_scored += o.perplexity_documents_scored;
+        for (const auto& entry : o.buckets) buckets[entry.first] += entry.second;
         dedup_documents_in += o.dedup_documents_in, dedup_documents_out += o.dedup_documents_out;
         dedup_lines_in += o.dedup_lines_in, dedup_lines_out += o.dedup_lines_out;
         dedup_chars_in += o.dedup_chars_in, dedup_chars_out += o.dedup_chars_out;
@@ -184,6 +190,22 @@ bool identify_language(Document& document, const LanguageIdentifier& identifier,
     return true;
 }
 
+// cc_net's sp, lm and pp_bucket steps. Returns the output file key: "<language>_<bucket>".
+std::string score_perplexity(Document& document, LanguageModelSet& models, const PerplexityCutoffs& cutoffs,
+                             MineCounts& counts) {
+    ++counts.perplexity_documents_in;
+    const LanguageModels* language_models = models.get(document.language);
+    if (language_models) {
+        document.has_perplexity =
+            document_perplexity(document.raw_content, *language_models->tokenizer, *language_models->model,
+                                document.perplexity);
+        counts.perplexity_documents_scored += document.has_perplexity;
+    }
+    document.bucket = cutoffs.bucket(document.language, document.has_perplexity ? document.perplexity : -1.0);
+    ++counts.buckets[document.bucket];
+    return document.language + "_" + document.bucket;
+}
+
 std::vector<std::string> group_hash_files(const CcnetMineOptions& options, const ShardPlan& plan) {
     if (!options.hashes.empty()) return options.hashes;
     if (options.group_size < 1) {
@@ -287,7 +309,25 @@ private:
     std::map<std::string, File> files_;
 };
 
+std::string perplexity_stats(const CcnetMineOptions& options, const std::string& cutoff_path, const MineCounts& counts) {
+    JsonObject buckets;
+    for (const auto& entry : counts.buckets) buckets.integer(entry.first, entry.second);
+    return JsonObject()
+        .string("sp_model", options.sp_model)
+        .string("lm_model", options.lm_model)
+        .string("cutoff", cutoff_path)
+        .integer("documents_in", counts.perplexity_documents_in)
+        .integer("documents_scored", counts.perplexity_documents_scored)
+        .raw("buckets", buckets.str())
+        .str();
+}
+
 }  // namespace
+
+std::string default_cutoff_path() {
+    std::string installed = std::string(SCOREKIT_SHARE_INSTALLED) + "/ccnet/cutoff.csv";
+    return file_exists(installed) ? installed : std::string(SCOREKIT_SHARE_SOURCE) + "/ccnet/cutoff.csv";
+}
 
 void run_ccnet_mine(const CcnetMineOptions& options) {
     auto start = std::chrono::steady_clock::now();
@@ -306,6 +346,14 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         throw UsageError(describe("invalid --lang-threshold", format_number(options.language_threshold),
                                   "must be between 0 and 1", ""));
     }
+    if (options.sp_model.empty() != options.lm_model.empty()) {
+        throw UsageError(describe("invalid perplexity options", "--sp-model/--lm-model", "one was given without the other",
+                                  "give both or neither"));
+    }
+    if (!options.cutoff.empty() && options.lm_model.empty()) {
+        throw UsageError(describe("invalid perplexity options", "--cutoff", "buckets need a language model",
+                                  "give --sp-model and --lm-model too"));
+    }
     ShardPlan plan = plan_shard(options.input, options.output);
     if (shard_already_done(plan, options.input.force)) return;
     int threads = resolve_threads(options.input.threads);
@@ -318,6 +366,14 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         hash_files = group_hash_files(options, plan);
         log_info("[1/3] loading " + std::to_string(hash_files.size()) + " hash files");
         set = load_group(hash_files);
+    }
+    std::unique_ptr<LanguageModelSet> language_models;
+    PerplexityCutoffs cutoffs;
+    std::string cutoff_path;
+    if (!options.lm_model.empty()) {
+        language_models = std::make_unique<LanguageModelSet>(options.sp_model, options.lm_model);
+        cutoff_path = options.cutoff.empty() ? default_cutoff_path() : options.cutoff;
+        cutoffs = PerplexityCutoffs::load(cutoff_path);
     }
     make_directories(plan.output);
     log_info("[2/3] mining shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
@@ -345,8 +401,10 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
             ++out.mine.lang_documents_in;
             if (!allowed.empty() && !allowed.count(document.language)) continue;
             ++out.mine.lang_documents_out;
-            append_json(document, json[document.language]);
-            ++out.languages[document.language].documents;
+            std::string key = document.language;
+            if (language_models) key = score_perplexity(document, *language_models, cutoffs, out.mine);
+            append_json(document, json[key]);
+            ++out.languages[key].documents;
         }
         for (auto& entry : json) {
             LanguageOutput& output = out.languages[entry.first];
@@ -407,6 +465,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
                                 .integer("documents_in", mine_totals.lang_documents_in)
                                 .integer("documents_out", mine_totals.lang_documents_out)
                                 .str())
+        .raw("perplexity", perplexity_stats(options, cutoff_path, mine_totals))
         .raw("output_languages", per_language)
         .raw("faults", json_faults(faults));
     std::string error = reader.first_error();

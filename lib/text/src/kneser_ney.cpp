@@ -139,7 +139,7 @@ std::vector<Gram> last_window_suffixes(const std::vector<std::vector<Counted>>& 
     std::vector<Gram> suffixes(static_cast<std::size_t>(order));
     for (auto& suffix : suffixes) suffix.fill(kPad);
     if (!found) return suffixes;
-    int first = 0;  // index of the last leading <s>: shorter orders than order - first are still open
+    int first = 0;  // index of the last leading <s>: orders 1 to order - first are still open
     while (first + 1 < order && last[static_cast<std::size_t>(first + 1)] == kBegin) ++first;
     for (int n = 1; n < order && n <= order - first; ++n) {
         Gram& suffix = suffixes[static_cast<std::size_t>(n - 1)];

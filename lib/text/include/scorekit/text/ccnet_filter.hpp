@@ -35,7 +35,13 @@ struct CcnetMineOptions {
     std::string lid_model;               // fastText model; empty = CLD2
     double language_threshold = 0.5;     // drop documents whose rounded score is below this
     int compression_level = 6;           // gzip level of the JSONL outputs, 1 (fast) to 9 (small)
+    std::string sp_model;                // SentencePiece model; "{lang}" becomes the language code
+    std::string lm_model;                // ARPA model; "{lang}" becomes the language code
+    std::string cutoff;                  // cutoff CSV; empty = cc_net's table in share/ccnet
 };
+
+// The installed share/scorekit/ccnet/cutoff.csv, else the source tree's share/ccnet/cutoff.csv.
+std::string default_cutoff_path();
 
 struct CcnetTrainLmOptions {
     std::vector<std::string> inputs;  // tokenised text, one sentence per line (gzip allowed, `-` = stdin)

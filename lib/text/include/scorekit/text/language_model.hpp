@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -104,5 +106,51 @@ double round_to_tenth(double value);
 
 // Python's repr() of a float: shortest round-trip digits, exponent form below 1e-4 and from 1e16.
 std::string python_float_repr(double value);
+
+// cc_net's perplexity buckets: per language, the perplexities at percentile rows 30 and 60 of
+// a cutoff CSV (header ",de,it,...", one row per percentile 0..99, the row label first).
+class PerplexityCutoffs {
+public:
+    // Throws Error if the file cannot be read or lacks row 30 or 60.
+    static PerplexityCutoffs load(const std::string& path);
+
+    // cc_net's PerplexityBucket.get_bucket: "head" below row 30, "middle" below row 60, else
+    // "tail"; "all" for a language without a column or a negative perplexity.
+    std::string bucket(const std::string& language, double perplexity) const;
+
+    bool has_language(const std::string& language) const { return cutoffs_.count(language) != 0; }
+
+private:
+    std::map<std::string, std::pair<double, double>> cutoffs_;  // language -> (head, tail) cutoffs
+};
+
+// The models of one language: SentencePiece and the n-gram model (either may be missing).
+struct LanguageModels {
+    std::unique_ptr<SentencePieceTokenizer> tokenizer;
+    std::unique_ptr<NgramModel> model;
+};
+
+// Per-language SentencePiece and n-gram models from path patterns where "{lang}" stands for
+// the language code; a pattern without "{lang}" serves every language. Models load on first
+// use; a language whose files do not exist gets no models, as in cc_net. Thread-safe.
+class LanguageModelSet {
+public:
+    LanguageModelSet(std::string tokenizer_pattern, std::string model_pattern);
+
+    // Returns the models of `language`, or null when it has none. Throws Error when a file
+    // exists but cannot be loaded.
+    const LanguageModels* get(const std::string& language);
+
+private:
+    std::string tokenizer_pattern_, model_pattern_;
+    std::mutex mutex_;
+    std::map<std::string, std::unique_ptr<LanguageModels>> loaded_;
+};
+
+// cc_net's perplexity of a document: normalise the whole text, SentencePiece pieces, score the
+// pieces joined by spaces with `model`, 10^(-log10 P / (words + 1)), rounded to 0.1. Returns
+// false (no perplexity) when the normalised text is empty, as cc_net's DocLM skips empty text.
+bool document_perplexity(const std::string& text, const SentencePieceTokenizer& tokenizer, const NgramModel& model,
+                         double& perplexity);
 
 }  // namespace scorekit::text
