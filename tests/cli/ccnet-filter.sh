@@ -108,8 +108,19 @@ zcat "$WORK/pp2/en_all.json.gz" | grep -q '"perplexity"' && fail "mine perplexit
 run_case "sp without lm" 2 "one was given without the other" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" \
     --sp-model "$lm/gpl3.sp.model" -o "$WORK/pp3"
 
+# cutoffs: percentiles of five English perplexities; a document without one is skipped.
+for pp in 50 10 40 20 30; do printf '{"url": "u", "language": "en", "language_score": 0.9, "perplexity": %s.0}\n' $pp; done > "$WORK/pp.jsonl"
+printf '{"url": "u", "language": "de", "language_score": 0.9}\n' >> "$WORK/pp.jsonl"
+run_case "cutoffs" 0 "from 5 of 6 documents" -- "$exe" cutoffs "$WORK/pp.jsonl" -o "$WORK/cut.csv"
+[ "$(head -1 "$WORK/cut.csv")" = ",en" ] || fail "cutoffs: header $(head -1 "$WORK/cut.csv")"
+grep -qx '30,22.0' "$WORK/cut.csv" || fail "cutoffs: row 30 (numpy gives 22.0)"
+grep -qx '60,34.0' "$WORK/cut.csv" || fail "cutoffs: row 60 (numpy gives 34.0)"
+[ "$(wc -l < "$WORK/cut.csv")" -eq 101 ] || fail "cutoffs: expected 100 rows and a header"
+run_case "cutoffs without perplexity" 1 "no document has a perplexity" -- "$exe" cutoffs "$WORK/en.jsonl" -o "$WORK/cut2.csv"
+expect_no_file "cutoffs without perplexity" "$WORK/cut2.csv"
+
 # Every long option in --help is documented in the man page (roff escapes each '-' as '\-').
-for command in "" hash mine train-lm; do
+for command in "" hash mine train-lm cutoffs; do
     "$exe" $command --help > "$WORK/help" 2>&1
     for option in $(grep -oE -- '--[a-z][a-z-]+' "$WORK/help" | sort -u); do
         escaped=$(printf '%s' "$option" | sed 's/-/\\\\-/g')

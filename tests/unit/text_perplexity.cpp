@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "scorekit/error.hpp"
+#include "scorekit/text/ccnet_filter.hpp"
 #include "scorekit/text/language_model.hpp"
 #include "scorekit/text/unicode.hpp"
 #include "text_test_support.hpp"
@@ -185,4 +186,13 @@ TEST_CASE("document perplexity counts end of sentence", "[perplexity]") {
     CHECK(perplexity_value == Approx(expected).margin(0.05));
     CHECK(perplexity_value == round_to_tenth(perplexity_value));
     CHECK_FALSE(document_perplexity(" \t\x01 ", tokenizer, model, perplexity_value));  // normalises to ""
+}
+
+TEST_CASE("percentiles interpolate like numpy", "[perplexity]") {
+    std::vector<double> values = {10, 20, 30, 40, 50};
+    CHECK(scorekit::percentile_of_sorted(values, 0) == 10.0);
+    CHECK(scorekit::percentile_of_sorted(values, 30) == Approx(22.0));  // position 1.2
+    CHECK(scorekit::percentile_of_sorted(values, 60) == Approx(34.0));  // position 2.4
+    CHECK(scorekit::percentile_of_sorted(values, 99) == Approx(49.6));  // position 3.96
+    CHECK(scorekit::percentile_of_sorted({7.5}, 50) == 7.5);
 }

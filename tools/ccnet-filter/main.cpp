@@ -89,6 +89,13 @@ int main(int argc, char** argv) {
         ->expected(3)
         ->capture_default_str();
 
+    scorekit::CcnetCutoffsOptions cutoffs;
+    CLI::App* cutoffs_command = app.add_subcommand(
+        "cutoffs", "Write a perplexity cutoff CSV (percentiles 0..99 per language) from documents written by mine");
+    cutoffs_command->add_option("inputs", cutoffs.inputs, "JSON Lines files written by mine (gzip allowed; `-` is standard input)")
+        ->required();
+    cutoffs_command->add_option("-o,--output", cutoffs.output, "Cutoff CSV to write")->required();
+
     return scorekit::run_tool(app, argc, argv, common, [&] {
         hash.input.threads = mine.input.threads = common.threads;
         if (hash_command->parsed()) scorekit::run_ccnet_hash(hash);
@@ -96,8 +103,10 @@ int main(int argc, char** argv) {
         if (train_lm_command->parsed()) {
             scorekit::run_ccnet_train_lm(train_lm);
         }
-        if (!hash_command->parsed() && !mine_command->parsed() && !train_lm_command->parsed()) {
-            throw scorekit::UsageError("no subcommand: give hash, mine or train-lm");
+        if (cutoffs_command->parsed()) scorekit::run_ccnet_cutoffs(cutoffs);
+        if (!hash_command->parsed() && !mine_command->parsed() && !train_lm_command->parsed() &&
+            !cutoffs_command->parsed()) {
+            throw scorekit::UsageError("no subcommand: give hash, mine, train-lm or cutoffs");
         }
     });
 }

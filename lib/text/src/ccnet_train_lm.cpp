@@ -32,11 +32,14 @@ void run_ccnet_train_lm(const CcnetTrainLmOptions& options) {
                  ", discounts D1=" + text::format_float_shortest(d[1]) + " D2=" + text::format_float_shortest(d[2]) +
                  " D3+=" + text::format_float_shortest(d[3]));
     }
-    std::string arpa = text::format_arpa(model);
+
     AtomicFile file(options.output);
     std::FILE* stream = std::fopen(file.temporary_path().c_str(), "wb");
     if (!stream) throw Error(describe("cannot write", options.output, std::strerror(errno), "check the directory"));
-    bool written = std::fwrite(arpa.data(), 1, arpa.size(), stream) == arpa.size();
+    bool written = true;
+    text::write_arpa(model, [&](const std::string& part) {
+        written = written && std::fwrite(part.data(), 1, part.size(), stream) == part.size();
+    });
     if (std::fclose(stream) != 0 || !written) {
         throw Error(describe("cannot write", options.output, std::strerror(errno), "check free disk space"));
     }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <unordered_map>
 
@@ -354,7 +355,7 @@ KneserNeyModel estimate_kneser_ney(const std::vector<std::string>& input_files, 
     return model;
 }
 
-std::string format_arpa(const KneserNeyModel& model) {
+void write_arpa(const KneserNeyModel& model, const std::function<void(const std::string&)>& sink) {
     std::string out = "\\data\\\n";
     for (int n = 1; n <= model.order; ++n) {
         out += "ngram " + std::to_string(n) + "=" + std::to_string(model.adjusted_counts[static_cast<std::size_t>(n - 1)].size()) + "\n";
@@ -376,11 +377,21 @@ std::string format_arpa(const KneserNeyModel& model) {
                 out += format_float_shortest(model.backoffs[index][k]);
             }
             out += '\n';
+            if (out.size() > (1u << 20)) {
+                sink(out);
+                out.clear();
+            }
         }
         out += "\n";
     }
     out += "\\end\\\n";
-    return out;
+    sink(out);
+}
+
+std::string format_arpa(const KneserNeyModel& model) {
+    std::string arpa;
+    write_arpa(model, [&](const std::string& part) { arpa += part; });
+    return arpa;
 }
 
 }  // namespace scorekit::text

@@ -121,7 +121,7 @@ bool document_perplexity(const std::string& text, const SentencePieceTokenizer& 
     normalize_for_perplexity(text, normalized);
     if (normalized.empty()) return false;
     tokenizer.encode(normalized, pieces);
-    // KenLM's Python score() splits the joined pieces at whitespace, so a piece never holds a space.
+    // KenLM's Python score() splits the joined pieces at whitespace, so a piece never contains a space.
     double log10_probability = model.score_sentence(pieces);
     perplexity_out = round_to_tenth(perplexity(log10_probability, pieces.size() + 1));
     return true;

@@ -55,6 +55,19 @@ struct CcnetTrainLmOptions {
 // Logs the n-gram counts, the discounts, the time and the peak memory.
 void run_ccnet_train_lm(const CcnetTrainLmOptions& options);
 
+struct CcnetCutoffsOptions {
+    std::vector<std::string> inputs;  // JSON Lines written by mine (gzip allowed, `-` = stdin)
+    std::string output;               // cutoff CSV
+};
+
+// Writes a cutoff CSV: for each language with perplexities in the inputs, the percentiles 0..99
+// of its documents' perplexities (linear interpolation between order statistics, as numpy's
+// default), rounded to 0.1. Documents without a perplexity field are skipped.
+void run_ccnet_cutoffs(const CcnetCutoffsOptions& options);
+
+// The p-th percentile (0..100) of sorted values with linear interpolation (numpy's default).
+double percentile_of_sorted(const std::vector<double>& sorted, double p);
+
 // Each writes its outputs atomically, then `<output>.stats.json`, then the done marker
 // `<output>.done`. A shard with a done marker is skipped unless `force` is set. They throw
 // UsageError for invalid options and Error for data and I/O failures. A damaged gzip member

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,11 @@ struct KneserNeyModel {
 // and when discounts cannot be computed without `discount_fallback`.
 KneserNeyModel estimate_kneser_ney(const std::vector<std::string>& input_files, const KneserNeyOptions& options);
 
-// Writes the model as an ARPA file, with numbers in lmplz's shortest single-precision form.
+// Writes the model in ARPA form, with numbers in lmplz's shortest single-precision form, to
+// `sink` in parts of about 1 MiB.
+void write_arpa(const KneserNeyModel& model, const std::function<void(const std::string&)>& sink);
+
+// The whole ARPA text of the model (write_arpa into one string).
 std::string format_arpa(const KneserNeyModel& model);
 
 // KenLM's float formatting (double-conversion ToShortestSingle, decimal from 1e-6 to 1e21).
