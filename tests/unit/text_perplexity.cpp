@@ -196,3 +196,33 @@ TEST_CASE("percentiles interpolate like numpy", "[perplexity]") {
     CHECK(scorekit::percentile_of_sorted(values, 99) == Approx(49.6));  // position 3.96
     CHECK(scorekit::percentile_of_sorted({7.5}, 50) == 7.5);
 }
+
+// tests/text/lm/tiny.arpa.bin is KenLM's build_binary output for kTinyArpa (tiny.arpa).
+TEST_CASE("probing binary agrees with ARPA", "[perplexity]") {
+    text_test::TempDir dir;
+    NgramModel arpa = tiny_model(dir);
+    NgramModel binary = NgramModel::load(text_test::fixture("lm/tiny.arpa.bin"));
+    CHECK(binary.order() == 3);
+    CHECK(binary.vocabulary_size() == arpa.vocabulary_size());
+    CHECK(binary.ngram_count(2) == 4);
+    CHECK(binary.ngram_count(3) == 2);
+    const std::vector<std::vector<std::string>> ngrams = {
+        {"<unk>"}, {"<s>"}, {"</s>"}, {"a"}, {"b"}, {"<s>", "a"}, {"a", "b"}, {"b", "</s>"}, {"a", "a"},
+        {"<s>", "a", "b"}, {"a", "a", "b"}};
+    for (const auto& ngram : ngrams) {
+        float arpa_probability = 0, arpa_backoff = 0, binary_probability = 0, binary_backoff = 0;
+        REQUIRE(arpa.find(ngram, arpa_probability, arpa_backoff));
+        REQUIRE(binary.find(ngram, binary_probability, binary_backoff));
+        CHECK(binary_probability == arpa_probability);
+        CHECK(binary_backoff == arpa_backoff);
+    }
+    const std::vector<std::vector<std::string>> sentences = {{"a", "b"}, {}, {"zebra"}, {"a", "a", "a"}, {"b", "a"}};
+    for (const auto& sentence : sentences) CHECK(binary.score_sentence(sentence) == arpa.score_sentence(sentence));
+}
+
+TEST_CASE("probing binary rejects truncated file", "[perplexity]") {
+    text_test::TempDir dir;
+    std::string data = text_test::read_file(text_test::fixture("lm/tiny.arpa.bin"));
+    text_test::write_file(dir.file("cut.arpa.bin"), data.substr(0, 150));
+    CHECK_THROWS_AS(NgramModel::load(dir.file("cut.arpa.bin")), scorekit::Error);
+}

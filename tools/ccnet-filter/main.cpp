@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
     mine_command->add_option("--sp-model", mine.sp_model,
                              "SentencePiece model for the perplexity; {lang} becomes the language code");
     mine_command->add_option("--lm-model", mine.lm_model,
-                             "ARPA n-gram model for the perplexity; {lang} becomes the language code");
+                             "ARPA or KenLM probing binary n-gram model for the perplexity; {lang} becomes the language code");
     mine_command->add_option("--cutoff", mine.cutoff,
                              "Perplexity cutoff CSV for the head/middle/tail buckets (default: cc_net's, from share/ccnet)");
 

@@ -1,4 +1,5 @@
 // Back-off n-gram model: ARPA reading and KenLM's scoring rule.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -205,12 +206,132 @@ NgramModel NgramModel::load(const std::string& path) {
     char magic[16] = {};
     std::size_t got = std::fread(magic, 1, sizeof(magic), file);
     std::fclose(file);
-    if (got == sizeof(magic) && std::memcmp(magic, "mmap lm http://k", 16) == 0) {
-        // TODO: read KenLM's probing binary format; until then only ARPA files load.
-        throw Error(describe("unsupported language model", path, "KenLM binary models cannot be read yet",
-                             "give the ARPA file of the model"));
-    }
+    if (got == sizeof(magic) && std::memcmp(magic, "mmap lm http://k", 16) == 0) return read_probing_binary(path);
     return read_arpa(path);
+}
+
+namespace {
+
+// KenLM's binary header (lm/binary_format.cc, format version 5): the magic string padded to 56
+// bytes, then test values 0.0f, 1.0f, -0.5f, 1u, UINT32_MAX, 0u and uint64 1, all little-endian.
+std::string probing_sanity_header() {
+    std::string header(88, '\0');
+    const char magic[] = "mmap lm http://kheafield.com/code format version 5\n";
+    std::memcpy(&header[0], magic, sizeof(magic) - 1);
+    const float floats[3] = {0.0f, 1.0f, -0.5f};
+    const std::uint32_t words[3] = {1, 0xFFFFFFFFu, 0};
+    const std::uint64_t one = 1;
+    std::memcpy(&header[56], floats, sizeof(floats));
+    std::memcpy(&header[68], words, sizeof(words));
+    std::memcpy(&header[80], &one, sizeof(one));
+    return header;
+}
+
+// Bytes of a KenLM probing hash table (util/probing_hash_table.hh, DivMod buckets).
+std::uint64_t probing_table_bytes(std::uint64_t entries, float multiplier, std::uint64_t entry_bytes) {
+    auto scaled = static_cast<std::uint64_t>(multiplier * static_cast<float>(entries));
+    return std::max(entries + 1, scaled) * entry_bytes;
+}
+
+// KenLM stores probabilities with the sign bit used as a flag; all are <= 0 (lm/value.hh).
+float probing_probability(float stored) { return -std::fabs(stored); }
+
+}  // namespace
+
+NgramModel NgramModel::read_probing_binary(const std::string& path) {
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (!file) throw Error(describe("cannot open language model", path, std::strerror(errno), "check the path"));
+    std::string data;
+    char buffer[1 << 16];
+    for (std::size_t got; (got = std::fread(buffer, 1, sizeof(buffer), file)) > 0;) data.append(buffer, got);
+    bool failed = std::ferror(file) != 0;
+    std::fclose(file);
+    if (failed) throw Error(describe("cannot read language model", path, std::strerror(errno), ""));
+    auto invalid = [&](const std::string& reason) {
+        return Error(describe("invalid KenLM binary model", path, reason, "rebuild it with build_binary or give the ARPA file"));
+    };
+    if (data.size() < 108 || data.compare(0, 88, probing_sanity_header()) != 0) {
+        throw invalid("the header is not that of format version 5 on a little-endian machine");
+    }
+
+    // FixedWidthParameters: order (uint8), probing multiplier (float at 4), model type (int at 8),
+    // has_vocabulary (bool at 12), search version (uint at 16); then one uint64 count per order.
+    auto order = static_cast<unsigned char>(data[88]);
+    float multiplier = 0;
+    std::int32_t model_type = 0;
+    std::memcpy(&multiplier, &data[92], 4);
+    std::memcpy(&model_type, &data[96], 4);
+    bool has_vocabulary = data[100] != 0;
+    if (model_type != 0) {
+        throw Error(describe("unsupported KenLM binary model", path,
+                             "data structure " + std::to_string(model_type) + " is not probing (trie and rest models are not read)",
+                             "rebuild it with 'build_binary probing' or give the ARPA file"));
+    }
+    if (!has_vocabulary) throw invalid("the file does not contain the vocabulary strings");
+    if (order < 2 || order > 16) throw invalid("order " + std::to_string(order) + " is outside 2..16");
+    std::vector<std::uint64_t> counts(order);
+    if (data.size() < 108 + 8u * order) throw invalid("the file is truncated");
+    std::memcpy(counts.data(), &data[108], 8u * order);
+    std::uint64_t offset = (108 + 8u * order + 7) / 8 * 8;
+
+    // Sections: vocabulary hash table (8-byte header, 12-byte entries), unigrams (count + 1
+    // entries of prob, backoff), middle orders (16-byte entries: key, prob, backoff), top
+    // order (12-byte entries: key, prob), then the words, each followed by NUL, in id order.
+    offset += 8 + probing_table_bytes(counts[0], multiplier, 12);
+    std::uint64_t unigram_offset = offset;
+    offset += (counts[0] + 1) * 8;
+    std::vector<std::uint64_t> table_offset(order + 1, 0);
+    for (int n = 2; n <= order; ++n) {
+        table_offset[n] = offset;
+        offset += probing_table_bytes(counts[n - 1], multiplier, n < order ? 16 : 12);
+    }
+    if (offset > data.size()) throw invalid("the file is shorter than its n-gram tables");
+
+    NgramModel model;
+    model.order_ = order;
+    model.tables_.resize(order);
+    std::uint64_t at = offset;
+    for (std::uint64_t id = 0; id < counts[0]; ++id) {
+        std::size_t end = data.find('\0', at);
+        if (end == std::string::npos) throw invalid("the vocabulary strings are truncated");
+        std::string word = data.substr(at, end - at);
+        if (model.add_word(word) != id) throw invalid("the vocabulary lists \"" + word + "\" twice");
+        at = end + 1;
+    }
+    for (std::uint64_t id = 0; id < counts[0]; ++id) {
+        float weights[2];
+        std::memcpy(weights, &data[unigram_offset + id * 8], 8);
+        model.unigram_probability_[id] = probing_probability(weights[0]);
+        model.unigram_backoff_[id] = weights[1];
+    }
+    for (int n = 2; n <= order; ++n) {
+        std::uint64_t entry_bytes = n < order ? 16 : 12;
+        std::uint64_t buckets = probing_table_bytes(counts[n - 1], multiplier, entry_bytes) / entry_bytes;
+        Table& table = model.tables_[n - 1];
+        table.reserve(counts[n - 1]);
+        for (std::uint64_t bucket = 0; bucket < buckets; ++bucket) {
+            const char* entry = &data[table_offset[n] + bucket * entry_bytes];
+            std::uint64_t key;
+            std::memcpy(&key, entry, 8);
+            if (key == 0) continue;  // empty bucket
+            float weights[2] = {0, 0};
+            std::memcpy(weights, entry + 8, n < order ? 8 : 4);
+            // NOTE: KenLM fills gaps of an ARPA file (an n-gram whose context is missing) with
+            // blank entries that its scorer skips; they are read here as ordinary n-grams.
+            Entry* stored = table.insert(key);
+            stored->log_probability = probing_probability(weights[0]);
+            stored->backoff = weights[1];
+        }
+        if (table.size != counts[n - 1]) {
+            throw invalid(std::to_string(table.size) + " " + std::to_string(n) + "-grams where the header announces " +
+                          std::to_string(counts[n - 1]));
+        }
+    }
+    auto begin = model.ids_.find("<s>"), end = model.ids_.find("</s>");
+    if (begin == model.ids_.end() || end == model.ids_.end()) throw invalid("<s> or </s> is missing from the vocabulary");
+    model.begin_sentence_ = begin->second;
+    model.end_sentence_ = end->second;
+    return model;
 }
 
 float NgramModel::score_word(const WordIndex* context, std::size_t context_length, WordIndex word,

@@ -36,7 +36,7 @@ struct CcnetMineOptions {
     double language_threshold = 0.5;     // drop documents whose rounded score is below this
     int compression_level = 6;           // gzip level of the JSONL outputs, 1 (fast) to 9 (small)
     std::string sp_model;                // SentencePiece model; "{lang}" becomes the language code
-    std::string lm_model;                // ARPA model; "{lang}" becomes the language code
+    std::string lm_model;                // ARPA or KenLM probing model; "{lang}" becomes the language code
     std::string cutoff;                  // cutoff CSV; empty = cc_net's table in share/ccnet
 };
 

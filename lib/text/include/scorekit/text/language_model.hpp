@@ -32,17 +32,20 @@ private:
     std::string path_;
 };
 
-// A back-off n-gram language model read from an ARPA file. Like
+// A back-off n-gram language model read from an ARPA file or KenLM's probing binary. Like
 // KenLM, it keys n-grams by a 64-bit hash of their word ids (KenLM's CombineWordHash) and does
 // not store the words, so two n-grams whose hashes collide would share an entry.
 class NgramModel {
 public:
     using WordIndex = std::uint32_t;
 
-    // Reads an ARPA text file (gzip allowed). Throws Error for an unreadable or invalid file,
-    // and for a KenLM binary file, which cannot be read yet.
+    // Reads KenLM's probing binary when the file starts with its magic bytes, else an ARPA text
+    // file (gzip allowed). Throws Error for an unreadable or invalid file.
     static NgramModel load(const std::string& path);
     static NgramModel read_arpa(const std::string& path);
+    // KenLM's default binary format (build_binary's "probing", format version 5, with the
+    // vocabulary strings). Trie and quantised binaries are rejected.
+    static NgramModel read_probing_binary(const std::string& path);
 
     int order() const { return order_; }
     std::size_t vocabulary_size() const { return words_.size(); }
