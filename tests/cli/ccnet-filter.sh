@@ -119,8 +119,35 @@ grep -qx '60,34.0' "$WORK/cut.csv" || fail "cutoffs: row 60 (numpy gives 34.0)"
 run_case "cutoffs without perplexity" 1 "no document has a perplexity" -- "$exe" cutoffs "$WORK/en.jsonl" -o "$WORK/cut2.csv"
 expect_no_file "cutoffs without perplexity" "$WORK/cut2.csv"
 
+# train-classifier: two vocabularies with shared words, 300 documents each (fixed awk seed),
+# then the classifier in mine.
+make_docs() {  # seed, words...
+    local seed=$1
+    shift
+    awk -v seed="$seed" -v words="$* the of and to in" 'BEGIN {
+        srand(seed); n = split(words, w, " ")
+        for (d = 0; d < 300; d++) { line = ""; for (k = 0; k < 30; k++) line = line w[int(rand() * n) + 1] " "; print line }
+    }'
+}
+make_docs 1 history science university century population river published region government museum > "$WORK/wiki.txt"
+make_docs 2 cheap buy click free shipping casino offer login cart discount > "$WORK/cc.txt"
+run_case "train-classifier" 0 "validation on 60: precision 1, recall 1" -- "$exe" train-classifier \
+    --wiki "$WORK/wiki.txt" --cc "$WORK/cc.txt" --validation 0.1 -o "$WORK/ref.bin"
+expect_file "train-classifier" "$WORK/ref.bin"
+run_case "mine ref-model" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang en \
+    --ref-model "$WORK/ref.bin" --ref-threshold 0 -o "$WORK/ref0"
+zcat "$WORK/ref0/en.json.gz" | grep -q '"language_score": [0-9.]*, "ref_score": 0\.[0-9]*, "language_identifier"' \
+    || fail "mine ref-model: ref_score field"
+grep -q '"reference": {"model": "[^"]*ref.bin", "threshold": 0, "documents_in": 1, "documents_out": 1}' "$WORK/ref0.stats.json" \
+    || fail "mine ref-model: stats $(grep -o '"reference": {[^}]*}' "$WORK/ref0.stats.json")"
+run_case "mine ref-threshold" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang en \
+    --ref-model "$WORK/ref.bin" --ref-threshold 1 -o "$WORK/ref1"
+grep -q '"documents_in": 1, "documents_out": 0}' "$WORK/ref1.stats.json" || fail "mine ref-threshold: document kept at threshold 1"
+run_case "mine bad ref-model" 1 "cannot load fastText model" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" \
+    --ref-model "$WORK/wiki.txt" -o "$WORK/ref2"
+
 # Every long option in --help is documented in the man page (roff escapes each '-' as '\-').
-for command in "" hash mine train-lm cutoffs; do
+for command in "" hash mine train-lm cutoffs train-classifier; do
     "$exe" $command --help > "$WORK/help" 2>&1
     for option in $(grep -oE -- '--[a-z][a-z-]+' "$WORK/help" | sort -u); do
         escaped=$(printf '%s' "$option" | sed 's/-/\\\\-/g')

@@ -74,6 +74,11 @@ int main(int argc, char** argv) {
     mine_command->add_option("--cutoff", mine.cutoff,
                              "Perplexity cutoff CSV for the head/middle/tail buckets (default: cc_net's, from share/ccnet)");
 
+    mine_command->add_option("--ref-model", mine.ref_model,
+                             "fastText reference classifier (__label__wiki vs __label__cc) from train-classifier");
+    mine_command->add_option("--ref-threshold", mine.ref_threshold, "Keep documents whose p(__label__wiki) is at least this")
+        ->capture_default_str();
+
     scorekit::CcnetTrainLmOptions train_lm;
     CLI::App* train_lm_command = app.add_subcommand(
         "train-lm", "Estimate a modified Kneser-Ney n-gram model from tokenised text, as KenLM's lmplz, written as ARPA");
@@ -88,6 +93,26 @@ int main(int argc, char** argv) {
     train_lm_command->add_option("--fallback-discounts", train_lm.fallback_discounts, "Fallback discounts D1 D2 D3+")
         ->expected(3)
         ->capture_default_str();
+
+    scorekit::CcnetTrainClassifierOptions classifier;
+    CLI::App* classifier_command = app.add_subcommand(
+        "train-classifier", "Train the fastText reference classifier (__label__wiki vs __label__cc) and report validation precision and recall");
+    classifier_command->add_option("--wiki", classifier.wiki, "Text files of reference (Wikipedia-cited) documents, one per line")
+        ->required()
+        ->allow_extra_args(false);
+    classifier_command->add_option("--cc", classifier.cc, "Text files of random crawl documents, one per line")
+        ->required()
+        ->allow_extra_args(false);
+    classifier_command->add_option("-o,--output", classifier.output, "fastText model to write")->required();
+    classifier_command->add_option("--validation", classifier.validation_fraction, "Fraction of the documents held out for validation")
+        ->capture_default_str();
+    classifier_command->add_option("--epoch", classifier.epoch, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
+    classifier_command->add_option("--lr", classifier.learning_rate, "Learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+    classifier_command->add_option("--word-ngrams", classifier.word_ngrams, "Max length of word n-gram features")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    classifier_command->add_option("--dim", classifier.dimension, "Size of the word vectors")->capture_default_str()->check(CLI::PositiveNumber);
+    classifier_command->add_option("--seed", classifier.seed, "Seed of the validation split and of fastText")->capture_default_str();
 
     scorekit::CcnetCutoffsOptions cutoffs;
     CLI::App* cutoffs_command = app.add_subcommand(
@@ -104,9 +129,10 @@ int main(int argc, char** argv) {
             scorekit::run_ccnet_train_lm(train_lm);
         }
         if (cutoffs_command->parsed()) scorekit::run_ccnet_cutoffs(cutoffs);
+        if (classifier_command->parsed()) scorekit::run_ccnet_train_classifier(classifier);
         if (!hash_command->parsed() && !mine_command->parsed() && !train_lm_command->parsed() &&
-            !cutoffs_command->parsed()) {
-            throw scorekit::UsageError("no subcommand: give hash, mine, train-lm or cutoffs");
+            !cutoffs_command->parsed() && !classifier_command->parsed()) {
+            throw scorekit::UsageError("no subcommand: give hash, mine, train-lm, cutoffs or train-classifier");
         }
     });
 }

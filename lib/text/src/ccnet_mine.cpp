@@ -23,6 +23,7 @@
 #include "scorekit/text/dedup.hpp"
 #include "scorekit/text/language_id.hpp"
 #include "scorekit/text/language_model.hpp"
+#include "scorekit/text/reference_classifier.hpp"
 #include "scorekit/text/ordered_pipeline.hpp"
 #include "scorekit/text/unicode.hpp"
 #include "shard_input.hpp"
@@ -39,10 +40,13 @@ struct MineCounts {
     std::uint64_t dedup_chars_in = 0, dedup_chars_out = 0;
     std::uint64_t lid_documents_in = 0, lid_documents_out = 0;
     std::uint64_t lang_documents_in = 0, lang_documents_out = 0;
+    std::uint64_t reference_documents_in = 0, reference_documents_out = 0;
     std::uint64_t perplexity_documents_in = 0, perplexity_documents_scored = 0;
     std::map<std::string, std::uint64_t> buckets;
 
     void add(const MineCounts& o) {
+        reference_documents_in += o.reference_documents_in;
+        reference_documents_out += o.reference_documents_out;
         perplexity_documents_in += o.perplexity_documents_in;
         perplexity_documents_scored += o.perplexity_documents_scored;
         for (const auto& entry : o.buckets) buckets[entry.first] += entry.second;
@@ -367,6 +371,11 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         log_info("[1/3] loading " + std::to_string(hash_files.size()) + " hash files");
         set = load_group(hash_files);
     }
+    if (options.ref_threshold < 0 || options.ref_threshold > 1) {
+        throw UsageError(describe("invalid --ref-threshold", format_number(options.ref_threshold), "must be between 0 and 1", ""));
+    }
+    std::unique_ptr<ReferenceClassifier> reference;
+    if (!options.ref_model.empty()) reference = std::make_unique<ReferenceClassifier>(options.ref_model);
     std::unique_ptr<LanguageModelSet> language_models;
     PerplexityCutoffs cutoffs;
     std::string cutoff_path;
@@ -401,6 +410,14 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
             ++out.mine.lang_documents_in;
             if (!allowed.empty() && !allowed.count(document.language)) continue;
             ++out.mine.lang_documents_out;
+            if (reference) {
+                ++out.mine.reference_documents_in;
+                double probability = reference->wiki_probability(document.raw_content);
+                if (probability < options.ref_threshold) continue;
+                ++out.mine.reference_documents_out;
+                document.has_reference_score = true;
+                document.reference_score = std::round(probability * 10000.0) / 10000.0;
+            }
             std::string key = document.language;
             if (language_models) key = score_perplexity(document, *language_models, cutoffs, out.mine);
             append_json(document, json[key]);
@@ -465,6 +482,12 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
                                 .integer("documents_in", mine_totals.lang_documents_in)
                                 .integer("documents_out", mine_totals.lang_documents_out)
                                 .str())
+        .raw("reference", JsonObject()
+                              .string("model", options.ref_model)
+                              .number("threshold", options.ref_threshold)
+                              .integer("documents_in", mine_totals.reference_documents_in)
+                              .integer("documents_out", mine_totals.reference_documents_out)
+                              .str())
         .raw("perplexity", perplexity_stats(options, cutoff_path, mine_totals))
         .raw("output_languages", per_language)
         .raw("faults", json_faults(faults));

@@ -249,6 +249,7 @@ void append_json(const Document& d, std::string& out) {
         key("language_score"), out += format_score(d.language_score_percent);
         if (d.has_perplexity) key("perplexity"), out += python_float_repr(d.perplexity);
         if (!d.bucket.empty()) key("bucket"), append_json_string(d.bucket, out);
+        if (d.has_reference_score) key("ref_score"), out += python_float_repr(d.reference_score);
         key("language_identifier"), append_json_string(d.language_identifier, out);
     }
     out += "}\n";

@@ -38,7 +38,24 @@ struct CcnetMineOptions {
     std::string sp_model;                // SentencePiece model; "{lang}" becomes the language code
     std::string lm_model;                // ARPA or KenLM probing model; "{lang}" becomes the language code
     std::string cutoff;                  // cutoff CSV; empty = cc_net's table in share/ccnet
+    std::string ref_model;               // fastText reference classifier (__label__wiki/__label__cc)
+    double ref_threshold = 0.25;         // keep documents with p(__label__wiki) >= this
 };
+
+struct CcnetTrainClassifierOptions {
+    std::vector<std::string> wiki;  // text files of reference documents, one per line
+    std::vector<std::string> cc;    // text files of random crawl documents, one per line
+    std::string output;             // fastText model
+    double validation_fraction = 0.1;
+    int epoch = 5;
+    double learning_rate = 0.1;
+    int word_ngrams = 2;
+    int dimension = 100;
+    int seed = 0;
+};
+
+// Trains the reference classifier and logs its validation precision and recall.
+void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options);
 
 // The installed share/scorekit/ccnet/cutoff.csv, else the source tree's share/ccnet/cutoff.csv.
 std::string default_cutoff_path();

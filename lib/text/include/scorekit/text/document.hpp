@@ -13,7 +13,8 @@ namespace scorekit::text {
 // url, date_download, digest, length, nlines, source_domain, title, raw_content, cc_segment,
 // then after deduplication original_nlines, original_length, line_ids, then after language
 // identification language, language_score, then perplexity and bucket when a language model
-// is set, and last language_identifier (not a cc_net field).
+// is set, ref_score with a reference classifier, and last language_identifier (ref_score and
+// language_identifier are not cc_net fields).
 struct Document {
     std::string url;
     std::string date_download;
@@ -38,6 +39,9 @@ struct Document {
     bool has_perplexity = false;  // false when no language model ran or the text normalised to nothing
     double perplexity = 0;        // rounded to 0.1
     std::string bucket;           // head, middle, tail or all; empty when no language model is set
+
+    bool has_reference_score = false;
+    double reference_score = 0;  // p(__label__wiki) of the reference classifier, rounded to 4 decimals
 };
 
 // Why a record gave no document.
