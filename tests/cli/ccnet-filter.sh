@@ -146,6 +146,22 @@ grep -q '"documents_in": 1, "documents_out": 0}' "$WORK/ref1.stats.json" || fail
 run_case "mine bad ref-model" 1 "cannot load fastText model" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" \
     --ref-model "$WORK/wiki.txt" -o "$WORK/ref2"
 
+# Gopher rules: only the English sample document has 50 words; --explain keeps the others aside.
+run_case "mine quality" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --quality --explain -o "$WORK/q"
+expect_file "mine quality" "$WORK/q/en.json.gz"
+zcat "$WORK/q/en.json.gz" | grep -q '"quality": {"passed": true, "failed": \[\], "min_doc_words": 55.0,' \
+    || fail "mine quality: report of the English document"
+[ "$(zcat "$WORK/q/rejected_quality.json.gz" | wc -l)" -eq 2 ] || fail "mine quality: two rejected documents expected"
+grep -q '"quality": {"enabled": true, "documents_in": 3, "documents_out": 1, "first_failed_rule": {"min_doc_words": 2}}' \
+    "$WORK/q.stats.json" || fail "mine quality: stats"
+run_case "mine quality-set" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --quality \
+    --quality-set min_doc_words=1 --quality-set min_stop_words=0 --quality-set top_2_gram=1 \
+    --quality-set top_3_gram=1 --quality-set top_4_gram=1 --quality-set max_avg_word_length=100 -o "$WORK/q2"
+grep -q '"documents_in": 3, "documents_out": 3' "$WORK/q2.stats.json" || fail "mine quality-set: overrides ignored"
+run_case "explain without quality" 2 "needs --quality" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" --explain -o "$WORK/q3"
+run_case "unknown quality rule" 2 "known rule" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" --quality \
+    --quality-set bogus=1 -o "$WORK/q4"
+
 # Every long option in --help is documented in the man page (roff escapes each '-' as '\-').
 for command in "" hash mine train-lm cutoffs train-classifier; do
     "$exe" $command --help > "$WORK/help" 2>&1

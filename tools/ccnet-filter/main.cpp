@@ -79,6 +79,12 @@ int main(int argc, char** argv) {
     mine_command->add_option("--ref-threshold", mine.ref_threshold, "Keep documents whose p(__label__wiki) is at least this")
         ->capture_default_str();
 
+    mine_command->add_flag("--quality", mine.quality, "Apply the Gopher quality and repetition rules");
+    mine_command->add_option("--quality-set", mine.quality_settings, "Override a rule threshold, RULE=VALUE (repeatable)")
+        ->allow_extra_args(false);
+    mine_command->add_flag("--explain", mine.explain,
+                           "Record every rule's value in a quality field; write rejected documents to rejected_quality.json.gz");
+
     scorekit::CcnetTrainLmOptions train_lm;
     CLI::App* train_lm_command = app.add_subcommand(
         "train-lm", "Estimate a modified Kneser-Ney n-gram model from tokenised text, as KenLM's lmplz, written as ARPA");

@@ -23,6 +23,7 @@
 #include "scorekit/text/dedup.hpp"
 #include "scorekit/text/language_id.hpp"
 #include "scorekit/text/language_model.hpp"
+#include "scorekit/text/quality_rules.hpp"
 #include "scorekit/text/reference_classifier.hpp"
 #include "scorekit/text/ordered_pipeline.hpp"
 #include "scorekit/text/unicode.hpp"
@@ -40,11 +41,16 @@ struct MineCounts {
     std::uint64_t dedup_chars_in = 0, dedup_chars_out = 0;
     std::uint64_t lid_documents_in = 0, lid_documents_out = 0;
     std::uint64_t lang_documents_in = 0, lang_documents_out = 0;
+    std::uint64_t quality_documents_in = 0, quality_documents_out = 0;
+    std::map<std::string, std::uint64_t> quality_failures;  // first failed rule -> documents
     std::uint64_t reference_documents_in = 0, reference_documents_out = 0;
     std::uint64_t perplexity_documents_in = 0, perplexity_documents_scored = 0;
     std::map<std::string, std::uint64_t> buckets;
 
     void add(const MineCounts& o) {
+        quality_documents_in += o.quality_documents_in;
+        quality_documents_out += o.quality_documents_out;
+        for (const auto& entry : o.quality_failures) quality_failures[entry.first] += entry.second;
         reference_documents_in += o.reference_documents_in;
         reference_documents_out += o.reference_documents_out;
         perplexity_documents_in += o.perplexity_documents_in;
@@ -313,6 +319,17 @@ private:
     std::map<std::string, File> files_;
 };
 
+std::string quality_stats(const CcnetMineOptions& options, const MineCounts& counts) {
+    JsonObject failures;
+    for (const auto& entry : counts.quality_failures) failures.integer(entry.first, entry.second);
+    return JsonObject()
+        .raw("enabled", options.quality ? "true" : "false")
+        .integer("documents_in", counts.quality_documents_in)
+        .integer("documents_out", counts.quality_documents_out)
+        .raw("first_failed_rule", failures.str())
+        .str();
+}
+
 std::string perplexity_stats(const CcnetMineOptions& options, const std::string& cutoff_path, const MineCounts& counts) {
     JsonObject buckets;
     for (const auto& entry : counts.buckets) buckets.integer(entry.first, entry.second);
@@ -374,6 +391,11 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     if (options.ref_threshold < 0 || options.ref_threshold > 1) {
         throw UsageError(describe("invalid --ref-threshold", format_number(options.ref_threshold), "must be between 0 and 1", ""));
     }
+    if (options.explain && !options.quality) {
+        throw UsageError(describe("invalid option", "--explain", "it needs --quality", "add --quality"));
+    }
+    QualityThresholds quality_thresholds;
+    for (const std::string& setting : options.quality_settings) quality_thresholds.set(setting);
     std::unique_ptr<ReferenceClassifier> reference;
     if (!options.ref_model.empty()) reference = std::make_unique<ReferenceClassifier>(options.ref_model);
     std::unique_ptr<LanguageModelSet> language_models;
@@ -410,6 +432,20 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
             ++out.mine.lang_documents_in;
             if (!allowed.empty() && !allowed.count(document.language)) continue;
             ++out.mine.lang_documents_out;
+            if (options.quality) {
+                ++out.mine.quality_documents_in;
+                QualityReport report = evaluate_quality(document.raw_content, quality_thresholds);
+                if (options.explain) document.quality_json = quality_report_json(report);
+                if (!report.passed) {
+                    ++out.mine.quality_failures[report.first_failure];
+                    if (options.explain) {
+                        append_json(document, json["rejected_quality"]);
+                        ++out.languages["rejected_quality"].documents;
+                    }
+                    continue;
+                }
+                ++out.mine.quality_documents_out;
+            }
             if (reference) {
                 ++out.mine.reference_documents_in;
                 double probability = reference->wiki_probability(document.raw_content);
@@ -482,6 +518,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
                                 .integer("documents_in", mine_totals.lang_documents_in)
                                 .integer("documents_out", mine_totals.lang_documents_out)
                                 .str())
+        .raw("quality", quality_stats(options, mine_totals))
         .raw("reference", JsonObject()
                               .string("model", options.ref_model)
                               .number("threshold", options.ref_threshold)

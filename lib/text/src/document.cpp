@@ -250,6 +250,7 @@ void append_json(const Document& d, std::string& out) {
         if (d.has_perplexity) key("perplexity"), out += python_float_repr(d.perplexity);
         if (!d.bucket.empty()) key("bucket"), append_json_string(d.bucket, out);
         if (d.has_reference_score) key("ref_score"), out += python_float_repr(d.reference_score);
+        if (!d.quality_json.empty()) key("quality"), out += d.quality_json;
         key("language_identifier"), append_json_string(d.language_identifier, out);
     }
     out += "}\n";

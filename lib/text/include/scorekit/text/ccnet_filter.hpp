@@ -40,6 +40,9 @@ struct CcnetMineOptions {
     std::string cutoff;                  // cutoff CSV; empty = cc_net's table in share/ccnet
     std::string ref_model;               // fastText reference classifier (__label__wiki/__label__cc)
     double ref_threshold = 0.25;         // keep documents with p(__label__wiki) >= this
+    bool quality = false;                       // apply the Gopher quality and repetition rules
+    std::vector<std::string> quality_settings;  // "rule=value" threshold overrides
+    bool explain = false;  // record each rule's value; write rejected documents to rejected_quality.json.gz
 };
 
 struct CcnetTrainClassifierOptions {

@@ -42,6 +42,8 @@ struct Document {
 
     bool has_reference_score = false;
     double reference_score = 0;  // p(__label__wiki) of the reference classifier, rounded to 4 decimals
+
+    std::string quality_json;  // with --explain: the quality rules' report as a JSON object
 };
 
 // Why a record gave no document.
