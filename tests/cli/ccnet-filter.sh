@@ -162,6 +162,15 @@ run_case "explain without quality" 2 "needs --quality" -- "$exe" mine --no-dedup
 run_case "unknown quality rule" 2 "known rule" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" --quality \
     --quality-set bogus=1 -o "$WORK/q4"
 
+# The stage graph lists the enabled stages in order; stats carry the per-stage times.
+run_case "print-graph" 0 "" -- "$exe" mine --no-dedup x -o "$WORK/g" --quality --lm-model m.arpa --sp-model m.sp --print-graph
+grep -q '^digraph mine {$' "$WORK/out" || fail "print-graph: no digraph"
+grep -q '^  lang_filter -> quality;$' "$WORK/out" || fail "print-graph: quality after the language filter"
+grep -q '^  quality -> perplexity;$' "$WORK/out" || fail "print-graph: perplexity after quality"
+expect_no_file "print-graph" "$WORK/g"
+grep -q '"stage_seconds": {"lang_filter": [0-9.e-]*, "lid": [0-9.e-]*, "output": [0-9.e-]*, "perplexity": [0-9.e-]*, "read": ' \
+    "$WORK/pp.stats.json" || fail "stage_seconds in stats: $(grep -o '"stage_seconds": {[^}]*}' "$WORK/pp.stats.json")"
+
 # Every long option in --help is documented in the man page (roff escapes each '-' as '\-').
 for command in "" hash mine train-lm cutoffs train-classifier; do
     "$exe" $command --help > "$WORK/help" 2>&1

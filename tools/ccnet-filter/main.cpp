@@ -85,6 +85,8 @@ int main(int argc, char** argv) {
     mine_command->add_flag("--explain", mine.explain,
                            "Record every rule's value in a quality field; write rejected documents to rejected_quality.json.gz");
 
+    mine_command->add_flag("--print-graph", mine.print_graph, "Print the stage graph as Graphviz DOT on standard output and exit");
+
     scorekit::CcnetTrainLmOptions train_lm;
     CLI::App* train_lm_command = app.add_subcommand(
         "train-lm", "Estimate a modified Kneser-Ney n-gram model from tokenised text, as KenLM's lmplz, written as ARPA");

@@ -43,7 +43,11 @@ struct CcnetMineOptions {
     bool quality = false;                       // apply the Gopher quality and repetition rules
     std::vector<std::string> quality_settings;  // "rule=value" threshold overrides
     bool explain = false;  // record each rule's value; write rejected documents to rejected_quality.json.gz
+    bool print_graph = false;  // print the stage graph as DOT on standard output and stop
 };
+
+// The stages that `mine` runs with these options, as a Graphviz DOT graph.
+std::string mine_graph_dot(const CcnetMineOptions& options);
 
 struct CcnetTrainClassifierOptions {
     std::vector<std::string> wiki;  // text files of reference documents, one per line
