@@ -162,6 +162,19 @@ run_case "explain without quality" 2 "needs --quality" -- "$exe" mine --no-dedup
 run_case "unknown quality rule" 2 "known rule" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" --quality \
     --quality-set bogus=1 -o "$WORK/q4"
 
+# Every stage at once gives the same bytes for 1 and 3 threads (one record per batch).
+for threads in 1 3; do
+    run_case "all stages threads $threads" 0 "" -- "$exe" --threads $threads mine --min-len 0 --batch 1 \
+        "$corpora/sample.warc.txt" "$corpora/whirlwind.warc.wet.gz" "$corpora/sample.warc.txt" --no-dedup \
+        --quality --explain --quality-set min_doc_words=5 --ref-model "$WORK/ref.bin" --ref-threshold 0 \
+        --sp-model "$lm/gpl3.sp.model" --lm-model "$lm/tiny.arpa.bin" -o "$WORK/all$threads"
+done
+for file in "$WORK"/all1/*.json.gz; do
+    cmp -s <(zcat "$file") <(zcat "$WORK/all3/$(basename "$file")") || fail "all stages: $(basename "$file") differs across threads"
+done
+[ "$(ls "$WORK/all1" | wc -l)" -ge 2 ] || fail "all stages: expected en_head and rejected_quality files"
+[ "$(zcat "$WORK/all1/rejected_quality.json.gz" | wc -l)" -eq 5 ] || fail "all stages: five rejected documents expected (ru, zh twice, es)"
+
 # The stage graph lists the enabled stages in order; stats carry the per-stage times.
 run_case "print-graph" 0 "" -- "$exe" mine --no-dedup x -o "$WORK/g" --quality --lm-model m.arpa --sp-model m.sp --print-graph
 grep -q '^digraph mine {$' "$WORK/out" || fail "print-graph: no digraph"
