@@ -8,6 +8,11 @@ segment cache: CCSegmentsReader opens cache_dir/<file name> when it exists.
 
     ccnet_reference.py hash OUTPUT.npy SEGMENT...
     ccnet_reference.py mine OUTPUT_DIR LID_MODEL HASHES.npy SEGMENT...
+    ccnet_reference.py mine_lm OUTPUT_DIR LID_MODEL SP_MODEL LM_MODEL CUTOFF_CSV SEGMENT...
+
+mine_lm runs language identification, then cc_net's perplexity steps for English (SentencePiece
+on normalised text, KenLM's DocLM, PerplexityBucket), without dedup; it needs Debian's
+python3-sentencepiece and KenLM's Python module built from a local copy of its source.
 
 SEGMENT paths are relative to the current directory (they become cc_segment) and must all be in
 one directory.
@@ -48,6 +53,23 @@ def mine_shard(output_dir, lid_model, hashes, segments):
     jsonql.run_pipes(*steps, inputs=reader(segments))
 
 
+def mine_lm_shard(output_dir, lid_model, sp_model, lm_model, cutoff, segments):
+    # As mine.py's _mine_shard with the pipeline lid, sp, lm, pp_bucket, drop, split_by_lang.
+    from cc_net import perplexity  # imports kenlm and sentencepiece
+
+    steps = [
+        split_by_lang.Classifier(model=Path(lid_model), field="raw_content", out_field="language",
+                                 top=1, threshold=0.5),
+        perplexity.MultiSentencePiece({"en": Path(sp_model)}, field="raw_content", output_field="tokenized",
+                                      normalize=True),
+        perplexity.DocLM({"en": Path(lm_model)}, field="tokenized", output_field="perplexity", normalize=False),
+        perplexity.PerplexityBucket(Path(cutoff)),
+        perplexity.DropKeys("tokenized"),
+        jsonql.split(pattern=str(Path(output_dir) / "{language}_{bucket}.json.gz"), mkdir=True),
+    ]
+    jsonql.run_pipes(*steps, inputs=reader(segments))
+
+
 def main():
     logging.basicConfig(level=logging.INFO, format="cc_net: %(message)s")
     print("cc_net FlatHashSet implementation:", FlatHashSet.__name__, file=sys.stderr)
@@ -56,6 +78,8 @@ def main():
         hash_shard(args[0], args[1:])
     elif command == "mine":
         mine_shard(args[0], args[1], args[2], args[3:])
+    elif command == "mine_lm":
+        mine_lm_shard(args[0], args[1], args[2], args[3], args[4], args[5:])
     else:
         sys.exit(f"unknown command {command}")
 

@@ -73,8 +73,119 @@ run_case "bad lid model" 1 "cannot load fastText model" -- "$exe" mine --no-dedu
 run_case "mine help" 0 "" -- "$exe" mine --help
 grep -q -- "--lid-model" "$WORK/out" || fail "mine --help lacks --lid-model"
 
+# train-lm: an order-2 model of three sentences (values worked out in tests/unit/text_kneser_ney.cpp).
+printf 'a b a b c\na b c\nb c a\n' > "$WORK/corpus.txt"
+run_case "train-lm tiny" 0 "2-grams: 8, discounts D1=0\.5 D2=0\.5 D3\+=3" -- \
+    "$exe" train-lm "$WORK/corpus.txt" --order 2 --discount-fallback -o "$WORK/tiny.arpa"
+grep -q '^ngram 2=8$' "$WORK/tiny.arpa" || fail "train-lm tiny: bigram count"
+grep -q -P '^-1\t<unk>\t0$' "$WORK/tiny.arpa" || fail "train-lm tiny: <unk> line"
+grep -q -P '^-0\.47712123\t<s>' "$WORK/tiny.arpa" && fail "train-lm tiny: <s> must have log10 probability 0"
+grep -q -P '^0\t<s>\t-0\.47712123$' "$WORK/tiny.arpa" || fail "train-lm tiny: <s> line"
+run_case "train-lm no fallback" 1 "cannot estimate Kneser-Ney discounts.*--discount-fallback" -- \
+    "$exe" -q train-lm "$WORK/corpus.txt" --order 2 -o "$WORK/none.arpa"
+expect_one_line_error "train-lm no fallback"
+expect_no_file "train-lm no fallback" "$WORK/none.arpa"
+run_case "train-lm bad order" 2 "order" -- "$exe" train-lm "$WORK/corpus.txt" --order 9 -o "$WORK/none.arpa"
+
+# mine with a language model: perplexity and bucket fields, one file per language and bucket.
+lm="$SRC/tests/text/lm"
+printf ',en,ru\n30,40.0,10\n60,49.3,20\n' > "$WORK/cutoff.csv"
+run_case "mine perplexity" 0 "loaded the models of language en" -- "$exe" mine --no-dedup --min-len 0 \
+    "$corpora/sample.warc.txt" --lang en,ru --sp-model "$lm/gpl3.sp.model" --lm-model "$lm/gpl3.o3.arpa.gz" \
+    --cutoff "$WORK/cutoff.csv" -o "$WORK/pp"
+zcat "$WORK/pp/en_tail.json.gz" > "$WORK/pp_en.jsonl" || fail "mine perplexity: no en_tail.json.gz"
+# The English document scores 49.3, equal to the row-60 cutoff, so it goes to tail.
+grep -q '"language_score": 0\.[0-9]*, "perplexity": 49\.3, "bucket": "tail", "language_identifier": "cld2"}$' \
+    "$WORK/pp_en.jsonl" || fail "mine perplexity: fields $(tail -c 200 "$WORK/pp_en.jsonl")"
+expect_file "mine perplexity ru" "$WORK/pp/ru_tail.json.gz"
+expect_no_file "mine perplexity zh" "$WORK/pp/zh_all.json.gz"
+grep -q '"documents_scored": 2' "$WORK/pp.stats.json" || fail "mine perplexity: scored count in stats"
+# A {lang} pattern with no file for a language leaves its documents unscored, in bucket all.
+run_case "mine perplexity pattern" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" \
+    --sp-model "$lm/gpl3.sp.model" --lm-model "$WORK/{lang}.arpa" -o "$WORK/pp2"
+expect_file "mine perplexity pattern" "$WORK/pp2/en_all.json.gz"
+zcat "$WORK/pp2/en_all.json.gz" | grep -q '"perplexity"' && fail "mine perplexity pattern: unexpected perplexity"
+run_case "sp without lm" 2 "one was given without the other" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" \
+    --sp-model "$lm/gpl3.sp.model" -o "$WORK/pp3"
+
+# cutoffs: percentiles of five English perplexities; a document without one is skipped.
+for pp in 50 10 40 20 30; do printf '{"url": "u", "language": "en", "language_score": 0.9, "perplexity": %s.0}\n' $pp; done > "$WORK/pp.jsonl"
+printf '{"url": "u", "language": "de", "language_score": 0.9}\n' >> "$WORK/pp.jsonl"
+run_case "cutoffs" 0 "from 5 of 6 documents" -- "$exe" cutoffs "$WORK/pp.jsonl" -o "$WORK/cut.csv"
+[ "$(head -1 "$WORK/cut.csv")" = ",en" ] || fail "cutoffs: header $(head -1 "$WORK/cut.csv")"
+grep -qx '30,22.0' "$WORK/cut.csv" || fail "cutoffs: row 30 (numpy gives 22.0)"
+grep -qx '60,34.0' "$WORK/cut.csv" || fail "cutoffs: row 60 (numpy gives 34.0)"
+[ "$(wc -l < "$WORK/cut.csv")" -eq 101 ] || fail "cutoffs: expected 100 rows and a header"
+run_case "cutoffs without perplexity" 1 "no document has a perplexity" -- "$exe" cutoffs "$WORK/en.jsonl" -o "$WORK/cut2.csv"
+expect_no_file "cutoffs without perplexity" "$WORK/cut2.csv"
+
+# train-classifier: two vocabularies with shared words, 300 documents each (fixed awk seed),
+# then the classifier in mine.
+make_docs() {  # seed, words...
+    local seed=$1
+    shift
+    awk -v seed="$seed" -v words="$* the of and to in" 'BEGIN {
+        srand(seed); n = split(words, w, " ")
+        for (d = 0; d < 300; d++) { line = ""; for (k = 0; k < 30; k++) line = line w[int(rand() * n) + 1] " "; print line }
+    }'
+}
+make_docs 1 history science university century population river published region government museum > "$WORK/wiki.txt"
+make_docs 2 cheap buy click free shipping casino offer login cart discount > "$WORK/cc.txt"
+run_case "train-classifier" 0 "validation on 60: precision 1, recall 1" -- "$exe" train-classifier \
+    --wiki "$WORK/wiki.txt" --cc "$WORK/cc.txt" --validation 0.1 -o "$WORK/ref.bin"
+expect_file "train-classifier" "$WORK/ref.bin"
+run_case "mine ref-model" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang en \
+    --ref-model "$WORK/ref.bin" --ref-threshold 0 -o "$WORK/ref0"
+zcat "$WORK/ref0/en.json.gz" | grep -q '"language_score": [0-9.]*, "ref_score": 0\.[0-9]*, "language_identifier"' \
+    || fail "mine ref-model: ref_score field"
+grep -q '"reference": {"model": "[^"]*ref.bin", "threshold": 0, "documents_in": 1, "documents_out": 1}' "$WORK/ref0.stats.json" \
+    || fail "mine ref-model: stats $(grep -o '"reference": {[^}]*}' "$WORK/ref0.stats.json")"
+run_case "mine ref-threshold" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang en \
+    --ref-model "$WORK/ref.bin" --ref-threshold 1 -o "$WORK/ref1"
+grep -q '"documents_in": 1, "documents_out": 0}' "$WORK/ref1.stats.json" || fail "mine ref-threshold: document kept at threshold 1"
+run_case "mine bad ref-model" 1 "cannot load fastText model" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" \
+    --ref-model "$WORK/wiki.txt" -o "$WORK/ref2"
+
+# Gopher rules: only the English sample document has 50 words; --explain keeps the others aside.
+run_case "mine quality" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --quality --explain -o "$WORK/q"
+expect_file "mine quality" "$WORK/q/en.json.gz"
+zcat "$WORK/q/en.json.gz" | grep -q '"quality": {"passed": true, "failed": \[\], "min_doc_words": 55.0,' \
+    || fail "mine quality: report of the English document"
+[ "$(zcat "$WORK/q/rejected_quality.json.gz" | wc -l)" -eq 2 ] || fail "mine quality: two rejected documents expected"
+grep -q '"quality": {"enabled": true, "documents_in": 3, "documents_out": 1, "first_failed_rule": {"min_doc_words": 2}}' \
+    "$WORK/q.stats.json" || fail "mine quality: stats"
+run_case "mine quality-set" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --quality \
+    --quality-set min_doc_words=1 --quality-set min_stop_words=0 --quality-set top_2_gram=1 \
+    --quality-set top_3_gram=1 --quality-set top_4_gram=1 --quality-set max_avg_word_length=100 -o "$WORK/q2"
+grep -q '"documents_in": 3, "documents_out": 3' "$WORK/q2.stats.json" || fail "mine quality-set: overrides ignored"
+run_case "explain without quality" 2 "needs --quality" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" --explain -o "$WORK/q3"
+run_case "unknown quality rule" 2 "known rule" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" --quality \
+    --quality-set bogus=1 -o "$WORK/q4"
+
+# Every stage at once gives the same bytes for 1 and 3 threads (one record per batch).
+for threads in 1 3; do
+    run_case "all stages threads $threads" 0 "" -- "$exe" --threads $threads mine --min-len 0 --batch 1 \
+        "$corpora/sample.warc.txt" "$corpora/whirlwind.warc.wet.gz" "$corpora/sample.warc.txt" --no-dedup \
+        --quality --explain --quality-set min_doc_words=5 --ref-model "$WORK/ref.bin" --ref-threshold 0 \
+        --sp-model "$lm/gpl3.sp.model" --lm-model "$lm/tiny.arpa.bin" -o "$WORK/all$threads"
+done
+for file in "$WORK"/all1/*.json.gz; do
+    cmp -s <(zcat "$file") <(zcat "$WORK/all3/$(basename "$file")") || fail "all stages: $(basename "$file") differs across threads"
+done
+[ "$(ls "$WORK/all1" | wc -l)" -ge 2 ] || fail "all stages: expected en_head and rejected_quality files"
+[ "$(zcat "$WORK/all1/rejected_quality.json.gz" | wc -l)" -eq 5 ] || fail "all stages: five rejected documents expected (ru, zh twice, es)"
+
+# The stage graph lists the enabled stages in order; stats carry the per-stage times.
+run_case "print-graph" 0 "" -- "$exe" mine --no-dedup x -o "$WORK/g" --quality --lm-model m.arpa --sp-model m.sp --print-graph
+grep -q '^digraph mine {$' "$WORK/out" || fail "print-graph: no digraph"
+grep -q '^  lang_filter -> quality;$' "$WORK/out" || fail "print-graph: quality after the language filter"
+grep -q '^  quality -> perplexity;$' "$WORK/out" || fail "print-graph: perplexity after quality"
+expect_no_file "print-graph" "$WORK/g"
+grep -q '"stage_seconds": {"lang_filter": [0-9.e-]*, "lid": [0-9.e-]*, "output": [0-9.e-]*, "perplexity": [0-9.e-]*, "read": ' \
+    "$WORK/pp.stats.json" || fail "stage_seconds in stats: $(grep -o '"stage_seconds": {[^}]*}' "$WORK/pp.stats.json")"
+
 # Every long option in --help is documented in the man page (roff escapes each '-' as '\-').
-for command in "" hash mine; do
+for command in "" hash mine train-lm cutoffs train-classifier; do
     "$exe" $command --help > "$WORK/help" 2>&1
     for option in $(grep -oE -- '--[a-z][a-z-]+' "$WORK/help" | sort -u); do
         escaped=$(printf '%s' "$option" | sed 's/-/\\\\-/g')

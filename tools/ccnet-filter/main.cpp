@@ -67,12 +67,80 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(1, 9));
 
+    mine_command->add_option("--sp-model", mine.sp_model,
+                             "SentencePiece model for the perplexity; {lang} becomes the language code");
+    mine_command->add_option("--lm-model", mine.lm_model,
+                             "ARPA or KenLM probing binary n-gram model for the perplexity; {lang} becomes the language code");
+    mine_command->add_option("--cutoff", mine.cutoff,
+                             "Perplexity cutoff CSV for the head/middle/tail buckets (default: cc_net's, from share/ccnet)");
+
+    mine_command->add_option("--ref-model", mine.ref_model,
+                             "fastText reference classifier (__label__wiki vs __label__cc) from train-classifier");
+    mine_command->add_option("--ref-threshold", mine.ref_threshold, "Keep documents whose p(__label__wiki) is at least this")
+        ->capture_default_str();
+
+    mine_command->add_flag("--quality", mine.quality, "Apply the Gopher quality and repetition rules");
+    mine_command->add_option("--quality-set", mine.quality_settings, "Override a rule threshold, RULE=VALUE (repeatable)")
+        ->allow_extra_args(false);
+    mine_command->add_flag("--explain", mine.explain,
+                           "Record every rule's value in a quality field; write rejected documents to rejected_quality.json.gz");
+
+    mine_command->add_flag("--print-graph", mine.print_graph, "Print the stage graph as Graphviz DOT on standard output and exit");
+
+    scorekit::CcnetTrainLmOptions train_lm;
+    CLI::App* train_lm_command = app.add_subcommand(
+        "train-lm", "Estimate a modified Kneser-Ney n-gram model from tokenised text, as KenLM's lmplz, written as ARPA");
+    train_lm_command->add_option("inputs", train_lm.inputs, "Tokenised text files, one sentence per line (gzip allowed; `-` is standard input)")
+        ->required();
+    train_lm_command->add_option("-o,--output", train_lm.output, "ARPA file to write")->required();
+    train_lm_command->add_option("--order", train_lm.order, "Order of the model, 2 to 6")
+        ->capture_default_str()
+        ->check(CLI::Range(2, 6));
+    train_lm_command->add_flag("--discount-fallback,--discount_fallback", train_lm.discount_fallback,
+                               "Use --fallback-discounts for orders whose discounts cannot be estimated (small corpora)");
+    train_lm_command->add_option("--fallback-discounts", train_lm.fallback_discounts, "Fallback discounts D1 D2 D3+")
+        ->expected(3)
+        ->capture_default_str();
+
+    scorekit::CcnetTrainClassifierOptions classifier;
+    CLI::App* classifier_command = app.add_subcommand(
+        "train-classifier", "Train the fastText reference classifier (__label__wiki vs __label__cc) and report validation precision and recall");
+    classifier_command->add_option("--wiki", classifier.wiki, "Text files of reference (Wikipedia-cited) documents, one per line")
+        ->required()
+        ->allow_extra_args(false);
+    classifier_command->add_option("--cc", classifier.cc, "Text files of random crawl documents, one per line")
+        ->required()
+        ->allow_extra_args(false);
+    classifier_command->add_option("-o,--output", classifier.output, "fastText model to write")->required();
+    classifier_command->add_option("--validation", classifier.validation_fraction, "Fraction of the documents held out for validation")
+        ->capture_default_str();
+    classifier_command->add_option("--epoch", classifier.epoch, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
+    classifier_command->add_option("--lr", classifier.learning_rate, "Learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+    classifier_command->add_option("--word-ngrams", classifier.word_ngrams, "Max length of word n-gram features")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    classifier_command->add_option("--dim", classifier.dimension, "Size of the word vectors")->capture_default_str()->check(CLI::PositiveNumber);
+    classifier_command->add_option("--seed", classifier.seed, "Seed of the validation split and of fastText")->capture_default_str();
+
+    scorekit::CcnetCutoffsOptions cutoffs;
+    CLI::App* cutoffs_command = app.add_subcommand(
+        "cutoffs", "Write a perplexity cutoff CSV (percentiles 0..99 per language) from documents written by mine");
+    cutoffs_command->add_option("inputs", cutoffs.inputs, "JSON Lines files written by mine (gzip allowed; `-` is standard input)")
+        ->required();
+    cutoffs_command->add_option("-o,--output", cutoffs.output, "Cutoff CSV to write")->required();
+
     return scorekit::run_tool(app, argc, argv, common, [&] {
         hash.input.threads = mine.input.threads = common.threads;
         if (hash_command->parsed()) scorekit::run_ccnet_hash(hash);
         if (mine_command->parsed()) scorekit::run_ccnet_mine(mine);
-        if (!hash_command->parsed() && !mine_command->parsed()) {
-            throw scorekit::UsageError("no subcommand: give hash or mine");
+        if (train_lm_command->parsed()) {
+            scorekit::run_ccnet_train_lm(train_lm);
+        }
+        if (cutoffs_command->parsed()) scorekit::run_ccnet_cutoffs(cutoffs);
+        if (classifier_command->parsed()) scorekit::run_ccnet_train_classifier(classifier);
+        if (!hash_command->parsed() && !mine_command->parsed() && !train_lm_command->parsed() &&
+            !cutoffs_command->parsed() && !classifier_command->parsed()) {
+            throw scorekit::UsageError("no subcommand: give hash, mine, train-lm, cutoffs or train-classifier");
         }
     });
 }

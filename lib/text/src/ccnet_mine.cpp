@@ -22,6 +22,9 @@
 #include "scorekit/text/ccnet_filter.hpp"
 #include "scorekit/text/dedup.hpp"
 #include "scorekit/text/language_id.hpp"
+#include "scorekit/text/language_model.hpp"
+#include "scorekit/text/quality_rules.hpp"
+#include "scorekit/text/reference_classifier.hpp"
 #include "scorekit/text/ordered_pipeline.hpp"
 #include "scorekit/text/unicode.hpp"
 #include "shard_input.hpp"
@@ -38,8 +41,23 @@ struct MineCounts {
     std::uint64_t dedup_chars_in = 0, dedup_chars_out = 0;
     std::uint64_t lid_documents_in = 0, lid_documents_out = 0;
     std::uint64_t lang_documents_in = 0, lang_documents_out = 0;
+    std::uint64_t quality_documents_in = 0, quality_documents_out = 0;
+    std::map<std::string, std::uint64_t> quality_failures;  // first failed rule -> documents
+    std::uint64_t reference_documents_in = 0, reference_documents_out = 0;
+    std::uint64_t perplexity_documents_in = 0, perplexity_documents_scored = 0;
+    std::map<std::string, std::uint64_t> buckets;
+    std::map<std::string, double> stage_seconds;  // thread time per stage, summed over batches
 
     void add(const MineCounts& o) {
+        for (const auto& entry : o.stage_seconds) stage_seconds[entry.first] += entry.second;
+        quality_documents_in += o.quality_documents_in;
+        quality_documents_out += o.quality_documents_out;
+        for (const auto& entry : o.quality_failures) quality_failures[entry.first] += entry.second;
+        reference_documents_in += o.reference_documents_in;
+        reference_documents_out += o.reference_documents_out;
+        perplexity_documents_in += o.perplexity_documents_in;
+        perplexity_documents_scored += o.perplexity_documents_scored;
+        for (const auto& entry : o.buckets) buckets[entry.first] += entry.second;
         dedup_documents_in += o.dedup_documents_in, dedup_documents_out += o.dedup_documents_out;
         dedup_lines_in += o.dedup_lines_in, dedup_lines_out += o.dedup_lines_out;
         dedup_chars_in += o.dedup_chars_in, dedup_chars_out += o.dedup_chars_out;
@@ -59,6 +77,23 @@ struct MinedBatch {
     ReadCounts read;
     MineCounts mine;
     std::size_t file_index = 0;
+};
+
+// Adds the time since the previous lap to a named stage.
+class StageClock {
+public:
+    explicit StageClock(std::map<std::string, double>& seconds)
+        : seconds_(seconds), last_(std::chrono::steady_clock::now()) {}
+
+    void lap(const char* stage) {
+        auto now = std::chrono::steady_clock::now();
+        seconds_[stage] += std::chrono::duration<double>(now - last_).count();
+        last_ = now;
+    }
+
+private:
+    std::map<std::string, double>& seconds_;
+    std::chrono::steady_clock::time_point last_;
 };
 
 // Compresses `data` into one complete gzip member (members concatenate into a valid gzip file).
@@ -184,6 +219,22 @@ bool identify_language(Document& document, const LanguageIdentifier& identifier,
     return true;
 }
 
+// cc_net's sp, lm and pp_bucket steps. Returns the output file key: "<language>_<bucket>".
+std::string score_perplexity(Document& document, LanguageModelSet& models, const PerplexityCutoffs& cutoffs,
+                             MineCounts& counts) {
+    ++counts.perplexity_documents_in;
+    const LanguageModels* language_models = models.get(document.language);
+    if (language_models) {
+        document.has_perplexity =
+            document_perplexity(document.raw_content, *language_models->tokenizer, *language_models->model,
+                                document.perplexity);
+        counts.perplexity_documents_scored += document.has_perplexity;
+    }
+    document.bucket = cutoffs.bucket(document.language, document.has_perplexity ? document.perplexity : -1.0);
+    ++counts.buckets[document.bucket];
+    return document.language + "_" + document.bucket;
+}
+
 std::vector<std::string> group_hash_files(const CcnetMineOptions& options, const ShardPlan& plan) {
     if (!options.hashes.empty()) return options.hashes;
     if (options.group_size < 1) {
@@ -287,7 +338,62 @@ private:
     std::map<std::string, File> files_;
 };
 
+std::string stage_seconds_json(const MineCounts& counts) {
+    JsonObject seconds;
+    for (const auto& entry : counts.stage_seconds) seconds.number(entry.first, entry.second);
+    return seconds.str();
+}
+
+std::string quality_stats(const CcnetMineOptions& options, const MineCounts& counts) {
+    JsonObject failures;
+    for (const auto& entry : counts.quality_failures) failures.integer(entry.first, entry.second);
+    return JsonObject()
+        .raw("enabled", options.quality ? "true" : "false")
+        .integer("documents_in", counts.quality_documents_in)
+        .integer("documents_out", counts.quality_documents_out)
+        .raw("first_failed_rule", failures.str())
+        .str();
+}
+
+std::string perplexity_stats(const CcnetMineOptions& options, const std::string& cutoff_path, const MineCounts& counts) {
+    JsonObject buckets;
+    for (const auto& entry : counts.buckets) buckets.integer(entry.first, entry.second);
+    return JsonObject()
+        .string("sp_model", options.sp_model)
+        .string("lm_model", options.lm_model)
+        .string("cutoff", cutoff_path)
+        .integer("documents_in", counts.perplexity_documents_in)
+        .integer("documents_scored", counts.perplexity_documents_scored)
+        .raw("buckets", buckets.str())
+        .str();
+}
+
 }  // namespace
+
+std::string mine_graph_dot(const CcnetMineOptions& options) {
+    std::vector<std::pair<std::string, std::string>> stages = {{"read", "read WET records (batches of --batch)"}};
+    if (!options.no_dedup) stages.push_back({"dedup", "paragraph dedup (hash set)"});
+    stages.push_back({"lid", options.lid_model.empty() ? "language id (CLD2)" : "language id (fastText)"});
+    stages.push_back({"lang_filter", "language filter"});
+    if (options.quality) stages.push_back({"quality", "Gopher quality rules"});
+    if (!options.ref_model.empty()) stages.push_back({"reference", "reference classifier (fastText)"});
+    if (!options.lm_model.empty()) stages.push_back({"perplexity", "normalise, SentencePiece, n-gram LM, bucket"});
+    stages.push_back({"output", "JSON lines, gzip member per batch"});
+    stages.push_back({"write", "ordered writer (sequence ids)"});
+    std::string dot = "digraph mine {\n  rankdir=LR;\n  node [shape=box];\n";
+    for (const auto& stage : stages) dot += "  " + stage.first + " [label=\"" + stage.first + "\\n" + stage.second + "\"];\n";
+    for (std::size_t i = 0; i + 1 < stages.size(); ++i) {
+        bool queue = i == 0 || i + 2 == stages.size();  // the bounded queues around the worker threads
+        dot += "  " + stages[i].first + " -> " + stages[i + 1].first;
+        dot += queue ? " [label=\"bounded queue\"];\n" : ";\n";
+    }
+    return dot + "}\n";
+}
+
+std::string default_cutoff_path() {
+    std::string installed = std::string(SCOREKIT_SHARE_INSTALLED) + "/ccnet/cutoff.csv";
+    return file_exists(installed) ? installed : std::string(SCOREKIT_SHARE_SOURCE) + "/ccnet/cutoff.csv";
+}
 
 void run_ccnet_mine(const CcnetMineOptions& options) {
     auto start = std::chrono::steady_clock::now();
@@ -306,6 +412,18 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         throw UsageError(describe("invalid --lang-threshold", format_number(options.language_threshold),
                                   "must be between 0 and 1", ""));
     }
+    if (options.sp_model.empty() != options.lm_model.empty()) {
+        throw UsageError(describe("invalid perplexity options", "--sp-model/--lm-model", "one was given without the other",
+                                  "give both or neither"));
+    }
+    if (!options.cutoff.empty() && options.lm_model.empty()) {
+        throw UsageError(describe("invalid perplexity options", "--cutoff", "buckets need a language model",
+                                  "give --sp-model and --lm-model too"));
+    }
+    if (options.print_graph) {
+        std::fputs(mine_graph_dot(options).c_str(), stdout);
+        return;
+    }
     ShardPlan plan = plan_shard(options.input, options.output);
     if (shard_already_done(plan, options.input.force)) return;
     int threads = resolve_threads(options.input.threads);
@@ -318,6 +436,24 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         hash_files = group_hash_files(options, plan);
         log_info("[1/3] loading " + std::to_string(hash_files.size()) + " hash files");
         set = load_group(hash_files);
+    }
+    if (options.ref_threshold < 0 || options.ref_threshold > 1) {
+        throw UsageError(describe("invalid --ref-threshold", format_number(options.ref_threshold), "must be between 0 and 1", ""));
+    }
+    if (options.explain && !options.quality) {
+        throw UsageError(describe("invalid option", "--explain", "it needs --quality", "add --quality"));
+    }
+    QualityThresholds quality_thresholds;
+    for (const std::string& setting : options.quality_settings) quality_thresholds.set(setting);
+    std::unique_ptr<ReferenceClassifier> reference;
+    if (!options.ref_model.empty()) reference = std::make_unique<ReferenceClassifier>(options.ref_model);
+    std::unique_ptr<LanguageModelSet> language_models;
+    PerplexityCutoffs cutoffs;
+    std::string cutoff_path;
+    if (!options.lm_model.empty()) {
+        language_models = std::make_unique<LanguageModelSet>(options.sp_model, options.lm_model);
+        cutoff_path = options.cutoff.empty() ? default_cutoff_path() : options.cutoff;
+        cutoffs = PerplexityCutoffs::load(cutoff_path);
     }
     make_directories(plan.output);
     log_info("[2/3] mining shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
@@ -334,25 +470,80 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     Progress progress("mining", plan.files.size());
 
     std::function<bool(RecordBatch&)> produce = [&](RecordBatch& batch) { return reader.next(batch); };
+    // Each stage runs over the whole batch before the next one (micro-batching per backend),
+    // cheapest first, and adds its time to the batch's stage clock.
     std::function<void(RecordBatch&, MinedBatch&)> transform = [&](RecordBatch& batch, MinedBatch& out) {
         thread_local std::vector<Document> documents;
+        thread_local std::vector<Document*> alive;
         thread_local std::map<std::string, std::string> json;
+        thread_local std::vector<std::string> keys;
+        StageClock clock(out.mine.stage_seconds);
         records_to_documents(batch, plan.files, options.input.min_length, faults, documents, out.read);
+        alive.clear();
+        for (Document& document : documents) alive.push_back(&document);
+        clock.lap("read");
+        auto keep_if = [&](auto predicate) {
+            alive.erase(std::remove_if(alive.begin(), alive.end(), [&](Document* d) { return !predicate(*d); }), alive.end());
+        };
         json.clear();
-        for (Document& document : documents) {
-            if (set && !deduplicate(document, set.get(), out.mine)) continue;
-            if (!identify_language(document, *identifier, threshold_percent, out.mine)) continue;
+        if (set) {
+            keep_if([&](Document& d) { return deduplicate(d, set.get(), out.mine); });
+            clock.lap("dedup");
+        }
+        keep_if([&](Document& d) { return identify_language(d, *identifier, threshold_percent, out.mine); });
+        clock.lap("lid");
+        keep_if([&](Document& d) {
             ++out.mine.lang_documents_in;
-            if (!allowed.empty() && !allowed.count(document.language)) continue;
+            if (!allowed.empty() && !allowed.count(d.language)) return false;
             ++out.mine.lang_documents_out;
-            append_json(document, json[document.language]);
-            ++out.languages[document.language].documents;
+            return true;
+        });
+        clock.lap("lang_filter");
+        if (options.quality) {
+            keep_if([&](Document& d) {
+                ++out.mine.quality_documents_in;
+                QualityReport report = evaluate_quality(d.raw_content, quality_thresholds);
+                if (options.explain) d.quality_json = quality_report_json(report);
+                if (report.passed) {
+                    ++out.mine.quality_documents_out;
+                    return true;
+                }
+                ++out.mine.quality_failures[report.first_failure];
+                if (options.explain) {
+                    append_json(d, json["rejected_quality"]);
+                    ++out.languages["rejected_quality"].documents;
+                }
+                return false;
+            });
+            clock.lap("quality");
+        }
+        if (reference) {
+            keep_if([&](Document& d) {
+                ++out.mine.reference_documents_in;
+                double probability = reference->wiki_probability(d.raw_content);
+                if (probability < options.ref_threshold) return false;
+                ++out.mine.reference_documents_out;
+                d.has_reference_score = true;
+                d.reference_score = std::round(probability * 10000.0) / 10000.0;
+                return true;
+            });
+            clock.lap("reference");
+        }
+        keys.clear();
+        for (Document* d : alive) {
+            keys.push_back(language_models ? score_perplexity(*d, *language_models, cutoffs, out.mine) : d->language);
+        }
+        if (language_models) clock.lap("perplexity");
+        for (std::size_t i = 0; i < alive.size(); ++i) {
+            append_json(*alive[i], json[keys[i]]);
+            ++out.languages[keys[i]].documents;
         }
         for (auto& entry : json) {
             LanguageOutput& output = out.languages[entry.first];
             output.json_bytes = entry.second.size();
             output.gzip_member = gzip_member(entry.second, options.compression_level);
         }
+        clock.lap("output");
         out.file_index = batch.file_index;
     };
     std::function<void(MinedBatch&)> consume = [&](MinedBatch& batch) {
@@ -366,6 +557,9 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
 
     log_info("[3/3] writing " + plan.output);
     std::string per_language = writer.commit();
+    for (const auto& entry : mine_totals.stage_seconds) {
+        log_verbose("stage " + entry.first + ": " + format_short(entry.second) + " s of thread time");
+    }
     log_info("kept " + std::to_string(mine_totals.lang_documents_out) + " of " +
              std::to_string(read_totals.documents - read_totals.short_documents) + " documents; lines " +
              std::to_string(mine_totals.dedup_lines_out) + " of " + std::to_string(mine_totals.dedup_lines_in) +
@@ -407,6 +601,15 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
                                 .integer("documents_in", mine_totals.lang_documents_in)
                                 .integer("documents_out", mine_totals.lang_documents_out)
                                 .str())
+        .raw("stage_seconds", stage_seconds_json(mine_totals))
+        .raw("quality", quality_stats(options, mine_totals))
+        .raw("reference", JsonObject()
+                              .string("model", options.ref_model)
+                              .number("threshold", options.ref_threshold)
+                              .integer("documents_in", mine_totals.reference_documents_in)
+                              .integer("documents_out", mine_totals.reference_documents_out)
+                              .str())
+        .raw("perplexity", perplexity_stats(options, cutoff_path, mine_totals))
         .raw("output_languages", per_language)
         .raw("faults", json_faults(faults));
     std::string error = reader.first_error();

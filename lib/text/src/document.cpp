@@ -1,4 +1,5 @@
 #include "scorekit/text/document.hpp"
+#include "scorekit/text/language_model.hpp"
 
 #include <cstring>
 #include <string_view>
@@ -246,6 +247,10 @@ void append_json(const Document& d, std::string& out) {
     if (d.identified) {
         key("language"), append_json_string(d.language, out);
         key("language_score"), out += format_score(d.language_score_percent);
+        if (d.has_perplexity) key("perplexity"), out += python_float_repr(d.perplexity);
+        if (!d.bucket.empty()) key("bucket"), append_json_string(d.bucket, out);
+        if (d.has_reference_score) key("ref_score"), out += python_float_repr(d.reference_score);
+        if (!d.quality_json.empty()) key("quality"), out += d.quality_json;
         key("language_identifier"), append_json_string(d.language_identifier, out);
     }
     out += "}\n";

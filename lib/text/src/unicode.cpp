@@ -1,12 +1,14 @@
 #include "scorekit/text/unicode.hpp"
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 
 namespace scorekit::text {
 namespace {
 
 #include "unicode_tables.inc"
+#include "accent_tables.inc"
 
 constexpr std::uint32_t kSpace = 1u << 24;
 constexpr std::uint32_t kDigit = 1u << 25;
@@ -253,6 +255,125 @@ void normalize_for_dedup(std::string_view line, std::string& output) {
         char32_t lower = lower_of(cp, e);
         if (cp == 0x3A3 && is_final_sigma(s, at, i)) lower = 0x3C2;
         append_utf8(lower, output);
+    }
+}
+
+namespace {
+
+// cc_net's replace_unicode_punct table (text_normalizer.UNICODE_PUNCT); null when `cp` is not in it.
+const char* punctuation_replacement(char32_t cp) {
+    switch (cp) {
+        case 0xFF0C: return ",";     // ，
+        case 0x3002: return ".";     // 。
+        case 0x3001: return ",";     // 、
+        case 0x201E: return "\"";    // „
+        case 0x201D: return "\"";    // ”
+        case 0x201C: return "\"";    // “
+        case 0x00AB: return "\"";    // «
+        case 0x00BB: return "\"";    // »
+        case 0xFF11: return "\"";    // １ (already "0" after the digit rule, as in cc_net)
+        case 0x300D: return "\"";    // 」
+        case 0x300C: return "\"";    // 「
+        case 0x300A: return "\"";    // 《
+        case 0x300B: return "\"";    // 》
+        case 0x00B4: return "'";     // ´
+        case 0x2236: return ":";     // ∶
+        case 0xFF1A: return ":";     // ：
+        case 0xFF1F: return "?";     // ？
+        case 0xFF01: return "!";     // ！
+        case 0xFF08: return "(";     // （
+        case 0xFF09: return ")";     // ）
+        case 0xFF1B: return ";";     // ；
+        case 0x2013: return "-";     // –
+        case 0x2014: return " - ";   // —
+        case 0xFF0E: return ". ";    // ．
+        case 0xFF5E: return "~";     // ～
+        case 0x2019: return "'";     // ’
+        case 0x2026: return "...";   // …
+        case 0x2501: return "-";     // ━
+        case 0x3008: return "<";     // 〈
+        case 0x3009: return ">";     // 〉
+        case 0x3010: return "[";     // 【
+        case 0x3011: return "]";     // 】
+        case 0xFF05: return "%";     // ％
+        case 0x25BA: return "-";     // ►
+        default: return nullptr;
+    }
+}
+
+// Applies the digit, punctuation and control-character rules to one code point that has already
+// been lowercased and stripped of accents.
+void append_perplexity_code_point(char32_t cp, std::string& output) {
+    if (cp < 0x80) {
+        if (cp >= '0' && cp <= '9') {
+            output += '0';
+        } else if (cp >= 32 && cp != 127) {
+            output += static_cast<char>(cp);
+        }
+        return;
+    }
+    if (cp < 0xA0) return;  // C1 control characters
+    if (entry(cp) & kDigit) {
+        output += '0';
+        return;
+    }
+    if (const char* replacement = punctuation_replacement(cp)) {
+        output += replacement;
+        return;
+    }
+    append_utf8(cp, output);
+}
+
+// Appends NFD(cp) without its Mn characters, each through append_perplexity_code_point.
+void append_accent_stripped(char32_t cp, std::string& output) {
+    constexpr char32_t kHangulFirst = 0xAC00, kHangulLast = 0xD7A3;
+    if (cp >= kHangulFirst && cp <= kHangulLast) {  // Unicode 14, section 3.12
+        char32_t index = cp - kHangulFirst;
+        append_utf8(0x1100 + index / 588, output);
+        append_utf8(0x1161 + (index % 588) / 28, output);
+        if (index % 28) append_utf8(0x11A7 + index % 28, output);
+        return;
+    }
+    if (cp >= 0xC0) {
+        const AccentStripped* end = kAccentStripped + sizeof(kAccentStripped) / sizeof(kAccentStripped[0]);
+        const AccentStripped* found = std::lower_bound(
+            kAccentStripped, end, cp, [](const AccentStripped& row, char32_t key) { return row.code_point < key; });
+        if (found != end && found->code_point == cp) {
+            std::string_view decomposed(found->utf8);
+            for (std::size_t k = 0; k < decomposed.size();) append_perplexity_code_point(decode(decomposed, k), output);
+            return;
+        }
+    }
+    append_perplexity_code_point(cp, output);
+}
+
+}  // namespace
+
+void normalize_for_perplexity(std::string_view text, std::string& output) {
+    output.clear();
+    std::string_view s = strip_whitespace(text);
+    output.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        auto byte = static_cast<unsigned char>(s[i]);
+        if (byte < 0x80) {
+            ++i;
+            char32_t lower = (byte >= 'A' && byte <= 'Z') ? byte + 32 : byte;
+            append_perplexity_code_point(lower, output);
+            continue;
+        }
+        std::size_t at = i;
+        char32_t cp = decode(s, i);
+        std::uint32_t e = entry(cp);
+        if (e & kMulti) {  // U+0130 lowers to "i" + U+0307, an Mn character that is then dropped
+            output += 'i';
+            continue;
+        }
+        char32_t lower = lower_of(cp, e);
+        if (cp == 0x3A3 && is_final_sigma(s, at, i)) lower = 0x3C2;
+        // NOTE: NFD also reorders combining characters by canonical class. After the Mn
+        // characters are dropped this matters only for the few Mc characters with a nonzero
+        // class (musical symbols), which are kept in input order here.
+        append_accent_stripped(lower, output);
     }
 }
 

@@ -1,5 +1,6 @@
-// The ccnet-filter subcommands: `hash` (paragraph hashes of a shard) and `mine` (deduplication
-// against a group of hash files, language identification, JSON Lines per language).
+// The ccnet-filter subcommands: `hash` (paragraph hashes of a shard), `mine` (deduplication
+// against a group of hash files, language identification, JSON Lines per language) and
+// `train-lm` (a modified Kneser-Ney n-gram model).
 #pragma once
 
 #include <string>
@@ -34,7 +35,62 @@ struct CcnetMineOptions {
     std::string lid_model;               // fastText model; empty = CLD2
     double language_threshold = 0.5;     // drop documents whose rounded score is below this
     int compression_level = 6;           // gzip level of the JSONL outputs, 1 (fast) to 9 (small)
+    std::string sp_model;                // SentencePiece model; "{lang}" becomes the language code
+    std::string lm_model;                // ARPA or KenLM probing model; "{lang}" becomes the language code
+    std::string cutoff;                  // cutoff CSV; empty = cc_net's table in share/ccnet
+    std::string ref_model;               // fastText reference classifier (__label__wiki/__label__cc)
+    double ref_threshold = 0.25;         // keep documents with p(__label__wiki) >= this
+    bool quality = false;                       // apply the Gopher quality and repetition rules
+    std::vector<std::string> quality_settings;  // "rule=value" threshold overrides
+    bool explain = false;  // record each rule's value; write rejected documents to rejected_quality.json.gz
+    bool print_graph = false;  // print the stage graph as DOT on standard output and stop
 };
+
+// The stages that `mine` runs with these options, as a Graphviz DOT graph.
+std::string mine_graph_dot(const CcnetMineOptions& options);
+
+struct CcnetTrainClassifierOptions {
+    std::vector<std::string> wiki;  // text files of reference documents, one per line
+    std::vector<std::string> cc;    // text files of random crawl documents, one per line
+    std::string output;             // fastText model
+    double validation_fraction = 0.1;
+    int epoch = 5;
+    double learning_rate = 0.1;
+    int word_ngrams = 2;
+    int dimension = 100;
+    int seed = 0;
+};
+
+// Trains the reference classifier and logs its validation precision and recall.
+void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options);
+
+// The installed share/scorekit/ccnet/cutoff.csv, else the source tree's share/ccnet/cutoff.csv.
+std::string default_cutoff_path();
+
+struct CcnetTrainLmOptions {
+    std::vector<std::string> inputs;  // tokenised text, one sentence per line (gzip allowed, `-` = stdin)
+    std::string output;               // ARPA file
+    int order = 5;
+    bool discount_fallback = false;                       // use fallback_discounts where estimation fails
+    std::vector<float> fallback_discounts = {0.5f, 1.0f, 1.5f};  // D1, D2, D3+ (lmplz's defaults)
+};
+
+// Estimates a modified Kneser-Ney model as KenLM's lmplz does and writes it as ARPA (atomically).
+// Logs the n-gram counts, the discounts, the time and the peak memory.
+void run_ccnet_train_lm(const CcnetTrainLmOptions& options);
+
+struct CcnetCutoffsOptions {
+    std::vector<std::string> inputs;  // JSON Lines written by mine (gzip allowed, `-` = stdin)
+    std::string output;               // cutoff CSV
+};
+
+// Writes a cutoff CSV: for each language with perplexities in the inputs, the percentiles 0..99
+// of its documents' perplexities (linear interpolation between order statistics, as numpy's
+// default), rounded to 0.1. Documents without a perplexity field are skipped.
+void run_ccnet_cutoffs(const CcnetCutoffsOptions& options);
+
+// The p-th percentile (0..100) of sorted values with linear interpolation (numpy's default).
+double percentile_of_sorted(const std::vector<double>& sorted, double p);
 
 // Each writes its outputs atomically, then `<output>.stats.json`, then the done marker
 // `<output>.done`. A shard with a done marker is skipped unless `force` is set. They throw

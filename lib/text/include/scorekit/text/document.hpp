@@ -12,7 +12,9 @@ namespace scorekit::text {
 // A document with cc_net's fields. The JSON form writes them in this order:
 // url, date_download, digest, length, nlines, source_domain, title, raw_content, cc_segment,
 // then after deduplication original_nlines, original_length, line_ids, then after language
-// identification language, language_score, and last language_identifier (not a cc_net field).
+// identification language, language_score, then perplexity and bucket when a language model
+// is set, ref_score with a reference classifier, and last language_identifier (ref_score and
+// language_identifier are not cc_net fields).
 struct Document {
     std::string url;
     std::string date_download;
@@ -33,6 +35,15 @@ struct Document {
     std::string language;
     int language_score_percent = 0;  // the score rounded to 2 decimals, times 100
     std::string language_identifier;
+
+    bool has_perplexity = false;  // false when no language model ran or the text normalised to nothing
+    double perplexity = 0;        // rounded to 0.1
+    std::string bucket;           // head, middle, tail or all; empty when no language model is set
+
+    bool has_reference_score = false;
+    double reference_score = 0;  // p(__label__wiki) of the reference classifier, rounded to 4 decimals
+
+    std::string quality_json;  // with --explain: the quality rules' report as a JSON object
 };
 
 // Why a record gave no document.

@@ -32,4 +32,11 @@ std::string_view strip_whitespace(std::string_view utf8);
 // Input must be valid UTF-8.
 void normalize_for_dedup(std::string_view line, std::string& output);
 
+// Writes cc_net's text_normalizer.normalize(text) with its defaults to `output` (replacing its
+// content), the normalisation applied before SentencePiece: strip, lowercase, NFD with Mn
+// characters (accents) dropped, every Nd digit to "0", cc_net's map of 34 CJK and typographic
+// punctuation marks to ASCII, then delete control characters U+0000..U+001F and U+007F..U+009F
+// (newlines included). Input must be valid UTF-8.
+void normalize_for_perplexity(std::string_view text, std::string& output);
+
 }  // namespace scorekit::text

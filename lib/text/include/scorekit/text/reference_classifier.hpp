@@ -1,0 +1,48 @@
+// LLaMA's reference filter: a fastText linear classifier of Wikipedia-referenced pages
+// (__label__wiki) against random crawl pages (__label__cc).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fasttext {
+class FastText;
+}
+
+namespace scorekit::text {
+
+class ReferenceClassifier {
+public:
+    // Throws Error if the file is not a supervised fastText model with the label __label__wiki.
+    explicit ReferenceClassifier(const std::string& path);
+    ~ReferenceClassifier();
+
+    // p(__label__wiki) of a document; newlines are read as spaces. Safe from several threads.
+    double wiki_probability(const std::string& text) const;
+
+private:
+    std::unique_ptr<fasttext::FastText> model_;
+};
+
+struct ClassifierTraining {
+    std::vector<std::string> wiki;  // documents, one line each
+    std::vector<std::string> cc;
+    double validation_fraction = 0.1;
+    int epoch = 5;
+    double learning_rate = 0.1;
+    int word_ngrams = 2;
+    int dimension = 100;
+    int seed = 0;
+};
+
+struct ClassifierQuality {
+    std::size_t training_documents = 0, validation_documents = 0;
+    double precision = 0, recall = 0;  // of p(__label__wiki) >= 0.5 on the validation set
+};
+
+// Trains with one thread (so the model is the same on every run), writes `output`, and
+// measures precision and recall on a validation set held out with a fixed-seed shuffle.
+ClassifierQuality train_reference_classifier(const ClassifierTraining& training, const std::string& output);
+
+}  // namespace scorekit::text

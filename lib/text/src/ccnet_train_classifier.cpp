@@ -1,0 +1,49 @@
+// `ccnet-filter train-classifier`: the reference classifier from labelled documents.
+#include "scorekit/error.hpp"
+#include "scorekit/log.hpp"
+#include "scorekit/text/ccnet_filter.hpp"
+#include "scorekit/text/reference_classifier.hpp"
+#include "scorekit/text_input.hpp"
+
+namespace scorekit {
+namespace {
+
+std::vector<std::string> read_documents(const std::vector<std::string>& files) {
+    std::vector<std::string> documents;
+    std::string line;
+    for (const std::string& file : files) {
+        LineReader reader(file);
+        while (reader.next(line)) {
+            if (!line.empty()) documents.push_back(line);
+        }
+    }
+    return documents;
+}
+
+}  // namespace
+
+void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options) {
+    if (options.validation_fraction < 0 || options.validation_fraction >= 1) {
+        throw UsageError(describe("invalid --validation", format_number(options.validation_fraction),
+                                  "must be at least 0 and below 1", ""));
+    }
+    text::ClassifierTraining training;
+    training.wiki = read_documents(options.wiki);
+    training.cc = read_documents(options.cc);
+    training.validation_fraction = options.validation_fraction;
+    training.epoch = options.epoch;
+    training.learning_rate = options.learning_rate;
+    training.word_ngrams = options.word_ngrams;
+    training.dimension = options.dimension;
+    training.seed = options.seed;
+    log_info("training the reference classifier on " + std::to_string(training.wiki.size()) + " wiki and " +
+             std::to_string(training.cc.size()) + " cc documents");
+    text::ClassifierQuality quality = text::train_reference_classifier(training, options.output);
+    log_info("wrote " + options.output + ": trained on " + std::to_string(quality.training_documents) +
+             " documents; validation on " + std::to_string(quality.validation_documents) + ": precision " +
+             format_short(quality.precision) + ", recall " + format_short(quality.recall) +
+             " (of __label__wiki at p >= 0.5)");
+    log_summary("train-classifier");
+}
+
+}  // namespace scorekit

@@ -1,0 +1,118 @@
+// fastText reference classifier: training, validation and p(wiki).
+#include "scorekit/text/reference_classifier.hpp"
+
+#include <fasttext/fasttext.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "scorekit/atomic_file.hpp"
+#include "scorekit/error.hpp"
+
+namespace scorekit::text {
+namespace {
+
+const std::string kWiki = "__label__wiki";
+const std::string kCc = "__label__cc";
+
+std::string one_line(const std::string& text) {
+    std::string line = text;
+    for (char& c : line) {
+        if (c == '\n' || c == '\r') c = ' ';
+    }
+    return line;
+}
+
+}  // namespace
+
+ReferenceClassifier::ReferenceClassifier(const std::string& path) : model_(std::make_unique<fasttext::FastText>()) {
+    try {
+        model_->loadModel(path);
+    } catch (const std::exception& error) {
+        throw Error(describe("cannot load fastText model", path, error.what(), "give a model written by train-classifier"));
+    }
+    if (model_->getArgs().model != fasttext::model_name::sup) {
+        throw Error(describe("invalid reference model", path, "not a supervised fastText model", "give a model written by train-classifier"));
+    }
+    bool has_wiki = false;
+    auto dictionary = model_->getDictionary();
+    for (std::int32_t i = 0; i < dictionary->nlabels(); ++i) has_wiki = has_wiki || dictionary->getLabel(i) == kWiki;
+    if (!has_wiki) throw Error(describe("invalid reference model", path, "it has no label __label__wiki", "give a model written by train-classifier"));
+}
+
+ReferenceClassifier::~ReferenceClassifier() = default;
+
+double ReferenceClassifier::wiki_probability(const std::string& text) const {
+    std::istringstream in(one_line(text) + "\n");
+    std::vector<std::pair<fasttext::real, std::string>> predictions;
+    model_->predictLine(in, predictions, -1, 0.0);
+    for (const auto& prediction : predictions) {
+        if (prediction.second == kWiki) return static_cast<double>(prediction.first);
+    }
+    return 0.0;
+}
+
+ClassifierQuality train_reference_classifier(const ClassifierTraining& training, const std::string& output) {
+    if (training.wiki.empty() || training.cc.empty()) {
+        throw UsageError("no training documents: give both --wiki and --cc documents");
+    }
+    std::vector<std::pair<bool, std::string>> documents;  // (is wiki, text)
+    for (const std::string& text : training.wiki) documents.emplace_back(true, one_line(text));
+    for (const std::string& text : training.cc) documents.emplace_back(false, one_line(text));
+    std::mt19937_64 generator(static_cast<std::uint64_t>(training.seed));
+    std::shuffle(documents.begin(), documents.end(), generator);
+    auto validation = static_cast<std::size_t>(training.validation_fraction * static_cast<double>(documents.size()));
+    std::size_t train_size = documents.size() - validation;
+
+    AtomicFile model_file(output);
+    std::string input_path = model_file.temporary_path() + ".train.txt";
+    {
+        std::ofstream input(input_path, std::ios::binary);
+        for (std::size_t i = 0; i < train_size; ++i) {
+            input << (documents[i].first ? kWiki : kCc) << ' ' << documents[i].second << '\n';
+        }
+        if (!input) throw Error(describe("cannot write", input_path, "write failed", "check free disk space"));
+    }
+    fasttext::Args args;
+    args.input = input_path;
+    args.model = fasttext::model_name::sup;
+    args.loss = fasttext::loss_name::softmax;
+    args.minCount = 1;
+    args.epoch = training.epoch;
+    args.lr = training.learning_rate;
+    args.wordNgrams = training.word_ngrams;
+    args.dim = training.dimension;
+    args.thread = 1;
+    args.seed = training.seed;
+    args.verbose = 0;
+    fasttext::FastText model;
+    try {
+        model.train(args);
+    } catch (const std::exception& error) {
+        std::remove(input_path.c_str());
+        throw Error(describe("fastText training failed", output, error.what(), ""));
+    }
+    std::remove(input_path.c_str());
+    model.saveModel(model_file.temporary_path());
+    model_file.commit();
+
+    ClassifierQuality quality;
+    quality.training_documents = train_size;
+    quality.validation_documents = validation;
+    ReferenceClassifier classifier(output);
+    std::size_t true_positive = 0, predicted_wiki = 0, actual_wiki = 0;
+    for (std::size_t i = train_size; i < documents.size(); ++i) {
+        bool predicted = classifier.wiki_probability(documents[i].second) >= 0.5;
+        predicted_wiki += predicted;
+        actual_wiki += documents[i].first;
+        true_positive += predicted && documents[i].first;
+    }
+    quality.precision = predicted_wiki ? static_cast<double>(true_positive) / predicted_wiki : 0.0;
+    quality.recall = actual_wiki ? static_cast<double>(true_positive) / actual_wiki : 0.0;
+    return quality;
+}
+
+}  // namespace scorekit::text

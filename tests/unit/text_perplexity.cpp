@@ -1,0 +1,228 @@
+// Perplexity normalisation, ARPA scoring with KenLM's back-off rule, and cc_net's rounding.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "scorekit/error.hpp"
+#include "scorekit/text/ccnet_filter.hpp"
+#include "scorekit/text/language_model.hpp"
+#include "scorekit/text/unicode.hpp"
+#include "text_test_support.hpp"
+
+using namespace scorekit::text;
+
+namespace {
+
+std::string normalized(const std::string& text) {
+    std::string out;
+    normalize_for_perplexity(text, out);
+    return out;
+}
+
+// A hand-written order-3 model. Sentence scores below are worked out from these lines.
+const char* kTinyArpa = R"(\data\
+ngram 1=5
+ngram 2=4
+ngram 3=2
+
+\1-grams:
+-1.0	<unk>	0
+-99	<s>	-0.5
+-0.6	</s>	0
+-0.4	a	-0.3
+-0.7	b	-0.2
+
+\2-grams:
+-0.2	<s> a	-0.1
+-0.3	a b	-0.15
+-0.5	b </s>
+-0.25	a a	-0.05
+
+\3-grams:
+-0.1	<s> a b
+-0.12	a a b
+
+\end\
+)";
+
+NgramModel tiny_model(const text_test::TempDir& dir) {
+    text_test::write_file(dir.file("tiny.arpa"), kTinyArpa);
+    return NgramModel::load(dir.file("tiny.arpa"));
+}
+
+}  // namespace
+
+// Expected strings are the output of cc_net's text_normalizer.normalize under Python 3.11.
+TEST_CASE("perplexity normalisation matches cc_net", "[perplexity]") {
+    CHECK(normalized("  H\xC3\xA9llo, W\xC3\xB6rld 2019!  ") == "hello, world 0000!");
+    // "Ça coûte 12,50 € — vraiment…": accents, digits, em dash to " - ", ellipsis to "..."
+    CHECK(normalized("\xC3\x87" "a co\xC3\xBBte 12,50 \xE2\x82\xAC \xE2\x80\x94 vraiment\xE2\x80\xA6") ==
+          "ca coute 00,00 \xE2\x82\xAC  -  vraiment...");
+    // Final sigma after lowercasing, then the tonos of Ί dropped.
+    CHECK(normalized("\xCE\xA3\xCE\x8A\xCE\xA3\xCE\xA5\xCE\xA6\xCE\x9F\xCE\xA3") ==
+          "\xCF\x83\xCE\xB9\xCF\x83\xCF\x85\xCF\x86\xCE\xBF\xCF\x82");
+    CHECK(normalized("\xC4\xB0stanbul") == "istanbul");  // U+0130 lowers to i + U+0307, an accent
+    // Hangul syllables decompose to conjoining jamo.
+    CHECK(normalized("\xED\x95\x9C\xEA\xB5\xAD\xEC\x96\xB4") ==
+          "\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB\xE1\x84\x80\xE1\x85\xAE\xE1\x86\xA8\xE1\x84\x8B\xE1\x85\xA5");
+    // 「引用」：１２３？ -> "引用":000?  (fullwidth digits become 0 before the punctuation map)
+    CHECK(normalized("\xE3\x80\x8C\xE5\xBC\x95\xE7\x94\xA8\xE3\x80\x8D\xEF\xBC\x9A\xEF\xBC\x91\xEF\xBC\x92\xEF\xBC\x93"
+                     "\xEF\xBC\x9F") == "\"\xE5\xBC\x95\xE7\x94\xA8\":000?");
+    CHECK(normalized("tab\there\nnew line\xC2\x85" "end") == "tabherenew lineend");  // C0 and C1 controls deleted
+    CHECK(normalized("\xEF\xAC\x81 \xE2\x91\xA0 \xC2\xB2") == "\xEF\xAC\x81 \xE2\x91\xA0 \xC2\xB2");  // no NFKC
+    CHECK(normalized("Cr\xC3\xA8me br\xC3\xBBl\xC3\xA9" "e") == "creme brulee");
+    CHECK(normalized("") == "");
+    CHECK(normalized("   ") == "");
+    CHECK(normalized("\xC3\x86sir \xC3\x98re \xC3\x9F") == "\xC3\xA6sir \xC3\xB8re \xC3\x9F");  // no decomposition
+    CHECK(normalized("\xC2\xB4" "acute\xE2\x80\x99s") == "'acute's");
+    CHECK(normalized("x\xCC\x81\xCC\x82y") == "xy");  // combining marks on their own
+}
+
+TEST_CASE("ARPA model loads counts and entries", "[perplexity]") {
+    text_test::TempDir dir;
+    NgramModel model = tiny_model(dir);
+    CHECK(model.order() == 3);
+    CHECK(model.vocabulary_size() == 5);
+    CHECK(model.ngram_count(2) == 4);
+    CHECK(model.ngram_count(3) == 2);
+    float probability = 0, backoff = 0;
+    REQUIRE(model.find({"a", "b"}, probability, backoff));
+    CHECK(probability == Approx(-0.3f));
+    CHECK(backoff == Approx(-0.15f));
+    CHECK_FALSE(model.find({"b", "a"}, probability, backoff));
+    CHECK(model.index("zebra") == 0);
+}
+
+TEST_CASE("ARPA scoring follows KenLM back-off", "[perplexity]") {
+    text_test::TempDir dir;
+    NgramModel model = tiny_model(dir);
+    // a|<s> = "<s> a" -0.2; b|<s> a = "<s> a b" -0.1; </s>|a b = "b </s>" -0.5 + bo("a b") -0.15.
+    CHECK(model.score_sentence({"a", "b"}) == Approx(-0.95).margin(1e-6));
+    // Empty document: </s>|<s> = p(</s>) -0.6 + bo(<s>) -0.5.
+    CHECK(model.score_sentence({}) == Approx(-1.1).margin(1e-6));
+    // Unknown word: <unk>|<s> = -1.0 + bo(<s>) -0.5; </s>|<unk> = -0.6 (bo(<unk>) = 0).
+    CHECK(model.score_sentence({"zebra"}) == Approx(-2.1).margin(1e-6));
+    // Repeated word: -0.2, then "a a" -0.25 + bo("<s> a") -0.1, then "a a" -0.25 + bo("a a") -0.05,
+    // then p(</s>) -0.6 + bo(a) -0.3 + bo("a a") -0.05.
+    CHECK(model.score_sentence({"a", "a", "a"}) == Approx(-1.8).margin(1e-6));
+    // Missing bigrams: b|<s> = -0.7 - 0.5; a|<s> b = -0.4 + bo(b) -0.2; </s>|b a = -0.6 + bo(a) -0.3.
+    CHECK(model.score_sentence({"b", "a"}) == Approx(-2.7).margin(1e-6));
+    int matched = 0;
+    NgramModel::WordIndex context[2] = {model.index("a"), model.begin_sentence()};
+    model.score_word(context, 2, model.index("b"), &matched);
+    CHECK(matched == 3);
+}
+
+TEST_CASE("document perplexity and rounding as cc_net", "[perplexity]") {
+    // ppl = 10^(-log10 P / (pieces + 1)); "a b" has 2 pieces: 10^(0.95 / 3) = 2.07332...
+    CHECK(perplexity(-0.95, 3) == Approx(2.0733).epsilon(1e-4));
+    CHECK(round_to_tenth(perplexity(-0.95, 3)) == 2.1);
+    CHECK(round_to_tenth(perplexity(-1.1, 1)) == 12.6);  // empty document: 10^1.1 = 12.589
+    CHECK(round_to_tenth(0.25) == 0.2);                    // ties to even on exact binary values
+    CHECK(round_to_tenth(0.35) == 0.3);                    // 0.35 is stored as 0.34999...
+    CHECK(python_float_repr(343.2) == "343.2");
+    CHECK(python_float_repr(12.0) == "12.0");
+    CHECK(python_float_repr(1e16) == "1e+16");
+    CHECK(python_float_repr(1.5e-5) == "1.5e-05");
+    CHECK(python_float_repr(0.0001) == "0.0001");
+}
+
+TEST_CASE("ARPA reader rejects damaged files", "[perplexity]") {
+    text_test::TempDir dir;
+    std::string truncated(kTinyArpa);
+    truncated = truncated.substr(0, truncated.find("\\3-grams:"));
+    text_test::write_file(dir.file("cut.arpa"), truncated);
+    CHECK_THROWS_AS(NgramModel::load(dir.file("cut.arpa")), scorekit::Error);
+    text_test::write_file(dir.file("text.arpa"), "just some text\n");
+    CHECK_THROWS_AS(NgramModel::load(dir.file("text.arpa")), scorekit::Error);
+}
+
+// tests/text/lm/gpl3.sp.model: 300 unigram pieces trained on the normalised GPL-3 text, see
+// tests/text/lm/README.md.
+TEST_CASE("SentencePiece pieces of normalised text", "[perplexity]") {
+    SentencePieceTokenizer tokenizer(text_test::fixture("lm/gpl3.sp.model"));
+    std::vector<std::string> pieces;
+    tokenizer.encode(normalized("This License is free software, 2019"), pieces);
+    std::vector<std::string> expected = {"\xE2\x96\x81this", "\xE2\x96\x81license", "\xE2\x96\x81is",
+                                         "\xE2\x96\x81" "free", "\xE2\x96\x81software", ",",
+                                         "\xE2\x96\x81" "00", "0", "0"};
+    CHECK(pieces == expected);
+    tokenizer.encode("", pieces);
+    CHECK(pieces.empty());
+    CHECK_THROWS_AS(SentencePieceTokenizer(text_test::fixture("lm/missing.model")), scorekit::Error);
+}
+
+TEST_CASE("perplexity buckets at the cutoffs", "[perplexity]") {
+    // cc_net's table: English rows 30 and 60 are 340 and 520.
+    PerplexityCutoffs cutoffs = PerplexityCutoffs::load(text_test::fixture("../../share/ccnet/cutoff.csv"));
+    CHECK(cutoffs.bucket("en", 339.9) == "head");
+    CHECK(cutoffs.bucket("en", 340.0) == "middle");  // a perplexity equal to a cutoff goes up a bucket
+    CHECK(cutoffs.bucket("en", 519.9) == "middle");
+    CHECK(cutoffs.bucket("en", 520.0) == "tail");
+    CHECK(cutoffs.bucket("en", 0.0) == "head");
+    CHECK(cutoffs.bucket("en", -1.0) == "all");  // no perplexity
+    CHECK(cutoffs.bucket("xx", 10.0) == "all");  // no column for the language
+    CHECK(cutoffs.has_language("de"));
+}
+
+TEST_CASE("cutoff file without row 60 is rejected", "[perplexity]") {
+    text_test::TempDir dir;
+    text_test::write_file(dir.file("cut.csv"), ",en\n29,1\n30,2\n");
+    CHECK_THROWS_AS(PerplexityCutoffs::load(dir.file("cut.csv")), scorekit::Error);
+}
+
+TEST_CASE("document perplexity counts end of sentence", "[perplexity]") {
+    SentencePieceTokenizer tokenizer(text_test::fixture("lm/gpl3.sp.model"));
+    NgramModel model = NgramModel::load(text_test::fixture("lm/gpl3.o3.arpa.gz"));
+    std::string text = "This License applies to\nany program 2019.";
+    std::vector<std::string> pieces;
+    tokenizer.encode(normalized(text), pieces);  // the newline is deleted by the normalisation
+    REQUIRE(pieces.size() > 3);
+    double expected = std::pow(10.0, -static_cast<double>(model.score_sentence(pieces)) / (pieces.size() + 1));
+    double perplexity_value = 0;
+    REQUIRE(document_perplexity(text, tokenizer, model, perplexity_value));
+    CHECK(perplexity_value == Approx(expected).margin(0.05));
+    CHECK(perplexity_value == round_to_tenth(perplexity_value));
+    CHECK_FALSE(document_perplexity(" \t\x01 ", tokenizer, model, perplexity_value));  // normalises to ""
+}
+
+TEST_CASE("percentiles interpolate like numpy", "[perplexity]") {
+    std::vector<double> values = {10, 20, 30, 40, 50};
+    CHECK(scorekit::percentile_of_sorted(values, 0) == 10.0);
+    CHECK(scorekit::percentile_of_sorted(values, 30) == Approx(22.0));  // position 1.2
+    CHECK(scorekit::percentile_of_sorted(values, 60) == Approx(34.0));  // position 2.4
+    CHECK(scorekit::percentile_of_sorted(values, 99) == Approx(49.6));  // position 3.96
+    CHECK(scorekit::percentile_of_sorted({7.5}, 50) == 7.5);
+}
+
+// tests/text/lm/tiny.arpa.bin is KenLM's build_binary output for kTinyArpa (tiny.arpa).
+TEST_CASE("probing binary agrees with ARPA", "[perplexity]") {
+    text_test::TempDir dir;
+    NgramModel arpa = tiny_model(dir);
+    NgramModel binary = NgramModel::load(text_test::fixture("lm/tiny.arpa.bin"));
+    CHECK(binary.order() == 3);
+    CHECK(binary.vocabulary_size() == arpa.vocabulary_size());
+    CHECK(binary.ngram_count(2) == 4);
+    CHECK(binary.ngram_count(3) == 2);
+    const std::vector<std::vector<std::string>> ngrams = {
+        {"<unk>"}, {"<s>"}, {"</s>"}, {"a"}, {"b"}, {"<s>", "a"}, {"a", "b"}, {"b", "</s>"}, {"a", "a"},
+        {"<s>", "a", "b"}, {"a", "a", "b"}};
+    for (const auto& ngram : ngrams) {
+        float arpa_probability = 0, arpa_backoff = 0, binary_probability = 0, binary_backoff = 0;
+        REQUIRE(arpa.find(ngram, arpa_probability, arpa_backoff));
+        REQUIRE(binary.find(ngram, binary_probability, binary_backoff));
+        CHECK(binary_probability == arpa_probability);
+        CHECK(binary_backoff == arpa_backoff);
+    }
+    const std::vector<std::vector<std::string>> sentences = {{"a", "b"}, {}, {"zebra"}, {"a", "a", "a"}, {"b", "a"}};
+    for (const auto& sentence : sentences) CHECK(binary.score_sentence(sentence) == arpa.score_sentence(sentence));
+}
+
+TEST_CASE("probing binary rejects truncated file", "[perplexity]") {
+    text_test::TempDir dir;
+    std::string data = text_test::read_file(text_test::fixture("lm/tiny.arpa.bin"));
+    text_test::write_file(dir.file("cut.arpa.bin"), data.substr(0, 150));
+    CHECK_THROWS_AS(NgramModel::load(dir.file("cut.arpa.bin")), scorekit::Error);
+}
