@@ -39,6 +39,9 @@ run_case "negative steps"           2 'invalid --steps'                 -- "$T" 
 run_case "non-numeric option"       2 'steps'                           -- "$T" "$DATA" -o "$OUT" --steps many
 run_case "unwritable output"        1 'cannot create output file "/nonexistent/m.h5"' -- "$T" "$DATA" -o /nonexistent/m.h5 $quick
 expect_no_file "all failures" "$OUT"
+cp "$WORK/points.h5" "$WORK/same.h5"
+run_case "output is the input"      2 'invalid output .*same.h5.*input file' -- "$T" "$WORK/same.h5" -o "$WORK/same.h5" $quick
+h5dump -H "$WORK/same.h5" > /dev/null 2>&1 || fail "output is the input: the input file was damaged"
 
 # Standard input with gzip, and a short run whose model langevin can sample.
 gzip -c "$DATA" > "$WORK/faithful.csv.gz"
@@ -72,6 +75,8 @@ if [ -s "$WORK/int.h5.ckpt" ]; then
         --resume "$WORK/int.h5.ckpt"
     run_case "resume" 0 'resuming from' -- "$T" "$DATA" -o "$WORK/res.h5" $common --seed 9 --steps "$total" \
         --resume "$WORK/int.h5.ckpt" -v
+    run_case "resume before checkpoint" 2 "checkpoint is at step $step, beyond --steps 10" -- "$T" "$DATA" \
+        -o "$WORK/early.h5" $common --seed 9 --steps 10 --resume "$WORK/int.h5.ckpt"
     run_case "uninterrupted" 0 '' -- "$T" "$DATA" -o "$WORK/full.h5" $common --seed 9 --steps "$total"
     for name in layers.0.weight layers.1.bias layers.2.weight; do
         h5diff -q "$WORK/res.h5" "$WORK/full.h5" "/model/$name" "/model/$name" ||

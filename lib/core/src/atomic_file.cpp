@@ -49,4 +49,26 @@ void AtomicFile::commit() {
     committed_ = true;
 }
 
+namespace {
+
+std::string file_part(const std::string& spec) {
+    size_t colon = spec.find(":/");
+    return colon == std::string::npos ? spec : spec.substr(0, colon);
+}
+
+}  // namespace
+
+void check_output_is_not_input(const std::string& output, const std::vector<std::string>& inputs) {
+    struct stat out {};
+    if (output == "-" || stat(file_part(output).c_str(), &out) != 0) return;
+    for (const auto& input : inputs) {
+        struct stat in {};
+        if (input.empty() || input == "-" || stat(file_part(input).c_str(), &in) != 0) continue;
+        if (in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+            throw UsageError(describe("invalid output", output, "it is the input file " + input +
+                                      ", which the output would replace", "write to another file"));
+        }
+    }
+}
+
 }  // namespace scorekit

@@ -1,5 +1,6 @@
 #include "scorekit/langevin_command.hpp"
 
+#include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/log.hpp"
@@ -42,6 +43,7 @@ void write_samples(const LangevinCommandOptions& o, const LangevinOptions& sampl
 }  // namespace
 
 void run_langevin(const LangevinCommandOptions& o) {
+    check_output_is_not_input(o.common.output, {o.model, o.init});
     LangevinOptions sampler = o.sampler;
     sampler.method = parse_langevin_method(o.method);
     sampler.seed = o.common.seed;

@@ -9,6 +9,7 @@
 
 #include "data_parallel.hpp"
 #include "dsm_trainer.hpp"
+#include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/log.hpp"
@@ -198,6 +199,7 @@ private:
 
 void run_score_train(const ScoreTrainOptions& o) {
     check_options(o);
+    check_output_is_not_input(o.common.output, {o.input, o.resume});
     limit_blas_threads();
     at::set_num_threads(resolve_threads(o.common.threads));
     torch::manual_seed(o.common.seed);
@@ -234,6 +236,12 @@ void run_score_train(const ScoreTrainOptions& o) {
     std::int64_t done = 0;
     if (!o.resume.empty()) {
         done = load_checkpoint(o.resume, config, trainer);
+        if (done > total) {
+            throw UsageError(describe("cannot resume from", o.resume,
+                                      "the checkpoint is at step " + std::to_string(done) + ", beyond --steps " +
+                                          std::to_string(total),
+                                      "give --steps of at least " + std::to_string(done)));
+        }
         log_info("resuming from " + o.resume + " at step " + std::to_string(done) + " of " + std::to_string(total));
     }
 

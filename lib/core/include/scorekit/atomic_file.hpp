@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace scorekit {
 
@@ -27,5 +28,9 @@ private:
     int slot_ = -1;
     bool committed_ = false;
 };
+
+// Throws UsageError if `output` names the same existing file as one of `inputs`, because
+// writing it would replace data the run still needs. Names may carry a :/dataset suffix.
+void check_output_is_not_input(const std::string& output, const std::vector<std::string>& inputs);
 
 }  // namespace scorekit
