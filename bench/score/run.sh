@@ -77,7 +77,7 @@ measure() {
 
 train_cpp() {
     measure train scorekit "$1" "$2" "$bin_dir/score-train" "$data" -o "$work/model_cpp_$2.h5" \
-        --width 128 --depth 2 --batch-size $batch --steps "$2" --seed $seed --threads "$threads" -q
+        --width 128 --depth 2 --sigma-min 0.01 --batch-size $batch --steps "$2" --seed $seed --threads "$threads" -q
 }
 train_python() {
     measure train pytorch "$1" "$2" "$python" "$here/train_reference.py" "$data" -o "$work/model_py_$2.h5" \
@@ -94,7 +94,7 @@ ula_python() {
 
 # The MLP workload samples from a model trained by score-train, the same file on both sides.
 echo "preparing the model for the MLP workload" >&2
-"$bin_dir/score-train" "$data" -o "$work/model.h5" --width 128 --depth 2 --batch-size $batch \
+"$bin_dir/score-train" "$data" -o "$work/model.h5" --width 128 --depth 2 --sigma-min 0.01 --batch-size $batch \
     --steps "${train_steps[1]}" --seed $seed --threads "$threads" -q
 
 for ((round = 1; round <= rounds; ++round)); do

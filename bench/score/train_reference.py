@@ -56,6 +56,7 @@ def main():
     args = parse_arguments()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    # sigma_min 0.01 matches the --sigma-min that run.sh passes to score-train.
     levels, sigma_min, learning_rate, ema_decay, val_fraction, log_every = 10, 0.01, 1e-3, 0.999, 0.1, 500
 
     x = read_points(args.input)
