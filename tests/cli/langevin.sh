@@ -19,6 +19,8 @@ run_case "bad method"             2 'invalid --method "hmc".*ula, mala, annealed
 run_case "annealed without levels" 1 'no noise levels.*--sigma-max'       -- "$L" -m "$normal" --method annealed -o "$OUT"
 expect_no_file "annealed without levels" "$OUT"
 run_case "init dimension"         1 'dimension 2, the model expects 1'     -- "$L" -m "$normal" --init "$WORK/init2d.txt"
+run_case "negative sigma"         2 'sigma'                                -- "$L" -m "$normal" --sigma -1
+expect_one_line_error "negative sigma"
 run_case "burn-in too long"       2 'invalid --burn-in'                    -- "$L" -m "$normal" --steps 10 --burn-in 10
 run_case "diverging step size"    1 'sampler diverged.*lower --step-size'  -- "$L" -m "$normal" --step-size 50 --steps 300 -o "$OUT"
 expect_one_line_error "diverging step size"

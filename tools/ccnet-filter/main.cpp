@@ -15,7 +15,7 @@ void add_input_options(CLI::App& command, scorekit::CcnetInputOptions& options) 
                        "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, else 0/1");
     command.add_option("--min-len", options.min_length, "Drop documents whose raw_content has fewer code points")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->check(scorekit::non_negative());
     command.add_option("--batch", options.batch_records, "Records per work item")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);

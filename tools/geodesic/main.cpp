@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--lambda", m.lambda, "stein: weight of s s^T; pullback: weight of I")->capture_default_str();
     app.add_option("--beta", m.beta, "conformal: exponent beta in p^(-2 beta)")->capture_default_str();
-    app.add_option("--sigma", m.sigma, "Noise level of the score; default: the model's smallest (0 if exact)");
+    app.add_option("--sigma", m.sigma, "Noise level of the score; default: the model's smallest (0 if exact)")
+        ->check(scorekit::non_negative());
     app.add_option("--from", o.from, "Start point, comma-separated")->delimiter(',');
     app.add_option("--to", o.to, "End point, comma-separated")->delimiter(',');
     app.add_option("--velocity", o.velocity, "Initial velocity for --exp, comma-separated")->delimiter(',');

@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--thin", s.thin, "Keep every N-th step after burn-in; 0 keeps only the final state")
         ->capture_default_str();
-    app.add_option("--sigma", s.sigma, "Noise level for ula/mala; default: the model's smallest (0 if exact)");
+    app.add_option("--sigma", s.sigma, "Noise level for ula/mala; default: the model's smallest (0 if exact)")
+        ->check(scorekit::non_negative());
     app.add_option("--sigma-max", o.sigma_max, "Largest noise level for annealed (overrides the model's)");
     app.add_option("--sigma-min", o.sigma_min, "Smallest noise level for annealed (overrides the model's)");
     app.add_option("--levels", o.levels, "Number of geometric noise levels with --sigma-max/--sigma-min")

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -52,6 +53,18 @@ Provenance& provenance() {
 
 std::string version_string() { return SCOREKIT_VERSION; }
 
+const CLI::Validator& non_negative() {
+    static const CLI::Validator check(
+        [](std::string& text) -> std::string {
+            char* end = nullptr;
+            double value = std::strtod(text.c_str(), &end);
+            if (end == text.c_str() || *end != '\0' || !(value >= 0)) return "\"" + text + "\" must be 0 or positive";
+            return "";
+        },
+        "NONNEGATIVE");
+    return check;
+}
+
 void add_common_options(CLI::App& app, CommonOptions& options, CommonOptionSet set) {
     if (set.output) {
         app.add_option("-o,--output", options.output, "Output file; .h5 writes HDF5, `-` is standard output")
@@ -60,7 +73,7 @@ void add_common_options(CLI::App& app, CommonOptions& options, CommonOptionSet s
     if (set.threads) {
         app.add_option("--threads", options.threads, "Worker threads (0 = one per CPU core)")
             ->capture_default_str()
-            ->check(CLI::NonNegativeNumber);
+            ->check(non_negative());
     }
     if (set.seed) {
         app.add_option("--seed", options.seed, "Random seed; the same seed gives the same output")

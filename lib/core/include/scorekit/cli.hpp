@@ -27,6 +27,9 @@ struct CommonOptionSet {
 
 void add_common_options(CLI::App& app, CommonOptions& options, CommonOptionSet set = {});
 
+// Option check for numbers that must be 0 or positive, with a one-line message.
+const CLI::Validator& non_negative();
+
 // Version string printed by --version and written into provenance attributes.
 std::string version_string();
 
