@@ -141,6 +141,21 @@ TEST_CASE("HDF5 faults are rejected with the file and dataset", "[points]") {
     CHECK_THAT(error_of(not_hdf5 + ":/points"), Catch::Contains("not an HDF5 file"));
 }
 
+TEST_CASE("HDF5 file without /points uses its only dataset", "[points]") {
+    Scratch s;
+    RowMatrix m = RowMatrix::Constant(2, 3, 0.25);
+    write_points(s.dir + "/one.h5:/samples", m);
+    CHECK(read_points(s.dir + "/one.h5").values == m);
+
+    {
+        Hdf5Writer file(s.dir + "/two.h5");
+        file.write_matrix("/a", m);
+        file.write_matrix("/b", m);
+        file.commit();
+    }
+    CHECK_THAT(error_of(s.dir + "/two.h5"), Catch::Contains("the file has /a, /b") && Catch::Contains("two.h5:/dataset"));
+}
+
 TEST_CASE("written points round-trip through text and HDF5", "[points]") {
     Scratch s;
     RowMatrix m(2, 3);

@@ -95,6 +95,16 @@ bool Hdf5Reader::exists(const std::string& object) const {
     return true;
 }
 
+std::vector<std::string> Hdf5Reader::dataset_paths() const {
+    std::vector<std::string> paths;
+    auto visit = [](hid_t, const char* name, const H5O_info_t* info, void* data) -> herr_t {
+        if (info->type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(data)->push_back(std::string("/") + name);
+        return 0;
+    };
+    H5Ovisit(file_, H5_INDEX_NAME, H5_ITER_NATIVE, visit, &paths);
+    return paths;
+}
+
 Array Hdf5Reader::read_array(const std::string& dataset) const {
     if (!exists(dataset)) {
         throw Error(describe("dataset not found", where(dataset), "no such dataset in the file", kHint));

@@ -125,7 +125,23 @@ PointSet read_hdf5_points(const std::string& spec, const PointLocation& location
     Hdf5Reader reader(location.path);
     PointSet set;
     set.source = spec;
-    set.values = reader.read_matrix(location.dataset);
+    std::string dataset = location.dataset;
+    // A file name without :/dataset means /points, or the file's only dataset (such as the
+    // /samples that langevin writes); otherwise the message lists what the file contains.
+    if (spec.find(":/") == std::string::npos && !reader.exists(dataset)) {
+        std::vector<std::string> datasets = reader.dataset_paths();
+        if (datasets.size() == 1) {
+            dataset = datasets.front();
+        } else {
+            std::string listing;
+            for (const auto& name : datasets) listing += (listing.empty() ? "" : ", ") + name;
+            throw Error(describe("dataset not found", spec + ":" + dataset,
+                                 datasets.empty() ? "the file has no datasets"
+                                                  : "the file has " + listing,
+                                 "name one as " + spec + ":/dataset"));
+        }
+    }
+    set.values = reader.read_matrix(dataset);
     if (set.values.size() == 0) {
         throw Error(describe("cannot read points", spec, "dataset is empty", "give a dataset with at least one point"));
     }

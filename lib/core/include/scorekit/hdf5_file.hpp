@@ -30,6 +30,9 @@ public:
     const std::string& path() const { return path_; }
     bool exists(const std::string& object) const;
 
+    // Paths of all datasets in the file, in HDF5's traversal order.
+    std::vector<std::string> dataset_paths() const;
+
     // Reads a numeric dataset of any rank, converted to double.
     Array read_array(const std::string& dataset) const;
 
