@@ -2,7 +2,7 @@
 //
 // Input names:
 //   file.h5:/group/name   an HDF5 dataset [N, D] (float32 or float64; rank 1 is read as D = 1)
-//   file.h5               an HDF5 file, dataset /points
+//   file.h5               an HDF5 file: dataset /points, or the file's only dataset
 //   file.txt, file.gz     text: one point per line, numbers separated by tabs, spaces or commas,
 //                         an optional header line of column names, `#` comments, gzip detected
 //   -                     text on standard input
