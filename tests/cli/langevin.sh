@@ -1,5 +1,5 @@
-# Black-box tests of langevin: bad inputs and models give one error line and no output file;
-# text and HDF5 outputs carry the samples; runs are reproducible with --seed.
+# Black-box tests of langevin. Bad inputs and models give one error line and no output file.
+# Text and HDF5 outputs carry the samples, and runs are reproducible with --seed.
 . "$(dirname "$0")/lib.sh"
 L="$BIN/langevin"
 OUT="$WORK/samples.h5"

@@ -1,6 +1,6 @@
-# Black-box tests of score-train: bad inputs give one error line, the documented status and no
-# output file; a short run writes a model that langevin can read; SIGINT writes a checkpoint
-# from which --resume reaches the same model as an uninterrupted run.
+# Black-box tests of score-train. Bad inputs give one error line, the documented status and no
+# output file. A short run writes a model that langevin can read. SIGINT writes a checkpoint,
+# and --resume from it reaches the same model as an uninterrupted run.
 . "$(dirname "$0")/lib.sh"
 T="$BIN/score-train"
 DATA="$SRC/share/data/faithful.csv"

@@ -132,7 +132,7 @@ TEST_CASE("annealed Langevin recovers mixture weights that ULA misses", "[langev
     CHECK(std::abs(w - 0.8) > 0.15);
 }
 
-TEST_CASE("MALA samples pass a KS test against exact samples; ULA with a large step fails", "[langevin]") {
+TEST_CASE("KS test of MALA and biased ULA", "[langevin]") {
     auto model = parse_analytic_model("gaussian:mean=1,-1;cov=2,0.5,0.5,1");
     RowMatrix truth = model->sample(2000, 17), other_truth = model->sample(2000, 18);
     const double critical = 0.0515;  // n = m = 2000, alpha = 0.01

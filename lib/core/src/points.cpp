@@ -126,8 +126,8 @@ PointSet read_hdf5_points(const std::string& spec, const PointLocation& location
     PointSet set;
     set.source = spec;
     std::string dataset = location.dataset;
-    // A file name without :/dataset means /points, or the file's only dataset (such as the
-    // /samples that langevin writes); otherwise the message lists what the file contains.
+    // A file name without :/dataset means /points, or else the file's only dataset, such as the
+    // /samples that langevin writes. With several datasets the message lists them.
     if (spec.find(":/") == std::string::npos && !reader.exists(dataset)) {
         std::vector<std::string> datasets = reader.dataset_paths();
         if (datasets.size() == 1) {

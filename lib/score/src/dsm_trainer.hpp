@@ -1,7 +1,7 @@
 // The denoising score matching step for the MLP with a hand-written backward pass and Adam
 // over one flat parameter buffer (private to the score layer).
 //
-// Autograd and a per-tensor optimizer cost more than the arithmetic at toy sizes; here every
+// Autograd and a per-tensor optimizer cost more than the arithmetic at toy sizes. Here every
 // buffer is allocated once, gradients are written straight into a flat buffer, and Adam and the
 // weight average are a handful of vectorised operations over all parameters at once.
 #pragma once

@@ -18,7 +18,7 @@ struct CommonOptions {
     bool quiet = false;
 };
 
-// Which of the common options a tool takes; --verbose, --quiet and --version are always there.
+// Selection of the common options a tool takes. Every tool has --verbose, --quiet and --version.
 struct CommonOptionSet {
     bool output = true;
     bool threads = true;

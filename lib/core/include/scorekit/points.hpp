@@ -24,7 +24,7 @@ struct PointSet {
     std::string source;                // the input name as given, for messages
 };
 
-// Where a point set lives: a file and, for HDF5, a dataset inside it.
+// Location of a point set: a file and, for HDF5, a dataset inside it.
 struct PointLocation {
     std::string path;
     std::string dataset;  // empty for text
