@@ -9,9 +9,24 @@ expect_file "hash sample" "$WORK/h/0000.bin"
 expect_file "hash sample stats" "$WORK/h/0000.bin.stats.json"
 expect_file "hash sample marker" "$WORK/h/0000.bin.done"
 [ "$(head -c 8 "$WORK/h/0000.bin")" = "SKCCHASH" ] || fail "hash file has no SKCCHASH magic"
+[ "$(grep -c 'bad-length: 4 times in all' "$WORK/err")" -eq 1 ] || fail "hash sample: warning summary not printed once: $(cat "$WORK/err")"
+# Whole-file gzip input (one member, streamed) gives the same hash file as the plain text.
+gzip -c "$corpora/sample.warc.txt" > "$WORK/sample.warc.gz"
+run_case "hash whole-file gzip" 0 "hashed 3 documents" -- "$exe" hash --min-len 0 "$WORK/sample.warc.gz" -o "$WORK/h/gz.bin"
+cmp -s "$WORK/h/0000.bin" "$WORK/h/gz.bin" || fail "hash whole-file gzip: hash file differs from the plain input's"
 run_case "mine sample" 0 "language identifier cld2" -- "$exe" mine --min-len 0 "$corpora/sample.warc.txt" \
     --hashes "$WORK/h/0000.bin" -o "$WORK/m"
 for lang in en ru zh; do expect_file "mine sample $lang" "$WORK/m/$lang.json.gz"; done
+grep -q 'kept 3 of 3 documents; lines [0-9]* of 15 after dedup' "$WORK/err" || fail "mine sample: dedup line count: $(cat "$WORK/err")"
+# The four wrong Content-Length warnings are summed up once, before the closing line.
+[ "$(grep -c 'bad-length: 4 times in all' "$WORK/err")" -eq 1 ] || fail "mine sample: warning summary not printed once: $(cat "$WORK/err")"
+tail -1 "$WORK/err" | grep -q 'done: mine' || fail "mine sample: last line is not the summary: $(tail -1 "$WORK/err")"
+# The output is one gzip member per batch, and gzip and Python read every language file.
+for lang in en ru zh; do
+    gzip -t "$WORK/m/$lang.json.gz" || fail "mine sample: gzip -t rejects $lang.json.gz"
+    /usr/bin/python3 -c 'import gzip, sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).read())' "$WORK/m/$lang.json.gz" \
+        | cmp -s - <(zcat "$WORK/m/$lang.json.gz") || fail "mine sample: Python's gzip reads $lang.json.gz differently"
+done
 zcat "$WORK/m/en.json.gz" > "$WORK/en.jsonl"
 grep -q '^{"url": "http://sample_english.com", "date_download": "2019-03-18T00:00:00Z", "digest": "sha1:XQZHW7QWIG54HVAV3KPRW6MK5ILDNCER", "length": ' "$WORK/en.jsonl" \
     || fail "mine sample: English document fields: $(head -c 300 "$WORK/en.jsonl")"
@@ -41,10 +56,13 @@ run_case "truncated member" 1 "cut\.warc\.wet\.gz.*gzip member at byte offset [0
     "$exe" mine --min-len 0 --no-dedup "$WORK/cut.warc.wet.gz" -o "$WORK/cut"
 [ "$(zcat "$WORK"/cut/*.json.gz | wc -l)" -eq 1 ] || fail "truncated member: the complete record was not written"
 expect_file "truncated member stats" "$WORK/cut.stats.json"
+tail -1 "$WORK/err" | grep -q 'gzip member at byte offset' || fail "truncated member: error is not the last line: $(tail -1 "$WORK/err")"
+grep -q 'done:' "$WORK/err" && fail "truncated member: a done: line before the error: $(cat "$WORK/err")"
 expect_no_file "truncated member marker" "$WORK/cut.done"
 
 # The real whirlwind record (new header order) gives one document.
-run_case "whirlwind" 0 "" -- "$exe" mine --min-len 0 --no-dedup "$good" -o "$WORK/ww"
+run_case "whirlwind" 0 "kept 1 of 1 documents" -- "$exe" mine --min-len 0 --no-dedup "$good" -o "$WORK/ww"
+grep -q 'after dedup' "$WORK/err" && fail "whirlwind: --no-dedup logs a dedup line count: $(cat "$WORK/err")"
 grep -q '"documents_out": 1' "$WORK/ww.stats.json" || fail "whirlwind: expected one document: $(cat "$WORK/ww.stats.json")"
 
 # The shard defaults to the SLURM array variables: task 1 of 2 reads the second of two inputs.
@@ -171,6 +189,10 @@ for threads in 1 3; do
 done
 for file in "$WORK"/all1/*.json.gz; do
     cmp -s <(zcat "$file") <(zcat "$WORK/all3/$(basename "$file")") || fail "all stages: $(basename "$file") differs across threads"
+    # One member per one-record batch: gzip and Python must read the whole multi-member file.
+    gzip -t "$file" || fail "all stages: gzip -t rejects $(basename "$file")"
+    [ "$(/usr/bin/python3 -c 'import gzip, sys; print(len(gzip.open(sys.argv[1]).read().splitlines()))' "$file")" \
+        = "$(zcat "$file" | wc -l)" ] || fail "all stages: Python's gzip reads $(basename "$file") differently"
 done
 [ "$(ls "$WORK/all1" | wc -l)" -ge 2 ] || fail "all stages: expected en_head and rejected_quality files"
 [ "$(zcat "$WORK/all1/rejected_quality.json.gz" | wc -l)" -eq 5 ] || fail "all stages: five rejected documents expected (ru, zh twice, es)"

@@ -1,6 +1,7 @@
 // WET reading: cc_net parity, real Common Crawl records and the faults real crawls contain.
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -255,6 +256,58 @@ TEST_CASE("whole-file gzip and LF-only headers", "[text][wet]") {
     CHECK(parsed.documents[49].raw_content == "line one of page 49\nline two\n");
     CHECK(parsed.documents[49].source_domain == "p49.example:8080");
     CHECK(parsed.documents[49].digest.empty());
+}
+
+TEST_CASE("gzip members of every size read alike", "[text][wet]") {
+    // Members below the whole-member limit are inflated whole; one of about 6 MB compressed is
+    // streamed. Both must give the bytes of the uncompressed file.
+    text_test::TempDir dir;
+    auto record = [](int index, const std::string& body) {
+        return "WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Target-URI: http://p" + std::to_string(index) +
+               ".example/\r\nWARC-Date: 2020-01-01T00:00:00Z\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\n\r\n" + body + "\r\n\r\n";
+    };
+    // Random lowercase words (fixed LCG seed) compress to about 60% of their size.
+    std::uint64_t state = 12345;
+    auto random_text = [&](std::size_t bytes) {
+        std::string text;
+        while (text.size() < bytes) {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            std::uint64_t bits = state >> 20;
+            text += static_cast<char>('a' + bits % 26);
+            if (bits % 7 == 0) text += (bits % 91 == 0) ? '\n' : ' ';
+        }
+        return "Title\n" + text;
+    };
+    std::string small = record(0, random_text(3000));
+    std::string medium = record(1, random_text(3u << 20));  // inflated whole, past the first 1 MB buffer
+    std::string large;
+    for (int i = 2; i < 12; ++i) large += record(i, random_text(1u << 20));
+    std::string last = record(12, random_text(500));
+    std::string large_member = text_test::gzip_member(large);
+    REQUIRE(large_member.size() > (4u << 20));
+
+    std::string plain_path = dir.file("plain.wet");
+    std::string gzip_path = dir.file("members.wet.gz");
+    text_test::write_file(plain_path, small + medium + large + last);
+    text_test::write_file(gzip_path, text_test::gzip_member(small) + text_test::gzip_member(medium) + large_member +
+                                         text_test::gzip_member(last));
+    ReaderFaults plain_faults, gzip_faults;
+    WetReader plain(plain_path, plain_faults), gzip(gzip_path, gzip_faults);
+    WarcRecord expected, actual;
+    int records = 0;
+    while (plain.next(expected)) {
+        INFO("record " << records);
+        REQUIRE(gzip.next(actual));
+        CHECK(actual.url == expected.url);
+        CHECK(actual.body == expected.body);
+        ++records;
+    }
+    CHECK_FALSE(gzip.next(actual));
+    CHECK(records == 13);
+    CHECK(gzip.input().members() == 4);
+    CHECK(gzip.input().error().empty());
+    CHECK(gzip_faults.wrong_content_length == 0);
 }
 
 TEST_CASE("JSON lines are written as Python's json.dumps writes them", "[text][json]") {

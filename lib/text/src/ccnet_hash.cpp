@@ -110,9 +110,12 @@ void run_ccnet_hash(const CcnetHashOptions& options) {
         error += " (and " + std::to_string(reader.damaged_files() - 1) + " more damaged files, see the warnings)";
     }
     finish_shard(plan, stats, start, error);
-    log_warning_counts();
+    // A failed shard ends with its error line instead of the "done:" summary.
+    if (!error.empty()) {
+        log_warning_counts();
+        throw Error(error);
+    }
     log_summary("hash");
-    if (!error.empty()) throw Error(error);
 }
 
 }  // namespace scorekit

@@ -96,24 +96,6 @@ private:
     std::chrono::steady_clock::time_point last_;
 };
 
-// Compresses `data` into one complete gzip member (members concatenate into a valid gzip file).
-std::string gzip_member(const std::string& data, int level) {
-    z_stream stream{};
-    if (deflateInit2(&stream, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-        throw Error("cannot compress output: zlib initialisation failed");
-    }
-    std::string out(deflateBound(&stream, data.size()) + 32, '\0');
-    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    stream.avail_in = static_cast<uInt>(data.size());
-    stream.next_out = reinterpret_cast<Bytef*>(&out[0]);
-    stream.avail_out = static_cast<uInt>(out.size());
-    int status = deflate(&stream, Z_FINISH);
-    out.resize(stream.total_out);
-    deflateEnd(&stream);
-    if (status != Z_STREAM_END) throw Error("cannot compress output: zlib deflate failed");
-    return out;
-}
-
 // The hashes already seen in one document: a flat table of random 64-bit keys, cleared per
 // document (a node-based set would allocate once per line).
 class SeenHashes {
@@ -560,10 +542,13 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     for (const auto& entry : mine_totals.stage_seconds) {
         log_verbose("stage " + entry.first + ": " + format_short(entry.second) + " s of thread time");
     }
-    log_info("kept " + std::to_string(mine_totals.lang_documents_out) + " of " +
-             std::to_string(read_totals.documents - read_totals.short_documents) + " documents; lines " +
-             std::to_string(mine_totals.dedup_lines_out) + " of " + std::to_string(mine_totals.dedup_lines_in) +
-             " after dedup");
+    std::string kept = "kept " + std::to_string(mine_totals.lang_documents_out) + " of " +
+                       std::to_string(read_totals.documents - read_totals.short_documents) + " documents";
+    if (set) {
+        kept += "; lines " + std::to_string(mine_totals.dedup_lines_out) + " of " +
+                std::to_string(mine_totals.dedup_lines_in) + " after dedup";
+    }
+    log_info(kept);
 
     JsonObject stats;
     stats.string("command", "mine")
@@ -617,9 +602,12 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         error += " (and " + std::to_string(reader.damaged_files() - 1) + " more damaged files, see the warnings)";
     }
     finish_shard(plan, stats, start, error);
-    log_warning_counts();
+    // A failed shard ends with its error line instead of the "done:" summary.
+    if (!error.empty()) {
+        log_warning_counts();
+        throw Error(error);
+    }
     log_summary("mine");
-    if (!error.empty()) throw Error(error);
 }
 
 }  // namespace scorekit

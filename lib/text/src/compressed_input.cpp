@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <libdeflate.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -13,8 +14,14 @@ namespace scorekit::text {
 namespace {
 
 constexpr std::size_t kInputChunk = 1 << 20;
+// libdeflate inflates a member only as a whole, so it takes members up to these sizes and
+// zlib streams the rest. A Common Crawl WET member (one record) is a few KB.
+constexpr std::size_t kMaxWholeMemberInput = 4u << 20;
+constexpr std::size_t kMaxWholeMemberOutput = 64u << 20;
+constexpr std::size_t kFirstMemberOutput = 1u << 20;
 
 z_stream* zs(void* stream) { return static_cast<z_stream*>(stream); }
+libdeflate_decompressor* ld(void* decompressor) { return static_cast<libdeflate_decompressor*>(decompressor); }
 
 }  // namespace
 
@@ -47,6 +54,8 @@ CompressedInput::CompressedInput(const std::string& path)
             throw Error(describe("cannot read", name_, "zlib initialisation failed", ""));
         }
         stream_ = stream;
+        decompressor_ = libdeflate_alloc_decompressor();
+        if (!decompressor_) throw Error(describe("cannot read", name_, "libdeflate could not allocate a decompressor", "check free memory"));
     }
 }
 
@@ -55,6 +64,7 @@ CompressedInput::~CompressedInput() {
         inflateEnd(zs(stream_));
         delete zs(stream_);
     }
+    libdeflate_free_decompressor(ld(decompressor_));
     if (owns_fd_) close(fd_);
 }
 
@@ -75,6 +85,61 @@ bool CompressedInput::refill() {
     }
 }
 
+// Appends more input after the unread bytes, growing the buffer when they fill it. Returns
+// false at the end of the input.
+bool CompressedInput::read_more_input() {
+    if (input_eof_) return false;
+    if (in_begin_ > 0) {
+        std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+        in_end_ -= in_begin_;
+        in_begin_ = 0;
+    }
+    if (in_end_ == in_.size()) in_.resize(in_.size() * 2);
+    while (true) {
+        ssize_t n = ::read(fd_, in_.data() + in_end_, in_.size() - in_end_);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw Error(describe("cannot read", name_, std::strerror(errno), "check the file"));
+        if (n == 0) {
+            input_eof_ = true;
+            return false;
+        }
+        in_end_ += static_cast<std::size_t>(n);
+        return true;
+    }
+}
+
+// Inflates the member that starts at in_begin_ into member_out_ with libdeflate, reading more
+// input while the member may continue past the buffered bytes. Returns false, consuming
+// nothing, when the member is larger than the whole-member limits, truncated or corrupt; the
+// caller then streams it through zlib.
+bool CompressedInput::inflate_whole_member() {
+    if (member_out_.empty()) member_out_.resize(kFirstMemberOutput);
+    while (true) {
+        std::size_t used = 0, made = 0;
+        libdeflate_result status =
+            libdeflate_gzip_decompress_ex(ld(decompressor_), in_.data() + in_begin_, in_end_ - in_begin_,
+                                          member_out_.data(), member_out_.size(), &used, &made);
+        if (status == LIBDEFLATE_SUCCESS) {
+            in_begin_ += used;
+            consumed_ += used;
+            produced_ += made;
+            ++members_;
+            member_out_begin_ = 0;
+            member_out_end_ = made;
+            return true;
+        }
+        if (status == LIBDEFLATE_INSUFFICIENT_SPACE && member_out_.size() < kMaxWholeMemberOutput) {
+            member_out_.resize(member_out_.size() * 2);
+            continue;
+        }
+        // libdeflate reports input that ends inside the member as bad data, so read on before
+        // giving up on it.
+        bool may_continue = status == LIBDEFLATE_BAD_DATA && in_end_ - in_begin_ < kMaxWholeMemberInput;
+        if (may_continue && read_more_input()) continue;
+        return false;
+    }
+}
+
 void CompressedInput::fail(const std::string& reason, const std::string& hint) {
     error_ = describe("cannot read", name_, reason, hint);
     finished_ = true;
@@ -88,6 +153,13 @@ std::size_t CompressedInput::read(std::string& out, std::size_t max_bytes) {
     std::size_t got = 0;
 
     while (got < max_bytes) {
+        if (member_out_begin_ < member_out_end_) {
+            std::size_t n = std::min(max_bytes - got, member_out_end_ - member_out_begin_);
+            std::memcpy(target + got, member_out_.data() + member_out_begin_, n);
+            member_out_begin_ += n;
+            got += n;
+            continue;
+        }
         if (!refill()) {
             if (in_member_) {
                 fail("gzip member at byte offset " + std::to_string(member_start_) +
@@ -114,8 +186,9 @@ std::size_t CompressedInput::read(std::string& out, std::size_t max_bytes) {
                      "the records before that offset were processed; check how the file was made");
                 break;
             }
-            in_member_ = true;
             member_start_ = consumed_;
+            if (inflate_whole_member()) continue;
+            in_member_ = true;
         }
         stream->next_in = in_.data() + in_begin_;
         stream->avail_in = static_cast<uInt>(in_end_ - in_begin_);

@@ -73,6 +73,10 @@ private:
 void records_to_documents(const RecordBatch& batch, const std::vector<std::string>& files, int min_length,
                           ReaderFaults& faults, std::vector<Document>& documents, ReadCounts& counts);
 
+// Compresses `data` into one complete gzip member with libdeflate at `level` (1 to 12; 6 is
+// about zlib's 6 in size). Members concatenate into a valid gzip file.
+std::string gzip_member(const std::string& data, int level);
+
 // A JSON object written key by key: {"a": 1, "b": "x"} in Python's json.dumps style.
 class JsonObject {
 public:

@@ -12,7 +12,9 @@ namespace scorekit::text {
 
 // Decompressed bytes of a file or standard input. Gzip is detected by its magic bytes and may
 // have one member per record (Common Crawl) or one for the whole file; other input is passed
-// through. Memory stays at the two fixed buffers whatever the file size.
+// through. Each gzip member is inflated whole with libdeflate when it fits in a few MB; a larger
+// member (whole-file gzip) or a damaged one is streamed through zlib instead, which also finds
+// the offset of the damage. Memory is bounded by those limits whatever the file size.
 class CompressedInput {
 public:
     // Opens `path` (`-` = standard input). Throws Error if it cannot be opened, UsageError if
@@ -37,6 +39,8 @@ public:
 
 private:
     bool refill();
+    bool read_more_input();
+    bool inflate_whole_member();
     void fail(const std::string& reason, const std::string& hint);
 
     std::string name_;
@@ -45,13 +49,16 @@ private:
     bool gzip_ = false;
     bool input_eof_ = false;
     bool finished_ = false;
-    void* stream_ = nullptr;  // z_stream, opaque so that zlib.h stays out of this header
+    void* stream_ = nullptr;        // z_stream, opaque so that zlib.h stays out of this header
+    void* decompressor_ = nullptr;  // libdeflate_decompressor, opaque for the same reason
+    std::vector<char> member_out_;  // the last member inflated whole, not yet returned
+    std::size_t member_out_begin_ = 0, member_out_end_ = 0;
     std::vector<unsigned char> in_;
     std::size_t in_begin_ = 0, in_end_ = 0;
     std::uint64_t consumed_ = 0;      // compressed bytes consumed so far
     std::uint64_t produced_ = 0;      // decompressed bytes produced so far
     std::uint64_t member_start_ = 0;  // compressed offset of the current member
-    bool in_member_ = false;
+    bool in_member_ = false;  // inside a member that zlib is streaming
     std::uint64_t members_ = 0;
     std::string error_;
 };
