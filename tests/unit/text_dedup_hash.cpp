@@ -51,6 +51,9 @@ TEST_CASE("normalisation matches Python lower and strip", "[text][dedup]") {
     CHECK(normalized("x\u0085y\u009Fz") == "xyz");           // C1 controls deleted
     CHECK(normalized("\u00BD \u00B2") == "\u00BD \u00B2");   // No, not Nd: kept
     CHECK(normalized("\u0966\u0967 \U0001D7CE") == "00 0");  // Devanagari and math digits are Nd
+    CHECK(normalized("\u023A\u023A\u023A") == "\u2C65\u2C65\u2C65");  // 2-byte letters lower to 3 bytes
+    CHECK(normalized("\u0130\u0130") == "i\u0307i\u0307");  // 2 bytes to 3, twice
+    CHECK(normalized("Ա Русский 中文") == "ա русский 中文");  // letters that need no change
 }
 
 TEST_CASE("UTF-8 repair replaces maximal subparts", "[text][unicode]") {

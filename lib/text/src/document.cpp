@@ -41,9 +41,12 @@ std::string where(const std::string& file, const WarcRecord& record) {
     return file + ", record " + std::to_string(record.index) + " at byte " + std::to_string(record.offset);
 }
 
-// Counts NUL/control bytes and invalid UTF-8 bytes; returns the cleaned, valid UTF-8 body.
+// The body as valid UTF-8 without control bytes, with counts of what was removed or replaced.
+// `text` points to the record's own body when nothing had to change, so clean bodies (nearly
+// all of them) are not copied.
 struct CleanBody {
-    std::string text;
+    const std::string* text = nullptr;
+    std::string changed;
     std::uint64_t control = 0;
     std::uint64_t invalid_sequences = 0;
 };
@@ -64,9 +67,13 @@ void clean_body(const std::string& body, unsigned char classes, CleanBody& clean
         source = &without_control;
     }
     if ((classes & kHigh) && !is_valid_utf8(*source)) {
-        clean.invalid_sequences = append_repaired_utf8(*source, clean.text);
+        clean.invalid_sequences = append_repaired_utf8(*source, clean.changed);
+        clean.text = &clean.changed;
+    } else if (has_control) {
+        clean.changed = std::move(without_control);
+        clean.text = &clean.changed;
     } else {
-        clean.text = has_control ? std::move(without_control) : body;
+        clean.text = &body;
     }
 }
 
@@ -161,7 +168,7 @@ RecordOutcome record_to_document(const WarcRecord& record, const std::string& se
     }
 
     thread_local std::vector<std::string_view> lines;
-    split_lines(clean.text, lines);
+    split_lines(*clean.text, lines);
     std::size_t last = lines.size();
     if (last >= 2 && lines[last - 1].empty() && lines[last - 2].empty()) last -= 2;
 
@@ -173,6 +180,7 @@ RecordOutcome record_to_document(const WarcRecord& record, const std::string& se
                                                  : static_cast<std::int64_t>(record.body.size());
     document.source_domain = url_netloc(record.url);
     document.title.assign(lines.empty() ? std::string_view() : lines[0]);
+    document.raw_content.reserve(clean.text->size());
     for (std::size_t i = 1; i < last; ++i) {
         if (i > 1) document.raw_content += '\n';
         document.raw_content.append(lines[i]);

@@ -57,6 +57,26 @@ void append_utf8(char32_t cp, std::string& out) {
     }
 }
 
+// Writes `cp` as UTF-8 at `out`; returns the position after it.
+inline char* write_utf8(char32_t cp, char* out) {
+    if (cp < 0x80) {
+        *out++ = static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        *out++ = static_cast<char>(0xC0 | (cp >> 6));
+        *out++ = static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *out++ = static_cast<char>(0xE0 | (cp >> 12));
+        *out++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        *out++ = static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        *out++ = static_cast<char>(0xF0 | (cp >> 18));
+        *out++ = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        *out++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        *out++ = static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    return out;
+}
+
 // Decodes one code point of valid UTF-8 at `i` and advances `i`.
 inline char32_t decode(std::string_view s, std::size_t& i) {
     auto b = static_cast<unsigned char>(s[i]);
@@ -230,32 +250,44 @@ std::string_view strip_whitespace(std::string_view s) {
 }
 
 void normalize_for_dedup(std::string_view line, std::string& output) {
-    output.clear();
     std::string_view s = strip_whitespace(line);
-    output.reserve(s.size());
+    // An ASCII byte gives at most 1 byte and a code point of 2 to 4 bytes gives at most 4 (U+0130
+    // gives 3), so the output fits in twice the input. Writing through a pointer saves a capacity
+    // check per byte.
+    output.resize(2 * s.size());
+    char* out = &output[0];
     for (std::size_t i = 0; i < s.size();) {
         auto byte = static_cast<unsigned char>(s[i]);
         if (byte < 0x80) {  // ASCII fast path: same rules, no multi-byte decoding
             ++i;
-            if (char out = kAsciiNormal.of[byte]) output += out;
+            char normal = kAsciiNormal.of[byte];
+            *out = normal;
+            out += normal != 0;
             continue;
         }
         std::size_t at = i;
         char32_t cp = decode(s, i);
         std::uint32_t e = entry(cp);
+        if (e == 0) {  // no rule applies (most letters of caseless scripts, lowercase letters)
+            std::memcpy(out, s.data() + at, i - at);
+            out += i - at;
+            continue;
+        }
         if (e & kMulti) {  // U+0130 lowers to "i" + U+0307 COMBINING DOT ABOVE
-            output += "i\xCC\x87";
+            std::memcpy(out, "i\xCC\x87", 3);
+            out += 3;
             continue;
         }
         if (e & kDigit) {
-            output += '0';
+            *out++ = '0';
             continue;
         }
         if (e & kDelete) continue;
         char32_t lower = lower_of(cp, e);
         if (cp == 0x3A3 && is_final_sigma(s, at, i)) lower = 0x3C2;
-        append_utf8(lower, output);
+        out = write_utf8(lower, out);
     }
+    output.resize(static_cast<std::size_t>(out - output.data()));
 }
 
 namespace {
