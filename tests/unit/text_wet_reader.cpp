@@ -216,8 +216,10 @@ TEST_CASE("truncated gzip member is an error after the good records", "[text][we
     std::size_t damaged_at = first.size() + second.size();
     text_test::write_file(path, first + second + third.substr(0, third.size() / 2));
 
+    bool read_ahead = GENERATE(false, true);
+    INFO("read-ahead " << read_ahead);
     ReaderFaults faults;
-    WetReader reader(path, faults);
+    WetReader reader(path, faults, read_ahead);
     WarcRecord record;
     REQUIRE(reader.next(record));
     CHECK(record.url == "http://one.example/");
@@ -292,8 +294,10 @@ TEST_CASE("gzip members of every size read alike", "[text][wet]") {
     text_test::write_file(plain_path, small + medium + large + last);
     text_test::write_file(gzip_path, text_test::gzip_member(small) + text_test::gzip_member(medium) + large_member +
                                          text_test::gzip_member(last));
+    bool read_ahead = GENERATE(false, true);
+    INFO("read-ahead " << read_ahead);
     ReaderFaults plain_faults, gzip_faults;
-    WetReader plain(plain_path, plain_faults), gzip(gzip_path, gzip_faults);
+    WetReader plain(plain_path, plain_faults), gzip(gzip_path, gzip_faults, read_ahead);
     WarcRecord expected, actual;
     int records = 0;
     while (plain.next(expected)) {

@@ -40,7 +40,7 @@ void run_ccnet_hash(const CcnetHashOptions& options) {
              ": " + std::to_string(plan.files.size()) + " files, " + std::to_string(threads) + " threads");
 
     ReaderFaults faults;
-    ShardReader reader(plan.files, static_cast<std::size_t>(options.input.batch_records), faults);
+    ShardReader reader(plan.files, static_cast<std::size_t>(options.input.batch_records), faults, threads > 1);
     DedupHashSet set;
     ReadCounts totals;
     Progress progress("hashing", plan.files.size());

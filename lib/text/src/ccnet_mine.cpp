@@ -445,7 +445,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     const int threshold_percent = static_cast<int>(std::ceil(options.language_threshold * 100 - 1e-9));
     const std::unordered_set<std::string> allowed(options.languages.begin(), options.languages.end());
     ReaderFaults faults;
-    ShardReader reader(plan.files, static_cast<std::size_t>(options.input.batch_records), faults);
+    ShardReader reader(plan.files, static_cast<std::size_t>(options.input.batch_records), faults, threads > 1);
     LanguageWriter writer(plan.output);
     ReadCounts read_totals;
     MineCounts mine_totals;

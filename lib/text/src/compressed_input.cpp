@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "scorekit/error.hpp"
+#include "scorekit/text/ordered_pipeline.hpp"
 #include "scorekit/text/wet_reader.hpp"
 
 namespace scorekit::text {
@@ -23,9 +24,22 @@ constexpr std::size_t kFirstMemberOutput = 1u << 20;
 z_stream* zs(void* stream) { return static_cast<z_stream*>(stream); }
 libdeflate_decompressor* ld(void* decompressor) { return static_cast<libdeflate_decompressor*>(decompressor); }
 
+// Decompressed chunks that the read-ahead thread has made and read() has not yet returned.
+constexpr std::size_t kChunksAhead = 4;
+
 }  // namespace
 
-CompressedInput::CompressedInput(const std::string& path)
+// The read-ahead thread and the chunks it hands over. An empty chunk marks the end of the input.
+struct CompressedInput::ReadAhead {
+    BoundedQueue<std::string> chunks{kChunksAhead};
+    std::thread thread;
+    std::exception_ptr failure;  // set by the thread before it queues the end mark
+    std::string current;
+    std::size_t current_begin = 0;
+    bool finished = false;
+};
+
+CompressedInput::CompressedInput(const std::string& path, bool read_ahead)
     : name_(path == "-" ? "standard input" : path), in_(kInputChunk) {
     if (path == "-") {
         if (isatty(STDIN_FILENO)) {
@@ -57,9 +71,17 @@ CompressedInput::CompressedInput(const std::string& path)
         decompressor_ = libdeflate_alloc_decompressor();
         if (!decompressor_) throw Error(describe("cannot read", name_, "libdeflate could not allocate a decompressor", "check free memory"));
     }
+    if (read_ahead) {
+        ahead_ = std::make_unique<ReadAhead>();
+        ahead_->thread = std::thread([this] { run_read_ahead(); });
+    }
 }
 
 CompressedInput::~CompressedInput() {
+    if (ahead_) {
+        ahead_->chunks.close();  // a pending push returns false and the thread ends
+        ahead_->thread.join();
+    }
     if (stream_) {
         inflateEnd(zs(stream_));
         delete zs(stream_);
@@ -146,6 +168,47 @@ void CompressedInput::fail(const std::string& reason, const std::string& hint) {
 }
 
 std::size_t CompressedInput::read(std::string& out, std::size_t max_bytes) {
+    return ahead_ ? read_ahead_chunk(out, max_bytes) : read_input(out, max_bytes);
+}
+
+void CompressedInput::run_read_ahead() {
+    try {
+        while (true) {
+            std::string chunk;
+            std::size_t got = read_input(chunk, kInputChunk);
+            if (!ahead_->chunks.push(std::move(chunk)) || got == 0) return;
+        }
+    } catch (...) {
+        ahead_->failure = std::current_exception();
+        ahead_->chunks.push(std::string());
+    }
+}
+
+// Returns bytes of the chunks that the read-ahead thread queued, and rethrows its exception
+// at the point of the input where it happened.
+std::size_t CompressedInput::read_ahead_chunk(std::string& out, std::size_t max_bytes) {
+    ReadAhead& ahead = *ahead_;
+    std::size_t got = 0;
+    while (got < max_bytes && !ahead.finished) {
+        if (ahead.current_begin == ahead.current.size()) {
+            std::optional<std::string> chunk = ahead.chunks.pop();
+            if (!chunk || chunk->empty()) {
+                ahead.finished = true;
+                if (ahead.failure) std::rethrow_exception(ahead.failure);
+                break;
+            }
+            ahead.current = std::move(*chunk);
+            ahead.current_begin = 0;
+        }
+        std::size_t n = std::min(max_bytes - got, ahead.current.size() - ahead.current_begin);
+        out.append(ahead.current, ahead.current_begin, n);
+        ahead.current_begin += n;
+        got += n;
+    }
+    return got;
+}
+
+std::size_t CompressedInput::read_input(std::string& out, std::size_t max_bytes) {
     if (finished_ || max_bytes == 0) return 0;
     std::size_t old_size = out.size();
     out.resize(old_size + max_bytes);

@@ -54,13 +54,14 @@ void ReadCounts::add(const ReadCounts& other) {
     chars += other.chars;
 }
 
-ShardReader::ShardReader(const std::vector<std::string>& files, std::size_t batch_records, ReaderFaults& faults)
-    : files_(files), batch_records_(batch_records), faults_(faults) {}
+ShardReader::ShardReader(const std::vector<std::string>& files, std::size_t batch_records, ReaderFaults& faults,
+                         bool read_ahead)
+    : files_(files), batch_records_(batch_records), faults_(faults), read_ahead_(read_ahead) {}
 
 bool ShardReader::next(RecordBatch& batch) {
     batch.records.clear();
     while (file_index_ < files_.size()) {
-        if (!reader_) reader_ = std::make_unique<WetReader>(files_[file_index_], faults_);
+        if (!reader_) reader_ = std::make_unique<WetReader>(files_[file_index_], faults_, read_ahead_);
         batch.file_index = file_index_;
         bool more = true;
         while (batch.records.size() < batch_records_) {

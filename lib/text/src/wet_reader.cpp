@@ -71,7 +71,8 @@ std::int64_t parse_length(std::string_view value) {
 
 }  // namespace
 
-WetReader::WetReader(const std::string& path, ReaderFaults& faults) : input_(path), faults_(faults) {}
+WetReader::WetReader(const std::string& path, ReaderFaults& faults, bool read_ahead)
+    : input_(path, read_ahead), faults_(faults) {}
 
 bool WetReader::fill(std::size_t wanted_end) {
     while (buffer_.size() < wanted_end && !eof_) {

@@ -4,8 +4,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace scorekit::text {
@@ -18,8 +20,9 @@ namespace scorekit::text {
 class CompressedInput {
 public:
     // Opens `path` (`-` = standard input). Throws Error if it cannot be opened, UsageError if
-    // standard input is a terminal.
-    explicit CompressedInput(const std::string& path);
+    // standard input is a terminal. With `read_ahead`, a thread of its own reads and inflates
+    // the next few MB while the caller parses, so the two run in parallel.
+    explicit CompressedInput(const std::string& path, bool read_ahead = false);
     ~CompressedInput();
     CompressedInput(const CompressedInput&) = delete;
     CompressedInput& operator=(const CompressedInput&) = delete;
@@ -29,7 +32,8 @@ public:
     std::size_t read(std::string& out, std::size_t max_bytes);
 
     // Message (in the common error grammar) when the input ended inside a gzip member or had
-    // corrupt gzip data; empty otherwise.
+    // corrupt gzip data; empty otherwise. With read-ahead, error(), members() and
+    // compressed_bytes() are final only once read() has returned 0.
     const std::string& error() const { return error_; }
 
     const std::string& name() const { return name_; }
@@ -38,6 +42,11 @@ public:
     std::uint64_t compressed_bytes() const { return consumed_; }
 
 private:
+    struct ReadAhead;
+
+    std::size_t read_input(std::string& out, std::size_t max_bytes);
+    std::size_t read_ahead_chunk(std::string& out, std::size_t max_bytes);
+    void run_read_ahead();
     bool refill();
     bool read_more_input();
     bool inflate_whole_member();
@@ -61,6 +70,7 @@ private:
     bool in_member_ = false;  // inside a member that zlib is streaming
     std::uint64_t members_ = 0;
     std::string error_;
+    std::unique_ptr<ReadAhead> ahead_;  // null without read-ahead
 };
 
 // Counts of the faults that real crawl files contain; each is also logged once as a warning.
@@ -99,8 +109,9 @@ struct WarcRecord {
 // A body line that merely reads "WARC/1.0" inside a correctly framed block never splits it.
 class WetReader {
 public:
-    // `faults` receives the counts; it must outlive the reader.
-    WetReader(const std::string& path, ReaderFaults& faults);
+    // `faults` receives the counts; it must outlive the reader. `read_ahead` is passed to
+    // CompressedInput.
+    WetReader(const std::string& path, ReaderFaults& faults, bool read_ahead = false);
 
     // Reads the next record. The body holds the content block plus the blank separator lines
     // before the next record, which is what cc_net's line-based parser sees.
