@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "scorekit/text/dedup.hpp"
 #include "scorekit/text/unicode.hpp"
@@ -56,6 +57,29 @@ TEST_CASE("normalisation matches Python lower and strip", "[text][dedup]") {
     CHECK(normalized("Ա Русский 中文") == "ա русский 中文");  // letters that need no change
 }
 
+TEST_CASE("normalisation of every ASCII byte", "[text][dedup]") {
+    // Each byte at offsets 1 to 18 of a 20-byte line (strip would take the ends), so that it
+    // falls in every position of the 8-byte ASCII path and in the byte-by-byte tail.
+    for (int c = 0; c < 128; ++c) {
+        char expected_byte = static_cast<char>(c);
+        if (c >= 'A' && c <= 'Z') expected_byte = static_cast<char>(c + 32);
+        if (c >= '0' && c <= '9') expected_byte = '0';
+        bool deleted = c < 32 || c == 127;
+        for (std::size_t offset = 1; offset < 19; ++offset) {
+            INFO("byte " << c << " at offset " << offset);
+            std::string line(20, 'a');
+            line[offset] = static_cast<char>(c);
+            std::string expected(20, 'a');
+            if (deleted) {
+                expected.erase(offset, 1);
+            } else {
+                expected[offset] = expected_byte;
+            }
+            CHECK(normalized(line) == expected);
+        }
+    }
+}
+
 TEST_CASE("UTF-8 repair replaces maximal subparts", "[text][unicode]") {
     std::string out;
     CHECK(append_repaired_utf8("ok \xC3\xA9", out) == 0);
@@ -66,6 +90,28 @@ TEST_CASE("UTF-8 repair replaces maximal subparts", "[text][unicode]") {
     CHECK(out == "a\uFFFD" "b\uFFFD" "c\uFFFD\uFFFD");
     CHECK(is_valid_utf8(out));
     CHECK_FALSE(is_valid_utf8("\xED\xA0\x80"));  // a surrogate
+}
+
+TEST_CASE("UTF-8 validation at every position", "[text][unicode]") {
+    // Each ill-formed sequence after ASCII runs of every length from 0 to 17, so that it falls
+    // at each offset of the 8-byte ASCII skip, and at the end of the text.
+    const std::vector<std::string> invalid = {"\xC0\xAF", "\xC3", "\xE2\x82", "\xED\xA0\x80", "\xF4\x90\x80\x80",
+                                              "\x80", "\xFF", "\xE0\x80\x80", "\xF0\x80\x80\x80"};
+    const std::vector<std::string> valid = {"\xC3\xA9", "\xD0\x96", "\xE4\xB8\xAD", "\xEF\xBF\xBD", "\xE0\xA0\x80",
+                                            "\xED\x9F\xBF", "\xF0\x9F\x98\x80", "\xF4\x8F\xBF\xBF"};
+    for (std::size_t run = 0; run < 18; ++run) {
+        std::string ascii(run, 'a');
+        for (const std::string& sequence : invalid) {
+            INFO("ASCII run " << run << ", invalid sequence of " << sequence.size() << " bytes");
+            CHECK_FALSE(is_valid_utf8(ascii + sequence));
+            CHECK_FALSE(is_valid_utf8(ascii + sequence + "tail of ascii text"));
+        }
+        for (const std::string& sequence : valid) {
+            INFO("ASCII run " << run << ", valid sequence of " << sequence.size() << " bytes");
+            CHECK(is_valid_utf8(ascii + sequence));
+            CHECK(is_valid_utf8(ascii + sequence + sequence + "tail of ascii text"));
+        }
+    }
 }
 
 TEST_CASE("strip and code point count follow Python", "[text][unicode]") {

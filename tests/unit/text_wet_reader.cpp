@@ -206,6 +206,38 @@ TEST_CASE("invalid UTF-8, control characters and binary bodies", "[text][wet][fa
     CHECK(parsed.documents[2].url == "http://good.example/");
 }
 
+TEST_CASE("control bytes found at every offset", "[text][wet][faults]") {
+    // The body scan reads 8 bytes at a time, so each control byte is tried at offsets 0 to 16.
+    const std::string text = "Title line\nSome text of the page, long enough to span words.";
+    for (char control : {'\x01', '\x1B', '\x7F'}) {
+        for (std::size_t offset = 0; offset <= 16; ++offset) {
+            INFO("byte " << static_cast<int>(control) << " at offset " << offset);
+            WarcRecord record;
+            record.type = "conversion";
+            record.url = "http://ctl.example/";
+            record.date = "2020-01-01T00:00:00Z";
+            record.body = text;
+            record.body.insert(offset, 1, control);
+            record.content_length = static_cast<std::int64_t>(record.body.size());
+            ReaderFaults faults;
+            Document document;
+            REQUIRE(record_to_document(record, "segment", "memory", faults, document) == RecordOutcome::document);
+            CHECK(faults.control_character_records == 1);
+            CHECK(document.title + "\n" + document.raw_content == text);
+        }
+    }
+    WarcRecord blank;
+    blank.type = "conversion";
+    blank.url = "http://blank.example/";
+    blank.date = "2020-01-01T00:00:00Z";
+    blank.body = std::string(20, ' ') + "\r\n\t  \r\n" + std::string(9, ' ');
+    blank.content_length = static_cast<std::int64_t>(blank.body.size());
+    ReaderFaults faults;
+    Document document;
+    CHECK(record_to_document(blank, "segment", "memory", faults, document) == RecordOutcome::empty_body);
+    CHECK(faults.empty_body == 1);
+}
+
 TEST_CASE("truncated gzip member is an error after the good records", "[text][wet][faults]") {
     text_test::TempDir dir;
     RealRecord real = real_record();

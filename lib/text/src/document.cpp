@@ -31,9 +31,29 @@ struct ByteClasses {
 };
 constexpr ByteClasses kByteClasses;
 
+// Returns the union of the byte classes of `body`, 8 bytes at a time: a word is looked at byte
+// by byte only when it may hold a byte below 0x20 (line endings do) or DEL.
 unsigned char classify(const std::string& body) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHighBits = 0x8080808080808080ULL;
     unsigned char bits = 0;
-    for (char c : body) bits |= kByteClasses.of[static_cast<unsigned char>(c)];
+    std::size_t size = body.size(), i = 0;
+    const char* data = body.data();
+    for (; i + 8 <= size; i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, data + i, 8);
+        if (word & kHighBits) bits |= kHigh;
+        // ASCII bytes below 0x20 or equal to 0x7F set their high bit here. A borrow may also
+        // flag a byte next to a real hit, so the byte loop rechecks the whole word.
+        std::uint64_t ascii = ~word & kHighBits;
+        std::uint64_t below_space = (word - 0x20 * kOnes) & ascii;
+        std::uint64_t delete_byte = ((word ^ 0x7F * kOnes) - kOnes) & ascii;
+        if (below_space | delete_byte) {
+            for (std::size_t k = i; k < i + 8; ++k) bits |= kByteClasses.of[static_cast<unsigned char>(data[k])];
+        } else if (word != 0x20 * kOnes) {
+            bits |= kText;  // no byte below 0x20, so any byte but a space is text
+        }
+    }
+    for (; i < size; ++i) bits |= kByteClasses.of[static_cast<unsigned char>(data[i])];
     return bits;
 }
 

@@ -32,6 +32,21 @@ struct AsciiNormal {
 };
 constexpr AsciiNormal kAsciiNormal;
 
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHighBits = 0x8080808080808080ULL;
+
+// True if each of the 8 bytes of `word` (all ASCII) is left as it is by normalize_for_dedup:
+// no uppercase letter, no digit, no control character. For ASCII bytes the range tests stay
+// inside each byte, so they are exact. The test for bytes below 0x20 may borrow and flag a
+// neighbour of a real hit, which only sends the word to the byte path.
+inline bool ascii_word_unchanged(std::uint64_t word) {
+    auto between = [word](std::uint64_t low, std::uint64_t high) {  // low < byte < high
+        std::uint64_t seven_bits = word & (kOnes * 127);
+        return (kOnes * (127 + high) - seven_bits) & ~word & (seven_bits + kOnes * (127 - low)) & kHighBits;
+    };
+    std::uint64_t below_space = (word - kOnes * 0x20) & ~word & kHighBits;
+    return !(below_space | between('A' - 1, 'Z' + 1) | between('0' - 1, '9' + 1) | between(0x7E, 0x80));
+}
+
 inline std::uint32_t entry(char32_t cp) { return kStage2[kStage1[cp >> 8]][cp & 0xFF]; }
 
 inline char32_t lower_of(char32_t cp, std::uint32_t e) {
@@ -192,30 +207,30 @@ std::size_t append_repaired_utf8(std::string_view input, std::string& output) {
 }
 
 bool is_valid_utf8(std::string_view input) {
-    for (std::size_t i = 0; i < input.size();) {
-        // Skip ASCII eight bytes at a time.
-        while (i + 8 <= input.size()) {
-            std::uint64_t word;
-            std::memcpy(&word, input.data() + i, 8);
-            if (word & 0x8080808080808080ULL) break;
-            i += 8;
-        }
-        if (i >= input.size()) break;
-        auto b = static_cast<unsigned char>(input[i]);
+    const std::size_t n = input.size();
+    auto byte_at = [&](std::size_t k) { return static_cast<unsigned char>(input[k]); };
+    for (std::size_t i = 0; i < n;) {
+        unsigned char b = byte_at(i);
         if (b < 0x80) {
+            // After an ASCII byte, skip ASCII eight bytes at a time. Text in other scripts
+            // rarely has eight ASCII bytes in a row, so the words are tried only here.
             ++i;
+            while (i + 8 <= n) {
+                std::uint64_t word;
+                std::memcpy(&word, input.data() + i, 8);
+                if (word & 0x8080808080808080ULL) break;
+                i += 8;
+            }
             continue;
         }
         // Fast paths for the common 2-byte (Latin, Cyrillic) and 3-byte (CJK) sequences whose
         // lead byte allows any continuation byte; the full check handles everything else.
-        auto continuation = [&](std::size_t k) {
-            return k < input.size() && (static_cast<unsigned char>(input[k]) & 0xC0) == 0x80;
-        };
-        if (b >= 0xC2 && b <= 0xDF && continuation(i + 1)) {
+        if (b >= 0xC2 && b <= 0xDF && i + 1 < n && (byte_at(i + 1) & 0xC0) == 0x80) {
             i += 2;
             continue;
         }
-        if (((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) && continuation(i + 1) && continuation(i + 2)) {
+        if (((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) && i + 2 < n && (byte_at(i + 1) & 0xC0) == 0x80 &&
+            (byte_at(i + 2) & 0xC0) == 0x80) {
             i += 3;
             continue;
         }
@@ -257,6 +272,24 @@ void normalize_for_dedup(std::string_view line, std::string& output) {
     output.resize(2 * s.size());
     char* out = &output[0];
     for (std::size_t i = 0; i < s.size();) {
+        if (i + 8 <= s.size()) {  // eight ASCII bytes at a time: copied, or mapped byte by byte
+            std::uint64_t word;
+            std::memcpy(&word, s.data() + i, 8);
+            if (!(word & kHighBits)) {
+                if (ascii_word_unchanged(word)) {
+                    std::memcpy(out, s.data() + i, 8);
+                    out += 8;
+                } else {
+                    for (std::size_t k = i; k < i + 8; ++k) {
+                        char normal = kAsciiNormal.of[static_cast<unsigned char>(s[k])];
+                        *out = normal;
+                        out += normal != 0;
+                    }
+                }
+                i += 8;
+                continue;
+            }
+        }
         auto byte = static_cast<unsigned char>(s[i]);
         if (byte < 0x80) {  // ASCII fast path: same rules, no multi-byte decoding
             ++i;
