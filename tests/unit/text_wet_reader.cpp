@@ -270,6 +270,33 @@ TEST_CASE("truncated gzip member is an error after the good records", "[text][we
     CHECK(faults.truncated_files == 1);
 }
 
+TEST_CASE("corrupt gzip member is an error after the good records", "[text][wet][faults]") {
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string first = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://one.example/"));
+    std::string second = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://two.example/"));
+    std::string third = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://three.example/"));
+    second[3] = static_cast<char>(second[3] | 0xE0);  // reserved FLG bits, which RFC 1952 requires to be 0
+    std::string path = dir.file("corrupt.warc.wet.gz");
+    text_test::write_file(path, first + second + third);
+
+    bool read_ahead = GENERATE(false, true);
+    INFO("read-ahead " << read_ahead);
+    ReaderFaults faults;
+    WetReader reader(path, faults, read_ahead);
+    WarcRecord record;
+    REQUIRE(reader.next(record));
+    CHECK(record.url == "http://one.example/");
+    try {
+        reader.next(record);
+        FAIL("no error for the corrupt member");
+    } catch (const scorekit::Error& e) {
+        std::string message = e.what();
+        CHECK_THAT(message, Catch::Contains(path));
+        CHECK_THAT(message, Catch::Contains("corrupt gzip data in the member at byte offset " + std::to_string(first.size())));
+    }
+}
+
 TEST_CASE("whole-file gzip and LF-only headers", "[text][wet]") {
     text_test::TempDir dir;
     std::string records;

@@ -79,7 +79,9 @@ CompressedInput::CompressedInput(const std::string& path, bool read_ahead)
 
 CompressedInput::~CompressedInput() {
     if (ahead_) {
-        ahead_->chunks.close();  // a pending push returns false and the thread ends
+        // A pending push returns false and the thread ends.
+        // NOTE: a thread blocked in read() on a slow pipe ends only when its next read returns.
+        ahead_->chunks.close();
         ahead_->thread.join();
     }
     if (stream_) {
