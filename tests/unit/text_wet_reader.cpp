@@ -276,7 +276,7 @@ TEST_CASE("corrupt gzip member is an error after the good records", "[text][wet]
     std::string first = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://one.example/"));
     std::string second = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://two.example/"));
     std::string third = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://three.example/"));
-    second[3] = static_cast<char>(second[3] | 0xE0);  // reserved FLG bits, which RFC 1952 requires to be 0
+    second[3] = static_cast<char>(second[3] | 0xE0);  // reserved FLG bits, which zlib and libdeflate reject
     std::string path = dir.file("corrupt.warc.wet.gz");
     text_test::write_file(path, first + second + third);
 
