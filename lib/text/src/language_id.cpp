@@ -176,8 +176,9 @@ private:
 
     // Per-thread direct-mapped cache of each recent token's summed input-matrix rows (the word's
     // own row, if it is in the vocabulary, and its character n-gram rows). The sums take at most
-    // kSumCacheBytes per thread (4 MiB for lid.176's 16 dimensions, 64 MiB for 300), plus the
-    // token strings; a slot is overwritten by the next token that hashes to it.
+    // kSumCacheBytes per thread (2^18 slots for lid.176's 16 dimensions, 2^14 for 300), plus
+    // 45 bytes per slot and the text of tokens longer than 15 bytes; a slot is overwritten by
+    // the next token that hashes to it.
     struct SumCache {
         std::int64_t dim = 0;
         std::size_t mask = 0;
@@ -186,13 +187,13 @@ private:
         std::vector<std::int32_t> rows;
         std::vector<fasttext::real> sums;
     };
-    static constexpr std::size_t kSumCacheBytes = std::size_t(4) << 20;
+    static constexpr std::size_t kSumCacheBytes = std::size_t(16) << 20;
 
     SumCache& sum_cache() const {
         thread_local SumCache cache;
         const std::int64_t dim = input_->cols();
         if (cache.dim != dim) {
-            std::size_t slots = 1 << 16;
+            std::size_t slots = 1 << 18;
             while (slots > 1024 && slots * static_cast<std::size_t>(dim) * sizeof(fasttext::real) > kSumCacheBytes) slots /= 2;
             cache.dim = dim;
             cache.mask = slots - 1;
@@ -224,6 +225,11 @@ private:
                 ids = dictionary_->getSubwords(cache.token[slot]);
                 cache.rows[slot] = static_cast<std::int32_t>(ids.size());
                 std::fill(sum, sum + dim, fasttext::real(0));
+                // Request all rows first so that their reads overlap.
+                for (std::int32_t id : ids) {
+                    const fasttext::real* row = matrix + id * dim;
+                    for (std::int64_t j = 0; j < dim; j += 16) __builtin_prefetch(row + j);
+                }
                 for (std::int32_t id : ids) {
                     const fasttext::real* row = matrix + id * dim;
                     for (std::int64_t j = 0; j < dim; ++j) sum[j] += row[j];
