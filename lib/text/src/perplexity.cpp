@@ -117,13 +117,13 @@ const LanguageModels* LanguageModelSet::get(const std::string& language) {
 
 namespace {
 
-// Appends the n-gram model ids of the SentencePiece pieces of `text` to `ids`, encoding the
-// words (runs between spaces) one by one with a per-thread cache of each recent word's pieces,
-// and returns true; the pieces are those of the whole-text encoding. A word whose best
+// Appends the n-gram model ids of the SentencePiece pieces of `text` to `ids` and returns true.
+// The words (runs between spaces) are encoded one by one through a per-thread cache, and the
+// pieces are those of the whole-text encoding. A word with unknown characters, or whose best
 // segmentation is not ahead of its second best by more than the float rounding that the
-// whole-text search can add there is searched again from the score accumulated before it
-// (viterbi_word), as is a word with unknown characters. Returns false, with `ids` unspecified,
-// when that search fails, so that the caller encodes the whole text. Needs tokenizer.splits_at_spaces().
+// whole-text search can add there, is searched again from the score accumulated before it
+// (viterbi_word). Returns false, with `ids` unspecified, when that search fails, so that the
+// caller encodes the whole text. Needs tokenizer.splits_at_spaces().
 // The cache has 2^16 direct-mapped slots per thread (about 10 MB with typical words); a slot
 // is overwritten by the next word that hashes to it, and slots of another tokenizer or model
 // are treated as empty.

@@ -43,7 +43,7 @@ std::unique_ptr<LanguageIdentifier> make_cld2_identifier();
 // How a fastText identifier sums the input-matrix rows of a text's words and character n-grams
 // into its hidden vector.
 enum class FastTextSummation {
-    // One cached sum per distinct token (about 10 times fewer random reads of the matrix). The
+    // One cached sum per recent token in place of one matrix row per word and n-gram. The
     // float sum can differ from fastText's in the last bits, so a prediction whose probability
     // lies near a rounding or label boundary is recomputed with the exact summation.
     cached,

@@ -28,9 +28,9 @@ public:
 
     // Whether no piece of encode(text) spans a space, so that the pieces of a text are those of
     // its words (the runs between ASCII spaces), found by encode_word and, for a word with
-    // near-tied segmentations, viterbi_word. Checked from the model's trainer and normaliser
-    // specs and its pieces at load; true for unigram models trained with SentencePiece's
-    // defaults that have no user-defined or byte pieces.
+    // near-tied segmentations, viterbi_word. The constructor checks the model's trainer and
+    // normaliser specs and its pieces. Unigram models trained with SentencePiece's defaults
+    // pass when they have no user-defined or byte pieces.
     bool splits_at_spaces() const { return splits_at_spaces_; }
 
     // The pieces of one word (a text without spaces) as encode() gives them alone, their scores,
