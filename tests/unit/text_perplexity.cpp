@@ -336,3 +336,35 @@ TEST_CASE("score_ids equals score_word sums", "[perplexity]") {
         CHECK(model.score_ids(ids.data(), ids.size()) == expected);
     }
 }
+
+TEST_CASE("viterbi_word from zero equals encode", "[perplexity]") {
+    // From score 0, the reimplemented search must pick the pieces that SentencePiece picks for
+    // the word alone, for every word of the fixture under two models (one with unknown characters).
+    text_test::TempDir dir;
+    SentencePieceTokenizer small(text_test::fixture("lm/gpl3.sp.model"));
+    SentencePieceTokenizer trained(train_sentencepiece(dir, "split", true));
+    int compared = 0, with_unknown = 0;
+    for (const SentencePieceTokenizer* tokenizer : {&small, &trained}) {
+        REQUIRE(tokenizer->splits_at_spaces());
+        SentencePieceTokenizer::EncodedWord encoded;
+        std::vector<std::string> pieces;
+        for (const std::string& line : normalized_fixture_lines()) {
+            std::istringstream words(line);
+            std::string word;
+            while (words >> word) {
+                tokenizer->encode_word(word, encoded);
+                std::string normalized_word;
+                for (const std::string& piece : encoded.pieces) normalized_word += piece;
+                float offset = 0;
+                INFO(tokenizer->path() << ": " << word);
+                REQUIRE(tokenizer->viterbi_word(normalized_word, offset, pieces));
+                CHECK(pieces == encoded.pieces);
+                if (encoded.known) CHECK(offset == SentencePieceTokenizer::add_scores(0, encoded.scores));
+                with_unknown += !encoded.known;
+                ++compared;
+            }
+        }
+    }
+    CHECK(compared > 5000);
+    CHECK(with_unknown > 0);
+}
