@@ -183,3 +183,26 @@ TEST_CASE("fastText identifier rejects unusable files", "[text][lid]") {
     text_test::write_file(dir.file("junk.bin"), "this is not a fastText model");
     CHECK_THROWS_AS(load_fasttext_identifier(dir.file("junk.bin")), scorekit::Error);
 }
+
+TEST_CASE("fastText cached and exact sums agree", "[text][lid]") {
+    text_test::TempDir dir;
+    train_model(dir, fasttext::loss_name::hs, "hs");
+    auto cached = load_fasttext_identifier(dir.file("hs.bin"));
+    auto exact = load_fasttext_identifier(dir.file("hs.bin"), FastTextSummation::exact);
+    std::uint64_t predictions = 0;
+    for (const std::string& language : kLanguages) {
+        for (const std::string& line : fixture_lines(language)) {
+            LanguagePrediction from_cache = cached->predict(line);
+            LanguagePrediction from_rows = exact->predict(line);
+            INFO(line);
+            CHECK(from_cache.label == from_rows.label);
+            CHECK(from_cache.score_percent == from_rows.score_percent);
+            ++predictions;
+        }
+    }
+    // Every cached prediction is counted once, either kept or recomputed near a boundary.
+    CHECK(cached->counters().cached + cached->counters().recomputed == predictions);
+    CHECK(cached->counters().cached > 0);
+    CHECK(exact->counters().cached == 0);
+    CHECK(exact->counters().recomputed == 0);
+}

@@ -1,7 +1,11 @@
 // Perplexity normalisation, ARPA scoring with KenLM's back-off rule, and cc_net's rounding.
 #include <catch2/catch.hpp>
 
+#include <sentencepiece_trainer.h>
+
 #include <cmath>
+#include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -225,4 +229,142 @@ TEST_CASE("probing binary rejects truncated file", "[perplexity]") {
     std::string data = text_test::read_file(text_test::fixture("lm/tiny.arpa.bin"));
     text_test::write_file(dir.file("cut.arpa.bin"), data.substr(0, 150));
     CHECK_THROWS_AS(NgramModel::load(dir.file("cut.arpa.bin")), scorekit::Error);
+}
+
+namespace {
+
+// The normalised lines of a real text fixture (300 English sentences).
+std::vector<std::string> normalized_fixture_lines() {
+    std::vector<std::string> lines;
+    std::istringstream in(text_test::read_file(text_test::fixture("lid/en.txt")));
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(normalized(line));
+    return lines;
+}
+
+// Trains a SentencePiece unigram model on the normalised English fixture.
+std::string train_sentencepiece(const text_test::TempDir& dir, const std::string& name, bool split_by_whitespace) {
+    std::string text;
+    for (const std::string& line : normalized_fixture_lines()) text += line + "\n";
+    text_test::write_file(dir.file("train.txt"), text);
+    auto status = sentencepiece::SentencePieceTrainer::Train(
+        "--input=" + dir.file("train.txt") + " --model_prefix=" + dir.file(name) +
+        " --vocab_size=400 --model_type=unigram --num_threads=1 --normalization_rule_name=identity"
+        " --minloglevel=2 --split_by_whitespace=" + (split_by_whitespace ? "true" : "false"));
+    REQUIRE(status.ok());
+    return dir.file(name + ".model");
+}
+
+// document_perplexity() computed the plain way: whole-text pieces, score_sentence().
+double whole_text_perplexity(const std::string& text, const SentencePieceTokenizer& tokenizer, const NgramModel& model) {
+    std::vector<std::string> pieces;
+    tokenizer.encode(normalized(text), pieces);
+    return round_to_tenth(perplexity(model.score_sentence(pieces), pieces.size() + 1));
+}
+
+}  // namespace
+
+TEST_CASE("word-by-word pieces equal whole-text pieces", "[perplexity]") {
+    SentencePieceTokenizer tokenizer(text_test::fixture("lm/gpl3.sp.model"));
+    REQUIRE(tokenizer.splits_at_spaces());
+    NgramModel model = NgramModel::load(text_test::fixture("lm/gpl3.o3.arpa.gz"));
+    std::vector<std::string> whole, word_pieces, concatenated;
+    std::string document;
+    for (const std::string& line : normalized_fixture_lines()) {
+        document += line + "\n";
+        tokenizer.encode(line, whole);
+        concatenated.clear();
+        std::istringstream words(line);
+        std::string word;
+        while (words >> word) {
+            tokenizer.encode(word, word_pieces);
+            concatenated.insert(concatenated.end(), word_pieces.begin(), word_pieces.end());
+        }
+        INFO(line);
+        CHECK(concatenated == whole);
+    }
+    // The cached word-by-word path of document_perplexity against the whole-text path; run twice
+    // so that the second run reads every word from the cache.
+    for (int run = 0; run < 2; ++run) {
+        double cached = 0;
+        REQUIRE(document_perplexity(document, tokenizer, model, cached));
+        CHECK(cached == whole_text_perplexity(document, tokenizer, model));
+    }
+}
+
+TEST_CASE("model without whitespace split encodes whole text", "[perplexity]") {
+    text_test::TempDir dir;
+    SentencePieceTokenizer splitting(train_sentencepiece(dir, "split", true));
+    CHECK(splitting.splits_at_spaces());
+    SentencePieceTokenizer joined(train_sentencepiece(dir, "joined", false));
+    CHECK_FALSE(joined.splits_at_spaces());
+
+    // Pieces that span a space exist only in the second model, so word-by-word encoding would
+    // differ from its whole-text encoding.
+    std::vector<std::string> pieces;
+    bool spans_space = false;
+    std::string text;
+    for (const std::string& line : normalized_fixture_lines()) {
+        text += line + " ";
+        joined.encode(line, pieces);
+        for (const std::string& piece : pieces) spans_space = spans_space || piece.find("\xE2\x96\x81", 1) != std::string::npos;
+    }
+    CHECK(spans_space);
+    NgramModel model = NgramModel::load(text_test::fixture("lm/gpl3.o3.arpa.gz"));
+    double value = 0;
+    REQUIRE(document_perplexity(text, joined, model, value));
+    CHECK(value == whole_text_perplexity(text, joined, model));
+}
+
+TEST_CASE("score_ids equals score_word sums", "[perplexity]") {
+    // score_ids reuses the previous word's n-grams as back-off contexts; score_word looks every
+    // context up again. Random word sequences, including <unk> (id 0) and repeats.
+    NgramModel model = NgramModel::load(text_test::fixture("lm/gpl3.o3.arpa.gz"));
+    std::mt19937 random(7);
+    std::uniform_int_distribution<NgramModel::WordIndex> word(0, static_cast<NgramModel::WordIndex>(model.vocabulary_size() - 1));
+    for (int sentence = 0; sentence < 200; ++sentence) {
+        std::vector<NgramModel::WordIndex> ids(static_cast<std::size_t>(sentence % 40));
+        for (auto& id : ids) id = sentence % 2 ? word(random) : word(random) % 20;  // odd: rare words, even: frequent
+        std::vector<NgramModel::WordIndex> context = {model.begin_sentence()};  // most recent first
+        float expected = 0;
+        for (std::size_t i = 0; i <= ids.size(); ++i) {
+            NgramModel::WordIndex id = i < ids.size() ? ids[i] : model.end_sentence();
+            expected += model.score_word(context.data(), std::min<std::size_t>(context.size(), 2), id);
+            context.insert(context.begin(), id);
+        }
+        INFO("sentence " << sentence);
+        CHECK(model.score_ids(ids.data(), ids.size()) == expected);
+    }
+}
+
+TEST_CASE("viterbi_word from zero equals encode", "[perplexity]") {
+    // From score 0, the reimplemented search must pick the pieces that SentencePiece picks for
+    // the word alone, for every word of the fixture under two models (one with unknown characters).
+    text_test::TempDir dir;
+    SentencePieceTokenizer small(text_test::fixture("lm/gpl3.sp.model"));
+    SentencePieceTokenizer trained(train_sentencepiece(dir, "split", true));
+    int compared = 0, with_unknown = 0;
+    for (const SentencePieceTokenizer* tokenizer : {&small, &trained}) {
+        REQUIRE(tokenizer->splits_at_spaces());
+        SentencePieceTokenizer::EncodedWord encoded;
+        std::vector<std::string> pieces;
+        for (const std::string& line : normalized_fixture_lines()) {
+            std::istringstream words(line);
+            std::string word;
+            while (words >> word) {
+                tokenizer->encode_word(word, encoded);
+                std::string normalized_word;
+                for (const std::string& piece : encoded.pieces) normalized_word += piece;
+                float offset = 0;
+                INFO(tokenizer->path() << ": " << word);
+                REQUIRE(tokenizer->viterbi_word(normalized_word, offset, pieces));
+                CHECK(pieces == encoded.pieces);
+                if (encoded.known) CHECK(offset == SentencePieceTokenizer::add_scores(0, encoded.scores));
+                with_unknown += !encoded.known;
+                ++compared;
+            }
+        }
+    }
+    CHECK(compared > 5000);
+    CHECK(with_unknown > 0);
 }

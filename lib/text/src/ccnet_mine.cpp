@@ -45,6 +45,7 @@ struct MineCounts {
     std::map<std::string, std::uint64_t> quality_failures;  // first failed rule -> documents
     std::uint64_t reference_documents_in = 0, reference_documents_out = 0;
     std::uint64_t perplexity_documents_in = 0, perplexity_documents_scored = 0;
+    std::uint64_t perplexity_documents_encoded_whole = 0;  // not word by word (see document_perplexity)
     std::map<std::string, std::uint64_t> buckets;
     std::map<std::string, double> stage_seconds;  // thread time per stage, summed over batches
 
@@ -57,6 +58,7 @@ struct MineCounts {
         reference_documents_out += o.reference_documents_out;
         perplexity_documents_in += o.perplexity_documents_in;
         perplexity_documents_scored += o.perplexity_documents_scored;
+        perplexity_documents_encoded_whole += o.perplexity_documents_encoded_whole;
         for (const auto& entry : o.buckets) buckets[entry.first] += entry.second;
         dedup_documents_in += o.dedup_documents_in, dedup_documents_out += o.dedup_documents_out;
         dedup_lines_in += o.dedup_lines_in, dedup_lines_out += o.dedup_lines_out;
@@ -207,10 +209,12 @@ std::string score_perplexity(Document& document, LanguageModelSet& models, const
     ++counts.perplexity_documents_in;
     const LanguageModels* language_models = models.get(document.language);
     if (language_models) {
+        bool encoded_whole = false;
         document.has_perplexity =
             document_perplexity(document.raw_content, *language_models->tokenizer, *language_models->model,
-                                document.perplexity);
+                                document.perplexity, &encoded_whole);
         counts.perplexity_documents_scored += document.has_perplexity;
+        counts.perplexity_documents_encoded_whole += document.has_perplexity && encoded_whole;
     }
     document.bucket = cutoffs.bucket(document.language, document.has_perplexity ? document.perplexity : -1.0);
     ++counts.buckets[document.bucket];
@@ -346,6 +350,7 @@ std::string perplexity_stats(const CcnetMineOptions& options, const std::string&
         .string("cutoff", cutoff_path)
         .integer("documents_in", counts.perplexity_documents_in)
         .integer("documents_scored", counts.perplexity_documents_scored)
+        .integer("documents_encoded_whole", counts.perplexity_documents_encoded_whole)
         .raw("buckets", buckets.str())
         .str();
 }
@@ -581,6 +586,8 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         .raw("lid", JsonObject()
                         .integer("documents_in", mine_totals.lid_documents_in)
                         .integer("documents_out", mine_totals.lid_documents_out)
+                        .integer("fasttext_cached_sums", identifier->counters().cached)
+                        .integer("fasttext_recomputed", identifier->counters().recomputed)
                         .str())
         .raw("lang_filter", JsonObject()
                                 .integer("documents_in", mine_totals.lang_documents_in)

@@ -44,9 +44,31 @@ private:
     }
 };
 
+// Calls `add(token)` for each token of `text` as Dictionary::getLine splits a line: runs of
+// bytes other than " \n\r\t\v\f\0", then the end-of-sentence token for the final newline.
+template <typename Add>
+void for_each_token(std::string_view text, Add&& add) {
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= text.size(); ++i) {
+        char c = i < text.size() ? text[i] : ' ';
+        bool space = c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f' || c == '\0';
+        if (!space) continue;
+        if (i > start) add(text.substr(start, i - start));
+        start = i + 1;
+    }
+    add(std::string_view(fasttext::Dictionary::EOS));
+}
+
+std::uint64_t token_slot_hash(std::string_view token) {
+    std::uint64_t h = 14695981039346656037ULL;  // FNV-1a, only to pick a cache slot
+    for (char c : token) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    return h;
+}
+
 class FastTextIdentifier : public LanguageIdentifier {
 public:
-    explicit FastTextIdentifier(const std::string& path) : name_("fasttext:" + base_name(path)) {
+    FastTextIdentifier(const std::string& path, FastTextSummation summation)
+        : name_("fasttext:" + base_name(path)), summation_(summation) {
         try {
             model_.loadModel(path);
         } catch (const std::exception& e) {
@@ -81,15 +103,26 @@ public:
         if (best.second.compare(0, prefix.size(), prefix) == 0) best.second.erase(0, prefix.size());
         LanguagePrediction prediction;
         prediction.label = best.second;
-        // numpy's round(x, 2) on the float64 value of the float32 probability: rint(x * 100).
-        prediction.score_percent = static_cast<int>(std::nearbyint(static_cast<double>(best.first) * 100.0));
+        prediction.score_percent = round_percent(best.first);
         return prediction;
+    }
+
+    FastTextCounters counters() const override {
+        FastTextCounters counters;
+        counters.cached = cached_predictions_.load(std::memory_order_relaxed);
+        counters.recomputed = recomputed_predictions_.load(std::memory_order_relaxed);
+        return counters;
     }
 
 private:
     static std::string base_name(const std::string& path) {
         std::size_t slash = path.rfind('/');
         return slash == std::string::npos ? path : path.substr(slash + 1);
+    }
+
+    // numpy's round(x, 2) on the float64 value of the float32 probability: rint(x * 100).
+    static int round_percent(fasttext::real probability) {
+        return static_cast<int>(std::nearbyint(static_cast<double>(probability) * 100.0));
     }
 
     // The output layer, built as FastText::createLoss builds it, so that the hidden vector can be
@@ -116,11 +149,10 @@ private:
     }
 
     // Appends the input ids of `text` plus a final newline as Dictionary::getLine does for a
-    // supervised model whose wordNgrams is 1: tokens are runs of bytes other than
-    // " \n\r\t\v\f\0", the newline becomes the end-of-sentence token, label tokens are skipped,
-    // and each word contributes Dictionary::getSubwords(word). The ids of recent tokens are kept
-    // in a per-thread direct-mapped cache, because looking a word up in fastText's 30-million-slot
-    // table and hashing its character n-grams costs more than the rest of the prediction.
+    // supervised model whose wordNgrams is 1: label tokens are skipped and each word contributes
+    // Dictionary::getSubwords(word). The ids of recent tokens are kept in a per-thread
+    // direct-mapped cache, because looking a word up in fastText's 30-million-slot table and
+    // hashing its character n-grams costs more than adding the rows.
     void text_to_ids(std::string_view text, std::vector<std::int32_t>& ids) const {
         struct Slot {
             std::uint64_t owner = 0;
@@ -130,35 +162,89 @@ private:
         constexpr std::size_t kSlots = 1 << 16;
         thread_local std::vector<Slot> cache(kSlots);
 
-        auto add_token = [&](std::string_view token) {
+        for_each_token(text, [&](std::string_view token) {
             if (token.compare(0, args_.label.size(), args_.label) == 0) return;
-            std::uint64_t h = 14695981039346656037ULL;  // FNV-1a, only to pick a cache slot
-            for (char c : token) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-            Slot& slot = cache[h & (kSlots - 1)];
+            Slot& slot = cache[token_slot_hash(token) & (kSlots - 1)];
             if (slot.owner != instance_ || slot.token != token) {
                 slot.owner = instance_;
                 slot.token.assign(token);
                 slot.ids = dictionary_->getSubwords(slot.token);
             }
             ids.insert(ids.end(), slot.ids.begin(), slot.ids.end());
-        };
-
-        std::size_t start = 0;
-        for (std::size_t i = 0; i <= text.size(); ++i) {
-            char c = i < text.size() ? text[i] : ' ';
-            bool space = c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f' || c == '\0';
-            if (!space) continue;
-            if (i > start) add_token(text.substr(start, i - start));
-            start = i + 1;
-        }
-        add_token(fasttext::Dictionary::EOS);
+        });
     }
 
-    // FastText::predictLine for k = 1, with Model::computeHidden rewritten to prefetch the rows of
-    // the input matrix: the rows are random 64-byte reads from a matrix of about 128 MB
-    // (lid.176), and waiting for each in turn is most of the prediction time. The rows are added
-    // in the same order with the same float arithmetic, so the result is bit-identical.
-    bool predict_fast(std::string_view text, std::pair<fasttext::real, std::string>& best) const {
+    // Per-thread direct-mapped cache of each recent token's summed input-matrix rows (the word's
+    // own row, if it is in the vocabulary, and its character n-gram rows). The sums take at most
+    // kSumCacheBytes per thread (2^18 slots for lid.176's 16 dimensions, 2^14 for 300), plus
+    // 45 bytes per slot and the text of tokens longer than 15 bytes; a slot is overwritten by
+    // the next token that hashes to it.
+    struct SumCache {
+        std::int64_t dim = 0;
+        std::size_t mask = 0;
+        std::vector<std::uint64_t> owner;
+        std::vector<std::string> token;
+        std::vector<std::int32_t> rows;
+        std::vector<fasttext::real> sums;
+    };
+    static constexpr std::size_t kSumCacheBytes = std::size_t(16) << 20;
+
+    SumCache& sum_cache() const {
+        thread_local SumCache cache;
+        const std::int64_t dim = input_->cols();
+        if (cache.dim != dim) {
+            std::size_t slots = 1 << 18;
+            while (slots > 1024 && slots * static_cast<std::size_t>(dim) * sizeof(fasttext::real) > kSumCacheBytes) slots /= 2;
+            cache.dim = dim;
+            cache.mask = slots - 1;
+            cache.owner.assign(slots, 0);
+            cache.token.assign(slots, std::string());
+            cache.rows.assign(slots, 0);
+            cache.sums.assign(slots * static_cast<std::size_t>(dim), 0);
+        }
+        return cache;
+    }
+
+    // Sets `hidden` to the sum of the rows of `text`'s tokens, one cached sum per token, and
+    // returns the number of rows. The sum equals fastText's up to float rounding, because the
+    // rows are grouped by token instead of added one by one.
+    std::int64_t sum_rows_cached(std::string_view text, fasttext::real* hidden) const {
+        SumCache& cache = sum_cache();
+        const std::int64_t dim = cache.dim;
+        const fasttext::real* matrix = input_->data();
+        thread_local std::vector<std::int32_t> ids;
+        std::int64_t rows = 0;
+        std::fill(hidden, hidden + dim, fasttext::real(0));
+        for_each_token(text, [&](std::string_view token) {
+            if (token.compare(0, args_.label.size(), args_.label) == 0) return;
+            std::size_t slot = token_slot_hash(token) & cache.mask;
+            fasttext::real* sum = cache.sums.data() + slot * static_cast<std::size_t>(dim);
+            if (cache.owner[slot] != instance_ || cache.token[slot] != token) {
+                cache.owner[slot] = instance_;
+                cache.token[slot].assign(token);
+                ids = dictionary_->getSubwords(cache.token[slot]);
+                cache.rows[slot] = static_cast<std::int32_t>(ids.size());
+                std::fill(sum, sum + dim, fasttext::real(0));
+                // Request all rows first so that their reads overlap.
+                for (std::int32_t id : ids) {
+                    const fasttext::real* row = matrix + id * dim;
+                    for (std::int64_t j = 0; j < dim; j += 16) __builtin_prefetch(row + j);
+                }
+                for (std::int32_t id : ids) {
+                    const fasttext::real* row = matrix + id * dim;
+                    for (std::int64_t j = 0; j < dim; ++j) sum[j] += row[j];
+                }
+            }
+            for (std::int64_t j = 0; j < dim; ++j) hidden[j] += sum[j];
+            rows += cache.rows[slot];
+        });
+        return rows;
+    }
+
+    // Sets `hidden` to the sum of the rows of `text`'s tokens in fastText's order
+    // (Model::computeHidden) and returns the number of rows. The rows are random 64-byte reads
+    // from a matrix of about 128 MB (lid.176), so the next ones are prefetched.
+    std::int64_t sum_rows_exact(std::string_view text, fasttext::real* hidden) const {
         thread_local std::vector<std::int32_t> words, labels;
         words.clear();
         labels.clear();
@@ -168,11 +254,7 @@ private:
             std::istringstream in(std::string(text) + "\n");
             dictionary_->getLine(in, words, labels);
         }
-        if (words.empty()) return false;
-
         const std::int64_t dim = input_->cols();
-        fasttext::Model::State state(static_cast<std::int32_t>(dim), dictionary_->nlabels(), 0);
-        fasttext::real* hidden = state.hidden.data();
         std::fill(hidden, hidden + dim, fasttext::real(0));
         const fasttext::real* matrix = input_->data();
         constexpr std::size_t kAhead = 16;
@@ -184,11 +266,62 @@ private:
             const fasttext::real* row = matrix + words[i] * dim;
             for (std::int64_t j = 0; j < dim; ++j) hidden[j] += row[j];
         }
-        state.hidden.mul(1.0 / words.size());
+        return static_cast<std::int64_t>(words.size());
+    }
 
-        fasttext::Predictions heap;
-        heap.reserve(2);
-        loss_->predict(1, 0.0, heap, state);
+    // Scores the mean hidden vector with fastText's own loss (FastText::predictLine) and returns
+    // the k best (log probability, label index) pairs, best first.
+    void score_hidden(fasttext::Model::State& state, std::int64_t rows, std::int32_t k,
+                      fasttext::Predictions& heap) const {
+        state.hidden.mul(1.0 / rows);
+        heap.clear();
+        loss_->predict(k, 0.0, heap, state);
+    }
+
+    // Whether a prediction from cached sums could differ from fastText's exact one in its label,
+    // its score rounded to 2 decimals, or the keep decision (score >= threshold, itself a
+    // multiple of 0.01): true when the probability lies within kGuard of a rounding boundary
+    // (x.xx5) or when the second label's probability is within 2 kGuard of the best one's.
+    static constexpr double kGuard = 2e-4;
+    bool near_boundary(const fasttext::Predictions& top) const {
+        double probability = std::exp(static_cast<double>(top.front().first));
+        double percent = probability * 100.0;
+        if (std::fabs(percent - (std::floor(percent) + 0.5)) < kGuard * 100.0) return true;
+        if (top.size() > 1 && probability - std::exp(static_cast<double>(top[1].first)) < 2 * kGuard) return true;
+        return false;
+    }
+
+    // FastText::predictLine for k = 1. By default (FastTextSummation::cached) the hidden vector
+    // comes from per-token cached row sums, and the prediction is recomputed with the rows added
+    // in fastText's order whenever near_boundary() says the rounding difference could matter,
+    // so the label and the rounded score equal fastText's. NOTE: kGuard is about 20 times the
+    // largest probability difference measured between the two sums (9.2e-6 on 27,804 benchmark
+    // documents, docs/ccnet-filter.md), not a proven bound on it.
+    bool predict_fast(std::string_view text, std::pair<fasttext::real, std::string>& best) const {
+        const std::int64_t dim = input_->cols();
+        thread_local fasttext::Predictions heap;
+        fasttext::Model::State state(static_cast<std::int32_t>(dim), dictionary_->nlabels(), 0);
+        fasttext::real* hidden = state.hidden.data();
+        bool exact = summation_ == FastTextSummation::exact ||
+                     !(args_.wordNgrams <= 1 && text.find('\n') == std::string_view::npos);
+        if (!exact) {
+            std::int64_t rows = sum_rows_cached(text, hidden);
+            if (rows == 0) return false;
+            // The two best labels, so that near_boundary() can compare them (no extra row reads).
+            score_hidden(state, rows, 2, heap);
+            if (heap.empty()) return false;
+            exact = near_boundary(heap);
+            if (exact) {
+                recomputed_predictions_.fetch_add(1, std::memory_order_relaxed);
+            } else {
+                cached_predictions_.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+        if (exact) {
+            std::int64_t rows = sum_rows_exact(text, hidden);
+            if (rows == 0) return false;
+            score_hidden(state, rows, 1, heap);
+        }
         if (heap.empty()) return false;
         best = {std::exp(heap.front().first), dictionary_->getLabel(heap.front().second)};
         return true;
@@ -197,11 +330,13 @@ private:
     fasttext::FastText model_;
     fasttext::Args args_;
     std::string name_;
+    FastTextSummation summation_;
     std::shared_ptr<const fasttext::Dictionary> dictionary_;
     std::shared_ptr<const fasttext::DenseMatrix> input_;
     std::shared_ptr<fasttext::Matrix> output_;
     std::shared_ptr<fasttext::Loss> loss_;
-    // Distinguishes this model's entries in the per-thread token cache from another model's.
+    mutable std::atomic<std::uint64_t> cached_predictions_{0}, recomputed_predictions_{0};
+    // Distinguishes this model's entries in the per-thread caches from another model's.
     const std::uint64_t instance_ = next_instance_++;
     static inline std::atomic<std::uint64_t> next_instance_{1};
 };
@@ -210,8 +345,8 @@ private:
 
 std::unique_ptr<LanguageIdentifier> make_cld2_identifier() { return std::make_unique<Cld2Identifier>(); }
 
-std::unique_ptr<LanguageIdentifier> load_fasttext_identifier(const std::string& path) {
-    return std::make_unique<FastTextIdentifier>(path);
+std::unique_ptr<LanguageIdentifier> load_fasttext_identifier(const std::string& path, FastTextSummation summation) {
+    return std::make_unique<FastTextIdentifier>(path, summation);
 }
 
 }  // namespace scorekit::text

@@ -1,5 +1,6 @@
 // Back-off n-gram model: ARPA reading and KenLM's scoring rule.
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +15,11 @@ namespace scorekit::text {
 
 std::uint64_t combine_word_hash(std::uint64_t current, std::uint32_t next) {
     return (current * 8978948897894561157ULL) ^ (static_cast<std::uint64_t>(1 + next) * 17894857484156487943ULL);
+}
+
+std::uint64_t NgramModel::next_id() {
+    static std::atomic<std::uint64_t> next{1};
+    return next++;
 }
 
 void NgramModel::Table::reserve(std::uint64_t count) {
@@ -368,23 +374,55 @@ float NgramModel::score_word(const WordIndex* context, std::size_t context_lengt
 }
 
 float NgramModel::score_sentence(const std::vector<std::string>& words) const {
-    // Context, most recent word first.
-    std::vector<WordIndex> context(static_cast<std::size_t>(order_ > 1 ? order_ - 1 : 1), 0);
-    std::size_t length = 0;
-    auto push = [&](WordIndex id) {
-        if (context.empty()) return;
-        for (std::size_t k = context.size() - 1; k > 0; --k) context[k] = context[k - 1];
-        context[0] = id;
-        if (length < context.size()) ++length;
-    };
-    push(begin_sentence_);
-    float total = 0;
-    for (const std::string& word : words) {
-        WordIndex id = index(word);
-        total += score_word(context.data(), order_ > 1 ? length : 0, id);
-        push(id);
+    thread_local std::vector<WordIndex> ids;
+    ids.clear();
+    for (const std::string& word : words) ids.push_back(index(word));
+    return score_ids(ids.data(), ids.size());
+}
+
+float NgramModel::score_ids(const WordIndex* ids, std::size_t count) const {
+    // The context, most recent word first, and the back-off weights of its n-grams of length
+    // 1 .. known. These n-grams are the ones found while scoring the previous word (its own
+    // n-grams are the next word's contexts), so they are not looked up twice, as in KenLM's
+    // State. The sums are those of score_word: same values, same order.
+    constexpr std::size_t kMaxContext = 16;
+    WordIndex context[kMaxContext];
+    float context_backoff[kMaxContext + 1];
+    float word_backoff[kMaxContext + 1];
+    const std::size_t capacity = order_ > 1 ? static_cast<std::size_t>(order_ - 1) : 0;
+    std::size_t length = 0, known = 0;
+    if (capacity > 0) {
+        context[0] = begin_sentence_;
+        context_backoff[0] = unigram_backoff_[begin_sentence_];
+        length = known = 1;
     }
-    total += score_word(context.data(), order_ > 1 ? length : 0, end_sentence_);
+
+    float total = 0;
+    for (std::size_t i = 0; i <= count; ++i) {
+        const WordIndex word = i < count ? ids[i] : end_sentence_;
+        float probability = unigram_probability_[word];
+        word_backoff[0] = unigram_backoff_[word];
+        std::size_t matched = 1;
+        std::uint64_t key = word;
+        for (std::size_t k = 0; k < length; ++k) {
+            key = combine_word_hash(key, context[k]);
+            const Entry* entry = tables_[k + 1].find(key);
+            if (!entry) break;
+            probability = entry->log_probability;
+            word_backoff[k + 1] = entry->backoff;
+            matched = k + 2;
+        }
+        std::size_t usable_backoffs = std::min(known, length);
+        for (std::size_t n = matched; n <= usable_backoffs; ++n) probability += context_backoff[n - 1];
+        total += probability;
+
+        if (capacity == 0) continue;
+        for (std::size_t k = std::min(length, capacity - 1); k > 0; --k) context[k] = context[k - 1];
+        context[0] = word;
+        length = std::min(length + 1, capacity);
+        known = matched;
+        std::copy(word_backoff, word_backoff + matched, context_backoff);
+    }
     return total;
 }
 

@@ -1,4 +1,5 @@
 // cc_net's perplexity stage: per-language models, document perplexity and buckets.
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
 
@@ -114,16 +115,97 @@ const LanguageModels* LanguageModelSet::get(const std::string& language) {
     return loaded_.emplace(language, std::move(models)).first->second.get();
 }
 
+namespace {
+
+// Appends the n-gram model ids of the SentencePiece pieces of `text` to `ids` and returns true.
+// The words (runs between spaces) are encoded one by one through a per-thread cache, and the
+// pieces are those of the whole-text encoding. A word with unknown characters, or whose best
+// segmentation is not ahead of its second best by more than the float rounding that the
+// whole-text search can add there, is searched again from the score accumulated before it
+// (viterbi_word). Returns false, with `ids` unspecified, when that search fails, so that the
+// caller encodes the whole text. Needs tokenizer.splits_at_spaces().
+// The cache has 2^16 direct-mapped slots per thread (about 10 MB with typical words); a slot
+// is overwritten by the next word that hashes to it, and slots of another tokenizer or model
+// are treated as empty.
+bool encode_words_cached(std::string_view text, const SentencePieceTokenizer& tokenizer, const NgramModel& model,
+                         std::vector<NgramModel::WordIndex>& ids) {
+    struct Slot {
+        std::uint64_t tokenizer = 0, model = 0;
+        std::string word;
+        std::string normalized;  // the word's pieces concatenated, for viterbi_word
+        std::vector<NgramModel::WordIndex> ids;
+        std::vector<float> scores;
+        float margin = 0;
+        bool known = true;
+    };
+    constexpr std::size_t kSlots = 1 << 16;
+    thread_local std::vector<Slot> cache(kSlots);
+    thread_local SentencePieceTokenizer::EncodedWord encoded;
+    thread_local std::vector<std::string> pieces;
+
+    float offset = 0;  // the score that the whole-text search has stored before the current word
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t end = text.find(' ', start);
+        if (end == std::string_view::npos) end = text.size();
+        std::string_view word = text.substr(start, end - start);
+        start = end + 1;
+        if (word.empty()) continue;
+        std::uint64_t hash = 14695981039346656037ULL;  // FNV-1a, only to pick a cache slot
+        for (char c : word) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+        Slot& slot = cache[hash & (kSlots - 1)];
+        if (slot.tokenizer != tokenizer.id() || slot.model != model.id() || slot.word != word) {
+            tokenizer.encode_word(word, encoded);
+            slot.tokenizer = tokenizer.id();
+            slot.model = model.id();
+            slot.word.assign(word);
+            slot.normalized.clear();
+            slot.ids.clear();
+            for (const std::string& piece : encoded.pieces) {
+                slot.normalized += piece;
+                slot.ids.push_back(model.index(piece));
+            }
+            slot.scores = encoded.scores;
+            slot.margin = encoded.margin;
+            slot.known = encoded.known;
+        }
+        // Each segmentation adds at most one piece per byte of the word, each piece scores at
+        // least the unknown score, and each addition rounds the stored score by at most half an
+        // ulp of its magnitude; the two segmentations compared can thus move by (bytes + 1) ulps.
+        double magnitude = std::fabs(static_cast<double>(offset)) +
+                           static_cast<double>(word.size() + 1) * std::fabs(static_cast<double>(tokenizer.unknown_score()));
+        double ulp = magnitude * std::ldexp(1.0, -23);
+        if (slot.known && slot.margin > static_cast<double>(word.size() + 1) * ulp) {
+            offset = SentencePieceTokenizer::add_scores(offset, slot.scores);
+            ids.insert(ids.end(), slot.ids.begin(), slot.ids.end());
+            continue;
+        }
+        if (!tokenizer.viterbi_word(slot.normalized, offset, pieces)) return false;
+        for (const std::string& piece : pieces) ids.push_back(model.index(piece));
+    }
+    return true;
+}
+
+}  // namespace
+
 bool document_perplexity(const std::string& text, const SentencePieceTokenizer& tokenizer, const NgramModel& model,
-                         double& perplexity_out) {
+                         double& perplexity_out, bool* encoded_whole) {
     thread_local std::string normalized;
+    thread_local std::vector<NgramModel::WordIndex> ids;
     thread_local std::vector<std::string> pieces;
     normalize_for_perplexity(text, normalized);
     if (normalized.empty()) return false;
-    tokenizer.encode(normalized, pieces);
-    // KenLM's Python score() splits the joined pieces at whitespace, so a piece never contains a space.
-    double log10_probability = model.score_sentence(pieces);
-    perplexity_out = round_to_tenth(perplexity(log10_probability, pieces.size() + 1));
+    ids.clear();
+    bool whole = !tokenizer.splits_at_spaces() || !encode_words_cached(normalized, tokenizer, model, ids);
+    if (whole) {
+        ids.clear();
+        tokenizer.encode(normalized, pieces);
+        // KenLM's Python score() splits the joined pieces at whitespace, so a piece never contains a space.
+        for (const std::string& piece : pieces) ids.push_back(model.index(piece));
+    }
+    if (encoded_whole) *encoded_whole = whole;
+    double log10_probability = model.score_ids(ids.data(), ids.size());
+    perplexity_out = round_to_tenth(perplexity(log10_probability, ids.size() + 1));
     return true;
 }
 

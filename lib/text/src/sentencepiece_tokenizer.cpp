@@ -1,30 +1,283 @@
 // SentencePiece tokenisation through Debian's libsentencepiece.
 #include <sentencepiece_processor.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <unordered_map>
+
 #include "scorekit/error.hpp"
+#include "scorekit/log.hpp"
 #include "scorekit/text/language_model.hpp"
 
 namespace scorekit::text {
+namespace {
+
+// The fields of sentencepiece_model.proto (SentencePiece 0.1.x) that decide whether a text
+// can be encoded word by word; the defaults are the proto's. Debian ships no header for the
+// proto, so the serialized model is read with the protobuf wire format directly.
+struct SplitSpec {
+    std::uint64_t model_type = 1;             // TrainerSpec field 3 (1 = unigram)
+    bool split_by_whitespace = true;          // TrainerSpec field 22
+    bool treat_whitespace_as_suffix = false;  // TrainerSpec field 24
+    bool allow_whitespace_only_pieces = false;  // TrainerSpec field 26
+    bool add_dummy_prefix = true;             // NormalizerSpec field 3
+    bool remove_extra_whitespaces = true;     // NormalizerSpec field 4
+    bool escape_whitespaces = true;           // NormalizerSpec field 5
+};
+
+class WireReader {
+public:
+    WireReader(const char* data, std::size_t size)
+        : at_(reinterpret_cast<const unsigned char*>(data)), end_(at_ + size) {}
+
+    bool done() const { return at_ >= end_; }
+
+    bool varint(std::uint64_t& value) {
+        value = 0;
+        for (int shift = 0; shift < 64 && at_ < end_; shift += 7) {
+            unsigned char byte = *at_++;
+            value |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+            if (!(byte & 0x80)) return true;
+        }
+        return false;
+    }
+
+    // Reads one field; a length-delimited field's bytes are returned in `bytes`, a varint's
+    // value in `value`. False on malformed input or an unsupported (group) wire type.
+    bool field(std::uint64_t& number, std::uint64_t& value, std::string_view& bytes) {
+        std::uint64_t tag = 0;
+        if (!varint(tag)) return false;
+        number = tag >> 3;
+        bytes = std::string_view();
+        switch (tag & 7) {
+            case 0:
+                return varint(value);
+            case 1:
+                return skip(8);
+            case 2: {
+                std::uint64_t length = 0;
+                if (!varint(length) || length > static_cast<std::uint64_t>(end_ - at_)) return false;
+                bytes = std::string_view(reinterpret_cast<const char*>(at_), length);
+                at_ += length;
+                return true;
+            }
+            case 5:
+                return skip(4);
+            default:
+                return false;
+        }
+    }
+
+private:
+    bool skip(std::size_t count) {
+        if (count > static_cast<std::size_t>(end_ - at_)) return false;
+        at_ += count;
+        return true;
+    }
+
+    const unsigned char* at_;
+    const unsigned char* end_;
+};
+
+// Reads the boolean varint fields `numbers[i]` of a message into `*targets[i]`.
+bool read_flags(std::string_view message, std::initializer_list<std::pair<std::uint64_t, bool*>> flags,
+                std::uint64_t* model_type = nullptr) {
+    WireReader reader(message.data(), message.size());
+    while (!reader.done()) {
+        std::uint64_t number = 0, value = 0;
+        std::string_view bytes;
+        if (!reader.field(number, value, bytes)) return false;
+        for (const auto& flag : flags) {
+            if (flag.first == number && bytes.empty()) *flag.second = value != 0;
+        }
+        if (model_type && number == 3 && bytes.empty()) *model_type = value;
+    }
+    return true;
+}
+
+bool read_split_spec(const std::string& serialized, SplitSpec& spec) {
+    WireReader reader(serialized.data(), serialized.size());
+    while (!reader.done()) {
+        std::uint64_t number = 0, value = 0;
+        std::string_view bytes;
+        if (!reader.field(number, value, bytes)) return false;
+        if (number == 2 && !read_flags(bytes, {{22, &spec.split_by_whitespace},
+                                               {24, &spec.treat_whitespace_as_suffix},
+                                               {26, &spec.allow_whitespace_only_pieces}},
+                                      &spec.model_type)) {
+            return false;
+        }
+        if (number == 3 && !read_flags(bytes, {{3, &spec.add_dummy_prefix},
+                                               {4, &spec.remove_extra_whitespaces},
+                                               {5, &spec.escape_whitespaces}})) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::atomic<std::uint64_t> next_tokenizer_id{1};
+
+}  // namespace
 
 struct SentencePieceTokenizer::Impl {
     sentencepiece::SentencePieceProcessor processor;
+    // The unigram model's normal pieces (text -> id) for viterbi_word(), their maximum length
+    // in bytes, and the score of an unknown character (min_score - 10, kUnkPenalty).
+    std::unordered_map<std::string, int> normal_pieces;
+    std::size_t max_piece_bytes = 0;
+    float unknown_score = 0;
 };
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
-    : impl_(std::make_unique<Impl>()), path_(path) {
+    : impl_(std::make_unique<Impl>()), path_(path), id_(next_tokenizer_id++) {
     auto status = impl_->processor.Load(path);
     if (!status.ok()) {
         throw Error(describe("cannot load SentencePiece model", path, status.ToString(),
                              "give a .model file written by spm_train"));
     }
+    splits_at_spaces_ = check_splits_at_spaces();
+    if (!splits_at_spaces_) {
+        log_verbose("SentencePiece model " + path + " does not split at whitespace: documents are encoded whole");
+    }
 }
 
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;
+
+// Whether the words of a text (its runs between ASCII spaces) can be encoded one by one: the
+// model is a unigram model (for encode_word's second-best score) that splits at whitespace, each space becomes one "▁" that
+// starts the next word (dummy prefix, runs of spaces collapsed, no suffix mode), "▁" is a
+// piece of its own (so unknown characters never merge across a space), and no piece has a
+// "▁" after its first character. Then a segmentation of the whole text is one of each word, but
+// the whole-text Viterbi search adds the scores of earlier words before comparing, so its float
+// rounding can break a near-tie inside a word differently (see encode_word). NOTE: this also
+// assumes that the model's normalisation rules never match across a space.
+bool SentencePieceTokenizer::check_splits_at_spaces() const {
+    const auto& processor = impl_->processor;
+    SplitSpec spec;
+    if (!read_split_spec(processor.serialized_model_proto(), spec)) return false;
+    if (spec.model_type != 1 || !spec.split_by_whitespace || spec.treat_whitespace_as_suffix || spec.allow_whitespace_only_pieces ||
+        !spec.add_dummy_prefix || !spec.remove_extra_whitespaces || !spec.escape_whitespaces) {
+        return false;
+    }
+    const std::string space = "\xe2\x96\x81";  // U+2581, SentencePiece's whitespace mark
+    if (processor.IsUnknown(processor.PieceToId(space))) return false;
+    float min_score = std::numeric_limits<float>::infinity();
+    for (int id = 0; id < processor.GetPieceSize(); ++id) {
+        const std::string& piece = processor.IdToPiece(id);
+        if (piece.find(space, 1) != std::string::npos) return false;
+        // viterbi_word() knows normal, unknown, control and unused pieces only. The API has no
+        // test for user-defined pieces, which the trainer writes with score 0; a normal piece of
+        // a unigram model has a negative score (a log probability).
+        if (processor.IsUnknown(id) || processor.IsControl(id) || processor.IsUnused(id)) continue;
+        if (processor.IsByte(id) || piece.empty() || !(processor.GetScore(id) < 0)) return false;
+        impl_->normal_pieces.emplace(piece, id);
+        impl_->max_piece_bytes = std::max(impl_->max_piece_bytes, piece.size());
+        min_score = std::min(min_score, processor.GetScore(id));
+    }
+    impl_->unknown_score = min_score - 10.0f;
+    return true;
+}
 
 void SentencePieceTokenizer::encode(std::string_view text, std::vector<std::string>& pieces) const {
     pieces.clear();
     auto status = impl_->processor.Encode(text, &pieces);
     if (!status.ok()) throw Error(describe("SentencePiece encoding failed", path_, status.ToString(), ""));
+}
+
+void SentencePieceTokenizer::encode_word(std::string_view word, EncodedWord& encoded) const {
+    const auto& processor = impl_->processor;
+    encode(word, encoded.pieces);
+    encoded.scores.clear();
+    encoded.known = true;
+    for (const std::string& piece : encoded.pieces) {
+        int id = processor.PieceToId(piece);
+        encoded.known = encoded.known && !processor.IsUnknown(id);
+        encoded.scores.push_back(processor.GetScore(id));
+    }
+    auto nbest = processor.NBestEncodeAsImmutableProto(word, 2);
+    encoded.margin = 0;  // no second-best score: treated as a tie
+    if (nbest.nbests_size() == 1) encoded.margin = std::numeric_limits<float>::infinity();
+    if (nbest.nbests_size() >= 2) encoded.margin = nbest.nbests(0).score() - nbest.nbests(1).score();
+}
+
+float SentencePieceTokenizer::unknown_score() const { return impl_->unknown_score; }
+
+float SentencePieceTokenizer::add_scores(float offset, const std::vector<float>& scores) {
+    for (float score : scores) offset = static_cast<float>(static_cast<double>(score) + static_cast<double>(offset));
+    return offset;
+}
+
+// SentencePiece 0.1.97's unigram Model::EncodeOptimized on one word, started from the score
+// `offset` that the search has accumulated before the word: candidates from each character
+// position in order of increasing length, the candidate score computed in double and compared
+// with the float stored at its end position, an unknown-character candidate where no
+// one-character piece starts, and the best path read back from the end with runs of unknown
+// characters merged into one piece.
+bool SentencePieceTokenizer::viterbi_word(std::string_view normalized, float& offset,
+                                          std::vector<std::string>& pieces) const {
+    struct Node {
+        float score = 0;
+        int starts_at = -1;
+        int id = -1;
+    };
+    thread_local std::vector<Node> nodes;
+    thread_local std::string key;
+    const std::size_t size = normalized.size();
+    nodes.assign(size + 1, Node());
+    nodes[0].score = offset;
+    const auto& processor = impl_->processor;
+    const int unknown_id = processor.unk_id();
+    for (std::size_t start = 0; start < size;) {
+        std::size_t char_bytes = std::min<std::size_t>(
+            "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[(static_cast<unsigned char>(normalized[start])) >> 4], size - start);
+        const double score_here = nodes[start].score;
+        bool has_single = false;
+        for (std::size_t length = 1; length <= impl_->max_piece_bytes && start + length <= size; ++length) {
+            key.assign(normalized.data() + start, length);
+            auto found = impl_->normal_pieces.find(key);
+            if (found == impl_->normal_pieces.end()) continue;
+            Node& target = nodes[start + length];
+            double candidate = static_cast<double>(processor.GetScore(found->second)) + score_here;
+            if (target.starts_at == -1 || candidate > target.score) {
+                target.score = static_cast<float>(candidate);
+                target.starts_at = static_cast<int>(start);
+                target.id = found->second;
+            }
+            has_single = has_single || length == char_bytes;
+        }
+        if (!has_single) {
+            Node& target = nodes[start + char_bytes];
+            double candidate = static_cast<double>(impl_->unknown_score) + score_here;
+            if (target.starts_at == -1 || candidate > target.score) {
+                target.score = static_cast<float>(candidate);
+                target.starts_at = static_cast<int>(start);
+                target.id = unknown_id;
+            }
+        }
+        start += char_bytes;
+    }
+    // Read the path back; a run of unknown characters becomes one piece, as in SentencePiece.
+    pieces.clear();
+    bool previous_unknown = false;
+    for (std::size_t end = size; end > 0;) {
+        const Node& node = nodes[end];
+        if (node.starts_at < 0) return false;
+        std::string_view piece = normalized.substr(static_cast<std::size_t>(node.starts_at), end - node.starts_at);
+        bool unknown = node.id == unknown_id;
+        if (unknown && previous_unknown) {
+            pieces.back().insert(0, piece.data(), piece.size());
+        } else {
+            pieces.emplace_back(piece);
+        }
+        previous_unknown = unknown;
+        end = static_cast<std::size_t>(node.starts_at);
+    }
+    std::reverse(pieces.begin(), pieces.end());
+    offset = nodes[size].score;
+    return true;
 }
 
 }  // namespace scorekit::text

@@ -1,6 +1,7 @@
 // Language identification: CLD2 (built in) or a fastText model such as lid.176.bin.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -10,6 +11,12 @@ namespace scorekit::text {
 struct LanguagePrediction {
     std::string label;  // ISO 639 code as fastText's lid.176 writes it ("en", "zh"); empty if none
     int score_percent = 0;  // top-1 score rounded to 2 decimals, times 100
+};
+
+// Counts of fastText predictions by how their hidden vector was summed (see FastTextSummation).
+struct FastTextCounters {
+    std::uint64_t cached = 0;      // from per-token cached row sums
+    std::uint64_t recomputed = 0;  // near a decision boundary, so summed again in fastText's order
 };
 
 // Both implementations are safe to call from several threads at once.
@@ -23,6 +30,9 @@ public:
     // Top-1 language of `text`, which must be valid UTF-8 without newlines. An empty text gives
     // an empty label.
     virtual LanguagePrediction predict(std::string_view text) const = 0;
+
+    // Predictions so far by summation path; zero for CLD2 and for the exact summation.
+    virtual FastTextCounters counters() const { return FastTextCounters(); }
 };
 
 // CLD2 (Compact Language Detector 2, Debian's libcld2 with its standard tables). The score is CLD2's percentage of the text
@@ -30,10 +40,22 @@ public:
 // (zh-Hant -> zh, iw -> he, jw -> jv).
 std::unique_ptr<LanguageIdentifier> make_cld2_identifier();
 
+// How a fastText identifier sums the input-matrix rows of a text's words and character n-grams
+// into its hidden vector.
+enum class FastTextSummation {
+    // One cached sum per recent token in place of one matrix row per word and n-gram. The
+    // float sum can differ from fastText's in the last bits, so a prediction whose probability
+    // lies near a rounding or label boundary is recomputed with the exact summation.
+    cached,
+    // Every row added in fastText's order (Model::computeHidden), bit-identical to fastText.
+    exact,
+};
+
 // A supervised fastText model with labels "__label__<code>". Prediction follows cc_net: the
 // text plus "\n" (as fastText's Python predict() sends it), top-1, probability rounded to 2
 // decimals with round-half-even. Throws Error if the file cannot be loaded or is not a
 // supervised model.
-std::unique_ptr<LanguageIdentifier> load_fasttext_identifier(const std::string& path);
+std::unique_ptr<LanguageIdentifier> load_fasttext_identifier(const std::string& path,
+                                                             FastTextSummation summation = FastTextSummation::cached);
 
 }  // namespace scorekit::text

@@ -26,10 +26,49 @@ public:
 
     const std::string& path() const { return path_; }
 
+    // Whether no piece of encode(text) spans a space, so that the pieces of a text are those of
+    // its words (the runs between ASCII spaces), found by encode_word and, for a word with
+    // near-tied segmentations, viterbi_word. The constructor checks the model's trainer and
+    // normaliser specs and its pieces. Unigram models trained with SentencePiece's defaults
+    // pass when they have no user-defined or byte pieces.
+    bool splits_at_spaces() const { return splits_at_spaces_; }
+
+    // The pieces of one word (a text without spaces) as encode() gives them alone, their scores,
+    // and the gap between the scores of the best and second-best segmentations.
+    struct EncodedWord {
+        std::vector<std::string> pieces;
+        std::vector<float> scores;
+        float margin = 0;    // infinity if the word has one segmentation, 0 if unknown
+        bool known = true;   // no piece is the unknown piece
+    };
+    // Needs splits_at_spaces().
+    void encode_word(std::string_view word, EncodedWord& encoded) const;
+
+    // The score that the whole-text Viterbi search stores after adding `scores` to `offset`.
+    static float add_scores(float offset, const std::vector<float>& scores);
+
+    // Replaces `pieces` with those that a whole-text encode() gives to one normalised word
+    // (the concatenated pieces of encode_word, starting with "▁") when the search reaches it with
+    // the score `offset`, and advances `offset` past the word. Inside a whole text the float
+    // score accumulated before a word can break a near-tie between two segmentations of the
+    // word differently than when the word is encoded alone. Returns false, leaving `pieces`
+    // unspecified, if `normalized` cannot be segmented. Needs splits_at_spaces().
+    bool viterbi_word(std::string_view normalized, float& offset, std::vector<std::string>& pieces) const;
+
+    // The score of an unknown character, below every piece's score (SentencePiece's min_score - 10).
+    float unknown_score() const;
+
+    // Identifies this tokenizer in per-thread caches; unique within the process.
+    std::uint64_t id() const { return id_; }
+
 private:
+    bool check_splits_at_spaces() const;
+
     struct Impl;
     std::unique_ptr<Impl> impl_;
     std::string path_;
+    std::uint64_t id_ = 0;
+    bool splits_at_spaces_ = false;
 };
 
 // A back-off n-gram language model read from an ARPA file or KenLM's probing binary. Like
@@ -59,6 +98,9 @@ public:
     // longer contexts, summed in single precision as KenLM does. `words` are whitespace-free tokens.
     float score_sentence(const std::vector<std::string>& words) const;
 
+    // score_sentence() for words given as ids (from index()), with the same result.
+    float score_ids(const WordIndex* ids, std::size_t count) const;
+
     // log10 P(word | context) and the matched n-gram length; `context` is most recent word first.
     float score_word(const WordIndex* context, std::size_t context_length, WordIndex word,
                      int* matched_length = nullptr) const;
@@ -69,6 +111,9 @@ public:
 
     WordIndex begin_sentence() const { return begin_sentence_; }
     WordIndex end_sentence() const { return end_sentence_; }
+
+    // Identifies the loaded model in per-thread caches: unique per load, kept by copies and moves.
+    std::uint64_t id() const { return id_; }
 
 private:
     struct Entry {
@@ -95,6 +140,8 @@ private:
     std::vector<float> unigram_backoff_;
     std::vector<Table> tables_;  // tables_[n - 1] holds the n-grams for n >= 2 (tables_[0] unused)
     WordIndex begin_sentence_ = 0, end_sentence_ = 0;
+    std::uint64_t id_ = next_id();
+    static std::uint64_t next_id();
 };
 
 // KenLM's hash of an n-gram's ids, most recent word first: the first id itself, then
@@ -153,7 +200,10 @@ private:
 // cc_net's perplexity of a document: normalise the whole text, SentencePiece pieces, score the
 // pieces joined by spaces with `model`, 10^(-log10 P / (words + 1)), rounded to 0.1. Returns
 // false (no perplexity) when the normalised text is empty, as cc_net's DocLM skips empty text.
+// The words are encoded one by one through a per-thread cache when the tokenizer allows it;
+// `encoded_whole`, if given, is set to true when the whole text was encoded at once instead
+// (a model that does not split at spaces, or a word with near-tied segmentations).
 bool document_perplexity(const std::string& text, const SentencePieceTokenizer& tokenizer, const NgramModel& model,
-                         double& perplexity);
+                         double& perplexity, bool* encoded_whole = nullptr);
 
 }  // namespace scorekit::text
