@@ -311,6 +311,7 @@ FisherModel::Impl load_mlp_file(const std::string& path) {
         names.push_back("layers." + std::to_string(layer));
     }
     finish_stack(impl, names);
+    impl.score_model = true;
     return impl;
 }
 
@@ -377,6 +378,9 @@ std::int64_t FisherModel::parameter_count() const { return scorekit::parameter_c
 const std::string& FisherModel::source() const { return impl_->source; }
 int FisherModel::input_dim() const { return impl_->input_dim; }
 bool FisherModel::is_linear_stack() const { return impl_->stack; }
+Likelihood FisherModel::default_likelihood() const {
+    return impl_->score_model ? Likelihood::gaussian : Likelihood::categorical;
+}
 std::string FisherModel::kfac_obstacle() const { return impl_->stack ? std::string() : impl_->kfac_obstacle; }
 
 RowMatrix FisherModel::forward(const RowMatrix& inputs) const {
