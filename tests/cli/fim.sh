@@ -87,7 +87,7 @@ run_case "mlp model file gaussian" 0 "" -- "$FIM" -m "$FX/mlp_model.h5" -i "$FX/
 compare_h5 "mlp model file dense" "$WORK/model.h5" /fisher/matrix mlp_model_gaussian 1e-10
 
 # Without --likelihood, a score-train model file uses gaussian, the likelihood of its least-squares
-# training, and records it; a TorchScript module keeps categorical (the softmax case above).
+# training, and records it. A TorchScript module keeps categorical (the softmax case above).
 run_case "mlp model file default likelihood" 0 "" -- "$FIM" -m "$FX/mlp_model.h5" -i "$FX/network_inputs.tsv" \
     --sigma 0.5 -e exact -r dense -o "$WORK/model_default.h5"
 compare_h5 "mlp model file default likelihood" "$WORK/model_default.h5" /fisher/matrix mlp_model_gaussian 1e-10

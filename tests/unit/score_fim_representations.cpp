@@ -145,7 +145,7 @@ TEST_CASE("kfac gradient factors match dense bias blocks", "[fim]") {
     }
 }
 
-// The C - 1 square-root factors divide by 1 - sqrt(p_k) for the most likely class k; a confident
+// The C - 1 square-root factors divide by 1 - sqrt(p_k) for the most likely class k. A confident
 // prediction must still give the closed form J^T (diag(p) - p p^T) J, and a certain one zero.
 TEST_CASE("exact categorical at confident predictions", "[fim]") {
     // Softmax regression f = W x with x = [1] gives F = Lambda per input for the weight column.

@@ -184,7 +184,7 @@ void add_upper_gram(torch::Tensor& target, const torch::Tensor& rows) {
     }
 }
 
-// The symmetric matrix whose upper triangle `m` holds, as float64, times `scale`.
+// The symmetric matrix whose upper triangle `m` contains, as float64, times `scale`.
 RowMatrix from_upper(const torch::Tensor& m, double scale) {
     RowMatrix upper = to_matrix(m);
     RowMatrix full = upper.selfadjointView<Eigen::Upper>();

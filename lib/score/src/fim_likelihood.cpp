@@ -105,8 +105,8 @@ torch::Tensor exact_vectors(const torch::Tensor& f, const FisherProblem& problem
             torch::Tensor factors = s.unsqueeze(2) * h;                        // D H
             torch::Tensor columns = torch::arange(outputs - 1, k.options()).unsqueeze(0);  // [1, C - 1]
             columns = columns + (columns >= k).to(torch::kLong);                           // skip column k
-            torch::Tensor kept = factors.gather(2, columns.unsqueeze(1).expand({batch, outputs, outputs - 1}));
-            return kept.permute({2, 0, 1}).contiguous();  // [C - 1, B, C]
+            torch::Tensor basis = factors.gather(2, columns.unsqueeze(1).expand({batch, outputs, outputs - 1}));
+            return basis.permute({2, 0, 1}).contiguous();  // [C - 1, B, C]
         }
         case Likelihood::bernoulli: {
             torch::Tensor p = torch::sigmoid(f);
