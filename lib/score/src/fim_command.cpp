@@ -208,6 +208,25 @@ private:
     std::clock_t cpu_ = std::clock();
 };
 
+// Warns before a request that will use more than 1 GiB of memory or write more than 1 GiB, so
+// that a large run within --max-memory does not come as a surprise.
+void warn_large_request(const FimOptions& o, const Request& request, const FisherModel& model, std::int64_t outputs,
+                        bool factorised) {
+    const std::int64_t gibibyte = std::int64_t(1) << 30;
+    const std::int64_t memory = estimate_fisher_memory(model, request.problem, request.representation, request.grouping,
+                                                       outputs, factorised);
+    const double total = static_cast<double>(model.parameter_count());
+    const double written = request.representation == Representation::dense ? total * total * 8 : 0;
+    if (memory < gibibyte && written < gibibyte) return;
+    std::string message = "--representation " + to_string(request.representation) + " of " +
+                          std::to_string(model.parameter_count()) + " parameters needs an estimated " +
+                          format_bytes(memory) + " of memory (--max-memory " + format_bytes(request.max_memory) + ")";
+    if (o.common.output != "-" && written > 0) {
+        message += " and writes " + format_bytes(static_cast<std::int64_t>(written)) + " to " + o.common.output;
+    }
+    log_warning(message);
+}
+
 }  // namespace
 
 void run_fim(const FimOptions& o) {
@@ -248,8 +267,10 @@ void run_fim(const FimOptions& o) {
         check_model_request(o, request, model, labels);
         const bool factorised = request.summary.log_det || !o.solve.empty();
         if (inputs.rows() > 0) {
-            check_fisher_memory(model, request.problem, request.representation, request.grouping,
-                                model.forward(inputs.topRows(1)).cols(), factorised, request.max_memory);
+            const std::int64_t outputs = model.forward(inputs.topRows(1)).cols();
+            check_fisher_memory(model, request.problem, request.representation, request.grouping, outputs, factorised,
+                                request.max_memory);
+            warn_large_request(o, request, model, outputs, factorised);
         }
         record.likelihood = to_string(request.problem.likelihood);
         if (request.problem.likelihood == Likelihood::gaussian) record.sigma = request.problem.sigma;
