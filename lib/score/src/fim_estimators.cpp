@@ -334,28 +334,32 @@ private:
 
     // G of the last layer for the exact estimator in closed form, sum_n D_n Lambda_n D_n with D_n
     // the derivative of its activation, from the outputs alone (no output-space factors).
+    // It is formed in float64 also for --single, because diag(p) - p p^T cancels for confident p.
     void add_output_gradient_factor(const StackGradients& batch, torch::Tensor& factor) const {
-        const torch::Tensor& pre = batch.forward.pre_activations.back();
+        const torch::Tensor pre = batch.forward.pre_activations.back().to(torch::kFloat64);
+        const torch::Tensor output = batch.forward.output.to(torch::kFloat64);
         torch::Tensor d = model_.activations.back().derivative(pre);  // [B, C]
         torch::Tensor d2 = d * d;
+        torch::Tensor sum = torch::zeros({factor.size(0), factor.size(1)}, d.options());
         switch (problem_.likelihood) {
             case Likelihood::categorical: {
                 // D (diag(p) - p p^T) D = diag(d^2 p) - (d p)(d p)^T.
-                torch::Tensor p = torch::softmax(batch.forward.output, 1);
+                torch::Tensor p = torch::softmax(output, 1);
                 torch::Tensor q = p * d;
-                factor.diagonal() += (d2 * p).sum(0);
-                factor.addmm_(q.t(), q, 1, -1);
+                sum.diagonal() += (d2 * p).sum(0);
+                sum.addmm_(q.t(), q, 1, -1);
                 break;
             }
             case Likelihood::bernoulli: {
-                torch::Tensor p = torch::sigmoid(batch.forward.output);
-                factor += (d2 * p * (1 - p)).sum();
+                torch::Tensor p = torch::sigmoid(output);
+                sum += (d2 * p * (1 - p)).sum();
                 break;
             }
             case Likelihood::gaussian:
-                factor.diagonal() += d2.sum(0) / (problem_.sigma * problem_.sigma);
+                sum.diagonal() += d2.sum(0) / (problem_.sigma * problem_.sigma);
                 break;
         }
+        factor += sum.to(factor.scalar_type());
     }
 
     const FisherModel::Impl& model_;
