@@ -86,6 +86,16 @@ run_case "mlp model file gaussian" 0 "" -- "$FIM" -m "$FX/mlp_model.h5" -i "$FX/
     --likelihood gaussian --sigma 0.5 -e exact -r dense -o "$WORK/model.h5"
 compare_h5 "mlp model file dense" "$WORK/model.h5" /fisher/matrix mlp_model_gaussian 1e-10
 
+# Without --likelihood, a score-train model file uses gaussian, the likelihood of its least-squares
+# training, and records it. A TorchScript module keeps categorical (the softmax case above).
+run_case "mlp model file default likelihood" 0 "" -- "$FIM" -m "$FX/mlp_model.h5" -i "$FX/network_inputs.tsv" \
+    --sigma 0.5 -e exact -r dense -o "$WORK/model_default.h5"
+compare_h5 "mlp model file default likelihood" "$WORK/model_default.h5" /fisher/matrix mlp_model_gaussian 1e-10
+"$PYTHON" -c "import h5py,sys; a=h5py.File('$WORK/model_default.h5','r')['fisher'].attrs; sys.exit(0 if a['likelihood'] == 'gaussian' and a['sigma'] == 0.5 else 1)" ||
+    fail "mlp model file default likelihood: HDF5 does not record gaussian with sigma 0.5"
+"$PYTHON" -c "import h5py,sys; a=h5py.File('$WORK/mlp.pt.h5','r')['fisher'].attrs; sys.exit(0 if a['likelihood'] == 'categorical' else 1)" ||
+    fail "TorchScript default likelihood: HDF5 does not record categorical"
+
 # kfac on a stack, with its factors; a natural-gradient solve from the labels' gradient.
 run_case "mlp kfac" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/labelled.tsv" --labels last -e mc:4 -r kfac -k 3 \
     --solve gradient --damping 1e-3 -o "$WORK/kfac.h5"
@@ -122,6 +132,14 @@ run_case "estimator required" 2 "estimator" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/in
 run_case "invalid estimator" 2 "invalid --estimator \"mc:0\"" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e mc:0
 run_case "wrong input width" 1 "columns" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/softmax_input.tsv" -e exact
 expect_one_line_error "wrong input width"
+run_case "dense above --max-memory" 2 \
+    "cannot compute --representation dense for .*mlp.pt\": 67 parameters need an estimated .* above --max-memory 1.0 KiB; use --representation diag or kfac" \
+    -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r dense --max-memory 1K -o "$WORK/big.h5"
+expect_one_line_error "dense above --max-memory"
+expect_no_file "dense above --max-memory" "$WORK/big.h5"
+run_case "dense within --max-memory" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r dense --max-memory 1M -q
+run_case "invalid --max-memory" 2 "invalid --max-memory \"lots\"" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact --max-memory lots
+expect_one_line_error "invalid --max-memory"
 printf '1\t2\t5\n' > "$WORK/bad_label.tsv"
 run_case "label out of range" 1 "invalid label \"row 1: 5\"" -- "$FIM" -m "$FX/softmax.pt" -i "$WORK/bad_label.tsv" --labels last -e empirical
 expect_one_line_error "label out of range"

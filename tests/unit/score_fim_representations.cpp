@@ -111,6 +111,99 @@ TEST_CASE("kfac matches its own factors", "[fim]") {
     CHECK(summary.frobenius == Approx(dense.norm()).epsilon(1e-12));
 }
 
+// Each layer's G, averaged over the inputs, is the dense bias-bias block divided by N: the dense
+// path sums outer products of all C per-example gradients, while kfac takes the last layer's G in
+// closed form and the other layers' G from C - 1 factors by symmetric rank-k updates.
+TEST_CASE("kfac gradient factors match dense bias blocks", "[fim]") {
+    Rng rng(5);
+    RowMatrix inputs = random_matrix(23, 3, rng);
+    struct Case {
+        Likelihood likelihood;
+        std::string last_activation;
+        int outputs;
+    };
+    for (const Case& c : {Case{Likelihood::categorical, "identity", 3}, Case{Likelihood::categorical, "tanh", 3},
+                          Case{Likelihood::gaussian, "sigmoid", 3}, Case{Likelihood::bernoulli, "identity", 1}}) {
+        Rng weights(21);
+        FisherModel model = FisherModel::linear_stack(
+            {{random_matrix(5, 3, weights), random_vector(5, weights), "softplus"},
+             {random_matrix(4, 5, weights), random_vector(4, weights), "relu"},
+             {random_matrix(c.outputs, 4, weights), random_vector(c.outputs, weights), c.last_activation}});
+        FisherProblem problem = problem_for("exact", c.likelihood);
+        problem.sigma = 0.7;
+        FisherMatrix kfac = compute_fisher(model, inputs, Labels(), problem, Representation::kfac);
+        FisherMatrix dense = compute_fisher(model, inputs, Labels(), problem, Representation::dense);
+        INFO("likelihood " << to_string(c.likelihood) << ", last activation " << c.last_activation);
+        REQUIRE(kfac.kfac.size() == 3);
+        for (const KfacFactors& factors : kfac.kfac) {
+            INFO("layer " << factors.layer);
+            const Eigen::Index offset = factors.bias_offset, out = factors.out;
+            RowMatrix bias_block = dense.dense.block(offset, offset, out, out) / static_cast<double>(inputs.rows());
+            CHECK(relative_difference(factors.gradient_factor, bias_block) < 1e-12);
+            CHECK((factors.gradient_factor - factors.gradient_factor.transpose()).norm() == 0);
+        }
+    }
+}
+
+// The C - 1 square-root factors divide by 1 - sqrt(p_k) for the most likely class k. A confident
+// prediction must still give the closed form J^T (diag(p) - p p^T) J, and a certain one zero.
+TEST_CASE("exact categorical at confident predictions", "[fim]") {
+    // Softmax regression f = W x with x = [1] gives F = Lambda per input for the weight column.
+    for (double gap : {0.0, 8.0, 30.0, 800.0}) {
+        RowMatrix weight(3, 1);
+        weight << gap, 0.5, -0.25;
+        FisherModel model = FisherModel::linear_stack({{weight, Vector(), "identity"}});
+        RowMatrix inputs = RowMatrix::Ones(1, 1);
+        FisherMatrix fisher = compute_fisher(model, inputs, Labels(), problem_for("exact"), Representation::dense);
+        Eigen::Vector3d logits(gap, 0.5, -0.25);
+        Eigen::Vector3d p = (logits.array() - logits.maxCoeff()).exp();
+        p /= p.sum();
+        RowMatrix expected = RowMatrix(p.asDiagonal()) - p * p.transpose();
+        INFO("logit gap " << gap);
+        REQUIRE(fisher.dense.allFinite());
+        CHECK((fisher.dense - expected).cwiseAbs().maxCoeff() < 1e-15 + 1e-12 * expected.cwiseAbs().maxCoeff());
+    }
+}
+
+// A dense request is rejected before any work when its estimate exceeds the limit.
+TEST_CASE("memory estimate limits dense", "[fim]") {
+    FisherModel model = deep_classifier();
+    const double total = static_cast<double>(model.parameter_count());
+    FisherProblem problem = problem_for("exact");
+    const std::int64_t dense = estimate_fisher_memory(model, problem, Representation::dense, BlockGrouping::layer, 3, false);
+    const std::int64_t diag = estimate_fisher_memory(model, problem, Representation::diag, BlockGrouping::layer, 3, false);
+    CHECK(dense >= 2 * total * total * 8);  // the accumulator and the result
+    CHECK(diag < dense);
+    CHECK(estimate_fisher_memory(model, problem, Representation::dense, BlockGrouping::layer, 3, true) >=
+          3 * total * total * 8);
+    CHECK_THROWS_AS(check_fisher_memory(model, problem, Representation::dense, BlockGrouping::layer, 3, false,
+                                        dense - 1),
+                    UsageError);
+    CHECK_NOTHROW(check_fisher_memory(model, problem, Representation::dense, BlockGrouping::layer, 3, false, dense));
+    CHECK_NOTHROW(check_fisher_memory(model, problem, Representation::diag, BlockGrouping::layer, 3, false, dense - 1));
+    try {
+        check_fisher_memory(model, problem, Representation::dense, BlockGrouping::layer, 3, false, 1024);
+        FAIL("expected UsageError");
+    } catch (const UsageError& e) {
+        const std::string message = e.what();
+        CHECK(message.find("--max-memory 1.0 KiB") != std::string::npos);
+        CHECK(message.find("--representation diag or kfac") != std::string::npos);
+    }
+}
+
+TEST_CASE("memory sizes parse with binary units", "[fim]") {
+    CHECK(parse_memory_size("4096") == 4096);
+    CHECK(parse_memory_size("512M") == 512LL << 20);
+    CHECK(parse_memory_size("1.5G") == 3LL << 29);
+    CHECK(parse_memory_size("2GiB") == 2LL << 30);
+    CHECK(parse_memory_size("8g") == 8LL << 30);
+    CHECK_THROWS_AS(parse_memory_size("lots"), UsageError);
+    CHECK_THROWS_AS(parse_memory_size("-1G"), UsageError);
+    CHECK_THROWS_AS(parse_memory_size("2 GB"), UsageError);
+    CHECK(format_bytes(3LL << 29) == "1.5 GiB");
+    CHECK(default_max_memory() > 0);
+}
+
 TEST_CASE("single precision agrees with double", "[fim]") {
     FisherModel model = deep_classifier();
     Rng rng(4);

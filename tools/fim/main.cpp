@@ -12,8 +12,9 @@ int main(int argc, char** argv) {
         ->required();
     app.add_option("-i,--input", o.input, "Inputs x [N, D]: file.h5[:/dataset] or text; - reads standard input");
     app.add_option("--labels", o.labels, "Labels for empirical and --solve gradient: a point set, or `last` for the input's last column");
-    app.add_option("--likelihood", o.likelihood, "categorical (logits), bernoulli (one logit) or gaussian (mean)")
-        ->capture_default_str();
+    app.add_option("--likelihood", o.likelihood,
+                   "categorical (logits), bernoulli (one logit) or gaussian (mean); default gaussian for "
+                   "score-train model files, categorical otherwise");
     app.add_option("--sigma", o.sigma, "Standard deviation of the gaussian likelihood")->capture_default_str();
     app.add_option("-e,--estimator", o.estimator, "exact, mc:K (K sampled labels per input) or empirical (data labels)")
         ->required();
@@ -32,6 +33,9 @@ int main(int argc, char** argv) {
     app.add_option("--solve", o.solve, "Vector g [P] for (F + damping I)^-1 g, or `gradient` for the labels' log-likelihood gradient");
     app.add_option("--lanczos-iterations", o.lanczos_iterations, "Lanczos steps for --top-k; 0 = max(3k, 30)")
         ->capture_default_str();
+    app.add_option("--max-memory", o.max_memory,
+                   "Reject a representation whose estimated memory exceeds this size (512M, 8G, 2GiB); "
+                   "default half of the physical memory");
     scorekit::add_common_options(app, o.common);
     app.get_option("--output")->description("HDF5 output file; - (default) writes no file, only the summary line");
     app.get_option("--seed")->description("Seed of the mc:K label draws and the Lanczos start vector");

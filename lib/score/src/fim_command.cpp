@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 
 #include "scorekit/error.hpp"
 #include "scorekit/fim.hpp"
@@ -21,6 +22,7 @@ struct Request {
     Representation representation = Representation::diag;
     BlockGrouping grouping = BlockGrouping::layer;
     SummaryRequest summary;
+    std::int64_t max_memory = 0;  // bytes
 };
 
 Request parse_request(const FimOptions& o) {
@@ -29,7 +31,7 @@ Request parse_request(const FimOptions& o) {
         throw UsageError(describe("missing --estimator", "", "the estimator is a required choice",
                                   "give exact, mc:K or empirical"));
     }
-    request.problem.likelihood = parse_likelihood(o.likelihood);
+    if (!o.likelihood.empty()) request.problem.likelihood = parse_likelihood(o.likelihood);
     request.problem.sigma = o.sigma;
     request.problem.estimator = parse_estimator(o.estimator);
     request.problem.reduction = parse_reduction(o.reduction);
@@ -47,6 +49,7 @@ Request parse_request(const FimOptions& o) {
     request.summary.damping = o.damping;
     request.summary.lanczos_iterations = o.lanczos_iterations;
     request.summary.seed = o.common.seed;
+    request.max_memory = o.max_memory.empty() ? default_max_memory() : parse_memory_size(o.max_memory);
     return request;
 }
 
@@ -191,6 +194,39 @@ void check_model_request(const FimOptions& o, const Request& request, const Fish
     }
 }
 
+// Wall and CPU seconds (all threads of the process) since construction, for the -v log.
+class Stopwatch {
+public:
+    std::string elapsed() const {
+        double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_).count();
+        double cpu = static_cast<double>(std::clock() - cpu_) / CLOCKS_PER_SEC;
+        return format_short(wall) + " s wall, " + format_short(cpu) + " s CPU";
+    }
+
+private:
+    std::chrono::steady_clock::time_point wall_ = std::chrono::steady_clock::now();
+    std::clock_t cpu_ = std::clock();
+};
+
+// Warns before a request that will use more than 1 GiB of memory or write more than 1 GiB, so
+// that a large run within --max-memory does not come as a surprise.
+void warn_large_request(const FimOptions& o, const Request& request, const FisherModel& model, std::int64_t outputs,
+                        bool factorised) {
+    const std::int64_t gibibyte = std::int64_t(1) << 30;
+    const std::int64_t memory = estimate_fisher_memory(model, request.problem, request.representation, request.grouping,
+                                                       outputs, factorised);
+    const double total = static_cast<double>(model.parameter_count());
+    const double written = request.representation == Representation::dense ? total * total * 8 : 0;
+    if (memory < gibibyte && written < gibibyte) return;
+    std::string message = "--representation " + to_string(request.representation) + " of " +
+                          std::to_string(model.parameter_count()) + " parameters needs an estimated " +
+                          format_bytes(memory) + " of memory (--max-memory " + format_bytes(request.max_memory) + ")";
+    if (o.common.output != "-" && written > 0) {
+        message += " and writes " + format_bytes(static_cast<std::int64_t>(written)) + " to " + o.common.output;
+    }
+    log_warning(message);
+}
+
 }  // namespace
 
 void run_fim(const FimOptions& o) {
@@ -224,24 +260,35 @@ void run_fim(const FimOptions& o) {
             throw UsageError(describe("missing --input for", o.model, "the Fisher information is a sum over inputs",
                                       "give --input FILE (HDF5 dataset or text, - for standard input)"));
         }
+        Stopwatch loading;
         FisherModel model = FisherModel::load(o.model);
+        log_verbose("loaded " + o.model + " in " + loading.elapsed());
+        if (o.likelihood.empty()) request.problem.likelihood = model.default_likelihood();
         check_model_request(o, request, model, labels);
+        const bool factorised = request.summary.log_det || !o.solve.empty();
+        if (inputs.rows() > 0) {
+            const std::int64_t outputs = model.forward(inputs.topRows(1)).cols();
+            check_fisher_memory(model, request.problem, request.representation, request.grouping, outputs, factorised,
+                                request.max_memory);
+            warn_large_request(o, request, model, outputs, factorised);
+        }
         record.likelihood = to_string(request.problem.likelihood);
         if (request.problem.likelihood == Likelihood::gaussian) record.sigma = request.problem.sigma;
         record.num_inputs = inputs.rows();
         log_verbose("[1/2] " + request.problem.estimator.quantity() + " of " + std::to_string(model.parameter_count()) +
                  " parameters over " + std::to_string(inputs.rows()) + " inputs, estimator " +
                  request.problem.estimator.name() + ", representation " + to_string(request.representation));
-        auto start = std::chrono::steady_clock::now();
+        Stopwatch computing;
         outcome = request.representation == Representation::implicit ? run_implicit(o, request, model, inputs, labels)
                                                                        : run_stored(o, request, model, inputs, labels);
-        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        log_verbose("computed in " + format_short(seconds) + " s (model and inputs loaded before)");
+        log_verbose("computed in " + computing.elapsed() + " (model and inputs loaded before)");
     }
 
     if (o.common.output != "-") {
         log_verbose("[2/2] writing " + o.common.output);
+        Stopwatch writing;
         write_fisher_file(o.common.output, record, outcome.fisher, outcome.summary, outcome.extras);
+        log_verbose("wrote " + o.common.output + " in " + writing.elapsed());
     }
     std::string line = format_summary_line(record, parameter_count(outcome.fisher.parameters), outcome.summary);
     std::fprintf(stdout, "%s\n", line.c_str());

@@ -1,6 +1,7 @@
 // The batched Fisher engine: per batch, output-space vectors from the likelihood (fim_likelihood),
 // per-example gradients through the network (by hand for linear stacks, by autograd otherwise),
 // accumulated into the requested representation.
+#include <cblas.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -168,12 +169,49 @@ torch::Tensor augmented_positions(const StackTensors& tensors) {
     return torch::tensor(positions, torch::kLong);
 }
 
+// target[:n, :n] += rows^T rows on the upper triangle, rows [K, n] contiguous and target [m, m]
+// contiguous with m >= n, by the BLAS symmetric rank-k update (half the work of a product).
+void add_upper_gram(torch::Tensor& target, const torch::Tensor& rows) {
+    const int n = static_cast<int>(rows.size(1)), k = static_cast<int>(rows.size(0));
+    const int ldc = static_cast<int>(target.size(1));
+    if (k == 0) return;
+    if (target.scalar_type() == torch::kFloat64) {
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0, rows.data_ptr<double>(), n, 1.0,
+                    target.data_ptr<double>(), ldc);
+    } else {
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0f, rows.data_ptr<float>(), n, 1.0f,
+                    target.data_ptr<float>(), ldc);
+    }
+}
+
+// The symmetric matrix whose upper triangle `m` contains, as float64, times `scale`.
+RowMatrix from_upper(const torch::Tensor& m, double scale) {
+    RowMatrix upper = to_matrix(m);
+    RowMatrix full = upper.selfadjointView<Eigen::Upper>();
+    return full * scale;
+}
+
+// scale * m[order[i], order[j]] as a float64 matrix (m itself when order is empty), copied
+// entry by entry so that a large dense F exists only twice, as the accumulator and the result.
+template <typename T>
+RowMatrix reordered_matrix(const torch::Tensor& m, const std::vector<std::int64_t>& order, double scale) {
+    torch::Tensor c = m.contiguous();
+    const T* data = c.data_ptr<T>();
+    const std::int64_t n = c.size(0);
+    RowMatrix result(n, n);
+    for (std::int64_t i = 0; i < n; ++i) {
+        const T* row = data + (order.empty() ? i : order[i]) * n;
+        for (std::int64_t j = 0; j < n; ++j) result(i, j) = scale * static_cast<double>(row[order.empty() ? j : order[j]]);
+    }
+    return result;
+}
+
 // Sums of the representation over batches, normalised by finish().
 class Accumulator {
 public:
-    Accumulator(const FisherModel::Impl& model, Representation representation, BlockGrouping grouping,
-                torch::Dtype dtype)
-        : model_(model), representation_(representation), grouping_(grouping), dtype_(dtype) {
+    Accumulator(const FisherModel::Impl& model, const FisherProblem& problem, Representation representation,
+                BlockGrouping grouping, torch::Dtype dtype)
+        : model_(model), problem_(problem), representation_(representation), grouping_(grouping), dtype_(dtype) {
         const std::int64_t total = parameter_count(model.parameters);
         auto options = torch::TensorOptions().dtype(dtype);
         if (representation == Representation::dense) dense_ = torch::zeros({total, total}, options);
@@ -263,11 +301,13 @@ private:
         }
     }
 
-    // A = sum a~ a~^T with a~ = [a, 1] is assembled from a^T a, the column sums of a and the count,
-    // in place, which avoids copying the inputs into a~ for every batch.
+    // Only the upper triangles of the factors are accumulated (symmetric rank-k updates); finish()
+    // mirrors them. A = sum a~ a~^T with a~ = [a, 1] is assembled from a^T a, the column sums of a
+    // and the count, which avoids copying the inputs into a~ for every batch.
     void add_stack_kfac(const StackGradients& batch, const StackTensors& tensors) {
+        const size_t layers = batch.grads.size();
         if (input_factors_.empty()) {
-            for (size_t layer = 0; layer < batch.grads.size(); ++layer) {
+            for (size_t layer = 0; layer < layers; ++layer) {
                 const std::int64_t in = batch.forward.inputs[layer].size(1), out = batch.grads[layer].size(1);
                 const std::int64_t columns = tensors.biases[layer].defined() ? in + 1 : in;
                 auto options = torch::TensorOptions().dtype(dtype_);
@@ -275,23 +315,55 @@ private:
                 gradient_factors_.push_back(torch::zeros({out, out}, options));
             }
         }
-        for (size_t layer = 0; layer < batch.grads.size(); ++layer) {
-            const torch::Tensor& a = batch.forward.inputs[layer];
-            const torch::Tensor& g = batch.grads[layer];
+        for (size_t layer = 0; layer < layers; ++layer) {
+            const torch::Tensor a = batch.forward.inputs[layer].contiguous();
             const std::int64_t in = a.size(1);
             torch::Tensor& factor = input_factors_[layer];
-            factor.narrow(0, 0, in).narrow(1, 0, in).addmm_(a.t(), a);
+            add_upper_gram(factor, a);
             if (tensors.biases[layer].defined()) {
-                torch::Tensor sums = a.sum(0);
-                factor.narrow(0, in, 1).narrow(1, 0, in) += sums.unsqueeze(0);
-                factor.narrow(0, 0, in).narrow(1, in, 1) += sums.unsqueeze(1);
+                factor.narrow(0, 0, in).narrow(1, in, 1) += a.sum(0).unsqueeze(1);
                 factor.narrow(0, in, 1).narrow(1, in, 1) += static_cast<double>(a.size(0));
             }
-            gradient_factors_[layer].addmm_(g.t(), g);
+            if (layer + 1 == layers && problem_.estimator.kind == EstimatorSpec::Kind::exact) {
+                add_output_gradient_factor(batch, gradient_factors_[layer]);
+            } else {
+                add_upper_gram(gradient_factors_[layer], batch.grads[layer].contiguous());
+            }
         }
     }
 
+    // G of the last layer for the exact estimator in closed form, sum_n D_n Lambda_n D_n with D_n
+    // the derivative of its activation, from the outputs alone (no output-space factors).
+    // It is formed in float64 also for --single, because diag(p) - p p^T cancels for confident p.
+    void add_output_gradient_factor(const StackGradients& batch, torch::Tensor& factor) const {
+        const torch::Tensor pre = batch.forward.pre_activations.back().to(torch::kFloat64);
+        const torch::Tensor output = batch.forward.output.to(torch::kFloat64);
+        torch::Tensor d = model_.activations.back().derivative(pre);  // [B, C]
+        torch::Tensor d2 = d * d;
+        torch::Tensor sum = torch::zeros({factor.size(0), factor.size(1)}, d.options());
+        switch (problem_.likelihood) {
+            case Likelihood::categorical: {
+                // D (diag(p) - p p^T) D = diag(d^2 p) - (d p)(d p)^T.
+                torch::Tensor p = torch::softmax(output, 1);
+                torch::Tensor q = p * d;
+                sum.diagonal() += (d2 * p).sum(0);
+                sum.addmm_(q.t(), q, 1, -1);
+                break;
+            }
+            case Likelihood::bernoulli: {
+                torch::Tensor p = torch::sigmoid(output);
+                sum += (d2 * p * (1 - p)).sum();
+                break;
+            }
+            case Likelihood::gaussian:
+                sum.diagonal() += d2.sum(0) / (problem_.sigma * problem_.sigma);
+                break;
+        }
+        factor += sum.to(factor.scalar_type());
+    }
+
     const FisherModel::Impl& model_;
+    const FisherProblem& problem_;
     Representation representation_;
     BlockGrouping grouping_;
     torch::Dtype dtype_;
@@ -319,15 +391,18 @@ FisherMatrix Accumulator::finish(std::int64_t inputs, Reduction reduction) const
 
     torch::Tensor positions = augmented_order_ ? augmented_positions(model_.stack_tensors) : torch::Tensor();
     auto to_theta_order = [&](const torch::Tensor& m, std::int64_t offset) {
-        if (!augmented_order_) return m;
-        torch::Tensor local = positions.narrow(0, offset, m.size(0)) - offset;
-        return m.index_select(0, local).index_select(1, local);
+        std::vector<std::int64_t> local;
+        if (augmented_order_) {
+            torch::Tensor part = (positions.narrow(0, offset, m.size(0)) - offset).contiguous();
+            local.assign(part.data_ptr<std::int64_t>(), part.data_ptr<std::int64_t>() + part.numel());
+        }
+        return m.scalar_type() == torch::kFloat32 ? reordered_matrix<float>(m, local, scale)
+                                                  : reordered_matrix<double>(m, local, scale);
     };
-    if (dense_.defined()) fisher.dense = to_matrix(to_theta_order(dense_, 0)) * scale;
+    if (dense_.defined()) fisher.dense = to_theta_order(dense_, 0);
     if (diagonal_.defined()) fisher.diagonal = to_vector(diagonal_) * scale;
     for (size_t k = 0; k < blocks_.size(); ++k) {
-        RowMatrix block = to_matrix(to_theta_order(blocks_[k], ranges_[k].offset)) * scale;
-        fisher.blocks.push_back({ranges_[k].name, ranges_[k].offset, ranges_[k].size, block});
+        fisher.blocks.push_back({ranges_[k].name, ranges_[k].offset, ranges_[k].size, to_theta_order(blocks_[k], ranges_[k].offset)});
     }
 
     // F_layer ~= N E[a a^T] (x) E[g g^T] for the sum: the count goes into A, G is a mean over inputs.
@@ -341,8 +416,8 @@ FisherMatrix Accumulator::finish(std::int64_t inputs, Reduction reduction) const
         if (model_.stack_tensors.biases[layer].defined()) factors.bias_offset = model_.parameters[tensor++].offset;
         factors.out = weight.shape[0];
         factors.in = weight.shape[1];
-        factors.input_factor = to_matrix(input_factors_[layer]) * scale;
-        factors.gradient_factor = to_matrix(gradient_factors_[layer]) / static_cast<double>(inputs);
+        factors.input_factor = from_upper(input_factors_[layer], scale);
+        factors.gradient_factor = from_upper(gradient_factors_[layer], 1.0 / static_cast<double>(inputs));
         fisher.kfac.push_back(factors);
     }
     return fisher;
@@ -369,13 +444,6 @@ void check_request(const FisherModel& model, const RowMatrix& inputs, const Labe
         throw UsageError(describe("invalid representation", "implicit", "it stores no matrix",
                                   "use FisherOperator for matrix-free products"));
     }
-    const std::int64_t total = model.parameter_count();
-    if ((representation == Representation::dense) && total > 20000) {
-        throw UsageError(describe("cannot store a dense Fisher matrix for", model.source(),
-                                  std::to_string(total) + " parameters need " +
-                                      std::to_string(total * total * 8 / (1 << 20)) + " MiB",
-                                  "use --representation diag, block, kfac or implicit"));
-    }
 }
 
 std::int64_t output_width(FisherModel::Impl& model, const RowMatrix& inputs, torch::Dtype dtype) {
@@ -399,7 +467,7 @@ FisherMatrix compute_fisher(const FisherModel& model, const RowMatrix& inputs, c
     impl.use_dtype(dtype);
     check_outputs_and_labels(impl.source, output_width(impl, inputs, dtype), labels, problem);
 
-    Accumulator accumulator(impl, representation, grouping, dtype);
+    Accumulator accumulator(impl, problem, representation, grouping, dtype);
     if (impl.stack) {
         torch::NoGradGuard no_grad;
         StackTensors tensors = impl.stack_in(dtype);

@@ -69,7 +69,9 @@ std::string to_string(Reduction reduction) { return reduction == Reduction::sum 
 
 std::int64_t vectors_per_input(const FisherProblem& problem, std::int64_t outputs) {
     switch (problem.estimator.kind) {
-        case EstimatorSpec::Kind::exact: return problem.likelihood == Likelihood::bernoulli ? 1 : outputs;
+        case EstimatorSpec::Kind::exact:
+            if (problem.likelihood == Likelihood::bernoulli) return 1;
+            return problem.likelihood == Likelihood::categorical ? outputs - 1 : outputs;
         case EstimatorSpec::Kind::monte_carlo: return problem.estimator.samples;
         case EstimatorSpec::Kind::empirical: return 1;
     }
@@ -83,11 +85,30 @@ torch::Tensor exact_vectors(const torch::Tensor& f, const FisherProblem& problem
     const int64_t batch = f.size(0), outputs = f.size(1);
     switch (problem.likelihood) {
         case Likelihood::categorical: {
-            // Column c of S is sqrt(p_c) (e_c - p): sum_c p_c (e_c - p)(e_c - p)^T = diag(p) - p p^T.
-            torch::Tensor p = torch::softmax(f, 1);                               // [B, C]
-            torch::Tensor eye = torch::eye(outputs, f.options()).unsqueeze(1);    // [C, 1, C]
-            torch::Tensor centred = eye - p.unsqueeze(0);                         // [C, B, C]
-            return centred * p.t().sqrt().unsqueeze(2);                           // row c scaled by sqrt(p_c)
+            // Lambda = diag(p) - p p^T = D (I - s s^T) D with s = sqrt(p), D = diag(s), has rank
+            // C - 1, so C - 1 columns suffice. The Householder reflection H = I - v v^T / (1 - s_k),
+            // v = s - e_k, maps e_k to s; its other columns are an orthonormal basis of s's
+            // complement, so S = D H without column k. k is the most likely class, and
+            // 1 - s_k = (1 - p_k) / (1 + s_k), with 1 - p_k summed over the other classes, stays
+            // accurate when p_k is near 1.
+            // Computed in float64 even for --single: the factors are small, and float32 lost
+            // about 1e-6 relative accuracy in KFAC's G.
+            torch::Tensor p = torch::softmax(f.to(torch::kFloat64), 1);  // [B, C]
+            torch::Tensor s = p.sqrt();
+            torch::Tensor k = p.argmax(1, /*keepdim=*/true);  // [B, 1]
+            torch::Tensor unit = torch::zeros_like(s).scatter_(1, k, 1.0);     // e_k [B, C]
+            torch::Tensor others = (p * (1 - unit)).sum(1, /*keepdim=*/true);  // 1 - p_k without cancellation
+            torch::Tensor rest = others / (1 + s.gather(1, k));                 // 1 - s_k
+            torch::Tensor v = s - unit;                                          // [B, C]
+            // Where p_k rounds to 1, Lambda and v vanish: the factor is 0, not 0 / 0.
+            torch::Tensor w = torch::where(rest > 0, s / rest, torch::zeros_like(s));
+            torch::Tensor eye = torch::eye(outputs, p.options()).unsqueeze(0);  // [1, C, C]
+            torch::Tensor h = eye - v.unsqueeze(2) * w.unsqueeze(1);            // [B, i, j]
+            torch::Tensor factors = s.unsqueeze(2) * h;                        // D H
+            torch::Tensor columns = torch::arange(outputs - 1, k.options()).unsqueeze(0);  // [1, C - 1]
+            columns = columns + (columns >= k).to(torch::kLong);                           // skip column k
+            torch::Tensor basis = factors.gather(2, columns.unsqueeze(1).expand({batch, outputs, outputs - 1}));
+            return basis.permute({2, 0, 1}).to(f.scalar_type()).contiguous();  // [C - 1, B, C]
         }
         case Likelihood::bernoulli: {
             torch::Tensor p = torch::sigmoid(f);

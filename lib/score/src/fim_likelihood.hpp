@@ -13,8 +13,8 @@
 
 namespace scorekit {
 
-// Number of vectors R per input: the output width (categorical, gaussian), 1 (bernoulli),
-// K (mc:K) or 1 (empirical).
+// Number of vectors R per input for the exact estimator C - 1 (categorical, whose Lambda has rank
+// C - 1), C (gaussian) or 1 (bernoulli); K for mc:K and 1 for empirical.
 std::int64_t vectors_per_input(const FisherProblem& problem, std::int64_t outputs);
 
 // `labels` [B, 1] or [B, C] (undefined unless the estimator needs them). `first_row` is the index

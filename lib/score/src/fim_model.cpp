@@ -116,10 +116,18 @@ std::vector<torch::Tensor> backward_stack(const FisherModel::Impl& model, const 
     std::vector<torch::Tensor> grads(layers);
 
     // g is d(e . f) / d(pre-activation), one row per (sample, input) pair.
+    // Identity layers skip the product with ones; ReLU zeroes entries in place (g is a fresh
+    // product below the last layer), which saves a derivative tensor and a copy per layer.
+    using Kind = ElementwiseActivation::Kind;
     torch::Tensor g = output_vectors;  // [R, B, C]
     for (size_t k = layers; k-- > 0;) {
         const torch::Tensor& pre = forward.pre_activations[k];
-        g = g * model.activations[k].derivative(pre).unsqueeze(0);
+        const Kind kind = model.activations[k].kind;
+        if (kind == Kind::relu && k + 1 < layers) {
+            g.masked_fill_((pre <= 0).unsqueeze(0), 0.0);
+        } else if (kind != Kind::identity) {
+            g = g * model.activations[k].derivative(pre).unsqueeze(0);
+        }
         grads[k] = g.reshape({samples * batch, pre.size(1)});
         if (k > 0) g = torch::matmul(g, tensors.weights[k]);  // [R, B, in]
     }
@@ -311,6 +319,7 @@ FisherModel::Impl load_mlp_file(const std::string& path) {
         names.push_back("layers." + std::to_string(layer));
     }
     finish_stack(impl, names);
+    impl.score_model = true;
     return impl;
 }
 
@@ -377,6 +386,9 @@ std::int64_t FisherModel::parameter_count() const { return scorekit::parameter_c
 const std::string& FisherModel::source() const { return impl_->source; }
 int FisherModel::input_dim() const { return impl_->input_dim; }
 bool FisherModel::is_linear_stack() const { return impl_->stack; }
+Likelihood FisherModel::default_likelihood() const {
+    return impl_->score_model ? Likelihood::gaussian : Likelihood::categorical;
+}
 std::string FisherModel::kfac_obstacle() const { return impl_->stack ? std::string() : impl_->kfac_obstacle; }
 
 RowMatrix FisherModel::forward(const RowMatrix& inputs) const {

@@ -36,6 +36,7 @@ struct FisherModel::Impl {
     std::string source;
     std::vector<ParameterInfo> parameters;
     int input_dim = 0;
+    bool score_model = false;  // a score-train MLP file (default likelihood gaussian)
 
     // Linear stack: the master copy of the parameters in float64.
     bool stack = false;

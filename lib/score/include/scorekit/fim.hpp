@@ -55,6 +55,10 @@ public:
     // has the fast batched path and supports kfac.
     bool is_linear_stack() const;
 
+    // The likelihood that matches how the model was trained: gaussian for a score-train MLP file
+    // (denoising score matching is least squares on a vector in data space), categorical otherwise.
+    Likelihood default_likelihood() const;
+
     // Why kfac cannot be computed for this model (the layer it cannot handle); empty if it can.
     std::string kfac_obstacle() const;
 
@@ -128,12 +132,34 @@ Vector log_likelihood_gradient(const FisherModel& model, const RowMatrix& inputs
 FisherMatrix normal_family_fisher(const NormalFamily& family, const RowMatrix& observations,
                                   const FisherProblem& problem, Representation representation);
 
+// Estimates the peak memory in bytes of compute_fisher in `representation` and, with `factorised`,
+// of the log det or solve that follows (a damped copy of F and its Cholesky factor). `outputs` is
+// the model's output width. An estimate from the sizes of the largest buffers, not a measurement.
+std::int64_t estimate_fisher_memory(const FisherModel& model, const FisherProblem& problem,
+                                    Representation representation, BlockGrouping grouping, std::int64_t outputs,
+                                    bool factorised);
+
+// Throws UsageError naming the estimate, the limit and the alternatives when
+// estimate_fisher_memory exceeds `limit` bytes (no check for limit <= 0).
+void check_fisher_memory(const FisherModel& model, const FisherProblem& problem, Representation representation,
+                         BlockGrouping grouping, std::int64_t outputs, bool factorised, std::int64_t limit);
+
+// Parses a size for --max-memory: a positive number with an optional binary unit (K, M, G, T,
+// or KiB ... TiB; 1G = 2^30 bytes). Throws UsageError for anything else.
+std::int64_t parse_memory_size(const std::string& text);
+
+// Half of the physical memory in bytes (the default of --max-memory); 0 when unknown.
+std::int64_t default_max_memory();
+
+// Formats a byte count with a binary unit, e.g. "2.4 GiB".
+std::string format_bytes(std::int64_t bytes);
+
 // Options of the fim tool; defaults here are the defaults of the command line.
 struct FimOptions {
     std::string model;                   // .pt, .h5 (mlp-score) or normal:...
     std::string input;                   // point set (points.hpp); `-` is standard input
     std::string labels;                  // point set, or "last" for the input's last column
-    std::string likelihood = "categorical";
+    std::string likelihood;              // empty: FisherModel::default_likelihood()
     double sigma = 1;
     std::string estimator;               // required: exact, mc:K or empirical
     std::string representation = "diag";
@@ -147,6 +173,7 @@ struct FimOptions {
     std::string vector;                  // F v for this vector [P] (point-set spec, one row or column)
     std::string solve;                   // (F + damping I)^-1 g; "gradient" uses the labels' gradient
     int lanczos_iterations = 0;          // 0 = min(P, max(3 * top_k, 30))
+    std::string max_memory;              // parse_memory_size; empty: default_max_memory()
     CommonOptions common;
 };
 
