@@ -1,12 +1,68 @@
 #include <Eigen/Cholesky>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <mutex>
+#include <utility>
 
 #include "scorekit/error.hpp"
 #include "scorekit/rng.hpp"
 #include "scorekit/score_model.hpp"
 
 namespace scorekit {
+
+struct GaussianMixtureModel::ComponentCache {
+    // Annealed sampling uses one sigma per noise level. The bound keeps callers that pass many
+    // distinct sigmas from growing the cache without end.
+    static constexpr size_t max_entries = 64;
+
+    std::mutex mutex;
+    std::vector<std::pair<double, std::shared_ptr<const PerturbedComponents>>> entries;
+};
+
+namespace {
+
+// Computes the scores of the rows of x for D = Dim known at compile time, one row at a time.
+// It allocates nothing per row and reads each point once, whereas evaluate() allocates [N, D]
+// blocks per component and passes over the points K + 2 times.
+template <int Dim>
+void score_rows(const RowMatrix& x, const RowMatrix& means, const std::vector<RowMatrix>& precisions,
+                const std::vector<double>& log_constants, RowMatrix& out) {
+    using Point = Eigen::Matrix<double, 1, Dim>;
+    using Square = Eigen::Matrix<double, Dim, Dim, Eigen::RowMajor>;
+    const size_t k = log_constants.size();
+    std::vector<Point> mean(k), projected(k);
+    std::vector<Square> precision(k);
+    std::vector<double> log_term(k);
+    for (size_t c = 0; c < k; ++c) {
+        mean[c] = means.row(static_cast<Eigen::Index>(c));
+        precision[c] = precisions[c];
+    }
+
+    for (Eigen::Index i = 0; i < x.rows(); ++i) {
+        const Eigen::Map<const Point> point(x.row(i).data());
+        double top = -std::numeric_limits<double>::infinity();
+        for (size_t c = 0; c < k; ++c) {
+            const Point centred = point - mean[c];
+            projected[c].noalias() = centred * precision[c];
+            log_term[c] = log_constants[c] - 0.5 * centred.dot(projected[c]);
+            top = std::max(top, log_term[c]);
+        }
+
+        // Responsibilities r_c = exp(l_c - top) / total, and s = -sum_c r_c C_c^-1 (x - mu_c).
+        Point weighted = Point::Zero();
+        double total = 0;
+        for (size_t c = 0; c < k; ++c) {
+            const double r = std::exp(log_term[c] - top);
+            total += r;
+            weighted.noalias() -= r * projected[c];
+        }
+        Eigen::Map<Point>(out.row(i).data()) = weighted / total;
+    }
+}
+
+}  // namespace
 
 Vector ScoreModel::log_density(const RowMatrix&, double) const {
     throw Error(describe("cannot evaluate log-density", kind(), "this model has only a score",
@@ -20,7 +76,10 @@ double ScoreModel::default_sigma() const {
 
 GaussianMixtureModel::GaussianMixtureModel(std::vector<double> weights, RowMatrix means,
                                            std::vector<RowMatrix> covariances)
-    : weights_(std::move(weights)), means_(std::move(means)), covariances_(std::move(covariances)) {
+    : weights_(std::move(weights)),
+      means_(std::move(means)),
+      covariances_(std::move(covariances)),
+      cache_(std::make_shared<ComponentCache>()) {
     const size_t k = weights_.size();
     const Eigen::Index d = means_.cols();
     if (k == 0 || static_cast<size_t>(means_.rows()) != k || covariances_.size() != k) {
@@ -50,35 +109,57 @@ GaussianMixtureModel::GaussianMixtureModel(std::vector<double> weights, RowMatri
     }
 }
 
-void GaussianMixtureModel::evaluate(const RowMatrix& x, double sigma, RowMatrix& log_terms, RowMatrix* score,
-                                    std::vector<RowMatrix>* kept_component_scores) const {
-    const Eigen::Index n = x.rows(), d = dim();
-    const size_t k = weights_.size();
-    if (x.cols() != d) {
-        throw Error(describe("cannot evaluate model", kind(),
-                             "points have dimension " + std::to_string(x.cols()) + ", model has " + std::to_string(d), ""));
+std::shared_ptr<const GaussianMixtureModel::PerturbedComponents> GaussianMixtureModel::perturbed_components(
+    double sigma) const {
+    std::lock_guard<std::mutex> lock(cache_->mutex);
+    for (const auto& [cached_sigma, components] : cache_->entries) {
+        if (cached_sigma == sigma) return components;
     }
-    log_terms.resize(n, static_cast<Eigen::Index>(k));
-    const bool need_components = score || kept_component_scores;
-    std::vector<RowMatrix> component_scores(need_components ? k : 0);
-    const double log_2pi = std::log(2 * M_PI);
 
-    // Per component, one D x D inverse and then row-wise products: for the small D of most
-    // score models this beats batched triangular solves, and it allocates a few [N, D] blocks
-    // per call rather than per point.
-    RowMatrix centred(n, d), projected(n, d);
-    for (size_t c = 0; c < k; ++c) {
+    const Eigen::Index d = dim();
+    const double log_2pi = std::log(2 * M_PI);
+    auto components = std::make_shared<PerturbedComponents>();
+    for (size_t c = 0; c < weights_.size(); ++c) {
         Eigen::MatrixXd cov = covariances_[c];
         cov.diagonal().array() += sigma * sigma;
         Eigen::LLT<Eigen::MatrixXd> llt(cov);
         double log_det = 2 * llt.matrixLLT().diagonal().array().log().sum();
-        RowMatrix precision = llt.solve(Eigen::MatrixXd::Identity(d, d));
+        components->precisions.push_back(llt.solve(Eigen::MatrixXd::Identity(d, d)));
+        components->log_constants.push_back(std::log(weights_[c]) - 0.5 * (d * log_2pi + log_det));
+    }
 
+    if (cache_->entries.size() >= ComponentCache::max_entries) cache_->entries.erase(cache_->entries.begin());
+    cache_->entries.emplace_back(sigma, components);
+    return components;
+}
+
+void GaussianMixtureModel::check_dimension(const RowMatrix& x) const {
+    if (x.cols() != dim()) {
+        throw Error(describe("cannot evaluate model", kind(),
+                             "points have dimension " + std::to_string(x.cols()) + ", model has " +
+                                 std::to_string(dim()), ""));
+    }
+}
+
+void GaussianMixtureModel::evaluate(const RowMatrix& x, double sigma, RowMatrix& log_terms, RowMatrix* score,
+                                    std::vector<RowMatrix>* kept_component_scores) const {
+    check_dimension(x);
+    const Eigen::Index n = x.rows(), d = dim();
+    const size_t k = weights_.size();
+    log_terms.resize(n, static_cast<Eigen::Index>(k));
+    const bool need_components = score || kept_component_scores;
+    std::vector<RowMatrix> component_scores(need_components ? k : 0);
+    const std::shared_ptr<const PerturbedComponents> components = perturbed_components(sigma);
+
+    // Per component, row-wise products with the D x D precision: for the small D of most
+    // score models this beats batched triangular solves, and it allocates a few [N, D] blocks
+    // per call rather than per point.
+    RowMatrix centred(n, d), projected(n, d);
+    for (size_t c = 0; c < k; ++c) {
         centred.noalias() = x.rowwise() - means_.row(c);
-        projected.noalias() = centred * precision;
+        projected.noalias() = centred * components->precisions[c];
         log_terms.col(static_cast<Eigen::Index>(c)) =
-            (std::log(weights_[c]) - 0.5 * (d * log_2pi + log_det)) -
-            0.5 * centred.cwiseProduct(projected).rowwise().sum().array();
+            components->log_constants[c] - 0.5 * centred.cwiseProduct(projected).rowwise().sum().array();
         if (need_components) component_scores[c] = -projected;
     }
     if (score) {
@@ -100,8 +181,21 @@ RowMatrix GaussianMixtureModel::responsibilities(const RowMatrix& log_terms) {
 }
 
 RowMatrix GaussianMixtureModel::score(const RowMatrix& x, double sigma) const {
-    RowMatrix log_terms, result;
-    evaluate(x, sigma, log_terms, &result);
+    check_dimension(x);
+    const std::shared_ptr<const PerturbedComponents> components = perturbed_components(sigma);
+    const auto& precisions = components->precisions;
+    const auto& log_constants = components->log_constants;
+    RowMatrix result(x.rows(), x.cols());
+    switch (dim()) {
+        case 1: score_rows<1>(x, means_, precisions, log_constants, result); break;
+        case 2: score_rows<2>(x, means_, precisions, log_constants, result); break;
+        case 3: score_rows<3>(x, means_, precisions, log_constants, result); break;
+        case 4: score_rows<4>(x, means_, precisions, log_constants, result); break;
+        default: {
+            RowMatrix log_terms;
+            evaluate(x, sigma, log_terms, &result);
+        }
+    }
     return result;
 }
 

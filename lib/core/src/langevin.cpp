@@ -61,9 +61,13 @@ private:
     int threads_;
 };
 
+// Row c takes its deviates from chain c's stream, so samples do not depend on threads or shards.
 void fill_normal(RowMatrix& noise, std::vector<Rng>& streams) {
+    const ZigguratNormal normal;
     for (Eigen::Index c = 0; c < noise.rows(); ++c) {
-        for (Eigen::Index j = 0; j < noise.cols(); ++j) noise(c, j) = streams[c].normal();
+        Rng& stream = streams[c];
+        double* row = noise.row(c).data();
+        for (Eigen::Index j = 0; j < noise.cols(); ++j) row[j] = normal(stream);
     }
 }
 

@@ -107,6 +107,21 @@ public:
     RowMatrix sample(int n, std::uint64_t seed) const;
 
 private:
+    // Per-sigma factors of each component k for score() and evaluate(): the precision C_k^-1
+    // of C_k = Sigma_k + sigma^2 I, and log w_k - (D log(2 pi) + log det C_k) / 2.
+    struct PerturbedComponents {
+        std::vector<RowMatrix> precisions;
+        std::vector<double> log_constants;
+    };
+    struct ComponentCache;
+
+    // Returns the components at sigma. They are computed on the first call for each sigma and
+    // cached, so samplers that call score() once per step, or once per row block on several
+    // threads, factorise each covariance only once. Safe to call from several threads.
+    std::shared_ptr<const PerturbedComponents> perturbed_components(double sigma) const;
+
+    void check_dimension(const RowMatrix& x) const;
+
     // Fills log N_k(x_i) + log w_k into `log_terms` [N, K] and, if `score` is non-null, the score.
     // With `component_scores` non-null it also keeps each component's score s_k [N, D].
     void evaluate(const RowMatrix& x, double sigma, RowMatrix& log_terms, RowMatrix* score,
@@ -118,6 +133,9 @@ private:
     std::vector<double> weights_;
     RowMatrix means_;
     std::vector<RowMatrix> covariances_;
+    // Shared by copies, which is safe because the cached values depend only on the members
+    // above, and these never change after construction.
+    std::shared_ptr<ComponentCache> cache_;
 };
 
 // Parses an analytic model given on the command line:
