@@ -58,4 +58,21 @@ tail -n 3 "$WORK/all.tsv" | cmp -s - "$WORK/out" || fail "shard 1/2: rows differ
 run_case "empty shard" 2 'gets none of the 2 chains' -- "$L" -m 'gaussian:mean=0;cov=1' --chains 2 --shard 0/3
 expect_one_line_error "empty shard"
 run_case "bad shard" 2 'invalid --shard "2/2"' -- "$L" -m 'gaussian:mean=0;cov=1' --shard 2/2
+# SIGINT ends the run with one line that says so, status 130 and no output or temporary file.
+mkdir -p "$WORK/sig"
+"$L" -m 'gaussian:mean=0;cov=1' --chains 1000 --steps 100000000 -o "$WORK/sig/run.h5" 2> "$WORK/sig.err" &
+pid=$!
+# The signal handlers are in place once the first log line is out.
+for _ in $(seq 1 300); do
+    grep -q "sampling" "$WORK/sig.err" 2>/dev/null && break
+    sleep 0.1
+done
+sleep 0.2
+kill -INT "$pid"
+wait "$pid"
+status=$?
+[ "$status" -eq 130 ] || fail "SIGINT: exit status $status, expected 130"
+grep -q '^langevin: interrupted by a signal; unfinished output files were removed$' "$WORK/sig.err" ||
+    fail "SIGINT: no interruption line: $(head -c 400 "$WORK/sig.err")"
+[ -z "$(ls -A "$WORK/sig")" ] || fail "SIGINT: files left behind: $(ls -A "$WORK/sig")"
 finish

@@ -118,7 +118,7 @@ int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
     record.version = version_string();
     record.command_line = join_command_line(argc, argv);
     record.seed = options.seed;
-    install_signal_handlers();
+    install_signal_handlers(tool);
 
     // In a batch log the job, array task and rank identify which of many processes wrote it.
     std::string slurm_line = describe_slurm_context(slurm_context());

@@ -83,7 +83,7 @@ GaussianMixtureModel::GaussianMixtureModel(std::vector<double> weights, RowMatri
     const size_t k = weights_.size();
     const Eigen::Index d = means_.cols();
     if (k == 0 || static_cast<size_t>(means_.rows()) != k || covariances_.size() != k) {
-        throw Error(describe("invalid mixture", std::to_string(k) + " components",
+        throw Error(describe_at("invalid mixture", "with " + std::to_string(k) + " components",
                              "weights, means and covariances must have one entry per component", ""));
     }
     double total = 0;

@@ -75,8 +75,8 @@ void fill_normal(RowMatrix& noise, std::vector<Rng>& streams) {
 // writing NaN samples.
 void check_finite(const RowMatrix& z, std::int64_t step, double level) {
     if (z.allFinite()) return;
-    std::string where = "step " + std::to_string(step) + (level > 0 ? " at noise level " + format_number(level) : "");
-    throw Error(describe("sampler diverged", where, "chains reached infinite or NaN values",
+    std::string where = "at step " + std::to_string(step) + (level > 0 ? " at noise level " + format_number(level) : "");
+    throw Error(describe_at("sampler diverged", where, "chains reached infinite or NaN values",
                          "lower --step-size (annealed steps scale with (sigma_i / sigma_min)^2)"));
 }
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstring>
@@ -21,6 +22,11 @@ std::mutex g_slot_mutex;
 std::atomic<bool> g_catch{false};
 std::atomic<int> g_signal{0};
 
+// The tool's one-line notice for a signal that ends the run, composed before any signal can
+// arrive so that the handler only calls write(2).
+std::array<char, 256> g_notice{};
+std::size_t g_notice_length = 0;
+
 void handle(int signal_number) {
     if (g_catch.load()) {
         // A second signal while the job is still saving ends the process the default way.
@@ -30,13 +36,22 @@ void handle(int signal_number) {
     for (int i = 0; i < kSlots; ++i) {
         if (g_used[i].load()) unlink(g_paths[i].data());
     }
+    if (g_notice_length > 0) {
+        ssize_t ignored = ::write(STDERR_FILENO, g_notice.data(), g_notice_length);
+        (void)ignored;
+    }
     ::signal(signal_number, SIG_DFL);
     ::raise(signal_number);
 }
 
 }  // namespace
 
-void install_signal_handlers() {
+void install_signal_handlers(const std::string& tool) {
+    const std::string notice =
+        tool + ": interrupted by a signal; unfinished output files were removed\n";
+    g_notice_length = std::min(notice.size(), g_notice.size());
+    std::memcpy(g_notice.data(), notice.data(), g_notice_length);
+
     struct sigaction action {};
     action.sa_handler = handle;
     sigemptyset(&action.sa_mask);
