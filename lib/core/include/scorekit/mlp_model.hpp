@@ -52,9 +52,9 @@ void write_mlp_model(Hdf5Writer& file, const MlpScoreFile& model);
 MlpScoreFile read_mlp_model(const Hdf5Reader& file);
 
 // Builds the ScoreModel of a trained MLP, evaluated in float32 on the CPU without LibTorch.
-// score() runs on up to `threads` threads in row blocks; score_jvp, score_vjp and
-// score_jacobian are exact derivatives of the float32 network (forward and reverse mode through
-// the layers), and score_precision() is 2^-23. The model may be used from several threads at
+// Each call splits its points into row blocks on up to `threads` threads. score_jvp, score_vjp
+// and score_jacobian are exact derivatives of the float32 network (forward and reverse mode
+// through the layers), and score_precision() is 2^-23. Several threads may call one model at
 // once. Throws Error when the parameter arrays do not match the architecture.
 std::unique_ptr<ScoreModel> make_mlp_score_model(MlpScoreFile model, int threads = 1);
 
