@@ -70,7 +70,7 @@ TEST_CASE("MLP evaluator closed-form network", "[mlp]") {
             Eigen::Vector2d direction = v.row(i).transpose();
             Eigen::Vector2d expected_jvp = expected.jacobian * direction;
             Eigen::Vector2d expected_vjp = expected.jacobian.transpose() * direction;
-            // Float32 arithmetic on values of order 1 to 10: 1e-5 is about 100 float ulps.
+            // Float32 arithmetic on values of order 1 to 10: 1e-5 is 10 to 100 float ulps.
             for (int a = 0; a < 2; ++a) {
                 CHECK(score(i, a) == Approx(expected.score(a)).margin(1e-5));
                 CHECK(jvp(i, a) == Approx(expected_jvp(a)).margin(1e-5));
