@@ -37,7 +37,11 @@ run_case "bad activation"           2 'invalid --activation "relu6".*softplus, s
 run_case "bad schedule"             2 'invalid --lr-schedule "step"'    -- "$T" "$DATA" -o "$OUT" --lr-schedule step
 run_case "negative steps"           2 'invalid --steps'                 -- "$T" "$DATA" -o "$OUT" --steps -5
 run_case "non-numeric option"       2 'steps'                           -- "$T" "$DATA" -o "$OUT" --steps many
-run_case "unwritable output"        1 'cannot create output file "/nonexistent/m.h5"' -- "$T" "$DATA" -o /nonexistent/m.h5 $quick
+run_case "unwritable output"        1 'cannot write output "/nonexistent/m.h5"' -- "$T" "$DATA" -o /nonexistent/m.h5 $quick
+expect_one_line_error "unwritable output"
+# The output is checked before training: a run of 10^8 steps must end at once, not at the timeout.
+run_case "output checked first"     1 'cannot write output'              -- timeout 120 "$T" "$DATA" -o /nonexistent/m.h5 --steps 100000000
+run_case "output is a directory"    1 'cannot write output ".*": it is a directory' -- "$T" "$DATA" -o "$WORK" $quick
 expect_no_file "all failures" "$OUT"
 cp "$WORK/points.h5" "$WORK/same.h5"
 run_case "output is the input"      2 'invalid output .*same.h5.*input file' -- "$T" "$WORK/same.h5" -o "$WORK/same.h5" $quick

@@ -58,16 +58,16 @@ wait $srun_pid
 status=$?
 cat "$WORK/long.err" >&2
 [ $status -ne 0 ] || fail "interrupted srun exited 0"
-[ "$(grep -c 'training interrupted "step [0-9]*"' "$WORK/long.err")" -eq 2 ] \
+[ "$(grep -c 'training interrupted after step [0-9]*:' "$WORK/long.err")" -eq 2 ] \
     || fail "expected both ranks to report the interruption: $(cat "$WORK/long.err")"
-steps=$(grep -o 'training interrupted "step [0-9]*"' "$WORK/long.err" | sort -u | wc -l)
+steps=$(grep -o 'training interrupted after step [0-9]*:' "$WORK/long.err" | sort -u | wc -l)
 [ "$steps" -eq 1 ] || fail "the ranks stopped after different steps: $(grep interrupted "$WORK/long.err")"
 expect_file "checkpoint after SIGTERM" "$WORK/long.h5.ckpt"
 [ ! -e "$WORK/long.h5" ] || fail "an interrupted run wrote the model"
 
 # Resuming with two ranks gives the model of an uninterrupted single process. The constant
 # learning rate lets the resumed run stop 300 steps after the interruption.
-stopped=$(grep -o 'training interrupted "step [0-9]*"' "$WORK/long.err" | head -n 1 | grep -o '[0-9]*"$' | tr -d '"')
+stopped=$(grep -o 'training interrupted after step [0-9]*:' "$WORK/long.err" | head -n 1 | grep -o '[0-9]*:$' | tr -d ':')
 total=$((stopped + 300))
 (cd "$WORK" && srun --ntasks=2 --kill-on-bad-exit=1 $long --steps $total -o "$WORK/long.h5" --distributed --resume "$WORK/long.h5.ckpt") \
     > "$WORK/resume.out" 2> "$WORK/resume.err" || fail "resumed srun -n 2: $(tail -n 20 "$WORK/resume.err")"

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/points.hpp"
@@ -175,6 +176,23 @@ TEST_CASE("a failed write leaves no file behind", "[points]") {
         // No commit: the exception path of a tool.
     }
     CHECK(access(path.c_str(), F_OK) != 0);
+    std::string listing;
+    FILE* ls = popen(("ls -A '" + s.dir + "'").c_str(), "r");
+    char buffer[256];
+    while (fgets(buffer, sizeof buffer, ls)) listing += buffer;
+    pclose(ls);
+    CHECK(listing.empty());
+}
+
+TEST_CASE("output paths are checked before any work and leave nothing behind", "[points]") {
+    Scratch s;
+    CHECK_NOTHROW(check_output_writable("-"));
+    CHECK_NOTHROW(check_output_writable(s.dir + "/model.h5:/model"));
+    CHECK_THROWS_WITH(check_output_writable(s.dir + "/missing/model.h5"),
+                      Catch::Contains("cannot write output") && Catch::Contains("missing/model.h5"));
+    CHECK_THROWS_WITH(check_output_writable(s.dir), Catch::Contains("it is a directory"));
+
+    // The probe file is removed again.
     std::string listing;
     FILE* ls = popen(("ls -A '" + s.dir + "'").c_str(), "r");
     char buffer[256];

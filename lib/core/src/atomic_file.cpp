@@ -58,6 +58,32 @@ std::string file_part(const std::string& spec) {
 
 }  // namespace
 
+void check_output_writable(const std::string& output) {
+    if (output.empty() || output == "-") return;
+    const std::string file = file_part(output);
+    struct stat existing {};
+    if (stat(file.c_str(), &existing) == 0 && S_ISDIR(existing.st_mode)) {
+        throw Error(describe("cannot write output", output, "it is a directory", "give a file name"));
+    }
+
+    // A probe file is the only test that also covers read-only file systems and running as
+    // root, where access(2) says yes to every directory.
+    auto slash = file.rfind('/');
+    std::string directory = slash == std::string::npos ? "." : file.substr(0, slash + 1);
+    std::string pattern = directory + (slash == std::string::npos ? "/" : "") + ".scorekit-probe.XXXXXX";
+    std::vector<char> buffer(pattern.begin(), pattern.end());
+    buffer.push_back('\0');
+    int fd = mkstemp(buffer.data());
+    if (fd < 0) {
+        const int error = errno;
+        throw Error(describe("cannot write output", output,
+                             "cannot create a file in directory " + directory + ": " + std::strerror(error),
+                             "create the directory or choose another -o"));
+    }
+    close(fd);
+    std::remove(buffer.data());
+}
+
 void check_output_is_not_input(const std::string& output, const std::vector<std::string>& inputs) {
     struct stat out {};
     if (output == "-" || stat(file_part(output).c_str(), &out) != 0) return;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <thread>
 
+#include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
 #include "scorekit/provenance.hpp"
@@ -124,6 +125,7 @@ int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
     if (!slurm_line.empty()) log_info(slurm_line);
 
     try {
+        check_output_writable(options.output);
         body();
         close_stdout();
         return 0;

@@ -12,6 +12,13 @@ std::string describe(const std::string& what, const std::string& subject, const 
     return message;
 }
 
+std::string describe_at(const std::string& what, const std::string& where, const std::string& reason,
+                        const std::string& hint) {
+    std::string message = what + " " + where + ": " + reason;
+    if (!hint.empty()) message += "; " + hint;
+    return message;
+}
+
 std::string format_number(double value) {
     char buffer[32];
     for (int precision = 15; precision <= 17; ++precision) {

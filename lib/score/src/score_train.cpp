@@ -280,7 +280,7 @@ void run_score_train(const ScoreTrainOptions& o) {
         noise.normal_(0, 1, generator);
         double loss = trainer.step(x_local, level_local, noise_local, learning_rate_at(o, step, total), step);
         if (!std::isfinite(loss)) {
-            throw Error(describe("training diverged", "step " + std::to_string(step), "the loss is not finite",
+            throw Error(describe_at("training diverged", "at step " + std::to_string(step), "the loss is not finite",
                                  "lower --lr or use more warm-up steps"));
         }
         done = step;
@@ -304,7 +304,7 @@ void run_score_train(const ScoreTrainOptions& o) {
         // Data-parallel ranks stop together, after the first step in which any rank was signalled.
         if (parallel ? any_rank_interrupted : interrupt_requested()) {
             if (writer) save_checkpoint(checkpoint_path, config, trainer, done, data.mean, data.std);
-            throw Interrupted(describe("training interrupted", "step " + std::to_string(done),
+            throw Interrupted(describe_at("training interrupted", "after step " + std::to_string(done),
                                        (writer ? "checkpoint written to " : "rank 0 wrote the checkpoint ") +
                                            checkpoint_path,
                                        "continue with --resume " + checkpoint_path));

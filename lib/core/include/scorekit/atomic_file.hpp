@@ -33,4 +33,10 @@ private:
 // writing it would replace data the run still needs. Names may carry a :/dataset suffix.
 void check_output_is_not_input(const std::string& output, const std::vector<std::string>& inputs);
 
+// Throws Error unless a file can be created next to `output` (its directory exists and is
+// writable, and `output` is not a directory). Tools call it before the work, so that a typo in
+// -o fails at once rather than after an hour of training. `-` and "" (standard output) pass.
+// Names may carry a :/dataset suffix.
+void check_output_writable(const std::string& output);
+
 }  // namespace scorekit

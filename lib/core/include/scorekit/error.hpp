@@ -33,6 +33,12 @@ public:
 std::string describe(const std::string& what, const std::string& subject, const std::string& reason,
                      const std::string& hint = "");
 
+// The same grammar when the subject is a position or a count rather than a file, record or
+// value: `<what> <where>: <reason>; <hint>` with `where` unquoted ("at step 200", "in 3 of 50
+// pairs"), so that a reader never takes it for a file name.
+std::string describe_at(const std::string& what, const std::string& where, const std::string& reason,
+                        const std::string& hint = "");
+
 // Formats a double so that it reads back to the same value (shortest round-trip form).
 std::string format_number(double value);
 
