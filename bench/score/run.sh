@@ -2,6 +2,7 @@
 # Benchmark score-train and langevin (ULA) against equivalent PyTorch scripts, side by side.
 #
 # Usage: bench/score/run.sh BIN_DIR [--rounds N] [--threads N] [--raw FILE] [--quick]
+#                             [--only train|ula-gmm|ula-mlp]
 #
 # BIN_DIR contains the built score-train and langevin, because this script builds nothing. Each
 # workload runs on both sides twice per round, with a short and a long step count. The rate is
@@ -10,13 +11,14 @@
 # (user + system); the CPU rate is steadier on a shared machine. The table shows the median
 # over rounds. Rounds alternate which side runs first. Peak memory is the maximum resident set
 # size of the long run, from GNU time. --raw FILE keeps the per-run measurements (TSV).
+# --only runs one workload.
 #
 # Both sides get the same BLAS and threads: OPENBLAS_NUM_THREADS=1, OMP_NUM_THREADS=N,
 # score-train/langevin --threads N and torch.set_num_threads(N) (N from --threads, default 1).
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 BIN_DIR [--rounds N] [--threads N] [--raw FILE] [--quick]" >&2
+    echo "usage: $0 BIN_DIR [--rounds N] [--threads N] [--raw FILE] [--quick] [--only train|ula-gmm|ula-mlp]" >&2
     exit 2
 }
 
@@ -27,15 +29,21 @@ rounds=3
 threads=1
 quick=0
 raw=
+only=
 while [[ $# -gt 0 ]]; do
     case $1 in
         --rounds) rounds=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
         --raw) raw=$2; shift 2 ;;
         --quick) quick=1; shift ;;
+        --only) only=$2; shift 2 ;;
         *) usage ;;
     esac
 done
+
+case $only in "" | train | ula-gmm | ula-mlp) ;; *) usage ;; esac
+# Whether a workload runs: all of them unless --only names one.
+wanted() { [[ -z $only || $only == "$1" ]]; }
 
 here=$(cd "$(dirname "$0")" && pwd)
 data=$(cd "$here/../.." && pwd)/share/data/faithful.csv
@@ -93,20 +101,25 @@ ula_python() {
 }
 
 # The MLP workload samples from a model trained by score-train, the same file on both sides.
-echo "preparing the model for the MLP workload" >&2
-"$bin_dir/score-train" "$data" -o "$work/model.h5" --width 128 --depth 2 --sigma-min 0.01 --batch-size $batch \
-    --steps "${train_steps[1]}" --seed $seed --threads "$threads" -q
+if wanted ula-mlp; then
+    echo "preparing the model for the MLP workload" >&2
+    "$bin_dir/score-train" "$data" -o "$work/model.h5" --width 128 --depth 2 --sigma-min 0.01 --batch-size $batch \
+        --steps "${train_steps[1]}" --seed $seed --threads "$threads" -q
+fi
 
 for ((round = 1; round <= rounds; ++round)); do
     echo "round $round of $rounds" >&2
     if ((round % 2)); then sides=(cpp python); else sides=(python cpp); fi
     for steps in "${train_steps[@]}"; do
+        wanted train || break
         for side in "${sides[@]}"; do "train_$side" "$round" "$steps"; done
     done
     for steps in "${gmm_steps[@]}"; do
+        wanted ula-gmm || break
         for side in "${sides[@]}"; do "ula_$side" ula-gmm "$mixture" "$round" "$steps"; done
     done
     for steps in "${mlp_steps[@]}"; do
+        wanted ula-mlp || break
         for side in "${sides[@]}"; do "ula_$side" ula-mlp "$work/model.h5" "$round" "$steps"; done
     done
 done
@@ -117,7 +130,7 @@ echo "scorekit vs PyTorch $("$python" -c 'import torch; print(torch.__version__)
     "OPENBLAS_NUM_THREADS=1, $rounds rounds, median"
 echo "train: steps/s, batch $batch, 2-128-128-2 MLP; ula-*: samples/s = chains x steps / s, $chains chains"
 awk -v short_train="${train_steps[0]}" -v short_gmm="${gmm_steps[0]}" -v short_mlp="${mlp_steps[0]}" \
-    -v chains=$chains '
+    -v chains=$chains -v only="$only" '
     function median(list,    n, values, i, j, t) {
         n = split(list, values, " ")
         for (i = 2; i <= n; ++i) for (j = i; j > 1 && values[j - 1] > values[j]; --j) {
@@ -147,6 +160,7 @@ awk -v short_train="${train_steps[0]}" -v short_gmm="${gmm_steps[0]}" -v short_m
         split("train ula-gmm ula-mlp", workloads, " ")
         for (w = 1; w <= 3; ++w) {
             wl = workloads[w]
+            if (only != "" && wl != only) continue
             py_wall = median(wall_rates[wl SUBSEP "pytorch"]); py_cpu = median(cpu_rates[wl SUBSEP "pytorch"])
             for (s = 1; s <= 2; ++s) {
                 side = s == 1 ? "scorekit" : "pytorch"
@@ -158,7 +172,8 @@ awk -v short_train="${train_steps[0]}" -v short_gmm="${gmm_steps[0]}" -v short_m
         }
         printf "per-round CPU ratios:"
         for (w = 1; w <= 3; ++w) {
-            printf "%s %s", (w > 1 ? ";" : ""), workloads[w]
+            if (only != "" && workloads[w] != only) continue
+            printf "%s %s", (shown++ ? ";" : ""), workloads[w]
             for (r = 1; ((workloads[w], "pytorch", r) in cpu_time); ++r) {
                 printf " %.2f", cpu_time[workloads[w] SUBSEP "pytorch" SUBSEP r] / \
                     cpu_time[workloads[w] SUBSEP "scorekit" SUBSEP r]
@@ -172,19 +187,20 @@ echo
 if [[ -n $raw ]]; then
     { printf 'workload\tside\tround\tsteps\twall_s\tcpu_s\tpeak_kib\n'; cat "$results"; } >"$raw"
 fi
-"$python" - "$work" "${train_steps[1]}" "${gmm_steps[1]}" "${mlp_steps[1]}" <<'EOF'
+"$python" - "$work" "${train_steps[1]}" "${gmm_steps[1]}" "${mlp_steps[1]}" "$only" <<'EOF'
 import sys
 import h5py
 import numpy as np
 
 work, train_steps = sys.argv[1], sys.argv[2]
 long_steps = {"ula-gmm": sys.argv[3], "ula-mlp": sys.argv[4]}
-for side, path, dataset in [("scorekit", f"{work}/model_cpp_{train_steps}.h5", "training/log"),
+only = sys.argv[5]
+for side, path, dataset in [] if only not in ("", "train") else [("scorekit", f"{work}/model_cpp_{train_steps}.h5", "training/log"),
                             ("pytorch", f"{work}/model_py_{train_steps}.h5", "training_log")]:
     with h5py.File(path, "r") as file:
         step, train, validation = file[dataset][-1]
     print(f"train    {side:9s} step {step:.0f}: train loss {train:.3f}, validation loss {validation:.3f}")
-for workload in ["ula-gmm", "ula-mlp"]:
+for workload in [w for w in ["ula-gmm", "ula-mlp"] if only in ("", w)]:
     for side, tag in [("scorekit", "cpp"), ("pytorch", "py")]:
         with h5py.File(f"{work}/samples_{tag}_{workload}_{long_steps[workload]}.h5", "r") as file:
             samples = file["samples"][:]

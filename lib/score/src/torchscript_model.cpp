@@ -1,5 +1,8 @@
 #include <torch/script.h>
 
+#include <cmath>
+#include <limits>
+
 #include "scorekit/error.hpp"
 #include "scorekit/model_loader.hpp"
 #include "torch_convert.hpp"
@@ -30,36 +33,107 @@ public:
     std::vector<double> noise_levels() const override { return levels_; }
     bool noise_conditional() const override { return takes_sigma_; }
 
+    double score_precision() const override {
+        return dtype_ == torch::kFloat64 ? std::numeric_limits<double>::epsilon() : std::ldexp(1.0, -23);
+    }
+
     RowMatrix score(const RowMatrix& x, double sigma) const override {
+        check_dimension(x);
+        torch::NoGradGuard no_grad;
+        return to_matrix(call(to_tensor(x, dtype_), sigma, x.cols()));
+    }
+
+    // Derivatives by LibTorch autograd through the module, in the module's dtype. They assume,
+    // as score() does, that each output row depends only on its own input row.
+    //   vjp: one backward pass, torch::autograd::grad(score, x, u) = J^T u row by row.
+    //   jvp: the double-vjp trick. g(w) = J^T w is linear in a dummy cotangent w, so the
+    //        gradient of <g(w), v> with respect to w is J v; it costs a forward and two
+    //        backward passes and needs a module whose backward is differentiable (all
+    //        built-in smooth layers are).
+    //   jacobian: D vjps batched as one backward pass over D copies of each point, the copy a
+    //        of point p with cotangent e_a, whose gradient is row a of J(x_p).
+    RowMatrix score_vjp(const RowMatrix& x, const RowMatrix& u, double sigma) const override {
+        check_dimension(x);
+        check_vectors(x, u);
+        torch::Tensor input = to_tensor(x, dtype_).requires_grad_(true);
+        torch::Tensor out = call(input, sigma, x.cols());
+        return to_matrix(gradient(out, input, to_tensor(u, dtype_)));
+    }
+
+    RowMatrix score_jvp(const RowMatrix& x, const RowMatrix& v, double sigma) const override {
+        check_dimension(x);
+        check_vectors(x, v);
+        torch::Tensor input = to_tensor(x, dtype_).requires_grad_(true);
+        torch::Tensor out = call(input, sigma, x.cols());
+        torch::Tensor dummy = torch::zeros_like(out).requires_grad_(true);
+        torch::Tensor transposed = gradient(out, input, dummy, true);
+        return to_matrix(gradient(transposed, dummy, to_tensor(v, dtype_)));
+    }
+
+    RowMatrix score_jacobian(const RowMatrix& x, double sigma) const override {
+        check_dimension(x);
+        const int64_t n = x.rows(), d = x.cols();
+        torch::Tensor input = to_tensor(x, dtype_).repeat_interleave(d, 0).requires_grad_(true);
+        torch::Tensor out = call(input, sigma, d);
+        torch::Tensor cotangents = torch::eye(d, dtype_).repeat({n, 1});
+        RowMatrix rows = to_matrix(gradient(out, input, cotangents));  // [n * d, d]
+        return Eigen::Map<const RowMatrix>(rows.data(), n, d * d);
+    }
+
+private:
+    void check_dimension(const RowMatrix& x) const {
         if (dim_ > 0 && x.cols() != dim_) {
             throw Error(describe("cannot evaluate model", path_,
                                  "points have dimension " + std::to_string(x.cols()) + ", the module returned " +
                                      std::to_string(dim_),
                                  "give points of the module's dimension"));
         }
-        torch::Tensor out = call(x, sigma);
-        if (out.dim() != 2 || out.size(0) != x.rows() || out.size(1) != x.cols()) {
-            throw Error(describe("invalid TorchScript output", path_,
-                                 "input [" + std::to_string(x.rows()) + ", " + std::to_string(x.cols()) +
-                                     "] gave output " + shape_text(out),
-                                 "forward must return the score with the input's shape"));
-        }
-        return to_matrix(out);
     }
 
-private:
-    torch::Tensor call(const RowMatrix& x, double sigma) const {
-        torch::NoGradGuard no_grad;
-        at::set_num_threads(threads_);
-        std::vector<torch::jit::IValue> inputs{to_tensor(x, dtype_)};
-        if (takes_sigma_) inputs.emplace_back(torch::full({x.rows()}, sigma, dtype_));
+    void check_vectors(const RowMatrix& x, const RowMatrix& v) const {
+        if (v.rows() != x.rows() || v.cols() != x.cols()) {
+            throw Error(describe("cannot differentiate model", path_,
+                                 "vectors have shape [" + std::to_string(v.rows()) + ", " + std::to_string(v.cols()) +
+                                     "], the points [" + std::to_string(x.rows()) + ", " + std::to_string(x.cols()) +
+                                     "]",
+                                 "give one vector per point"));
+        }
+    }
+
+    // The vector-Jacobian product of `output` with respect to `input` for the cotangent
+    // `weights`; with `create_graph` the result can be differentiated again.
+    torch::Tensor gradient(const torch::Tensor& output, const torch::Tensor& input, const torch::Tensor& weights,
+                           bool create_graph = false) const {
         try {
-            return const_cast<torch::jit::Module&>(module_).forward(inputs).toTensor();
+            return torch::autograd::grad({output}, {input}, {weights}, create_graph, create_graph)[0];
+        } catch (const c10::Error& e) {
+            std::string message = e.what_without_backtrace();
+            throw Error(describe("TorchScript autograd failed", path_, message.substr(0, message.find('\n')),
+                                 "forward must be differentiable in x with torch operations"));
+        }
+    }
+
+    // Runs forward on `input` [N, dim] (in the module's dtype) and checks the output's shape.
+    // Gradients flow through unless the caller holds a NoGradGuard.
+    torch::Tensor call(const torch::Tensor& input, double sigma, int64_t dim) const {
+        at::set_num_threads(threads_);
+        std::vector<torch::jit::IValue> inputs{input};
+        if (takes_sigma_) inputs.emplace_back(torch::full({input.size(0)}, sigma, dtype_));
+        torch::Tensor out;
+        try {
+            out = const_cast<torch::jit::Module&>(module_).forward(inputs).toTensor();
         } catch (const c10::Error& e) {
             std::string message = e.what_without_backtrace();
             throw Error(describe("TorchScript forward failed", path_, message.substr(0, message.find('\n')),
                                  "check that forward takes x [N, D]" + std::string(takes_sigma_ ? " and sigma [N]" : "")));
         }
+        if (out.dim() != 2 || out.size(0) != input.size(0) || out.size(1) != dim) {
+            throw Error(describe("invalid TorchScript output", path_,
+                                 "input [" + std::to_string(input.size(0)) + ", " + std::to_string(dim) +
+                                     "] gave output " + shape_text(out),
+                                 "forward must return the score with the input's shape"));
+        }
+        return out;
     }
 
     // A module may declare its dimension in an integer attribute `dim`. Otherwise the input
@@ -73,8 +147,9 @@ private:
             for (int candidate : {width, width - 1}) {
                 if (candidate < 1) continue;
                 try {
-                    torch::Tensor out = call(RowMatrix::Zero(1, candidate), 1.0);
-                    if (out.dim() == 2 && out.size(0) == 1 && out.size(1) == candidate) return candidate;
+                    torch::NoGradGuard no_grad;
+                    call(torch::zeros({1, candidate}, dtype_), 1.0, candidate);
+                    return candidate;
                 } catch (const Error&) {
                 }
             }

@@ -1,31 +1,10 @@
-#include "scorekit/mlp_score.hpp"
+#include <string>
 
-#include <cmath>
-
-#include "mlp_network.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
-#include "torch_convert.hpp"
+#include "scorekit/mlp_model.hpp"
 
 namespace scorekit {
-
-Activation parse_activation(const std::string& name) {
-    if (name == "softplus") return Activation::softplus;
-    if (name == "silu") return Activation::silu;
-    if (name == "tanh") return Activation::tanh;
-    if (name == "elu") return Activation::elu;
-    throw UsageError(describe("invalid --activation", name, "expected one of softplus, silu, tanh, elu"));
-}
-
-std::string to_string(Activation activation) {
-    switch (activation) {
-        case Activation::softplus: return "softplus";
-        case Activation::silu: return "silu";
-        case Activation::tanh: return "tanh";
-        case Activation::elu: return "elu";
-    }
-    return "?";
-}
 
 std::vector<std::pair<int, int>> MlpArchitecture::layer_shapes() const {
     std::vector<std::pair<int, int>> shapes;
@@ -107,59 +86,6 @@ MlpScoreFile read_mlp_model(const Hdf5Reader& file) {
         model.parameters.tensors.emplace_back(b.values.begin(), b.values.end());
     }
     return model;
-}
-
-namespace {
-
-class MlpScoreModel : public ScoreModel {
-public:
-    MlpScoreModel(MlpScoreFile model, int threads)
-        : file_(std::move(model)), network_(MlpNetwork::from_parameters(file_.parameters)), threads_(threads) {
-        mean_ = to_tensor(RowMatrix(file_.data_mean.transpose()));
-        std_ = to_tensor(RowMatrix(file_.data_std.transpose()));
-    }
-
-    int dim() const override { return file_.parameters.architecture.dim; }
-    std::string kind() const override { return "mlp-score"; }
-    std::vector<double> noise_levels() const override { return file_.sigmas; }
-    Vector location() const override { return file_.data_mean; }
-    Vector scale() const override { return file_.data_std; }
-
-    RowMatrix score(const RowMatrix& x, double sigma) const override {
-        check(x, sigma);
-        torch::NoGradGuard no_grad;
-        at::set_num_threads(threads_);
-        torch::Tensor z = (to_tensor(x) - mean_) / std_;
-        torch::Tensor sigmas = torch::full({x.rows()}, sigma, torch::kFloat32);
-        torch::Tensor out = network_.forward(network_input(z, sigmas));
-        return to_matrix(out / (sigma * std_));
-    }
-
-private:
-    void check(const RowMatrix& x, double sigma) const {
-        if (x.cols() != dim()) {
-            throw Error(describe("cannot evaluate model", kind(),
-                                 "points have dimension " + std::to_string(x.cols()) + ", the model has " +
-                                     std::to_string(dim()),
-                                 "give points of the training dimension"));
-        }
-        if (!(sigma > 0)) {
-            throw UsageError(describe("invalid --sigma", format_number(sigma),
-                                      "a trained score model needs a positive noise level",
-                                      "omit it to use the smallest trained level"));
-        }
-    }
-
-    MlpScoreFile file_;
-    MlpNetwork network_;
-    torch::Tensor mean_, std_;
-    int threads_;
-};
-
-}  // namespace
-
-std::unique_ptr<ScoreModel> make_mlp_score_model(MlpScoreFile model, int threads) {
-    return std::make_unique<MlpScoreModel>(std::move(model), threads);
 }
 
 }  // namespace scorekit
