@@ -37,8 +37,9 @@ public:
     Vector log_density(const RowMatrix& z, double sigma) const { return model_.log_density(to_data(z), sigma); }
 
 private:
-    // Analytic models are evaluated in row blocks on several threads; LibTorch models use
-    // LibTorch's own thread pool instead, so they get the whole batch at once.
+    // Analytic models are evaluated in row blocks on several threads here. Trained models get the
+    // whole batch at once: the MLP evaluator splits it over its own threads, and TorchScript
+    // modules use LibTorch's thread pool.
     RowMatrix evaluate(const RowMatrix& x, double sigma) const {
         bool analytic = model_.kind() == "gaussian" || model_.kind() == "gmm";
         if (!analytic || threads_ <= 1 || x.rows() < 4 * threads_) return model_.score(x, sigma);
