@@ -99,18 +99,22 @@ RowMatrix solve_blocks_sized(const BlockFactor& factor, const RowMatrix& blocks,
     using Column = Eigen::Matrix<double, N, 1>;
     using ConstBlockMap = Eigen::Map<const Block>;
     const Eigen::Index n = r.rows(), d = r.cols();
+    // Rows of the row-major r and delta, and blocks, are mapped at fixed size so that Eigen
+    // unrolls the products for D <= 3.
+    using ColumnMap = Eigen::Map<Column>;
+    using ConstColumnMap = Eigen::Map<const Column>;
     RowMatrix delta(n, d);
     Column rhs(d);
     for (Eigen::Index k = 0; k < n; ++k) {
-        rhs = r.row(k).transpose();
+        rhs = ConstColumnMap(r.data() + k * d, d);
         if (k > 0) {
-            rhs.noalias() += ConstBlockMap(blocks.row(k).data(), d, d) * delta.row(k - 1).transpose();
+            rhs.noalias() += ConstBlockMap(blocks.data() + k * d * d, d, d) * ConstColumnMap(delta.data() + (k - 1) * d, d);
         }
-        delta.row(k).noalias() = (ConstBlockMap(factor.inverse_pivots.row(k).data(), d, d) * rhs).transpose();
+        ColumnMap(delta.data() + k * d, d).noalias() = ConstBlockMap(factor.inverse_pivots.data() + k * d * d, d, d) * rhs;
     }
     for (Eigen::Index k = n - 2; k >= 0; --k) {
-        rhs.noalias() = ConstBlockMap(factor.upper.row(k).data(), d, d) * delta.row(k + 1).transpose();
-        delta.row(k) -= rhs.transpose();
+        ColumnMap(delta.data() + k * d, d).noalias() -=
+            ConstBlockMap(factor.upper.data() + k * d * d, d, d) * ConstColumnMap(delta.data() + (k + 1) * d, d);
     }
     delta *= h / 2;
     return delta;
