@@ -61,7 +61,7 @@ double dot(const RowMatrix& a, const RowMatrix& b) { return a.cwiseProduct(b).su
 
 // Factors the block path Laplacian: diagonal blocks G_k + G_{k+1}, off-diagonal -G_{k+1}.
 // N is the block size D when it is a compile-time constant (D <= 3), which lets Eigen keep the
-// D x D blocks in registers; Eigen::Dynamic handles the other sizes. Reuses the storage of
+// D x D blocks in registers, and Eigen::Dynamic handles the other sizes. Reuses the storage of
 // `factor`, which keeps the same sizes from one step to the next.
 template <int N>
 void factor_blocks_sized(const RowMatrix& blocks, Eigen::Index d, BlockFactor& factor) {
