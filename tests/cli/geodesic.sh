@@ -57,6 +57,29 @@ awk '{ for (j = 1; j <= NF; j++) d[NR, j] = $j } END {
         exit !(d[3, 4] > 4.5048 && d[3, 4] < 4.5049) }' "$WORK/out" ||
     fail "all pairs text: matrix not symmetric with zero diagonal and d(3, 4) = 4.5048"
 
+# Chunks: 28 pairs of 8 points under a mixture, solved in chunks of 3, print one progress line
+# per chunk except the last, which the closing line replaces, and give the same matrix as one
+# batch. Shards of the chunked run, merged, give it too.
+gmm='gmm:weights=0.3,0.7;means=-2,0/2,0;covs=1'
+printf '%s\n' "-1 0.5" "0 0" "1.5 -0.5" "2 1" "-2 -1" "0.5 1.5" "3 0" "-0.5 -2" > "$WORK/eight.txt"
+run_case "one batch" 0 "in 1 chunk of up to 1000 pairs" -- "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 --batch-size 1000
+cp "$WORK/out" "$WORK/one-batch.tsv"
+run_case "chunks of 3" 0 "in 10 chunks of up to 3 pairs" -- "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 --batch-size 3
+cmp -s "$WORK/out" "$WORK/one-batch.tsv" || fail "chunks of 3: distances differ from one batch"
+[ "$(grep -Ec '^geodesic: geodesics [0-9]+/28 \([0-9]+%\), .*ETA' "$WORK/err")" -eq 9 ] ||
+    fail "chunks of 3: expected 9 progress lines with an ETA: $(cat "$WORK/err")"
+grep -Eq '^geodesic: geodesics 27/28 \(96%\)' "$WORK/err" || fail "chunks of 3: no progress line after 9 chunks"
+grep -Eq '^geodesic: geodesics 28/28 \(100%\), .*elapsed' "$WORK/err" || fail "chunks of 3: no closing progress line"
+for shard in 0 1 2 3; do
+    run_case "shard $shard of chunks" 0 "shard $shard/4" -- "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 \
+        --batch-size 3 --shard "$shard/4" -o "$WORK/shard-$shard.tsv"
+done
+/usr/bin/python3 "$SRC/share/slurm/merge-shards.py" distances -o "$WORK/merged.tsv" "$WORK"/shard-{0,1,2,3}.tsv ||
+    fail "merge of chunked shards failed"
+cmp -s "$WORK/merged.tsv" "$WORK/one-batch.tsv" || fail "merged chunked shards differ from one batch"
+run_case "batch size 0" 2 "--batch-size" -- "$exe" -m "$gmm" --from 1,0 --to 0,1 --batch-size 0
+expect_one_line_error "batch size 0"
+
 # The infimum for (0, 0) -> (4, 0) under the flat conformal metric is not attained: flagged,
 # reported, exit 1, and exit 0 only with --allow-unconverged.
 run_case "non-attained infimum" 1 "did not converge" -- "$exe" -m exponential --metric conformal --from 0,0 --to 4,0 -o "$WORK/t7.h5"

@@ -136,6 +136,51 @@ TEST_CASE("batched pairs match single solves", "[geodesic]") {
     CHECK_THAT(reversed.lengths(0), WithinAbs(batch.lengths(0), 1e-10));
 }
 
+TEST_CASE("chunked solve equals one batch", "[geodesic]") {
+    // Seven pairs across a two-cluster mixture, including a zero-length pair and pairs that end
+    // unconverged at 9 nodes, solved in chunks of 1, 2, 3 and 7 pairs and as one batch.
+    auto model = make_analytic_model("gmm:weights=0.3,0.7;means=-2,0/2,0.5;covs=1,0.2,0.2,0.5/0.7");
+    ScoreMetric metric(*model, stein_metric());
+    RowMatrix from(7, 2), to(7, 2);
+    from << -2, 0, -3, 1, 0.5, 0.5, 2, 0.5, -1, -1, 0, 2, -2.5, 0.3;
+    to << 2, 0.5, 2, -1, 0.5, 0.5, -2, 0, 3, 1, 0, -2, 2.5, 1.2;
+    for (int nodes : {9, 65}) {
+        GeodesicOptions options;
+        options.nodes = nodes;
+        options.batch_size = 1000;
+        GeodesicBatch whole = solve_geodesics(metric, from, to, options);
+        if (nodes == 65) CHECK(whole.unconverged_count() == 0);
+        for (int batch_size : {1, 2, 3, 7}) {
+            INFO("nodes " << nodes << ", batch size " << batch_size);
+            options.batch_size = batch_size;
+            std::vector<std::int64_t> reports;
+            GeodesicBatch chunked = solve_geodesics(metric, from, to, options,
+                                                    [&](std::int64_t done, std::int64_t total) {
+                                                        CHECK(total == 7);
+                                                        reports.push_back(done);
+                                                    });
+            CHECK(chunked.paths == whole.paths);
+            CHECK(chunked.lengths == whole.lengths);
+            CHECK(chunked.energies == whole.energies);
+            CHECK(chunked.iterations == whole.iterations);
+            CHECK(chunked.status == whole.status);
+            // One report per chunk, counting the pairs of all chunks so far.
+            REQUIRE(reports.size() == static_cast<size_t>((7 + batch_size - 1) / batch_size));
+            for (size_t k = 0; k < reports.size(); ++k) {
+                CHECK(reports[k] == std::min<std::int64_t>(7, static_cast<std::int64_t>(k + 1) * batch_size));
+            }
+        }
+    }
+}
+
+TEST_CASE("batch size below one is rejected", "[geodesic]") {
+    auto model = make_analytic_model("gaussian:mean=0,0;cov=1");
+    ScoreMetric metric(*model, stein_metric());
+    GeodesicOptions options;
+    options.batch_size = 0;
+    CHECK_THROWS_AS(solve_geodesics(metric, row({1, 0}), row({0, 1}), options), UsageError);
+}
+
 TEST_CASE("outer metric is rejected (T5)", "[geodesic]") {
     auto model = make_analytic_model("gaussian:mean=0,0;cov=1");
     MetricOptions options;

@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
     app.add_option("--resolution", o.solver.resolution,
                    "Max relative gap between midpoint and Simpson lengths of a converged path")
         ->capture_default_str();
+    app.add_option("--batch-size", o.solver.batch_size,
+                   "Pairs solved together; a progress line with an ETA follows each chunk")
+        ->capture_default_str();
     app.add_option("--ode-tolerance", o.integration.tolerance, "Error tolerance per integration step (--exp, --log)")
         ->capture_default_str();
     app.add_option("--shooting-tolerance", o.shooting_tolerance, "--log: max miss relative to |end - start|")

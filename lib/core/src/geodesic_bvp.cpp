@@ -3,6 +3,7 @@
 #include "scorekit/geodesic.hpp"
 
 #include <Eigen/Cholesky>
+#include <Eigen/LU>
 
 #include <algorithm>
 #include <cmath>
@@ -26,12 +27,13 @@ constexpr Eigen::Index kMaxBlockDimension = 16;
 // stalled at the model's precision.
 constexpr int kStallWindow = 10;
 
-// Block Cholesky factorisation of the block-tridiagonal path Laplacian with blocks G_i (one per
-// segment): pivots M_k and upper factors U_k = -M_k^-1 G_{k+1}, for interior nodes k.
+// Block LDL^T factorisation of the block-tridiagonal path Laplacian with blocks G_i, one per
+// segment. For each interior node k it stores the inverse pivot M_k^-1 and the upper factor
+// U_k = -M_k^-1 G_{k+1} as rows of D * D values, row-major. The couplings G_k are read from the
+// blocks matrix that the factor was built from.
 struct BlockFactor {
-    std::vector<Eigen::LLT<Eigen::MatrixXd>> pivots;
-    std::vector<Eigen::MatrixXd> upper;
-    std::vector<Eigen::MatrixXd> couplings;  // G_k between interior nodes k - 1 and k
+    RowMatrix inverse_pivots;  // [T - 2, D * D]
+    RowMatrix upper;           // [T - 3, D * D]
 };
 
 struct PairState {
@@ -58,44 +60,82 @@ struct PairState {
 double dot(const RowMatrix& a, const RowMatrix& b) { return a.cwiseProduct(b).sum(); }
 
 // Factors the block path Laplacian: diagonal blocks G_k + G_{k+1}, off-diagonal -G_{k+1}.
-// Reuses the storage of `factor`, which keeps the same sizes from one step to the next.
-void factor_blocks(const RowMatrix& blocks, Eigen::Index d, BlockFactor& factor) {
-    const auto n = static_cast<size_t>(blocks.rows() - 1);
-    auto block = [&](size_t i) {
-        return Eigen::Map<const RowMatrix>(blocks.row(static_cast<Eigen::Index>(i)).data(), d, d);
-    };
-    factor.pivots.resize(n);
-    factor.couplings.resize(n - 1);
-    factor.upper.resize(n - 1);
-    Eigen::MatrixXd pivot(d, d);
-    for (size_t k = 0; k < n; ++k) {
-        pivot = block(k) + block(k + 1);
+// N is the block size D when it is a compile-time constant (D <= 3), which lets Eigen keep the
+// D x D blocks in registers, and Eigen::Dynamic handles the other sizes. Reuses the storage of
+// `factor`, which keeps the same sizes from one step to the next.
+template <int N>
+void factor_blocks_sized(const RowMatrix& blocks, Eigen::Index d, BlockFactor& factor) {
+    using Block = Eigen::Matrix<double, N, N, Eigen::RowMajor>;
+    using ConstBlockMap = Eigen::Map<const Block>;
+    using BlockMap = Eigen::Map<Block>;
+    const Eigen::Index n = blocks.rows() - 1;
+    factor.inverse_pivots.resize(n, d * d);
+    factor.upper.resize(std::max<Eigen::Index>(n - 1, 0), d * d);
+    Block pivot(d, d);
+    for (Eigen::Index k = 0; k < n; ++k) {
+        pivot = ConstBlockMap(blocks.row(k).data(), d, d) + ConstBlockMap(blocks.row(k + 1).data(), d, d);
         // Schur complement M_k = A_k - G_k M_{k-1}^-1 G_k, written with U_{k-1} = -M_{k-1}^-1 G_k.
-        if (k > 0) pivot.noalias() += factor.couplings[k - 1] * factor.upper[k - 1];
-        factor.pivots[k].compute(pivot);
+        if (k > 0) {
+            pivot.noalias() += ConstBlockMap(blocks.row(k).data(), d, d) *
+                               ConstBlockMap(factor.upper.row(k - 1).data(), d, d);
+        }
+        BlockMap inverse(factor.inverse_pivots.row(k).data(), d, d);
+        if constexpr (N != Eigen::Dynamic && N <= 4) {
+            inverse = pivot.inverse();  // closed form for fixed sizes up to 4
+        } else {
+            inverse = pivot.llt().solve(Block::Identity(d, d));
+        }
         if (k + 1 < n) {
-            factor.couplings[k] = block(k + 1);
-            factor.upper[k] = factor.pivots[k].solve(factor.couplings[k]);
-            factor.upper[k] *= -1.0;
+            BlockMap(factor.upper.row(k).data(), d, d).noalias() =
+                -inverse * ConstBlockMap(blocks.row(k + 1).data(), d, d);
         }
     }
 }
 
 // Solves (2 / h) L delta = r with the block factorisation (block Thomas algorithm).
-RowMatrix solve_blocks(const BlockFactor& factor, const RowMatrix& r, double h) {
-    const Eigen::Index n = r.rows();
-    RowMatrix delta(n, r.cols());
-    Eigen::VectorXd rhs(r.cols());
+template <int N>
+RowMatrix solve_blocks_sized(const BlockFactor& factor, const RowMatrix& blocks, const RowMatrix& r, double h) {
+    using Block = Eigen::Matrix<double, N, N, Eigen::RowMajor>;
+    using Column = Eigen::Matrix<double, N, 1>;
+    using ConstBlockMap = Eigen::Map<const Block>;
+    const Eigen::Index n = r.rows(), d = r.cols();
+    // Rows of the row-major r and delta, and blocks, are mapped at fixed size so that Eigen
+    // unrolls the products for D <= 3.
+    using ColumnMap = Eigen::Map<Column>;
+    using ConstColumnMap = Eigen::Map<const Column>;
+    RowMatrix delta(n, d);
+    Column rhs(d);
     for (Eigen::Index k = 0; k < n; ++k) {
-        rhs = r.row(k).transpose();
-        if (k > 0) rhs.noalias() += factor.couplings[static_cast<size_t>(k - 1)] * delta.row(k - 1).transpose();
-        factor.pivots[static_cast<size_t>(k)].solveInPlace(rhs);
-        delta.row(k) = rhs.transpose();
+        rhs = ConstColumnMap(r.data() + k * d, d);
+        if (k > 0) {
+            rhs.noalias() += ConstBlockMap(blocks.data() + k * d * d, d, d) * ConstColumnMap(delta.data() + (k - 1) * d, d);
+        }
+        ColumnMap(delta.data() + k * d, d).noalias() = ConstBlockMap(factor.inverse_pivots.data() + k * d * d, d, d) * rhs;
     }
     for (Eigen::Index k = n - 2; k >= 0; --k) {
-        delta.row(k) -= (factor.upper[static_cast<size_t>(k)] * delta.row(k + 1).transpose()).transpose();
+        ColumnMap(delta.data() + k * d, d).noalias() -=
+            ConstBlockMap(factor.upper.data() + k * d * d, d, d) * ConstColumnMap(delta.data() + (k + 1) * d, d);
     }
-    return (h / 2) * delta;
+    delta *= h / 2;
+    return delta;
+}
+
+void factor_blocks(const RowMatrix& blocks, Eigen::Index d, BlockFactor& factor) {
+    switch (d) {
+        case 1: factor_blocks_sized<1>(blocks, d, factor); break;
+        case 2: factor_blocks_sized<2>(blocks, d, factor); break;
+        case 3: factor_blocks_sized<3>(blocks, d, factor); break;
+        default: factor_blocks_sized<Eigen::Dynamic>(blocks, d, factor); break;
+    }
+}
+
+RowMatrix solve_blocks(const BlockFactor& factor, const RowMatrix& blocks, const RowMatrix& r, double h) {
+    switch (r.cols()) {
+        case 1: return solve_blocks_sized<1>(factor, blocks, r, h);
+        case 2: return solve_blocks_sized<2>(factor, blocks, r, h);
+        case 3: return solve_blocks_sized<3>(factor, blocks, r, h);
+        default: return solve_blocks_sized<Eigen::Dynamic>(factor, blocks, r, h);
+    }
 }
 
 // Solves (2 / h) L delta = r for the weighted path Laplacian L with edge weights c (one per
@@ -146,7 +186,7 @@ RowMatrix lbfgs_direction(const PairState& state, double h, int memory) {
         alpha[static_cast<size_t>(j)] = state.rho[slot] * dot(state.s_history[slot], q);
         q -= alpha[static_cast<size_t>(j)] * state.y_history[slot];
     }
-    RowMatrix r = state.blocks.size() > 0 ? solve_blocks(state.factor, q, h) : precondition(q, state.weights, h);
+    RowMatrix r = state.blocks.size() > 0 ? solve_blocks(state.factor, state.blocks, q, h) : precondition(q, state.weights, h);
     for (int j = state.stored - 1; j >= 0; --j) {
         const auto slot = static_cast<size_t>((state.newest - j + memory) % memory);
         const double b = state.rho[slot] * dot(state.y_history[slot], r);
@@ -275,7 +315,7 @@ public:
     }
 
     RowMatrix preconditioned(const PairState& state, const RowMatrix& r) const {
-        return block_mode_ ? solve_blocks(state.factor, r, h_) : precondition(r, state.weights, h_);
+        return block_mode_ ? solve_blocks(state.factor, state.blocks, r, h_) : precondition(r, state.weights, h_);
     }
 
     void finish(PairState& state, GeodesicStatus status) {
@@ -303,6 +343,10 @@ void check_geodesic_options(const GeodesicOptions& options) {
     if (options.nodes < 3) {
         throw UsageError(describe("invalid --nodes", std::to_string(options.nodes), "a path needs at least 3 nodes",
                                   "pass --nodes 3 or more"));
+    }
+    if (options.batch_size < 1) {
+        throw UsageError(describe("invalid --batch-size", std::to_string(options.batch_size),
+                                  "a chunk needs at least one pair", "pass --batch-size 1 or more"));
     }
     if (!(options.tolerance > 0) || !(options.resolution > 0) || options.max_iterations < 1 || options.memory < 1) {
         throw UsageError(describe("invalid solver settings", "tolerance " + format_number(options.tolerance),
@@ -395,7 +439,8 @@ GeodesicBatch solve_geodesics(const ScoreMetric& metric, const RowMatrix& starts
     batch.status.assign(static_cast<size_t>(pairs), GeodesicStatus::converged);
 
     const double per_pair = (2.0 * options.memory + 12) * static_cast<double>(nodes * d);
-    const auto chunk = static_cast<Eigen::Index>(std::max(1.0, std::floor(kStateBudget / per_pair)));
+    const auto budget_chunk = static_cast<Eigen::Index>(std::max(1.0, std::floor(kStateBudget / per_pair)));
+    const Eigen::Index chunk = std::min<Eigen::Index>(options.batch_size, budget_chunk);
     std::int64_t finished = 0;
     BatchSolver solver(metric, starts, ends, options);
 
@@ -456,7 +501,6 @@ GeodesicBatch solve_geodesics(const ScoreMetric& metric, const RowMatrix& starts
                 }
             }
             active.swap(still_active);
-            if (progress) progress(finished, pairs);
         }
 
         for (const PairState& state : states) {

@@ -104,11 +104,16 @@ std::vector<std::string> pair_labels(Eigen::Index count) {
 
 GeodesicBatch solve_with_progress(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
                                   const GeodesicOptions& solver) {
-    log_info("solving " + std::to_string(starts.rows()) + " geodesics with " + std::to_string(solver.nodes) +
-             " nodes under the " + to_string(metric.kind()) + " metric");
-    Progress progress("geodesics", static_cast<std::uint64_t>(starts.rows()));
-    GeodesicBatch batch = solve_geodesics(metric, starts, ends, solver, [&](std::int64_t done, std::int64_t) {
-        progress.update(static_cast<std::uint64_t>(done));
+    const Eigen::Index pairs = starts.rows();
+    const Eigen::Index chunks = (pairs + solver.batch_size - 1) / solver.batch_size;
+    log_info("solving " + std::to_string(pairs) + " geodesics with " + std::to_string(solver.nodes) +
+             " nodes under the " + to_string(metric.kind()) + " metric, in " + std::to_string(chunks) +
+             (chunks == 1 ? " chunk" : " chunks") + " of up to " + std::to_string(solver.batch_size) + " pairs");
+    // One progress line after every chunk (interval 0), with the rate and ETA of the chunks so far.
+    Progress progress("geodesics", static_cast<std::uint64_t>(pairs), 0.0);
+    progress.update(0);
+    GeodesicBatch batch = solve_geodesics(metric, starts, ends, solver, [&](std::int64_t done, std::int64_t total) {
+        if (done < total) progress.update(static_cast<std::uint64_t>(done));
     });
     progress.finish();
     return batch;

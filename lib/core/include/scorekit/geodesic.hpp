@@ -5,8 +5,10 @@
 // segment midpoints m_i, which is second order in h (left-node evaluation, as in Stochman, is
 // first order). It starts from the straight segment and runs L-BFGS on the interior nodes,
 // preconditioned by the weighted path Laplacian (2 / h) sum_i c_i |dx_i|^2 with c_i the metric
-// scale at the midpoints, which removes the O(T^2) conditioning of the energy. Every pair in a
-// batch is evaluated with one model call per round.
+// scale at the midpoints, which removes the O(T^2) conditioning of the energy. The pairs are
+// solved in chunks of `batch_size`, one chunk after the other, and the pairs of a chunk share
+// one model call per round. Pairs never interact, so the chunking changes only how long a chunk
+// takes, not any result (exactly so for models whose scores are computed row by row).
 //
 // A pair counts as converged when the preconditioned gradient, a Newton-like node displacement,
 // is at most `tolerance` times the chord length |y - x| at every node, and when the midpoint
@@ -35,6 +37,9 @@ struct GeodesicOptions {
     int max_iterations = 1000;   // accepted L-BFGS steps per pair
     double resolution = 0.01;    // max relative gap between the midpoint and Simpson lengths
     int memory = 8;              // L-BFGS correction pairs
+    // Pairs solved together. Larger chunks spread each model call over more rows; smaller ones
+    // report progress more often. The solver also caps a chunk at 2^24 doubles of state.
+    int batch_size = 16;
 };
 
 enum class GeodesicStatus {
@@ -59,7 +64,7 @@ struct GeodesicBatch {
     Eigen::Index unconverged_count() const;
 };
 
-// Called with (pairs finished, pairs in total) after each solver round.
+// Called with (pairs finished, pairs in total) after each chunk of pairs.
 using PairProgress = std::function<void(std::int64_t, std::int64_t)>;
 
 // Solves the boundary-value problem from each row of `starts` to the same row of `ends` [P, D].
@@ -69,7 +74,7 @@ GeodesicBatch solve_geodesics(const ScoreMetric& metric, const RowMatrix& starts
                               const GeodesicOptions& options, const PairProgress& progress = {});
 
 // Throws UsageError for fewer than 3 nodes or a non-positive tolerance, resolution, iteration
-// limit or memory.
+// limit, memory or batch size.
 void check_geodesic_options(const GeodesicOptions& options);
 
 // Pairs (i, j), i < j, of n points in row-major order of the upper triangle.
