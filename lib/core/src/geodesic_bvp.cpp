@@ -424,7 +424,7 @@ GeodesicBatch solve_geodesics(const ScoreMetric& metric, const RowMatrix& starts
     require_geodesic_metric(metric.kind());
     check_geodesic_options(options);
     if (starts.rows() != ends.rows() || starts.cols() != metric.dim() || ends.cols() != metric.dim()) {
-        throw Error(describe("cannot solve geodesics", std::to_string(starts.rows()) + " pairs",
+        throw Error(describe_at("cannot solve geodesics", "with " + std::to_string(starts.rows()) + " pairs",
                              "start and end points need the same count and the model's dimension " +
                                  std::to_string(metric.dim()),
                              "check the input points"));

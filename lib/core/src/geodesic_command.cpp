@@ -26,7 +26,7 @@ Mode choose_mode(const GeodesicCommandOptions& o) {
     if (o.exp && o.log) throw UsageError(describe("invalid options", "--exp --log", "choose one map", ""));
     const int sources = !o.from.empty() + !o.pairs.empty() + !o.all_pairs.empty();
     if (sources != 1) {
-        throw UsageError(describe("invalid input", std::to_string(sources) + " sources",
+        throw UsageError(describe_at("invalid input", "with " + std::to_string(sources) + " sources",
                                   "give exactly one of --from, --pairs or --all-pairs", ""));
     }
     if (!o.all_pairs.empty()) {
@@ -69,7 +69,7 @@ Eigen::Index report_unconverged(const std::vector<std::string>& reasons, const s
 
 void fail_if_unconverged(const GeodesicCommandOptions& o, Eigen::Index unconverged, Eigen::Index total) {
     if (unconverged == 0 || o.allow_unconverged) return;
-    throw Error(describe("geodesics did not converge", std::to_string(unconverged) + " of " + std::to_string(total),
+    throw Error(describe_at("geodesics did not converge", "in " + std::to_string(unconverged) + " of " + std::to_string(total) + " pairs",
                          "their rows are flagged converged = 0 in the output",
                          "raise --nodes or --max-iterations, or pass --allow-unconverged"));
 }

@@ -146,7 +146,7 @@ ExpMapResult exponential_map(const ScoreMetric& metric, const RowMatrix& x, cons
                                   "nodes must be at least 2, tolerance and step limit positive", ""));
     }
     if (x.rows() != v.rows() || x.cols() != metric.dim() || v.cols() != metric.dim()) {
-        throw Error(describe("cannot integrate geodesics", std::to_string(x.rows()) + " points",
+        throw Error(describe_at("cannot integrate geodesics", "with " + std::to_string(x.rows()) + " points",
                              "points and velocities need the same count and the model's dimension " +
                                  std::to_string(metric.dim()),
                              "check the input"));

@@ -12,7 +12,7 @@ CurveMeasures measure_curves(const ScoreMetric& metric, const Polylines& curves)
     for (Eigen::Index c = 0; c < count; ++c) {
         Eigen::Index nodes = curves.offsets[c + 1] - curves.offsets[c];
         if (nodes < 2) {
-            throw Error(describe("invalid curve", std::to_string(c), "it has fewer than two nodes",
+            throw Error(describe_at("invalid curve", "number " + std::to_string(c), "it has fewer than two nodes",
                                  "give at least the two end points"));
         }
         segments += nodes - 1;
@@ -28,7 +28,7 @@ CurveMeasures measure_curves(const ScoreMetric& metric, const Polylines& curves)
             steps.row(row) = curves.nodes.row(first + i + 1) - curves.nodes.row(first + i);
             dt(row) = timed ? curves.times(first + i + 1) - curves.times(first + i) : 1.0 / static_cast<double>(nodes - 1);
             if (!(dt(row) > 0)) {
-                throw Error(describe("invalid curve", std::to_string(c),
+                throw Error(describe_at("invalid curve", "number " + std::to_string(c),
                                      "parameter t does not increase at node " + std::to_string(i + 1),
                                      "list the nodes in order of increasing t"));
             }

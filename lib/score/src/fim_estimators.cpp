@@ -494,7 +494,7 @@ FisherOperator::FisherOperator(FisherModel model, RowMatrix inputs, Labels label
 
 Vector FisherOperator::apply(const Vector& v) const {
     if (v.size() != size()) {
-        throw Error(describe("invalid vector", std::to_string(v.size()) + " entries",
+        throw Error(describe_at("invalid vector", "with " + std::to_string(v.size()) + " entries",
                              "the model has " + std::to_string(size()) + " parameters", "give one entry per parameter"));
     }
     FisherModel::Impl& impl = *model_.impl();

@@ -216,7 +216,7 @@ void check_outputs_and_labels(const std::string& source, std::int64_t outputs, c
 
     const std::int64_t width = problem.likelihood == Likelihood::gaussian ? outputs : 1;
     if (labels.cols() != width) {
-        throw Error(describe("invalid labels", std::to_string(labels.cols()) + " columns",
+        throw Error(describe_at("invalid labels", "with " + std::to_string(labels.cols()) + " columns",
                              "the " + to_string(problem.likelihood) + " likelihood needs " + std::to_string(width) +
                                  " label column" + (width == 1 ? "" : "s"),
                              problem.likelihood == Likelihood::gaussian ? "give one target per model output"

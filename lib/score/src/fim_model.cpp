@@ -426,7 +426,7 @@ Vector FisherModel::parameter_vector() const {
 
 void FisherModel::set_parameter_vector(const Vector& theta) {
     if (theta.size() != parameter_count()) {
-        throw UsageError(describe("invalid parameter vector", std::to_string(theta.size()) + " entries",
+        throw UsageError(describe_at("invalid parameter vector", "with " + std::to_string(theta.size()) + " entries",
                                   "the model has " + std::to_string(parameter_count()) + " parameters"));
     }
     torch::NoGradGuard no_grad;

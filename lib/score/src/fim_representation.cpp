@@ -94,7 +94,7 @@ RowMatrix to_dense(const FisherMatrix& fisher) {
 
 Vector multiply(const FisherMatrix& fisher, const Vector& v) {
     if (v.size() != fisher.size()) {
-        throw Error(describe("invalid vector", std::to_string(v.size()) + " entries",
+        throw Error(describe_at("invalid vector", "with " + std::to_string(v.size()) + " entries",
                              "the Fisher matrix has " + std::to_string(fisher.size()) + " rows",
                              "give one entry per parameter"));
     }

@@ -211,7 +211,7 @@ std::vector<double> lanczos_top_eigenvalues(const LinearOperator& op, std::int64
 
 SolveResult solve_damped(const FisherMatrix& fisher, const Vector& b, double damping) {
     if (b.size() != fisher.size()) {
-        throw Error(describe("invalid vector", std::to_string(b.size()) + " entries",
+        throw Error(describe_at("invalid vector", "with " + std::to_string(b.size()) + " entries",
                              "the Fisher matrix has " + std::to_string(fisher.size()) + " rows",
                              "give one entry per parameter"));
     }
