@@ -8,7 +8,7 @@
 #   OUT_DIR     where the model, path and picture go (default: build/demo)
 #   FROM_LABEL  digit class of the start image, its first example in the data (default 1)
 #   TO_LABEL    digit class of the end image (default 7)
-# Training takes most of the time; the geodesic itself needs about a CPU second, because the
+# Training takes most of the time. The geodesic itself needs about a CPU second, because the
 # trained network gives the solver exact Jacobian-vector products.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)

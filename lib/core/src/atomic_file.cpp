@@ -67,7 +67,7 @@ void check_output_writable(const std::string& output) {
     }
 
     // A probe file is the only test that also covers read-only file systems and running as
-    // root, where access(2) says yes to every directory.
+    // root, where access(2) reports every directory as writable.
     auto slash = file.rfind('/');
     std::string directory = slash == std::string::npos ? "." : file.substr(0, slash + 1);
     std::string pattern = directory + (slash == std::string::npos ? "/" : "") + ".scorekit-probe.XXXXXX";
