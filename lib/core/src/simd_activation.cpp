@@ -147,9 +147,19 @@ inline float tanh_derivative(float x, float t) {
 
 SCOREKIT_SIMD_CLONES
 void softplus_kernel(const float* __restrict pre, float* __restrict out, float* __restrict derivative, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) out[i] = softplus_of(pre[i]);
-    if (derivative == nullptr) return;
-    for (std::size_t i = 0; i < n; ++i) derivative[i] = sigmoid_of(pre[i]);
+    if (derivative == nullptr) {
+        for (std::size_t i = 0; i < n; ++i) out[i] = softplus_of(pre[i]);
+        return;
+    }
+    // The trainer needs both: one e^-|x| serves softplus and the sigmoid, with the same bits as
+    // softplus_of and sigmoid_of.
+    for (std::size_t i = 0; i < n; ++i) {
+        float x = pre[i];
+        float e = exp_nonpositive(-std::abs(x));
+        out[i] = std::max(x, 0.0f) + log1p_of_unit_exp(e);
+        float s = 1.0f / (1.0f + e);
+        derivative[i] = x >= 0.0f ? s : e * s;
+    }
 }
 
 SCOREKIT_SIMD_CLONES

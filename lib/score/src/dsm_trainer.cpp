@@ -3,80 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
+
+#include "scorekit/simd_activation.hpp"
 
 namespace scorekit {
-namespace {
-
-inline std::int32_t to_bits(float x) {
-    std::int32_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    return bits;
-}
-
-inline float from_bits(std::int32_t bits) {
-    float x;
-    std::memcpy(&x, &bits, sizeof x);
-    return x;
-}
-
-// Computes e^-a for a >= 0. It clamps a to 87 so that 2^n below stays a normal float, and NaN
-// gives e^-87. The argument is reduced to -a = n ln 2 + r with |r| <= ln 2 / 2, and e^r is its Taylor
-// series to degree 7, whose truncation error r^8 / 8! is below 6e-9. ln 2 is split so that
-// n * ln2_high is exact.
-inline float exp_negative(float a) {
-    const float log2e = 1.44269504088896341f, ln2_high = 0.693359375f, ln2_low = -2.12194440054690583e-4f;
-    const float round_shift = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
-    // The bit patterns of non-negative floats order like their values, and an integer min
-    // keeps the loop free of floating-point branches that would stop its vectorisation.
-    const float x = -from_bits(std::min(to_bits(a), to_bits(87.0f)));
-    const float n = (x * log2e + round_shift) - round_shift;
-    const float r = (x - n * ln2_high) - n * ln2_low;
-
-    float p = 1.0f / 5040;
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    return p * from_bits((static_cast<std::int32_t>(n) + 127) << 23);
-}
-
-// log(1 + e) for e in [0, 1] as 2 atanh(t) with t = e / (2 + e) <= 1/3: the series
-// 2 (t + t^3/3 + ... + t^13/13) leaves a relative error below 1.5e-8 and has no cancellation.
-inline float log1p_unit(float e) {
-    const float t = e / (2.0f + e);
-    const float t2 = t * t;
-    float series = 1.0f / 13;
-    series = series * t2 + 1.0f / 11;
-    series = series * t2 + 1.0f / 9;
-    series = series * t2 + 1.0f / 7;
-    series = series * t2 + 1.0f / 5;
-    series = series * t2 + 1.0f / 3;
-    series = series * t2 + 1.0f;
-    return 2.0f * t * series;
-}
-
-}  // namespace
-
-// softplus(p) = max(p, 0) + log(1 + e^-|p|) and sigmoid(p) from the same e^-|p|, in a loop
-// without branches that the compiler vectorises. Other architectures get the default version.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-void softplus_and_sigmoid(const float* pre, float* value, float* slope, std::int64_t n) {
-    for (std::int64_t i = 0; i < n; ++i) {
-        const float p = pre[i];
-        const float e = exp_negative(std::fabs(p));
-        value[i] = 0.5f * (p + std::fabs(p)) + log1p_unit(e);  // max(p, 0) exactly, without a branch
-
-        // sigmoid(p) = 1 / (1 + e) for p >= 0 and e / (1 + e) below, chosen by the sign bit.
-        const std::int32_t negative = to_bits(p) >> 31;  // all ones when the sign bit is set
-        slope[i] = from_bits((to_bits(e) & negative) | (to_bits(1.0f) & ~negative)) / (1.0f + e);
-    }
-}
 
 DsmTrainer::DsmTrainer(const MlpParameters& initial, std::vector<double> sigmas, std::int64_t batch_size,
                        AdamSettings adam, double ema_decay)
@@ -119,8 +49,8 @@ void DsmTrainer::forward(const torch::Tensor& x, const torch::Tensor& level, con
         at::addmm_out(pre_[layer], network_.biases[layer], h, network_.weights[layer].t());
         switch (network_.architecture.activation) {
             case Activation::softplus:
-                softplus_and_sigmoid(pre_[layer].data_ptr<float>(), hidden_[layer].data_ptr<float>(),
-                                     slope_[layer].data_ptr<float>(), pre_[layer].numel());
+                activate(Activation::softplus, pre_[layer].data_ptr<float>(), hidden_[layer].data_ptr<float>(),
+                         slope_[layer].data_ptr<float>(), static_cast<std::size_t>(pre_[layer].numel()));
                 break;
             case Activation::silu: at::silu_out(hidden_[layer], pre_[layer]); break;
             case Activation::tanh: at::tanh_out(hidden_[layer], pre_[layer]); break;

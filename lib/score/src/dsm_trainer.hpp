@@ -15,15 +15,6 @@
 
 namespace scorekit {
 
-// Writes softplus(p) = log(1 + e^p) to value[i] and its derivative, the logistic sigmoid
-// 1 / (1 + e^-p), to slope[i] for the n pre-activations p = pre[i], in one pass with one
-// exponential per element. The relative error is below 1e-6 (a few float32 rounding steps) for
-// p >= -87. Below -87 both outputs are those at -87, under 2e-38. `slope` may alias `pre`. On x86-64 an
-// AVX2 version is chosen at run time when the CPU has it. It does the same float operations in
-// the same order, so both give the same bits unless the build enables FMA contraction (as
-// -march=native does on most CPUs).
-void softplus_and_sigmoid(const float* pre, float* value, float* slope, std::int64_t n);
-
 struct AdamSettings {
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 };
