@@ -75,4 +75,22 @@ status=$?
 grep -q '^langevin: interrupted by a signal; unfinished output files were removed$' "$WORK/sig.err" ||
     fail "SIGINT: no interruption line: $(head -c 400 "$WORK/sig.err")"
 [ -z "$(ls -A "$WORK/sig")" ] || fail "SIGINT: files left behind: $(ls -A "$WORK/sig")"
+# -o through a symbolic link replaces the link's target and keeps the link; a FIFO and a device
+# are written in place instead of being replaced by a regular file.
+gauss='gaussian:mean=0;cov=1'
+printf 'old\n' > "$WORK/target.tsv"
+ln -s target.tsv "$WORK/link.tsv"
+run_case "output through a link" 0 '' -- "$L" -m "$gauss" --chains 4 --steps 5 -o "$WORK/link.tsv"
+[ -L "$WORK/link.tsv" ] || fail "output through a link: the link was replaced"
+[ "$(wc -l < "$WORK/target.tsv")" -eq 4 ] || fail "output through a link: the target was not written"
+mkfifo "$WORK/pipe"
+timeout 60 cat "$WORK/pipe" > "$WORK/from-pipe.tsv" &
+reader=$!
+run_case "output to a FIFO" 0 '' -- "$L" -m "$gauss" --chains 4 --steps 5 -o "$WORK/pipe"
+wait "$reader"
+[ -p "$WORK/pipe" ] || fail "output to a FIFO: the FIFO was replaced by a regular file"
+[ "$(wc -l < "$WORK/from-pipe.tsv")" -eq 4 ] || fail "output to a FIFO: the reader got $(wc -l < "$WORK/from-pipe.tsv") lines"
+mknod "$WORK/null" c 1 3 || fail "mknod (the tests run as root) failed"
+run_case "output to a device" 0 '' -- "$L" -m "$gauss" --chains 4 --steps 5 -o "$WORK/null"
+[ -c "$WORK/null" ] || fail "output to a device: the device was replaced by a regular file"
 finish

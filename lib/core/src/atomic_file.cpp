@@ -14,8 +14,39 @@
 #include "scorekit/signals.hpp"
 
 namespace scorekit {
+namespace {
 
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+// Follows symbolic links (also dangling ones, whose target is created) to the file that an
+// output should replace. Returns `path` unchanged when it is not a link.
+std::string follow_links(std::string path) {
+    for (int depth = 0; depth < 40; ++depth) {
+        struct stat link {};
+        if (lstat(path.c_str(), &link) != 0 || !S_ISLNK(link.st_mode)) return path;
+        std::vector<char> target(static_cast<std::size_t>(link.st_size > 0 ? link.st_size : 4096) + 1);
+        ssize_t length = readlink(path.c_str(), target.data(), target.size() - 1);
+        if (length < 0) return path;
+        std::string next(target.data(), static_cast<std::size_t>(length));
+        auto slash = path.rfind('/');
+        if (next.empty() || next[0] != '/') next = (slash == std::string::npos ? "" : path.substr(0, slash + 1)) + next;
+        path = next;
+    }
+    return path;
+}
+
+// Whether `path` exists and is a device, FIFO or socket.
+bool is_special_file(const std::string& path) {
+    struct stat existing {};
+    return stat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode) && !S_ISDIR(existing.st_mode);
+}
+
+}  // namespace
+
+AtomicFile::AtomicFile(std::string path) : path_(follow_links(std::move(path))) {
+    if (is_special_file(path_)) {
+        direct_ = true;
+        temporary_ = path_;
+        return;
+    }
     auto slash = path_.rfind('/');
     std::string directory = slash == std::string::npos ? "" : path_.substr(0, slash + 1);
     std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
@@ -33,11 +64,16 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
 }
 
 AtomicFile::~AtomicFile() {
+    if (direct_) return;
     if (!committed_) std::remove(temporary_.c_str());
     unregister_temporary(slot_);
 }
 
 void AtomicFile::commit() {
+    if (direct_) {
+        committed_ = true;
+        return;
+    }
     // mkstemp creates mode 0600; give the final file the usual mode under the user's umask.
     mode_t mask = umask(0);
     umask(mask);
@@ -60,7 +96,11 @@ std::string file_part(const std::string& spec) {
 
 void check_output_writable(const std::string& output) {
     if (output.empty() || output == "-") return;
-    const std::string file = file_part(output);
+    const std::string file = follow_links(file_part(output));
+    if (is_special_file(file)) {
+        if (access(file.c_str(), W_OK) == 0) return;
+        throw Error(describe("cannot write output", output, std::strerror(errno), "choose another -o"));
+    }
     struct stat existing {};
     if (stat(file.c_str(), &existing) == 0 && S_ISDIR(existing.st_mode)) {
         throw Error(describe("cannot write output", output, "it is a directory", "give a file name"));

@@ -1,6 +1,9 @@
 // Output files that appear only when complete: data go to a hidden temporary name in the same
 // directory, which `commit()` renames over the final name. If the object is destroyed without
 // a commit (an exception) or a signal ends the process, the temporary file is removed.
+// A symbolic link is followed, so its target is replaced and the link kept. A device, FIFO or
+// socket (/dev/null, /dev/stdout, a named pipe) is written directly, because renaming over it
+// would replace the special file itself.
 #pragma once
 
 #include <string>
@@ -27,6 +30,7 @@ private:
     std::string temporary_;
     int slot_ = -1;
     bool committed_ = false;
+    bool direct_ = false;  // a special file written in place
 };
 
 // Throws UsageError if `output` names the same existing file as one of `inputs`, because
