@@ -80,7 +80,10 @@ run_case "bad shard" 2 "invalid --shard" -- "$exe" hash --shard 3/3 "$good" -o "
 expect_one_line_error "bad shard"
 run_case "no dedup choice" 2 "exactly one of them" -- "$exe" mine "$good" -o "$WORK/x"
 expect_one_line_error "no dedup choice"
-run_case "shared output" 2 "put \{shard\} in -o" -- "$exe" hash --shard 0/2 "$good" "$good" -o "$WORK/x.bin"
+run_case "shared output" 2 "put \{shard\} in -o" -- env SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_TASK_COUNT=2 \
+    "$exe" hash "$good" "$good" -o "$WORK/x.bin"
+# An explicit --shard names one shard, which may write any path (one Makefile rule per shard).
+run_case "explicit shard, any path" 0 '' -- "$exe" hash --shard 0/2 "$good" "$good" -o "$WORK/one-shard.bin"
 run_case "missing hash group" 1 "hash file not found" -- "$exe" mine --shard 1/2 "$good" "$good" \
     --hashes-dir "$WORK/nohashes" -o "$WORK/x{shard}"
 expect_one_line_error "missing hash group"

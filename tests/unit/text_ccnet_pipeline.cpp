@@ -2,6 +2,8 @@
 // thread-count independence.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -175,6 +177,20 @@ TEST_CASE("shards split the path list and done markers skip", "[text][pipeline]"
     CHECK(text_test::read_file(dir.file("mined/0001.stats.json")).find("\"hash_files\": [") != std::string::npos);
     CHECK(output_lines(dir.file("mined/0001/en.json.gz")).size() == 3);
 
+    // A hash file without its done marker (a failed run) is not used.
+    std::remove(dir.file("hashes/0000.bin.done").c_str());
+    mine.input.force = true;
+    CHECK_THROWS_WITH(run_ccnet_mine(mine), Catch::Contains("hash file incomplete") && Catch::Contains("0000.bin"));
+
+    // An explicit --shard may write any path (one Makefile rule per shard); a shard from the
+    // SLURM array variables must put {shard} in the path, or every task would write it.
     hash.output = dir.file("same.bin");
-    CHECK_THROWS_AS(run_ccnet_hash(hash), scorekit::UsageError);  // two shards, one output path
+    hash.input.force = true;
+    CHECK_NOTHROW(run_ccnet_hash(hash));
+    hash.input.shard.clear();
+    setenv("SLURM_ARRAY_TASK_ID", "0", 1);
+    setenv("SLURM_ARRAY_TASK_COUNT", "2", 1);
+    CHECK_THROWS_AS(run_ccnet_hash(hash), scorekit::UsageError);
+    unsetenv("SLURM_ARRAY_TASK_ID");
+    unsetenv("SLURM_ARRAY_TASK_COUNT");
 }

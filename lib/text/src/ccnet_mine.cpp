@@ -238,6 +238,14 @@ std::vector<std::string> group_hash_files(const CcnetMineOptions& options, const
                                  "run 'ccnet-filter hash --shard " + std::to_string(shard) + "/" +
                                      std::to_string(plan.shard.count) + "' first"));
         }
+        // A hash run that failed (a truncated input, say) still writes the hashes it read, but no
+        // done marker; deduplicating against it would silently keep duplicates.
+        if (!file_exists(path + ".done")) {
+            throw Error(describe("hash file incomplete", path,
+                                 "its hash run did not finish (no " + path + ".done marker)",
+                                 "rerun 'ccnet-filter hash --shard " + std::to_string(shard) + "/" +
+                                     std::to_string(plan.shard.count) + "' and check its error"));
+        }
         files.push_back(path);
     }
     return files;

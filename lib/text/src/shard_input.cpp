@@ -30,10 +30,13 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
     std::vector<std::string> all = options.inputs.empty() ? read_path_list(options.paths_file) : options.inputs;
     plan.files = shard_slice(all, plan.shard);
     plan.output = expand_shard_pattern(output_pattern, plan.shard.index);
-    if (plan.shard.count > 1 && plan.output == output_pattern) {
+    // An explicit --shard names one shard, whose output may be any path (a Makefile rule per
+    // shard). A shard taken from the SLURM array variables runs the same command line in every
+    // task, so all tasks would write one path.
+    if (options.shard.empty() && plan.shard.count > 1 && plan.output == output_pattern) {
         throw UsageError(describe("output without {shard}", output_pattern,
-                                  "every shard of the array would write the same path",
-                                  "put {shard} in -o, for example -o hashes/{shard}.bin"));
+                                  "every task of the SLURM array would write the same path",
+                                  "put {shard} in -o, for example -o out/{shard}"));
     }
     return plan;
 }
