@@ -143,4 +143,8 @@ awk '{ for (j = 1; j <= NF; j++) d[NR, j] = $j } END {
         ok = d[1, 3] <= d[1, 2] + d[2, 3] && d[1, 2] <= d[1, 3] + d[3, 2] && d[2, 3] <= d[2, 1] + d[1, 3]
         exit !(ok && d[1, 2] > 0 && d[2, 3] > 0 && d[1, 3] > 0) }' "$WORK/out" ||
     fail "triangle inequality: $(tr '\n' ';' < "$WORK/out")"
+# --paths is checked before the solve: no result table on stdout with a failure status.
+run_case "unwritable --paths" 1 'cannot write output "/nonexistent/p.tsv"' -- "$exe" -m "$normal" --from 1,0 --to 0,1 \
+    --paths /nonexistent/p.tsv
+[ ! -s "$WORK/out" ] || fail "unwritable --paths: results were written to stdout before the error"
 finish

@@ -41,6 +41,8 @@ run_case "unwritable output"        1 'cannot write output "/nonexistent/m.h5"' 
 expect_one_line_error "unwritable output"
 # The output is checked before training: a run of 10^8 steps must end at once, not at the timeout.
 run_case "output checked first"     1 'cannot write output'              -- timeout 120 "$T" "$DATA" -o /nonexistent/m.h5 --steps 100000000
+run_case "unwritable checkpoint"    1 'cannot write output "/nonexistent/x.ckpt"' -- "$T" "$DATA" -o "$OUT" --checkpoint /nonexistent/x.ckpt $quick
+expect_no_file "unwritable checkpoint" "$OUT"
 run_case "output is a directory"    1 'cannot write output ".*": it is a directory' -- "$T" "$DATA" -o "$WORK" $quick
 expect_no_file "all failures" "$OUT"
 cp "$WORK/points.h5" "$WORK/same.h5"

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/log.hpp"
@@ -325,6 +326,7 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
 }  // namespace
 
 void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
+    check_output_writable(o.paths);  // before the solve, as run_tool does for -o
     MetricOptions settings = o.settings;
     settings.kind = parse_metric_kind(o.metric);
     require_geodesic_metric(settings.kind);

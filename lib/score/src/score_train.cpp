@@ -200,6 +200,9 @@ private:
 void run_score_train(const ScoreTrainOptions& o) {
     check_options(o);
     check_output_is_not_input(o.common.output, {o.input, o.resume});
+    // The checkpoint is written on SIGINT or every --checkpoint-every steps: a bad path must fail
+    // now, not when the interrupted run tries to save itself.
+    check_output_writable(o.checkpoint);
     limit_blas_threads();
     at::set_num_threads(resolve_threads(o.common.threads));
     torch::manual_seed(o.common.seed);
