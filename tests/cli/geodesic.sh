@@ -57,14 +57,18 @@ awk '{ for (j = 1; j <= NF; j++) d[NR, j] = $j } END {
         exit !(d[3, 4] > 4.5048 && d[3, 4] < 4.5049) }' "$WORK/out" ||
     fail "all pairs text: matrix not symmetric with zero diagonal and d(3, 4) = 4.5048"
 
-# Chunks: 28 pairs of 8 points under a mixture, solved in chunks of 3, print one progress line
-# per chunk except the last, which the closing line replaces, and give the same matrix as one
-# batch. Shards of the chunked run, merged, give it too.
+# Chunks: 28 pairs of 8 points under a mixture, solved in chunks of 3, print with -v one progress
+# line per chunk except the last, which the closing line replaces, and give the same matrix as
+# one batch. Without -v a run this short prints only the closing line. Shards of the chunked run,
+# merged, give the same matrix too.
 gmm='gmm:weights=0.3,0.7;means=-2,0/2,0;covs=1'
 printf '%s\n' "-1 0.5" "0 0" "1.5 -0.5" "2 1" "-2 -1" "0.5 1.5" "3 0" "-0.5 -2" > "$WORK/eight.txt"
 run_case "one batch" 0 "in 1 chunk of up to 1000 pairs" -- "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 --batch-size 1000
 cp "$WORK/out" "$WORK/one-batch.tsv"
-run_case "chunks of 3" 0 "in 10 chunks of up to 3 pairs" -- "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 --batch-size 3
+run_case "chunks of 3, quiet log" 0 "" -- "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 --batch-size 3
+[ "$(grep -c '^geodesic: geodesics' "$WORK/err")" -eq 1 ] ||
+    fail "chunks of 3 without -v: expected only the closing progress line: $(cat "$WORK/err")"
+run_case "chunks of 3" 0 "in 10 chunks of up to 3 pairs" -- "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 --batch-size 3 -v
 cmp -s "$WORK/out" "$WORK/one-batch.tsv" || fail "chunks of 3: distances differ from one batch"
 [ "$(grep -Ec '^geodesic: geodesics [0-9]+/28 \([0-9]+%\), .*ETA' "$WORK/err")" -eq 9 ] ||
     fail "chunks of 3: expected 9 progress lines with an ETA: $(cat "$WORK/err")"

@@ -110,8 +110,10 @@ GeodesicBatch solve_with_progress(const ScoreMetric& metric, const RowMatrix& st
     log_info("solving " + std::to_string(pairs) + " geodesics with " + std::to_string(solver.nodes) +
              " nodes under the " + to_string(metric.kind()) + " metric, in " + std::to_string(chunks) +
              (chunks == 1 ? " chunk" : " chunks") + " of up to " + std::to_string(solver.batch_size) + " pairs");
-    // One progress line after every chunk (interval 0), with the rate and ETA of the chunks so far.
-    Progress progress("geodesics", static_cast<std::uint64_t>(pairs), 0.0);
+    // In a batch log a line every 10 s, as the other tools write, because a line per chunk ran
+    // to thousands of lines for a distance matrix. With -v, a line after every chunk.
+    const double interval = verbosity() >= Verbosity::verbose ? 0.0 : 10.0;
+    Progress progress("geodesics", static_cast<std::uint64_t>(pairs), interval);
     progress.update(0);
     GeodesicBatch batch = solve_geodesics(metric, starts, ends, solver, [&](std::int64_t done, std::int64_t total) {
         if (done < total) progress.update(static_cast<std::uint64_t>(done));
