@@ -151,4 +151,20 @@ awk '{ for (j = 1; j <= NF; j++) d[NR, j] = $j } END {
 run_case "unwritable --paths" 1 'cannot write output "/nonexistent/p.tsv"' -- "$exe" -m "$normal" --from 1,0 --to 0,1 \
     --paths /nonexistent/p.tsv
 [ ! -s "$WORK/out" ] || fail "unwritable --paths: results were written to stdout before the error"
+# A TorchScript module without a dim attribute gets a clear error, not an internal one.
+# TorchScript compiles from source, so the exporter must be a file.
+cat > "$WORK/nodim.py" <<'PY'
+import sys, torch
+class Score(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -x
+torch.jit.script(Score()).save(sys.argv[1])
+PY
+/usr/bin/python3 "$WORK/nodim.py" "$WORK/nodim.pt" || fail "could not export the module without dim"
+printf '1 0 0 1\n' > "$WORK/nodim-pairs.txt"
+run_case "module without dim" 1 'unknown model dimension ".*nodim.pt".*self.dim' -- "$exe" -m "$WORK/nodim.pt" \
+    --pairs "$WORK/nodim-pairs.txt"
+expect_one_line_error "module without dim"
+run_case "metric-eval, module without dim" 1 'unknown model dimension' -- "$BIN/metric-eval" -m "$WORK/nodim.pt" \
+    --logdet "$WORK/nodim-pairs.txt"
 finish

@@ -69,6 +69,12 @@ Vector ScoreModel::log_density(const RowMatrix&, double) const {
                          "use a method or metric that needs only the score"));
 }
 
+void ScoreModel::require_dimension(const std::string& spec) const {
+    if (dim() > 0) return;
+    throw Error(describe("unknown model dimension", spec, "the model does not give its dimension",
+                         "add a dim attribute (self.dim = D) to the module before exporting it"));
+}
+
 double ScoreModel::default_sigma() const {
     std::vector<double> levels = noise_levels();
     return levels.empty() ? 0.0 : levels.back();

@@ -329,6 +329,7 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
 
 void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
     check_output_writable(o.paths);  // before the solve, as run_tool does for -o
+    model.require_dimension(o.model);
     MetricOptions settings = o.settings;
     settings.kind = parse_metric_kind(o.metric);
     require_geodesic_metric(settings.kind);

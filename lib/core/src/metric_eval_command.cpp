@@ -125,6 +125,7 @@ void write_text(const std::string& spec, const std::vector<OutputBlock>& blocks)
 }  // namespace
 
 void run_metric_eval(const MetricEvalCommandOptions& o, const ScoreModel& model) {
+    model.require_dimension(o.model);
     MetricOptions settings = o.settings;
     settings.kind = parse_metric_kind(o.metric);
     ScoreMetric metric(model, settings);

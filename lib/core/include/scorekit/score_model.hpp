@@ -44,6 +44,10 @@ public:
     // The sigma used when the user gives none: the smallest trained level, or 0 when exact.
     double default_sigma() const;
 
+    // Throws Error naming `spec` when dim() is unknown (0): a TorchScript module without a `dim`
+    // attribute, used by a tool that cannot take the dimension from its input.
+    void require_dimension(const std::string& spec) const;
+
     // Standardisation x = location + scale * z, per dimension.
     virtual Vector location() const { return Vector::Zero(dim()); }
     virtual Vector scale() const { return Vector::Ones(dim()); }
