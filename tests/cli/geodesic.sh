@@ -143,4 +143,13 @@ awk '{ for (j = 1; j <= NF; j++) d[NR, j] = $j } END {
         ok = d[1, 3] <= d[1, 2] + d[2, 3] && d[1, 2] <= d[1, 3] + d[3, 2] && d[2, 3] <= d[2, 1] + d[1, 3]
         exit !(ok && d[1, 2] > 0 && d[2, 3] > 0 && d[1, 3] > 0) }' "$WORK/out" ||
     fail "triangle inequality: $(tr '\n' ';' < "$WORK/out")"
+
+# A distance matrix that does not fit on the disk (here: over a file size limit) fails with one
+# line and exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed write.
+# The 100 x 100 distances (80 KB) exceed HDF5's 64 KiB sieve buffer, so H5Dwrite itself fails.
+"$BIN/langevin" -m "$gmm" --chains 100 --steps 50 -o "$WORK/hundred.h5" -q || fail "langevin for the full disk case failed"
+run_case_full_disk "full disk" 4 'cannot write dataset ".*nospace\.h5:/distances": H5Dwrite failed' -- \
+    "$exe" -m "$gmm" --all-pairs "$WORK/hundred.h5" --nodes 11 -o "$WORK/nospace.h5" -q
+expect_one_line_error "full disk"
+expect_no_file "full disk" "$WORK/nospace.h5"
 finish
