@@ -143,4 +143,11 @@ expect_one_line_error "invalid --max-memory"
 printf '1\t2\t5\n' > "$WORK/bad_label.tsv"
 run_case "label out of range" 1 "invalid label \"row 1: 5\"" -- "$FIM" -m "$FX/softmax.pt" -i "$WORK/bad_label.tsv" --labels last -e empirical
 expect_one_line_error "label out of range"
+
+# A matrix that does not fit on the disk (here: over a file size limit) fails with one line and
+# exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed close.
+run_case_full_disk "full disk" 4 'cannot close HDF5 file ".*nospace\.h5": H5Fclose failed' -- \
+    "$FIM" -m normal:mu=0,sigma=2,parameters=mu-log-sigma -e exact -r dense -q -o "$WORK/nospace.h5"
+expect_one_line_error "full disk"
+expect_no_file "full disk" "$WORK/nospace.h5"
 finish

@@ -167,4 +167,13 @@ run_case "module without dim" 1 'unknown model dimension ".*nodim.pt".*self.dim'
 expect_one_line_error "module without dim"
 run_case "metric-eval, module without dim" 1 'unknown model dimension' -- "$BIN/metric-eval" -m "$WORK/nodim.pt" \
     --logdet "$WORK/nodim-pairs.txt"
+
+# A distance matrix that does not fit on the disk (here: over a file size limit) fails with one
+# line and exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed write.
+# The 100 x 100 distances (80 KB) exceed HDF5's 64 KiB sieve buffer, so H5Dwrite itself fails.
+"$BIN/langevin" -m "$gmm" --chains 100 --steps 50 -o "$WORK/hundred.h5" -q || fail "langevin for the full disk case failed"
+run_case_full_disk "full disk" 4 'cannot write dataset ".*nospace\.h5:/distances": H5Dwrite failed' -- \
+    "$exe" -m "$gmm" --all-pairs "$WORK/hundred.h5" --nodes 11 -o "$WORK/nospace.h5" -q
+expect_one_line_error "full disk"
+expect_no_file "full disk" "$WORK/nospace.h5"
 finish

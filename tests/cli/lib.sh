@@ -48,6 +48,20 @@ run_case_stdin() {
     fi
 }
 
+# run_case_full_disk NAME KIB STDERR_REGEX -- COMMAND...
+# Runs COMMAND as run_case does, expecting exit status 1, with files limited to KIB KiB
+# (RLIMIT_FSIZE). A write beyond the limit then fails with EFBIG the way a write to a full disk
+# fails with ENOSPC, without needing root for a small tmpfs. SIGXFSZ is ignored, so the write
+# fails instead of the signal killing the tool; a crash still shows as status 128+signal.
+run_case_full_disk() {
+    local name=$1 limit=$2 pattern=$3
+    shift 4
+    # shellcheck disable=SC2016
+    run_case "$name" 1 "$pattern" -- \
+        bash -c 'trap "" XFSZ && ulimit -f "$0" || { echo "cannot set ulimit -f $0" >&2; exit 99; }; exec "$@"' \
+        "$limit" "$@"
+}
+
 # An error run prints exactly one line on stderr.
 expect_one_line_error() {
     local name=$1 lines

@@ -109,4 +109,11 @@ run_case "distributed batch too small" 2 'invalid --batch-size "1"' -- \
     env SLURM_NTASKS=2 SLURM_PROCID=0 "$T" "$DATA" -o "$WORK/dist.h5" --steps 40 --width 16 --batch-size 1 --distributed \
     --rendezvous "$WORK/store"
 expect_no_file "distributed usage errors" "$WORK/dist.h5"
+
+# A model that does not fit on the disk (here: over a file size limit) fails with one line and
+# exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed close.
+run_case_full_disk "full disk" 4 'cannot close HDF5 file ".*nospace\.h5": H5Fclose failed' -- \
+    "$T" "$DATA" -o "$WORK/nospace.h5" $quick -q
+expect_one_line_error "full disk"
+expect_no_file "full disk" "$WORK/nospace.h5"
 finish

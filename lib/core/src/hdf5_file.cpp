@@ -14,9 +14,17 @@ namespace scorekit {
 namespace {
 
 // HDF5 prints its own error stack to stderr by default; scorekit reports errors itself.
+//
+// HDF5 also registers an atexit handler that closes every identifier still open. After a write
+// fails (disk full, file size limit), H5Fclose fails too and leaves the file and its datasets
+// half-closed. With HDF5 1.10.8 the handler then crashes in H5D_close at exit, after the tool
+// has printed its error. Every file is closed explicitly here, so the handler has nothing to do
+// on success, and on failure the half-closed file must be abandoned, not closed a second time.
+// H5dont_atexit only works before the library initialises, so this runs before any other call.
 void silence_hdf5() {
     static bool done = false;
     if (!done) {
+        H5dont_atexit();
         H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
         done = true;
     }
@@ -201,14 +209,24 @@ Hdf5Writer::Hdf5Writer(const std::string& path) : output_(std::make_unique<Atomi
     file_ = H5Fcreate(output_->temporary_path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file_ < 0) throw Error(describe("cannot create HDF5 file", path, "H5Fcreate failed", "check the directory"));
     const Provenance& record = provenance();
-    write_attribute("/", "scorekit_tool", record.tool);
-    write_attribute("/", "scorekit_version", record.version);
-    write_attribute("/", "command_line", record.command_line);
-    write_attribute("/", "seed", static_cast<std::int64_t>(record.seed));
+    try {
+        write_attribute("/", "scorekit_tool", record.tool);
+        write_attribute("/", "scorekit_version", record.version);
+        write_attribute("/", "command_line", record.command_line);
+        write_attribute("/", "seed", static_cast<std::int64_t>(record.seed));
+    } catch (...) {
+        // The destructor does not run for a constructor that throws.
+        H5Fclose(file_);
+        file_ = -1;
+        throw;
+    }
 }
 
 Hdf5Writer::~Hdf5Writer() {
+    // Reached without a commit, after an error: the output is discarded (AtomicFile removes the
+    // temporary file), so a failed close is ignored and the file is not touched again.
     if (file_ >= 0) H5Fclose(file_);
+    file_ = -1;
 }
 
 void Hdf5Writer::create_group(const std::string& group) {
@@ -275,11 +293,13 @@ void Hdf5Writer::write_attribute(const std::string& object, const std::string& n
 }
 
 void Hdf5Writer::commit() {
-    if (H5Fclose(file_) < 0) {
-        file_ = -1;
+    // The identifier is given up whether or not the close succeeds: a failed H5Fclose leaves the
+    // file half-closed, and closing it again (here, in the destructor or at exit) can crash.
+    const hid_t file = file_;
+    file_ = -1;
+    if (H5Fclose(file) < 0) {
         throw Error(describe("cannot close HDF5 file", output_->path(), "H5Fclose failed", "check the disk space"));
     }
-    file_ = -1;
     output_->commit();
 }
 
