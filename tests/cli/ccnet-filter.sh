@@ -173,6 +173,10 @@ expect_file "mine quality" "$WORK/q/en.json.gz"
 zcat "$WORK/q/en.json.gz" | grep -q '"quality": {"passed": true, "failed": \[\], "min_doc_words": 55.0,' \
     || fail "mine quality: report of the English document"
 [ "$(zcat "$WORK/q/rejected_quality.json.gz" | wc -l)" -eq 2 ] || fail "mine quality: two rejected documents expected"
+# The closing count is of the documents written, after the quality rules.
+written=$(zcat "$WORK"/q/*.json.gz | wc -l)
+rejected=$(zcat "$WORK/q/rejected_quality.json.gz" | wc -l)
+grep -q "kept $((written - rejected)) of " "$WORK/err" || fail "mine quality: log does not count the written documents: $(grep kept "$WORK/err")"
 grep -q '"quality": {"enabled": true, "documents_in": 3, "documents_out": 1, "first_failed_rule": {"min_doc_words": 2}}' \
     "$WORK/q.stats.json" || fail "mine quality: stats"
 run_case "mine quality-set" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --quality \

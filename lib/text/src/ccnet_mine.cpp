@@ -555,7 +555,11 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     for (const auto& entry : mine_totals.stage_seconds) {
         log_verbose("stage " + entry.first + ": " + format_short(entry.second) + " s of thread time");
     }
-    std::string kept = "kept " + std::to_string(mine_totals.lang_documents_out) + " of " +
+    // The documents written are those that passed the last filter that ran.
+    const std::uint64_t written = reference         ? mine_totals.reference_documents_out
+                                  : options.quality ? mine_totals.quality_documents_out
+                                                    : mine_totals.lang_documents_out;
+    std::string kept = "kept " + std::to_string(written) + " of " +
                        std::to_string(read_totals.documents - read_totals.short_documents) + " documents";
     if (set) {
         kept += "; lines " + std::to_string(mine_totals.dedup_lines_out) + " of " +
