@@ -22,6 +22,8 @@ run_case "init dimension"         1 'dimension 2, the model expects 1'     -- "$
 run_case "negative sigma"         2 'sigma'                                -- "$L" -m "$normal" --sigma -1
 expect_one_line_error "negative sigma"
 run_case "burn-in too long"       2 'invalid --burn-in'                    -- "$L" -m "$normal" --steps 10 --burn-in 10
+run_case "thin keeps nothing"     2 'invalid --thin "10": it keeps no sample of the 5 steps' -- "$L" -m "$normal" --thin 10 --steps 5
+expect_one_line_error "thin keeps nothing"
 run_case "diverging step size"    1 'sampler diverged.*lower --step-size'  -- "$L" -m "$normal" --step-size 50 --steps 300 -o "$OUT"
 expect_one_line_error "diverging step size"
 expect_no_file "diverging step size" "$OUT"

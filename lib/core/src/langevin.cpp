@@ -91,6 +91,12 @@ void check_options(const ScoreModel& model, const LangevinOptions& o, const RowM
         throw UsageError(describe("invalid --burn-in", std::to_string(o.burn_in), "must be in [0, steps)"));
     }
     if (o.thin < 0) throw UsageError(describe("invalid --thin", std::to_string(o.thin), "must be 0 or positive"));
+    if (o.thin > o.steps - o.burn_in) {
+        throw UsageError(describe("invalid --thin", std::to_string(o.thin),
+                                  "it keeps no sample of the " + std::to_string(o.steps - o.burn_in) +
+                                      " steps after burn-in",
+                                  "use more --steps or a smaller --thin"));
+    }
     if (initial.size() && (initial.rows() != o.chains || initial.cols() != model.dim())) {
         throw UsageError(describe("invalid initial points",
                                   std::to_string(initial.rows()) + "x" + std::to_string(initial.cols()),
