@@ -42,12 +42,14 @@ bool LineReader::next(std::string& line) {
         if (length && buffer[length - 1] == '\n') break;
     }
     // zlib reports input that ends inside a gzip stream as Z_BUF_ERROR, possibly after handing
-    // out the partial last line, so the check comes before that line is returned.
+    // out the partial last line, so the check comes before that line is returned. zlib inflates
+    // ahead of the lines handed out, so the error can come before lines that were decompressed,
+    // and the message gives no line number.
     int code = 0;
     const char* message = gzerror(file, &code);
     if (code == Z_BUF_ERROR) {
-        throw Error(describe("cannot read", name_, "unexpected end of gzip data after line " +
-                             std::to_string(line_number_), "the file is truncated; recompress or download it again"));
+        throw Error(describe("cannot read", name_, "unexpected end of gzip data",
+                             "the file is truncated; recompress or download it again"));
     }
     if (code != Z_OK) {
         throw Error(describe("cannot read", name_, message, "the file may be truncated or corrupt"));
