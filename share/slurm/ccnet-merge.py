@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Gathers the per-shard outputs of a `ccnet-filter mine` job array into one output per name.
 
     ccnet-merge.py --shards N OUT

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Merges the outputs of `langevin --shard I/N` or `geodesic --all-pairs --shard I/N` array tasks
 into the output that one run without --shard writes.
 
