@@ -60,7 +60,7 @@ tail -n 3 "$WORK/all.tsv" | cmp -s - "$WORK/out" || fail "shard 1/2: rows differ
 run_case "empty shard" 2 'gets none of the 2 chains' -- "$L" -m 'gaussian:mean=0;cov=1' --chains 2 --shard 0/3
 expect_one_line_error "empty shard"
 run_case "bad shard" 2 'invalid --shard "2/2"' -- "$L" -m 'gaussian:mean=0;cov=1' --shard 2/2
-# SIGINT ends the run with one line that says so, status 130 and no output or temporary file.
+# SIGINT ends the run with one line that reports it, status 130 and no output or temporary file.
 mkdir -p "$WORK/sig"
 "$L" -m 'gaussian:mean=0;cov=1' --chains 1000 --steps 100000000 -o "$WORK/sig/run.h5" 2> "$WORK/sig.err" &
 pid=$!
@@ -77,7 +77,7 @@ status=$?
 grep -q '^langevin: interrupted by a signal; unfinished output files were removed$' "$WORK/sig.err" ||
     fail "SIGINT: no interruption line: $(head -c 400 "$WORK/sig.err")"
 [ -z "$(ls -A "$WORK/sig")" ] || fail "SIGINT: files left behind: $(ls -A "$WORK/sig")"
-# -o through a symbolic link replaces the link's target and keeps the link; a FIFO and a device
+# -o through a symbolic link replaces the link's target and keeps the link. A FIFO and a device
 # are written in place instead of being replaced by a regular file.
 gauss='gaussian:mean=0;cov=1'
 printf 'old\n' > "$WORK/target.tsv"

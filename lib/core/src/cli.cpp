@@ -87,18 +87,10 @@ void add_common_options(CLI::App& app, CommonOptions& options, CommonOptionSet s
     app.set_version_flag("--version", version_string(), "Print the version and exit");
 }
 
-namespace {
-
-// OpenBLAS starts one thread per core for every product unless told otherwise, so a tool run
-// with --threads 1 (one SLURM CPU, say) used two cores. OpenBLAS is reached through LibTorch or
-// the system BLAS, so it is looked up at run time and skipped when absent.
-void limit_blas_threads(int threads) {
+void set_blas_threads(int threads) {
     using SetThreads = void (*)(int);
-    if (std::getenv("OPENBLAS_NUM_THREADS") != nullptr) return;  // the user's explicit choice wins
     if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(threads);
 }
-
-}  // namespace
 
 int resolve_threads(int requested) {
     if (requested > 0) return requested;
@@ -139,7 +131,9 @@ int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
     std::string slurm_line = describe_slurm_context(slurm_context());
     if (!slurm_line.empty()) log_info(slurm_line);
 
-    limit_blas_threads(resolve_threads(options.threads));
+    // OpenBLAS otherwise starts one thread per core for every product, so a tool run with
+    // --threads 1 (one SLURM CPU, for example) used two cores. OPENBLAS_NUM_THREADS, when set, wins.
+    if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) set_blas_threads(resolve_threads(options.threads));
     try {
         check_output_writable(options.output);
         body();

@@ -70,4 +70,13 @@ bool has_gzip_magic(const std::string& path) {
     return got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
 }
 
+bool has_zip_magic(const std::string& path) {
+    FILE* file = std::fopen(path.c_str(), "rb");
+    if (!file) return false;
+    unsigned char magic[4] = {};
+    size_t got = std::fread(magic, 1, 4, file);
+    std::fclose(file);
+    return got == 4 && std::memcmp(magic, "PK\3\4", 4) == 0;
+}
+
 }  // namespace scorekit

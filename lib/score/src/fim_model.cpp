@@ -5,6 +5,7 @@
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/mlp_score.hpp"
+#include "scorekit/text_input.hpp"
 #include "torch_convert.hpp"
 
 namespace scorekit {
@@ -321,15 +322,6 @@ FisherModel::Impl load_mlp_file(const std::string& path) {
     finish_stack(impl, names);
     impl.score_model = true;
     return impl;
-}
-
-bool has_zip_magic(const std::string& path) {
-    FILE* file = std::fopen(path.c_str(), "rb");
-    if (!file) return false;
-    unsigned char magic[4] = {};
-    size_t got = std::fread(magic, 1, 4, file);
-    std::fclose(file);
-    return got == 4 && std::memcmp(magic, "PK\3\4", 4) == 0;
 }
 
 }  // namespace

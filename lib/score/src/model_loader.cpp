@@ -7,20 +7,9 @@
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/mlp_score.hpp"
+#include "scorekit/text_input.hpp"
 
 namespace scorekit {
-namespace {
-
-bool has_zip_magic(const std::string& path) {
-    FILE* file = std::fopen(path.c_str(), "rb");
-    if (!file) return false;
-    unsigned char magic[4] = {};
-    size_t got = std::fread(magic, 1, 4, file);
-    std::fclose(file);
-    return got == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
-}
-
-}  // namespace
 
 std::unique_ptr<ScoreModel> load_score_model(const std::string& spec, int threads) {
     if (is_analytic_model_spec(spec)) return make_analytic_model(spec);

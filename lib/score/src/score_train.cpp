@@ -1,7 +1,5 @@
 #include "scorekit/score_train.hpp"
 
-#include <dlfcn.h>
-
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -33,14 +31,6 @@ constexpr std::uint64_t kStepStream = 1ULL << 48;
 // How long a rank waits for the others at the rendezvous and in each allreduce. A step takes
 // milliseconds, so a rank that waits this long has lost a peer.
 constexpr std::chrono::minutes kDataParallelTimeout{10};
-
-// LibTorch's OpenMP threads on top of OpenBLAS's own threads oversubscribe the cores, so BLAS
-// runs single-threaded and --threads goes to LibTorch. OpenBLAS is looked up at run time
-// because the system BLAS may be another implementation.
-void limit_blas_threads() {
-    using SetThreads = void (*)(int);
-    if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
-}
 
 void check_options(const ScoreTrainOptions& o) {
     auto positive = [](bool ok, const std::string& option, const std::string& value, const std::string& rule) {
@@ -203,7 +193,9 @@ void run_score_train(const ScoreTrainOptions& o) {
     // The checkpoint is written on SIGINT or every --checkpoint-every steps: a bad path must fail
     // now, not when the interrupted run tries to save itself.
     check_output_writable(o.checkpoint);
-    limit_blas_threads();
+    // LibTorch's OpenMP threads on top of OpenBLAS's own threads oversubscribe the cores, so
+    // BLAS runs single-threaded and --threads goes to LibTorch.
+    set_blas_threads(1);
     at::set_num_threads(resolve_threads(o.common.threads));
     torch::manual_seed(o.common.seed);
     std::unique_ptr<DataParallel> parallel = join_data_parallel(o);

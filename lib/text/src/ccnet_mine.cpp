@@ -238,8 +238,8 @@ std::vector<std::string> group_hash_files(const CcnetMineOptions& options, const
                                  "run 'ccnet-filter hash --shard " + std::to_string(shard) + "/" +
                                      std::to_string(plan.shard.count) + "' first"));
         }
-        // A hash run that failed (a truncated input, say) still writes the hashes it read, but no
-        // done marker; deduplicating against it would silently keep duplicates.
+        // A hash run that failed (on a truncated input, for example) still writes the hashes it
+        // read but no done marker. Deduplicating against its file would silently keep duplicates.
         if (!file_exists(path + ".done")) {
             throw Error(describe("hash file incomplete", path,
                                  "its hash run did not finish (no " + path + ".done marker)",
@@ -559,13 +559,13 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     const std::uint64_t written = reference         ? mine_totals.reference_documents_out
                                   : options.quality ? mine_totals.quality_documents_out
                                                     : mine_totals.lang_documents_out;
-    std::string kept = "kept " + std::to_string(written) + " of " +
+    std::string summary = "kept " + std::to_string(written) + " of " +
                        std::to_string(read_totals.documents - read_totals.short_documents) + " documents";
     if (set) {
-        kept += "; lines " + std::to_string(mine_totals.dedup_lines_out) + " of " +
+        summary += "; lines " + std::to_string(mine_totals.dedup_lines_out) + " of " +
                 std::to_string(mine_totals.dedup_lines_in) + " after dedup";
     }
-    log_info(kept);
+    log_info(summary);
 
     JsonObject stats;
     stats.string("command", "mine")

@@ -41,4 +41,8 @@ int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
 // Number of worker threads for `requested` (0 = one per core).
 int resolve_threads(int requested);
 
+// Sets OpenBLAS's thread count. OpenBLAS is reached through LibTorch or the system BLAS, so it
+// is looked up at run time, and the call does nothing when another BLAS is loaded.
+void set_blas_threads(int threads);
+
 }  // namespace scorekit

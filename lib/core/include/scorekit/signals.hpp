@@ -1,8 +1,8 @@
 // SIGINT/SIGTERM handling for long jobs and cleanup of temporary output files.
 //
 // By default a signal removes every registered temporary file and ends the process with the
-// usual status (128 + signal), after one line on stderr that names `tool` and says that unfinished
-// outputs were removed. A job that can save its state calls `catch_interrupts()`; the
+// usual status (128 + signal), after one line on stderr that names `tool` and reports that
+// unfinished outputs were removed. A job that can save its state calls `catch_interrupts()`; the
 // signal then only sets a flag that the job polls with `interrupt_requested()`.
 #pragma once
 

@@ -32,4 +32,7 @@ private:
 // True if the file starts with the gzip magic bytes 1f 8b.
 bool has_gzip_magic(const std::string& path);
 
+// True if the file starts with the zip magic bytes "PK\3\4", as TorchScript archives do.
+bool has_zip_magic(const std::string& path);
+
 }  // namespace scorekit
