@@ -1,7 +1,6 @@
 // The batched Fisher engine: per batch, output-space vectors from the likelihood (fim_likelihood),
 // per-example gradients through the network (by hand for linear stacks, by autograd otherwise),
 // accumulated into the requested representation.
-#include <cblas.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 
 #include "fim_likelihood.hpp"
 #include "fim_model.hpp"
+#include "fim_stack_engine.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/fim.hpp"
 #include "torch_convert.hpp"
@@ -92,21 +92,44 @@ torch::Tensor module_gradients(FisherModel::Impl& model, const Batch& batch, con
     return psi;
 }
 
-// Per-example gradients of a linear stack for one batch.
+// Per-example gradients of a linear stack for one batch, as tensors that alias the buffers of a
+// StackEngine (valid until its next batch).
 struct StackGradients {
     StackForward forward;
     std::vector<torch::Tensor> grads;  // per layer [R * B, out]
+    std::vector<bool> bias;            // per layer: has a bias
     std::int64_t samples = 0;
 };
 
-StackGradients stack_gradients(const FisherModel::Impl& model, const StackTensors& tensors, const Batch& batch,
-                               const FisherProblem& problem) {
+template <typename T>
+StackGradients torch_view(const StackEngine<T>& engine) {
+    auto options = torch::TensorOptions().dtype(std::is_same<T, double>::value ? torch::kFloat64 : torch::kFloat32);
+    auto view = [&](const T* data, std::int64_t rows, std::int64_t columns) {
+        return torch::from_blob(const_cast<T*>(data), {rows, columns}, options);
+    };
     StackGradients result;
-    result.forward = forward_stack(model, tensors, batch.x);
-    torch::Tensor e = output_vectors(result.forward.output, batch.labels, problem, batch.first);
-    result.samples = e.size(0);
-    result.grads = backward_stack(model, tensors, result.forward, e);
+    result.samples = engine.samples();
+    const std::int64_t batch = engine.batch();
+    for (size_t layer = 0; layer < engine.layers(); ++layer) {
+        result.forward.inputs.push_back(view(engine.input(layer), batch, engine.in(layer)));
+        result.forward.pre_activations.push_back(view(engine.pre_activation(layer), batch, engine.out(layer)));
+        result.grads.push_back(view(engine.gradient(layer), result.samples * batch, engine.out(layer)));
+        result.bias.push_back(engine.has_bias(layer));
+    }
+    result.forward.output = view(engine.output(), batch, engine.out(engine.layers() - 1));
     return result;
+}
+
+// Calls `body` with the gradients of each batch, computed in the problem's precision.
+void for_each_stack_gradients(const FisherModel::Impl& model, const RowMatrix& inputs, const Labels& labels,
+                              const FisherProblem& problem, const std::function<void(const StackGradients&)>& body) {
+    if (problem.single_precision) {
+        for_each_stack_batch<float>(model, inputs, labels, problem, /*compact=*/false,
+                                    [&](const StackEngine<float>& engine) { body(torch_view(engine)); });
+    } else {
+        for_each_stack_batch<double>(model, inputs, labels, problem, /*compact=*/false,
+                                     [&](const StackEngine<double>& engine) { body(torch_view(engine)); });
+    }
 }
 
 // Per-example gradient rows [R * B, n] of one layer: weight entries row-major, then the bias.
@@ -124,11 +147,11 @@ torch::Tensor layer_gradient_rows(const torch::Tensor& input, const torch::Tenso
 }
 
 // Layer inputs with a trailing column of ones for layers with a bias: the inputs a~ of [W | b].
-std::vector<torch::Tensor> augmented_inputs(const StackGradients& batch, const StackTensors& tensors) {
+std::vector<torch::Tensor> augmented_inputs(const StackGradients& batch) {
     std::vector<torch::Tensor> inputs;
     for (size_t layer = 0; layer < batch.grads.size(); ++layer) {
         const torch::Tensor& a = batch.forward.inputs[layer];
-        inputs.push_back(tensors.biases[layer].defined() ? torch::cat({a, torch::ones({a.size(0), 1}, a.options())}, 1)
+        inputs.push_back(batch.bias[layer] ? torch::cat({a, torch::ones({a.size(0), 1}, a.options())}, 1)
                                                          : a);
     }
     return inputs;
@@ -167,28 +190,6 @@ torch::Tensor augmented_positions(const StackTensors& tensors) {
         offset += out * columns;
     }
     return torch::tensor(positions, torch::kLong);
-}
-
-// target[:n, :n] += rows^T rows on the upper triangle, rows [K, n] contiguous and target [m, m]
-// contiguous with m >= n, by the BLAS symmetric rank-k update (half the work of a product).
-void add_upper_gram(torch::Tensor& target, const torch::Tensor& rows) {
-    const int n = static_cast<int>(rows.size(1)), k = static_cast<int>(rows.size(0));
-    const int ldc = static_cast<int>(target.size(1));
-    if (k == 0) return;
-    if (target.scalar_type() == torch::kFloat64) {
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0, rows.data_ptr<double>(), n, 1.0,
-                    target.data_ptr<double>(), ldc);
-    } else {
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0f, rows.data_ptr<float>(), n, 1.0f,
-                    target.data_ptr<float>(), ldc);
-    }
-}
-
-// The symmetric matrix whose upper triangle `m` contains, as float64, times `scale`.
-RowMatrix from_upper(const torch::Tensor& m, double scale) {
-    RowMatrix upper = to_matrix(m);
-    RowMatrix full = upper.selfadjointView<Eigen::Upper>();
-    return full * scale;
 }
 
 // scale * m[order[i], order[j]] as a float64 matrix (m itself when order is empty), copied
@@ -233,14 +234,10 @@ public:
         }
     }
 
-    void add_stack_batch(const StackGradients& batch, const StackTensors& tensors) {
-        switch (representation_) {
-            case Representation::dense: add_stack_dense(batch, tensors); break;
-            case Representation::diag: add_stack_diagonal(batch, tensors); break;
-            case Representation::block: add_stack_blocks(batch, tensors); break;
-            case Representation::kfac: add_stack_kfac(batch, tensors); break;
-            case Representation::implicit: break;
-        }
+    // Stacks: dense and block only (compute_stack_fisher computes diag and kfac).
+    void add_stack_batch(const StackGradients& batch) {
+        if (representation_ == Representation::dense) add_stack_dense(batch);
+        if (representation_ == Representation::block) add_stack_blocks(batch);
     }
 
     FisherMatrix finish(std::int64_t inputs, Reduction reduction) const;
@@ -248,8 +245,8 @@ public:
 private:
     // Dense F of a stack, accumulated over the entries of each layer's [weight | bias] (row-major)
     // and put into theta order by finish().
-    void add_stack_dense(const StackGradients& batch, const StackTensors& tensors) {
-        std::vector<torch::Tensor> inputs = augmented_inputs(batch, tensors);
+    void add_stack_dense(const StackGradients& batch) {
+        std::vector<torch::Tensor> inputs = augmented_inputs(batch);
         std::int64_t row = 0;
         for (size_t l = 0; l < inputs.size(); ++l) {
             const std::int64_t rows = batch.grads[l].size(1) * inputs[l].size(1);
@@ -266,29 +263,12 @@ private:
         augmented_order_ = true;
     }
 
-    void add_stack_diagonal(const StackGradients& batch, const StackTensors& tensors) {
-        std::int64_t offset = 0;
-        for (size_t layer = 0; layer < batch.grads.size(); ++layer) {
-            const torch::Tensor& a = batch.forward.inputs[layer];
-            const std::int64_t batch_size = a.size(0), out = batch.grads[layer].size(1);
-            // sum_r g^2 per input [B, out]; then sum_n g^2 (outer) a^2 in one product.
-            torch::Tensor g2 = batch.grads[layer].square().view({batch.samples, batch_size, out}).sum(0);
-            torch::Tensor weight = torch::mm(g2.t(), a.square());
-            diagonal_.narrow(0, offset, weight.numel()) += weight.reshape({-1});
-            offset += weight.numel();
-            if (tensors.biases[layer].defined()) {
-                diagonal_.narrow(0, offset, out) += g2.sum(0);
-                offset += out;
-            }
-        }
-    }
-
-    void add_stack_blocks(const StackGradients& batch, const StackTensors& tensors) {
+    void add_stack_blocks(const StackGradients& batch) {
         size_t block = 0;
         for (size_t layer = 0; layer < batch.grads.size(); ++layer) {
             const torch::Tensor& a = batch.forward.inputs[layer];
             const torch::Tensor& g = batch.grads[layer];
-            bool bias = tensors.biases[layer].defined();
+            const bool bias = batch.bias[layer];
             if (grouping_ == BlockGrouping::layer) {
                 torch::Tensor augmented = bias ? torch::cat({a, torch::ones({a.size(0), 1}, a.options())}, 1) : a;
                 blocks_[block++] += kronecker_sum(g, augmented, g, augmented, batch.samples);
@@ -301,67 +281,6 @@ private:
         }
     }
 
-    // Only the upper triangles of the factors are accumulated (symmetric rank-k updates); finish()
-    // mirrors them. A = sum a~ a~^T with a~ = [a, 1] is assembled from a^T a, the column sums of a
-    // and the count, which avoids copying the inputs into a~ for every batch.
-    void add_stack_kfac(const StackGradients& batch, const StackTensors& tensors) {
-        const size_t layers = batch.grads.size();
-        if (input_factors_.empty()) {
-            for (size_t layer = 0; layer < layers; ++layer) {
-                const std::int64_t in = batch.forward.inputs[layer].size(1), out = batch.grads[layer].size(1);
-                const std::int64_t columns = tensors.biases[layer].defined() ? in + 1 : in;
-                auto options = torch::TensorOptions().dtype(dtype_);
-                input_factors_.push_back(torch::zeros({columns, columns}, options));
-                gradient_factors_.push_back(torch::zeros({out, out}, options));
-            }
-        }
-        for (size_t layer = 0; layer < layers; ++layer) {
-            const torch::Tensor a = batch.forward.inputs[layer].contiguous();
-            const std::int64_t in = a.size(1);
-            torch::Tensor& factor = input_factors_[layer];
-            add_upper_gram(factor, a);
-            if (tensors.biases[layer].defined()) {
-                factor.narrow(0, 0, in).narrow(1, in, 1) += a.sum(0).unsqueeze(1);
-                factor.narrow(0, in, 1).narrow(1, in, 1) += static_cast<double>(a.size(0));
-            }
-            if (layer + 1 == layers && problem_.estimator.kind == EstimatorSpec::Kind::exact) {
-                add_output_gradient_factor(batch, gradient_factors_[layer]);
-            } else {
-                add_upper_gram(gradient_factors_[layer], batch.grads[layer].contiguous());
-            }
-        }
-    }
-
-    // G of the last layer for the exact estimator in closed form, sum_n D_n Lambda_n D_n with D_n
-    // the derivative of its activation, from the outputs alone (no output-space factors).
-    // It is formed in float64 also for --single, because diag(p) - p p^T cancels for confident p.
-    void add_output_gradient_factor(const StackGradients& batch, torch::Tensor& factor) const {
-        const torch::Tensor pre = batch.forward.pre_activations.back().to(torch::kFloat64);
-        const torch::Tensor output = batch.forward.output.to(torch::kFloat64);
-        torch::Tensor d = model_.activations.back().derivative(pre);  // [B, C]
-        torch::Tensor d2 = d * d;
-        torch::Tensor sum = torch::zeros({factor.size(0), factor.size(1)}, d.options());
-        switch (problem_.likelihood) {
-            case Likelihood::categorical: {
-                // D (diag(p) - p p^T) D = diag(d^2 p) - (d p)(d p)^T.
-                torch::Tensor p = torch::softmax(output, 1);
-                torch::Tensor q = p * d;
-                sum.diagonal() += (d2 * p).sum(0);
-                sum.addmm_(q.t(), q, 1, -1);
-                break;
-            }
-            case Likelihood::bernoulli: {
-                torch::Tensor p = torch::sigmoid(output);
-                sum += (d2 * p * (1 - p)).sum();
-                break;
-            }
-            case Likelihood::gaussian:
-                sum.diagonal() += d2.sum(0) / (problem_.sigma * problem_.sigma);
-                break;
-        }
-        factor += sum.to(factor.scalar_type());
-    }
-
     const FisherModel::Impl& model_;
     const FisherProblem& problem_;
     Representation representation_;
@@ -371,7 +290,6 @@ private:
     bool augmented_order_ = false;  // dense_ and blocks_ are in [W | b] order (stacks)
     std::vector<BlockRange> ranges_;
     std::vector<torch::Tensor> blocks_;
-    std::vector<torch::Tensor> input_factors_, gradient_factors_;
 };
 
 Vector to_vector(const torch::Tensor& t) {
@@ -405,21 +323,6 @@ FisherMatrix Accumulator::finish(std::int64_t inputs, Reduction reduction) const
         fisher.blocks.push_back({ranges_[k].name, ranges_[k].offset, ranges_[k].size, to_theta_order(blocks_[k], ranges_[k].offset)});
     }
 
-    // F_layer ~= N E[a a^T] (x) E[g g^T] for the sum: the count goes into A, G is a mean over inputs.
-    // Names and offsets come from the parameter table, which lists each layer's weight then bias.
-    size_t tensor = 0;
-    for (size_t layer = 0; layer < input_factors_.size(); ++layer) {
-        KfacFactors factors;
-        const ParameterInfo& weight = model_.parameters[tensor++];
-        factors.layer = weight.layer;
-        factors.weight_offset = weight.offset;
-        if (model_.stack_tensors.biases[layer].defined()) factors.bias_offset = model_.parameters[tensor++].offset;
-        factors.out = weight.shape[0];
-        factors.in = weight.shape[1];
-        factors.input_factor = from_upper(input_factors_[layer], scale);
-        factors.gradient_factor = from_upper(gradient_factors_[layer], 1.0 / static_cast<double>(inputs));
-        fisher.kfac.push_back(factors);
-    }
     return fisher;
 }
 
@@ -447,6 +350,10 @@ void check_request(const FisherModel& model, const RowMatrix& inputs, const Labe
 }
 
 std::int64_t output_width(FisherModel::Impl& model, const RowMatrix& inputs, torch::Dtype dtype) {
+    if (model.stack) {
+        check_input_width(model, inputs);
+        return model.stack_tensors.weights.back().size(0);
+    }
     torch::NoGradGuard no_grad;
     torch::Tensor f = model.forward(input_tensor(model, inputs.topRows(1), dtype));
     if (f.dim() != 2 || f.size(0) != 1) {
@@ -467,13 +374,14 @@ FisherMatrix compute_fisher(const FisherModel& model, const RowMatrix& inputs, c
     impl.use_dtype(dtype);
     check_outputs_and_labels(impl.source, output_width(impl, inputs, dtype), labels, problem);
 
+    if (impl.stack && (representation == Representation::diag || representation == Representation::kfac)) {
+        return compute_stack_fisher(impl, inputs, labels, problem, representation);
+    }
     Accumulator accumulator(impl, problem, representation, grouping, dtype);
     if (impl.stack) {
         torch::NoGradGuard no_grad;
-        StackTensors tensors = impl.stack_in(dtype);
-        for_each_batch(impl, inputs, labels, problem, [&](const Batch& batch) {
-            accumulator.add_stack_batch(stack_gradients(impl, tensors, batch, problem), tensors);
-        });
+        for_each_stack_gradients(impl, inputs, labels, problem,
+                                 [&](const StackGradients& batch) { accumulator.add_stack_batch(batch); });
     } else {
         for_each_batch(impl, inputs, labels, problem, [&](const Batch& batch) {
             torch::Tensor psi = module_gradients(impl, batch, problem);
@@ -505,9 +413,7 @@ Vector FisherOperator::apply(const Vector& v) const {
 
     if (impl.stack) {
         torch::NoGradGuard no_grad;
-        StackTensors tensors = impl.stack_in(dtype);
-        for_each_batch(impl, inputs_, labels_, problem_, [&](const Batch& batch) {
-            StackGradients s = stack_gradients(impl, tensors, batch, problem_);
+        for_each_stack_gradients(impl, inputs_, labels_, problem_, [&](const StackGradients& s) {
             // u[r, n] = psi[r, n] . v, then F v = sum psi[r, n] u[r, n], layer by layer.
             std::vector<torch::Tensor> inputs;
             torch::Tensor u;
@@ -518,7 +424,7 @@ Vector FisherOperator::apply(const Vector& v) const {
                 inputs.push_back(s.forward.inputs[layer].repeat({s.samples, 1}));
                 torch::Tensor part = (torch::mm(g, vt.narrow(0, offset, out * in).view({out, in})) * inputs.back()).sum(1);
                 offset += out * in;
-                if (tensors.biases[layer].defined()) {
+                if (s.bias[layer]) {
                     part += torch::mv(g, vt.narrow(0, offset, out));
                     offset += out;
                 }
@@ -530,7 +436,7 @@ Vector FisherOperator::apply(const Vector& v) const {
                 torch::Tensor weight = torch::mm(gu.t(), inputs[layer]);
                 result.narrow(0, offset, weight.numel()) += weight.reshape({-1});
                 offset += weight.numel();
-                if (tensors.biases[layer].defined()) {
+                if (s.bias[layer]) {
                     result.narrow(0, offset, gu.size(1)) += gu.sum(0);
                     offset += gu.size(1);
                 }
@@ -565,15 +471,13 @@ Vector log_likelihood_gradient(const FisherModel& model, const RowMatrix& inputs
     torch::Tensor total = torch::zeros({model.parameter_count()}, torch::TensorOptions().dtype(dtype));
     if (impl.stack) {
         torch::NoGradGuard no_grad;
-        StackTensors tensors = impl.stack_in(dtype);
-        for_each_batch(impl, inputs, labels, empirical, [&](const Batch& batch) {
-            StackGradients s = stack_gradients(impl, tensors, batch, empirical);
+        for_each_stack_gradients(impl, inputs, labels, empirical, [&](const StackGradients& s) {
             std::int64_t offset = 0;
             for (size_t layer = 0; layer < s.grads.size(); ++layer) {
                 torch::Tensor weight = torch::mm(s.grads[layer].t(), s.forward.inputs[layer]);
                 total.narrow(0, offset, weight.numel()) += weight.reshape({-1});
                 offset += weight.numel();
-                if (tensors.biases[layer].defined()) {
+                if (s.bias[layer]) {
                     total.narrow(0, offset, s.grads[layer].size(1)) += s.grads[layer].sum(0);
                     offset += s.grads[layer].size(1);
                 }

@@ -1,6 +1,8 @@
 #include "fim_likelihood.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "scorekit/error.hpp"
 #include "scorekit/rng.hpp"
@@ -80,121 +82,166 @@ std::int64_t vectors_per_input(const FisherProblem& problem, std::int64_t output
 
 namespace {
 
-// Square-root factors S of Lambda with Lambda = S S^T, as [R, B, C].
-torch::Tensor exact_vectors(const torch::Tensor& f, const FisherProblem& problem) {
-    const int64_t batch = f.size(0), outputs = f.size(1);
+// Square-root factors S of Lambda with Lambda = S S^T, as e [R, B, C].
+void exact_vectors(const double* f, std::int64_t batch, std::int64_t outputs, const FisherProblem& problem,
+                   double* e) {
     switch (problem.likelihood) {
         case Likelihood::categorical: {
             // Lambda = diag(p) - p p^T = D (I - s s^T) D with s = sqrt(p), D = diag(s), has rank
-            // C - 1, so C - 1 columns suffice. The Householder reflection H = I - v v^T / (1 - s_k),
-            // v = s - e_k, maps e_k to s; its other columns are an orthonormal basis of s's
-            // complement, so S = D H without column k. k is the most likely class, and
-            // 1 - s_k = (1 - p_k) / (1 + s_k), with 1 - p_k summed over the other classes, stays
-            // accurate when p_k is near 1.
-            // Computed in float64 even for --single: the factors are small, and float32 lost
+            // C - 1, so C - 1 columns suffice. The Householder reflection H = I - v w^T with
+            // v = s - e_k and w = s / (1 - s_k) maps e_k to s; its other columns are an
+            // orthonormal basis of s's complement, so S = D H without column k. k is the most
+            // likely class, and 1 - s_k = (1 - p_k) / (1 + s_k), with 1 - p_k summed over the
+            // other classes, stays accurate when p_k is near 1.
+            // Computed in float64 also for --single: the factors are small, and float32 lost
             // about 1e-6 relative accuracy in KFAC's G.
-            torch::Tensor p = torch::softmax(f.to(torch::kFloat64), 1);  // [B, C]
-            torch::Tensor s = p.sqrt();
-            torch::Tensor k = p.argmax(1, /*keepdim=*/true);  // [B, 1]
-            torch::Tensor unit = torch::zeros_like(s).scatter_(1, k, 1.0);     // e_k [B, C]
-            torch::Tensor others = (p * (1 - unit)).sum(1, /*keepdim=*/true);  // 1 - p_k without cancellation
-            torch::Tensor rest = others / (1 + s.gather(1, k));                 // 1 - s_k
-            torch::Tensor v = s - unit;                                          // [B, C]
-            // Where p_k rounds to 1, Lambda and v vanish: the factor is 0, not 0 / 0.
-            torch::Tensor w = torch::where(rest > 0, s / rest, torch::zeros_like(s));
-            torch::Tensor eye = torch::eye(outputs, p.options()).unsqueeze(0);  // [1, C, C]
-            torch::Tensor h = eye - v.unsqueeze(2) * w.unsqueeze(1);            // [B, i, j]
-            torch::Tensor factors = s.unsqueeze(2) * h;                        // D H
-            torch::Tensor columns = torch::arange(outputs - 1, k.options()).unsqueeze(0);  // [1, C - 1]
-            columns = columns + (columns >= k).to(torch::kLong);                           // skip column k
-            torch::Tensor basis = factors.gather(2, columns.unsqueeze(1).expand({batch, outputs, outputs - 1}));
-            return basis.permute({2, 0, 1}).to(f.scalar_type()).contiguous();  // [C - 1, B, C]
+            std::vector<double> p(outputs), s(outputs), v(outputs), w(outputs);
+            for (std::int64_t n = 0; n < batch; ++n) {
+                const double* logits = f + n * outputs;
+                const double top = *std::max_element(logits, logits + outputs);
+                double total = 0;
+                for (std::int64_t c = 0; c < outputs; ++c) total += p[c] = std::exp(logits[c] - top);
+                std::int64_t k = 0;
+                for (std::int64_t c = 0; c < outputs; ++c) {
+                    p[c] /= total;
+                    s[c] = std::sqrt(p[c]);
+                    if (p[c] > p[k]) k = c;
+                }
+                double others = 0;
+                for (std::int64_t c = 0; c < outputs; ++c) others += c == k ? 0.0 : p[c];
+                const double rest = others / (1 + s[k]);  // 1 - s_k
+                for (std::int64_t c = 0; c < outputs; ++c) {
+                    v[c] = s[c] - (c == k ? 1.0 : 0.0);
+                    // Where p_k rounds to 1, Lambda and v vanish: the factor is 0, not 0 / 0.
+                    w[c] = rest > 0 ? s[c] / rest : 0.0;
+                }
+                std::int64_t r = 0;
+                for (std::int64_t j = 0; j < outputs; ++j) {
+                    if (j == k) continue;
+                    double* column = e + (r++ * batch + n) * outputs;
+                    for (std::int64_t i = 0; i < outputs; ++i) column[i] = s[i] * ((i == j ? 1.0 : 0.0) - v[i] * w[j]);
+                }
+            }
+            return;
         }
-        case Likelihood::bernoulli: {
-            torch::Tensor p = torch::sigmoid(f);
-            return (p * (1 - p)).sqrt().unsqueeze(0);  // [1, B, 1]
-        }
-        case Likelihood::gaussian: {
-            torch::Tensor eye = torch::eye(outputs, f.options()) / problem.sigma;  // [C, C]
-            return eye.unsqueeze(1).expand({outputs, batch, outputs}).contiguous();
-        }
+        case Likelihood::bernoulli:
+            for (std::int64_t n = 0; n < batch; ++n) {
+                const double p = 1 / (1 + std::exp(-f[n]));
+                e[n] = std::sqrt(p * (1 - p));
+            }
+            return;
+        case Likelihood::gaussian:
+            std::fill(e, e + outputs * batch * outputs, 0.0);
+            for (std::int64_t r = 0; r < outputs; ++r) {
+                for (std::int64_t n = 0; n < batch; ++n) e[(r * batch + n) * outputs + r] = 1 / problem.sigma;
+            }
+            return;
     }
-    return {};
+}
+
+void softmax_row(const double* logits, std::int64_t outputs, double* p) {
+    const double top = *std::max_element(logits, logits + outputs);
+    double total = 0;
+    for (std::int64_t c = 0; c < outputs; ++c) total += p[c] = std::exp(logits[c] - top);
+    for (std::int64_t c = 0; c < outputs; ++c) p[c] /= total;
 }
 
 // K draws y ~ p(. | f) per input, each giving d log p(y | f) / df / sqrt(K). Input n of the batch
 // draws from its own stream first_row + n, so the draws do not depend on the batch size.
-torch::Tensor sampled_vectors(const torch::Tensor& f, const FisherProblem& problem, std::uint64_t first_row) {
-    const int64_t batch = f.size(0), outputs = f.size(1), draws = problem.estimator.samples;
-    torch::Tensor f64 = f.to(torch::kFloat64).contiguous();
-    torch::Tensor result = torch::zeros({draws, batch, outputs}, torch::kFloat64);
-    auto out = result.accessor<double, 3>();
+void sampled_vectors(const double* f, std::int64_t batch, std::int64_t outputs, const FisherProblem& problem,
+                     std::uint64_t first_row, double* e) {
+    const std::int64_t draws = problem.estimator.samples;
     const double weight = 1.0 / std::sqrt(static_cast<double>(draws));
-
-    if (problem.likelihood == Likelihood::categorical) {
-        torch::Tensor p = torch::softmax(f64, 1).contiguous();
-        auto prob = p.accessor<double, 2>();
-        for (int64_t n = 0; n < batch; ++n) {
-            Rng rng(problem.seed, first_row + n);
-            for (int64_t k = 0; k < draws; ++k) {
+    std::vector<double> p(outputs);
+    for (std::int64_t n = 0; n < batch; ++n) {
+        Rng rng(problem.seed, first_row + n);
+        const double* logits = f + n * outputs;
+        if (problem.likelihood == Likelihood::categorical) softmax_row(logits, outputs, p.data());
+        for (std::int64_t k = 0; k < draws; ++k) {
+            double* out = e + (k * batch + n) * outputs;
+            if (problem.likelihood == Likelihood::categorical) {
                 // Inverse CDF; the last class takes any rounding remainder.
                 double u = rng.uniform(), cumulative = 0;
-                int64_t y = outputs - 1;
-                for (int64_t c = 0; c + 1 < outputs; ++c) {
-                    cumulative += prob[n][c];
+                std::int64_t y = outputs - 1;
+                for (std::int64_t c = 0; c + 1 < outputs; ++c) {
+                    cumulative += p[c];
                     if (u < cumulative) {
                         y = c;
                         break;
                     }
                 }
-                for (int64_t c = 0; c < outputs; ++c) out[k][n][c] = weight * ((c == y ? 1.0 : 0.0) - prob[n][c]);
-            }
-        }
-    } else if (problem.likelihood == Likelihood::bernoulli) {
-        torch::Tensor p = torch::sigmoid(f64).contiguous();
-        auto prob = p.accessor<double, 2>();
-        for (int64_t n = 0; n < batch; ++n) {
-            Rng rng(problem.seed, first_row + n);
-            for (int64_t k = 0; k < draws; ++k) {
-                double y = rng.uniform() < prob[n][0] ? 1.0 : 0.0;
-                out[k][n][0] = weight * (y - prob[n][0]);
-            }
-        }
-    } else {
-        // y = f + sigma z gives d log p / df = (y - f) / sigma^2 = z / sigma.
-        for (int64_t n = 0; n < batch; ++n) {
-            Rng rng(problem.seed, first_row + n);
-            for (int64_t k = 0; k < draws; ++k) {
-                for (int64_t c = 0; c < outputs; ++c) out[k][n][c] = weight * rng.normal() / problem.sigma;
+                for (std::int64_t c = 0; c < outputs; ++c) out[c] = weight * ((c == y ? 1.0 : 0.0) - p[c]);
+            } else if (problem.likelihood == Likelihood::bernoulli) {
+                const double probability = 1 / (1 + std::exp(-logits[0]));
+                double y = rng.uniform() < probability ? 1.0 : 0.0;
+                out[0] = weight * (y - probability);
+            } else {
+                // y = f + sigma z gives d log p / df = (y - f) / sigma^2 = z / sigma.
+                for (std::int64_t c = 0; c < outputs; ++c) out[c] = weight * rng.normal() / problem.sigma;
             }
         }
     }
-    return result.to(f.scalar_type());
 }
+
+}  // namespace
+
+void log_likelihood_output_gradient(const double* f, std::int64_t batch, std::int64_t outputs, const double* labels,
+                                    const FisherProblem& problem, double* e) {
+    switch (problem.likelihood) {
+        case Likelihood::categorical:
+            for (std::int64_t n = 0; n < batch; ++n) {
+                double* out = e + n * outputs;
+                softmax_row(f + n * outputs, outputs, out);
+                const auto y = static_cast<std::int64_t>(labels[n]);
+                for (std::int64_t c = 0; c < outputs; ++c) out[c] = (c == y ? 1.0 : 0.0) - out[c];
+            }
+            return;
+        case Likelihood::bernoulli:
+            for (std::int64_t n = 0; n < batch; ++n) e[n] = labels[n] - 1 / (1 + std::exp(-f[n]));
+            return;
+        case Likelihood::gaussian:
+            for (std::int64_t i = 0; i < batch * outputs; ++i) e[i] = (labels[i] - f[i]) / (problem.sigma * problem.sigma);
+            return;
+    }
+}
+
+void output_vectors(const double* f, std::int64_t batch, std::int64_t outputs, const double* labels,
+                    const FisherProblem& problem, std::uint64_t first_row, double* e) {
+    switch (problem.estimator.kind) {
+        case EstimatorSpec::Kind::exact: return exact_vectors(f, batch, outputs, problem, e);
+        case EstimatorSpec::Kind::monte_carlo: return sampled_vectors(f, batch, outputs, problem, first_row, e);
+        case EstimatorSpec::Kind::empirical: return log_likelihood_output_gradient(f, batch, outputs, labels, problem, e);
+    }
+}
+
+namespace {
+
+// f and labels as contiguous float64 tensors, for the plain-array functions above.
+torch::Tensor contiguous_f64(const torch::Tensor& t) {
+    return t.defined() ? t.detach().to(torch::kFloat64).contiguous() : t;
+}
+
+const double* data_or_null(const torch::Tensor& t) { return t.defined() ? t.data_ptr<double>() : nullptr; }
 
 }  // namespace
 
 torch::Tensor log_likelihood_output_gradient(const torch::Tensor& f, const torch::Tensor& labels,
                                              const FisherProblem& problem) {
-    switch (problem.likelihood) {
-        case Likelihood::categorical: {
-            torch::Tensor onehot = torch::one_hot(labels.view({-1}).to(torch::kLong), f.size(1)).to(f.scalar_type());
-            return onehot - torch::softmax(f, 1);
-        }
-        case Likelihood::bernoulli: return labels.to(f.scalar_type()).view({-1, 1}) - torch::sigmoid(f);
-        case Likelihood::gaussian: return (labels.to(f.scalar_type()) - f) / (problem.sigma * problem.sigma);
-    }
-    return {};
+    torch::Tensor f64 = contiguous_f64(f), labels64 = contiguous_f64(labels);
+    torch::Tensor result = torch::empty({f.size(0), f.size(1)}, torch::kFloat64);
+    log_likelihood_output_gradient(f64.data_ptr<double>(), f.size(0), f.size(1), data_or_null(labels64), problem,
+                                   result.data_ptr<double>());
+    return result.to(f.scalar_type());
 }
 
 torch::Tensor output_vectors(const torch::Tensor& f, const torch::Tensor& labels, const FisherProblem& problem,
                              std::uint64_t first_row) {
-    switch (problem.estimator.kind) {
-        case EstimatorSpec::Kind::exact: return exact_vectors(f, problem);
-        case EstimatorSpec::Kind::monte_carlo: return sampled_vectors(f, problem, first_row);
-        case EstimatorSpec::Kind::empirical: return log_likelihood_output_gradient(f, labels, problem).unsqueeze(0);
-    }
-    return {};
+    torch::Tensor f64 = contiguous_f64(f), labels64 = contiguous_f64(labels);
+    const std::int64_t vectors = vectors_per_input(problem, f.size(1));
+    torch::Tensor result = torch::empty({vectors, f.size(0), f.size(1)}, torch::kFloat64);
+    output_vectors(f64.data_ptr<double>(), f.size(0), f.size(1), data_or_null(labels64), problem, first_row,
+                   result.data_ptr<double>());
+    return result.to(f.scalar_type());
 }
 
 void check_outputs_and_labels(const std::string& source, std::int64_t outputs, const Labels& labels,

@@ -17,6 +17,15 @@ namespace scorekit {
 // C - 1), C (gaussian) or 1 (bernoulli); K for mc:K and 1 for empirical.
 std::int64_t vectors_per_input(const FisherProblem& problem, std::int64_t outputs);
 
+// Plain-array form of output_vectors: f [B, C] and `labels` [B, 1] or [B, C] row-major (null
+// unless the estimator needs them), e [R, B, C] with R = vectors_per_input(problem, C).
+void output_vectors(const double* f, std::int64_t batch, std::int64_t outputs, const double* labels,
+                    const FisherProblem& problem, std::uint64_t first_row, double* e);
+
+// Plain-array form of log_likelihood_output_gradient: e [B, C].
+void log_likelihood_output_gradient(const double* f, std::int64_t batch, std::int64_t outputs, const double* labels,
+                                    const FisherProblem& problem, double* e);
+
 // `labels` [B, 1] or [B, C] (undefined unless the estimator needs them). `first_row` is the index
 // of the batch's first input: each input's mc draws come from its own seeded stream.
 torch::Tensor output_vectors(const torch::Tensor& f, const torch::Tensor& labels, const FisherProblem& problem,

@@ -110,38 +110,17 @@ StackForward forward_stack(const FisherModel::Impl& model, const StackTensors& t
     return pass;
 }
 
-std::vector<torch::Tensor> backward_stack(const FisherModel::Impl& model, const StackTensors& tensors,
-                                          const StackForward& forward, const torch::Tensor& output_vectors) {
-    const int64_t samples = output_vectors.size(0), batch = output_vectors.size(1);
-    const size_t layers = tensors.weights.size();
-    std::vector<torch::Tensor> grads(layers);
-
-    // g is d(e . f) / d(pre-activation), one row per (sample, input) pair.
-    // Identity layers skip the product with ones; ReLU zeroes entries in place (g is a fresh
-    // product below the last layer), which saves a derivative tensor and a copy per layer.
-    using Kind = ElementwiseActivation::Kind;
-    torch::Tensor g = output_vectors;  // [R, B, C]
-    for (size_t k = layers; k-- > 0;) {
-        const torch::Tensor& pre = forward.pre_activations[k];
-        const Kind kind = model.activations[k].kind;
-        if (kind == Kind::relu && k + 1 < layers) {
-            g.masked_fill_((pre <= 0).unsqueeze(0), 0.0);
-        } else if (kind != Kind::identity) {
-            g = g * model.activations[k].derivative(pre).unsqueeze(0);
-        }
-        grads[k] = g.reshape({samples * batch, pre.size(1)});
-        if (k > 0) g = torch::matmul(g, tensors.weights[k]);  // [R, B, in]
-    }
-    return grads;
-}
-
-torch::Tensor input_tensor(const FisherModel::Impl& model, const RowMatrix& inputs, torch::Dtype dtype) {
+void check_input_width(const FisherModel::Impl& model, const RowMatrix& inputs) {
     if (model.input_dim > 0 && inputs.cols() != model.input_dim) {
         throw Error(describe("inputs do not fit the model", model.source,
                              "inputs have " + std::to_string(inputs.cols()) + " columns, the model takes " +
                                  std::to_string(model.input_dim),
                              "give inputs of the model's input width"));
     }
+}
+
+torch::Tensor input_tensor(const FisherModel::Impl& model, const RowMatrix& inputs, torch::Dtype dtype) {
+    check_input_width(model, inputs);
     return to_tensor(inputs, dtype).clone();  // to_tensor aliases the matrix for float64
 }
 

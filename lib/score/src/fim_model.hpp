@@ -70,12 +70,8 @@ struct StackForward {
 
 StackForward forward_stack(const FisherModel::Impl& model, const StackTensors& tensors, const torch::Tensor& x);
 
-// Back-propagates output-space vectors e [R, B, C] through the stack. Returns, per layer, the
-// gradient with respect to its pre-activation, [R * B, out] with row r * B + n, so that the
-// per-example gradient of e[r, n] . f(x_n) is grad[r * B + n] (outer) input[n] for the weight
-// and grad[r * B + n] for the bias.
-std::vector<torch::Tensor> backward_stack(const FisherModel::Impl& model, const StackTensors& tensors,
-                                          const StackForward& forward, const torch::Tensor& output_vectors);
+// Throws Error when the inputs' width differs from the model's input width (when it is known).
+void check_input_width(const FisherModel::Impl& model, const RowMatrix& inputs);
 
 // Checks the input width and converts inputs to a tensor of `dtype`.
 torch::Tensor input_tensor(const FisherModel::Impl& model, const RowMatrix& inputs, torch::Dtype dtype);

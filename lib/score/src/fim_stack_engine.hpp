@@ -1,0 +1,85 @@
+// Per-example gradients of a linear stack by BLAS on plain row-major arrays (private to the score
+// layer). Every batch reuses buffers allocated once, and each layer's backward pass is one matrix
+// product over all output-space vectors of the batch, so no LibTorch call sits on this path.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "fim_model.hpp"
+
+namespace scorekit {
+
+// Forward and backward passes of a stack over one batch at a time, in T = float or double.
+template <typename T>
+class StackEngine {
+public:
+    // With `compact`, the gradient of a ReLU layer keeps only the units that some input of the batch
+    // activates (the others' columns are zero), which shrinks the backward products and the
+    // gradient rows; gradient_columns() lists the units kept.
+    StackEngine(const FisherModel::Impl& model, const FisherProblem& problem, bool compact = false);
+
+    // Runs the forward pass, the estimator's output-space vectors and the backward pass for the
+    // rows [first, first + size) of `inputs` (labels: the same rows, or empty).
+    void run(const RowMatrix& inputs, const Labels& labels, std::int64_t first, std::int64_t size);
+
+    std::size_t layers() const { return weights_.size(); }
+    std::int64_t batch() const { return batch_; }
+    std::int64_t samples() const { return samples_; }  // output-space vectors R per input
+    std::int64_t in(std::size_t layer) const { return widths_[layer]; }
+    std::int64_t out(std::size_t layer) const { return widths_[layer + 1]; }
+    bool has_bias(std::size_t layer) const { return biases_[layer] != nullptr; }
+    const ElementwiseActivation& activation(std::size_t layer) const { return model_.activations[layer]; }
+
+    const T* input(std::size_t layer) const { return inputs_[layer]; }           // [B, in]
+    const T* pre_activation(std::size_t layer) const { return pre_[layer].data(); }  // [B, out]
+    const T* output() const { return inputs_[layers()]; }                        // [B, C]
+    // d(e[r, n] . f(x_n)) / d(pre-activation) [R * B, width], row r * B + n, so that the
+    // per-example gradient of the weight is gradient[r * B + n] (outer) input[n], and of the bias
+    // the row. Column j is unit gradient_columns(layer)[j], or unit j when that is null.
+    const T* gradient(std::size_t layer) const { return gradients_[layer].data(); }
+    std::int64_t gradient_width(std::size_t layer) const {
+        return live_[layer].empty() ? out(layer) : static_cast<std::int64_t>(live_[layer].size());
+    }
+    const std::int64_t* gradient_columns(std::size_t layer) const {
+        return live_[layer].empty() ? nullptr : live_[layer].data();
+    }
+
+private:
+    void forward();
+    void output_space(const Labels& labels, std::int64_t first);
+    void backward();
+    void find_live_units(std::size_t layer);
+    const T* backward_weight(std::size_t layer);
+
+    const FisherModel::Impl& model_;
+    const FisherProblem& problem_;
+    std::vector<const T*> weights_, biases_;  // [out, in] and [out]; a bias is null when absent
+    std::vector<std::vector<T>> converted_;   // float copies of the float64 parameters
+    std::vector<std::int64_t> widths_;        // input width, then each layer's output width
+    std::int64_t samples_ = 0, batch_ = 0;
+    bool compact_ = false;
+
+    std::vector<T> batch_inputs_;              // float copy of the batch (T = float)
+    std::vector<const T*> inputs_;             // each layer's input, then the output
+    std::vector<std::vector<T>> pre_, activated_;
+    std::vector<std::vector<T>> gradients_;
+    std::vector<T> derivatives_;                 // f'(pre) of one layer [B, width]
+    std::vector<std::vector<std::int64_t>> live_;  // units kept per layer; empty: all
+    std::vector<T> weight_block_, live_pre_;       // the kept rows and columns of a weight, of pre
+    std::vector<double> outputs64_, vectors64_;  // output-space work in float64
+};
+
+// Calls `body` with an engine (compacting as StackEngine says) that has run each batch of
+// `inputs` in turn.
+template <typename T>
+void for_each_stack_batch(const FisherModel::Impl& model, const RowMatrix& inputs, const Labels& labels,
+                          const FisherProblem& problem, bool compact,
+                          const std::function<void(const StackEngine<T>&)>& body);
+
+// The diag or kfac representation of a stack, computed on plain arrays in the problem's precision.
+FisherMatrix compute_stack_fisher(const FisherModel::Impl& model, const RowMatrix& inputs, const Labels& labels,
+                                  const FisherProblem& problem, Representation representation);
+
+}  // namespace scorekit
