@@ -120,6 +120,7 @@ template <typename T>
 StackEngine<T>::StackEngine(const FisherModel::Impl& model, const FisherProblem& problem, bool compact)
     : model_(model), problem_(problem), compact_(compact) {
     const StackTensors& tensors = model.stack_tensors;
+    converted_.reserve(2 * tensors.weights.size());
     widths_.push_back(tensors.weights.front().size(1));
     for (size_t layer = 0; layer < tensors.weights.size(); ++layer) {
         widths_.push_back(tensors.weights[layer].size(0));
@@ -171,7 +172,7 @@ void StackEngine<T>::forward() {
             inputs_[layer + 1] = pre;
             continue;
         }
-        std::vector<T>& activated = activated_[layer];
+        WorkBuffer<T>& activated = activated_[layer];
         const std::int64_t count = batch_ * out_width;
         activated.resize(static_cast<std::size_t>(count));
         if (f.kind == ElementwiseActivation::Kind::relu) {
@@ -312,10 +313,9 @@ void add_upper_gram(T* target, std::int64_t ld, const T* rows, std::int64_t k, s
 // The symmetric float64 matrix whose upper triangle `upper` [n, n] contains, times `scale`.
 template <typename T>
 RowMatrix symmetric_from_upper(const std::vector<T>& upper, std::int64_t n, double scale) {
-    RowMatrix result(n, n);
-    for (std::int64_t i = 0; i < n; ++i) {
-        for (std::int64_t j = i; j < n; ++j) result(i, j) = result(j, i) = scale * static_cast<double>(upper[i * n + j]);
-    }
+    using Stored = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    RowMatrix result = Eigen::Map<const Stored>(upper.data(), n, n).template cast<double>() * scale;
+    result.triangularView<Eigen::StrictlyLower>() = result.transpose();
     return result;
 }
 
@@ -374,16 +374,16 @@ public:
         if (input_factors_.empty()) allocate(engine);
         const std::int64_t batch = engine.batch();
         for (size_t layer = 0; layer < engine.layers(); ++layer) {
-            // A from a^T a, the column sums of a and the count, without copying a into a~.
-            const std::int64_t in = engine.in(layer), out = engine.out(layer), columns = columns_[layer];
-            T* input_factor = input_factors_[layer].data();
-            const T* a = engine.input(layer);
-            add_input_gram(engine, layer, input_factor, columns);
+            // A from a^T a and the column sums of a (finish() adds the count), without copying a
+            // into a~.
+            const std::int64_t in = engine.in(layer), out = engine.out(layer);
+            add_input_gram(engine, layer, input_factors_[layer].data(), columns_[layer]);
             if (engine.has_bias(layer)) {
+                const T* a = engine.input(layer);
+                T* sums = input_sums_[layer].data();
                 for (std::int64_t n = 0; n < batch; ++n) {
-                    for (std::int64_t i = 0; i < in; ++i) input_factor[i * columns + in] += a[n * in + i];
+                    for (std::int64_t i = 0; i < in; ++i) sums[i] += a[n * in + i];
                 }
-                input_factor[in * columns + in] += static_cast<T>(batch);
             }
             if (layer + 1 == engine.layers() && problem_.estimator.kind == EstimatorSpec::Kind::exact) {
                 add_output_gradient_factor(engine);
@@ -402,6 +402,7 @@ private:
             const std::int64_t columns = engine.has_bias(layer) ? engine.in(layer) + 1 : engine.in(layer);
             columns_.push_back(columns);
             input_factors_.emplace_back(static_cast<std::size_t>(columns * columns), T(0));
+            input_sums_.emplace_back(static_cast<std::size_t>(engine.in(layer)), T(0));
             gradient_factors_.emplace_back(static_cast<std::size_t>(engine.out(layer) * engine.out(layer)), T(0));
         }
         output_factor_.assign(gradient_factors_.back().size(), 0.0);
@@ -472,6 +473,7 @@ private:
     const FisherProblem& problem_;
     std::vector<std::int64_t> columns_;
     std::vector<std::vector<T>> input_factors_, gradient_factors_;
+    std::vector<std::vector<T>> input_sums_;  // column sums of each layer's inputs
     std::vector<double> output_factor_;  // the last layer's G in closed form (exact estimator)
     std::vector<T> packed_, product_;
 };
@@ -492,6 +494,12 @@ std::vector<KfacFactors> StackKfac<T>::finish(std::int64_t inputs, double scale)
         factors.out = weight.shape[0];
         factors.in = weight.shape[1];
         factors.input_factor = symmetric_from_upper(input_factors_[layer], columns_[layer], scale);
+        if (factors.bias_offset >= 0) {
+            for (std::int64_t i = 0; i < factors.in; ++i) {
+                factors.input_factor(i, factors.in) = factors.input_factor(factors.in, i) = scale * input_sums_[layer][i];
+            }
+            factors.input_factor(factors.in, factors.in) = scale * static_cast<double>(inputs);
+        }
         const double mean = 1.0 / static_cast<double>(inputs);
         factors.gradient_factor = closed_form && layer + 1 == input_factors_.size()
                                       ? symmetric_from_upper(output_factor_, factors.out, mean)
