@@ -108,6 +108,40 @@ assert f["fisher/kfac/2/G"].shape == (3, 3), f["fisher/kfac/2/G"].shape
 assert f["fisher/natural_gradient"].shape == (67,)
 PY
 
+# Natural gradient by conjugate gradients on implicit products: with damping 0.1 it converges,
+# says so in the progress line, marks the output converged=1 and equals the dense solve.
+run_case "mlp implicit solve" 0 "conjugate gradient products [0-9]+/67 .*converged after [0-9]+ iterations" -- \
+    "$FIM" -m "$FX/mlp.pt" -i "$FX/labelled.tsv" --labels last -e exact -r implicit --solve gradient --damping 0.1 \
+    -v -o "$WORK/cg.h5"
+run_case "mlp dense solve" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/labelled.tsv" --labels last -e exact -r dense \
+    --solve gradient --damping 0.1 -o "$WORK/direct.h5"
+"$PYTHON" - "$WORK/cg.h5" "$WORK/direct.h5" <<'PY' || fail "mlp implicit solve: not marked converged or differs from the dense solve"
+import sys, h5py, numpy as np
+cg = h5py.File(sys.argv[1], "r")["fisher/natural_gradient"]
+direct = h5py.File(sys.argv[2], "r")["fisher/natural_gradient"][()]
+assert cg.attrs["converged"] == 1 and cg.attrs["relative_residual"] <= 1e-10, dict(cg.attrs)
+assert 0 < cg.attrs["iterations"] <= 67, cg.attrs["iterations"]
+assert np.abs(cg[()] - direct).max() <= 1e-8 * np.abs(direct).max()
+PY
+
+# Without damping, 12 inputs give F a rank of at most 24 of 67, and a random vector is not in its
+# range: conjugate gradients stop without converging, the warning says what to do, and the
+# output is marked converged=0.
+run_case "mlp implicit solve undamped" 0 "conjugate gradients did not converge: .*raise --damping" -- \
+    "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r implicit --solve "$FX/vector.tsv" -o "$WORK/cg0.h5"
+"$PYTHON" -c "import h5py,sys; a=h5py.File('$WORK/cg0.h5','r')['fisher/natural_gradient'].attrs; sys.exit(0 if a['converged'] == 0 and a['relative_residual'] > 1e-10 else 1)" ||
+    fail "mlp implicit solve undamped: output not marked converged=0"
+
+# Progress: with -v a line after every batch except the last, then the closing line; without
+# -v a run this short prints only the closing line.
+run_case "mlp dense progress" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r dense --batch-size 5 -v
+[ "$(grep -Ec '^fim: inputs (5|10)/12 \([0-9]+%\), .*ETA' "$WORK/err")" -eq 2 ] ||
+    fail "mlp dense progress: expected 2 progress lines with an ETA: $(cat "$WORK/err")"
+grep -Eq '^fim: inputs 12/12 \(100%\), .*elapsed' "$WORK/err" || fail "mlp dense progress: no closing line"
+run_case "mlp dense quiet progress" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r dense --batch-size 5
+[ "$(grep -c '^fim: inputs' "$WORK/err")" -eq 1 ] ||
+    fail "mlp dense progress without -v: expected only the closing line: $(cat "$WORK/err")"
+
 # The empirical Fisher is labelled as such.
 run_case "empirical from stdin" 0 "" -- sh -c "'$FIM' -m '$FX/mlp.pt' -i - --labels last -e empirical -r diag -o '$WORK/emp.h5' < '$FX/labelled.tsv'"
 [ "$(field quantity)" = "empirical_fisher" ] || fail "empirical: summary line does not say empirical_fisher"

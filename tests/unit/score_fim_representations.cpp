@@ -271,3 +271,69 @@ TEST_CASE("singular Fisher needs damping", "[fim]") {
     request.log_det = true;
     CHECK_THROWS_AS(summarize(dense, request), Error);
 }
+
+// compute_fisher and FisherOperator check the memory estimate themselves, so that library
+// callers get the error that the tool's --max-memory gives.
+TEST_CASE("library checks the memory limit", "[fim]") {
+    FisherModel model = deep_classifier();
+    Rng rng(7);
+    RowMatrix inputs = random_matrix(20, 3, rng);
+    FisherProblem problem = problem_for("exact");
+    problem.max_memory = 1024;
+    try {
+        compute_fisher(model, inputs, Labels(), problem, Representation::dense);
+        FAIL("expected UsageError");
+    } catch (const UsageError& e) {
+        CHECK(std::string(e.what()).find("--max-memory 1.0 KiB") != std::string::npos);
+    }
+    CHECK_THROWS_AS(FisherOperator(model, inputs, Labels(), problem), UsageError);
+
+    problem.max_memory = 0;  // no limit
+    CHECK(compute_fisher(model, inputs, Labels(), problem, Representation::dense).dense.rows() == 59);
+    CHECK(FisherProblem().max_memory == default_max_memory());
+}
+
+// A ReLU unit that no input activates has zero gradients; kfac leaves it out of the rank-k
+// updates, which must not change G or the next layer's A.
+TEST_CASE("kfac with inactive ReLU units", "[fim]") {
+    Rng weights(23);
+    RowMatrix w1 = random_matrix(6, 3, weights), w2 = random_matrix(3, 6, weights);
+    Vector b1 = random_vector(6, weights), b2 = random_vector(3, weights);
+    b1(1) = -100;  // never active
+    b1(4) = -2.5;  // active for few inputs, so inactive for whole batches
+    FisherModel model = FisherModel::linear_stack({{w1, b1, "relu"}, {w2, b2, "identity"}});
+    Rng rng(8);
+    RowMatrix inputs = random_matrix(30, 3, rng);
+    FisherProblem problem = problem_for("exact");
+    FisherMatrix kfac = compute_fisher(model, inputs, Labels(), problem, Representation::kfac);
+    FisherMatrix dense = compute_fisher(model, inputs, Labels(), problem, Representation::dense);
+
+    const KfacFactors& hidden = kfac.kfac[0];
+    RowMatrix bias_block = dense.dense.block(hidden.bias_offset, hidden.bias_offset, 6, 6) / 30.0;
+    CHECK(relative_difference(hidden.gradient_factor, bias_block) < 1e-12);
+    CHECK(hidden.gradient_factor.row(1).norm() == 0);
+    CHECK(hidden.gradient_factor(4, 4) > 0);
+
+    // The output layer's A is the sum of h~ h~^T with h = relu(x W1^T + b1).
+    RowMatrix pre = (inputs * w1.transpose()).rowwise() + b1.transpose();
+    RowMatrix h_tilde(30, 7);
+    h_tilde << pre.cwiseMax(0.0), RowMatrix::Ones(30, 1);
+    CHECK(relative_difference(kfac.kfac[1].input_factor, h_tilde.transpose() * h_tilde) < 1e-12);
+}
+
+TEST_CASE("batch callback counts inputs", "[fim]") {
+    FisherModel model = deep_classifier();
+    Rng rng(9);
+    RowMatrix inputs = random_matrix(20, 3, rng);
+    for (Representation representation : {Representation::diag, Representation::kfac, Representation::dense}) {
+        FisherProblem problem = problem_for("exact");
+        std::vector<std::int64_t> reported;
+        problem.on_batch = [&](std::int64_t done, std::int64_t total) {
+            CHECK(total == 20);
+            reported.push_back(done);
+        };
+        compute_fisher(model, inputs, Labels(), problem, representation);
+        INFO("representation " << to_string(representation));
+        CHECK(reported == std::vector<std::int64_t>{7, 14, 20});
+    }
+}

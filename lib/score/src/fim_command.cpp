@@ -2,6 +2,9 @@
 // representation, prints the summary line and writes the HDF5 output.
 #include <malloc.h>
 
+#include <algorithm>
+#include <functional>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -22,7 +25,6 @@ struct Request {
     Representation representation = Representation::diag;
     BlockGrouping grouping = BlockGrouping::layer;
     SummaryRequest summary;
-    std::int64_t max_memory = 0;  // bytes
 };
 
 Request parse_request(const FimOptions& o) {
@@ -49,7 +51,7 @@ Request parse_request(const FimOptions& o) {
     request.summary.damping = o.damping;
     request.summary.lanczos_iterations = o.lanczos_iterations;
     request.summary.seed = o.common.seed;
-    request.max_memory = o.max_memory.empty() ? default_max_memory() : parse_memory_size(o.max_memory);
+    request.problem.max_memory = o.max_memory.empty() ? default_max_memory() : parse_memory_size(o.max_memory);
     return request;
 }
 
@@ -106,7 +108,8 @@ Outcome run_normal_family(const FimOptions& o, const Request& request, const Row
                                       "give the vector as a file"));
         }
         outcome.extras.gradient = read_parameter_vector(o.solve, 2);
-        outcome.extras.natural_gradient = solve_damped(outcome.fisher, outcome.extras.gradient, o.damping).x;
+        outcome.extras.solve = solve_damped(outcome.fisher, outcome.extras.gradient, o.damping);
+        outcome.extras.natural_gradient = outcome.extras.solve.x;
         outcome.extras.has_solution = true;
     }
     return outcome;
@@ -124,13 +127,39 @@ Vector solve_gradient(const FimOptions& o, const FisherModel& model, const RowMa
     return read_parameter_vector(o.solve, model.parameter_count());
 }
 
+// Seconds between progress lines: after every step with -v, otherwise every 10 s as the other
+// tools write in batch logs.
+double progress_interval() { return verbosity() >= Verbosity::verbose ? 0.0 : 10.0; }
+
+// Matrix-free products of one phase (Lanczos or conjugate gradients) with a progress line per
+// interval. Each product is a pass over all inputs.
+class ProductsWithProgress {
+public:
+    ProductsWithProgress(const FisherOperator& op, const std::string& label, std::int64_t planned)
+        : op_(op), progress_(label, static_cast<std::uint64_t>(planned), progress_interval()) {
+        progress_.update(0);
+    }
+
+    Vector operator()(const Vector& v) {
+        Vector product = op_.apply(v);
+        progress_.update(static_cast<std::uint64_t>(++done_));
+        return product;
+    }
+
+    void finish(const std::string& status) { progress_.finish(status); }
+
+private:
+    const FisherOperator& op_;
+    Progress progress_;
+    std::int64_t done_ = 0;
+};
+
 Outcome run_implicit(const FimOptions& o, const Request& request, const FisherModel& model, const RowMatrix& inputs,
                      const Labels& labels) {
     Outcome outcome;
     outcome.fisher.representation = Representation::implicit;
     outcome.fisher.parameters = model.parameters();
     FisherOperator op(model, inputs, labels, request.problem);
-    LinearOperator apply = [&](const Vector& v) { return op.apply(v); };
 
     if (request.summary.log_det) {
         // NOTE: a stochastic Lanczos quadrature estimate would make this possible without storage.
@@ -139,9 +168,13 @@ Outcome run_implicit(const FimOptions& o, const Request& request, const FisherMo
     }
     outcome.summary.trace = op.diagonal().sum();
     if (request.summary.top_k > 0) {
+        const int k = request.summary.top_k;
+        const int steps = request.summary.lanczos_iterations > 0 ? request.summary.lanczos_iterations : std::max(3 * k, 30);
+        ProductsWithProgress products(op, "Lanczos products", std::min<std::int64_t>(op.size(), steps));
         outcome.summary.eigen_method = "lanczos";
-        outcome.summary.top_eigenvalues = lanczos_top_eigenvalues(apply, op.size(), request.summary.top_k,
+        outcome.summary.top_eigenvalues = lanczos_top_eigenvalues(std::ref(products), op.size(), k,
                                                                   request.summary.lanczos_iterations, request.summary.seed);
+        products.finish("");
     }
     if (!o.vector.empty()) {
         outcome.extras.vector = read_parameter_vector(o.vector, op.size());
@@ -150,14 +183,21 @@ Outcome run_implicit(const FimOptions& o, const Request& request, const FisherMo
     }
     if (!o.solve.empty()) {
         outcome.extras.gradient = solve_gradient(o, model, inputs, labels, request);
-        SolveResult solved = conjugate_gradient(apply, outcome.extras.gradient, o.damping, 1e-10,
-                                                static_cast<int>(std::min<std::int64_t>(op.size(), 1000)));
+        const int limit = static_cast<int>(std::min<std::int64_t>(op.size(), 1000));
+        ProductsWithProgress products(op, "conjugate gradient products", limit);
+        SolveResult solved = conjugate_gradient(std::ref(products), outcome.extras.gradient, o.damping, 1e-10, limit);
+        products.finish(solved.converged ? "converged after " + std::to_string(solved.iterations) + " iterations"
+                                         : "not converged");
         if (!solved.converged) {
-            log_warning("conjugate gradients stopped after " + std::to_string(solved.iterations) +
-                        " iterations at relative residual " + format_short(solved.relative_residual) +
-                        "; the natural gradient is approximate (increase --damping)");
+            log_warning("conjugate gradients did not converge: relative residual " +
+                        format_short(solved.relative_residual) + " after " + std::to_string(solved.iterations) +
+                        " of at most " + std::to_string(limit) +
+                        " iterations (target 1e-10); the natural gradient written is approximate and marked "
+                        "converged=0; raise --damping, or use --representation dense, block or kfac, which "
+                        "solve directly");
         }
         outcome.extras.natural_gradient = solved.x;
+        outcome.extras.solve = solved;
         outcome.extras.has_solution = true;
     }
     return outcome;
@@ -166,7 +206,14 @@ Outcome run_implicit(const FimOptions& o, const Request& request, const FisherMo
 Outcome run_stored(const FimOptions& o, const Request& request, const FisherModel& model, const RowMatrix& inputs,
                    const Labels& labels) {
     Outcome outcome;
-    outcome.fisher = compute_fisher(model, inputs, labels, request.problem, request.representation, request.grouping);
+    Progress progress("inputs", static_cast<std::uint64_t>(inputs.rows()), progress_interval());
+    progress.update(0);
+    FisherProblem problem = request.problem;
+    problem.on_batch = [&](std::int64_t done, std::int64_t total) {
+        if (done < total) progress.update(static_cast<std::uint64_t>(done));
+    };
+    outcome.fisher = compute_fisher(model, inputs, labels, problem, request.representation, request.grouping);
+    progress.finish();
     outcome.summary = summarize(outcome.fisher, request.summary);
     if (!o.vector.empty()) {
         outcome.extras.vector = read_parameter_vector(o.vector, model.parameter_count());
@@ -175,7 +222,8 @@ Outcome run_stored(const FimOptions& o, const Request& request, const FisherMode
     }
     if (!o.solve.empty()) {
         outcome.extras.gradient = solve_gradient(o, model, inputs, labels, request);
-        outcome.extras.natural_gradient = solve_damped(outcome.fisher, outcome.extras.gradient, o.damping).x;
+        outcome.extras.solve = solve_damped(outcome.fisher, outcome.extras.gradient, o.damping);
+        outcome.extras.natural_gradient = outcome.extras.solve.x;
         outcome.extras.has_solution = true;
     }
     return outcome;
@@ -220,7 +268,7 @@ void warn_large_request(const FimOptions& o, const Request& request, const Fishe
     if (memory < gibibyte && written < gibibyte) return;
     std::string message = "--representation " + to_string(request.representation) + " of " +
                           std::to_string(model.parameter_count()) + " parameters needs an estimated " +
-                          format_bytes(memory) + " of memory (--max-memory " + format_bytes(request.max_memory) + ")";
+                          format_bytes(memory) + " of memory (--max-memory " + format_bytes(request.problem.max_memory) + ")";
     if (o.common.output != "-" && written > 0) {
         message += " and writes " + format_bytes(static_cast<std::int64_t>(written)) + " to " + o.common.output;
     }
@@ -269,7 +317,7 @@ void run_fim(const FimOptions& o) {
         if (inputs.rows() > 0) {
             const std::int64_t outputs = model.forward(inputs.topRows(1)).cols();
             check_fisher_memory(model, request.problem, request.representation, request.grouping, outputs, factorised,
-                                request.max_memory);
+                                request.problem.max_memory);
             warn_large_request(o, request, model, outputs, factorised);
         }
         record.likelihood = to_string(request.problem.likelihood);

@@ -61,6 +61,7 @@ void for_each_batch(const FisherModel::Impl& model, const RowMatrix& inputs, con
         batch.x = all.narrow(0, first, batch.size);
         if (all_labels.defined()) batch.labels = all_labels.narrow(0, first, batch.size);
         body(batch);
+        if (problem.on_batch) problem.on_batch(first + batch.size, rows);
     }
 }
 
@@ -372,7 +373,9 @@ FisherMatrix compute_fisher(const FisherModel& model, const RowMatrix& inputs, c
     FisherModel::Impl& impl = *model.impl();
     const torch::Dtype dtype = dtype_of(problem);
     impl.use_dtype(dtype);
-    check_outputs_and_labels(impl.source, output_width(impl, inputs, dtype), labels, problem);
+    const std::int64_t outputs = output_width(impl, inputs, dtype);
+    check_outputs_and_labels(impl.source, outputs, labels, problem);
+    check_fisher_memory(model, problem, representation, grouping, outputs, /*factorised=*/false, problem.max_memory);
 
     if (impl.stack && (representation == Representation::diag || representation == Representation::kfac)) {
         return compute_stack_fisher(impl, inputs, labels, problem, representation);
@@ -397,7 +400,10 @@ FisherOperator::FisherOperator(FisherModel model, RowMatrix inputs, Labels label
     check_request(model_, inputs_, labels_, problem_, Representation::diag);
     FisherModel::Impl& impl = *model_.impl();
     impl.use_dtype(dtype_of(problem_));
-    check_outputs_and_labels(impl.source, output_width(impl, inputs_, dtype_of(problem_)), labels_, problem_);
+    const std::int64_t outputs = output_width(impl, inputs_, dtype_of(problem_));
+    check_outputs_and_labels(impl.source, outputs, labels_, problem_);
+    check_fisher_memory(model_, problem_, Representation::implicit, BlockGrouping::layer, outputs, false,
+                        problem_.max_memory);
 }
 
 Vector FisherOperator::apply(const Vector& v) const {

@@ -96,6 +96,9 @@ void write_fisher_file(const std::string& path, const FisherRecord& record, cons
         file.write_vector("/fisher/gradient", as_values(extras.gradient));
         file.write_vector("/fisher/natural_gradient", as_values(extras.natural_gradient));
         file.write_attribute("/fisher/natural_gradient", "damping", record.damping);
+        file.write_attribute("/fisher/natural_gradient", "converged", std::int64_t(extras.solve.converged ? 1 : 0));
+        file.write_attribute("/fisher/natural_gradient", "iterations", std::int64_t(extras.solve.iterations));
+        file.write_attribute("/fisher/natural_gradient", "relative_residual", extras.solve.relative_residual);
     }
     file.create_group("/summary");
     file.write_attribute("/summary", "trace", summary.trace);

@@ -278,6 +278,7 @@ void for_each_stack_batch(const FisherModel::Impl& model, const RowMatrix& input
     for (std::int64_t first = 0; first < rows; first += step) {
         engine.run(inputs, labels, first, std::min(step, rows - first));
         body(engine);
+        if (problem.on_batch) problem.on_batch(first + engine.batch(), rows);
     }
 }
 

@@ -76,6 +76,9 @@ private:
     std::shared_ptr<Impl> impl_;
 };
 
+// Half of the physical memory in bytes (the default of --max-memory); 0 when unknown.
+std::int64_t default_max_memory();
+
 // Everything about one Fisher computation except the model and the data.
 struct FisherProblem {
     Likelihood likelihood = Likelihood::categorical;
@@ -86,6 +89,11 @@ struct FisherProblem {
     std::uint64_t seed = 0;         // draws of the mc estimator
     bool single_precision = false;  // float32 arithmetic (faster, ~1e-6 relative accuracy)
     int threads = 1;                // LibTorch intra-op threads
+    // Largest estimated peak memory in bytes (estimate_fisher_memory) that compute_fisher and
+    // FisherOperator accept; above it they throw UsageError before any work. <= 0: no limit.
+    std::int64_t max_memory = default_max_memory();
+    // Called after each batch with the inputs done and the total, for progress lines; may be empty.
+    std::function<void(std::int64_t done, std::int64_t total)> on_batch;
 };
 
 // Labels for the inputs: for categorical one class index per row [N, 1] (0-based), for bernoulli
@@ -93,8 +101,8 @@ struct FisherProblem {
 using Labels = RowMatrix;
 
 // Computes F in the requested representation (not implicit). Throws UsageError when labels are
-// required but missing or when kfac meets a layer it cannot handle, Error for data that do not
-// fit the model (widths, label values).
+// required but missing, when kfac meets a layer it cannot handle or when the estimated memory
+// exceeds problem.max_memory, Error for data that do not fit the model (widths, label values).
 FisherMatrix compute_fisher(const FisherModel& model, const RowMatrix& inputs, const Labels& labels,
                             const FisherProblem& problem, Representation representation,
                             BlockGrouping grouping = BlockGrouping::layer);
@@ -147,9 +155,6 @@ void check_fisher_memory(const FisherModel& model, const FisherProblem& problem,
 // Parses a size for --max-memory: a positive number with an optional binary unit (K, M, G, T,
 // or KiB ... TiB; 1G = 2^30 bytes). Throws UsageError for anything else.
 std::int64_t parse_memory_size(const std::string& text);
-
-// Half of the physical memory in bytes (the default of --max-memory); 0 when unknown.
-std::int64_t default_max_memory();
 
 // Formats a byte count with a binary unit, e.g. "2.4 GiB".
 std::string format_bytes(std::int64_t bytes);

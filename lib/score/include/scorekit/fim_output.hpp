@@ -11,6 +11,8 @@
 //   /fisher/kfac/<layer>/A, /G  Kronecker factors; attributes weight_offset, bias_offset, out, in
 //   /fisher/product             F v for --vector;   /fisher/vector   v
 //   /fisher/natural_gradient    (F + damping I)^-1 g for --solve;   /fisher/gradient   g
+//                               attributes damping, converged (0 when conjugate gradients stopped
+//                               at their iteration limit), iterations, relative_residual
 //   /parameters/<name>          the tensor's shape; attributes offset, size, layer, index
 //   /summary                    attributes trace, frobenius, log_det, damping; dataset top_eigenvalues
 #pragma once
@@ -42,6 +44,7 @@ struct FisherExtras {
     Vector vector, product;           // --vector
     Vector gradient, natural_gradient;  // --solve
     bool has_product = false, has_solution = false;
+    SolveResult solve;                  // how the solve ended (its x is natural_gradient)
 };
 
 // Writes the HDF5 file atomically. `fisher.representation` may be implicit (nothing stored).
