@@ -115,9 +115,11 @@ void Progress::update(std::uint64_t done, const std::string& status) {
     draw(done, status, false);
 }
 
-void Progress::finish(const std::string& status) {
+void Progress::finish(const std::string& status) { finish_at(total_, status); }
+
+void Progress::finish_at(std::uint64_t done, const std::string& status) {
     if (!enabled_) return;
-    draw(total_, status, true);
+    draw(done, status, true);
 }
 
 void Progress::draw(std::uint64_t done, const std::string& status, bool final_line) {

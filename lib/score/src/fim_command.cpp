@@ -146,7 +146,7 @@ public:
         return product;
     }
 
-    void finish(const std::string& status) { progress_.finish(status); }
+    void finish(const std::string& status) { progress_.finish_at(static_cast<std::uint64_t>(done_), status); }
 
 private:
     const FisherOperator& op_;

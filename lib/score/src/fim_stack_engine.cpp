@@ -13,7 +13,7 @@
 namespace scorekit {
 namespace {
 
-// C = A' B' + beta C in row-major storage, A' and B' as `ta` and `tb` say.
+// C = A' B' + beta C in row-major storage, with A' and B' transposed as `ta` and `tb` select.
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const double* a,
           std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
     cblas_dgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
@@ -205,8 +205,8 @@ void StackEngine<T>::output_space(const Labels& labels, std::int64_t first) {
                            gradients_.back().data(), derivatives_);
 }
 
-// Keeps the ReLU units of a hidden layer that some input of the batch activates; the gradient
-// column of any other unit is zero for the whole batch.
+// Keeps the ReLU units of a hidden layer that some input of the batch activates, because the
+// gradient column of any other unit is zero for the whole batch.
 template <typename T>
 void StackEngine<T>::find_live_units(std::size_t layer) {
     std::vector<std::int64_t>& live = live_[layer];
@@ -292,8 +292,8 @@ template void for_each_stack_batch<double>(const FisherModel::Impl&, const RowMa
 namespace {
 
 // target[:n, :n] += rows^T rows on the upper triangle, for rows [k, n] and a target with leading
-// dimension ld. With `columns`, the rows contain only those columns of the target's rows (the
-// others are zero): their product goes to `product` and then to the target's entries.
+// dimension ld. With `columns`, column j of the rows is column columns[j] of the target, and the
+// target's other columns receive zeros. The product then goes through `product` first.
 template <typename T>
 void add_upper_gram(T* target, std::int64_t ld, const T* rows, std::int64_t k, std::int64_t n,
                     const std::int64_t* columns, std::vector<T>& product) {
@@ -409,8 +409,8 @@ private:
         output_factor_.assign(gradient_factors_.back().size(), 0.0);
     }
 
-    // a^T a of a layer's inputs. The inputs of the layer above a compacted ReLU layer are zero in
-    // the columns of the units left out, so only the kept columns enter the product.
+    // Adds a^T a of a layer's inputs. The inputs of the layer above a compacted ReLU layer are zero
+    // in the columns of the units left out, so only the kept columns enter the product.
     void add_input_gram(const StackEngine<T>& engine, size_t layer, T* factor, std::int64_t ld) {
         const std::int64_t batch = engine.batch(), in = engine.in(layer);
         const std::int64_t* columns = layer > 0 ? engine.gradient_columns(layer - 1) : nullptr;

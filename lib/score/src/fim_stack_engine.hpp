@@ -15,8 +15,8 @@
 
 namespace scorekit {
 
-// Allocates buffers of 1 MiB and more in whole 2 MiB pages and asks the kernel for transparent
-// huge pages there, so that the first use of a gradient buffer takes a few page faults instead
+// Allocates buffers of 1 MiB and more in whole 2 MiB pages and requests transparent huge pages
+// for them with madvise, so that the first use of a gradient buffer takes a few page faults instead
 // of one per 4 KiB. That saved about 2 ms of the 35 ms of a digits_mlp kfac (bench/fim). Smaller
 // buffers come from operator new.
 template <typename T>
@@ -61,8 +61,8 @@ template <typename T>
 class StackEngine {
 public:
     // With `compact`, the gradient of a ReLU layer keeps only the units that some input of the batch
-    // activates (the others' columns are zero), which shrinks the backward products and the
-    // gradient rows; gradient_columns() lists the units kept.
+    // activates, because the other units' columns are zero. That shrinks the backward products
+    // and the gradient rows, and gradient_columns() lists the units kept.
     StackEngine(const FisherModel::Impl& model, const FisherProblem& problem, bool compact = false);
 
     // Runs the forward pass, the estimator's output-space vectors and the backward pass for the
@@ -116,8 +116,8 @@ private:
     std::vector<double> outputs64_, vectors64_;  // output-space work in float64
 };
 
-// Calls `body` with an engine (compacting as StackEngine says) that has run each batch of
-// `inputs` in turn.
+// Calls `body` with an engine (compacting as the StackEngine constructor describes) that has run
+// each batch of `inputs` in turn, and problem.on_batch after each batch.
 template <typename T>
 void for_each_stack_batch(const FisherModel::Impl& model, const RowMatrix& inputs, const Labels& labels,
                           const FisherProblem& problem, bool compact,

@@ -42,6 +42,8 @@ public:
     // Reports `done` steps; `status` is extra text such as the current loss.
     void update(std::uint64_t done, const std::string& status = "");
     void finish(const std::string& status = "");
+    // Closing line of a job that ended after `done` of its planned steps (e.g. a converged solver).
+    void finish_at(std::uint64_t done, const std::string& status = "");
 
 private:
     void draw(std::uint64_t done, const std::string& status, bool final_line);
