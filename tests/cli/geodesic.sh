@@ -100,6 +100,15 @@ run_case "two inputs" 2 "exactly one" -- "$exe" -m "$normal" --from 1,0 --to 0,1
 expect_one_line_error "two inputs"
 run_case "wrong dimension" 2 "dimension 2" -- "$exe" -m "$normal" --from 1,0,3 --to 0,1
 expect_one_line_error "wrong dimension"
+run_case "from without to" 2 'missing option "--to"' -- "$exe" -m "$normal" --from 1,0
+expect_one_line_error "from without to"
+run_case "exp ignores to" 2 'invalid options "--to"' -- "$exe" -m "$normal" --exp --from 1,0 --to 0,1 --velocity 1,0
+expect_one_line_error "exp ignores to"
+run_case "velocity without exp" 2 'invalid options "--velocity"' -- "$exe" -m "$normal" --from 1,0 --to 0,1 --velocity 1,0
+run_case "to with pairs file" 2 'invalid options "--to"' -- "$exe" -m "$normal" --pairs "$WORK/pairs.txt" --to 0,1
+run_case "exp without velocity" 2 'missing option "--velocity"' -- "$exe" -m "$normal" --exp --from 1,0
+run_case "nodes not a number" 2 'invalid --nodes "abc": expected a whole number' -- "$exe" -m "$normal" --from 1,0 --to 0,1 --nodes abc
+expect_one_line_error "nodes not a number"
 run_case "too few nodes" 2 "--nodes" -- "$exe" -m "$normal" --from 1,0 --to 0,1 --nodes 2 -o "$WORK/few.h5"
 expect_one_line_error "too few nodes"
 expect_no_file "too few nodes" "$WORK/few.h5"
