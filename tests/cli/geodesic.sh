@@ -177,6 +177,19 @@ expect_one_line_error "module without dim"
 run_case "metric-eval, module without dim" 1 'unknown model dimension' -- "$BIN/metric-eval" -m "$WORK/nodim.pt" \
     --logdet "$WORK/nodim-pairs.txt"
 
+# LibTorch is loaded only for a TorchScript model: about half a second of CPU per run otherwise.
+LD_DEBUG=libs "$exe" -m "$normal" --from 1,0 --to 0,1 > /dev/null 2> "$WORK/libs-analytic" ||
+    fail "analytic model with LD_DEBUG failed"
+! grep -q 'libtorch' "$WORK/libs-analytic" || fail "an analytic model loaded LibTorch"
+LD_DEBUG=libs "$exe" -m "$WORK/nodim.pt" --pairs "$WORK/nodim-pairs.txt" > /dev/null 2> "$WORK/libs-torch"
+grep -q 'libtorch' "$WORK/libs-torch" || fail "a TorchScript model did not load LibTorch (is LD_DEBUG working?)"
+# Without the torch layer beside the core library, a TorchScript model fails with one line.
+mkdir -p "$WORK/corelib"
+cp "$(dirname "$exe")/../lib/libscorekit_core.so.0" "$WORK/corelib/"
+run_case "torch layer missing" 1 'cannot load TorchScript module ".*nodim.pt": the torch layer failed to load' -- \
+    env LD_LIBRARY_PATH="$WORK/corelib" "$exe" -m "$WORK/nodim.pt" --pairs "$WORK/nodim-pairs.txt"
+expect_one_line_error "torch layer missing"
+
 # A distance matrix that does not fit on the disk (here: over a file size limit) fails with one
 # line and exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed write.
 # The 100 x 100 distances (80 KB) exceed HDF5's 64 KiB sieve buffer, so H5Dwrite itself fails.

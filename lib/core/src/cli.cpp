@@ -117,8 +117,8 @@ std::string expected_value(const CLI::Option* option) {
     return "a value of type " + type;
 }
 
-// CLI11 words a failed conversion as "Could not convert: --nodes = abc"; this puts it in the
-// tools' own grammar, with the value quoted and the kind of value the option takes.
+// Rewrites CLI11's "Could not convert: --nodes = abc" in the tools' own error grammar. The
+// message then quotes the value and names the kind of value that the option takes.
 std::string parse_error_message(const CLI::App& app, const CLI::ParseError& error) {
     const std::string text = error.what();
     const std::string prefix = "Could not convert: ";

@@ -42,7 +42,9 @@ Mode choose_mode(const GeodesicCommandOptions& o) {
         }
         return Mode::all_pairs;
     }
-    const Mode mode = o.exp ? Mode::exp_map : o.log ? Mode::log_map : Mode::boundary;
+    Mode mode = Mode::boundary;
+    if (o.exp) mode = Mode::exp_map;
+    if (o.log) mode = Mode::log_map;
     if (o.from.empty()) return mode;
 
     // With --from, the second point must come from the option that matches the mode, so that a
