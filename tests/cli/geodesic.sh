@@ -183,6 +183,10 @@ LD_DEBUG=libs "$exe" -m "$normal" --from 1,0 --to 0,1 > /dev/null 2> "$WORK/libs
 ! grep -q 'libtorch' "$WORK/libs-analytic" || fail "an analytic model loaded LibTorch"
 LD_DEBUG=libs "$exe" -m "$WORK/nodim.pt" --pairs "$WORK/nodim-pairs.txt" > /dev/null 2> "$WORK/libs-torch"
 grep -q 'libtorch' "$WORK/libs-torch" || fail "a TorchScript model did not load LibTorch (is LD_DEBUG working?)"
+# OpenBLAS arrives with LibTorch, after run_tool set its thread count, so the loader sets it again.
+env -u OPENBLAS_NUM_THREADS LD_DEBUG=bindings "$exe" -m "$WORK/nodim.pt" --pairs "$WORK/nodim-pairs.txt" > /dev/null 2> "$WORK/bindings-torch"
+grep -q 'libscorekit_core.*normal symbol .openblas_set_num_threads' "$WORK/bindings-torch" ||
+    fail "OpenBLAS threads were not set after LibTorch loaded"
 # Without the torch layer beside the core library, a TorchScript model fails with one line.
 mkdir -p "$WORK/corelib"
 cp "$(dirname "$exe")/../lib/libscorekit_core.so.0" "$WORK/corelib/"

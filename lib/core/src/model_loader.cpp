@@ -4,8 +4,10 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
+#include "scorekit/cli.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/mlp_model.hpp"
@@ -37,7 +39,7 @@ struct TorchLayer {
 TorchLayer open_torch_layer() {
     TorchLayer layer;
     const std::string library = torch_layer_path();
-    void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+    void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_GLOBAL);
     if (handle == nullptr) {
         layer.failure = dlerror();
         return layer;
@@ -61,6 +63,9 @@ std::unique_ptr<ScoreModel> load_torchscript_model(const std::string& path, int 
         throw Error(describe("cannot load TorchScript module", path, "the torch layer failed to load: " + layer.failure,
                              "reinstall scorekit so that its libraries match"));
     }
+    // run_tool set OpenBLAS's threads before LibTorch, and OpenBLAS with it, was loaded. The
+    // layer is opened RTLD_GLOBAL so that this second call finds OpenBLAS.
+    if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) set_blas_threads(threads);
     return layer.entry()(path, threads);
 }
 
