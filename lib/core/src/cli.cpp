@@ -61,7 +61,7 @@ const CLI::Validator& non_negative() {
         [](std::string& text) -> std::string {
             char* end = nullptr;
             double value = std::strtod(text.c_str(), &end);
-            if (end == text.c_str() || *end != '\0' || !(value >= 0)) return "\"" + text + "\" must be 0 or positive";
+            if (end == text.c_str() || *end != '\0' || !(value >= 0)) return "\"" + text + "\": must be 0 or positive";
             return "";
         },
         "NONNEGATIVE");
@@ -121,6 +121,15 @@ std::string expected_value(const CLI::Option* option) {
 // message then quotes the value and names the kind of value that the option takes.
 std::string parse_error_message(const CLI::App& app, const CLI::ParseError& error) {
     const std::string text = error.what();
+
+    // CLI11 prefixes a validator's message with the option name ("--threads: ..."). scorekit's
+    // own validators start their message with the quoted value, which fits the grammar as is.
+    const std::size_t colon = text.find(": \"");
+    if (dynamic_cast<const CLI::ValidationError*>(&error) != nullptr && colon != std::string::npos &&
+        text.rfind("--", 0) == 0) {
+        return "invalid " + text.substr(0, colon) + " " + text.substr(colon + 2);
+    }
+
     const std::string prefix = "Could not convert: ";
     const std::size_t separator = text.find(" = ");
     if (dynamic_cast<const CLI::ConversionError*>(&error) == nullptr || text.rfind(prefix, 0) != 0 ||
