@@ -2,6 +2,8 @@
 // thread-count independence.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -150,6 +152,9 @@ TEST_CASE("shards split the path list and done markers skip", "[text][pipeline]"
     hash.input.min_length = 0;
     hash.input.shard = "1/2";  // files [5/2, 10/2) = 2..4
     hash.output = dir.file("hashes/{shard}.bin");
+    // hash creates no directory, like every scorekit tool: a missing one is an error.
+    CHECK_THROWS_WITH(run_ccnet_hash(hash), Catch::Contains("cannot create a file in directory"));
+    REQUIRE(mkdir(dir.file("hashes").c_str(), 0777) == 0);
     run_ccnet_hash(hash);
     scorekit::text::HashFileHeader header = scorekit::text::read_hash_file_header(dir.file("hashes/0001.bin"));
     CHECK(header.documents == 3);

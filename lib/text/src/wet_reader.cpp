@@ -165,8 +165,22 @@ bool WetReader::parse_headers(WarcRecord& record, std::size_t& body_at) {
 }
 
 bool WetReader::next(WarcRecord& record) {
+    std::string_view body;
+    if (!next(record, body)) return false;
+    record.body.assign(body);
+    return true;
+}
+
+bool WetReader::next(WarcRecord& record, std::string_view& body) {
     compact();
-    record = WarcRecord();
+    // Cleared field by field, so that the strings keep their storage from record to record.
+    record.type.clear();
+    record.url.clear();
+    record.date.clear();
+    record.digest.clear();
+    record.language.clear();
+    record.content_length = -1;
+    record.body.clear();
 
     // Skip blank lines between records and any stray bytes outside a record.
     std::uint64_t stray = 0;
@@ -271,7 +285,7 @@ bool WetReader::next(WarcRecord& record) {
         }
     }
 
-    record.body.assign(buffer_, body_at, region_end - body_at);
+    body = std::string_view(buffer_.data() + body_at, region_end - body_at);
     pos_ = region_end;
     return true;
 }
