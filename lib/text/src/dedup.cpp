@@ -84,23 +84,48 @@ std::size_t DedupHashSet::insert(std::uint64_t hash, bool& inserted) {
 
 void DedupHashSet::add_document(const std::uint64_t* hashes, std::size_t count) {
     // cc_net computes "contains" for the whole document before inserting any of its hashes, so
-    // a line repeated inside one document does not flag itself.
+    // a line repeated inside one document does not flag itself. The first pass keeps the slot
+    // that each lookup ended on, so that the second pass probes again only when that slot has
+    // been taken since or the table has grown.
     thread_local std::vector<char> present;
+    thread_local std::vector<std::size_t> slots;
     present.resize(count);
+    slots.resize(count);
     constexpr std::size_t kAhead = 8;
     for (std::size_t i = 0; i < count; ++i) {
         if (i + kAhead < count) prefetch(hashes[i + kAhead]);
-        present[i] = contains(hashes[i]);
+        if (hashes[i] == 0 || capacity_ == 0) {
+            present[i] = contains(hashes[i]);
+            slots[i] = kNoSlot;
+            continue;
+        }
+        slots[i] = find_slot(hashes[i]);
+        present[i] = keys_[slots[i]] == hashes[i];
     }
     for (std::size_t i = 0; i < count; ++i) {
-        if (hashes[i] == 0) {
+        std::uint64_t hash = hashes[i];
+        if (hash == 0) {
             if (!has_zero_) ++size_;
             has_zero_ = true;
             zero_flag_ = zero_flag_ || present[i];
             continue;
         }
-        bool inserted = false;
-        std::size_t slot = insert(hashes[i], inserted);
+        // Growth is checked before every key, as insert() does, so that the table grows at the
+        // same point as with one insert() per line. Growing makes every kept slot stale.
+        if ((size_ + 1) * 5 > capacity_ * 4) {
+            rehash(std::max<std::size_t>(1024, capacity_ * 2));
+            std::fill(slots.begin() + static_cast<std::ptrdiff_t>(i), slots.end(), kNoSlot);
+        }
+        std::size_t slot = slots[i];
+        // A kept slot held the key, or was the first empty slot of its probe sequence. Keys are
+        // never removed, so it still is unless a key of this document has taken it since.
+        if (slot == kNoSlot || (keys_[slot] != hash && keys_[slot] != 0)) {
+            bool inserted = false;
+            slot = insert(hash, inserted);
+        } else if (keys_[slot] == 0) {
+            keys_[slot] = hash;
+            ++size_;
+        }
         if (present[i]) set_flag(slot);
     }
 }

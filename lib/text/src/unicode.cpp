@@ -421,6 +421,15 @@ std::size_t normalize_for_dedup_into(std::string_view line, char* output) {
 
 namespace {
 
+// Number of bits set in a mask of up to 18 bits. __builtin_popcount is a library call unless
+// the target has POPCNT, which the portable build does not assume.
+inline unsigned count_bits(unsigned x) {
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return (x * 0x01010101u) >> 24;
+}
+
 // Normalises the run of code points at `p` that need no decoding, 16 bytes at a time with
 // SSE2, up to the first byte that needs the code point path, and moves the marks of the last
 // code point that is not a space. The run holds ASCII bytes other than control characters
@@ -483,10 +492,10 @@ inline std::size_t normalize_simple_run(const unsigned char* p, const unsigned c
         if (kept_ends) {
             unsigned last = 32 - static_cast<unsigned>(__builtin_clz(kept_ends));
             kept_end = out + last;
-            kept_code_points = code_points + last - static_cast<unsigned>(__builtin_popcount(trail & ((1u << last) - 1)));
+            kept_code_points = code_points + last - static_cast<unsigned>(count_bits(trail & ((1u << last) - 1)));
         }
         out += n;
-        code_points += n - static_cast<unsigned>(__builtin_popcount(trail & ((1u << n) - 1)));
+        code_points += n - static_cast<unsigned>(count_bits(trail & ((1u << n) - 1)));
         p += n;
         consumed += n;
         if (bad) break;

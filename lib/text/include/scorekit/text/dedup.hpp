@@ -73,6 +73,7 @@ private:
     void set_flag(std::size_t slot) { flags_[slot >> 6] |= std::uint64_t(1) << (slot & 63); }
     // Inserts or finds `hash`; returns its slot and sets `inserted`.
     std::size_t insert(std::uint64_t hash, bool& inserted);
+    static constexpr std::size_t kNoSlot = ~std::size_t(0);
 
     // Slot value 0 marks an empty slot, so the hash 0 lives outside the table.
     std::vector<std::uint64_t> keys_;
