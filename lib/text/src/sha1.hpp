@@ -1,9 +1,10 @@
 // Internal: SHA-1 (FIPS 180-4) of many short messages, truncated to cc_net's 8-byte prefix.
 //
 // Messages are hashed in place, already padded: the caller writes each message with 72 bytes
-// of room after it and calls sha1_pad(). The x86 SHA extensions (SHA-NI) run eight messages at
-// once, so that the latency of one message's round chain overlaps the others'. CPUs without
-// them use a portable implementation of the same function.
+// of room after it and calls sha1_pad(). With AVX-512, sixteen messages run at once in the
+// lanes of vector registers; else the x86 SHA extensions (SHA-NI) run eight at once, so that
+// the latency of one message's round chain overlaps the others'. CPUs with neither use a
+// portable implementation of the same function.
 #pragma once
 
 #include <cstddef>
@@ -20,15 +21,18 @@ constexpr std::size_t kSha1PadRoom = 72;
 std::size_t sha1_pad(unsigned char* message, std::size_t length);
 
 // Which compression function runs.
-enum class Sha1Backend { automatic, portable, sha_ni };
+enum class Sha1Backend { automatic, portable, sha_ni, avx512 };
 
 // True if this CPU has the SHA extensions (and SSSE3 and SSE4.1, which the code also uses).
 bool cpu_has_sha_ni();
 
+// True if this CPU and the operating system support AVX-512F and AVX-512BW.
+bool cpu_has_avx512();
+
 // out[i] = the first 8 bytes of SHA-1(message i), read as a little-endian integer, for
 // `count` messages padded by sha1_pad(): message i starts at `messages[i]` and has
-// `padded_sizes[i]` bytes. `automatic` picks SHA-NI when the CPU has it; asking for `sha_ni`
-// on a CPU without it throws Error.
+// `padded_sizes[i]` bytes. `automatic` picks AVX-512, then SHA-NI, then the portable code, as
+// the CPU allows; asking for `sha_ni` or `avx512` on a CPU without it throws Error.
 void sha1_prefix64_padded(const unsigned char* const* messages, const std::size_t* padded_sizes, std::size_t count,
                           std::uint64_t* out, Sha1Backend backend = Sha1Backend::automatic);
 
