@@ -492,10 +492,12 @@ inline std::size_t normalize_simple_run(const unsigned char* p, const unsigned c
         if (kept_ends) {
             unsigned last = 32 - static_cast<unsigned>(__builtin_clz(kept_ends));
             kept_end = out + last;
-            kept_code_points = code_points + last - static_cast<unsigned>(count_bits(trail & ((1u << last) - 1)));
+            kept_code_points = code_points + last;
+            if (trail) kept_code_points -= count_bits(trail & ((1u << last) - 1));
         }
         out += n;
-        code_points += n - static_cast<unsigned>(count_bits(trail & ((1u << n) - 1)));
+        code_points += n;
+        if (trail) code_points -= count_bits(trail & ((1u << n) - 1));
         p += n;
         consumed += n;
         if (bad) break;
