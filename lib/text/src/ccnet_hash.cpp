@@ -33,7 +33,7 @@ struct HashedChunk {
 
 constexpr std::size_t kChunkRecords = 64;
 
-// What reading one file left to report, in file order.
+// Result of reading one file, reported in file order.
 struct FileOutcome {
     std::string error;  // a damaged gzip member: the records before it were hashed
     std::uint64_t compressed_bytes = 0;

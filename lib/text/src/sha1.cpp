@@ -82,17 +82,17 @@ void hash_portable(const unsigned char* const* messages, const std::size_t* padd
 // SHA1RNDS4 rather than its latency then bounds the speed.
 constexpr int kLanes = 8;
 
-// A register holds four message words or the state words A, B, C, D with A in the highest
-// 32 bits, as the SHA instructions expect; E is kept in the highest 32 bits of its own register.
+// A register contains four message words, or the state words A, B, C, D with A in the highest
+// 32 bits as the SHA instructions expect. E is kept in the highest 32 bits of its own register.
 struct LaneState {
     __m128i abcd[kLanes];
     __m128i e[kLanes];
 };
 
-// Four rounds for every lane: message words of group `g` (rounds 4g..4g+3) are computed from
-// the four groups before it (FIPS 180-4 section 6.1.2, step 1, with SHA1MSG1, XOR and SHA1MSG2),
-// E of the first round is rotated out of A of four rounds ago by SHA1NEXTE, and SHA1RNDS4 runs
-// the rounds with the function and constant `F` selects (0: Ch, 1: Parity, 2: Maj, 3: Parity).
+// Four rounds for every lane. The message words of group `g` (rounds 4g..4g+3) are computed
+// from the four groups before it by SHA1MSG1, XOR and SHA1MSG2 (FIPS 180-4 section 6.1.2, step
+// 1). SHA1NEXTE rotates E of the first round out of A of four rounds ago, and SHA1RNDS4 runs the
+// rounds with the function and constant that `F` selects (0: Ch, 1: Parity, 2: Maj, 3: Parity).
 template <int F>
 __attribute__((target("sha,sse4.1,ssse3"), always_inline)) inline void round_group(int g, __m128i (&w)[kLanes][4],
                                                                                   __m128i (&previous)[kLanes],
@@ -215,9 +215,9 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) inline void wide_roun
     }
 }
 
-// Transposes a 16 x 16 matrix of 32-bit words held as 16 rows: interleaving 32-bit and then
-// 64-bit pairs transposes each 4 x 4 block inside the 128-bit lanes, and two shuffles of
-// 128-bit lanes then transpose the 4 x 4 grid of blocks.
+// Transposes a 16 x 16 matrix of 32-bit words given as 16 rows. Interleaving 32-bit and then
+// 64-bit pairs transposes each 4 x 4 block inside the 128-bit lanes. Two shuffles of 128-bit
+// lanes then transpose the 4 x 4 grid of blocks.
 __attribute__((target("avx512f,avx512bw"), always_inline)) inline void transpose_16x16(__m512i (&m)[16]) {
     __m512i t[16], u[16];
     for (int i = 0; i < 8; ++i) {
@@ -242,7 +242,7 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) inline void transpose
     }
 }
 
-// One block of each lane. `state` holds H0..H4 of every lane, lane-major per word.
+// Compresses one block of each lane. `state` contains H0..H4 of every lane, one row per word.
 __attribute__((target("avx512f,avx512bw"))) void compress_wide(std::uint32_t (*state)[kWideLanes],
                                                                 const unsigned char* const* blocks) {
     // Each lane's block as big-endian words (a row), then transposed so that w[t] holds word t
@@ -347,7 +347,8 @@ bool cpu_has_sha_ni() {
 
 bool cpu_has_avx512() {
 #ifdef SCOREKIT_SHA1_X86
-    // libgcc's check also asks the operating system (XGETBV) whether it saves the AVX-512 state.
+    // libgcc's check also reads XGETBV, which tells whether the operating system saves the
+    // AVX-512 state.
     static const bool present = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
     return present;
 #else
@@ -358,10 +359,10 @@ bool cpu_has_avx512() {
 void sha1_prefix64_padded(const unsigned char* const* messages, const std::size_t* padded_sizes, std::size_t count,
                           std::uint64_t* out, Sha1Backend backend) {
     if (backend == Sha1Backend::sha_ni && !cpu_has_sha_ni()) {
-        throw Error("SHA-1 with the SHA extensions requested on a CPU without them");
+        throw Error("cannot hash with SHA-NI: this CPU has no SHA extensions; use Sha1Backend::automatic");
     }
     if (backend == Sha1Backend::avx512 && !cpu_has_avx512()) {
-        throw Error("SHA-1 with AVX-512 requested on a CPU without it");
+        throw Error("cannot hash with AVX-512: this CPU or operating system has no AVX-512; use Sha1Backend::automatic");
     }
 #ifdef SCOREKIT_SHA1_X86
     if (backend == Sha1Backend::avx512 || (backend == Sha1Backend::automatic && cpu_has_avx512())) {

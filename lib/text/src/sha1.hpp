@@ -2,8 +2,8 @@
 //
 // Messages are hashed in place, already padded: the caller writes each message with 72 bytes
 // of room after it and calls sha1_pad(). With AVX-512, sixteen messages run at once in the
-// lanes of vector registers; else the x86 SHA extensions (SHA-NI) run eight at once, so that
-// the latency of one message's round chain overlaps the others'. CPUs with neither use a
+// lanes of vector registers. Without it, the x86 SHA extensions (SHA-NI) run eight at once, so
+// that the latency of one message's round chain overlaps the others'. CPUs with neither use a
 // portable implementation of the same function.
 #pragma once
 
@@ -20,7 +20,7 @@ constexpr std::size_t kSha1PadRoom = 72;
 // returns the padded size, a multiple of 64 bytes. Writes up to kSha1PadRoom bytes past them.
 std::size_t sha1_pad(unsigned char* message, std::size_t length);
 
-// Which compression function runs.
+// Implementation of the compression function.
 enum class Sha1Backend { automatic, portable, sha_ni, avx512 };
 
 // True if this CPU has the SHA extensions (and SSSE3 and SSE4.1, which the code also uses).

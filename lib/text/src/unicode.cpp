@@ -313,7 +313,12 @@ inline void copy_sequence(const void* from, std::size_t length, char* to) {
 // `s` is the stripped line, the context of the final-sigma rule.
 inline char* normalize_code_point(std::string_view s, std::size_t& i, char32_t cp, std::uint32_t e, char* out) {
     std::size_t at = i;
-    std::size_t length = cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    std::size_t length = 4;
+    if (cp < 0x800) {
+        length = 2;
+    } else if (cp < 0x10000) {
+        length = 3;
+    }
     i += length;
     // The cased and case-ignorable flags only serve the final-sigma rule, so a code point
     // without a lowercase delta or another rule (a lowercase letter, most letters of caseless
@@ -347,8 +352,8 @@ inline std::uint64_t normalize_ascii_word(std::uint64_t word) {
     return (word | (upper >> 2)) & ~((digit >> 7) * 0x0F);
 }
 
-// Decodes the UTF-8 sequence whose lead byte (at least 0x80) is at `p`, checking it as
-// valid_sequence() does; returns its length, or 0 when it is ill-formed or runs past `end`.
+// Decodes the UTF-8 sequence whose lead byte (at least 0x80) is at `p` and checks it as
+// valid_sequence() does. Returns its length, or 0 when it is ill-formed or runs past `end`.
 inline std::size_t decode_checked(const unsigned char* p, const unsigned char* end, char32_t& cp) {
     unsigned char b = p[0];
     std::size_t left = static_cast<std::size_t>(end - p);

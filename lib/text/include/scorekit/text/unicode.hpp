@@ -36,7 +36,7 @@ void normalize_for_dedup(std::string_view line, std::string& output);
 // the number of bytes written.
 std::size_t normalize_for_dedup_into(std::string_view line, char* output);
 
-// What scan_dedup_line() found in one line.
+// Result of scan_dedup_line() for one line.
 struct DedupLineScan {
     std::size_t next = 0;         // offset of the next line from the start of this one
     std::size_t size = 0;         // bytes written to the output
@@ -48,8 +48,8 @@ struct DedupLineScan {
 // Normalises the line that starts at `begin`, in one pass, for the hash fast path. The line
 // ends at LF, CR, CRLF or `end`. Writes normalize_for_dedup(strip_whitespace(line)) at `output`,
 // which needs room for 2 * (end - begin) bytes. Returns false, with the output undefined, when
-// the line is not valid UTF-8 or holds a control character other than TAB (a byte below 0x20
-// or DEL): such bodies take the repairing path of record_to_document().
+// the line is not valid UTF-8 or contains a control character other than TAB (a byte below 0x20
+// or DEL), because such bodies take the repairing path of record_to_document().
 bool scan_dedup_line(const char* begin, const char* end, char* output, DedupLineScan& scan);
 
 // Writes cc_net's text_normalizer.normalize(text) with its defaults to `output` (replacing its
