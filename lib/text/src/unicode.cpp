@@ -551,15 +551,14 @@ bool scan_dedup_line(const char* begin, const char* end, char* output, DedupLine
     int simple_run_backoff = 0;
 
     while (p < stop) {
+        bool simple_failed = false;
         if (core_begin && !simple_run_backoff) {
             std::size_t simple = normalize_simple_run(p, stop, out, kept_end, code_points, kept_code_points);
             if (simple) {
                 p += simple;
                 continue;
             }
-            // Text in other scripts fails the run at nearly every code point: try again a few
-            // code points later.
-            simple_run_backoff = 4;
+            simple_failed = true;
         } else if (simple_run_backoff) {
             --simple_run_backoff;
         }
@@ -595,6 +594,9 @@ bool scan_dedup_line(const char* begin, const char* end, char* output, DedupLine
         text = true;
         std::uint32_t e = entry(cp);
         if (core_begin && (e & kCopyMask) == 0) {  // the common case, copied as it is
+            // A letter that the run could not copy is of a script that it does not cover, and
+            // the next ones probably are too: try the run again a few code points later.
+            if (simple_failed) simple_run_backoff = 4;
             copy_sequence(p, length, out);
             out += length;
             ++code_points;
