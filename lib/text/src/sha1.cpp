@@ -323,9 +323,11 @@ __attribute__((target("avx512f,avx512bw"))) void hash_wide(const unsigned char* 
 std::size_t sha1_pad(unsigned char* message, std::size_t length) {
     std::size_t padded = (length + 8) / 64 * 64 + 64;
     message[length] = 0x80;
-    std::memset(message + length + 1, 0, padded - 8 - length - 1);
-    std::uint64_t bits = static_cast<std::uint64_t>(length) * 8;
-    for (int i = 0; i < 8; ++i) message[padded - 1 - i] = static_cast<unsigned char>(bits >> (8 * i));
+    // The zeros take at most 63 bytes. A fixed 64 bytes is a few stores where a variable size
+    // calls memset; it stays within the room, and the length below overwrites the excess.
+    std::memset(message + length + 1, 0, 64);
+    std::uint64_t big_endian_bits = __builtin_bswap64(static_cast<std::uint64_t>(length) * 8);
+    std::memcpy(message + padded - 8, &big_endian_bits, 8);
     return padded;
 }
 
