@@ -158,6 +158,7 @@ TEST_CASE("line scan equals strip and normalize_for_dedup", "[text][dedup]") {
         CHECK(std::string(out.data(), scan.size) == expected);
         CHECK(scan.code_points == count_code_points(stripped));
         CHECK(scan.blank == stripped.empty());
+        CHECK(scan.text == (line.find_first_not_of(" \t") != std::string::npos));
         CHECK(scan.next == line.size() + (trial % 3 == 0 ? 1 : trial % 3 == 1 ? 2 : 0));
     }
 }

@@ -550,18 +550,26 @@ bool scan_dedup_line(const char* begin, const char* end, char* output, DedupLine
     const unsigned char* next = stop;
     int simple_run_backoff = 0;
 
+    bool after_run = false;  // the last step was a run, which stops only where the next one would fail
     while (p < stop) {
         bool simple_failed = false;
-        if (core_begin && !simple_run_backoff) {
+        // A line usually starts with a character that the run takes too.
+        if (!core_begin && *p > ' ' && *p < 0x7F) {
+            core_begin = p;
+            text = true;
+        }
+        if (core_begin && !simple_run_backoff && !after_run) {
             std::size_t simple = normalize_simple_run(p, stop, out, kept_end, code_points, kept_code_points);
             if (simple) {
                 p += simple;
+                after_run = true;
                 continue;
             }
             simple_failed = true;
         } else if (simple_run_backoff) {
             --simple_run_backoff;
         }
+        after_run = false;
         unsigned char byte = *p;
         if (byte < 0x80) {
             if (byte == '\n' || byte == '\r') {
