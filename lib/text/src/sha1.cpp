@@ -246,7 +246,7 @@ __attribute__((target("avx512f,avx512bw"), always_inline)) inline void transpose
 __attribute__((target("avx512f,avx512bw"))) void compress_wide(std::uint32_t (*state)[kWideLanes],
                                                                 const unsigned char* const* blocks) {
     // Each lane's block as big-endian words (a row), then transposed so that w[t] holds word t
-    // of every lane. A gather per word measured 40% slower on Zen 4.
+    // of every lane. A gather per word made the whole hash 15% slower on Zen 4.
     const __m512i byte_swap = _mm512_set_epi8(
         12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3,
         12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
@@ -323,8 +323,8 @@ __attribute__((target("avx512f,avx512bw"))) void hash_wide(const unsigned char* 
 std::size_t sha1_pad(unsigned char* message, std::size_t length) {
     std::size_t padded = (length + 8) / 64 * 64 + 64;
     message[length] = 0x80;
-    // The zeros take at most 63 bytes. A fixed 64 bytes is a few stores where a variable size
-    // calls memset; it stays within the room, and the length below overwrites the excess.
+    // The zeros take at most 63 bytes. A fixed 64 bytes compiles to a few stores, where a
+    // variable size calls memset. It stays within the room, and the length overwrites the excess.
     std::memset(message + length + 1, 0, 64);
     std::uint64_t big_endian_bits = __builtin_bswap64(static_cast<std::uint64_t>(length) * 8);
     std::memcpy(message + padded - 8, &big_endian_bits, 8);
@@ -349,8 +349,8 @@ bool cpu_has_sha_ni() {
 
 bool cpu_has_avx512() {
 #ifdef SCOREKIT_SHA1_X86
-    // libgcc's check also reads XGETBV, which tells whether the operating system saves the
-    // AVX-512 state.
+    // libgcc's check also reads XGETBV, so it is false when the operating system does not save
+    // the AVX-512 state.
     static const bool present = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
     return present;
 #else
