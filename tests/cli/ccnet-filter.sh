@@ -3,6 +3,13 @@
 exe="$BIN/ccnet-filter"
 corpora="$SRC/tests/text/corpora"
 
+# hash writes into an existing directory and creates none, like every scorekit tool.
+run_case "hash into a missing directory" 1 "cannot create a file in directory" -- "$exe" hash --min-len 0 \
+    "$corpora/sample.warc.txt" -o "$WORK/h/0000.bin"
+expect_one_line_error "hash into a missing directory"
+[ ! -e "$WORK/h" ] || fail "hash into a missing directory: the directory was created"
+mkdir -p "$WORK/h"
+
 # hash then mine cc_net's sample: three documents in three languages.
 run_case "hash sample" 0 "hashed 3 documents" -- "$exe" hash --min-len 0 "$corpora/sample.warc.txt" -o "$WORK/h/0000.bin"
 expect_file "hash sample" "$WORK/h/0000.bin"
@@ -74,6 +81,7 @@ grep -q 'after dedup' "$WORK/err" && fail "whirlwind: --no-dedup logs a dedup li
 grep -q '"documents_out": 1' "$WORK/ww.stats.json" || fail "whirlwind: expected one document: $(cat "$WORK/ww.stats.json")"
 
 # The shard defaults to the SLURM array variables: task 1 of 2 reads the second of two inputs.
+mkdir -p "$WORK/slurm"
 SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 run_case "SLURM shard" 0 "shard 1/2" -- "$exe" hash --min-len 0 \
     "$corpora/sample.warc.txt" "$good" -o "$WORK/slurm/{shard}.bin"
 expect_file "SLURM shard" "$WORK/slurm/0001.bin"

@@ -69,6 +69,22 @@ std::int64_t parse_length(std::string_view value) {
     return n;
 }
 
+// Offset of the first "\nWARC/" at or after `from`. Looking for the rare "W" calls memchr far
+// less often than looking for every "\n" (string_view::find) and beat glibc's memmem too.
+std::size_t find_line_start(std::string_view body, std::size_t from) {
+    const char* data = body.data();
+    const char* end = data + body.size();
+    for (const char* at = data + from + 1; at < end;) {
+        const char* w = static_cast<const char*>(std::memchr(at, 'W', static_cast<std::size_t>(end - at)));
+        if (!w) break;
+        if (w[-1] == '\n' && end - w >= 5 && std::memcmp(w, "WARC/", 5) == 0) {
+            return static_cast<std::size_t>(w - 1 - data);
+        }
+        at = w + 1;
+    }
+    return std::string_view::npos;
+}
+
 }  // namespace
 
 WetReader::WetReader(const std::string& path, ReaderFaults& faults, bool read_ahead)
@@ -165,8 +181,22 @@ bool WetReader::parse_headers(WarcRecord& record, std::size_t& body_at) {
 }
 
 bool WetReader::next(WarcRecord& record) {
+    std::string_view body;
+    if (!next(record, body)) return false;
+    record.body.assign(body);
+    return true;
+}
+
+bool WetReader::next(WarcRecord& record, std::string_view& body) {
     compact();
-    record = WarcRecord();
+    // Cleared field by field, so that the strings keep their storage from record to record.
+    record.type.clear();
+    record.url.clear();
+    record.date.clear();
+    record.digest.clear();
+    record.language.clear();
+    record.content_length = -1;
+    record.body.clear();
 
     // Skip blank lines between records and any stray bytes outside a record.
     std::uint64_t stray = 0;
@@ -256,8 +286,8 @@ bool WetReader::next(WarcRecord& record) {
     } else {
         // A correctly framed block may contain a line that reads "WARC/1.0"; it stays in the body.
         std::string_view body(buffer_.data() + body_at, region_end - body_at);
-        std::size_t hit = body.compare(0, 5, "WARC/") == 0 ? 0 : body.find("\nWARC/");
-        for (; hit != std::string_view::npos; hit = body.find("\nWARC/", hit + 1)) {
+        std::size_t hit = body.compare(0, 5, "WARC/") == 0 ? 0 : find_line_start(body, 0);
+        for (; hit != std::string_view::npos; hit = find_line_start(body, hit + 1)) {
             if (body[hit] == '\n') ++hit;
             std::size_t line_end = body.find('\n', hit);
             if (is_version_line(body.substr(hit, line_end == std::string_view::npos ? line_end : line_end - hit))) {
@@ -271,7 +301,7 @@ bool WetReader::next(WarcRecord& record) {
         }
     }
 
-    record.body.assign(buffer_, body_at, region_end - body_at);
+    body = std::string_view(buffer_.data() + body_at, region_end - body_at);
     pos_ = region_end;
     return true;
 }

@@ -7,6 +7,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -119,6 +120,10 @@ public:
     // or has corrupt gzip data, after every complete record before it has been returned; the
     // message names the file and the compressed byte offset of the damaged member.
     bool next(WarcRecord& record);
+
+    // Reads the next record as next(record) does but leaves record.body empty: `body` views the
+    // content block in the reader's buffer, valid until the next call, which saves a copy.
+    bool next(WarcRecord& record, std::string_view& body);
 
     const CompressedInput& input() const { return input_; }
 
