@@ -118,6 +118,13 @@ grep -q '^ngram 2=8$' "$WORK/tiny.arpa" || fail "train-lm tiny: bigram count"
 grep -q -P '^-1\t<unk>\t0$' "$WORK/tiny.arpa" || fail "train-lm tiny: <unk> line"
 grep -q -P '^-0\.47712123\t<s>' "$WORK/tiny.arpa" && fail "train-lm tiny: <s> must have log10 probability 0"
 grep -q -P '^0\t<s>\t-0\.47712123$' "$WORK/tiny.arpa" || fail "train-lm tiny: <s> line"
+# -o - writes the ARPA text to standard output, the same bytes as the file.
+"$exe" -q train-lm "$WORK/corpus.txt" --order 2 --discount-fallback -o - > "$WORK/stdout.arpa" ||
+    fail "train-lm -o -: failed"
+cmp -s "$WORK/tiny.arpa" "$WORK/stdout.arpa" || fail "train-lm -o -: standard output differs from the file"
+run_case "hash -o -" 2 'invalid -o "-"' -- "$exe" hash "$corpora/sample.warc.txt" -o -
+expect_one_line_error "hash -o -"
+[ ! -e ./- ] && [ ! -e "$WORK/-" ] || fail "hash -o -: a file named - was written"
 run_case "train-lm no fallback" 1 "cannot estimate Kneser-Ney discounts.*--discount-fallback" -- \
     "$exe" -q train-lm "$WORK/corpus.txt" --order 2 -o "$WORK/none.arpa"
 expect_one_line_error "train-lm no fallback"
@@ -150,6 +157,8 @@ for pp in 50 10 40 20 30; do printf '{"url": "u", "language": "en", "language_sc
 printf '{"url": "u", "language": "de", "language_score": 0.9}\n' >> "$WORK/pp.jsonl"
 run_case "cutoffs" 0 "from 5 of 6 documents" -- "$exe" cutoffs "$WORK/pp.jsonl" -o "$WORK/cut.csv"
 [ "$(head -1 "$WORK/cut.csv")" = ",en" ] || fail "cutoffs: header $(head -1 "$WORK/cut.csv")"
+run_case "cutoffs -o -" 0 "" -- "$exe" -q cutoffs "$WORK/pp.jsonl" -o -
+cmp -s "$WORK/cut.csv" "$WORK/out" || fail "cutoffs -o -: standard output differs from the file"
 grep -qx '30,22.0' "$WORK/cut.csv" || fail "cutoffs: row 30 (numpy gives 22.0)"
 grep -qx '60,34.0' "$WORK/cut.csv" || fail "cutoffs: row 60 (numpy gives 34.0)"
 [ "$(wc -l < "$WORK/cut.csv")" -eq 101 ] || fail "cutoffs: expected 100 rows and a header"

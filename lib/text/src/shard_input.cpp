@@ -26,6 +26,12 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
     if (output_pattern.empty()) {
         throw UsageError(describe("no output", "-o", "an output path is required", "give -o PATH"));
     }
+    if (output_pattern == "-") {
+        throw UsageError(describe("invalid -o", "-",
+                                  "hash and mine write files (a done marker and stats beside the output), "
+                                  "not standard output",
+                                  "give a path, for example -o out/{shard}"));
+    }
 
     ShardPlan plan;
     plan.shard = options.shard.empty() ? shard_from_environment() : parse_shard(options.shard);
