@@ -55,6 +55,18 @@ expect_no_file "mine --lang" "$WORK/m2/ru.json.gz"
 run_case "done marker" 0 "already done" -- "$exe" mine --min-len 0 "$corpora/sample.warc.txt" \
     --hashes "$WORK/h/0000.bin" -o "$WORK/m"
 
+# A file with bytes but no WARC record (a path list given without --paths) and a file of another
+# compression are errors, not empty shards.
+printf '%s\n' "$corpora/sample.warc.txt" | gzip -c > "$WORK/list.paths.gz"
+run_case "path list as input" 1 'cannot read ".*list.paths.gz": no WARC record in its [0-9]+ bytes; .*--paths' -- \
+    "$exe" -q hash "$WORK/list.paths.gz" -o "$WORK/list.bin"
+expect_one_line_error "path list as input"
+expect_no_file "path list as input marker" "$WORK/list.bin.done"
+# The xz stream header: magic, then flags and CRC32 for CRC64 checks, as xz writes by default.
+printf '\375\067\172\130\132\000\000\004\346\326\264\106' > "$WORK/sample.warc.xz"
+run_case "xz input" 1 'cannot read ".*sample.warc.xz": xz-compressed' -- "$exe" -q hash "$WORK/sample.warc.xz" -o "$WORK/xz.bin"
+expect_one_line_error "xz input"
+
 # A forced rerun that fails leaves no done marker: the old one goes before the work starts.
 run_case "hash force" 0 "hashed" -- "$exe" hash --min-len 0 "$corpora/sample.warc.txt" -o "$WORK/force.bin"
 expect_file "hash force marker" "$WORK/force.bin.done"

@@ -180,6 +180,45 @@ bool WetReader::parse_headers(WarcRecord& record, std::size_t& body_at) {
     return true;
 }
 
+// A file of another compression reads as one long run of stray bytes. Naming the format says
+// what to do about it.
+void WetReader::reject_other_compression() {
+    fill(6);
+    struct Magic {
+        const char* bytes;
+        std::size_t size;
+        const char* format;
+        const char* command;
+    };
+    static const Magic kMagics[] = {{"\xFD" "7zXZ", 5, "xz", "xz -dc"},
+                                    {"\x28\xB5\x2F\xFD", 4, "zstd", "zstd -dc"},
+                                    {"BZh", 3, "bzip2", "bzip2 -dc"}};
+    for (const Magic& magic : kMagics) {
+        if (buffer_.size() >= magic.size && buffer_.compare(0, magic.size, magic.bytes, magic.size) == 0) {
+            throw Error(describe("cannot read", input_.name(),
+                                 std::string(magic.format) + "-compressed; ccnet-filter reads gzip or plain WET",
+                                 std::string("decompress it first, for example ") + magic.command +
+                                     " FILE | ccnet-filter ... -"));
+        }
+    }
+}
+
+// Bytes after the last record are a warning. A file with bytes but no record at all is not a
+// WET file (a path list given without --paths, say), and an error, so that it is not taken as
+// an empty shard.
+void WetReader::end_of_input(std::uint64_t stray) {
+    if (stray == 0) return;
+    faults_.stray_bytes += stray;
+    if (records_ == 0) {
+        throw Error(describe("cannot read", input_.name(),
+                             "no WARC record in its " + std::to_string(stray) + " bytes",
+                             "give WET or WARC files; a file that lists paths goes to --paths"));
+    }
+    log_warning_once("stray", describe("skipped bytes outside any record", input_.name(),
+                                       std::to_string(stray) + " bytes after the last record",
+                                       "the file may have been cut or concatenated badly"));
+}
+
 bool WetReader::next(WarcRecord& record) {
     std::string_view body;
     if (!next(record, body)) return false;
@@ -198,6 +237,8 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
     record.content_length = -1;
     record.body.clear();
 
+    if (records_ == 0 && base_ == 0 && pos_ == 0) reject_other_compression();
+
     // Skip blank lines between records and any stray bytes outside a record.
     std::uint64_t stray = 0;
     while (true) {
@@ -207,6 +248,7 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
                 ++faults_.truncated_files;
                 throw Error(input_.error());
             }
+            end_of_input(stray);
             return false;
         }
         std::string_view line(buffer_.data() + pos_, end - pos_);

@@ -118,7 +118,8 @@ public:
     // before the next record, which is what cc_net's line-based parser sees.
     // Returns false at the end of the file. Throws Error when the file ends inside a gzip member
     // or has corrupt gzip data, after every complete record before it has been returned; the
-    // message names the file and the compressed byte offset of the damaged member.
+    // message names the file and the compressed byte offset of the damaged member. Also throws
+    // Error for an xz, zstd or bzip2 file, and for a file with bytes but no record at all.
     bool next(WarcRecord& record);
 
     // Reads the next record as next(record) does but leaves record.body empty: `body` views the
@@ -128,6 +129,8 @@ public:
     const CompressedInput& input() const { return input_; }
 
 private:
+    void reject_other_compression();
+    void end_of_input(std::uint64_t stray);
     bool fill(std::size_t wanted);  // ensures `wanted` bytes after pos_; false at end of input
     bool line_at(std::size_t at, std::size_t& end, std::size_t& next);
     bool is_record_start(std::size_t at);
