@@ -25,6 +25,7 @@ struct SplitSpec {
     bool add_dummy_prefix = true;             // NormalizerSpec field 3
     bool remove_extra_whitespaces = true;     // NormalizerSpec field 4
     bool escape_whitespaces = true;           // NormalizerSpec field 5
+    std::string normalizer_name;              // NormalizerSpec field 1 ("nmt_nfkc" by default)
 };
 
 class WireReader {
@@ -109,10 +110,19 @@ bool read_split_spec(const std::string& serialized, SplitSpec& spec) {
                                       &spec.model_type)) {
             return false;
         }
-        if (number == 3 && !read_flags(bytes, {{3, &spec.add_dummy_prefix},
-                                               {4, &spec.remove_extra_whitespaces},
-                                               {5, &spec.escape_whitespaces}})) {
-            return false;
+        if (number == 3) {
+            if (!read_flags(bytes, {{3, &spec.add_dummy_prefix},
+                                    {4, &spec.remove_extra_whitespaces},
+                                    {5, &spec.escape_whitespaces}})) {
+                return false;
+            }
+            WireReader normalizer(bytes.data(), bytes.size());
+            while (!normalizer.done()) {
+                std::uint64_t field = 0, ignored = 0;
+                std::string_view name;
+                if (!normalizer.field(field, ignored, name)) return false;
+                if (field == 1) spec.normalizer_name.assign(name);
+            }
         }
     }
     return true;
@@ -126,9 +136,16 @@ struct SentencePieceTokenizer::Impl {
     sentencepiece::SentencePieceProcessor processor;
     // The unigram model's normal pieces (text -> id) for viterbi_word(), their maximum length
     // in bytes, and the score of an unknown character (min_score - 10, kUnkPenalty).
-    std::unordered_map<std::string, int> normal_pieces;
+    // The keys view the model's own piece strings, which live as long as `processor`.
+    std::unordered_map<std::string_view, int> normal_pieces;
     std::size_t max_piece_bytes = 0;
     float unknown_score = 0;
+    // Whether the normaliser leaves printable ASCII as it is (the built-in NFKC and identity
+    // rules do; case folding and user-defined rules may not), so that an ASCII word normalises
+    // to "▁" + word without calling SentencePiece.
+    bool keeps_ascii = false;
+
+    double best_margin(std::string_view normalized) const;
 };
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
@@ -164,6 +181,8 @@ bool SentencePieceTokenizer::check_splits_at_spaces() const {
     }
     const std::string space = "\xe2\x96\x81";  // U+2581, SentencePiece's whitespace mark
     if (processor.IsUnknown(processor.PieceToId(space))) return false;
+    impl_->keeps_ascii = spec.normalizer_name == "nmt_nfkc" || spec.normalizer_name == "nfkc" ||
+                         spec.normalizer_name == "identity";
     float min_score = std::numeric_limits<float>::infinity();
     for (int id = 0; id < processor.GetPieceSize(); ++id) {
         const std::string& piece = processor.IdToPiece(id);
@@ -187,20 +206,105 @@ void SentencePieceTokenizer::encode(std::string_view text, std::vector<std::stri
     if (!status.ok()) throw Error(describe("SentencePiece encoding failed", path_, status.ToString(), ""));
 }
 
+// One n-best search gives both the pieces and the margin. Its best segmentation is the one
+// encode() finds whenever the margin exceeds the float rounding of either search, which is the
+// only case in which callers use the pieces without viterbi_word(); the pieces of any
+// segmentation concatenate to the same normalised word.
 void SentencePieceTokenizer::encode_word(std::string_view word, EncodedWord& encoded) const {
+    if (encode_ascii_word(word, encoded)) return;
     const auto& processor = impl_->processor;
-    encode(word, encoded.pieces);
+    auto nbest = processor.NBestEncodeAsImmutableProto(word, 2);
     encoded.scores.clear();
     encoded.known = true;
-    for (const std::string& piece : encoded.pieces) {
-        int id = processor.PieceToId(piece);
+    encoded.margin = 0;  // no second-best score: treated as a tie
+    if (nbest.nbests_size() == 0) {
+        encode(word, encoded.pieces);
+        for (const std::string& piece : encoded.pieces) {
+            int id = processor.PieceToId(piece);
+            encoded.known = encoded.known && !processor.IsUnknown(id);
+            encoded.scores.push_back(processor.GetScore(id));
+        }
+        return;
+    }
+    const auto best = nbest.nbests(0);
+    encoded.pieces.resize(best.pieces_size());
+    for (std::size_t i = 0; i < best.pieces_size(); ++i) {
+        const auto piece = best.pieces(static_cast<int>(i));
+        encoded.pieces[i] = piece.piece();
+        int id = static_cast<int>(piece.id());
         encoded.known = encoded.known && !processor.IsUnknown(id);
         encoded.scores.push_back(processor.GetScore(id));
     }
-    auto nbest = processor.NBestEncodeAsImmutableProto(word, 2);
-    encoded.margin = 0;  // no second-best score: treated as a tie
     if (nbest.nbests_size() == 1) encoded.margin = std::numeric_limits<float>::infinity();
-    if (nbest.nbests_size() >= 2) encoded.margin = nbest.nbests(0).score() - nbest.nbests(1).score();
+    if (nbest.nbests_size() >= 2) encoded.margin = best.score() - nbest.nbests(1).score();
+}
+
+// encode_word() without SentencePiece's n-best search, for a word of printable ASCII under a
+// normaliser that keeps it: the pieces from viterbi_word() started at 0 (the search encode()
+// runs) and the margin from best_margin(). Returns false for any other word.
+bool SentencePieceTokenizer::encode_ascii_word(std::string_view word, EncodedWord& encoded) const {
+    if (!splits_at_spaces_ || !impl_->keeps_ascii || word.empty()) return false;
+    for (char c : word) {
+        if (c < 0x21 || c > 0x7e) return false;
+    }
+    thread_local std::string normalized;
+    normalized.assign("\xe2\x96\x81");
+    normalized.append(word);
+    float offset = 0;
+    if (!viterbi_word(normalized, offset, encoded.pieces)) return false;
+
+    const auto& processor = impl_->processor;
+    encoded.scores.clear();
+    encoded.known = true;
+    for (const std::string& piece : encoded.pieces) {
+        auto found = impl_->normal_pieces.find(piece);
+        encoded.known = encoded.known && found != impl_->normal_pieces.end();
+        encoded.scores.push_back(processor.GetScore(found != impl_->normal_pieces.end() ? found->second : processor.unk_id()));
+    }
+    encoded.margin = static_cast<float>(impl_->best_margin(normalized));
+    return true;
+}
+
+// The score gap between the best and the second-best segmentation of a normalised word, in
+// double precision, over the lattice that viterbi_word() searches (normal pieces, and one
+// unknown character where no one-character piece starts): each position keeps the two best
+// scores of distinct paths that end there. Infinity if the word has one segmentation.
+double SentencePieceTokenizer::Impl::best_margin(std::string_view normalized) const {
+    constexpr double kNone = -std::numeric_limits<double>::infinity();
+    struct TopTwo {
+        double first = kNone, second = kNone;
+        void offer(double score) {
+            if (score > first) {
+                second = first;
+                first = score;
+            } else if (score > second) {
+                second = score;
+            }
+        }
+    };
+    thread_local std::vector<TopTwo> top;
+    const std::size_t size = normalized.size();
+    top.assign(size + 1, TopTwo());
+    top[0].first = 0;
+    auto extend = [&](std::size_t start, std::size_t length, double score) {
+        TopTwo& target = top[start + length];
+        target.offer(top[start].first + score);
+        if (top[start].second != kNone) target.offer(top[start].second + score);
+    };
+    for (std::size_t start = 0; start < size;) {
+        std::size_t char_bytes = std::min<std::size_t>(
+            "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[(static_cast<unsigned char>(normalized[start])) >> 4], size - start);
+        bool has_single = false;
+        for (std::size_t length = 1; length <= max_piece_bytes && start + length <= size; ++length) {
+            auto found = normal_pieces.find(normalized.substr(start, length));
+            if (found == normal_pieces.end()) continue;
+            extend(start, length, processor.GetScore(found->second));
+            has_single = has_single || length == char_bytes;
+        }
+        if (!has_single) extend(start, char_bytes, unknown_score);
+        start += char_bytes;
+    }
+    return top[size].first - top[size].second;
 }
 
 float SentencePieceTokenizer::unknown_score() const { return impl_->unknown_score; }
@@ -224,7 +328,6 @@ bool SentencePieceTokenizer::viterbi_word(std::string_view normalized, float& of
         int id = -1;
     };
     thread_local std::vector<Node> nodes;
-    thread_local std::string key;
     const std::size_t size = normalized.size();
     nodes.assign(size + 1, Node());
     nodes[0].score = offset;
@@ -236,8 +339,7 @@ bool SentencePieceTokenizer::viterbi_word(std::string_view normalized, float& of
         const double score_here = nodes[start].score;
         bool has_single = false;
         for (std::size_t length = 1; length <= impl_->max_piece_bytes && start + length <= size; ++length) {
-            key.assign(normalized.data() + start, length);
-            auto found = impl_->normal_pieces.find(key);
+            auto found = impl_->normal_pieces.find(normalized.substr(start, length));
             if (found == impl_->normal_pieces.end()) continue;
             Node& target = nodes[start + length];
             double candidate = static_cast<double>(processor.GetScore(found->second)) + score_here;
