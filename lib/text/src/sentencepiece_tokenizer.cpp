@@ -2,9 +2,11 @@
 #include <sentencepiece_processor.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <unordered_map>
 
 #include "scorekit/error.hpp"
@@ -128,17 +130,86 @@ bool read_split_spec(const std::string& serialized, SplitSpec& spec) {
     return true;
 }
 
+// The normal pieces of a unigram model as a byte trie, so that the pieces that start at a
+// position are found in one walk, shortest first, instead of one hash lookup per length.
+class PieceTrie {
+public:
+    void add(std::string_view piece, int id, float score) {
+        int node = 0;
+        for (char c : piece) {
+            auto byte = static_cast<unsigned char>(c);
+            auto found = building_[static_cast<std::size_t>(node)].find(byte);
+            if (found == building_[static_cast<std::size_t>(node)].end()) {
+                building_.emplace_back();
+                nodes_.emplace_back();
+                found = building_[static_cast<std::size_t>(node)].emplace(byte, static_cast<int>(nodes_.size() - 1)).first;
+            }
+            node = found->second;
+        }
+        nodes_[static_cast<std::size_t>(node)].id = id;
+        nodes_[static_cast<std::size_t>(node)].score = score;
+    }
+
+    // Lays the children of each node out next to each other; call once after the last add().
+    void finish() {
+        for (std::size_t node = 0; node < nodes_.size(); ++node) {
+            nodes_[node].first_edge = static_cast<std::uint32_t>(edge_bytes_.size());
+            nodes_[node].edge_count = static_cast<std::uint32_t>(building_[node].size());
+            for (const auto& edge : building_[node]) {
+                edge_bytes_.push_back(edge.first);
+                edge_targets_.push_back(edge.second);
+            }
+        }
+        root_.fill(-1);
+        for (const auto& edge : building_[0]) root_[edge.first] = edge.second;
+        building_.clear();
+    }
+
+    // Calls visit(length, id, score) for each piece that `text` starts with, shortest first.
+    template <typename Visit>
+    void for_each_prefix(std::string_view text, Visit&& visit) const {
+        if (text.empty()) return;
+        int node = root_[static_cast<unsigned char>(text[0])];
+        for (std::size_t length = 1; node >= 0; ++length) {
+            const Node& here = nodes_[static_cast<std::size_t>(node)];
+            if (here.id >= 0) visit(length, here.id, here.score);
+            if (length == text.size()) return;
+            auto byte = static_cast<unsigned char>(text[length]);
+            node = -1;
+            for (std::uint32_t e = here.first_edge; e < here.first_edge + here.edge_count; ++e) {
+                if (edge_bytes_[e] == byte) {
+                    node = edge_targets_[e];
+                    break;
+                }
+            }
+        }
+    }
+
+private:
+    struct Node {
+        int id = -1;  // the piece that ends here, or -1
+        float score = 0;
+        std::uint32_t first_edge = 0, edge_count = 0;
+    };
+    std::vector<Node> nodes_ = std::vector<Node>(1);
+    std::vector<std::map<unsigned char, int>> building_ = std::vector<std::map<unsigned char, int>>(1);
+    std::vector<unsigned char> edge_bytes_;
+    std::vector<int> edge_targets_;
+    std::array<int, 256> root_{};
+};
+
 std::atomic<std::uint64_t> next_tokenizer_id{1};
 
 }  // namespace
 
 struct SentencePieceTokenizer::Impl {
     sentencepiece::SentencePieceProcessor processor;
-    // The unigram model's normal pieces (text -> id) for viterbi_word(), their maximum length
-    // in bytes, and the score of an unknown character (min_score - 10, kUnkPenalty).
-    // The keys view the model's own piece strings, which live as long as `processor`.
+    // The unigram model's normal pieces (text -> id), also as a trie with their scores for the
+    // searches of viterbi_word() and best_margin(), and the score of an unknown character
+    // (min_score - 10, kUnkPenalty). The keys view the model's own piece strings, which live as
+    // long as `processor`.
     std::unordered_map<std::string_view, int> normal_pieces;
-    std::size_t max_piece_bytes = 0;
+    PieceTrie trie;
     float unknown_score = 0;
     // Whether the normaliser leaves printable ASCII as it is (the built-in NFKC and identity
     // rules do; case folding and user-defined rules may not), so that an ASCII word normalises
@@ -193,10 +264,11 @@ bool SentencePieceTokenizer::check_splits_at_spaces() const {
         if (processor.IsUnknown(id) || processor.IsControl(id) || processor.IsUnused(id)) continue;
         if (processor.IsByte(id) || piece.empty() || !(processor.GetScore(id) < 0)) return false;
         impl_->normal_pieces.emplace(piece, id);
-        impl_->max_piece_bytes = std::max(impl_->max_piece_bytes, piece.size());
+        impl_->trie.add(piece, id, processor.GetScore(id));
         min_score = std::min(min_score, processor.GetScore(id));
     }
     impl_->unknown_score = min_score - 10.0f;
+    impl_->trie.finish();
     return true;
 }
 
@@ -295,12 +367,10 @@ double SentencePieceTokenizer::Impl::best_margin(std::string_view normalized) co
         std::size_t char_bytes = std::min<std::size_t>(
             "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[(static_cast<unsigned char>(normalized[start])) >> 4], size - start);
         bool has_single = false;
-        for (std::size_t length = 1; length <= max_piece_bytes && start + length <= size; ++length) {
-            auto found = normal_pieces.find(normalized.substr(start, length));
-            if (found == normal_pieces.end()) continue;
-            extend(start, length, processor.GetScore(found->second));
+        trie.for_each_prefix(normalized.substr(start), [&](std::size_t length, int, float score) {
+            extend(start, length, score);
             has_single = has_single || length == char_bytes;
-        }
+        });
         if (!has_single) extend(start, char_bytes, unknown_score);
         start += char_bytes;
     }
@@ -338,18 +408,16 @@ bool SentencePieceTokenizer::viterbi_word(std::string_view normalized, float& of
             "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[(static_cast<unsigned char>(normalized[start])) >> 4], size - start);
         const double score_here = nodes[start].score;
         bool has_single = false;
-        for (std::size_t length = 1; length <= impl_->max_piece_bytes && start + length <= size; ++length) {
-            auto found = impl_->normal_pieces.find(normalized.substr(start, length));
-            if (found == impl_->normal_pieces.end()) continue;
+        impl_->trie.for_each_prefix(normalized.substr(start), [&](std::size_t length, int id, float score) {
             Node& target = nodes[start + length];
-            double candidate = static_cast<double>(processor.GetScore(found->second)) + score_here;
+            double candidate = static_cast<double>(score) + score_here;
             if (target.starts_at == -1 || candidate > target.score) {
                 target.score = static_cast<float>(candidate);
                 target.starts_at = static_cast<int>(start);
-                target.id = found->second;
+                target.id = id;
             }
             has_single = has_single || length == char_bytes;
-        }
+        });
         if (!has_single) {
             Node& target = nodes[start + char_bytes];
             double candidate = static_cast<double>(impl_->unknown_score) + score_here;
