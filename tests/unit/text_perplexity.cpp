@@ -371,9 +371,9 @@ TEST_CASE("viterbi_word from zero equals encode", "[perplexity]") {
 }
 
 TEST_CASE("ASCII words encode as SentencePiece n-best", "[perplexity]") {
-    // encode_word() finds the pieces and margin of printable ASCII words itself; they must be
+    // encode_word() finds the pieces and margin of printable ASCII words itself. They must be
     // SentencePiece's own best segmentation and best-minus-second score, for every ASCII word of
-    // the fixture and for words glued across a line end, as the perplexity stage sees them.
+    // the fixture and for words glued across a line end, as they reach the perplexity stage.
     const std::string path = text_test::fixture("lm/gpl3.sp.model");
     SentencePieceTokenizer tokenizer(path);
     REQUIRE(tokenizer.splits_at_spaces());

@@ -232,8 +232,8 @@ private:
     // Per-thread direct-mapped cache of each recent token's summed input-matrix rows (the word's
     // own row, if it is in the vocabulary, and its character n-gram rows). A slot is a 64-byte
     // key (hash, owner, row count and the token's bytes) followed by the sum padded to whole
-    // 64-byte lines, so a hit reads adjacent cache lines only: 128 bytes for lid.176's 16
-    // dimensions, 2^18 slots (32 MiB per thread), fewer for larger dimensions. A slot is
+    // 64-byte lines, so a hit reads adjacent cache lines only. For lid.176's 16 dimensions that
+    // is 128 bytes and 2^18 slots (32 MiB per thread), with fewer slots for larger ones. A slot is
     // overwritten by the next token that hashes to it. Tokens longer than kInlineBytes bytes
     // are summed without being cached.
     struct SlotKey {
@@ -309,7 +309,7 @@ private:
 
     // Sets `hidden` to the sum of the rows of `text`'s tokens, one cached sum per token, and
     // returns the number of rows. The sum equals fastText's up to float rounding, because the
-    // rows are grouped by token instead of added one by one; a token's sum is the same whether
+    // rows are grouped by token instead of added one by one. A token's sum is the same whether
     // it comes from the cache or not, so the result does not depend on the cache's state.
     std::int64_t sum_rows_cached(std::string_view text, fasttext::real* hidden) const {
         struct Token {
@@ -431,7 +431,7 @@ private:
         const std::int64_t dim = input_->cols();
         thread_local fasttext::Predictions heap;
         // One State per thread, rebuilt only for a model of other sizes, saves three vectors
-        // per prediction; the losses read only its hidden vector and fill its output.
+        // per prediction. The losses read only its hidden vector and fill its output.
         thread_local std::unique_ptr<fasttext::Model::State> state_of_thread;
         if (!state_of_thread || state_of_thread->hidden.size() != dim ||
             state_of_thread->output.size() != dictionary_->nlabels()) {

@@ -211,9 +211,9 @@ struct SentencePieceTokenizer::Impl {
     std::unordered_map<std::string_view, int> normal_pieces;
     PieceTrie trie;
     float unknown_score = 0;
-    // Whether the normaliser leaves printable ASCII as it is (the built-in NFKC and identity
-    // rules do; case folding and user-defined rules may not), so that an ASCII word normalises
-    // to "▁" + word without calling SentencePiece.
+    // Whether the normaliser leaves printable ASCII as it is, so that an ASCII word normalises
+    // to "▁" + word without calling SentencePiece. The built-in NFKC and identity rules do.
+    // Case folding and user-defined rules may not.
     bool keeps_ascii = false;
 
     double best_margin(std::string_view normalized) const;
@@ -279,9 +279,9 @@ void SentencePieceTokenizer::encode(std::string_view text, std::vector<std::stri
 }
 
 // One n-best search gives both the pieces and the margin. Its best segmentation is the one
-// encode() finds whenever the margin exceeds the float rounding of either search, which is the
-// only case in which callers use the pieces without viterbi_word(); the pieces of any
-// segmentation concatenate to the same normalised word.
+// encode() finds whenever the margin exceeds the float rounding of either search. Only then do
+// callers use the pieces without viterbi_word(), and the pieces of any segmentation
+// concatenate to the same normalised word.
 void SentencePieceTokenizer::encode_word(std::string_view word, EncodedWord& encoded) const {
     if (encode_ascii_word(word, encoded)) return;
     const auto& processor = impl_->processor;
@@ -338,8 +338,8 @@ bool SentencePieceTokenizer::encode_ascii_word(std::string_view word, EncodedWor
 }
 
 // The score gap between the best and the second-best segmentation of a normalised word, in
-// double precision, over the lattice that viterbi_word() searches (normal pieces, and one
-// unknown character where no one-character piece starts): each position keeps the two best
+// double precision. The lattice is the one viterbi_word() searches: normal pieces, and one
+// unknown character where no one-character piece starts. Each position keeps the two best
 // scores of distinct paths that end there. Infinity if the word has one segmentation.
 double SentencePieceTokenizer::Impl::best_margin(std::string_view normalized) const {
     constexpr double kNone = -std::numeric_limits<double>::infinity();
