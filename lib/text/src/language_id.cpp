@@ -223,7 +223,8 @@ private:
             if (slot.owner != instance_ || slot.token != token) {
                 slot.owner = instance_;
                 slot.token.assign(token);
-                slot.ids = dictionary_->getSubwords(slot.token);
+                slot.ids.clear();
+                append_token_ids(slot.token, slot.ids);
             }
             ids.insert(ids.end(), slot.ids.begin(), slot.ids.end());
         });
@@ -285,6 +286,41 @@ private:
         return cache;
     }
 
+    // Appends the input ids of one token as Dictionary::getSubwords(word) returns them: the
+    // word's stored ids when it is in the vocabulary, else the ids of its character n-grams.
+    // The n-grams are hashed incrementally (FNV-1a over signed bytes, as Dictionary::hash) in
+    // place of fastText's one string and one hash per n-gram. Non-quantised models only, which
+    // have no pruned n-gram index.
+    void append_token_ids(const std::string& word, std::vector<std::int32_t>& ids) const {
+        const std::int32_t id = dictionary_->getId(word);
+        if (id >= 0) {
+            const std::vector<std::int32_t>& stored = dictionary_->getSubwords(id);
+            ids.insert(ids.end(), stored.begin(), stored.end());
+            return;
+        }
+        if (word == fasttext::Dictionary::EOS || args_.bucket <= 0) return;
+
+        thread_local std::string bracketed;
+        bracketed.assign(fasttext::Dictionary::BOW).append(word).append(fasttext::Dictionary::EOW);
+        const std::size_t size = bracketed.size();
+        const auto bucket = static_cast<std::uint32_t>(args_.bucket);
+        const std::int32_t first_ngram_id = dictionary_->nwords();
+        auto mix = [](std::uint32_t h, char c) {
+            return (h ^ static_cast<std::uint32_t>(static_cast<std::int8_t>(c))) * 16777619u;
+        };
+        for (std::size_t i = 0; i < size; ++i) {
+            if ((bracketed[i] & 0xC0) == 0x80) continue;
+            std::uint32_t h = 2166136261u;
+            for (std::size_t j = i, n = 1; j < size && n <= static_cast<std::size_t>(args_.maxn); ++n) {
+                h = mix(h, bracketed[j++]);
+                while (j < size && (bracketed[j] & 0xC0) == 0x80) h = mix(h, bracketed[j++]);
+                if (n >= static_cast<std::size_t>(args_.minn) && !(n == 1 && (i == 0 || j == size))) {
+                    ids.push_back(first_ngram_id + static_cast<std::int32_t>(h % bucket));
+                }
+            }
+        }
+    }
+
     // Sets `sum` to the sum of the input-matrix rows of `token` in fastText's order and returns
     // their number.
     std::int32_t sum_token_rows(std::string_view token, fasttext::real* sum) const {
@@ -293,7 +329,8 @@ private:
         const std::int64_t dim = input_->cols();
         const fasttext::real* matrix = matrix_;
         word.assign(token);
-        ids = dictionary_->getSubwords(word);
+        ids.clear();
+        append_token_ids(word, ids);
         std::fill(sum, sum + dim, fasttext::real(0));
         // Request all rows first so that their reads overlap.
         for (std::int32_t id : ids) {
