@@ -48,6 +48,14 @@ expect_no_file "mine --lang" "$WORK/m2/ru.json.gz"
 run_case "done marker" 0 "already done" -- "$exe" mine --min-len 0 "$corpora/sample.warc.txt" \
     --hashes "$WORK/h/0000.bin" -o "$WORK/m"
 
+# A forced rerun that fails leaves no done marker: the old one goes before the work starts.
+run_case "hash force" 0 "hashed" -- "$exe" hash --min-len 0 "$corpora/sample.warc.txt" -o "$WORK/force.bin"
+expect_file "hash force marker" "$WORK/force.bin.done"
+printf 'WARC/1.0\r\nWARC-Type: conversion\r\n' | gzip -c | head -c 30 > "$WORK/force-cut.warc.wet.gz"
+run_case "failed forced rerun" 1 "truncated" -- "$exe" hash --force --min-len 0 "$corpora/sample.warc.txt" \
+    "$WORK/force-cut.warc.wet.gz" -o "$WORK/force.bin"
+[ ! -e "$WORK/force.bin.done" ] || fail "failed forced rerun: the old done marker is still there"
+
 # A truncated gzip member: the complete records are written, then exit 1 with file and offset.
 good="$corpora/whirlwind.warc.wet.gz"
 size=$(wc -c < "$good")
@@ -221,4 +229,20 @@ for command in "" hash mine train-lm cutoffs train-classifier; do
         grep -q -- "$escaped" "$SRC/man/ccnet-filter.1" || fail "man page lacks $option (from '$command --help')"
     done
 done
+
+# The README's dump Makefile as printed, on two fixtures split into its 100 shards, with CLD2 in
+# place of the fastText model it names. Its done markers must survive make, so that a second make
+# after one mined shard is removed runs only that shard.
+mkdir -p "$WORK/dump"
+awk '/^```make$/ { keep = 1; next } /^```$/ { keep = 0 } keep' "$SRC/README.md" |
+    sed 's/ --lid-model lid.176.bin//' > "$WORK/dump/Makefile"
+grep -q 'ccnet-filter hash' "$WORK/dump/Makefile" || fail "README Makefile: block not found"
+printf '%s\n' "$corpora/sample.warc.txt" "$corpora/whirlwind.warc.wet.gz" | gzip -c > "$WORK/dump/wet.paths.gz"
+(cd "$WORK/dump" && PATH="$BIN:$PATH" make -s -j2 > make1.log 2>&1) || fail "README Makefile: make failed: $(tail -3 "$WORK/dump/make1.log")"
+[ "$(ls "$WORK/dump/hashes/"*.bin.done 2>/dev/null | wc -l)" -eq 100 ] || fail "README Makefile: hash done markers were deleted"
+[ "$(ls "$WORK/dump/mined/"*.done 2>/dev/null | wc -l)" -eq 100 ] || fail "README Makefile: not every shard was mined"
+rm "$WORK/dump/mined/0007.done"
+(cd "$WORK/dump" && PATH="$BIN:$PATH" make -n > make2.log 2>&1)
+grep -q 'mine .*expr 0007' "$WORK/dump/make2.log" || fail "README Makefile: the rerun does not mine shard 7"
+[ "$(grep -c 'ccnet-filter' "$WORK/dump/make2.log")" -eq 1 ] || fail "README Makefile: the rerun runs $(grep -c 'ccnet-filter' "$WORK/dump/make2.log") commands"
 finish
