@@ -67,6 +67,12 @@ printf '\375\067\172\130\132\000\000\004\346\326\264\106' > "$WORK/sample.warc.x
 run_case "xz input" 1 'cannot read ".*sample.warc.xz": xz-compressed' -- "$exe" -q hash "$WORK/sample.warc.xz" -o "$WORK/xz.bin"
 expect_one_line_error "xz input"
 
+# A fixed model path (no {lang}) that does not exist is an error before any work, not a run that
+# puts every document in the "all" bucket.
+run_case "missing fixed lm model" 1 'cannot open --sp-model ".*nosuch.model": No such file' -- \
+    "$exe" -q mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --sp-model "$WORK/nosuch.model" \
+    --lm-model "$WORK/nosuch.arpa" -o "$WORK/lm-missing"
+
 # A forced rerun that fails leaves no done marker: the old one goes before the work starts.
 run_case "hash force" 0 "hashed" -- "$exe" hash --min-len 0 "$corpora/sample.warc.txt" -o "$WORK/force.bin"
 expect_file "hash force marker" "$WORK/force.bin.done"
