@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <memory>
 
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
@@ -86,20 +85,9 @@ void run_ccnet_cutoffs(const CcnetCutoffsOptions& options) {
         csv += "\n";
     }
     // `-` writes to standard output, as the other tools' text outputs do.
-    const bool to_stdout = options.output == "-";
-    std::unique_ptr<AtomicFile> file;
-    std::FILE* stream = stdout;
-    if (!to_stdout) {
-        file = std::make_unique<AtomicFile>(options.output);
-        stream = std::fopen(file->temporary_path().c_str(), "wb");
-    }
-    if (!stream) throw Error(describe("cannot write", options.output, std::strerror(errno), "check the directory"));
-    bool written = std::fwrite(csv.data(), 1, csv.size(), stream) == csv.size();
-    const bool closed = to_stdout ? std::fflush(stream) == 0 : std::fclose(stream) == 0;
-    if (!closed || !written) {
-        throw Error(describe("cannot write", options.output, std::strerror(errno), "check free disk space"));
-    }
-    if (file) file->commit();
+    write_text_output(options.output, [&](std::FILE* stream) {
+        return std::fwrite(csv.data(), 1, csv.size(), stream) == csv.size();
+    });
 
     std::string languages;
     for (const auto& entry : perplexities) {

@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <memory>
 
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
@@ -35,23 +34,13 @@ void run_ccnet_train_lm(const CcnetTrainLmOptions& options) {
     }
 
     // `-` writes to standard output, as the other tools' text outputs do.
-    const bool to_stdout = options.output == "-";
-    std::unique_ptr<AtomicFile> file;
-    std::FILE* stream = stdout;
-    if (!to_stdout) {
-        file = std::make_unique<AtomicFile>(options.output);
-        stream = std::fopen(file->temporary_path().c_str(), "wb");
-    }
-    if (!stream) throw Error(describe("cannot write", options.output, std::strerror(errno), "check the directory"));
-    bool written = true;
-    text::write_arpa(model, [&](const std::string& part) {
-        written = written && std::fwrite(part.data(), 1, part.size(), stream) == part.size();
+    write_text_output(options.output, [&](std::FILE* stream) {
+        bool written = true;
+        text::write_arpa(model, [&](const std::string& part) {
+            written = written && std::fwrite(part.data(), 1, part.size(), stream) == part.size();
+        });
+        return written;
     });
-    const bool closed = to_stdout ? std::fflush(stream) == 0 : std::fclose(stream) == 0;
-    if (!closed || !written) {
-        throw Error(describe("cannot write", options.output, std::strerror(errno), "check free disk space"));
-    }
-    if (file) file->commit();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     log_info("wrote " + options.output + ": " + std::to_string(model.tokens) + " tokens in " +
              std::to_string(model.sentences) + " sentences, " + format_short(seconds) + " s, peak memory " +
