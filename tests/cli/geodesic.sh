@@ -100,6 +100,15 @@ run_case "two inputs" 2 "exactly one" -- "$exe" -m "$normal" --from 1,0 --to 0,1
 expect_one_line_error "two inputs"
 run_case "wrong dimension" 2 "dimension 2" -- "$exe" -m "$normal" --from 1,0,3 --to 0,1
 expect_one_line_error "wrong dimension"
+run_case "from without to" 2 'missing option "--to"' -- "$exe" -m "$normal" --from 1,0
+expect_one_line_error "from without to"
+run_case "exp ignores to" 2 'invalid options "--to"' -- "$exe" -m "$normal" --exp --from 1,0 --to 0,1 --velocity 1,0
+expect_one_line_error "exp ignores to"
+run_case "velocity without exp" 2 'invalid options "--velocity"' -- "$exe" -m "$normal" --from 1,0 --to 0,1 --velocity 1,0
+run_case "to with pairs file" 2 'invalid options "--to"' -- "$exe" -m "$normal" --pairs "$WORK/pairs.txt" --to 0,1
+run_case "exp without velocity" 2 'missing option "--velocity"' -- "$exe" -m "$normal" --exp --from 1,0
+run_case "nodes not a number" 2 'invalid --nodes "abc": expected a whole number' -- "$exe" -m "$normal" --from 1,0 --to 0,1 --nodes abc
+expect_one_line_error "nodes not a number"
 run_case "too few nodes" 2 "--nodes" -- "$exe" -m "$normal" --from 1,0 --to 0,1 --nodes 2 -o "$WORK/few.h5"
 expect_one_line_error "too few nodes"
 expect_no_file "too few nodes" "$WORK/few.h5"
@@ -167,6 +176,23 @@ run_case "module without dim" 1 'unknown model dimension ".*nodim.pt".*self.dim'
 expect_one_line_error "module without dim"
 run_case "metric-eval, module without dim" 1 'unknown model dimension' -- "$BIN/metric-eval" -m "$WORK/nodim.pt" \
     --logdet "$WORK/nodim-pairs.txt"
+
+# LibTorch is loaded only for a TorchScript model: about half a second of CPU per run otherwise.
+LD_DEBUG=libs "$exe" -m "$normal" --from 1,0 --to 0,1 > /dev/null 2> "$WORK/libs-analytic" ||
+    fail "analytic model with LD_DEBUG failed"
+! grep -q 'libtorch' "$WORK/libs-analytic" || fail "an analytic model loaded LibTorch"
+LD_DEBUG=libs "$exe" -m "$WORK/nodim.pt" --pairs "$WORK/nodim-pairs.txt" > /dev/null 2> "$WORK/libs-torch"
+grep -q 'libtorch' "$WORK/libs-torch" || fail "a TorchScript model did not load LibTorch (is LD_DEBUG working?)"
+# OpenBLAS arrives with LibTorch, after run_tool set its thread count, so the loader sets it again.
+env -u OPENBLAS_NUM_THREADS LD_DEBUG=bindings "$exe" -m "$WORK/nodim.pt" --pairs "$WORK/nodim-pairs.txt" > /dev/null 2> "$WORK/bindings-torch"
+grep -q 'libscorekit_core.*normal symbol .openblas_set_num_threads' "$WORK/bindings-torch" ||
+    fail "OpenBLAS threads were not set after LibTorch loaded"
+# Without the torch layer beside the core library, a TorchScript model fails with one line.
+mkdir -p "$WORK/corelib"
+cp "$(dirname "$exe")/../lib/libscorekit_core.so.0" "$WORK/corelib/"
+run_case "torch layer missing" 1 'cannot load TorchScript module ".*nodim.pt": the torch layer failed to load' -- \
+    env LD_LIBRARY_PATH="$WORK/corelib" "$exe" -m "$WORK/nodim.pt" --pairs "$WORK/nodim-pairs.txt"
+expect_one_line_error "torch layer missing"
 
 # A distance matrix that does not fit on the disk (here: over a file size limit) fails with one
 # line and exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed write.

@@ -19,7 +19,7 @@ run_case "bad method"             2 'invalid --method "hmc".*ula, mala, annealed
 run_case "annealed without levels" 1 'no noise levels.*--sigma-max'       -- "$L" -m "$normal" --method annealed -o "$OUT"
 expect_no_file "annealed without levels" "$OUT"
 run_case "init dimension"         1 'dimension 2, the model expects 1'     -- "$L" -m "$normal" --init "$WORK/init2d.txt"
-run_case "negative sigma"         2 'sigma'                                -- "$L" -m "$normal" --sigma -1
+run_case "negative sigma"         2 'invalid --sigma "-1": must be 0 or positive' -- "$L" -m "$normal" --sigma -1
 expect_one_line_error "negative sigma"
 run_case "burn-in too long"       2 'invalid --burn-in'                    -- "$L" -m "$normal" --steps 10 --burn-in 10
 run_case "thin keeps nothing"     2 'invalid --thin "10": it keeps no sample of the 5 steps' -- "$L" -m "$normal" --thin 10 --steps 5

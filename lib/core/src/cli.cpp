@@ -61,10 +61,28 @@ const CLI::Validator& non_negative() {
         [](std::string& text) -> std::string {
             char* end = nullptr;
             double value = std::strtod(text.c_str(), &end);
-            if (end == text.c_str() || *end != '\0' || !(value >= 0)) return "\"" + text + "\" must be 0 or positive";
+            if (end == text.c_str() || *end != '\0' || !(value >= 0)) return "\"" + text + "\": must be 0 or positive";
             return "";
         },
         "NONNEGATIVE");
+    return check;
+}
+
+// Thread counts far above the core count only add start-up and memory, and in the tens of
+// thousands the system refuses to create the threads.
+static const CLI::Validator& thread_count() {
+    static const CLI::Validator check(
+        [](std::string& text) -> std::string {
+            char* end = nullptr;
+            const long value = std::strtol(text.c_str(), &end, 10);
+            if (end == text.c_str() || *end != '\0' || value < 0) return "\"" + text + "\": must be 0 or positive";
+            if (value > kMaxThreads) {
+                return "\"" + text + "\": more than " + std::to_string(kMaxThreads) +
+                       " threads; use at most one per CPU core (0 picks that)";
+            }
+            return "";
+        },
+        "THREADS");
     return check;
 }
 
@@ -76,7 +94,7 @@ void add_common_options(CLI::App& app, CommonOptions& options, CommonOptionSet s
     if (set.threads) {
         app.add_option("--threads", options.threads, "Worker threads (0 = one per CPU core)")
             ->capture_default_str()
-            ->check(non_negative());
+            ->check(thread_count());
     }
     if (set.seed) {
         app.add_option("--seed", options.seed, "Random seed; the same seed gives the same output")
@@ -98,6 +116,59 @@ int resolve_threads(int requested) {
     return cores ? static_cast<int>(cores) : 1;
 }
 
+namespace {
+
+const CLI::Option* find_option(const CLI::App& app, const std::string& name) {
+    if (const CLI::Option* option = app.get_option_no_throw(name)) return option;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+        if (const CLI::Option* option = find_option(*sub, name)) return option;
+    }
+    return nullptr;
+}
+
+std::string expected_value(const CLI::Option* option) {
+    if (option == nullptr) return "a value of another type";
+    const std::string type = option->get_type_name();
+    if (type.rfind("INT", 0) == 0) return "a whole number";
+    if (type.rfind("UINT", 0) == 0) return "a non-negative whole number";
+    if (type.rfind("FLOAT", 0) == 0) return "a number";
+    return "a value of type " + type;
+}
+
+// Rewrites CLI11's "Could not convert: --nodes = abc" in the tools' own error grammar. The
+// message then quotes the value and names the kind of value that the option takes.
+std::string parse_error_message(const CLI::App& app, const CLI::ParseError& error) {
+    const std::string text = error.what();
+
+    // CLI11 prefixes a validator's message with the option name ("--threads: ..."). scorekit's
+    // own validators start their message with the quoted value, which fits the grammar as is.
+    const std::size_t colon = text.find(": \"");
+    if (dynamic_cast<const CLI::ValidationError*>(&error) != nullptr && colon != std::string::npos &&
+        text.rfind("--", 0) == 0) {
+        return "invalid " + text.substr(0, colon) + " " + text.substr(colon + 2);
+    }
+
+    const std::string prefix = "Could not convert: ";
+    const std::size_t separator = text.find(" = ");
+    if (dynamic_cast<const CLI::ConversionError*>(&error) == nullptr || text.rfind(prefix, 0) != 0 ||
+        separator == std::string::npos) {
+        return text;
+    }
+    const std::string name = text.substr(prefix.size(), separator - prefix.size());
+    const std::string value = text.substr(separator + 3);
+    return describe("invalid " + name, value, "expected " + expected_value(find_option(app, name)), "");
+}
+
+void warn_if_oversubscribed(int threads) {
+    const unsigned cores = std::thread::hardware_concurrency();
+    if (cores > 0 && static_cast<unsigned>(threads) > cores) {
+        log_warning("--threads " + std::to_string(threads) + " is more than the " + std::to_string(cores) +
+                    " CPU cores here; the threads will share them");
+    }
+}
+
+}  // namespace
+
 int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
              const std::function<void()>& body) {
     const std::string tool = app.get_name();
@@ -114,7 +185,8 @@ int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
         std::printf("%s %s\n", tool.c_str(), version_string().c_str());
         return 0;
     } catch (const CLI::ParseError& e) {
-        std::fprintf(stderr, "%s: %s; run '%s --help' for usage\n", tool.c_str(), e.what(), tool.c_str());
+        std::fprintf(stderr, "%s: %s; run '%s --help' for usage\n", tool.c_str(),
+                     parse_error_message(app, e).c_str(), tool.c_str());
         return 2;
     }
 
@@ -135,6 +207,7 @@ int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
     // --threads 1 (one SLURM CPU, for example) used two cores. OPENBLAS_NUM_THREADS, when set, wins.
     if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) set_blas_threads(resolve_threads(options.threads));
     try {
+        warn_if_oversubscribed(options.threads);
         check_output_writable(options.output);
         body();
         close_stdout();
@@ -153,8 +226,12 @@ int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
         return 1;
     } catch (const std::exception& e) {
         // A failure inside a dependency (LibTorch, HDF5) that no scorekit check anticipated.
+        // LibTorch's messages carry a backtrace or a TorchScript traceback over many lines: the
+        // first line says what failed, and stderr keeps its one line per error.
+        std::string message = e.what();
+        message = message.substr(0, message.find('\n'));
         std::fprintf(stderr, "%s: internal error: %s; please report it with the command line\n",
-                     tool.c_str(), e.what());
+                     tool.c_str(), message.c_str());
         return 1;
     }
 }

@@ -30,6 +30,11 @@ Mode choose_mode(const GeodesicCommandOptions& o) {
         throw UsageError(describe_at("invalid input", "with " + std::to_string(sources) + " sources",
                                   "give exactly one of --from, --pairs or --all-pairs", ""));
     }
+    if (o.from.empty() && (!o.to.empty() || !o.velocity.empty())) {
+        throw UsageError(describe("invalid options", !o.to.empty() ? "--to" : "--velocity",
+                                  "it goes with --from, and this run reads its points from a file",
+                                  "drop it, or use --from instead"));
+    }
     if (!o.all_pairs.empty()) {
         if (o.exp || o.log) {
             throw UsageError(describe("invalid options", "--all-pairs", "it computes distances, not maps",
@@ -37,8 +42,28 @@ Mode choose_mode(const GeodesicCommandOptions& o) {
         }
         return Mode::all_pairs;
     }
-    if (o.exp) return Mode::exp_map;
-    return o.log ? Mode::log_map : Mode::boundary;
+    Mode mode = Mode::boundary;
+    if (o.exp) mode = Mode::exp_map;
+    if (o.log) mode = Mode::log_map;
+    if (o.from.empty()) return mode;
+
+    // With --from, the second point must come from the option that matches the mode, so that a
+    // stray --to is not silently ignored by --exp (or --velocity by a boundary problem).
+    const bool exp = mode == Mode::exp_map;
+    const char* needed = exp ? "--velocity" : "--to";
+    const char* stray = exp ? "--to" : "--velocity";
+    if (!(exp ? o.to : o.velocity).empty()) {
+        throw UsageError(describe("invalid options", stray,
+                                  exp ? "--exp starts from --from with --velocity and has no end point"
+                                      : "--velocity is only used by --exp",
+                                  std::string("drop ") + stray + (exp ? "" : " or add --exp")));
+    }
+    if ((exp ? o.velocity : o.to).empty()) {
+        throw UsageError(describe("missing option", needed,
+                                  exp ? "--exp needs an initial velocity" : "--from needs an end point",
+                                  std::string("pass ") + needed + " with one value per dimension"));
+    }
+    return mode;
 }
 
 // Start rows and end (or velocity) rows from --from/--to/--velocity or a pairs file.

@@ -175,7 +175,7 @@ private:
 
 }  // namespace
 
-std::unique_ptr<ScoreModel> load_torchscript_model(const std::string& path, int threads) {
+std::unique_ptr<ScoreModel> open_torchscript_model(const std::string& path, int threads) {
     torch::jit::Module module;
     try {
         module = torch::jit::load(path);
@@ -188,3 +188,9 @@ std::unique_ptr<ScoreModel> load_torchscript_model(const std::string& path, int 
 }
 
 }  // namespace scorekit
+
+// The entry point that load_torchscript_model (lib/core/src/model_loader.cpp) looks up after
+// loading this library on demand, so that tools without a TorchScript model never load LibTorch.
+extern "C" __attribute__((visibility("default"))) scorekit::TorchScriptLoader scorekit_torchscript_loader_v1() {
+    return &scorekit::open_torchscript_model;
+}

@@ -20,7 +20,12 @@ namespace scorekit {
 // UsageError for an invalid analytic specification. `threads` sets LibTorch's thread count.
 std::unique_ptr<ScoreModel> load_score_model(const std::string& spec, int threads = 1);
 
-// Loads a TorchScript score module (see above).
+// Loads a TorchScript score module (see above). LibTorch costs about half a second of CPU to load,
+// so the torch layer (libscorekit_score) is opened here, on the first TorchScript model, rather than
+// linked into every tool. Throws Error when this build has no torch layer.
 std::unique_ptr<ScoreModel> load_torchscript_model(const std::string& path, int threads = 1);
+
+// What the torch layer exports, as `extern "C" TorchScriptLoader scorekit_torchscript_loader_v1()`.
+using TorchScriptLoader = std::unique_ptr<ScoreModel> (*)(const std::string& path, int threads);
 
 }  // namespace scorekit
