@@ -184,7 +184,7 @@ void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, co
 
 // Writes a shard of --all-pairs as rows (i, j, length, converged), one per pair of the shard,
 // which share/slurm/merge-shards.py assembles into the distance matrix of a single run.
-void write_pair_table(const GeodesicCommandOptions& o, const ScoreMetric& metric,
+void write_pair_table(const GeodesicCommandOptions& o, const std::string& output, const ScoreMetric& metric,
                       const std::vector<std::pair<Eigen::Index, Eigen::Index>>& pairs, const GeodesicBatch& batch,
                       const std::vector<std::string>& reasons, Eigen::Index points, ShardSpec shard) {
     RowMatrix table(static_cast<Eigen::Index>(pairs.size()), 4);
@@ -195,9 +195,9 @@ void write_pair_table(const GeodesicCommandOptions& o, const ScoreMetric& metric
         table(row, 2) = batch.lengths(row);
         table(row, 3) = reasons[k].empty() ? 1 : 0;
     }
-    PointLocation location = locate_points(o.common.output, "/pairs", true);
+    PointLocation location = locate_points(output, "/pairs", true);
     if (!location.hdf5) {
-        write_points(o.common.output, table, {"i", "j", "length", "converged"});
+        write_points(output, table, {"i", "j", "length", "converged"});
         return;
     }
     Hdf5Writer file(location.path);
@@ -223,6 +223,8 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
         pairs = std::vector<std::pair<Eigen::Index, Eigen::Index>>(pairs.begin() + range.begin,
                                                                    pairs.begin() + range.end);
     }
+    const std::string output = shard_output_path(o.common.output, shard, o.shard.empty());
+    const std::string paths = shard_output_path(o.paths, shard, o.shard.empty(), "--paths");
     RowMatrix starts(static_cast<Eigen::Index>(pairs.size()), metric.dim()), ends(starts.rows(), metric.dim());
     for (size_t k = 0; k < pairs.size(); ++k) {
         starts.row(static_cast<Eigen::Index>(k)) = points.row(pairs[k].first);
@@ -240,9 +242,9 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
         labels.push_back("pair (" + std::to_string(i) + ", " + std::to_string(j) + ")");
     }
 
-    PointLocation location = locate_points(o.common.output, "/distances", true);
+    PointLocation location = locate_points(output, "/distances", true);
     if (shard.count > 1) {
-        write_pair_table(o, metric, pairs, batch, reasons, n, shard);
+        write_pair_table(o, output, metric, pairs, batch, reasons, n, shard);
     } else if (location.hdf5) {
         Hdf5Writer file(location.path);
         file.write_matrix("/distances", distances);
@@ -251,9 +253,9 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
         file.write_attribute("/distances", "source", o.all_pairs);
         file.commit();
     } else {
-        write_points(o.common.output, distances);
+        write_points(output, distances);
     }
-    if (!o.paths.empty()) write_paths(o.paths, batch.paths, starts.rows(), batch.nodes);
+    if (!paths.empty()) write_paths(paths, batch.paths, starts.rows(), batch.nodes);
 
     const Eigen::Index unconverged = report_unconverged(reasons, labels);
     log_summary(std::to_string(n) + " points, " + std::to_string(pairs.size()) + " geodesics, " +
@@ -353,6 +355,8 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
 }  // namespace
 
 void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
+    check_distinct_files({{"--output", o.common.output}, {"--paths", o.paths}},
+                         {{"--model", o.model}, {"--pairs", o.pairs}, {"--all-pairs", o.all_pairs}});
     check_output_writable(o.paths);  // before the solve, as run_tool does for -o
     model.require_dimension(o.model);
     MetricOptions settings = o.settings;

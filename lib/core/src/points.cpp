@@ -128,7 +128,7 @@ PointSet read_hdf5_points(const std::string& spec, const PointLocation& location
     std::string dataset = location.dataset;
     // A file name without :/dataset means /points, or else the file's only dataset, such as the
     // /samples that langevin writes. With several datasets the message lists them.
-    if (spec.find(":/") == std::string::npos && !reader.exists(dataset)) {
+    if (split_dataset_spec(spec).dataset.empty() && !reader.exists(dataset)) {
         std::vector<std::string> datasets = reader.dataset_paths();
         if (datasets.size() == 1) {
             dataset = datasets.front();
@@ -159,12 +159,31 @@ PointSet read_hdf5_points(const std::string& spec, const PointLocation& location
 
 }  // namespace
 
+DatasetSpec split_dataset_spec(const std::string& spec) {
+    const size_t absolute = spec.find(":/");
+    if (absolute != std::string::npos) return {spec.substr(0, absolute), spec.substr(absolute + 1)};
+    const size_t colon = spec.rfind(':');
+    if (colon != std::string::npos && colon + 1 < spec.size() && has_hdf5_extension(spec.substr(0, colon))) {
+        return {spec.substr(0, colon), "/" + spec.substr(colon + 1)};
+    }
+    return {spec, ""};
+}
+
+void check_dataset_path(const std::string& spec, const std::string& dataset) {
+    const bool valid = dataset.size() > 1 && dataset[0] == '/' && dataset.back() != '/' &&
+                       dataset.find("//") == std::string::npos;
+    if (!valid) {
+        throw UsageError(describe("invalid dataset path", spec, "\"" + dataset + "\" is not a name like /group/name",
+                                  "write FILE.h5:/NAME or FILE.h5:/GROUP/NAME"));
+    }
+}
+
 PointLocation locate_points(const std::string& spec, const std::string& default_dataset, bool for_output) {
     PointLocation location;
-    size_t colon = spec.find(":/");
-    if (colon != std::string::npos && spec != "-") {
-        location.path = spec.substr(0, colon);
-        location.dataset = spec.substr(colon + 1);
+    DatasetSpec split = split_dataset_spec(spec);
+    if (!split.dataset.empty() && spec != "-") {
+        location.path = split.file;
+        location.dataset = split.dataset;
         location.hdf5 = true;
         return location;
     }

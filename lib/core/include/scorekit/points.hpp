@@ -31,7 +31,21 @@ struct PointLocation {
     bool hdf5 = false;
 };
 
-// Splits `spec` at ":/" and decides HDF5 or text (by the HDF5 signature or the file extension).
+// A file argument split into the file and the HDF5 dataset inside it. "FILE:/GROUP/NAME" names a
+// dataset, and so does "FILE.h5:NAME" when FILE ends in .h5, .hdf5 or .hdf (meaning /NAME).
+// Otherwise the whole argument is the file and `dataset` is empty.
+struct DatasetSpec {
+    std::string file;
+    std::string dataset;
+};
+DatasetSpec split_dataset_spec(const std::string& spec);
+
+// Throws UsageError unless `dataset` is an absolute HDF5 path of non-empty names ("/a/b"),
+// naming `spec` in the message.
+void check_dataset_path(const std::string& spec, const std::string& dataset);
+
+// Splits `spec` with split_dataset_spec and decides HDF5 or text (by the HDF5 signature or the
+// file extension).
 PointLocation locate_points(const std::string& spec, const std::string& default_dataset = "/points",
                             bool for_output = false);
 
