@@ -215,6 +215,8 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
     const Eigen::Index n = points.rows();
     auto pairs = upper_triangle_pairs(n);
     const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
+    const std::string output = shard_output_path(o.common.output, shard, o.shard.empty());
+    const std::string paths = shard_output_path(o.paths, shard, o.shard.empty(), "--paths");
     if (shard.count > 1) {
         const ShardRange range = shard_range(static_cast<std::int64_t>(pairs.size()), shard);
         log_info("shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + ": pairs [" +
@@ -223,8 +225,6 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
         pairs = std::vector<std::pair<Eigen::Index, Eigen::Index>>(pairs.begin() + range.begin,
                                                                    pairs.begin() + range.end);
     }
-    const std::string output = shard_output_path(o.common.output, shard, o.shard.empty());
-    const std::string paths = shard_output_path(o.paths, shard, o.shard.empty(), "--paths");
     RowMatrix starts(static_cast<Eigen::Index>(pairs.size()), metric.dim()), ends(starts.rows(), metric.dim());
     for (size_t k = 0; k < pairs.size(); ++k) {
         starts.row(static_cast<Eigen::Index>(k)) = points.row(pairs[k].first);
