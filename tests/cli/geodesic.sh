@@ -128,6 +128,10 @@ run_case "ode tolerance" 2 'invalid --ode-tolerance "-1": must be positive' -- "
     --velocity 0,1 --ode-tolerance -1
 expect_one_line_error "ode tolerance"
 run_case "exp with 1 node" 2 'invalid --nodes "1"' -- "$exe" -m "$normal" --exp --from 1,0 --velocity 0,1 --nodes 1
+# A pairs file has 2 D columns: start point, then end point (or velocity with --exp).
+run_case "pairs with 2 columns" 1 'rows have 2 columns, expected 4: the start point then the end point' -- \
+    "$exe" -m "$normal" --pairs "$WORK/points.txt"
+expect_one_line_error "pairs with 2 columns"
 # --paths and -o are two outputs: one file cannot hold both.
 run_case "paths is the output" 2 'invalid --paths ".*same.h5": it is the same file as --output' -- \
     "$exe" -m "$normal" --from 1,0 --to 0,1 -o "$WORK/same.h5" --paths "$WORK/same.h5"
@@ -231,19 +235,21 @@ expect_one_line_error "failing forward"
 
 # In a SLURM array (COUNT > 1) without --shard every task runs the same command line, so the
 # output name must differ per task: {shard} or the task id in it.
-array=(env SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2)
+# The tools run in $WORK with relative names, so that a digit in the temporary directory's name
+# cannot pass for the task id.
+array=(env -C "$WORK" SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2)
 run_case "array with one output" 2 'invalid --output ".*fixed.tsv": every task of the SLURM array' -- \
-    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "$WORK/fixed.tsv"
+    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "fixed.tsv"
 expect_one_line_error "array with one output"
 expect_no_file "array with one output" "$WORK/fixed.tsv"
 run_case "array with {shard}" 0 'shard 1/2' -- \
-    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "$WORK/pairs-{shard}.tsv"
+    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "pairs-{shard}.tsv"
 expect_file "array with {shard}" "$WORK/pairs-0001.tsv"
 run_case "array with task id" 0 'shard 1/2' -- \
-    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "$WORK/pairs-1.tsv"
+    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "pairs-1.tsv"
 expect_file "array with task id" "$WORK/pairs-1.tsv"
 run_case "array with one --paths" 2 'invalid --paths ".*paths.h5": every task' -- \
-    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "$WORK/p-{shard}.tsv" --paths "$WORK/paths.h5"
+    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "p-{shard}.tsv" --paths "paths.h5"
 
 # LibTorch is loaded only for a TorchScript model: about half a second of CPU per run otherwise.
 LD_DEBUG=libs "$exe" -m "$normal" --from 1,0 --to 0,1 > /dev/null 2> "$WORK/libs-analytic" ||

@@ -62,19 +62,21 @@ expect_one_line_error "empty group name"
 expect_no_file "empty group name" "$WORK/bad.h5"
 
 # In a SLURM array (COUNT > 1) without --shard, every task would write one fixed -o file.
-array=(env SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2)
+# The tools run in $WORK with relative names, so that a digit in the temporary directory's name
+# cannot pass for the task id.
+array=(env -C "$WORK" SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2)
 run_case "array with one output" 2 'invalid --output ".*lv.tsv": every task of the SLURM array' -- \
-    "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5 -o "$WORK/lv.tsv"
+    "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5 -o "lv.tsv"
 expect_one_line_error "array with one output"
 expect_no_file "array with one output" "$WORK/lv.tsv"
-run_case "array with {shard}" 0 'shard 1/2' -- "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5 -o "$WORK/lv-{shard}.h5"
+run_case "array with {shard}" 0 'shard 1/2' -- "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5 -o "lv-{shard}.h5"
 /usr/bin/python3 -c 'import h5py, sys; assert h5py.File(sys.argv[1])["/samples"].attrs["shard"] in ("1/2", b"1/2")' \
     "$WORK/lv-0001.h5" || fail "array with {shard}: lv-0001.h5 is not shard 1/2"
-run_case "array with task id" 0 'shard 1/2' -- "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5 -o "$WORK/samples-1.h5"
+run_case "array with task id" 0 'shard 1/2' -- "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5 -o "samples-1.h5"
 expect_file "array with task id" "$WORK/samples-1.h5"
 run_case "array to stdout" 0 'shard 1/2' -- "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5
 run_case "explicit shard, one output" 0 'shard 1/2' -- "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5 --shard 1/2 \
-    -o "$WORK/lv.tsv"
+    -o "lv.tsv"
 
 # Text output: one row per chain and kept step, tab-separated, reproducible.
 run_case "text output" 0 '' -- "$L" -m "$normal" --chains 7 --steps 20 --burn-in 10 --thin 5 --seed 4

@@ -77,7 +77,10 @@ void read_pairs(const GeodesicCommandOptions& o, int dim, Mode mode, RowMatrix& 
         }
         return;
     }
-    RowMatrix table = read_points(o.pairs, 2 * dim).values;
+    const std::string second_part = mode == Mode::exp_map ? "velocity" : "end point";
+    const std::string layout = "the start point then the " + second_part + ", " + std::to_string(dim) +
+                               " coordinates each, for a model of dimension " + std::to_string(dim);
+    RowMatrix table = read_points(o.pairs, 2 * dim, layout).values;
     first = table.leftCols(dim);
     second = table.rightCols(dim);
 }

@@ -1,5 +1,7 @@
 #include "scorekit/points.hpp"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -97,7 +99,7 @@ PointSet read_text_points(const std::string& spec) {
         first_row = false;
         if (bad < fields.size()) {
             throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), bad),
-                                 "\"" + fields[bad] + "\" is not a number", "fix or remove the row"));
+                                 quote(fields[bad]) + " is not a number", "fix or remove the row"));
         }
         for (size_t j = 0; j < row.size(); ++j) {
             if (!std::isfinite(row[j])) {
@@ -173,7 +175,7 @@ void check_dataset_path(const std::string& spec, const std::string& dataset) {
     const bool valid = dataset.size() > 1 && dataset[0] == '/' && dataset.back() != '/' &&
                        dataset.find("//") == std::string::npos;
     if (!valid) {
-        throw UsageError(describe("invalid dataset path", spec, "\"" + dataset + "\" is not a name like /group/name",
+        throw UsageError(describe("invalid dataset path", spec, quote(dataset) + " is not a name like /group/name",
                                   "write FILE.h5:/NAME or FILE.h5:/GROUP/NAME"));
     }
 }
@@ -181,6 +183,10 @@ void check_dataset_path(const std::string& spec, const std::string& dataset) {
 PointLocation locate_points(const std::string& spec, const std::string& default_dataset, bool for_output) {
     PointLocation location;
     DatasetSpec split = split_dataset_spec(spec);
+    struct stat status {};
+    if (!for_output && spec != "-" && stat(split.file.c_str(), &status) == 0 && S_ISDIR(status.st_mode)) {
+        throw Error(describe("cannot read points", spec, "it is a directory", "give a file"));
+    }
     if (!split.dataset.empty() && spec != "-") {
         location.path = split.file;
         location.dataset = split.dataset;
@@ -194,9 +200,15 @@ PointLocation locate_points(const std::string& spec, const std::string& default_
     return location;
 }
 
-PointSet read_points(const std::string& spec, int expected_dim) {
+PointSet read_points(const std::string& spec, int expected_dim, const std::string& layout) {
     PointLocation location = locate_points(spec);
     PointSet set = location.hdf5 ? read_hdf5_points(spec, location) : read_text_points(spec);
+    if (expected_dim > 0 && set.values.cols() != expected_dim && !layout.empty()) {
+        throw Error(describe("cannot use", spec,
+                             "rows have " + std::to_string(set.values.cols()) + " columns, expected " +
+                                 std::to_string(expected_dim) + ": " + layout,
+                             "give rows of " + std::to_string(expected_dim) + " columns"));
+    }
     if (expected_dim > 0 && set.values.cols() != expected_dim) {
         throw Error(describe("cannot use points", spec,
                              "points have dimension " + std::to_string(set.values.cols()) + ", the model expects " +

@@ -51,8 +51,9 @@ PointLocation locate_points(const std::string& spec, const std::string& default_
 
 // Reads a point set. Throws Error naming the file, line or row and column for a missing file or
 // dataset, a truncated file, a value that is not a number, NaN or infinity, ragged rows, an empty
-// set, or (when `expected_dim` > 0) the wrong number of columns.
-PointSet read_points(const std::string& spec, int expected_dim = 0);
+// set, or (when `expected_dim` > 0) the wrong number of columns. A file whose rows are not
+// points (pairs, curves) passes `layout`, the meaning of its columns, for that message.
+PointSet read_points(const std::string& spec, int expected_dim = 0, const std::string& layout = "");
 
 // Writes points as HDF5 (float64 dataset with provenance) or as tab-separated text with
 // round-trip precision. `columns` (optional) become a text header or a `columns` attribute.
