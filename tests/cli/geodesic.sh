@@ -89,6 +89,9 @@ expect_one_line_error "batch size 0"
 run_case "non-attained infimum" 1 "did not converge" -- "$exe" -m exponential --metric conformal --from 0,0 --to 4,0 -o "$WORK/t7.h5"
 expect_file "non-attained infimum" "$WORK/t7.h5"
 h5dump -d /converged "$WORK/t7.h5" | grep -q "(0): 0" || fail "non-attained infimum: converged flag is not 0"
+for name in converged iterations; do
+    h5dump -H -d "/$name" "$WORK/t7.h5" | grep -q 'H5T_STD_I64LE' || fail "non-attained infimum: /$name is not int64"
+done
 run_case "allow unconverged" 0 "did not converge" -- "$exe" -m exponential --metric conformal --from 0,0 --to 4,0 --allow-unconverged
 [ "$(column converged)" = 0 ] || fail "allow unconverged: converged column is not 0"
 

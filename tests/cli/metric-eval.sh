@@ -76,7 +76,7 @@ expect_one_line_error "points and curves as text"
 run_case "unknown metric" 2 "stein, outer, conformal or pullback" -- "$exe" -m "$gaussian" --metric fisher "$WORK/origin.txt"
 expect_one_line_error "unknown metric"
 
-# Messages say what is wrong with the file: the columns of curves, a directory, a byte that is
+# Messages name what is wrong with the file: the columns of curves, a directory, a byte that is
 # not UTF-8 (escaped, never sent raw to the terminal).
 printf '0 0\n1 2\n' > "$WORK/two-columns.txt"
 run_case "curves with 2 columns" 1 'rows have 2 columns, expected 4: curve, t, then 2 coordinates' -- \

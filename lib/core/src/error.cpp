@@ -12,7 +12,10 @@ namespace {
 std::size_t utf8_sequence_length(const std::string& text, std::size_t i) {
     const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
     const unsigned char lead = byte(i);
-    std::size_t length = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 && lead < 0xE0 ? 2 : 0;
+    std::size_t length = 0;
+    if (lead >= 0xC2 && lead < 0xE0) length = 2;
+    if (lead >= 0xE0 && lead < 0xF0) length = 3;
+    if (lead >= 0xF0 && lead <= 0xF4) length = 4;
     if (length == 0 || i + length > text.size()) return 0;
     for (std::size_t k = 1; k < length; ++k) {
         if ((byte(i + k) & 0xC0) != 0x80) return 0;
@@ -30,7 +33,9 @@ std::string quote(const std::string& value) {
     std::string quoted = "\"";
     for (std::size_t i = 0; i < value.size();) {
         const auto byte = static_cast<unsigned char>(value[i]);
-        std::size_t length = byte < 0x80 ? (byte >= 0x20 && byte != 0x7F ? 1 : 0) : utf8_sequence_length(value, i);
+        const bool printable_ascii = byte >= 0x20 && byte < 0x7F;
+        std::size_t length = printable_ascii ? 1 : 0;
+        if (byte >= 0x80) length = utf8_sequence_length(value, i);
         if (length == 0) {
             char escaped[8];
             std::snprintf(escaped, sizeof escaped, "\\x%02X", byte);

@@ -164,9 +164,9 @@ void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, co
         file.write_array("/paths", {count, batch.nodes, metric.dim()}, batch.paths.data());
         file.write_array("/lengths", {count}, batch.lengths.data());
         file.write_array("/energies", {count}, batch.energies.data());
-        file.write_array("/iterations", {count}, iterations.data());
+        file.write_integer_array("/iterations", {count}, iterations.data());
         Vector converged = flags(reasons);
-        file.write_array("/converged", {count}, converged.data());
+        file.write_integer_array("/converged", {count}, converged.data());
         write_attributes(file, o, metric);
         file.commit();
     } else {
@@ -251,7 +251,7 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
     } else if (location.hdf5) {
         Hdf5Writer file(location.path);
         file.write_matrix("/distances", distances);
-        file.write_matrix("/converged", converged);
+        file.write_integer_array("/converged", {n, n}, converged.data());
         write_attributes(file, o, metric);
         file.write_attribute("/distances", "source", o.all_pairs);
         file.commit();
@@ -284,7 +284,7 @@ void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         file.write_matrix("/ends", result.ends);
         file.write_matrix("/end_velocities", result.end_velocities);
         Vector converged = flags(reasons);
-        file.write_array("/converged", {count}, converged.data());
+        file.write_integer_array("/converged", {count}, converged.data());
         write_attributes(file, o, metric);
         file.commit();
     } else {
@@ -331,9 +331,9 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         file.write_matrix("/velocities", result.velocities);
         file.write_array("/lengths", {count}, result.lengths.data());
         file.write_array("/residuals", {count}, result.residuals.data());
-        file.write_array("/iterations", {count}, iterations.data());
+        file.write_integer_array("/iterations", {count}, iterations.data());
         Vector converged = flags(reasons);
-        file.write_array("/converged", {count}, converged.data());
+        file.write_integer_array("/converged", {count}, converged.data());
         write_attributes(file, o, metric);
         file.commit();
     } else {

@@ -11,8 +11,8 @@ namespace scorekit {
 namespace {
 
 // The line of a LibTorch error that states the cause. The TorchScript interpreter rethrows a
-// failed operation as a std::runtime_error whose message is a traceback ending in the cause
-// ("RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x3 and 4x8)"); c10::Error
+// failed operation as a std::runtime_error with a traceback that ends in the cause, such as
+// "RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x3 and 4x8)". A c10::Error
 // starts with the cause and may append a C++ backtrace.
 std::string torch_error_cause(const std::exception& error) {
     const auto* c10_error = dynamic_cast<const c10::Error*>(&error);

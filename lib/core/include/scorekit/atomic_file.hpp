@@ -43,9 +43,9 @@ struct FileArgument {
     std::string path;  // may carry a :/dataset suffix; "" and "-" (standard streams) are skipped
 };
 
-// Throws UsageError naming both options if an output is the same file as another output or
-// as an input: the same existing file, or the same path after following links and resolving
-// the directory for files that do not exist yet. Inputs may name the same file as each other.
+// Throws UsageError naming both options if an output is the same file as another output or as
+// an input. Existing files are compared by device and inode, others by their path after links
+// and the directory are resolved. Inputs may name the same file as each other.
 void check_distinct_files(const std::vector<FileArgument>& outputs, const std::vector<FileArgument>& inputs = {});
 
 // Throws Error unless a file can be created next to `output` (its directory exists and is
