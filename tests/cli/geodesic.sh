@@ -135,6 +135,11 @@ run_case "exp with 1 node" 2 'invalid --nodes "1"' -- "$exe" -m "$normal" --exp 
 run_case "pairs with 2 columns" 1 'rows have 2 columns, expected 4: the start point then the end point' -- \
     "$exe" -m "$normal" --pairs "$WORK/points.txt"
 expect_one_line_error "pairs with 2 columns"
+run_case "output with a dataset" 2 'invalid --output ".*g.h5:foo": this output holds several datasets' -- \
+    "$exe" -m "$normal" --from 1,0 --to 0,1 -o "$WORK/g.h5:foo"
+expect_no_file "output with a dataset" "$WORK/g.h5"
+run_case "paths with a dataset" 2 'invalid --paths ".*p.h5:/paths"' -- \
+    "$exe" -m "$normal" --from 1,0 --to 0,1 --paths "$WORK/p.h5:/paths"
 # --paths and -o are two outputs: one file cannot hold both.
 run_case "paths is the output" 2 'invalid --paths ".*same.h5": it is the same file as --output' -- \
     "$exe" -m "$normal" --from 1,0 --to 0,1 -o "$WORK/same.h5" --paths "$WORK/same.h5"

@@ -90,6 +90,12 @@ run_case "latin-1 byte" 1 '"\\xE9" is not a number' -- "$exe" -m "$gaussian" "$W
 expect_one_line_error "latin-1 byte"
 LC_ALL=C grep -q $'\351' "$WORK/err" && fail "latin-1 byte: the raw byte reached stderr"
 
+# The HDF5 output holds several datasets with fixed names, so a dataset suffix is rejected.
+run_case "output with a dataset" 2 'invalid --output ".*me.h5:/grp": this output holds several datasets' -- \
+    "$exe" -m "$gaussian" "$WORK/two.txt" -o "$WORK/me.h5:/grp"
+expect_one_line_error "output with a dataset"
+expect_no_file "output with a dataset" "$WORK/me.h5"
+
 # A trained model file with a bad value is an invalid file (status 1), never a usage error or a
 # sampler failure.
 "$BIN/score-train" "$SRC/share/data/faithful.csv" -o "$WORK/model.h5" --steps 5 --width 8 -q || fail "score-train for the model cases failed"

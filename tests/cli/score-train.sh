@@ -95,6 +95,10 @@ run_case "resume is the output"     2 'invalid --output ".*y.h5": it is the same
     "$T" "$DATA" -o "$WORK/y.h5" --resume "$WORK/y.h5" $quick
 run_case "checkpoint is the input"  2 'invalid --checkpoint ".*faithful.csv": it is the same file as input' -- \
     "$T" "$DATA" -o "$WORK/y.h5" --checkpoint "$DATA" $quick
+run_case "model with a dataset"     2 'invalid --output ".*m.h5:x": this output holds several datasets' -- \
+    "$T" "$DATA" -o "$WORK/m.h5:x" $quick
+expect_one_line_error "model with a dataset"
+expect_no_file "model with a dataset" "$WORK/m.h5"
 # A batch that cannot be allocated is one line, not LibTorch's stack trace.
 run_case "batch beyond memory"      1 'out of memory "--batch-size 1000000000000.*lower --batch-size' -- \
     "$T" "$DATA" -o "$OUT" --batch-size 1000000000000 --steps 1

@@ -358,6 +358,8 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
 }  // namespace
 
 void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
+    check_no_dataset(o.common.output, "--output");
+    check_no_dataset(o.paths, "--paths");
     check_distinct_files({{"--output", o.common.output}, {"--paths", o.paths}},
                          {{"--model", o.model}, {"--pairs", o.pairs}, {"--all-pairs", o.all_pairs}});
     check_output_writable(o.paths);  // before the solve, as run_tool does for -o

@@ -126,6 +126,7 @@ void write_text(const std::string& spec, const std::vector<OutputBlock>& blocks)
 }  // namespace
 
 void run_metric_eval(const MetricEvalCommandOptions& o, const ScoreModel& model) {
+    check_no_dataset(o.common.output, "--output");
     check_distinct_files({{"--output", o.common.output}}, {{"--model", o.model}, {"input", o.input},
                                                           {"--vectors", o.vectors}, {"--vectors2", o.vectors2},
                                                           {"--curves", o.curves}});

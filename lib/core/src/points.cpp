@@ -180,6 +180,15 @@ void check_dataset_path(const std::string& spec, const std::string& dataset) {
     }
 }
 
+void check_no_dataset(const std::string& spec, const std::string& option) {
+    const DatasetSpec split = split_dataset_spec(spec);
+    if (split.dataset.empty()) return;
+    throw UsageError(describe("invalid " + option, spec,
+                              "this output holds several datasets with fixed names, so it takes no dataset " +
+                                  quote(split.dataset),
+                              "give the file name " + quote(split.file) + " alone"));
+}
+
 PointLocation locate_points(const std::string& spec, const std::string& default_dataset, bool for_output) {
     PointLocation location;
     DatasetSpec split = split_dataset_spec(spec);

@@ -44,6 +44,11 @@ DatasetSpec split_dataset_spec(const std::string& spec);
 // naming `spec` in the message.
 void check_dataset_path(const std::string& spec, const std::string& dataset);
 
+// Throws UsageError if `spec` names a dataset. For outputs of tools that write several datasets
+// with fixed names (a model, metric-eval's and geodesic's results), where a suffix would be
+// ignored. `option` names the option in the message.
+void check_no_dataset(const std::string& spec, const std::string& option);
+
 // Splits `spec` with split_dataset_spec and decides HDF5 or text (by the HDF5 signature or the
 // file extension).
 PointLocation locate_points(const std::string& spec, const std::string& default_dataset = "/points",
