@@ -90,6 +90,10 @@ run_case "latin-1 byte" 1 '"\\xE9" is not a number' -- "$exe" -m "$gaussian" "$W
 expect_one_line_error "latin-1 byte"
 LC_ALL=C grep -q $'\351' "$WORK/err" && fail "latin-1 byte: the raw byte reached stderr"
 
+"$BIN/langevin" -m "$gaussian" --chains 3 --steps 2 -o "$WORK/three.h5" -q || fail "langevin for the stdin case failed"
+run_case_stdin "HDF5 on stdin" 1 'cannot read points "standard input": it is an HDF5 file' "$WORK/three.h5" -- "$exe" -m "$gaussian" -
+expect_one_line_error "HDF5 on stdin"
+
 # The HDF5 output holds several datasets with fixed names, so a dataset suffix is rejected.
 run_case "output with a dataset" 2 'invalid --output ".*me.h5:/grp": this output holds several datasets' -- \
     "$exe" -m "$gaussian" "$WORK/two.txt" -o "$WORK/me.h5:/grp"

@@ -77,6 +77,12 @@ PointSet read_text_points(const std::string& spec) {
     bool first_row = true;
 
     while (reader.next(line)) {
+        // A file argument is checked for the HDF5 signature before it gets here; standard input
+        // (or a pipe) cannot be, because HDF5 needs to seek.
+        if (first_row && line.rfind("\x89HDF", 0) == 0) {
+            throw Error(describe("cannot read points", reader.name(), "it is an HDF5 file, which cannot be read from a pipe",
+                                 "give the file name, as file.h5 or file.h5:/dataset"));
+        }
         size_t start = line.find_first_not_of(" \t");
         if (start == std::string::npos || line[start] == '#') continue;
         std::string where = reader.name() + ":" + std::to_string(reader.line_number());
