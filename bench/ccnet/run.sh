@@ -14,6 +14,8 @@
 # HASH_REPEATS: rounds of the `hash` runs (default 3). Each round runs cc_net, then ccnet-filter
 #            with 1 and with 2 threads, so the sides alternate under the same load. The ratios
 #            use the median CPU and wall seconds, and the range is printed.
+# MINE_REPEATS: rounds of the `mine` runs (default 1). Each round runs cc_net, then ccnet-filter
+#            with 1 thread, 2 threads and --compression 1. The ratios use the medians.
 # SKIP_MINE=1: run only the `hash` rows.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,11 +62,14 @@ hash_load="$(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "${SKIP_MINE:-0}" = 1 ]; then
     echo "SKIP_MINE=1: mine rows skipped" >&2
 else
-measure ccnet_mine "$python" "$here/ccnet_reference.py" mine ref/mined lid.bin ref/hashes.npy "${inputs[@]}"
-measure ours_mine_t1 "$exe" --threads 1 mine --force "${inputs[@]}" --hashes ours/hashes.bin --lid-model lid.bin -o ours/mined
-measure ours_mine_t2 "$exe" --threads 2 mine --force "${inputs[@]}" --hashes ours/hashes.bin --lid-model lid.bin -o ours/mined2
-measure ours_mine_gzip1 "$exe" --threads 1 mine --force "${inputs[@]}" --hashes ours/hashes.bin --lid-model lid.bin \
-    --compression 1 -o ours/mined_gzip1
+for round in $(seq "${MINE_REPEATS:-1}"); do
+    rm -rf ref/mined
+    measure ccnet_mine "$python" "$here/ccnet_reference.py" mine ref/mined lid.bin ref/hashes.npy "${inputs[@]}"
+    measure ours_mine_t1 "$exe" --threads 1 mine --force "${inputs[@]}" --hashes ours/hashes.bin --lid-model lid.bin -o ours/mined
+    measure ours_mine_t2 "$exe" --threads 2 mine --force "${inputs[@]}" --hashes ours/hashes.bin --lid-model lid.bin -o ours/mined2
+    measure ours_mine_gzip1 "$exe" --threads 1 mine --force "${inputs[@]}" --hashes ours/hashes.bin --lid-model lid.bin \
+        --compression 1 -o ours/mined_gzip1
+done
 
 fi
 
@@ -102,7 +107,7 @@ ratio() { echo "$(median "$1" 3) $(median "$2" 3)" | awk '{printf "%.1f", $1 / $
 speedup() { echo "$(median "$1" 2) $(median "$2" 2)" | awk '{printf "%.2f", $1 / $2}'; }
 echo "hash: ccnet-filter is $(ratio ccnet_hash ours_hash_t1)x cc_net per CPU second (median CPU s: cc_net $(median ccnet_hash 3), range $(range ccnet_hash 3); 1 thread $(median ours_hash_t1 3), range $(range ours_hash_t1 3)); 2 threads: $(speedup ours_hash_t1 ours_hash_t2)x the 1-thread wall speed (median wall s $(median ours_hash_t1 2) and $(median ours_hash_t2 2))"
 if [ "${SKIP_MINE:-0}" != 1 ]; then
-    echo "mine: ccnet-filter is $(ratio ccnet_mine ours_mine_t1)x cc_net per CPU second ($(ratio ccnet_mine ours_mine_gzip1)x with --compression 1); 2 threads: $(speedup ours_mine_t1 ours_mine_t2)x the 1-thread wall speed"
+    echo "mine: ccnet-filter is $(ratio ccnet_mine ours_mine_t1)x cc_net per CPU second (median CPU s: cc_net $(median ccnet_mine 3), range $(range ccnet_mine 3); 1 thread $(median ours_mine_t1 3), range $(range ours_mine_t1 3)); $(ratio ccnet_mine ours_mine_gzip1)x with --compression 1; 2 threads: $(speedup ours_mine_t1 ours_mine_t2)x the 1-thread wall speed"
 fi
 echo "hash table: $(grep -o '"bytes_per_hash": [0-9.]*' ours/hashes.bin.stats.json | grep -o '[0-9.]*$') bytes per hash; peak RSS of hash per unique hash: $(echo "scale=1; $(median ours_hash_t1 4) * 1024 / $hashes" | bc) bytes"
 echo "mined documents identical to cc_net's: $identical"

@@ -27,6 +27,8 @@ spm_encode --model="$out/models/en.sp.model" < "$out/models/en.txt" > "$out/mode
 "$bin/ccnet-filter" -q train-lm "$out/models/en.pieces" --order 5 -o "$out/models/en.arpa"
 
 echo "ccnet demo: [3/4] hash and mine the fixtures with perplexity buckets"
+echo "ccnet demo: expected below: 'wrong Content-Length' warnings (4 per run), because the records of"
+echo "ccnet demo: cc_net's sample.warc.txt declare lengths that do not match their bodies"
 "$bin/ccnet-filter" -q hash --force --min-len 0 "$corpora/sample.warc.txt" "$corpora/whirlwind.warc.wet.gz" \
     -o "$out/hashes/0000.bin"
 "$bin/ccnet-filter" -q mine --force --min-len 0 "$corpora/sample.warc.txt" "$corpora/whirlwind.warc.wet.gz" \

@@ -6,7 +6,9 @@ into the output that one run without --shard writes.
     merge-shards.py distances -o distances.tsv pairs-0.tsv pairs-1.tsv ...
 
 Shard files are given in shard order 0..N-1. They are text (tab-separated, as the tools write
-it) or HDF5 (`file.h5[:/dataset]`, which needs h5py). The output name sets the output format:
+it) or HDF5 (`file.h5[:/dataset]`, which needs h5py). HDF5 shards record their shard number, and
+the merge checks it against the order given; text shards carry no such record, so their order is
+not checked. The output name sets the output format:
 `.h5` writes HDF5, and `-` or any other name writes text.
 
 samples: shard I of langevin ran chains [I*C/N, (I+1)*C/N) of C and wrote its rows kept-step
@@ -54,6 +56,8 @@ def h5py_module():
 def read_rows(spec, default_dataset):
     """Returns (header or None, rows as lists of string tokens or numbers, HDF5 attributes)."""
     path, dataset = split_location(spec, default_dataset)
+    if not Path(path).is_file():
+        fail(f"cannot read shard {path}: no such file; give every shard output in shard order")
     if dataset is None:
         header, rows = None, []
         with open(path, encoding="utf-8") as stream:
@@ -103,6 +107,20 @@ def write_rows(spec, default_dataset, header, rows, attributes=None, extra=None)
             file.create_dataset(name, data=numpy.array(matrix, dtype=numpy.float64))
 
 
+def check_shard_attribute(spec, attrs, index, shards):
+    """Fails when an HDF5 shard records another shard number than its place in the list."""
+    recorded = attrs.get("shard")
+    if isinstance(recorded, bytes):
+        recorded = recorded.decode()
+    if recorded is None or str(recorded) == f"{index}/{shards}":
+        return
+    recorded = str(recorded)
+    if recorded.partition("/")[2] != str(shards):
+        fail(f"{spec} is shard {recorded}, but {shards} files were given; a shard file is missing or extra")
+    fail(f"{spec} is shard {recorded}, but it is number {index} of the files given; "
+         "give the shards in order 0..N-1, each once")
+
+
 def merge_samples(args):
     shards = len(args.shards)
     blocks = []
@@ -111,6 +129,9 @@ def merge_samples(args):
     for index, spec in enumerate(args.shards):
         chains = (index + 1) * args.chains // shards - index * args.chains // shards
         _, rows, attrs = read_rows(spec, "/samples")
+        check_shard_attribute(spec, attrs, index, shards)
+        if "total_chains" in attrs and int(attrs["total_chains"]) != args.chains:
+            fail(f"{spec} was run with --chains {int(attrs['total_chains'])}, not {args.chains}")
         if chains == 0 or len(rows) % chains:
             fail(f"{spec} has {len(rows)} rows, not a multiple of its {chains} chains (shard {index} of "
                  f"{shards} with --chains {args.chains}); check the shard order and --chains")
@@ -144,15 +165,21 @@ def noise_levels(first_shard, output):
 
 def merge_distances(args):
     table = []
-    for spec in args.shards:
-        header, rows, _ = read_rows(spec, "/pairs")
+    points = None
+    for index, spec in enumerate(args.shards):
+        header, rows, attrs = read_rows(spec, "/pairs")
         if header is not None and header != ["i", "j", "length", "converged"]:
             fail(f"{spec} is not a geodesic --all-pairs shard table (header {' '.join(header)})")
+        check_shard_attribute(spec, attrs, index, len(args.shards))
+        if "points" in attrs:
+            points = int(attrs["points"])
         table.extend(rows)
     if not table:
         fail("the shards contain no pairs")
 
-    n = max(int(float(row[1])) for row in table) + 1
+    # HDF5 shards record the number of points. Text shards do not, and the largest index seen
+    # undercounts it when the last shards are missing, so the pair count check below is the guard.
+    n = points or max(int(float(row[1])) for row in table) + 1
     distances = [[0] * n for _ in range(n)]
     converged = [[1] * n for _ in range(n)]
     seen = set()
@@ -164,7 +191,8 @@ def merge_distances(args):
         distances[i][j] = distances[j][i] = length
         converged[i][j] = converged[j][i] = int(float(flag))
     if len(seen) != n * (n - 1) // 2:
-        fail(f"the shards contain {len(seen)} of the {n * (n - 1) // 2} pairs of {n} points; "
+        counted = "" if points else " (counted from the largest index seen, so possibly more)"
+        fail(f"the shards contain {len(seen)} of the {n * (n - 1) // 2} pairs of {n} points{counted}; "
              "a shard file is missing")
     write_rows(args.output, "/distances", None, distances, extra={"/converged": converged}
                if split_location(args.output, "/distances")[1] else None)

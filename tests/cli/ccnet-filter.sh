@@ -3,6 +3,13 @@
 exe="$BIN/ccnet-filter"
 corpora="$SRC/tests/text/corpora"
 
+# hash writes into an existing directory and creates none, like every scorekit tool.
+run_case "hash into a missing directory" 1 "cannot create a file in directory" -- "$exe" hash --min-len 0 \
+    "$corpora/sample.warc.txt" -o "$WORK/h/0000.bin"
+expect_one_line_error "hash into a missing directory"
+[ ! -e "$WORK/h" ] || fail "hash into a missing directory: the directory was created"
+mkdir -p "$WORK/h"
+
 # hash then mine cc_net's sample: three documents in three languages.
 run_case "hash sample" 0 "hashed 3 documents" -- "$exe" hash --min-len 0 "$corpora/sample.warc.txt" -o "$WORK/h/0000.bin"
 expect_file "hash sample" "$WORK/h/0000.bin"
@@ -48,6 +55,32 @@ expect_no_file "mine --lang" "$WORK/m2/ru.json.gz"
 run_case "done marker" 0 "already done" -- "$exe" mine --min-len 0 "$corpora/sample.warc.txt" \
     --hashes "$WORK/h/0000.bin" -o "$WORK/m"
 
+# A file with bytes but no WARC record (a path list given without --paths) and a file of another
+# compression are errors, not empty shards.
+printf '%s\n' "$corpora/sample.warc.txt" | gzip -c > "$WORK/list.paths.gz"
+run_case "path list as input" 1 'cannot read ".*list.paths.gz": no WARC record in its [0-9]+ bytes; .*--paths' -- \
+    "$exe" -q hash "$WORK/list.paths.gz" -o "$WORK/list.bin"
+expect_one_line_error "path list as input"
+expect_no_file "path list as input marker" "$WORK/list.bin.done"
+# The xz stream header: magic, then flags and CRC32 for CRC64 checks, as xz writes by default.
+printf '\375\067\172\130\132\000\000\004\346\326\264\106' > "$WORK/sample.warc.xz"
+run_case "xz input" 1 'cannot read ".*sample.warc.xz": xz-compressed' -- "$exe" -q hash "$WORK/sample.warc.xz" -o "$WORK/xz.bin"
+expect_one_line_error "xz input"
+
+# A fixed model path (no {lang}) that does not exist is an error before any work, not a run that
+# puts every document in the "all" bucket.
+run_case "missing fixed lm model" 1 'cannot open --sp-model ".*nosuch.model": No such file' -- \
+    "$exe" -q mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --sp-model "$WORK/nosuch.model" \
+    --lm-model "$WORK/nosuch.arpa" -o "$WORK/lm-missing"
+
+# A forced rerun that fails leaves no done marker: the old one goes before the work starts.
+run_case "hash force" 0 "hashed" -- "$exe" hash --min-len 0 "$corpora/sample.warc.txt" -o "$WORK/force.bin"
+expect_file "hash force marker" "$WORK/force.bin.done"
+printf 'WARC/1.0\r\nWARC-Type: conversion\r\n' | gzip -c | head -c 30 > "$WORK/force-cut.warc.wet.gz"
+run_case "failed forced rerun" 1 "truncated" -- "$exe" hash --force --min-len 0 "$corpora/sample.warc.txt" \
+    "$WORK/force-cut.warc.wet.gz" -o "$WORK/force.bin"
+[ ! -e "$WORK/force.bin.done" ] || fail "failed forced rerun: the old done marker is still there"
+
 # A truncated gzip member: the complete records are written, then exit 1 with file and offset.
 good="$corpora/whirlwind.warc.wet.gz"
 size=$(wc -c < "$good")
@@ -66,6 +99,7 @@ grep -q 'after dedup' "$WORK/err" && fail "whirlwind: --no-dedup logs a dedup li
 grep -q '"documents_out": 1' "$WORK/ww.stats.json" || fail "whirlwind: expected one document: $(cat "$WORK/ww.stats.json")"
 
 # The shard defaults to the SLURM array variables: task 1 of 2 reads the second of two inputs.
+mkdir -p "$WORK/slurm"
 SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 run_case "SLURM shard" 0 "shard 1/2" -- "$exe" hash --min-len 0 \
     "$corpora/sample.warc.txt" "$good" -o "$WORK/slurm/{shard}.bin"
 expect_file "SLURM shard" "$WORK/slurm/0001.bin"
@@ -102,6 +136,13 @@ grep -q '^ngram 2=8$' "$WORK/tiny.arpa" || fail "train-lm tiny: bigram count"
 grep -q -P '^-1\t<unk>\t0$' "$WORK/tiny.arpa" || fail "train-lm tiny: <unk> line"
 grep -q -P '^-0\.47712123\t<s>' "$WORK/tiny.arpa" && fail "train-lm tiny: <s> must have log10 probability 0"
 grep -q -P '^0\t<s>\t-0\.47712123$' "$WORK/tiny.arpa" || fail "train-lm tiny: <s> line"
+# -o - writes the ARPA text to standard output, the same bytes as the file.
+"$exe" -q train-lm "$WORK/corpus.txt" --order 2 --discount-fallback -o - > "$WORK/stdout.arpa" ||
+    fail "train-lm -o -: failed"
+cmp -s "$WORK/tiny.arpa" "$WORK/stdout.arpa" || fail "train-lm -o -: standard output differs from the file"
+run_case "hash -o -" 2 'invalid -o "-"' -- "$exe" hash "$corpora/sample.warc.txt" -o -
+expect_one_line_error "hash -o -"
+[ ! -e ./- ] && [ ! -e "$WORK/-" ] || fail "hash -o -: a file named - was written"
 run_case "train-lm no fallback" 1 "cannot estimate Kneser-Ney discounts.*--discount-fallback" -- \
     "$exe" -q train-lm "$WORK/corpus.txt" --order 2 -o "$WORK/none.arpa"
 expect_one_line_error "train-lm no fallback"
@@ -134,6 +175,8 @@ for pp in 50 10 40 20 30; do printf '{"url": "u", "language": "en", "language_sc
 printf '{"url": "u", "language": "de", "language_score": 0.9}\n' >> "$WORK/pp.jsonl"
 run_case "cutoffs" 0 "from 5 of 6 documents" -- "$exe" cutoffs "$WORK/pp.jsonl" -o "$WORK/cut.csv"
 [ "$(head -1 "$WORK/cut.csv")" = ",en" ] || fail "cutoffs: header $(head -1 "$WORK/cut.csv")"
+run_case "cutoffs -o -" 0 "" -- "$exe" -q cutoffs "$WORK/pp.jsonl" -o -
+cmp -s "$WORK/cut.csv" "$WORK/out" || fail "cutoffs -o -: standard output differs from the file"
 grep -qx '30,22.0' "$WORK/cut.csv" || fail "cutoffs: row 30 (numpy gives 22.0)"
 grep -qx '60,34.0' "$WORK/cut.csv" || fail "cutoffs: row 60 (numpy gives 34.0)"
 [ "$(wc -l < "$WORK/cut.csv")" -eq 101 ] || fail "cutoffs: expected 100 rows and a header"
@@ -221,4 +264,20 @@ for command in "" hash mine train-lm cutoffs train-classifier; do
         grep -q -- "$escaped" "$SRC/man/ccnet-filter.1" || fail "man page lacks $option (from '$command --help')"
     done
 done
+
+# The README's dump Makefile as printed, on two fixtures split into its 100 shards, with CLD2 in
+# place of the fastText model it names. Its done markers must survive make, so that a second make
+# after one mined shard is removed runs only that shard.
+mkdir -p "$WORK/dump"
+awk '/^```make$/ { keep = 1; next } /^```$/ { keep = 0 } keep' "$SRC/README.md" |
+    sed 's/ --lid-model lid.176.bin//' > "$WORK/dump/Makefile"
+grep -q 'ccnet-filter hash' "$WORK/dump/Makefile" || fail "README Makefile: block not found"
+printf '%s\n' "$corpora/sample.warc.txt" "$corpora/whirlwind.warc.wet.gz" | gzip -c > "$WORK/dump/wet.paths.gz"
+(cd "$WORK/dump" && PATH="$BIN:$PATH" make -s -j2 > make1.log 2>&1) || fail "README Makefile: make failed: $(tail -3 "$WORK/dump/make1.log")"
+[ "$(ls "$WORK/dump/hashes/"*.bin.done 2>/dev/null | wc -l)" -eq 100 ] || fail "README Makefile: hash done markers were deleted"
+[ "$(ls "$WORK/dump/mined/"*.done 2>/dev/null | wc -l)" -eq 100 ] || fail "README Makefile: not every shard was mined"
+rm "$WORK/dump/mined/0007.done"
+(cd "$WORK/dump" && PATH="$BIN:$PATH" make -n > make2.log 2>&1)
+grep -q 'mine .*expr 0007' "$WORK/dump/make2.log" || fail "README Makefile: the rerun does not mine shard 7"
+[ "$(grep -c 'ccnet-filter' "$WORK/dump/make2.log")" -eq 1 ] || fail "README Makefile: the rerun runs $(grep -c 'ccnet-filter' "$WORK/dump/make2.log") commands"
 finish

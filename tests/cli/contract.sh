@@ -14,6 +14,12 @@ grep -Eq "^$tool [0-9]+\.[0-9]+\.[0-9]+" "$WORK/out" || fail "$tool --version: g
 run_case "$tool unknown option" 2 "^$tool: " -- "$exe" --no-such-option
 expect_one_line_error "$tool unknown option"
 
+# An absurd thread count is a usage error, not a crash while starting the threads.
+if grep -q -- '--threads' <("$exe" --help); then
+    run_case "$tool --threads 40000" 2 "invalid --threads \"40000\": more than 1024" -- "$exe" --threads 40000
+    expect_one_line_error "$tool --threads 40000"
+fi
+
 [ -f "$SRC/man/$tool.1" ] || fail "$tool: no man page man/$tool.1"
 
 # Every long option in --help appears in the man page (roff writes - as \-).

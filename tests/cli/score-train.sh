@@ -65,7 +65,7 @@ done <<'CASES'
 --sigma-max -1 must be 0 or positive
 --seed -1 must be a whole number from 0 to 18446744073709551615
 --seed 18446744073709551616 must be a whole number from 0
---threads -1 must be a whole number from 0
+--threads -1 must be 0 or positive
 CASES
 expect_no_file "option checks" "$OUT"
 run_case "non-numeric option"       2 'steps'                           -- "$T" "$DATA" -o "$OUT" --steps many

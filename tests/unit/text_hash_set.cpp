@@ -2,6 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <map>
+#include <random>
+#include <vector>
 
 #include "scorekit/error.hpp"
 #include "scorekit/text/dedup.hpp"
@@ -54,6 +57,37 @@ TEST_CASE("hash set grows and keeps every key", "[text][hashset]") {
     reserved.reserve(keys.size());
     for (std::uint64_t key : keys) reserved.merge(key, false);
     CHECK(static_cast<double>(reserved.memory_bytes()) / reserved.size() <= 8.125 / 0.8 + 0.1);
+}
+
+TEST_CASE("hash set documents match a reference model", "[text][hashset]") {
+    // Random documents with repeats inside a document, across documents and of the hash 0, so
+    // that the table grows in the middle of documents, checked against cc_net's rule computed
+    // with std::map: a hash is flagged when it was present before the document began.
+    std::mt19937_64 rng(9);
+    DedupHashSet set;
+    std::map<std::uint64_t, bool> model;
+    for (int document = 0; document < 3000; ++document) {
+        std::vector<std::uint64_t> hashes(rng() % 40);
+        for (std::uint64_t& hash : hashes) {
+            std::uint64_t pick = rng() % 4;
+            hash = pick == 0 ? rng() % 500 : pick == 1 ? 0 : rng() >> 1 | 1;  // shared, zero, fresh
+        }
+        std::map<std::uint64_t, bool> before = model;
+        for (std::uint64_t hash : hashes) model[hash] = model[hash] || before.count(hash);
+        set.add_document(hashes);
+        // Checked at once: the next growth would move a misplaced key to its right slot.
+        for (std::uint64_t hash : hashes) {
+            INFO("document " << document << ", hash " << hash);
+            REQUIRE(set.contains(hash));
+            REQUIRE(set.is_duplicate(hash) == model[hash]);
+        }
+    }
+    CHECK(set.size() == model.size());
+    for (const auto& [hash, flagged] : model) {
+        INFO("hash " << hash);
+        CHECK(set.contains(hash));
+        CHECK(set.is_duplicate(hash) == flagged);
+    }
 }
 
 TEST_CASE("hash file round trip and union", "[text][hashset]") {

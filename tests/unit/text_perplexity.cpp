@@ -1,6 +1,7 @@
 // Perplexity normalisation, ARPA scoring with KenLM's back-off rule, and cc_net's rounding.
 #include <catch2/catch.hpp>
 
+#include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
 #include <cmath>
@@ -367,4 +368,53 @@ TEST_CASE("viterbi_word from zero equals encode", "[perplexity]") {
     }
     CHECK(compared > 5000);
     CHECK(with_unknown > 0);
+}
+
+TEST_CASE("ASCII words encode as SentencePiece n-best", "[perplexity]") {
+    // encode_word() finds the pieces and margin of printable ASCII words itself. They must be
+    // SentencePiece's own best segmentation and best-minus-second score, for every ASCII word of
+    // the fixture and for words glued across a line end, as they reach the perplexity stage.
+    const std::string path = text_test::fixture("lm/gpl3.sp.model");
+    SentencePieceTokenizer tokenizer(path);
+    REQUIRE(tokenizer.splits_at_spaces());
+    sentencepiece::SentencePieceProcessor processor;
+    REQUIRE(processor.Load(path).ok());
+
+    std::vector<std::string> words;
+    std::string previous;
+    for (const std::string& line : normalized_fixture_lines()) {
+        std::istringstream stream(line);
+        std::string word, first;
+        while (stream >> word) {
+            if (first.empty()) first = word;
+            words.push_back(word);
+        }
+        if (!previous.empty() && !first.empty()) words.push_back(previous + first);
+        previous = word;
+    }
+    SentencePieceTokenizer::EncodedWord encoded;
+    int compared = 0, single = 0;
+    for (const std::string& word : words) {
+        bool ascii = true;
+        for (char c : word) ascii = ascii && c >= 0x21 && c <= 0x7e;
+        if (!ascii) continue;
+        tokenizer.encode_word(word, encoded);
+        auto nbest = processor.NBestEncodeAsImmutableProto(word, 2);
+        REQUIRE(nbest.nbests_size() >= 1);
+        INFO(word);
+        if (nbest.nbests_size() == 1) {
+            CHECK(std::isinf(encoded.margin));
+            ++single;
+        } else {
+            double expected = nbest.nbests(0).score() - nbest.nbests(1).score();
+            CHECK(encoded.margin == Approx(expected).margin(1e-4));
+            if (expected < 1e-3) continue;  // a near-tie: either segmentation may come first
+        }
+        std::vector<std::string> pieces;
+        for (const auto& piece : nbest.nbests(0).pieces()) pieces.push_back(piece.piece());
+        CHECK(encoded.pieces == pieces);
+        ++compared;
+    }
+    CHECK(compared > 5000);
+    CHECK(single > 0);
 }

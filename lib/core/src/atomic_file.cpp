@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <sys/stat.h>
 #include <vector>
 
@@ -92,6 +93,24 @@ namespace {
 std::string file_part(const std::string& spec) { return split_dataset_spec(spec).file; }
 
 }  // namespace
+
+void write_text_output(const std::string& path, const std::function<bool(std::FILE*)>& write) {
+    const bool to_stdout = path == "-";
+    std::unique_ptr<AtomicFile> file;
+    std::FILE* stream = stdout;
+    if (!to_stdout) {
+        file = std::make_unique<AtomicFile>(path);
+        stream = std::fopen(file->temporary_path().c_str(), "wb");
+        if (!stream) throw Error(describe("cannot write", path, std::strerror(errno), "check the directory"));
+    }
+
+    const bool written = write(stream);
+    const bool closed = to_stdout ? std::fflush(stream) == 0 : std::fclose(stream) == 0;
+    if (!closed || !written) {
+        throw Error(describe("cannot write", path, std::strerror(errno), "check free disk space"));
+    }
+    if (file) file->commit();
+}
 
 void check_output_writable(const std::string& output) {
     if (output.empty() || output == "-") return;

@@ -62,7 +62,7 @@ const CLI::Validator& non_negative() {
         [](std::string& text) -> std::string {
             char* end = nullptr;
             double value = std::strtod(text.c_str(), &end);
-            if (end == text.c_str() || *end != '\0' || !(value >= 0)) return "\"" + text + "\": must be 0 or positive";
+            if (end == text.c_str() || *end != '\0' || !(value >= 0)) return quote(text) + ": must be 0 or positive";
             return "";
         },
         "NONNEGATIVE");
@@ -129,6 +129,25 @@ const CLI::Validator& seed_value() {
 
 }  // namespace
 
+
+// Thread counts far above the core count only add start-up and memory, and in the tens of
+// thousands the system refuses to create the threads.
+static const CLI::Validator& thread_count() {
+    static const CLI::Validator check(
+        [](std::string& text) -> std::string {
+            char* end = nullptr;
+            const long value = std::strtol(text.c_str(), &end, 10);
+            if (end == text.c_str() || *end != '\0' || value < 0) return quote(text) + ": must be 0 or positive";
+            if (value > kMaxThreads) {
+                return quote(text) + ": more than " + std::to_string(kMaxThreads) +
+                       " threads; use at most one per CPU core (0 picks that)";
+            }
+            return "";
+        },
+        "THREADS");
+    return check;
+}
+
 void add_common_options(CLI::App& app, CommonOptions& options, CommonOptionSet set) {
     if (set.output) {
         app.add_option("-o,--output", options.output, "Output file; .h5 writes HDF5, `-` is standard output")
@@ -137,7 +156,7 @@ void add_common_options(CLI::App& app, CommonOptions& options, CommonOptionSet s
     if (set.threads) {
         app.add_option("--threads", options.threads, "Worker threads (0 = one per CPU core)")
             ->capture_default_str()
-            ->check(whole_number(0, std::numeric_limits<int>::max()));
+            ->check(thread_count());
     }
     if (set.seed) {
         app.add_option("--seed", options.seed, "Random seed; the same seed gives the same output")
@@ -203,6 +222,14 @@ std::string parse_error_message(const CLI::App& app, const CLI::ParseError& erro
     return describe("invalid " + name, value, "expected " + expected_value(find_option(app, name)), "");
 }
 
+void warn_if_oversubscribed(int threads) {
+    const unsigned cores = std::thread::hardware_concurrency();
+    if (cores > 0 && static_cast<unsigned>(threads) > cores) {
+        log_warning("--threads " + std::to_string(threads) + " is more than the " + std::to_string(cores) +
+                    " CPU cores here; the threads will share them");
+    }
+}
+
 }  // namespace
 
 int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
@@ -243,6 +270,7 @@ int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
     // --threads 1 (one SLURM CPU, for example) used two cores. OPENBLAS_NUM_THREADS, when set, wins.
     if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) set_blas_threads(resolve_threads(options.threads));
     try {
+        warn_if_oversubscribed(options.threads);
         check_output_writable(options.output);
         body();
         close_stdout();
@@ -261,8 +289,12 @@ int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
         return 1;
     } catch (const std::exception& e) {
         // A failure inside a dependency (LibTorch, HDF5) that no scorekit check anticipated.
+        // LibTorch's messages carry a backtrace or a TorchScript traceback over many lines: the
+        // first line says what failed, and stderr keeps its one line per error.
+        std::string message = e.what();
+        message = message.substr(0, message.find('\n'));
         std::fprintf(stderr, "%s: internal error: %s; please report it with the command line\n",
-                     tool.c_str(), e.what());
+                     tool.c_str(), message.c_str());
         return 1;
     }
 }

@@ -9,6 +9,7 @@
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/provenance.hpp"
+#include "scorekit/text_input.hpp"
 
 namespace scorekit {
 namespace {
@@ -59,6 +60,9 @@ const char* kHint = "check the dataset name with h5ls";
 }  // namespace
 
 bool has_hdf5_signature(const std::string& path) {
+    // HDF5 needs a seekable file. Reading the signature of a pipe would also consume its first
+    // bytes, which the text reader then never sees.
+    if (!is_regular_file(path)) return false;
     FILE* file = std::fopen(path.c_str(), "rb");
     if (!file) return false;
     unsigned char magic[8] = {};

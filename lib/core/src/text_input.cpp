@@ -1,5 +1,6 @@
 #include "scorekit/text_input.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -61,7 +62,13 @@ bool LineReader::next(std::string& line) {
     return true;
 }
 
+bool is_regular_file(const std::string& path) {
+    struct stat info{};
+    return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
+}
+
 bool has_gzip_magic(const std::string& path) {
+    if (!is_regular_file(path)) return false;
     FILE* file = std::fopen(path.c_str(), "rb");
     if (!file) return false;
     unsigned char magic[2] = {0, 0};
@@ -71,6 +78,7 @@ bool has_gzip_magic(const std::string& path) {
 }
 
 bool has_zip_magic(const std::string& path) {
+    if (!is_regular_file(path)) return false;
     FILE* file = std::fopen(path.c_str(), "rb");
     if (!file) return false;
     unsigned char magic[4] = {};

@@ -84,14 +84,10 @@ void run_ccnet_cutoffs(const CcnetCutoffsOptions& options) {
         }
         csv += "\n";
     }
-    AtomicFile file(options.output);
-    std::FILE* stream = std::fopen(file.temporary_path().c_str(), "wb");
-    if (!stream) throw Error(describe("cannot write", options.output, std::strerror(errno), "check the directory"));
-    bool written = std::fwrite(csv.data(), 1, csv.size(), stream) == csv.size();
-    if (std::fclose(stream) != 0 || !written) {
-        throw Error(describe("cannot write", options.output, std::strerror(errno), "check free disk space"));
-    }
-    file.commit();
+    // `-` writes to standard output, as the other tools' text outputs do.
+    write_text_output(options.output, [&](std::FILE* stream) {
+        return std::fwrite(csv.data(), 1, csv.size(), stream) == csv.size();
+    });
 
     std::string languages;
     for (const auto& entry : perplexities) {

@@ -27,6 +27,10 @@ void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options) {
         throw UsageError(describe("invalid --validation", format_number(options.validation_fraction),
                                   "must be at least 0 and below 1", ""));
     }
+    if (options.output == "-") {
+        throw UsageError(describe("invalid -o", "-", "a fastText model is a binary file, not text for standard output",
+                                  "give a path, for example -o ref.bin"));
+    }
     text::ClassifierTraining training;
     training.wiki = read_documents(options.wiki);
     training.cc = read_documents(options.cc);

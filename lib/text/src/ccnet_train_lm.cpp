@@ -33,17 +33,14 @@ void run_ccnet_train_lm(const CcnetTrainLmOptions& options) {
                  " D3+=" + text::format_float_shortest(d[3]));
     }
 
-    AtomicFile file(options.output);
-    std::FILE* stream = std::fopen(file.temporary_path().c_str(), "wb");
-    if (!stream) throw Error(describe("cannot write", options.output, std::strerror(errno), "check the directory"));
-    bool written = true;
-    text::write_arpa(model, [&](const std::string& part) {
-        written = written && std::fwrite(part.data(), 1, part.size(), stream) == part.size();
+    // `-` writes to standard output, as the other tools' text outputs do.
+    write_text_output(options.output, [&](std::FILE* stream) {
+        bool written = true;
+        text::write_arpa(model, [&](const std::string& part) {
+            written = written && std::fwrite(part.data(), 1, part.size(), stream) == part.size();
+        });
+        return written;
     });
-    if (std::fclose(stream) != 0 || !written) {
-        throw Error(describe("cannot write", options.output, std::strerror(errno), "check free disk space"));
-    }
-    file.commit();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     log_info("wrote " + options.output + ": " + std::to_string(model.tokens) + " tokens in " +
              std::to_string(model.sentences) + " sentences, " + format_short(seconds) + " s, peak memory " +

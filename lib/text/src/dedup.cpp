@@ -1,27 +1,23 @@
 #include "scorekit/text/dedup.hpp"
 
-// The low-level SHA1_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, but EVP
-// (and SHA1(), which goes through it) fetches the algorithm, locks and allocates on every call,
-// which costs more than hashing a short line. The low-level calls use the same assembly.
-#define OPENSSL_API_COMPAT 0x10100000L
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "scorekit/text/unicode.hpp"
+#include "sha1.hpp"
 
 namespace scorekit::text {
 
 std::uint64_t sha1_prefix64(std::string_view bytes) {
-    unsigned char digest[SHA_DIGEST_LENGTH];
-    SHA_CTX context;
-    SHA1_Init(&context);
-    SHA1_Update(&context, bytes.data(), bytes.size());
-    SHA1_Final(digest, &context);
-    std::uint64_t value = 0;
-    for (int i = 7; i >= 0; --i) value = (value << 8) | digest[i];
-    return value;
+    thread_local PaddedMessages message;
+    message.clear();
+    char* out = message.room(bytes.size());
+    if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());
+    message.add(bytes.size());
+    thread_local std::vector<std::uint64_t> hash;
+    hash.clear();
+    message.hash(0, 1, hash);
+    return hash[0];
 }
 
 std::uint64_t line_hash(std::string_view line, std::string& scratch) {
@@ -29,18 +25,21 @@ std::uint64_t line_hash(std::string_view line, std::string& scratch) {
     return sha1_prefix64(scratch);
 }
 
-void hash_lines(std::string_view text, std::vector<std::uint64_t>& hashes, std::string& scratch) {
+void hash_lines(std::string_view text, std::vector<std::uint64_t>& hashes, std::string& /*scratch*/) {
+    // All lines are normalised first and then hashed together, several at a time.
+    thread_local PaddedMessages lines;
+    lines.clear();
     hashes.clear();
     std::size_t start = 0;
     while (true) {
         std::size_t end = text.find('\n', start);
-        if (end == std::string_view::npos) {
-            hashes.push_back(line_hash(text.substr(start), scratch));
-            return;
-        }
-        hashes.push_back(line_hash(text.substr(start, end - start), scratch));
+        std::string_view line = text.substr(start, end == std::string_view::npos ? end : end - start);
+        char* out = lines.room(2 * line.size());
+        lines.add(normalize_for_dedup_into(line, out));
+        if (end == std::string_view::npos) break;
         start = end + 1;
     }
+    lines.hash(0, lines.count(), hashes);
 }
 
 void DedupHashSet::reserve(std::size_t count) {
@@ -83,25 +82,50 @@ std::size_t DedupHashSet::insert(std::uint64_t hash, bool& inserted) {
     return slot;
 }
 
-void DedupHashSet::add_document(const std::vector<std::uint64_t>& hashes) {
+void DedupHashSet::add_document(const std::uint64_t* hashes, std::size_t count) {
     // cc_net computes "contains" for the whole document before inserting any of its hashes, so
-    // a line repeated inside one document does not flag itself.
+    // a line repeated inside one document does not flag itself. The first pass keeps the slot
+    // that each lookup ended on, so that the second pass probes again only when that slot has
+    // been taken since or the table has grown.
     thread_local std::vector<char> present;
-    present.resize(hashes.size());
+    thread_local std::vector<std::size_t> slots;
+    present.resize(count);
+    slots.resize(count);
     constexpr std::size_t kAhead = 8;
-    for (std::size_t i = 0; i < hashes.size(); ++i) {
-        if (i + kAhead < hashes.size()) prefetch(hashes[i + kAhead]);
-        present[i] = contains(hashes[i]);
+    for (std::size_t i = 0; i < count; ++i) {
+        if (i + kAhead < count) prefetch(hashes[i + kAhead]);
+        if (hashes[i] == 0 || capacity_ == 0) {
+            present[i] = contains(hashes[i]);
+            slots[i] = kNoSlot;
+            continue;
+        }
+        slots[i] = find_slot(hashes[i]);
+        present[i] = keys_[slots[i]] == hashes[i];
     }
-    for (std::size_t i = 0; i < hashes.size(); ++i) {
-        if (hashes[i] == 0) {
+    for (std::size_t i = 0; i < count; ++i) {
+        std::uint64_t hash = hashes[i];
+        if (hash == 0) {
             if (!has_zero_) ++size_;
             has_zero_ = true;
             zero_flag_ = zero_flag_ || present[i];
             continue;
         }
-        bool inserted = false;
-        std::size_t slot = insert(hashes[i], inserted);
+        // Growth is checked before every key, as insert() does, so that the table grows at the
+        // same point as with one insert() per line. Growing makes every kept slot stale.
+        if ((size_ + 1) * 5 > capacity_ * 4) {
+            rehash(std::max<std::size_t>(1024, capacity_ * 2));
+            std::fill(slots.begin() + static_cast<std::ptrdiff_t>(i), slots.end(), kNoSlot);
+        }
+        std::size_t slot = slots[i];
+        // A kept slot held the key, or was the first empty slot of its probe sequence. Keys are
+        // never removed, so it still is unless a key of this document has taken it since.
+        if (slot == kNoSlot || (keys_[slot] != hash && keys_[slot] != 0)) {
+            bool inserted = false;
+            slot = insert(hash, inserted);
+        } else if (keys_[slot] == 0) {
+            keys_[slot] = hash;
+            ++size_;
+        }
         if (present[i]) set_flag(slot);
     }
 }

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <sys/mman.h>
 #include <sstream>
 
 #include "scorekit/error.hpp"
@@ -59,9 +61,26 @@ void for_each_token(std::string_view text, Add&& add) {
     add(std::string_view(fasttext::Dictionary::EOS));
 }
 
+// A 64-bit hash of a token, 8 bytes per step, to pick a cache slot and to reject most other
+// tokens in it before their bytes are compared.
 std::uint64_t token_slot_hash(std::string_view token) {
-    std::uint64_t h = 14695981039346656037ULL;  // FNV-1a, only to pick a cache slot
-    for (char c : token) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    constexpr std::uint64_t kMultiplier = 0x9E3779B97F4A7C15ULL;
+    std::uint64_t h = token.size() * kMultiplier;
+    std::size_t i = 0;
+    for (; i + 8 <= token.size(); i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, token.data() + i, 8);
+        h = (h ^ word) * kMultiplier;
+        h ^= h >> 29;
+    }
+    if (i < token.size()) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, token.data() + i, token.size() - i);
+        h = (h ^ word) * kMultiplier;
+    }
+    h ^= h >> 32;
+    h *= kMultiplier;
+    h ^= h >> 29;
     return h;
 }
 
@@ -146,6 +165,42 @@ private:
                 return;  // negative sampling: predictLine
         }
         input_ = model_.getInputMatrix();
+        dim_ = input_->cols();
+        matrix_ = input_->data();
+        copy_rows_to_huge_pages();
+    }
+
+    // Copies the input matrix into memory backed by transparent huge pages where the kernel
+    // allows them (madvise mode). Rows are read at random from a matrix of about 128 MB
+    // (lid.176), so with 4 KiB pages nearly every row read also misses the TLB. The pages of
+    // fastText's own copy are then returned to the kernel: with the fast path nothing reads
+    // them again (only predictLine would, and it runs only without loss_). Copying costs less
+    // than collapsing the pages in place (MADV_COLLAPSE), which took 0.3 to 0.4 s here.
+    void copy_rows_to_huge_pages() {
+        constexpr std::uintptr_t kHugePage = std::uintptr_t(2) << 20;
+        const std::size_t bytes = static_cast<std::size_t>(input_->rows()) * static_cast<std::size_t>(dim_) *
+                                  sizeof(fasttext::real);
+        const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+        void* memory = std::aligned_alloc(kHugePage, rounded);
+        if (!memory) return;  // keep reading fastText's copy
+        madvise(memory, rounded, MADV_HUGEPAGE);
+        // Copy in steps and release the source pages behind each step, so that the peak memory
+        // does not hold both copies.
+        const auto* source = reinterpret_cast<const unsigned char*>(input_->data());
+        const auto begin = reinterpret_cast<std::uintptr_t>(source);
+        std::uintptr_t released = (begin + 4095) / 4096 * 4096;
+        constexpr std::size_t kStep = std::size_t(8) << 20;
+        for (std::size_t offset = 0; offset < bytes; offset += kStep) {
+            std::size_t count = std::min(kStep, bytes - offset);
+            std::memcpy(static_cast<unsigned char*>(memory) + offset, source + offset, count);
+            const std::uintptr_t copied = (begin + offset + count) / 4096 * 4096;
+            if (copied > released) {
+                madvise(reinterpret_cast<void*>(released), copied - released, MADV_DONTNEED);
+                released = copied;
+            }
+        }
+        rows_copy_.reset(static_cast<fasttext::real*>(memory));
+        matrix_ = rows_copy_.get();
     }
 
     // Appends the input ids of `text` plus a final newline as Dictionary::getLine does for a
@@ -168,77 +223,189 @@ private:
             if (slot.owner != instance_ || slot.token != token) {
                 slot.owner = instance_;
                 slot.token.assign(token);
-                slot.ids = dictionary_->getSubwords(slot.token);
+                slot.ids.clear();
+                append_token_ids(slot.token, slot.ids);
             }
             ids.insert(ids.end(), slot.ids.begin(), slot.ids.end());
         });
     }
 
     // Per-thread direct-mapped cache of each recent token's summed input-matrix rows (the word's
-    // own row, if it is in the vocabulary, and its character n-gram rows). The sums take at most
-    // kSumCacheBytes per thread (2^18 slots for lid.176's 16 dimensions, 2^14 for 300), plus
-    // 45 bytes per slot and the text of tokens longer than 15 bytes; a slot is overwritten by
-    // the next token that hashes to it.
+    // own row, if it is in the vocabulary, and its character n-gram rows). A slot is a 64-byte
+    // key (hash, owner, row count and the token's bytes) followed by the sum padded to whole
+    // 64-byte lines, so a hit reads adjacent cache lines only. For lid.176's 16 dimensions that
+    // is 128 bytes and 2^18 slots (32 MiB per thread), with fewer slots for larger ones. A slot is
+    // overwritten by the next token that hashes to it. Tokens longer than kInlineBytes bytes
+    // are summed without being cached.
+    struct SlotKey {
+        std::uint64_t hash;
+        std::uint32_t owner;  // instance_ of the identifier that filled the slot; 0 if empty
+        std::int32_t rows;
+        std::uint32_t length;
+        char text[44];
+    };
+    static_assert(sizeof(SlotKey) == 64, "a slot key fills one cache line");
+    static constexpr std::size_t kInlineBytes = sizeof(SlotKey::text);
+    static constexpr std::size_t kSumCacheBytes = std::size_t(32) << 20;
+
     struct SumCache {
         std::int64_t dim = 0;
+        std::size_t stride = 0;  // bytes per slot
         std::size_t mask = 0;
-        std::vector<std::uint64_t> owner;
-        std::vector<std::string> token;
-        std::vector<std::int32_t> rows;
-        std::vector<fasttext::real> sums;
+        std::unique_ptr<unsigned char[], void (*)(void*)> slots{nullptr, std::free};
+
+        SlotKey& key(std::size_t slot) const { return *reinterpret_cast<SlotKey*>(slots.get() + slot * stride); }
+        fasttext::real* sum(std::size_t slot) const {
+            return reinterpret_cast<fasttext::real*>(slots.get() + slot * stride + sizeof(SlotKey));
+        }
     };
-    static constexpr std::size_t kSumCacheBytes = std::size_t(16) << 20;
 
     SumCache& sum_cache() const {
         thread_local SumCache cache;
         const std::int64_t dim = input_->cols();
         if (cache.dim != dim) {
+            std::size_t sum_bytes = (static_cast<std::size_t>(dim) * sizeof(fasttext::real) + 63) / 64 * 64;
+            std::size_t stride = sizeof(SlotKey) + sum_bytes;
             std::size_t slots = 1 << 18;
-            while (slots > 1024 && slots * static_cast<std::size_t>(dim) * sizeof(fasttext::real) > kSumCacheBytes) slots /= 2;
+            while (slots > 1024 && slots * stride > kSumCacheBytes) slots /= 2;
+            // Huge pages where the kernel allows them, because slots are read at random.
+            constexpr std::size_t kHugePage = std::size_t(2) << 20;
+            const std::size_t bytes = (slots * stride + kHugePage - 1) / kHugePage * kHugePage;
+            void* memory = std::aligned_alloc(kHugePage, bytes);
+            if (!memory) {
+                throw Error(describe("cannot allocate the language identification cache", std::to_string(bytes) + " bytes",
+                                     "out of memory", "check free memory"));
+            }
+            madvise(memory, bytes, MADV_HUGEPAGE);
+            std::memset(memory, 0, bytes);
+            cache.slots.reset(static_cast<unsigned char*>(memory));
             cache.dim = dim;
+            cache.stride = stride;
             cache.mask = slots - 1;
-            cache.owner.assign(slots, 0);
-            cache.token.assign(slots, std::string());
-            cache.rows.assign(slots, 0);
-            cache.sums.assign(slots * static_cast<std::size_t>(dim), 0);
         }
         return cache;
     }
 
-    // Sets `hidden` to the sum of the rows of `text`'s tokens, one cached sum per token, and
-    // returns the number of rows. The sum equals fastText's up to float rounding, because the
-    // rows are grouped by token instead of added one by one.
-    std::int64_t sum_rows_cached(std::string_view text, fasttext::real* hidden) const {
-        SumCache& cache = sum_cache();
-        const std::int64_t dim = cache.dim;
-        const fasttext::real* matrix = input_->data();
-        thread_local std::vector<std::int32_t> ids;
-        std::int64_t rows = 0;
-        std::fill(hidden, hidden + dim, fasttext::real(0));
-        for_each_token(text, [&](std::string_view token) {
-            if (token.compare(0, args_.label.size(), args_.label) == 0) return;
-            std::size_t slot = token_slot_hash(token) & cache.mask;
-            fasttext::real* sum = cache.sums.data() + slot * static_cast<std::size_t>(dim);
-            if (cache.owner[slot] != instance_ || cache.token[slot] != token) {
-                cache.owner[slot] = instance_;
-                cache.token[slot].assign(token);
-                ids = dictionary_->getSubwords(cache.token[slot]);
-                cache.rows[slot] = static_cast<std::int32_t>(ids.size());
-                std::fill(sum, sum + dim, fasttext::real(0));
-                // Request all rows first so that their reads overlap.
-                for (std::int32_t id : ids) {
-                    const fasttext::real* row = matrix + id * dim;
-                    for (std::int64_t j = 0; j < dim; j += 16) __builtin_prefetch(row + j);
-                }
-                for (std::int32_t id : ids) {
-                    const fasttext::real* row = matrix + id * dim;
-                    for (std::int64_t j = 0; j < dim; ++j) sum[j] += row[j];
+    // Appends the input ids of one token as Dictionary::getSubwords(word) returns them: the
+    // word's stored ids when it is in the vocabulary, else the ids of its character n-grams.
+    // The n-grams are hashed incrementally (FNV-1a over signed bytes, as Dictionary::hash) in
+    // place of fastText's one string and one hash per n-gram. Non-quantised models only, which
+    // have no pruned n-gram index.
+    void append_token_ids(const std::string& word, std::vector<std::int32_t>& ids) const {
+        const std::int32_t id = dictionary_->getId(word);
+        if (id >= 0) {
+            const std::vector<std::int32_t>& stored = dictionary_->getSubwords(id);
+            ids.insert(ids.end(), stored.begin(), stored.end());
+            return;
+        }
+        if (word == fasttext::Dictionary::EOS || args_.bucket <= 0) return;
+
+        thread_local std::string bracketed;
+        bracketed.assign(fasttext::Dictionary::BOW).append(word).append(fasttext::Dictionary::EOW);
+        const std::size_t size = bracketed.size();
+        const auto bucket = static_cast<std::uint32_t>(args_.bucket);
+        const std::int32_t first_ngram_id = dictionary_->nwords();
+        auto mix = [](std::uint32_t h, char c) {
+            return (h ^ static_cast<std::uint32_t>(static_cast<std::int8_t>(c))) * 16777619u;
+        };
+        for (std::size_t i = 0; i < size; ++i) {
+            if ((bracketed[i] & 0xC0) == 0x80) continue;
+            std::uint32_t h = 2166136261u;
+            for (std::size_t j = i, n = 1; j < size && n <= static_cast<std::size_t>(args_.maxn); ++n) {
+                h = mix(h, bracketed[j++]);
+                while (j < size && (bracketed[j] & 0xC0) == 0x80) h = mix(h, bracketed[j++]);
+                if (n >= static_cast<std::size_t>(args_.minn) && !(n == 1 && (i == 0 || j == size))) {
+                    ids.push_back(first_ngram_id + static_cast<std::int32_t>(h % bucket));
                 }
             }
-            for (std::int64_t j = 0; j < dim; ++j) hidden[j] += sum[j];
-            rows += cache.rows[slot];
+        }
+    }
+
+    // Sets `sum` to the sum of the input-matrix rows of `token` in fastText's order and returns
+    // their number.
+    std::int32_t sum_token_rows(std::string_view token, fasttext::real* sum) const {
+        thread_local std::string word;
+        thread_local std::vector<std::int32_t> ids;
+        const std::int64_t dim = input_->cols();
+        const fasttext::real* matrix = matrix_;
+        word.assign(token);
+        ids.clear();
+        append_token_ids(word, ids);
+        std::fill(sum, sum + dim, fasttext::real(0));
+        // Request all rows first so that their reads overlap.
+        for (std::int32_t id : ids) {
+            const fasttext::real* row = matrix + id * dim;
+            for (std::int64_t j = 0; j < dim; j += 16) __builtin_prefetch(row + j);
+        }
+        for (std::int32_t id : ids) {
+            const fasttext::real* row = matrix + id * dim;
+            for (std::int64_t j = 0; j < dim; ++j) sum[j] += row[j];
+        }
+        return static_cast<std::int32_t>(ids.size());
+    }
+
+    // Sets `hidden` to the sum of the rows of `text`'s tokens, one cached sum per token, and
+    // returns the number of rows. The sum equals fastText's up to float rounding, because the
+    // rows are grouped by token instead of added one by one. A token's sum is the same whether
+    // it comes from the cache or not, so the result does not depend on the cache's state.
+    std::int64_t sum_rows_cached(std::string_view text, fasttext::real* hidden) const {
+        struct Token {
+            const char* data;
+            std::uint32_t length;
+            std::uint64_t hash;
+        };
+        thread_local std::vector<Token> tokens;
+        thread_local std::vector<fasttext::real> uncached;
+        SumCache& cache = sum_cache();
+        const std::int64_t dim = cache.dim;
+        const auto owner = static_cast<std::uint32_t>(instance_);
+
+        // Hash every token first, so that the slots of the next ones can be prefetched.
+        tokens.clear();
+        for_each_token(text, [&](std::string_view token) {
+            if (token.compare(0, args_.label.size(), args_.label) == 0) return;
+            tokens.push_back({token.data(), static_cast<std::uint32_t>(token.size()), token_slot_hash(token)});
         });
+        std::fill(hidden, hidden + dim, fasttext::real(0));
+        uncached.resize(static_cast<std::size_t>(dim));
+        std::int64_t rows = 0;
+        constexpr std::size_t kAhead = 6;
+        for (std::size_t i = 0; i < tokens.size(); ++i) {
+            if (i + kAhead < tokens.size()) {
+                const unsigned char* next = reinterpret_cast<const unsigned char*>(&cache.key(tokens[i + kAhead].hash & cache.mask));
+                for (std::size_t line = 0; line < cache.stride; line += 64) __builtin_prefetch(next + line);
+            }
+            const Token& token = tokens[i];
+            std::string_view text_of_token(token.data, token.length);
+            const fasttext::real* sum = uncached.data();
+            if (token.length > kInlineBytes) {
+                rows += sum_token_rows(text_of_token, uncached.data());
+            } else {
+                std::size_t slot = token.hash & cache.mask;
+                SlotKey& key = cache.key(slot);
+                fasttext::real* cached = cache.sum(slot);
+                if (key.hash != token.hash || key.owner != owner || key.length != token.length ||
+                    std::memcmp(key.text, token.data, token.length) != 0) {
+                    key.rows = sum_token_rows(text_of_token, cached);
+                    key.hash = token.hash;
+                    key.owner = owner;
+                    key.length = token.length;
+                    std::memcpy(key.text, token.data, token.length);
+                }
+                rows += key.rows;
+                sum = cached;
+            }
+            add_row(hidden, sum, dim);
+        }
         return rows;
+    }
+
+    static void add_row(fasttext::real* hidden, const fasttext::real* row, std::int64_t dim) {
+        if (dim == 16) {
+            for (int j = 0; j < 16; ++j) hidden[j] += row[j];
+            return;
+        }
+        for (std::int64_t j = 0; j < dim; ++j) hidden[j] += row[j];
     }
 
     // Sets `hidden` to the sum of the rows of `text`'s tokens in fastText's order
@@ -256,7 +423,7 @@ private:
         }
         const std::int64_t dim = input_->cols();
         std::fill(hidden, hidden + dim, fasttext::real(0));
-        const fasttext::real* matrix = input_->data();
+        const fasttext::real* matrix = matrix_;
         constexpr std::size_t kAhead = 16;
         for (std::size_t i = 0; i < words.size(); ++i) {
             if (i + kAhead < words.size()) {
@@ -300,7 +467,15 @@ private:
     bool predict_fast(std::string_view text, std::pair<fasttext::real, std::string>& best) const {
         const std::int64_t dim = input_->cols();
         thread_local fasttext::Predictions heap;
-        fasttext::Model::State state(static_cast<std::int32_t>(dim), dictionary_->nlabels(), 0);
+        // One State per thread, rebuilt only for a model of other sizes, saves three vectors
+        // per prediction. The losses read only its hidden vector and fill its output.
+        thread_local std::unique_ptr<fasttext::Model::State> state_of_thread;
+        if (!state_of_thread || state_of_thread->hidden.size() != dim ||
+            state_of_thread->output.size() != dictionary_->nlabels()) {
+            state_of_thread = std::make_unique<fasttext::Model::State>(static_cast<std::int32_t>(dim),
+                                                                       dictionary_->nlabels(), 0);
+        }
+        fasttext::Model::State& state = *state_of_thread;
         fasttext::real* hidden = state.hidden.data();
         bool exact = summation_ == FastTextSummation::exact ||
                      !(args_.wordNgrams <= 1 && text.find('\n') == std::string_view::npos);
@@ -333,6 +508,9 @@ private:
     FastTextSummation summation_;
     std::shared_ptr<const fasttext::Dictionary> dictionary_;
     std::shared_ptr<const fasttext::DenseMatrix> input_;
+    std::int64_t dim_ = 0;
+    const fasttext::real* matrix_ = nullptr;  // the input matrix's rows, row-major, dim_ floats each
+    std::unique_ptr<fasttext::real[], void (*)(void*)> rows_copy_{nullptr, std::free};
     std::shared_ptr<fasttext::Matrix> output_;
     std::shared_ptr<fasttext::Loss> loss_;
     mutable std::atomic<std::uint64_t> cached_predictions_{0}, recomputed_predictions_{0};

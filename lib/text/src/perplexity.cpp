@@ -1,6 +1,8 @@
 // cc_net's perplexity stage: per-language models, document perplexity and buckets.
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "scorekit/error.hpp"
@@ -92,7 +94,18 @@ std::string PerplexityCutoffs::bucket(const std::string& language, double perple
 }
 
 LanguageModelSet::LanguageModelSet(std::string tokenizer_pattern, std::string model_pattern)
-    : tokenizer_pattern_(std::move(tokenizer_pattern)), model_pattern_(std::move(model_pattern)) {}
+    : tokenizer_pattern_(std::move(tokenizer_pattern)), model_pattern_(std::move(model_pattern)) {
+    // A language without models is skipped, which is right for a {lang} pattern. A fixed path
+    // names one file for every language, so a missing one is a typo that would otherwise send
+    // every document to the "all" bucket without a word.
+    const std::pair<const char*, const std::string*> patterns[] = {{"--sp-model", &tokenizer_pattern_},
+                                                                   {"--lm-model", &model_pattern_}};
+    for (const auto& [option, pattern] : patterns) {
+        if (pattern->empty() || pattern->find("{lang}") != std::string::npos || readable(*pattern)) continue;
+        throw Error(describe("cannot open " + std::string(option), *pattern, std::strerror(errno),
+                             "check the path, or put {lang} in it for one model per language"));
+    }
+}
 
 const LanguageModels* LanguageModelSet::get(const std::string& language) {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -2,9 +2,11 @@
 #include <sentencepiece_processor.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <unordered_map>
 
 #include "scorekit/error.hpp"
@@ -25,6 +27,7 @@ struct SplitSpec {
     bool add_dummy_prefix = true;             // NormalizerSpec field 3
     bool remove_extra_whitespaces = true;     // NormalizerSpec field 4
     bool escape_whitespaces = true;           // NormalizerSpec field 5
+    std::string normalizer_name;              // NormalizerSpec field 1 ("nmt_nfkc" by default)
 };
 
 class WireReader {
@@ -109,14 +112,91 @@ bool read_split_spec(const std::string& serialized, SplitSpec& spec) {
                                       &spec.model_type)) {
             return false;
         }
-        if (number == 3 && !read_flags(bytes, {{3, &spec.add_dummy_prefix},
-                                               {4, &spec.remove_extra_whitespaces},
-                                               {5, &spec.escape_whitespaces}})) {
-            return false;
+        if (number == 3) {
+            if (!read_flags(bytes, {{3, &spec.add_dummy_prefix},
+                                    {4, &spec.remove_extra_whitespaces},
+                                    {5, &spec.escape_whitespaces}})) {
+                return false;
+            }
+            WireReader normalizer(bytes.data(), bytes.size());
+            while (!normalizer.done()) {
+                std::uint64_t field = 0, ignored = 0;
+                std::string_view name;
+                if (!normalizer.field(field, ignored, name)) return false;
+                if (field == 1) spec.normalizer_name.assign(name);
+            }
         }
     }
     return true;
 }
+
+// The normal pieces of a unigram model as a byte trie, so that the pieces that start at a
+// position are found in one walk, shortest first, instead of one hash lookup per length.
+class PieceTrie {
+public:
+    void add(std::string_view piece, int id, float score) {
+        int node = 0;
+        for (char c : piece) {
+            auto byte = static_cast<unsigned char>(c);
+            auto found = building_[static_cast<std::size_t>(node)].find(byte);
+            if (found == building_[static_cast<std::size_t>(node)].end()) {
+                building_.emplace_back();
+                nodes_.emplace_back();
+                found = building_[static_cast<std::size_t>(node)].emplace(byte, static_cast<int>(nodes_.size() - 1)).first;
+            }
+            node = found->second;
+        }
+        nodes_[static_cast<std::size_t>(node)].id = id;
+        nodes_[static_cast<std::size_t>(node)].score = score;
+    }
+
+    // Lays the children of each node out next to each other; call once after the last add().
+    void finish() {
+        for (std::size_t node = 0; node < nodes_.size(); ++node) {
+            nodes_[node].first_edge = static_cast<std::uint32_t>(edge_bytes_.size());
+            nodes_[node].edge_count = static_cast<std::uint32_t>(building_[node].size());
+            for (const auto& edge : building_[node]) {
+                edge_bytes_.push_back(edge.first);
+                edge_targets_.push_back(edge.second);
+            }
+        }
+        root_.fill(-1);
+        for (const auto& edge : building_[0]) root_[edge.first] = edge.second;
+        building_.clear();
+    }
+
+    // Calls visit(length, id, score) for each piece that `text` starts with, shortest first.
+    template <typename Visit>
+    void for_each_prefix(std::string_view text, Visit&& visit) const {
+        if (text.empty()) return;
+        int node = root_[static_cast<unsigned char>(text[0])];
+        for (std::size_t length = 1; node >= 0; ++length) {
+            const Node& here = nodes_[static_cast<std::size_t>(node)];
+            if (here.id >= 0) visit(length, here.id, here.score);
+            if (length == text.size()) return;
+            auto byte = static_cast<unsigned char>(text[length]);
+            node = -1;
+            for (std::uint32_t e = here.first_edge; e < here.first_edge + here.edge_count; ++e) {
+                if (edge_bytes_[e] == byte) {
+                    node = edge_targets_[e];
+                    break;
+                }
+            }
+        }
+    }
+
+private:
+    struct Node {
+        int id = -1;  // the piece that ends here, or -1
+        float score = 0;
+        std::uint32_t first_edge = 0, edge_count = 0;
+    };
+    std::vector<Node> nodes_ = std::vector<Node>(1);
+    std::vector<std::map<unsigned char, int>> building_ = std::vector<std::map<unsigned char, int>>(1);
+    std::vector<unsigned char> edge_bytes_;
+    std::vector<int> edge_targets_;
+    std::array<int, 256> root_{};
+};
 
 std::atomic<std::uint64_t> next_tokenizer_id{1};
 
@@ -124,11 +204,19 @@ std::atomic<std::uint64_t> next_tokenizer_id{1};
 
 struct SentencePieceTokenizer::Impl {
     sentencepiece::SentencePieceProcessor processor;
-    // The unigram model's normal pieces (text -> id) for viterbi_word(), their maximum length
-    // in bytes, and the score of an unknown character (min_score - 10, kUnkPenalty).
-    std::unordered_map<std::string, int> normal_pieces;
-    std::size_t max_piece_bytes = 0;
+    // The unigram model's normal pieces (text -> id), also as a trie with their scores for the
+    // searches of viterbi_word() and best_margin(), and the score of an unknown character
+    // (min_score - 10, kUnkPenalty). The keys view the model's own piece strings, which live as
+    // long as `processor`.
+    std::unordered_map<std::string_view, int> normal_pieces;
+    PieceTrie trie;
     float unknown_score = 0;
+    // Whether the normaliser leaves printable ASCII as it is, so that an ASCII word normalises
+    // to "▁" + word without calling SentencePiece. The built-in NFKC and identity rules do.
+    // Case folding and user-defined rules may not.
+    bool keeps_ascii = false;
+
+    double best_margin(std::string_view normalized) const;
 };
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
@@ -164,6 +252,8 @@ bool SentencePieceTokenizer::check_splits_at_spaces() const {
     }
     const std::string space = "\xe2\x96\x81";  // U+2581, SentencePiece's whitespace mark
     if (processor.IsUnknown(processor.PieceToId(space))) return false;
+    impl_->keeps_ascii = spec.normalizer_name == "nmt_nfkc" || spec.normalizer_name == "nfkc" ||
+                         spec.normalizer_name == "identity";
     float min_score = std::numeric_limits<float>::infinity();
     for (int id = 0; id < processor.GetPieceSize(); ++id) {
         const std::string& piece = processor.IdToPiece(id);
@@ -174,10 +264,11 @@ bool SentencePieceTokenizer::check_splits_at_spaces() const {
         if (processor.IsUnknown(id) || processor.IsControl(id) || processor.IsUnused(id)) continue;
         if (processor.IsByte(id) || piece.empty() || !(processor.GetScore(id) < 0)) return false;
         impl_->normal_pieces.emplace(piece, id);
-        impl_->max_piece_bytes = std::max(impl_->max_piece_bytes, piece.size());
+        impl_->trie.add(piece, id, processor.GetScore(id));
         min_score = std::min(min_score, processor.GetScore(id));
     }
     impl_->unknown_score = min_score - 10.0f;
+    impl_->trie.finish();
     return true;
 }
 
@@ -187,20 +278,103 @@ void SentencePieceTokenizer::encode(std::string_view text, std::vector<std::stri
     if (!status.ok()) throw Error(describe("SentencePiece encoding failed", path_, status.ToString(), ""));
 }
 
+// One n-best search gives both the pieces and the margin. Its best segmentation is the one
+// encode() finds whenever the margin exceeds the float rounding of either search. Only then do
+// callers use the pieces without viterbi_word(), and the pieces of any segmentation
+// concatenate to the same normalised word.
 void SentencePieceTokenizer::encode_word(std::string_view word, EncodedWord& encoded) const {
+    if (encode_ascii_word(word, encoded)) return;
     const auto& processor = impl_->processor;
-    encode(word, encoded.pieces);
+    auto nbest = processor.NBestEncodeAsImmutableProto(word, 2);
     encoded.scores.clear();
     encoded.known = true;
-    for (const std::string& piece : encoded.pieces) {
-        int id = processor.PieceToId(piece);
+    encoded.margin = 0;  // no second-best score: treated as a tie
+    if (nbest.nbests_size() == 0) {
+        encode(word, encoded.pieces);
+        for (const std::string& piece : encoded.pieces) {
+            int id = processor.PieceToId(piece);
+            encoded.known = encoded.known && !processor.IsUnknown(id);
+            encoded.scores.push_back(processor.GetScore(id));
+        }
+        return;
+    }
+    const auto best = nbest.nbests(0);
+    encoded.pieces.resize(best.pieces_size());
+    for (std::size_t i = 0; i < best.pieces_size(); ++i) {
+        const auto piece = best.pieces(static_cast<int>(i));
+        encoded.pieces[i] = piece.piece();
+        int id = static_cast<int>(piece.id());
         encoded.known = encoded.known && !processor.IsUnknown(id);
         encoded.scores.push_back(processor.GetScore(id));
     }
-    auto nbest = processor.NBestEncodeAsImmutableProto(word, 2);
-    encoded.margin = 0;  // no second-best score: treated as a tie
     if (nbest.nbests_size() == 1) encoded.margin = std::numeric_limits<float>::infinity();
-    if (nbest.nbests_size() >= 2) encoded.margin = nbest.nbests(0).score() - nbest.nbests(1).score();
+    if (nbest.nbests_size() >= 2) encoded.margin = best.score() - nbest.nbests(1).score();
+}
+
+// encode_word() without SentencePiece's n-best search, for a word of printable ASCII under a
+// normaliser that keeps it: the pieces from viterbi_word() started at 0 (the search encode()
+// runs) and the margin from best_margin(). Returns false for any other word.
+bool SentencePieceTokenizer::encode_ascii_word(std::string_view word, EncodedWord& encoded) const {
+    if (!splits_at_spaces_ || !impl_->keeps_ascii || word.empty()) return false;
+    for (char c : word) {
+        if (c < 0x21 || c > 0x7e) return false;
+    }
+    thread_local std::string normalized;
+    normalized.assign("\xe2\x96\x81");
+    normalized.append(word);
+    float offset = 0;
+    if (!viterbi_word(normalized, offset, encoded.pieces)) return false;
+
+    const auto& processor = impl_->processor;
+    encoded.scores.clear();
+    encoded.known = true;
+    for (const std::string& piece : encoded.pieces) {
+        auto found = impl_->normal_pieces.find(piece);
+        encoded.known = encoded.known && found != impl_->normal_pieces.end();
+        encoded.scores.push_back(processor.GetScore(found != impl_->normal_pieces.end() ? found->second : processor.unk_id()));
+    }
+    encoded.margin = static_cast<float>(impl_->best_margin(normalized));
+    return true;
+}
+
+// The score gap between the best and the second-best segmentation of a normalised word, in
+// double precision. The lattice is the one viterbi_word() searches: normal pieces, and one
+// unknown character where no one-character piece starts. Each position keeps the two best
+// scores of distinct paths that end there. Infinity if the word has one segmentation.
+double SentencePieceTokenizer::Impl::best_margin(std::string_view normalized) const {
+    constexpr double kNone = -std::numeric_limits<double>::infinity();
+    struct TopTwo {
+        double first = kNone, second = kNone;
+        void offer(double score) {
+            if (score > first) {
+                second = first;
+                first = score;
+            } else if (score > second) {
+                second = score;
+            }
+        }
+    };
+    thread_local std::vector<TopTwo> top;
+    const std::size_t size = normalized.size();
+    top.assign(size + 1, TopTwo());
+    top[0].first = 0;
+    auto extend = [&](std::size_t start, std::size_t length, double score) {
+        TopTwo& target = top[start + length];
+        target.offer(top[start].first + score);
+        if (top[start].second != kNone) target.offer(top[start].second + score);
+    };
+    for (std::size_t start = 0; start < size;) {
+        std::size_t char_bytes = std::min<std::size_t>(
+            "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[(static_cast<unsigned char>(normalized[start])) >> 4], size - start);
+        bool has_single = false;
+        trie.for_each_prefix(normalized.substr(start), [&](std::size_t length, int, float score) {
+            extend(start, length, score);
+            has_single = has_single || length == char_bytes;
+        });
+        if (!has_single) extend(start, char_bytes, unknown_score);
+        start += char_bytes;
+    }
+    return top[size].first - top[size].second;
 }
 
 float SentencePieceTokenizer::unknown_score() const { return impl_->unknown_score; }
@@ -224,7 +398,6 @@ bool SentencePieceTokenizer::viterbi_word(std::string_view normalized, float& of
         int id = -1;
     };
     thread_local std::vector<Node> nodes;
-    thread_local std::string key;
     const std::size_t size = normalized.size();
     nodes.assign(size + 1, Node());
     nodes[0].score = offset;
@@ -235,19 +408,16 @@ bool SentencePieceTokenizer::viterbi_word(std::string_view normalized, float& of
             "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[(static_cast<unsigned char>(normalized[start])) >> 4], size - start);
         const double score_here = nodes[start].score;
         bool has_single = false;
-        for (std::size_t length = 1; length <= impl_->max_piece_bytes && start + length <= size; ++length) {
-            key.assign(normalized.data() + start, length);
-            auto found = impl_->normal_pieces.find(key);
-            if (found == impl_->normal_pieces.end()) continue;
+        impl_->trie.for_each_prefix(normalized.substr(start), [&](std::size_t length, int id, float score) {
             Node& target = nodes[start + length];
-            double candidate = static_cast<double>(processor.GetScore(found->second)) + score_here;
+            double candidate = static_cast<double>(score) + score_here;
             if (target.starts_at == -1 || candidate > target.score) {
                 target.score = static_cast<float>(candidate);
                 target.starts_at = static_cast<int>(start);
-                target.id = found->second;
+                target.id = id;
             }
             has_single = has_single || length == char_bytes;
-        }
+        });
         if (!has_single) {
             Node& target = nodes[start + char_bytes];
             double candidate = static_cast<double>(impl_->unknown_score) + score_here;

@@ -2,7 +2,9 @@
 
 #include <sys/resource.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "scorekit/cli.hpp"
 #include "scorekit/error.hpp"
@@ -24,6 +26,12 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
     if (output_pattern.empty()) {
         throw UsageError(describe("no output", "-o", "an output path is required", "give -o PATH"));
     }
+    if (output_pattern == "-") {
+        throw UsageError(describe("invalid -o", "-",
+                                  "hash and mine write files (a done marker and stats beside the output), "
+                                  "not standard output",
+                                  "give a path, for example -o out/{shard}"));
+    }
 
     ShardPlan plan;
     plan.shard = options.shard.empty() ? shard_from_environment() : parse_shard(options.shard);
@@ -43,10 +51,20 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
 
 bool shard_already_done(const ShardPlan& plan, bool force) {
     std::string marker = plan.output + ".done";
-    if (force || !file_exists(marker)) return false;
-    log_info("shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
-             " is already done (" + marker + " exists); skipped, use --force to redo it");
-    return true;
+    if (!file_exists(marker)) return false;
+    if (!force) {
+        log_info("shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
+                 " is already done (" + marker + " exists); skipped, use --force to redo it");
+        return true;
+    }
+
+    // The old marker goes before the work starts. A forced rerun that fails would otherwise leave
+    // it beside the new, incomplete outputs, and every later step would take the shard as finished.
+    if (std::remove(marker.c_str()) != 0) {
+        throw Error(describe("cannot remove done marker", marker, std::strerror(errno),
+                             "check the permissions of its directory"));
+    }
+    return false;
 }
 
 void ReadCounts::add(const ReadCounts& other) {

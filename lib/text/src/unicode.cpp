@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace scorekit::text {
 namespace {
 
@@ -16,6 +20,9 @@ constexpr std::uint32_t kDelete = 1u << 26;
 constexpr std::uint32_t kCased = 1u << 27;
 constexpr std::uint32_t kIgnorable = 1u << 28;
 constexpr std::uint32_t kMulti = 1u << 29;
+// The entry bits that change a code point in normalize_for_dedup: the lowercase delta and the
+// flags of the other rules.
+constexpr std::uint32_t kCopyMask = 0xFFFFFFu | kDigit | kDelete | kMulti;
 
 // normalize_for_dedup of each ASCII byte: the output byte, or 0 to delete it.
 struct AsciiNormal {
@@ -47,7 +54,23 @@ inline bool ascii_word_unchanged(std::uint64_t word) {
     return !(below_space | between('A' - 1, 'Z' + 1) | between('0' - 1, '9' + 1) | between(0x7E, 0x80));
 }
 
-inline std::uint32_t entry(char32_t cp) { return kStage2[kStage1[cp >> 8]][cp & 0xFF]; }
+// The stage-2 row whose entries are all 0 (no rule applies), shared by most of the code space,
+// CJK ideographs among it. A lookup that lands there skips reading the row: CJK text otherwise
+// touches a different 1 KB row every few characters and misses the L1 cache.
+const std::uint16_t kZeroRow = [] {
+    constexpr std::size_t rows = sizeof(kStage2) / sizeof(kStage2[0]);
+    for (std::size_t row = 0; row < rows; ++row) {
+        if (std::all_of(kStage2[row], kStage2[row] + 256, [](std::uint32_t e) { return e == 0; })) {
+            return static_cast<std::uint16_t>(row);
+        }
+    }
+    return static_cast<std::uint16_t>(0xFFFF);
+}();
+
+inline std::uint32_t entry(char32_t cp) {
+    std::uint16_t row = kStage1[cp >> 8];
+    return row == kZeroRow ? 0 : kStage2[row][cp & 0xFF];
+}
 
 inline char32_t lower_of(char32_t cp, std::uint32_t e) {
     std::int32_t delta = static_cast<std::int32_t>(e << 8) >> 8;  // sign-extend 24 bits
@@ -265,12 +288,108 @@ std::string_view strip_whitespace(std::string_view s) {
 }
 
 void normalize_for_dedup(std::string_view line, std::string& output) {
-    std::string_view s = strip_whitespace(line);
     // An ASCII byte gives at most 1 byte and a code point of 2 to 4 bytes gives at most 4 (U+0130
-    // gives 3), so the output fits in twice the input. Writing through a pointer saves a capacity
-    // check per byte.
-    output.resize(2 * s.size());
-    char* out = &output[0];
+    // gives 3), so the output fits in twice the input.
+    output.resize(2 * line.size());
+    output.resize(normalize_for_dedup_into(line, &output[0]));
+}
+
+namespace {
+
+// Copies a UTF-8 sequence of 2 to 4 bytes. Copies of a constant size compile to plain moves,
+// a variable one to a call.
+inline void copy_sequence(const void* from, std::size_t length, char* to) {
+    if (length == 2) {
+        std::memcpy(to, from, 2);
+    } else if (length == 3) {
+        std::memcpy(to, from, 3);
+    } else {
+        std::memcpy(to, from, 4);
+    }
+}
+
+// Writes the normalisation of the code point at `s[i]` (a non-ASCII lead byte of a sequence
+// already known to be valid) at `out`, advances `i` and returns the position after the output.
+// `s` is the stripped line, the context of the final-sigma rule.
+inline char* normalize_code_point(std::string_view s, std::size_t& i, char32_t cp, std::uint32_t e, char* out) {
+    std::size_t at = i;
+    std::size_t length = 4;
+    if (cp < 0x800) {
+        length = 2;
+    } else if (cp < 0x10000) {
+        length = 3;
+    }
+    i += length;
+    // The cased and case-ignorable flags only serve the final-sigma rule, so a code point
+    // without a lowercase delta or another rule (a lowercase letter, most letters of caseless
+    // scripts) is copied as it is.
+    if ((e & kCopyMask) == 0) {
+        copy_sequence(s.data() + at, length, out);
+        return out + length;
+    }
+    if (e & kMulti) {  // U+0130 lowers to "i" + U+0307 COMBINING DOT ABOVE
+        std::memcpy(out, "i\xCC\x87", 3);
+        return out + 3;
+    }
+    if (e & kDigit) {
+        *out = '0';
+        return out + 1;
+    }
+    if (e & kDelete) return out;
+    char32_t lower = lower_of(cp, e);
+    if (cp == 0x3A3 && is_final_sigma(s, at, i)) lower = 0x3C2;
+    return write_utf8(lower, out);
+}
+
+// Lowercases A-Z and maps 0-9 to "0" in 8 ASCII bytes that hold no control character, so
+// that each byte maps to one byte.
+inline std::uint64_t normalize_ascii_word(std::uint64_t word) {
+    auto between = [word](std::uint64_t low, std::uint64_t high) {  // low < byte < high, exact for ASCII
+        std::uint64_t seven_bits = word & (kOnes * 127);
+        return (kOnes * (127 + high) - seven_bits) & ~word & (seven_bits + kOnes * (127 - low)) & kHighBits;
+    };
+    std::uint64_t upper = between('A' - 1, 'Z' + 1), digit = between('0' - 1, '9' + 1);
+    return (word | (upper >> 2)) & ~((digit >> 7) * 0x0F);
+}
+
+// Decodes the UTF-8 sequence whose lead byte (at least 0x80) is at `p` and checks it as
+// valid_sequence() does. Returns its length, or 0 when it is ill-formed or runs past `end`.
+inline std::size_t decode_checked(const unsigned char* p, const unsigned char* end, char32_t& cp) {
+    unsigned char b = p[0];
+    std::size_t left = static_cast<std::size_t>(end - p);
+    if (b >= 0xC2 && b <= 0xDF) {
+        if (left < 2 || (p[1] & 0xC0) != 0x80) return 0;
+        cp = ((b & 0x1Fu) << 6) | (p[1] & 0x3Fu);
+        return 2;
+    }
+    if (b >= 0xE0 && b <= 0xEF) {
+        if (left < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
+        if ((b == 0xE0 && p[1] < 0xA0) || (b == 0xED && p[1] > 0x9F)) return 0;
+        cp = ((b & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu);
+        return 3;
+    }
+    if (b >= 0xF0 && b <= 0xF4) {
+        if (left < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return 0;
+        if ((b == 0xF0 && p[1] < 0x90) || (b == 0xF4 && p[1] > 0x8F)) return 0;
+        cp = ((b & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3Fu);
+        return 4;
+    }
+    return 0;
+}
+
+// True if the 8 ASCII bytes of `word` hold a byte below 0x20 or DEL. A borrow may also flag
+// the byte after a real hit, which only sends the word to the byte path.
+inline bool has_control_byte(std::uint64_t word) {
+    std::uint64_t below_space = (word - kOnes * 0x20) & ~word & kHighBits;
+    std::uint64_t del = ((word ^ (kOnes * 0x7F)) - kOnes) & ~word & kHighBits;
+    return (below_space | del) != 0;
+}
+
+}  // namespace
+
+std::size_t normalize_for_dedup_into(std::string_view line, char* output) {
+    std::string_view s = strip_whitespace(line);
+    char* out = output;
     for (std::size_t i = 0; i < s.size();) {
         if (i + 8 <= s.size()) {  // eight ASCII bytes at a time: copied, or mapped byte by byte
             std::uint64_t word;
@@ -298,29 +417,240 @@ void normalize_for_dedup(std::string_view line, std::string& output) {
             out += normal != 0;
             continue;
         }
-        std::size_t at = i;
-        char32_t cp = decode(s, i);
-        std::uint32_t e = entry(cp);
-        if (e == 0) {  // no rule applies (most letters of caseless scripts, lowercase letters)
-            std::memcpy(out, s.data() + at, i - at);
-            out += i - at;
-            continue;
-        }
-        if (e & kMulti) {  // U+0130 lowers to "i" + U+0307 COMBINING DOT ABOVE
-            std::memcpy(out, "i\xCC\x87", 3);
-            out += 3;
-            continue;
-        }
-        if (e & kDigit) {
-            *out++ = '0';
-            continue;
-        }
-        if (e & kDelete) continue;
-        char32_t lower = lower_of(cp, e);
-        if (cp == 0x3A3 && is_final_sigma(s, at, i)) lower = 0x3C2;
-        out = write_utf8(lower, out);
+        std::size_t k = i;
+        char32_t cp = decode(s, k);
+        out = normalize_code_point(s, i, cp, entry(cp), out);
     }
-    output.resize(static_cast<std::size_t>(out - output.data()));
+    return static_cast<std::size_t>(out - output);
+}
+
+namespace {
+
+// Number of bits set in a mask of up to 18 bits. __builtin_popcount is a library call unless
+// the target has POPCNT, which the portable build does not assume.
+inline unsigned count_bits(unsigned x) {
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return (x * 0x01010101u) >> 24;
+}
+
+// Normalises the run of code points at `p` that need no decoding, 16 bytes at a time with
+// SSE2, up to the first byte that needs the code point path, and moves the marks of the last
+// code point that is not a space. The run holds ASCII bytes other than control characters
+// (line endings and TAB included), which are lowercased and have their digits mapped to "0", and
+// UTF-8 sequences of code points that normalize_for_dedup leaves as they are and that are not
+// whitespace, copied unchecked: U+00DF..U+00FF (Latin), U+0430..U+045F (lowercase Cyrillic)
+// and U+4E00..U+9FFF (CJK ideographs). Their byte patterns are well-formed UTF-8 by
+// construction. Returns the number of bytes consumed, 0 when fewer than 18 bytes are left or
+// the first code point needs the code point path. May write 16 bytes at `out`, so the output
+// needs that much room past the consumed bytes. Elsewhere than x86, only ASCII and 8 bytes at
+// a time.
+inline std::size_t normalize_simple_run(const unsigned char* p, const unsigned char* stop, char*& out,
+                                        char*& kept_end, std::size_t& code_points, std::size_t& kept_code_points) {
+#if defined(__SSE2__)
+    // Bytes in [low, high], unsigned.
+    auto in_range = [](__m128i v, int low, int high) {
+        __m128i d = _mm_sub_epi8(v, _mm_set1_epi8(static_cast<char>(low)));
+        return _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(static_cast<char>(high - low))), d);
+    };
+    auto equal = [](__m128i v, int byte) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(static_cast<char>(byte))); };
+    auto bits = [](__m128i m) { return static_cast<unsigned>(_mm_movemask_epi8(m)); };
+
+    std::size_t consumed = 0;
+    while (p + 16 <= stop) {
+        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        // Signed compare: bytes of 0x80 and above are negative, so they fall below 0x20 too.
+        unsigned ascii = ~bits(_mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), equal(v, 0x7F))) & 0xFFFFu;
+        unsigned trail = 0, ends = ascii, bad = 0, n = 16;
+        if (ascii != 0xFFFFu) {
+            unsigned lead2 = 0, lead3 = 0;
+            if (p + 18 <= stop) {  // the sequences are checked with the two bytes after the block
+                __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 1));
+                __m128i v2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+                __m128i two = _mm_or_si128(
+                    _mm_or_si128(_mm_and_si128(equal(v, 0xD0), in_range(v1, 0xB0, 0xBF)),
+                                 _mm_and_si128(equal(v, 0xD1), in_range(v1, 0x80, 0x9F))),
+                    _mm_and_si128(equal(v, 0xC3), in_range(v1, 0x9F, 0xBF)));
+                __m128i three = _mm_or_si128(_mm_and_si128(in_range(v, 0xE5, 0xE9), in_range(v1, 0x80, 0xBF)),
+                                             _mm_and_si128(equal(v, 0xE4), in_range(v1, 0xB8, 0xBF)));
+                three = _mm_and_si128(three, in_range(v2, 0x80, 0xBF));
+                lead2 = bits(two);
+                lead3 = bits(three);
+            }
+            trail = (lead2 << 1) | (lead3 << 1) | (lead3 << 2);  // continuation bytes
+            bad = ~(ascii | lead2 | lead3 | trail) & 0xFFFFu;
+            n = bad ? static_cast<unsigned>(__builtin_ctz(bad)) : 16;
+            // Stop after the last code point that ends inside the good bytes.
+            ends = (ascii | (lead2 << 1) | (lead3 << 2)) & ((1u << n) - 1);
+            if (!ends) break;
+            n = 32 - static_cast<unsigned>(__builtin_clz(ends));
+        }
+
+        __m128i upper = in_range(v, 'A', 'Z');
+        __m128i digit = in_range(v, '0', '9');
+        __m128i normal = _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+        normal = _mm_andnot_si128(_mm_and_si128(digit, _mm_set1_epi8(0x0F)), normal);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), normal);
+
+        unsigned kept_ends = ends & ~bits(equal(v, ' '));
+        if (kept_ends) {
+            unsigned last = 32 - static_cast<unsigned>(__builtin_clz(kept_ends));
+            kept_end = out + last;
+            kept_code_points = code_points + last;
+            if (trail) kept_code_points -= count_bits(trail & ((1u << last) - 1));
+        }
+        out += n;
+        code_points += n;
+        if (trail) code_points -= count_bits(trail & ((1u << n) - 1));
+        p += n;
+        consumed += n;
+        if (bad) break;
+    }
+    return consumed;
+#else
+    std::size_t consumed = 0;
+    while (p + 8 <= stop) {
+        std::uint64_t word;
+        std::memcpy(&word, p, 8);
+        if ((word & kHighBits) || has_control_byte(word)) break;
+        std::uint64_t normal = ascii_word_unchanged(word) ? word : normalize_ascii_word(word);
+        std::memcpy(out, &normal, 8);
+        // Bytes other than a space set their high bit in `non_space` (exact: no borrows).
+        std::uint64_t x = word ^ (kOnes * 0x20);
+        std::uint64_t non_space = (((x & (kOnes * 0x7F)) + kOnes * 0x7F) | x) & kHighBits;
+        if (non_space) {
+            std::size_t last = (63 - static_cast<std::size_t>(__builtin_clzll(non_space))) / 8 + 1;
+            kept_end = out + last;
+            kept_code_points = code_points + last;
+        }
+        out += 8;
+        code_points += 8;
+        p += 8;
+        consumed += 8;
+    }
+    return consumed;
+#endif
+}
+
+}  // namespace
+
+// One pass over the line: leading whitespace is skipped as it comes, and trailing whitespace
+// is cut at the end by remembering where the output stood after the last code point that is
+// not whitespace. That equals stripping first, because the normalisation maps whitespace to
+// whitespace or nothing and maps no other character to whitespace.
+bool scan_dedup_line(const char* begin, const char* end, char* output, DedupLineScan& scan) {
+    const auto* p = reinterpret_cast<const unsigned char*>(begin);
+    const auto* stop = reinterpret_cast<const unsigned char*>(end);
+    char* out = output;
+    char* kept_end = output;       // output end after the last code point that is not whitespace
+    const unsigned char* core_begin = nullptr;  // first code point that is not whitespace
+    std::size_t code_points = 0, kept_code_points = 0;  // counted from core_begin
+    bool text = false;
+    const unsigned char* next = stop;
+    int simple_run_backoff = 0;
+
+    bool after_run = false;  // the last step was a run, which stops only where the next one would fail
+    while (p < stop) {
+        bool simple_failed = false;
+        // A line usually starts with a character that the run takes too.
+        if (!core_begin && *p > ' ' && *p < 0x7F) {
+            core_begin = p;
+            text = true;
+        }
+        if (core_begin && !simple_run_backoff && !after_run) {
+            std::size_t simple = normalize_simple_run(p, stop, out, kept_end, code_points, kept_code_points);
+            if (simple) {
+                p += simple;
+                after_run = true;
+                continue;
+            }
+            simple_failed = true;
+        } else if (simple_run_backoff) {
+            --simple_run_backoff;
+        }
+        after_run = false;
+        unsigned char byte = *p;
+        if (byte < 0x80) {
+            if (byte == '\n' || byte == '\r') {
+                next = p + 1;
+                if (byte == '\r' && next < stop && *next == '\n') ++next;
+                break;
+            }
+            if (byte == ' ' || byte == '\t') {  // whitespace: a space is kept inside, a tab deleted
+                if (core_begin) {
+                    if (byte == ' ') *out++ = ' ';
+                    ++code_points;
+                }
+                ++p;
+                continue;
+            }
+            if (byte < 0x20 || byte == 0x7F) return false;
+            if (!core_begin) core_begin = p;
+            *out++ = kAsciiNormal.of[byte];
+            ++code_points;
+            kept_end = out;
+            kept_code_points = code_points;
+            text = true;
+            ++p;
+            continue;
+        }
+
+        char32_t cp = 0;
+        std::size_t length = decode_checked(p, stop, cp);
+        if (!length) return false;
+        text = true;
+        std::uint32_t e = entry(cp);
+        if (core_begin && (e & kCopyMask) == 0) {  // the common case, copied as it is
+            // A letter that the run could not copy is of a script that it does not cover, and
+            // the next ones probably are too: try the run again a few code points later.
+            if (simple_failed) simple_run_backoff = 4;
+            copy_sequence(p, length, out);
+            out += length;
+            ++code_points;
+            if (!(e & kSpace)) {
+                kept_end = out;
+                kept_code_points = code_points;
+            }
+            p += length;
+            continue;
+        }
+        bool space = (e & kSpace) != 0;
+        if (!core_begin) {
+            if (space) {
+                p += length;
+                continue;
+            }
+            core_begin = p;
+        }
+        if (cp == 0x3A3) {
+            // The final-sigma rule looks at the whole stripped line, so check and strip it first.
+            const unsigned char* line_end = p;
+            while (line_end < stop && *line_end != '\n' && *line_end != '\r') ++line_end;
+            std::string_view rest(reinterpret_cast<const char*>(p), static_cast<std::size_t>(line_end - p));
+            if (!is_valid_utf8(rest)) return false;
+            std::string_view line(reinterpret_cast<const char*>(core_begin), static_cast<std::size_t>(line_end - core_begin));
+            std::string_view stripped = strip_whitespace(line);
+            std::size_t i = static_cast<std::size_t>(p - core_begin);
+            out = normalize_code_point(stripped, i, cp, e, out);
+        } else {
+            std::string_view here(reinterpret_cast<const char*>(p), length);
+            std::size_t i = 0;
+            out = normalize_code_point(here, i, cp, e, out);
+        }
+        ++code_points;
+        if (!space) {
+            kept_end = out;
+            kept_code_points = code_points;
+        }
+        p += length;
+    }
+    scan.next = static_cast<std::size_t>(reinterpret_cast<const char*>(next) - begin);
+    scan.size = static_cast<std::size_t>(kept_end - output);
+    scan.code_points = kept_code_points;
+    scan.blank = core_begin == nullptr;
+    scan.text = text;
+    return true;
 }
 
 namespace {

@@ -6,6 +6,8 @@
 // would replace the special file itself.
 #pragma once
 
+#include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,10 @@ private:
     bool committed_ = false;
     bool direct_ = false;  // a special file written in place
 };
+
+// Writes the text output `path` through `write`, which returns false after a failed write:
+// standard output for `-`, else an AtomicFile. Throws Error naming the path on any failure.
+void write_text_output(const std::string& path, const std::function<bool(std::FILE*)>& write);
 
 // Throws UsageError if `output` names the same existing file as one of `inputs`, because
 // writing it would replace data the run still needs. Names may carry a :/dataset suffix.

@@ -53,6 +53,9 @@ std::string version_string();
 int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
              const std::function<void()>& body);
 
+// The largest --threads that run_tool accepts.
+constexpr int kMaxThreads = 1024;
+
 // Number of worker threads for `requested` (0 = one per core).
 int resolve_threads(int requested);
 

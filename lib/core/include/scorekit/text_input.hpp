@@ -29,10 +29,15 @@ private:
     std::uint64_t line_number_ = 0;
 };
 
-// True if the file starts with the gzip magic bytes 1f 8b.
+// True for a regular file, false for a pipe, device, directory or missing path.
+bool is_regular_file(const std::string& path);
+
+// True if the file starts with the gzip magic bytes 1f 8b. False for anything but a regular file,
+// so that sniffing a pipe does not consume its first bytes.
 bool has_gzip_magic(const std::string& path);
 
-// True if the file starts with the zip magic bytes "PK\3\4", as TorchScript archives do.
+// True if the file starts with the zip magic bytes "PK\3\4", as TorchScript archives do. False for
+// anything but a regular file.
 bool has_zip_magic(const std::string& path);
 
 }  // namespace scorekit

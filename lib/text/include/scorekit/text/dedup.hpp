@@ -18,7 +18,8 @@ std::uint64_t sha1_prefix64(std::string_view bytes);
 std::uint64_t line_hash(std::string_view line, std::string& scratch);
 
 // Hashes of every line of `text` split on "\n" (Python's str.split("\n"), so an empty text gives
-// one hash, that of the empty line).
+// one hash, that of the empty line). The lines are normalised first and then hashed together,
+// several at a time; `scratch` is no longer used.
 void hash_lines(std::string_view text, std::vector<std::uint64_t>& hashes, std::string& scratch);
 
 // A set of 64-bit hashes, each with a flag "seen in two or more documents". Open addressing with
@@ -35,7 +36,8 @@ public:
 
     // Adds the hashes of one document: a hash already present from an earlier document gets its
     // flag set, repeats inside `hashes` do not (cc_net's HashesCollector).
-    void add_document(const std::vector<std::uint64_t>& hashes);
+    void add_document(const std::uint64_t* hashes, std::size_t count);
+    void add_document(const std::vector<std::uint64_t>& hashes) { add_document(hashes.data(), hashes.size()); }
 
     // Merges one entry of another set: a hash present in both gets the flag; a new one keeps
     // `flag` (cc_net's FlatHashSet.merge).
@@ -71,6 +73,7 @@ private:
     void set_flag(std::size_t slot) { flags_[slot >> 6] |= std::uint64_t(1) << (slot & 63); }
     // Inserts or finds `hash`; returns its slot and sets `inserted`.
     std::size_t insert(std::uint64_t hash, bool& inserted);
+    static constexpr std::size_t kNoSlot = ~std::size_t(0);
 
     // Slot value 0 marks an empty slot, so the hash 0 lives outside the table.
     std::vector<std::uint64_t> keys_;

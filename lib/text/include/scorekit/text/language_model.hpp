@@ -41,7 +41,8 @@ public:
         float margin = 0;    // infinity if the word has one segmentation, 0 if unknown
         bool known = true;   // no piece is the unknown piece
     };
-    // Needs splits_at_spaces().
+    // The pieces are encode()'s except where the margin is within float rounding of 0, where
+    // either segmentation may be returned. Needs splits_at_spaces().
     void encode_word(std::string_view word, EncodedWord& encoded) const;
 
     // The score that the whole-text Viterbi search stores after adding `scores` to `offset`.
@@ -63,6 +64,7 @@ public:
 
 private:
     bool check_splits_at_spaces() const;
+    bool encode_ascii_word(std::string_view word, EncodedWord& encoded) const;
 
     struct Impl;
     std::unique_ptr<Impl> impl_;

@@ -32,6 +32,26 @@ std::string_view strip_whitespace(std::string_view utf8);
 // Input must be valid UTF-8.
 void normalize_for_dedup(std::string_view line, std::string& output);
 
+// normalize_for_dedup() written at `output`, which has room for 2 * line.size() bytes; returns
+// the number of bytes written.
+std::size_t normalize_for_dedup_into(std::string_view line, char* output);
+
+// Result of scan_dedup_line() for one line.
+struct DedupLineScan {
+    std::size_t next = 0;         // offset of the next line from the start of this one
+    std::size_t size = 0;         // bytes written to the output
+    std::size_t code_points = 0;  // code points of the line after strip_whitespace()
+    bool blank = true;            // nothing left after strip_whitespace()
+    bool text = false;            // a byte other than space, TAB, CR and LF
+};
+
+// Normalises the line that starts at `begin`, in one pass, for the hash fast path. The line
+// ends at LF, CR, CRLF or `end`. Writes normalize_for_dedup(strip_whitespace(line)) at `output`,
+// which needs room for 2 * (end - begin) bytes. Returns false, with the output undefined, when
+// the line is not valid UTF-8 or contains a control character other than TAB (a byte below 0x20
+// or DEL), because such bodies take the repairing path of record_to_document().
+bool scan_dedup_line(const char* begin, const char* end, char* output, DedupLineScan& scan);
+
 // Writes cc_net's text_normalizer.normalize(text) with its defaults to `output` (replacing its
 // content), the normalisation applied before SentencePiece: strip, lowercase, NFD with Mn
 // characters (accents) dropped, every Nd digit to "0", cc_net's map of 34 CJK and typographic

@@ -7,6 +7,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -117,12 +118,19 @@ public:
     // before the next record, which is what cc_net's line-based parser sees.
     // Returns false at the end of the file. Throws Error when the file ends inside a gzip member
     // or has corrupt gzip data, after every complete record before it has been returned; the
-    // message names the file and the compressed byte offset of the damaged member.
+    // message names the file and the compressed byte offset of the damaged member. Also throws
+    // Error for an xz, zstd or bzip2 file, and for a file with bytes but no record at all.
     bool next(WarcRecord& record);
+
+    // Reads the next record as next(record) does but leaves record.body empty: `body` views the
+    // content block in the reader's buffer, valid until the next call, which saves a copy.
+    bool next(WarcRecord& record, std::string_view& body);
 
     const CompressedInput& input() const { return input_; }
 
 private:
+    void reject_other_compression();
+    void end_of_input(std::uint64_t stray);
     bool fill(std::size_t wanted);  // ensures `wanted` bytes after pos_; false at end of input
     bool line_at(std::size_t at, std::size_t& end, std::size_t& next);
     bool is_record_start(std::size_t at);
