@@ -89,6 +89,9 @@ expect_one_line_error "batch size 0"
 run_case "non-attained infimum" 1 "did not converge" -- "$exe" -m exponential --metric conformal --from 0,0 --to 4,0 -o "$WORK/t7.h5"
 expect_file "non-attained infimum" "$WORK/t7.h5"
 h5dump -d /converged "$WORK/t7.h5" | grep -q "(0): 0" || fail "non-attained infimum: converged flag is not 0"
+for name in converged iterations; do
+    h5dump -H -d "/$name" "$WORK/t7.h5" | grep -q 'H5T_STD_I64LE' || fail "non-attained infimum: /$name is not int64"
+done
 run_case "allow unconverged" 0 "did not converge" -- "$exe" -m exponential --metric conformal --from 0,0 --to 4,0 --allow-unconverged
 [ "$(column converged)" = 0 ] || fail "allow unconverged: converged column is not 0"
 
@@ -107,8 +110,40 @@ expect_one_line_error "exp ignores to"
 run_case "velocity without exp" 2 'invalid options "--velocity"' -- "$exe" -m "$normal" --from 1,0 --to 0,1 --velocity 1,0
 run_case "to with pairs file" 2 'invalid options "--to"' -- "$exe" -m "$normal" --pairs "$WORK/pairs.txt" --to 0,1
 run_case "exp without velocity" 2 'missing option "--velocity"' -- "$exe" -m "$normal" --exp --from 1,0
-run_case "nodes not a number" 2 'invalid --nodes "abc": expected a whole number' -- "$exe" -m "$normal" --from 1,0 --to 0,1 --nodes abc
+run_case "nodes not a number" 2 'invalid --nodes "abc": must be a whole number' -- "$exe" -m "$normal" --from 1,0 --to 0,1 --nodes abc
 expect_one_line_error "nodes not a number"
+# Each solver and integration setting is checked on its own and named in the message.
+while read -r option value pattern; do
+    run_case "$option $value" 2 "invalid $option \"$value\": $pattern" -- "$exe" -m "$normal" --from 1,0 --to 0,1 "$option" "$value"
+    expect_one_line_error "$option $value"
+done <<'CASES'
+--max-iterations 0 must be a whole number from 1
+--resolution 0 must be positive
+--tolerance -1 must be positive
+--tolerance nan must be a finite number
+--batch-size 99999999999 must be a whole number from 1 to 2147483647
+--from nan must be a finite number
+--to inf must be a finite number
+--lambda -1 must be 0 or positive
+--sigma inf must be a finite number
+CASES
+run_case "ode tolerance" 2 'invalid --ode-tolerance "-1": must be positive' -- "$exe" -m "$normal" --exp --from 1,0 \
+    --velocity 0,1 --ode-tolerance -1
+expect_one_line_error "ode tolerance"
+run_case "exp with 1 node" 2 'invalid --nodes "1"' -- "$exe" -m "$normal" --exp --from 1,0 --velocity 0,1 --nodes 1
+# A pairs file has 2 D columns: start point, then end point (or velocity with --exp).
+run_case "pairs with 2 columns" 1 'rows have 2 columns, expected 4: the start point then the end point' -- \
+    "$exe" -m "$normal" --pairs "$WORK/points.txt"
+expect_one_line_error "pairs with 2 columns"
+run_case "output with a dataset" 2 'invalid --output ".*g.h5:foo": this output holds several datasets' -- \
+    "$exe" -m "$normal" --from 1,0 --to 0,1 -o "$WORK/g.h5:foo"
+expect_no_file "output with a dataset" "$WORK/g.h5"
+run_case "paths with a dataset" 2 'invalid --paths ".*p.h5:/paths"' -- \
+    "$exe" -m "$normal" --from 1,0 --to 0,1 --paths "$WORK/p.h5:/paths"
+# --paths and -o are two outputs: one file cannot hold both.
+run_case "paths is the output" 2 'invalid --paths ".*same.h5": it is the same file as --output' -- \
+    "$exe" -m "$normal" --from 1,0 --to 0,1 -o "$WORK/same.h5" --paths "$WORK/same.h5"
+expect_no_file "paths is the output" "$WORK/same.h5"
 run_case "too few nodes" 2 "--nodes" -- "$exe" -m "$normal" --from 1,0 --to 0,1 --nodes 2 -o "$WORK/few.h5"
 expect_one_line_error "too few nodes"
 expect_no_file "too few nodes" "$WORK/few.h5"
@@ -176,6 +211,53 @@ run_case "module without dim" 1 'unknown model dimension ".*nodim.pt".*self.dim'
 expect_one_line_error "module without dim"
 run_case "metric-eval, module without dim" 1 'unknown model dimension' -- "$BIN/metric-eval" -m "$WORK/nodim.pt" \
     --logdet "$WORK/nodim-pairs.txt"
+
+# A module whose output width differs from its input width (a classifier), and one whose forward
+# fails inside the TorchScript interpreter, give one line that names the file and the shapes.
+cat > "$WORK/wrongshape.py" <<'PY'
+import sys, torch
+torch.jit.script(torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))).save(sys.argv[1])
+class Failing(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.dim = 2
+        self.layer = torch.nn.Linear(4, 2)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)
+torch.jit.script(Failing()).save(sys.argv[2])
+PY
+/usr/bin/python3 "$WORK/wrongshape.py" "$WORK/classifier.pt" "$WORK/failing.pt" || fail "could not export the modules"
+for tool in langevin metric-eval geodesic; do
+    case $tool in
+        langevin) arguments=(--chains 3 --steps 5) ;;
+        metric-eval) arguments=("$WORK/nodim-pairs.txt") ;;
+        geodesic) arguments=(--from 1,0 --to 0,1) ;;
+    esac
+    run_case "$tool, classifier module" 1 'invalid TorchScript output ".*classifier.pt": input \[1, 4\] gave output \[1, 3\]' -- \
+        "$BIN/$tool" -m "$WORK/classifier.pt" "${arguments[@]}"
+    expect_one_line_error "$tool, classifier module"
+done
+run_case "failing forward" 1 'TorchScript forward failed ".*failing.pt": input \[[0-9]+, 2\]: RuntimeError: mat1 and mat2' -- \
+    "$BIN/metric-eval" -m "$WORK/failing.pt" "$WORK/points.txt"
+expect_one_line_error "failing forward"
+
+# In a SLURM array (COUNT > 1) without --shard every task runs the same command line, so the
+# output name must differ per task: {shard} or the task id in it.
+# The tools run in $WORK with relative names, so that a digit in the temporary directory's name
+# cannot pass for the task id.
+array=(env -C "$WORK" SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2)
+run_case "array with one output" 2 'invalid --output ".*fixed.tsv": every task of the SLURM array' -- \
+    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "fixed.tsv"
+expect_one_line_error "array with one output"
+expect_no_file "array with one output" "$WORK/fixed.tsv"
+run_case "array with {shard}" 0 'shard 1/2' -- \
+    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "pairs-{shard}.tsv"
+expect_file "array with {shard}" "$WORK/pairs-0001.tsv"
+run_case "array with task id" 0 'shard 1/2' -- \
+    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "pairs-1.tsv"
+expect_file "array with task id" "$WORK/pairs-1.tsv"
+run_case "array with one --paths" 2 'invalid --paths ".*paths.h5": every task' -- \
+    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "p-{shard}.tsv" --paths "paths.h5"
 
 # LibTorch is loaded only for a TorchScript model: about half a second of CPU per run otherwise.
 LD_DEBUG=libs "$exe" -m "$normal" --from 1,0 --to 0,1 > /dev/null 2> "$WORK/libs-analytic" ||

@@ -27,6 +27,56 @@ expect_one_line_error "thin keeps nothing"
 run_case "diverging step size"    1 'sampler diverged.*lower --step-size'  -- "$L" -m "$normal" --step-size 50 --steps 300 -o "$OUT"
 expect_one_line_error "diverging step size"
 expect_no_file "diverging step size" "$OUT"
+# A huge step size grows the chains by a factor 1e10 per step: reported, not written as 1e100.
+run_case "absurd step size"       1 'sampler diverged at step 10: chains moved beyond' -- "$L" -m "$normal" --step-size 1e10 --steps 10
+expect_one_line_error "absurd step size"
+[ ! -s "$WORK/out" ] || fail "absurd step size: samples written to stdout"
+while read -r option value pattern; do
+    run_case "$option $value" 2 "invalid $option \"$value\": $pattern" -- "$L" -m "$normal" "$option" "$value"
+    expect_one_line_error "$option $value"
+done <<'CASES'
+--chains 0 must be a whole number of at least 1
+--steps 99999999999999999999 must be a whole number of at least 1
+--burn-in -1 must be a whole number of at least 0
+--thin -1 must be a whole number of at least 0
+--step-size inf must be a finite number
+--step-size -1 must be 0 or positive
+--sigma nan must be a finite number
+--levels 0 must be a whole number from 1
+CASES
+
+# HDF5 dataset paths: FILE.h5:/GROUP/NAME creates the groups, FILE.h5:NAME means /NAME, and an
+# invalid path fails before sampling.
+run_case "nested dataset" 0 '' -- "$L" -m "$normal" --chains 4 --steps 5 -o "$WORK/nested.h5:/grp/samp"
+/usr/bin/python3 -c 'import h5py, sys; assert h5py.File(sys.argv[1])["/grp/samp"].shape == (4, 1)' "$WORK/nested.h5" ||
+    fail "nested dataset: no /grp/samp of 4 rows"
+run_case "relative dataset" 0 '' -- "$L" -m "$normal" --chains 4 --steps 5 -o "$WORK/relative.h5:samp"
+[ ! -e "$WORK/relative.h5:samp" ] || fail "relative dataset: wrote a file named relative.h5:samp"
+/usr/bin/python3 -c 'import h5py, sys; assert h5py.File(sys.argv[1])["/samp"].shape == (4, 1)' "$WORK/relative.h5" ||
+    fail "relative dataset: no /samp of 4 rows"
+run_case "relative dataset read back" 0 '' -- "$BIN/metric-eval" -m "$normal" "$WORK/relative.h5:samp"
+[ "$(wc -l < "$WORK/out")" -eq 5 ] || fail "relative dataset read back: expected a header and 4 rows"
+run_case "empty group name" 2 'invalid dataset path ".*bad.h5:/grp//samp"' -- timeout 60 "$L" -m "$normal" --steps 100000000 \
+    -o "$WORK/bad.h5:/grp//samp"
+expect_one_line_error "empty group name"
+expect_no_file "empty group name" "$WORK/bad.h5"
+
+# In a SLURM array (COUNT > 1) without --shard, every task would write one fixed -o file.
+# The tools run in $WORK with relative names, so that a digit in the temporary directory's name
+# cannot pass for the task id.
+array=(env -C "$WORK" SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2)
+run_case "array with one output" 2 'invalid --output ".*lv.tsv": every task of the SLURM array' -- \
+    "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5 -o "lv.tsv"
+expect_one_line_error "array with one output"
+expect_no_file "array with one output" "$WORK/lv.tsv"
+run_case "array with {shard}" 0 'shard 1/2' -- "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5 -o "lv-{shard}.h5"
+/usr/bin/python3 -c 'import h5py, sys; assert h5py.File(sys.argv[1])["/samples"].attrs["shard"] in ("1/2", b"1/2")' \
+    "$WORK/lv-0001.h5" || fail "array with {shard}: lv-0001.h5 is not shard 1/2"
+run_case "array with task id" 0 'shard 1/2' -- "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5 -o "samples-1.h5"
+expect_file "array with task id" "$WORK/samples-1.h5"
+run_case "array to stdout" 0 'shard 1/2' -- "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5
+run_case "explicit shard, one output" 0 'shard 1/2' -- "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5 --shard 1/2 \
+    -o "lv.tsv"
 
 # Text output: one row per chain and kept step, tab-separated, reproducible.
 run_case "text output" 0 '' -- "$L" -m "$normal" --chains 7 --steps 20 --burn-in 10 --thin 5 --seed 4

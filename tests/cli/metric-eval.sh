@@ -76,6 +76,56 @@ expect_one_line_error "points and curves as text"
 run_case "unknown metric" 2 "stein, outer, conformal or pullback" -- "$exe" -m "$gaussian" --metric fisher "$WORK/origin.txt"
 expect_one_line_error "unknown metric"
 
+# Messages name what is wrong with the file: the columns of curves, a directory, a byte that is
+# not UTF-8 (escaped, never sent raw to the terminal).
+printf '0 0\n1 2\n' > "$WORK/two-columns.txt"
+run_case "curves with 2 columns" 1 'rows have 2 columns, expected 4: curve, t, then 2 coordinates' -- \
+    "$exe" -m "$gaussian" --curves "$WORK/two-columns.txt"
+expect_one_line_error "curves with 2 columns"
+mkdir -p "$WORK/adir"
+run_case "directory as input" 1 'cannot read points ".*adir": it is a directory' -- "$exe" -m "$gaussian" "$WORK/adir"
+expect_one_line_error "directory as input"
+printf '0 0\n1 \351\n' > "$WORK/latin1.txt"
+run_case "latin-1 byte" 1 '"\\xE9" is not a number' -- "$exe" -m "$gaussian" "$WORK/latin1.txt"
+expect_one_line_error "latin-1 byte"
+LC_ALL=C grep -q $'\351' "$WORK/err" && fail "latin-1 byte: the raw byte reached stderr"
+
+"$BIN/langevin" -m "$gaussian" --chains 3 --steps 2 -o "$WORK/three.h5" -q || fail "langevin for the stdin case failed"
+run_case_stdin "HDF5 on stdin" 1 'cannot read points "standard input": it is an HDF5 file' "$WORK/three.h5" -- "$exe" -m "$gaussian" -
+expect_one_line_error "HDF5 on stdin"
+
+# The HDF5 output holds several datasets with fixed names, so a dataset suffix is rejected.
+run_case "output with a dataset" 2 'invalid --output ".*me.h5:/grp": this output holds several datasets' -- \
+    "$exe" -m "$gaussian" "$WORK/two.txt" -o "$WORK/me.h5:/grp"
+expect_one_line_error "output with a dataset"
+expect_no_file "output with a dataset" "$WORK/me.h5"
+
+# A trained model file with a bad value is an invalid file (status 1), never a usage error or a
+# sampler failure.
+"$BIN/score-train" "$SRC/share/data/faithful.csv" -o "$WORK/model.h5" --steps 5 --width 8 -q || fail "score-train for the model cases failed"
+cat > "$WORK/damage.py" <<'PY'
+import shutil, sys, h5py, numpy
+source, kind, target = sys.argv[1:]
+shutil.copy(source, target)
+with h5py.File(target, "r+") as f:
+    if kind == "activation":
+        f["/model"].attrs["activation"] = "relu6"
+    elif kind == "nan-weight":
+        w = f["/model/layers.0.weight"][...]; w[0, 0] = numpy.nan; f["/model/layers.0.weight"][...] = w
+    elif kind == "zero-std":
+        s = f["/model/data_std"][...]; s[0] = 0; f["/model/data_std"][...] = s
+PY
+while read -r kind pattern; do
+    /usr/bin/python3 "$WORK/damage.py" "$WORK/model.h5" "$kind" "$WORK/$kind.h5" || fail "could not damage the model ($kind)"
+    run_case "model with $kind" 1 "invalid model file \".*$kind.h5.*$pattern" -- "$exe" -m "$WORK/$kind.h5" "$WORK/two.txt"
+    expect_one_line_error "model with $kind"
+    run_case "langevin, model with $kind" 1 "invalid model file" -- "$BIN/langevin" -m "$WORK/$kind.h5" --chains 2 --steps 3
+done <<'CASES'
+activation unknown activation "relu6"
+nan-weight a weight or bias is not finite
+zero-std data_std must be positive
+CASES
+
 # A named pipe and a process substitution are read once, like standard input. Sniffing them for
 # HDF5 or gzip magic used to consume their first bytes, and a pipe then hung or read as empty.
 printf '0 0\n1 1\n' > "$WORK/two.txt"

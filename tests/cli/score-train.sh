@@ -36,6 +36,38 @@ expect_one_line_error "no output file"
 run_case "bad activation"           2 'invalid --activation "relu6".*softplus, silu, tanh, elu' -- "$T" "$DATA" -o "$OUT" --activation relu6
 run_case "bad schedule"             2 'invalid --lr-schedule "step"'    -- "$T" "$DATA" -o "$OUT" --lr-schedule step
 run_case "negative steps"           2 'invalid --steps'                 -- "$T" "$DATA" -o "$OUT" --steps -5
+# Every count, interval and size option is checked when the options are parsed, so that no value
+# reaches the trainer as a division by zero or a loop that never ends.
+while read -r option value pattern; do
+    run_case "$option $value" 2 "invalid $option \"$value\": $pattern" -- "$T" "$DATA" -o "$OUT" "$option" "$value"
+    expect_one_line_error "$option $value"
+done <<'CASES'
+--log-every 0 must be a whole number of at least 1
+--checkpoint-every -1 must be a whole number of at least 0
+--batch-size 0 must be a whole number of at least 1
+--steps 0 must be a whole number of at least 1
+--steps 99999999999999999999 must be a whole number of at least 1
+--steps 0x10 must be a whole number
+--epochs -1 must be a whole number of at least 0
+--epochs 1e12 must be a whole number of at least 0
+--warmup -1 must be a whole number of at least 0
+--width 0 must be a whole number from 1 to 2147483647
+--width 2147483648 must be a whole number from 1 to 2147483647
+--depth 0 must be a whole number from 1
+--levels 0 must be a whole number from 1
+--lr inf must be a finite number
+--lr 0 must be positive
+--beta1 1 must be in \[0, 1\)
+--beta2 nan must be a finite number
+--ema 1 must be in \[0, 1\)
+--val-fraction -0.1 must be in \[0, 1\)
+--sigma-min 0 must be positive
+--sigma-max -1 must be 0 or positive
+--seed -1 must be a whole number from 0 to 18446744073709551615
+--seed 18446744073709551616 must be a whole number from 0
+--threads -1 must be 0 or positive
+CASES
+expect_no_file "option checks" "$OUT"
 run_case "non-numeric option"       2 'steps'                           -- "$T" "$DATA" -o "$OUT" --steps many
 run_case "unwritable output"        1 'cannot write output "/nonexistent/m.h5"' -- "$T" "$DATA" -o /nonexistent/m.h5 $quick
 expect_one_line_error "unwritable output"
@@ -46,8 +78,32 @@ expect_no_file "unwritable checkpoint" "$OUT"
 run_case "output is a directory"    1 'cannot write output ".*": it is a directory' -- "$T" "$DATA" -o "$WORK" $quick
 expect_no_file "all failures" "$OUT"
 cp "$WORK/points.h5" "$WORK/same.h5"
-run_case "output is the input"      2 'invalid output .*same.h5.*input file' -- "$T" "$WORK/same.h5" -o "$WORK/same.h5" $quick
+run_case "output is the input"      2 'invalid --output ".*same.h5": it is the same file as input' -- \
+    "$T" "$WORK/same.h5" -o "$WORK/same.h5" $quick
 h5dump -H "$WORK/same.h5" > /dev/null 2>&1 || fail "output is the input: the input file was damaged"
+# Output, checkpoint and inputs must be different files, also before any of them exists; the
+# checkpoint may be the file that --resume reads.
+run_case "checkpoint is the output" 2 'invalid --checkpoint ".*y.h5": it is the same file as --output' -- \
+    "$T" "$DATA" -o "$WORK/y.h5" --checkpoint "$WORK/y.h5" $quick
+expect_one_line_error "checkpoint is the output"
+expect_no_file "checkpoint is the output" "$WORK/y.h5"
+run_case "checkpoint via another path" 2 'invalid --checkpoint' -- \
+    "$T" "$DATA" -o "$WORK/y.h5" --checkpoint "$WORK/../$(basename "$WORK")/y.h5" $quick
+run_case "default checkpoint is the input" 2 'invalid --checkpoint ".*same.h5.ckpt": it is the same file as input' -- \
+    "$T" "$WORK/same.h5.ckpt" -o "$WORK/same.h5" $quick
+run_case "resume is the output"     2 'invalid --output ".*y.h5": it is the same file as --resume' -- \
+    "$T" "$DATA" -o "$WORK/y.h5" --resume "$WORK/y.h5" $quick
+run_case "checkpoint is the input"  2 'invalid --checkpoint ".*faithful.csv": it is the same file as input' -- \
+    "$T" "$DATA" -o "$WORK/y.h5" --checkpoint "$DATA" $quick
+run_case "model with a dataset"     2 'invalid --output ".*m.h5:x": this output holds several datasets' -- \
+    "$T" "$DATA" -o "$WORK/m.h5:x" $quick
+expect_one_line_error "model with a dataset"
+expect_no_file "model with a dataset" "$WORK/m.h5"
+# A batch that cannot be allocated is one line, not LibTorch's stack trace.
+run_case "batch beyond memory"      1 'out of memory "--batch-size 1000000000000.*lower --batch-size' -- \
+    "$T" "$DATA" -o "$OUT" --batch-size 1000000000000 --steps 1
+expect_one_line_error "batch beyond memory"
+expect_no_file "batch beyond memory" "$OUT"
 
 # Standard input with gzip, and a short run whose model langevin can sample.
 gzip -c "$DATA" > "$WORK/faithful.csv.gz"
@@ -93,6 +149,21 @@ if [ -s "$WORK/int.h5.ckpt" ]; then
     h5diff -q "$WORK/other.h5" "$WORK/full.h5" /model/layers.0.weight /model/layers.0.weight &&
         fail "resume: a different seed gave the same weights, so the comparison cannot fail"
 fi
+
+# A resumed run writes the same loss log as an uninterrupted one, also with a schedule that
+# depends on the step budget and a checkpoint between two log entries. The periodic checkpoint
+# (step 220) stays after the run.
+cosine="--width 16 --batch-size 32 --steps 300 --log-every 50 --lr-schedule cosine --seed 4"
+run_case "cosine with checkpoints" 0 '' -- "$T" "$DATA" -o "$WORK/cos.h5" $cosine --checkpoint-every 110
+mv "$WORK/cos.h5.ckpt" "$WORK/cos220.ckpt"
+run_case "cosine resumed" 0 'resuming from .* at step 220 of 300' -- "$T" "$DATA" -o "$WORK/cos-res.h5" $cosine \
+    --resume "$WORK/cos220.ckpt"
+h5diff -q "$WORK/cos.h5" "$WORK/cos-res.h5" /training/log /training/log ||
+    fail "resume: /training/log differs from the uninterrupted run: $(h5dump -d /training/log "$WORK/cos-res.h5" | grep -c ,)"
+h5diff -q "$WORK/cos.h5" "$WORK/cos-res.h5" /model/layers.0.weight /model/layers.0.weight ||
+    fail "resume: the cosine model differs from the uninterrupted run"
+rows=$(/usr/bin/python3 -c 'import h5py, sys; print(h5py.File(sys.argv[1])["/training/log"].shape[0])' "$WORK/cos-res.h5")
+[ "$rows" = 6 ] || fail "resume: /training/log has $rows rows, expected 6 (steps 50 to 300)"
 
 # --distributed takes rank and world size from SLURM; without them it is a usage error, before
 # any rendezvous. The data-parallel runs themselves are tested on a local cluster (tests/slurm).

@@ -134,3 +134,23 @@ TEST_CASE("SLURM context prefers the step's task count", "[slurm]") {
     CHECK(context.ntasks == "2");
     CHECK(context.proc_id == "1");
 }
+
+TEST_CASE("shard output names expand {shard}", "[slurm]") {
+    CHECK(shard_output_path("out/{shard}.h5", ShardSpec{3, 16}, true) == "out/0003.h5");
+    CHECK(shard_output_path("a-{shard}-{shard}.tsv", ShardSpec{12, 16}, false) == "a-0012-0012.tsv");
+    CHECK(shard_output_path("fixed.h5", ShardSpec{0, 1}, true) == "fixed.h5");
+}
+
+TEST_CASE("shard output names must differ per array task", "[slurm]") {
+    CHECK_THROWS_AS(shard_output_path("fixed.h5", ShardSpec{1, 2}, true), UsageError);
+    CHECK_THROWS_WITH(shard_output_path("fixed.h5", ShardSpec{1, 2}, true, "--paths"),
+                      Catch::Contains("invalid --paths \"fixed.h5\": every task of the SLURM array"));
+    // The task id counts only as a number of its own: 1 is not in "run12" or "x10".
+    CHECK(shard_output_path("samples-1.h5", ShardSpec{1, 4}, true) == "samples-1.h5");
+    CHECK(shard_output_path("task1/samples.h5", ShardSpec{1, 4}, true) == "task1/samples.h5");
+    CHECK_THROWS_AS(shard_output_path("run12.h5", ShardSpec{1, 4}, true), UsageError);
+    CHECK_THROWS_AS(shard_output_path("x10.h5", ShardSpec{1, 4}, true), UsageError);
+    // An explicit --shard names one shard, and standard output is per task.
+    CHECK(shard_output_path("fixed.h5", ShardSpec{1, 2}, false) == "fixed.h5");
+    CHECK(shard_output_path("-", ShardSpec{1, 2}, true) == "-");
+}

@@ -15,13 +15,18 @@ int main(int argc, char** argv) {
     app.add_option("--metric", o.metric, "stein (I + lambda s s^T), conformal (p^(-2 beta) I) or pullback "
                                          "(lambda I + J^T J); outer is rejected")
         ->capture_default_str();
-    app.add_option("--lambda", m.lambda, "stein: weight of s s^T; pullback: weight of I")->capture_default_str();
-    app.add_option("--beta", m.beta, "conformal: exponent beta in p^(-2 beta)")->capture_default_str();
+    app.add_option("--lambda", m.lambda, "stein: weight of s s^T; pullback: weight of I")->capture_default_str()
+        ->check(scorekit::finite_number(0));
+    app.add_option("--beta", m.beta, "conformal: exponent beta in p^(-2 beta)")->capture_default_str()
+        ->check(scorekit::finite_number(std::numeric_limits<double>::lowest()));
     app.add_option("--sigma", m.sigma, "Noise level of the score; default: the model's smallest (0 if exact)")
-        ->check(scorekit::non_negative());
-    app.add_option("--from", o.from, "Start point, comma-separated")->delimiter(',');
-    app.add_option("--to", o.to, "End point, comma-separated")->delimiter(',');
-    app.add_option("--velocity", o.velocity, "Initial velocity for --exp, comma-separated")->delimiter(',');
+        ->check(scorekit::finite_number(0));
+    app.add_option("--from", o.from, "Start point, comma-separated")->delimiter(',')
+        ->check(scorekit::finite_number(std::numeric_limits<double>::lowest()));
+    app.add_option("--to", o.to, "End point, comma-separated")->delimiter(',')
+        ->check(scorekit::finite_number(std::numeric_limits<double>::lowest()));
+    app.add_option("--velocity", o.velocity, "Initial velocity for --exp, comma-separated")->delimiter(',')
+        ->check(scorekit::finite_number(std::numeric_limits<double>::lowest()));
     app.add_option("--pairs", o.pairs, "File of pairs: 2 D columns per row, start then end (--exp: start then velocity)");
     app.add_option("--all-pairs", o.all_pairs, "Point set: geodesic distances between all pairs, as an N x N matrix");
     app.add_option("--shard", o.shard,
@@ -29,20 +34,22 @@ int main(int argc, char** argv) {
                    "(default: SLURM_ARRAY_TASK_ID/COUNT, else 0/1)");
     app.add_flag("--exp", o.exp, "Exponential map: integrate the geodesic equation from --from with --velocity");
     app.add_flag("--log", o.log, "Logarithmic map: the initial velocity of the geodesic from start to end");
-    app.add_option("--nodes", o.solver.nodes, "Path nodes T, both end points included")->capture_default_str();
+    app.add_option("--nodes", o.solver.nodes, "Path nodes T, both end points included")->capture_default_str()
+        ->check(scorekit::whole_number(2, std::numeric_limits<int>::max()));
     app.add_option("--tolerance", o.solver.tolerance, "Convergence: max node displacement relative to |end - start|")
-        ->capture_default_str();
-    app.add_option("--max-iterations", o.solver.max_iterations, "L-BFGS iterations per pair")->capture_default_str();
+        ->capture_default_str()->check(scorekit::positive_number());
+    app.add_option("--max-iterations", o.solver.max_iterations, "L-BFGS iterations per pair")->capture_default_str()
+        ->check(scorekit::whole_number(1, std::numeric_limits<int>::max()));
     app.add_option("--resolution", o.solver.resolution,
                    "Max relative gap between midpoint and Simpson lengths of a converged path")
-        ->capture_default_str();
+        ->capture_default_str()->check(scorekit::positive_number());
     app.add_option("--batch-size", o.solver.batch_size,
                    "Pairs solved together; a progress line with an ETA follows each chunk")
-        ->capture_default_str();
+        ->capture_default_str()->check(scorekit::whole_number(1, std::numeric_limits<int>::max()));
     app.add_option("--ode-tolerance", o.integration.tolerance, "Error tolerance per integration step (--exp, --log)")
-        ->capture_default_str();
+        ->capture_default_str()->check(scorekit::positive_number());
     app.add_option("--shooting-tolerance", o.shooting_tolerance, "--log: max miss relative to |end - start|")
-        ->capture_default_str();
+        ->capture_default_str()->check(scorekit::positive_number());
     app.add_option("--paths", o.paths, "Also write the path nodes: .h5 [pairs, T, D], or text rows `pair t x1..xD`");
     app.add_flag("--allow-unconverged", o.allow_unconverged, "Exit 0 even when some pairs did not converge");
     scorekit::add_common_options(app, o.common, {true, true, false});

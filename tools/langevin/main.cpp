@@ -10,22 +10,24 @@ int main(int argc, char** argv) {
     app.add_option("-m,--model", o.model, "Score model: model.h5, model.pt (TorchScript) or gaussian:/gmm: spec")
         ->required();
     app.add_option("--method", o.method, "ula, mala or annealed")->capture_default_str();
-    app.add_option("--chains", s.chains, "Number of chains")->capture_default_str();
-    app.add_option("--steps", s.steps, "Steps (per noise level for annealed)")->capture_default_str();
+    app.add_option("--chains", s.chains, "Number of chains")->capture_default_str()->check(scorekit::whole_number(1));
+    app.add_option("--steps", s.steps, "Steps (per noise level for annealed)")->capture_default_str()->check(scorekit::whole_number(1));
     s.step_size = 0;
     app.add_option("--step-size", s.step_size,
                    "Step size eps in standardised units; 0 = 0.01 for ula/mala, 0.2 sigma_min^2 for annealed")
-        ->capture_default_str();
+        ->capture_default_str()->check(scorekit::finite_number(0));
     app.add_option("--burn-in", s.burn_in, "Steps dropped before the first kept sample (ula, mala)")
-        ->capture_default_str();
+        ->capture_default_str()->check(scorekit::whole_number(0));
     app.add_option("--thin", s.thin, "Keep every N-th step after burn-in; 0 keeps only the final state")
-        ->capture_default_str();
+        ->capture_default_str()->check(scorekit::whole_number(0));
     app.add_option("--sigma", s.sigma, "Noise level for ula/mala; default: the model's smallest (0 if exact)")
-        ->check(scorekit::non_negative());
-    app.add_option("--sigma-max", o.sigma_max, "Largest noise level for annealed (overrides the model's)");
-    app.add_option("--sigma-min", o.sigma_min, "Smallest noise level for annealed (overrides the model's)");
+        ->check(scorekit::finite_number(0));
+    app.add_option("--sigma-max", o.sigma_max, "Largest noise level for annealed (overrides the model's)")
+        ->check(scorekit::finite_number(0));
+    app.add_option("--sigma-min", o.sigma_min, "Smallest noise level for annealed (overrides the model's)")
+        ->check(scorekit::finite_number(0));
     app.add_option("--levels", o.levels, "Number of geometric noise levels with --sigma-max/--sigma-min")
-        ->capture_default_str();
+        ->capture_default_str()->check(scorekit::whole_number(1, std::numeric_limits<int>::max()));
     app.add_flag("--denoise", s.denoise, "annealed: end with one denoising step z + sigma_L^2 s(z, sigma_L)");
     app.add_option("--shard", o.shard,
                    "Run shard I/N: chains [I*C/N, (I+1)*C/N) of C (default: SLURM_ARRAY_TASK_ID/COUNT, else 0/1)");

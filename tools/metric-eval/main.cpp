@@ -16,10 +16,12 @@ int main(int argc, char** argv) {
     app.add_option("--metric", o.metric, "stein (I + lambda s s^T), outer (s s^T), conformal (p^(-2 beta) I) "
                                          "or pullback (lambda I + J^T J)")
         ->capture_default_str();
-    app.add_option("--lambda", m.lambda, "stein: weight of s s^T; pullback: weight of I")->capture_default_str();
-    app.add_option("--beta", m.beta, "conformal: exponent beta in p^(-2 beta)")->capture_default_str();
+    app.add_option("--lambda", m.lambda, "stein: weight of s s^T; pullback: weight of I")->capture_default_str()
+        ->check(scorekit::finite_number(0));
+    app.add_option("--beta", m.beta, "conformal: exponent beta in p^(-2 beta)")->capture_default_str()
+        ->check(scorekit::finite_number(std::numeric_limits<double>::lowest()));
     app.add_option("--sigma", m.sigma, "Noise level of the score; default: the model's smallest (0 if exact)")
-        ->check(scorekit::non_negative());
+        ->check(scorekit::finite_number(0));
     app.add_flag("--score", o.score, "Write the score s (D columns)");
     app.add_flag("--tensor", o.tensor, "Write g (D x D per point; large for large D)");
     app.add_flag("--inverse", o.inverse, "Write g^-1 (D x D per point; not for outer)");

@@ -12,39 +12,39 @@ int main(int argc, char** argv) {
     app.get_option("--output")->description("Model file to write (HDF5, required)");
 
     auto* model = "Model";
-    app.add_option("--width", o.width, "Units per hidden layer")->capture_default_str()->group(model);
-    app.add_option("--depth", o.depth, "Number of hidden layers")->capture_default_str()->group(model);
+    app.add_option("--width", o.width, "Units per hidden layer")->capture_default_str()->check(scorekit::whole_number(1, std::numeric_limits<int>::max()))->group(model);
+    app.add_option("--depth", o.depth, "Number of hidden layers")->capture_default_str()->check(scorekit::whole_number(1, std::numeric_limits<int>::max()))->group(model);
     app.add_option("--activation", o.activation, "softplus, silu, tanh or elu")->capture_default_str()->group(model);
 
     auto* noise = "Noise levels";
-    app.add_option("--levels", o.levels, "Number of noise levels")->capture_default_str()->group(noise);
+    app.add_option("--levels", o.levels, "Number of noise levels")->capture_default_str()->check(scorekit::whole_number(1, std::numeric_limits<int>::max()))->group(noise);
     app.add_option("--sigma-max", o.sigma_max,
                    "Largest noise level in standardised units; 0 = largest pairwise data distance")
-        ->capture_default_str()->group(noise);
+        ->capture_default_str()->check(scorekit::finite_number(0))->group(noise);
     app.add_option("--sigma-min", o.sigma_min, "Smallest noise level in standardised units")
-        ->capture_default_str()->group(noise);
+        ->capture_default_str()->check(scorekit::positive_number())->group(noise);
 
     auto* optimisation = "Optimisation";
-    app.add_option("--batch-size", o.batch_size, "Examples per step")->capture_default_str()->group(optimisation);
-    app.add_option("--steps", o.steps, "Optimisation steps")->capture_default_str()->group(optimisation);
+    app.add_option("--batch-size", o.batch_size, "Examples per step")->capture_default_str()->check(scorekit::whole_number(1))->group(optimisation);
+    app.add_option("--steps", o.steps, "Optimisation steps")->capture_default_str()->check(scorekit::whole_number(1))->group(optimisation);
     app.add_option("--epochs", o.epochs, "Passes over the training set; overrides --steps when > 0")
-        ->capture_default_str()->group(optimisation);
-    app.add_option("--lr", o.learning_rate, "Adam learning rate")->capture_default_str()->group(optimisation);
+        ->capture_default_str()->check(scorekit::whole_number(0))->group(optimisation);
+    app.add_option("--lr", o.learning_rate, "Adam learning rate")->capture_default_str()->check(scorekit::positive_number())->group(optimisation);
     app.add_option("--lr-schedule", o.lr_schedule, "constant, cosine or linear (decay to 0 after warm-up)")
         ->capture_default_str()->group(optimisation);
-    app.add_option("--warmup", o.warmup, "Steps of linear learning-rate warm-up")->capture_default_str()->group(optimisation);
-    app.add_option("--beta1", o.beta1, "Adam beta1")->capture_default_str()->group(optimisation);
-    app.add_option("--beta2", o.beta2, "Adam beta2")->capture_default_str()->group(optimisation);
+    app.add_option("--warmup", o.warmup, "Steps of linear learning-rate warm-up")->capture_default_str()->check(scorekit::whole_number(0))->group(optimisation);
+    app.add_option("--beta1", o.beta1, "Adam beta1")->capture_default_str()->check(scorekit::finite_number(0, 1, false, true))->group(optimisation);
+    app.add_option("--beta2", o.beta2, "Adam beta2")->capture_default_str()->check(scorekit::finite_number(0, 1, false, true))->group(optimisation);
     app.add_option("--ema", o.ema, "Decay of the weight moving average written to the model; 0 = final weights")
-        ->capture_default_str()->group(optimisation);
+        ->capture_default_str()->check(scorekit::finite_number(0, 1, false, true))->group(optimisation);
     app.add_option("--val-fraction", o.val_fraction, "Fraction of points held out for the validation loss")
-        ->capture_default_str()->group(optimisation);
-    app.add_option("--log-every", o.log_every, "Steps between loss log entries")->capture_default_str()->group(optimisation);
+        ->capture_default_str()->check(scorekit::finite_number(0, 1, false, true))->group(optimisation);
+    app.add_option("--log-every", o.log_every, "Steps between loss log entries")->capture_default_str()->check(scorekit::whole_number(1))->group(optimisation);
 
     auto* state = "Checkpoints";
     app.add_option("--checkpoint", o.checkpoint, "Checkpoint file (default: OUTPUT.ckpt)")->group(state);
     app.add_option("--checkpoint-every", o.checkpoint_every,
-                   "Steps between checkpoints; 0 = only on SIGINT/SIGTERM")->capture_default_str()->group(state);
+                   "Steps between checkpoints; 0 = only on SIGINT/SIGTERM")->capture_default_str()->check(scorekit::whole_number(0))->group(state);
     app.add_option("--resume", o.resume, "Continue from a checkpoint with the same options and data")->group(state);
 
     auto* parallel = "Data-parallel training";

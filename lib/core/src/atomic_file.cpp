@@ -7,11 +7,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <sys/stat.h>
 #include <vector>
 
 #include "scorekit/error.hpp"
+#include "scorekit/points.hpp"
 #include "scorekit/signals.hpp"
 
 namespace scorekit {
@@ -88,10 +90,7 @@ void AtomicFile::commit() {
 
 namespace {
 
-std::string file_part(const std::string& spec) {
-    size_t colon = spec.find(":/");
-    return colon == std::string::npos ? spec : spec.substr(0, colon);
-}
+std::string file_part(const std::string& spec) { return split_dataset_spec(spec).file; }
 
 }  // namespace
 
@@ -115,6 +114,8 @@ void write_text_output(const std::string& path, const std::function<bool(std::FI
 
 void check_output_writable(const std::string& output) {
     if (output.empty() || output == "-") return;
+    const DatasetSpec spec = split_dataset_spec(output);
+    if (!spec.dataset.empty()) check_dataset_path(output, spec.dataset);
     const std::string file = follow_links(file_part(output));
     if (is_special_file(file)) {
         if (access(file.c_str(), W_OK) == 0) return;
@@ -153,6 +154,36 @@ void check_output_is_not_input(const std::string& output, const std::vector<std:
             throw UsageError(describe("invalid output", output, "it is the input file " + input +
                                       ", which the output would replace", "write to another file"));
         }
+    }
+}
+
+namespace {
+
+bool same_file(const std::string& a, const std::string& b) {
+    struct stat first {}, second {};
+    if (stat(a.c_str(), &first) == 0 && stat(b.c_str(), &second) == 0) {
+        return first.st_dev == second.st_dev && first.st_ino == second.st_ino;
+    }
+    std::error_code error_a, error_b;
+    const auto path_a = std::filesystem::weakly_canonical(std::filesystem::absolute(follow_links(a)), error_a);
+    const auto path_b = std::filesystem::weakly_canonical(std::filesystem::absolute(follow_links(b)), error_b);
+    return !error_a && !error_b && path_a == path_b;
+}
+
+}  // namespace
+
+void check_distinct_files(const std::vector<FileArgument>& outputs, const std::vector<FileArgument>& inputs) {
+    auto named = [](const FileArgument& file) { return !file.path.empty() && file.path != "-"; };
+    std::vector<FileArgument> earlier = inputs;
+    for (const FileArgument& output : outputs) {
+        if (!named(output)) continue;
+        for (const FileArgument& other : earlier) {
+            if (!named(other) || !same_file(file_part(other.path), file_part(output.path))) continue;
+            throw UsageError(describe("invalid " + output.option, output.path,
+                                      "it is the same file as " + other.option + " " + quote(other.path),
+                                      "give each a different file"));
+        }
+        earlier.push_back(output);
     }
 }
 

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -61,12 +62,73 @@ const CLI::Validator& non_negative() {
         [](std::string& text) -> std::string {
             char* end = nullptr;
             double value = std::strtod(text.c_str(), &end);
-            if (end == text.c_str() || *end != '\0' || !(value >= 0)) return "\"" + text + "\": must be 0 or positive";
+            if (end == text.c_str() || *end != '\0' || !(value >= 0)) return quote(text) + ": must be 0 or positive";
             return "";
         },
         "NONNEGATIVE");
     return check;
 }
+
+CLI::Validator whole_number(std::int64_t minimum, std::int64_t maximum) {
+    std::string range = "a whole number from " + std::to_string(minimum) + " to " + std::to_string(maximum);
+    if (maximum == std::numeric_limits<std::int64_t>::max()) range = "a whole number of at least " + std::to_string(minimum);
+    return CLI::Validator(
+        [minimum, maximum, range](std::string& text) -> std::string {
+            const std::size_t first_digit = (!text.empty() && (text[0] == '-' || text[0] == '+')) ? 1 : 0;
+            const bool decimal = text.size() > first_digit && text.find_first_not_of("0123456789", first_digit) == std::string::npos;
+            errno = 0;
+            const long long number = decimal ? std::strtoll(text.c_str(), nullptr, 10) : 0;
+            if (!decimal || errno == ERANGE || number < minimum || number > maximum) {
+                return quote(text) + ": must be " + range;
+            }
+            return "";
+        },
+        "INT");
+}
+
+CLI::Validator finite_number(double minimum, double maximum, bool exclude_minimum, bool exclude_maximum) {
+    std::string range = std::string("in ") + (exclude_minimum ? "(" : "[") + format_number(minimum) + ", " +
+                        format_number(maximum) + (exclude_maximum ? ")" : "]");
+    if (maximum == std::numeric_limits<double>::max()) {
+        range = (exclude_minimum ? "greater than " : "at least ") + format_number(minimum);
+        if (minimum == 0) range = exclude_minimum ? "positive" : "0 or positive";
+        if (minimum == std::numeric_limits<double>::lowest()) range = "a finite number";
+    }
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            char* end = nullptr;
+            const double number = std::strtod(text.c_str(), &end);
+            if (text.empty() || end != text.c_str() + text.size()) return quote(text) + ": must be a number";
+            if (!std::isfinite(number)) return quote(text) + ": must be a finite number";
+            const bool below = exclude_minimum ? !(number > minimum) : !(number >= minimum);
+            const bool above = exclude_maximum ? !(number < maximum) : !(number <= maximum);
+            if (below || above) return quote(text) + ": must be " + range;
+            return "";
+        },
+        "FLOAT");
+}
+
+CLI::Validator positive_number() { return finite_number(0, std::numeric_limits<double>::max(), true); }
+
+namespace {
+
+// CLI11 2.1 reads an unsigned option with strtoull, which takes "-1" as 2^64 - 1 and saturates
+// beyond it, so the seed is checked as text.
+const CLI::Validator& seed_value() {
+    static const CLI::Validator check(
+        [](std::string& text) -> std::string {
+            const bool decimal = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+            errno = 0;
+            if (decimal) std::strtoull(text.c_str(), nullptr, 10);
+            if (!decimal || errno == ERANGE) return quote(text) + ": must be a whole number from 0 to 18446744073709551615";
+            return "";
+        },
+        "UINT");
+    return check;
+}
+
+}  // namespace
+
 
 // Thread counts far above the core count only add start-up and memory, and in the tens of
 // thousands the system refuses to create the threads.
@@ -75,9 +137,9 @@ static const CLI::Validator& thread_count() {
         [](std::string& text) -> std::string {
             char* end = nullptr;
             const long value = std::strtol(text.c_str(), &end, 10);
-            if (end == text.c_str() || *end != '\0' || value < 0) return "\"" + text + "\": must be 0 or positive";
+            if (end == text.c_str() || *end != '\0' || value < 0) return quote(text) + ": must be 0 or positive";
             if (value > kMaxThreads) {
-                return "\"" + text + "\": more than " + std::to_string(kMaxThreads) +
+                return quote(text) + ": more than " + std::to_string(kMaxThreads) +
                        " threads; use at most one per CPU core (0 picks that)";
             }
             return "";
@@ -98,7 +160,8 @@ void add_common_options(CLI::App& app, CommonOptions& options, CommonOptionSet s
     }
     if (set.seed) {
         app.add_option("--seed", options.seed, "Random seed; the same seed gives the same output")
-            ->capture_default_str();
+            ->capture_default_str()
+            ->check(seed_value());
     }
     app.add_flag("-v,--verbose", options.verbose, "More log lines on stderr (repeat for more)");
     app.add_flag("-q,--quiet", options.quiet, "Only warnings and errors on stderr");

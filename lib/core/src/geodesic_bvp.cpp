@@ -348,9 +348,18 @@ void check_geodesic_options(const GeodesicOptions& options) {
         throw UsageError(describe("invalid --batch-size", std::to_string(options.batch_size),
                                   "a chunk needs at least one pair", "pass --batch-size 1 or more"));
     }
-    if (!(options.tolerance > 0) || !(options.resolution > 0) || options.max_iterations < 1 || options.memory < 1) {
-        throw UsageError(describe("invalid solver settings", "tolerance " + format_number(options.tolerance),
-                                  "tolerance, resolution, iterations and memory must be positive", ""));
+    if (!(options.tolerance > 0) || !std::isfinite(options.tolerance)) {
+        throw UsageError(describe("invalid --tolerance", format_number(options.tolerance), "must be a finite number that is positive"));
+    }
+    if (!(options.resolution > 0) || !std::isfinite(options.resolution)) {
+        throw UsageError(describe("invalid --resolution", format_number(options.resolution), "must be a finite number that is positive"));
+    }
+    if (options.max_iterations < 1) {
+        throw UsageError(describe("invalid --max-iterations", std::to_string(options.max_iterations), "must be a whole number of at least 1"));
+    }
+    if (options.memory < 1) {
+        // Not a command-line option: only library callers can set it.
+        throw UsageError(describe("invalid L-BFGS memory", std::to_string(options.memory), "must be at least 1"));
     }
 }
 

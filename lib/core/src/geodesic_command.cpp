@@ -77,7 +77,10 @@ void read_pairs(const GeodesicCommandOptions& o, int dim, Mode mode, RowMatrix& 
         }
         return;
     }
-    RowMatrix table = read_points(o.pairs, 2 * dim).values;
+    const std::string second_part = mode == Mode::exp_map ? "velocity" : "end point";
+    const std::string layout = "the start point then the " + second_part + ", " + std::to_string(dim) +
+                               " coordinates each, for a model of dimension " + std::to_string(dim);
+    RowMatrix table = read_points(o.pairs, 2 * dim, layout).values;
     first = table.leftCols(dim);
     second = table.rightCols(dim);
 }
@@ -161,9 +164,9 @@ void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, co
         file.write_array("/paths", {count, batch.nodes, metric.dim()}, batch.paths.data());
         file.write_array("/lengths", {count}, batch.lengths.data());
         file.write_array("/energies", {count}, batch.energies.data());
-        file.write_array("/iterations", {count}, iterations.data());
+        file.write_integer_array("/iterations", {count}, iterations.data());
         Vector converged = flags(reasons);
-        file.write_array("/converged", {count}, converged.data());
+        file.write_integer_array("/converged", {count}, converged.data());
         write_attributes(file, o, metric);
         file.commit();
     } else {
@@ -184,7 +187,7 @@ void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, co
 
 // Writes a shard of --all-pairs as rows (i, j, length, converged), one per pair of the shard,
 // which share/slurm/merge-shards.py assembles into the distance matrix of a single run.
-void write_pair_table(const GeodesicCommandOptions& o, const ScoreMetric& metric,
+void write_pair_table(const GeodesicCommandOptions& o, const std::string& output, const ScoreMetric& metric,
                       const std::vector<std::pair<Eigen::Index, Eigen::Index>>& pairs, const GeodesicBatch& batch,
                       const std::vector<std::string>& reasons, Eigen::Index points, ShardSpec shard) {
     RowMatrix table(static_cast<Eigen::Index>(pairs.size()), 4);
@@ -195,9 +198,9 @@ void write_pair_table(const GeodesicCommandOptions& o, const ScoreMetric& metric
         table(row, 2) = batch.lengths(row);
         table(row, 3) = reasons[k].empty() ? 1 : 0;
     }
-    PointLocation location = locate_points(o.common.output, "/pairs", true);
+    PointLocation location = locate_points(output, "/pairs", true);
     if (!location.hdf5) {
-        write_points(o.common.output, table, {"i", "j", "length", "converged"});
+        write_points(output, table, {"i", "j", "length", "converged"});
         return;
     }
     Hdf5Writer file(location.path);
@@ -215,6 +218,8 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
     const Eigen::Index n = points.rows();
     auto pairs = upper_triangle_pairs(n);
     const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
+    const std::string output = shard_output_path(o.common.output, shard, o.shard.empty());
+    const std::string paths = shard_output_path(o.paths, shard, o.shard.empty(), "--paths");
     if (shard.count > 1) {
         const ShardRange range = shard_range(static_cast<std::int64_t>(pairs.size()), shard);
         log_info("shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + ": pairs [" +
@@ -240,20 +245,20 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
         labels.push_back("pair (" + std::to_string(i) + ", " + std::to_string(j) + ")");
     }
 
-    PointLocation location = locate_points(o.common.output, "/distances", true);
+    PointLocation location = locate_points(output, "/distances", true);
     if (shard.count > 1) {
-        write_pair_table(o, metric, pairs, batch, reasons, n, shard);
+        write_pair_table(o, output, metric, pairs, batch, reasons, n, shard);
     } else if (location.hdf5) {
         Hdf5Writer file(location.path);
         file.write_matrix("/distances", distances);
-        file.write_matrix("/converged", converged);
+        file.write_integer_array("/converged", {n, n}, converged.data());
         write_attributes(file, o, metric);
         file.write_attribute("/distances", "source", o.all_pairs);
         file.commit();
     } else {
-        write_points(o.common.output, distances);
+        write_points(output, distances);
     }
-    if (!o.paths.empty()) write_paths(o.paths, batch.paths, starts.rows(), batch.nodes);
+    if (!paths.empty()) write_paths(paths, batch.paths, starts.rows(), batch.nodes);
 
     const Eigen::Index unconverged = report_unconverged(reasons, labels);
     log_summary(std::to_string(n) + " points, " + std::to_string(pairs.size()) + " geodesics, " +
@@ -279,7 +284,7 @@ void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         file.write_matrix("/ends", result.ends);
         file.write_matrix("/end_velocities", result.end_velocities);
         Vector converged = flags(reasons);
-        file.write_array("/converged", {count}, converged.data());
+        file.write_integer_array("/converged", {count}, converged.data());
         write_attributes(file, o, metric);
         file.commit();
     } else {
@@ -326,9 +331,9 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         file.write_matrix("/velocities", result.velocities);
         file.write_array("/lengths", {count}, result.lengths.data());
         file.write_array("/residuals", {count}, result.residuals.data());
-        file.write_array("/iterations", {count}, iterations.data());
+        file.write_integer_array("/iterations", {count}, iterations.data());
         Vector converged = flags(reasons);
-        file.write_array("/converged", {count}, converged.data());
+        file.write_integer_array("/converged", {count}, converged.data());
         write_attributes(file, o, metric);
         file.commit();
     } else {
@@ -353,6 +358,10 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
 }  // namespace
 
 void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
+    check_no_dataset(o.common.output, "--output");
+    check_no_dataset(o.paths, "--paths");
+    check_distinct_files({{"--output", o.common.output}, {"--paths", o.paths}},
+                         {{"--model", o.model}, {"--pairs", o.pairs}, {"--all-pairs", o.all_pairs}});
     check_output_writable(o.paths);  // before the solve, as run_tool does for -o
     model.require_dimension(o.model);
     MetricOptions settings = o.settings;

@@ -141,9 +141,15 @@ private:
 ExpMapResult exponential_map(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& v,
                              const ExpMapOptions& options) {
     require_geodesic_metric(metric.kind());
-    if (options.nodes < 2 || !(options.tolerance > 0) || options.max_steps < 1) {
-        throw UsageError(describe("invalid integration settings", "nodes " + std::to_string(options.nodes),
-                                  "nodes must be at least 2, tolerance and step limit positive", ""));
+    if (options.nodes < 2) {
+        throw UsageError(describe("invalid --nodes", std::to_string(options.nodes), "must be a whole number of at least 2"));
+    }
+    if (!(options.tolerance > 0) || !std::isfinite(options.tolerance)) {
+        throw UsageError(describe("invalid --ode-tolerance", format_number(options.tolerance), "must be a finite number that is positive"));
+    }
+    if (options.max_steps < 1) {
+        // Not a command-line option: only library callers can set it.
+        throw UsageError(describe("invalid integration step limit", std::to_string(options.max_steps), "must be at least 1"));
     }
     if (x.rows() != v.rows() || x.cols() != metric.dim() || v.cols() != metric.dim()) {
         throw Error(describe_at("cannot integrate geodesics", "with " + std::to_string(x.rows()) + " points",

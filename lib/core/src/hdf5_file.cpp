@@ -239,15 +239,30 @@ void Hdf5Writer::create_group(const std::string& group) {
     if (!created.valid()) throw Error(describe("cannot create group", output_->path() + ":" + group, "H5Gcreate failed", ""));
 }
 
+void Hdf5Writer::write_integer_array(const std::string& dataset, const std::vector<std::int64_t>& shape,
+                                     const double* values) {
+    write_typed_array(dataset, shape, values, H5T_STD_I64LE);
+}
+
 void Hdf5Writer::write_array(const std::string& dataset, const std::vector<std::int64_t>& shape,
                              const double* values, bool single) {
+    write_typed_array(dataset, shape, values, single ? H5T_IEEE_F32LE : H5T_IEEE_F64LE);
+}
+
+void Hdf5Writer::write_typed_array(const std::string& dataset, const std::vector<std::int64_t>& shape,
+                                   const double* values, std::int64_t file_type) {
     std::vector<hsize_t> dims(shape.begin(), shape.end());
     Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
-    Handle data(H5Dcreate2(file_, dataset.c_str(), single ? H5T_IEEE_F32LE : H5T_IEEE_F64LE, space.get(),
-                           H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    // A dataset such as /group/samples gets its missing groups created on the way.
+    Handle links(H5Pcreate(H5P_LINK_CREATE));
+    H5Pset_create_intermediate_group(links.get(), 1);
+    Handle data(H5Dcreate2(file_, dataset.c_str(), file_type, space.get(), links.get(), H5P_DEFAULT, H5P_DEFAULT));
     if (!data.valid()) {
-        throw Error(describe("cannot create dataset", output_->path() + ":" + dataset, "H5Dcreate failed",
-                             "check the disk space"));
+        const std::string reason = H5Lexists(file_, dataset.c_str(), H5P_DEFAULT) > 0
+                                       ? "the file already has an object of that name"
+                                       : "H5Dcreate failed";
+        throw Error(describe("cannot create dataset", output_->path() + ":" + dataset, reason,
+                             "give another dataset name or check the disk space"));
     }
     size_t count = 1;
     for (auto d : shape) count *= static_cast<size_t>(d);

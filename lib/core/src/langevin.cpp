@@ -1,5 +1,6 @@
 #include "scorekit/langevin.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <future>
 
@@ -72,12 +73,25 @@ void fill_normal(RowMatrix& noise, std::vector<Rng>& streams) {
     }
 }
 
+// A chain has diverged when a coordinate is not finite or larger in magnitude than
+// kDivergenceFactor times the largest initial coordinate (at least 1), in standardised units.
+// A stable chain stays within a few noise levels of the data, far below that bound.
+constexpr double kDivergenceFactor = 1e10;
+
+double divergence_bound(const RowMatrix& initial) {
+    const double largest = initial.size() ? initial.cwiseAbs().maxCoeff() : 0.0;
+    return kDivergenceFactor * std::max(1.0, std::isfinite(largest) ? largest : 1.0);
+}
+
 // A step size too large for the score's scale makes chains blow up; report it instead of
-// writing NaN samples.
-void check_finite(const RowMatrix& z, std::int64_t step, double level) {
-    if (z.allFinite()) return;
+// writing NaN or absurdly large samples.
+void check_finite(const RowMatrix& z, std::int64_t step, double level, double bound) {
+    const bool finite = z.allFinite();
+    if (finite && (z.size() == 0 || z.cwiseAbs().maxCoeff() <= bound)) return;
     std::string where = "at step " + std::to_string(step) + (level > 0 ? " at noise level " + format_number(level) : "");
-    throw Error(describe_at("sampler diverged", where, "chains reached infinite or NaN values",
+    const std::string reason = finite ? "chains moved beyond " + format_short(bound) + " standardised units"
+                                      : "chains reached infinite or NaN values";
+    throw Error(describe_at("sampler diverged", where, reason,
                          "lower --step-size (annealed steps scale with (sigma_i / sigma_min)^2)"));
 }
 
@@ -176,6 +190,7 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
         fill_normal(z, streams);
         z *= levels.empty() ? 1.0 : levels.front();
     }
+    const double bound = divergence_bound(z);
 
     if (o.method == LangevinMethod::annealed) {
         const double last = levels.back();
@@ -186,7 +201,7 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
             for (std::int64_t t = 0; t < o.steps; ++t) {
                 fill_normal(noise, streams);
                 z += (alpha / 2) * target.score(z, level) + std::sqrt(alpha) * noise;
-                if (t + 1 == o.steps) check_finite(z, done + 1, level);
+                if (t + 1 == o.steps) check_finite(z, done + 1, level, bound);
                 if (on_step) on_step(++done, total);
             }
         }
@@ -194,7 +209,7 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
             // E[x | x + sigma u] = z + sigma^2 s(z, sigma) removes the last level's noise
             // (Tweedie's formula), the usual last step of score-based samplers.
             z += last * last * target.score(z, last);
-            check_finite(z, done, last);
+            check_finite(z, done, last, bound);
         }
         result.samples = target.to_data(z);
         result.kept_per_chain = 1;
@@ -233,7 +248,7 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
                 }
             }
         }
-        if (step % 100 == 0 || step == o.steps) check_finite(z, step, 0);
+        if (step % 100 == 0 || step == o.steps) check_finite(z, step, 0, bound);
         bool keep = o.thin == 0 ? step == o.steps : (step > o.burn_in && (step - o.burn_in) % o.thin == 0);
         if (keep && next_row < kept * n) {
             samples_z.middleRows(next_row, n) = z;

@@ -11,11 +11,11 @@
 namespace scorekit {
 namespace {
 
-void write_samples(const LangevinCommandOptions& o, const LangevinOptions& sampler, const LangevinResult& result,
-                   ShardSpec shard, std::int64_t total_chains) {
-    PointLocation location = locate_points(o.common.output, "/samples", true);
+void write_samples(const LangevinCommandOptions& o, const std::string& output, const LangevinOptions& sampler,
+                   const LangevinResult& result, ShardSpec shard, std::int64_t total_chains) {
+    PointLocation location = locate_points(output, "/samples", true);
     if (!location.hdf5) {
-        write_points(o.common.output, result.samples);
+        write_points(output, result.samples);
         return;
     }
     Hdf5Writer file(location.path);
@@ -43,7 +43,7 @@ void write_samples(const LangevinCommandOptions& o, const LangevinOptions& sampl
 }  // namespace
 
 void run_langevin(const LangevinCommandOptions& o) {
-    check_output_is_not_input(o.common.output, {o.model, o.init});
+    check_distinct_files({{"--output", o.common.output}}, {{"--model", o.model}, {"--init", o.init}});
     LangevinOptions sampler = o.sampler;
     sampler.method = parse_langevin_method(o.method);
     sampler.seed = o.common.seed;
@@ -77,6 +77,7 @@ void run_langevin(const LangevinCommandOptions& o) {
     // it runs, so the shards' chains are exactly those of the single run.
     const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
     const std::int64_t total_chains = sampler.chains;
+    const std::string output = shard_output_path(o.common.output, shard, o.shard.empty());
     if (shard.count > 1) {
         const ShardRange range = shard_range(total_chains, shard);
         if (range.end == range.begin) {
@@ -108,7 +109,7 @@ void run_langevin(const LangevinCommandOptions& o) {
         log_info("MALA acceptance rate " + format_number(result.acceptance_rate()) + " (" +
                  std::to_string(result.accepted) + " of " + std::to_string(result.proposals) + " proposals)");
     }
-    write_samples(o, sampler, result, shard, total_chains);
+    write_samples(o, output, sampler, result, shard, total_chains);
     log_summary(std::to_string(result.samples.rows()) + " samples");
 }
 

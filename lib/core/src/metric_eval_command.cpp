@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/log.hpp"
@@ -125,6 +126,10 @@ void write_text(const std::string& spec, const std::vector<OutputBlock>& blocks)
 }  // namespace
 
 void run_metric_eval(const MetricEvalCommandOptions& o, const ScoreModel& model) {
+    check_no_dataset(o.common.output, "--output");
+    check_distinct_files({{"--output", o.common.output}}, {{"--model", o.model}, {"input", o.input},
+                                                          {"--vectors", o.vectors}, {"--vectors2", o.vectors2},
+                                                          {"--curves", o.curves}});
     model.require_dimension(o.model);
     MetricOptions settings = o.settings;
     settings.kind = parse_metric_kind(o.metric);

@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "scorekit/error.hpp"
@@ -58,7 +60,14 @@ MlpScoreFile read_mlp_model(const Hdf5Reader& file) {
     a.dim = static_cast<int>(file.read_number_attribute("/model", "dim"));
     a.width = static_cast<int>(file.read_number_attribute("/model", "width"));
     a.depth = static_cast<int>(file.read_number_attribute("/model", "depth"));
-    a.activation = parse_activation(file.read_string_attribute("/model", "activation"));
+    const std::string activation = file.read_string_attribute("/model", "activation");
+    try {
+        a.activation = parse_activation(activation);
+    } catch (const UsageError&) {
+        // The name comes from the file, not from --activation: a bad file, not a usage error.
+        throw Error(describe("invalid model file", file.path(), "unknown activation " + quote(activation),
+                             "expected one of softplus, silu, tanh, elu; train the model again"));
+    }
     if (a.dim < 1 || a.width < 1 || a.depth < 1) {
         throw Error(describe("invalid model file", file.path(), "dim, width and depth must be positive",
                              "train the model again"));
@@ -72,6 +81,14 @@ MlpScoreFile read_mlp_model(const Hdf5Reader& file) {
     }
     model.data_mean = Eigen::Map<Vector>(mean.values.data(), a.dim);
     model.data_std = Eigen::Map<Vector>(std.values.data(), a.dim);
+    const bool sigmas_valid = std::all_of(model.sigmas.begin(), model.sigmas.end(),
+                                          [](double sigma) { return std::isfinite(sigma) && sigma > 0; });
+    if (!sigmas_valid || !model.data_mean.allFinite() || !model.data_std.allFinite() ||
+        !(model.data_std.array() > 0).all()) {
+        throw Error(describe("invalid model file", file.path(),
+                             "sigmas and data_std must be positive and finite, data_mean finite",
+                             "train the model again"));
+    }
 
     auto shapes = a.layer_shapes();
     for (size_t layer = 0; layer < shapes.size(); ++layer) {
@@ -81,6 +98,13 @@ MlpScoreFile read_mlp_model(const Hdf5Reader& file) {
         if (w.shape != std::vector<std::int64_t>{out, in} || b.shape != std::vector<std::int64_t>{out}) {
             throw Error(describe("invalid model file", file.path() + ":" + prefix,
                                  "tensor shapes do not match the architecture attributes", "train the model again"));
+        }
+        const auto finite = [](const Array& array) {
+            return std::all_of(array.values.begin(), array.values.end(), [](double v) { return std::isfinite(v); });
+        };
+        if (!finite(w) || !finite(b)) {
+            throw Error(describe("invalid model file", file.path() + ":" + prefix, "a weight or bias is not finite",
+                                 "train the model again"));
         }
         model.parameters.tensors.emplace_back(w.values.begin(), w.values.end());
         model.parameters.tensors.emplace_back(b.values.begin(), b.values.end());

@@ -1,5 +1,7 @@
 #include "scorekit/points.hpp"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -75,6 +77,12 @@ PointSet read_text_points(const std::string& spec) {
     bool first_row = true;
 
     while (reader.next(line)) {
+        // A file argument is checked for the HDF5 signature before it gets here; standard input
+        // (or a pipe) cannot be, because HDF5 needs to seek.
+        if (first_row && line.rfind("\x89HDF", 0) == 0) {
+            throw Error(describe("cannot read points", reader.name(), "it is an HDF5 file, which cannot be read from a pipe",
+                                 "give the file name, as file.h5 or file.h5:/dataset"));
+        }
         size_t start = line.find_first_not_of(" \t");
         if (start == std::string::npos || line[start] == '#') continue;
         std::string where = reader.name() + ":" + std::to_string(reader.line_number());
@@ -97,7 +105,7 @@ PointSet read_text_points(const std::string& spec) {
         first_row = false;
         if (bad < fields.size()) {
             throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), bad),
-                                 "\"" + fields[bad] + "\" is not a number", "fix or remove the row"));
+                                 quote(fields[bad]) + " is not a number", "fix or remove the row"));
         }
         for (size_t j = 0; j < row.size(); ++j) {
             if (!std::isfinite(row[j])) {
@@ -128,7 +136,7 @@ PointSet read_hdf5_points(const std::string& spec, const PointLocation& location
     std::string dataset = location.dataset;
     // A file name without :/dataset means /points, or else the file's only dataset, such as the
     // /samples that langevin writes. With several datasets the message lists them.
-    if (spec.find(":/") == std::string::npos && !reader.exists(dataset)) {
+    if (split_dataset_spec(spec).dataset.empty() && !reader.exists(dataset)) {
         std::vector<std::string> datasets = reader.dataset_paths();
         if (datasets.size() == 1) {
             dataset = datasets.front();
@@ -159,12 +167,44 @@ PointSet read_hdf5_points(const std::string& spec, const PointLocation& location
 
 }  // namespace
 
+DatasetSpec split_dataset_spec(const std::string& spec) {
+    const size_t absolute = spec.find(":/");
+    if (absolute != std::string::npos) return {spec.substr(0, absolute), spec.substr(absolute + 1)};
+    const size_t colon = spec.rfind(':');
+    if (colon != std::string::npos && colon + 1 < spec.size() && has_hdf5_extension(spec.substr(0, colon))) {
+        return {spec.substr(0, colon), "/" + spec.substr(colon + 1)};
+    }
+    return {spec, ""};
+}
+
+void check_dataset_path(const std::string& spec, const std::string& dataset) {
+    const bool valid = dataset.size() > 1 && dataset[0] == '/' && dataset.back() != '/' &&
+                       dataset.find("//") == std::string::npos;
+    if (!valid) {
+        throw UsageError(describe("invalid dataset path", spec, quote(dataset) + " is not a name like /group/name",
+                                  "write FILE.h5:/NAME or FILE.h5:/GROUP/NAME"));
+    }
+}
+
+void check_no_dataset(const std::string& spec, const std::string& option) {
+    const DatasetSpec split = split_dataset_spec(spec);
+    if (split.dataset.empty()) return;
+    throw UsageError(describe("invalid " + option, spec,
+                              "this output holds several datasets with fixed names, so it takes no dataset " +
+                                  quote(split.dataset),
+                              "give the file name " + quote(split.file) + " alone"));
+}
+
 PointLocation locate_points(const std::string& spec, const std::string& default_dataset, bool for_output) {
     PointLocation location;
-    size_t colon = spec.find(":/");
-    if (colon != std::string::npos && spec != "-") {
-        location.path = spec.substr(0, colon);
-        location.dataset = spec.substr(colon + 1);
+    DatasetSpec split = split_dataset_spec(spec);
+    struct stat status {};
+    if (!for_output && spec != "-" && stat(split.file.c_str(), &status) == 0 && S_ISDIR(status.st_mode)) {
+        throw Error(describe("cannot read points", spec, "it is a directory", "give a file"));
+    }
+    if (!split.dataset.empty() && spec != "-") {
+        location.path = split.file;
+        location.dataset = split.dataset;
         location.hdf5 = true;
         return location;
     }
@@ -175,9 +215,15 @@ PointLocation locate_points(const std::string& spec, const std::string& default_
     return location;
 }
 
-PointSet read_points(const std::string& spec, int expected_dim) {
+PointSet read_points(const std::string& spec, int expected_dim, const std::string& layout) {
     PointLocation location = locate_points(spec);
     PointSet set = location.hdf5 ? read_hdf5_points(spec, location) : read_text_points(spec);
+    if (expected_dim > 0 && set.values.cols() != expected_dim && !layout.empty()) {
+        throw Error(describe("cannot use", spec,
+                             "rows have " + std::to_string(set.values.cols()) + " columns, expected " +
+                                 std::to_string(expected_dim) + ": " + layout,
+                             "give rows of " + std::to_string(expected_dim) + " columns"));
+    }
     if (expected_dim > 0 && set.values.cols() != expected_dim) {
         throw Error(describe("cannot use points", spec,
                              "points have dimension " + std::to_string(set.values.cols()) + ", the model expects " +

@@ -43,7 +43,9 @@ Polylines read_polylines(const std::string& spec, int dim) {
             return curves;
         }
     }
-    return from_table(read_points(spec, dim + 2).values, spec);
+    const std::string layout = "curve, t, then " + std::to_string(dim) + " coordinates for a model of dimension " +
+                               std::to_string(dim);
+    return from_table(read_points(spec, dim + 2, layout).values, spec);
 }
 
 void write_paths(const std::string& spec, const RowMatrix& paths, Eigen::Index count, Eigen::Index nodes) {

@@ -1,5 +1,7 @@
 #include "scorekit/slurm.hpp"
 
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
 
 #include "scorekit/error.hpp"
@@ -47,6 +49,38 @@ ShardSpec shard_from_environment() {
                                   "submit the array as --array=0-(N-1) or give --shard I/N"));
     }
     return shard;
+}
+
+namespace {
+
+// Whether `text` contains `number` as a run of digits with no digit next to it.
+bool contains_number(const std::string& text, const std::string& number) {
+    for (std::size_t at = text.find(number); at != std::string::npos; at = text.find(number, at + 1)) {
+        const bool digit_before = at > 0 && std::isdigit(static_cast<unsigned char>(text[at - 1]));
+        const std::size_t after = at + number.size();
+        const bool digit_after = after < text.size() && std::isdigit(static_cast<unsigned char>(text[after]));
+        if (!digit_before && !digit_after) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+std::string shard_output_path(const std::string& output, ShardSpec shard, bool from_environment,
+                              const std::string& option) {
+    char digits[16];
+    std::snprintf(digits, sizeof digits, "%04d", shard.index);
+    std::string expanded = output;
+    for (std::size_t at = expanded.find("{shard}"); at != std::string::npos; at = expanded.find("{shard}", at)) {
+        expanded.replace(at, 7, digits);
+    }
+    const bool shared = expanded == output && !contains_number(output, std::to_string(shard.index));
+    if (from_environment && shard.count > 1 && output != "-" && !output.empty() && shared) {
+        throw UsageError(describe("invalid " + option, output,
+                                  "every task of the SLURM array would write this same file",
+                                  "put {shard} or the task id in the name, for example -o samples-{shard}.h5"));
+    }
+    return expanded;
 }
 
 ShardRange shard_range(std::int64_t items, ShardSpec shard) {

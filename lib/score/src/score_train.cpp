@@ -185,14 +185,40 @@ private:
     std::vector<std::int64_t> permutation_;
 };
 
+void train(const ScoreTrainOptions& o);
+
 }  // namespace
 
 void run_score_train(const ScoreTrainOptions& o) {
+    try {
+        train(o);
+    } catch (const c10::Error& e) {
+        // LibTorch reports a failed allocation as "[enforce fail at alloc_cpu.cpp:...] ... can't
+        // allocate memory", followed by a stack trace; only its first line is useful.
+        const std::string message = e.what_without_backtrace();
+        const std::string first_line = message.substr(0, message.find('\n'));
+        if (message.find("allocate memory") != std::string::npos) {
+            throw Error(describe("out of memory", "--batch-size " + std::to_string(o.batch_size) + " --width " +
+                                                      std::to_string(o.width),
+                                 "LibTorch could not allocate a tensor", "lower --batch-size or --width"));
+        }
+        throw Error(describe("training failed", o.input, "LibTorch: " + first_line, "please report it with the command line"));
+    }
+}
+
+namespace {
+
+void train(const ScoreTrainOptions& o) {
     check_options(o);
-    check_output_is_not_input(o.common.output, {o.input, o.resume});
+    check_no_dataset(o.common.output, "--output");
+    check_no_dataset(o.checkpoint, "--checkpoint");
+    const std::string checkpoint_path = o.checkpoint.empty() ? o.common.output + ".ckpt" : o.checkpoint;
+    // The checkpoint may be the file that --resume reads: it is replaced only by a newer state.
+    check_distinct_files({{"--output", o.common.output}, {"--checkpoint", checkpoint_path}}, {{"input", o.input}});
+    check_distinct_files({{"--output", o.common.output}}, {{"--resume", o.resume}});
     // The checkpoint is written on SIGINT or every --checkpoint-every steps: a bad path must fail
     // now, not when the interrupted run tries to save itself.
-    check_output_writable(o.checkpoint);
+    check_output_writable(checkpoint_path);
     // LibTorch's OpenMP threads on top of OpenBLAS's own threads oversubscribe the cores, so
     // BLAS runs single-threaded and --threads goes to LibTorch.
     set_blas_threads(1);
@@ -201,7 +227,6 @@ void run_score_train(const ScoreTrainOptions& o) {
     std::unique_ptr<DataParallel> parallel = join_data_parallel(o);
     const bool writer = !parallel || parallel->rank() == 0;
     const ShardRange slice = parallel ? parallel->batch_slice(o.batch_size) : ShardRange{0, o.batch_size};
-    const std::string checkpoint_path = o.checkpoint.empty() ? o.common.output + ".ckpt" : o.checkpoint;
 
     log_verbose("[1/3] reading " + o.input);
     PointSet points = read_points(o.input);
@@ -229,8 +254,9 @@ void run_score_train(const ScoreTrainOptions& o) {
         });
     }
     std::int64_t done = 0;
+    TrainingProgress record;
     if (!o.resume.empty()) {
-        done = load_checkpoint(o.resume, config, trainer);
+        done = load_checkpoint(o.resume, config, trainer, record);
         if (done > total) {
             throw UsageError(describe("cannot resume from", o.resume,
                                       "the checkpoint is at step " + std::to_string(done) + ", beyond --steps " +
@@ -252,7 +278,7 @@ void run_score_train(const ScoreTrainOptions& o) {
              std::to_string(total) + " steps, " + std::to_string(o.levels) + " noise levels from " +
              format_short(sigmas.front()) + " to " + format_short(sigmas.back()));
     catch_interrupts();
-    TrainingLog history;
+    TrainingLog& history = record.log;
     Progress progress("training", static_cast<std::uint64_t>(total));
     progress.update(done);
     torch::Generator generator = at::detail::createCPUGenerator(0);
@@ -264,8 +290,8 @@ void run_score_train(const ScoreTrainOptions& o) {
     torch::Tensor x_local = parallel ? x.narrow(0, slice.begin, local_batch) : x;
     torch::Tensor level_local = parallel ? level.narrow(0, slice.begin, local_batch) : level;
     torch::Tensor noise_local = parallel ? noise.narrow(0, slice.begin, local_batch) : noise;
-    double loss_sum = 0;
-    std::int64_t loss_count = 0;
+    double& loss_sum = record.loss_sum;
+    std::int64_t& loss_count = record.loss_count;
 
     while (done < total) {
         const std::int64_t step = done + 1;
@@ -294,11 +320,11 @@ void run_score_train(const ScoreTrainOptions& o) {
         progress.update(done, "loss " + (history.empty() ? std::string("?") : format_short(history.last_train())) +
                                   (history.has_validation() ? ", val " + format_short(history.last_validation()) : ""));
         if (writer && o.checkpoint_every > 0 && done % o.checkpoint_every == 0 && done < total) {
-            save_checkpoint(checkpoint_path, config, trainer, done, data.mean, data.std);
+            save_checkpoint(checkpoint_path, config, trainer, done, data.mean, data.std, record);
         }
         // Data-parallel ranks stop together, after the first step in which any rank was signalled.
         if (parallel ? any_rank_interrupted : interrupt_requested()) {
-            if (writer) save_checkpoint(checkpoint_path, config, trainer, done, data.mean, data.std);
+            if (writer) save_checkpoint(checkpoint_path, config, trainer, done, data.mean, data.std, record);
             throw Interrupted(describe_at("training interrupted", "after step " + std::to_string(done),
                                        (writer ? "checkpoint written to " : "rank 0 wrote the checkpoint ") +
                                            checkpoint_path,
@@ -313,5 +339,7 @@ void run_score_train(const ScoreTrainOptions& o) {
     }
     log_summary(std::to_string(total) + " steps");
 }
+
+}  // namespace
 
 }  // namespace scorekit

@@ -10,6 +10,20 @@
 namespace scorekit {
 namespace {
 
+// The line of a LibTorch error that states the cause. The TorchScript interpreter rethrows a
+// failed operation as a std::runtime_error with a traceback that ends in the cause, such as
+// "RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x3 and 4x8)". A c10::Error
+// starts with the cause and may append a C++ backtrace.
+std::string torch_error_cause(const std::exception& error) {
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&error);
+    std::string message = c10_error ? c10_error->what_without_backtrace() : error.what();
+    if (message.find("Traceback of TorchScript") == std::string::npos) return message.substr(0, message.find('\n'));
+    const std::size_t end = message.find_last_not_of(" \n");
+    if (end == std::string::npos) return message;
+    const std::size_t begin = message.rfind('\n', end);
+    return message.substr(begin == std::string::npos ? 0 : begin + 1, end - (begin == std::string::npos ? 0 : begin + 1) + 1);
+}
+
 class TorchScriptScoreModel : public ScoreModel {
 public:
     TorchScriptScoreModel(std::string path, torch::jit::Module module, int threads)
@@ -106,9 +120,8 @@ private:
                            bool create_graph = false) const {
         try {
             return torch::autograd::grad({output}, {input}, {weights}, create_graph, create_graph)[0];
-        } catch (const c10::Error& e) {
-            std::string message = e.what_without_backtrace();
-            throw Error(describe("TorchScript autograd failed", path_, message.substr(0, message.find('\n')),
+        } catch (const std::exception& e) {
+            throw Error(describe("TorchScript autograd failed", path_, torch_error_cause(e),
                                  "forward must be differentiable in x with torch operations"));
         }
     }
@@ -122,10 +135,12 @@ private:
         torch::Tensor out;
         try {
             out = const_cast<torch::jit::Module&>(module_).forward(inputs).toTensor();
-        } catch (const c10::Error& e) {
-            std::string message = e.what_without_backtrace();
-            throw Error(describe("TorchScript forward failed", path_, message.substr(0, message.find('\n')),
-                                 "check that forward takes x [N, D]" + std::string(takes_sigma_ ? " and sigma [N]" : "")));
+        } catch (const std::exception& e) {
+            throw Error(describe("TorchScript forward failed", path_,
+                                 "input [" + std::to_string(input.size(0)) + ", " + std::to_string(dim) + "]: " +
+                                     torch_error_cause(e),
+                                 "forward must take x [N, D]" + std::string(takes_sigma_ ? " and sigma [N]" : "") +
+                                     " and return the score [N, D]"));
         }
         if (out.dim() != 2 || out.size(0) != input.size(0) || out.size(1) != dim) {
             throw Error(describe("invalid TorchScript output", path_,
@@ -138,21 +153,26 @@ private:
 
     // A module may declare its dimension in an integer attribute `dim`. Otherwise the input
     // width of the first 2-D parameter suggests it (D, or D + 1 when sigma is concatenated to x),
-    // and a trial forward call on one zero point decides. 0 means unknown.
+    // and a trial forward call on one zero point decides. 0 means unknown (no 2-D parameter).
+    // Throws the first trial's Error when no candidate gives a score of the input's shape, as
+    // for a classifier whose output width differs from its input width.
     int probe_dimension() {
         if (module_.hasattr("dim")) return static_cast<int>(module_.attr("dim").toInt());
         for (const auto& parameter : module_.named_parameters()) {
             if (parameter.value.dim() != 2) continue;
             int width = static_cast<int>(parameter.value.size(1));
+            std::string first_failure;
             for (int candidate : {width, width - 1}) {
                 if (candidate < 1) continue;
                 try {
                     torch::NoGradGuard no_grad;
                     call(torch::zeros({1, candidate}, dtype_), 1.0, candidate);
                     return candidate;
-                } catch (const Error&) {
+                } catch (const Error& e) {
+                    if (first_failure.empty()) first_failure = e.what();
                 }
             }
+            if (!first_failure.empty()) throw Error(first_failure);
             break;
         }
         return 0;

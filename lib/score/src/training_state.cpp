@@ -83,6 +83,30 @@ MlpScoreFile model_file(const TrainingConfig& config, DsmTrainer& trainer, const
     return model;
 }
 
+void write_log(Hdf5Writer& file, const std::string& dataset, const TrainingLog& log) {
+    std::vector<double> table;
+    for (const auto& row : log.rows()) table.insert(table.end(), row.begin(), row.end());
+    file.write_array(dataset, {static_cast<std::int64_t>(log.rows().size()), 3}, table.data());
+    file.write_attribute(dataset, "columns", std::string("step\ttrain_loss\tvalidation_loss"));
+}
+
+// Checkpoints written before the log was stored lack it: the resumed log then starts at the
+// checkpoint, as it did before.
+void read_progress(const Hdf5Reader& file, TrainingProgress& progress) {
+    progress = TrainingProgress();
+    if (!file.exists("/checkpoint/log")) return;
+    Array table = file.read_array("/checkpoint/log");
+    if (table.shape.size() != 2 || table.shape[1] != 3) {
+        throw Error(describe("invalid checkpoint", file.path() + ":/checkpoint/log", "expected 3 columns",
+                             "start the training again without --resume"));
+    }
+    for (std::size_t row = 0; row + 2 < table.values.size(); row += 3) {
+        progress.log.add(static_cast<std::int64_t>(table.values[row]), table.values[row + 1], table.values[row + 2]);
+    }
+    progress.loss_sum = file.read_number_attribute("/checkpoint", "loss_sum");
+    progress.loss_count = static_cast<std::int64_t>(file.read_number_attribute("/checkpoint", "loss_count"));
+}
+
 }  // namespace
 
 TrainingConfig make_training_config(const ScoreTrainOptions& o, int dim, std::uint64_t data_checksum) {
@@ -119,7 +143,7 @@ void TrainingLog::add(std::int64_t step, double train, double validation) {
 bool TrainingLog::has_validation() const { return !rows_.empty() && std::isfinite(rows_.back()[2]); }
 
 void save_checkpoint(const std::string& path, const TrainingConfig& config, DsmTrainer& trainer, std::int64_t step,
-                     const Vector& mean, const Vector& std) {
+                     const Vector& mean, const Vector& std, const TrainingProgress& progress) {
     Hdf5Writer file(path);
     write_mlp_model(file, model_file(config, trainer, mean, std));
     file.create_group("/checkpoint");
@@ -129,10 +153,14 @@ void save_checkpoint(const std::string& path, const TrainingConfig& config, DsmT
     write_flat(file, "/checkpoint/adam_m", trainer.adam_first_moment());
     write_flat(file, "/checkpoint/adam_v", trainer.adam_second_moment());
     if (trainer.has_average()) write_flat(file, "/checkpoint/ema", trainer.averaged_parameters());
+    write_log(file, "/checkpoint/log", progress.log);
+    file.write_attribute("/checkpoint", "loss_sum", progress.loss_sum);
+    file.write_attribute("/checkpoint", "loss_count", progress.loss_count);
     file.commit();
 }
 
-std::int64_t load_checkpoint(const std::string& path, const TrainingConfig& config, DsmTrainer& trainer) {
+std::int64_t load_checkpoint(const std::string& path, const TrainingConfig& config, DsmTrainer& trainer,
+                             TrainingProgress& progress) {
     Hdf5Reader file(path);
     if (!file.exists("/checkpoint")) {
         throw Error(describe("cannot resume from", path, "no /checkpoint group",
@@ -163,6 +191,7 @@ std::int64_t load_checkpoint(const std::string& path, const TrainingConfig& conf
     read_flat(file, "/checkpoint/adam_m", trainer.adam_first_moment());
     read_flat(file, "/checkpoint/adam_v", trainer.adam_second_moment());
     if (trainer.has_average()) read_flat(file, "/checkpoint/ema", trainer.averaged_parameters());
+    read_progress(file, progress);
     return static_cast<std::int64_t>(file.read_number_attribute("/checkpoint", "step"));
 }
 
@@ -173,10 +202,7 @@ void write_trained_model(const std::string& path, const TrainingConfig& config, 
     file.create_group("/training");
     write_config(file, "/training", config);
     file.write_attribute("/training", "weights", std::string(config.ema > 0 ? "exponential moving average" : "final"));
-    std::vector<double> table;
-    for (const auto& row : log.rows()) table.insert(table.end(), row.begin(), row.end());
-    file.write_array("/training/log", {static_cast<std::int64_t>(log.rows().size()), 3}, table.data());
-    file.write_attribute("/training/log", "columns", std::string("step\ttrain_loss\tvalidation_loss"));
+    write_log(file, "/training/log", log);
     file.commit();
 }
 

@@ -37,12 +37,22 @@ private:
     std::vector<std::vector<double>> rows_;
 };
 
-void save_checkpoint(const std::string& path, const TrainingConfig& config, DsmTrainer& trainer, std::int64_t step,
-                     const Vector& mean, const Vector& std);
+// The loss log so far and the training losses summed since its last entry. A checkpoint stores
+// both, so that a resumed run logs the same rows and means as an uninterrupted one.
+struct TrainingProgress {
+    TrainingLog log;
+    double loss_sum = 0;
+    std::int64_t loss_count = 0;
+};
 
-// Restores the trainer and returns the completed step count. Throws UsageError naming the first
-// setting that differs from the checkpoint, and Error for an unreadable file.
-std::int64_t load_checkpoint(const std::string& path, const TrainingConfig& config, DsmTrainer& trainer);
+void save_checkpoint(const std::string& path, const TrainingConfig& config, DsmTrainer& trainer, std::int64_t step,
+                     const Vector& mean, const Vector& std, const TrainingProgress& progress);
+
+// Restores the trainer and the progress and returns the completed step count. Throws
+// UsageError naming the first setting that differs from the checkpoint, and Error for an
+// unreadable file.
+std::int64_t load_checkpoint(const std::string& path, const TrainingConfig& config, DsmTrainer& trainer,
+                             TrainingProgress& progress);
 
 void write_trained_model(const std::string& path, const TrainingConfig& config, DsmTrainer& trainer,
                          const Vector& mean, const Vector& std, const TrainingLog& log);

@@ -43,10 +43,22 @@ void write_text_output(const std::string& path, const std::function<bool(std::FI
 // writing it would replace data the run still needs. Names may carry a :/dataset suffix.
 void check_output_is_not_input(const std::string& output, const std::vector<std::string>& inputs);
 
+// A file argument and the option that named it ("input", "--output", "--checkpoint").
+struct FileArgument {
+    std::string option;
+    std::string path;  // may carry a :/dataset suffix; "" and "-" (standard streams) are skipped
+};
+
+// Throws UsageError naming both options if an output is the same file as another output or as
+// an input. Existing files are compared by device and inode, others by their path after links
+// and the directory are resolved. Inputs may name the same file as each other.
+void check_distinct_files(const std::vector<FileArgument>& outputs, const std::vector<FileArgument>& inputs = {});
+
 // Throws Error unless a file can be created next to `output` (its directory exists and is
 // writable, and `output` is not a directory). Tools call it before the work, so that a typo in
 // -o fails at once rather than after an hour of training. `-` and "" (standard output) pass.
-// Names may carry a :/dataset suffix.
+// Names may carry a dataset suffix (see split_dataset_spec); an invalid dataset path throws
+// UsageError.
 void check_output_writable(const std::string& output);
 
 }  // namespace scorekit

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 
 namespace scorekit {
@@ -29,6 +30,20 @@ void add_common_options(CLI::App& app, CommonOptions& options, CommonOptionSet s
 
 // Option check for numbers that must be 0 or positive, with a one-line message.
 const CLI::Validator& non_negative();
+
+// Option check for a decimal whole number in [minimum, maximum]. CLI11 2.1 converts integers
+// with strtoll, which saturates, so a value beyond the type's range is rejected here.
+// Pass the option type's maximum (std::numeric_limits<int>::max() for an int option).
+CLI::Validator whole_number(std::int64_t minimum,
+                            std::int64_t maximum = std::numeric_limits<std::int64_t>::max());
+
+// Option check for a finite number in [minimum, maximum], or in (minimum, maximum] when
+// `exclude_minimum`, or [minimum, maximum) when `exclude_maximum`. NaN and infinities fail.
+CLI::Validator finite_number(double minimum, double maximum = std::numeric_limits<double>::max(),
+                             bool exclude_minimum = false, bool exclude_maximum = false);
+
+// Option check for a positive finite number: finite_number(0, max, true).
+CLI::Validator positive_number();
 
 // Version string printed by --version and written into provenance attributes.
 std::string version_string();

@@ -29,6 +29,10 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// Returns `value` in double quotes, with control bytes and bytes that are not valid UTF-8
+// written as \xHH, so that a message never sends raw binary to a terminal.
+std::string quote(const std::string& value);
+
 // Composes a message in the common grammar. `hint` may be empty.
 std::string describe(const std::string& what, const std::string& subject, const std::string& reason,
                      const std::string& hint = "");

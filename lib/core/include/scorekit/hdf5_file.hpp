@@ -62,6 +62,8 @@ public:
     void write_array(const std::string& dataset, const std::vector<std::int64_t>& shape,
                      const double* values, bool single = false);
     void write_matrix(const std::string& dataset, const RowMatrix& matrix, bool single = false);
+    // Stores whole-number values (counts, 0/1 flags) as int64; HDF5 rounds toward zero.
+    void write_integer_array(const std::string& dataset, const std::vector<std::int64_t>& shape, const double* values);
     void write_vector(const std::string& dataset, const std::vector<double>& values);
     void write_attribute(const std::string& object, const std::string& name, const std::string& value);
     void write_attribute(const std::string& object, const std::string& name, double value);
@@ -71,6 +73,10 @@ public:
     void commit();
 
 private:
+    // `file_type` is the HDF5 type id of the stored values; HDF5 converts the doubles to it.
+    void write_typed_array(const std::string& dataset, const std::vector<std::int64_t>& shape, const double* values,
+                           std::int64_t file_type);
+
     std::unique_ptr<AtomicFile> output_;
     std::int64_t file_ = -1;
 };

@@ -31,14 +31,34 @@ struct PointLocation {
     bool hdf5 = false;
 };
 
-// Splits `spec` at ":/" and decides HDF5 or text (by the HDF5 signature or the file extension).
+// A file argument split into the file and the HDF5 dataset inside it. "FILE:/GROUP/NAME" names a
+// dataset, and so does "FILE.h5:NAME" when FILE ends in .h5, .hdf5 or .hdf (meaning /NAME).
+// Otherwise the whole argument is the file and `dataset` is empty.
+struct DatasetSpec {
+    std::string file;
+    std::string dataset;
+};
+DatasetSpec split_dataset_spec(const std::string& spec);
+
+// Throws UsageError unless `dataset` is an absolute HDF5 path of non-empty names ("/a/b"),
+// naming `spec` in the message.
+void check_dataset_path(const std::string& spec, const std::string& dataset);
+
+// Throws UsageError if `spec` names a dataset. For outputs of tools that write several datasets
+// with fixed names (a model, metric-eval's and geodesic's results), where a suffix would be
+// ignored. `option` names the option in the message.
+void check_no_dataset(const std::string& spec, const std::string& option);
+
+// Splits `spec` with split_dataset_spec and decides HDF5 or text (by the HDF5 signature or the
+// file extension).
 PointLocation locate_points(const std::string& spec, const std::string& default_dataset = "/points",
                             bool for_output = false);
 
 // Reads a point set. Throws Error naming the file, line or row and column for a missing file or
 // dataset, a truncated file, a value that is not a number, NaN or infinity, ragged rows, an empty
-// set, or (when `expected_dim` > 0) the wrong number of columns.
-PointSet read_points(const std::string& spec, int expected_dim = 0);
+// set, or (when `expected_dim` > 0) the wrong number of columns. A file whose rows are not
+// points (pairs, curves) passes `layout`, the meaning of its columns, for that message.
+PointSet read_points(const std::string& spec, int expected_dim = 0, const std::string& layout = "");
 
 // Writes points as HDF5 (float64 dataset with provenance) or as tab-separated text with
 // round-trip precision. `columns` (optional) become a text header or a `columns` attribute.

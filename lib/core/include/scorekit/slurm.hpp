@@ -20,6 +20,15 @@ ShardSpec parse_shard(const std::string& text);
 // Throws UsageError when they are set but invalid.
 ShardSpec shard_from_environment();
 
+// The output name of one shard: every "{shard}" in `output` becomes the shard index as four
+// digits (0003), as in ccnet-filter. When the shard comes from the SLURM array variables
+// (`from_environment`) and there is more than one, every task runs the same command line, so
+// the name must differ per task: it must contain {shard} or the task id as a separate number
+// (samples-3.h5 for task 3). Otherwise, or if `output` is standard output ("-"), the rule does
+// not apply. Throws UsageError naming `option` and the value for a name that all tasks share.
+std::string shard_output_path(const std::string& output, ShardSpec shard, bool from_environment,
+                              const std::string& option = "--output");
+
 // The items [index*n/count, (index+1)*n/count) of n items, cc_net's contiguous split, as
 // {begin, end}. Concatenating the ranges of shards 0..count-1 in order gives 0..n-1.
 struct ShardRange {
