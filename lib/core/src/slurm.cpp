@@ -66,14 +66,19 @@ bool contains_number(const std::string& text, const std::string& number) {
 
 }  // namespace
 
+std::string expand_shard_pattern(const std::string& pattern, int shard) {
+    char digits[16];
+    std::snprintf(digits, sizeof digits, "%04d", shard);
+    std::string out = pattern;
+    for (std::size_t at = out.find("{shard}"); at != std::string::npos; at = out.find("{shard}", at)) {
+        out.replace(at, 7, digits);
+    }
+    return out;
+}
+
 std::string shard_output_path(const std::string& output, ShardSpec shard, bool from_environment,
                               const std::string& option) {
-    char digits[16];
-    std::snprintf(digits, sizeof digits, "%04d", shard.index);
-    std::string expanded = output;
-    for (std::size_t at = expanded.find("{shard}"); at != std::string::npos; at = expanded.find("{shard}", at)) {
-        expanded.replace(at, 7, digits);
-    }
+    const std::string expanded = expand_shard_pattern(output, shard.index);
     const bool shared = expanded == output && !contains_number(output, std::to_string(shard.index));
     if (from_environment && shard.count > 1 && output != "-" && !output.empty() && shared) {
         throw UsageError(describe("invalid " + option, output,

@@ -30,16 +30,6 @@ std::vector<std::string> read_path_list(const std::string& path) {
     return paths;
 }
 
-std::string expand_shard_pattern(const std::string& pattern, int shard) {
-    char digits[16];
-    std::snprintf(digits, sizeof digits, "%04d", shard);
-    std::string out = pattern;
-    for (std::size_t at = out.find("{shard}"); at != std::string::npos; at = out.find("{shard}", at)) {
-        out.replace(at, 7, digits);
-    }
-    return out;
-}
-
 void write_file_atomically(const std::string& path, const std::string& content) {
     AtomicFile file(path);
     std::FILE* out = std::fopen(file.temporary_path().c_str(), "wb");

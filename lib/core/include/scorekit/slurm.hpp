@@ -20,6 +20,9 @@ ShardSpec parse_shard(const std::string& text);
 // Throws UsageError when they are set but invalid.
 ShardSpec shard_from_environment();
 
+// Replaces every "{shard}" in `pattern` with the shard index in 4 digits (0007).
+std::string expand_shard_pattern(const std::string& pattern, int shard);
+
 // The output name of one shard: every "{shard}" in `output` becomes the shard index as four
 // digits (0003), as in ccnet-filter. When the shard comes from the SLURM array variables
 // (`from_environment`) and there is more than one, every task runs the same command line, so

@@ -21,8 +21,7 @@ std::vector<std::string> shard_slice(const std::vector<std::string>& items, Shar
 // detected by magic bytes (Common Crawl's wet.paths.gz). Throws Error if it cannot be read.
 std::vector<std::string> read_path_list(const std::string& path);
 
-// Replaces "{shard}" in `pattern` with the shard index in 4 digits (0007).
-std::string expand_shard_pattern(const std::string& pattern, int shard);
+using scorekit::expand_shard_pattern;
 
 // Writes `content` to `path` through a temporary file and rename. Throws Error on failure.
 void write_file_atomically(const std::string& path, const std::string& content);
