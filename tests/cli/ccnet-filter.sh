@@ -73,6 +73,21 @@ run_case "missing fixed lm model" 1 'cannot open --sp-model ".*nosuch.model": No
     "$exe" -q mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --sp-model "$WORK/nosuch.model" \
     --lm-model "$WORK/nosuch.arpa" -o "$WORK/lm-missing"
 
+# Option values are checked as they are parsed: NaN, out-of-range and overflowing numbers.
+while IFS='|' read -r name pattern arguments; do
+    # shellcheck disable=SC2086
+    run_case "$name" 2 "$pattern" -- "$exe" $arguments
+    expect_one_line_error "$name"
+done <<'CASES'
+lang-threshold nan|invalid --lang-threshold "nan": must be a finite number|mine --lang-threshold nan --no-dedup x -o y
+ref-threshold above 1|invalid --ref-threshold "2": must be in \[0, 1\]|mine --ref-threshold 2 --no-dedup x -o y
+batch 0|invalid --batch "0": must be a whole number from 1|hash --batch 0 x -o y
+batch overflow|invalid --batch "99999999999"|hash --batch 99999999999 x -o y
+dim 0|invalid --dim "0"|train-classifier --dim 0 --wiki x --cc y -o z
+lr negative|invalid --lr "-1": must be positive|train-classifier --lr -1 --wiki x --cc y -o z
+compression 10|invalid --compression "10": must be a whole number from 1 to 9|mine --compression 10 --no-dedup x -o y
+CASES
+
 # A forced rerun that fails leaves no done marker: the old one goes before the work starts.
 run_case "hash force" 0 "hashed" -- "$exe" hash --min-len 0 "$corpora/sample.warc.txt" -o "$WORK/force.bin"
 expect_file "hash force marker" "$WORK/force.bin.done"

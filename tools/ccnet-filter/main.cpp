@@ -1,9 +1,14 @@
 // ccnet-filter: the CCNet pipeline over Common Crawl WET files.
+#include <cstdint>
+#include <limits>
+
 #include "scorekit/cli.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/text/ccnet_filter.hpp"
 
 namespace {
+
+constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
 
 // Options that every subcommand reading crawl files takes.
 void add_input_options(CLI::App& command, scorekit::CcnetInputOptions& options) {
@@ -15,10 +20,10 @@ void add_input_options(CLI::App& command, scorekit::CcnetInputOptions& options) 
                        "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, else 0/1");
     command.add_option("--min-len", options.min_length, "Drop documents whose raw_content has fewer code points")
         ->capture_default_str()
-        ->check(scorekit::non_negative());
+        ->check(scorekit::whole_number(0, kIntMax));
     command.add_option("--batch", options.batch_records, "Records per work item")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(scorekit::whole_number(1, kIntMax));
     command.add_flag("--force", options.force, "Redo a shard even if its done marker exists");
 }
 
@@ -53,7 +58,7 @@ int main(int argc, char** argv) {
                              "Directory of hash files NNNN.bin; the group of this shard is used");
     mine_command->add_option("--group-size", mine.group_size, "Shards per deduplication group with --hashes-dir")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(scorekit::whole_number(1, kIntMax));
     mine_command->add_flag("--no-dedup", mine.no_dedup, "Skip deduplication");
     mine_command->add_option("--lang", mine.languages, "Keep only these languages (comma-separated codes)")
         ->delimiter(',')
@@ -62,10 +67,11 @@ int main(int argc, char** argv) {
                              "fastText language identification model (lid.176.bin); default: built-in CLD2");
     mine_command->add_option("--lang-threshold", mine.language_threshold,
                              "Drop documents whose language score, rounded to 2 decimals, is below this")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(scorekit::finite_number(0, 1));
     mine_command->add_option("--compression", mine.compression_level, "gzip level of the outputs, 1 (fastest) to 9 (smallest)")
         ->capture_default_str()
-        ->check(CLI::Range(1, 9));
+        ->check(scorekit::whole_number(1, 9));
 
     mine_command->add_option("--sp-model", mine.sp_model,
                              "SentencePiece model for the perplexity; {lang} becomes the language code");
@@ -77,7 +83,8 @@ int main(int argc, char** argv) {
     mine_command->add_option("--ref-model", mine.ref_model,
                              "fastText reference classifier (__label__wiki vs __label__cc) from train-classifier");
     mine_command->add_option("--ref-threshold", mine.ref_threshold, "Keep documents whose p(__label__wiki) is at least this")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(scorekit::finite_number(0, 1));
 
     mine_command->add_flag("--quality", mine.quality, "Apply the Gopher quality and repetition rules");
     mine_command->add_option("--quality-set", mine.quality_settings, "Override a rule threshold, RULE=VALUE (repeatable)")
@@ -95,7 +102,7 @@ int main(int argc, char** argv) {
     train_lm_command->add_option("-o,--output", train_lm.output, "ARPA file to write")->required();
     train_lm_command->add_option("--order", train_lm.order, "Order of the model, 2 to 6")
         ->capture_default_str()
-        ->check(CLI::Range(2, 6));
+        ->check(scorekit::whole_number(2, 6));
     train_lm_command->add_flag("--discount-fallback,--discount_fallback", train_lm.discount_fallback,
                                "Use --fallback-discounts for orders whose discounts cannot be estimated (small corpora)");
     train_lm_command->add_option("--fallback-discounts", train_lm.fallback_discounts, "Fallback discounts D1 D2 D3+")
@@ -113,14 +120,23 @@ int main(int argc, char** argv) {
         ->allow_extra_args(false);
     classifier_command->add_option("-o,--output", classifier.output, "fastText model to write")->required();
     classifier_command->add_option("--validation", classifier.validation_fraction, "Fraction of the documents held out for validation")
-        ->capture_default_str();
-    classifier_command->add_option("--epoch", classifier.epoch, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
-    classifier_command->add_option("--lr", classifier.learning_rate, "Learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+        ->capture_default_str()
+        ->check(scorekit::finite_number(0, 1, false, true));
+    classifier_command->add_option("--epoch", classifier.epoch, "Training epochs")
+        ->capture_default_str()
+        ->check(scorekit::whole_number(1, kIntMax));
+    classifier_command->add_option("--lr", classifier.learning_rate, "Learning rate")
+        ->capture_default_str()
+        ->check(scorekit::positive_number());
     classifier_command->add_option("--word-ngrams", classifier.word_ngrams, "Max length of word n-gram features")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
-    classifier_command->add_option("--dim", classifier.dimension, "Size of the word vectors")->capture_default_str()->check(CLI::PositiveNumber);
-    classifier_command->add_option("--seed", classifier.seed, "Seed of the validation split and of fastText")->capture_default_str();
+        ->check(scorekit::whole_number(1, kIntMax));
+    classifier_command->add_option("--dim", classifier.dimension, "Size of the word vectors")
+        ->capture_default_str()
+        ->check(scorekit::whole_number(1, kIntMax));
+    classifier_command->add_option("--seed", classifier.seed, "Seed of the validation split and of fastText")
+        ->capture_default_str()
+        ->check(scorekit::whole_number(0, kIntMax));
 
     scorekit::CcnetCutoffsOptions cutoffs;
     CLI::App* cutoffs_command = app.add_subcommand(
