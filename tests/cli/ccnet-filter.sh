@@ -88,6 +88,17 @@ lr negative|invalid --lr "-1": must be positive|train-classifier --lr -1 --wiki 
 compression 10|invalid --compression "10": must be a whole number from 1 to 9|mine --compression 10 --no-dedup x -o y
 CASES
 
+# An output that names an input would replace it: a usage error before any work, input intact.
+cp "$corpora/sample.warc.txt" "$WORK/own.wet"
+run_case "hash over its input" 2 'invalid -o ".*own.wet": it is the same file as input' -- \
+    "$exe" -q hash --min-len 0 "$WORK/own.wet" -o "$WORK/own.wet"
+expect_one_line_error "hash over its input"
+cmp -s "$corpora/sample.warc.txt" "$WORK/own.wet" || fail "hash over its input: the input was changed"
+printf 'a b c\n' > "$WORK/own.txt"
+run_case "train-lm over its input" 2 'invalid --output ".*own.txt": it is the same file as input' -- \
+    "$exe" -q train-lm "$WORK/own.txt" --order 2 --discount-fallback -o "$WORK/own.txt"
+[ "$(cat "$WORK/own.txt")" = "a b c" ] || fail "train-lm over its input: the input was changed"
+
 # A forced rerun that fails leaves no done marker: the old one goes before the work starts.
 run_case "hash force" 0 "hashed" -- "$exe" hash --min-len 0 "$corpora/sample.warc.txt" -o "$WORK/force.bin"
 expect_file "hash force marker" "$WORK/force.bin.done"

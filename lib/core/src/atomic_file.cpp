@@ -144,19 +144,6 @@ void check_output_writable(const std::string& output) {
     std::remove(buffer.data());
 }
 
-void check_output_is_not_input(const std::string& output, const std::vector<std::string>& inputs) {
-    struct stat out {};
-    if (output == "-" || stat(file_part(output).c_str(), &out) != 0) return;
-    for (const auto& input : inputs) {
-        struct stat in {};
-        if (input.empty() || input == "-" || stat(file_part(input).c_str(), &in) != 0) continue;
-        if (in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
-            throw UsageError(describe("invalid output", output, "it is the input file " + input +
-                                      ", which the output would replace", "write to another file"));
-        }
-    }
-}
-
 namespace {
 
 bool same_file(const std::string& a, const std::string& b) {
@@ -171,6 +158,13 @@ bool same_file(const std::string& a, const std::string& b) {
 }
 
 }  // namespace
+
+std::vector<FileArgument> file_arguments(const std::string& option, const std::vector<std::string>& paths) {
+    std::vector<FileArgument> files;
+    files.reserve(paths.size());
+    for (const std::string& path : paths) files.push_back({option, path});
+    return files;
+}
 
 void check_distinct_files(const std::vector<FileArgument>& outputs, const std::vector<FileArgument>& inputs) {
     auto named = [](const FileArgument& file) { return !file.path.empty() && file.path != "-"; };

@@ -1,4 +1,5 @@
 // `ccnet-filter train-classifier`: the reference classifier from labelled documents.
+#include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
 #include "scorekit/text/ccnet_filter.hpp"
@@ -31,6 +32,9 @@ void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options) {
         throw UsageError(describe("invalid -o", "-", "a fastText model is a binary file, not text for standard output",
                                   "give a path, for example -o ref.bin"));
     }
+    std::vector<FileArgument> inputs = file_arguments("--wiki", options.wiki);
+    for (FileArgument& cc : file_arguments("--cc", options.cc)) inputs.push_back(cc);
+    check_distinct_files({{"--output", options.output}}, inputs);
     text::ClassifierTraining training;
     training.wiki = read_documents(options.wiki);
     training.cc = read_documents(options.cc);

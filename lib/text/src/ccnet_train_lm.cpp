@@ -15,6 +15,7 @@ namespace scorekit {
 void run_ccnet_train_lm(const CcnetTrainLmOptions& options) {
     auto start = std::chrono::steady_clock::now();
     if (options.inputs.empty()) throw UsageError("no input: give one or more tokenised text files");
+    check_distinct_files({{"--output", options.output}}, file_arguments("input", options.inputs));
     text::KneserNeyOptions estimate;
     estimate.order = options.order;
     if (options.fallback_discounts.size() != 3) {

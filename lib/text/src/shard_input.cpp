@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "scorekit/atomic_file.hpp"
 #include "scorekit/cli.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
@@ -38,6 +39,11 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
     std::vector<std::string> all = options.inputs.empty() ? read_path_list(options.paths_file) : options.inputs;
     plan.files = shard_slice(all, plan.shard);
     plan.output = expand_shard_pattern(output_pattern, plan.shard.index);
+    // The inputs of every shard, not only this one's: a later shard must not replace them either.
+    std::vector<FileArgument> inputs = file_arguments("input", all);
+    inputs.push_back({"--paths", options.paths_file});
+    check_distinct_files({{"-o", plan.output}, {"-o", plan.output + ".done"}, {"-o", plan.output + ".stats.json"}},
+                         inputs);
     // An explicit --shard names one shard, whose output may be any path (a Makefile rule per
     // shard). A shard taken from the SLURM array variables runs the same command line in every
     // task, so all tasks would write one path.

@@ -39,15 +39,14 @@ private:
 // standard output for `-`, else an AtomicFile. Throws Error naming the path on any failure.
 void write_text_output(const std::string& path, const std::function<bool(std::FILE*)>& write);
 
-// Throws UsageError if `output` names the same existing file as one of `inputs`, because
-// writing it would replace data the run still needs. Names may carry a :/dataset suffix.
-void check_output_is_not_input(const std::string& output, const std::vector<std::string>& inputs);
-
 // A file argument and the option that named it ("input", "--output", "--checkpoint").
 struct FileArgument {
     std::string option;
     std::string path;  // may carry a :/dataset suffix; "" and "-" (standard streams) are skipped
 };
+
+// The FileArguments of several paths given to one option.
+std::vector<FileArgument> file_arguments(const std::string& option, const std::vector<std::string>& paths);
 
 // Throws UsageError naming both options if an output is the same file as another output or as
 // an input. Existing files are compared by device and inode, others by their path after links
