@@ -62,6 +62,11 @@ std::string make_record(const RealRecord& real, const std::string& body, long le
     return headers + "Content-Length: " + std::to_string(length) + "\r\n\r\n" + body + "\r\n\r\n";
 }
 
+// The real record under another URL, with its true Content-Length, as one gzip member.
+std::string gzip_record(const RealRecord& real, const std::string& url) {
+    return text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), url));
+}
+
 }  // namespace
 
 TEST_CASE("cc_net sample parses as cc_net parses it", "[text][wet]") {
@@ -241,9 +246,9 @@ TEST_CASE("control bytes found at every offset", "[text][wet][faults]") {
 TEST_CASE("truncated gzip member is an error after the good records", "[text][wet][faults]") {
     text_test::TempDir dir;
     RealRecord real = real_record();
-    std::string first = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://one.example/"));
-    std::string second = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://two.example/"));
-    std::string third = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://three.example/"));
+    std::string first = gzip_record(real, "http://one.example/");
+    std::string second = gzip_record(real, "http://two.example/");
+    std::string third = gzip_record(real, "http://three.example/");
     std::string path = dir.file("cut.warc.wet.gz");
     std::size_t damaged_at = first.size() + second.size();
     text_test::write_file(path, first + second + third.substr(0, third.size() / 2));
@@ -273,9 +278,9 @@ TEST_CASE("truncated gzip member is an error after the good records", "[text][we
 TEST_CASE("corrupt gzip member is an error after the good records", "[text][wet][faults]") {
     text_test::TempDir dir;
     RealRecord real = real_record();
-    std::string first = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://one.example/"));
-    std::string second = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://two.example/"));
-    std::string third = text_test::gzip_member(make_record(real, real.body, static_cast<long>(real.body.size()), "http://three.example/"));
+    std::string first = gzip_record(real, "http://one.example/");
+    std::string second = gzip_record(real, "http://two.example/");
+    std::string third = gzip_record(real, "http://three.example/");
     second[3] = static_cast<char>(second[3] | 0xE0);  // reserved FLG bits, which zlib and libdeflate reject
     std::string path = dir.file("corrupt.warc.wet.gz");
     text_test::write_file(path, first + second + third);

@@ -60,16 +60,9 @@ const char* kHint = "check the dataset name with h5ls";
 }  // namespace
 
 bool has_hdf5_signature(const std::string& path) {
-    // HDF5 needs a seekable file. Reading the signature of a pipe would also consume its first
-    // bytes, which the text reader then never sees.
-    if (!is_regular_file(path)) return false;
-    FILE* file = std::fopen(path.c_str(), "rb");
-    if (!file) return false;
-    unsigned char magic[8] = {};
-    size_t got = std::fread(magic, 1, 8, file);
-    std::fclose(file);
+    // HDF5 needs a seekable file, and file_starts_with passes over pipes without reading them.
     static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    return got == 8 && std::memcmp(magic, signature, 8) == 0;
+    return file_starts_with(path, signature, sizeof signature);
 }
 
 Hdf5Reader::Hdf5Reader(const std::string& path) : path_(path) {

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "scorekit/error.hpp"
 
@@ -67,24 +68,18 @@ bool is_regular_file(const std::string& path) {
     return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
 }
 
-bool has_gzip_magic(const std::string& path) {
+bool file_starts_with(const std::string& path, const void* magic, std::size_t size) {
     if (!is_regular_file(path)) return false;
     FILE* file = std::fopen(path.c_str(), "rb");
     if (!file) return false;
-    unsigned char magic[2] = {0, 0};
-    size_t got = std::fread(magic, 1, 2, file);
+    std::vector<unsigned char> head(size);
+    const std::size_t got = std::fread(head.data(), 1, size, file);
     std::fclose(file);
-    return got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+    return got == size && std::memcmp(head.data(), magic, size) == 0;
 }
 
-bool has_zip_magic(const std::string& path) {
-    if (!is_regular_file(path)) return false;
-    FILE* file = std::fopen(path.c_str(), "rb");
-    if (!file) return false;
-    unsigned char magic[4] = {};
-    size_t got = std::fread(magic, 1, 4, file);
-    std::fclose(file);
-    return got == 4 && std::memcmp(magic, "PK\3\4", 4) == 0;
-}
+bool has_gzip_magic(const std::string& path) { return file_starts_with(path, "\x1f\x8b", 2); }
+
+bool has_zip_magic(const std::string& path) { return file_starts_with(path, "PK\3\4", 4); }
 
 }  // namespace scorekit

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <string>
 
 namespace scorekit {
@@ -31,6 +32,10 @@ private:
 
 // True for a regular file, false for a pipe, device, directory or missing path.
 bool is_regular_file(const std::string& path);
+
+// True if the regular file `path` starts with the `size` bytes of `magic`. False for a pipe,
+// device or directory, so that sniffing a pipe does not consume its first bytes.
+bool file_starts_with(const std::string& path, const void* magic, std::size_t size);
 
 // True if the file starts with the gzip magic bytes 1f 8b. False for anything but a regular file,
 // so that sniffing a pipe does not consume its first bytes.
