@@ -94,7 +94,7 @@ LC_ALL=C grep -q $'\351' "$WORK/err" && fail "latin-1 byte: the raw byte reached
 run_case_stdin "HDF5 on stdin" 1 'cannot read points "standard input": it is an HDF5 file' "$WORK/three.h5" -- "$exe" -m "$gaussian" -
 expect_one_line_error "HDF5 on stdin"
 
-# The HDF5 output holds several datasets with fixed names, so a dataset suffix is rejected.
+# The HDF5 output contains several datasets with fixed names, so a dataset suffix is rejected.
 run_case "output with a dataset" 2 'invalid --output ".*me.h5:/grp": this output holds several datasets' -- \
     "$exe" -m "$gaussian" "$WORK/two.txt" -o "$WORK/me.h5:/grp"
 expect_one_line_error "output with a dataset"

@@ -293,8 +293,8 @@ TEST_CASE("library checks the memory limit", "[fim]") {
     CHECK(FisherProblem().max_memory == default_max_memory());
 }
 
-// A ReLU unit that no input activates has zero gradients; kfac leaves it out of the rank-k
-// updates, which must not change G or the next layer's A.
+// A ReLU unit that no input activates has zero gradients, so kfac leaves it out of the rank-k
+// updates. That must not change G or the next layer's A.
 TEST_CASE("kfac with inactive ReLU units", "[fim]") {
     Rng weights(23);
     RowMatrix w1 = random_matrix(6, 3, weights), w2 = random_matrix(3, 6, weights);

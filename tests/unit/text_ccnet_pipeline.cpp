@@ -152,6 +152,7 @@ TEST_CASE("hash over many files with any thread count", "[text][pipeline]") {
         files.push_back(dir.file("f" + std::to_string(f) + ".warc.wet.gz"));
         text_test::write_file(files.back(), gzip);
     }
+
     std::vector<std::string> hash_files, errors;
     for (int threads : {1, 2, 3, 8}) {
         CcnetHashOptions hash;
@@ -168,9 +169,11 @@ TEST_CASE("hash over many files with any thread count", "[text][pipeline]") {
         hash_files.push_back(text_test::read_file(hash.output));
         errors.push_back(error);
     }
+
     CHECK(errors[0].find("f2.warc.wet.gz") != std::string::npos);
     CHECK(errors[0].find("and 1 more damaged files") != std::string::npos);
     CHECK(scorekit::text::read_hash_file_header(dir.file("h1.bin")).documents == 7 * 30 - 2);
+
     for (std::size_t k = 1; k < hash_files.size(); ++k) {
         INFO("run " << k);
         CHECK(hash_files[k] == hash_files[0]);

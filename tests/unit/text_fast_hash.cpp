@@ -45,9 +45,9 @@ std::vector<std::uint64_t> padded_hashes(const std::vector<std::string>& message
     return out;
 }
 
-// Pieces that random lines and bodies are glued from: ASCII words and digits, the scripts
-// that the SIMD run copies, others that it does not, every kind of whitespace and line end,
-// the deleted punctuation, final sigma, U+0130, control bytes and ill-formed UTF-8.
+// Pieces that random lines and bodies are glued from. They cover ASCII words and digits, the
+// scripts that the SIMD run copies and others, every kind of whitespace and line end, the
+// deleted punctuation, final sigma, U+0130, control bytes and ill-formed UTF-8.
 const std::vector<std::string>& pieces() {
     static const std::vector<std::string> all = {
         "word", "Word", "UPPER", "x", "2019", " ", "  ", "\t", ".", ",", "!", "-", "(", "'", "\"",
@@ -147,7 +147,10 @@ TEST_CASE("line scan equals strip and normalize_for_dedup", "[text][dedup]") {
     std::vector<char> out;
     for (int trial = 0; trial < 20000; ++trial) {
         std::string line = random_text(rng, rng() % 40, true);
-        std::string body = line + (trial % 3 == 0 ? "\n" : trial % 3 == 1 ? "\r\nnext" : "");
+        // Each line ends in LF, in CRLF followed by more text, or at the end of the body.
+        static const char* const kEndings[] = {"\n", "\r\nnext", ""};
+        static const std::size_t kEndingSizes[] = {1, 2, 0};
+        std::string body = line + kEndings[trial % 3];
         out.assign(2 * body.size() + 16, '\0');
         DedupLineScan scan;
         INFO("line \"" << line << "\"");
@@ -159,7 +162,7 @@ TEST_CASE("line scan equals strip and normalize_for_dedup", "[text][dedup]") {
         CHECK(scan.code_points == count_code_points(stripped));
         CHECK(scan.blank == stripped.empty());
         CHECK(scan.text == (line.find_first_not_of(" \t") != std::string::npos));
-        CHECK(scan.next == line.size() + (trial % 3 == 0 ? 1 : trial % 3 == 1 ? 2 : 0));
+        CHECK(scan.next == line.size() + kEndingSizes[trial % 3]);
     }
 }
 
@@ -186,7 +189,13 @@ TEST_CASE("hash_record equals record_to_document and hash_lines", "[text][dedup]
         std::size_t lines = rng() % 12;
         for (std::size_t i = 0; i < lines; ++i) {
             body += random_text(rng, rng() % 12, clean);
-            body += i % 5 == 4 ? "\r\n" : i % 7 == 6 ? "\r" : "\n";
+            if (i % 5 == 4) {
+                body += "\r\n";
+            } else if (i % 7 == 6) {
+                body += "\r";
+            } else {
+                body += "\n";
+            }
         }
         if (trial % 3 == 0) body += "\r\n\r\n";  // the WARC record separator
         if (trial % 97 == 0) body = " \t\r\n  \n";

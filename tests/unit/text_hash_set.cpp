@@ -61,16 +61,22 @@ TEST_CASE("hash set grows and keeps every key", "[text][hashset]") {
 
 TEST_CASE("hash set documents match a reference model", "[text][hashset]") {
     // Random documents with repeats inside a document, across documents and of the hash 0, so
-    // that the table grows in the middle of documents, checked against cc_net's rule computed
-    // with std::map: a hash is flagged when it was present before the document began.
+    // that the table grows in the middle of documents. They are checked against cc_net's rule,
+    // computed with std::map: a hash is flagged when it was present before the document began.
     std::mt19937_64 rng(9);
     DedupHashSet set;
     std::map<std::uint64_t, bool> model;
     for (int document = 0; document < 3000; ++document) {
         std::vector<std::uint64_t> hashes(rng() % 40);
         for (std::uint64_t& hash : hashes) {
-            std::uint64_t pick = rng() % 4;
-            hash = pick == 0 ? rng() % 500 : pick == 1 ? 0 : rng() >> 1 | 1;  // shared, zero, fresh
+            const std::uint64_t pick = rng() % 4;
+            if (pick == 0) {
+                hash = rng() % 500;  // shared with other documents
+            } else if (pick == 1) {
+                hash = 0;
+            } else {
+                hash = rng() >> 1 | 1;  // fresh
+            }
         }
         std::map<std::uint64_t, bool> before = model;
         for (std::uint64_t hash : hashes) model[hash] = model[hash] || before.count(hash);

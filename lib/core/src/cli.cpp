@@ -289,8 +289,8 @@ int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
         return 1;
     } catch (const std::exception& e) {
         // A failure inside a dependency (LibTorch, HDF5) that no scorekit check anticipated.
-        // LibTorch's messages carry a backtrace or a TorchScript traceback over many lines: the
-        // first line says what failed, and stderr keeps its one line per error.
+        // LibTorch's messages carry a backtrace or a TorchScript traceback over many lines. Only
+        // the first line, which names the failure, is printed, so stderr keeps one line per error.
         std::string message = e.what();
         message = message.substr(0, message.find('\n'));
         std::fprintf(stderr, "%s: internal error: %s; please report it with the command line\n",

@@ -120,9 +120,9 @@ struct FileSlot {
     std::exception_ptr failure;
 };
 
-// `workers` threads each read, inflate and hash whole files, the next file in the list when
-// they finish one; the calling thread adds the chunks to the set in file order, so the set is
-// the same as with one thread. Nothing else is serial, so the work divides well once there are
+// `workers` threads each read, inflate and hash whole files, taking the next file in the list
+// when they finish one. The calling thread adds the chunks to the set in file order, so the set
+// is the same as with one thread. Nothing else is serial, so the work divides well once there are
 // at least as many files as workers. A worker starts a file only while it is fewer than
 // 2 * workers files ahead of the caller, which bounds the memory of the waiting chunks.
 // NOTE: with fewer files left than workers, the idle workers do not help with the last files.

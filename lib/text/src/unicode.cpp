@@ -436,10 +436,10 @@ inline unsigned count_bits(unsigned x) {
 }
 
 // Normalises the run of code points at `p` that need no decoding, 16 bytes at a time with
-// SSE2, up to the first byte that needs the code point path, and moves the marks of the last
-// code point that is not a space. The run holds ASCII bytes other than control characters
-// (line endings and TAB included), which are lowercased and have their digits mapped to "0", and
-// UTF-8 sequences of code points that normalize_for_dedup leaves as they are and that are not
+// SSE2, up to the first byte that needs the code point path. It also moves the marks of the
+// last code point that is not a space. The run contains ASCII bytes other than control
+// characters (line endings and TAB included), which are lowercased with digits mapped to "0".
+// It also contains UTF-8 sequences that normalize_for_dedup leaves as they are and that are not
 // whitespace, copied unchecked: U+00DF..U+00FF (Latin), U+0430..U+045F (lowercase Cyrillic)
 // and U+4E00..U+9FFF (CJK ideographs). Their byte patterns are well-formed UTF-8 by
 // construction. Returns the number of bytes consumed, 0 when fewer than 18 bytes are left or

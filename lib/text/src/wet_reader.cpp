@@ -180,8 +180,8 @@ bool WetReader::parse_headers(WarcRecord& record, std::size_t& body_at) {
     return true;
 }
 
-// A file of another compression reads as one long run of stray bytes. Naming the format says
-// what to do about it.
+// A file of another compression would read as one long run of stray bytes. The error names the
+// format, so that the user knows which tool decompresses it.
 void WetReader::reject_other_compression() {
     fill(6);
     struct Magic {

@@ -25,7 +25,7 @@ std::unique_ptr<ScoreModel> load_score_model(const std::string& spec, int thread
 // linked into every tool. Throws Error when this build has no torch layer.
 std::unique_ptr<ScoreModel> load_torchscript_model(const std::string& path, int threads = 1);
 
-// What the torch layer exports, as `extern "C" TorchScriptLoader scorekit_torchscript_loader_v1()`.
+// The loader that the torch layer exports, as `extern "C" TorchScriptLoader scorekit_torchscript_loader_v1()`.
 using TorchScriptLoader = std::unique_ptr<ScoreModel> (*)(const std::string& path, int threads);
 
 }  // namespace scorekit
