@@ -129,7 +129,6 @@ const CLI::Validator& seed_value() {
 
 }  // namespace
 
-
 // Thread counts far above the core count only add start-up and memory, and in the tens of
 // thousands the system refuses to create the threads.
 static const CLI::Validator& thread_count() {
