@@ -38,8 +38,11 @@ class FisherModel {
 public:
     // Loads a TorchScript module (.pt) or a scorekit MLP model file (.h5, kind mlp-score).
     // Throws Error naming the file when it cannot be read, and for a frozen TorchScript module
-    // (torch.jit.freeze leaves no parameters). Loading TorchScript runs code from the file.
-    static FisherModel load(const std::string& path);
+    // (torch.jit.freeze leaves no parameters). An nn.Sequential of nn.Linear layers and stock
+    // elementwise activations, and an MLP model file, are read without LibTorch; any other
+    // TorchScript module loads the torch layer, which runs code from the file, and `threads`
+    // then sets OpenBLAS's thread count again after LibTorch arrives.
+    static FisherModel load(const std::string& path, int threads = 1);
 
     // A stack of linear layers with elementwise activations, computed in double precision.
     static FisherModel linear_stack(const std::vector<LinearLayerSpec>& layers);
@@ -88,7 +91,7 @@ struct FisherProblem {
     int batch_size = 128;
     std::uint64_t seed = 0;         // draws of the mc estimator
     bool single_precision = false;  // float32 arithmetic (faster, ~1e-6 relative accuracy)
-    int threads = 1;                // LibTorch intra-op threads
+    int threads = 1;                // LibTorch intra-op threads (general TorchScript modules)
     // Largest estimated peak memory in bytes (estimate_fisher_memory) that compute_fisher and
     // FisherOperator accept; above it they throw UsageError before any work. <= 0: no limit.
     std::int64_t max_memory = default_max_memory();

@@ -1,8 +1,6 @@
 // The linear-stack engine and the diag and kfac representations built on it.
 #include "fim_stack_engine.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -12,75 +10,6 @@
 
 namespace scorekit {
 namespace {
-
-// C = A' B' + beta C in row-major storage, with A' and B' transposed as `ta` and `tb` select.
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const double* a,
-          std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
-    cblas_dgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
-                static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
-}
-
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
-          std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
-    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
-                static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
-}
-
-// C[:n, :n] (upper triangle) = rows^T rows + beta C for rows [k, n].
-void syrk(std::int64_t n, std::int64_t k, const double* rows, double beta, double* c, std::int64_t ldc) {
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(n), static_cast<int>(k), 1.0, rows,
-                static_cast<int>(n), beta, c, static_cast<int>(ldc));
-}
-
-void syrk(std::int64_t n, std::int64_t k, const float* rows, float beta, float* c, std::int64_t ldc) {
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(n), static_cast<int>(k), 1.0f, rows,
-                static_cast<int>(n), beta, c, static_cast<int>(ldc));
-}
-
-// The activations of ElementwiseActivation as scalar functions, with the same formulas as
-// torch.nn's modules and ElementwiseActivation::derivative.
-template <typename T>
-T activate(const ElementwiseActivation& a, T x) {
-    using Kind = ElementwiseActivation::Kind;
-    const T parameter = static_cast<T>(a.parameter);
-    switch (a.kind) {
-        case Kind::identity: return x;
-        case Kind::relu: return x > 0 ? x : T(0);
-        case Kind::tanh: return std::tanh(x);
-        case Kind::sigmoid: return 1 / (1 + std::exp(-x));
-        case Kind::softplus: return parameter * x > a.threshold ? x : std::log1p(std::exp(parameter * x)) / parameter;
-        case Kind::silu: return x / (1 + std::exp(-x));
-        case Kind::elu: return x > 0 ? x : parameter * std::expm1(x);
-        case Kind::leaky_relu: return x > 0 ? x : parameter * x;
-    }
-    return x;
-}
-
-template <typename T>
-T derivative(const ElementwiseActivation& a, T x) {
-    using Kind = ElementwiseActivation::Kind;
-    const T parameter = static_cast<T>(a.parameter);
-    switch (a.kind) {
-        case Kind::identity: return 1;
-        case Kind::relu: return x > 0 ? T(1) : T(0);
-        case Kind::tanh: {
-            const T t = std::tanh(x);
-            return 1 - t * t;
-        }
-        case Kind::sigmoid: {
-            const T s = 1 / (1 + std::exp(-x));
-            return s * (1 - s);
-        }
-        case Kind::softplus: return parameter * x > a.threshold ? T(1) : 1 / (1 + std::exp(-parameter * x));
-        case Kind::silu: {
-            const T s = 1 / (1 + std::exp(-x));
-            return s * (1 + x * (1 - s));
-        }
-        case Kind::elu: return x > 0 ? T(1) : parameter * std::exp(x);
-        case Kind::leaky_relu: return x > 0 ? T(1) : parameter;
-    }
-    return 1;
-}
 
 // g[r * B + n, i] *= f'(pre[n, i]) for every r < samples. ReLU zeroes entries without a product.
 template <typename T>
@@ -104,14 +33,13 @@ void multiply_by_derivative(const ElementwiseActivation& activation, const T* pr
 }
 
 template <typename T>
-const T* parameter_data(const torch::Tensor& tensor, std::vector<std::vector<T>>& storage) {
-    torch::Tensor values = tensor.detach().contiguous();
+const T* parameter_data(const double* values, std::int64_t count, std::vector<std::vector<T>>& storage) {
     if constexpr (std::is_same<T, double>::value) {
-        if (values.data_ptr() == tensor.data_ptr()) return tensor.data_ptr<double>();
+        return values;
+    } else {
+        storage.emplace_back(values, values + count);
+        return storage.back().data();
     }
-    const double* data = values.data_ptr<double>();
-    storage.emplace_back(data, data + values.numel());
-    return storage.back().data();
 }
 
 }  // namespace
@@ -119,14 +47,14 @@ const T* parameter_data(const torch::Tensor& tensor, std::vector<std::vector<T>>
 template <typename T>
 StackEngine<T>::StackEngine(const FisherModel::Impl& model, const FisherProblem& problem, bool compact)
     : model_(model), problem_(problem), compact_(compact) {
-    const StackTensors& tensors = model.stack_tensors;
-    converted_.reserve(2 * tensors.weights.size());
-    widths_.push_back(tensors.weights.front().size(1));
-    for (size_t layer = 0; layer < tensors.weights.size(); ++layer) {
-        widths_.push_back(tensors.weights[layer].size(0));
-        weights_.push_back(parameter_data<T>(tensors.weights[layer], converted_));
-        biases_.push_back(tensors.biases[layer].defined() ? parameter_data<T>(tensors.biases[layer], converted_)
-                                                          : nullptr);
+    converted_.reserve(2 * model.weights.size());
+    widths_.push_back(model.weights.front().cols());
+    for (size_t layer = 0; layer < model.weights.size(); ++layer) {
+        const RowMatrix& weight = model.weights[layer];
+        const Vector& bias = model.biases[layer];
+        widths_.push_back(weight.rows());
+        weights_.push_back(parameter_data<T>(weight.data(), weight.size(), converted_));
+        biases_.push_back(model.has_bias(layer) ? parameter_data<T>(bias.data(), bias.size(), converted_) : nullptr);
     }
     samples_ = vectors_per_input(problem, widths_.back());
     inputs_.resize(layers() + 1);
@@ -493,7 +421,7 @@ std::vector<KfacFactors> StackKfac<T>::finish(std::int64_t inputs, double scale)
         const ParameterInfo& weight = model_.parameters[tensor++];
         factors.layer = weight.layer;
         factors.weight_offset = weight.offset;
-        if (model_.stack_tensors.biases[layer].defined()) factors.bias_offset = model_.parameters[tensor++].offset;
+        if (model_.has_bias(layer)) factors.bias_offset = model_.parameters[tensor++].offset;
         factors.out = weight.shape[0];
         factors.in = weight.shape[1];
         factors.input_factor = symmetric_from_upper(input_factors_[layer], columns_[layer], scale);

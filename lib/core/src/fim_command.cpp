@@ -309,7 +309,7 @@ void run_fim(const FimOptions& o) {
                                       "give --input FILE (HDF5 dataset or text, - for standard input)"));
         }
         Stopwatch loading;
-        FisherModel model = FisherModel::load(o.model);
+        FisherModel model = FisherModel::load(o.model, request.problem.threads);
         log_verbose("loaded " + o.model + " in " + loading.elapsed());
         if (o.likelihood.empty()) request.problem.likelihood = model.default_likelihood();
         check_model_request(o, request, model, labels);

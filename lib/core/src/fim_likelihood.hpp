@@ -1,11 +1,10 @@
-// Output-space vectors of the Fisher estimators (private to the score layer).
+// Output-space vectors of the Fisher estimators (private to the core layer; the torch layer
+// includes it too).
 //
 // For outputs f [B, C] each estimator gives vectors e [R, B, C] with
 //   sum_r e[r, n] e[r, n]^T = the estimator's output-space matrix for input n,
 // so that the per-example parameter gradients J_n^T e[r, n] carry the whole computation.
 #pragma once
-
-#include <torch/torch.h>
 
 #include <cstdint>
 
@@ -17,23 +16,14 @@ namespace scorekit {
 // C - 1), C (gaussian) or 1 (bernoulli); K for mc:K and 1 for empirical.
 std::int64_t vectors_per_input(const FisherProblem& problem, std::int64_t outputs);
 
-// Plain-array form of output_vectors: f [B, C] and `labels` [B, 1] or [B, C] row-major (null
+// Output-space vectors of the estimator: f [B, C] and `labels` [B, 1] or [B, C] row-major (null
 // unless the estimator needs them), e [R, B, C] with R = vectors_per_input(problem, C).
 void output_vectors(const double* f, std::int64_t batch, std::int64_t outputs, const double* labels,
                     const FisherProblem& problem, std::uint64_t first_row, double* e);
 
-// Plain-array form of log_likelihood_output_gradient: e [B, C].
+// d log p(y | f) / df for the given labels, e [B, C].
 void log_likelihood_output_gradient(const double* f, std::int64_t batch, std::int64_t outputs, const double* labels,
                                     const FisherProblem& problem, double* e);
-
-// `labels` [B, 1] or [B, C] (undefined unless the estimator needs them). `first_row` is the index
-// of the batch's first input: each input's mc draws come from its own seeded stream.
-torch::Tensor output_vectors(const torch::Tensor& f, const torch::Tensor& labels, const FisherProblem& problem,
-                             std::uint64_t first_row);
-
-// d log p(y | f) / df for the given labels, [B, C].
-torch::Tensor log_likelihood_output_gradient(const torch::Tensor& f, const torch::Tensor& labels,
-                                             const FisherProblem& problem);
 
 // Checks the output width against the likelihood and the labels against both; throws Error
 // naming the row of an invalid label.

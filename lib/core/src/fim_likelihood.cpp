@@ -214,36 +214,6 @@ void output_vectors(const double* f, std::int64_t batch, std::int64_t outputs, c
     }
 }
 
-namespace {
-
-// f and labels as contiguous float64 tensors, for the plain-array functions above.
-torch::Tensor contiguous_f64(const torch::Tensor& t) {
-    return t.defined() ? t.detach().to(torch::kFloat64).contiguous() : t;
-}
-
-const double* data_or_null(const torch::Tensor& t) { return t.defined() ? t.data_ptr<double>() : nullptr; }
-
-}  // namespace
-
-torch::Tensor log_likelihood_output_gradient(const torch::Tensor& f, const torch::Tensor& labels,
-                                             const FisherProblem& problem) {
-    torch::Tensor f64 = contiguous_f64(f), labels64 = contiguous_f64(labels);
-    torch::Tensor result = torch::empty({f.size(0), f.size(1)}, torch::kFloat64);
-    log_likelihood_output_gradient(f64.data_ptr<double>(), f.size(0), f.size(1), data_or_null(labels64), problem,
-                                   result.data_ptr<double>());
-    return result.to(f.scalar_type());
-}
-
-torch::Tensor output_vectors(const torch::Tensor& f, const torch::Tensor& labels, const FisherProblem& problem,
-                             std::uint64_t first_row) {
-    torch::Tensor f64 = contiguous_f64(f), labels64 = contiguous_f64(labels);
-    const std::int64_t vectors = vectors_per_input(problem, f.size(1));
-    torch::Tensor result = torch::empty({vectors, f.size(0), f.size(1)}, torch::kFloat64);
-    output_vectors(f64.data_ptr<double>(), f.size(0), f.size(1), data_or_null(labels64), problem, first_row,
-                   result.data_ptr<double>());
-    return result.to(f.scalar_type());
-}
-
 void check_outputs_and_labels(const std::string& source, std::int64_t outputs, const Labels& labels,
                               const FisherProblem& problem) {
     if (problem.likelihood == Likelihood::categorical && outputs < 2) {

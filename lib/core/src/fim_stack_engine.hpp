@@ -1,8 +1,9 @@
-// Per-example gradients of a linear stack by BLAS on plain row-major arrays (private to the score
+// Per-example gradients of a linear stack by BLAS on plain row-major arrays (private to the core
 // layer). Every batch reuses buffers allocated once, and each layer's backward pass is one matrix
 // product over all output-space vectors of the batch, so no LibTorch call sits on this path.
 #pragma once
 
+#include <cblas.h>
 #include <sys/mman.h>
 
 #include <cstdint>
@@ -14,6 +15,30 @@
 #include "fim_model.hpp"
 
 namespace scorekit {
+
+// C = A' B' + beta C in row-major storage, with A' and B' transposed as `ta` and `tb` select.
+inline void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const double* a,
+                 std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
+    cblas_dgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
+                static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+inline void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+                 std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
+                static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+// C[:n, :n] (upper triangle) = rows^T rows + beta C for rows [k, n].
+inline void syrk(std::int64_t n, std::int64_t k, const double* rows, double beta, double* c, std::int64_t ldc) {
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(n), static_cast<int>(k), 1.0, rows,
+                static_cast<int>(n), beta, c, static_cast<int>(ldc));
+}
+
+inline void syrk(std::int64_t n, std::int64_t k, const float* rows, float beta, float* c, std::int64_t ldc) {
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(n), static_cast<int>(k), 1.0f, rows,
+                static_cast<int>(n), beta, c, static_cast<int>(ldc));
+}
 
 // Allocates buffers of 1 MiB and more in whole 2 MiB pages and requests transparent huge pages
 // for them with madvise. The first use of a gradient buffer then takes a few page faults instead
@@ -126,5 +151,18 @@ void for_each_stack_batch(const FisherModel::Impl& model, const RowMatrix& input
 // The diag or kfac representation of a stack, computed on plain arrays in the problem's precision.
 FisherMatrix compute_stack_fisher(const FisherModel::Impl& model, const RowMatrix& inputs, const Labels& labels,
                                   const FisherProblem& problem, Representation representation);
+
+// The dense or block representation of a stack (fim_stack_products.cpp).
+FisherMatrix compute_stack_blocks(const FisherModel::Impl& model, const RowMatrix& inputs, const Labels& labels,
+                                  const FisherProblem& problem, Representation representation,
+                                  BlockGrouping grouping);
+
+// F v of a stack, summed over the inputs.
+Vector stack_fisher_product(const FisherModel::Impl& model, const Vector& v, const RowMatrix& inputs,
+                            const Labels& labels, const FisherProblem& problem);
+
+// sum_n grad_theta log p(y_n | x_n) of a stack; `problem` has the empirical estimator.
+Vector stack_log_likelihood_gradient(const FisherModel::Impl& model, const RowMatrix& inputs, const Labels& labels,
+                                     const FisherProblem& problem);
 
 }  // namespace scorekit

@@ -1,0 +1,32 @@
+// Reads the module tree of a TorchScript archive without LibTorch (private to the core layer).
+//
+// torch.jit.save writes a zip archive with <name>/data.pkl, a pickle (protocol 2) of the module
+// objects whose tensors refer to raw little-endian storages <name>/data/<key>, and the modules'
+// code under <name>/code/. This reader recognises only an nn.Sequential of stock layers; fim uses
+// it to compute such stacks without loading LibTorch and sends every other file to LibTorch.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "scorekit/fim_backend.hpp"
+
+namespace scorekit {
+
+// The children of a TorchScript nn.Sequential read from the archive alone.
+struct ArchiveSequential {
+    // Empty when the archive is such a Sequential; otherwise why it is not, or why it cannot be
+    // read without LibTorch (for the log; the caller then loads the file with LibTorch).
+    std::string rejection;
+    std::vector<SequentialChild> children;  // in the order of their names "0", "1", ...
+};
+
+// Reads `path` as a TorchScript archive whose root module is torch.nn.Sequential and whose
+// children are nn.Linear (float32 or float64 tensors) or the elementwise activations ReLU, Tanh,
+// Sigmoid, SiLU, Identity, Softplus, ELU and LeakyReLU. An activation with constants (Softplus
+// beta and threshold, ELU alpha, LeakyReLU negative_slope) is accepted only when the pickle stores
+// them as attributes, because scripted and traced modules inline them into their code. Never
+// throws for a file it cannot read: it returns the reason in `rejection`.
+ArchiveSequential read_archive_sequential(const std::string& path);
+
+}  // namespace scorekit
