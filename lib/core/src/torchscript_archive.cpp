@@ -529,12 +529,14 @@ SequentialChild read_linear(ZipArchive& archive, const std::string& prefix, cons
     SequentialChild child;
     child.kind = "Linear";
     const ValuePointer* weight = state_entry(module, "weight");
-    const ValuePointer* bias = state_entry(module, "bias");
-    if (!weight || (*weight)->type != Value::Type::tensor || (*weight)->shape.size() != 2 || !bias) {
-        throw Unreadable("an nn.Linear has no 2-D weight or no bias entry");
+    if (!weight || (*weight)->type != Value::Type::tensor || (*weight)->shape.size() != 2) {
+        throw Unreadable("an nn.Linear has no 2-D weight");
     }
     const Value& w = **weight;
     child.weight = read_tensor(archive, prefix, w, w.shape[0], w.shape[1]);
+    // A traced nn.Linear(bias=False) has no bias entry at all, a scripted one a bias of None.
+    const ValuePointer* bias = state_entry(module, "bias");
+    if (!bias) return child;
     if ((*bias)->type == Value::Type::tensor) {
         const Value& b = **bias;
         if (b.shape.size() != 1 || b.shape[0] != w.shape[0]) throw Unreadable("an nn.Linear's bias does not fit its weight");

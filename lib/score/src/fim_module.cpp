@@ -134,7 +134,8 @@ std::vector<SequentialChild> TorchFisherModule::children() const {
         entry.kind = scorekit::type_name(child.value);
         if (entry.kind == "Linear") {
             entry.weight = to_matrix(child.value.attr("weight").toTensor());
-            c10::IValue bias = child.value.attr("bias");
+            // A traced nn.Linear(bias=False) has no bias attribute, a scripted one a bias of None.
+            c10::IValue bias = child.value.hasattr("bias") ? child.value.attr("bias") : c10::IValue();
             entry.has_bias = bias.isTensor();
             if (entry.has_bias) entry.bias = to_matrix(bias.toTensor().view({-1, 1})).col(0);
         }
