@@ -153,10 +153,10 @@ run_case "empirical from stdin" 0 "" -- sh -c "'$FIM' -m '$FX/mlp.pt' -i - --lab
 run_case "normal family" 0 "" -- "$FIM" -m normal:mu=0,sigma=2,parameters=mu-log-sigma -e exact -r dense -q
 [ "$(field trace)" = "2.25" ] || fail "normal family: trace $(field trace), expected 2.25"
 
-# An nn.Sequential archive is read without LibTorch (tests/fixtures/make_archive_fixtures.py). The
-# same tanh network read from the archive (tanh.pt), by LibTorch as a stack (tanh_marked.pt, whose
-# buffer the archive reader does not accept), by autograd as a custom module (tanh_custom.pt) and
-# from an MLP model file (tanh_mlp.h5) gives the same results.
+# An nn.Sequential archive is read without LibTorch (tests/fixtures/make_archive_fixtures.py). One
+# tanh network is read four ways, with the same results: from the archive (tanh.pt), by LibTorch as
+# a stack (tanh_marked.pt, whose buffer the archive reader does not accept), by autograd as a
+# custom module (tanh_custom.pt) and from an MLP model file (tanh_mlp.h5).
 AX="$WORK/archives"
 if ! "$PYTHON" "$SRC/tests/fixtures/make_archive_fixtures.py" "$AX" 2> "$WORK/fixture_err"; then
     fail "fixtures: make_archive_fixtures.py failed: $(tail -3 "$WORK/fixture_err")"

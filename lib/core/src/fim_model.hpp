@@ -1,7 +1,6 @@
-// The network behind a FisherModel (private to the core layer): either a stack of linear layers
-// with elementwise activations, evaluated and differentiated by hand in batches on plain arrays,
-// or a general TorchScript module that the torch layer differentiates by autograd
-// (fim_backend.hpp).
+// The network behind a FisherModel (private to the core layer). It is either a stack of linear
+// layers with elementwise activations, evaluated and differentiated by hand on plain arrays, or
+// a general TorchScript module that the torch layer differentiates by autograd (fim_backend.hpp).
 #pragma once
 
 #include <cmath>

@@ -15,7 +15,7 @@
 namespace scorekit {
 namespace {
 
-// Why an archive cannot be read here. Caught inside this file and returned as the rejection.
+// The reason an archive cannot be read here, caught inside this file and returned as the rejection.
 struct Unreadable : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
@@ -628,6 +628,9 @@ ArchiveSequential read_archive_sequential(const std::string& path) {
         result.rejection = e.what();
         result.children.clear();
     } catch (const std::bad_alloc&) {
+        result.rejection = "an entry is too large to read";
+        result.children.clear();
+    } catch (const std::length_error&) {
         result.rejection = "an entry is too large to read";
         result.children.clear();
     }

@@ -2,8 +2,8 @@
 //
 // torch.jit.save writes a zip archive with <name>/data.pkl, a pickle (protocol 2) of the module
 // objects whose tensors refer to raw little-endian storages <name>/data/<key>, and the modules'
-// code under <name>/code/. This reader recognises only an nn.Sequential of stock layers; fim uses
-// it to compute such stacks without loading LibTorch and sends every other file to LibTorch.
+// code under <name>/code/. This reader recognises only an nn.Sequential of stock layers. fim uses
+// it to compute such stacks without loading LibTorch, and sends every other file to LibTorch.
 #pragma once
 
 #include <string>
@@ -15,8 +15,8 @@ namespace scorekit {
 
 // The children of a TorchScript nn.Sequential read from the archive alone.
 struct ArchiveSequential {
-    // Empty when the archive is such a Sequential; otherwise why it is not, or why it cannot be
-    // read without LibTorch (for the log; the caller then loads the file with LibTorch).
+    // The reason the archive is not such a Sequential or cannot be read without LibTorch, for the
+    // log. Empty when the children were read.
     std::string rejection;
     std::vector<SequentialChild> children;  // in the order of their names "0", "1", ...
 };
@@ -25,8 +25,8 @@ struct ArchiveSequential {
 // children are nn.Linear (float32 or float64 tensors) or the elementwise activations ReLU, Tanh,
 // Sigmoid, SiLU, Identity, Softplus, ELU and LeakyReLU. An activation with constants (Softplus
 // beta and threshold, ELU alpha, LeakyReLU negative_slope) is accepted only when the pickle stores
-// them as attributes, because scripted and traced modules inline them into their code. Never
-// throws for a file it cannot read: it returns the reason in `rejection`.
+// them as attributes, because scripted and traced modules inline them into their code. For a
+// file it cannot read it returns the reason in `rejection` instead of throwing.
 ArchiveSequential read_archive_sequential(const std::string& path);
 
 }  // namespace scorekit

@@ -46,8 +46,8 @@ public:
     // when forward fails.
     virtual RowMatrix forward(const RowMatrix& inputs, bool single_precision) = 0;
 
-    // C of the outputs [1, C] for the first input row; throws Error when forward fails or does not
-    // return a 2-D tensor with one row.
+    // Returns C of the outputs [1, C] for the first input row. Throws Error when forward fails or
+    // does not return a 2-D tensor with one row.
     virtual std::int64_t output_width(const RowMatrix& inputs, bool single_precision) = 0;
 
     // F in the dense, diag or block representation by autograd, one input at a time.
