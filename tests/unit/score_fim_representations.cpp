@@ -340,16 +340,16 @@ TEST_CASE("batch callback counts inputs", "[fim]") {
     }
 }
 
-// A wide ReLU layer below the output gets its G from the masked form (the output-space
-// covariances and the inactive units, in fim_stack_engine.cpp) instead of a rank-k update of
-// gradient rows, because with 3 outputs and 48 units that is the cheaper way. G must still equal
-// the dense bias block for each estimator, for a second hidden layer below it (which needs the
-// gradient rows), in float32, and exactly zero for a unit that no input activates.
+// A wide ReLU layer below the output gets its G from the masked form of fim_stack_engine.cpp,
+// not from a rank-k update of gradient rows. With 3 outputs, 48 units and few inactive units that
+// is the cheaper way. G must still equal the dense bias block for each estimator, with a second
+// hidden layer below it (which needs the gradient rows) and in float32. It must be exactly zero
+// for a unit that no input activates.
 TEST_CASE("kfac of a wide ReLU layer below the output", "[fim]") {
     Rng weights(31);
     RowMatrix w1 = random_matrix(5, 3, weights), w2 = random_matrix(48, 5, weights), w3 = random_matrix(3, 48, weights);
     Vector b1 = random_vector(5, weights), b2 = random_vector(48, weights), b3 = random_vector(3, weights);
-    // Most units active, as in a trained network; the masked form's cost grows with the inactive ones.
+    // Most units active, as in a trained network: the masked form's cost grows with the inactive ones.
     b2.array() += 3;
     b2(7) = -1000;  // never active
     Rng rng(4);

@@ -414,12 +414,12 @@ public:
         const double h = static_cast<double>(engine.gradient_width(layer)), c = static_cast<double>(engine.out(layer + 1));
         const double rows = static_cast<double>(engine.samples() * engine.batch());
         const double inactive = static_cast<double>(count_inactive(engine, layer));
-        // Multiply-adds of each way. The masked form's terms: the output-space covariances, their
-        // products with the inactive units' weight columns and the pairs of inactive units (about
-        // inactive^2 / batch per input), in plain loops that ran about 12 times slower per
-        // multiply-add than BLAS (bench/fim: 6 ms for the digits, 58 ms for wide_mlp's random
-        // weights, where half the units are inactive and the rank-k update wins); then the two
-        // BLAS products with all kept units.
+        // Multiply-adds of each way. The masked form's plain loops form the output-space
+        // covariances, their products with the inactive units' weight columns and the pairs of
+        // inactive units (about inactive^2 / batch per input). Those loops ran about 12 times
+        // slower per multiply-add than BLAS: 6 ms for bench/fim's digits, 58 ms for wide_mlp's
+        // random weights, where half the units are inactive and the rank-k update wins. The two
+        // products with all kept units run in BLAS.
         double direct = 0.5 * rows * h * h;
         if (engine.layers() == 2) direct += rows * h * c;  // the backward product it saves
         const double pairs = inactive * inactive / static_cast<double>(engine.batch());
@@ -441,7 +441,7 @@ private:
     }
 
     // G of the layer below the last, sum_n D_n U Lambda_n U^T D_n, without its gradient rows. U
-    // [h, C] holds the kept units' columns of the last weight, Lambda_n = sum_r e e^T the
+    // [h, C] is the kept units' columns of the last weight, Lambda_n = sum_r e e^T the
     // output-space covariance of input n (e: the last layer's gradient rows), and D_n = I - E_n
     // the ReLU's derivative, E_n marking the units inactive for input n. Expanding
     // D M D = M - (E M + M E) + E M E leaves
