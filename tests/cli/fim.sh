@@ -25,6 +25,60 @@ PY
     [ "$result" = "ok" ] || fail "$name: $result"
 }
 
+# An nn.Sequential archive is read without LibTorch (tests/fixtures/make_archive_fixtures.py). One
+# tanh network is read four ways, with the same results: from the archive (tanh.pt), by LibTorch as
+# a stack (tanh_marked.pt, whose buffer the archive reader does not accept), by autograd as a
+# custom module (tanh_custom.pt) and from an MLP model file (tanh_mlp.h5).
+AX="$WORK/archives"
+if ! "$PYTHON" "$SRC/tests/fixtures/make_archive_fixtures.py" "$AX" 2> "$WORK/fixture_err"; then
+    fail "fixtures: make_archive_fixtures.py failed: $(tail -3 "$WORK/fixture_err")"
+    finish
+fi
+
+# same_results NAME FILE REFERENCE: every dataset under /fisher, in order, has the same shape and
+# max |a - b| <= 1e-12 max |b| (layer names differ between the files, so they are not compared).
+same_results() {
+    local result
+    result=$("$PYTHON" - "$2" "$3" <<'PY'
+import sys, h5py, numpy as np
+def datasets(path):
+    found = []
+    h5py.File(path, "r")["fisher"].visititems(lambda name, item: found.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+    return found
+got, ref = datasets(sys.argv[1]), datasets(sys.argv[2])
+if len(got) != len(ref) or not ref:
+    print(f"{len(got)} datasets, expected {len(ref)}")
+for a, b in zip(got, ref):
+    if a.shape != b.shape or np.abs(a - b).max() > 1e-12 * np.abs(b).max():
+        print(f"shape {a.shape} vs {b.shape}, max difference {np.abs(a - b).max() if a.shape == b.shape else 'n/a'}")
+        break
+PY
+)
+    [ -z "$result" ] || fail "$1: $result"
+}
+
+# fim_tanh NAME MODEL ARGS...: fim with the categorical likelihood on the archive inputs, -o NAME.h5.
+fim_tanh() {
+    local name=$1 model=$2
+    shift 2
+    run_case "$name" 0 "" -- "$FIM" -m "$model" -i "$AX/labelled.tsv" --labels last --likelihood categorical "$@" \
+        -o "$WORK/$name.h5"
+}
+# A build without LibTorch (-DSCOREKIT_WITH_TORCH=OFF) has no torch layer beside the core library:
+# fim computes stacks, MLP files and the normal family, and rejects other modules with one line.
+if ! ls "$BIN"/../lib/libscorekit_score.so* > /dev/null 2>&1; then
+    fim_tanh "archive kfac" "$AX/tanh.pt" -e exact -r kfac
+    fim_tanh "mlp file kfac" "$AX/tanh_mlp.h5" -e exact -r kfac
+    same_results "archive and mlp file, kfac" "$WORK/mlp file kfac.h5" "$WORK/archive kfac.h5"
+    run_case "custom module without LibTorch" 1 \
+        'cannot load TorchScript module ".*tanh_custom.pt": this scorekit was built without LibTorch' -- \
+        "$FIM" -m "$AX/tanh_custom.pt" -i "$AX/inputs.tsv" -e exact
+    expect_one_line_error "custom module without LibTorch"
+    run_case "normal family without LibTorch" 0 "" -- "$FIM" -m normal:mu=0,sigma=2,parameters=mu-log-sigma -e exact -r dense -q
+    finish
+    exit
+fi
+
 # field NAME: the value of NAME=... in the summary line in $WORK/out.
 field() { tr '\t' '\n' < "$WORK/out" | sed -n "s/^$1=//p"; }
 
@@ -153,45 +207,6 @@ run_case "empirical from stdin" 0 "" -- sh -c "'$FIM' -m '$FX/mlp.pt' -i - --lab
 run_case "normal family" 0 "" -- "$FIM" -m normal:mu=0,sigma=2,parameters=mu-log-sigma -e exact -r dense -q
 [ "$(field trace)" = "2.25" ] || fail "normal family: trace $(field trace), expected 2.25"
 
-# An nn.Sequential archive is read without LibTorch (tests/fixtures/make_archive_fixtures.py). One
-# tanh network is read four ways, with the same results: from the archive (tanh.pt), by LibTorch as
-# a stack (tanh_marked.pt, whose buffer the archive reader does not accept), by autograd as a
-# custom module (tanh_custom.pt) and from an MLP model file (tanh_mlp.h5).
-AX="$WORK/archives"
-if ! "$PYTHON" "$SRC/tests/fixtures/make_archive_fixtures.py" "$AX" 2> "$WORK/fixture_err"; then
-    fail "fixtures: make_archive_fixtures.py failed: $(tail -3 "$WORK/fixture_err")"
-    finish
-fi
-
-# same_results NAME FILE REFERENCE: every dataset under /fisher, in order, has the same shape and
-# max |a - b| <= 1e-12 max |b| (layer names differ between the files, so they are not compared).
-same_results() {
-    local result
-    result=$("$PYTHON" - "$2" "$3" <<'PY'
-import sys, h5py, numpy as np
-def datasets(path):
-    found = []
-    h5py.File(path, "r")["fisher"].visititems(lambda name, item: found.append(item[()]) if isinstance(item, h5py.Dataset) else None)
-    return found
-got, ref = datasets(sys.argv[1]), datasets(sys.argv[2])
-if len(got) != len(ref) or not ref:
-    print(f"{len(got)} datasets, expected {len(ref)}")
-for a, b in zip(got, ref):
-    if a.shape != b.shape or np.abs(a - b).max() > 1e-12 * np.abs(b).max():
-        print(f"shape {a.shape} vs {b.shape}, max difference {np.abs(a - b).max() if a.shape == b.shape else 'n/a'}")
-        break
-PY
-)
-    [ -z "$result" ] || fail "$1: $result"
-}
-
-# fim_tanh NAME MODEL ARGS...: fim with the categorical likelihood on the archive inputs, -o NAME.h5.
-fim_tanh() {
-    local name=$1 model=$2
-    shift 2
-    run_case "$name" 0 "" -- "$FIM" -m "$model" -i "$AX/labelled.tsv" --labels last --likelihood categorical "$@" \
-        -o "$WORK/$name.h5"
-}
 for request in "diag" "dense" "block" "block --blocks tensor" "implicit --vector $AX/vector.tsv" \
     "dense --solve gradient --damping 0.1" "implicit --solve gradient --damping 0.1"; do
     tag=$(echo "$request" | tr -c 'a-z0-9' '_')
