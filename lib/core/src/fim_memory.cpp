@@ -68,7 +68,8 @@ std::int64_t estimate_fisher_memory(const FisherModel& model, const FisherProble
     double peak = working + 4 * total * stored;  // diag, implicit and the gradient vectors
     switch (representation) {
         case Representation::dense: {
-            // Accumulation: F plus, for a stack, the largest layer-pair block and its reordered copy.
+            // Accumulation: F plus, for a stack, the largest layer-pair block and the per-batch
+            // factors of its Kronecker product (fim_stack_products.cpp), estimated as a second block.
             double largest_pair = 0;
             for (auto a : layers) {
                 for (auto b : layers) largest_pair = std::max(largest_pair, static_cast<double>(a) * static_cast<double>(b));
