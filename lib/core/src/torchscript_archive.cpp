@@ -461,6 +461,14 @@ private:
         tensor->shape = integers(arguments[2]);
         tensor->strides = integers(arguments[3]);
         if (tensor->shape.size() != tensor->strides.size()) throw Unreadable("a tensor's size and stride differ in length");
+        // Bounds that keep the offset arithmetic of read_tensor within 64 bits.
+        const std::int64_t limit = std::int64_t(1) << 31;
+        for (std::size_t i = 0; i < tensor->shape.size(); ++i) {
+            if (tensor->shape[i] < 0 || tensor->shape[i] >= limit || tensor->strides[i] < 0 || tensor->strides[i] >= limit) {
+                throw Unreadable("a tensor has an invalid size or stride");
+            }
+        }
+        if (tensor->offset < 0 || tensor->offset >= limit * limit) throw Unreadable("a tensor has an invalid storage offset");
         return tensor;
     }
 
