@@ -39,6 +39,7 @@ std::string dotted(std::string qualified) {
 
 struct ZipEntry {
     std::uint64_t local_header = 0, compressed = 0, size = 0;
+    std::uint32_t crc = 0;  // CRC-32 of the uncompressed bytes
     int method = 0;
 };
 
@@ -67,9 +68,16 @@ public:
         }
         std::string stored(entry.compressed, '\0');
         read_at(data, stored.data(), stored.size());
-        if (entry.method == 0) return stored;
-        if (entry.method == 8) return inflate_raw(stored, entry.size, name);
-        throw Unreadable("entry " + name + " uses compression method " + std::to_string(entry.method));
+        if (entry.method == 8) {
+            stored = inflate_raw(stored, entry.size, name);
+        } else if (entry.method != 0) {
+            throw Unreadable("entry " + name + " uses compression method " + std::to_string(entry.method));
+        }
+        // The CRC catches a misread entry before its bytes become weights. A damaged file then goes
+        // to LibTorch, whose reader (1.13) loads it without this check.
+        const auto crc = crc32(0L, reinterpret_cast<const Bytef*>(stored.data()), static_cast<uInt>(stored.size()));
+        if (crc != entry.crc) throw Unreadable("entry " + name + " fails its CRC-32 check (a damaged file?)");
+        return stored;
     }
 
 private:
@@ -130,6 +138,7 @@ private:
         }
         ZipEntry entry;
         entry.method = static_cast<int>(little_endian(header + 10, 2));
+        entry.crc = static_cast<std::uint32_t>(little_endian(header + 16, 4));
         entry.compressed = little_endian(header + 20, 4);
         entry.size = little_endian(header + 24, 4);
         entry.local_header = little_endian(header + 42, 4);
