@@ -151,6 +151,9 @@ run_case "missing input" 1 "cannot open" -- "$exe" hash "$WORK/none.wet.gz" -o "
 expect_no_file "missing input" "$WORK/none.bin"
 run_case "bad lid model" 1 "cannot load fastText model" -- "$exe" mine --no-dedup "$good" \
     --lid-model "$WORK/en.jsonl" -o "$WORK/x"
+run_case "missing lid model" 1 'cannot load fastText model ".*/nosuch.bin": No such file or directory; check the path' -- \
+    "$exe" mine --no-dedup "$good" --lid-model "$WORK/nosuch.bin" -o "$WORK/x"
+expect_one_line_error "missing lid model"
 run_case "mine help" 0 "" -- "$exe" mine --help
 grep -q -- "--lid-model" "$WORK/out" || fail "mine --help lacks --lid-model"
 
@@ -235,6 +238,8 @@ run_case "mine ref-threshold" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpo
 grep -q '"documents_in": 1, "documents_out": 0}' "$WORK/ref1.stats.json" || fail "mine ref-threshold: document kept at threshold 1"
 run_case "mine bad ref-model" 1 "cannot load fastText model" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" \
     --ref-model "$WORK/wiki.txt" -o "$WORK/ref2"
+run_case "mine missing ref-model" 1 'cannot load fastText model ".*/nosuch.bin": No such file or directory' -- \
+    "$exe" mine --no-dedup "$corpora/sample.warc.txt" --ref-model "$WORK/nosuch.bin" -o "$WORK/ref3"
 
 # Gopher rules: only the English sample document has 50 words; --explain keeps the others aside.
 run_case "mine quality" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --quality --explain -o "$WORK/q"

@@ -227,6 +227,15 @@ std::string parse_error_message(const CLI::App& app, const CLI::ParseError& erro
         return "invalid " + text.substr(0, colon) + " " + text.substr(colon + 2);
     }
 
+    // CLI11 writes "--output is required", or "inputs is required" for a positional argument.
+    const std::string required = " is required";
+    const bool ends_required = text.size() > required.size() &&
+                               text.compare(text.size() - required.size(), required.size(), required) == 0;
+    if (dynamic_cast<const CLI::RequiredError*>(&error) != nullptr && ends_required) {
+        const std::string name = text.substr(0, text.size() - required.size());
+        return describe(name.rfind('-', 0) == 0 ? "missing option" : "missing argument", name, "it is required");
+    }
+
     const std::string prefix = "Could not convert: ";
     const std::size_t separator = text.find(" = ");
     if (dynamic_cast<const CLI::ConversionError*>(&error) == nullptr || text.rfind(prefix, 0) != 0 ||

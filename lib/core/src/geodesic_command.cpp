@@ -17,8 +17,12 @@ enum class Mode { boundary, all_pairs, exp_map, log_map };
 
 RowMatrix as_row(const std::vector<double>& values, int dim, const char* option) {
     if (static_cast<int>(values.size()) != dim) {
-        throw UsageError(describe(std::string("invalid ") + option, std::to_string(values.size()) + " values",
-                                  "the model has dimension " + std::to_string(dim), "give one value per dimension"));
+        std::string given_values;
+        for (size_t k = 0; k < values.size(); ++k) given_values += (k ? "," : "") + format_number(values[k]);
+        const std::string count = std::to_string(values.size()) + (values.size() == 1 ? " value" : " values");
+        throw UsageError(describe(std::string("invalid ") + option, given_values,
+                                  count + ", but the model has dimension " + std::to_string(dim),
+                                  "give one value per dimension"));
     }
     return Eigen::Map<const RowMatrix>(values.data(), 1, dim);
 }
