@@ -4,7 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <Eigen/Eigenvalues>
+#include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "scorekit/error.hpp"
 #include "scorekit/fim.hpp"
@@ -335,5 +337,62 @@ TEST_CASE("batch callback counts inputs", "[fim]") {
         compute_fisher(model, inputs, Labels(), problem, representation);
         INFO("representation " << to_string(representation));
         CHECK(reported == std::vector<std::int64_t>{7, 14, 20});
+    }
+}
+
+// A wide ReLU layer below the output gets its G from the masked form of fim_stack_engine.cpp,
+// not from a rank-k update of gradient rows. With 3 outputs, 48 units and few inactive units that
+// is the cheaper way. G must still equal the dense bias block for each estimator, with a second
+// hidden layer below it (which needs the gradient rows) and in float32. It must be exactly zero
+// for a unit that no input activates.
+TEST_CASE("kfac of a wide ReLU layer below the output", "[fim]") {
+    Rng weights(31);
+    RowMatrix w1 = random_matrix(5, 3, weights), w2 = random_matrix(48, 5, weights), w3 = random_matrix(3, 48, weights);
+    Vector b1 = random_vector(5, weights), b2 = random_vector(48, weights), b3 = random_vector(3, weights);
+    // Most units active, as in a trained network: the masked form's cost grows with the inactive ones.
+    b2.array() += 3;
+    b2(7) = -1000;  // never active
+    Rng rng(4);
+    RowMatrix inputs = random_matrix(70, 3, rng);
+    // Unit 9 of the two-layer case: a bias between the 4th and 5th largest projections leaves it
+    // active for 4 inputs, inactive in most of each batch.
+    Vector projection = inputs * w2.leftCols(3).row(9).transpose();
+    std::sort(projection.data(), projection.data() + projection.size(), std::greater<double>());
+    b2(9) = -(projection(3) + projection(4)) / 2;
+    Labels labels(70, 1);
+    for (Eigen::Index n = 0; n < labels.rows(); ++n) labels(n, 0) = static_cast<double>(n % 3);
+    struct Case {
+        std::string estimator;
+        bool deep;
+        bool single;
+    };
+    for (const Case& c : {Case{"exact", false, false}, Case{"mc:4", false, false}, Case{"empirical", false, false},
+                          Case{"exact", true, false}, Case{"exact", false, true}}) {
+        INFO("estimator " << c.estimator << (c.deep ? ", three layers" : "") << (c.single ? ", float32" : ""));
+        std::vector<LinearLayerSpec> layers;
+        if (c.deep) layers.push_back({w1, b1, "tanh"});
+        RowMatrix first = c.deep ? w2 : RowMatrix(w2.leftCols(3));
+        layers.push_back({first, b2, "relu"});
+        layers.push_back({w3, b3, "identity"});
+        FisherModel model = FisherModel::linear_stack(layers);
+        FisherProblem problem = problem_for(c.estimator);
+        problem.batch_size = 32;
+        problem.single_precision = c.single;
+        problem.seed = 3;
+        FisherMatrix kfac = compute_fisher(model, inputs, labels, problem, Representation::kfac);
+        FisherProblem dense_problem = problem;
+        dense_problem.single_precision = false;
+        FisherMatrix dense = compute_fisher(model, inputs, labels, dense_problem, Representation::dense);
+
+        const KfacFactors& relu = kfac.kfac[c.deep ? 1 : 0];
+        RowMatrix bias_block = dense.dense.block(relu.bias_offset, relu.bias_offset, 48, 48) / 70.0;
+        CHECK(relative_difference(relu.gradient_factor, bias_block) < (c.single ? 1e-6 : 1e-12));
+        CHECK(relu.gradient_factor.row(7).norm() == 0);
+        if (!c.deep) CHECK(relu.gradient_factor(9, 9) > 0);
+        if (c.deep) {
+            const KfacFactors& below = kfac.kfac[0];
+            RowMatrix below_block = dense.dense.block(below.bias_offset, below.bias_offset, 5, 5) / 70.0;
+            CHECK(relative_difference(below.gradient_factor, below_block) < 1e-12);
+        }
     }
 }

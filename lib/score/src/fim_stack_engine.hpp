@@ -65,9 +65,14 @@ public:
     // and the gradient rows, and gradient_columns() lists the units kept.
     StackEngine(const FisherModel::Impl& model, const FisherProblem& problem, bool compact = false);
 
+    // Decides after the forward pass whether a batch needs the backward pass below the last layer.
+    using BackwardFilter = std::function<bool(const StackEngine&)>;
+
     // Runs the forward pass, the estimator's output-space vectors and the backward pass for the
-    // rows [first, first + size) of `inputs` (labels: the same rows, or empty).
-    void run(const RowMatrix& inputs, const Labels& labels, std::int64_t first, std::int64_t size);
+    // rows [first, first + size) of `inputs` (labels: the same rows, or empty). When
+    // `needs_backward` returns false, only the last layer's gradient is formed.
+    void run(const RowMatrix& inputs, const Labels& labels, std::int64_t first, std::int64_t size,
+             const BackwardFilter& needs_backward = {});
 
     std::size_t layers() const { return weights_.size(); }
     std::int64_t batch() const { return batch_; }
@@ -76,6 +81,7 @@ public:
     std::int64_t out(std::size_t layer) const { return widths_[layer + 1]; }
     bool has_bias(std::size_t layer) const { return biases_[layer] != nullptr; }
     const ElementwiseActivation& activation(std::size_t layer) const { return model_.activations[layer]; }
+    const T* weight(std::size_t layer) const { return weights_[layer]; }  // [out, in]
 
     const T* input(std::size_t layer) const { return inputs_[layer]; }           // [B, in]
     const T* pre_activation(std::size_t layer) const { return pre_[layer].data(); }  // [B, out]
@@ -121,7 +127,8 @@ private:
 template <typename T>
 void for_each_stack_batch(const FisherModel::Impl& model, const RowMatrix& inputs, const Labels& labels,
                           const FisherProblem& problem, bool compact,
-                          const std::function<void(const StackEngine<T>&)>& body);
+                          const std::function<void(const StackEngine<T>&)>& body,
+                          const typename StackEngine<T>::BackwardFilter& needs_backward = {});
 
 // The diag or kfac representation of a stack, computed on plain arrays in the problem's precision.
 FisherMatrix compute_stack_fisher(const FisherModel::Impl& model, const RowMatrix& inputs, const Labels& labels,
