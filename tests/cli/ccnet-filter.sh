@@ -16,7 +16,7 @@ expect_file "hash sample" "$WORK/h/0000.bin"
 expect_file "hash sample stats" "$WORK/h/0000.bin.stats.json"
 expect_file "hash sample marker" "$WORK/h/0000.bin.done"
 [ "$(head -c 8 "$WORK/h/0000.bin")" = "SKCCHASH" ] || fail "hash file has no SKCCHASH magic"
-[ "$(grep -c 'bad-length: 4 times in all' "$WORK/err")" -eq 1 ] || fail "hash sample: warning summary not printed once: $(cat "$WORK/err")"
+[ "$(grep -c 'warning: wrong Content-Length: 4 times in all' "$WORK/err")" -eq 1 ] || fail "hash sample: warning summary not printed once: $(cat "$WORK/err")"
 # Whole-file gzip input (one member, streamed) gives the same hash file as the plain text.
 gzip -c "$corpora/sample.warc.txt" > "$WORK/sample.warc.gz"
 run_case "hash whole-file gzip" 0 "hashed 3 documents" -- "$exe" hash --min-len 0 "$WORK/sample.warc.gz" -o "$WORK/h/gz.bin"
@@ -26,7 +26,7 @@ run_case "mine sample" 0 "language identifier cld2" -- "$exe" mine --min-len 0 "
 for lang in en ru zh; do expect_file "mine sample $lang" "$WORK/m/$lang.json.gz"; done
 grep -q 'kept 3 of 3 documents; lines [0-9]* of 15 after dedup' "$WORK/err" || fail "mine sample: dedup line count: $(cat "$WORK/err")"
 # The four wrong Content-Length warnings are summed up once, before the closing line.
-[ "$(grep -c 'bad-length: 4 times in all' "$WORK/err")" -eq 1 ] || fail "mine sample: warning summary not printed once: $(cat "$WORK/err")"
+[ "$(grep -c 'warning: wrong Content-Length: 4 times in all' "$WORK/err")" -eq 1 ] || fail "mine sample: warning summary not printed once: $(cat "$WORK/err")"
 tail -1 "$WORK/err" | grep -q 'done: mine' || fail "mine sample: last line is not the summary: $(tail -1 "$WORK/err")"
 # The output is one gzip member per batch, and gzip and Python read every language file.
 for lang in en ru zh; do
