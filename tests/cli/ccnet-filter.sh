@@ -311,4 +311,19 @@ rm "$WORK/dump/mined/0007.done"
 (cd "$WORK/dump" && PATH="$BIN:$PATH" make -n > make2.log 2>&1)
 grep -q 'mine .*expr 0007' "$WORK/dump/make2.log" || fail "README Makefile: the rerun does not mine shard 7"
 [ "$(grep -c 'ccnet-filter' "$WORK/dump/make2.log")" -eq 1 ] || fail "README Makefile: the rerun runs $(grep -c 'ccnet-filter' "$WORK/dump/make2.log") commands"
+# share/slurm/ccnet-merge.py concatenates the shards of one run and rejects a shard of another
+# run's split, whose done marker records another shard count.
+merge_out="$WORK/workflow"
+for shard in 0 1; do
+    "$exe" -q mine --no-dedup --min-len 0 --shard "$shard/2" "$corpora/sample.warc.txt" "$good" \
+        -o "$merge_out/mined/{shard}" 2> "$WORK/merge.err" || fail "mine shard $shard/2 for the merge failed: $(cat "$WORK/merge.err")"
+done
+run_case "ccnet merge" 0 "merged 2 shards" -- /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$merge_out"
+expect_file "ccnet merge" "$merge_out/merged/stats.json"
+"$exe" -q mine --no-dedup --min-len 0 --force --shard 1/3 "$corpora/sample.warc.txt" "$good" "$good" \
+    -o "$merge_out/mined/0001" 2> "$WORK/merge.err" || fail "mine shard 1/3 for the merge failed: $(cat "$WORK/merge.err")"
+run_case "ccnet merge foreign shard" 1 '1 shards in .* are not shards of 2 \(0001.done records shard 1/3\)' -- \
+    /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$merge_out"
+expect_one_line_error "ccnet merge foreign shard"
+
 finish
