@@ -12,7 +12,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-build/bin}
 out=${2:-build/ccnet-demo}
 corpora="$here/../../tests/text/corpora"
-mkdir -p "$out/models"
+# hash writes into an existing directory (like every scorekit tool); mine creates its own.
+mkdir -p "$out/models" "$out/hashes"
 
 echo "ccnet demo: [1/4] English text from /usr/share/common-licenses, lowercased, digits to 0"
 # An approximation of cc_net's normalisation (no accent or punctuation mapping), enough here.

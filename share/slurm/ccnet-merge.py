@@ -16,8 +16,8 @@ Reads OUT/mined/NNNN/ (NNNN = shard index in 4 digits) for every shard 0..N-1 an
   their maximum over shards. Lists such as the inputs are joined in shard order, and strings
   that differ between shards, such as errors, are joined by "; ".
 
-Every shard must have its done marker OUT/mined/NNNN.done; otherwise nothing is written and the
-script exits 1 naming the unfinished shards. Outputs are written under temporary names and
+Every shard must have its done marker OUT/mined/NNNN.done, recording shard NNNN of N; otherwise
+nothing is written and the script exits 1 naming the unfinished or foreign shards. Outputs are written under temporary names and
 renamed when complete. Only the Python standard library is used, so the script runs on any
 cluster node.
 """
@@ -41,6 +41,19 @@ def shard_name(index):
 
 def unfinished_shards(mined, shards):
     return [i for i in range(shards) if not (mined / f"{shard_name(i)}.done").is_file()]
+
+
+def foreign_shards(mined, shards):
+    """Returns "NNNN.done records I/M" for each done marker that records another shard than
+    NNNN of `shards`, such as a shard left by a run with another shard count."""
+    foreign = []
+    for index in range(shards):
+        with open(mined / f"{shard_name(index)}.done", encoding="utf-8") as stream:
+            marker = json.load(stream)
+        recorded = (marker.get("shard", index), marker.get("shards", shards))
+        if recorded != (index, shards):
+            foreign.append(f"{shard_name(index)}.done records shard {recorded[0]}/{recorded[1]}")
+    return foreign
 
 
 def combine(total, value, key):
@@ -106,6 +119,11 @@ def main():
         listed = ", ".join(shard_name(i) for i in missing[:20]) + (" ..." if len(missing) > 20 else "")
         sys.exit(f"ccnet-merge.py: {len(missing)} of {args.shards} shards in {mined} have no done marker "
                  f"({listed}); re-submit the workflow to finish them")
+    foreign = foreign_shards(mined, args.shards)
+    if foreign:
+        listed = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        sys.exit(f"ccnet-merge.py: {len(foreign)} shards in {mined} are not shards of {args.shards} ({listed}); "
+                 "merge with the --shards of that run, or mine into a new directory")
 
     names = sorted({path.name for i in range(args.shards)
                     for path in (mined / shard_name(i)).glob("*") if path.is_file()})

@@ -6,9 +6,11 @@ into the output that one run without --shard writes.
     merge-shards.py distances -o distances.tsv pairs-0.tsv pairs-1.tsv ...
 
 Shard files are given in shard order 0..N-1. They are text (tab-separated, as the tools write
-it) or HDF5 (`file.h5[:/dataset]`, which needs h5py). HDF5 shards record their shard number, and
-the merge checks it against the order given; text shards carry no such record, so their order is
-not checked. The output name sets the output format:
+it) or HDF5 (`file.h5[:/dataset]`, which needs h5py). Every shard records its shard number I/N:
+HDF5 shards in the `shard` attribute, text shards in a first comment line
+`# shard I/N: ...`. The merge checks it against the order and the number of files given. Text
+shards without that line (written by hand or by older versions) are merged unchecked, with a
+warning. The output name sets the output format:
 `.h5` writes HDF5, and `-` or any other name writes text.
 
 samples: shard I of langevin ran chains [I*C/N, (I+1)*C/N) of C and wrote its rows kept-step
@@ -26,22 +28,45 @@ run writes them. It fails when a pair is missing or appears twice, which happens
 file is missing or given twice.
 
 Text values are copied as written, so merged text files equal the single run's byte for byte.
-HDF5 outputs get the datasets and the sample attributes of one run. The provenance attributes at
-the file's root are not copied, because they describe the shard runs, not the merge.
+HDF5 outputs get the datasets and the sample attributes of one run. Each dataset keeps the type
+of the shards' dataset it comes from (float32 samples stay float32), and `/converged` is int64
+as in one run. The provenance attributes at the file's root are not copied, because they
+describe the shard runs, not the merge.
+
+A file name is split at a colon into file and dataset as the tools split it: `file:/dataset`, or
+`file.h5:name` for names ending in .h5, .hdf5 or .hdf. A name that exists as a file is never split.
 """
 import argparse
+import os
+import re
 import sys
 from pathlib import Path
+
+# The first line of a text shard: "# shard 1/4: chains [2, 5) of 10" from langevin, or
+# "# shard 2/4: pairs [14, 21) of 28 pairs of 8 points" from geodesic --all-pairs.
+SHARD_COMMENT = re.compile(r"# shard (\d+)/(\d+)(?:: chains \[\d+, \d+\) of (\d+)"
+                           r"|: pairs \[\d+, \d+\) of \d+ pairs of (\d+) points)?")
 
 
 def fail(message):
     sys.exit(f"merge-shards.py: {message}")
 
 
+HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf")
+
+
 def split_location(spec, default_dataset):
     """Splits `file.h5:/dataset` into the file and dataset; text files have no dataset."""
-    path, _, dataset = spec.partition(":")
-    hdf5 = path.endswith((".h5", ".hdf5"))
+    path, dataset = spec, ""
+    if ":" in spec and not (os.path.exists(spec) and not os.path.isdir(spec)):
+        head, separator, tail = spec.partition(":/")
+        if separator:
+            path, dataset = head, "/" + tail
+        else:
+            head, _, tail = spec.rpartition(":")
+            if tail and head.endswith(HDF5_EXTENSIONS):
+                path, dataset = head, "/" + tail
+    hdf5 = bool(dataset) or path.endswith(HDF5_EXTENSIONS)
     return path, (dataset or default_dataset) if hdf5 else None
 
 
@@ -54,15 +79,24 @@ def h5py_module():
 
 
 def read_rows(spec, default_dataset):
-    """Returns (header or None, rows as lists of string tokens or numbers, HDF5 attributes)."""
+    """Returns (header or None, rows as lists of string tokens or numbers, attributes, numpy dtype
+    or None). The attributes are an HDF5 dataset's, or for text those of its shard comment line."""
     path, dataset = split_location(spec, default_dataset)
     if not Path(path).is_file():
         fail(f"cannot read shard {path}: no such file; give every shard output in shard order")
     if dataset is None:
-        header, rows = None, []
+        header, rows, attributes = None, [], {}
         with open(path, encoding="utf-8") as stream:
             for line in stream:
                 line = line.rstrip("\n")
+                match = SHARD_COMMENT.fullmatch(line) if not rows and header is None else None
+                if match:
+                    attributes["shard"] = f"{match[1]}/{match[2]}"
+                    if match[3]:
+                        attributes["total_chains"] = int(match[3])
+                    if match[4]:
+                        attributes["points"] = int(match[4])
+                    continue
                 if not line or line.startswith("#"):
                     continue
                 tokens = line.split("\t")
@@ -70,13 +104,13 @@ def read_rows(spec, default_dataset):
                     header = tokens
                     continue
                 rows.append(tokens)
-        return header, rows, {}
+        return header, rows, attributes, None
     h5py = h5py_module()
     with h5py.File(path, "r") as file:
         if dataset not in file:
             fail(f"dataset {dataset} not found in {path}; give file.h5:/dataset")
         data = file[dataset]
-        return None, data[()].tolist(), dict(data.attrs)
+        return None, data[()].tolist(), dict(data.attrs), data.dtype
 
 
 def _is_number(token):
@@ -87,7 +121,9 @@ def _is_number(token):
         return False
 
 
-def write_rows(spec, default_dataset, header, rows, attributes=None, extra=None):
+def write_rows(spec, default_dataset, header, rows, attributes=None, extra=None, dtype=None):
+    """Writes text, or an HDF5 dataset of `dtype` (float64 when None) plus the `extra` datasets,
+    given as {name: (rows, dtype)}."""
     path, dataset = split_location(spec, default_dataset)
     if dataset is None:
         lines = (["\t".join(header)] if header else []) + ["\t".join(str(value) for value in row) for row in rows]
@@ -100,19 +136,29 @@ def write_rows(spec, default_dataset, header, rows, attributes=None, extra=None)
     h5py = h5py_module()
     import numpy
     with h5py.File(path, "w") as file:
-        data = file.create_dataset(dataset, data=numpy.array(rows, dtype=numpy.float64))
+        data = file.create_dataset(dataset, data=numpy.array(rows, dtype=dtype or numpy.float64))
         for name, value in (attributes or {}).items():
             data.attrs[name] = value
-        for name, matrix in (extra or {}).items():
-            file.create_dataset(name, data=numpy.array(matrix, dtype=numpy.float64))
+        for name, (matrix, matrix_dtype) in (extra or {}).items():
+            file.create_dataset(name, data=numpy.array(matrix, dtype=matrix_dtype))
+
+
+warned_unrecorded = False
 
 
 def check_shard_attribute(spec, attrs, index, shards):
-    """Fails when an HDF5 shard records another shard number than its place in the list."""
+    """Fails when a shard records another shard number than its place in the list."""
     recorded = attrs.get("shard")
     if isinstance(recorded, bytes):
         recorded = recorded.decode()
-    if recorded is None or str(recorded) == f"{index}/{shards}":
+    if recorded is None:
+        global warned_unrecorded
+        if split_location(spec, "/")[1] is None and not warned_unrecorded:
+            warned_unrecorded = True
+            print(f"merge-shards.py: warning: text shard {spec} has no '# shard I/N' line, so the order of "
+                  "such shards is not checked; write the shards with this version's tools", file=sys.stderr)
+        return
+    if str(recorded) == f"{index}/{shards}":
         return
     recorded = str(recorded)
     if recorded.partition("/")[2] != str(shards):
@@ -126,9 +172,12 @@ def merge_samples(args):
     blocks = []
     kept = None
     attributes = {}
+    dtypes = []
     for index, spec in enumerate(args.shards):
         chains = (index + 1) * args.chains // shards - index * args.chains // shards
-        _, rows, attrs = read_rows(spec, "/samples")
+        _, rows, attrs, dtype = read_rows(spec, "/samples")
+        if dtype is not None:
+            dtypes.append(dtype)
         check_shard_attribute(spec, attrs, index, shards)
         if "total_chains" in attrs and int(attrs["total_chains"]) != args.chains:
             fail(f"{spec} was run with --chains {int(attrs['total_chains'])}, not {args.chains}")
@@ -149,7 +198,17 @@ def merge_samples(args):
         attributes.pop(name, None)
     if "chains" in attributes:
         attributes["chains"] = args.chains
-    write_rows(args.output, "/samples", None, merged, attributes, noise_levels(args.shards[0], args.output))
+    write_rows(args.output, "/samples", None, merged, attributes, noise_levels(args.shards[0], args.output),
+               common_dtype(dtypes))
+
+
+def common_dtype(dtypes):
+    """Returns the numpy type that represents every shard's values exactly (the shards' type when
+    they agree, else numpy's promotion of their types), or None (float64) for text shards."""
+    if not dtypes:
+        return None
+    import numpy
+    return numpy.result_type(*dtypes)
 
 
 def noise_levels(first_shard, output):
@@ -160,14 +219,19 @@ def noise_levels(first_shard, output):
         return None
     with h5py_module().File(path, "r") as file:
         name = dataset + "_noise_levels"
-        return {output_dataset + "_noise_levels": file[name][()].tolist()} if name in file else None
+        if name not in file:
+            return None
+        return {output_dataset + "_noise_levels": (file[name][()].tolist(), file[name].dtype)}
 
 
 def merge_distances(args):
     table = []
     points = None
+    dtypes = []
     for index, spec in enumerate(args.shards):
-        header, rows, attrs = read_rows(spec, "/pairs")
+        header, rows, attrs, dtype = read_rows(spec, "/pairs")
+        if dtype is not None:
+            dtypes.append(dtype)
         if header is not None and header != ["i", "j", "length", "converged"]:
             fail(f"{spec} is not a geodesic --all-pairs shard table (header {' '.join(header)})")
         check_shard_attribute(spec, attrs, index, len(args.shards))
@@ -177,8 +241,8 @@ def merge_distances(args):
     if not table:
         fail("the shards contain no pairs")
 
-    # HDF5 shards record the number of points. Text shards do not, and the largest index seen
-    # undercounts it when the last shards are missing, so the pair count check below is the guard.
+    # Shards record the number of points. Without it (text shards of older versions) the largest
+    # index seen undercounts it when the last shards are missing, so the pair count check below is the guard.
     n = points or max(int(float(row[1])) for row in table) + 1
     distances = [[0] * n for _ in range(n)]
     converged = [[1] * n for _ in range(n)]
@@ -194,8 +258,9 @@ def merge_distances(args):
         counted = "" if points else " (counted from the largest index seen, so possibly more)"
         fail(f"the shards contain {len(seen)} of the {n * (n - 1) // 2} pairs of {n} points{counted}; "
              "a shard file is missing")
-    write_rows(args.output, "/distances", None, distances, extra={"/converged": converged}
-               if split_location(args.output, "/distances")[1] else None)
+    # A single geodesic --all-pairs run writes /converged as int64.
+    extra = {"/converged": (converged, "int64")} if split_location(args.output, "/distances")[1] else None
+    write_rows(args.output, "/distances", None, distances, extra=extra, dtype=common_dtype(dtypes))
 
 
 def main():

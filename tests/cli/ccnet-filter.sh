@@ -16,7 +16,7 @@ expect_file "hash sample" "$WORK/h/0000.bin"
 expect_file "hash sample stats" "$WORK/h/0000.bin.stats.json"
 expect_file "hash sample marker" "$WORK/h/0000.bin.done"
 [ "$(head -c 8 "$WORK/h/0000.bin")" = "SKCCHASH" ] || fail "hash file has no SKCCHASH magic"
-[ "$(grep -c 'bad-length: 4 times in all' "$WORK/err")" -eq 1 ] || fail "hash sample: warning summary not printed once: $(cat "$WORK/err")"
+[ "$(grep -c 'warning: wrong Content-Length: 4 times in all' "$WORK/err")" -eq 1 ] || fail "hash sample: warning summary not printed once: $(cat "$WORK/err")"
 # Whole-file gzip input (one member, streamed) gives the same hash file as the plain text.
 gzip -c "$corpora/sample.warc.txt" > "$WORK/sample.warc.gz"
 run_case "hash whole-file gzip" 0 "hashed 3 documents" -- "$exe" hash --min-len 0 "$WORK/sample.warc.gz" -o "$WORK/h/gz.bin"
@@ -26,7 +26,7 @@ run_case "mine sample" 0 "language identifier cld2" -- "$exe" mine --min-len 0 "
 for lang in en ru zh; do expect_file "mine sample $lang" "$WORK/m/$lang.json.gz"; done
 grep -q 'kept 3 of 3 documents; lines [0-9]* of 15 after dedup' "$WORK/err" || fail "mine sample: dedup line count: $(cat "$WORK/err")"
 # The four wrong Content-Length warnings are summed up once, before the closing line.
-[ "$(grep -c 'bad-length: 4 times in all' "$WORK/err")" -eq 1 ] || fail "mine sample: warning summary not printed once: $(cat "$WORK/err")"
+[ "$(grep -c 'warning: wrong Content-Length: 4 times in all' "$WORK/err")" -eq 1 ] || fail "mine sample: warning summary not printed once: $(cat "$WORK/err")"
 tail -1 "$WORK/err" | grep -q 'done: mine' || fail "mine sample: last line is not the summary: $(tail -1 "$WORK/err")"
 # The output is one gzip member per batch, and gzip and Python read every language file.
 for lang in en ru zh; do
@@ -151,6 +151,9 @@ run_case "missing input" 1 "cannot open" -- "$exe" hash "$WORK/none.wet.gz" -o "
 expect_no_file "missing input" "$WORK/none.bin"
 run_case "bad lid model" 1 "cannot load fastText model" -- "$exe" mine --no-dedup "$good" \
     --lid-model "$WORK/en.jsonl" -o "$WORK/x"
+run_case "missing lid model" 1 'cannot load fastText model ".*/nosuch.bin": No such file or directory; check the path' -- \
+    "$exe" mine --no-dedup "$good" --lid-model "$WORK/nosuch.bin" -o "$WORK/x"
+expect_one_line_error "missing lid model"
 run_case "mine help" 0 "" -- "$exe" mine --help
 grep -q -- "--lid-model" "$WORK/out" || fail "mine --help lacks --lid-model"
 
@@ -235,6 +238,8 @@ run_case "mine ref-threshold" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpo
 grep -q '"documents_in": 1, "documents_out": 0}' "$WORK/ref1.stats.json" || fail "mine ref-threshold: document kept at threshold 1"
 run_case "mine bad ref-model" 1 "cannot load fastText model" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" \
     --ref-model "$WORK/wiki.txt" -o "$WORK/ref2"
+run_case "mine missing ref-model" 1 'cannot load fastText model ".*/nosuch.bin": No such file or directory' -- \
+    "$exe" mine --no-dedup "$corpora/sample.warc.txt" --ref-model "$WORK/nosuch.bin" -o "$WORK/ref3"
 
 # Gopher rules: only the English sample document has 50 words; --explain keeps the others aside.
 run_case "mine quality" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --quality --explain -o "$WORK/q"
@@ -306,4 +311,19 @@ rm "$WORK/dump/mined/0007.done"
 (cd "$WORK/dump" && PATH="$BIN:$PATH" make -n > make2.log 2>&1)
 grep -q 'mine .*expr 0007' "$WORK/dump/make2.log" || fail "README Makefile: the rerun does not mine shard 7"
 [ "$(grep -c 'ccnet-filter' "$WORK/dump/make2.log")" -eq 1 ] || fail "README Makefile: the rerun runs $(grep -c 'ccnet-filter' "$WORK/dump/make2.log") commands"
+# share/slurm/ccnet-merge.py concatenates the shards of one run and rejects a shard of another
+# run's split, whose done marker records another shard count.
+merge_out="$WORK/workflow"
+for shard in 0 1; do
+    "$exe" -q mine --no-dedup --min-len 0 --shard "$shard/2" "$corpora/sample.warc.txt" "$good" \
+        -o "$merge_out/mined/{shard}" 2> "$WORK/merge.err" || fail "mine shard $shard/2 for the merge failed: $(cat "$WORK/merge.err")"
+done
+run_case "ccnet merge" 0 "merged 2 shards" -- /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$merge_out"
+expect_file "ccnet merge" "$merge_out/merged/stats.json"
+"$exe" -q mine --no-dedup --min-len 0 --force --shard 1/3 "$corpora/sample.warc.txt" "$good" "$good" \
+    -o "$merge_out/mined/0001" 2> "$WORK/merge.err" || fail "mine shard 1/3 for the merge failed: $(cat "$WORK/merge.err")"
+run_case "ccnet merge foreign shard" 1 '1 shards in .* are not shards of 2 \(0001.done records shard 1/3\)' -- \
+    /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$merge_out"
+expect_one_line_error "ccnet merge foreign shard"
+
 finish

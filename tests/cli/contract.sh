@@ -14,6 +14,11 @@ grep -Eq "^$tool [0-9]+\.[0-9]+\.[0-9]+" "$WORK/out" || fail "$tool --version: g
 run_case "$tool unknown option" 2 "^$tool: " -- "$exe" --no-such-option
 expect_one_line_error "$tool unknown option"
 
+# A missing required option or argument is named in the error grammar, not as CLI11's
+# "--model is required".
+run_case "$tool no arguments" 2 "^$tool: (missing (option|argument) \"[^\"]+\"|no subcommand): " -- "$exe" < /dev/null
+expect_one_line_error "$tool no arguments"
+
 # An absurd thread count is a usage error, not a crash while starting the threads.
 if grep -q -- '--threads' <("$exe" --help); then
     run_case "$tool --threads 40000" 2 "invalid --threads \"40000\": more than 1024" -- "$exe" --threads 40000

@@ -42,6 +42,9 @@ near "$(column x2)" 0.375459652708040 1e-9 "exp map y"
 run_case "logarithmic map" 0 "" -- "$exe" -m "$normal" --log --from 1,0 --to 0,1
 near "$(column v1)" -0.582863704670304 1e-8 "log map v1"
 near "$(column v2)" 1.236313151836075 1e-8 "log map v2"
+run_case "end point of wrong dimension" 2 'invalid --to "3": 1 value, but the model has dimension 2; give one value' -- \
+    "$exe" -m "$normal" --from 1,2 --to 3
+expect_one_line_error "end point of wrong dimension"
 
 # Batches: a pairs file and all pairs of a point set.
 printf '1 0 0 1\n0.6 0.8 1.8 2.4\n' > "$WORK/pairs.txt"

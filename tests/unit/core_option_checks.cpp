@@ -3,6 +3,7 @@
 
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "scorekit/cli.hpp"
 #include "scorekit/error.hpp"
@@ -35,6 +36,31 @@ TEST_CASE("whole_number accepts its range only", "[cli]") {
     const CLI::Validator int_range = whole_number(0, std::numeric_limits<int>::max());
     CHECK(check(int_range, "2147483647").empty());
     CHECK(check(int_range, "2147483648") == "\"2147483648\": must be a whole number from 0 to 2147483647");
+}
+
+// The message of --threads VALUE, "" when the common options accept it.
+std::string threads_message(const std::string& value) {
+    CLI::App app;
+    CommonOptions options;
+    add_common_options(app, options);
+    try {
+        app.parse(std::vector<std::string>{value, "--threads"});  // CLI11 takes the arguments reversed
+    } catch (const CLI::ValidationError& error) {
+        return error.what();
+    }
+    return "";
+}
+
+TEST_CASE("threads option checks whole numbers", "[cli]") {
+    CHECK(threads_message("0").empty());
+    CHECK(threads_message("1024").empty());
+    CHECK(threads_message("-1") == "--threads: \"-1\": must be 0 or positive");
+    CHECK(threads_message("40000") ==
+          "--threads: \"40000\": more than 1024 threads; use at most one per CPU core (0 picks that)");
+    CHECK(threads_message("1.5") == "--threads: \"1.5\": must be a whole number from 0 to 1024");
+    CHECK(threads_message("0x10") == "--threads: \"0x10\": must be a whole number from 0 to 1024");
+    CHECK(threads_message("99999999999999999999") ==
+          "--threads: \"99999999999999999999\": must be a whole number from 0 to 1024");
 }
 
 TEST_CASE("finite_number rejects NaN, infinities and the range's outside", "[cli]") {

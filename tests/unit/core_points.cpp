@@ -200,3 +200,24 @@ TEST_CASE("output paths are checked before any work and leave nothing behind", "
     pclose(ls);
     CHECK(listing.empty());
 }
+
+TEST_CASE("existing file with a colon is read whole", "[points]") {
+    Scratch s;
+    // The HDF5 file x.h5 exists too, so splitting at the colon would read its dataset /name.
+    RowMatrix in(1, 2);
+    in << 7, 8;
+    write_points(s.dir + "/x.h5:/name", in);
+    const std::string colon_h5 = s.write("x.h5:name", "1 2\n3 4\n");
+    const std::string colon_txt = s.write("notes:1.txt", "5\t6\n");
+
+    CHECK(split_dataset_spec(colon_h5).file == colon_h5);
+    CHECK(split_dataset_spec(colon_h5).dataset.empty());
+    const PointSet text = read_points(colon_h5);
+    REQUIRE(text.values.rows() == 2);
+    CHECK(text.values(1, 0) == 3);
+    CHECK(read_points(colon_txt).values(0, 1) == 6);
+
+    // A name that does not exist as a whole still names a dataset.
+    CHECK(split_dataset_spec(s.dir + "/x.h5:other").dataset == "/other");
+    CHECK(read_points(s.dir + "/x.h5:/name").values(0, 0) == 7);
+}

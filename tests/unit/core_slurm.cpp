@@ -150,6 +150,13 @@ TEST_CASE("shard output names must differ per array task", "[slurm]") {
     CHECK(shard_output_path("task1/samples.h5", ShardSpec{1, 4}, true) == "task1/samples.h5");
     CHECK_THROWS_AS(shard_output_path("run12.h5", ShardSpec{1, 4}, true), UsageError);
     CHECK_THROWS_AS(shard_output_path("x10.h5", ShardSpec{1, 4}, true), UsageError);
+    // The digits of a file-type suffix are the same in every task's name.
+    CHECK_THROWS_AS(shard_output_path("samples.h5", ShardSpec{5, 8}, true), UsageError);
+    CHECK_THROWS_AS(shard_output_path("run/samples.hdf5", ShardSpec{5, 8}, true), UsageError);
+    CHECK_THROWS_AS(shard_output_path("pairs.mp4", ShardSpec{4, 8}, true), UsageError);
+    CHECK(shard_output_path("samples-5.h5", ShardSpec{5, 8}, true) == "samples-5.h5");
+    CHECK(shard_output_path("samples.tsv.5", ShardSpec{5, 8}, true) == "samples.tsv.5");
+    CHECK(shard_output_path("run.5/samples.h5", ShardSpec{5, 8}, true) == "run.5/samples.h5");
     // An explicit --shard names one shard, and standard output is per task.
     CHECK(shard_output_path("fixed.h5", ShardSpec{1, 2}, false) == "fixed.h5");
     CHECK(shard_output_path("-", ShardSpec{1, 2}, true) == "-");

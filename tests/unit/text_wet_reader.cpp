@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -406,4 +407,61 @@ TEST_CASE("JSON lines are written as Python's json.dumps writes them", "[text][j
     CHECK(format_score(0) == "0.0");
     CHECK(url_netloc("https://user@host.example:443/path?q") == "user@host.example:443");
     CHECK(url_netloc("no-scheme.example/path") == "");
+}
+
+TEST_CASE("shared buffer views stay valid", "[text][wet]") {
+    // Views into shared buffers must survive later reads: the records pass the 8 MB buffer
+    // several times, and a 6 MB record cannot fit in the free half of one.
+    text_test::TempDir dir;
+    std::uint64_t state = 777;
+    auto record = [&](int index, std::size_t bytes) {
+        std::string body = "Title " + std::to_string(index) + "\n";
+        while (body.size() < bytes) {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            std::uint64_t bits = state >> 20;
+            body += static_cast<char>('a' + bits % 26);
+            if (bits % 9 == 0) body += (bits % 53 == 0) ? '\n' : ' ';
+        }
+        return "WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Target-URI: http://p" + std::to_string(index) +
+               ".example/\r\nWARC-Date: 2020-01-01T00:00:00Z\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\n\r\n" + body + "\r\n\r\n";
+    };
+    std::string plain_text, members;
+    for (int i = 0; i < 7000; ++i) {
+        std::string text = record(i, i == 3000 ? (6u << 20) : 3000 + static_cast<std::size_t>(i % 17) * 100);
+        plain_text += text;
+        members += text_test::gzip_member(text);
+    }
+    const std::string plain_path = dir.file("plain.wet"), gzip_path = dir.file("members.wet.gz");
+    text_test::write_file(plain_path, plain_text);
+    text_test::write_file(gzip_path, members);
+
+    const bool gzip = GENERATE(false, true);
+    const bool read_ahead = GENERATE(false, true);
+    INFO("gzip " << gzip << ", read-ahead " << read_ahead);
+    ReaderFaults faults;
+    WetReader reader(gzip ? gzip_path : plain_path, faults, read_ahead);
+    std::vector<std::string_view> bodies;
+    std::vector<std::shared_ptr<const std::string>> buffers;
+    WarcRecord record_headers;
+    std::string_view body;
+    while (reader.next(record_headers, body)) {
+        bodies.push_back(body);
+        std::shared_ptr<const std::string> buffer = reader.share_buffer();
+        if (buffers.empty() || buffers.back() != buffer) buffers.push_back(buffer);
+    }
+    CHECK(buffers.size() > 2);
+
+    ReaderFaults expected_faults;
+    WetReader copying(plain_path, expected_faults);
+    WarcRecord expected;
+    std::size_t index = 0;
+    while (copying.next(expected)) {
+        INFO("record " << index);
+        REQUIRE(index < bodies.size());
+        CHECK(bodies[index] == expected.body);
+        ++index;
+    }
+    CHECK(index == 7000);
+    CHECK(bodies.size() == 7000);
 }

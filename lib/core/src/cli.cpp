@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <thread>
 
 #include "scorekit/atomic_file.hpp"
@@ -69,18 +71,33 @@ const CLI::Validator& non_negative() {
     return check;
 }
 
+namespace {
+
+// Parses a decimal whole number with an optional sign. Returns std::nullopt for other text (CLI11
+// would read 010 as 8 and 0x10 as 16) and for values beyond long long, where strtoll saturates.
+std::optional<long long> parse_whole_number(const std::string& text) {
+    const std::size_t first_digit = (!text.empty() && (text[0] == '-' || text[0] == '+')) ? 1 : 0;
+    const bool decimal = text.size() > first_digit && text.find_first_not_of("0123456789", first_digit) == std::string::npos;
+    if (!decimal) return std::nullopt;
+    errno = 0;
+    const long long number = std::strtoll(text.c_str(), nullptr, 10);
+    if (errno == ERANGE) return std::nullopt;
+    return number;
+}
+
+std::string whole_number_range(std::int64_t minimum, std::int64_t maximum) {
+    if (maximum == std::numeric_limits<std::int64_t>::max()) return "a whole number of at least " + std::to_string(minimum);
+    return "a whole number from " + std::to_string(minimum) + " to " + std::to_string(maximum);
+}
+
+}  // namespace
+
 CLI::Validator whole_number(std::int64_t minimum, std::int64_t maximum) {
-    std::string range = "a whole number from " + std::to_string(minimum) + " to " + std::to_string(maximum);
-    if (maximum == std::numeric_limits<std::int64_t>::max()) range = "a whole number of at least " + std::to_string(minimum);
+    const std::string range = whole_number_range(minimum, maximum);
     return CLI::Validator(
         [minimum, maximum, range](std::string& text) -> std::string {
-            const std::size_t first_digit = (!text.empty() && (text[0] == '-' || text[0] == '+')) ? 1 : 0;
-            const bool decimal = text.size() > first_digit && text.find_first_not_of("0123456789", first_digit) == std::string::npos;
-            errno = 0;
-            const long long number = decimal ? std::strtoll(text.c_str(), nullptr, 10) : 0;
-            if (!decimal || errno == ERANGE || number < minimum || number > maximum) {
-                return quote(text) + ": must be " + range;
-            }
+            const std::optional<long long> number = parse_whole_number(text);
+            if (!number || *number < minimum || *number > maximum) return quote(text) + ": must be " + range;
             return "";
         },
         "INT");
@@ -134,10 +151,10 @@ const CLI::Validator& seed_value() {
 static const CLI::Validator& thread_count() {
     static const CLI::Validator check(
         [](std::string& text) -> std::string {
-            char* end = nullptr;
-            const long value = std::strtol(text.c_str(), &end, 10);
-            if (end == text.c_str() || *end != '\0' || value < 0) return quote(text) + ": must be 0 or positive";
-            if (value > kMaxThreads) {
+            const std::optional<long long> value = parse_whole_number(text);
+            if (!value) return quote(text) + ": must be " + whole_number_range(0, kMaxThreads);
+            if (*value < 0) return quote(text) + ": must be 0 or positive";
+            if (*value > kMaxThreads) {
                 return quote(text) + ": more than " + std::to_string(kMaxThreads) +
                        " threads; use at most one per CPU core (0 picks that)";
             }
@@ -208,6 +225,15 @@ std::string parse_error_message(const CLI::App& app, const CLI::ParseError& erro
     if (dynamic_cast<const CLI::ValidationError*>(&error) != nullptr && colon != std::string::npos &&
         text.rfind("--", 0) == 0) {
         return "invalid " + text.substr(0, colon) + " " + text.substr(colon + 2);
+    }
+
+    // CLI11 writes "--output is required", or "inputs is required" for a positional argument.
+    const std::string required = " is required";
+    const bool ends_required = text.size() > required.size() &&
+                               text.compare(text.size() - required.size(), required.size(), required) == 0;
+    if (dynamic_cast<const CLI::RequiredError*>(&error) != nullptr && ends_required) {
+        const std::string name = text.substr(0, text.size() - required.size());
+        return describe(name.rfind('-', 0) == 0 ? "missing option" : "missing argument", name, "it is required");
     }
 
     const std::string prefix = "Could not convert: ";

@@ -17,8 +17,12 @@ enum class Mode { boundary, all_pairs, exp_map, log_map };
 
 RowMatrix as_row(const std::vector<double>& values, int dim, const char* option) {
     if (static_cast<int>(values.size()) != dim) {
-        throw UsageError(describe(std::string("invalid ") + option, std::to_string(values.size()) + " values",
-                                  "the model has dimension " + std::to_string(dim), "give one value per dimension"));
+        std::string given_values;
+        for (size_t k = 0; k < values.size(); ++k) given_values += (k ? "," : "") + format_number(values[k]);
+        const std::string count = std::to_string(values.size()) + (values.size() == 1 ? " value" : " values");
+        throw UsageError(describe(std::string("invalid ") + option, given_values,
+                                  count + ", but the model has dimension " + std::to_string(dim),
+                                  "give one value per dimension"));
     }
     return Eigen::Map<const RowMatrix>(values.data(), 1, dim);
 }
@@ -186,10 +190,12 @@ void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, co
 }
 
 // Writes a shard of --all-pairs as rows (i, j, length, converged), one per pair of the shard,
-// which share/slurm/merge-shards.py assembles into the distance matrix of a single run.
+// which share/slurm/merge-shards.py assembles into the distance matrix of a single run. A text
+// table starts with the comment line "# <shard_description>", from which the merge checks the order.
 void write_pair_table(const GeodesicCommandOptions& o, const std::string& output, const ScoreMetric& metric,
                       const std::vector<std::pair<Eigen::Index, Eigen::Index>>& pairs, const GeodesicBatch& batch,
-                      const std::vector<std::string>& reasons, Eigen::Index points, ShardSpec shard) {
+                      const std::vector<std::string>& reasons, Eigen::Index points, ShardSpec shard,
+                      const std::string& shard_description) {
     RowMatrix table(static_cast<Eigen::Index>(pairs.size()), 4);
     for (size_t k = 0; k < pairs.size(); ++k) {
         const auto row = static_cast<Eigen::Index>(k);
@@ -200,7 +206,7 @@ void write_pair_table(const GeodesicCommandOptions& o, const std::string& output
     }
     PointLocation location = locate_points(output, "/pairs", true);
     if (!location.hdf5) {
-        write_points(output, table, {"i", "j", "length", "converged"});
+        write_points(output, table, {"i", "j", "length", "converged"}, shard_description);
         return;
     }
     Hdf5Writer file(location.path);
@@ -220,11 +226,13 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
     const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
     const std::string output = shard_output_path(o.common.output, shard, o.shard.empty());
     const std::string paths = shard_output_path(o.paths, shard, o.shard.empty(), "--paths");
+    std::string shard_description;
     if (shard.count > 1) {
         const ShardRange range = shard_range(static_cast<std::int64_t>(pairs.size()), shard);
-        log_info("shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + ": pairs [" +
-                 std::to_string(range.begin) + ", " + std::to_string(range.end) + ") of " +
-                 std::to_string(pairs.size()));
+        shard_description = "shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + ": pairs [" +
+                            std::to_string(range.begin) + ", " + std::to_string(range.end) + ") of " +
+                            std::to_string(pairs.size()) + " pairs of " + std::to_string(n) + " points";
+        log_info(shard_description);
         pairs = std::vector<std::pair<Eigen::Index, Eigen::Index>>(pairs.begin() + range.begin,
                                                                    pairs.begin() + range.end);
     }
@@ -247,7 +255,7 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
 
     PointLocation location = locate_points(output, "/distances", true);
     if (shard.count > 1) {
-        write_pair_table(o, output, metric, pairs, batch, reasons, n, shard);
+        write_pair_table(o, output, metric, pairs, batch, reasons, n, shard, shard_description);
     } else if (location.hdf5) {
         Hdf5Writer file(location.path);
         file.write_matrix("/distances", distances);

@@ -11,11 +11,14 @@
 namespace scorekit {
 namespace {
 
+// `shard_description` names the chains of a shard ("" for a whole run). Text outputs carry it as
+// a first comment line, which merge-shards.py reads to check the order of text shards.
 void write_samples(const LangevinCommandOptions& o, const std::string& output, const LangevinOptions& sampler,
-                   const LangevinResult& result, ShardSpec shard, std::int64_t total_chains) {
+                   const LangevinResult& result, ShardSpec shard, std::int64_t total_chains,
+                   const std::string& shard_description) {
     PointLocation location = locate_points(output, "/samples", true);
     if (!location.hdf5) {
-        write_points(output, result.samples);
+        write_points(output, result.samples, {}, shard_description);
         return;
     }
     Hdf5Writer file(location.path);
@@ -78,6 +81,7 @@ void run_langevin(const LangevinCommandOptions& o) {
     const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
     const std::int64_t total_chains = sampler.chains;
     const std::string output = shard_output_path(o.common.output, shard, o.shard.empty());
+    std::string shard_description;
     if (shard.count > 1) {
         const ShardRange range = shard_range(total_chains, shard);
         if (range.end == range.begin) {
@@ -88,9 +92,10 @@ void run_langevin(const LangevinCommandOptions& o) {
         sampler.first_chain = static_cast<std::uint64_t>(range.begin);
         sampler.chains = range.end - range.begin;
         if (initial.rows() > 0) initial = RowMatrix(initial.middleRows(range.begin, sampler.chains));
-        log_info("shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + ": chains [" +
-                 std::to_string(range.begin) + ", " + std::to_string(range.end) + ") of " +
-                 std::to_string(total_chains));
+        shard_description = "shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) +
+                            ": chains [" + std::to_string(range.begin) + ", " + std::to_string(range.end) +
+                            ") of " + std::to_string(total_chains);
+        log_info(shard_description);
     }
 
     const std::int64_t total = sampler.method == LangevinMethod::annealed
@@ -109,7 +114,7 @@ void run_langevin(const LangevinCommandOptions& o) {
         log_info("MALA acceptance rate " + format_number(result.acceptance_rate()) + " (" +
                  std::to_string(result.accepted) + " of " + std::to_string(result.proposals) + " proposals)");
     }
-    write_samples(o, output, sampler, result, shard, total_chains);
+    write_samples(o, output, sampler, result, shard, total_chains, shard_description);
     log_summary(std::to_string(result.samples.rows()) + " samples");
 }
 

@@ -14,13 +14,24 @@ namespace {
 std::string g_tool = "scorekit";
 Verbosity g_verbosity = Verbosity::normal;
 std::mutex g_mutex;
-std::map<std::string, std::uint64_t> g_warning_counts;
+struct RepeatedWarning {
+    std::string label;  // names the warning in the closing count
+    std::uint64_t count = 0;
+};
+std::map<std::string, RepeatedWarning> g_warnings;
 const auto g_start = std::chrono::steady_clock::now();
 
 void emit(const std::string& message) {
     std::lock_guard<std::mutex> lock(g_mutex);
     std::fprintf(stderr, "%s: %s\n", g_tool.c_str(), message.c_str());
     std::fflush(stderr);
+}
+
+// The part of a message before its quoted subject: "wrong Content-Length" of
+// 'wrong Content-Length "f.wet": ...'. Messages without a quoted subject are named by `key`.
+std::string warning_label(const std::string& key, const std::string& message) {
+    const std::size_t quote_at = message.find(" \"");
+    return quote_at == std::string::npos || quote_at == 0 ? key : message.substr(0, quote_at);
 }
 
 }  // namespace
@@ -43,14 +54,17 @@ void log_warning_once(const std::string& key, const std::string& message) {
     std::uint64_t count;
     {
         std::lock_guard<std::mutex> lock(g_mutex);
-        count = ++g_warning_counts[key];
+        RepeatedWarning& warning = g_warnings[key];
+        if (warning.count == 0) warning.label = warning_label(key, message);
+        count = ++warning.count;
     }
     if (count == 1) log_warning(message + " (further cases are counted)");
 }
 
 void log_warning_counts() {
-    for (const auto& [key, count] : g_warning_counts) {
-        if (count > 1) emit("warning: " + key + ": " + std::to_string(count) + " times in all");
+    for (const auto& entry : g_warnings) {
+        const RepeatedWarning& warning = entry.second;
+        if (warning.count > 1) emit("warning: " + warning.label + ": " + std::to_string(warning.count) + " times in all");
     }
 }
 

@@ -168,6 +168,11 @@ PointSet read_hdf5_points(const std::string& spec, const PointLocation& location
 }  // namespace
 
 DatasetSpec split_dataset_spec(const std::string& spec) {
+    // A name that exists as a file ("notes:1.txt", "x.h5:name") is that file. Other names are
+    // split at a colon.
+    struct stat status {};
+    const bool has_colon = spec.find(':') != std::string::npos;
+    if (has_colon && stat(spec.c_str(), &status) == 0 && !S_ISDIR(status.st_mode)) return {spec, ""};
     const size_t absolute = spec.find(":/");
     if (absolute != std::string::npos) return {spec.substr(0, absolute), spec.substr(absolute + 1)};
     const size_t colon = spec.rfind(':');
@@ -248,7 +253,8 @@ void write_text_rows(std::FILE* stream, const RowMatrix& points) {
     }
 }
 
-void write_points(const std::string& spec, const RowMatrix& points, const std::vector<std::string>& columns) {
+void write_points(const std::string& spec, const RowMatrix& points, const std::vector<std::string>& columns,
+                  const std::string& comment) {
     PointLocation location = locate_points(spec, "/points", true);
     if (location.hdf5) {
         Hdf5Writer writer(location.path);
@@ -267,6 +273,7 @@ void write_points(const std::string& spec, const RowMatrix& points, const std::v
     }
 
     auto emit_header = [&](std::FILE* stream) {
+        if (!comment.empty()) std::fprintf(stream, "# %s\n", comment.c_str());
         if (columns.empty()) return;
         for (size_t j = 0; j < columns.size(); ++j) std::fprintf(stream, "%s%s", j ? "\t" : "", columns[j].c_str());
         std::fputc('\n', stream);

@@ -1,5 +1,6 @@
 #include "scorekit/slurm.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -53,8 +54,21 @@ ShardSpec shard_from_environment() {
 
 namespace {
 
-// Whether `text` contains `number` as a run of digits with no digit next to it.
-bool contains_number(const std::string& text, const std::string& number) {
+// The length of the path without its file-type suffix: ".h5" in "run/out.h5". A suffix of digits
+// only ("out.3") is kept, because a user may put the task id there.
+std::size_t length_without_suffix(const std::string& path) {
+    const std::size_t slash = path.rfind('/');
+    const std::size_t dot = path.rfind('.');
+    if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return path.size();
+    const bool has_letter = std::any_of(path.begin() + static_cast<std::ptrdiff_t>(dot) + 1, path.end(),
+                                        [](unsigned char c) { return std::isalpha(c) != 0; });
+    return has_letter ? dot : path.size();
+}
+
+// Whether `path` contains `number` as a run of digits with no digit next to it, outside the
+// file-type suffix. The 5 of ".h5" is the format of every task's file, not a task id.
+bool contains_number(const std::string& path, const std::string& number) {
+    const std::string text = path.substr(0, length_without_suffix(path));
     for (std::size_t at = text.find(number); at != std::string::npos; at = text.find(number, at + 1)) {
         const bool digit_before = at > 0 && std::isdigit(static_cast<unsigned char>(text[at - 1]));
         const std::size_t after = at + number.size();
@@ -78,6 +92,10 @@ std::string expand_shard_pattern(const std::string& pattern, int shard) {
 
 std::string shard_output_path(const std::string& output, ShardSpec shard, bool from_environment,
                               const std::string& option) {
+    // NOTE: a task cannot tell the task id that the shell put into the name from the same number
+    // typed in it. A name typed with one such number (run-3/out.h5) passes only in that task and
+    // fails in all others. One typed with two task ids (run-1/out-2.h5) passes in both tasks, which
+    // then write the same file.
     const std::string expanded = expand_shard_pattern(output, shard.index);
     const bool shared = expanded == output && !contains_number(output, std::to_string(shard.index));
     if (from_environment && shard.count > 1 && output != "-" && !output.empty() && shared) {

@@ -132,10 +132,9 @@ private:
 // then repeats inside the document (first kept). Returns false if no line survives.
 bool deduplicate(Document& document, const DedupHashSet* set, MineCounts& counts) {
     thread_local std::vector<std::uint64_t> hashes;
-    thread_local std::string scratch;
     thread_local SeenHashes seen;
     ++counts.dedup_documents_in;
-    hash_lines(document.raw_content, hashes, scratch);
+    hash_lines(document.raw_content, hashes);
     counts.dedup_lines_in += hashes.size();
     counts.dedup_chars_in += count_code_points(document.raw_content);
 

@@ -177,6 +177,7 @@ void CompressedInput::run_read_ahead() {
     try {
         while (true) {
             std::string chunk;
+            chunk.reserve(kInputChunk);
             std::size_t got = read_input(chunk, kInputChunk);
             if (!ahead_->chunks.push(std::move(chunk)) || got == 0) return;
         }
@@ -210,21 +211,20 @@ std::size_t CompressedInput::read_ahead_chunk(std::string& out, std::size_t max_
     return got;
 }
 
+// Appends decompressed bytes to `out` from member_out_ (or, for plain input, from in_), so that
+// `out` never has to be resized, and zero-filled, ahead of the bytes.
 std::size_t CompressedInput::read_input(std::string& out, std::size_t max_bytes) {
-    if (finished_ || max_bytes == 0) return 0;
-    std::size_t old_size = out.size();
-    out.resize(old_size + max_bytes);
-    char* target = &out[old_size];
     std::size_t got = 0;
-
     while (got < max_bytes) {
         if (member_out_begin_ < member_out_end_) {
             std::size_t n = std::min(max_bytes - got, member_out_end_ - member_out_begin_);
-            std::memcpy(target + got, member_out_.data() + member_out_begin_, n);
+            out.append(member_out_.data() + member_out_begin_, n);
             member_out_begin_ += n;
             got += n;
             continue;
         }
+        // A failure ends the input only after the bytes inflated before it have been returned.
+        if (finished_) break;
         if (!refill()) {
             if (in_member_) {
                 fail("gzip member at byte offset " + std::to_string(member_start_) +
@@ -236,49 +236,54 @@ std::size_t CompressedInput::read_input(std::string& out, std::size_t max_bytes)
         }
         if (!gzip_) {
             std::size_t n = std::min(max_bytes - got, in_end_ - in_begin_);
-            std::memcpy(target + got, in_.data() + in_begin_, n);
+            out.append(reinterpret_cast<const char*>(in_.data() + in_begin_), n);
             in_begin_ += n;
             consumed_ += n;
             got += n;
             continue;
         }
-        z_stream* stream = zs(stream_);
         if (!in_member_) {
             // A new member must start with the gzip magic bytes; anything else after a complete
             // member is not gzip data.
             if (in_[in_begin_] != 0x1f) {
                 fail("unexpected bytes after the gzip member ending at byte offset " + std::to_string(consumed_),
                      "the records before that offset were processed; check how the file was made");
-                break;
+                continue;
             }
             member_start_ = consumed_;
             if (inflate_whole_member()) continue;
             in_member_ = true;
         }
-        stream->next_in = in_.data() + in_begin_;
-        stream->avail_in = static_cast<uInt>(in_end_ - in_begin_);
-        stream->next_out = reinterpret_cast<Bytef*>(target + got);
-        stream->avail_out = static_cast<uInt>(max_bytes - got);
-        int status = inflate(stream, Z_NO_FLUSH);
-        std::size_t used = (in_end_ - in_begin_) - stream->avail_in;
-        std::size_t made = (max_bytes - got) - stream->avail_out;
-        in_begin_ += used;
-        consumed_ += used;
-        got += made;
-        produced_ += made;
-        if (status == Z_STREAM_END) {
-            ++members_;
-            in_member_ = false;
-            inflateReset(stream);
-        } else if (status != Z_OK && status != Z_BUF_ERROR) {
-            fail("corrupt gzip data in the member at byte offset " + std::to_string(member_start_) + " (" +
-                     (stream->msg ? stream->msg : "zlib error " + std::to_string(status)) + ")",
-                 "the records before that offset were processed; download the file again");
-            break;
-        }
+        inflate_streamed();
     }
-    out.resize(old_size + got);
     return got;
+}
+
+// Inflates the next part of the member that zlib streams into member_out_.
+void CompressedInput::inflate_streamed() {
+    if (member_out_.empty()) member_out_.resize(kFirstMemberOutput);
+    z_stream* stream = zs(stream_);
+    stream->next_in = in_.data() + in_begin_;
+    stream->avail_in = static_cast<uInt>(in_end_ - in_begin_);
+    stream->next_out = reinterpret_cast<Bytef*>(member_out_.data());
+    stream->avail_out = static_cast<uInt>(member_out_.size());
+    int status = inflate(stream, Z_NO_FLUSH);
+    std::size_t used = (in_end_ - in_begin_) - stream->avail_in;
+    std::size_t made = member_out_.size() - stream->avail_out;
+    in_begin_ += used;
+    consumed_ += used;
+    produced_ += made;
+    member_out_begin_ = 0;
+    member_out_end_ = made;
+    if (status == Z_STREAM_END) {
+        ++members_;
+        in_member_ = false;
+        inflateReset(stream);
+    } else if (status != Z_OK && status != Z_BUF_ERROR) {
+        fail("corrupt gzip data in the member at byte offset " + std::to_string(member_start_) + " (" +
+                 (stream->msg ? stream->msg : "zlib error " + std::to_string(status)) + ")",
+             "the records before that offset were processed; download the file again");
+    }
 }
 
 }  // namespace scorekit::text

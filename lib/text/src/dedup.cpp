@@ -25,7 +25,7 @@ std::uint64_t line_hash(std::string_view line, std::string& scratch) {
     return sha1_prefix64(scratch);
 }
 
-void hash_lines(std::string_view text, std::vector<std::uint64_t>& hashes, std::string& /*scratch*/) {
+void hash_lines(std::string_view text, std::vector<std::uint64_t>& hashes) {
     // All lines are normalised first and then hashed together, several at a time.
     thread_local PaddedMessages lines;
     lines.clear();

@@ -33,7 +33,7 @@ constexpr ByteClasses kByteClasses;
 
 // Returns the union of the byte classes of `body`, 8 bytes at a time: a word is looked at byte
 // by byte only when it may hold a byte below 0x20 (line endings do) or DEL.
-unsigned char classify(const std::string& body) {
+unsigned char classify(std::string_view body) {
     constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHighBits = 0x8080808080808080ULL;
     unsigned char bits = 0;
     std::size_t size = body.size(), i = 0;
@@ -62,19 +62,19 @@ std::string where(const std::string& file, const WarcRecord& record) {
 }
 
 // The body as valid UTF-8 without control bytes, with counts of what was removed or replaced.
-// `text` points to the record's own body when nothing had to change, so clean bodies (nearly
-// all of them) are not copied.
+// `text` views the record's own body when nothing had to change, so clean bodies (nearly all of
+// them) are not copied.
 struct CleanBody {
-    const std::string* text = nullptr;
+    std::string_view text;
     std::string changed;
     std::uint64_t control = 0;
     std::uint64_t invalid_sequences = 0;
 };
 
-void clean_body(const std::string& body, unsigned char classes, CleanBody& clean) {
+void clean_body(std::string_view body, unsigned char classes, CleanBody& clean) {
     bool has_control = classes & kControl;
     std::string without_control;
-    const std::string* source = &body;
+    std::string_view source = body;
     if (has_control) {
         without_control.reserve(body.size());
         for (char c : body) {
@@ -84,23 +84,22 @@ void clean_body(const std::string& body, unsigned char classes, CleanBody& clean
                 without_control += c;
             }
         }
-        source = &without_control;
+        source = without_control;
     }
-    if ((classes & kHigh) && !is_valid_utf8(*source)) {
-        clean.invalid_sequences = append_repaired_utf8(*source, clean.changed);
-        clean.text = &clean.changed;
+    if ((classes & kHigh) && !is_valid_utf8(source)) {
+        clean.invalid_sequences = append_repaired_utf8(source, clean.changed);
+        clean.text = clean.changed;
     } else if (has_control) {
         clean.changed = std::move(without_control);
-        clean.text = &clean.changed;
+        clean.text = clean.changed;
     } else {
-        clean.text = &body;
+        clean.text = body;
     }
 }
 
 // Splits at "\n", "\r\n" and "\r" and strips each line as Python's str.strip() does.
-void split_lines(const std::string& text, std::vector<std::string_view>& lines) {
+void split_lines(std::string_view all, std::vector<std::string_view>& lines) {
     lines.clear();
-    std::string_view all(text);
     const char* data = all.data();
     std::size_t size = all.size();
     std::size_t start = 0;
@@ -144,7 +143,7 @@ std::string url_netloc(const std::string& url) {
     return url.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
 }
 
-RecordOutcome record_to_document(const WarcRecord& record, const std::string& segment,
+RecordOutcome record_to_document(const WarcRecord& record, std::string_view body, const std::string& segment,
                                  const std::string& file, ReaderFaults& faults, Document& document) {
     if (record.type.empty() || ((record.url.empty() || record.date.empty()) && record.type == "conversion")) {
         ++faults.missing_headers;
@@ -155,7 +154,7 @@ RecordOutcome record_to_document(const WarcRecord& record, const std::string& se
     }
     if (record.type != "conversion") return RecordOutcome::other_type;
 
-    unsigned char classes = classify(record.body);
+    unsigned char classes = classify(body);
     if (record.content_length == 0 || !(classes & kText)) {
         ++faults.empty_body;
         log_warning_once("empty-body", describe("skipped record with an empty body", where(file, record),
@@ -164,9 +163,9 @@ RecordOutcome record_to_document(const WarcRecord& record, const std::string& se
     }
 
     CleanBody clean;
-    clean_body(record.body, classes, clean);
+    clean_body(body, classes, clean);
     // Each replacement stands for 1 to 3 bytes; counting one keeps the estimate conservative.
-    if ((clean.control + clean.invalid_sequences) * 20 > record.body.size()) {
+    if ((clean.control + clean.invalid_sequences) * 20 > body.size()) {
         ++faults.binary_records;
         log_warning_once("binary", describe("skipped record with binary content", where(file, record),
                                             std::to_string(clean.control) + " control bytes and " +
@@ -188,7 +187,7 @@ RecordOutcome record_to_document(const WarcRecord& record, const std::string& se
     }
 
     thread_local std::vector<std::string_view> lines;
-    split_lines(*clean.text, lines);
+    split_lines(clean.text, lines);
     std::size_t last = lines.size();
     if (last >= 2 && lines[last - 1].empty() && lines[last - 2].empty()) last -= 2;
 
@@ -197,10 +196,10 @@ RecordOutcome record_to_document(const WarcRecord& record, const std::string& se
     document.date_download = record.date;
     document.digest = record.digest;
     document.length = record.content_length >= 0 ? record.content_length
-                                                 : static_cast<std::int64_t>(record.body.size());
+                                                 : static_cast<std::int64_t>(body.size());
     document.source_domain = url_netloc(record.url);
     document.title.assign(lines.empty() ? std::string_view() : lines[0]);
-    document.raw_content.reserve(clean.text->size());
+    document.raw_content.reserve(clean.text.size());
     for (std::size_t i = 1; i < last; ++i) {
         if (i > 1) document.raw_content += '\n';
         document.raw_content.append(lines[i]);

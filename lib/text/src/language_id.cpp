@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "scorekit/error.hpp"
+#include "scorekit/text/shard.hpp"
 
 namespace scorekit::text {
 namespace {
@@ -88,6 +89,7 @@ class FastTextIdentifier : public LanguageIdentifier {
 public:
     FastTextIdentifier(const std::string& path, FastTextSummation summation)
         : name_("fasttext:" + base_name(path)), summation_(summation) {
+        check_readable(path, "fastText model", "check the path; give a supervised model such as lid.176.bin");
         try {
             model_.loadModel(path);
         } catch (const std::exception& e) {

@@ -66,13 +66,9 @@ bool hash_record(const WarcRecord& record, std::string_view body, const std::str
     bool kept = false;
     if (clean_candidate && hash_clean_body(body, min_length, counts, hashes, kept)) return kept;
 
-    thread_local WarcRecord copy;
     thread_local Document document;
     thread_local std::vector<std::uint64_t> line_hashes;
-    thread_local std::string scratch;
-    copy = record;
-    copy.body.assign(body);
-    if (record_to_document(copy, file, file, faults, document) != RecordOutcome::document) return false;
+    if (record_to_document(record, body, file, file, faults, document) != RecordOutcome::document) return false;
     ++counts.documents;
     std::size_t length = count_code_points(document.raw_content);
     if (length < static_cast<std::size_t>(min_length) || document.raw_content.empty()) {
@@ -81,7 +77,7 @@ bool hash_record(const WarcRecord& record, std::string_view body, const std::str
     }
     counts.lines += static_cast<std::uint64_t>(document.nlines);
     counts.chars += length;
-    hash_lines(document.raw_content, line_hashes, scratch);
+    hash_lines(document.raw_content, line_hashes);
     hashes.insert(hashes.end(), line_hashes.begin(), line_hashes.end());
     return true;
 }

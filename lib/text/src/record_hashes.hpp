@@ -15,7 +15,8 @@
 namespace scorekit::text {
 
 // Converts one record as records_to_documents() does. For a document that it keeps, appends the
-// hashes of its raw_content lines to `hashes` (as hash_lines() would give them) and returns true. `body` is the record's content block (record.body is ignored). A clean
+// hashes of its raw_content lines to `hashes` (as hash_lines() would give them) and returns true.
+// `body` is the record's content block (record.body is ignored). A clean
 // body (valid UTF-8, no control characters other than TAB) is converted and normalised in one
 // pass per line without building the document; any other record takes record_to_document(),
 // which repairs it and counts its faults.

@@ -11,6 +11,7 @@
 
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
+#include "scorekit/text/shard.hpp"
 
 namespace scorekit::text {
 namespace {
@@ -29,6 +30,7 @@ std::string one_line(const std::string& text) {
 }  // namespace
 
 ReferenceClassifier::ReferenceClassifier(const std::string& path) : model_(std::make_unique<fasttext::FastText>()) {
+    check_readable(path, "fastText model", "check the path; give a model written by train-classifier");
     try {
         model_->loadModel(path);
     } catch (const std::exception& error) {

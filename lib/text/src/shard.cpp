@@ -45,6 +45,12 @@ bool file_exists(const std::string& path) {
     return stat(path.c_str(), &info) == 0;
 }
 
+void check_readable(const std::string& path, const std::string& kind, const std::string& hint) {
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (!file) throw Error(describe("cannot load " + kind, path, std::strerror(errno), hint));
+    std::fclose(file);
+}
+
 void make_directories(const std::string& path) {
     if (path.empty()) return;
     for (std::size_t at = path.find('/', 1);; at = path.find('/', at + 1)) {

@@ -87,14 +87,17 @@ ShardReader::ShardReader(const std::vector<std::string>& files, std::size_t batc
 
 bool ShardReader::next(RecordBatch& batch) {
     batch.records.clear();
+    batch.bodies.clear();
+    batch.buffers.clear();
     while (file_index_ < files_.size()) {
         if (!reader_) reader_ = std::make_unique<WetReader>(files_[file_index_], faults_, read_ahead_);
         batch.file_index = file_index_;
         bool more = true;
         while (batch.records.size() < batch_records_) {
             batch.records.emplace_back();
+            std::string_view body;
             try {
-                more = reader_->next(batch.records.back());
+                more = reader_->next(batch.records.back(), body);
             } catch (const Error& e) {
                 more = false;
                 ++damaged_files_;
@@ -108,6 +111,9 @@ bool ShardReader::next(RecordBatch& batch) {
                 batch.records.pop_back();
                 break;
             }
+            batch.bodies.push_back(body);
+            std::shared_ptr<const std::string> buffer = reader_->share_buffer();
+            if (batch.buffers.empty() || batch.buffers.back() != buffer) batch.buffers.push_back(std::move(buffer));
         }
         if (!more) {
             compressed_bytes_ += reader_->input().compressed_bytes();
@@ -124,9 +130,11 @@ void records_to_documents(const RecordBatch& batch, const std::vector<std::strin
     documents.clear();
     const std::string& file = files[batch.file_index];
     Document document;
-    for (const WarcRecord& record : batch.records) {
+    for (std::size_t i = 0; i < batch.records.size(); ++i) {
         ++counts.records;
-        if (record_to_document(record, file, file, faults, document) != RecordOutcome::document) continue;
+        if (record_to_document(batch.records[i], batch.bodies[i], file, file, faults, document) != RecordOutcome::document) {
+            continue;
+        }
         ++counts.documents;
         std::size_t length = count_code_points(document.raw_content);
         if (length < static_cast<std::size_t>(min_length) || document.raw_content.empty()) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "scorekit/text/ccnet_filter.hpp"
@@ -27,8 +28,12 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
 // True (and logs) when the shard has a done marker and `force` is not set.
 bool shard_already_done(const ShardPlan& plan, bool force);
 
+// Records of one file. Their content blocks are views into the reader's buffers, which the
+// batch keeps alive, so mine reads each body in place instead of copying it.
 struct RecordBatch {
-    std::vector<WarcRecord> records;
+    std::vector<WarcRecord> records;  // headers only: record.body stays empty
+    std::vector<std::string_view> bodies;  // content block of records[i]
+    std::vector<std::shared_ptr<const std::string>> buffers;
     std::size_t file_index = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "scorekit/text/wet_reader.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 
@@ -10,6 +11,10 @@ namespace scorekit::text {
 namespace {
 
 constexpr std::size_t kReadChunk = 1 << 20;
+// Capacity of a buffer that record batches share (WetReader::share_buffer). A new one is started
+// when less than half of it is free at a record start, so a record of up to a few MB is read
+// into the free part without moving the bytes that batches view.
+constexpr std::size_t kSharedBufferBytes = 8u << 20;
 // A record start is searched no further than this past the start of a content block, so that a
 // file without usable framing cannot make the buffer grow with the file size.
 constexpr std::size_t kMaxRecordBytes = 64u << 20;
@@ -88,18 +93,49 @@ std::size_t find_line_start(std::string_view body, std::size_t from) {
 }  // namespace
 
 WetReader::WetReader(const std::string& path, ReaderFaults& faults, bool read_ahead)
-    : input_(path, read_ahead), faults_(faults) {}
+    : input_(path, read_ahead), faults_(faults), storage_(std::make_shared<std::string>()) {}
+
+std::shared_ptr<const std::string> WetReader::share_buffer() {
+    shared_ = true;
+    return storage_;
+}
 
 bool WetReader::fill(std::size_t wanted_end) {
-    while (buffer_.size() < wanted_end && !eof_) {
-        if (input_.read(buffer_, kReadChunk) == 0) eof_ = true;
+    while (buffer().size() < wanted_end && !eof_) {
+        if (shared_) make_room_for_read();
+        if (input_.read(buffer(), kReadChunk) == 0) eof_ = true;
     }
-    return buffer_.size() >= wanted_end;
+    return buffer().size() >= wanted_end;
+}
+
+// Gives a shared buffer room for one more read. Appending within its capacity moves none of its
+// bytes. A buffer without that room is replaced by a larger copy, which keeps every offset in
+// it, and the holders keep the old one.
+void WetReader::make_room_for_read() {
+    const std::string& old = buffer();
+    if (old.capacity() - old.size() >= kReadChunk) return;
+    auto larger = std::make_shared<std::string>();
+    larger->reserve(std::max(kSharedBufferBytes, 2 * (old.size() + kReadChunk)));
+    larger->assign(old);
+    storage_ = std::move(larger);
+    shared_ = false;
 }
 
 void WetReader::compact() {
-    if (pos_ < (1u << 20) || pos_ < buffer_.size() / 2) return;
-    buffer_.erase(0, pos_);
+    if (shared_) {
+        // Batches may still view the bytes before pos_, so the unread bytes move to a new buffer
+        // instead of to the front of this one.
+        const std::string& old = buffer();
+        if (old.capacity() - old.size() >= kSharedBufferBytes / 2) return;
+        auto fresh = std::make_shared<std::string>();
+        fresh->reserve(std::max(kSharedBufferBytes, 2 * (old.size() - pos_)));
+        fresh->assign(old, pos_, std::string::npos);
+        storage_ = std::move(fresh);
+        shared_ = false;
+    } else {
+        if (pos_ < (1u << 20) || pos_ < buffer().size() / 2) return;
+        buffer().erase(0, pos_);
+    }
     base_ += pos_;
     pos_ = 0;
 }
@@ -109,18 +145,18 @@ void WetReader::compact() {
 bool WetReader::line_at(std::size_t at, std::size_t& end, std::size_t& next) {
     std::size_t scanned = at;
     while (true) {
-        const char* begin = buffer_.data() + scanned;
-        const void* newline = std::memchr(begin, '\n', buffer_.size() - scanned);
+        const char* begin = buffer().data() + scanned;
+        const void* newline = std::memchr(begin, '\n', buffer().size() - scanned);
         if (newline) {
-            end = static_cast<std::size_t>(static_cast<const char*>(newline) - buffer_.data());
+            end = static_cast<std::size_t>(static_cast<const char*>(newline) - buffer().data());
             next = end + 1;
-            if (end > at && buffer_[end - 1] == '\r') --end;
+            if (end > at && buffer()[end - 1] == '\r') --end;
             return true;
         }
-        scanned = buffer_.size();
-        if (eof_ || !fill(buffer_.size() + 1)) {
-            if (at >= buffer_.size()) return false;
-            end = next = buffer_.size();
+        scanned = buffer().size();
+        if (eof_ || !fill(buffer().size() + 1)) {
+            if (at >= buffer().size()) return false;
+            end = next = buffer().size();
             return true;
         }
     }
@@ -128,10 +164,10 @@ bool WetReader::line_at(std::size_t at, std::size_t& end, std::size_t& next) {
 
 bool WetReader::is_record_start(std::size_t at) {
     std::size_t end, next;
-    if (!line_at(at, end, next) || !is_version_line(std::string_view(buffer_).substr(at, end - at))) return false;
+    if (!line_at(at, end, next) || !is_version_line(std::string_view(buffer()).substr(at, end - at))) return false;
     std::size_t field_end, field_next;
     if (!line_at(next, field_end, field_next)) return false;
-    return is_field_line(std::string_view(buffer_).substr(next, field_end - next));
+    return is_field_line(std::string_view(buffer()).substr(next, field_end - next));
 }
 
 // First record start at a line beginning in [from, limit), or the end of the input (or `limit`).
@@ -139,8 +175,8 @@ std::size_t WetReader::find_record_start(std::size_t from, std::size_t limit) {
     std::size_t at = from;
     while (at < limit) {
         std::size_t end, next;
-        if (!line_at(at, end, next)) return buffer_.size();
-        if (buffer_.compare(at, 5, "WARC/") == 0 && is_record_start(at)) return at;
+        if (!line_at(at, end, next)) return buffer().size();
+        if (buffer().compare(at, 5, "WARC/") == 0 && is_record_start(at)) return at;
         at = next;
     }
     return limit;
@@ -155,7 +191,7 @@ bool WetReader::parse_headers(WarcRecord& record, std::size_t& body_at) {
             body_at = at;
             return false;
         }
-        std::string_view line(buffer_.data() + at, end - at);
+        std::string_view line(buffer().data() + at, end - at);
         at = next;
         if (is_blank(line) || at - pos_ > kMaxHeaderBytes) break;
         std::size_t colon = line.find(':');
@@ -194,7 +230,7 @@ void WetReader::reject_other_compression() {
                                     {"\x28\xB5\x2F\xFD", 4, "zstd", "zstd -dc"},
                                     {"BZh", 3, "bzip2", "bzip2 -dc"}};
     for (const Magic& magic : kMagics) {
-        if (buffer_.size() >= magic.size && buffer_.compare(0, magic.size, magic.bytes, magic.size) == 0) {
+        if (buffer().size() >= magic.size && buffer().compare(0, magic.size, magic.bytes, magic.size) == 0) {
             throw Error(describe("cannot read", input_.name(),
                                  std::string(magic.format) + "-compressed; ccnet-filter reads gzip or plain WET",
                                  std::string("decompress it first, for example ") + magic.command +
@@ -251,9 +287,9 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
             end_of_input(stray);
             return false;
         }
-        std::string_view line(buffer_.data() + pos_, end - pos_);
+        std::string_view line(buffer().data() + pos_, end - pos_);
         if (!is_blank(line)) {
-            if (buffer_.compare(pos_, 5, "WARC/") == 0 && is_record_start(pos_)) break;
+            if (buffer().compare(pos_, 5, "WARC/") == 0 && is_record_start(pos_)) break;
             stray += next - pos_;
         }
         pos_ = next;
@@ -285,23 +321,23 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
         std::size_t declared_end = body_at + static_cast<std::size_t>(record.content_length);
         if (!fill(declared_end) && !input_.error().empty()) {
             // The record's own bytes are cut by a damaged gzip member: drop it and report.
-            pos_ = buffer_.size();
+            pos_ = buffer().size();
             ++faults_.truncated_files;
             throw Error(input_.error());
         }
-        if (buffer_.size() >= declared_end) {
+        if (buffer().size() >= declared_end) {
             std::size_t at = declared_end, end, next;
             while (true) {
                 if (!line_at(at, end, next)) {
                     framed = true;
-                    region_end = buffer_.size();
+                    region_end = buffer().size();
                     break;
                 }
-                if (is_blank(std::string_view(buffer_.data() + at, end - at))) {
+                if (is_blank(std::string_view(buffer().data() + at, end - at))) {
                     at = next;
                     continue;
                 }
-                if (buffer_.compare(at, 5, "WARC/") == 0 && is_record_start(at)) {
+                if (buffer().compare(at, 5, "WARC/") == 0 && is_record_start(at)) {
                     framed = true;
                     region_end = at;
                 }
@@ -327,7 +363,7 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
         region_end = find_record_start(body_at, body_at + kMaxRecordBytes);
     } else {
         // A correctly framed block may contain a line that reads "WARC/1.0"; it stays in the body.
-        std::string_view body(buffer_.data() + body_at, region_end - body_at);
+        std::string_view body(buffer().data() + body_at, region_end - body_at);
         std::size_t hit = body.compare(0, 5, "WARC/") == 0 ? 0 : find_line_start(body, 0);
         for (; hit != std::string_view::npos; hit = find_line_start(body, hit + 1)) {
             if (body[hit] == '\n') ++hit;
@@ -343,7 +379,7 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
         }
     }
 
-    body = std::string_view(buffer_.data() + body_at, region_end - body_at);
+    body = std::string_view(buffer().data() + body_at, region_end - body_at);
     pos_ = region_end;
     return true;
 }

@@ -24,7 +24,8 @@ void log_warning(const std::string& message);  // always shown
 // Prints the first warning for `key` and counts the rest.
 void log_warning_once(const std::string& key, const std::string& message);
 
-// Prints one line per warning key that repeated, with its count.
+// Prints one line per warning key that repeated, with its count, named by the first message's
+// text before its quoted subject ("wrong Content-Length: 4 times in all").
 void log_warning_counts();
 
 // Prints the closing resource line: wall time, CPU time, peak resident memory.

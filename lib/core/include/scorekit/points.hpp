@@ -33,7 +33,8 @@ struct PointLocation {
 
 // A file argument split into the file and the HDF5 dataset inside it. "FILE:/GROUP/NAME" names a
 // dataset, and so does "FILE.h5:NAME" when FILE ends in .h5, .hdf5 or .hdf (meaning /NAME).
-// Otherwise the whole argument is the file and `dataset` is empty.
+// Otherwise, and whenever the whole argument names an existing file (not a directory), the whole
+// argument is the file and `dataset` is empty.
 struct DatasetSpec {
     std::string file;
     std::string dataset;
@@ -62,8 +63,10 @@ PointSet read_points(const std::string& spec, int expected_dim = 0, const std::s
 
 // Writes points as HDF5 (float64 dataset with provenance) or as tab-separated text with
 // round-trip precision. `columns` (optional) become a text header or a `columns` attribute.
+// A non-empty `comment` becomes a first text line "# <comment>", which readers skip. HDF5
+// outputs ignore it.
 void write_points(const std::string& spec, const RowMatrix& points,
-                  const std::vector<std::string>& columns = {});
+                  const std::vector<std::string>& columns = {}, const std::string& comment = "");
 
 // Writes tab-separated rows with round-trip precision.
 void write_text_rows(std::FILE* stream, const RowMatrix& points);

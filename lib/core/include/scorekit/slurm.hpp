@@ -27,8 +27,8 @@ std::string expand_shard_pattern(const std::string& pattern, int shard);
 // digits (0003), as in ccnet-filter. When the shard comes from the SLURM array variables
 // (`from_environment`) and there is more than one, every task runs the same command line, so
 // the name must differ per task: it must contain {shard} or the task id as a separate number
-// (samples-3.h5 for task 3). Otherwise, or if `output` is standard output ("-"), the rule does
-// not apply. Throws UsageError naming `option` and the value for a name that all tasks share.
+// (samples-3.h5 for task 3), outside the file-type suffix (the 5 of .h5 does not count).
+// Otherwise, or if `output` is standard output ("-"), the rule does not apply. Throws UsageError naming `option` and the value for a name that all tasks share.
 std::string shard_output_path(const std::string& output, ShardSpec shard, bool from_environment,
                               const std::string& option = "--output");
 

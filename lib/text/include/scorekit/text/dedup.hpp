@@ -19,8 +19,8 @@ std::uint64_t line_hash(std::string_view line, std::string& scratch);
 
 // Hashes of every line of `text` split on "\n" (Python's str.split("\n"), so an empty text gives
 // one hash, that of the empty line). The lines are normalised first and then hashed together,
-// several at a time; `scratch` is no longer used.
-void hash_lines(std::string_view text, std::vector<std::uint64_t>& hashes, std::string& scratch);
+// several at a time.
+void hash_lines(std::string_view text, std::vector<std::uint64_t>& hashes);
 
 // A set of 64-bit hashes, each with a flag "seen in two or more documents". Open addressing with
 // linear probing over a flat array of 8-byte keys plus a bit array of flags, so a slot costs

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "scorekit/text/wet_reader.hpp"
@@ -55,8 +56,16 @@ enum class RecordOutcome { document, other_type, missing_headers, empty_body, bi
 // length = Content-Length. Invalid UTF-8 is repaired to U+FFFD, control characters other than
 // TAB are deleted (cc_net keeps them), and a body where more than 5% of the bytes are NUL,
 // control characters or invalid UTF-8 is rejected as binary. Counts and logs each fault.
-RecordOutcome record_to_document(const WarcRecord& record, const std::string& segment,
+// `body` is the record's content block (record.body is ignored), so a caller can pass a view
+// into the reader's buffer (WetReader::next with a body view).
+RecordOutcome record_to_document(const WarcRecord& record, std::string_view body, const std::string& segment,
                                  const std::string& file, ReaderFaults& faults, Document& document);
+
+// The same for a record that carries its content block in record.body.
+inline RecordOutcome record_to_document(const WarcRecord& record, const std::string& segment,
+                                        const std::string& file, ReaderFaults& faults, Document& document) {
+    return record_to_document(record, record.body, segment, file, faults, document);
+}
 
 // The host part of a URL as Python's urllib.parse.urlparse(url).netloc (may include
 // user info and port).

@@ -28,6 +28,10 @@ void write_file_atomically(const std::string& path, const std::string& content);
 
 bool file_exists(const std::string& path);
 
+// Throws Error "cannot load <kind> "<path>": <system reason>; <hint>" unless `path` can be opened
+// for reading. Libraries such as fastText report a missing file without the reason.
+void check_readable(const std::string& path, const std::string& kind, const std::string& hint);
+
 // Creates a directory and its parents. Throws Error on failure.
 void make_directories(const std::string& path);
 

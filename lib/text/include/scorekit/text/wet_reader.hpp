@@ -51,6 +51,7 @@ private:
     bool refill();
     bool read_more_input();
     bool inflate_whole_member();
+    void inflate_streamed();
     void fail(const std::string& reason, const std::string& hint);
 
     std::string name_;
@@ -61,7 +62,7 @@ private:
     bool finished_ = false;
     void* stream_ = nullptr;        // z_stream, opaque so that zlib.h stays out of this header
     void* decompressor_ = nullptr;  // libdeflate_decompressor, opaque for the same reason
-    std::vector<char> member_out_;  // the last member inflated whole, not yet returned
+    std::vector<char> member_out_;  // inflated bytes not yet returned: a whole member, or what zlib streamed last
     std::size_t member_out_begin_ = 0, member_out_end_ = 0;
     std::vector<unsigned char> in_;
     std::size_t in_begin_ = 0, in_end_ = 0;
@@ -126,6 +127,11 @@ public:
     // content block in the reader's buffer, valid until the next call, which saves a copy.
     bool next(WarcRecord& record, std::string_view& body);
 
+    // The buffer that the last body view points into. While a caller keeps this pointer, the views into
+    // it stay valid across later calls, because the reader then neither moves nor overwrites its
+    // bytes and starts a new buffer when it needs room.
+    std::shared_ptr<const std::string> share_buffer();
+
     const CompressedInput& input() const { return input_; }
 
 private:
@@ -137,10 +143,13 @@ private:
     std::size_t find_record_start(std::size_t from, std::size_t limit);
     bool parse_headers(WarcRecord& record, std::size_t& body_at);
     void compact();
+    void make_room_for_read();
+    std::string& buffer() { return *storage_; }
 
     CompressedInput input_;
     ReaderFaults& faults_;
-    std::string buffer_;
+    std::shared_ptr<std::string> storage_;  // the input bytes from base_ on
+    bool shared_ = false;                   // share_buffer() handed out storage_
     std::size_t pos_ = 0;       // first unconsumed byte in buffer_
     std::uint64_t base_ = 0;    // decompressed offset of buffer_[0]
     bool eof_ = false;
