@@ -167,6 +167,35 @@ TEST_CASE("exact categorical at confident predictions", "[fim]") {
     }
 }
 
+// Lambda of a confident prediction is small, and diag(p) - p p^T formed by subtraction keeps only
+// about eps / (1 - p_k) of its relative accuracy. The expected matrix here has no subtraction,
+// because its diagonal is p_c times the sum of the other classes' p.
+TEST_CASE("exact categorical keeps digits when confident", "[fim]") {
+    for (double gap : {16.0, 24.0, 30.0}) {
+        RowMatrix weight(3, 1);
+        weight << gap, 0.5, -0.25;
+        FisherModel model = FisherModel::linear_stack({{weight, Vector(), "identity"}});
+        RowMatrix inputs = RowMatrix::Ones(1, 1);
+        Eigen::Vector3d logits(gap, 0.5, -0.25);
+        Eigen::Vector3d p = (logits.array() - logits.maxCoeff()).exp();
+        p /= p.sum();
+        RowMatrix expected = -p * p.transpose();
+        for (int c = 0; c < 3; ++c) {
+            double others = 0;
+            for (int k = 0; k < 3; ++k) others += k == c ? 0.0 : p(k);
+            expected(c, c) = p(c) * others;
+        }
+        const double scale = expected.cwiseAbs().maxCoeff();
+        INFO("logit gap " << gap);
+        for (Representation representation : {Representation::dense, Representation::kfac}) {
+            FisherMatrix fisher = compute_fisher(model, inputs, Labels(), problem_for("exact"), representation);
+            const RowMatrix got = representation == Representation::dense ? fisher.dense : fisher.kfac[0].gradient_factor;
+            INFO("representation " << to_string(representation));
+            CHECK((got - expected).cwiseAbs().maxCoeff() / scale < 1e-13);
+        }
+    }
+}
+
 // A dense request is rejected before any work when its estimate exceeds the limit.
 TEST_CASE("memory estimate limits dense", "[fim]") {
     FisherModel model = deep_classifier();

@@ -111,7 +111,9 @@ void exact_vectors(const double* f, std::int64_t batch, std::int64_t outputs, co
                 for (std::int64_t c = 0; c < outputs; ++c) others += c == k ? 0.0 : p[c];
                 const double rest = others / (1 + s[k]);  // 1 - s_k
                 for (std::int64_t c = 0; c < outputs; ++c) {
-                    v[c] = s[c] - (c == k ? 1.0 : 0.0);
+                    // v_k = s_k - 1 equals -rest, which keeps full relative accuracy where the
+                    // subtraction would keep only about eps / (1 - s_k).
+                    v[c] = c == k ? -rest : s[c];
                     // Where p_k rounds to 1, Lambda and v vanish: the factor is 0, not 0 / 0.
                     w[c] = rest > 0 ? s[c] / rest : 0.0;
                 }

@@ -504,18 +504,20 @@ private:
             for (std::int64_t c = 0; c < outputs; ++c) d[c] = derivative(f, static_cast<double>(pre[n * outputs + c]));
             switch (problem_.likelihood) {
                 case Likelihood::categorical: {
-                    // D (diag(p) - p p^T) D = diag(d^2 p) - (d p)(d p)^T.
+                    // D (diag(p) - p p^T) D. The diagonal d_c^2 p_c (1 - p_c) takes 1 - p_c as the
+                    // sum of the other classes' p, because p_c - p_c^2 cancels when p_c is near 1.
                     for (std::int64_t c = 0; c < outputs; ++c) logits[c] = output[n * outputs + c];
                     const double top = *std::max_element(logits.begin(), logits.end());
                     double total = 0;
                     for (std::int64_t c = 0; c < outputs; ++c) total += q[c] = std::exp(logits[c] - top);
                     for (std::int64_t c = 0; c < outputs; ++c) {
-                        const double p = q[c] / total;
-                        factor[c * outputs + c] += d[c] * d[c] * p;
-                        q[c] = d[c] * p;
+                        double others = 0;
+                        for (std::int64_t k = 0; k < outputs; ++k) others += k == c ? 0.0 : q[k];
+                        factor[c * outputs + c] += d[c] * d[c] * (q[c] / total) * (others / total);
                     }
+                    for (std::int64_t c = 0; c < outputs; ++c) q[c] = d[c] * q[c] / total;
                     for (std::int64_t i = 0; i < outputs; ++i) {
-                        for (std::int64_t j = i; j < outputs; ++j) factor[i * outputs + j] -= q[i] * q[j];
+                        for (std::int64_t j = i + 1; j < outputs; ++j) factor[i * outputs + j] -= q[i] * q[j];
                     }
                     break;
                 }
