@@ -35,11 +35,12 @@ if ! "$PYTHON" "$SRC/tests/fixtures/make_archive_fixtures.py" "$AX" 2> "$WORK/fi
     finish
 fi
 
-# same_results NAME FILE REFERENCE: every dataset under /fisher, in order, has the same shape and
-# max |a - b| <= 1e-12 max |b| (layer names differ between the files, so they are not compared).
+# same_results NAME FILE REFERENCE [TOLERANCE]: every dataset under /fisher, in order, has the same
+# shape and max |a - b| <= TOLERANCE (1e-12) max |b| (layer names differ between the files, so they
+# are not compared).
 same_results() {
     local result
-    result=$("$PYTHON" - "$2" "$3" <<'PY'
+    result=$("$PYTHON" - "$2" "$3" "${4:-1e-12}" <<'PY'
 import sys, h5py, numpy as np
 def datasets(path):
     found = []
@@ -49,7 +50,7 @@ got, ref = datasets(sys.argv[1]), datasets(sys.argv[2])
 if len(got) != len(ref) or not ref:
     print(f"{len(got)} datasets, expected {len(ref)}")
 for a, b in zip(got, ref):
-    if a.shape != b.shape or np.abs(a - b).max() > 1e-12 * np.abs(b).max():
+    if a.shape != b.shape or np.abs(a - b).max() > float(sys.argv[3]) * np.abs(b).max():
         print(f"shape {a.shape} vs {b.shape}, max difference {np.abs(a - b).max() if a.shape == b.shape else 'n/a'}")
         break
 PY
@@ -215,7 +216,11 @@ for request in "diag" "dense" "block" "block --blocks tensor" "implicit --vector
     for other in tanh_marked.pt tanh_custom.pt tanh_mlp.h5; do
         # shellcheck disable=SC2086
         fim_tanh "$other $tag" "$AX/$other" -e exact -r $request
-        same_results "archive and $other, $request" "$WORK/$other $tag.h5" "$WORK/archive $tag.h5"
+        # Conjugate gradients stop at a residual of 1e-10 |g|, so two ways of forming F v that differ
+        # in rounding agree only to about that times the condition number (9.5e-12 seen).
+        tolerance=1e-12
+        case $request in implicit*--solve*) tolerance=1e-9 ;; esac
+        same_results "archive and $other, $request" "$WORK/$other $tag.h5" "$WORK/archive $tag.h5" $tolerance
     done
 done
 for estimator in exact mc:3 empirical; do
@@ -225,6 +230,12 @@ for estimator in exact mc:3 empirical; do
         same_results "archive and $other, kfac $estimator" "$WORK/$other kfac $estimator.h5" "$WORK/archive kfac $estimator.h5"
     done
 done
+
+# A layer used twice has one weight: fim lists PyTorch's 46 parameters, not the 66 of an unshared stack.
+if ls "$BIN"/../lib/libscorekit_score.so* > /dev/null 2>&1; then
+    run_case "shared layer" 0 "" -- "$FIM" -m "$AX/shared.pt" -i "$AX/inputs.tsv" -e exact -r diag -q
+    [ "$(field parameters)" = "46" ] || fail "shared layer: $(field parameters) parameters, expected 46"
+fi
 
 # LibTorch is loaded only for a module that is not such a stack (about 0.4 s of CPU per run).
 for model in tanh.pt traced_f32.pt tanh_mlp.h5; do

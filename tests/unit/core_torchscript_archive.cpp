@@ -59,7 +59,8 @@ TEST_CASE("archive reader on exported TorchScript files", "[core][fim][torchscri
 
     SECTION("scripted and traced stacks read exactly") {
         const std::vector<std::string> names = {"scripted_f32", "traced_f32", "scripted_f64", "traced_f64",
-                                                "activations",  "strided",    "tanh",         "deflated"};
+                                                "activations",  "strided",    "tanh",         "deflated",
+                                                "identity_traced"};
         for (const std::string& name : names) {
             INFO(name);
             ArchiveSequential archive = read_archive_sequential(f.dir + "/" + name + ".pt");
@@ -107,6 +108,9 @@ TEST_CASE("archive reader on exported TorchScript files", "[core][fim][torchscri
             {"frozen.pt", "has no children"},
             {"half.pt", "HalfStorage, not float32 or float64"},
             {"tanh_marked.pt", "its own tensor marker"},
+            {"hook_scripted.pt", "has forward hooks"},
+            {"hook_traced.pt", "forward does more than call its children in order"},
+            {"shared.pt", "share a tensor storage (shared parameters)"},
             {"truncated.pt", "no zip end of central directory record"},
             {"plain.zip", "no data.pkl"},
             {"damaged.pt", "entry tanh/data/0 fails its CRC-32 check"},

@@ -196,6 +196,11 @@ FisherModel::Impl load_with_torch(const std::string& path, int threads) {
                              ? read_sequential(impl, impl.module->children())
                              : "the module is a " + type +
                                    ", not an nn.Sequential of linear layers and elementwise activations";
+    // A layer used twice (or two layers holding one tensor) would become two layers with their own
+    // parameters, where the module lists the shared parameters once.
+    if (impl.kfac_obstacle.empty() && parameter_count(impl.parameters) != parameter_count(impl.module->parameters())) {
+        impl.kfac_obstacle = "the module shares parameters between layers";
+    }
     if (impl.kfac_obstacle.empty() && !stack_matches_module(impl)) {
         impl.kfac_obstacle = "the module's forward does not compute the stack of its children";
     }

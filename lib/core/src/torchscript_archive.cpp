@@ -593,10 +593,32 @@ SequentialChild read_child(ZipArchive& archive, const std::string& prefix, const
     return child;
 }
 
+// Rejects a child that repeats an earlier one or shares a tensor storage with it. A stack would
+// give each use of a shared weight its own parameters, where PyTorch lists the weight once.
+void check_not_shared(const std::string& name, const Value& child, std::map<const Value*, std::string>& modules,
+                      std::map<std::string, std::string>& storages) {
+    auto [module, added] = modules.emplace(&child, name);
+    if (!added) {
+        throw Unreadable("the nn.Sequential holds child \"" + module->second + "\" again as \"" + name +
+                         "\" (shared parameters)");
+    }
+    for (const char* tensor : {"weight", "bias"}) {
+        const ValuePointer* value = state_entry(child, tensor);
+        if (!value || (*value)->type != Value::Type::tensor) continue;
+        auto [storage, new_storage] = storages.emplace((*value)->storage.key, name);
+        if (!new_storage) {
+            throw Unreadable("children \"" + storage->second + "\" and \"" + name +
+                             "\" share a tensor storage (shared parameters)");
+        }
+    }
+}
+
 // Children in the order of their names "0", "1", ...; other state entries are attributes of the
 // Sequential itself (training, hooks) and must not be modules or tensors.
 std::vector<SequentialChild> read_children(ZipArchive& archive, const std::string& prefix, const Value& root) {
     std::vector<SequentialChild> children;
+    std::map<const Value*, std::string> modules;
+    std::map<std::string, std::string> storages;
     for (const auto& [key, value] : root.entries) {
         if (key->type != Value::Type::string) throw Unreadable("the nn.Sequential has a state key that is not a string");
         if (value->type != Value::Type::object) {
@@ -606,10 +628,171 @@ std::vector<SequentialChild> read_children(ZipArchive& archive, const std::strin
         if (key->text != std::to_string(children.size())) {
             throw Unreadable("the nn.Sequential's child \"" + key->text + "\" is out of order");
         }
+        check_not_shared(key->text, *value, modules, storages);
         children.push_back(read_child(archive, prefix, *value));
         children.back().name = key->text;
     }
     return children;
+}
+
+// ---- forward code ----------------------------------------------------------------------------
+// torch.jit.save stores the TorchScript source of each class under code/, one file per Python
+// module ("__torch__.torch.nn.modules.container" in code/__torch__/torch/nn/modules/container.py).
+// The class names alone do not say what forward computes: a forward hook, scripted or traced,
+// adds its operations to the Sequential's forward. So the reader accepts only a forward that
+// passes its input through the children in order, in the forms that torch 1.13 writes:
+//   input0 = (_0).forward(input, )              scripted
+//   _3 = (_1).forward((_0).forward(input, ), )  traced
+
+std::string trim(const std::string& text) {
+    const std::size_t first = text.find_first_not_of(' ');
+    if (first == std::string::npos) return "";
+    return text.substr(first, text.find_last_not_of(' ') - first + 1);
+}
+
+bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+// Whether children [from, to) are all nn.Identity, which a traced forward leaves out.
+bool only_identities(const std::vector<bool>& identity, std::int64_t from, std::int64_t to) {
+    if (from > to || to > static_cast<std::int64_t>(identity.size())) return false;
+    return std::all_of(identity.begin() + from, identity.begin() + to, [](bool skipped) { return skipped; });
+}
+
+// Evaluates a forward expression as the number of children applied to the input so far.
+class ChainExpression {
+public:
+    ChainExpression(const std::string& text, const std::map<std::string, std::int64_t>& values,
+                    const std::map<std::string, std::int64_t>& children, const std::vector<bool>& identity)
+        : text_(text), values_(values), children_(children), identity_(identity) {}
+
+    std::int64_t evaluate() {
+        const std::int64_t depth = term();
+        if (position_ != text_.size()) fail();
+        return depth;
+    }
+
+    [[noreturn]] static void fail() {
+        throw Unreadable("the nn.Sequential's forward does more than call its children in order (a forward hook?)");
+    }
+
+private:
+    std::int64_t term() {
+        if (!accept("(")) {
+            auto found = values_.find(identifier());
+            if (found == values_.end()) fail();
+            return found->second;
+        }
+        auto child = children_.find(identifier());
+        if (child == children_.end() || !accept(").forward(")) fail();
+        const std::int64_t depth = term();
+        if (!accept(", )") || !only_identities(identity_, depth, child->second)) fail();
+        return child->second + 1;
+    }
+
+    std::string identifier() {
+        const std::size_t start = position_;
+        while (position_ < text_.size() && is_identifier_char(text_[position_])) ++position_;
+        return text_.substr(start, position_ - start);
+    }
+
+    bool accept(const std::string& token) {
+        if (text_.compare(position_, token.size(), token) != 0) return false;
+        position_ += token.size();
+        return true;
+    }
+
+    const std::string& text_;
+    const std::map<std::string, std::int64_t>& values_;
+    const std::map<std::string, std::int64_t>& children_;
+    const std::vector<bool>& identity_;
+    std::size_t position_ = 0;
+};
+
+// The lines of `class <name>(Module):` in a code file, up to the next class.
+std::vector<std::string> class_lines(const std::string& source, const std::string& name) {
+    std::vector<std::string> lines;
+    bool inside = false;
+    std::size_t start = 0;
+    while (start < source.size()) {
+        std::size_t end = source.find('\n', start);
+        if (end == std::string::npos) end = source.size();
+        const std::string line = source.substr(start, end - start);
+        start = end + 1;
+        if (line.compare(0, 6, "class ") == 0) {
+            if (inside) break;
+            inside = line == "class " + name + "(Module):";
+            continue;
+        }
+        if (inside) lines.push_back(line);
+    }
+    return lines;
+}
+
+// Checks that the root Sequential's forward applies its children in order and nothing else.
+void check_chain_forward(ZipArchive& archive, const std::string& prefix, const std::string& qualified,
+                         const std::vector<SequentialChild>& sequence) {
+    std::vector<bool> identity;
+    for (const auto& child : sequence) identity.push_back(child.kind == "Identity");
+    const auto count = static_cast<std::int64_t>(sequence.size());
+    for (const auto& [entry, info] : archive.entries()) {
+        if (entry.compare(0, prefix.size() + 5, prefix + "code/") != 0 || entry.size() < 3 ||
+            entry.compare(entry.size() - 3, 3, ".py") != 0) {
+            continue;
+        }
+        const std::string source = archive.read(entry);
+        if (source.find("__forward_hooks__ =") != std::string::npos ||
+            source.find("__forward_pre_hooks__ =") != std::string::npos) {
+            throw Unreadable("a module of the archive has forward hooks (" + entry + ")");
+        }
+    }
+    const std::size_t space = qualified.find(' ');
+    std::string file = qualified.substr(0, space);
+    std::replace(file.begin(), file.end(), '.', '/');
+    const std::vector<std::string> lines = class_lines(archive.read(prefix + "code/" + file + ".py"), qualified.substr(space + 1));
+
+    // The signature "  def forward(self: ..., NAME: Tensor) -> Tensor:" may span several lines.
+    std::size_t at = 0;
+    while (at < lines.size() && lines[at].compare(0, 14, "  def forward(") != 0) ++at;
+    std::string signature;
+    for (; at < lines.size(); ++at) {
+        signature += lines[at];
+        if (!signature.empty() && signature.back() == ':') break;
+    }
+    const std::size_t comma = signature.find(','), colon = signature.find(':', comma);
+    if (at == lines.size() || comma == std::string::npos || colon == std::string::npos) {
+        throw Unreadable("the nn.Sequential's forward code is not in a form this reader knows");
+    }
+    std::map<std::string, std::int64_t> values{{trim(signature.substr(comma + 1, colon - comma - 1)), 0}};
+    std::map<std::string, std::int64_t> children;
+    for (++at; at < lines.size() && lines[at].compare(0, 4, "    ") == 0; ++at) {
+        const std::string statement = trim(lines[at]);
+        if (statement.compare(0, 7, "return ") == 0) {
+            const std::int64_t depth = ChainExpression(statement.substr(7), values, children, identity).evaluate();
+            if (!only_identities(identity, depth, count)) ChainExpression::fail();
+            return;
+        }
+        const std::size_t equals = statement.find(" = ");
+        const std::string name = statement.substr(0, equals == std::string::npos ? 0 : equals);
+        const std::string value = equals == std::string::npos ? statement : statement.substr(equals + 3);
+        const std::string getattr = "getattr(self, \"";
+        if (!name.empty() && value.compare(0, getattr.size(), getattr) == 0 && value.size() > getattr.size() + 2 &&
+            value.compare(value.size() - 2, 2, "\")") == 0) {
+            const std::string index = value.substr(getattr.size(), value.size() - getattr.size() - 2);
+            if (index.empty() || !std::all_of(index.begin(), index.end(), ::isdigit)) break;
+            children[name] = std::stoll(index);
+            continue;
+        }
+        if (name.empty() || !std::all_of(name.begin(), name.end(), is_identifier_char)) break;
+        // A traced nn.Identity is called without arguments, and its result is not used.
+        const std::size_t close = value.find(").forward()");
+        if (value[0] == '(' && close != std::string::npos && close + 11 == value.size()) {
+            auto child = children.find(value.substr(1, close - 1));
+            if (child == children.end() || !only_identities(identity, child->second, child->second + 1)) break;
+            continue;
+        }
+        values[name] = ChainExpression(value, values, children, identity).evaluate();
+    }
+    ChainExpression::fail();  // a statement of another form, or no return
 }
 
 // The directory that torch.jit.save puts every entry under ("archive/" or the file's stem).
@@ -641,6 +824,7 @@ ArchiveSequential read_archive_sequential(const std::string& path) {
         }
         result.children = read_children(archive, prefix, *root);
         if (result.children.empty()) throw Unreadable("the nn.Sequential has no children");
+        check_chain_forward(archive, prefix, root->text, result.children);
     } catch (const Unreadable& e) {
         result.rejection = e.what();
         result.children.clear();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 #include "fim_likelihood.hpp"
 #include "fim_model.hpp"
@@ -58,6 +59,17 @@ std::string owning_layer(const std::string& name) {
     return dot == std::string::npos ? std::string() : name.substr(0, dot);
 }
 
+// The module's parameters, each once. A submodule used twice appears under both names in
+// named_parameters(), but it is one parameter, as PyTorch's Module.parameters() lists it.
+std::vector<torch::jit::Named<torch::Tensor>> unique_parameters(const torch::jit::Module& module) {
+    std::vector<torch::jit::Named<torch::Tensor>> result;
+    std::set<const c10::TensorImpl*> seen;
+    for (const auto& parameter : module.named_parameters()) {
+        if (seen.insert(parameter.value.unsafeGetTensorImpl()).second) result.push_back(parameter);
+    }
+    return result;
+}
+
 // The inputs and labels of one batch.
 struct Batch {
     std::int64_t first = 0, size = 0;
@@ -108,7 +120,7 @@ TorchFisherModule::TorchFisherModule(const std::string& path) : source_(path) {
                              "save it with torch.jit.script(model).save(path) or torch.jit.trace"));
     }
     module_.eval();
-    for (const auto& parameter : module_.named_parameters()) {
+    for (const auto& parameter : unique_parameters(module_)) {
         ParameterInfo info;
         info.name = parameter.name;
         info.shape.assign(parameter.value.sizes().begin(), parameter.value.sizes().end());
@@ -154,7 +166,7 @@ void TorchFisherModule::use_dtype(torch::Dtype dtype) {
     if (dtype == dtype_) return;
     module_.to(dtype);
     tensors_.clear();
-    for (const auto& parameter : module_.parameters()) tensors_.push_back(parameter);
+    for (const auto& parameter : unique_parameters(module_)) tensors_.push_back(parameter.value);
     dtype_ = dtype;
 }
 
