@@ -235,6 +235,17 @@ done
 if ls "$BIN"/../lib/libscorekit_score.so* > /dev/null 2>&1; then
     run_case "shared layer" 0 "" -- "$FIM" -m "$AX/shared.pt" -i "$AX/inputs.tsv" -e exact -r diag -q
     [ "$(field parameters)" = "46" ] || fail "shared layer: $(field parameters) parameters, expected 46"
+
+    # A traced LeakyReLU(0.2) whose unit fim's probe inputs leave active: the slope comes from the
+    # traced code, not from the default of 0.01.
+    run_case "traced leaky slope" 0 "" -- "$FIM" -m "$AX/leaky_traced.pt" -i "$AX/leaky.inputs.tsv" -e exact -r diag \
+        -o "$WORK/leaky.h5" -q
+    "$PYTHON" -c "
+import sys, h5py, numpy as np
+got = h5py.File('$WORK/leaky.h5', 'r')['fisher/diagonal'][()]
+expected = np.loadtxt('$AX/leaky.diag.tsv')
+sys.exit(0 if np.abs(got - expected).max() <= 1e-12 * np.abs(expected).max() else 1)" ||
+        fail "traced leaky slope: the diagonal differs from autograd's"
 fi
 
 # LibTorch is loaded only for a module that is not such a stack (about 0.4 s of CPU per run).

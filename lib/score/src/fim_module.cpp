@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "fim_likelihood.hpp"
@@ -68,6 +69,28 @@ std::vector<torch::jit::Named<torch::Tensor>> unique_parameters(const torch::jit
         if (seen.insert(parameter.value.unsafeGetTensorImpl()).second) result.push_back(parameter);
     }
     return result;
+}
+
+// Copies the constants of a traced LeakyReLU, ELU or Softplus, which exist only as inputs of its
+// aten call (aten::leaky_relu(%x, %slope)), into `entry`. A scripted module has them as attributes.
+void read_traced_constants(const torch::jit::Module& child, SequentialChild& entry) {
+    static const std::map<std::string, std::vector<std::string>> constants = {
+        {"aten::leaky_relu", {"negative_slope"}}, {"aten::leaky_relu_", {"negative_slope"}},
+        {"aten::elu", {"alpha"}},                 {"aten::elu_", {"alpha"}},
+        {"aten::softplus", {"beta", "threshold"}}};
+    c10::optional<torch::jit::Method> forward = child.find_method("forward");
+    if (!forward) return;
+    for (torch::jit::Node* node : forward->graph()->nodes()) {
+        auto found = constants.find(node->kind().toQualString());
+        if (found == constants.end()) continue;
+        for (std::size_t i = 0; i < found->second.size() && i + 1 < node->inputs().size(); ++i) {
+            const std::string& name = found->second[i];
+            c10::optional<c10::IValue> value = torch::jit::toIValue(node->inputs()[i + 1]);
+            if (!value || entry.attributes.count(name)) continue;
+            if (value->isDouble()) entry.attributes[name] = value->toDouble();
+            if (value->isInt()) entry.attributes[name] = static_cast<double>(value->toInt());
+        }
+    }
 }
 
 // The inputs and labels of one batch.
@@ -157,6 +180,7 @@ std::vector<SequentialChild> TorchFisherModule::children() const {
             if (value.isDouble()) entry.attributes[name] = value.toDouble();
             if (value.isInt()) entry.attributes[name] = static_cast<double>(value.toInt());
         }
+        read_traced_constants(child.value, entry);
         result.push_back(entry);
     }
     return result;
