@@ -599,7 +599,7 @@ void check_not_shared(const std::string& name, const Value& child, std::map<cons
                       std::map<std::string, std::string>& storages) {
     auto [module, added] = modules.emplace(&child, name);
     if (!added) {
-        throw Unreadable("the nn.Sequential holds child \"" + module->second + "\" again as \"" + name +
+        throw Unreadable("the nn.Sequential contains child \"" + module->second + "\" again as \"" + name +
                          "\" (shared parameters)");
     }
     for (const char* tensor : {"weight", "bias"}) {
@@ -760,7 +760,7 @@ void check_chain_forward(ZipArchive& archive, const std::string& prefix, const s
     }
     const std::size_t comma = signature.find(','), colon = signature.find(':', comma);
     if (at == lines.size() || comma == std::string::npos || colon == std::string::npos) {
-        throw Unreadable("the nn.Sequential's forward code is not in a form this reader knows");
+        throw Unreadable("the nn.Sequential's forward code has a form this reader does not parse");
     }
     std::map<std::string, std::int64_t> values{{trim(signature.substr(comma + 1, colon - comma - 1)), 0}};
     std::map<std::string, std::int64_t> children;
