@@ -248,6 +248,15 @@ sys.exit(0 if np.abs(got - expected).max() <= 1e-12 * np.abs(expected).max() els
         fail "traced leaky slope: the diagonal differs from autograd's"
 fi
 
+# A torch.save file is not TorchScript, with or without LibTorch.
+for saved in pickled.pt state_dict.pt; do
+    run_case "torch.save file $saved" 1 \
+        "^fim: cannot read model \".*$saved\": a torch.save file \(a pickled module or a state_dict\), not TorchScript; .*torch.jit.script" -- \
+        "$FIM" -m "$AX/$saved" -i "$AX/inputs.tsv" -e exact -o "$WORK/saved.h5"
+    expect_one_line_error "torch.save file $saved"
+    expect_no_file "torch.save file $saved" "$WORK/saved.h5"
+done
+
 # LibTorch is loaded only for a module that is not such a stack (about 0.4 s of CPU per run).
 for model in tanh.pt traced_f32.pt tanh_mlp.h5; do
     LD_DEBUG=libs "$FIM" -m "$AX/$model" -i "$AX/inputs.tsv" --likelihood categorical -e exact -r kfac -q \

@@ -814,6 +814,7 @@ ArchiveSequential read_archive_sequential(const std::string& path) {
         ZipArchive archive(path);
         const std::string prefix = archive_prefix(archive);
         if (!archive.entries().count(prefix + "constants.pkl") || !archive.entries().count(prefix + "version")) {
+            result.saved_by_torch_save = !archive.entries().count(prefix + "constants.pkl");
             throw Unreadable("the zip archive has no constants.pkl or version (not a TorchScript archive)");
         }
         const std::string pickle = archive.read(prefix + "data.pkl");

@@ -18,6 +18,9 @@ struct ArchiveSequential {
     // The reason the archive is not such a Sequential or cannot be read without LibTorch, for the
     // log. Empty when the children were read.
     std::string rejection;
+    // Whether the zip archive has data.pkl but not constants.pkl: a torch.save file (a pickled
+    // module or a state_dict), which LibTorch cannot load either.
+    bool saved_by_torch_save = false;
     std::vector<SequentialChild> children;  // in the order of their names "0", "1", ...
 };
 
