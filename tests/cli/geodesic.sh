@@ -182,6 +182,16 @@ run_case_full_disk "full disk" 4 'cannot write dataset ".*nospace\.h5:/distances
 expect_one_line_error "full disk"
 expect_no_file "full disk" "$WORK/nospace.h5"
 
+# small_run_arguments TOOL: options for a short run of TOOL on a 2-D model ($WORK has no spaces).
+small_run_arguments() {
+    case $1 in
+        langevin) echo --chains 3 --steps 5 ;;
+        metric-eval) echo "$WORK/two-d.txt" ;;
+        geodesic) echo --from 1,0 --to 0,1 ;;
+    esac
+}
+printf '1 0\n0 1\n' > "$WORK/two-d.txt"
+
 # The rest needs LibTorch: score-train's models and TorchScript modules. A build without it
 # (-DSCOREKIT_WITH_TORCH=OFF) takes analytic and MLP models and rejects a TorchScript archive (any
 # zip file) with one line.
@@ -189,14 +199,9 @@ if ! torch_layer_built; then
     /usr/bin/python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1], "w").writestr("archive/version", "3")' \
         "$WORK/module.pt" || fail "could not write a zip file"
     for tool in langevin metric-eval geodesic; do
-        case $tool in
-            langevin) arguments=(--chains 3 --steps 5) ;;
-            metric-eval) arguments=("$WORK/points.txt") ;;
-            geodesic) arguments=(--from 1,0 --to 0,1) ;;
-        esac
         run_case "$tool, TorchScript without LibTorch" 1 \
             'cannot load TorchScript module ".*module.pt": this scorekit was built without LibTorch' -- \
-            "$BIN/$tool" -m "$WORK/module.pt" "${arguments[@]}"
+            "$BIN/$tool" -m "$WORK/module.pt" $(small_run_arguments $tool)
         expect_one_line_error "$tool, TorchScript without LibTorch"
     done
     finish
@@ -279,13 +284,8 @@ torch.jit.script(Failing()).save(sys.argv[2])
 PY
 /usr/bin/python3 "$WORK/wrongshape.py" "$WORK/classifier.pt" "$WORK/failing.pt" || fail "could not export the modules"
 for tool in langevin metric-eval geodesic; do
-    case $tool in
-        langevin) arguments=(--chains 3 --steps 5) ;;
-        metric-eval) arguments=("$WORK/nodim-pairs.txt") ;;
-        geodesic) arguments=(--from 1,0 --to 0,1) ;;
-    esac
     run_case "$tool, classifier module" 1 'invalid TorchScript output ".*classifier.pt": input \[1, 4\] gave output \[1, 3\]' -- \
-        "$BIN/$tool" -m "$WORK/classifier.pt" "${arguments[@]}"
+        "$BIN/$tool" -m "$WORK/classifier.pt" $(small_run_arguments $tool)
     expect_one_line_error "$tool, classifier module"
 done
 run_case "failing forward" 1 'TorchScript forward failed ".*failing.pt": input \[[0-9]+, 2\]: RuntimeError: mat1 and mat2' -- \
