@@ -67,7 +67,7 @@ fim_tanh() {
 }
 # A build without LibTorch (-DSCOREKIT_WITH_TORCH=OFF) has no torch layer beside the core library:
 # fim computes stacks, MLP files and the normal family, and rejects other modules with one line.
-if ! ls "$BIN"/../lib/libscorekit_score.so* > /dev/null 2>&1; then
+if ! torch_layer_built; then
     fim_tanh "archive kfac" "$AX/tanh.pt" -e exact -r kfac
     fim_tanh "mlp file kfac" "$AX/tanh_mlp.h5" -e exact -r kfac
     same_results "archive and mlp file, kfac" "$WORK/mlp file kfac.h5" "$WORK/archive kfac.h5"

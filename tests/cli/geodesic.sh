@@ -151,6 +151,63 @@ run_case "too few nodes" 2 "--nodes" -- "$exe" -m "$normal" --from 1,0 --to 0,1 
 expect_one_line_error "too few nodes"
 expect_no_file "too few nodes" "$WORK/few.h5"
 
+# --paths is checked before the solve: no result table on stdout with a failure status.
+run_case "unwritable --paths" 1 'cannot write output "/nonexistent/p.tsv"' -- "$exe" -m "$normal" --from 1,0 --to 0,1 \
+    --paths /nonexistent/p.tsv
+[ ! -s "$WORK/out" ] || fail "unwritable --paths: results were written to stdout before the error"
+# In a SLURM array (COUNT > 1) without --shard every task runs the same command line, so the
+# output name must differ per task: {shard} or the task id in it.
+# The tools run in $WORK with relative names, so that a digit in the temporary directory's name
+# cannot pass for the task id.
+array=(env -C "$WORK" SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2)
+run_case "array with one output" 2 'invalid --output ".*fixed.tsv": every task of the SLURM array' -- \
+    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "fixed.tsv"
+expect_one_line_error "array with one output"
+expect_no_file "array with one output" "$WORK/fixed.tsv"
+run_case "array with {shard}" 0 'shard 1/2' -- \
+    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "pairs-{shard}.tsv"
+expect_file "array with {shard}" "$WORK/pairs-0001.tsv"
+run_case "array with task id" 0 'shard 1/2' -- \
+    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "pairs-1.tsv"
+expect_file "array with task id" "$WORK/pairs-1.tsv"
+run_case "array with one --paths" 2 'invalid --paths ".*paths.h5": every task' -- \
+    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "p-{shard}.tsv" --paths "paths.h5"
+
+# A distance matrix that does not fit on the disk (here: over a file size limit) fails with one
+# line and exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed write.
+# The 100 x 100 distances (80 KB) exceed HDF5's 64 KiB sieve buffer, so H5Dwrite itself fails.
+"$BIN/langevin" -m "$gmm" --chains 100 --steps 50 -o "$WORK/hundred.h5" -q || fail "langevin for the full disk case failed"
+run_case_full_disk "full disk" 4 'cannot write dataset ".*nospace\.h5:/distances": H5Dwrite failed' -- \
+    "$exe" -m "$gmm" --all-pairs "$WORK/hundred.h5" --nodes 11 -o "$WORK/nospace.h5" -q
+expect_one_line_error "full disk"
+expect_no_file "full disk" "$WORK/nospace.h5"
+
+# small_run_arguments TOOL: options for a short run of TOOL on a 2-D model ($WORK has no spaces).
+small_run_arguments() {
+    case $1 in
+        langevin) echo --chains 3 --steps 5 ;;
+        metric-eval) echo "$WORK/two-d.txt" ;;
+        geodesic) echo --from 1,0 --to 0,1 ;;
+    esac
+}
+printf '1 0\n0 1\n' > "$WORK/two-d.txt"
+
+# The rest needs LibTorch: score-train's models and TorchScript modules. A build without it
+# (-DSCOREKIT_WITH_TORCH=OFF) takes analytic and MLP models and rejects a TorchScript archive (any
+# zip file) with one line.
+if ! torch_layer_built; then
+    /usr/bin/python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1], "w").writestr("archive/version", "3")' \
+        "$WORK/module.pt" || fail "could not write a zip file"
+    for tool in langevin metric-eval geodesic; do
+        run_case "$tool, TorchScript without LibTorch" 1 \
+            'cannot load TorchScript module ".*module.pt": this scorekit was built without LibTorch' -- \
+            "$BIN/$tool" -m "$WORK/module.pt" $(small_run_arguments $tool)
+        expect_one_line_error "$tool, TorchScript without LibTorch"
+    done
+    finish
+    exit
+fi
+
 # A model trained on Old Faithful. Its network computes in float32, so the solver stops where the
 # energy stalls at that precision, which leaves lengths good to about 1e-6 relative.
 data="$SRC/share/data/faithful.csv"
@@ -194,10 +251,6 @@ awk '{ for (j = 1; j <= NF; j++) d[NR, j] = $j } END {
         ok = d[1, 3] <= d[1, 2] + d[2, 3] && d[1, 2] <= d[1, 3] + d[3, 2] && d[2, 3] <= d[2, 1] + d[1, 3]
         exit !(ok && d[1, 2] > 0 && d[2, 3] > 0 && d[1, 3] > 0) }' "$WORK/out" ||
     fail "triangle inequality: $(tr '\n' ';' < "$WORK/out")"
-# --paths is checked before the solve: no result table on stdout with a failure status.
-run_case "unwritable --paths" 1 'cannot write output "/nonexistent/p.tsv"' -- "$exe" -m "$normal" --from 1,0 --to 0,1 \
-    --paths /nonexistent/p.tsv
-[ ! -s "$WORK/out" ] || fail "unwritable --paths: results were written to stdout before the error"
 # A TorchScript module without a dim attribute gets a clear error, not an internal one.
 # TorchScript compiles from source, so the exporter must be a file.
 cat > "$WORK/nodim.py" <<'PY'
@@ -231,36 +284,13 @@ torch.jit.script(Failing()).save(sys.argv[2])
 PY
 /usr/bin/python3 "$WORK/wrongshape.py" "$WORK/classifier.pt" "$WORK/failing.pt" || fail "could not export the modules"
 for tool in langevin metric-eval geodesic; do
-    case $tool in
-        langevin) arguments=(--chains 3 --steps 5) ;;
-        metric-eval) arguments=("$WORK/nodim-pairs.txt") ;;
-        geodesic) arguments=(--from 1,0 --to 0,1) ;;
-    esac
     run_case "$tool, classifier module" 1 'invalid TorchScript output ".*classifier.pt": input \[1, 4\] gave output \[1, 3\]' -- \
-        "$BIN/$tool" -m "$WORK/classifier.pt" "${arguments[@]}"
+        "$BIN/$tool" -m "$WORK/classifier.pt" $(small_run_arguments $tool)
     expect_one_line_error "$tool, classifier module"
 done
 run_case "failing forward" 1 'TorchScript forward failed ".*failing.pt": input \[[0-9]+, 2\]: RuntimeError: mat1 and mat2' -- \
     "$BIN/metric-eval" -m "$WORK/failing.pt" "$WORK/points.txt"
 expect_one_line_error "failing forward"
-
-# In a SLURM array (COUNT > 1) without --shard every task runs the same command line, so the
-# output name must differ per task: {shard} or the task id in it.
-# The tools run in $WORK with relative names, so that a digit in the temporary directory's name
-# cannot pass for the task id.
-array=(env -C "$WORK" SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2)
-run_case "array with one output" 2 'invalid --output ".*fixed.tsv": every task of the SLURM array' -- \
-    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "fixed.tsv"
-expect_one_line_error "array with one output"
-expect_no_file "array with one output" "$WORK/fixed.tsv"
-run_case "array with {shard}" 0 'shard 1/2' -- \
-    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "pairs-{shard}.tsv"
-expect_file "array with {shard}" "$WORK/pairs-0001.tsv"
-run_case "array with task id" 0 'shard 1/2' -- \
-    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "pairs-1.tsv"
-expect_file "array with task id" "$WORK/pairs-1.tsv"
-run_case "array with one --paths" 2 'invalid --paths ".*paths.h5": every task' -- \
-    "${array[@]}" "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 41 -o "p-{shard}.tsv" --paths "paths.h5"
 
 # LibTorch is loaded only for a TorchScript model: about half a second of CPU per run otherwise.
 LD_DEBUG=libs "$exe" -m "$normal" --from 1,0 --to 0,1 > /dev/null 2> "$WORK/libs-analytic" ||
@@ -278,13 +308,4 @@ cp "$(dirname "$exe")/../lib/libscorekit_core.so.0" "$WORK/corelib/"
 run_case "torch layer missing" 1 'cannot load TorchScript module ".*nodim.pt": the torch layer failed to load' -- \
     env LD_LIBRARY_PATH="$WORK/corelib" "$exe" -m "$WORK/nodim.pt" --pairs "$WORK/nodim-pairs.txt"
 expect_one_line_error "torch layer missing"
-
-# A distance matrix that does not fit on the disk (here: over a file size limit) fails with one
-# line and exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed write.
-# The 100 x 100 distances (80 KB) exceed HDF5's 64 KiB sieve buffer, so H5Dwrite itself fails.
-"$BIN/langevin" -m "$gmm" --chains 100 --steps 50 -o "$WORK/hundred.h5" -q || fail "langevin for the full disk case failed"
-run_case_full_disk "full disk" 4 'cannot write dataset ".*nospace\.h5:/distances": H5Dwrite failed' -- \
-    "$exe" -m "$gmm" --all-pairs "$WORK/hundred.h5" --nodes 11 -o "$WORK/nospace.h5" -q
-expect_one_line_error "full disk"
-expect_no_file "full disk" "$WORK/nospace.h5"
 finish

@@ -15,6 +15,12 @@ for variable in $(compgen -e | grep '^SLURM_'); do
     [ "$variable" = SLURM_CONF ] || unset "$variable"
 done
 
+# torch_layer_built: whether the build has the LibTorch layer (libscorekit_score) beside the core
+# library. A build with -DSCOREKIT_WITH_TORCH=OFF has neither it nor score-train.
+torch_layer_built() {
+    ls "$BIN"/../lib/libscorekit_score.so* > /dev/null 2>&1
+}
+
 fail() {
     echo "FAIL: $*" >&2
     FAILURES=$((FAILURES + 1))

@@ -9,21 +9,11 @@
 #include "scorekit/fim.hpp"
 #include "scorekit/rng.hpp"
 
+#include "fim_test_support.hpp"
+
 using namespace scorekit;
 
 namespace {
-
-RowMatrix random_matrix(Eigen::Index rows, Eigen::Index cols, Rng& rng, double scale = 1) {
-    RowMatrix m(rows, cols);
-    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = scale * rng.normal();
-    return m;
-}
-
-Vector random_vector(Eigen::Index n, Rng& rng, double scale = 1) {
-    Vector v(n);
-    for (Eigen::Index i = 0; i < n; ++i) v(i) = scale * rng.normal();
-    return v;
-}
 
 // A 2-4-3 tanh classifier with fixed random weights.
 FisherModel small_classifier(std::uint64_t seed) {

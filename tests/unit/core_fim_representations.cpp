@@ -13,21 +13,11 @@
 #include "scorekit/fim_summary.hpp"
 #include "scorekit/rng.hpp"
 
+#include "fim_test_support.hpp"
+
 using namespace scorekit;
 
 namespace {
-
-RowMatrix random_matrix(Eigen::Index rows, Eigen::Index cols, Rng& rng, double scale = 1) {
-    RowMatrix m(rows, cols);
-    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = scale * rng.normal();
-    return m;
-}
-
-Vector random_vector(Eigen::Index n, Rng& rng) {
-    Vector v(n);
-    for (Eigen::Index i = 0; i < n; ++i) v(i) = rng.normal();
-    return v;
-}
 
 // A 3-5-4-3 network with two activations, so that blocks and Kronecker factors are non-trivial.
 FisherModel deep_classifier() {
