@@ -288,6 +288,15 @@ for tool in langevin metric-eval geodesic; do
         "$BIN/$tool" -m "$WORK/classifier.pt" $(small_run_arguments $tool)
     expect_one_line_error "$tool, classifier module"
 done
+# A torch.save file (here a state_dict) is a zip archive too, but not TorchScript: the message says
+# how to export the module instead of LibTorch's complaint about a missing constants.pkl.
+/usr/bin/python3 -c 'import sys, torch; torch.save(torch.nn.Linear(2, 2).state_dict(), sys.argv[1])' "$WORK/state.pt" ||
+    fail "could not save a state_dict"
+for tool in langevin metric-eval geodesic; do
+    run_case "$tool, torch.save file" 1 'cannot read model ".*state.pt": a torch.save file .*torch.jit.script' -- \
+        "$BIN/$tool" -m "$WORK/state.pt" $(small_run_arguments $tool)
+    expect_one_line_error "$tool, torch.save file"
+done
 run_case "failing forward" 1 'TorchScript forward failed ".*failing.pt": input \[[0-9]+, 2\]: RuntimeError: mat1 and mat2' -- \
     "$BIN/metric-eval" -m "$WORK/failing.pt" "$WORK/points.txt"
 expect_one_line_error "failing forward"

@@ -226,11 +226,7 @@ FisherModel::Impl load_torchscript(const std::string& path, int threads) {
         }
         archive.rejection = reason.empty() ? "the layers' widths do not fit" : reason;
     }
-    if (archive.saved_by_torch_save) {
-        throw Error(describe("cannot read model", path,
-                             "a torch.save file (a pickled module or a state_dict), not TorchScript",
-                             "load the module in Python and save it with torch.jit.script(model).save(path)"));
-    }
+    if (archive.saved_by_torch_save) reject_torch_save_file(path);
     log_verbose("loading " + path + " with LibTorch: " + archive.rejection);
     return load_with_torch(path, threads);
 }

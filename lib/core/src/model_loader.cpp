@@ -11,6 +11,7 @@
 #include "scorekit/mlp_model.hpp"
 #include "scorekit/text_input.hpp"
 #include "torch_layer.hpp"
+#include "torchscript_archive.hpp"
 
 namespace scorekit {
 
@@ -28,7 +29,10 @@ std::unique_ptr<ScoreModel> load_score_model(const std::string& spec, int thread
                              "give a model file from score-train, a TorchScript .pt file, or gaussian:/gmm:"));
     }
     std::fclose(probe);
-    if (has_zip_magic(spec)) return load_torchscript_model(spec, threads);
+    if (has_zip_magic(spec)) {
+        reject_torch_save_file(spec);
+        return load_torchscript_model(spec, threads);
+    }
     if (!has_hdf5_signature(spec)) {
         throw Error(describe("cannot read model", spec, "neither an HDF5 model file nor a TorchScript archive",
                              "give a model file from score-train or a file saved by torch.jit.save"));

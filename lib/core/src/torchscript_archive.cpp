@@ -1,5 +1,7 @@
 #include "torchscript_archive.hpp"
 
+#include "scorekit/error.hpp"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -807,6 +809,12 @@ std::string archive_prefix(const ZipArchive& archive) {
 }
 
 }  // namespace
+
+void reject_torch_save_file(const std::string& path) {
+    if (!read_archive_sequential(path).saved_by_torch_save) return;
+    throw Error(describe("cannot read model", path, "a torch.save file (a pickled module or a state_dict), not TorchScript",
+                         "load the module in Python and save it with torch.jit.script(model).save(path)"));
+}
 
 ArchiveSequential read_archive_sequential(const std::string& path) {
     ArchiveSequential result;

@@ -32,4 +32,8 @@ struct ArchiveSequential {
 // file it cannot read it returns the reason in `rejection` instead of throwing.
 ArchiveSequential read_archive_sequential(const std::string& path);
 
+// Throws Error naming `path` when it is a torch.save file rather than TorchScript, so that the
+// user reads how to export the module instead of LibTorch's message about a missing zip entry.
+void reject_torch_save_file(const std::string& path);
+
 }  // namespace scorekit
