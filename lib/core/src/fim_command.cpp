@@ -183,7 +183,9 @@ Outcome run_implicit(const FimOptions& o, const Request& request, const FisherMo
     }
     if (!o.solve.empty()) {
         outcome.extras.gradient = solve_gradient(o, model, inputs, labels, request);
-        const int limit = static_cast<int>(std::min<std::int64_t>(op.size(), 1000));
+        // In exact arithmetic conjugate gradients end within P iterations, but rounding loses the
+        // conjugacy when F + damping I is ill-conditioned, so small models need more than P.
+        const int limit = 1000;
         ProductsWithProgress products(op, "conjugate gradient products", limit);
         SolveResult solved = conjugate_gradient(std::ref(products), outcome.extras.gradient, o.damping, 1e-10, limit);
         products.finish(solved.converged ? "converged after " + std::to_string(solved.iterations) + " iterations"
