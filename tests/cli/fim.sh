@@ -214,6 +214,12 @@ assert cg.attrs["converged"] == 1, dict(cg.attrs)
 assert np.abs(cg[()] - direct).max() <= 1e-8 * np.abs(direct).max()
 PY
 
+# More eigenvalues than parameters: all 84 are reported, with a warning that says so.
+run_case "top-k above the parameter count" 0 "warning: --top-k 500 exceeds the 84 parameters of .*small_relu.pt: reporting all 84" -- \
+    "$FIM" -m "$WORK/small_relu.pt" -i "$WORK/small_inputs.tsv" -e exact -r dense -k 500
+[ "$(grep -o 'top_eigenvalues=[^[:space:]]*' "$WORK/out" | tr ',' '\n' | wc -l)" -eq 84 ] ||
+    fail "top-k above the parameter count: expected 84 eigenvalues: $(head -c 300 "$WORK/out")"
+
 # Progress: with -v a line after every batch except the last, then the closing line; without
 # -v a run this short prints only the closing line.
 run_case "mlp dense progress" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r dense --batch-size 5 -v

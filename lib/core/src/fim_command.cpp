@@ -315,6 +315,11 @@ void run_fim(const FimOptions& o) {
         log_verbose("loaded " + o.model + " in " + loading.elapsed());
         if (o.likelihood.empty()) request.problem.likelihood = model.default_likelihood();
         check_model_request(o, request, model, labels);
+        if (request.summary.top_k > model.parameter_count()) {
+            const std::string count = std::to_string(model.parameter_count());
+            log_warning("--top-k " + std::to_string(request.summary.top_k) + " exceeds the " + count +
+                        " parameters of " + o.model + ": reporting all " + count + " eigenvalues");
+        }
         const bool factorised = request.summary.log_det || !o.solve.empty();
         if (inputs.rows() > 0) {
             const std::int64_t outputs = model.forward(inputs.topRows(1)).cols();
