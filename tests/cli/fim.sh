@@ -28,7 +28,8 @@ PY
 # An nn.Sequential archive is read without LibTorch (tests/fixtures/make_archive_fixtures.py). One
 # tanh network is read four ways, with the same results: from the archive (tanh.pt), by LibTorch as
 # a stack (tanh_marked.pt, whose buffer the archive reader does not accept), by autograd as a
-# custom module (tanh_custom.pt) and from an MLP model file (tanh_mlp.h5).
+# custom module (tanh_custom.pt) and from an MLP model file (tanh_mlp.h5). With Dropout and
+# Flatten added (tanh_dropout.pt, scripted and traced) it is still the same stack, kfac included.
 AX="$WORK/archives"
 if ! "$PYTHON" "$SRC/tests/fixtures/make_archive_fixtures.py" "$AX" 2> "$WORK/fixture_err"; then
     fail "fixtures: make_archive_fixtures.py failed: $(tail -3 "$WORK/fixture_err")"
@@ -245,7 +246,7 @@ for request in "diag" "dense" "block" "block --blocks tensor" "implicit --vector
     tag=$(echo "$request" | tr -c 'a-z0-9' '_')
     # shellcheck disable=SC2086
     fim_tanh "archive $tag" "$AX/tanh.pt" -e exact -r $request
-    for other in tanh_marked.pt tanh_custom.pt tanh_mlp.h5; do
+    for other in tanh_marked.pt tanh_custom.pt tanh_mlp.h5 tanh_dropout.pt tanh_dropout_traced.pt; do
         # shellcheck disable=SC2086
         fim_tanh "$other $tag" "$AX/$other" -e exact -r $request
         # Conjugate gradients stop at a residual of 1e-10 |g|, so two ways of forming F v that differ
@@ -257,7 +258,7 @@ for request in "diag" "dense" "block" "block --blocks tensor" "implicit --vector
 done
 for estimator in exact mc:3 empirical; do
     fim_tanh "archive kfac $estimator" "$AX/tanh.pt" -e "$estimator" -r kfac
-    for other in tanh_marked.pt tanh_mlp.h5; do
+    for other in tanh_marked.pt tanh_mlp.h5 tanh_dropout.pt tanh_dropout_traced.pt; do
         fim_tanh "$other kfac $estimator" "$AX/$other" -e "$estimator" -r kfac
         same_results "archive and $other, kfac $estimator" "$WORK/$other kfac $estimator.h5" "$WORK/archive kfac $estimator.h5"
     done

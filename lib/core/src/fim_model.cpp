@@ -117,6 +117,8 @@ std::string read_sequential(FisherModel::Impl& impl, const std::vector<Sequentia
             names.push_back(child.name);
             continue;
         }
+        // fim evaluates the module (dropout off) on inputs [N, D], where Flatten changes nothing.
+        if (kind == "Dropout" || kind == "Flatten") continue;
         ElementwiseActivation activation;
         if (kind == "ReLU") activation.kind = Kind::relu;
         else if (kind == "Tanh") activation.kind = Kind::tanh;
@@ -136,7 +138,7 @@ std::string read_sequential(FisherModel::Impl& impl, const std::vector<Sequentia
         } else {
             return "layer \"" + child.name + "\" is a " + kind +
                    ", which is neither nn.Linear nor an elementwise activation (ReLU, Tanh, Sigmoid, SiLU, "
-                   "Softplus, ELU, LeakyReLU, Identity)";
+                   "Softplus, ELU, LeakyReLU, Identity) nor Dropout or Flatten";
         }
         if (impl.activations.empty() || impl.activations.back().kind != Kind::identity) {
             return "layer \"" + child.name + "\" (" + kind + ") does not follow an nn.Linear layer";

@@ -586,9 +586,12 @@ SequentialChild read_child(ZipArchive& archive, const std::string& prefix, const
     SequentialChild child;
     child.kind = stock_class(module.text, "activation");
     static const std::map<std::string, std::vector<std::string>> constants = {
-        {"ReLU", {}}, {"Tanh", {}}, {"Sigmoid", {}}, {"SiLU", {}}, {"Identity", {}},
+        {"ReLU", {}}, {"Tanh", {}}, {"Sigmoid", {}}, {"SiLU", {}}, {"Identity", {}}, {"Dropout", {}}, {"Flatten", {}},
         {"Softplus", {"beta", "threshold"}}, {"ELU", {"alpha"}}, {"LeakyReLU", {"negative_slope"}}};
     if (child.kind.empty() && stock_class(module.text, "linear") == "Identity") child.kind = "Identity";
+    // Dropout computes the identity in evaluation, and Flatten on the inputs [N, D] that fim passes.
+    if (child.kind.empty() && stock_class(module.text, "dropout") == "Dropout") child.kind = "Dropout";
+    if (child.kind.empty() && stock_class(module.text, "flatten") == "Flatten") child.kind = "Flatten";
     auto found = constants.find(child.kind);
     if (found == constants.end()) throw Unreadable("a child has the class " + dotted(module.text) + ", not a stock layer");
     read_constants(module, found->second, child);
