@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""Merges the outputs of `langevin --shard I/N` or `geodesic --all-pairs --shard I/N` array tasks
-into the output that one run without --shard writes.
+"""Merges the outputs of `langevin --shard I/N`, `geodesic --all-pairs --shard I/N` or
+`fim --shard I/N` array tasks into the output that one run without --shard writes.
 
     merge-shards.py samples --chains C -o samples.tsv shard-0.tsv shard-1.tsv ...
     merge-shards.py distances -o distances.tsv pairs-0.tsv pairs-1.tsv ...
+    merge-shards.py fisher -o fisher.h5 fisher-0.h5 fisher-1.h5 ...
 
 Shard files are given in shard order 0..N-1. They are text (tab-separated, as the tools write
 it) or HDF5 (`file.h5[:/dataset]`, which needs h5py). Every shard records its shard number I/N:
@@ -32,6 +33,15 @@ HDF5 outputs get the datasets and the sample attributes of one run. Each dataset
 of the shards' dataset it comes from (float32 samples stay float32), and `/converged` is int64
 as in one run. The provenance attributes at the file's root are not copied, because they
 describe the shard runs, not the merge.
+
+fisher: shard I of fim computed a dense, diag, block or kfac matrix over the inputs
+[I*N/N_s, (I+1)*N/N_s) of N. These are sums over inputs, so the merge adds them up; for
+--reduction mean it weighs each shard's mean by its inputs, and KFAC's G, a mean over inputs in
+both reductions, the same way. The shards must agree in model, estimator, likelihood,
+representation, reduction and parameters, and their inputs must add up to N. mc draws come from
+one stream per input index in the whole data, so the merge equals one run up to rounding. The
+merged file has fim's layout without /summary: the summaries of the whole matrix (trace,
+eigenvalues, log det) are left to the reader, for example with numpy.
 
 A file name is split at a colon into file and dataset as the tools split it: `file:/dataset`, or
 `file.h5:name` for names ending in .h5, .hdf5 or .hdf. A name that exists as a file is never split.
@@ -263,13 +273,94 @@ def merge_distances(args):
     write_rows(args.output, "/distances", None, distances, extra=extra, dtype=common_dtype(dtypes))
 
 
+FISHER_AGREE = ("quantity", "estimator", "likelihood", "reduction", "representation", "model", "num_parameters")
+
+
+def attribute_text(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if hasattr(value, "tolist"):
+        return str(value.tolist())
+    return str(value)
+
+
+def merge_fisher(args):
+    h5py = h5py_module()
+    import numpy
+    shards = len(args.shards)
+    files = []
+    for index, spec in enumerate(args.shards):
+        if not Path(spec).is_file():
+            fail(f"cannot read {spec}: no such file; give the HDF5 outputs of fim --shard")
+        try:
+            file = h5py.File(spec, "r")
+        except OSError as error:
+            fail(f"cannot read {spec}: {error}; give the HDF5 outputs of fim --shard")
+        if "fisher" not in file or "num_inputs" not in file["fisher"].attrs:
+            fail(f"{spec} has no /fisher group from fim; give the HDF5 outputs of fim --shard")
+        check_shard_attribute(spec, file["fisher"].attrs, index, shards)
+        files.append(file)
+    first = files[0]["fisher"].attrs
+    for spec, file in zip(args.shards[1:], files[1:]):
+        attrs = file["fisher"].attrs
+        for name in FISHER_AGREE + ("parameter_names", "block_grouping", "sigma", "total_inputs"):
+            if attribute_text(attrs.get(name)) != attribute_text(first.get(name)):
+                fail(f"{spec} has {name} {attribute_text(attrs.get(name))}, shard 0 has "
+                     f"{attribute_text(first.get(name))}; merge shards of one fim command")
+    counts = [int(file["fisher"].attrs["num_inputs"]) for file in files]
+    total = sum(counts)
+    if "total_inputs" in first and int(first["total_inputs"]) != total:
+        fail(f"the shards hold {total} inputs, but the data had {int(first['total_inputs'])}; a shard file is missing")
+    representation = attribute_text(first["representation"])
+    if representation not in ("dense", "diag", "block", "kfac"):
+        fail(f"{args.shards[0]} holds no stored matrix (representation {representation}); run fim with "
+             "--representation dense, diag, block or kfac")
+    mean = attribute_text(first["reduction"]) == "mean"
+
+    def combine(name, weighted):
+        """Adds a dataset up over the shards, or takes its mean weighted by the shards' inputs."""
+        if weighted:
+            return sum(count * file[name][()] for count, file in zip(counts, files)) / total
+        return sum(file[name][()] for file in files)
+
+    items = []
+    files[0].visititems(lambda name, item: items.append((name, item)))
+    output = args.output
+    if output == "-" or split_location(output, "/")[1] is None:
+        fail(f"invalid -o {output}: a merged Fisher matrix is HDF5; give a name ending in .h5")
+    temporary = f"{output}.tmp{os.getpid()}"
+    try:
+        with h5py.File(temporary, "w") as merged:
+            for name, item in items:
+                if name == "summary" or name.startswith("summary/"):
+                    continue
+                if isinstance(item, h5py.Group):
+                    target = merged.require_group(name)
+                else:
+                    # Matrices under /fisher add up; A for mean and G in both reductions are means
+                    # over each shard's inputs. The parameter table is the same in every shard.
+                    data = item[()]
+                    if name.startswith("fisher/"):
+                        data = combine(name, mean or name.endswith("/G")).astype(item.dtype)
+                    target = merged.create_dataset(name, data=data)
+                for key, value in item.attrs.items():
+                    if key not in ("shard", "total_inputs"):
+                        target.attrs[key] = value
+            merged["fisher"].attrs["num_inputs"] = total
+        os.replace(temporary, output)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     samples = commands.add_parser("samples", help="merge langevin --shard outputs")
     samples.add_argument("--chains", type=int, required=True, help="chains of the whole run (--chains C)")
     distances = commands.add_parser("distances", help="merge geodesic --all-pairs --shard tables")
-    for command in (samples, distances):
+    fisher = commands.add_parser("fisher", help="merge fim --shard matrices (HDF5)")
+    for command in (samples, distances, fisher):
         command.add_argument("-o", "--output", default="-", help="merged output; .h5 writes HDF5, - standard output")
         command.add_argument("shards", nargs="+", help="shard outputs in shard order 0..N-1")
     args = parser.parse_args()
@@ -277,6 +368,8 @@ def main():
         if args.chains < len(args.shards):
             fail(f"--chains {args.chains} is smaller than the {len(args.shards)} shards")
         merge_samples(args)
+    elif args.command == "fisher":
+        merge_fisher(args)
     else:
         merge_distances(args)
 

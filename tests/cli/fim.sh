@@ -66,6 +66,38 @@ fim_tanh() {
     run_case "$name" 0 "" -- "$FIM" -m "$model" -i "$AX/labelled.tsv" --labels last --likelihood categorical "$@" \
         -o "$WORK/$name.h5"
 }
+# Shards of the inputs (a SLURM array) merged by merge-shards.py fisher equal one run: the stored
+# matrices are sums over inputs, weighted by each shard's inputs for mean and for KFAC's G. mc:2
+# checks that each input draws from the same stream in a shard as in the whole run.
+MERGE="$SRC/share/slurm/merge-shards.py"
+for request in "dense --reduction mean" "diag" "block" "kfac" "kfac --reduction mean"; do
+    tag=shard_$(printf %s "$request" | tr -c 'a-z0-9' '_')
+    # shellcheck disable=SC2086
+    fim_tanh "$tag whole" "$AX/tanh.pt" -e mc:2 -r $request
+    for shard in 0 1 2; do
+        # shellcheck disable=SC2086
+        run_case "$tag $shard/3" 0 "shard $shard/3: inputs \[" -- "$FIM" -m "$AX/tanh.pt" -i "$AX/labelled.tsv" \
+            --labels last -e mc:2 -r $request --shard $shard/3 -o "$WORK/$tag-$shard.h5"
+    done
+    run_case "$tag merge" 0 "" -- "$PYTHON" "$MERGE" fisher -o "$WORK/$tag-merged.h5" "$WORK/$tag-0.h5" \
+        "$WORK/$tag-1.h5" "$WORK/$tag-2.h5"
+    same_results "$tag merged" "$WORK/$tag-merged.h5" "$WORK/$tag whole.h5"
+done
+run_case "shard merge out of order" 1 "is shard 1/3, but it is number 0" -- "$PYTHON" "$MERGE" fisher \
+    -o "$WORK/disorder.h5" "$WORK/shard_diag-1.h5" "$WORK/shard_diag-0.h5" "$WORK/shard_diag-2.h5"
+expect_no_file "shard merge out of order" "$WORK/disorder.h5"
+run_case "shard with top-k" 2 'invalid shard "0/3": .*need the whole matrix' -- "$FIM" -m "$AX/tanh.pt" \
+    -i "$AX/inputs.tsv" -e exact -r dense -k 2 --shard 0/3
+expect_one_line_error "shard with top-k"
+run_case "more shards than inputs" 2 'invalid shard "0/11": there are only 10 inputs' -- "$FIM" -m "$AX/tanh.pt" \
+    -i "$AX/inputs.tsv" -e exact --shard 0/11
+run_case "array with one output" 2 'invalid --output ".*fixed.h5": every task of the SLURM array' -- \
+    env SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=3 "$FIM" -m "$AX/tanh.pt" -i "$AX/inputs.tsv" -e exact \
+    -o "$WORK/fixed.h5"
+run_case "array with {shard}" 0 "shard 1/3" -- env SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=3 "$FIM" \
+    -m "$AX/tanh.pt" -i "$AX/inputs.tsv" -e exact -o "$WORK/array-{shard}.h5"
+expect_file "array with {shard}" "$WORK/array-0001.h5"
+
 # A build without LibTorch (-DSCOREKIT_WITH_TORCH=OFF) has no torch layer beside the core library:
 # fim computes stacks, MLP files and the normal family, and rejects other modules with one line.
 if ! torch_layer_built; then

@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
     app.add_option("--solve", o.solve, "Vector g [P] for (F + damping I)^-1 g, or `gradient` for the labels' log-likelihood gradient");
     app.add_option("--lanczos-iterations", o.lanczos_iterations, "Lanczos steps for --top-k; 0 = max(3k, 30)")
         ->capture_default_str();
+    app.add_option("--shard", o.shard,
+                   "Run shard I/N: inputs [I*N_in/N, (I+1)*N_in/N) of N_in, to be summed by merge-shards.py "
+                   "fisher (default: SLURM_ARRAY_TASK_ID/COUNT, else 0/1)");
     app.add_option("--max-memory", o.max_memory,
                    "Reject a representation whose estimated memory exceeds this size (512M, 8G, 2GiB); "
                    "default half of the physical memory");

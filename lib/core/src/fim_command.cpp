@@ -16,6 +16,7 @@
 #include "scorekit/fim_summary.hpp"
 #include "scorekit/log.hpp"
 #include "scorekit/points.hpp"
+#include "scorekit/slurm.hpp"
 
 namespace scorekit {
 namespace {
@@ -277,6 +278,38 @@ void warn_large_request(const FimOptions& o, const Request& request, const Fishe
     log_warning(message);
 }
 
+// Keeps the shard's contiguous block of the inputs (and labels) when --shard or a SLURM array
+// splits them, and names the shard's output. Stored matrices are sums over inputs, so
+// merge-shards.py fisher adds the shards' matrices up. Summaries of the whole matrix cannot be
+// formed from one shard, so they are refused.
+void take_shard(const FimOptions& o, Request& request, FisherRecord& record, RowMatrix& inputs, Labels& labels,
+                std::string& output) {
+    const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
+    output = shard_output_path(o.common.output, shard, o.shard.empty());
+    if (shard.count == 1) return;
+    const std::string name = std::to_string(shard.index) + "/" + std::to_string(shard.count);
+    if (request.representation == Representation::implicit || request.summary.top_k > 0 || request.summary.log_det ||
+        !o.vector.empty() || !o.solve.empty()) {
+        throw UsageError(describe("invalid shard", name,
+                                  "--representation implicit, --top-k, --log-det, --vector and --solve need the whole "
+                                  "matrix",
+                                  "store a dense, diag, block or kfac matrix per shard and merge them with "
+                                  "merge-shards.py fisher"));
+    }
+    const ShardRange range = shard_range(inputs.rows(), shard);
+    if (range.end == range.begin) {
+        throw UsageError(describe("invalid shard", name, "there are only " + std::to_string(inputs.rows()) + " inputs",
+                                  "use at most as many shards as inputs"));
+    }
+    record.shard = name;
+    record.total_inputs = inputs.rows();
+    request.problem.first_input = static_cast<std::uint64_t>(range.begin);
+    inputs = RowMatrix(inputs.middleRows(range.begin, range.end - range.begin));
+    if (labels.size() != 0) labels = Labels(labels.middleRows(range.begin, range.end - range.begin));
+    log_info("shard " + name + ": inputs [" + std::to_string(range.begin) + ", " + std::to_string(range.end) + ") of " +
+             std::to_string(record.total_inputs));
+}
+
 }  // namespace
 
 void run_fim(const FimOptions& o) {
@@ -298,6 +331,7 @@ void run_fim(const FimOptions& o) {
     record.representation = request.representation;
     record.grouping = request.grouping;
     record.damping = o.damping;
+    std::string output = o.common.output;
 
     Outcome outcome;
     if (is_normal_family_spec(o.model)) {
@@ -310,6 +344,7 @@ void run_fim(const FimOptions& o) {
             throw UsageError(describe("missing --input for", o.model, "the Fisher information is a sum over inputs",
                                       "give --input FILE (HDF5 dataset or text, - for standard input)"));
         }
+        take_shard(o, request, record, inputs, labels, output);
         Stopwatch loading;
         FisherModel model = FisherModel::load(o.model, request.problem.threads);
         log_verbose("loaded " + o.model + " in " + loading.elapsed());
@@ -339,11 +374,11 @@ void run_fim(const FimOptions& o) {
         log_verbose("computed in " + computing.elapsed() + " (model and inputs loaded before)");
     }
 
-    if (o.common.output != "-") {
-        log_verbose("[2/2] writing " + o.common.output);
+    if (output != "-") {
+        log_verbose("[2/2] writing " + output);
         Stopwatch writing;
-        write_fisher_file(o.common.output, record, outcome.fisher, outcome.summary, outcome.extras);
-        log_verbose("wrote " + o.common.output + " in " + writing.elapsed());
+        write_fisher_file(output, record, outcome.fisher, outcome.summary, outcome.extras);
+        log_verbose("wrote " + output + " in " + writing.elapsed());
     }
     std::string line = format_summary_line(record, parameter_count(outcome.fisher.parameters), outcome.summary);
     std::fprintf(stdout, "%s\n", line.c_str());

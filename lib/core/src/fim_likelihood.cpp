@@ -149,14 +149,15 @@ void softmax_row(const double* logits, std::int64_t outputs, double* p) {
 }
 
 // K draws y ~ p(. | f) per input, each giving d log p(y | f) / df / sqrt(K). Input n of the batch
-// draws from its own stream first_row + n, so the draws do not depend on the batch size.
+// draws from its own stream first_input + first_row + n, so the draws depend neither on the
+// batch size nor on how the inputs are split into shards.
 void sampled_vectors(const double* f, std::int64_t batch, std::int64_t outputs, const FisherProblem& problem,
                      std::uint64_t first_row, double* e) {
     const std::int64_t draws = problem.estimator.samples;
     const double weight = 1.0 / std::sqrt(static_cast<double>(draws));
     std::vector<double> p(outputs);
     for (std::int64_t n = 0; n < batch; ++n) {
-        Rng rng(problem.seed, first_row + n);
+        Rng rng(problem.seed, problem.first_input + first_row + n);
         const double* logits = f + n * outputs;
         if (problem.likelihood == Likelihood::categorical) softmax_row(logits, outputs, p.data());
         for (std::int64_t k = 0; k < draws; ++k) {

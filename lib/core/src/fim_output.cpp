@@ -34,6 +34,10 @@ void write_record(Hdf5Writer& file, const FisherRecord& record, const FisherMatr
     if (record.representation == Representation::block) file.write_attribute(g, "block_grouping", to_string(record.grouping));
     file.write_attribute(g, "model", record.model);
     file.write_attribute(g, "num_inputs", record.num_inputs);
+    if (!record.shard.empty()) {
+        file.write_attribute(g, "shard", record.shard);
+        file.write_attribute(g, "total_inputs", record.total_inputs);
+    }
     file.write_attribute(g, "num_parameters", fisher.size());
     std::string names;
     for (const auto& p : fisher.parameters) names += (names.empty() ? "" : "\n") + p.name;
@@ -118,8 +122,9 @@ std::string format_summary_line(const FisherRecord& record, std::int64_t paramet
     std::ostringstream line;
     line << "quantity=" << (record.estimator.kind == EstimatorSpec::Kind::empirical ? "empirical_fisher" : "fisher")
          << "\testimator=" << record.estimator.name() << "\treduction=" << to_string(record.reduction)
-         << "\trepresentation=" << to_string(record.representation) << "\tinputs=" << record.num_inputs
-         << "\tparameters=" << parameters << "\ttrace=" << format_number(summary.trace);
+         << "\trepresentation=" << to_string(record.representation) << "\tinputs=" << record.num_inputs;
+    if (!record.shard.empty()) line << "\tshard=" << record.shard;
+    line << "\tparameters=" << parameters << "\ttrace=" << format_number(summary.trace);
     if (summary.frobenius >= 0) line << "\tfrobenius=" << format_number(summary.frobenius);
     if (!summary.top_eigenvalues.empty()) {
         line << "\ttop_eigenvalues=";

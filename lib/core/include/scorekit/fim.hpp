@@ -90,6 +90,9 @@ struct FisherProblem {
     Reduction reduction = Reduction::sum;
     int batch_size = 128;
     std::uint64_t seed = 0;         // draws of the mc estimator
+    // Index of the inputs' first row in the whole data set. Input n draws from stream
+    // first_input + n, so a shard of the inputs draws what the whole run draws for them.
+    std::uint64_t first_input = 0;
     bool single_precision = false;  // float32 arithmetic (faster, ~1e-6 relative accuracy)
     int threads = 1;                // LibTorch intra-op threads (general TorchScript modules)
     // Largest estimated peak memory in bytes (estimate_fisher_memory) that compute_fisher and
@@ -182,6 +185,7 @@ struct FimOptions {
     std::string solve;                   // (F + damping I)^-1 g; "gradient" uses the labels' gradient
     int lanczos_iterations = 0;          // 0 = min(P, max(3 * top_k, 30))
     std::string max_memory;              // parse_memory_size; empty: default_max_memory()
+    std::string shard;                   // "I/N": inputs [I*N_in/N, (I+1)*N_in/N); empty: SLURM array or 0/1
     CommonOptions common;
 };
 

@@ -38,6 +38,8 @@ struct FisherRecord {
     BlockGrouping grouping = BlockGrouping::layer;
     std::int64_t num_inputs = 0;
     double damping = 0;
+    std::string shard;              // "I/N" for a shard of the inputs (--shard), empty otherwise
+    std::int64_t total_inputs = 0;  // inputs of the whole data set that the shard is part of
 };
 
 struct FisherExtras {
