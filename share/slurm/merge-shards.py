@@ -40,8 +40,8 @@ fisher: shard I of fim computed a dense, diag, block or kfac matrix over the inp
 both reductions, the same way. The shards must agree in model, estimator, likelihood,
 representation, reduction and parameters, and their inputs must add up to N. mc draws come from
 one stream per input index in the whole data, so the merge equals one run up to rounding. The
-merged file has fim's layout without /summary: the summaries of the whole matrix (trace,
-eigenvalues, log det) are left to the reader, for example with numpy.
+merged file has fim's layout without /summary: `fim --stored fisher.h5 -k K --log-det` prints
+the summaries of the whole matrix (trace, eigenvalues, log det).
 
 A file name is split at a colon into file and dataset as the tools split it: `file:/dataset`, or
 `file.h5:name` for names ending in .h5, .hdf5 or .hdf. A name that exists as a file is never split.

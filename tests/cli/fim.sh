@@ -83,6 +83,37 @@ for request in "dense --reduction mean" "diag" "block" "kfac" "kfac --reduction 
         "$WORK/$tag-1.h5" "$WORK/$tag-2.h5"
     same_results "$tag merged" "$WORK/$tag-merged.h5" "$WORK/$tag whole.h5"
 done
+# --stored gives the merged matrix the summaries that no shard can form: the same trace,
+# eigenvalues and log det as one run.
+for tag in "shard_dense___reduction_mean" "shard_kfac" "shard_block" "shard_diag"; do
+    request=$(echo "${tag#shard_}" | sed 's/___/ --/; s/_/ /g')
+    # shellcheck disable=SC2086
+    run_case "$tag summaries" 0 "" -- "$FIM" -m "$AX/tanh.pt" -i "$AX/labelled.tsv" --labels last -e mc:2 \
+        -r $request -k 3 --log-det --damping 0.1
+    cp "$WORK/out" "$WORK/$tag-whole.txt"
+    run_case "$tag stored" 0 "" -- "$FIM" --stored "$WORK/$tag-merged.h5" -k 3 --log-det --damping 0.1
+    "$PYTHON" - "$WORK/$tag-whole.txt" "$WORK/out" <<'PY' || fail "$tag stored: summaries differ from one run"
+import sys
+def fields(path):
+    line = open(path).read().split("\n")[0]
+    return dict(item.split("=", 1) for item in line.split("\t"))
+whole, stored = fields(sys.argv[1]), fields(sys.argv[2])
+for key in ("trace", "frobenius", "top_eigenvalues", "log_det", "inputs", "parameters", "representation"):
+    a, b = whole.get(key), stored.get(key)
+    if a is None or b is None:
+        sys.exit(f"{key}: {a} against {b}")
+    for x, y in zip(a.split(","), b.split(",")):
+        try:
+            same = abs(float(x) - float(y)) <= 1e-10 * max(1.0, abs(float(x)))
+        except ValueError:
+            same = x == y
+        if not same:
+            sys.exit(f"{key}: {a} against {b}")
+PY
+done
+run_case "stored shard" 1 'cannot summarise ".*shard_diag-0.h5": it holds shard 0/3' -- "$FIM" --stored "$WORK/shard_diag-0.h5"
+expect_one_line_error "stored shard"
+run_case "stored with a model" 2 'invalid --stored' -- "$FIM" --stored "$WORK/shard_diag-merged.h5" -m "$AX/tanh.pt"
 run_case "shard merge out of order" 1 "is shard 1/3, but it is number 0" -- "$PYTHON" "$MERGE" fisher \
     -o "$WORK/disorder.h5" "$WORK/shard_diag-1.h5" "$WORK/shard_diag-0.h5" "$WORK/shard_diag-2.h5"
 expect_no_file "shard merge out of order" "$WORK/disorder.h5"

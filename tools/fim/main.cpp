@@ -8,16 +8,14 @@ int main(int argc, char** argv) {
                  "log det and natural-gradient solves. Prints one summary line; -o writes HDF5.",
                  SCOREKIT_TOOL_NAME};
     app.add_option("-m,--model", o.model,
-                   "TorchScript module (.pt), MLP model file from score-train (.h5), or normal:mu=M,sigma=S[,parameters=...]")
-        ->required();
+                   "TorchScript module (.pt), MLP model file from score-train (.h5), or normal:mu=M,sigma=S[,parameters=...]");
     app.add_option("-i,--input", o.input, "Inputs x [N, D]: file.h5[:/dataset] or text; - reads standard input");
     app.add_option("--labels", o.labels, "Labels for empirical and --solve gradient: a point set, or `last` for the input's last column");
     app.add_option("--likelihood", o.likelihood,
                    "categorical (logits), bernoulli (one logit) or gaussian (mean); default gaussian for "
                    "score-train model files, categorical otherwise");
     app.add_option("--sigma", o.sigma, "Standard deviation of the gaussian likelihood")->capture_default_str();
-    app.add_option("-e,--estimator", o.estimator, "exact, mc:K (K sampled labels per input) or empirical (data labels)")
-        ->required();
+    app.add_option("-e,--estimator", o.estimator, "exact, mc:K (K sampled labels per input) or empirical (data labels)");
     app.add_option("-r,--representation", o.representation, "dense, diag, block, kfac or implicit (matrix-free)")
         ->capture_default_str();
     app.add_option("--blocks", o.blocks, "Blocks of --representation block: one per layer or per tensor")
@@ -33,6 +31,9 @@ int main(int argc, char** argv) {
     app.add_option("--solve", o.solve, "Vector g [P] for (F + damping I)^-1 g, or `gradient` for the labels' log-likelihood gradient");
     app.add_option("--lanczos-iterations", o.lanczos_iterations, "Lanczos steps for --top-k; 0 = max(3k, 30)")
         ->capture_default_str();
+    app.add_option("--stored", o.stored,
+                   "Print the summaries (--top-k, --log-det) of a matrix that fim -o or merge-shards.py fisher "
+                   "stored, in place of -m and -i");
     app.add_option("--shard", o.shard,
                    "Run shard I/N: inputs [I*N_in/N, (I+1)*N_in/N) of N_in, to be summed by merge-shards.py "
                    "fisher (default: SLURM_ARRAY_TASK_ID/COUNT, else 0/1)");

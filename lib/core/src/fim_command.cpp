@@ -28,10 +28,27 @@ struct Request {
     SummaryRequest summary;
 };
 
+// The summaries asked for: --top-k, --log-det, --damping, --lanczos-iterations.
+SummaryRequest parse_summary_request(const FimOptions& o) {
+    if (o.top_k < 0) throw UsageError(describe("invalid --top-k", std::to_string(o.top_k), "must be >= 0"));
+    if (!(o.damping >= 0)) throw UsageError(describe("invalid --damping", format_number(o.damping), "must be >= 0"));
+    SummaryRequest summary;
+    summary.top_k = o.top_k;
+    summary.log_det = o.log_det;
+    summary.damping = o.damping;
+    summary.lanczos_iterations = o.lanczos_iterations;
+    summary.seed = o.common.seed;
+    return summary;
+}
+
 Request parse_request(const FimOptions& o) {
     Request request;
+    if (o.model.empty()) {
+        throw UsageError(describe("missing option", "--model", "it is required unless --stored is given",
+                                  "give -m MODEL, or --stored FILE.h5 to summarise a stored matrix"));
+    }
     if (o.estimator.empty()) {
-        throw UsageError(describe("missing --estimator", "", "the estimator is a required choice",
+        throw UsageError(describe("missing option", "--estimator", "it is required unless --stored is given",
                                   "give exact, mc:K or empirical"));
     }
     if (!o.likelihood.empty()) request.problem.likelihood = parse_likelihood(o.likelihood);
@@ -45,13 +62,7 @@ Request parse_request(const FimOptions& o) {
     request.representation = parse_representation(o.representation);
     request.grouping = parse_block_grouping(o.blocks);
     if (o.batch_size < 1) throw UsageError(describe("invalid --batch-size", std::to_string(o.batch_size), "must be >= 1"));
-    if (o.top_k < 0) throw UsageError(describe("invalid --top-k", std::to_string(o.top_k), "must be >= 0"));
-    if (!(o.damping >= 0)) throw UsageError(describe("invalid --damping", format_number(o.damping), "must be >= 0"));
-    request.summary.top_k = o.top_k;
-    request.summary.log_det = o.log_det;
-    request.summary.damping = o.damping;
-    request.summary.lanczos_iterations = o.lanczos_iterations;
-    request.summary.seed = o.common.seed;
+    request.summary = parse_summary_request(o);
     request.problem.max_memory = o.max_memory.empty() ? default_max_memory() : parse_memory_size(o.max_memory);
     return request;
 }
@@ -278,6 +289,34 @@ void warn_large_request(const FimOptions& o, const Request& request, const Fishe
     log_warning(message);
 }
 
+// Warns when --top-k asks for more eigenvalues than there are parameters.
+void warn_top_k(int top_k, std::int64_t parameters, const std::string& source) {
+    if (top_k <= parameters) return;
+    const std::string count = std::to_string(parameters);
+    log_warning("--top-k " + std::to_string(top_k) + " exceeds the " + count + " parameters of " + source +
+                ": reporting all " + count + " eigenvalues");
+}
+
+// --stored: the summaries of a matrix that fim or merge-shards.py fisher wrote, such as the merge
+// of a sharded run, which no single shard could form.
+void summarize_stored(const FimOptions& o) {
+    if (!o.model.empty() || !o.input.empty() || !o.estimator.empty() || !o.vector.empty() || !o.solve.empty() ||
+        o.common.output != "-") {
+        throw UsageError(describe("invalid --stored", o.stored,
+                                  "it summarises a stored matrix and takes no --model, --input, --estimator, "
+                                  "--vector, --solve or --output",
+                                  "give --stored FILE.h5 with --top-k, --log-det and --damping only"));
+    }
+    const SummaryRequest request = parse_summary_request(o);
+    FisherRecord record;
+    record.damping = o.damping;
+    const FisherMatrix fisher = read_fisher_file(o.stored, record);
+    warn_top_k(request.top_k, fisher.size(), o.stored);
+    const FisherSummary summary = summarize(fisher, request);
+    std::fprintf(stdout, "%s\n", format_summary_line(record, fisher.size(), summary).c_str());
+    log_summary("summaries of the stored matrix computed");
+}
+
 // Keeps the shard's contiguous block of the inputs (and labels) when --shard or a SLURM array
 // splits them, and names the shard's output. Stored matrices are sums over inputs, so
 // merge-shards.py fisher adds the shards' matrices up. Summaries of the whole matrix cannot be
@@ -319,6 +358,7 @@ void run_fim(const FimOptions& o) {
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
+    if (!o.stored.empty()) return summarize_stored(o);
     Request request = parse_request(o);
     RowMatrix inputs;
     Labels labels;
@@ -350,11 +390,7 @@ void run_fim(const FimOptions& o) {
         log_verbose("loaded " + o.model + " in " + loading.elapsed());
         if (o.likelihood.empty()) request.problem.likelihood = model.default_likelihood();
         check_model_request(o, request, model, labels);
-        if (request.summary.top_k > model.parameter_count()) {
-            const std::string count = std::to_string(model.parameter_count());
-            log_warning("--top-k " + std::to_string(request.summary.top_k) + " exceeds the " + count +
-                        " parameters of " + o.model + ": reporting all " + count + " eigenvalues");
-        }
+        warn_top_k(request.summary.top_k, model.parameter_count(), o.model);
         const bool factorised = request.summary.log_det || !o.solve.empty();
         if (inputs.rows() > 0) {
             const std::int64_t outputs = model.forward(inputs.topRows(1)).cols();

@@ -1,8 +1,11 @@
 #include "scorekit/fim_output.hpp"
 
+#include <algorithm>
 #include <sstream>
+#include <utility>
 
 #include "scorekit/error.hpp"
+#include "scorekit/fim_estimator.hpp"
 #include "scorekit/hdf5_file.hpp"
 
 namespace scorekit {
@@ -116,6 +119,100 @@ void write_fisher_file(const std::string& path, const FisherRecord& record, cons
         file.write_attribute("/summary/top_eigenvalues", "method", summary.eigen_method);
     }
     file.commit();
+}
+
+namespace {
+
+std::int64_t integer_attribute(const Hdf5Reader& file, const std::string& object, const std::string& name) {
+    return static_cast<std::int64_t>(file.read_number_attribute(object, name));
+}
+
+Vector as_vector(const std::vector<double>& values) {
+    return Eigen::Map<const Vector>(values.data(), static_cast<Eigen::Index>(values.size()));
+}
+
+// The entries of /parameters in the order of their index attribute.
+std::vector<ParameterInfo> read_parameters(const Hdf5Reader& file, const std::vector<std::string>& datasets) {
+    std::vector<std::pair<std::int64_t, ParameterInfo>> indexed;
+    for (const std::string& dataset : datasets) {
+        if (dataset.compare(0, 12, "/parameters/") != 0) continue;
+        ParameterInfo p;
+        p.name = dataset.substr(12);
+        for (double extent : file.read_array(dataset).values) p.shape.push_back(static_cast<std::int64_t>(extent));
+        p.offset = integer_attribute(file, dataset, "offset");
+        p.size = integer_attribute(file, dataset, "size");
+        p.layer = file.read_string_attribute(dataset, "layer");
+        indexed.emplace_back(integer_attribute(file, dataset, "index"), p);
+    }
+    std::sort(indexed.begin(), indexed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<ParameterInfo> parameters;
+    for (auto& entry : indexed) parameters.push_back(entry.second);
+    return parameters;
+}
+
+}  // namespace
+
+FisherMatrix read_fisher_file(const std::string& path, FisherRecord& record) {
+    Hdf5Reader file(path);
+    if (!file.exists("/fisher") || !file.has_attribute("/fisher", "representation")) {
+        throw Error(describe("cannot read Fisher matrix", path, "no /fisher group with a representation",
+                             "give a file written by fim -o or merge-shards.py fisher"));
+    }
+    FisherMatrix fisher;
+    fisher.representation = parse_representation(file.read_string_attribute("/fisher", "representation"));
+    record.representation = fisher.representation;
+    record.estimator = parse_estimator(file.read_string_attribute("/fisher", "estimator"));
+    record.reduction = parse_reduction(file.read_string_attribute("/fisher", "reduction"));
+    record.likelihood = file.read_string_attribute("/fisher", "likelihood");
+    record.model = file.read_string_attribute("/fisher", "model");
+    record.num_inputs = integer_attribute(file, "/fisher", "num_inputs");
+    if (file.has_attribute("/fisher", "shard")) {
+        throw Error(describe("cannot summarise", path,
+                             "it holds shard " + file.read_string_attribute("/fisher", "shard") + " of the inputs",
+                             "merge the shards first with merge-shards.py fisher"));
+    }
+
+    const std::vector<std::string> datasets = file.dataset_paths();
+    fisher.parameters = read_parameters(file, datasets);
+    switch (fisher.representation) {
+        case Representation::dense: fisher.dense = file.read_matrix("/fisher/matrix"); break;
+        case Representation::diag: fisher.diagonal = as_vector(file.read_array("/fisher/diagonal").values); break;
+        case Representation::block:
+            for (const std::string& dataset : datasets) {
+                if (dataset.compare(0, 15, "/fisher/blocks/") != 0) continue;
+                FisherBlock block;
+                block.name = file.read_string_attribute(dataset, "name");
+                block.offset = integer_attribute(file, dataset, "offset");
+                block.size = integer_attribute(file, dataset, "size");
+                block.matrix = file.read_matrix(dataset);
+                fisher.blocks.push_back(block);
+            }
+            std::sort(fisher.blocks.begin(), fisher.blocks.end(),
+                      [](const FisherBlock& a, const FisherBlock& b) { return a.offset < b.offset; });
+            break;
+        case Representation::kfac:
+            for (const std::string& dataset : datasets) {
+                const std::size_t end = dataset.size() - 2;
+                if (dataset.compare(0, 13, "/fisher/kfac/") != 0 || dataset.compare(end, 2, "/A") != 0) continue;
+                const std::string group = dataset.substr(0, end);
+                KfacFactors factors;
+                factors.layer = group.substr(13);
+                factors.weight_offset = integer_attribute(file, group, "weight_offset");
+                factors.bias_offset = integer_attribute(file, group, "bias_offset");
+                factors.out = integer_attribute(file, group, "out");
+                factors.in = integer_attribute(file, group, "in");
+                factors.input_factor = file.read_matrix(dataset);
+                factors.gradient_factor = file.read_matrix(group + "/G");
+                fisher.kfac.push_back(factors);
+            }
+            std::sort(fisher.kfac.begin(), fisher.kfac.end(),
+                      [](const KfacFactors& a, const KfacFactors& b) { return a.weight_offset < b.weight_offset; });
+            break;
+        case Representation::implicit:
+            throw Error(describe("cannot summarise", path, "it holds no matrix (representation implicit)",
+                                 "store a dense, diag, block or kfac matrix"));
+    }
+    return fisher;
 }
 
 std::string format_summary_line(const FisherRecord& record, std::int64_t parameters, const FisherSummary& summary) {

@@ -185,6 +185,7 @@ struct FimOptions {
     std::string solve;                   // (F + damping I)^-1 g; "gradient" uses the labels' gradient
     int lanczos_iterations = 0;          // 0 = min(P, max(3 * top_k, 30))
     std::string max_memory;              // parse_memory_size; empty: default_max_memory()
+    std::string stored;                  // summarise this stored matrix (fim -o, merge-shards.py) instead
     std::string shard;                   // "I/N": inputs [I*N_in/N, (I+1)*N_in/N); empty: SLURM array or 0/1
     CommonOptions common;
 };

@@ -49,6 +49,10 @@ struct FisherExtras {
     SolveResult solve;                  // how the solve ended (its x is natural_gradient)
 };
 
+// Reads the matrix (dense, diag, block or kfac) and the record of a file that fim or
+// merge-shards.py fisher wrote. Throws Error naming the file when it holds no stored matrix.
+FisherMatrix read_fisher_file(const std::string& path, FisherRecord& record);
+
 // Writes the HDF5 file atomically. `fisher.representation` may be implicit (nothing stored).
 void write_fisher_file(const std::string& path, const FisherRecord& record, const FisherMatrix& fisher,
                        const FisherSummary& summary, const FisherExtras& extras);
