@@ -217,6 +217,7 @@ FisherModel::Impl load_with_torch(const std::string& path, int threads) {
 }
 
 FisherModel::Impl load_torchscript(const std::string& path, int threads) {
+    reject_torch_save_file(path);
     ArchiveSequential archive = read_archive_sequential(path);
     if (archive.rejection.empty()) {
         FisherModel::Impl impl;
@@ -228,7 +229,6 @@ FisherModel::Impl load_torchscript(const std::string& path, int threads) {
         }
         archive.rejection = reason.empty() ? "the layers' widths do not fit" : reason;
     }
-    if (archive.saved_by_torch_save) reject_torch_save_file(path);
     log_verbose("loading " + path + " with LibTorch: " + archive.rejection);
     return load_with_torch(path, threads);
 }

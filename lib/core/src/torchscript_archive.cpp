@@ -814,7 +814,15 @@ std::string archive_prefix(const ZipArchive& archive) {
 }  // namespace
 
 void reject_torch_save_file(const std::string& path) {
-    if (!read_archive_sequential(path).saved_by_torch_save) return;
+    // torch.save writes data.pkl but no constants.pkl. Only the zip directory is read.
+    bool saved_by_torch_save = false;
+    try {
+        ZipArchive archive(path);
+        saved_by_torch_save = !archive.entries().count(archive_prefix(archive) + "constants.pkl");
+    } catch (const Unreadable&) {
+        return;  // not a zip archive with data.pkl: LibTorch gives its own message
+    }
+    if (!saved_by_torch_save) return;
     throw Error(describe("cannot read model", path, "a torch.save file (a pickled module or a state_dict), not TorchScript",
                          "load the module in Python and save it with torch.jit.script(model).save(path)"));
 }
@@ -825,7 +833,6 @@ ArchiveSequential read_archive_sequential(const std::string& path) {
         ZipArchive archive(path);
         const std::string prefix = archive_prefix(archive);
         if (!archive.entries().count(prefix + "constants.pkl") || !archive.entries().count(prefix + "version")) {
-            result.saved_by_torch_save = !archive.entries().count(prefix + "constants.pkl");
             throw Unreadable("the zip archive has no constants.pkl or version (not a TorchScript archive)");
         }
         const std::string pickle = archive.read(prefix + "data.pkl");

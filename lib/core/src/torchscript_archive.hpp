@@ -18,19 +18,16 @@ struct ArchiveSequential {
     // The reason the archive is not such a Sequential or cannot be read without LibTorch, for the
     // log. Empty when the children were read.
     std::string rejection;
-    // Whether the zip archive has data.pkl but not constants.pkl: a torch.save file (a pickled
-    // module or a state_dict), which LibTorch cannot load either.
-    bool saved_by_torch_save = false;
     std::vector<SequentialChild> children;  // in the order of their names "0", "1", ...
 };
 
-// Reads `path` as a TorchScript archive whose root module is torch.nn.Sequential and whose
-// children are nn.Linear (float32 or float64 tensors) or the elementwise activations ReLU, Tanh,
-// Sigmoid, SiLU, Identity, Softplus, ELU and LeakyReLU, or Dropout and Flatten (no-ops for fim's
-// evaluation on inputs [N, D]). An activation with constants (Softplus
-// beta and threshold, ELU alpha, LeakyReLU negative_slope) is accepted only when the pickle stores
-// them as attributes, because scripted and traced modules inline them into their code. For a
-// file it cannot read it returns the reason in `rejection` instead of throwing.
+// Reads `path` as a TorchScript archive whose root module is torch.nn.Sequential. Its children
+// must be nn.Linear (float32 or float64 tensors), the elementwise activations ReLU, Tanh, Sigmoid,
+// SiLU, Identity, Softplus, ELU and LeakyReLU, or Dropout and Flatten (no-ops for fim's
+// evaluation on inputs [N, D]). An activation with constants (Softplus beta and threshold, ELU
+// alpha, LeakyReLU negative_slope) is accepted only when the pickle stores them as attributes,
+// because scripted and traced modules inline them into their code. For a file it cannot read it
+// returns the reason in `rejection` instead of throwing.
 ArchiveSequential read_archive_sequential(const std::string& path);
 
 // Throws Error naming `path` when it is a torch.save file rather than TorchScript, so that the
