@@ -26,10 +26,10 @@ PY
 }
 
 # An nn.Sequential archive is read without LibTorch (tests/fixtures/make_archive_fixtures.py). One
-# tanh network is read four ways, with the same results: from the archive (tanh.pt), by LibTorch as
-# a stack (tanh_marked.pt, whose buffer the archive reader does not accept), by autograd as a
-# custom module (tanh_custom.pt) and from an MLP model file (tanh_mlp.h5). With Dropout and
-# Flatten added (tanh_dropout.pt, scripted and traced) it is still the same stack, kfac included.
+# tanh network is read four ways, with the same results. These are the archive (tanh.pt), LibTorch
+# as a stack (tanh_marked.pt, whose buffer the archive reader rejects), autograd as a custom module
+# (tanh_custom.pt) and an MLP model file (tanh_mlp.h5). With Dropout and Flatten added
+# (tanh_dropout.pt, scripted and traced) it is still the same stack, kfac included.
 AX="$WORK/archives"
 if ! "$PYTHON" "$SRC/tests/fixtures/make_archive_fixtures.py" "$AX" 2> "$WORK/fixture_err"; then
     fail "fixtures: make_archive_fixtures.py failed: $(tail -3 "$WORK/fixture_err")"
@@ -278,7 +278,7 @@ assert cg.attrs["converged"] == 1, dict(cg.attrs)
 assert np.abs(cg[()] - direct).max() <= 1e-8 * np.abs(direct).max()
 PY
 
-# More eigenvalues than parameters: all 84 are reported, with a warning that says so.
+# More eigenvalues than parameters: all 84 are reported, and a warning explains the shorter list.
 run_case "top-k above the parameter count" 0 "warning: --top-k 500 exceeds the 84 parameters of .*small_relu.pt: reporting all 84" -- \
     "$FIM" -m "$WORK/small_relu.pt" -i "$WORK/small_inputs.tsv" -e exact -r dense -k 500
 [ "$(grep -o 'top_eigenvalues=[^[:space:]]*' "$WORK/out" | tr ',' '\n' | wc -l)" -eq 84 ] ||

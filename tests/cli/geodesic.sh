@@ -288,8 +288,8 @@ for tool in langevin metric-eval geodesic; do
         "$BIN/$tool" -m "$WORK/classifier.pt" $(small_run_arguments $tool)
     expect_one_line_error "$tool, classifier module"
 done
-# A torch.save file (here a state_dict) is a zip archive too, but not TorchScript: the message says
-# how to export the module instead of LibTorch's complaint about a missing constants.pkl.
+# A torch.save file (here a state_dict) is a zip archive too, but not TorchScript. The message
+# explains how to export the module, in place of LibTorch's error about a missing constants.pkl.
 /usr/bin/python3 -c 'import sys, torch; torch.save(torch.nn.Linear(2, 2).state_dict(), sys.argv[1])' "$WORK/state.pt" ||
     fail "could not save a state_dict"
 for tool in langevin metric-eval geodesic; do

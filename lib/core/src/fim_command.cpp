@@ -289,7 +289,7 @@ void warn_large_request(const FimOptions& o, const Request& request, const Fishe
     log_warning(message);
 }
 
-// Warns when --top-k asks for more eigenvalues than there are parameters.
+// Warns when --top-k requests more eigenvalues than there are parameters.
 void warn_top_k(int top_k, std::int64_t parameters, const std::string& source) {
     if (top_k <= parameters) return;
     const std::string count = std::to_string(parameters);

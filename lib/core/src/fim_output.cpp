@@ -209,7 +209,7 @@ FisherMatrix read_fisher_file(const std::string& path, FisherRecord& record) {
                       [](const KfacFactors& a, const KfacFactors& b) { return a.weight_offset < b.weight_offset; });
             break;
         case Representation::implicit:
-            throw Error(describe("cannot summarise", path, "it holds no matrix (representation implicit)",
+            throw Error(describe("cannot summarise", path, "it contains no matrix (representation implicit)",
                                  "store a dense, diag, block or kfac matrix"));
     }
     return fisher;

@@ -368,10 +368,10 @@ private:
         return count;
     }
 
-    // G of the layer below the last, sum_n D_n U Lambda_n U^T D_n, without its gradient rows. U
-    // [h, C] is the kept units' columns of the last weight, Lambda_n = sum_r e e^T the
-    // output-space covariance of input n (e: the last layer's gradient rows), and D_n = I - E_n
-    // the ReLU's derivative, E_n marking the units inactive for input n. Expanding
+    // Adds G of the layer below the last, sum_n D_n U Lambda_n U^T D_n, without its gradient rows.
+    // U [h, C] is the kept units' columns of the last weight. Lambda_n = sum_r e e^T is the
+    // output-space covariance of input n (e: the last layer's gradient rows). D_n = I - E_n is the
+    // ReLU's derivative, with E_n marking the units inactive for input n. Expanding
     // D M D = M - (E M + M E) + E M E leaves
     //   U S U^T - (Y U^T + U Y^T) + T,  S = sum_n Lambda_n,
     //   Y_j = sum over inputs with j inactive of Lambda_n U_j,
@@ -379,8 +379,8 @@ private:
     // Only units inactive for an input cost per input, and most units of a ReLU layer are active,
     // so this takes a small fraction of the rank-k update's work. It runs in float64 for both
     // precisions. The subtraction cancels for units that few inputs activate, at a cost in relative
-    // precision of at most the batch size times float64's. (Leaky ReLU is left to the rank-k
-    // update: for its never-active units the same expansion cancels to slope^2.)
+    // precision of at most the batch size times float64's. Leaky ReLU is left to the rank-k
+    // update, because for its never-active units the same expansion cancels down to slope^2.
     void add_masked_gradient_factor(const StackEngine<T>& engine) {
         const std::size_t top = engine.layers() - 1, layer = top - 1;
         const std::int64_t c_out = engine.out(top), width = engine.out(layer), h = engine.gradient_width(layer);

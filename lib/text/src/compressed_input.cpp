@@ -24,7 +24,7 @@ constexpr std::size_t kFirstMemberOutput = 1u << 20;
 z_stream* zs(void* stream) { return static_cast<z_stream*>(stream); }
 libdeflate_decompressor* ld(void* decompressor) { return static_cast<libdeflate_decompressor*>(decompressor); }
 
-// Decompressed chunks that the read-ahead thread has made and read() has not yet returned.
+// Decompressed chunks that the read-ahead thread has produced and read() has not yet returned.
 constexpr std::size_t kChunksAhead = 4;
 
 }  // namespace
@@ -139,17 +139,17 @@ bool CompressedInput::read_more_input() {
 bool CompressedInput::inflate_whole_member() {
     if (member_out_.empty()) member_out_.resize(kFirstMemberOutput);
     while (true) {
-        std::size_t used = 0, made = 0;
+        std::size_t used = 0, inflated = 0;
         libdeflate_result status =
             libdeflate_gzip_decompress_ex(ld(decompressor_), in_.data() + in_begin_, in_end_ - in_begin_,
-                                          member_out_.data(), member_out_.size(), &used, &made);
+                                          member_out_.data(), member_out_.size(), &used, &inflated);
         if (status == LIBDEFLATE_SUCCESS) {
             in_begin_ += used;
             consumed_ += used;
-            produced_ += made;
+            produced_ += inflated;
             ++members_;
             member_out_begin_ = 0;
-            member_out_end_ = made;
+            member_out_end_ = inflated;
             return true;
         }
         if (status == LIBDEFLATE_INSUFFICIENT_SPACE && member_out_.size() < kMaxWholeMemberOutput) {
@@ -269,12 +269,12 @@ void CompressedInput::inflate_streamed() {
     stream->avail_out = static_cast<uInt>(member_out_.size());
     int status = inflate(stream, Z_NO_FLUSH);
     std::size_t used = (in_end_ - in_begin_) - stream->avail_in;
-    std::size_t made = member_out_.size() - stream->avail_out;
+    std::size_t inflated = member_out_.size() - stream->avail_out;
     in_begin_ += used;
     consumed_ += used;
-    produced_ += made;
+    produced_ += inflated;
     member_out_begin_ = 0;
-    member_out_end_ = made;
+    member_out_end_ = inflated;
     if (status == Z_STREAM_END) {
         ++members_;
         in_member_ = false;

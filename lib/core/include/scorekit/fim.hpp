@@ -39,9 +39,9 @@ public:
     // Loads a TorchScript module (.pt) or a scorekit MLP model file (.h5, kind mlp-score).
     // Throws Error naming the file when it cannot be read, and for a frozen TorchScript module
     // (torch.jit.freeze leaves no parameters). An nn.Sequential of nn.Linear layers and stock
-    // elementwise activations, and an MLP model file, are read without LibTorch; any other
-    // TorchScript module loads the torch layer, which runs code from the file, and `threads`
-    // then sets OpenBLAS's thread count again after LibTorch arrives.
+    // elementwise activations, and an MLP model file, are read without LibTorch. Any other
+    // TorchScript module loads the torch layer, which runs code from the file. `threads` then sets
+    // OpenBLAS's thread count again after LibTorch has loaded.
     static FisherModel load(const std::string& path, int threads = 1);
 
     // A stack of linear layers with elementwise activations, computed in double precision.

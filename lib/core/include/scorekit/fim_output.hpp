@@ -50,7 +50,7 @@ struct FisherExtras {
 };
 
 // Reads the matrix (dense, diag, block or kfac) and the record of a file that fim or
-// merge-shards.py fisher wrote. Throws Error naming the file when it holds no stored matrix.
+// merge-shards.py fisher wrote. Throws Error naming the file when it contains no stored matrix.
 FisherMatrix read_fisher_file(const std::string& path, FisherRecord& record);
 
 // Writes the HDF5 file atomically. `fisher.representation` may be implicit (nothing stored).
