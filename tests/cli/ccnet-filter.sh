@@ -119,6 +119,23 @@ tail -1 "$WORK/err" | grep -q 'gzip member at byte offset' || fail "truncated me
 grep -q 'done:' "$WORK/err" && fail "truncated member: a done: line before the error: $(cat "$WORK/err")"
 expect_no_file "truncated member marker" "$WORK/cut.done"
 
+# A WARC file (warcinfo and response records, no conversion record) yields no document: a
+# warning names it, and the stats file counts it.
+info='software: test'
+page='HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html><p>A page.</p></html>'
+{
+    printf 'WARC/1.0\r\nWARC-Type: warcinfo\r\nWARC-Date: 2024-05-18T01:58:10Z\r\nContent-Length: %d\r\n\r\n%s\r\n\r\n' \
+        "${#info}" "$info"
+    printf 'WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://page.example/\r\nWARC-Date: 2024-05-18T01:58:11Z\r\n'
+    printf 'Content-Length: %d\r\n\r\n' "$(printf "$page" | wc -c)"
+    printf "$page"
+    printf '\r\n\r\n'
+} | gzip -c > "$WORK/page.warc.gz"
+run_case "WARC in place of WET" 0 'warning: no conversion record ".*page\.warc\.gz": 2 records of type warcinfo, response, so no document; .*give the WET file' -- \
+    "$exe" mine --no-dedup "$WORK/page.warc.gz" "$good" -o "$WORK/warc"
+grep -q '"files_without_conversion": 1}' "$WORK/warc.stats.json" || fail "WARC in place of WET: stats $(cat "$WORK/warc.stats.json")"
+grep -q 'kept 1 of 1 documents' "$WORK/err" || fail "WARC in place of WET: the WET file's document: $(cat "$WORK/err")"
+
 # The real whirlwind record (new header order) gives one document.
 run_case "whirlwind" 0 "kept 1 of 1 documents" -- "$exe" mine --min-len 0 --no-dedup "$good" -o "$WORK/ww"
 grep -q 'after dedup' "$WORK/err" && fail "whirlwind: --no-dedup logs a dedup line count: $(cat "$WORK/err")"

@@ -185,6 +185,30 @@ TEST_CASE("empty body and missing headers are skipped and counted", "[text][wet]
     CHECK(parsed.documents[0].url == "http://good.example/");
 }
 
+TEST_CASE("WARC file without conversion records", "[text][wet][faults]") {
+    text_test::TempDir dir;
+    std::string html = "<html><body><p>A page of a WARC file.</p></body></html>";
+    std::string response = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + html;
+    std::string info = "software: test\r\n";
+    std::string warc = "WARC/1.0\r\nWARC-Type: warcinfo\r\nWARC-Date: 2024-05-18T01:58:10Z\r\nContent-Length: " +
+                       std::to_string(info.size()) + "\r\n\r\n" + info + "\r\n\r\n" +
+                       "WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://page.example/\r\n"
+                       "WARC-Date: 2024-05-18T01:58:11Z\r\nContent-Type: application/http; msgtype=response\r\n"
+                       "Content-Length: " + std::to_string(response.size()) + "\r\n\r\n" + response + "\r\n\r\n";
+    std::string path = dir.file("page.warc");
+    text_test::write_file(path, warc);
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    CHECK(parsed.records == 2);
+    CHECK(parsed.documents.empty());
+    CHECK(faults.files_without_conversion == 1);
+
+    ReaderFaults wet_faults;
+    Parsed wet = parse(fixture("corpora/whirlwind.warc.wet"), wet_faults);
+    CHECK(wet.documents.size() == 1);
+    CHECK(wet_faults.files_without_conversion == 0);
+}
+
 TEST_CASE("invalid UTF-8, control characters and binary bodies", "[text][wet][faults]") {
     text_test::TempDir dir;
     RealRecord real = real_record();

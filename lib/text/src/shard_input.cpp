@@ -190,6 +190,7 @@ std::string json_faults(const ReaderFaults& f) {
         .integer("binary_records", f.binary_records)
         .integer("stray_bytes", f.stray_bytes)
         .integer("truncated_files", f.truncated_files)
+        .integer("files_without_conversion", f.files_without_conversion)
         .str();
 }
 
