@@ -166,6 +166,14 @@ run_case "missing hash group" 1 "hash file not found" -- "$exe" mine --shard 1/2
 expect_one_line_error "missing hash group"
 run_case "missing input" 1 "cannot open" -- "$exe" hash "$WORK/none.wet.gz" -o "$WORK/none.bin"
 expect_no_file "missing input" "$WORK/none.bin"
+# Standard input can be read once; a second `-` would pass as an empty file.
+run_case_stdin "stdin twice" 2 'invalid input "-": standard input is given more than once' "$good" -- \
+    "$exe" hash - - -o "$WORK/twice.bin"
+expect_one_line_error "stdin twice"
+expect_no_file "stdin twice" "$WORK/twice.bin"
+run_case "directory as --paths" 1 'cannot read --paths ".*/h": it is a directory; give the file that lists' -- \
+    "$exe" hash --paths "$WORK/h" -o "$WORK/dir-list.bin"
+expect_one_line_error "directory as --paths"
 run_case "bad lid model" 1 "cannot load fastText model" -- "$exe" mine --no-dedup "$good" \
     --lid-model "$WORK/en.jsonl" -o "$WORK/x"
 run_case "missing lid model" 1 'cannot load fastText model ".*/nosuch.bin": No such file or directory; check the path' -- \

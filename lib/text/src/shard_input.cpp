@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -37,6 +38,11 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
     ShardPlan plan;
     plan.shard = options.shard.empty() ? shard_from_environment() : parse_shard(options.shard);
     std::vector<std::string> all = options.inputs.empty() ? read_path_list(options.paths_file) : options.inputs;
+    // Standard input can be read once: a second `-` would read nothing and pass as an empty file.
+    if (std::count(all.begin(), all.end(), "-") + (options.paths_file == "-" ? 1 : 0) > 1) {
+        throw UsageError(describe("invalid input", "-", "standard input is given more than once",
+                                  "give `-` once"));
+    }
     plan.files = shard_slice(all, plan.shard);
     plan.output = expand_shard_pattern(output_pattern, plan.shard.index);
     // The inputs of every shard, not only this one's: a later shard must not replace them either.
