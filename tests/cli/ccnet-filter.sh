@@ -252,6 +252,16 @@ make_docs 2 cheap buy click free shipping casino offer login cart discount > "$W
 run_case "train-classifier" 0 "validation on 60: precision 1, recall 1" -- "$exe" train-classifier \
     --wiki "$WORK/wiki.txt" --cc "$WORK/cc.txt" --validation 0.1 -o "$WORK/ref.bin"
 expect_file "train-classifier" "$WORK/ref.bin"
+# A training part with one label is an error before fastText writes a model: 3 of the 4
+# documents are held out, so the one left is of a single kind.
+head -2 "$WORK/wiki.txt" > "$WORK/wiki2.txt"
+head -2 "$WORK/cc.txt" > "$WORK/cc2.txt"
+run_case "train-classifier one label" 1 'cannot train the reference classifier ".*one-label.bin": the training part left by the --validation split \(1 document\) has no __label__(wiki|cc) document; lower --validation' -- \
+    "$exe" train-classifier --wiki "$WORK/wiki2.txt" --cc "$WORK/cc2.txt" --validation 0.75 -o "$WORK/one-label.bin"
+expect_no_file "train-classifier one label" "$WORK/one-label.bin"
+run_case "train-classifier no validation" 0 "trained on 4 documents; no validation" -- \
+    "$exe" train-classifier --wiki "$WORK/wiki2.txt" --cc "$WORK/cc2.txt" --validation 0 --dim 2 -o "$WORK/all-train.bin"
+rm -f "$WORK/all-train.bin"
 run_case "mine ref-model" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang en \
     --ref-model "$WORK/ref.bin" --ref-threshold 0 -o "$WORK/ref0"
 zcat "$WORK/ref0/en.json.gz" | grep -q '"language_score": [0-9.]*, "ref_score": 0\.[0-9]*, "language_identifier"' \

@@ -47,10 +47,14 @@ void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options) {
     log_info("training the reference classifier on " + std::to_string(training.wiki.size()) + " wiki and " +
              std::to_string(training.cc.size()) + " cc documents");
     text::ClassifierQuality quality = text::train_reference_classifier(training, options.output);
+    std::string validation = "no validation (no document held out)";
+    if (quality.validation_documents > 0) {
+        validation = "validation on " + std::to_string(quality.validation_documents) + ": precision " +
+                     format_short(quality.precision) + ", recall " + format_short(quality.recall) +
+                     " (of __label__wiki at p >= 0.5)";
+    }
     log_info("wrote " + options.output + ": trained on " + std::to_string(quality.training_documents) +
-             " documents; validation on " + std::to_string(quality.validation_documents) + ": precision " +
-             format_short(quality.precision) + ", recall " + format_short(quality.recall) +
-             " (of __label__wiki at p >= 0.5)");
+             " documents; " + validation);
     log_summary("train-classifier");
 }
 
