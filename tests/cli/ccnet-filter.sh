@@ -51,6 +51,15 @@ sed 's/"cc_segment": "[^"]*"/"cc_segment": "SEGMENT"/' "$WORK/en.jsonl" | cmp -s
     || fail "mine stdin: English output differs from the file run"
 expect_no_file "mine --lang" "$WORK/m2/ru.json.gz"
 
+# Codes are trimmed, as a shell user writes "en, ru"; an empty code is a usage error.
+run_case "mine --lang with a space" 0 "kept 2 of 3 documents" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" \
+    --lang "en, ru" -o "$WORK/lang-space"
+expect_file "mine --lang with a space" "$WORK/lang-space/ru.json.gz"
+run_case "mine --lang empty" 2 'invalid --lang "": it contains an empty language code' -- "$exe" mine --no-dedup \
+    "$corpora/sample.warc.txt" --lang "" -o "$WORK/lang-empty"
+expect_one_line_error "mine --lang empty"
+expect_no_file "mine --lang empty" "$WORK/lang-empty"
+
 # A finished shard is skipped.
 run_case "done marker" 0 "already done" -- "$exe" mine --min-len 0 "$corpora/sample.warc.txt" \
     --hashes "$WORK/h/0000.bin" -o "$WORK/m"

@@ -362,6 +362,23 @@ std::string perplexity_stats(const CcnetMineOptions& options, const std::string&
         .str();
 }
 
+// The --lang codes, each trimmed: the shell argument "en, de" arrives as "en" and " de".
+std::unordered_set<std::string> parse_language_codes(const std::vector<std::string>& codes) {
+    std::unordered_set<std::string> allowed;
+    for (const std::string& code : codes) {
+        std::size_t begin = code.find_first_not_of(" \t");
+        if (begin == std::string::npos) {
+            std::string list;
+            for (const std::string& item : codes) list += (list.empty() ? "" : ",") + item;
+            throw UsageError(describe("invalid --lang", list, "it contains an empty language code",
+                                      "give codes separated by commas, for example --lang en,de"));
+        }
+        std::size_t end = code.find_last_not_of(" \t");
+        allowed.insert(code.substr(begin, end + 1 - begin));
+    }
+    return allowed;
+}
+
 }  // namespace
 
 std::string mine_graph_dot(const CcnetMineOptions& options) {
@@ -414,6 +431,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         throw UsageError(describe("invalid perplexity options", "--cutoff", "buckets need a language model",
                                   "give --sp-model and --lm-model too"));
     }
+    const std::unordered_set<std::string> allowed = parse_language_codes(options.languages);
     if (options.print_graph) {
         std::fputs(mine_graph_dot(options).c_str(), stdout);
         return;
@@ -455,7 +473,6 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
              " threads, language identifier " + identifier->name());
 
     const int threshold_percent = static_cast<int>(std::ceil(options.language_threshold * 100 - 1e-9));
-    const std::unordered_set<std::string> allowed(options.languages.begin(), options.languages.end());
     ReaderFaults faults;
     ShardReader reader(plan.files, static_cast<std::size_t>(options.input.batch_records), faults, threads > 1);
     LanguageWriter writer(plan.output);
