@@ -60,6 +60,16 @@ run_case "mine --lang empty" 2 'invalid --lang "": it contains an empty language
 expect_one_line_error "mine --lang empty"
 expect_no_file "mine --lang empty" "$WORK/lang-empty"
 
+# An output directory written with a trailing slash gets its marker and stats beside it, where
+# make and the merge script look, not hidden inside it.
+run_case "mine -o with a trailing slash" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" \
+    -o "$WORK/slash/"
+expect_file "mine -o with a trailing slash" "$WORK/slash.done"
+expect_file "mine -o with a trailing slash" "$WORK/slash.stats.json"
+expect_no_file "mine -o with a trailing slash" "$WORK/slash/.done"
+run_case "SLURM array, -o with a slash" 2 "put \{shard\} in -o" -- env SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_TASK_COUNT=2 \
+    "$exe" mine --no-dedup "$corpora/sample.warc.txt" -o "$WORK/slash-array/"
+
 # A finished shard is skipped.
 run_case "done marker" 0 "already done" -- "$exe" mine --min-len 0 "$corpora/sample.warc.txt" \
     --hashes "$WORK/h/0000.bin" -o "$WORK/m"

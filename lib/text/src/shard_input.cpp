@@ -45,6 +45,9 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
     }
     plan.files = shard_slice(all, plan.shard);
     plan.output = expand_shard_pattern(output_pattern, plan.shard.index);
+    // The done marker and stats file go beside the output: for "-o out/0000/" that is
+    // out/0000.done, not a hidden out/0000/.done inside the directory.
+    while (plan.output.size() > 1 && plan.output.back() == '/') plan.output.pop_back();
     // The inputs of every shard, not only this one's: a later shard must not replace them either.
     std::vector<FileArgument> inputs = file_arguments("input", all);
     inputs.push_back({"--paths", options.paths_file});
@@ -53,7 +56,7 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
     // An explicit --shard names one shard, whose output may be any path (a Makefile rule per
     // shard). A shard taken from the SLURM array variables runs the same command line in every
     // task, so all tasks would write one path.
-    if (options.shard.empty() && plan.shard.count > 1 && plan.output == output_pattern) {
+    if (options.shard.empty() && plan.shard.count > 1 && output_pattern.find("{shard}") == std::string::npos) {
         throw UsageError(describe("output without {shard}", output_pattern,
                                   "every task of the SLURM array would write the same path",
                                   "put {shard} in -o, for example -o out/{shard}"));
