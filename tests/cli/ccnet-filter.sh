@@ -240,6 +240,14 @@ run_case "mine perplexity pattern" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$
     --sp-model "$lm/gpl3.sp.model" --lm-model "$WORK/{lang}.arpa" -o "$WORK/pp2"
 expect_file "mine perplexity pattern" "$WORK/pp2/en_all.json.gz"
 zcat "$WORK/pp2/en_all.json.gz" | grep -q '"perplexity"' && fail "mine perplexity pattern: unexpected perplexity"
+# A directory or a damaged file as --sp-model: one error line, not an internal error.
+mkdir -p "$WORK/sp-dir"
+head -c 3000 "$lm/gpl3.sp.model" > "$WORK/truncated.sp.model"
+for model in "$WORK/sp-dir" "$WORK/truncated.sp.model"; do
+    run_case "bad sp-model $model" 1 'cannot load SentencePiece model ".*": (it is a directory|not a SentencePiece model, or a truncated or damaged one); give a .model file' -- \
+        "$exe" -q mine --no-dedup --min-len 0 "$good" --sp-model "$model" --lm-model "$lm/gpl3.o3.arpa.gz" -o "$WORK/bad-sp"
+    expect_one_line_error "bad sp-model $model"
+done
 run_case "sp without lm" 2 "one was given without the other" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" \
     --sp-model "$lm/gpl3.sp.model" -o "$WORK/pp3"
 
