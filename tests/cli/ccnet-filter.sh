@@ -261,6 +261,19 @@ cmp -s "$WORK/cut.csv" "$WORK/out" || fail "cutoffs -o -: standard output differ
 grep -qx '30,22.0' "$WORK/cut.csv" || fail "cutoffs: row 30 (numpy gives 22.0)"
 grep -qx '60,34.0' "$WORK/cut.csv" || fail "cutoffs: row 60 (numpy gives 34.0)"
 [ "$(wc -l < "$WORK/cut.csv")" -eq 101 ] || fail "cutoffs: expected 100 rows and a header"
+# A line that is not a JSON object, and a perplexity that is not finite, are data errors: they
+# were skipped as documents without perplexity, or filled the table with NaN.
+printf '{"language": "en", "perplexity": 10.0}\nnot json\n' > "$WORK/not-json.jsonl"
+printf '{"language": "en", "perplexity": NaN}\n' > "$WORK/nan.jsonl"
+printf '{"language": "en", "perplexity": 1e400}\n' > "$WORK/inf.jsonl"
+run_case "cutoffs not JSON" 1 'invalid document ".*not-json.jsonl:2": the line is not a JSON object' -- \
+    "$exe" cutoffs "$WORK/not-json.jsonl" -o "$WORK/not-json.csv"
+expect_no_file "cutoffs not JSON" "$WORK/not-json.csv"
+for name in nan inf; do
+    run_case "cutoffs $name" 1 "invalid document \".*$name.jsonl:1\": the perplexity is not a finite number" -- \
+        "$exe" cutoffs "$WORK/$name.jsonl" -o "$WORK/$name.csv"
+    expect_no_file "cutoffs $name" "$WORK/$name.csv"
+done
 run_case "cutoffs without perplexity" 1 "no document has a perplexity" -- "$exe" cutoffs "$WORK/en.jsonl" -o "$WORK/cut2.csv"
 expect_no_file "cutoffs without perplexity" "$WORK/cut2.csv"
 
