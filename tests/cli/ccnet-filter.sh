@@ -235,6 +235,16 @@ grep -q '"language_score": 0\.[0-9]*, "perplexity": 49\.3, "bucket": "tail", "la
 expect_file "mine perplexity ru" "$WORK/pp/ru_tail.json.gz"
 expect_no_file "mine perplexity zh" "$WORK/pp/zh_all.json.gz"
 grep -q '"documents_scored": 2' "$WORK/pp.stats.json" || fail "mine perplexity: scored count in stats"
+# A NaN cutoff sent every document to tail, and a row 60 below row 30 left middle empty.
+printf ',en\n30,NaN\n60,49.3\n' > "$WORK/cutoff-nan.csv"
+printf ',en\n30,60\n60,49.3\n' > "$WORK/cutoff-decreasing.csv"
+run_case "cutoff NaN" 1 'invalid cutoff file ".*cutoff-nan.csv:2": "NaN" is not a finite number' -- "$exe" mine --no-dedup \
+    --min-len 0 "$corpora/sample.warc.txt" --sp-model "$lm/gpl3.sp.model" --lm-model "$lm/gpl3.o3.arpa.gz" \
+    --cutoff "$WORK/cutoff-nan.csv" -o "$WORK/pp-nan"
+run_case "cutoff decreasing" 1 'the row-60 cutoff of en \(49.3\) is below its row-30 cutoff \(60\)' -- "$exe" mine --no-dedup \
+    --min-len 0 "$corpora/sample.warc.txt" --sp-model "$lm/gpl3.sp.model" --lm-model "$lm/gpl3.o3.arpa.gz" \
+    --cutoff "$WORK/cutoff-decreasing.csv" -o "$WORK/pp-decreasing"
+expect_no_file "cutoff decreasing" "$WORK/pp-decreasing"
 # A {lang} pattern with no file for a language leaves its documents unscored, in bucket all.
 run_case "mine perplexity pattern" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" \
     --sp-model "$lm/gpl3.sp.model" --lm-model "$WORK/{lang}.arpa" -o "$WORK/pp2"

@@ -72,6 +72,11 @@ PerplexityCutoffs PerplexityCutoffs::load(const std::string& path) {
                 throw Error(describe("invalid cutoff file", path + ":" + std::to_string(line_number),
                                      "\"" + fields[k] + "\" is not a number", "check the file"));
             }
+            // Every comparison with NaN is false, so a NaN cutoff would empty the bucket below it.
+            if (!std::isfinite(value)) {
+                throw Error(describe("invalid cutoff file", path + ":" + std::to_string(line_number),
+                                     "\"" + fields[k] + "\" is not a finite number", "check the file"));
+            }
             row[languages[k]] = value;
         }
     }
@@ -80,6 +85,13 @@ PerplexityCutoffs PerplexityCutoffs::load(const std::string& path) {
     }
     PerplexityCutoffs cutoffs;
     for (std::size_t k = 1; k < languages.size(); ++k) {
+        // Percentiles do not decrease; a row 60 below row 30 would leave the middle bucket empty.
+        if (tail[languages[k]] < head[languages[k]]) {
+            throw Error(describe("invalid cutoff file", path,
+                                 "the row-60 cutoff of " + languages[k] + " (" + format_number(tail[languages[k]]) +
+                                     ") is below its row-30 cutoff (" + format_number(head[languages[k]]) + ")",
+                                 "give percentiles in increasing order, as cutoffs writes them"));
+        }
         cutoffs.cutoffs_[languages[k]] = {head[languages[k]], tail[languages[k]]};
     }
     return cutoffs;
