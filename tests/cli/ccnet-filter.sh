@@ -185,7 +185,7 @@ run_case "missing hash group" 1 "hash file not found" -- "$exe" mine --shard 1/2
 expect_one_line_error "missing hash group"
 run_case "missing input" 1 "cannot open" -- "$exe" hash "$WORK/none.wet.gz" -o "$WORK/none.bin"
 expect_no_file "missing input" "$WORK/none.bin"
-# cc_net downloads the URLs of a path list; ccnet-filter says that it reads local files.
+# cc_net downloads the URLs of a path list; the error tells that ccnet-filter reads local files.
 run_case "URL as input" 1 'cannot open "https://data.commoncrawl.org/x.warc.wet.gz": No such file or directory; ccnet-filter reads local files, so download' -- \
     "$exe" hash "https://data.commoncrawl.org/x.warc.wet.gz" -o "$WORK/url.bin"
 # Standard input can be read once; a second `-` would pass as an empty file.
@@ -238,7 +238,7 @@ grep -q '"language_score": 0\.[0-9]*, "perplexity": 49\.3, "bucket": "tail", "la
 expect_file "mine perplexity ru" "$WORK/pp/ru_tail.json.gz"
 expect_no_file "mine perplexity zh" "$WORK/pp/zh_all.json.gz"
 grep -q '"documents_scored": 2' "$WORK/pp.stats.json" || fail "mine perplexity: scored count in stats"
-# A NaN cutoff sent every document to tail, and a row 60 below row 30 left middle empty.
+# A NaN cutoff emptied the bucket below it, and a row 60 below row 30 left middle empty.
 printf ',en\n30,NaN\n60,49.3\n' > "$WORK/cutoff-nan.csv"
 printf ',en\n30,60\n60,49.3\n' > "$WORK/cutoff-decreasing.csv"
 run_case "cutoff NaN" 1 'invalid cutoff file ".*cutoff-nan.csv:2": "NaN" is not a finite number' -- "$exe" mine --no-dedup \
@@ -315,6 +315,29 @@ expect_no_file "train-classifier one label" "$WORK/one-label.bin"
 run_case "train-classifier no validation" 0 "trained on 4 documents; no validation" -- \
     "$exe" train-classifier --wiki "$WORK/wiki2.txt" --cc "$WORK/cc2.txt" --validation 0 --dim 2 -o "$WORK/all-train.bin"
 rm -f "$WORK/all-train.bin"
+# SIGINT during training removes the training text that fastText reads, as well as the model's
+# temporary file. The directory holds only the output while the run goes on.
+mkdir -p "$WORK/sig"
+for _ in $(seq 1 40); do cat "$WORK/wiki.txt"; done > "$WORK/sig-wiki.txt"
+"$exe" train-classifier --wiki "$WORK/sig-wiki.txt" --cc "$WORK/cc.txt" --dim 4 --epoch 100000 \
+    -o "$WORK/sig/ref.bin" 2> "$WORK/sig.err" &
+pid=$!
+for _ in $(seq 1 300); do
+    ls "$WORK"/sig/.ref.bin.train.txt.tmp.* > /dev/null 2>&1 && break
+    sleep 0.1
+done
+sleep 0.2
+kill -INT "$pid"
+wait "$pid"
+status=$?
+[ "$status" -eq 130 ] || fail "train-classifier SIGINT: exit status $status, expected 130: $(tail -2 "$WORK/sig.err")"
+[ -z "$(ls -A "$WORK/sig")" ] || fail "train-classifier SIGINT: files left behind: $(ls -A "$WORK/sig")"
+# The output directory is checked before the work.
+for command in "train-lm $WORK/corpus.txt" "cutoffs $WORK/pp.jsonl" "train-classifier --wiki $WORK/wiki.txt --cc $WORK/cc.txt"; do
+    run_case "${command%% *} into a missing directory" 1 'cannot write output ".*/nodir/out": cannot create a file in directory' -- \
+        "$exe" $command -o "$WORK/nodir/out"
+    expect_one_line_error "${command%% *} into a missing directory"
+done
 run_case "mine ref-model" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang en \
     --ref-model "$WORK/ref.bin" --ref-threshold 0 -o "$WORK/ref0"
 zcat "$WORK/ref0/en.json.gz" | grep -q '"language_score": [0-9.]*, "ref_score": 0\.[0-9]*, "language_identifier"' \

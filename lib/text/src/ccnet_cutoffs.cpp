@@ -40,6 +40,7 @@ double percentile_of_sorted(const std::vector<double>& sorted, double p) {
 void run_ccnet_cutoffs(const CcnetCutoffsOptions& options) {
     if (options.inputs.empty()) throw UsageError("no input: give the JSON Lines files written by mine");
     check_distinct_files({{"--output", options.output}}, file_arguments("input", options.inputs));
+    check_output_writable(options.output);
     std::map<std::string, std::vector<double>> perplexities;
     std::uint64_t documents = 0, without_perplexity = 0;
     std::string line;

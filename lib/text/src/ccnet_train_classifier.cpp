@@ -35,6 +35,7 @@ void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options) {
     std::vector<FileArgument> inputs = file_arguments("--wiki", options.wiki);
     for (FileArgument& cc : file_arguments("--cc", options.cc)) inputs.push_back(cc);
     check_distinct_files({{"--output", options.output}}, inputs);
+    check_output_writable(options.output);
     text::ClassifierTraining training;
     training.wiki = read_documents(options.wiki);
     training.cc = read_documents(options.cc);

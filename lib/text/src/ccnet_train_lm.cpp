@@ -16,6 +16,7 @@ void run_ccnet_train_lm(const CcnetTrainLmOptions& options) {
     auto start = std::chrono::steady_clock::now();
     if (options.inputs.empty()) throw UsageError("no input: give one or more tokenised text files");
     check_distinct_files({{"--output", options.output}}, file_arguments("input", options.inputs));
+    check_output_writable(options.output);  // before the counting, which is long on a large corpus
     text::KneserNeyOptions estimate;
     estimate.order = options.order;
     if (options.fallback_discounts.size() != 3) {

@@ -85,7 +85,10 @@ ClassifierQuality train_reference_classifier(const ClassifierTraining& training,
     }
 
     AtomicFile model_file(output);
-    std::string input_path = model_file.temporary_path() + ".train.txt";
+    // Never committed: the object or a signal removes the training text with the model's own
+    // temporary file.
+    AtomicFile training_text(output + ".train.txt");
+    const std::string& input_path = training_text.temporary_path();
     {
         std::ofstream input(input_path, std::ios::binary);
         for (std::size_t i = 0; i < train_size; ++i) {
