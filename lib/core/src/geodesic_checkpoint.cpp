@@ -3,9 +3,7 @@
 // run continues with the next chunk.
 #include "geodesic_checkpoint.hpp"
 
-#include <cinttypes>
-#include <cstdio>
-
+#include "checkpoint_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/signals.hpp"
@@ -13,19 +11,7 @@
 namespace scorekit {
 namespace {
 
-// FNV-1a over the bytes of the start and end points, so that a checkpoint is used only for the
-// pairs it was written for.
-std::string pairs_checksum(const RowMatrix& starts, const RowMatrix& ends) {
-    std::uint64_t hash = 1469598103934665603ULL;
-    for (const RowMatrix* points : {&starts, &ends}) {
-        const auto* bytes = reinterpret_cast<const unsigned char*>(points->data());
-        const auto count = static_cast<std::size_t>(points->size()) * sizeof(double);
-        for (std::size_t i = 0; i < count; ++i) hash = (hash ^ bytes[i]) * 1099511628211ULL;
-    }
-    char text[17];
-    std::snprintf(text, sizeof(text), "%016" PRIx64, hash);
-    return text;
-}
+std::string pairs_checksum(const RowMatrix& starts, const RowMatrix& ends) { return checksum_text({&starts, &ends}); }
 
 GeodesicBatch empty_batch(Eigen::Index pairs, int nodes, Eigen::Index dim, bool keep_paths) {
     GeodesicBatch batch;
@@ -58,7 +44,7 @@ void write_checkpoint(const GeodesicCheckpointPlan& plan, const std::string& che
     file.write_attribute("/checkpoint", "pairs", static_cast<std::int64_t>(batch.lengths.size()));
     file.write_attribute("/checkpoint", "pairs_checksum", checksum);
     file.write_attribute("/checkpoint", "has_paths", static_cast<std::int64_t>(batch.paths.size() > 0));
-    for (const auto& [name, value] : plan.settings) file.write_attribute("/checkpoint", name, value);
+    write_checkpoint_settings(file, "/checkpoint", plan.settings);
 
     std::vector<double> lengths(batch.lengths.data(), batch.lengths.data() + done);
     std::vector<double> energies(batch.energies.data(), batch.energies.data() + done);
@@ -81,18 +67,15 @@ void write_checkpoint(const GeodesicCheckpointPlan& plan, const std::string& che
 // checkpoint has Y"; empty when all agree.
 std::string settings_mismatch(const Hdf5Reader& file, const GeodesicCheckpointPlan& plan, const std::string& checksum,
                               Eigen::Index pairs) {
-    auto saved = [&](const std::string& name) {
-        return file.has_attribute("/checkpoint", name) ? file.read_string_attribute("/checkpoint", name)
-                                                       : std::string("nothing");
-    };
-    for (const auto& [name, value] : plan.settings) {
-        if (saved(name) != value) return name + " is " + value + " but the checkpoint has " + saved(name);
-    }
+    std::string mismatch = checkpoint_settings_mismatch(file, "/checkpoint", plan.settings);
+    if (!mismatch.empty()) return mismatch;
     const auto saved_pairs = static_cast<Eigen::Index>(file.read_number_attribute("/checkpoint", "pairs"));
     if (saved_pairs != pairs) {
         return "the run has " + std::to_string(pairs) + " pairs but the checkpoint has " + std::to_string(saved_pairs);
     }
-    if (saved("pairs_checksum") != checksum) return "the pairs differ from those of the checkpoint";
+    if (file.read_string_attribute("/checkpoint", "pairs_checksum") != checksum) {
+        return "the pairs differ from those of the checkpoint";
+    }
     if (plan.keep_paths && file.read_number_attribute("/checkpoint", "has_paths") == 0) {
         return "the output needs the path nodes, which the checkpoint does not have";
     }

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "checkpoint_file.hpp"
 #include "scorekit/geodesic.hpp"
 
 namespace scorekit {
@@ -18,7 +19,7 @@ struct GeodesicCheckpointPlan {
     bool keep_paths = true;   // keep every pair's nodes (the output or --paths needs them)
     // What decides the results besides the pairs themselves (model, metric, solver settings),
     // as (name, value) to compare with the checkpoint's.
-    std::vector<std::pair<std::string, std::string>> settings;
+    CheckpointSettings settings;
     bool written = false;     // set once a checkpoint has been written to `path`
 };
 

@@ -1,7 +1,6 @@
 #include "scorekit/geodesic_command.hpp"
 
 #include <cmath>
-#include <cstdio>
 
 #include "scorekit/atomic_file.hpp"
 #include "geodesic_checkpoint.hpp"
@@ -138,12 +137,6 @@ std::vector<std::string> pair_labels(Eigen::Index count) {
     return labels;
 }
 
-std::string exact_text(double value) {
-    char text[32];
-    std::snprintf(text, sizeof(text), "%.17g", value);
-    return text;
-}
-
 // The checkpoints of a run that writes `output`: --checkpoint, else OUTPUT.ckpt for a file
 // output. A run of one chunk writes none, because it stops only once everything is solved.
 GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const ScoreMetric& metric,
@@ -181,12 +174,6 @@ GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const Sc
     // SIGINT and SIGTERM now stop the run after the current chunk, with a checkpoint.
     catch_interrupts();
     return plan;
-}
-
-// Removes the checkpoint of a finished run: its pairs are in the output now.
-void remove_checkpoint(const GeodesicCheckpointPlan& plan) {
-    if (plan.path.empty() || !(plan.written || plan.path == plan.resume)) return;
-    if (std::remove(plan.path.c_str()) == 0) log_verbose("removed the checkpoint " + plan.path);
 }
 
 GeodesicBatch solve_with_progress(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
@@ -238,7 +225,7 @@ void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, co
         write_points(o.common.output, table, {"pair", "length", "energy", "iterations", "converged"});
     }
     if (!o.paths.empty()) write_paths(o.paths, batch.paths, count, batch.nodes);
-    remove_checkpoint(plan);
+    remove_finished_checkpoint(plan.path, plan.written, plan.resume);
 
     const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count));
     log_summary(std::to_string(count) + " geodesics, " + std::to_string(unconverged) + " unconverged");
@@ -324,7 +311,7 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
         write_points(output, distances);
     }
     if (!paths.empty()) write_paths(paths, batch.paths, starts.rows(), batch.nodes);
-    remove_checkpoint(plan);
+    remove_finished_checkpoint(plan.path, plan.written, plan.resume);
 
     const Eigen::Index unconverged = report_unconverged(reasons, labels);
     log_summary(std::to_string(n) + " points, " + std::to_string(pairs.size()) + " geodesics, " +
