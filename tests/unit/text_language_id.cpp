@@ -4,6 +4,7 @@
 #include <fasttext/fasttext.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -187,6 +188,13 @@ TEST_CASE("damaged fastText models are refused with a message", "[text][lid]") {
             CHECK_THROWS_WITH(load_fasttext_identifier(dir.file("damaged.bin")), Catch::Contains("truncated or damaged"));
         }
         text_test::write_file(dir.file("damaged.bin"), model + "x");
+        CHECK_THROWS_WITH(load_fasttext_identifier(dir.file("damaged.bin")), Catch::Contains("truncated or damaged"));
+        // A dimension in the header (the first Args field, after magic and version) that the
+        // matrices do not have: fastText's loader sizes its vectors from it and aborts later.
+        std::string wrong_dim = model;
+        const std::int32_t dim = 1000;
+        std::memcpy(&wrong_dim[8], &dim, sizeof(dim));
+        text_test::write_file(dir.file("damaged.bin"), wrong_dim);
         CHECK_THROWS_WITH(load_fasttext_identifier(dir.file("damaged.bin")), Catch::Contains("truncated or damaged"));
     }
 }

@@ -7,6 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fasttext/args.h>
+
+#include <algorithm>
 #include <cstring>
 
 #include "scorekit/error.hpp"
@@ -116,15 +119,25 @@ bool skip_product_quantizer(Cursor& in) {
 
 // QuantMatrix::save: qnorm, m, n, codesize, the codes, a product quantizer, and with qnorm the
 // norm codes (one byte per row) and their quantizer.
-bool skip_quant_matrix(Cursor& in) {
+bool skip_quant_matrix(Cursor& in, std::int64_t& rows, std::int64_t& cols) {
     std::uint8_t qnorm = 0;
-    std::int64_t rows = 0, cols = 0;
     std::int32_t codesize = 0;
     if (!in.read(qnorm) || !in.read(rows) || !in.read(cols) || !in.read(codesize) || rows < 0 || codesize < 0) {
         return false;
     }
     if (!in.skip(static_cast<std::size_t>(codesize)) || !skip_product_quantizer(in)) return false;
     return qnorm == 0 || (in.skip(static_cast<std::size_t>(rows)) && skip_product_quantizer(in));
+}
+
+// Whether the header's dimension and counts match the matrices. fastText sizes its vectors from
+// the header, so a damaged field there passes its loader and fails an assertion later.
+bool sizes_agree(const FastTextFile& file) {
+    // The input rows: the words, then the n-gram buckets, or only the n-grams kept by pruning.
+    const std::int64_t ngram_rows = file.pruneidx_size >= 0 ? file.pruneidx_size : std::max(file.bucket, 0);
+    if (file.input_cols != file.dim || file.input_rows != std::int64_t(file.nwords) + ngram_rows) return false;
+    // A supervised model has one output row per label; the others are left to fastText.
+    const bool supervised = file.model == static_cast<int>(fasttext::model_name::sup);
+    return !supervised || (file.output_rows == file.nlabels && file.output_cols == file.dim);
 }
 
 }  // namespace
@@ -141,15 +154,17 @@ FastTextFileStatus parse_fasttext_file(const unsigned char* data, std::size_t si
     // only skipped, to check the file's size; fastText's loader reads them.
     std::uint8_t quant_input = 0, quant_output = 0;  // bools, one byte each
     if (!in.read(quant_input)) return FastTextFileStatus::damaged;
-    bool input_read = quant_input != 0 ? skip_quant_matrix(in)
+    bool input_read = quant_input != 0 ? skip_quant_matrix(in, file.input_rows, file.input_cols)
                                        : read_matrix(in, file.input_rows, file.input_cols, file.input_offset);
     if (!input_read || !in.read(quant_output)) return FastTextFileStatus::damaged;
     // FastText::loadModel reads a QuantMatrix output only after a quantised input.
-    bool output_read = quant_input != 0 && quant_output != 0 ? skip_quant_matrix(in)
-                                         : read_matrix(in, file.output_rows, file.output_cols, file.output_offset);
+    bool output_read = quant_input != 0 && quant_output != 0
+                           ? skip_quant_matrix(in, file.output_rows, file.output_cols)
+                           : read_matrix(in, file.output_rows, file.output_cols, file.output_offset);
     if (!output_read) return FastTextFileStatus::damaged;
     file.quantized = quant_input != 0 || quant_output != 0;
-    return in.offset() == size ? FastTextFileStatus::parsed : FastTextFileStatus::damaged;
+    if (in.offset() != size || !sizes_agree(file)) return FastTextFileStatus::damaged;
+    return FastTextFileStatus::parsed;
 }
 
 FastTextFileStatus parse_fasttext_model(const std::string& path, const unsigned char* data, std::size_t size,
