@@ -360,6 +360,16 @@ run_case "mine missing ref-model" 1 'cannot load fastText model ".*/nosuch.bin":
     "$exe" mine --no-dedup "$corpora/sample.warc.txt" --ref-model "$WORK/nosuch.bin" -o "$WORK/ref3"
 
 # Gopher rules: only the English sample document has 50 words; --explain keeps the others aside.
+# A forced rerun that writes fewer languages removes the files of the earlier run that it did not
+# write (ccnet-merge.py would merge them), and keeps a file that mine did not write.
+run_case "mine all languages" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" -o "$WORK/rerun"
+[ "$(ls "$WORK/rerun" | wc -l)" -gt 1 ] || fail "mine all languages: expected several language files"
+printf 'mine\n' | gzip > "$WORK/rerun/notes.json.gz"
+run_case "mine rerun with fewer languages" 0 "removed .*rerun/ru.json.gz, written by an earlier run" -- \
+    "$exe" mine --force --no-dedup --min-len 0 --lang en "$corpora/sample.warc.txt" -o "$WORK/rerun"
+[ "$(ls "$WORK/rerun" | tr '\n' ' ')" = "en.json.gz notes.json.gz " ] ||
+    fail "mine rerun with fewer languages: files left: $(ls "$WORK/rerun" | tr '\n' ' ')"
+grep -q '"output_files": \["en.json.gz"\]' "$WORK/rerun.stats.json" || fail "mine rerun: output_files missing from the stats"
 run_case "mine quality" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --quality --explain -o "$WORK/q"
 expect_file "mine quality" "$WORK/q/en.json.gz"
 zcat "$WORK/q/en.json.gz" | grep -q '"quality": {"passed": true, "failed": \[\], "min_doc_words": 55.0,' \

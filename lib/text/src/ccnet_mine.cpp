@@ -268,8 +268,6 @@ std::unique_ptr<DedupHashSet> load_group(const std::vector<std::string>& files) 
 }
 
 // Appends gzip members to one output file per language, each committed at the end.
-// NOTE: a language file left in the directory by an earlier run (with --force or after a
-// failure) stays there when this run writes no document in that language.
 class LanguageWriter {
 public:
     explicit LanguageWriter(std::string directory) : directory_(std::move(directory)) {}
@@ -316,9 +314,14 @@ public:
             }
             file.atomic->commit();
             summary.raw(entry.first, JsonObject().integer("documents", file.documents).integer("bytes", file.bytes).str());
+            const std::string& path = file.atomic->path();
+            names_.push_back(path.substr(path.rfind('/') + 1));
         }
         return summary.str();
     }
+
+    // The names of the files that commit() wrote, in the output directory.
+    const std::vector<std::string>& names() const { return names_; }
 
 private:
     struct File {
@@ -329,7 +332,49 @@ private:
     };
     std::string directory_;
     std::map<std::string, File> files_;
+    std::vector<std::string> names_;
 };
+
+// The "output_files" list of an earlier run's stats file, or nothing where there is no such
+// file or list. The names are mine's own (label characters and ".json.gz"), so they need no
+// JSON unescaping.
+std::vector<std::string> earlier_output_files(const std::string& stats_path) {
+    std::FILE* file = std::fopen(stats_path.c_str(), "rb");
+    if (!file) return {};
+    std::string text;
+    char buffer[8192];
+    for (std::size_t count; (count = std::fread(buffer, 1, sizeof buffer, file)) > 0;) text.append(buffer, count);
+    std::fclose(file);
+
+    std::vector<std::string> names;
+    const std::string key = "\"output_files\": [";
+    std::size_t at = text.find(key);
+    if (at == std::string::npos) return names;
+    const std::size_t end = text.find(']', at);
+    for (at += key.size(); at < end;) {
+        const std::size_t open = text.find('"', at);
+        const std::size_t close = open == std::string::npos ? open : text.find('"', open + 1);
+        if (close == std::string::npos || close > end) break;
+        names.push_back(text.substr(open + 1, close - open - 1));
+        at = close + 1;
+    }
+    return names;
+}
+
+// Removes the files that an earlier run of this shard wrote (listed in its stats file) and this
+// run did not, so that a rerun with --force or after a failure leaves only its own outputs for
+// ccnet-merge.py. Files that mine did not write are never touched.
+void remove_earlier_outputs(const ShardPlan& plan, const std::vector<std::string>& earlier,
+                            const std::vector<std::string>& written) {
+    for (const std::string& name : earlier) {
+        if (name.empty() || name.find('/') != std::string::npos ||
+            std::find(written.begin(), written.end(), name) != written.end()) {
+            continue;
+        }
+        const std::string path = plan.output + "/" + name;
+        if (std::remove(path.c_str()) == 0) log_info("removed " + path + ", written by an earlier run of this shard");
+    }
+}
 
 std::string stage_seconds_json(const MineCounts& counts) {
     JsonObject seconds;
@@ -568,6 +613,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
 
     log_info("[3/3] writing " + plan.output);
     std::string per_language = writer.commit();
+    remove_earlier_outputs(plan, earlier_output_files(plan.output + ".stats.json"), writer.names());
     for (const auto& entry : mine_totals.stage_seconds) {
         log_verbose("stage " + entry.first + ": " + format_short(entry.second) + " s of thread time");
     }
@@ -631,6 +677,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
                               .str())
         .raw("perplexity", perplexity_stats(options, cutoff_path, mine_totals))
         .raw("output_languages", per_language)
+        .raw("output_files", json_string_list(writer.names()))
         .raw("faults", json_faults(faults));
     std::string error = reader.first_error();
     if (reader.damaged_files() > 1) {
