@@ -333,8 +333,8 @@ TEST_CASE("whole-file gzip and LF-only headers", "[text][wet]") {
     for (int i = 0; i < 50; ++i) {
         std::string body = "Title " + std::to_string(i) + "\nline one of page " + std::to_string(i) + "\nline two";
         records += "WARC/1.0\nWARC-Type: conversion\nWARC-Date: 2020-01-01T00:00:00Z\nContent-Length: " +
-                   std::to_string(body.size()) + "\nWARC-Target-URI: http://p" + std::to_string(i) + ".example:8080/x?y\n\n" +
-                   body + "\n\n";
+                   std::to_string(body.size()) + "\nWARC-Target-URI: " + (i == 0 ? "<" : "") + "http://p" + std::to_string(i) +
+                   ".example:8080/x?y" + (i == 0 ? ">" : "") + "\n\n" + body + "\n\n";
     }
     std::string path = dir.file("whole.wet.gz");
     text_test::write_file(path, text_test::gzip_member(records));
@@ -347,6 +347,9 @@ TEST_CASE("whole-file gzip and LF-only headers", "[text][wet]") {
     CHECK(parsed.documents[49].raw_content == "line one of page 49\nline two\n");
     CHECK(parsed.documents[49].source_domain == "p49.example:8080");
     CHECK(parsed.documents[49].digest.empty());
+    // A URI in angle brackets, as wget 1.19 writes it.
+    CHECK(parsed.documents[0].url == "http://p0.example:8080/x?y");
+    CHECK(parsed.documents[0].source_domain == "p0.example:8080");
 }
 
 TEST_CASE("gzip members of every size read alike", "[text][wet]") {

@@ -262,8 +262,8 @@ std::unique_ptr<DedupHashSet> load_group(const std::vector<std::string>& files) 
     }
     double per_hash = set->size() ? static_cast<double>(set->memory_bytes()) / set->size() : 0.0;
     log_info("loaded " + std::to_string(set->size()) + " unique hashes from " + std::to_string(files.size()) +
-             " files: " + std::to_string(set->memory_bytes()) + " bytes (" + format_number(per_hash) +
-             " bytes per hash), peak memory " + std::to_string(peak_rss_bytes()) + " bytes");
+             " files: " + std::to_string(set->memory_bytes()) + " bytes (" + format_short(per_hash) +
+             " bytes per hash), peak memory " + format_short(peak_rss_bytes() / 1048576.0) + " MiB");
     return set;
 }
 

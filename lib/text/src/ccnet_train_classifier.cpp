@@ -44,6 +44,7 @@ void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options) {
     training.learning_rate = options.learning_rate;
     training.word_ngrams = options.word_ngrams;
     training.dimension = options.dimension;
+    training.buckets = options.buckets;
     training.seed = options.seed;
     log_info("training the reference classifier on " + std::to_string(training.wiki.size()) + " wiki and " +
              std::to_string(training.cc.size()) + " cc documents");

@@ -46,7 +46,7 @@ void run_ccnet_train_lm(const CcnetTrainLmOptions& options) {
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     log_info("wrote " + options.output + ": " + std::to_string(model.tokens) + " tokens in " +
              std::to_string(model.sentences) + " sentences, " + format_short(seconds) + " s, peak memory " +
-             std::to_string(peak_rss_bytes()) + " bytes");
+             format_short(peak_rss_bytes() / 1048576.0) + " MiB");
     log_summary("train-lm");
 }
 

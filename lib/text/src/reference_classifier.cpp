@@ -105,6 +105,7 @@ ClassifierQuality train_reference_classifier(const ClassifierTraining& training,
     args.lr = training.learning_rate;
     args.wordNgrams = training.word_ngrams;
     args.dim = training.dimension;
+    args.bucket = training.buckets;
     args.thread = 1;
     args.seed = training.seed;
     args.verbose = 0;

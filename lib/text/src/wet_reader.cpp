@@ -201,6 +201,9 @@ bool WetReader::parse_headers(WarcRecord& record, std::size_t& body_at) {
         if (equals_ignore_case(name, "WARC-Type")) {
             record.type.assign(value);
         } else if (equals_ignore_case(name, "WARC-Target-URI")) {
+            // wget 1.19 writes the URI in angle brackets (<http://...>), which warcio strips
+            // too; Common Crawl writes it bare.
+            if (value.size() >= 2 && value.front() == '<' && value.back() == '>') value = value.substr(1, value.size() - 2);
             record.url.assign(value);
         } else if (equals_ignore_case(name, "WARC-Date")) {
             record.date.assign(value);
