@@ -166,6 +166,23 @@ for module in mlp.pt mlp_traced.pt custom.pt; do
     compare_h5 "$module dense" "$WORK/$module.h5" /fisher/matrix mlp 1e-10
 done
 
+# float16 and bfloat16 modules are computed in float64 from their stored values (the archive
+# reader for the nn.Sequential, LibTorch for the custom module), and a notice names both dtypes.
+# --single computes in float32, and the notice names float32.
+for case in "mlp_float16.pt float16" "custom_bfloat16.pt bfloat16"; do
+    set -- $case
+    run_case "$2 module" 0 "^fim: \".*$1\" has $2 parameters; computing in float64 \(--single: float32\), which represents them exactly$" -- \
+        "$FIM" -m "$FX/$1" -i "$FX/inputs.tsv" -e exact -r dense -o "$WORK/$1.h5"
+    compare_h5 "$2 module dense" "$WORK/$1.h5" /fisher/matrix "mlp_$2" 1e-10
+    "$PYTHON" -c "import h5py,sys; p=h5py.File('$WORK/$1.h5','r')['parameters']; sys.exit(0 if all(p[n].attrs['dtype'] == '$2' for n in p) else 1)" ||
+        fail "$2 module: /parameters does not record dtype $2"
+    run_case "$2 module --single" 0 "has $2 parameters; computing in float32 \(--single\), which represents them exactly$" -- \
+        "$FIM" -m "$FX/$1" -i "$FX/inputs.tsv" -e exact -r dense --single -o "$WORK/$1-single.h5"
+    compare_h5 "$2 module --single" "$WORK/$1-single.h5" /fisher/matrix "mlp_$2" 1e-5
+done
+run_case "float32 module has no notice" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r diag
+! grep -q "parameters; computing in" "$WORK/err" || fail "float32 module: unexpected dtype notice: $(cat "$WORK/err")"
+
 # diag and implicit products agree with the dense reference.
 run_case "mlp diag" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r diag -o "$WORK/diag.h5"
 "$PYTHON" - "$WORK/diag.h5" "$FX/reference.h5" <<'PY' || fail "mlp diag: differs from the reference diagonal"
@@ -380,6 +397,10 @@ run_case "custom module without the torch layer" 1 \
 expect_one_line_error "custom module without the torch layer"
 
 # Errors: one line on stderr, exit status 1 or 2, no output file left.
+run_case "complex module" 1 'cannot compute the Fisher information of ".*complex.pt": parameter "0.weight" has dtype complex64' -- \
+    "$FIM" -m "$AX/complex.pt" -i "$AX/inputs.tsv" -e exact -o "$WORK/complex.h5"
+expect_one_line_error "complex module"
+expect_no_file "complex module" "$WORK/complex.h5"
 run_case "frozen module" 1 "no parameters.*torch.jit.freeze" -- "$FIM" -m "$FX/frozen.pt" -i "$FX/inputs.tsv" -e exact -o "$WORK/frozen.h5"
 expect_one_line_error "frozen module"
 expect_no_file "frozen module" "$WORK/frozen.h5"

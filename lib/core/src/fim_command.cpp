@@ -289,6 +289,23 @@ void warn_large_request(const FimOptions& o, const Request& request, const Fishe
     log_warning(message);
 }
 
+// Logs the dtype fim computes in when the model file stores parameters in float16 or bfloat16.
+// fim computes in float64 (float32 with --single), which represents their values exactly, so the
+// result is the Fisher information at the stored parameters. Sums over many inputs in half
+// precision would keep only 2 to 3 significant digits.
+void note_half_precision(const std::string& source, const FisherModel& model, bool single_precision) {
+    std::vector<std::string> half;
+    for (const ParameterInfo& p : model.parameters()) {
+        const bool narrow = p.dtype == "float16" || p.dtype == "bfloat16";
+        if (narrow && std::find(half.begin(), half.end(), p.dtype) == half.end()) half.push_back(p.dtype);
+    }
+    if (half.empty()) return;
+    const std::string dtypes = half.size() == 1 ? half[0] : half[0] + " and " + half[1];
+    log_info(quote(source) + " has " + dtypes + " parameters; computing in " +
+             (single_precision ? "float32 (--single)" : "float64 (--single: float32)") +
+             ", which represents them exactly");
+}
+
 // Warns when --top-k requests more eigenvalues than there are parameters.
 void warn_top_k(int top_k, std::int64_t parameters, const std::string& source) {
     if (top_k <= parameters) return;
@@ -390,6 +407,7 @@ void run_fim(const FimOptions& o) {
         log_verbose("loaded " + o.model + " in " + loading.elapsed());
         if (o.likelihood.empty()) request.problem.likelihood = model.default_likelihood();
         check_model_request(o, request, model, labels);
+        note_half_precision(o.model, model, request.problem.single_precision);
         warn_top_k(request.summary.top_k, model.parameter_count(), o.model);
         const bool factorised = request.summary.log_det || !o.solve.empty();
         if (inputs.rows() > 0) {
