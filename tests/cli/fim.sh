@@ -264,10 +264,37 @@ PY
 # Without damping, 12 inputs give F a rank of at most 24 of 67, and a random vector is not in its
 # range. Conjugate gradients stop without converging, the warning names the remedies, and the
 # output is marked converged=0.
-run_case "mlp implicit solve undamped" 0 "conjugate gradients did not converge: .*raise --damping" -- \
+run_case "mlp implicit solve undamped" 0 "conjugate gradients did not converge: .*after 1000 iterations, the limit of --cg-iterations; .*raise --cg-iterations \(1000\) or --damping" -- \
     "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r implicit --solve "$FX/vector.tsv" -o "$WORK/cg0.h5"
 "$PYTHON" -c "import h5py,sys; a=h5py.File('$WORK/cg0.h5','r')['fisher/natural_gradient'].attrs; sys.exit(0 if a['converged'] == 0 and a['relative_residual'] > 1e-10 else 1)" ||
     fail "mlp implicit solve undamped: output not marked converged=0"
+
+# --cg-iterations and --cg-tolerance set the limit and the target of conjugate gradients. Stopped
+# at 5 iterations, the warning names --cg-iterations and the output is marked converged=0. With
+# a target of 1e-3 they stop sooner than for the default 1e-10, at a residual of at most 1e-3.
+run_case "cg iteration limit" 0 "after 5 iterations, the limit of --cg-iterations; .*raise --cg-iterations \(5\)" -- \
+    "$FIM" -m "$FX/mlp.pt" -i "$FX/labelled.tsv" --labels last -e exact -r implicit --solve gradient --damping 0.1 \
+    --cg-iterations 5 -v -o "$WORK/cg5.h5"
+grep -q "conjugate gradient products 5/5 (100%)" "$WORK/err" || fail "cg iteration limit: no progress line 5/5: $(cat "$WORK/err")"
+run_case "cg tolerance" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/labelled.tsv" --labels last -e exact -r implicit \
+    --solve gradient --damping 0.1 --cg-tolerance 1e-3 -o "$WORK/cg3.h5"
+"$PYTHON" - "$WORK/cg5.h5" "$WORK/cg3.h5" "$WORK/cg.h5" <<'PY' || fail "cg options: attributes of the natural gradient wrong"
+import sys, h5py
+limited, loose, default = (h5py.File(path, "r")["fisher/natural_gradient"].attrs for path in sys.argv[1:])
+assert limited["converged"] == 0, dict(limited)
+assert limited["iterations"] == 5, dict(limited)
+assert limited["relative_residual"] > 1e-10, dict(limited)
+assert loose["converged"] == 1, dict(loose)
+assert 1e-10 < loose["relative_residual"] <= 1e-3, dict(loose)
+assert loose["iterations"] < default["iterations"], (dict(loose), dict(default))
+PY
+for bad in "--cg-iterations 0" "--cg-tolerance 0" "--cg-tolerance 1" "--cg-tolerance nan"; do
+    option=${bad% *}
+    # shellcheck disable=SC2086
+    run_case "invalid $bad" 2 "invalid $option \"${bad#* }\"" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact \
+        -r implicit --solve "$FX/vector.tsv" $bad
+    expect_one_line_error "invalid $bad"
+done
 
 # Rounding loses the conjugacy that would end conjugate gradients within P iterations, so an
 # ill-conditioned solve on a small model needs more than P. A 5-8-4 ReLU network (84 parameters)

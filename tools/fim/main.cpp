@@ -31,6 +31,12 @@ int main(int argc, char** argv) {
     app.add_option("--solve", o.solve, "Vector g [P] for (F + damping I)^-1 g, or `gradient` for the labels' log-likelihood gradient");
     app.add_option("--lanczos-iterations", o.lanczos_iterations, "Lanczos steps for --top-k; 0 = max(3k, 30)")
         ->capture_default_str();
+    app.add_option("--cg-iterations", o.cg_iterations,
+                   "Maximum conjugate-gradient iterations (F v products) of --representation implicit --solve")
+        ->capture_default_str();
+    app.add_option("--cg-tolerance", o.cg_tolerance,
+                   "Relative residual |g - (F + damping I) x| / |g| at which conjugate gradients stop")
+        ->capture_default_str();
     app.add_option("--stored", o.stored,
                    "Print the summaries (--top-k, --log-det) of a matrix that fim -o or merge-shards.py fisher "
                    "stored, in place of -m and -i");

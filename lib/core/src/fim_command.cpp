@@ -62,6 +62,13 @@ Request parse_request(const FimOptions& o) {
     request.representation = parse_representation(o.representation);
     request.grouping = parse_block_grouping(o.blocks);
     if (o.batch_size < 1) throw UsageError(describe("invalid --batch-size", std::to_string(o.batch_size), "must be >= 1"));
+    if (o.cg_iterations < 1) {
+        throw UsageError(describe("invalid --cg-iterations", std::to_string(o.cg_iterations), "must be >= 1"));
+    }
+    if (!(o.cg_tolerance > 0 && o.cg_tolerance < 1)) {
+        throw UsageError(describe("invalid --cg-tolerance", format_number(o.cg_tolerance),
+                                  "must be a relative residual above 0 and below 1", "for example 1e-8"));
+    }
     request.summary = parse_summary_request(o);
     request.problem.max_memory = o.max_memory.empty() ? default_max_memory() : parse_memory_size(o.max_memory);
     return request;
@@ -166,6 +173,24 @@ private:
     std::int64_t done_ = 0;
 };
 
+// Warns that conjugate gradients stopped above --cg-tolerance, naming the option that would let
+// them go on: --cg-iterations at the limit, --damping when F + damping I was singular along a
+// search direction (no positive curvature) before it.
+void warn_unconverged(const SolveResult& solved, int limit, double tolerance) {
+    const std::string state = "conjugate gradients did not converge: relative residual " +
+                              format_short(solved.relative_residual) + " (--cg-tolerance " + format_short(tolerance) +
+                              ") after " + std::to_string(solved.iterations) + " iterations";
+    const std::string written = "; the natural gradient written is approximate and marked converged=0; ";
+    const std::string direct = "use --representation dense, block or kfac, which solve directly";
+    if (solved.iterations >= limit) {
+        log_warning(state + ", the limit of --cg-iterations" + written + "raise --cg-iterations (" +
+                    std::to_string(limit) + ") or --damping, or " + direct);
+    } else {
+        log_warning(state + ", where F + damping I is singular along the search direction" + written +
+                    "raise --damping, or " + direct);
+    }
+}
+
 Outcome run_implicit(const FimOptions& o, const Request& request, const FisherModel& model, const RowMatrix& inputs,
                      const Labels& labels) {
     Outcome outcome;
@@ -195,21 +220,13 @@ Outcome run_implicit(const FimOptions& o, const Request& request, const FisherMo
     }
     if (!o.solve.empty()) {
         outcome.extras.gradient = solve_gradient(o, model, inputs, labels, request);
-        // In exact arithmetic conjugate gradients end within P iterations, but rounding loses the
-        // conjugacy when F + damping I is ill-conditioned, so small models need more than P.
-        const int limit = 1000;
+        const int limit = o.cg_iterations;
         ProductsWithProgress products(op, "conjugate gradient products", limit);
-        SolveResult solved = conjugate_gradient(std::ref(products), outcome.extras.gradient, o.damping, 1e-10, limit);
+        SolveResult solved =
+            conjugate_gradient(std::ref(products), outcome.extras.gradient, o.damping, o.cg_tolerance, limit);
         products.finish(solved.converged ? "converged after " + std::to_string(solved.iterations) + " iterations"
                                          : "not converged");
-        if (!solved.converged) {
-            log_warning("conjugate gradients did not converge: relative residual " +
-                        format_short(solved.relative_residual) + " after " + std::to_string(solved.iterations) +
-                        " of at most " + std::to_string(limit) +
-                        " iterations (target 1e-10); the natural gradient written is approximate and marked "
-                        "converged=0; raise --damping, or use --representation dense, block or kfac, which "
-                        "solve directly");
-        }
+        if (!solved.converged) warn_unconverged(solved, limit, o.cg_tolerance);
         outcome.extras.natural_gradient = solved.x;
         outcome.extras.solve = solved;
         outcome.extras.has_solution = true;
