@@ -111,6 +111,56 @@ for key in ("trace", "frobenius", "top_eigenvalues", "log_det", "inputs", "param
             sys.exit(f"{key}: {a} against {b}")
 PY
 done
+# --solve and --vector on a stored matrix give what the live run gives: the same natural gradient
+# and product, written to -o with the same layout.
+for request in dense diag block kfac; do
+    fim_tanh "stored $request matrix" "$AX/tanh.pt" -e mc:2 -r $request
+    fim_tanh "live $request solve" "$AX/tanh.pt" -e mc:2 -r $request --solve "$AX/vector.tsv" --vector "$AX/vector.tsv" \
+        --damping 0.1
+    run_case "stored $request solve" 0 "" -- "$FIM" --stored "$WORK/stored $request matrix.h5" --solve "$AX/vector.tsv" \
+        --vector "$AX/vector.tsv" --damping 0.1 -o "$WORK/stored-$request-solve.h5"
+    "$PYTHON" - "$WORK/stored-$request-solve.h5" "$WORK/live $request solve.h5" <<'PY' || fail "stored $request solve: differs from the live run"
+import sys, h5py, numpy as np
+stored, live = (h5py.File(path, "r")["fisher"] for path in sys.argv[1:])
+for name in ("natural_gradient", "gradient", "product", "vector"):
+    a, b = stored[name][()], live[name][()]
+    assert a.shape == b.shape, (name, a.shape, b.shape)
+    assert np.abs(a - b).max() <= 1e-10 * np.abs(b).max(), (name, a, b)
+for key in ("damping", "converged"):
+    assert stored["natural_gradient"].attrs[key] == live["natural_gradient"].attrs[key], key
+for key in ("representation", "estimator", "model", "num_inputs"):
+    assert stored.attrs[key] == live.attrs[key], (key, stored.attrs[key], live.attrs[key])
+PY
+done
+# Closed form: the normal family in (mu, log sigma) with sigma = 2 has F = diag(1/4, 2), so
+# (F + 3/4 I)^-1 (1, 1) = (1, 4/11), and without damping (4, 1/2).
+printf '1\t1\n' > "$WORK/ones.tsv"
+for request in dense diag; do
+    run_case "normal $request matrix" 0 "" -- "$FIM" -m normal:mu=0,sigma=2,parameters=mu-log-sigma -e exact -r $request \
+        -q -o "$WORK/normal-$request.h5"
+    for case in "0.75 1 0.36363636363636365" "0 4 0.5"; do
+        set -- $case
+        run_case "normal $request stored solve $1" 0 "" -- "$FIM" --stored "$WORK/normal-$request.h5" \
+            --solve "$WORK/ones.tsv" --damping "$1" -o "$WORK/normal-$request-solve.h5"
+        "$PYTHON" -c "import h5py,sys; x=h5py.File('$WORK/normal-$request-solve.h5','r')['fisher/natural_gradient'][()]; sys.exit(0 if abs(x[0] - $2) <= 1e-12 and abs(x[1] - $3) <= 1e-12 else 1)" ||
+            fail "normal $request stored solve, damping $1: expected ($2, $3)"
+    done
+done
+run_case "stored solve gradient" 2 'invalid --solve "gradient": the log-likelihood gradient needs the model' -- \
+    "$FIM" --stored "$WORK/normal-dense.h5" --solve gradient -o "$WORK/gradient.h5"
+expect_one_line_error "stored solve gradient"
+expect_no_file "stored solve gradient" "$WORK/gradient.h5"
+run_case "stored solve without -o" 2 'missing option "--output"' -- "$FIM" --stored "$WORK/normal-dense.h5" \
+    --solve "$WORK/ones.tsv"
+expect_one_line_error "stored solve without -o"
+run_case "stored solve onto itself" 2 'invalid --output ".*normal-dense.h5": it is the same file as --stored' -- \
+    "$FIM" --stored "$WORK/normal-dense.h5" --solve "$WORK/ones.tsv" -o "$WORK/normal-dense.h5"
+run_case "stored solve wrong length" 1 'invalid vector ".*vector.tsv": .*the model has 2 parameters' -- \
+    "$FIM" --stored "$WORK/normal-dense.h5" --solve "$AX/vector.tsv" -o "$WORK/wrong.h5"
+expect_no_file "stored solve wrong length" "$WORK/wrong.h5"
+run_case "output onto the model" 2 'invalid --output ".*tanh_mlp.h5": it is the same file as --model' -- \
+    "$FIM" -m "$AX/tanh_mlp.h5" -i "$AX/inputs.tsv" -e exact -o "$AX/tanh_mlp.h5"
+
 run_case "stored shard" 1 'cannot summarise ".*shard_diag-0.h5": it holds shard 0/3' -- "$FIM" --stored "$WORK/shard_diag-0.h5"
 expect_one_line_error "stored shard"
 run_case "stored with a model" 2 'invalid --stored' -- "$FIM" --stored "$WORK/shard_diag-merged.h5" -m "$AX/tanh.pt"

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/fim.hpp"
 #include "scorekit/fim_output.hpp"
@@ -331,22 +332,55 @@ void warn_top_k(int top_k, std::int64_t parameters, const std::string& source) {
                 ": reporting all " + count + " eigenvalues");
 }
 
-// --stored: the summaries of a matrix that fim or merge-shards.py fisher wrote, such as the merge
-// of a sharded run, which no single shard could form.
-void summarize_stored(const FimOptions& o) {
-    if (!o.model.empty() || !o.input.empty() || !o.estimator.empty() || !o.vector.empty() || !o.solve.empty() ||
-        o.common.output != "-") {
+// Rejects the options of --stored that need a model or inputs, and a --vector or --solve whose
+// result would go nowhere.
+void check_stored_request(const FimOptions& o) {
+    if (!o.model.empty() || !o.input.empty() || !o.labels.empty() || !o.estimator.empty() || !o.shard.empty()) {
         throw UsageError(describe("invalid --stored", o.stored,
-                                  "it summarises a stored matrix and takes no --model, --input, --estimator, "
-                                  "--vector, --solve or --output",
-                                  "give --stored FILE.h5 with --top-k, --log-det and --damping only"));
+                                  "it reads a stored matrix and takes no --model, --input, --labels, --estimator or "
+                                  "--shard",
+                                  "give --stored FILE.h5 with --top-k, --log-det, --damping, --vector, --solve and -o"));
     }
+    if (o.solve == "gradient") {
+        throw UsageError(describe("invalid --solve", "gradient",
+                                  "the log-likelihood gradient needs the model and labelled inputs, which --stored "
+                                  "does not have",
+                                  "give the vector g as a file, or run fim with -m, -i and --labels"));
+    }
+    if ((!o.vector.empty() || !o.solve.empty()) && o.common.output == "-") {
+        throw UsageError(describe("missing option", "--output",
+                                  "--vector and --solve with --stored write their results to an HDF5 file",
+                                  "give -o FILE.h5"));
+    }
+    check_distinct_files({{"--output", o.common.output}},
+                         {{"--stored", o.stored}, {"--vector", o.vector}, {"--solve", o.solve}});
+}
+
+// --stored: the summaries of a matrix that fim or merge-shards.py fisher wrote, such as the merge
+// of a sharded run, which no single shard could form, and F v and damped solves with it. With -o
+// the output contains what the live run's -o would contain.
+void run_stored_matrix(const FimOptions& o) {
+    check_stored_request(o);
     const SummaryRequest request = parse_summary_request(o);
     FisherRecord record;
-    record.damping = o.damping;
     const FisherMatrix fisher = read_fisher_file(o.stored, record);
+    record.damping = o.damping;
     warn_top_k(request.top_k, fisher.size(), o.stored);
     const FisherSummary summary = summarize(fisher, request);
+
+    FisherExtras extras;
+    if (!o.vector.empty()) {
+        extras.vector = read_parameter_vector(o.vector, fisher.size());
+        extras.product = multiply(fisher, extras.vector);
+        extras.has_product = true;
+    }
+    if (!o.solve.empty()) {
+        extras.gradient = read_parameter_vector(o.solve, fisher.size());
+        extras.solve = solve_damped(fisher, extras.gradient, o.damping);
+        extras.natural_gradient = extras.solve.x;
+        extras.has_solution = true;
+    }
+    if (o.common.output != "-") write_fisher_file(o.common.output, record, fisher, summary, extras);
     std::fprintf(stdout, "%s\n", format_summary_line(record, fisher.size(), summary).c_str());
     log_summary("summaries of the stored matrix computed");
 }
@@ -392,8 +426,14 @@ void run_fim(const FimOptions& o) {
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
-    if (!o.stored.empty()) return summarize_stored(o);
+    if (!o.stored.empty()) return run_stored_matrix(o);
     Request request = parse_request(o);
+    check_distinct_files({{"--output", o.common.output}},
+                         {{"--model", o.model},
+                          {"--input", o.input},
+                          {"--labels", o.labels == "last" ? "" : o.labels},
+                          {"--vector", o.vector},
+                          {"--solve", o.solve == "gradient" ? "" : o.solve}});
     RowMatrix inputs;
     Labels labels;
     read_data(o, inputs, labels);
