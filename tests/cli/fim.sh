@@ -158,6 +158,15 @@ run_case "stored solve onto itself" 2 'invalid --output ".*normal-dense.h5": it 
 run_case "stored solve wrong length" 1 'invalid vector ".*vector.tsv": .*the model has 2 parameters' -- \
     "$FIM" --stored "$WORK/normal-dense.h5" --solve "$AX/vector.tsv" -o "$WORK/wrong.h5"
 expect_no_file "stored solve wrong length" "$WORK/wrong.h5"
+# A file named like the normal: spec is ambiguous, and ./ names the file.
+mkdir -p "$WORK/specdir"
+cp "$AX/tanh_mlp.h5" "$WORK/specdir/normal:mu=0,sigma=2"
+run_case "ambiguous normal spec" 2 'ambiguous model "normal:mu=0,sigma=2": .*write ./normal:mu=0,sigma=2 for the file' -- \
+    env -C "$WORK/specdir" "$FIM" -m normal:mu=0,sigma=2 -e exact
+expect_one_line_error "ambiguous normal spec"
+run_case "file named like a spec" 0 '' -- env -C "$WORK/specdir" "$FIM" -m ./normal:mu=0,sigma=2 -i "$AX/inputs.tsv" \
+    --likelihood categorical -e exact -q
+grep -q "parameters=$(wc -w < "$AX/vector.tsv")\b" "$WORK/out" || fail "file named like a spec: not the tanh network's parameters"
 run_case "output onto the model" 2 'invalid --output ".*tanh_mlp.h5": it is the same file as --model' -- \
     "$FIM" -m "$AX/tanh_mlp.h5" -i "$AX/inputs.tsv" -e exact -o "$AX/tanh_mlp.h5"
 

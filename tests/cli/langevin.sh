@@ -80,6 +80,29 @@ printf 'old\n' > "$WORK/notes:1.tsv"
 run_case "colon text output" 0 '' -- "$L" -m "$normal" --chains 4 --steps 5 -o "$WORK/notes:1.tsv"
 [ "$(wc -l < "$WORK/notes:1.tsv")" -eq 4 ] || fail "colon text output: notes:1.tsv does not hold the 4 samples"
 
+# A model file named like a model spec (halfplane) is ambiguous, so -m halfplane is rejected where
+# such a file exists and the message shows ./halfplane. ./halfplane reads the file, a 1-D
+# Gaussian, where the spec is the 2-D half-plane density.
+mkdir -p "$WORK/specdir"
+/usr/bin/python3 - "$WORK/specdir/halfplane" <<'PY' || fail "could not write the model file named halfplane"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f:
+    g = f.create_group("model")
+    g.attrs["kind"] = "gaussian"
+    g.attrs["dim"] = np.int64(1)
+    g["weights"] = np.array([1.0])
+    g["means"] = np.array([[5.0]])
+    g["covariances"] = np.array([[[1.0]]])
+PY
+run_case "ambiguous model" 2 'ambiguous model "halfplane": it is a model spec and also the name of an existing file; write ./halfplane for the file' -- \
+    env -C "$WORK/specdir" "$L" -m halfplane --chains 4 --steps 5
+expect_one_line_error "ambiguous model"
+run_case "model file as ./halfplane" 0 '' -- env -C "$WORK/specdir" "$L" -m ./halfplane --chains 4 --steps 5
+[ "$(awk '{ print NF }' "$WORK/out" | sort -u)" = 1 ] || fail "model file as ./halfplane: expected 1-D samples of the file's model"
+printf '0\t1\n0\t2\n' > "$WORK/upper.tsv"
+run_case "halfplane spec elsewhere" 0 '' -- env -C "$WORK" "$L" -m halfplane --steps 5 --step-size 1e-4 --init "$WORK/upper.tsv"
+[ "$(awk '{ print NF }' "$WORK/out" | sort -u)" = 2 ] || fail "halfplane spec elsewhere: expected 2-D samples of the spec"
+
 # In a SLURM array (COUNT > 1) without --shard, every task would write one fixed -o file.
 # The tools run in $WORK with relative names, so that a digit in the temporary directory's name
 # cannot pass for the task id.

@@ -16,6 +16,7 @@
 #include "scorekit/fim_output.hpp"
 #include "scorekit/fim_summary.hpp"
 #include "scorekit/log.hpp"
+#include "scorekit/model_loader.hpp"
 #include "scorekit/points.hpp"
 #include "scorekit/slurm.hpp"
 
@@ -449,6 +450,7 @@ void run_fim(const FimOptions& o) {
 
     Outcome outcome;
     if (is_normal_family_spec(o.model)) {
+        reject_ambiguous_model_spec(o.model);
         NormalFamily family = parse_normal_family(o.model);
         record.likelihood = "normal (" + family.mu_name() + ", " + family.scale_name() + ")";
         record.num_inputs = inputs.size() ? inputs.rows() : 1;
