@@ -238,6 +238,13 @@ run_case "mine ref-threshold" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpo
 grep -q '"documents_in": 1, "documents_out": 0}' "$WORK/ref1.stats.json" || fail "mine ref-threshold: document kept at threshold 1"
 run_case "mine bad ref-model" 1 "cannot load fastText model" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" \
     --ref-model "$WORK/wiki.txt" -o "$WORK/ref2"
+# A truncated model gets a message and exit 1; fastText's own loader accepts it and aborts.
+head -c 2000 "$WORK/ref.bin" > "$WORK/ref-truncated.bin"
+run_case "mine truncated ref-model" 1 'cannot load fastText model ".*ref-truncated.bin": the file is truncated or damaged' -- \
+    "$exe" mine --no-dedup "$corpora/sample.warc.txt" --ref-model "$WORK/ref-truncated.bin" -o "$WORK/ref4"
+run_case "mine truncated lid-model" 1 'cannot load fastText model ".*ref-truncated.bin": the file is truncated or damaged' -- \
+    "$exe" mine --no-dedup "$corpora/sample.warc.txt" --lid-model "$WORK/ref-truncated.bin" -o "$WORK/ref5"
+expect_no_file "mine truncated lid-model" "$WORK/ref5"
 run_case "mine missing ref-model" 1 'cannot load fastText model ".*/nosuch.bin": No such file or directory' -- \
     "$exe" mine --no-dedup "$corpora/sample.warc.txt" --ref-model "$WORK/nosuch.bin" -o "$WORK/ref3"
 

@@ -84,6 +84,36 @@ done
 /usr/bin/python3 "$SRC/share/slurm/merge-shards.py" distances -o "$WORK/merged.tsv" "$WORK"/shard-{0,1,2,3}.tsv ||
     fail "merge of chunked shards failed"
 cmp -s "$WORK/merged.tsv" "$WORK/one-batch.tsv" || fail "merged chunked shards differ from one batch"
+# Checkpoints: 300 points (44,850 pairs, a few seconds) stopped by SIGTERM once the first
+# periodic checkpoint exists, then resumed, give the distances of an uninterrupted run; the
+# checkpoint is removed at the end. A resume with other settings is a usage error.
+/usr/bin/python3 -c 'import random
+random.seed(3)
+for i in range(300): print(round(random.uniform(-3, 3), 3), round(random.uniform(-2, 2), 3))' > "$WORK/many.txt"
+run_case "uninterrupted" 0 "" -- "$exe" -m "$gmm" --all-pairs "$WORK/many.txt" --nodes 21 -o "$WORK/whole.h5"
+"$exe" -m "$gmm" --all-pairs "$WORK/many.txt" --nodes 21 -o "$WORK/parts.h5" --checkpoint-every 2000 \
+    < /dev/null 2> "$WORK/err" &
+pid=$!
+for _ in $(seq 600); do [ -e "$WORK/parts.h5.ckpt" ] && break; sleep 0.05; done
+kill -TERM "$pid"
+wait "$pid"
+status=$?
+[ "$status" -eq 130 ] || fail "interrupted: exit status $status, expected 130: $(cat "$WORK/err")"
+grep -Eq 'interrupted after [0-9]+ of 44850 pairs: checkpoint written to .*parts.h5.ckpt; continue with --resume' \
+    "$WORK/err" || fail "interrupted: no checkpoint message: $(cat "$WORK/err")"
+expect_no_file "interrupted" "$WORK/parts.h5"
+run_case "resume with other nodes" 2 'cannot resume from ".*parts.h5.ckpt": nodes is 41 but the checkpoint has 21' -- \
+    "$exe" -m "$gmm" --all-pairs "$WORK/many.txt" --nodes 41 -o "$WORK/parts.h5" --resume "$WORK/parts.h5.ckpt"
+expect_one_line_error "resume with other nodes"
+run_case "resume with other points" 2 'the run has 28 pairs but the checkpoint has 44850' -- \
+    "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 21 -o "$WORK/parts.h5" --resume "$WORK/parts.h5.ckpt"
+run_case "resume" 0 "resuming from" -- "$exe" -m "$gmm" --all-pairs "$WORK/many.txt" --nodes 21 -o "$WORK/parts.h5" \
+    --resume "$WORK/parts.h5.ckpt"
+h5diff "$WORK/whole.h5" "$WORK/parts.h5" /distances /distances || fail "resume: distances differ from the uninterrupted run"
+h5diff "$WORK/whole.h5" "$WORK/parts.h5" /converged /converged || fail "resume: converged flags differ"
+[ ! -e "$WORK/parts.h5.ckpt" ] || fail "resume: the checkpoint was not removed after the run"
+run_case "checkpoint with exp" 2 'invalid option "--checkpoint"' -- "$exe" -m "$normal" --exp --from 1,0 --velocity 0,1 \
+    --checkpoint "$WORK/x.ckpt"
 run_case "batch size 0" 2 "--batch-size" -- "$exe" -m "$gmm" --from 1,0 --to 0,1 --batch-size 0
 expect_one_line_error "batch size 0"
 

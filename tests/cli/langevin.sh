@@ -153,9 +153,8 @@ tail -n 3 "$WORK/all.tsv" | cmp -s - <(grep -v '^#' "$WORK/out") || fail "shard 
 run_case "empty shard" 2 'gets none of the 2 chains' -- "$L" -m 'gaussian:mean=0;cov=1' --chains 2 --shard 0/3
 expect_one_line_error "empty shard"
 run_case "bad shard" 2 'invalid --shard "2/2"' -- "$L" -m 'gaussian:mean=0;cov=1' --shard 2/2
-# SIGINT ends the run with one line that reports it, status 130 and no output or temporary file.
-mkdir -p "$WORK/sig"
-"$L" -m 'gaussian:mean=0;cov=1' --chains 1000 --steps 100000000 -o "$WORK/sig/run.h5" 2> "$WORK/sig.err" &
+# SIGINT of a run that writes standard output ends it with one line that reports it and status 130.
+"$L" -m 'gaussian:mean=0;cov=1' --chains 1000 --steps 100000000 > /dev/null 2> "$WORK/sig.err" &
 pid=$!
 # The signal handlers are in place once the first log line is out.
 for _ in $(seq 1 300); do
@@ -169,7 +168,32 @@ status=$?
 [ "$status" -eq 130 ] || fail "SIGINT: exit status $status, expected 130"
 grep -q '^langevin: interrupted by a signal; unfinished output files were removed$' "$WORK/sig.err" ||
     fail "SIGINT: no interruption line: $(head -c 400 "$WORK/sig.err")"
-[ -z "$(ls -A "$WORK/sig")" ] || fail "SIGINT: files left behind: $(ls -A "$WORK/sig")"
+# A run that writes a file writes OUTPUT.ckpt instead, after the current step, and leaves no
+# output or temporary file; --resume then gives the samples of an uninterrupted run (MALA with
+# thinning: kept samples and acceptance counts are part of the state) and removes the checkpoint.
+mkdir -p "$WORK/sig"
+mala=(-m 'gmm:weights=0.3,0.7;means=-2,0/2,0;covs=1' --method mala --chains 500 --steps 20000 --thin 1000)
+run_case "uninterrupted mala" 0 "" -- "$L" "${mala[@]}" --seed 4 -o "$WORK/whole.h5"
+"$L" "${mala[@]}" --seed 4 -o "$WORK/sig/run.h5" --checkpoint-every 2000 < /dev/null 2> "$WORK/sig.err" &
+pid=$!
+for _ in $(seq 600); do [ -e "$WORK/sig/run.h5.ckpt" ] && break; sleep 0.05; done
+kill -INT "$pid"
+wait "$pid"
+status=$?
+[ "$status" -eq 130 ] || fail "SIGINT with checkpoint: exit status $status, expected 130: $(cat "$WORK/sig.err")"
+grep -Eq '^langevin: sampling interrupted after step [0-9]+ of 20000: checkpoint written to .*run.h5.ckpt; continue with --resume .*run.h5.ckpt$' \
+    "$WORK/sig.err" || fail "SIGINT with checkpoint: no checkpoint line: $(head -c 400 "$WORK/sig.err")"
+[ "$(ls -A "$WORK/sig")" = "run.h5.ckpt" ] || fail "SIGINT with checkpoint: files left: $(ls -A "$WORK/sig")"
+run_case "resume with another seed" 2 'cannot resume from ".*run.h5.ckpt": seed is 5 but the checkpoint has 4' -- \
+    "$L" "${mala[@]}" --seed 5 -o "$WORK/sig/run.h5" --resume "$WORK/sig/run.h5.ckpt"
+expect_one_line_error "resume with another seed"
+run_case "resume" 0 "resuming from .*run.h5.ckpt at step" -- "$L" "${mala[@]}" --seed 4 -o "$WORK/sig/run.h5" \
+    --resume "$WORK/sig/run.h5.ckpt"
+h5diff "$WORK/whole.h5" "$WORK/sig/run.h5" /samples /samples || fail "resume: samples differ from the uninterrupted run"
+grep -h 'acceptance rate' "$WORK/err" > "$WORK/rate-resumed"
+"$L" "${mala[@]}" --seed 4 -o "$WORK/whole2.h5" 2>&1 | grep -h 'acceptance rate' | cmp -s - "$WORK/rate-resumed" ||
+    fail "resume: acceptance counts differ from the uninterrupted run"
+[ "$(ls -A "$WORK/sig")" = "run.h5" ] || fail "resume: the checkpoint was not removed: $(ls -A "$WORK/sig")"
 # -o through a symbolic link replaces the link's target and keeps the link. A FIFO and a device
 # are written in place instead of being replaced by a regular file.
 gauss='gaussian:mean=0;cov=1'

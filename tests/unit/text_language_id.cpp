@@ -4,6 +4,7 @@
 #include <fasttext/fasttext.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -60,8 +61,10 @@ TEST_CASE("CLD2 labels real text in five languages", "[text][lid]") {
 
 namespace {
 
-// Trains a tiny language identification model on the first 250 lines of each fixture.
-void train_model(const text_test::TempDir& dir, fasttext::loss_name loss, const std::string& name) {
+// Trains a tiny language identification model on the first 250 lines of each fixture and saves
+// it as <name>.bin; with `quantize` also as the quantised <name>.ftz.
+void train_model(const text_test::TempDir& dir, fasttext::loss_name loss, const std::string& name,
+                 int word_ngrams = 1, bool quantize = false) {
     {
         std::ofstream train(dir.file("train.txt"));
         // Interleave languages so that training order does not favour one.
@@ -86,9 +89,22 @@ void train_model(const text_test::TempDir& dir, fasttext::loss_name loss, const 
     args.thread = 1;
     args.verbose = 0;
     args.seed = 1;
+    args.wordNgrams = word_ngrams;
     fasttext::FastText trainer;
     trainer.train(args);
     trainer.saveModel(dir.file(name + ".bin"));
+    if (quantize) {
+        fasttext::Args quantizing;
+        quantizing.input = dir.file("train.txt");
+        quantizing.dsub = 2;
+        quantizing.qnorm = true;
+        // Pruned to its 1,000 most useful rows, as lid.176.ftz is pruned; quantising all
+        // 200,000 buckets takes seconds.
+        quantizing.cutoff = 1000;
+        quantizing.verbose = 0;
+        trainer.quantize(quantizing);
+        trainer.saveModel(dir.file(name + ".ftz"));
+    }
 }
 
 }  // namespace
@@ -110,15 +126,20 @@ TEST_CASE("fastText model trained on real text labels held-out text", "[text][li
 }
 
 TEST_CASE("fastText predictions equal fastText's predictLine", "[text][lid]") {
-    // The identifier computes the hidden layer itself (with prefetching); its results must be
-    // those of fastText's own predictLine, for both losses that language models use.
+    // The identifier computes the hidden layer itself (with prefetching) and reads plain models
+    // in place without fastText's loader; its results must be those of fastText's own
+    // predictLine for every output layer, and for the models that fastText loads (word n-grams,
+    // quantised).
     text_test::TempDir dir;
-    for (auto loss : {fasttext::loss_name::softmax, fasttext::loss_name::hs}) {
-        std::string name = loss == fasttext::loss_name::hs ? "hs" : "softmax";
-        train_model(dir, loss, name);
-        auto identifier = load_fasttext_identifier(dir.file(name + ".bin"));
+    train_model(dir, fasttext::loss_name::softmax, "softmax");
+    train_model(dir, fasttext::loss_name::hs, "hs", 1, true);
+    train_model(dir, fasttext::loss_name::ova, "ova");
+    train_model(dir, fasttext::loss_name::softmax, "bigrams", 2);
+    for (std::string file : {"softmax.bin", "hs.bin", "ova.bin", "bigrams.bin", "hs.ftz"}) {
+        const std::string& name = file;
+        auto identifier = load_fasttext_identifier(dir.file(file));
         fasttext::FastText reference;
-        reference.loadModel(dir.file(name + ".bin"));
+        reference.loadModel(dir.file(file));
         int compared = 0;
         for (const std::string& language : kLanguages) {
             for (const std::string& line : fixture_lines(language)) {
@@ -135,17 +156,46 @@ TEST_CASE("fastText predictions equal fastText's predictLine", "[text][lid]") {
         }
         CHECK(compared == 1500);
 
-        // Whole fixtures glued into one text: thousands of tokens, many repeated.
+        // Whole fixtures glued into one text: thousands of tokens, many repeated. Then two
+        // lines, of which predictLine reads the first only.
         for (const std::string& language : kLanguages) {
             std::string text;
             for (const std::string& line : fixture_lines(language)) text += line + " ";
-            std::istringstream in(text + "\n");
-            std::vector<std::pair<fasttext::real, std::string>> expected;
-            reference.predictLine(in, expected, 1, 0.0);
-            LanguagePrediction got = identifier->predict(text);
-            CHECK(got.label == expected[0].second.substr(9));
-            CHECK(got.score_percent == static_cast<int>(std::nearbyint(static_cast<double>(expected[0].first) * 100.0)));
+            const std::string two_lines = fixture_lines(language)[0] + "\n" + fixture_lines("zh")[1];
+            for (const std::string& input : {text, two_lines}) {
+                std::istringstream in(input + "\n");
+                std::vector<std::pair<fasttext::real, std::string>> expected;
+                reference.predictLine(in, expected, 1, 0.0);
+                LanguagePrediction got = identifier->predict(input);
+                INFO(name << ": " << input.substr(0, 80));
+                CHECK(got.label == expected[0].second.substr(9));
+                CHECK(got.score_percent == static_cast<int>(std::nearbyint(static_cast<double>(expected[0].first) * 100.0)));
+            }
         }
+    }
+}
+
+TEST_CASE("damaged fastText models are refused with a message", "[text][lid]") {
+    // fastText's own loader reads a truncated model and aborts on its first prediction.
+    text_test::TempDir dir;
+    train_model(dir, fasttext::loss_name::hs, "hs", 1, true);
+    for (std::string file : {"hs.bin", "hs.ftz"}) {
+        const std::string model = text_test::read_file(dir.file(file));
+        const std::size_t cuts[] = {20, 200, model.size() / 2, model.size() - 1};
+        for (std::size_t cut : cuts) {
+            INFO(file << " cut to " << cut << " of " << model.size() << " bytes");
+            text_test::write_file(dir.file("damaged.bin"), model.substr(0, cut));
+            CHECK_THROWS_WITH(load_fasttext_identifier(dir.file("damaged.bin")), Catch::Contains("truncated or damaged"));
+        }
+        text_test::write_file(dir.file("damaged.bin"), model + "x");
+        CHECK_THROWS_WITH(load_fasttext_identifier(dir.file("damaged.bin")), Catch::Contains("truncated or damaged"));
+        // A dimension in the header (the first Args field, after magic and version) that the
+        // matrices do not have: fastText's loader sizes its vectors from it and aborts later.
+        std::string wrong_dim = model;
+        const std::int32_t dim = 1000;
+        std::memcpy(&wrong_dim[8], &dim, sizeof(dim));
+        text_test::write_file(dir.file("damaged.bin"), wrong_dim);
+        CHECK_THROWS_WITH(load_fasttext_identifier(dir.file("damaged.bin")), Catch::Contains("truncated or damaged"));
     }
 }
 

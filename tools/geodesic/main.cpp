@@ -52,6 +52,13 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(scorekit::positive_number());
     app.add_option("--paths", o.paths, "Also write the path nodes: .h5 [pairs, T, D], or text rows `pair t x1..xD`");
     app.add_flag("--allow-unconverged", o.allow_unconverged, "Exit 0 even when some pairs did not converge");
+    auto* state = "Checkpoints (--pairs, --all-pairs)";
+    app.add_option("--checkpoint", o.checkpoint, "Checkpoint file (default: OUTPUT.ckpt when the output is a file)")
+        ->group(state);
+    app.add_option("--checkpoint-every", o.checkpoint_every,
+                   "Pairs between checkpoints; 0 = only on SIGINT/SIGTERM")
+        ->capture_default_str()->check(scorekit::whole_number(0))->group(state);
+    app.add_option("--resume", o.resume, "Continue from a checkpoint with the same options and pairs")->group(state);
     scorekit::add_common_options(app, o.common, {true, true, false});
     app.get_option("--output")->description("Output: .h5 writes datasets, - writes text with a header");
 

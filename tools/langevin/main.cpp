@@ -32,6 +32,12 @@ int main(int argc, char** argv) {
     app.add_option("--shard", o.shard,
                    "Run shard I/N: chains [I*C/N, (I+1)*C/N) of C (default: SLURM_ARRAY_TASK_ID/COUNT, else 0/1)");
     app.add_option("--init", o.init, "Initial points, one per chain (default: N(0, sigma_max^2 I) standardised)");
+    auto* state = "Checkpoints";
+    app.add_option("--checkpoint", o.checkpoint, "Checkpoint file (default: OUTPUT.ckpt when the output is a file)")
+        ->group(state);
+    app.add_option("--checkpoint-every", o.checkpoint_every, "Steps between checkpoints; 0 = only on SIGINT/SIGTERM")
+        ->capture_default_str()->check(scorekit::whole_number(0))->group(state);
+    app.add_option("--resume", o.resume, "Continue from a checkpoint with the same options and data")->group(state);
     scorekit::add_common_options(app, o.common);
     app.get_option("--output")->description("Samples: .h5[:/dataset] writes HDF5 (default /samples), - writes text");
 

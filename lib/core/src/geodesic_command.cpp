@@ -3,11 +3,13 @@
 #include <cmath>
 
 #include "scorekit/atomic_file.hpp"
+#include "geodesic_checkpoint.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/log.hpp"
 #include "scorekit/metric_curves.hpp"
 #include "scorekit/points.hpp"
+#include "scorekit/signals.hpp"
 #include "scorekit/slurm.hpp"
 
 namespace scorekit {
@@ -135,8 +137,47 @@ std::vector<std::string> pair_labels(Eigen::Index count) {
     return labels;
 }
 
+// The checkpoints of a run that writes `output`: --checkpoint, else OUTPUT.ckpt for a file
+// output. A run of one chunk writes none, because it stops only once everything is solved.
+GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const ScoreMetric& metric,
+                                       const std::string& output, const RowMatrix& starts, const RowMatrix& ends,
+                                       bool keep_paths) {
+    const Eigen::Index pairs = starts.rows();
+    GeodesicCheckpointPlan plan;
+    plan.resume = o.resume;
+    plan.every = o.checkpoint_every;
+    plan.keep_paths = keep_paths;
+    plan.settings = {{"model", o.model},
+                     {"metric", to_string(metric.kind())},
+                     {"lambda", exact_text(metric.lambda())},
+                     {"beta", exact_text(metric.beta())},
+                     {"sigma", exact_text(metric.sigma())},
+                     {"nodes", std::to_string(o.solver.nodes)},
+                     {"tolerance", exact_text(o.solver.tolerance)},
+                     {"max_iterations", std::to_string(o.solver.max_iterations)},
+                     {"resolution", exact_text(o.solver.resolution)},
+                     {"memory", std::to_string(o.solver.memory)},
+                     {"batch_size", std::to_string(o.solver.batch_size)}};
+    check_resume(plan, starts, ends);
+    if (!o.checkpoint.empty()) {
+        plan.path = o.checkpoint;
+    } else if (output != "-") {
+        plan.path = output + ".ckpt";
+    }
+    if (plan.path.empty() || pairs <= o.solver.batch_size) {
+        plan.path.clear();
+        return plan;
+    }
+    check_distinct_files({{"--checkpoint", plan.path}, {"--output", output}, {"--paths", o.paths}},
+                         {{"--model", o.model}, {"--pairs", o.pairs}, {"--all-pairs", o.all_pairs}});
+    check_output_writable(plan.path);
+    // SIGINT and SIGTERM now stop the run after the current chunk, with a checkpoint.
+    catch_interrupts();
+    return plan;
+}
+
 GeodesicBatch solve_with_progress(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
-                                  const GeodesicOptions& solver) {
+                                  const GeodesicOptions& solver, GeodesicCheckpointPlan& plan) {
     const Eigen::Index pairs = starts.rows();
     const Eigen::Index chunks = (pairs + solver.batch_size - 1) / solver.batch_size;
     log_info("solving " + std::to_string(pairs) + " geodesics with " + std::to_string(solver.nodes) +
@@ -146,8 +187,8 @@ GeodesicBatch solve_with_progress(const ScoreMetric& metric, const RowMatrix& st
     // to thousands of lines for a distance matrix. With -v, a line after every chunk.
     const double interval = verbosity() >= Verbosity::verbose ? 0.0 : 10.0;
     Progress progress("geodesics", static_cast<std::uint64_t>(pairs), interval);
-    progress.update(0);
-    GeodesicBatch batch = solve_geodesics(metric, starts, ends, solver, [&](std::int64_t done, std::int64_t total) {
+    if (!plan.resume.empty()) log_info("resuming from " + plan.resume);
+    GeodesicBatch batch = solve_with_checkpoints(metric, starts, ends, solver, plan, [&](std::int64_t done, std::int64_t total) {
         if (done < total) progress.update(static_cast<std::uint64_t>(done));
     });
     progress.finish();
@@ -156,13 +197,14 @@ GeodesicBatch solve_with_progress(const ScoreMetric& metric, const RowMatrix& st
 
 void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, const RowMatrix& starts,
                   const RowMatrix& ends) {
-    GeodesicBatch batch = solve_with_progress(metric, starts, ends, o.solver);
     const Eigen::Index count = starts.rows();
+    PointLocation location = locate_points(o.common.output, "/lengths", true);
+    GeodesicCheckpointPlan plan = checkpoint_plan(o, metric, o.common.output, starts, ends, location.hdf5 || !o.paths.empty());
+    GeodesicBatch batch = solve_with_progress(metric, starts, ends, o.solver, plan);
     std::vector<std::string> reasons = batch_reasons(batch);
     Vector iterations(count);
     for (Eigen::Index p = 0; p < count; ++p) iterations(p) = batch.iterations[static_cast<size_t>(p)];
 
-    PointLocation location = locate_points(o.common.output, "/lengths", true);
     if (location.hdf5) {
         Hdf5Writer file(location.path);
         file.write_array("/paths", {count, batch.nodes, metric.dim()}, batch.paths.data());
@@ -183,6 +225,7 @@ void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, co
         write_points(o.common.output, table, {"pair", "length", "energy", "iterations", "converged"});
     }
     if (!o.paths.empty()) write_paths(o.paths, batch.paths, count, batch.nodes);
+    remove_finished_checkpoint(plan.path, plan.written, plan.resume);
 
     const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count));
     log_summary(std::to_string(count) + " geodesics, " + std::to_string(unconverged) + " unconverged");
@@ -241,7 +284,8 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
         starts.row(static_cast<Eigen::Index>(k)) = points.row(pairs[k].first);
         ends.row(static_cast<Eigen::Index>(k)) = points.row(pairs[k].second);
     }
-    GeodesicBatch batch = solve_with_progress(metric, starts, ends, o.solver);
+    GeodesicCheckpointPlan plan = checkpoint_plan(o, metric, output, starts, ends, !paths.empty());
+    GeodesicBatch batch = solve_with_progress(metric, starts, ends, o.solver, plan);
     std::vector<std::string> reasons = batch_reasons(batch);
 
     RowMatrix distances = RowMatrix::Zero(n, n), converged = RowMatrix::Ones(n, n);
@@ -267,6 +311,7 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
         write_points(output, distances);
     }
     if (!paths.empty()) write_paths(paths, batch.paths, starts.rows(), batch.nodes);
+    remove_finished_checkpoint(plan.path, plan.written, plan.resume);
 
     const Eigen::Index unconverged = report_unconverged(reasons, labels);
     log_summary(std::to_string(n) + " points, " + std::to_string(pairs.size()) + " geodesics, " +
@@ -381,6 +426,15 @@ void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
     if (!o.shard.empty() && mode != Mode::all_pairs) {
         throw UsageError(describe("invalid option", "--shard", "only --all-pairs can be split into shards",
                                   "remove --shard, or split the --pairs file"));
+    }
+    if ((!o.resume.empty() || !o.checkpoint.empty() || o.checkpoint_every > 0) &&
+        (mode == Mode::exp_map || mode == Mode::log_map)) {
+        throw UsageError(describe("invalid option", !o.resume.empty() ? "--resume" : "--checkpoint",
+                                  "checkpoints are written for boundary-value pairs only",
+                                  "remove it, or split the --pairs file"));
+    }
+    if (o.checkpoint_every < 0) {
+        throw UsageError(describe("invalid --checkpoint-every", std::to_string(o.checkpoint_every), "must be >= 0"));
     }
     if (mode == Mode::all_pairs) {
         run_all_pairs(o, metric);

@@ -6,6 +6,7 @@
 
 #include "scorekit/error.hpp"
 #include "scorekit/rng.hpp"
+#include "scorekit/signals.hpp"
 
 namespace scorekit {
 namespace {
@@ -164,8 +165,24 @@ double mala_log_acceptance(const Vector& x, const Vector& y, const Vector& sx, c
     return lpy - lpx + forward - backward;
 }
 
+namespace {
+
+// Throws Error where a state to resume from does not fit the run's chains, dimension and kept
+// samples.
+void check_resume_state(const LangevinState& state, Eigen::Index chains, Eigen::Index dim, Eigen::Index kept_rows) {
+    if (state.z.rows() != chains || state.z.cols() != dim || static_cast<Eigen::Index>(state.streams.size()) != chains ||
+        (state.kept.size() > 0 && (state.kept.cols() != dim || state.kept.rows() > kept_rows))) {
+        throw Error(describe("cannot resume from a checkpoint of", std::to_string(state.z.rows()) + " chains in dimension " +
+                                                                      std::to_string(state.z.cols()),
+                             "the run has " + std::to_string(chains) + " chains in dimension " + std::to_string(dim),
+                             "resume with the options and data of the interrupted run"));
+    }
+}
+
+}  // namespace
+
 LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o, const RowMatrix& initial,
-                            const StepCallback& on_step) {
+                            const StepCallback& on_step, const LangevinCheckpointing& checkpointing) {
     check_options(model, o, initial);
     StandardisedModel target(model, o.threads);
     const Eigen::Index n = o.chains, d = model.dim();
@@ -184,25 +201,56 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
     for (Eigen::Index c = 0; c < n; ++c) streams.emplace_back(o.seed, o.first_chain + c);
 
     RowMatrix z(n, d), noise(n, d);
-    if (initial.size()) {
+    const LangevinState* resume = checkpointing.resume;
+    if (resume) {
+        const Eigen::Index kept_rows = o.method == LangevinMethod::annealed ? 0
+                                       : (o.thin == 0 ? 1 : (o.steps - o.burn_in) / o.thin) * n;
+        check_resume_state(*resume, n, d, kept_rows);
+        z = resume->z;
+        for (Eigen::Index c = 0; c < n; ++c) streams[c].restore(resume->streams[c]);
+        result.proposals = resume->proposals;
+        result.accepted = resume->accepted;
+    } else if (initial.size()) {
         z = (initial.rowwise() - model.location().transpose()).array().rowwise() / model.scale().transpose().array();
     } else {
         fill_normal(z, streams);
         z *= levels.empty() ? 1.0 : levels.front();
     }
-    const double bound = divergence_bound(z);
+    const double bound = resume ? resume->divergence_bound : divergence_bound(z);
+    const std::int64_t first_step = resume ? resume->step : 0;
+
+    // Saves the state after `done` steps when a checkpoint is due or a signal arrived.
+    auto checkpoint = [&](std::int64_t done, std::int64_t total, const RowMatrix& kept) {
+        if (!checkpointing.save || done == total) return;
+        const bool interrupted = interrupt_requested();
+        if (!interrupted && !(checkpointing.every > 0 && done % checkpointing.every == 0)) return;
+        LangevinState state;
+        state.step = done;
+        state.z = z;
+        for (const Rng& stream : streams) state.streams.push_back(stream.state());
+        state.kept = kept;
+        state.proposals = result.proposals;
+        state.accepted = result.accepted;
+        state.divergence_bound = bound;
+        checkpointing.save(state, interrupted);
+        if (interrupted) throw Interrupted("sampling interrupted after step " + std::to_string(done));
+    };
 
     if (o.method == LangevinMethod::annealed) {
         const double last = levels.back();
         const std::int64_t total = o.steps * static_cast<std::int64_t>(levels.size());
-        std::int64_t done = 0;
-        for (double level : levels) {
+        const RowMatrix no_samples;
+        std::int64_t done = first_step;
+        for (size_t i = static_cast<size_t>(first_step / o.steps); i < levels.size(); ++i) {
+            const double level = levels[i];
             const double alpha = o.step_size * level * level / (last * last);
-            for (std::int64_t t = 0; t < o.steps; ++t) {
+            for (std::int64_t t = done % o.steps; t < o.steps; ++t) {
                 fill_normal(noise, streams);
                 z += (alpha / 2) * target.score(z, level) + std::sqrt(alpha) * noise;
                 if (t + 1 == o.steps) check_finite(z, done + 1, level, bound);
-                if (on_step) on_step(++done, total);
+                ++done;
+                if (on_step) on_step(done, total);
+                checkpoint(done, total, no_samples);
             }
         }
         if (o.denoise) {
@@ -221,12 +269,16 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
     result.kept_per_chain = kept;
     RowMatrix samples_z(kept * n, d);
     std::int64_t next_row = 0;
+    if (resume && resume->kept.rows() > 0) {
+        samples_z.topRows(resume->kept.rows()) = resume->kept;
+        next_row = resume->kept.rows();
+    }
     RowMatrix s = target.score(z, sigma);
     RowMatrix proposal(n, d);  // allocated once, because ULA swaps it with z on every step
     Vector log_p;
     if (o.method == LangevinMethod::mala) log_p = target.log_density(z, sigma);
 
-    for (std::int64_t step = 1; step <= o.steps; ++step) {
+    for (std::int64_t step = first_step + 1; step <= o.steps; ++step) {
         fill_normal(noise, streams);
         proposal.noalias() = z + eps * s + std::sqrt(2 * eps) * noise;
         RowMatrix s_new = target.score(proposal, sigma);
@@ -255,6 +307,7 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
             next_row += n;
         }
         if (on_step) on_step(step, o.steps);
+        checkpoint(step, o.steps, samples_z.topRows(next_row));
     }
     result.samples = target.to_data(samples_z);
     return result;

@@ -1,11 +1,14 @@
 #include "scorekit/langevin_command.hpp"
 
+#include "langevin_checkpoint.hpp"
+
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/log.hpp"
 #include "scorekit/model_loader.hpp"
 #include "scorekit/points.hpp"
+#include "scorekit/signals.hpp"
 #include "scorekit/slurm.hpp"
 
 namespace scorekit {
@@ -41,6 +44,33 @@ void write_samples(const LangevinCommandOptions& o, const std::string& output, c
     if (sampler.method == LangevinMethod::mala) file.write_attribute(d, "acceptance_rate", result.acceptance_rate());
     if (!result.levels.empty()) file.write_vector(d + "_noise_levels", result.levels);
     file.commit();
+}
+
+// The options and data that decide the samples, for comparing a checkpoint with the run.
+CheckpointSettings checkpoint_settings(const LangevinCommandOptions& o, const LangevinOptions& sampler,
+                                       const RowMatrix& initial) {
+    std::string levels;
+    for (double level : sampler.levels) levels += (levels.empty() ? "" : ",") + exact_text(level);
+    return {{"model", o.model},
+            {"method", to_string(sampler.method)},
+            {"seed", std::to_string(sampler.seed)},
+            {"chains", std::to_string(sampler.chains)},
+            {"first_chain", std::to_string(sampler.first_chain)},
+            {"steps", std::to_string(sampler.steps)},
+            {"step_size", exact_text(sampler.step_size)},
+            {"burn_in", std::to_string(sampler.burn_in)},
+            {"thin", std::to_string(sampler.thin)},
+            {"sigma", exact_text(sampler.sigma)},
+            {"levels", levels},
+            {"denoise", sampler.denoise ? "true" : "false"},
+            {"init", initial.size() ? checksum_text({&initial}) : std::string("drawn")}};
+}
+
+// --checkpoint, else OUTPUT.ckpt (the file, without a dataset suffix) for a file output; empty
+// for standard output.
+std::string checkpoint_path(const LangevinCommandOptions& o, const std::string& output) {
+    if (!o.checkpoint.empty()) return o.checkpoint;
+    return output == "-" ? std::string() : locate_points(output, "/samples", true).path + ".ckpt";
 }
 
 }  // namespace
@@ -105,16 +135,42 @@ void run_langevin(const LangevinCommandOptions& o) {
                                    : sampler.steps;
     log_verbose("sampling " + std::to_string(sampler.chains) + " chains with " + to_string(sampler.method) + ", " +
              std::to_string(total) + " steps, step size " + format_number(sampler.step_size));
+    const CheckpointSettings settings = checkpoint_settings(o, sampler, initial);
+    LangevinState resumed;
+    LangevinCheckpointing checkpointing;
+    if (!o.resume.empty()) {
+        resumed = read_langevin_checkpoint(o.resume, settings);
+        checkpointing.resume = &resumed;
+        log_info("resuming from " + o.resume + " at step " + std::to_string(resumed.step) + " of " + std::to_string(total));
+    }
+    const std::string checkpoint = checkpoint_path(o, output);
+    bool written = false;
+    if (!checkpoint.empty()) {
+        check_distinct_files({{"--checkpoint", checkpoint}, {"--output", output}}, {{"--model", o.model}, {"--init", o.init}});
+        check_output_writable(checkpoint);
+        catch_interrupts();
+        checkpointing.every = o.checkpoint_every;
+        checkpointing.save = [&](const LangevinState& state, bool interrupted) {
+            write_langevin_checkpoint(checkpoint, settings, state);
+            written = true;
+            if (!interrupted) return;
+            throw Interrupted(describe_at("sampling interrupted", "after step " + std::to_string(state.step) + " of " +
+                                                                      std::to_string(total),
+                                          "checkpoint written to " + checkpoint, "continue with --resume " + checkpoint));
+        };
+    }
+
     Progress progress("sampling", static_cast<std::uint64_t>(total));
-    progress.update(0);
-    LangevinResult result = sample_langevin(*model, sampler, initial,
-                                            [&](std::int64_t done, std::int64_t) { progress.update(done); });
+    progress.update(static_cast<std::uint64_t>(resumed.step));
+    LangevinResult result = sample_langevin(
+        *model, sampler, initial, [&](std::int64_t done, std::int64_t) { progress.update(done); }, checkpointing);
     progress.finish();
     if (sampler.method == LangevinMethod::mala) {
         log_info("MALA acceptance rate " + format_number(result.acceptance_rate()) + " (" +
                  std::to_string(result.accepted) + " of " + std::to_string(result.proposals) + " proposals)");
     }
     write_samples(o, output, sampler, result, shard, total_chains, shard_description);
+    remove_finished_checkpoint(checkpoint, written, o.resume);
     log_summary(std::to_string(result.samples.rows()) + " samples");
 }
 

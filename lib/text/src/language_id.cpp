@@ -1,6 +1,7 @@
 #include "scorekit/text/language_id.hpp"
 
 #include <cld2/public/compact_lang_det.h>
+#include <fasttext/densematrix.h>
 #include <fasttext/fasttext.h>
 #include <fasttext/loss.h>
 #include <fasttext/model.h>
@@ -14,6 +15,7 @@
 #include <sstream>
 
 #include "scorekit/error.hpp"
+#include "fasttext_file.hpp"
 #include "scorekit/text/shard.hpp"
 
 namespace scorekit::text {
@@ -90,19 +92,7 @@ public:
     FastTextIdentifier(const std::string& path, FastTextSummation summation)
         : name_("fasttext:" + base_name(path)), summation_(summation) {
         check_readable(path, "fastText model", "check the path; give a supervised model such as lid.176.bin");
-        try {
-            model_.loadModel(path);
-        } catch (const std::exception& e) {
-            throw Error(describe("cannot load fastText model", path, e.what(),
-                                 "give a supervised model such as lid.176.bin"));
-        }
-        args_ = model_.getArgs();
-        if (args_.model != fasttext::model_name::sup) {
-            throw Error(describe("cannot use fastText model", path, "not a supervised (classifier) model",
-                                 "give a language identification model such as lid.176.bin"));
-        }
-        dictionary_ = model_.getDictionary();
-        if (!model_.isQuant()) prepare_fast_path();
+        if (!load_mapped(path)) load_with_fasttext(path);
     }
 
     std::string name() const override { return name_; }
@@ -136,6 +126,84 @@ public:
     }
 
 private:
+    static Error not_supervised(const std::string& path) {
+        return Error(describe("cannot use fastText model", path, "not a supervised (classifier) model",
+                              "give a language identification model such as lid.176.bin"));
+    }
+
+    // Whether load_mapped reads this model: float matrices, no pruning, no word n-grams, and a
+    // hierarchical softmax, softmax or one-vs-all output.
+    static bool read_in_place(const FastTextFile& file) {
+        const auto loss = static_cast<fasttext::loss_name>(file.loss);
+        return !file.quantized && file.pruneidx_size < 0 && file.word_ngrams <= 1 && file.dim > 0 &&
+               (file.bucket > 0 || file.maxn <= 0) && file.input_cols == file.dim &&
+               file.input_rows == std::int64_t(file.nwords) + std::max(file.bucket, 0) &&
+               file.output_rows == file.nlabels && file.output_cols == file.dim &&
+               (loss == fasttext::loss_name::hs || loss == fasttext::loss_name::softmax ||
+                loss == fasttext::loss_name::ova);
+    }
+
+    // Reads a supervised model in place from the mapped file: the input matrix is neither
+    // copied nor zeroed at load (count_rows_read), and the vocabulary table is sized to the
+    // words. Returns false to leave other models, and files that are not models, to fastText's
+    // loader.
+    bool load_mapped(const std::string& path) {
+        std::unique_ptr<MappedFile> mapped = MappedFile::open(path);
+        if (!mapped) return false;
+        FastTextFile file;
+        if (parse_fasttext_model(path, mapped->data(), mapped->size(), file, "copy or download the model again") !=
+            FastTextFileStatus::parsed) {
+            return false;
+        }
+        if (file.model != static_cast<int>(fasttext::model_name::sup)) throw not_supervised(path);
+        if (!read_in_place(file)) return false;
+
+        args_.dim = file.dim;
+        args_.wordNgrams = file.word_ngrams;
+        args_.loss = static_cast<fasttext::loss_name>(file.loss);
+        args_.model = fasttext::model_name::sup;
+        args_.bucket = file.bucket;
+        args_.minn = file.minn;
+        args_.maxn = file.maxn;
+        nwords_ = file.nwords;
+        nlabels_ = file.nlabels;
+        auto output = std::make_shared<fasttext::DenseMatrix>(file.output_rows, file.output_cols);
+        std::memcpy(output->data(), mapped->data() + file.output_offset,
+                    static_cast<std::size_t>(file.output_rows * file.output_cols) * sizeof(fasttext::real));
+        output_ = output;
+        make_loss(std::vector<std::int64_t>(file.counts.begin() + file.nwords, file.counts.end()));
+        vocabulary_ = std::make_unique<FastTextVocabulary>(std::move(file.entries));
+        dim_ = file.dim;
+        rows_.store(mapped->data() + file.input_offset, std::memory_order_release);
+        input_rows_ = file.input_rows;
+        promote_after_ = file.input_rows;
+        mapped_ = std::move(mapped);
+        return true;
+    }
+
+    void load_with_fasttext(const std::string& path) {
+        try {
+            model_.loadModel(path);
+        } catch (const std::exception& e) {
+            throw Error(describe("cannot load fastText model", path, e.what(),
+                                 "give a supervised model such as lid.176.bin"));
+        }
+        args_ = model_.getArgs();
+        if (args_.model != fasttext::model_name::sup) throw not_supervised(path);
+        dictionary_ = model_.getDictionary();
+        nwords_ = dictionary_->nwords();
+        nlabels_ = dictionary_->nlabels();
+        if (!model_.isQuant()) prepare_fast_path();
+    }
+
+    std::int32_t word_id(const std::string& word) const {
+        return vocabulary_ ? vocabulary_->find(word) : dictionary_->getId(word);
+    }
+
+    std::string label_name(std::int32_t label) const {
+        return vocabulary_ ? vocabulary_->entry(nwords_ + label) : dictionary_->getLabel(label);
+    }
+
     static std::string base_name(const std::string& path) {
         std::size_t slash = path.rfind('/');
         return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -149,46 +217,51 @@ private:
     // The output layer, built as FastText::createLoss builds it, so that the hidden vector can be
     // computed here with prefetching and then scored by fastText's own code.
     void prepare_fast_path() {
-        // fastText's Loss keeps a reference to this pointer, so it must live as long as loss_.
         output_ = std::const_pointer_cast<fasttext::DenseMatrix>(model_.getOutputMatrix());
-        std::shared_ptr<fasttext::Matrix>& output = output_;
-        std::vector<std::int64_t> counts = dictionary_->getCounts(fasttext::entry_type::label);
-        switch (args_.loss) {
-            case fasttext::loss_name::hs:
-                loss_ = std::make_shared<fasttext::HierarchicalSoftmaxLoss>(output, counts);
-                break;
-            case fasttext::loss_name::softmax:
-                loss_ = std::make_shared<fasttext::SoftmaxLoss>(output);
-                break;
-            case fasttext::loss_name::ova:
-                loss_ = std::make_shared<fasttext::OneVsAllLoss>(output);
-                break;
-            default:
-                return;  // negative sampling: predictLine
-        }
+        make_loss(dictionary_->getCounts(fasttext::entry_type::label));
+        if (!loss_) return;  // negative sampling: predictLine
         input_ = model_.getInputMatrix();
         dim_ = input_->cols();
-        matrix_ = input_->data();
+        rows_.store(reinterpret_cast<const unsigned char*>(input_->data()), std::memory_order_release);
+        input_rows_ = input_->rows();
         copy_rows_to_huge_pages();
+    }
+
+    // fastText's Loss keeps a reference to output_, so output_ must live as long as loss_.
+    void make_loss(const std::vector<std::int64_t>& label_counts) {
+        switch (args_.loss) {
+            case fasttext::loss_name::hs:
+                loss_ = std::make_shared<fasttext::HierarchicalSoftmaxLoss>(output_, label_counts);
+                break;
+            case fasttext::loss_name::softmax:
+                loss_ = std::make_shared<fasttext::SoftmaxLoss>(output_);
+                break;
+            case fasttext::loss_name::ova:
+                loss_ = std::make_shared<fasttext::OneVsAllLoss>(output_);
+                break;
+            default:
+                break;
+        }
     }
 
     // Copies the input matrix into memory backed by transparent huge pages where the kernel
     // allows them (madvise mode). Rows are read at random from a matrix of about 128 MB
-    // (lid.176), so with 4 KiB pages nearly every row read also misses the TLB. The pages of
-    // fastText's own copy are then returned to the kernel: with the fast path nothing reads
-    // them again (only predictLine would, and it runs only without loss_). Copying costs less
+    // (lid.176), so with 4 KiB pages nearly every row read also misses the TLB. The source pages
+    // (fastText's copy, or the mapped file's) are then returned to the kernel: with the fast
+    // path nothing reads them again (only predictLine would, and it runs only without loss_),
+    // and a mapped page read later is simply read again from the page cache. Copying costs less
     // than collapsing the pages in place (MADV_COLLAPSE), which took 0.3 to 0.4 s here.
-    void copy_rows_to_huge_pages() {
+    void copy_rows_to_huge_pages() const {
         constexpr std::uintptr_t kHugePage = std::uintptr_t(2) << 20;
-        const std::size_t bytes = static_cast<std::size_t>(input_->rows()) * static_cast<std::size_t>(dim_) *
-                                  sizeof(fasttext::real);
+        const unsigned char* source = rows_.load(std::memory_order_acquire);
+        const std::size_t bytes =
+            static_cast<std::size_t>(input_rows_) * static_cast<std::size_t>(dim_) * sizeof(fasttext::real);
         const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
         void* memory = std::aligned_alloc(kHugePage, rounded);
         if (!memory) return;  // keep reading fastText's copy
         madvise(memory, rounded, MADV_HUGEPAGE);
         // Copy in steps and release the source pages behind each step, so that the peak memory
         // does not hold both copies.
-        const auto* source = reinterpret_cast<const unsigned char*>(input_->data());
         const auto begin = reinterpret_cast<std::uintptr_t>(source);
         std::uintptr_t released = (begin + 4095) / 4096 * 4096;
         constexpr std::size_t kStep = std::size_t(8) << 20;
@@ -202,7 +275,21 @@ private:
             }
         }
         rows_copy_.reset(static_cast<fasttext::real*>(memory));
-        matrix_ = rows_copy_.get();
+        rows_.store(reinterpret_cast<const unsigned char*>(rows_copy_.get()), std::memory_order_release);
+    }
+
+    // The rows of a mapped model are read in place until this process has read as many as the
+    // matrix holds, and then copied into huge pages once, by the thread that crossed the mark
+    // while the others go on reading in place. A short run (a small shard) thus skips the copy,
+    // whose page zeroing took 0.05 to 1.1 s of system time per process here, and a long one
+    // soon reads without TLB misses, which cost about 1 s of user time over 240 MB of WET.
+    void count_rows_read(std::size_t rows) const {
+        if (promote_after_ == 0) return;
+        if (rows_read_.fetch_add(static_cast<std::int64_t>(rows), std::memory_order_relaxed) + static_cast<std::int64_t>(rows) <
+            promote_after_) {
+            return;
+        }
+        if (!promoting_.exchange(true)) copy_rows_to_huge_pages();
     }
 
     // Appends the input ids of `text` plus a final newline as Dictionary::getLine does for a
@@ -264,7 +351,7 @@ private:
 
     SumCache& sum_cache() const {
         thread_local SumCache cache;
-        const std::int64_t dim = input_->cols();
+        const std::int64_t dim = dim_;
         if (cache.dim != dim) {
             std::size_t sum_bytes = (static_cast<std::size_t>(dim) * sizeof(fasttext::real) + 63) / 64 * 64;
             std::size_t stride = sizeof(SlotKey) + sum_bytes;
@@ -294,19 +381,21 @@ private:
     // place of fastText's one string and one hash per n-gram. Non-quantised models only, which
     // have no pruned n-gram index.
     void append_token_ids(const std::string& word, std::vector<std::int32_t>& ids) const {
-        const std::int32_t id = dictionary_->getId(word);
-        if (id >= 0) {
+        const std::int32_t id = word_id(word);
+        if (id >= 0 && !vocabulary_) {
             const std::vector<std::int32_t>& stored = dictionary_->getSubwords(id);
             ids.insert(ids.end(), stored.begin(), stored.end());
             return;
         }
+        // Dictionary::initNgrams: a known word's own id, then its n-grams as for an unknown word.
+        if (id >= 0) ids.push_back(id);
         if (word == fasttext::Dictionary::EOS || args_.bucket <= 0) return;
 
         thread_local std::string bracketed;
         bracketed.assign(fasttext::Dictionary::BOW).append(word).append(fasttext::Dictionary::EOW);
         const std::size_t size = bracketed.size();
         const auto bucket = static_cast<std::uint32_t>(args_.bucket);
-        const std::int32_t first_ngram_id = dictionary_->nwords();
+        const std::int32_t first_ngram_id = nwords_;
         auto mix = [](std::uint32_t h, char c) {
             return (h ^ static_cast<std::uint32_t>(static_cast<std::int8_t>(c))) * 16777619u;
         };
@@ -328,22 +417,42 @@ private:
     std::int32_t sum_token_rows(std::string_view token, fasttext::real* sum) const {
         thread_local std::string word;
         thread_local std::vector<std::int32_t> ids;
-        const std::int64_t dim = input_->cols();
-        const fasttext::real* matrix = matrix_;
         word.assign(token);
         ids.clear();
         append_token_ids(word, ids);
-        std::fill(sum, sum + dim, fasttext::real(0));
+        std::fill(sum, sum + dim_, fasttext::real(0));
         // Request all rows first so that their reads overlap.
-        for (std::int32_t id : ids) {
-            const fasttext::real* row = matrix + id * dim;
-            for (std::int64_t j = 0; j < dim; j += 16) __builtin_prefetch(row + j);
-        }
-        for (std::int32_t id : ids) {
-            const fasttext::real* row = matrix + id * dim;
-            for (std::int64_t j = 0; j < dim; ++j) sum[j] += row[j];
-        }
+        for (std::int32_t id : ids) prefetch_row(id);
+        for (std::int32_t id : ids) add_input_row(sum, id);
+        count_rows_read(ids.size());
         return static_cast<std::int32_t>(ids.size());
+    }
+
+    const unsigned char* input_row(std::int32_t id) const {
+        return rows_.load(std::memory_order_acquire) + static_cast<std::size_t>(id) * static_cast<std::size_t>(dim_) * sizeof(fasttext::real);
+    }
+
+    void prefetch_row(std::int32_t id) const {
+        const unsigned char* row = input_row(id);
+        for (std::int64_t j = 0; j < dim_; j += 16) __builtin_prefetch(row + j * sizeof(fasttext::real));
+    }
+
+    // sum += row `id`, element by element as fastText adds. Rows read in place from a mapped
+    // file need not be 4-byte aligned, so they are read with fixed-size memcpy, which compiles
+    // to unaligned loads.
+    void add_input_row(fasttext::real* sum, std::int32_t id) const {
+        const unsigned char* row = input_row(id);
+        if (dim_ == 16) {  // lid.176
+            fasttext::real values[16];
+            std::memcpy(values, row, sizeof(values));
+            for (int j = 0; j < 16; ++j) sum[j] += values[j];
+            return;
+        }
+        for (std::int64_t j = 0; j < dim_; ++j) {
+            fasttext::real value;
+            std::memcpy(&value, row + j * sizeof(fasttext::real), sizeof(value));
+            sum[j] += value;
+        }
     }
 
     // Sets `hidden` to the sum of the rows of `text`'s tokens, one cached sum per token, and
@@ -419,22 +528,21 @@ private:
         labels.clear();
         if (args_.wordNgrams <= 1 && text.find('\n') == std::string_view::npos) {
             text_to_ids(text, words);
+        } else if (vocabulary_) {
+            // Dictionary::getLine stops at the first newline, and a mapped model has no word
+            // n-grams (load_mapped), so the first line's tokens are the whole input.
+            text_to_ids(text.substr(0, text.find('\n')), words);
         } else {
             std::istringstream in(std::string(text) + "\n");
             dictionary_->getLine(in, words, labels);
         }
-        const std::int64_t dim = input_->cols();
-        std::fill(hidden, hidden + dim, fasttext::real(0));
-        const fasttext::real* matrix = matrix_;
+        std::fill(hidden, hidden + dim_, fasttext::real(0));
         constexpr std::size_t kAhead = 16;
         for (std::size_t i = 0; i < words.size(); ++i) {
-            if (i + kAhead < words.size()) {
-                const fasttext::real* next = matrix + words[i + kAhead] * dim;
-                for (std::int64_t j = 0; j < dim; j += 16) __builtin_prefetch(next + j);
-            }
-            const fasttext::real* row = matrix + words[i] * dim;
-            for (std::int64_t j = 0; j < dim; ++j) hidden[j] += row[j];
+            if (i + kAhead < words.size()) prefetch_row(words[i + kAhead]);
+            add_input_row(hidden, words[i]);
         }
+        count_rows_read(words.size());
         return static_cast<std::int64_t>(words.size());
     }
 
@@ -467,15 +575,15 @@ private:
     // largest probability difference measured between the two sums (9.2e-6 on 27,804 benchmark
     // documents, docs/ccnet-filter.md), not a proven bound on it.
     bool predict_fast(std::string_view text, std::pair<fasttext::real, std::string>& best) const {
-        const std::int64_t dim = input_->cols();
+        const std::int64_t dim = dim_;
         thread_local fasttext::Predictions heap;
         // One State per thread, rebuilt only for a model of other sizes, saves three vectors
         // per prediction. The losses read only its hidden vector and fill its output.
         thread_local std::unique_ptr<fasttext::Model::State> state_of_thread;
         if (!state_of_thread || state_of_thread->hidden.size() != dim ||
-            state_of_thread->output.size() != dictionary_->nlabels()) {
+            state_of_thread->output.size() != nlabels_) {
             state_of_thread = std::make_unique<fasttext::Model::State>(static_cast<std::int32_t>(dim),
-                                                                       dictionary_->nlabels(), 0);
+                                                                       nlabels_, 0);
         }
         fasttext::Model::State& state = *state_of_thread;
         fasttext::real* hidden = state.hidden.data();
@@ -500,7 +608,7 @@ private:
             score_hidden(state, rows, 1, heap);
         }
         if (heap.empty()) return false;
-        best = {std::exp(heap.front().first), dictionary_->getLabel(heap.front().second)};
+        best = {std::exp(heap.front().first), label_name(heap.front().second)};
         return true;
     }
 
@@ -510,9 +618,18 @@ private:
     FastTextSummation summation_;
     std::shared_ptr<const fasttext::Dictionary> dictionary_;
     std::shared_ptr<const fasttext::DenseMatrix> input_;
+    std::unique_ptr<MappedFile> mapped_;               // the model file, when read in place
+    std::unique_ptr<FastTextVocabulary> vocabulary_;   // its words, in place of dictionary_
+    std::int32_t nwords_ = 0, nlabels_ = 0;
     std::int64_t dim_ = 0;
-    const fasttext::real* matrix_ = nullptr;  // the input matrix's rows, row-major, dim_ floats each
-    std::unique_ptr<fasttext::real[], void (*)(void*)> rows_copy_{nullptr, std::free};
+    // The input matrix: row-major, dim_ floats per row, in the mapped file, fastText's copy or
+    // rows_copy_.
+    mutable std::atomic<const unsigned char*> rows_{nullptr};
+    std::int64_t input_rows_ = 0;
+    mutable std::unique_ptr<fasttext::real[], void (*)(void*)> rows_copy_{nullptr, std::free};
+    std::int64_t promote_after_ = 0;  // rows read before rows_copy_ is made; 0: never
+    mutable std::atomic<std::int64_t> rows_read_{0};
+    mutable std::atomic<bool> promoting_{false};
     std::shared_ptr<fasttext::Matrix> output_;
     std::shared_ptr<fasttext::Loss> loss_;
     mutable std::atomic<std::uint64_t> cached_predictions_{0}, recomputed_predictions_{0};

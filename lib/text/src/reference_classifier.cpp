@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "scorekit/atomic_file.hpp"
+#include "fasttext_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/text/shard.hpp"
 
@@ -31,6 +32,7 @@ std::string one_line(const std::string& text) {
 
 ReferenceClassifier::ReferenceClassifier(const std::string& path) : model_(std::make_unique<fasttext::FastText>()) {
     check_readable(path, "fastText model", "check the path; give a model written by train-classifier");
+    check_fasttext_model_intact(path, "train the model again with train-classifier");
     try {
         model_->loadModel(path);
     } catch (const std::exception& error) {

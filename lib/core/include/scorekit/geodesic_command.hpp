@@ -2,6 +2,7 @@
 // all pairs of a point set), the exponential map (--exp) and the logarithmic map (--log).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,12 @@ struct GeodesicCommandOptions {
     bool log = false;
     std::string paths;                   // where to write the path nodes; empty writes none
     bool allow_unconverged = false;
+    // Checkpoints of --pairs and --all-pairs runs: the file (empty: OUTPUT.ckpt where the output
+    // is a file), pairs between checkpoints (0: only on SIGINT/SIGTERM), and the checkpoint to
+    // continue from.
+    std::string checkpoint;
+    std::int64_t checkpoint_every = 0;
+    std::string resume;
     GeodesicOptions solver;
     ExpMapOptions integration;
     double shooting_tolerance = LogMapOptions{}.tolerance;

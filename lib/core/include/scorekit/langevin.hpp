@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "scorekit/rng.hpp"
 #include "scorekit/score_model.hpp"
 
 namespace scorekit {
@@ -53,12 +54,33 @@ struct LangevinResult {
 // Called after each step with (steps done, total steps); used for progress reporting.
 using StepCallback = std::function<void(std::int64_t, std::int64_t)>;
 
+// A run's state between two steps, for checkpoints: a run continued from it gives the samples
+// of an uninterrupted run.
+struct LangevinState {
+    std::int64_t step = 0;             // steps done (annealed: over all levels)
+    RowMatrix z;                       // positions [chains, D], standardised coordinates
+    std::vector<Rng::State> streams;   // each chain's random stream
+    RowMatrix kept;                    // samples kept so far, standardised coordinates
+    std::int64_t proposals = 0, accepted = 0;  // MALA
+    double divergence_bound = 0;       // set from the initial positions
+};
+
+// Checkpoints of sample_langevin. `save` gets the state every `every` steps (0: never) and,
+// with interrupted = true, after the step in which SIGINT or SIGTERM arrived (with
+// catch_interrupts() on); the run then ends with Interrupted, which `save` may throw itself
+// with a message naming the checkpoint. No state is saved after the last step.
+struct LangevinCheckpointing {
+    const LangevinState* resume = nullptr;  // continue from this state
+    std::int64_t every = 0;
+    std::function<void(const LangevinState&, bool interrupted)> save;
+};
+
 // Runs the sampler. `initial` [chains, D] in data coordinates, or empty to draw the starting
 // points from N(0, sigma_max^2 I) in standardised coordinates (sigma_max: the largest level, or
 // 1 when the model has none). Throws UsageError for inconsistent options and Error when the
 // model lacks what the method needs (log p for MALA, noise levels for annealed).
 LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& options, const RowMatrix& initial,
-                            const StepCallback& on_step = {});
+                            const StepCallback& on_step = {}, const LangevinCheckpointing& checkpointing = {});
 
 // log of the MALA acceptance ratio for a move x -> y with scores sx, sy and log-densities
 // lpx, lpy: log p(y) - log p(x) + log q(x | y) - log q(y | x), q(y | x) = N(y; x + eps s(x), 2 eps I).

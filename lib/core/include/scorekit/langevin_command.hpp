@@ -1,6 +1,7 @@
 // The langevin tool: loads a score model, runs a sampler (langevin.hpp) and writes the samples.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "scorekit/cli.hpp"
@@ -17,6 +18,11 @@ struct LangevinCommandOptions {
     int levels = 10;
     // "I/N": run chains [I*C/N, (I+1)*C/N) of C; empty takes SLURM_ARRAY_TASK_ID/COUNT, else 0/1.
     std::string shard;
+    // Checkpoints: the file (empty: OUTPUT.ckpt where the output is a file), steps between
+    // checkpoints (0: only on SIGINT/SIGTERM), and the checkpoint to continue from.
+    std::string checkpoint;
+    std::int64_t checkpoint_every = 0;
+    std::string resume;
     LangevinOptions sampler;
     CommonOptions common;
 };

@@ -43,6 +43,19 @@ public:
         return result;
     }
 
+    // The whole generator state, for checkpoints: restore() continues the same sequence.
+    struct State {
+        std::uint64_t words[4];
+        double spare;
+        bool has_spare;
+    };
+    State state() const { return State{{s_[0], s_[1], s_[2], s_[3]}, spare_, has_spare_}; }
+    void restore(const State& state) {
+        for (int i = 0; i < 4; ++i) s_[i] = state.words[i];
+        spare_ = state.spare;
+        has_spare_ = state.has_spare;
+    }
+
     // Uniform on [0, 1) with 53 random bits.
     double uniform() { return (next() >> 11) * 0x1.0p-53; }
 

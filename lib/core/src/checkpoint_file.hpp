@@ -1,0 +1,35 @@
+// Internal: what the checkpoints of long runs (geodesic, langevin) share: the settings that
+// decide a run's results, stored as attributes and compared on --resume.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "scorekit/hdf5_file.hpp"
+#include "scorekit/matrix.hpp"
+
+namespace scorekit {
+
+// (name, value) of each option that decides the results, values as exact text.
+using CheckpointSettings = std::vector<std::pair<std::string, std::string>>;
+
+// A double as text that reads back to the same value.
+std::string exact_text(double value);
+
+// FNV-1a over the bytes of the matrices, as 16 hex digits, so that a checkpoint is used only
+// with the data it was written for.
+std::string checksum_text(const std::vector<const RowMatrix*>& matrices);
+
+void write_checkpoint_settings(Hdf5Writer& file, const std::string& group, const CheckpointSettings& settings);
+
+// The first setting whose value differs from the one stored under `group`, as "NAME is X but
+// the checkpoint has Y"; empty when all agree.
+std::string checkpoint_settings_mismatch(const Hdf5Reader& file, const std::string& group,
+                                         const CheckpointSettings& settings);
+
+// Removes the checkpoint `path` of a finished run when the run wrote it or resumed from it:
+// the results it held are in the output now.
+void remove_finished_checkpoint(const std::string& path, bool written, const std::string& resume);
+
+}  // namespace scorekit

@@ -1,0 +1,83 @@
+// Internal: a fastText supervised model's .bin file, mapped into memory and parsed without
+// fastText's loader, so that prediction reads the input matrix in place.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace scorekit::text {
+
+// A file mapped read-only. Pages are shared with the page cache, so mapping a 128 MB model
+// allocates and zeroes no memory of its own.
+class MappedFile {
+public:
+    // Returns null where the file cannot be mapped (a pipe, say); the caller then reads it.
+    static std::unique_ptr<MappedFile> open(const std::string& path);
+    ~MappedFile();
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+
+    const unsigned char* data() const { return data_; }
+    std::size_t size() const { return size_; }
+
+private:
+    MappedFile(const unsigned char* data, std::size_t size) : data_(data), size_(size) {}
+    const unsigned char* data_;
+    std::size_t size_;
+};
+
+// The fields of a model file as FastText::saveModel writes them (format version 12): Args,
+// Dictionary, then the input and output matrices. Matrices are given as byte offsets into the
+// file; their rows are float32, row-major and not necessarily 4-byte aligned.
+struct FastTextFile {
+    std::int32_t version = 0;
+    std::int32_t dim = 0, word_ngrams = 0, loss = 0, model = 0, bucket = 0, minn = 0, maxn = 0;
+    std::int32_t nwords = 0, nlabels = 0;
+    std::int64_t pruneidx_size = -1;  // -1: not pruned
+    std::vector<std::string> entries;  // the nwords words, then the nlabels labels
+    std::vector<std::int64_t> counts;  // of each entry
+    bool quantized = false;            // either matrix
+    std::int64_t input_rows = 0, input_cols = 0, output_rows = 0, output_cols = 0;
+    std::size_t input_offset = 0, output_offset = 0;
+};
+
+enum class FastTextFileStatus {
+    parsed,   // a complete version-12 file whose sizes agree (quantised matrices are not located)
+    other,    // no version-12 header: another version or not a model, for fastText's own loader
+    damaged,  // a version-12 header, but the file is truncated or its sizes disagree
+};
+
+// Parses `size` bytes of a model file.
+FastTextFileStatus parse_fasttext_file(const unsigned char* data, std::size_t size, FastTextFile& file);
+
+// parse_fasttext_file for the model at `path`, which throws scorekit::Error instead of
+// returning `damaged`, so that fastText's loader never reads such a file: it accepts a
+// truncated file, and its first prediction then fails an assertion and aborts the process.
+// `what_to_do` ends the message.
+FastTextFileStatus parse_fasttext_model(const std::string& path, const unsigned char* data, std::size_t size,
+                                        FastTextFile& file, const std::string& what_to_do);
+
+// Maps the model at `path` and throws as parse_fasttext_model where it is damaged.
+void check_fasttext_model_intact(const std::string& path, const std::string& what_to_do);
+
+// The words of a model and their ids, in an open-addressing table sized to the vocabulary
+// instead of fastText's 30-million-slot one (120 MB that every load fills).
+class FastTextVocabulary {
+public:
+    explicit FastTextVocabulary(std::vector<std::string> entries);
+
+    // The id of `word` (as Dictionary::getId), or -1.
+    std::int32_t find(std::string_view word) const;
+    const std::string& entry(std::int32_t id) const { return entries_[static_cast<std::size_t>(id)]; }
+
+private:
+    std::vector<std::string> entries_;
+    std::vector<std::int32_t> slots_;  // entry id or -1, indexed by hash
+    std::size_t mask_ = 0;
+};
+
+}  // namespace scorekit::text
