@@ -228,9 +228,11 @@ run_case "train-lm bad order" 2 "order" -- "$exe" train-lm "$WORK/corpus.txt" --
 # mine with a language model: perplexity and bucket fields, one file per language and bucket.
 lm="$SRC/tests/text/lm"
 printf ',en,ru\n30,40.0,10\n60,49.3,20\n' > "$WORK/cutoff.csv"
-run_case "mine perplexity" 0 "loaded the models of language en" -- "$exe" mine --no-dedup --min-len 0 \
+run_case "mine perplexity" 0 "loaded the models of every language" -- "$exe" mine --no-dedup --min-len 0 \
     "$corpora/sample.warc.txt" --lang en,ru --sp-model "$lm/gpl3.sp.model" --lm-model "$lm/gpl3.o3.arpa.gz" \
     --cutoff "$WORK/cutoff.csv" -o "$WORK/pp"
+# Fixed paths serve every language from one copy, loaded once.
+[ "$(grep -c 'loaded the models' "$WORK/err")" -eq 1 ] || fail "mine perplexity: models loaded more than once: $(grep 'loaded the models' "$WORK/err")"
 zcat "$WORK/pp/en_tail.json.gz" > "$WORK/pp_en.jsonl" || fail "mine perplexity: no en_tail.json.gz"
 # The English document scores 49.3, equal to the row-60 cutoff, so it goes to tail.
 grep -q '"language_score": 0\.[0-9]*, "perplexity": 49\.3, "bucket": "tail", "language_identifier": "cld2"}$' \
@@ -260,6 +262,8 @@ for model in "$WORK/sp-dir" "$WORK/truncated.sp.model"; do
     run_case "bad sp-model $model" 1 'cannot load SentencePiece model ".*": (it is a directory|not a SentencePiece model, or a truncated or damaged one); give a .model file' -- \
         "$exe" -q mine --no-dedup --min-len 0 "$good" --sp-model "$model" --lm-model "$lm/gpl3.o3.arpa.gz" -o "$WORK/bad-sp"
     expect_one_line_error "bad sp-model $model"
+    # A model for every language is loaded before the output directory is made.
+    expect_no_file "bad sp-model $model" "$WORK/bad-sp"
 done
 run_case "sp without lm" 2 "one was given without the other" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" \
     --sp-model "$lm/gpl3.sp.model" -o "$WORK/pp3"
