@@ -180,7 +180,8 @@ run_case "shared output" 2 "put \{shard\} in -o" -- env SLURM_ARRAY_TASK_ID=0 SL
     "$exe" hash "$good" "$good" -o "$WORK/x.bin"
 # An explicit --shard names one shard, which may write any path (one Makefile rule per shard).
 run_case "explicit shard, any path" 0 '' -- "$exe" hash --shard 0/2 "$good" "$good" -o "$WORK/one-shard.bin"
-run_case "missing hash group" 1 "hash file not found" -- "$exe" mine --shard 1/2 "$good" "$good" \
+cp "$good" "$WORK/good-copy.wet.gz"
+run_case "missing hash group" 1 "hash file not found" -- "$exe" mine --shard 1/2 "$good" "$WORK/good-copy.wet.gz" \
     --hashes-dir "$WORK/nohashes" -o "$WORK/x{shard}"
 expect_one_line_error "missing hash group"
 run_case "missing input" 1 "cannot open" -- "$exe" hash "$WORK/none.wet.gz" -o "$WORK/none.bin"
@@ -364,6 +365,9 @@ run_case "mine missing ref-model" 1 'cannot load fastText model ".*/nosuch.bin":
     "$exe" mine --no-dedup "$corpora/sample.warc.txt" --ref-model "$WORK/nosuch.bin" -o "$WORK/ref3"
 
 # Gopher rules: only the English sample document has 50 words; --explain keeps the others aside.
+# An input listed twice is warned about: its documents would dedup each other away.
+run_case "input listed twice" 0 'warning: input listed twice ".*sample.warc.txt": the same path appears again' -- \
+    "$exe" hash "$corpora/sample.warc.txt" "$corpora/sample.warc.txt" -o "$WORK/twice.bin"
 # A forced rerun that writes fewer languages removes the files of the earlier run that it did not
 # write (ccnet-merge.py would merge them), and keeps a file that mine did not write.
 run_case "mine all languages" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" -o "$WORK/rerun"

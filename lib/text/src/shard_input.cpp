@@ -1,11 +1,13 @@
 #include "shard_input.hpp"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/cli.hpp"
@@ -15,6 +17,25 @@
 #include "scorekit/text/unicode.hpp"
 
 namespace scorekit::text {
+
+namespace {
+
+// Warns about an input listed more than once (by name, or by another name for the same file):
+// its documents then share every line, so dedup against this shard's own hashes removes them.
+void warn_repeated_inputs(const std::vector<std::string>& inputs) {
+    std::map<std::pair<dev_t, ino_t>, std::string> seen;
+    for (const std::string& input : inputs) {
+        struct stat status {};
+        if (input == "-" || stat(input.c_str(), &status) != 0 || !S_ISREG(status.st_mode)) continue;
+        auto [entry, added] = seen.emplace(std::make_pair(status.st_dev, status.st_ino), input);
+        if (added) continue;
+        log_warning(describe("input listed twice", input,
+                             entry->second == input ? "the same path appears again" : "it is the same file as " + entry->second,
+                             "its documents are read twice, and dedup removes lines they share; list each file once"));
+    }
+}
+
+}  // namespace
 
 ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output_pattern) {
     if (!options.inputs.empty() && !options.paths_file.empty()) {
@@ -43,6 +64,7 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
         throw UsageError(describe("invalid input", "-", "standard input is given more than once",
                                   "give `-` once"));
     }
+    warn_repeated_inputs(all);
     plan.files = shard_slice(all, plan.shard);
     plan.output = expand_shard_pattern(output_pattern, plan.shard.index);
     // The done marker and stats file go beside the output: for "-o out/0000/" that is
