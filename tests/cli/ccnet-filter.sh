@@ -365,6 +365,8 @@ run_case "mine missing ref-model" 1 'cannot load fastText model ".*/nosuch.bin":
     "$exe" mine --no-dedup "$corpora/sample.warc.txt" --ref-model "$WORK/nosuch.bin" -o "$WORK/ref3"
 
 # Gopher rules: only the English sample document has 50 words; --explain keeps the others aside.
+run_case "lang in capitals" 0 'warning: language code with capitals "EN"' -- "$exe" mine --no-dedup --min-len 0 \
+    "$corpora/sample.warc.txt" --lang EN -o "$WORK/caps"
 # An input listed twice is warned about: its documents would dedup each other away.
 run_case "input listed twice" 0 'warning: input listed twice ".*sample.warc.txt": the same path appears again' -- \
     "$exe" hash "$corpora/sample.warc.txt" "$corpora/sample.warc.txt" -o "$WORK/twice.bin"

@@ -419,7 +419,14 @@ std::unordered_set<std::string> parse_language_codes(const std::vector<std::stri
                                       "give codes separated by commas, for example --lang en,de"));
         }
         std::size_t end = code.find_last_not_of(" \t");
-        allowed.insert(code.substr(begin, end + 1 - begin));
+        const std::string trimmed = code.substr(begin, end + 1 - begin);
+        // Labels are compared as they are, and CLD2's and lid.176's are lower case.
+        if (std::any_of(trimmed.begin(), trimmed.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); })) {
+            log_warning(describe("language code with capitals", trimmed,
+                                 "CLD2 and lid.176 label languages in lower case, so it matches no document with them",
+                                 "write it in lower case unless your model's labels have capitals"));
+        }
+        allowed.insert(trimmed);
     }
     return allowed;
 }
