@@ -327,6 +327,34 @@ TEST_CASE("corrupt gzip member is an error after the good records", "[text][wet]
     }
 }
 
+TEST_CASE("zero padding after the last member is ignored", "[text][wet][faults]") {
+    // tar pads files with zeros, and GNU gzip ignores them with a warning; other bytes after
+    // them are still an error.
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string members = gzip_record(real, "http://one.example/") + gzip_record(real, "http://two.example/");
+    std::string padded = dir.file("padded.warc.wet.gz"), junk = dir.file("junk.warc.wet.gz");
+    text_test::write_file(padded, members + std::string(70000, '\0'));
+    text_test::write_file(junk, members + std::string(100, '\0') + "x");
+
+    bool read_ahead = GENERATE(false, true);
+    INFO("read-ahead " << read_ahead);
+    ReaderFaults faults;
+    WetReader padded_reader(padded, faults, read_ahead);
+    WarcRecord record;
+    REQUIRE(padded_reader.next(record));
+    REQUIRE(padded_reader.next(record));
+    CHECK(record.url == "http://two.example/");
+    CHECK_FALSE(padded_reader.next(record));
+
+    WetReader junk_reader(junk, faults, read_ahead);
+    REQUIRE(junk_reader.next(record));
+    REQUIRE(junk_reader.next(record));
+    CHECK_THROWS_WITH(junk_reader.next(record),
+                      Catch::Contains("unexpected bytes after the gzip member ending at byte offset " +
+                                      std::to_string(members.size())));
+}
+
 TEST_CASE("whole-file gzip and LF-only headers", "[text][wet]") {
     text_test::TempDir dir;
     std::string records;

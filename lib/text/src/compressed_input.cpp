@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "scorekit/error.hpp"
+#include "scorekit/log.hpp"
 #include "scorekit/text/ordered_pipeline.hpp"
 #include "scorekit/text/wet_reader.hpp"
 
@@ -252,7 +253,17 @@ std::size_t CompressedInput::read_input(std::string& out, std::size_t max_bytes)
             // A new member must start with the gzip magic bytes; anything else after a complete
             // member is not gzip data.
             if (in_[in_begin_] != 0x1f) {
-                fail("unexpected bytes after the gzip member ending at byte offset " + std::to_string(consumed_),
+                const std::size_t end_of_members = consumed_;
+                if (in_[in_begin_] == 0 && skip_zero_padding()) {
+                    // GNU gzip, too, ignores zeros after the last member (tar pads files so).
+                    log_warning(describe("ignored zero bytes after the last gzip member of", name_,
+                                         std::to_string(consumed_ - end_of_members) + " bytes from byte offset " +
+                                             std::to_string(end_of_members),
+                                         ""));
+                    finished_ = true;
+                    break;
+                }
+                fail("unexpected bytes after the gzip member ending at byte offset " + std::to_string(end_of_members),
                      "the records before that offset were processed; check how the file was made");
                 continue;
             }
@@ -263,6 +274,17 @@ std::size_t CompressedInput::read_input(std::string& out, std::size_t max_bytes)
         inflate_streamed();
     }
     return got;
+}
+
+// Consumes the rest of the input if it is all zero bytes and returns true; returns false at the
+// first other byte.
+bool CompressedInput::skip_zero_padding() {
+    while (true) {
+        for (; in_begin_ < in_end_; ++in_begin_, ++consumed_) {
+            if (in_[in_begin_] != 0) return false;
+        }
+        if (!refill()) return true;
+    }
 }
 
 // Inflates the next part of the member that zlib streams into member_out_.

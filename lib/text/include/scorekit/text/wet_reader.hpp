@@ -50,6 +50,7 @@ private:
     void run_read_ahead();
     bool refill();
     bool read_more_input();
+    bool skip_zero_padding();
     bool inflate_whole_member();
     void inflate_streamed();
     void fail(const std::string& reason, const std::string& hint);
