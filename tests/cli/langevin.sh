@@ -152,6 +152,15 @@ grep -h 'acceptance rate' "$WORK/err" > "$WORK/rate-resumed"
 "$L" "${mala[@]}" --seed 4 -o "$WORK/whole2.h5" 2>&1 | grep -h 'acceptance rate' | cmp -s - "$WORK/rate-resumed" ||
     fail "resume: acceptance counts differ from the uninterrupted run"
 [ "$(ls -A "$WORK/sig")" = "run.h5" ] || fail "resume: the checkpoint was not removed: $(ls -A "$WORK/sig")"
+# A checkpoint beyond the file size limit fails like one on a full disk: one error line, status
+# 1, and neither the output nor a temporary checkpoint left behind.
+mkdir -p "$WORK/fsize"
+run_case_full_disk "checkpoint over the file size limit" 64 \
+    'cannot write dataset ".*fsize/run\.h5\.ckpt:/checkpoint/kept": H5Dwrite failed' -- \
+    "$L" "${mala[@]}" --seed 4 -o "$WORK/fsize/run.h5" --checkpoint-every 19000 -q
+expect_one_line_error "checkpoint over the file size limit"
+expect_no_file "checkpoint over the file size limit" "$WORK/fsize/run.h5"
+expect_no_file "checkpoint over the file size limit" "$WORK/fsize/run.h5.ckpt"
 # -o through a symbolic link replaces the link's target and keeps the link. A FIFO and a device
 # are written in place instead of being replaced by a regular file.
 gauss='gaussian:mean=0;cov=1'
