@@ -145,6 +145,11 @@ grep -Eq '^langevin: sampling interrupted after step [0-9]+ of 20000: checkpoint
 run_case "resume with another seed" 2 'cannot resume from ".*run.h5.ckpt": seed is 5 but the checkpoint has 4' -- \
     "$L" "${mala[@]}" --seed 5 -o "$WORK/sig/run.h5" --resume "$WORK/sig/run.h5.ckpt"
 expect_one_line_error "resume with another seed"
+# Mismatch messages show values as typed and options left unset by their meaning.
+run_case "resume with another step size" 2 'step_size is 0\.3 but the checkpoint has 0\.01;' -- \
+    "$L" "${mala[@]}" --seed 4 --step-size 0.3 -o "$WORK/sig/run.h5" --resume "$WORK/sig/run.h5.ckpt"
+run_case "resume with a noise level" 2 "sigma is 0\.5 but the checkpoint has the model's default;" -- \
+    "$L" "${mala[@]}" --seed 4 --sigma 0.5 -o "$WORK/sig/run.h5" --resume "$WORK/sig/run.h5.ckpt"
 run_case "resume" 0 "resuming from .*run.h5.ckpt at step" -- "$L" "${mala[@]}" --seed 4 -o "$WORK/sig/run.h5" \
     --resume "$WORK/sig/run.h5.ckpt"
 h5diff "$WORK/whole.h5" "$WORK/sig/run.h5" /samples /samples || fail "resume: samples differ from the uninterrupted run"

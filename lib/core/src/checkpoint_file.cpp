@@ -2,14 +2,20 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 
 #include "scorekit/log.hpp"
 
 namespace scorekit {
 
 std::string exact_text(double value) {
+    // The shortest of 15, 16 or 17 significant digits that reads back to `value`, so that a
+    // mismatch message shows 0.3 as the user typed it rather than 0.29999999999999999.
     char text[32];
-    std::snprintf(text, sizeof(text), "%.17g", value);
+    for (int digits = 15; digits <= 17; ++digits) {
+        std::snprintf(text, sizeof(text), "%.*g", digits, value);
+        if (std::strtod(text, nullptr) == value) break;
+    }
     return text;
 }
 

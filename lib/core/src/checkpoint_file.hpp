@@ -14,7 +14,7 @@ namespace scorekit {
 // (name, value) of each option that decides the results, values as exact text.
 using CheckpointSettings = std::vector<std::pair<std::string, std::string>>;
 
-// A double as text that reads back to the same value.
+// A double as the shortest text (at most 17 significant digits) that reads back to the same value.
 std::string exact_text(double value);
 
 // FNV-1a over the bytes of the matrices, as 16 hex digits, so that a checkpoint is used only
