@@ -145,6 +145,10 @@ grep -Eq '^langevin: sampling interrupted after step [0-9]+ of 20000: checkpoint
 run_case "resume with another seed" 2 'cannot resume from ".*run.h5.ckpt": seed is 5 but the checkpoint has 4' -- \
     "$L" "${mala[@]}" --seed 5 -o "$WORK/sig/run.h5" --resume "$WORK/sig/run.h5.ckpt"
 expect_one_line_error "resume with another seed"
+run_case "checkpoint in a missing directory" 1 \
+    'cannot write output ".*missing/run\.ckpt": cannot create a file in directory .*; create the directory or choose another --checkpoint$' -- \
+    "$L" "${mala[@]}" --seed 4 -o "$WORK/sig/other.h5" --checkpoint "$WORK/missing/run.ckpt"
+expect_one_line_error "checkpoint in a missing directory"
 # Mismatch messages show values as typed and options left unset by their meaning.
 run_case "resume with another step size" 2 'step_size is 0\.3 but the checkpoint has 0\.01;' -- \
     "$L" "${mala[@]}" --seed 4 --step-size 0.3 -o "$WORK/sig/run.h5" --resume "$WORK/sig/run.h5.ckpt"

@@ -149,7 +149,7 @@ void run_langevin(const LangevinCommandOptions& o) {
     bool written = false;
     if (!checkpoint.empty()) {
         check_distinct_files({{"--checkpoint", checkpoint}, {"--output", output}}, {{"--model", o.model}, {"--init", o.init}});
-        check_output_writable(checkpoint);
+        check_output_writable(checkpoint, "--checkpoint");
         catch_interrupts();
         checkpointing.every = o.checkpoint_every;
         checkpointing.save = [&](const LangevinState& state, bool interrupted) {
