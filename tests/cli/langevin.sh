@@ -161,6 +161,30 @@ grep -h 'acceptance rate' "$WORK/err" > "$WORK/rate-resumed"
 "$L" "${mala[@]}" --seed 4 -o "$WORK/whole2.h5" 2>&1 | grep -h 'acceptance rate' | cmp -s - "$WORK/rate-resumed" ||
     fail "resume: acceptance counts differ from the uninterrupted run"
 [ "$(ls -A "$WORK/sig")" = "run.h5" ] || fail "resume: the checkpoint was not removed: $(ls -A "$WORK/sig")"
+# A model file replaced under the same name (a retrained model) cannot continue the old run.
+/usr/bin/python3 -c '
+import h5py, sys
+for path, mean in ((sys.argv[1], 0.0), (sys.argv[2], 1.0)):
+    with h5py.File(path, "w") as f:
+        f.create_group("model").attrs["kind"] = "gaussian"
+        f["model/weights"] = [1.0]
+        f["model/means"] = [[mean]]
+        f["model/covariances"] = [[[1.0]]]
+' "$WORK/model-a.h5" "$WORK/model-b.h5" || fail "cannot write the analytic model files"
+mkdir -p "$WORK/retrain"
+cp "$WORK/model-a.h5" "$WORK/retrain/model.h5"
+"$L" -m "$WORK/retrain/model.h5" --chains 100 --steps 10000000 -o "$WORK/retrain/run.h5" --checkpoint-every 1000 \
+    < /dev/null 2> /dev/null &
+pid=$!
+for _ in $(seq 600); do [ -e "$WORK/retrain/run.h5.ckpt" ] && break; sleep 0.05; done
+kill -INT "$pid"
+wait "$pid"
+status=$?
+[ "$status" -eq 130 ] || fail "SIGINT before the model changed: exit status $status, expected 130"
+cp "$WORK/model-b.h5" "$WORK/retrain/model.h5"
+run_case "resume with a replaced model file" 2 'cannot resume from ".*run.h5.ckpt": model_checksum is [0-9a-f]{16} but the checkpoint has [0-9a-f]{16};' -- \
+    "$L" -m "$WORK/retrain/model.h5" --chains 100 --steps 10000000 -o "$WORK/retrain/run.h5" --checkpoint-every 1000 --resume "$WORK/retrain/run.h5.ckpt"
+expect_one_line_error "resume with a replaced model file"
 # A checkpoint beyond the file size limit fails like one on a full disk: one error line, status
 # 1, and neither the output nor a temporary checkpoint left behind.
 mkdir -p "$WORK/fsize"

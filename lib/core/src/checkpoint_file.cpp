@@ -3,6 +3,9 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+
+#include <sys/stat.h>
 
 #include "scorekit/log.hpp"
 
@@ -25,6 +28,25 @@ std::string checksum_text(const std::vector<const RowMatrix*>& matrices) {
         const auto* bytes = reinterpret_cast<const unsigned char*>(matrix->data());
         const auto count = static_cast<std::size_t>(matrix->size()) * sizeof(double);
         for (std::size_t i = 0; i < count; ++i) hash = (hash ^ bytes[i]) * 1099511628211ULL;
+    }
+    char text[17];
+    std::snprintf(text, sizeof(text), "%016" PRIx64, hash);
+    return text;
+}
+
+std::string model_checksum_text(const std::string& model) {
+    // Only a regular file is read, because the model loader has already consumed a FIFO and
+    // reading it again would block.
+    struct stat status {};
+    if (stat(model.c_str(), &status) != 0 || !S_ISREG(status.st_mode)) return "none";
+    std::ifstream file(model, std::ios::binary);
+    if (!file) return "none";
+    std::uint64_t hash = 1469598103934665603ULL;
+    char buffer[65536];
+    while (file.read(buffer, sizeof(buffer)) || file.gcount() > 0) {
+        for (std::streamsize i = 0; i < file.gcount(); ++i) {
+            hash = (hash ^ static_cast<unsigned char>(buffer[i])) * 1099511628211ULL;
+        }
     }
     char text[17];
     std::snprintf(text, sizeof(text), "%016" PRIx64, hash);

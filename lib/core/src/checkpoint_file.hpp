@@ -21,6 +21,11 @@ std::string exact_text(double value);
 // with the data it was written for.
 std::string checksum_text(const std::vector<const RowMatrix*>& matrices);
 
+// FNV-1a over the bytes of the model file `model`, as 16 hex digits, so that a model retrained
+// under the same name is not mixed with the checkpoint of the old one; "none" when `model` is
+// not a readable regular file (an analytic specification such as gaussian:mean=0;cov=1).
+std::string model_checksum_text(const std::string& model);
+
 void write_checkpoint_settings(Hdf5Writer& file, const std::string& group, const CheckpointSettings& settings);
 
 // The first setting whose value differs from the one stored under `group`, as "NAME is X but

@@ -148,6 +148,7 @@ GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const Sc
     plan.every = o.checkpoint_every;
     plan.keep_paths = keep_paths;
     plan.settings = {{"model", o.model},
+                     {"model_checksum", model_checksum_text(o.model)},
                      {"metric", to_string(metric.kind())},
                      {"lambda", exact_text(metric.lambda())},
                      {"beta", exact_text(metric.beta())},
