@@ -149,6 +149,11 @@ run_case "checkpoint in a missing directory" 1 \
     'cannot write output ".*missing/run\.ckpt": cannot create a file in directory .*; create the directory or choose another --checkpoint$' -- \
     "$L" "${mala[@]}" --seed 4 -o "$WORK/sig/other.h5" --checkpoint "$WORK/missing/run.ckpt"
 expect_one_line_error "checkpoint in a missing directory"
+printf 'not a checkpoint\n' > "$WORK/text.ckpt"
+run_case "resume from a text file" 1 \
+    'cannot resume from ".*text\.ckpt": not an HDF5 file; give a checkpoint written by langevin \(OUTPUT\.ckpt\)$' -- \
+    "$L" "${mala[@]}" --seed 4 -o "$WORK/sig/other.h5" --resume "$WORK/text.ckpt"
+expect_one_line_error "resume from a text file"
 # Mismatch messages show values as typed and options left unset by their meaning.
 run_case "resume with another step size" 2 'step_size is 0\.3 but the checkpoint has 0\.01;' -- \
     "$L" "${mala[@]}" --seed 4 --step-size 0.3 -o "$WORK/sig/run.h5" --resume "$WORK/sig/run.h5.ckpt"

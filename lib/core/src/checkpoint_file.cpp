@@ -7,6 +7,7 @@
 
 #include <sys/stat.h>
 
+#include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
 
 namespace scorekit {
@@ -51,6 +52,13 @@ std::string model_checksum_text(const std::string& model) {
     char text[17];
     std::snprintf(text, sizeof(text), "%016" PRIx64, hash);
     return text;
+}
+
+void check_checkpoint_format(const std::string& path, const std::string& tool) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file || has_hdf5_signature(path)) return;
+    throw Error(describe("cannot resume from", path, "not an HDF5 file",
+                         "give a checkpoint written by " + tool + " (OUTPUT.ckpt)"));
 }
 
 void write_checkpoint_settings(Hdf5Writer& file, const std::string& group, const CheckpointSettings& settings) {

@@ -26,6 +26,10 @@ std::string checksum_text(const std::vector<const RowMatrix*>& matrices);
 // not a readable regular file (an analytic specification such as gaussian:mean=0;cov=1).
 std::string model_checksum_text(const std::string& model);
 
+// Throws Error naming the checkpoint `path` when it exists but is not an HDF5 file, with a hint
+// to give a checkpoint that `tool` wrote, where Hdf5Reader's hint is about point files.
+void check_checkpoint_format(const std::string& path, const std::string& tool);
+
 void write_checkpoint_settings(Hdf5Writer& file, const std::string& group, const CheckpointSettings& settings);
 
 // The first setting whose value differs from the one stored under `group`, as "NAME is X but
