@@ -51,6 +51,25 @@ sed 's/"cc_segment": "[^"]*"/"cc_segment": "SEGMENT"/' "$WORK/en.jsonl" | cmp -s
     || fail "mine stdin: English output differs from the file run"
 expect_no_file "mine --lang" "$WORK/m2/ru.json.gz"
 
+# Codes are trimmed, as a shell user writes "en, ru"; an empty code is a usage error.
+run_case "mine --lang with a space" 0 "kept 2 of 3 documents" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" \
+    --lang "en, ru" -o "$WORK/lang-space"
+expect_file "mine --lang with a space" "$WORK/lang-space/ru.json.gz"
+run_case "mine --lang empty" 2 'invalid --lang "": it contains an empty language code' -- "$exe" mine --no-dedup \
+    "$corpora/sample.warc.txt" --lang "" -o "$WORK/lang-empty"
+expect_one_line_error "mine --lang empty"
+expect_no_file "mine --lang empty" "$WORK/lang-empty"
+
+# An output directory written with a trailing slash gets its marker and stats beside it, where
+# make and the merge script look, not hidden inside it.
+run_case "mine -o with a trailing slash" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" \
+    -o "$WORK/slash/"
+expect_file "mine -o with a trailing slash" "$WORK/slash.done"
+expect_file "mine -o with a trailing slash" "$WORK/slash.stats.json"
+expect_no_file "mine -o with a trailing slash" "$WORK/slash/.done"
+run_case "SLURM array, -o with a slash" 2 "put \{shard\} in -o" -- env SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_TASK_COUNT=2 \
+    "$exe" mine --no-dedup "$corpora/sample.warc.txt" -o "$WORK/slash-array/"
+
 # A finished shard is skipped.
 run_case "done marker" 0 "already done" -- "$exe" mine --min-len 0 "$corpora/sample.warc.txt" \
     --hashes "$WORK/h/0000.bin" -o "$WORK/m"
@@ -119,6 +138,23 @@ tail -1 "$WORK/err" | grep -q 'gzip member at byte offset' || fail "truncated me
 grep -q 'done:' "$WORK/err" && fail "truncated member: a done: line before the error: $(cat "$WORK/err")"
 expect_no_file "truncated member marker" "$WORK/cut.done"
 
+# A WARC file (warcinfo and response records, no conversion record) yields no document: a
+# warning names it, and the stats file counts it.
+info='software: test'
+page='HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html><p>A page.</p></html>'
+{
+    printf 'WARC/1.0\r\nWARC-Type: warcinfo\r\nWARC-Date: 2024-05-18T01:58:10Z\r\nContent-Length: %d\r\n\r\n%s\r\n\r\n' \
+        "${#info}" "$info"
+    printf 'WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://page.example/\r\nWARC-Date: 2024-05-18T01:58:11Z\r\n'
+    printf 'Content-Length: %d\r\n\r\n' "$(printf "$page" | wc -c)"
+    printf "$page"
+    printf '\r\n\r\n'
+} | gzip -c > "$WORK/page.warc.gz"
+run_case "WARC in place of WET" 0 'warning: no conversion record ".*page\.warc\.gz": 2 records of type warcinfo, response, so no document; .*give the WET file' -- \
+    "$exe" mine --no-dedup "$WORK/page.warc.gz" "$good" -o "$WORK/warc"
+grep -q '"files_without_conversion": 1}' "$WORK/warc.stats.json" || fail "WARC in place of WET: stats $(cat "$WORK/warc.stats.json")"
+grep -q 'kept 1 of 1 documents' "$WORK/err" || fail "WARC in place of WET: the WET file's document: $(cat "$WORK/err")"
+
 # The real whirlwind record (new header order) gives one document.
 run_case "whirlwind" 0 "kept 1 of 1 documents" -- "$exe" mine --min-len 0 --no-dedup "$good" -o "$WORK/ww"
 grep -q 'after dedup' "$WORK/err" && fail "whirlwind: --no-dedup logs a dedup line count: $(cat "$WORK/err")"
@@ -144,11 +180,23 @@ run_case "shared output" 2 "put \{shard\} in -o" -- env SLURM_ARRAY_TASK_ID=0 SL
     "$exe" hash "$good" "$good" -o "$WORK/x.bin"
 # An explicit --shard names one shard, which may write any path (one Makefile rule per shard).
 run_case "explicit shard, any path" 0 '' -- "$exe" hash --shard 0/2 "$good" "$good" -o "$WORK/one-shard.bin"
-run_case "missing hash group" 1 "hash file not found" -- "$exe" mine --shard 1/2 "$good" "$good" \
+cp "$good" "$WORK/good-copy.wet.gz"
+run_case "missing hash group" 1 "hash file not found" -- "$exe" mine --shard 1/2 "$good" "$WORK/good-copy.wet.gz" \
     --hashes-dir "$WORK/nohashes" -o "$WORK/x{shard}"
 expect_one_line_error "missing hash group"
 run_case "missing input" 1 "cannot open" -- "$exe" hash "$WORK/none.wet.gz" -o "$WORK/none.bin"
 expect_no_file "missing input" "$WORK/none.bin"
+# cc_net downloads the URLs of a path list; the error tells that ccnet-filter reads local files.
+run_case "URL as input" 1 'cannot open "https://data.commoncrawl.org/x.warc.wet.gz": No such file or directory; ccnet-filter reads local files, so download' -- \
+    "$exe" hash "https://data.commoncrawl.org/x.warc.wet.gz" -o "$WORK/url.bin"
+# Standard input can be read once; a second `-` would pass as an empty file.
+run_case_stdin "stdin twice" 2 'invalid input "-": standard input is given more than once' "$good" -- \
+    "$exe" hash - - -o "$WORK/twice.bin"
+expect_one_line_error "stdin twice"
+expect_no_file "stdin twice" "$WORK/twice.bin"
+run_case "directory as --paths" 1 'cannot read --paths ".*/h": it is a directory; give the file that lists' -- \
+    "$exe" hash --paths "$WORK/h" -o "$WORK/dir-list.bin"
+expect_one_line_error "directory as --paths"
 run_case "bad lid model" 1 "cannot load fastText model" -- "$exe" mine --no-dedup "$good" \
     --lid-model "$WORK/en.jsonl" -o "$WORK/x"
 run_case "missing lid model" 1 'cannot load fastText model ".*/nosuch.bin": No such file or directory; check the path' -- \
@@ -181,9 +229,11 @@ run_case "train-lm bad order" 2 "order" -- "$exe" train-lm "$WORK/corpus.txt" --
 # mine with a language model: perplexity and bucket fields, one file per language and bucket.
 lm="$SRC/tests/text/lm"
 printf ',en,ru\n30,40.0,10\n60,49.3,20\n' > "$WORK/cutoff.csv"
-run_case "mine perplexity" 0 "loaded the models of language en" -- "$exe" mine --no-dedup --min-len 0 \
+run_case "mine perplexity" 0 "loaded the models of every language" -- "$exe" mine --no-dedup --min-len 0 \
     "$corpora/sample.warc.txt" --lang en,ru --sp-model "$lm/gpl3.sp.model" --lm-model "$lm/gpl3.o3.arpa.gz" \
     --cutoff "$WORK/cutoff.csv" -o "$WORK/pp"
+# Fixed paths serve every language from one copy, loaded once.
+[ "$(grep -c 'loaded the models' "$WORK/err")" -eq 1 ] || fail "mine perplexity: models loaded more than once: $(grep 'loaded the models' "$WORK/err")"
 zcat "$WORK/pp/en_tail.json.gz" > "$WORK/pp_en.jsonl" || fail "mine perplexity: no en_tail.json.gz"
 # The English document scores 49.3, equal to the row-60 cutoff, so it goes to tail.
 grep -q '"language_score": 0\.[0-9]*, "perplexity": 49\.3, "bucket": "tail", "language_identifier": "cld2"}$' \
@@ -191,11 +241,31 @@ grep -q '"language_score": 0\.[0-9]*, "perplexity": 49\.3, "bucket": "tail", "la
 expect_file "mine perplexity ru" "$WORK/pp/ru_tail.json.gz"
 expect_no_file "mine perplexity zh" "$WORK/pp/zh_all.json.gz"
 grep -q '"documents_scored": 2' "$WORK/pp.stats.json" || fail "mine perplexity: scored count in stats"
+# A NaN cutoff emptied the bucket below it, and a row 60 below row 30 left middle empty.
+printf ',en\n30,NaN\n60,49.3\n' > "$WORK/cutoff-nan.csv"
+printf ',en\n30,60\n60,49.3\n' > "$WORK/cutoff-decreasing.csv"
+run_case "cutoff NaN" 1 'invalid cutoff file ".*cutoff-nan.csv:2": "NaN" is not a finite number' -- "$exe" mine --no-dedup \
+    --min-len 0 "$corpora/sample.warc.txt" --sp-model "$lm/gpl3.sp.model" --lm-model "$lm/gpl3.o3.arpa.gz" \
+    --cutoff "$WORK/cutoff-nan.csv" -o "$WORK/pp-nan"
+run_case "cutoff decreasing" 1 'the row-60 cutoff of en \(49.3\) is below its row-30 cutoff \(60\)' -- "$exe" mine --no-dedup \
+    --min-len 0 "$corpora/sample.warc.txt" --sp-model "$lm/gpl3.sp.model" --lm-model "$lm/gpl3.o3.arpa.gz" \
+    --cutoff "$WORK/cutoff-decreasing.csv" -o "$WORK/pp-decreasing"
+expect_no_file "cutoff decreasing" "$WORK/pp-decreasing"
 # A {lang} pattern with no file for a language leaves its documents unscored, in bucket all.
 run_case "mine perplexity pattern" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" \
     --sp-model "$lm/gpl3.sp.model" --lm-model "$WORK/{lang}.arpa" -o "$WORK/pp2"
 expect_file "mine perplexity pattern" "$WORK/pp2/en_all.json.gz"
 zcat "$WORK/pp2/en_all.json.gz" | grep -q '"perplexity"' && fail "mine perplexity pattern: unexpected perplexity"
+# A directory or a damaged file as --sp-model: one error line, not an internal error.
+mkdir -p "$WORK/sp-dir"
+head -c 3000 "$lm/gpl3.sp.model" > "$WORK/truncated.sp.model"
+for model in "$WORK/sp-dir" "$WORK/truncated.sp.model"; do
+    run_case "bad sp-model $model" 1 'cannot load SentencePiece model ".*": (it is a directory|not a SentencePiece model, or a truncated or damaged one); give a .model file' -- \
+        "$exe" -q mine --no-dedup --min-len 0 "$good" --sp-model "$model" --lm-model "$lm/gpl3.o3.arpa.gz" -o "$WORK/bad-sp"
+    expect_one_line_error "bad sp-model $model"
+    # A model for every language is loaded before the output directory is made.
+    expect_no_file "bad sp-model $model" "$WORK/bad-sp"
+done
 run_case "sp without lm" 2 "one was given without the other" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" \
     --sp-model "$lm/gpl3.sp.model" -o "$WORK/pp3"
 
@@ -209,6 +279,19 @@ cmp -s "$WORK/cut.csv" "$WORK/out" || fail "cutoffs -o -: standard output differ
 grep -qx '30,22.0' "$WORK/cut.csv" || fail "cutoffs: row 30 (numpy gives 22.0)"
 grep -qx '60,34.0' "$WORK/cut.csv" || fail "cutoffs: row 60 (numpy gives 34.0)"
 [ "$(wc -l < "$WORK/cut.csv")" -eq 101 ] || fail "cutoffs: expected 100 rows and a header"
+# A line that is not a JSON object, and a perplexity that is not finite, are data errors: they
+# were skipped as documents without perplexity, or filled the table with NaN.
+printf '{"language": "en", "perplexity": 10.0}\nnot json\n' > "$WORK/not-json.jsonl"
+printf '{"language": "en", "perplexity": NaN}\n' > "$WORK/nan.jsonl"
+printf '{"language": "en", "perplexity": 1e400}\n' > "$WORK/inf.jsonl"
+run_case "cutoffs not JSON" 1 'invalid document ".*not-json.jsonl:2": the line is not a JSON object' -- \
+    "$exe" cutoffs "$WORK/not-json.jsonl" -o "$WORK/not-json.csv"
+expect_no_file "cutoffs not JSON" "$WORK/not-json.csv"
+for name in nan inf; do
+    run_case "cutoffs $name" 1 "invalid document \".*$name.jsonl:1\": the perplexity is not a finite number" -- \
+        "$exe" cutoffs "$WORK/$name.jsonl" -o "$WORK/$name.csv"
+    expect_no_file "cutoffs $name" "$WORK/$name.csv"
+done
 run_case "cutoffs without perplexity" 1 "no document has a perplexity" -- "$exe" cutoffs "$WORK/en.jsonl" -o "$WORK/cut2.csv"
 expect_no_file "cutoffs without perplexity" "$WORK/cut2.csv"
 
@@ -225,8 +308,41 @@ make_docs() {  # seed, words...
 make_docs 1 history science university century population river published region government museum > "$WORK/wiki.txt"
 make_docs 2 cheap buy click free shipping casino offer login cart discount > "$WORK/cc.txt"
 run_case "train-classifier" 0 "validation on 60: precision 1, recall 1" -- "$exe" train-classifier \
-    --wiki "$WORK/wiki.txt" --cc "$WORK/cc.txt" --validation 0.1 -o "$WORK/ref.bin"
+    --wiki "$WORK/wiki.txt" --cc "$WORK/cc.txt" --validation 0.1 --bucket 10000 -o "$WORK/ref.bin"
 expect_file "train-classifier" "$WORK/ref.bin"
+# A training part with one label is an error before fastText writes a model: 3 of the 4
+# documents are held out, so the one left is of a single kind.
+head -2 "$WORK/wiki.txt" > "$WORK/wiki2.txt"
+head -2 "$WORK/cc.txt" > "$WORK/cc2.txt"
+run_case "train-classifier one label" 1 'cannot train the reference classifier ".*one-label.bin": the training part left by the --validation split \(1 document\) has no __label__(wiki|cc) document; lower --validation' -- \
+    "$exe" train-classifier --wiki "$WORK/wiki2.txt" --cc "$WORK/cc2.txt" --validation 0.75 -o "$WORK/one-label.bin"
+expect_no_file "train-classifier one label" "$WORK/one-label.bin"
+run_case "train-classifier no validation" 0 "trained on 4 documents; no validation" -- \
+    "$exe" train-classifier --wiki "$WORK/wiki2.txt" --cc "$WORK/cc2.txt" --validation 0 --dim 2 -o "$WORK/all-train.bin"
+rm -f "$WORK/all-train.bin"
+# SIGINT during training removes the training text that fastText reads, as well as the model's
+# temporary file. The directory holds only the output while the run goes on.
+mkdir -p "$WORK/sig"
+for _ in $(seq 1 40); do cat "$WORK/wiki.txt"; done > "$WORK/sig-wiki.txt"
+"$exe" train-classifier --wiki "$WORK/sig-wiki.txt" --cc "$WORK/cc.txt" --dim 4 --epoch 100000 \
+    -o "$WORK/sig/ref.bin" 2> "$WORK/sig.err" &
+pid=$!
+for _ in $(seq 1 300); do
+    ls "$WORK"/sig/.ref.bin.train.txt.tmp.* > /dev/null 2>&1 && break
+    sleep 0.1
+done
+sleep 0.2
+kill -INT "$pid"
+wait "$pid"
+status=$?
+[ "$status" -eq 130 ] || fail "train-classifier SIGINT: exit status $status, expected 130: $(tail -2 "$WORK/sig.err")"
+[ -z "$(ls -A "$WORK/sig")" ] || fail "train-classifier SIGINT: files left behind: $(ls -A "$WORK/sig")"
+# The output directory is checked before the work.
+for command in "train-lm $WORK/corpus.txt" "cutoffs $WORK/pp.jsonl" "train-classifier --wiki $WORK/wiki.txt --cc $WORK/cc.txt"; do
+    run_case "${command%% *} into a missing directory" 1 'cannot write output ".*/nodir/out": cannot create a file in directory' -- \
+        "$exe" $command -o "$WORK/nodir/out"
+    expect_one_line_error "${command%% *} into a missing directory"
+done
 run_case "mine ref-model" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang en \
     --ref-model "$WORK/ref.bin" --ref-threshold 0 -o "$WORK/ref0"
 zcat "$WORK/ref0/en.json.gz" | grep -q '"language_score": [0-9.]*, "ref_score": 0\.[0-9]*, "language_identifier"' \
@@ -249,6 +365,21 @@ run_case "mine missing ref-model" 1 'cannot load fastText model ".*/nosuch.bin":
     "$exe" mine --no-dedup "$corpora/sample.warc.txt" --ref-model "$WORK/nosuch.bin" -o "$WORK/ref3"
 
 # Gopher rules: only the English sample document has 50 words; --explain keeps the others aside.
+run_case "lang in capitals" 0 'warning: language code with capitals "EN"' -- "$exe" mine --no-dedup --min-len 0 \
+    "$corpora/sample.warc.txt" --lang EN -o "$WORK/caps"
+# An input listed twice is warned about: its documents would dedup each other away.
+run_case "input listed twice" 0 'warning: input listed twice ".*sample.warc.txt": the same path appears again' -- \
+    "$exe" hash "$corpora/sample.warc.txt" "$corpora/sample.warc.txt" -o "$WORK/twice.bin"
+# A forced rerun that writes fewer languages removes the files of the earlier run that it did not
+# write (ccnet-merge.py would merge them), and keeps a file that mine did not write.
+run_case "mine all languages" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" -o "$WORK/rerun"
+[ "$(ls "$WORK/rerun" | wc -l)" -gt 1 ] || fail "mine all languages: expected several language files"
+printf 'mine\n' | gzip > "$WORK/rerun/notes.json.gz"
+run_case "mine rerun with fewer languages" 0 "removed .*rerun/ru.json.gz, written by an earlier run" -- \
+    "$exe" mine --force --no-dedup --min-len 0 --lang en "$corpora/sample.warc.txt" -o "$WORK/rerun"
+[ "$(ls "$WORK/rerun" | tr '\n' ' ')" = "en.json.gz notes.json.gz " ] ||
+    fail "mine rerun with fewer languages: files left: $(ls "$WORK/rerun" | tr '\n' ' ')"
+grep -q '"output_files": \["en.json.gz"\]' "$WORK/rerun.stats.json" || fail "mine rerun: output_files missing from the stats"
 run_case "mine quality" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --quality --explain -o "$WORK/q"
 expect_file "mine quality" "$WORK/q/en.json.gz"
 zcat "$WORK/q/en.json.gz" | grep -q '"quality": {"passed": true, "failed": \[\], "min_doc_words": 55.0,' \

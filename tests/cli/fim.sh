@@ -111,6 +111,65 @@ for key in ("trace", "frobenius", "top_eigenvalues", "log_det", "inputs", "param
             sys.exit(f"{key}: {a} against {b}")
 PY
 done
+# --solve and --vector on a stored matrix give what the live run gives: the same natural gradient
+# and product, written to -o with the same layout.
+for request in dense diag block kfac; do
+    fim_tanh "stored $request matrix" "$AX/tanh.pt" -e mc:2 -r $request
+    fim_tanh "live $request solve" "$AX/tanh.pt" -e mc:2 -r $request --solve "$AX/vector.tsv" --vector "$AX/vector.tsv" \
+        --damping 0.1
+    run_case "stored $request solve" 0 "" -- "$FIM" --stored "$WORK/stored $request matrix.h5" --solve "$AX/vector.tsv" \
+        --vector "$AX/vector.tsv" --damping 0.1 -o "$WORK/stored-$request-solve.h5"
+    "$PYTHON" - "$WORK/stored-$request-solve.h5" "$WORK/live $request solve.h5" <<'PY' || fail "stored $request solve: differs from the live run"
+import sys, h5py, numpy as np
+stored, live = (h5py.File(path, "r")["fisher"] for path in sys.argv[1:])
+for name in ("natural_gradient", "gradient", "product", "vector"):
+    a, b = stored[name][()], live[name][()]
+    assert a.shape == b.shape, (name, a.shape, b.shape)
+    assert np.abs(a - b).max() <= 1e-10 * np.abs(b).max(), (name, a, b)
+for key in ("damping", "converged"):
+    assert stored["natural_gradient"].attrs[key] == live["natural_gradient"].attrs[key], key
+for key in ("representation", "estimator", "model", "num_inputs"):
+    assert stored.attrs[key] == live.attrs[key], (key, stored.attrs[key], live.attrs[key])
+PY
+done
+# Closed form: the normal family in (mu, log sigma) with sigma = 2 has F = diag(1/4, 2), so
+# (F + 3/4 I)^-1 (1, 1) = (1, 4/11), and without damping (4, 1/2).
+printf '1\t1\n' > "$WORK/ones.tsv"
+for request in dense diag; do
+    run_case "normal $request matrix" 0 "" -- "$FIM" -m normal:mu=0,sigma=2,parameters=mu-log-sigma -e exact -r $request \
+        -q -o "$WORK/normal-$request.h5"
+    for case in "0.75 1 0.36363636363636365" "0 4 0.5"; do
+        set -- $case
+        run_case "normal $request stored solve $1" 0 "" -- "$FIM" --stored "$WORK/normal-$request.h5" \
+            --solve "$WORK/ones.tsv" --damping "$1" -o "$WORK/normal-$request-solve.h5"
+        "$PYTHON" -c "import h5py,sys; x=h5py.File('$WORK/normal-$request-solve.h5','r')['fisher/natural_gradient'][()]; sys.exit(0 if abs(x[0] - $2) <= 1e-12 and abs(x[1] - $3) <= 1e-12 else 1)" ||
+            fail "normal $request stored solve, damping $1: expected ($2, $3)"
+    done
+done
+run_case "stored solve gradient" 2 'invalid --solve "gradient": the log-likelihood gradient needs the model' -- \
+    "$FIM" --stored "$WORK/normal-dense.h5" --solve gradient -o "$WORK/gradient.h5"
+expect_one_line_error "stored solve gradient"
+expect_no_file "stored solve gradient" "$WORK/gradient.h5"
+run_case "stored solve without -o" 2 'missing option "--output"' -- "$FIM" --stored "$WORK/normal-dense.h5" \
+    --solve "$WORK/ones.tsv"
+expect_one_line_error "stored solve without -o"
+run_case "stored solve onto itself" 2 'invalid --output ".*normal-dense.h5": it is the same file as --stored' -- \
+    "$FIM" --stored "$WORK/normal-dense.h5" --solve "$WORK/ones.tsv" -o "$WORK/normal-dense.h5"
+run_case "stored solve wrong length" 1 'invalid vector ".*vector.tsv": .*the model has 2 parameters' -- \
+    "$FIM" --stored "$WORK/normal-dense.h5" --solve "$AX/vector.tsv" -o "$WORK/wrong.h5"
+expect_no_file "stored solve wrong length" "$WORK/wrong.h5"
+# A file named like the normal: spec is ambiguous, and ./ names the file.
+mkdir -p "$WORK/specdir"
+cp "$AX/tanh_mlp.h5" "$WORK/specdir/normal:mu=0,sigma=2"
+run_case "ambiguous normal spec" 2 'ambiguous model "normal:mu=0,sigma=2": .*write ./normal:mu=0,sigma=2 for the file' -- \
+    env -C "$WORK/specdir" "$FIM" -m normal:mu=0,sigma=2 -e exact
+expect_one_line_error "ambiguous normal spec"
+run_case "file named like a spec" 0 '' -- env -C "$WORK/specdir" "$FIM" -m ./normal:mu=0,sigma=2 -i "$AX/inputs.tsv" \
+    --likelihood categorical -e exact -q
+grep -q "parameters=$(wc -w < "$AX/vector.tsv")\b" "$WORK/out" || fail "file named like a spec: not the tanh network's parameters"
+run_case "output onto the model" 2 'invalid --output ".*tanh_mlp.h5": it is the same file as --model' -- \
+    "$FIM" -m "$AX/tanh_mlp.h5" -i "$AX/inputs.tsv" -e exact -o "$AX/tanh_mlp.h5"
+
 run_case "stored shard" 1 'cannot summarise ".*shard_diag-0.h5": it holds shard 0/3' -- "$FIM" --stored "$WORK/shard_diag-0.h5"
 expect_one_line_error "stored shard"
 run_case "stored with a model" 2 'invalid --stored' -- "$FIM" --stored "$WORK/shard_diag-merged.h5" -m "$AX/tanh.pt"
@@ -165,6 +224,23 @@ for module in mlp.pt mlp_traced.pt custom.pt; do
     run_case "$module exact dense" 0 "" -- "$FIM" -m "$FX/$module" -i "$FX/inputs.tsv" -e exact -r dense -o "$WORK/$module.h5"
     compare_h5 "$module dense" "$WORK/$module.h5" /fisher/matrix mlp 1e-10
 done
+
+# float16 and bfloat16 modules are computed in float64 from their stored values (the archive
+# reader for the nn.Sequential, LibTorch for the custom module), and a notice names both dtypes.
+# --single computes in float32, and the notice names float32.
+for case in "mlp_float16.pt float16" "custom_bfloat16.pt bfloat16"; do
+    set -- $case
+    run_case "$2 module" 0 "^fim: \".*$1\" has $2 parameters; computing in float64 \(--single: float32\), which represents them exactly$" -- \
+        "$FIM" -m "$FX/$1" -i "$FX/inputs.tsv" -e exact -r dense -o "$WORK/$1.h5"
+    compare_h5 "$2 module dense" "$WORK/$1.h5" /fisher/matrix "mlp_$2" 1e-10
+    "$PYTHON" -c "import h5py,sys; p=h5py.File('$WORK/$1.h5','r')['parameters']; sys.exit(0 if all(p[n].attrs['dtype'] == '$2' for n in p) else 1)" ||
+        fail "$2 module: /parameters does not record dtype $2"
+    run_case "$2 module --single" 0 "has $2 parameters; computing in float32 \(--single\), which represents them exactly$" -- \
+        "$FIM" -m "$FX/$1" -i "$FX/inputs.tsv" -e exact -r dense --single -o "$WORK/$1-single.h5"
+    compare_h5 "$2 module --single" "$WORK/$1-single.h5" /fisher/matrix "mlp_$2" 1e-5
+done
+run_case "float32 module has no notice" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r diag
+! grep -q "parameters; computing in" "$WORK/err" || fail "float32 module: unexpected dtype notice: $(cat "$WORK/err")"
 
 # diag and implicit products agree with the dense reference.
 run_case "mlp diag" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r diag -o "$WORK/diag.h5"
@@ -247,10 +323,37 @@ PY
 # Without damping, 12 inputs give F a rank of at most 24 of 67, and a random vector is not in its
 # range. Conjugate gradients stop without converging, the warning names the remedies, and the
 # output is marked converged=0.
-run_case "mlp implicit solve undamped" 0 "conjugate gradients did not converge: .*raise --damping" -- \
+run_case "mlp implicit solve undamped" 0 "conjugate gradients did not converge: .*after 1000 iterations, the limit of --cg-iterations; .*raise --cg-iterations \(1000\) or --damping" -- \
     "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r implicit --solve "$FX/vector.tsv" -o "$WORK/cg0.h5"
 "$PYTHON" -c "import h5py,sys; a=h5py.File('$WORK/cg0.h5','r')['fisher/natural_gradient'].attrs; sys.exit(0 if a['converged'] == 0 and a['relative_residual'] > 1e-10 else 1)" ||
     fail "mlp implicit solve undamped: output not marked converged=0"
+
+# --cg-iterations and --cg-tolerance set the limit and the target of conjugate gradients. Stopped
+# at 5 iterations, the warning names --cg-iterations and the output is marked converged=0. With
+# a target of 1e-3 they stop sooner than for the default 1e-10, at a residual of at most 1e-3.
+run_case "cg iteration limit" 0 "after 5 iterations, the limit of --cg-iterations; .*raise --cg-iterations \(5\)" -- \
+    "$FIM" -m "$FX/mlp.pt" -i "$FX/labelled.tsv" --labels last -e exact -r implicit --solve gradient --damping 0.1 \
+    --cg-iterations 5 -v -o "$WORK/cg5.h5"
+grep -q "conjugate gradient products 5/5 (100%)" "$WORK/err" || fail "cg iteration limit: no progress line 5/5: $(cat "$WORK/err")"
+run_case "cg tolerance" 0 "" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/labelled.tsv" --labels last -e exact -r implicit \
+    --solve gradient --damping 0.1 --cg-tolerance 1e-3 -o "$WORK/cg3.h5"
+"$PYTHON" - "$WORK/cg5.h5" "$WORK/cg3.h5" "$WORK/cg.h5" <<'PY' || fail "cg options: attributes of the natural gradient wrong"
+import sys, h5py
+limited, loose, default = (h5py.File(path, "r")["fisher/natural_gradient"].attrs for path in sys.argv[1:])
+assert limited["converged"] == 0, dict(limited)
+assert limited["iterations"] == 5, dict(limited)
+assert limited["relative_residual"] > 1e-10, dict(limited)
+assert loose["converged"] == 1, dict(loose)
+assert 1e-10 < loose["relative_residual"] <= 1e-3, dict(loose)
+assert loose["iterations"] < default["iterations"], (dict(loose), dict(default))
+PY
+for bad in "--cg-iterations 0" "--cg-tolerance 0" "--cg-tolerance 1" "--cg-tolerance nan"; do
+    option=${bad% *}
+    # shellcheck disable=SC2086
+    run_case "invalid $bad" 2 "invalid $option \"${bad#* }\"" -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact \
+        -r implicit --solve "$FX/vector.tsv" $bad
+    expect_one_line_error "invalid $bad"
+done
 
 # Rounding loses the conjugacy that would end conjugate gradients within P iterations, so an
 # ill-conditioned solve on a small model needs more than P. A 5-8-4 ReLU network (84 parameters)
@@ -380,6 +483,10 @@ run_case "custom module without the torch layer" 1 \
 expect_one_line_error "custom module without the torch layer"
 
 # Errors: one line on stderr, exit status 1 or 2, no output file left.
+run_case "complex module" 1 'cannot compute the Fisher information of ".*complex.pt": parameter "0.weight" has dtype complex64' -- \
+    "$FIM" -m "$AX/complex.pt" -i "$AX/inputs.tsv" -e exact -o "$WORK/complex.h5"
+expect_one_line_error "complex module"
+expect_no_file "complex module" "$WORK/complex.h5"
 run_case "frozen module" 1 "no parameters.*torch.jit.freeze" -- "$FIM" -m "$FX/frozen.pt" -i "$FX/inputs.tsv" -e exact -o "$WORK/frozen.h5"
 expect_one_line_error "frozen module"
 expect_no_file "frozen module" "$WORK/frozen.h5"

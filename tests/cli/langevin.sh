@@ -61,6 +61,48 @@ run_case "empty group name" 2 'invalid dataset path ".*bad.h5:/grp//samp"' -- ti
 expect_one_line_error "empty group name"
 expect_no_file "empty group name" "$WORK/bad.h5"
 
+# An existing file with a colon in its name is that file, for outputs as for inputs. When such a
+# name also reads as a dataset (taken.h5:samp is /samp of taken.h5), the output is rejected before
+# sampling and neither file is touched. FILE.h5:/NAME writes the dataset, and a name that reads as
+# no dataset (notes:1.tsv) replaces the existing file.
+printf 'keep\n' > "$WORK/taken.h5:samp"
+run_case "ambiguous output" 2 'ambiguous output ".*taken.h5:samp": a file of this name exists, and the name also reads as dataset "/samp" of ".*taken.h5"; write ".*taken.h5:/samp" for the dataset' -- \
+    "$L" -m "$normal" --chains 4 --steps 5 -o "$WORK/taken.h5:samp"
+expect_one_line_error "ambiguous output"
+[ "$(cat "$WORK/taken.h5:samp")" = keep ] || fail "ambiguous output: the existing file changed"
+expect_no_file "ambiguous output" "$WORK/taken.h5"
+run_case "dataset beside a colon file" 0 '' -- "$L" -m "$normal" --chains 4 --steps 5 -o "$WORK/taken.h5:/samp"
+/usr/bin/python3 -c 'import h5py, sys; assert h5py.File(sys.argv[1])["/samp"].shape == (4, 1)' "$WORK/taken.h5" ||
+    fail "dataset beside a colon file: no /samp of 4 rows"
+[ "$(cat "$WORK/taken.h5:samp")" = keep ] || fail "dataset beside a colon file: the colon file changed"
+run_case "colon file as input" 1 'cannot read points ".*taken.h5:samp"' -- "$BIN/metric-eval" -m "$normal" "$WORK/taken.h5:samp"
+printf 'old\n' > "$WORK/notes:1.tsv"
+run_case "colon text output" 0 '' -- "$L" -m "$normal" --chains 4 --steps 5 -o "$WORK/notes:1.tsv"
+[ "$(wc -l < "$WORK/notes:1.tsv")" -eq 4 ] || fail "colon text output: notes:1.tsv does not hold the 4 samples"
+
+# A model file named like a model spec (halfplane) is ambiguous, so -m halfplane is rejected where
+# such a file exists and the message shows ./halfplane. ./halfplane reads the file, a 1-D
+# Gaussian, where the spec is the 2-D half-plane density.
+mkdir -p "$WORK/specdir"
+/usr/bin/python3 - "$WORK/specdir/halfplane" <<'PY' || fail "could not write the model file named halfplane"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f:
+    g = f.create_group("model")
+    g.attrs["kind"] = "gaussian"
+    g.attrs["dim"] = np.int64(1)
+    g["weights"] = np.array([1.0])
+    g["means"] = np.array([[5.0]])
+    g["covariances"] = np.array([[[1.0]]])
+PY
+run_case "ambiguous model" 2 'ambiguous model "halfplane": it is a model spec and also the name of an existing file; write ./halfplane for the file' -- \
+    env -C "$WORK/specdir" "$L" -m halfplane --chains 4 --steps 5
+expect_one_line_error "ambiguous model"
+run_case "model file as ./halfplane" 0 '' -- env -C "$WORK/specdir" "$L" -m ./halfplane --chains 4 --steps 5
+[ "$(awk '{ print NF }' "$WORK/out" | sort -u)" = 1 ] || fail "model file as ./halfplane: expected 1-D samples of the file's model"
+printf '0\t1\n0\t2\n' > "$WORK/upper.tsv"
+run_case "halfplane spec elsewhere" 0 '' -- env -C "$WORK" "$L" -m halfplane --steps 5 --step-size 1e-4 --init "$WORK/upper.tsv"
+[ "$(awk '{ print NF }' "$WORK/out" | sort -u)" = 2 ] || fail "halfplane spec elsewhere: expected 2-D samples of the spec"
+
 # In a SLURM array (COUNT > 1) without --shard, every task would write one fixed -o file.
 # The tools run in $WORK with relative names, so that a digit in the temporary directory's name
 # cannot pass for the task id.

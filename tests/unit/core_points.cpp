@@ -12,6 +12,7 @@
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/points.hpp"
+#include "scorekit/text_input.hpp"
 
 using namespace scorekit;
 
@@ -191,6 +192,8 @@ TEST_CASE("output paths are checked before any work and leave nothing behind", "
     CHECK_THROWS_WITH(check_output_writable(s.dir + "/missing/model.h5"),
                       Catch::Contains("cannot write output") && Catch::Contains("missing/model.h5"));
     CHECK_THROWS_WITH(check_output_writable(s.dir), Catch::Contains("it is a directory"));
+    // As an input, a directory is named as such too (zlib would open it and fail on reading).
+    CHECK_THROWS_WITH(LineReader(s.dir), Catch::Contains("\": it is a directory; give a file"));
 
     // The probe file is removed again.
     std::string listing;

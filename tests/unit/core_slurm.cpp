@@ -157,6 +157,18 @@ TEST_CASE("shard output names must differ per array task", "[slurm]") {
     CHECK(shard_output_path("samples-5.h5", ShardSpec{5, 8}, true) == "samples-5.h5");
     CHECK(shard_output_path("samples.tsv.5", ShardSpec{5, 8}, true) == "samples.tsv.5");
     CHECK(shard_output_path("run.5/samples.h5", ShardSpec{5, 8}, true) == "run.5/samples.h5");
+    // Only the last number may be the task id, so a typed name passes in at most one task.
+    CHECK_THROWS_AS(shard_output_path("run-1/out-2.h5", ShardSpec{1, 4}, true), UsageError);
+    CHECK(shard_output_path("run-1/out-2.h5", ShardSpec{2, 4}, true) == "run-1/out-2.h5");
+    CHECK_THROWS_AS(shard_output_path("out-3-of-16.h5", ShardSpec{3, 16}, true), UsageError);
+    CHECK(shard_output_path("job-417/out-3.h5", ShardSpec{3, 16}, true) == "job-417/out-3.h5");
+    CHECK(shard_output_path("run7/out.h5", ShardSpec{7, 8}, true) == "run7/out.h5");
+    CHECK_THROWS_AS(shard_output_path("run7/out.h5", ShardSpec{3, 8}, true), UsageError);
+    // Leading zeros, as {shard} writes them, do not change the number.
+    CHECK(shard_output_path("out-0003.h5", ShardSpec{3, 16}, true) == "out-0003.h5");
+    CHECK(shard_output_path("out-000.h5", ShardSpec{0, 16}, true) == "out-000.h5");
+    CHECK_THROWS_WITH(shard_output_path("run-1/out-2.h5", ShardSpec{1, 4}, true),
+                      Catch::Contains("put {shard} in the name, or the task id as its last number"));
     // An explicit --shard names one shard, and standard output is per task.
     CHECK(shard_output_path("fixed.h5", ShardSpec{1, 2}, false) == "fixed.h5");
     CHECK(shard_output_path("-", ShardSpec{1, 2}, true) == "-");

@@ -60,7 +60,7 @@ TEST_CASE("archive reader on exported TorchScript files", "[core][fim][torchscri
     SECTION("scripted and traced stacks read exactly") {
         const std::vector<std::string> names = {"scripted_f32", "traced_f32", "scripted_f64", "traced_f64",
                                                 "activations",  "strided",    "tanh",         "deflated",
-                                                "identity_traced"};
+                                                "identity_traced", "float16",   "bfloat16"};
         for (const std::string& name : names) {
             INFO(name);
             ArchiveSequential archive = read_archive_sequential(f.dir + "/" + name + ".pt");
@@ -73,6 +73,17 @@ TEST_CASE("archive reader on exported TorchScript files", "[core][fim][torchscri
             }
             // float32 values convert to float64 exactly, so the values are equal, not close.
             CHECK(flat_parameters(archive.children) == numbers(f.dir + "/" + name + ".theta.tsv"));
+        }
+    }
+
+    SECTION("fim records the file's dtypes") {
+        const std::vector<std::pair<std::string, std::string>> cases = {
+            {"scripted_f32", "float32"}, {"scripted_f64", "float64"}, {"float16", "float16"}, {"bfloat16", "bfloat16"}};
+        for (const auto& [name, dtype] : cases) {
+            INFO(name);
+            FisherModel model = FisherModel::load(f.dir + "/" + name + ".pt");
+            REQUIRE(model.is_linear_stack());
+            for (const auto& p : model.parameters()) CHECK(p.dtype == dtype);
         }
     }
 
@@ -106,7 +117,7 @@ TEST_CASE("archive reader on exported TorchScript files", "[core][fim][torchscri
             {"softplus_beta.pt", "beta is not stored as an attribute"},
             {"custom.pt", "Wrapped, not torch.nn.Sequential"},
             {"frozen.pt", "has no children"},
-            {"half.pt", "HalfStorage, not float32 or float64"},
+            {"complex.pt", "ComplexFloatStorage, not float16, bfloat16, float32 or float64"},
             {"tanh_marked.pt", "its own tensor marker"},
             {"hook_scripted.pt", "has forward hooks"},
             {"hook_traced.pt", "forward does more than call its children in order"},

@@ -81,6 +81,26 @@ TEST_CASE("traced nn.Sequential module taking only x", "[score]") {
     CHECK_THROWS_WITH(module->score(RowMatrix::Zero(1, 2), 0.0), Catch::Contains("dimension 2"));
 }
 
+TEST_CASE("half-precision modules compute in float32", "[score]") {
+    Scratch s;
+    REQUIRE(std::system(("/usr/bin/python3 " SCOREKIT_SOURCE "/tests/fixtures/make_score_modules.py " + s.dir).c_str()) == 0);
+    set_verbosity(Verbosity::quiet);
+    // Inputs that bfloat16 (8 significant bits) would round by up to 0.4 %.
+    RowMatrix x(1, 3);
+    x << 1.1, 2.3, 3.7;
+    const double expected[3] = {-1.1 + 1, -4.6, 0.55 - 3.7 - 1};
+    for (const std::string name : {"linear_x_float16", "linear_x_bfloat16"}) {
+        INFO(name);
+        auto module = load_score_model(s.dir + "/" + name + ".pt");
+        CHECK(module->score_precision() == std::ldexp(1.0, -23));
+        RowMatrix out = module->score(x, 0.0);
+        for (int j = 0; j < 3; ++j) CHECK_THAT(out(0, j), WithinAbs(expected[j], 1e-6));
+        RowMatrix jacobian = module->score_jacobian(x, 0.0);
+        CHECK(jacobian(0, 4) == -2.0);
+    }
+    set_verbosity(Verbosity::normal);
+}
+
 TEST_CASE("analytic model file loads with exact scores", "[score]") {
     Scratch s;
     std::string path = s.dir + "/gmm.h5";

@@ -107,6 +107,20 @@ TEST_CASE("Kneser-Ney rejects special words in text", "[kneser-ney]") {
     CHECK_THROWS_AS(estimate_kneser_ney({dir.file("corpus.txt")}, options), scorekit::Error);
 }
 
+TEST_CASE("Kneser-Ney rejects text without words", "[kneser-ney]") {
+    text_test::TempDir dir;
+    KneserNeyOptions options;
+    options.order = 2;
+    options.discount_fallback = true;
+    // With fallback discounts, such text gave a model without </s>, which the ARPA reader rejects.
+    for (const char* text : {"", "\n \n\t\n"}) {
+        INFO("text \"" << text << "\"");
+        text_test::write_file(dir.file("corpus.txt"), text);
+        CHECK_THROWS_WITH(estimate_kneser_ney({dir.file("corpus.txt")}, options),
+                          Catch::Contains("contains no words"));
+    }
+}
+
 TEST_CASE("float formatting as lmplz", "[kneser-ney]") {
     CHECK(format_float_shortest(-0.30103f) == "-0.30103");
     CHECK(format_float_shortest(0.0f) == "0");

@@ -196,6 +196,12 @@ TEST_CASE("damaged fastText models are refused with a message", "[text][lid]") {
         std::memcpy(&wrong_dim[8], &dim, sizeof(dim));
         text_test::write_file(dir.file("damaged.bin"), wrong_dim);
         CHECK_THROWS_WITH(load_fasttext_identifier(dir.file("damaged.bin")), Catch::Contains("truncated or damaged"));
+        // A longest character n-gram (maxn, the 11th Args field) of a million.
+        std::string wrong_maxn = model;
+        const std::int32_t maxn = 1000000;
+        std::memcpy(&wrong_maxn[8 + 4 * 10], &maxn, sizeof(maxn));
+        text_test::write_file(dir.file("damaged.bin"), wrong_maxn);
+        CHECK_THROWS_WITH(load_fasttext_identifier(dir.file("damaged.bin")), Catch::Contains("truncated or damaged"));
     }
 }
 

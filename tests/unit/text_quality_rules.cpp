@@ -121,3 +121,12 @@ TEST_CASE("threshold override by name", "[quality]") {
     CHECK_THROWS_AS(thresholds.set("no_such_rule=1"), scorekit::UsageError);
     CHECK_THROWS_AS(thresholds.set("min_doc_words=many"), scorekit::UsageError);
 }
+
+TEST_CASE("threshold override rejects NaN", "[quality]") {
+    QualityThresholds thresholds;
+    CHECK_THROWS_AS(thresholds.set("min_doc_words=nan"), scorekit::UsageError);
+    CHECK_THROWS_AS(thresholds.set("max_avg_word_length=NAN"), scorekit::UsageError);
+    // An infinite maximum turns the bound off.
+    thresholds.set("max_avg_word_length=inf");
+    CHECK(measure(evaluate_quality(std::string(500, 'a'), thresholds), "max_avg_word_length").passed);
+}

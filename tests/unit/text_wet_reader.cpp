@@ -185,6 +185,30 @@ TEST_CASE("empty body and missing headers are skipped and counted", "[text][wet]
     CHECK(parsed.documents[0].url == "http://good.example/");
 }
 
+TEST_CASE("WARC file without conversion records", "[text][wet][faults]") {
+    text_test::TempDir dir;
+    std::string html = "<html><body><p>A page of a WARC file.</p></body></html>";
+    std::string response = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + html;
+    std::string info = "software: test\r\n";
+    std::string warc = "WARC/1.0\r\nWARC-Type: warcinfo\r\nWARC-Date: 2024-05-18T01:58:10Z\r\nContent-Length: " +
+                       std::to_string(info.size()) + "\r\n\r\n" + info + "\r\n\r\n" +
+                       "WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://page.example/\r\n"
+                       "WARC-Date: 2024-05-18T01:58:11Z\r\nContent-Type: application/http; msgtype=response\r\n"
+                       "Content-Length: " + std::to_string(response.size()) + "\r\n\r\n" + response + "\r\n\r\n";
+    std::string path = dir.file("page.warc");
+    text_test::write_file(path, warc);
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    CHECK(parsed.records == 2);
+    CHECK(parsed.documents.empty());
+    CHECK(faults.files_without_conversion == 1);
+
+    ReaderFaults wet_faults;
+    Parsed wet = parse(fixture("corpora/whirlwind.warc.wet"), wet_faults);
+    CHECK(wet.documents.size() == 1);
+    CHECK(wet_faults.files_without_conversion == 0);
+}
+
 TEST_CASE("invalid UTF-8, control characters and binary bodies", "[text][wet][faults]") {
     text_test::TempDir dir;
     RealRecord real = real_record();
@@ -309,8 +333,8 @@ TEST_CASE("whole-file gzip and LF-only headers", "[text][wet]") {
     for (int i = 0; i < 50; ++i) {
         std::string body = "Title " + std::to_string(i) + "\nline one of page " + std::to_string(i) + "\nline two";
         records += "WARC/1.0\nWARC-Type: conversion\nWARC-Date: 2020-01-01T00:00:00Z\nContent-Length: " +
-                   std::to_string(body.size()) + "\nWARC-Target-URI: http://p" + std::to_string(i) + ".example:8080/x?y\n\n" +
-                   body + "\n\n";
+                   std::to_string(body.size()) + "\nWARC-Target-URI: " + (i == 0 ? "<" : "") + "http://p" + std::to_string(i) +
+                   ".example:8080/x?y" + (i == 0 ? ">" : "") + "\n\n" + body + "\n\n";
     }
     std::string path = dir.file("whole.wet.gz");
     text_test::write_file(path, text_test::gzip_member(records));
@@ -323,6 +347,9 @@ TEST_CASE("whole-file gzip and LF-only headers", "[text][wet]") {
     CHECK(parsed.documents[49].raw_content == "line one of page 49\nline two\n");
     CHECK(parsed.documents[49].source_domain == "p49.example:8080");
     CHECK(parsed.documents[49].digest.empty());
+    // A URI in angle brackets, as wget 1.19 writes it.
+    CHECK(parsed.documents[0].url == "http://p0.example:8080/x?y");
+    CHECK(parsed.documents[0].source_domain == "p0.example:8080");
 }
 
 TEST_CASE("gzip members of every size read alike", "[text][wet]") {

@@ -134,6 +134,10 @@ int main(int argc, char** argv) {
     classifier_command->add_option("--dim", classifier.dimension, "Size of the word vectors")
         ->capture_default_str()
         ->check(scorekit::whole_number(1, kIntMax));
+    classifier_command->add_option("--bucket", classifier.buckets,
+                                   "Hash buckets of the word n-gram features; the model holds (words + buckets) x dim floats")
+        ->capture_default_str()
+        ->check(scorekit::whole_number(1, kIntMax));
     classifier_command->add_option("--seed", classifier.seed, "Seed of the validation split and of fastText")
         ->capture_default_str()
         ->check(scorekit::whole_number(0, kIntMax));

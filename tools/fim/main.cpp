@@ -31,9 +31,15 @@ int main(int argc, char** argv) {
     app.add_option("--solve", o.solve, "Vector g [P] for (F + damping I)^-1 g, or `gradient` for the labels' log-likelihood gradient");
     app.add_option("--lanczos-iterations", o.lanczos_iterations, "Lanczos steps for --top-k; 0 = max(3k, 30)")
         ->capture_default_str();
+    app.add_option("--cg-iterations", o.cg_iterations,
+                   "Maximum conjugate-gradient iterations (F v products) of --representation implicit --solve")
+        ->capture_default_str();
+    app.add_option("--cg-tolerance", o.cg_tolerance,
+                   "Relative residual |g - (F + damping I) x| / |g| at which conjugate gradients stop")
+        ->capture_default_str();
     app.add_option("--stored", o.stored,
-                   "Print the summaries (--top-k, --log-det) of a matrix that fim -o or merge-shards.py fisher "
-                   "stored, in place of -m and -i");
+                   "Read the matrix that fim -o or merge-shards.py fisher stored, in place of -m and -i: print "
+                   "its summaries (--top-k, --log-det), and with -o write --vector and --solve results");
     app.add_option("--shard", o.shard,
                    "Run shard I/N: inputs [I*N_in/N, (I+1)*N_in/N) of N_in, to be summed by merge-shards.py "
                    "fisher (default: SLURM_ARRAY_TASK_ID/COUNT, else 0/1)");

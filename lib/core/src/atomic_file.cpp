@@ -92,6 +92,19 @@ namespace {
 
 std::string file_part(const std::string& spec) { return split_dataset_spec(spec).file; }
 
+// An output replaces its file, so a name that is an existing file (the reading inputs follow) and
+// also spells a dataset of another file must not replace either file on a guess.
+void check_unambiguous_output(const std::string& output) {
+    if (!names_existing_file(output)) return;
+    const DatasetSpec dataset = split_dataset_syntax(output);
+    if (dataset.dataset.empty()) return;
+    throw UsageError(describe("ambiguous output", output,
+                              "a file of this name exists, and the name also reads as dataset " +
+                                  quote(dataset.dataset) + " of " + quote(dataset.file),
+                              "write " + quote(dataset.file + ":" + dataset.dataset) +
+                                  " for the dataset, or remove the existing file first to replace it"));
+}
+
 }  // namespace
 
 void write_text_output(const std::string& path, const std::function<bool(std::FILE*)>& write) {
@@ -114,6 +127,7 @@ void write_text_output(const std::string& path, const std::function<bool(std::FI
 
 void check_output_writable(const std::string& output, const std::string& option) {
     if (output.empty() || output == "-") return;
+    check_unambiguous_output(output);
     const DatasetSpec spec = split_dataset_spec(output);
     if (!spec.dataset.empty()) check_dataset_path(output, spec.dataset);
     const std::string file = follow_links(file_part(output));

@@ -10,11 +10,13 @@
 #include <cstdio>
 #include <ctime>
 
+#include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/fim.hpp"
 #include "scorekit/fim_output.hpp"
 #include "scorekit/fim_summary.hpp"
 #include "scorekit/log.hpp"
+#include "scorekit/model_loader.hpp"
 #include "scorekit/points.hpp"
 #include "scorekit/slurm.hpp"
 
@@ -62,6 +64,13 @@ Request parse_request(const FimOptions& o) {
     request.representation = parse_representation(o.representation);
     request.grouping = parse_block_grouping(o.blocks);
     if (o.batch_size < 1) throw UsageError(describe("invalid --batch-size", std::to_string(o.batch_size), "must be >= 1"));
+    if (o.cg_iterations < 1) {
+        throw UsageError(describe("invalid --cg-iterations", std::to_string(o.cg_iterations), "must be >= 1"));
+    }
+    if (!(o.cg_tolerance > 0 && o.cg_tolerance < 1)) {
+        throw UsageError(describe("invalid --cg-tolerance", format_number(o.cg_tolerance),
+                                  "must be a relative residual above 0 and below 1", "for example 1e-8"));
+    }
     request.summary = parse_summary_request(o);
     request.problem.max_memory = o.max_memory.empty() ? default_max_memory() : parse_memory_size(o.max_memory);
     return request;
@@ -166,6 +175,24 @@ private:
     std::int64_t done_ = 0;
 };
 
+// Warns that conjugate gradients stopped above --cg-tolerance, naming the option that would let
+// them go on: --cg-iterations at the limit, --damping when F + damping I was singular along a
+// search direction (no positive curvature) before it.
+void warn_unconverged(const SolveResult& solved, int limit, double tolerance) {
+    const std::string state = "conjugate gradients did not converge: relative residual " +
+                              format_short(solved.relative_residual) + " (--cg-tolerance " + format_short(tolerance) +
+                              ") after " + std::to_string(solved.iterations) + " iterations";
+    const std::string written = "; the natural gradient written is approximate and marked converged=0; ";
+    const std::string direct = "use --representation dense, block or kfac, which solve directly";
+    if (solved.iterations >= limit) {
+        log_warning(state + ", the limit of --cg-iterations" + written + "raise --cg-iterations (" +
+                    std::to_string(limit) + ") or --damping, or " + direct);
+    } else {
+        log_warning(state + ", where F + damping I is singular along the search direction" + written +
+                    "raise --damping, or " + direct);
+    }
+}
+
 Outcome run_implicit(const FimOptions& o, const Request& request, const FisherModel& model, const RowMatrix& inputs,
                      const Labels& labels) {
     Outcome outcome;
@@ -195,21 +222,13 @@ Outcome run_implicit(const FimOptions& o, const Request& request, const FisherMo
     }
     if (!o.solve.empty()) {
         outcome.extras.gradient = solve_gradient(o, model, inputs, labels, request);
-        // In exact arithmetic conjugate gradients end within P iterations, but rounding loses the
-        // conjugacy when F + damping I is ill-conditioned, so small models need more than P.
-        const int limit = 1000;
+        const int limit = o.cg_iterations;
         ProductsWithProgress products(op, "conjugate gradient products", limit);
-        SolveResult solved = conjugate_gradient(std::ref(products), outcome.extras.gradient, o.damping, 1e-10, limit);
+        SolveResult solved =
+            conjugate_gradient(std::ref(products), outcome.extras.gradient, o.damping, o.cg_tolerance, limit);
         products.finish(solved.converged ? "converged after " + std::to_string(solved.iterations) + " iterations"
                                          : "not converged");
-        if (!solved.converged) {
-            log_warning("conjugate gradients did not converge: relative residual " +
-                        format_short(solved.relative_residual) + " after " + std::to_string(solved.iterations) +
-                        " of at most " + std::to_string(limit) +
-                        " iterations (target 1e-10); the natural gradient written is approximate and marked "
-                        "converged=0; raise --damping, or use --representation dense, block or kfac, which "
-                        "solve directly");
-        }
+        if (!solved.converged) warn_unconverged(solved, limit, o.cg_tolerance);
         outcome.extras.natural_gradient = solved.x;
         outcome.extras.solve = solved;
         outcome.extras.has_solution = true;
@@ -289,6 +308,23 @@ void warn_large_request(const FimOptions& o, const Request& request, const Fishe
     log_warning(message);
 }
 
+// Logs the dtype fim computes in when the model file stores parameters in float16 or bfloat16.
+// fim computes in float64 (float32 with --single), which represents their values exactly, so the
+// result is the Fisher information at the stored parameters. Sums over many inputs in half
+// precision would keep only 2 to 3 significant digits.
+void note_half_precision(const std::string& source, const FisherModel& model, bool single_precision) {
+    std::vector<std::string> half;
+    for (const ParameterInfo& p : model.parameters()) {
+        const bool narrow = p.dtype == "float16" || p.dtype == "bfloat16";
+        if (narrow && std::find(half.begin(), half.end(), p.dtype) == half.end()) half.push_back(p.dtype);
+    }
+    if (half.empty()) return;
+    const std::string dtypes = half.size() == 1 ? half[0] : half[0] + " and " + half[1];
+    log_info(quote(source) + " has " + dtypes + " parameters; computing in " +
+             (single_precision ? "float32 (--single)" : "float64 (--single: float32)") +
+             ", which represents them exactly");
+}
+
 // Warns when --top-k requests more eigenvalues than there are parameters.
 void warn_top_k(int top_k, std::int64_t parameters, const std::string& source) {
     if (top_k <= parameters) return;
@@ -297,22 +333,55 @@ void warn_top_k(int top_k, std::int64_t parameters, const std::string& source) {
                 ": reporting all " + count + " eigenvalues");
 }
 
-// --stored: the summaries of a matrix that fim or merge-shards.py fisher wrote, such as the merge
-// of a sharded run, which no single shard could form.
-void summarize_stored(const FimOptions& o) {
-    if (!o.model.empty() || !o.input.empty() || !o.estimator.empty() || !o.vector.empty() || !o.solve.empty() ||
-        o.common.output != "-") {
+// Rejects the options of --stored that need a model or inputs, and a --vector or --solve whose
+// result would go nowhere.
+void check_stored_request(const FimOptions& o) {
+    if (!o.model.empty() || !o.input.empty() || !o.labels.empty() || !o.estimator.empty() || !o.shard.empty()) {
         throw UsageError(describe("invalid --stored", o.stored,
-                                  "it summarises a stored matrix and takes no --model, --input, --estimator, "
-                                  "--vector, --solve or --output",
-                                  "give --stored FILE.h5 with --top-k, --log-det and --damping only"));
+                                  "it reads a stored matrix and takes no --model, --input, --labels, --estimator or "
+                                  "--shard",
+                                  "give --stored FILE.h5 with --top-k, --log-det, --damping, --vector, --solve and -o"));
     }
+    if (o.solve == "gradient") {
+        throw UsageError(describe("invalid --solve", "gradient",
+                                  "the log-likelihood gradient needs the model and labelled inputs, which --stored "
+                                  "does not have",
+                                  "give the vector g as a file, or run fim with -m, -i and --labels"));
+    }
+    if ((!o.vector.empty() || !o.solve.empty()) && o.common.output == "-") {
+        throw UsageError(describe("missing option", "--output",
+                                  "--vector and --solve with --stored write their results to an HDF5 file",
+                                  "give -o FILE.h5"));
+    }
+    check_distinct_files({{"--output", o.common.output}},
+                         {{"--stored", o.stored}, {"--vector", o.vector}, {"--solve", o.solve}});
+}
+
+// --stored: the summaries of a matrix that fim or merge-shards.py fisher wrote, such as the merge
+// of a sharded run, which no single shard could form, and F v and damped solves with it. With -o
+// the output contains what the live run's -o would contain.
+void run_stored_matrix(const FimOptions& o) {
+    check_stored_request(o);
     const SummaryRequest request = parse_summary_request(o);
     FisherRecord record;
-    record.damping = o.damping;
     const FisherMatrix fisher = read_fisher_file(o.stored, record);
+    record.damping = o.damping;
     warn_top_k(request.top_k, fisher.size(), o.stored);
     const FisherSummary summary = summarize(fisher, request);
+
+    FisherExtras extras;
+    if (!o.vector.empty()) {
+        extras.vector = read_parameter_vector(o.vector, fisher.size());
+        extras.product = multiply(fisher, extras.vector);
+        extras.has_product = true;
+    }
+    if (!o.solve.empty()) {
+        extras.gradient = read_parameter_vector(o.solve, fisher.size());
+        extras.solve = solve_damped(fisher, extras.gradient, o.damping);
+        extras.natural_gradient = extras.solve.x;
+        extras.has_solution = true;
+    }
+    if (o.common.output != "-") write_fisher_file(o.common.output, record, fisher, summary, extras);
     std::fprintf(stdout, "%s\n", format_summary_line(record, fisher.size(), summary).c_str());
     log_summary("summaries of the stored matrix computed");
 }
@@ -351,6 +420,9 @@ void take_shard(const FimOptions& o, Request& request, FisherRecord& record, Row
 
 }  // namespace
 
+// NOTE: unlike langevin and geodesic, fim writes no checkpoint: a signal loses the sums of the
+// batches done. A long run is split with --shard (each task restarts alone); resuming within a
+// process would need each engine's accumulators saved and restored in their summation order.
 void run_fim(const FimOptions& o) {
     // The batched path allocates temporaries of a few MB per batch. glibc serves those with mmap and
     // returns them at once, so every batch paid page faults again; keeping them in the heap made
@@ -358,8 +430,14 @@ void run_fim(const FimOptions& o) {
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
-    if (!o.stored.empty()) return summarize_stored(o);
+    if (!o.stored.empty()) return run_stored_matrix(o);
     Request request = parse_request(o);
+    check_distinct_files({{"--output", o.common.output}},
+                         {{"--model", o.model},
+                          {"--input", o.input},
+                          {"--labels", o.labels == "last" ? "" : o.labels},
+                          {"--vector", o.vector},
+                          {"--solve", o.solve == "gradient" ? "" : o.solve}});
     RowMatrix inputs;
     Labels labels;
     read_data(o, inputs, labels);
@@ -375,6 +453,7 @@ void run_fim(const FimOptions& o) {
 
     Outcome outcome;
     if (is_normal_family_spec(o.model)) {
+        reject_ambiguous_model_spec(o.model);
         NormalFamily family = parse_normal_family(o.model);
         record.likelihood = "normal (" + family.mu_name() + ", " + family.scale_name() + ")";
         record.num_inputs = inputs.size() ? inputs.rows() : 1;
@@ -390,6 +469,7 @@ void run_fim(const FimOptions& o) {
         log_verbose("loaded " + o.model + " in " + loading.elapsed());
         if (o.likelihood.empty()) request.problem.likelihood = model.default_likelihood();
         check_model_request(o, request, model, labels);
+        note_half_precision(o.model, model, request.problem.single_precision);
         warn_top_k(request.summary.top_k, model.parameter_count(), o.model);
         const bool factorised = request.summary.log_det || !o.solve.empty();
         if (inputs.rows() > 0) {

@@ -86,14 +86,19 @@ void add_parameter(std::vector<ParameterInfo>& parameters, const std::string& na
     parameters.push_back(info);
 }
 
-// Registers the stack's tensors under `names[layer]` ("<layer>.weight", "<layer>.bias").
-void finish_stack(FisherModel::Impl& impl, const std::vector<std::string>& layer_names) {
+// Registers the stack's tensors under `names[layer]` ("<layer>.weight", "<layer>.bias"), with
+// the file's dtypes when `dtypes` has one per tensor.
+void finish_stack(FisherModel::Impl& impl, const std::vector<std::string>& layer_names,
+                  const std::vector<std::string>& dtypes = {}) {
     impl.stack = true;
     impl.parameters.clear();
     for (size_t layer = 0; layer < impl.weights.size(); ++layer) {
         const RowMatrix& w = impl.weights[layer];
         add_parameter(impl.parameters, layer_names[layer] + ".weight", {w.rows(), w.cols()});
         if (impl.has_bias(layer)) add_parameter(impl.parameters, layer_names[layer] + ".bias", {w.rows()});
+    }
+    if (dtypes.size() == impl.parameters.size()) {
+        for (size_t i = 0; i < dtypes.size(); ++i) impl.parameters[i].dtype = dtypes[i];
     }
     impl.input_dim = static_cast<int>(impl.weights.front().cols());
 }
@@ -107,7 +112,7 @@ double attribute_or(const SequentialChild& child, const std::string& name, doubl
 // otherwise the reason (naming the layer) why the module is not such a stack.
 std::string read_sequential(FisherModel::Impl& impl, const std::vector<SequentialChild>& children) {
     using Kind = ElementwiseActivation::Kind;
-    std::vector<std::string> names;
+    std::vector<std::string> names, dtypes;
     for (const auto& child : children) {
         const std::string& kind = child.kind;
         if (kind == "Linear") {
@@ -115,6 +120,8 @@ std::string read_sequential(FisherModel::Impl& impl, const std::vector<Sequentia
             impl.biases.push_back(child.has_bias ? child.bias : Vector());
             impl.activations.emplace_back();
             names.push_back(child.name);
+            dtypes.push_back(child.weight_dtype);
+            if (child.has_bias) dtypes.push_back(child.bias_dtype);
             continue;
         }
         // fim evaluates the module (dropout off) on inputs [N, D], where Flatten changes nothing.
@@ -146,7 +153,7 @@ std::string read_sequential(FisherModel::Impl& impl, const std::vector<Sequentia
         impl.activations.back() = activation;
     }
     if (impl.weights.empty()) return "the nn.Sequential has no nn.Linear layer";
-    finish_stack(impl, names);
+    finish_stack(impl, names, dtypes);
     return "";
 }
 

@@ -149,7 +149,7 @@ FisherMatrix normal_family_fisher(const NormalFamily& family, const RowMatrix& o
     }
     if (problem.reduction == Reduction::mean) sum /= static_cast<double>(count);
 
-    std::vector<ParameterInfo> parameters = {{family.mu_name(), {}, 0, 1, ""}, {family.scale_name(), {}, 1, 1, ""}};
+    std::vector<ParameterInfo> parameters = {{family.mu_name(), {}, 0, 1, "", ""}, {family.scale_name(), {}, 1, 1, "", ""}};
     return from_dense(sum, parameters, representation);
 }
 

@@ -22,6 +22,7 @@ void write_parameters(Hdf5Writer& file, const std::vector<ParameterInfo>& parame
         file.write_attribute(dataset, "size", p.size);
         file.write_attribute(dataset, "layer", p.layer);
         file.write_attribute(dataset, "index", static_cast<std::int64_t>(index));
+        if (!p.dtype.empty()) file.write_attribute(dataset, "dtype", p.dtype);
     }
 }
 
@@ -142,6 +143,7 @@ std::vector<ParameterInfo> read_parameters(const Hdf5Reader& file, const std::ve
         p.offset = integer_attribute(file, dataset, "offset");
         p.size = integer_attribute(file, dataset, "size");
         p.layer = file.read_string_attribute(dataset, "layer");
+        if (file.has_attribute(dataset, "dtype")) p.dtype = file.read_string_attribute(dataset, "dtype");
         indexed.emplace_back(integer_attribute(file, dataset, "index"), p);
     }
     std::sort(indexed.begin(), indexed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <sys/stat.h>
+
 #include "scorekit/cli.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
@@ -20,8 +22,18 @@ std::unique_ptr<ScoreModel> load_torchscript_model(const std::string& path, int 
     return entry()(path, threads);
 }
 
+void reject_ambiguous_model_spec(const std::string& spec) {
+    struct stat status {};
+    if (stat(spec.c_str(), &status) != 0 || S_ISDIR(status.st_mode)) return;
+    throw UsageError(describe("ambiguous model", spec, "it is a model spec and also the name of an existing file",
+                              "write ./" + spec + " for the file, or rename the file to use the model spec"));
+}
+
 std::unique_ptr<ScoreModel> load_score_model(const std::string& spec, int threads) {
-    if (is_analytic_model_spec(spec)) return make_analytic_model(spec);
+    if (is_analytic_model_spec(spec)) {
+        reject_ambiguous_model_spec(spec);
+        return make_analytic_model(spec);
+    }
 
     FILE* probe = std::fopen(spec.c_str(), "rb");
     if (!probe) {

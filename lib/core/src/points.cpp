@@ -170,9 +170,17 @@ PointSet read_hdf5_points(const std::string& spec, const PointLocation& location
 DatasetSpec split_dataset_spec(const std::string& spec) {
     // A name that exists as a file ("notes:1.txt", "x.h5:name") is that file. Other names are
     // split at a colon.
+    if (names_existing_file(spec)) return {spec, ""};
+    return split_dataset_syntax(spec);
+}
+
+bool names_existing_file(const std::string& spec) {
     struct stat status {};
     const bool has_colon = spec.find(':') != std::string::npos;
-    if (has_colon && stat(spec.c_str(), &status) == 0 && !S_ISDIR(status.st_mode)) return {spec, ""};
+    return has_colon && stat(spec.c_str(), &status) == 0 && !S_ISDIR(status.st_mode);
+}
+
+DatasetSpec split_dataset_syntax(const std::string& spec) {
     const size_t absolute = spec.find(":/");
     if (absolute != std::string::npos) return {spec.substr(0, absolute), spec.substr(absolute + 1)};
     const size_t colon = spec.rfind(':');

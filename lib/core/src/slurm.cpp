@@ -65,17 +65,18 @@ std::size_t length_without_suffix(const std::string& path) {
     return has_letter ? dot : path.size();
 }
 
-// Whether `path` contains `number` as a run of digits with no digit next to it, outside the
-// file-type suffix. The 5 of ".h5" is the format of every task's file, not a task id.
-bool contains_number(const std::string& path, const std::string& number) {
+// The last run of digits in `path` outside its file-type suffix, without leading zeros ("0" for
+// zeros only), or "" when there is none. The 5 of ".h5" is the format of every task's file, not
+// a task id.
+std::string last_number(const std::string& path) {
     const std::string text = path.substr(0, length_without_suffix(path));
-    for (std::size_t at = text.find(number); at != std::string::npos; at = text.find(number, at + 1)) {
-        const bool digit_before = at > 0 && std::isdigit(static_cast<unsigned char>(text[at - 1]));
-        const std::size_t after = at + number.size();
-        const bool digit_after = after < text.size() && std::isdigit(static_cast<unsigned char>(text[after]));
-        if (!digit_before && !digit_after) return true;
-    }
-    return false;
+    const auto is_digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+    const auto last_digit = std::find_if(text.rbegin(), text.rend(), is_digit);
+    if (last_digit == text.rend()) return "";
+    const auto first_digit = std::find_if_not(last_digit, text.rend(), is_digit);
+    std::string digits(first_digit.base(), last_digit.base());
+    const std::size_t nonzero = digits.find_first_not_of('0');
+    return nonzero == std::string::npos ? "0" : digits.substr(nonzero);
 }
 
 }  // namespace
@@ -92,16 +93,17 @@ std::string expand_shard_pattern(const std::string& pattern, int shard) {
 
 std::string shard_output_path(const std::string& output, ShardSpec shard, bool from_environment,
                               const std::string& option) {
-    // NOTE: a task cannot tell the task id that the shell put into the name from the same number
-    // typed in it. A name typed with one such number (run-3/out.h5) passes only in that task and
-    // fails in all others. One typed with two task ids (run-1/out-2.h5) passes in both tasks, which
-    // then write the same file.
+    // A task cannot tell a task id that the shell put into the name from one typed in it, so only
+    // the last number of the name may be the task id. Then one typed name passes in at most one
+    // task: run-1/out-2.h5 passes in task 2 and fails in task 1, where "any number" let both
+    // tasks write it.
     const std::string expanded = expand_shard_pattern(output, shard.index);
-    const bool shared = expanded == output && !contains_number(output, std::to_string(shard.index));
+    const bool shared = expanded == output && last_number(output) != std::to_string(shard.index);
     if (from_environment && shard.count > 1 && output != "-" && !output.empty() && shared) {
         throw UsageError(describe("invalid " + option, output,
                                   "every task of the SLURM array would write this same file",
-                                  "put {shard} or the task id in the name, for example -o samples-{shard}.h5"));
+                                  "put {shard} in the name, or the task id as its last number, for example -o "
+                                  "samples-{shard}.h5 or samples-$SLURM_ARRAY_TASK_ID.h5"));
     }
     return expanded;
 }

@@ -21,6 +21,11 @@ LineReader::LineReader(const std::string& path) : name_(path == "-" ? "standard 
         }
         file = gzdopen(dup(STDIN_FILENO), "rb");
     } else {
+        // gzopen opens a directory and fails only at the first read, with a misleading message.
+        struct stat status {};
+        if (stat(path.c_str(), &status) == 0 && S_ISDIR(status.st_mode)) {
+            throw Error(describe("cannot read", path, "it is a directory", "give a file"));
+        }
         file = gzopen(path.c_str(), "rb");
     }
     if (!file) throw Error(describe("cannot open", path, std::strerror(errno), "check the path"));

@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -196,7 +198,7 @@ struct Value;
 using ValuePointer = std::shared_ptr<Value>;
 
 struct StorageReference {
-    std::string key, dtype;  // dtype: "float32" or "float64"
+    std::string key, dtype;  // dtype: "float32", "float64", "float16" or "bfloat16"
     std::int64_t numel = 0;
 };
 
@@ -427,7 +429,9 @@ private:
         auto storage = make(Value::Type::storage);
         if (storage_type == "torch FloatStorage") storage->storage.dtype = "float32";
         else if (storage_type == "torch DoubleStorage") storage->storage.dtype = "float64";
-        else throw Unreadable("a tensor has the storage " + dotted(storage_type) + ", not float32 or float64");
+        else if (storage_type == "torch HalfStorage") storage->storage.dtype = "float16";
+        else if (storage_type == "torch BFloat16Storage") storage->storage.dtype = "bfloat16";
+        else throw Unreadable("a tensor has the storage " + dotted(storage_type) + ", not float16, bfloat16, float32 or float64");
         storage->storage.key = id->items[2]->text;
         storage->storage.numel = id->items[4]->integer;
         stack_.push_back(storage);
@@ -516,11 +520,46 @@ const ValuePointer* state_entry(const Value& object, const std::string& key) {
     return nullptr;
 }
 
+// An IEEE 754 binary16 value (float16) widened to double, exactly.
+double half_to_double(std::uint16_t bits) {
+    const int exponent = (bits >> 10) & 0x1f;
+    const int mantissa = bits & 0x3ff;
+    const double sign = (bits & 0x8000) ? -1.0 : 1.0;
+    if (exponent == 0) return sign * std::ldexp(mantissa, -24);  // zero and subnormals
+    if (exponent == 31) return mantissa ? std::numeric_limits<double>::quiet_NaN() : sign * HUGE_VAL;
+    return sign * std::ldexp(mantissa + 1024, exponent - 25);
+}
+
+// One element of a little-endian storage of `dtype` at byte `at`, widened to double exactly.
+double read_element(const std::string& bytes, std::size_t at, const std::string& dtype) {
+    if (dtype == "float64") {
+        double value;
+        std::memcpy(&value, bytes.data() + at, 8);
+        return value;
+    }
+    if (dtype == "float32") {
+        float value;
+        std::memcpy(&value, bytes.data() + at, 4);
+        return value;
+    }
+    std::uint16_t bits;
+    std::memcpy(&bits, bytes.data() + at, 2);
+    if (dtype == "float16") return half_to_double(bits);
+    // bfloat16 is the upper half of a float32.
+    const std::uint32_t wide = static_cast<std::uint32_t>(bits) << 16;
+    float value;
+    std::memcpy(&value, &wide, 4);
+    return value;
+}
+
 // The tensor's values in float64, following its shape, strides and storage offset.
 RowMatrix read_tensor(ZipArchive& archive, const std::string& prefix, const Value& tensor, std::int64_t rows,
                       std::int64_t columns) {
     const std::string bytes = archive.read(prefix + "data/" + tensor.storage.key);
-    const std::size_t element = tensor.storage.dtype == "float64" ? 8 : 4;
+    const std::string& dtype = tensor.storage.dtype;
+    std::size_t element = 2;  // float16, bfloat16
+    if (dtype == "float32") element = 4;
+    if (dtype == "float64") element = 8;
     const auto available = static_cast<std::int64_t>(bytes.size() / element);
     const std::int64_t row_stride = tensor.shape.size() == 2 ? tensor.strides[0] : 0;
     const std::int64_t column_stride = tensor.strides.back();
@@ -532,13 +571,7 @@ RowMatrix read_tensor(ZipArchive& archive, const std::string& prefix, const Valu
     for (std::int64_t i = 0; i < rows; ++i) {
         for (std::int64_t j = 0; j < columns; ++j) {
             const std::size_t at = static_cast<std::size_t>(tensor.offset + i * row_stride + j * column_stride) * element;
-            if (element == 8) {
-                std::memcpy(&values(i, j), bytes.data() + at, 8);
-            } else {
-                float value;
-                std::memcpy(&value, bytes.data() + at, 4);
-                values(i, j) = value;
-            }
+            values(i, j) = read_element(bytes, at, dtype);
         }
     }
     return values;
@@ -553,6 +586,7 @@ SequentialChild read_linear(ZipArchive& archive, const std::string& prefix, cons
     }
     const Value& w = **weight;
     child.weight = read_tensor(archive, prefix, w, w.shape[0], w.shape[1]);
+    child.weight_dtype = w.storage.dtype;
     // A traced nn.Linear(bias=False) has no bias entry at all, a scripted one a bias of None.
     const ValuePointer* bias = state_entry(module, "bias");
     if (!bias) return child;
@@ -560,6 +594,7 @@ SequentialChild read_linear(ZipArchive& archive, const std::string& prefix, cons
         const Value& b = **bias;
         if (b.shape.size() != 1 || b.shape[0] != w.shape[0]) throw Unreadable("an nn.Linear's bias does not fit its weight");
         child.bias = read_tensor(archive, prefix, b, 1, b.shape[0]).row(0).transpose();
+        child.bias_dtype = b.storage.dtype;
         child.has_bias = true;
     } else if ((*bias)->type != Value::Type::none) {
         throw Unreadable("an nn.Linear's bias is neither a tensor nor None");

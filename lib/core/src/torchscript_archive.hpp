@@ -22,9 +22,9 @@ struct ArchiveSequential {
 };
 
 // Reads `path` as a TorchScript archive whose root module is torch.nn.Sequential. Its children
-// must be nn.Linear (float32 or float64 tensors), the elementwise activations ReLU, Tanh, Sigmoid,
-// SiLU, Identity, Softplus, ELU and LeakyReLU, or Dropout and Flatten (no-ops for fim's
-// evaluation on inputs [N, D]). An activation with constants (Softplus beta and threshold, ELU
+// must be nn.Linear (float32, float64, float16 or bfloat16 tensors, widened exactly to float64),
+// the elementwise activations ReLU, Tanh, Sigmoid, SiLU, Identity, Softplus, ELU and LeakyReLU,
+// or Dropout and Flatten (no-ops for fim's evaluation on inputs [N, D]). An activation with constants (Softplus beta and threshold, ELU
 // alpha, LeakyReLU negative_slope) is accepted only when the pickle stores them as attributes,
 // because scripted and traced modules inline them into their code. For a file it cannot read it
 // returns the reason in `rejection` instead of throwing.

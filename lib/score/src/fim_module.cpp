@@ -55,6 +55,19 @@ std::string type_name(const torch::jit::Module& module) {
     return dot == std::string::npos ? name : name.substr(dot + 1);
 }
 
+// The dtype's name as torch spells it in Python ("float16", "bfloat16", "float32", ...).
+std::string dtype_name(c10::ScalarType type) {
+    switch (type) {
+        case torch::kFloat16: return "float16";
+        case torch::kBFloat16: return "bfloat16";
+        case torch::kFloat32: return "float32";
+        case torch::kFloat64: return "float64";
+        case torch::kComplexFloat: return "complex64";
+        case torch::kComplexDouble: return "complex128";
+        default: return c10::toString(type);
+    }
+}
+
 std::string owning_layer(const std::string& name) {
     size_t dot = name.rfind('.');
     return dot == std::string::npos ? std::string() : name.substr(0, dot);
@@ -119,6 +132,15 @@ public:
     void set_parameter_vector(const Vector& theta) override;
 
 private:
+    // The dtype that the file stores parameter `name` in, as recorded at load (use_dtype converts
+    // the module later); empty for an unknown name.
+    std::string stored_dtype(const std::string& name) const {
+        for (const auto& info : parameters_) {
+            if (info.name == name) return info.dtype;
+        }
+        return "";
+    }
+
     torch::Tensor forward_tensor(const torch::Tensor& x);
     void use_dtype(torch::Dtype dtype);
     torch::Tensor gradients(const Batch& batch, const FisherProblem& problem);
@@ -144,14 +166,31 @@ TorchFisherModule::TorchFisherModule(const std::string& path) : source_(path) {
     }
     module_.eval();
     for (const auto& parameter : unique_parameters(module_)) {
+        // LibTorch would cast complex parameters to real ones when fim converts the module to
+        // float64, silently dropping their imaginary parts.
+        if (!c10::isFloatingType(parameter.value.scalar_type())) {
+            throw Error(describe("cannot compute the Fisher information of", path,
+                                 "parameter \"" + parameter.name + "\" has dtype " +
+                                     dtype_name(parameter.value.scalar_type()) +
+                                     ", and fim takes float16, bfloat16, float32 or float64 parameters",
+                                 "export the module with real floating-point parameters"));
+        }
         ParameterInfo info;
         info.name = parameter.name;
         info.shape.assign(parameter.value.sizes().begin(), parameter.value.sizes().end());
         info.offset = parameter_count(parameters_);
         info.size = parameter.value.numel();
         info.layer = owning_layer(parameter.name);
+        info.dtype = dtype_name(parameter.value.scalar_type());
         parameters_.push_back(info);
         tensors_.push_back(parameter.value);
+    }
+    // use_dtype converts only when the requested dtype differs from dtype_, so dtype_ must be the
+    // parameters' own (a float16 module called with float32 inputs fails), or Undefined for
+    // mixed dtypes so that the first call converts them all.
+    dtype_ = tensors_.empty() ? torch::kFloat32 : tensors_.front().scalar_type();
+    for (const auto& tensor : tensors_) {
+        if (tensor.scalar_type() != dtype_) dtype_ = c10::ScalarType::Undefined;
     }
     if (parameters_.empty()) {
         throw Error(describe("cannot compute the Fisher information of", path,
@@ -169,10 +208,12 @@ std::vector<SequentialChild> TorchFisherModule::children() const {
         entry.kind = scorekit::type_name(child.value);
         if (entry.kind == "Linear") {
             entry.weight = to_matrix(child.value.attr("weight").toTensor());
+            entry.weight_dtype = stored_dtype(child.name + ".weight");
             // A traced nn.Linear(bias=False) has no bias attribute, a scripted one a bias of None.
             c10::IValue bias = child.value.hasattr("bias") ? child.value.attr("bias") : c10::IValue();
             entry.has_bias = bias.isTensor();
             if (entry.has_bias) entry.bias = to_matrix(bias.toTensor().view({-1, 1})).col(0);
+            if (entry.has_bias) entry.bias_dtype = stored_dtype(child.name + ".bias");
         }
         for (const char* name : {"beta", "threshold", "alpha", "negative_slope"}) {
             if (!child.value.hasattr(name)) continue;

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "scorekit/error.hpp"
+#include "scorekit/log.hpp"
 #include "scorekit/model_loader.hpp"
 #include "torch_convert.hpp"
 
@@ -39,6 +40,7 @@ public:
             dtype_ = parameter.scalar_type();
             break;
         }
+        widen_half_precision();
         dim_ = probe_dimension();
     }
 
@@ -95,6 +97,17 @@ public:
     }
 
 private:
+    // Converts a float16 or bfloat16 module to float32, which represents its parameters exactly.
+    // LibTorch 1.13 has no float16 matrix product on the CPU, and bfloat16 scores would carry
+    // 2 to 3 significant digits where score_precision() promises float32's.
+    void widen_half_precision() {
+        if (dtype_ != torch::kFloat16 && dtype_ != torch::kBFloat16) return;
+        const std::string name = dtype_ == torch::kFloat16 ? "float16" : "bfloat16";
+        module_.to(torch::kFloat32);
+        dtype_ = torch::kFloat32;
+        log_info(quote(path_) + " has " + name + " parameters; computing the score in float32, which represents them exactly");
+    }
+
     void check_dimension(const RowMatrix& x) const {
         if (dim_ > 0 && x.cols() != dim_) {
             throw Error(describe("cannot evaluate model", path_,

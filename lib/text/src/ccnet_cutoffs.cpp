@@ -40,6 +40,7 @@ double percentile_of_sorted(const std::vector<double>& sorted, double p) {
 void run_ccnet_cutoffs(const CcnetCutoffsOptions& options) {
     if (options.inputs.empty()) throw UsageError("no input: give the JSON Lines files written by mine");
     check_distinct_files({{"--output", options.output}}, file_arguments("input", options.inputs));
+    check_output_writable(options.output);
     std::map<std::string, std::vector<double>> perplexities;
     std::uint64_t documents = 0, without_perplexity = 0;
     std::string line;
@@ -48,7 +49,12 @@ void run_ccnet_cutoffs(const CcnetCutoffsOptions& options) {
         std::uint64_t line_number = 0;
         while (reader.next(line)) {
             ++line_number;
-            if (line.empty()) continue;
+            std::size_t first = line.find_first_not_of(" \t");
+            if (first == std::string::npos) continue;
+            if (line[first] != '{' || line[line.find_last_not_of(" \t")] != '}') {
+                throw Error(describe("invalid document", input + ":" + std::to_string(line_number),
+                                     "the line is not a JSON object", "give JSON Lines files written by mine"));
+            }
             ++documents;
             std::size_t language_at = 0, perplexity_at = 0;
             if (!find_field(line, "\"perplexity\": ", perplexity_at)) {
@@ -65,6 +71,11 @@ void run_ccnet_cutoffs(const CcnetCutoffsOptions& options) {
             if (end == line.c_str() + perplexity_at) {
                 throw Error(describe("invalid document", input + ":" + std::to_string(line_number),
                                      "the perplexity is not a number", "give files written by mine"));
+            }
+            // strtod takes NaN and turns 1e400 into infinity; either would fill the table with NaN.
+            if (!std::isfinite(value)) {
+                throw Error(describe("invalid document", input + ":" + std::to_string(line_number),
+                                     "the perplexity is not a finite number", "give files written by mine"));
             }
             perplexities[language].push_back(value);
         }

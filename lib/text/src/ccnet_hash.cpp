@@ -245,7 +245,7 @@ void run_ccnet_hash(const CcnetHashOptions& options) {
     double bytes_per_hash = set.size() ? static_cast<double>(set.memory_bytes()) / set.size() : 0.0;
     log_info("hashed " + std::to_string(totals.documents - totals.short_documents) + " documents, " +
              std::to_string(totals.lines) + " lines, " + std::to_string(set.size()) + " unique hashes, " +
-             std::to_string(set.memory_bytes()) + " bytes of hash table (" + format_number(bytes_per_hash) +
+             std::to_string(set.memory_bytes()) + " bytes of hash table (" + format_short(bytes_per_hash) +
              " bytes per hash)");
 
     JsonObject stats;

@@ -262,14 +262,12 @@ std::unique_ptr<DedupHashSet> load_group(const std::vector<std::string>& files) 
     }
     double per_hash = set->size() ? static_cast<double>(set->memory_bytes()) / set->size() : 0.0;
     log_info("loaded " + std::to_string(set->size()) + " unique hashes from " + std::to_string(files.size()) +
-             " files: " + std::to_string(set->memory_bytes()) + " bytes (" + format_number(per_hash) +
-             " bytes per hash), peak memory " + std::to_string(peak_rss_bytes()) + " bytes");
+             " files: " + std::to_string(set->memory_bytes()) + " bytes (" + format_short(per_hash) +
+             " bytes per hash), peak memory " + format_short(peak_rss_bytes() / 1048576.0) + " MiB");
     return set;
 }
 
 // Appends gzip members to one output file per language, each committed at the end.
-// NOTE: a language file left in the directory by an earlier run (with --force or after a
-// failure) stays there when this run writes no document in that language.
 class LanguageWriter {
 public:
     explicit LanguageWriter(std::string directory) : directory_(std::move(directory)) {}
@@ -316,9 +314,14 @@ public:
             }
             file.atomic->commit();
             summary.raw(entry.first, JsonObject().integer("documents", file.documents).integer("bytes", file.bytes).str());
+            const std::string& path = file.atomic->path();
+            names_.push_back(path.substr(path.rfind('/') + 1));
         }
         return summary.str();
     }
+
+    // The names of the files that commit() wrote, in the output directory.
+    const std::vector<std::string>& names() const { return names_; }
 
 private:
     struct File {
@@ -329,7 +332,49 @@ private:
     };
     std::string directory_;
     std::map<std::string, File> files_;
+    std::vector<std::string> names_;
 };
+
+// The "output_files" list of an earlier run's stats file, or nothing where there is no such
+// file or list. The names are mine's own (label characters and ".json.gz"), so they need no
+// JSON unescaping.
+std::vector<std::string> earlier_output_files(const std::string& stats_path) {
+    std::FILE* file = std::fopen(stats_path.c_str(), "rb");
+    if (!file) return {};
+    std::string text;
+    char buffer[8192];
+    for (std::size_t count; (count = std::fread(buffer, 1, sizeof buffer, file)) > 0;) text.append(buffer, count);
+    std::fclose(file);
+
+    std::vector<std::string> names;
+    const std::string key = "\"output_files\": [";
+    std::size_t at = text.find(key);
+    if (at == std::string::npos) return names;
+    const std::size_t end = text.find(']', at);
+    for (at += key.size(); at < end;) {
+        const std::size_t open = text.find('"', at);
+        const std::size_t close = open == std::string::npos ? open : text.find('"', open + 1);
+        if (close == std::string::npos || close > end) break;
+        names.push_back(text.substr(open + 1, close - open - 1));
+        at = close + 1;
+    }
+    return names;
+}
+
+// Removes the files that an earlier run of this shard wrote (listed in its stats file) and this
+// run did not, so that a rerun with --force or after a failure leaves only its own outputs for
+// ccnet-merge.py. Files that mine did not write are never touched.
+void remove_earlier_outputs(const ShardPlan& plan, const std::vector<std::string>& earlier,
+                            const std::vector<std::string>& written) {
+    for (const std::string& name : earlier) {
+        if (name.empty() || name.find('/') != std::string::npos ||
+            std::find(written.begin(), written.end(), name) != written.end()) {
+            continue;
+        }
+        const std::string path = plan.output + "/" + name;
+        if (std::remove(path.c_str()) == 0) log_info("removed " + path + ", written by an earlier run of this shard");
+    }
+}
 
 std::string stage_seconds_json(const MineCounts& counts) {
     JsonObject seconds;
@@ -360,6 +405,30 @@ std::string perplexity_stats(const CcnetMineOptions& options, const std::string&
         .integer("documents_encoded_whole", counts.perplexity_documents_encoded_whole)
         .raw("buckets", buckets.str())
         .str();
+}
+
+// The --lang codes, each trimmed: the shell argument "en, de" arrives as "en" and " de".
+std::unordered_set<std::string> parse_language_codes(const std::vector<std::string>& codes) {
+    std::unordered_set<std::string> allowed;
+    for (const std::string& code : codes) {
+        std::size_t begin = code.find_first_not_of(" \t");
+        if (begin == std::string::npos) {
+            std::string list;
+            for (const std::string& item : codes) list += (list.empty() ? "" : ",") + item;
+            throw UsageError(describe("invalid --lang", list, "it contains an empty language code",
+                                      "give codes separated by commas, for example --lang en,de"));
+        }
+        std::size_t end = code.find_last_not_of(" \t");
+        const std::string trimmed = code.substr(begin, end + 1 - begin);
+        // Labels are compared as they are, and CLD2's and lid.176's are lower case.
+        if (std::any_of(trimmed.begin(), trimmed.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); })) {
+            log_warning(describe("language code with capitals", trimmed,
+                                 "CLD2 and lid.176 label languages in lower case, so it matches no document with them",
+                                 "write it in lower case unless your model's labels have capitals"));
+        }
+        allowed.insert(trimmed);
+    }
+    return allowed;
 }
 
 }  // namespace
@@ -414,6 +483,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         throw UsageError(describe("invalid perplexity options", "--cutoff", "buckets need a language model",
                                   "give --sp-model and --lm-model too"));
     }
+    const std::unordered_set<std::string> allowed = parse_language_codes(options.languages);
     if (options.print_graph) {
         std::fputs(mine_graph_dot(options).c_str(), stdout);
         return;
@@ -455,7 +525,6 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
              " threads, language identifier " + identifier->name());
 
     const int threshold_percent = static_cast<int>(std::ceil(options.language_threshold * 100 - 1e-9));
-    const std::unordered_set<std::string> allowed(options.languages.begin(), options.languages.end());
     ReaderFaults faults;
     ShardReader reader(plan.files, static_cast<std::size_t>(options.input.batch_records), faults, threads > 1);
     LanguageWriter writer(plan.output);
@@ -551,6 +620,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
 
     log_info("[3/3] writing " + plan.output);
     std::string per_language = writer.commit();
+    remove_earlier_outputs(plan, earlier_output_files(plan.output + ".stats.json"), writer.names());
     for (const auto& entry : mine_totals.stage_seconds) {
         log_verbose("stage " + entry.first + ": " + format_short(entry.second) + " s of thread time");
     }
@@ -614,6 +684,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
                               .str())
         .raw("perplexity", perplexity_stats(options, cutoff_path, mine_totals))
         .raw("output_languages", per_language)
+        .raw("output_files", json_string_list(writer.names()))
         .raw("faults", json_faults(faults));
     std::string error = reader.first_error();
     if (reader.damaged_files() > 1) {

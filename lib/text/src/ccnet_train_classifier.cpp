@@ -35,6 +35,7 @@ void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options) {
     std::vector<FileArgument> inputs = file_arguments("--wiki", options.wiki);
     for (FileArgument& cc : file_arguments("--cc", options.cc)) inputs.push_back(cc);
     check_distinct_files({{"--output", options.output}}, inputs);
+    check_output_writable(options.output);
     text::ClassifierTraining training;
     training.wiki = read_documents(options.wiki);
     training.cc = read_documents(options.cc);
@@ -43,14 +44,19 @@ void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options) {
     training.learning_rate = options.learning_rate;
     training.word_ngrams = options.word_ngrams;
     training.dimension = options.dimension;
+    training.buckets = options.buckets;
     training.seed = options.seed;
     log_info("training the reference classifier on " + std::to_string(training.wiki.size()) + " wiki and " +
              std::to_string(training.cc.size()) + " cc documents");
     text::ClassifierQuality quality = text::train_reference_classifier(training, options.output);
+    std::string validation = "no validation (no document held out)";
+    if (quality.validation_documents > 0) {
+        validation = "validation on " + std::to_string(quality.validation_documents) + ": precision " +
+                     format_short(quality.precision) + ", recall " + format_short(quality.recall) +
+                     " (of __label__wiki at p >= 0.5)";
+    }
     log_info("wrote " + options.output + ": trained on " + std::to_string(quality.training_documents) +
-             " documents; validation on " + std::to_string(quality.validation_documents) + ": precision " +
-             format_short(quality.precision) + ", recall " + format_short(quality.recall) +
-             " (of __label__wiki at p >= 0.5)");
+             " documents; " + validation);
     log_summary("train-classifier");
 }
 

@@ -16,6 +16,7 @@ void run_ccnet_train_lm(const CcnetTrainLmOptions& options) {
     auto start = std::chrono::steady_clock::now();
     if (options.inputs.empty()) throw UsageError("no input: give one or more tokenised text files");
     check_distinct_files({{"--output", options.output}}, file_arguments("input", options.inputs));
+    check_output_writable(options.output);  // before the counting, which is long on a large corpus
     text::KneserNeyOptions estimate;
     estimate.order = options.order;
     if (options.fallback_discounts.size() != 3) {
@@ -45,7 +46,7 @@ void run_ccnet_train_lm(const CcnetTrainLmOptions& options) {
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     log_info("wrote " + options.output + ": " + std::to_string(model.tokens) + " tokens in " +
              std::to_string(model.sentences) + " sentences, " + format_short(seconds) + " s, peak memory " +
-             std::to_string(peak_rss_bytes()) + " bytes");
+             format_short(peak_rss_bytes() / 1048576.0) + " MiB");
     log_summary("train-lm");
 }
 

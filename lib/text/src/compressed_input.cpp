@@ -48,7 +48,13 @@ CompressedInput::CompressedInput(const std::string& path, bool read_ahead)
         fd_ = STDIN_FILENO;
     } else {
         fd_ = open(path.c_str(), O_RDONLY);
-        if (fd_ < 0) throw Error(describe("cannot open", path, std::strerror(errno), "check the path"));
+        if (fd_ < 0) {
+            // cc_net downloads the paths of wet.paths.gz itself; ccnet-filter reads local files only.
+            bool remote = path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0 || path.rfind("s3://", 0) == 0;
+            throw Error(describe("cannot open", path, std::strerror(errno),
+                                 remote ? "ccnet-filter reads local files, so download the file first and give its path"
+                                        : "check the path"));
+        }
         owns_fd_ = true;
     }
     refill();

@@ -132,6 +132,14 @@ bool skip_quant_matrix(Cursor& in, std::int64_t& rows, std::int64_t& cols) {
 // Whether the header's dimension and counts match the matrices. fastText sizes its vectors from
 // the header, so a damaged field there passes its loader and fails an assertion later.
 bool sizes_agree(const FastTextFile& file) {
+    // Each character n-gram length up to maxn is hashed for every position of a word, so a
+    // damaged maxn of a million made one long word cost seconds. Published models use 6 at most;
+    // kMaxNgram is far beyond any useful length. Loss and model are enums of 4 and 3 values.
+    constexpr std::int32_t kMaxNgram = 100;
+    if (file.minn < 0 || file.maxn < 0 || file.maxn > kMaxNgram || file.word_ngrams < 0 ||
+        file.word_ngrams > kMaxNgram || file.loss < 1 || file.loss > 4 || file.model < 1 || file.model > 3) {
+        return false;
+    }
     // The input rows: the words, then the n-gram buckets, or only the n-grams kept by pruning.
     const std::int64_t ngram_rows = file.pruneidx_size >= 0 ? file.pruneidx_size : std::max(file.bucket, 0);
     if (file.input_cols != file.dim || file.input_rows != std::int64_t(file.nwords) + ngram_rows) return false;

@@ -240,6 +240,12 @@ KneserNeyModel estimate_kneser_ney(const std::vector<std::string>& input_files, 
     model.order = order;
     std::vector<std::vector<Counted>> levels;
     count_windows(input_files, order, model.vocabulary, levels, model.tokens, model.sentences);
+    if (model.tokens == 0) {
+        std::string files;
+        for (const std::string& file : input_files) files += (files.empty() ? "" : ", ") + file;
+        throw Error(describe("invalid training text", files, "it contains no words",
+                             "give tokenised text, one sentence per line with words separated by spaces"));
+    }
 
     // Adjusted counts: raw at the top order and for n-grams that start with <s>; below the top
     // order, the number of distinct words seen to the left (lmplz's AdjustCounts).

@@ -72,6 +72,11 @@ PerplexityCutoffs PerplexityCutoffs::load(const std::string& path) {
                 throw Error(describe("invalid cutoff file", path + ":" + std::to_string(line_number),
                                      "\"" + fields[k] + "\" is not a number", "check the file"));
             }
+            // Every comparison with NaN is false, so a NaN cutoff would empty the bucket below it.
+            if (!std::isfinite(value)) {
+                throw Error(describe("invalid cutoff file", path + ":" + std::to_string(line_number),
+                                     "\"" + fields[k] + "\" is not a finite number", "check the file"));
+            }
             row[languages[k]] = value;
         }
     }
@@ -80,6 +85,13 @@ PerplexityCutoffs PerplexityCutoffs::load(const std::string& path) {
     }
     PerplexityCutoffs cutoffs;
     for (std::size_t k = 1; k < languages.size(); ++k) {
+        // Percentiles do not decrease; a row 60 below row 30 would leave the middle bucket empty.
+        if (tail[languages[k]] < head[languages[k]]) {
+            throw Error(describe("invalid cutoff file", path,
+                                 "the row-60 cutoff of " + languages[k] + " (" + format_number(tail[languages[k]]) +
+                                     ") is below its row-30 cutoff (" + format_number(head[languages[k]]) + ")",
+                                 "give percentiles in increasing order, as cutoffs writes them"));
+        }
         cutoffs.cutoffs_[languages[k]] = {head[languages[k]], tail[languages[k]]};
     }
     return cutoffs;
@@ -105,27 +117,37 @@ LanguageModelSet::LanguageModelSet(std::string tokenizer_pattern, std::string mo
         throw Error(describe("cannot open " + std::string(option), *pattern, std::strerror(errno),
                              "check the path, or put {lang} in it for one model per language"));
     }
+    // Models that serve every language load now, so that a damaged file fails before any work.
+    const bool fixed = tokenizer_pattern_.find("{lang}") == std::string::npos &&
+                       model_pattern_.find("{lang}") == std::string::npos;
+    if (fixed && !model_pattern_.empty()) get("");
 }
 
 const LanguageModels* LanguageModelSet::get(const std::string& language) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto found = loaded_.find(language);
-    if (found != loaded_.end()) return found->second.get();
-    std::unique_ptr<LanguageModels> models;
+    if (found != loaded_.end()) return found->second;
     std::string tokenizer_path = expand_language(tokenizer_pattern_, language);
     std::string model_path = expand_language(model_pattern_, language);
+    auto shared = by_path_.find({tokenizer_path, model_path});
+    if (shared != by_path_.end()) return loaded_.emplace(language, shared->second.get()).first->second;
+
+    std::unique_ptr<LanguageModels> models;
     if (readable(tokenizer_path) && readable(model_path)) {
         models = std::make_unique<LanguageModels>();
         models->tokenizer = std::make_unique<SentencePieceTokenizer>(tokenizer_path);
         models->model = std::make_unique<NgramModel>(NgramModel::load(model_path));
-        log_info("loaded the models of language " + language + ": " + tokenizer_path + ", " + model_path + " (order " +
+        log_info("loaded the models of " + (language.empty() ? std::string("every language") : "language " + language) +
+                 ": " + tokenizer_path + ", " + model_path + " (order " +
                  std::to_string(models->model->order()) + ", " + std::to_string(models->model->vocabulary_size()) +
                  " words)");
     } else {
         log_verbose("no language model for " + language + " (" + tokenizer_path + ", " + model_path +
                     "): its documents go to bucket all");
     }
-    return loaded_.emplace(language, std::move(models)).first->second.get();
+    const LanguageModels* result = models.get();
+    by_path_.emplace(std::make_pair(tokenizer_path, model_path), std::move(models));
+    return loaded_.emplace(language, result).first->second;
 }
 
 namespace {

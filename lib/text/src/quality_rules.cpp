@@ -2,6 +2,7 @@
 #include "scorekit/text/quality_rules.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <unordered_map>
 #include <unordered_set>
@@ -115,6 +116,12 @@ void QualityThresholds::set(const std::string& assignment) {
     double value = std::strtod(assignment.c_str() + equals + 1, &end);
     if (end == assignment.c_str() + equals + 1 || *end != '\0') {
         throw UsageError(describe("invalid --quality-set", assignment, "the value is not a number", ""));
+    }
+    // strtod reads "nan", and every comparison with NaN is false, so the rule would silently
+    // pass or fail every document. An infinite value stays allowed: it turns a bound off.
+    if (std::isnan(value)) {
+        throw UsageError(describe("invalid --quality-set", assignment, "the value is NaN",
+                                  "give a number, or inf to turn a maximum off"));
     }
     values[name] = value;
 }

@@ -71,8 +71,24 @@ ClassifierQuality train_reference_classifier(const ClassifierTraining& training,
     auto validation = static_cast<std::size_t>(training.validation_fraction * static_cast<double>(documents.size()));
     std::size_t train_size = documents.size() - validation;
 
+    // A training part with one label gives a model that cannot tell the classes apart (or has no
+    // __label__wiki at all), so it is rejected before fastText writes its large file.
+    auto wiki_in_training = static_cast<std::size_t>(
+        std::count_if(documents.begin(), documents.begin() + static_cast<std::ptrdiff_t>(train_size),
+                      [](const std::pair<bool, std::string>& document) { return document.first; }));
+    if (wiki_in_training == 0 || wiki_in_training == train_size) {
+        throw Error(describe("cannot train the reference classifier", output,
+                             "the training part left by the --validation split (" + std::to_string(train_size) +
+                                 (train_size == 1 ? " document" : " documents") + ") has no " +
+                                 (wiki_in_training == 0 ? kWiki : kCc) + " document",
+                             "lower --validation or give more documents of both kinds"));
+    }
+
     AtomicFile model_file(output);
-    std::string input_path = model_file.temporary_path() + ".train.txt";
+    // Never committed: the object or a signal removes the training text with the model's own
+    // temporary file.
+    AtomicFile training_text(output + ".train.txt");
+    const std::string& input_path = training_text.temporary_path();
     {
         std::ofstream input(input_path, std::ios::binary);
         for (std::size_t i = 0; i < train_size; ++i) {
@@ -89,6 +105,7 @@ ClassifierQuality train_reference_classifier(const ClassifierTraining& training,
     args.lr = training.learning_rate;
     args.wordNgrams = training.word_ngrams;
     args.dim = training.dimension;
+    args.bucket = training.buckets;
     args.thread = 1;
     args.seed = training.seed;
     args.verbose = 0;

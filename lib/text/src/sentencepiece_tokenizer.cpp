@@ -1,5 +1,6 @@
 // SentencePiece tokenisation through Debian's libsentencepiece.
 #include <sentencepiece_processor.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
@@ -221,10 +222,26 @@ struct SentencePieceTokenizer::Impl {
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
     : impl_(std::make_unique<Impl>()), path_(path), id_(next_tokenizer_id++) {
-    auto status = impl_->processor.Load(path);
-    if (!status.ok()) {
-        throw Error(describe("cannot load SentencePiece model", path, status.ToString(),
+    // SentencePiece reads a directory with a std::ifstream that throws, and reports a file that
+    // is not a model protobuf by the source line of its failed parse, so both get a reason here.
+    struct stat info{};
+    if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
+        throw Error(describe("cannot load SentencePiece model", path, "it is a directory",
                              "give a .model file written by spm_train"));
+    }
+    sentencepiece::util::Status status;
+    try {
+        status = impl_->processor.Load(path);
+    } catch (const std::exception& error) {
+        throw Error(describe("cannot load SentencePiece model", path, error.what(),
+                             "give a .model file written by spm_train"));
+    }
+    if (!status.ok()) {
+        std::string reason = status.ToString();
+        if (status.code() == sentencepiece::util::StatusCode::kInternal) {
+            reason = "not a SentencePiece model, or a truncated or damaged one";
+        }
+        throw Error(describe("cannot load SentencePiece model", path, reason, "give a .model file written by spm_train"));
     }
     splits_at_spaces_ = check_splits_at_spaces();
     if (!splits_at_spaces_) {

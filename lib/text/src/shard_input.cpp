@@ -1,10 +1,13 @@
 #include "shard_input.hpp"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/cli.hpp"
@@ -14,6 +17,25 @@
 #include "scorekit/text/unicode.hpp"
 
 namespace scorekit::text {
+
+namespace {
+
+// Warns about an input listed more than once (by name, or by another name for the same file):
+// its documents then share every line, so dedup against this shard's own hashes removes them.
+void warn_repeated_inputs(const std::vector<std::string>& inputs) {
+    std::map<std::pair<dev_t, ino_t>, std::string> seen;
+    for (const std::string& input : inputs) {
+        struct stat status {};
+        if (input == "-" || stat(input.c_str(), &status) != 0 || !S_ISREG(status.st_mode)) continue;
+        auto [entry, added] = seen.emplace(std::make_pair(status.st_dev, status.st_ino), input);
+        if (added) continue;
+        log_warning(describe("input listed twice", input,
+                             entry->second == input ? "the same path appears again" : "it is the same file as " + entry->second,
+                             "its documents are read twice, and dedup removes lines they share; list each file once"));
+    }
+}
+
+}  // namespace
 
 ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output_pattern) {
     if (!options.inputs.empty() && !options.paths_file.empty()) {
@@ -37,8 +59,17 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
     ShardPlan plan;
     plan.shard = options.shard.empty() ? shard_from_environment() : parse_shard(options.shard);
     std::vector<std::string> all = options.inputs.empty() ? read_path_list(options.paths_file) : options.inputs;
+    // Standard input can be read once: a second `-` would read nothing and pass as an empty file.
+    if (std::count(all.begin(), all.end(), "-") + (options.paths_file == "-" ? 1 : 0) > 1) {
+        throw UsageError(describe("invalid input", "-", "standard input is given more than once",
+                                  "give `-` once"));
+    }
+    warn_repeated_inputs(all);
     plan.files = shard_slice(all, plan.shard);
     plan.output = expand_shard_pattern(output_pattern, plan.shard.index);
+    // The done marker and stats file go beside the output: for "-o out/0000/" that is
+    // out/0000.done, not a hidden out/0000/.done inside the directory.
+    while (plan.output.size() > 1 && plan.output.back() == '/') plan.output.pop_back();
     // The inputs of every shard, not only this one's: a later shard must not replace them either.
     std::vector<FileArgument> inputs = file_arguments("input", all);
     inputs.push_back({"--paths", options.paths_file});
@@ -47,7 +78,7 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
     // An explicit --shard names one shard, whose output may be any path (a Makefile rule per
     // shard). A shard taken from the SLURM array variables runs the same command line in every
     // task, so all tasks would write one path.
-    if (options.shard.empty() && plan.shard.count > 1 && plan.output == output_pattern) {
+    if (options.shard.empty() && plan.shard.count > 1 && output_pattern.find("{shard}") == std::string::npos) {
         throw UsageError(describe("output without {shard}", output_pattern,
                                   "every task of the SLURM array would write the same path",
                                   "put {shard} in -o, for example -o out/{shard}"));
@@ -190,6 +221,7 @@ std::string json_faults(const ReaderFaults& f) {
         .integer("binary_records", f.binary_records)
         .integer("stray_bytes", f.stray_bytes)
         .integer("truncated_files", f.truncated_files)
+        .integer("files_without_conversion", f.files_without_conversion)
         .str();
 }
 

@@ -201,6 +201,9 @@ bool WetReader::parse_headers(WarcRecord& record, std::size_t& body_at) {
         if (equals_ignore_case(name, "WARC-Type")) {
             record.type.assign(value);
         } else if (equals_ignore_case(name, "WARC-Target-URI")) {
+            // wget 1.19 writes the URI in angle brackets (<http://...>), which warcio strips
+            // too; Common Crawl writes it bare.
+            if (value.size() >= 2 && value.front() == '<' && value.back() == '>') value = value.substr(1, value.size() - 2);
             record.url.assign(value);
         } else if (equals_ignore_case(name, "WARC-Date")) {
             record.date.assign(value);
@@ -243,6 +246,9 @@ void WetReader::reject_other_compression() {
 // WET file (a path list given without --paths, say), and an error, so that it is not taken as
 // an empty shard.
 void WetReader::end_of_input(std::uint64_t stray) {
+    if (finished_) return;
+    finished_ = true;
+    check_conversion_records();
     if (stray == 0) return;
     faults_.stray_bytes += stray;
     if (records_ == 0) {
@@ -253,6 +259,21 @@ void WetReader::end_of_input(std::uint64_t stray) {
     log_warning_once("stray", describe("skipped bytes outside any record", input_.name(),
                                        std::to_string(stray) + " bytes after the last record",
                                        "the file may have been cut or concatenated badly"));
+}
+
+// A WARC file contains the HTML of a crawl (response records) and no conversion record, so it
+// gives no document at all. That is worth a warning: the user most likely meant the WET file.
+void WetReader::check_conversion_records() {
+    if (records_ == 0 || conversion_records_ > 0) return;
+    ++faults_.files_without_conversion;
+    std::string types;
+    for (const std::string& type : other_types_) types += (types.empty() ? "" : ", ") + type;
+    log_warning_once("no-conversion",
+                     describe("no conversion record", input_.name(),
+                              std::to_string(records_) + (records_ == 1 ? " record" : " records") + " of type " +
+                                  types + ", so no document",
+                              "documents come from conversion records, which WET files (.warc.wet.gz) contain; "
+                              "for a WARC file, give the WET file of the same crawl"));
 }
 
 bool WetReader::next(WarcRecord& record) {
@@ -309,6 +330,12 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
     if (!parse_headers(record, body_at) && !input_.error().empty()) {
         ++faults_.truncated_files;
         throw Error(input_.error());
+    }
+    if (record.type == "conversion") {
+        ++conversion_records_;
+    } else if (other_types_.size() < 4) {
+        std::string type = record.type.empty() ? "(none)" : record.type;
+        if (std::find(other_types_.begin(), other_types_.end(), type) == other_types_.end()) other_types_.push_back(type);
     }
 
     // Frame the content block: by Content-Length when the bytes after it are blank lines and

@@ -57,7 +57,9 @@ void check_distinct_files(const std::vector<FileArgument>& outputs, const std::v
 // writable, and `output` is not a directory). Tools call it before the work, so that a typo in
 // -o fails at once rather than after an hour of training. `-` and "" (standard output) pass.
 // Names may carry a dataset suffix (see split_dataset_spec); an invalid dataset path throws
-// UsageError. `option` is the option that named the file, which the message asks to change.
+// UsageError. So does an ambiguous name: an existing file such as "x.h5:name", which the output
+// would replace, whose name also reads as dataset /name of x.h5. `option` is the option that
+// named the file, which the message tells the user to change.
 void check_output_writable(const std::string& output, const std::string& option = "-o");
 
 }  // namespace scorekit

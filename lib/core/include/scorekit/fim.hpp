@@ -184,6 +184,12 @@ struct FimOptions {
     std::string vector;                  // F v for this vector [P] (point-set spec, one row or column)
     std::string solve;                   // (F + damping I)^-1 g; "gradient" uses the labels' gradient
     int lanczos_iterations = 0;          // 0 = min(P, max(3 * top_k, 30))
+    // Conjugate gradients of --representation implicit --solve: the iteration limit and the
+    // relative residual |b - (F + damping I) x| / |b| at which they stop. In exact arithmetic they
+    // end within P iterations, but rounding loses the conjugacy when F + damping I is
+    // ill-conditioned, so small models need more than P.
+    int cg_iterations = 1000;
+    double cg_tolerance = 1e-10;
     std::string max_memory;              // parse_memory_size; empty: default_max_memory()
     std::string stored;                  // summarise this stored matrix (fim -o, merge-shards.py) instead
     std::string shard;                   // "I/N": inputs [I*N_in/N, (I+1)*N_in/N); empty: SLURM array or 0/1

@@ -22,6 +22,8 @@ struct SequentialChild {
     RowMatrix weight;  // nn.Linear: [out, in] in float64
     Vector bias;       // nn.Linear: [out]; empty when the layer has no bias
     bool has_bias = false;
+    // nn.Linear: the dtypes the file stores weight and bias in ("float32", "float16", ...).
+    std::string weight_dtype, bias_dtype;
     std::map<std::string, double> attributes;  // numeric attributes (beta, threshold, alpha, negative_slope)
 };
 

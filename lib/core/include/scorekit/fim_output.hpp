@@ -13,7 +13,8 @@
 //   /fisher/natural_gradient    (F + damping I)^-1 g for --solve;   /fisher/gradient   g
 //                               attributes damping, converged (0 when conjugate gradients stopped
 //                               at their iteration limit), iterations, relative_residual
-//   /parameters/<name>          the tensor's shape; attributes offset, size, layer, index
+//   /parameters/<name>          the tensor's shape; attributes offset, size, layer, index, and
+//                               dtype (the model file's, e.g. float16) when the file states it
 //   /summary                    attributes trace, frobenius, log_det, damping; dataset top_eigenvalues
 #pragma once
 

@@ -38,6 +38,10 @@ struct ParameterInfo {
     std::int64_t offset = 0;          // first index in theta
     std::int64_t size = 0;            // number of entries
     std::string layer;                // the module that owns it, e.g. "layers.0"
+    // The dtype the model file stores it in ("float32", "float16", "bfloat16", ...); empty for
+    // models built in code and MLP model files. fim computes in float64 (float32 with --single)
+    // whatever it is.
+    std::string dtype;
 };
 
 // Total number of entries of all tensors.

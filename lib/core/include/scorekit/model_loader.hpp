@@ -18,7 +18,14 @@ namespace scorekit {
 
 // Throws Error naming the file when it is missing, of an unknown kind, or inconsistent, and
 // UsageError for an invalid analytic specification. `threads` sets LibTorch's thread count.
+// A model spec that is also the name of an existing file (a file named halfplane in the working
+// directory) is ambiguous and throws UsageError.
 std::unique_ptr<ScoreModel> load_score_model(const std::string& spec, int threads = 1);
+
+// Throws UsageError when `spec`, which the caller reads as a model spec (halfplane, gaussian:...,
+// normal:...), also names an existing file that is not a directory. The message shows ./SPEC for
+// the file.
+void reject_ambiguous_model_spec(const std::string& spec);
 
 // Loads a TorchScript score module (see above). LibTorch costs about half a second of CPU to load,
 // so the torch layer (libscorekit_score) is opened here, on the first TorchScript model, rather than

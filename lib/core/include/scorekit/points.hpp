@@ -41,6 +41,14 @@ struct DatasetSpec {
 };
 DatasetSpec split_dataset_spec(const std::string& spec);
 
+// Splits `spec` by its spelling alone, as split_dataset_spec does for a name that is not an
+// existing file.
+DatasetSpec split_dataset_syntax(const std::string& spec);
+
+// Whether `spec` contains a colon and names an existing file that is not a directory, which
+// split_dataset_spec then takes whole.
+bool names_existing_file(const std::string& spec);
+
 // Throws UsageError unless `dataset` is an absolute HDF5 path of non-empty names ("/a/b"),
 // naming `spec` in the message.
 void check_dataset_path(const std::string& spec, const std::string& dataset);

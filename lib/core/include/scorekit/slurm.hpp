@@ -26,9 +26,11 @@ std::string expand_shard_pattern(const std::string& pattern, int shard);
 // The output name of one shard: every "{shard}" in `output` becomes the shard index as four
 // digits (0003), as in ccnet-filter. When the shard comes from the SLURM array variables
 // (`from_environment`) and there is more than one, every task runs the same command line, so
-// the name must differ per task: it must contain {shard} or the task id as a separate number
-// (samples-3.h5 for task 3), outside the file-type suffix (the 5 of .h5 does not count).
-// Otherwise, or if `output` is standard output ("-"), the rule does not apply. Throws UsageError naming `option` and the value for a name that all tasks share.
+// the name must differ per task: it must contain {shard}, or its last number outside the
+// file-type suffix must be the task id (samples-3.h5 or samples-0003.h5 for task 3; the 5 of .h5
+// does not count). A name without {shard} thus passes in at most one task. Otherwise, or if
+// `output` is standard output ("-"), the rule does not apply. Throws UsageError naming `option`
+// and the value for a name that does not pass.
 std::string shard_output_path(const std::string& output, ShardSpec shard, bool from_environment,
                               const std::string& option = "--output");
 

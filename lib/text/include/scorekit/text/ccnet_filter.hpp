@@ -58,6 +58,7 @@ struct CcnetTrainClassifierOptions {
     double learning_rate = 0.1;
     int word_ngrams = 2;
     int dimension = 100;
+    int buckets = 2000000;
     int seed = 0;
 };
 

@@ -184,7 +184,9 @@ struct LanguageModels {
 
 // Per-language SentencePiece and n-gram models from path patterns where "{lang}" stands for
 // the language code; a pattern without "{lang}" serves every language. Models load on first
-// use; a language whose files do not exist gets no models, as in cc_net. Thread-safe.
+// use, or at construction when neither pattern has "{lang}", and languages whose patterns name
+// the same files share one copy. A language whose files do not exist gets no models, as in
+// cc_net. Thread-safe.
 class LanguageModelSet {
 public:
     LanguageModelSet(std::string tokenizer_pattern, std::string model_pattern);
@@ -196,7 +198,10 @@ public:
 private:
     std::string tokenizer_pattern_, model_pattern_;
     std::mutex mutex_;
-    std::map<std::string, std::unique_ptr<LanguageModels>> loaded_;
+    // Models by their (tokenizer, model) paths, so that languages whose patterns expand to the
+    // same files share one copy; and each language's entry there (null: no models).
+    std::map<std::pair<std::string, std::string>, std::unique_ptr<LanguageModels>> by_path_;
+    std::map<std::string, const LanguageModels*> loaded_;
 };
 
 // cc_net's perplexity of a document: normalise the whole text, SentencePiece pieces, score the

@@ -88,6 +88,7 @@ struct ReaderFaults {
     std::atomic<std::uint64_t> binary_records{0};  // skipped
     std::atomic<std::uint64_t> stray_bytes{0};     // bytes outside any record, skipped
     std::atomic<std::uint64_t> truncated_files{0};
+    std::atomic<std::uint64_t> files_without_conversion{0};  // records, but none of type conversion
 };
 
 // One WARC record: its named headers and the raw bytes of its content block as cc_net
@@ -137,6 +138,7 @@ public:
 private:
     void reject_other_compression();
     void end_of_input(std::uint64_t stray);
+    void check_conversion_records();
     bool fill(std::size_t wanted);  // ensures `wanted` bytes after pos_; false at end of input
     bool line_at(std::size_t at, std::size_t& end, std::size_t& next);
     bool is_record_start(std::size_t at);
@@ -154,6 +156,9 @@ private:
     std::uint64_t base_ = 0;    // decompressed offset of buffer_[0]
     bool eof_ = false;
     std::uint64_t records_ = 0;
+    std::uint64_t conversion_records_ = 0;
+    std::vector<std::string> other_types_;  // the first few types other than conversion, for the warning
+    bool finished_ = false;                 // end_of_input() ran
 };
 
 }  // namespace scorekit::text
