@@ -105,6 +105,11 @@ expect_no_file "interrupted" "$WORK/parts.h5"
 run_case "resume with other nodes" 2 'cannot resume from ".*parts.h5.ckpt": nodes is 41 but the checkpoint has 21' -- \
     "$exe" -m "$gmm" --all-pairs "$WORK/many.txt" --nodes 41 -o "$WORK/parts.h5" --resume "$WORK/parts.h5.ckpt"
 expect_one_line_error "resume with other nodes"
+printf 'not a checkpoint\n' > "$WORK/text.ckpt"
+run_case "resume from a text file" 1 \
+    'cannot resume from ".*text\.ckpt": not an HDF5 file; give a checkpoint written by geodesic \(OUTPUT\.ckpt\)$' -- \
+    "$exe" -m "$gmm" --all-pairs "$WORK/many.txt" --nodes 21 -o "$WORK/parts.h5" --resume "$WORK/text.ckpt"
+expect_one_line_error "resume from a text file"
 run_case "resume with other points" 2 'the run has 28 pairs but the checkpoint has 44850' -- \
     "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --nodes 21 -o "$WORK/parts.h5" --resume "$WORK/parts.h5.ckpt"
 run_case "resume" 0 "resuming from" -- "$exe" -m "$gmm" --all-pairs "$WORK/many.txt" --nodes 21 -o "$WORK/parts.h5" \

@@ -187,6 +187,20 @@ grep -Eq '^langevin: sampling interrupted after step [0-9]+ of 20000: checkpoint
 run_case "resume with another seed" 2 'cannot resume from ".*run.h5.ckpt": seed is 5 but the checkpoint has 4' -- \
     "$L" "${mala[@]}" --seed 5 -o "$WORK/sig/run.h5" --resume "$WORK/sig/run.h5.ckpt"
 expect_one_line_error "resume with another seed"
+run_case "checkpoint in a missing directory" 1 \
+    'cannot write output ".*missing/run\.ckpt": cannot create a file in directory .*; create the directory or choose another --checkpoint$' -- \
+    "$L" "${mala[@]}" --seed 4 -o "$WORK/sig/other.h5" --checkpoint "$WORK/missing/run.ckpt"
+expect_one_line_error "checkpoint in a missing directory"
+printf 'not a checkpoint\n' > "$WORK/text.ckpt"
+run_case "resume from a text file" 1 \
+    'cannot resume from ".*text\.ckpt": not an HDF5 file; give a checkpoint written by langevin \(OUTPUT\.ckpt\)$' -- \
+    "$L" "${mala[@]}" --seed 4 -o "$WORK/sig/other.h5" --resume "$WORK/text.ckpt"
+expect_one_line_error "resume from a text file"
+# Mismatch messages show values as typed and options left unset by their meaning.
+run_case "resume with another step size" 2 'step_size is 0\.3 but the checkpoint has 0\.01;' -- \
+    "$L" "${mala[@]}" --seed 4 --step-size 0.3 -o "$WORK/sig/run.h5" --resume "$WORK/sig/run.h5.ckpt"
+run_case "resume with a noise level" 2 "sigma is 0\.5 but the checkpoint has the model's default;" -- \
+    "$L" "${mala[@]}" --seed 4 --sigma 0.5 -o "$WORK/sig/run.h5" --resume "$WORK/sig/run.h5.ckpt"
 run_case "resume" 0 "resuming from .*run.h5.ckpt at step" -- "$L" "${mala[@]}" --seed 4 -o "$WORK/sig/run.h5" \
     --resume "$WORK/sig/run.h5.ckpt"
 h5diff "$WORK/whole.h5" "$WORK/sig/run.h5" /samples /samples || fail "resume: samples differ from the uninterrupted run"
@@ -194,6 +208,39 @@ grep -h 'acceptance rate' "$WORK/err" > "$WORK/rate-resumed"
 "$L" "${mala[@]}" --seed 4 -o "$WORK/whole2.h5" 2>&1 | grep -h 'acceptance rate' | cmp -s - "$WORK/rate-resumed" ||
     fail "resume: acceptance counts differ from the uninterrupted run"
 [ "$(ls -A "$WORK/sig")" = "run.h5" ] || fail "resume: the checkpoint was not removed: $(ls -A "$WORK/sig")"
+# A model file replaced under the same name (a retrained model) cannot continue the old run.
+/usr/bin/python3 -c '
+import h5py, sys
+for path, mean in ((sys.argv[1], 0.0), (sys.argv[2], 1.0)):
+    with h5py.File(path, "w") as f:
+        f.create_group("model").attrs["kind"] = "gaussian"
+        f["model/weights"] = [1.0]
+        f["model/means"] = [[mean]]
+        f["model/covariances"] = [[[1.0]]]
+' "$WORK/model-a.h5" "$WORK/model-b.h5" || fail "cannot write the analytic model files"
+mkdir -p "$WORK/retrain"
+cp "$WORK/model-a.h5" "$WORK/retrain/model.h5"
+"$L" -m "$WORK/retrain/model.h5" --chains 100 --steps 10000000 -o "$WORK/retrain/run.h5" --checkpoint-every 1000 \
+    < /dev/null 2> /dev/null &
+pid=$!
+for _ in $(seq 600); do [ -e "$WORK/retrain/run.h5.ckpt" ] && break; sleep 0.05; done
+kill -INT "$pid"
+wait "$pid"
+status=$?
+[ "$status" -eq 130 ] || fail "SIGINT before the model changed: exit status $status, expected 130"
+cp "$WORK/model-b.h5" "$WORK/retrain/model.h5"
+run_case "resume with a replaced model file" 2 'cannot resume from ".*run.h5.ckpt": model_checksum is [0-9a-f]{16} but the checkpoint has [0-9a-f]{16};' -- \
+    "$L" -m "$WORK/retrain/model.h5" --chains 100 --steps 10000000 -o "$WORK/retrain/run.h5" --checkpoint-every 1000 --resume "$WORK/retrain/run.h5.ckpt"
+expect_one_line_error "resume with a replaced model file"
+# A checkpoint beyond the file size limit fails like one on a full disk: one error line, status
+# 1, and neither the output nor a temporary checkpoint left behind.
+mkdir -p "$WORK/fsize"
+run_case_full_disk "checkpoint over the file size limit" 64 \
+    'cannot write dataset ".*fsize/run\.h5\.ckpt:/checkpoint/kept": H5Dwrite failed' -- \
+    "$L" "${mala[@]}" --seed 4 -o "$WORK/fsize/run.h5" --checkpoint-every 19000 -q
+expect_one_line_error "checkpoint over the file size limit"
+expect_no_file "checkpoint over the file size limit" "$WORK/fsize/run.h5"
+expect_no_file "checkpoint over the file size limit" "$WORK/fsize/run.h5.ckpt"
 # -o through a symbolic link replaces the link's target and keeps the link. A FIFO and a device
 # are written in place instead of being replaced by a regular file.
 gauss='gaussian:mean=0;cov=1'

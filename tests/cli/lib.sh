@@ -57,14 +57,15 @@ run_case_stdin() {
 # run_case_full_disk NAME KIB STDERR_REGEX -- COMMAND...
 # Runs COMMAND as run_case does, expecting exit status 1, with files limited to KIB KiB
 # (RLIMIT_FSIZE). A write beyond the limit then fails with EFBIG the way a write to a full disk
-# fails with ENOSPC, without needing root for a small tmpfs. SIGXFSZ is ignored, so the write
-# fails instead of the signal killing the tool; a crash still shows as status 128+signal.
+# fails with ENOSPC, without needing root for a small tmpfs. SIGXFSZ keeps its default action
+# here, as in a user's shell or a SLURM job with a file size limit. The tool must ignore it
+# itself, because otherwise the signal kills it (status 153) without an error line.
 run_case_full_disk() {
     local name=$1 limit=$2 pattern=$3
     shift 4
     # shellcheck disable=SC2016
     run_case "$name" 1 "$pattern" -- \
-        bash -c 'trap "" XFSZ && ulimit -f "$0" || { echo "cannot set ulimit -f $0" >&2; exit 99; }; exec "$@"' \
+        bash -c 'trap - XFSZ && ulimit -f "$0" || { echo "cannot set ulimit -f $0" >&2; exit 99; }; exec "$@"' \
         "$limit" "$@"
 }
 

@@ -125,7 +125,7 @@ void write_text_output(const std::string& path, const std::function<bool(std::FI
     if (file) file->commit();
 }
 
-void check_output_writable(const std::string& output) {
+void check_output_writable(const std::string& output, const std::string& option) {
     if (output.empty() || output == "-") return;
     check_unambiguous_output(output);
     const DatasetSpec spec = split_dataset_spec(output);
@@ -133,7 +133,7 @@ void check_output_writable(const std::string& output) {
     const std::string file = follow_links(file_part(output));
     if (is_special_file(file)) {
         if (access(file.c_str(), W_OK) == 0) return;
-        throw Error(describe("cannot write output", output, std::strerror(errno), "choose another -o"));
+        throw Error(describe("cannot write output", output, std::strerror(errno), "choose another " + option));
     }
     struct stat existing {};
     if (stat(file.c_str(), &existing) == 0 && S_ISDIR(existing.st_mode)) {
@@ -152,7 +152,7 @@ void check_output_writable(const std::string& output) {
         const int error = errno;
         throw Error(describe("cannot write output", output,
                              "cannot create a file in directory " + directory + ": " + std::strerror(error),
-                             "create the directory or choose another -o"));
+                             "create the directory or choose another " + option));
     }
     close(fd);
     std::remove(buffer.data());

@@ -2,14 +2,24 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 
+#include <sys/stat.h>
+
+#include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
 
 namespace scorekit {
 
 std::string exact_text(double value) {
+    // The shortest of 15, 16 or 17 significant digits that reads back to `value`, so that a
+    // mismatch message shows 0.3 as the user typed it rather than 0.29999999999999999.
     char text[32];
-    std::snprintf(text, sizeof(text), "%.17g", value);
+    for (int digits = 15; digits <= 17; ++digits) {
+        std::snprintf(text, sizeof(text), "%.*g", digits, value);
+        if (std::strtod(text, nullptr) == value) break;
+    }
     return text;
 }
 
@@ -23,6 +33,32 @@ std::string checksum_text(const std::vector<const RowMatrix*>& matrices) {
     char text[17];
     std::snprintf(text, sizeof(text), "%016" PRIx64, hash);
     return text;
+}
+
+std::string model_checksum_text(const std::string& model) {
+    // Only a regular file is read, because the model loader has already consumed a FIFO and
+    // reading it again would block.
+    struct stat status {};
+    if (stat(model.c_str(), &status) != 0 || !S_ISREG(status.st_mode)) return "none";
+    std::ifstream file(model, std::ios::binary);
+    if (!file) return "none";
+    std::uint64_t hash = 1469598103934665603ULL;
+    char buffer[65536];
+    while (file.read(buffer, sizeof(buffer)) || file.gcount() > 0) {
+        for (std::streamsize i = 0; i < file.gcount(); ++i) {
+            hash = (hash ^ static_cast<unsigned char>(buffer[i])) * 1099511628211ULL;
+        }
+    }
+    char text[17];
+    std::snprintf(text, sizeof(text), "%016" PRIx64, hash);
+    return text;
+}
+
+void check_checkpoint_format(const std::string& path, const std::string& tool) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file || has_hdf5_signature(path)) return;
+    throw Error(describe("cannot resume from", path, "not an HDF5 file",
+                         "give a checkpoint written by " + tool + " (OUTPUT.ckpt)"));
 }
 
 void write_checkpoint_settings(Hdf5Writer& file, const std::string& group, const CheckpointSettings& settings) {

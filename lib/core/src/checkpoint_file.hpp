@@ -14,12 +14,21 @@ namespace scorekit {
 // (name, value) of each option that decides the results, values as exact text.
 using CheckpointSettings = std::vector<std::pair<std::string, std::string>>;
 
-// A double as text that reads back to the same value.
+// A double as the shortest text (at most 17 significant digits) that reads back to the same value.
 std::string exact_text(double value);
 
 // FNV-1a over the bytes of the matrices, as 16 hex digits, so that a checkpoint is used only
 // with the data it was written for.
 std::string checksum_text(const std::vector<const RowMatrix*>& matrices);
+
+// FNV-1a over the bytes of the model file `model`, as 16 hex digits, so that a model retrained
+// under the same name is not mixed with the checkpoint of the old one; "none" when `model` is
+// not a readable regular file (an analytic specification such as gaussian:mean=0;cov=1).
+std::string model_checksum_text(const std::string& model);
+
+// Throws Error naming the checkpoint `path` when it exists but is not an HDF5 file, with a hint
+// to give a checkpoint that `tool` wrote, where Hdf5Reader's hint is about point files.
+void check_checkpoint_format(const std::string& path, const std::string& tool);
 
 void write_checkpoint_settings(Hdf5Writer& file, const std::string& group, const CheckpointSettings& settings);
 

@@ -126,6 +126,7 @@ Eigen::Index read_checkpoint(const GeodesicCheckpointPlan& plan, const std::stri
 
 void check_resume(const GeodesicCheckpointPlan& plan, const RowMatrix& starts, const RowMatrix& ends) {
     if (plan.resume.empty()) return;
+    check_checkpoint_format(plan.resume, "geodesic");
     check_checkpoint(Hdf5Reader(plan.resume), plan, pairs_checksum(starts, ends), starts.rows());
 }
 

@@ -148,6 +148,7 @@ GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const Sc
     plan.every = o.checkpoint_every;
     plan.keep_paths = keep_paths;
     plan.settings = {{"model", o.model},
+                     {"model_checksum", model_checksum_text(o.model)},
                      {"metric", to_string(metric.kind())},
                      {"lambda", exact_text(metric.lambda())},
                      {"beta", exact_text(metric.beta())},
@@ -170,7 +171,7 @@ GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const Sc
     }
     check_distinct_files({{"--checkpoint", plan.path}, {"--output", output}, {"--paths", o.paths}},
                          {{"--model", o.model}, {"--pairs", o.pairs}, {"--all-pairs", o.all_pairs}});
-    check_output_writable(plan.path);
+    check_output_writable(plan.path, "--checkpoint");
     // SIGINT and SIGTERM now stop the run after the current chunk, with a checkpoint.
     catch_interrupts();
     return plan;
@@ -415,7 +416,7 @@ void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
     check_no_dataset(o.paths, "--paths");
     check_distinct_files({{"--output", o.common.output}, {"--paths", o.paths}},
                          {{"--model", o.model}, {"--pairs", o.pairs}, {"--all-pairs", o.all_pairs}});
-    check_output_writable(o.paths);  // before the solve, as run_tool does for -o
+    check_output_writable(o.paths, "--paths");  // before the solve, as run_tool does for -o
     model.require_dimension(o.model);
     MetricOptions settings = o.settings;
     settings.kind = parse_metric_kind(o.metric);

@@ -43,6 +43,7 @@ void write_langevin_checkpoint(const std::string& path, const CheckpointSettings
 }
 
 LangevinState read_langevin_checkpoint(const std::string& path, const CheckpointSettings& settings) {
+    check_checkpoint_format(path, "langevin");
     Hdf5Reader file(path);
     if (!file.exists(kGroup) || !file.has_attribute(kGroup, "step") || !file.exists(std::string(kGroup) + "/streams")) {
         throw Error(describe("cannot resume from", path, "no /checkpoint group with a sampler state",

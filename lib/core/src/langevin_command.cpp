@@ -46,12 +46,15 @@ void write_samples(const LangevinCommandOptions& o, const std::string& output, c
     file.commit();
 }
 
-// The options and data that decide the samples, for comparing a checkpoint with the run.
+// The options and data that decide the samples, for comparing a checkpoint with the run. The
+// values appear in mismatch messages, so unset options read as what they stand for.
 CheckpointSettings checkpoint_settings(const LangevinCommandOptions& o, const LangevinOptions& sampler,
                                        const RowMatrix& initial) {
     std::string levels;
     for (double level : sampler.levels) levels += (levels.empty() ? "" : ",") + exact_text(level);
+    if (levels.empty()) levels = "the model's levels";
     return {{"model", o.model},
+            {"model_checksum", model_checksum_text(o.model)},
             {"method", to_string(sampler.method)},
             {"seed", std::to_string(sampler.seed)},
             {"chains", std::to_string(sampler.chains)},
@@ -60,7 +63,7 @@ CheckpointSettings checkpoint_settings(const LangevinCommandOptions& o, const La
             {"step_size", exact_text(sampler.step_size)},
             {"burn_in", std::to_string(sampler.burn_in)},
             {"thin", std::to_string(sampler.thin)},
-            {"sigma", exact_text(sampler.sigma)},
+            {"sigma", sampler.sigma >= 0 ? exact_text(sampler.sigma) : std::string("the model's default")},
             {"levels", levels},
             {"denoise", sampler.denoise ? "true" : "false"},
             {"init", initial.size() ? checksum_text({&initial}) : std::string("drawn")}};
@@ -147,7 +150,7 @@ void run_langevin(const LangevinCommandOptions& o) {
     bool written = false;
     if (!checkpoint.empty()) {
         check_distinct_files({{"--checkpoint", checkpoint}, {"--output", output}}, {{"--model", o.model}, {"--init", o.init}});
-        check_output_writable(checkpoint);
+        check_output_writable(checkpoint, "--checkpoint");
         catch_interrupts();
         checkpointing.every = o.checkpoint_every;
         checkpointing.save = [&](const LangevinState& state, bool interrupted) {

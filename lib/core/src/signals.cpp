@@ -58,6 +58,11 @@ void install_signal_handlers(const std::string& tool) {
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
     sigaction(SIGHUP, &action, nullptr);
+
+    // A write past the file size limit (ulimit -f) would otherwise end the process silently
+    // with SIGXFSZ and leave a temporary file behind. With the signal ignored, the write fails
+    // with EFBIG, which the output and checkpoint writers report as they report a full disk.
+    ::signal(SIGXFSZ, SIG_IGN);
 }
 
 void catch_interrupts() { g_catch.store(true); }
