@@ -6,6 +6,7 @@
 #include "checkpoint_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
+#include "scorekit/log.hpp"
 #include "scorekit/signals.hpp"
 
 namespace scorekit {
@@ -136,7 +137,12 @@ GeodesicBatch solve_with_checkpoints(const ScoreMetric& metric, const RowMatrix&
     const Eigen::Index pairs = starts.rows();
     const std::string checksum = pairs_checksum(starts, ends);
     GeodesicBatch batch = empty_batch(pairs, solver.nodes, metric.dim(), plan.keep_paths);
-    Eigen::Index done = plan.resume.empty() ? 0 : read_checkpoint(plan, checksum, batch);
+    Eigen::Index done = 0;
+    if (!plan.resume.empty()) {
+        done = read_checkpoint(plan, checksum, batch);
+        log_info("resuming from " + plan.resume + ": " + std::to_string(done) + " of " + std::to_string(pairs) +
+                 " pairs already solved");
+    }
     Eigen::Index saved = done;
     // The first report sets where the progress rate starts counting.
     if (progress) progress(done, pairs);

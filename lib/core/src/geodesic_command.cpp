@@ -188,7 +188,6 @@ GeodesicBatch solve_with_progress(const ScoreMetric& metric, const RowMatrix& st
     // to thousands of lines for a distance matrix. With -v, a line after every chunk.
     const double interval = verbosity() >= Verbosity::verbose ? 0.0 : 10.0;
     Progress progress("geodesics", static_cast<std::uint64_t>(pairs), interval);
-    if (!plan.resume.empty()) log_info("resuming from " + plan.resume);
     GeodesicBatch batch = solve_with_checkpoints(metric, starts, ends, solver, plan, [&](std::int64_t done, std::int64_t total) {
         if (done < total) progress.update(static_cast<std::uint64_t>(done));
     });
