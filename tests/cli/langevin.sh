@@ -150,6 +150,14 @@ run_case "shard 1/2" 0 'shard 1/2: chains \[2, 5\) of 5' -- "$L" -m 'gaussian:me
     --seed 3 --shard 1/2
 [ "$(head -n 1 "$WORK/out")" = "# shard 1/2: chains [2, 5) of 5" ] || fail "shard 1/2: first line is not the shard comment"
 tail -n 3 "$WORK/all.tsv" | cmp -s - <(grep -v '^#' "$WORK/out") || fail "shard 1/2: rows differ from chains 2-4 of the whole run"
+# Options of another method are usage errors rather than silently ignored.
+run_case "denoise with ula" 2 'invalid option "--denoise": it applies to --method annealed only' -- \
+    "$L" -m 'gaussian:mean=0;cov=1' --denoise
+expect_one_line_error "denoise with ula"
+for option in "--burn-in 5" "--thin 2" "--sigma 0.1"; do
+    run_case "annealed $option" 2 "invalid option \"${option% *}\": it applies to --method ula and mala only" -- \
+        "$L" -m 'gaussian:mean=0;cov=1' --method annealed --sigma-max 2 --sigma-min 0.1 $option
+done
 run_case "empty shard" 2 'gets none of the 2 chains' -- "$L" -m 'gaussian:mean=0;cov=1' --chains 2 --shard 0/3
 expect_one_line_error "empty shard"
 run_case "bad shard" 2 'invalid --shard "2/2"' -- "$L" -m 'gaussian:mean=0;cov=1' --shard 2/2

@@ -112,6 +112,16 @@ void check_options(const ScoreModel& model, const LangevinOptions& o, const RowM
                                       " steps after burn-in",
                                   "use more --steps or a smaller --thin"));
     }
+    // Options of the other methods would be ignored without a word.
+    if (o.method != LangevinMethod::annealed && o.denoise) {
+        throw UsageError(describe("invalid option", "--denoise", "it applies to --method annealed only",
+                                  "remove it, or use --method annealed"));
+    }
+    if (o.method == LangevinMethod::annealed && (o.burn_in > 0 || o.thin > 0 || o.sigma >= 0)) {
+        const char* option = o.burn_in > 0 ? "--burn-in" : o.thin > 0 ? "--thin" : "--sigma";
+        throw UsageError(describe("invalid option", option, "it applies to --method ula and mala only",
+                                  "remove it; annealed keeps the final state of every chain"));
+    }
     if (initial.size() && (initial.rows() != o.chains || initial.cols() != model.dim())) {
         throw UsageError(describe("invalid initial points",
                                   std::to_string(initial.rows()) + "x" + std::to_string(initial.cols()),
