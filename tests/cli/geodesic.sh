@@ -93,11 +93,7 @@ for i in range(300): print(round(random.uniform(-3, 3), 3), round(random.uniform
 run_case "uninterrupted" 0 "" -- "$exe" -m "$gmm" --all-pairs "$WORK/many.txt" --nodes 21 -o "$WORK/whole.h5"
 "$exe" -m "$gmm" --all-pairs "$WORK/many.txt" --nodes 21 -o "$WORK/parts.h5" --checkpoint-every 2000 \
     < /dev/null 2> "$WORK/err" &
-pid=$!
-for _ in $(seq 600); do [ -e "$WORK/parts.h5.ckpt" ] && break; sleep 0.05; done
-kill -TERM "$pid"
-wait "$pid"
-status=$?
+signal_when TERM $! test -e "$WORK/parts.h5.ckpt"
 [ "$status" -eq 130 ] || fail "interrupted: exit status $status, expected 130: $(cat "$WORK/err")"
 grep -Eq 'interrupted after [0-9]+ of 44850 pairs: checkpoint written to .*parts.h5.ckpt; continue with --resume' \
     "$WORK/err" || fail "interrupted: no checkpoint message: $(cat "$WORK/err")"

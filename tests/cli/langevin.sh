@@ -183,11 +183,7 @@ mkdir -p "$WORK/sig"
 mala=(-m 'gmm:weights=0.3,0.7;means=-2,0/2,0;covs=1' --method mala --chains 500 --steps 20000 --thin 1000)
 run_case "uninterrupted mala" 0 "" -- "$L" "${mala[@]}" --seed 4 -o "$WORK/whole.h5"
 "$L" "${mala[@]}" --seed 4 -o "$WORK/sig/run.h5" --checkpoint-every 2000 < /dev/null 2> "$WORK/sig.err" &
-pid=$!
-for _ in $(seq 600); do [ -e "$WORK/sig/run.h5.ckpt" ] && break; sleep 0.05; done
-kill -INT "$pid"
-wait "$pid"
-status=$?
+signal_when INT $! test -e "$WORK/sig/run.h5.ckpt"
 [ "$status" -eq 130 ] || fail "SIGINT with checkpoint: exit status $status, expected 130: $(cat "$WORK/sig.err")"
 grep -Eq '^langevin: sampling interrupted after step [0-9]+ of 20000: checkpoint written to .*run.h5.ckpt; continue with --resume .*run.h5.ckpt$' \
     "$WORK/sig.err" || fail "SIGINT with checkpoint: no checkpoint line: $(head -c 400 "$WORK/sig.err")"
@@ -230,11 +226,7 @@ mkdir -p "$WORK/retrain"
 cp "$WORK/model-a.h5" "$WORK/retrain/model.h5"
 "$L" -m "$WORK/retrain/model.h5" --chains 100 --steps 10000000 -o "$WORK/retrain/run.h5" --checkpoint-every 1000 \
     < /dev/null 2> /dev/null &
-pid=$!
-for _ in $(seq 600); do [ -e "$WORK/retrain/run.h5.ckpt" ] && break; sleep 0.05; done
-kill -INT "$pid"
-wait "$pid"
-status=$?
+signal_when INT $! test -e "$WORK/retrain/run.h5.ckpt"
 [ "$status" -eq 130 ] || fail "SIGINT before the model changed: exit status $status, expected 130"
 cp "$WORK/model-b.h5" "$WORK/retrain/model.h5"
 run_case "resume with a replaced model file" 2 'cannot resume from ".*run.h5.ckpt": model_checksum is [0-9a-f]{16} but the checkpoint has [0-9a-f]{16};' -- \

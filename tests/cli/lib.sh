@@ -76,6 +76,18 @@ expect_one_line_error() {
     [ "$lines" -eq 1 ] || fail "$name: expected one stderr line, got $lines: $(head -c 400 "$WORK/err")"
 }
 
+# signal_when SIGNAL PID TEST...: runs the test command TEST every 0.05 s, for up to 30 s, until
+# it succeeds, then sends SIGNAL to the background job PID and waits for it. Sets `status` to the
+# job's exit status.
+signal_when() {
+    local signal=$1 pid=$2
+    shift 2
+    for _ in $(seq 600); do "$@" && break; sleep 0.05; done
+    kill "-$signal" "$pid"
+    wait "$pid"
+    status=$?
+}
+
 expect_no_file() {
     local name=$1 path=$2
     [ ! -e "$path" ] || fail "$name: output $path exists after a failed run"
