@@ -326,15 +326,8 @@ mkdir -p "$WORK/sig"
 for _ in $(seq 1 40); do cat "$WORK/wiki.txt"; done > "$WORK/sig-wiki.txt"
 "$exe" train-classifier --wiki "$WORK/sig-wiki.txt" --cc "$WORK/cc.txt" --dim 4 --epoch 100000 \
     -o "$WORK/sig/ref.bin" 2> "$WORK/sig.err" &
-pid=$!
-for _ in $(seq 1 300); do
-    ls "$WORK"/sig/.ref.bin.train.txt.tmp.* > /dev/null 2>&1 && break
-    sleep 0.1
-done
-sleep 0.2
-kill -INT "$pid"
-wait "$pid"
-status=$?
+training_text_exists() { compgen -G "$WORK/sig/.ref.bin.train.txt.tmp.*" > /dev/null; }
+signal_when INT $! training_text_exists
 [ "$status" -eq 130 ] || fail "train-classifier SIGINT: exit status $status, expected 130: $(tail -2 "$WORK/sig.err")"
 [ -z "$(ls -A "$WORK/sig")" ] || fail "train-classifier SIGINT: files left behind: $(ls -A "$WORK/sig")"
 # The output directory is checked before the work.
