@@ -212,7 +212,8 @@ grep -h 'acceptance rate' "$WORK/err" > "$WORK/rate-resumed"
 "$L" "${mala[@]}" --seed 4 -o "$WORK/whole2.h5" 2>&1 | grep -h 'acceptance rate' | cmp -s - "$WORK/rate-resumed" ||
     fail "resume: acceptance counts differ from the uninterrupted run"
 [ "$(ls -A "$WORK/sig")" = "run.h5" ] || fail "resume: the checkpoint was not removed: $(ls -A "$WORK/sig")"
-# A model file replaced under the same name (a retrained model) cannot continue the old run.
+# A model file replaced under the same name (a retrained model) cannot continue the old run. The
+# model file is compared by contents, not by how its path is written (./model.h5 here).
 /usr/bin/python3 -c '
 import h5py, sys
 for path, mean in ((sys.argv[1], 0.0), (sys.argv[2], 1.0)):
@@ -230,7 +231,7 @@ signal_when INT $! test -e "$WORK/retrain/run.h5.ckpt"
 [ "$status" -eq 130 ] || fail "SIGINT before the model changed: exit status $status, expected 130"
 cp "$WORK/model-b.h5" "$WORK/retrain/model.h5"
 run_case "resume with a replaced model file" 2 'cannot resume from ".*run.h5.ckpt": model_checksum is [0-9a-f]{16} but the checkpoint has [0-9a-f]{16};' -- \
-    "$L" -m "$WORK/retrain/model.h5" --chains 100 --steps 10000000 -o "$WORK/retrain/run.h5" --checkpoint-every 1000 --resume "$WORK/retrain/run.h5.ckpt"
+    "$L" -m "$WORK/retrain/./model.h5" --chains 100 --steps 10000000 -o "$WORK/retrain/run.h5" --checkpoint-every 1000 --resume "$WORK/retrain/run.h5.ckpt"
 expect_one_line_error "resume with a replaced model file"
 # A checkpoint beyond the file size limit fails like one on a full disk: one error line, status
 # 1, and neither the output nor a temporary checkpoint left behind.

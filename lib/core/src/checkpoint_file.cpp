@@ -35,6 +35,11 @@ std::string checksum_text(const std::vector<const RowMatrix*>& matrices) {
     return text;
 }
 
+std::string model_identity_text(const std::string& model) {
+    struct stat status {};
+    return stat(model.c_str(), &status) == 0 && S_ISREG(status.st_mode) ? "a model file" : model;
+}
+
 std::string model_checksum_text(const std::string& model) {
     // Only a regular file is read, because the model loader has already consumed a FIFO and
     // reading it again would block.

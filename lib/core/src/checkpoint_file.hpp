@@ -21,6 +21,11 @@ std::string exact_text(double value);
 // with the data it was written for.
 std::string checksum_text(const std::vector<const RowMatrix*>& matrices);
 
+// The model as a checkpoint compares it: the spec of an analytic model, or "a model file" for a
+// file, which model_checksum_text compares by contents, so that another spelling of its path
+// (./model.h5) resumes the run too.
+std::string model_identity_text(const std::string& model);
+
 // FNV-1a over the bytes of the model file `model`, as 16 hex digits, so that a model retrained
 // under the same name is not mixed with the checkpoint of the old one; "none" when `model` is
 // not a readable regular file (an analytic specification such as gaussian:mean=0;cov=1).

@@ -147,7 +147,7 @@ GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const Sc
     plan.resume = o.resume;
     plan.every = o.checkpoint_every;
     plan.keep_paths = keep_paths;
-    plan.settings = {{"model", o.model},
+    plan.settings = {{"model", model_identity_text(o.model)},
                      {"model_checksum", model_checksum_text(o.model)},
                      {"metric", to_string(metric.kind())},
                      {"lambda", exact_text(metric.lambda())},

@@ -53,7 +53,7 @@ CheckpointSettings checkpoint_settings(const LangevinCommandOptions& o, const La
     std::string levels;
     for (double level : sampler.levels) levels += (levels.empty() ? "" : ",") + exact_text(level);
     if (levels.empty()) levels = "the model's levels";
-    return {{"model", o.model},
+    return {{"model", model_identity_text(o.model)},
             {"model_checksum", model_checksum_text(o.model)},
             {"method", to_string(sampler.method)},
             {"seed", std::to_string(sampler.seed)},
