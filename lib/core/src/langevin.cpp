@@ -118,7 +118,9 @@ void check_options(const ScoreModel& model, const LangevinOptions& o, const RowM
                                   "remove it, or use --method annealed"));
     }
     if (o.method == LangevinMethod::annealed && (o.burn_in > 0 || o.thin > 0 || o.sigma >= 0)) {
-        const char* option = o.burn_in > 0 ? "--burn-in" : o.thin > 0 ? "--thin" : "--sigma";
+        std::string option = "--sigma";
+        if (o.thin > 0) option = "--thin";
+        if (o.burn_in > 0) option = "--burn-in";
         throw UsageError(describe("invalid option", option, "it applies to --method ula and mala only",
                                   "remove it; annealed keeps the final state of every chain"));
     }
@@ -177,6 +179,10 @@ double mala_log_acceptance(const Vector& x, const Vector& y, const Vector& sx, c
 
 namespace {
 
+// Returns the states that ULA and MALA keep per chain: every thin-th step after burn-in, or the
+// final state alone for thin = 0.
+std::int64_t kept_per_chain(const LangevinOptions& o) { return o.thin == 0 ? 1 : (o.steps - o.burn_in) / o.thin; }
+
 // Throws Error where a state to resume from does not fit the run's chains, dimension and kept
 // samples.
 void check_resume_state(const LangevinState& state, Eigen::Index chains, Eigen::Index dim, Eigen::Index kept_rows) {
@@ -213,8 +219,7 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
     RowMatrix z(n, d), noise(n, d);
     const LangevinState* resume = checkpointing.resume;
     if (resume) {
-        const Eigen::Index kept_rows = o.method == LangevinMethod::annealed ? 0
-                                       : (o.thin == 0 ? 1 : (o.steps - o.burn_in) / o.thin) * n;
+        const Eigen::Index kept_rows = o.method == LangevinMethod::annealed ? 0 : kept_per_chain(o) * n;
         check_resume_state(*resume, n, d, kept_rows);
         z = resume->z;
         for (Eigen::Index c = 0; c < n; ++c) streams[c].restore(resume->streams[c]);
@@ -234,8 +239,8 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
         if (!checkpointing.save || done == total) return;
         const bool interrupted = interrupt_requested();
         if (!interrupted && !(checkpointing.every > 0 && done % checkpointing.every == 0)) return;
-        // NOTE: the state holds every sample kept so far, so periodic checkpoints of a run that
-        // keeps many rewrite them all each time (I/O quadratic in the run length).
+        // NOTE: the state contains every sample kept so far, so periodic checkpoints of a run
+        // that keeps many rewrite them all each time (I/O quadratic in the run length).
         LangevinState state;
         state.step = done;
         state.z = z;
@@ -277,7 +282,7 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
     }
 
     const double eps = o.step_size;
-    const std::int64_t kept = o.thin == 0 ? 1 : (o.steps - o.burn_in) / o.thin;
+    const std::int64_t kept = kept_per_chain(o);
     result.kept_per_chain = kept;
     RowMatrix samples_z(kept * n, d);
     std::int64_t next_row = 0;
