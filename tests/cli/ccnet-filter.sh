@@ -186,7 +186,7 @@ run_case "missing hash group" 1 "hash file not found" -- "$exe" mine --shard 1/2
 expect_one_line_error "missing hash group"
 run_case "missing input" 1 "cannot open" -- "$exe" hash "$WORK/none.wet.gz" -o "$WORK/none.bin"
 expect_no_file "missing input" "$WORK/none.bin"
-# cc_net downloads the URLs of a path list; the error tells that ccnet-filter reads local files.
+# cc_net downloads the URLs of a path list, so the error says that ccnet-filter reads local files.
 run_case "URL as input" 1 'cannot open "https://data.commoncrawl.org/x.warc.wet.gz": No such file or directory; ccnet-filter reads local files, so download' -- \
     "$exe" hash "https://data.commoncrawl.org/x.warc.wet.gz" -o "$WORK/url.bin"
 # Standard input can be read once; a second `-` would pass as an empty file.

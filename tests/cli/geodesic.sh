@@ -84,9 +84,9 @@ done
 /usr/bin/python3 "$SRC/share/slurm/merge-shards.py" distances -o "$WORK/merged.tsv" "$WORK"/shard-{0,1,2,3}.tsv ||
     fail "merge of chunked shards failed"
 cmp -s "$WORK/merged.tsv" "$WORK/one-batch.tsv" || fail "merged chunked shards differ from one batch"
-# Checkpoints: 300 points (44,850 pairs, a few seconds) stopped by SIGTERM once the first
-# periodic checkpoint exists, then resumed, give the distances of an uninterrupted run; the
-# checkpoint is removed at the end. A resume with other settings is a usage error.
+# Checkpoints: 300 points (44,850 pairs, a few seconds) are stopped by SIGTERM once the first
+# periodic checkpoint exists, then resumed. They give the distances of an uninterrupted run, and
+# the checkpoint is removed at the end. A resume with other settings is a usage error.
 /usr/bin/python3 -c 'import random
 random.seed(3)
 for i in range(300): print(round(random.uniform(-3, 3), 3), round(random.uniform(-2, 2), 3))' > "$WORK/many.txt"

@@ -127,9 +127,9 @@ TEST_CASE("fastText model trained on real text labels held-out text", "[text][li
 
 TEST_CASE("fastText predictions equal fastText's predictLine", "[text][lid]") {
     // The identifier computes the hidden layer itself (with prefetching) and reads plain models
-    // in place without fastText's loader; its results must be those of fastText's own
-    // predictLine for every output layer, and for the models that fastText loads (word n-grams,
-    // quantised).
+    // in place without fastText's loader. Its results must be those of fastText's own
+    // predictLine for every output layer, and also for the models that fastText loads (word
+    // n-grams, quantised).
     text_test::TempDir dir;
     train_model(dir, fasttext::loss_name::softmax, "softmax");
     train_model(dir, fasttext::loss_name::hs, "hs", 1, true);

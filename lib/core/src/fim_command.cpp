@@ -420,9 +420,9 @@ void take_shard(const FimOptions& o, Request& request, FisherRecord& record, Row
 
 }  // namespace
 
-// NOTE: unlike langevin and geodesic, fim writes no checkpoint: a signal loses the sums of the
-// batches done. A long run is split with --shard (each task restarts alone); resuming within a
-// process would need each engine's accumulators saved and restored in their summation order.
+// NOTE: unlike langevin and geodesic, fim writes no checkpoint, so a signal loses the sums of the
+// batches done. A long run is split with --shard, and a lost task restarts alone. Resuming within
+// a process would need each engine's accumulators saved and restored in their summation order.
 void run_fim(const FimOptions& o) {
     // The batched path allocates temporaries of a few MB per batch. glibc serves those with mmap and
     // returns them at once, so every batch paid page faults again; keeping them in the heap made

@@ -247,9 +247,9 @@ private:
     // Copies the input matrix into memory backed by transparent huge pages where the kernel
     // allows them (madvise mode). Rows are read at random from a matrix of about 128 MB
     // (lid.176), so with 4 KiB pages nearly every row read also misses the TLB. The source pages
-    // (fastText's copy, or the mapped file's) are then returned to the kernel: with the fast
-    // path nothing reads them again (only predictLine would, and it runs only without loss_),
-    // and a mapped page read later is simply read again from the page cache. Copying costs less
+    // (fastText's copy, or the mapped file's) are then returned to the kernel, because the fast
+    // path never reads them again. Only predictLine would, and it runs only without loss_. A
+    // mapped page that is read later comes again from the page cache. Copying costs less
     // than collapsing the pages in place (MADV_COLLAPSE), which took 0.3 to 0.4 s here.
     void copy_rows_to_huge_pages() const {
         constexpr std::uintptr_t kHugePage = std::uintptr_t(2) << 20;
@@ -278,11 +278,11 @@ private:
         rows_.store(reinterpret_cast<const unsigned char*>(rows_copy_.get()), std::memory_order_release);
     }
 
-    // The rows of a mapped model are read in place until this process has read as many as the
-    // matrix holds, and then copied into huge pages once, by the thread that crossed the mark
-    // while the others go on reading in place. A short run (a small shard) thus skips the copy,
-    // whose page zeroing took 0.05 to 1.1 s of system time per process here, and a long one
-    // soon reads without TLB misses, which cost about 1 s of user time over 240 MB of WET.
+    // Copies the rows of a mapped model into huge pages once this process has read as many rows
+    // as the matrix has. The thread that crosses the mark copies them, and the others go on
+    // reading in place. A short run (a small shard) thus skips the copy, whose page zeroing took
+    // 0.05 to 1.1 s of system time per process here. A long run soon reads without TLB misses,
+    // which cost about 1 s of user time over 240 MB of WET.
     void count_rows_read(std::size_t rows) const {
         if (promote_after_ == 0) return;
         if (rows_read_.fetch_add(static_cast<std::int64_t>(rows), std::memory_order_relaxed) + static_cast<std::int64_t>(rows) <

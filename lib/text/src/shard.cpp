@@ -18,7 +18,7 @@ std::vector<std::string> shard_slice(const std::vector<std::string>& items, Shar
 }
 
 std::vector<std::string> read_path_list(const std::string& path) {
-    // zlib opens a directory and fails only on the first read, with a message about corrupt data.
+    // LineReader rejects a directory too, but this message names --paths and what it should list.
     struct stat info{};
     if (path != "-" && ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
         throw Error(describe("cannot read --paths", path, "it is a directory",

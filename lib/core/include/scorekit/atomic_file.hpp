@@ -59,7 +59,7 @@ void check_distinct_files(const std::vector<FileArgument>& outputs, const std::v
 // Names may carry a dataset suffix (see split_dataset_spec); an invalid dataset path throws
 // UsageError. So does an ambiguous name: an existing file such as "x.h5:name", which the output
 // would replace, whose name also reads as dataset /name of x.h5. `option` is the option that
-// named the file, which the message tells the user to change.
+// named the file, which the message asks the user to change.
 void check_output_writable(const std::string& output, const std::string& option = "-o");
 
 }  // namespace scorekit

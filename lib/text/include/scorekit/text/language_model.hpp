@@ -199,7 +199,7 @@ private:
     std::string tokenizer_pattern_, model_pattern_;
     std::mutex mutex_;
     // Models by their (tokenizer, model) paths, so that languages whose patterns expand to the
-    // same files share one copy; and each language's entry there (null: no models).
+    // same files share one copy. loaded_ maps each language to its entry there (null: no models).
     std::map<std::pair<std::string, std::string>, std::unique_ptr<LanguageModels>> by_path_;
     std::map<std::string, const LanguageModels*> loaded_;
 };

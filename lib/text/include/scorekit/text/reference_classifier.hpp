@@ -33,7 +33,7 @@ struct ClassifierTraining {
     double learning_rate = 0.1;
     int word_ngrams = 2;
     int dimension = 100;
-    // Hash buckets of the word n-gram features: the model holds (words + buckets) * dimension
+    // Hash buckets of the word n-gram features. The model has (words + buckets) * dimension
     // floats, 800 MB at fastText's default of 2 million and dimension 100.
     int buckets = 2000000;
     int seed = 0;
