@@ -103,6 +103,7 @@ ref-threshold above 1|invalid --ref-threshold "2": must be in \[0, 1\]|mine --re
 batch 0|invalid --batch "0": must be a whole number from 1|hash --batch 0 x -o y
 batch overflow|invalid --batch "99999999999"|hash --batch 99999999999 x -o y
 dim 0|invalid --dim "0"|train-classifier --dim 0 --wiki x --cc y -o z
+bucket 0|invalid --bucket "0": must be a whole number from 1|train-classifier --bucket 0 --wiki x --cc y -o z
 lr negative|invalid --lr "-1": must be positive|train-classifier --lr -1 --wiki x --cc y -o z
 compression 10|invalid --compression "10": must be a whole number from 1 to 9|mine --compression 10 --no-dedup x -o y
 CASES

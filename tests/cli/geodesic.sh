@@ -113,6 +113,9 @@ run_case "resume" 0 "resuming from .*parts.h5.ckpt: [0-9]+ of 44850 pairs alread
 h5diff "$WORK/whole.h5" "$WORK/parts.h5" /distances /distances || fail "resume: distances differ from the uninterrupted run"
 h5diff "$WORK/whole.h5" "$WORK/parts.h5" /converged /converged || fail "resume: converged flags differ"
 [ ! -e "$WORK/parts.h5.ckpt" ] || fail "resume: the checkpoint was not removed after the run"
+run_case "negative checkpoint interval" 2 'invalid --checkpoint-every "-1": must be a whole number of at least 0' -- \
+    "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --checkpoint-every -1
+expect_one_line_error "negative checkpoint interval"
 run_case "checkpoint with exp" 2 'invalid option "--checkpoint"' -- "$exe" -m "$normal" --exp --from 1,0 --velocity 0,1 \
     --checkpoint "$WORK/x.ckpt"
 run_case "batch size 0" 2 "--batch-size" -- "$exe" -m "$gmm" --from 1,0 --to 0,1 --batch-size 0

@@ -150,6 +150,9 @@ run_case "shard 1/2" 0 'shard 1/2: chains \[2, 5\) of 5' -- "$L" -m 'gaussian:me
     --seed 3 --shard 1/2
 [ "$(head -n 1 "$WORK/out")" = "# shard 1/2: chains [2, 5) of 5" ] || fail "shard 1/2: first line is not the shard comment"
 tail -n 3 "$WORK/all.tsv" | cmp -s - <(grep -v '^#' "$WORK/out") || fail "shard 1/2: rows differ from chains 2-4 of the whole run"
+run_case "negative checkpoint interval" 2 'invalid --checkpoint-every "-1": must be a whole number of at least 0' -- \
+    "$L" -m 'gaussian:mean=0;cov=1' --checkpoint-every -1
+expect_one_line_error "negative checkpoint interval"
 # Options of another method are usage errors rather than silently ignored.
 run_case "denoise with ula" 2 'invalid option "--denoise": it applies to --method annealed only' -- \
     "$L" -m 'gaussian:mean=0;cov=1' --denoise
