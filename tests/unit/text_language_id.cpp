@@ -172,6 +172,31 @@ TEST_CASE("fastText predictions equal fastText's predictLine", "[text][lid]") {
                 CHECK(got.score_percent == static_cast<int>(std::nearbyint(static_cast<double>(expected[0].first) * 100.0)));
             }
         }
+
+        // Tokens of every length from 1 to 60 bytes, each followed by one of fastText's
+        // separators other than the newline, then the same long token (more than the 44 bytes
+        // that the token cache keeps inline) three times.
+        const std::string separators(" \t\v\f\r\0", 6);
+        const std::string source = fixture_lines("ru")[3] + fixture_lines("zh")[4] + fixture_lines("en")[5];
+        REQUIRE(source.size() >= 120);
+        std::string mixed;
+        for (std::size_t length = 1; length <= 60; ++length) {
+            mixed += source.substr(length, length);
+            mixed += separators[length % separators.size()];
+        }
+        const std::string long_token = fixture_lines("zh")[5];
+        REQUIRE(long_token.find(' ') == std::string::npos);
+        REQUIRE(long_token.size() > 44);
+        for (const std::string& input : {mixed, mixed + long_token + " " + long_token + "\t" + long_token}) {
+            std::istringstream in(input + "\n");
+            std::vector<std::pair<fasttext::real, std::string>> expected;
+            reference.predictLine(in, expected, 1, 0.0);
+            REQUIRE(expected.size() == 1);
+            LanguagePrediction got = identifier->predict(input);
+            INFO(name << ": separators and long tokens");
+            CHECK(got.label == expected[0].second.substr(9));
+            CHECK(got.score_percent == static_cast<int>(std::nearbyint(static_cast<double>(expected[0].first) * 100.0)));
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 
 #include "scorekit/error.hpp"
 #include "fasttext_file.hpp"
+#include "fasttext_tokens.hpp"
 #include "scorekit/text/shard.hpp"
 
 namespace scorekit::text {
@@ -48,44 +49,6 @@ private:
         return code;
     }
 };
-
-// Calls `add(token)` for each token of `text` as Dictionary::getLine splits a line: runs of
-// bytes other than " \n\r\t\v\f\0", then the end-of-sentence token for the final newline.
-template <typename Add>
-void for_each_token(std::string_view text, Add&& add) {
-    std::size_t start = 0;
-    for (std::size_t i = 0; i <= text.size(); ++i) {
-        char c = i < text.size() ? text[i] : ' ';
-        bool space = c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f' || c == '\0';
-        if (!space) continue;
-        if (i > start) add(text.substr(start, i - start));
-        start = i + 1;
-    }
-    add(std::string_view(fasttext::Dictionary::EOS));
-}
-
-// A 64-bit hash of a token, 8 bytes per step, to pick a cache slot and to reject most other
-// tokens in it before their bytes are compared.
-std::uint64_t token_slot_hash(std::string_view token) {
-    constexpr std::uint64_t kMultiplier = 0x9E3779B97F4A7C15ULL;
-    std::uint64_t h = token.size() * kMultiplier;
-    std::size_t i = 0;
-    for (; i + 8 <= token.size(); i += 8) {
-        std::uint64_t word;
-        std::memcpy(&word, token.data() + i, 8);
-        h = (h ^ word) * kMultiplier;
-        h ^= h >> 29;
-    }
-    if (i < token.size()) {
-        std::uint64_t word = 0;
-        std::memcpy(&word, token.data() + i, token.size() - i);
-        h = (h ^ word) * kMultiplier;
-    }
-    h ^= h >> 32;
-    h *= kMultiplier;
-    h ^= h >> 29;
-    return h;
-}
 
 class FastTextIdentifier : public LanguageIdentifier {
 public:
@@ -292,6 +255,13 @@ private:
         if (!promoting_.exchange(true)) copy_rows_to_huge_pages();
     }
 
+    // Whether Dictionary::getLine would read `token` as a label (it starts with args_.label).
+    bool is_label(std::string_view token) const {
+        const std::string& label = args_.label;
+        return token.size() >= label.size() && (label.empty() || token[0] == label[0]) &&
+               token.compare(0, label.size(), label) == 0;
+    }
+
     // Appends the input ids of `text` plus a final newline as Dictionary::getLine does for a
     // supervised model whose wordNgrams is 1: label tokens are skipped and each word contributes
     // Dictionary::getSubwords(word). The ids of recent tokens are kept in a per-thread
@@ -307,7 +277,7 @@ private:
         thread_local std::vector<Slot> cache(kSlots);
 
         for_each_token(text, [&](std::string_view token) {
-            if (token.compare(0, args_.label.size(), args_.label) == 0) return;
+            if (is_label(token)) return;
             Slot& slot = cache[token_slot_hash(token) & (kSlots - 1)];
             if (slot.owner != instance_ || slot.token != token) {
                 slot.owner = instance_;
@@ -325,7 +295,7 @@ private:
     // 64-byte lines, so a hit reads adjacent cache lines only. For lid.176's 16 dimensions that
     // is 128 bytes and 2^18 slots (32 MiB per thread), with fewer slots for larger ones. A slot is
     // overwritten by the next token that hashes to it. Tokens longer than kInlineBytes bytes
-    // are summed without being cached.
+    // have a smaller table of their own (sum_rows_cached).
     struct SlotKey {
         std::uint64_t hash;
         std::uint32_t owner;  // instance_ of the identifier that filled the slot; 0 if empty
@@ -466,7 +436,18 @@ private:
             std::uint64_t hash;
         };
         thread_local std::vector<Token> tokens;
-        thread_local std::vector<fasttext::real> uncached;
+        // Long tokens, mostly text without spaces (Chinese, Japanese, Thai), cost a row per
+        // character n-gram, hundreds per token, and recur in boilerplate, so they get a
+        // direct-mapped table too, with their bytes on the heap.
+        struct LongSlot {
+            std::uint64_t hash = 0;
+            std::uint32_t owner = 0;
+            std::int32_t rows = 0;
+            std::string text;
+            std::vector<fasttext::real> sum;
+        };
+        constexpr std::size_t kLongSlots = 1 << 14;
+        thread_local std::vector<LongSlot> long_cache(kLongSlots);
         SumCache& cache = sum_cache();
         const std::int64_t dim = cache.dim;
         const auto owner = static_cast<std::uint32_t>(instance_);
@@ -474,11 +455,10 @@ private:
         // Hash every token first, so that the slots of the next ones can be prefetched.
         tokens.clear();
         for_each_token(text, [&](std::string_view token) {
-            if (token.compare(0, args_.label.size(), args_.label) == 0) return;
+            if (is_label(token)) return;
             tokens.push_back({token.data(), static_cast<std::uint32_t>(token.size()), token_slot_hash(token)});
         });
         std::fill(hidden, hidden + dim, fasttext::real(0));
-        uncached.resize(static_cast<std::size_t>(dim));
         std::int64_t rows = 0;
         constexpr std::size_t kAhead = 6;
         for (std::size_t i = 0; i < tokens.size(); ++i) {
@@ -488,15 +468,24 @@ private:
             }
             const Token& token = tokens[i];
             std::string_view text_of_token(token.data, token.length);
-            const fasttext::real* sum = uncached.data();
+            const fasttext::real* sum = nullptr;
             if (token.length > kInlineBytes) {
-                rows += sum_token_rows(text_of_token, uncached.data());
+                LongSlot& slot = long_cache[token.hash & (kLongSlots - 1)];
+                if (slot.hash != token.hash || slot.owner != owner || slot.text != text_of_token) {
+                    slot.sum.resize(static_cast<std::size_t>(dim));
+                    slot.rows = sum_token_rows(text_of_token, slot.sum.data());
+                    slot.hash = token.hash;
+                    slot.owner = owner;
+                    slot.text.assign(text_of_token);
+                }
+                rows += slot.rows;
+                sum = slot.sum.data();
             } else {
                 std::size_t slot = token.hash & cache.mask;
                 SlotKey& key = cache.key(slot);
                 fasttext::real* cached = cache.sum(slot);
                 if (key.hash != token.hash || key.owner != owner || key.length != token.length ||
-                    std::memcmp(key.text, token.data, token.length) != 0) {
+                    !same_bytes(key.text, token.data, token.length)) {
                     key.rows = sum_token_rows(text_of_token, cached);
                     key.hash = token.hash;
                     key.owner = owner;

@@ -1,0 +1,83 @@
+// The vectorised token scan and the short loads of the language identifier's token cache,
+// checked against plain byte-by-byte code on random text.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "fasttext_tokens.hpp"
+
+using namespace scorekit::text;
+
+namespace {
+
+// Dictionary::getLine's split, one byte at a time.
+std::vector<std::string> plain_tokens(const std::string& text) {
+    std::vector<std::string> tokens;
+    std::string token;
+    for (char c : text) {
+        if (is_token_separator(c)) {
+            if (!token.empty()) tokens.push_back(token);
+            token.clear();
+        } else {
+            token += c;
+        }
+    }
+    if (!token.empty()) tokens.push_back(token);
+    tokens.push_back(fasttext::Dictionary::EOS);
+    return tokens;
+}
+
+std::vector<std::string> scanned_tokens(const std::string& text) {
+    std::vector<std::string> tokens;
+    for_each_token(text, [&](std::string_view token) { tokens.emplace_back(token); });
+    return tokens;
+}
+
+}  // namespace
+
+TEST_CASE("the token scan splits as fastText's getLine", "[text][lid]") {
+    // Every byte value, with separators and their neighbours (0x08, 0x0E, 0x1F, 0x21) and
+    // bytes above 0x7F made frequent, at lengths around the 16-byte steps.
+    const std::string frequent("\x20\x09\x0A\x0B\x0C\x0D\x00\x08\x0E\x1F\x21\x80\xE4\xFFx", 15);
+    std::mt19937 rng(7);
+    for (int round = 0; round < 2000; ++round) {
+        const std::size_t size = static_cast<std::size_t>(round % 70);
+        std::string text;
+        for (std::size_t i = 0; i < size; ++i) {
+            text += rng() % 2 ? frequent[rng() % frequent.size()] : static_cast<char>(rng() % 256);
+        }
+        INFO("round " << round << ", " << size << " bytes");
+        REQUIRE(scanned_tokens(text) == plain_tokens(text));
+    }
+    CHECK(scanned_tokens("") == std::vector<std::string>{fasttext::Dictionary::EOS});
+    CHECK(scanned_tokens(std::string("a\0b", 3)) == std::vector<std::string>{"a", "b", fasttext::Dictionary::EOS});
+}
+
+TEST_CASE("short loads and byte comparisons of the token cache", "[text][lid]") {
+    std::mt19937 rng(11);
+    std::string bytes(64, '\0');
+    for (char& c : bytes) c = static_cast<char>(rng() % 256);
+    for (std::size_t length = 0; length < 8; ++length) {
+        std::uint64_t expected = 0;
+        std::memcpy(&expected, bytes.data() + 3, length);
+        INFO(length << " bytes");
+        CHECK(load_short(bytes.data() + 3, length) == expected);
+    }
+    // Equal copies compare equal; one changed byte anywhere makes them differ.
+    for (std::size_t length = 0; length <= 44; ++length) {
+        std::string a = bytes.substr(1, length), b = a;
+        INFO(length << " bytes");
+        CHECK(same_bytes(a.data(), b.data(), length));
+        CHECK(token_slot_hash(a) == token_slot_hash(b));
+        for (std::size_t at = 0; at < length; ++at) {
+            b[at] = static_cast<char>(b[at] ^ 0x40);
+            CHECK_FALSE(same_bytes(a.data(), b.data(), length));
+            CHECK(token_slot_hash(a) != token_slot_hash(b));
+            b[at] = a[at];
+        }
+    }
+}
