@@ -39,7 +39,7 @@ std::vector<std::string> scanned_tokens(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("the token scan splits as fastText's getLine", "[text][lid]") {
+TEST_CASE("token scan matches fastText getLine", "[text][lid]") {
     // Every byte value, with separators and their neighbours (0x08, 0x0E, 0x1F, 0x21) and
     // bytes above 0x7F made frequent, at lengths around the 16-byte steps.
     const std::string frequent("\x20\x09\x0A\x0B\x0C\x0D\x00\x08\x0E\x1F\x21\x80\xE4\xFFx", 15);
@@ -57,7 +57,7 @@ TEST_CASE("the token scan splits as fastText's getLine", "[text][lid]") {
     CHECK(scanned_tokens(std::string("a\0b", 3)) == std::vector<std::string>{"a", "b", fasttext::Dictionary::EOS});
 }
 
-TEST_CASE("short loads and byte comparisons of the token cache", "[text][lid]") {
+TEST_CASE("token cache short loads and compares", "[text][lid]") {
     std::mt19937 rng(11);
     std::string bytes(64, '\0');
     for (char& c : bytes) c = static_cast<char>(rng() % 256);
@@ -67,17 +67,18 @@ TEST_CASE("short loads and byte comparisons of the token cache", "[text][lid]") 
         INFO(length << " bytes");
         CHECK(load_short(bytes.data() + 3, length) == expected);
     }
-    // Equal copies compare equal; one changed byte anywhere makes them differ.
+    // Equal copies compare equal, and one changed byte anywhere makes them differ.
     for (std::size_t length = 0; length <= 44; ++length) {
-        std::string a = bytes.substr(1, length), b = a;
+        const std::string original = bytes.substr(1, length);
+        std::string changed = original;
         INFO(length << " bytes");
-        CHECK(same_bytes(a.data(), b.data(), length));
-        CHECK(token_slot_hash(a) == token_slot_hash(b));
+        CHECK(same_bytes(original.data(), changed.data(), length));
+        CHECK(token_slot_hash(original) == token_slot_hash(changed));
         for (std::size_t at = 0; at < length; ++at) {
-            b[at] = static_cast<char>(b[at] ^ 0x40);
-            CHECK_FALSE(same_bytes(a.data(), b.data(), length));
-            CHECK(token_slot_hash(a) != token_slot_hash(b));
-            b[at] = a[at];
+            changed[at] = static_cast<char>(changed[at] ^ 0x40);
+            CHECK_FALSE(same_bytes(original.data(), changed.data(), length));
+            CHECK(token_slot_hash(original) != token_slot_hash(changed));
+            changed[at] = original[at];
         }
     }
 }

@@ -1,6 +1,6 @@
 // Tokens as fastText's Dictionary::getLine reads them, and the byte helpers of the language
-// identifier's per-token cache. Internal to the text library; a header so that the tests can
-// check the vectorised scan and the short loads against plain code.
+// identifier's per-token cache. Internal to the text library. It is a header so that the tests
+// can check the vectorised scan and the short loads against plain code.
 #pragma once
 
 #include <fasttext/dictionary.h>
@@ -55,35 +55,35 @@ inline void for_each_token(std::string_view text, Add&& add) {
     add(std::string_view(fasttext::Dictionary::EOS));
 }
 
-// The `length` (below 8) bytes at `p` as a little-endian word, without a call to memcpy: bytes
-// 0, length / 2 and length - 1 cover every byte of a word of 1 to 3 bytes, and two overlapping
-// 4-byte loads cover 4 to 7 bytes.
-inline std::uint64_t load_short(const char* p, std::size_t length) {
+// Reads the `length` (below 8) bytes at `source` as a little-endian word without calling memcpy.
+// Bytes 0, length / 2 and length - 1 cover a word of 1 to 3 bytes, and two overlapping 4-byte
+// loads cover 4 to 7 bytes.
+inline std::uint64_t load_short(const char* source, std::size_t length) {
     if (length >= 4) {
         std::uint32_t low, high;
-        std::memcpy(&low, p, 4);
-        std::memcpy(&high, p + length - 4, 4);
+        std::memcpy(&low, source, 4);
+        std::memcpy(&high, source + length - 4, 4);
         return low | (std::uint64_t(high) << (8 * (length - 4)));
     }
     if (length == 0) return 0;
-    const auto byte = [p](std::size_t at) { return std::uint64_t(static_cast<unsigned char>(p[at])); };
+    const auto byte = [source](std::size_t at) { return std::uint64_t(static_cast<unsigned char>(source[at])); };
     return byte(0) | (byte(length / 2) << (8 * (length / 2))) | (byte(length - 1) << (8 * (length - 1)));
 }
 
-inline std::uint64_t load_word(const char* p) {
+inline std::uint64_t load_word(const char* source) {
     std::uint64_t word;
-    std::memcpy(&word, p, 8);
+    std::memcpy(&word, source, 8);
     return word;
 }
 
-// Whether the `length` bytes at `a` and `b` are equal, for the short tokens of the LID cache.
-inline bool same_bytes(const char* a, const char* b, std::size_t length) {
-    if (length < 8) return load_short(a, length) == load_short(b, length);
+// Returns whether the `length` bytes at `left` and `right` are equal (the short tokens of the
+// LID cache).
+inline bool same_bytes(const char* left, const char* right, std::size_t length) {
+    if (length < 8) return load_short(left, length) == load_short(right, length);
     std::uint64_t differ = 0;
-    std::size_t i = 0;
-    for (; i + 8 <= length; i += 8) differ |= load_word(a + i) ^ load_word(b + i);
+    for (std::size_t i = 0; i + 8 <= length; i += 8) differ |= load_word(left + i) ^ load_word(right + i);
     // The last, overlapping word covers the bytes after the last whole one.
-    differ |= load_word(a + length - 8) ^ load_word(b + length - 8);
+    differ |= load_word(left + length - 8) ^ load_word(right + length - 8);
     return differ == 0;
 }
 
