@@ -21,6 +21,11 @@ expect_file "hash sample marker" "$WORK/h/0000.bin.done"
 gzip -c "$corpora/sample.warc.txt" > "$WORK/sample.warc.gz"
 run_case "hash whole-file gzip" 0 "hashed 3 documents" -- "$exe" hash --min-len 0 "$WORK/sample.warc.gz" -o "$WORK/h/gz.bin"
 cmp -s "$WORK/h/0000.bin" "$WORK/h/gz.bin" || fail "hash whole-file gzip: hash file differs from the plain input's"
+# The hash file records its --min-len, and mine with another one is a usage error.
+run_case "mine with another --min-len" 2 'hash file made with another --min-len ".*0000.bin": --min-len 0 there, 300 here' \
+    -- "$exe" mine "$corpora/sample.warc.txt" --hashes "$WORK/h/0000.bin" -o "$WORK/m"
+expect_one_line_error "mine with another --min-len"
+expect_no_file "mine with another --min-len" "$WORK/m"
 run_case "mine sample" 0 "language identifier cld2" -- "$exe" mine --min-len 0 "$corpora/sample.warc.txt" \
     --hashes "$WORK/h/0000.bin" -o "$WORK/m"
 for lang in en ru zh; do expect_file "mine sample $lang" "$WORK/m/$lang.json.gz"; done

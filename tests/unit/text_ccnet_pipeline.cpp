@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -96,6 +97,28 @@ TEST_CASE("two-document dedup removes every shared copy", "[text][pipeline]") {
     std::string stats = text_test::read_file(dir.file("mined.stats.json"));
     CHECK_THAT(stats, Catch::Contains("\"lines_in\": 15"));
     CHECK(text_test::read_file(dir.file("mined.done")).size() > 0);
+}
+
+TEST_CASE("mine rejects hashes of another --min-len", "[text][pipeline]") {
+    TempDir dir;
+    text_test::write_file(dir.file("in.wet"), text_test::wet_record("http://a.example/", "Title\n" + join(english(0, 6))));
+    CcnetHashOptions hash;
+    hash.input.inputs = {dir.file("in.wet")};
+    hash.input.min_length = 100;
+    hash.output = dir.file("h.bin");
+    run_ccnet_hash(hash);
+    CHECK(scorekit::text::read_hash_file_header(dir.file("h.bin")).min_length == 100);
+
+    CcnetMineOptions mine = mine_options({dir.file("in.wet")}, dir.file("mined"));
+    mine.hashes = {dir.file("h.bin")};
+    mine.input.min_length = 300;
+    CHECK_THROWS_AS(run_ccnet_mine(mine), UsageError);
+    CHECK_THROWS_WITH(run_ccnet_mine(mine), Catch::Contains("--min-len 100 there, 300 here"));
+    CHECK(access(dir.file("mined.done").c_str(), F_OK) != 0);
+
+    mine.input.min_length = 100;
+    run_ccnet_mine(mine);
+    CHECK(access(dir.file("mined.done").c_str(), F_OK) == 0);
 }
 
 TEST_CASE("mine output does not depend on the thread count", "[text][pipeline]") {

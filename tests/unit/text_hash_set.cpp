@@ -102,17 +102,20 @@ TEST_CASE("hash file round trip and union", "[text][hashset]") {
     a.add_document({5, 6, 7});
     a.add_document({7});
     b.add_document({6, 8});
-    write_hash_file(dir.file("a.bin"), a, 2, 4);
-    write_hash_file(dir.file("b.bin"), b, 1, 2);
+    write_hash_file(dir.file("a.bin"), a, 2, 4, 300);
+    write_hash_file(dir.file("b.bin"), b, 1, 2, 300);
 
     HashFileHeader header = read_hash_file_header(dir.file("a.bin"));
-    CHECK(header.version == 1);
+    CHECK(header.version == 2);
     CHECK(header.count == 3);
     CHECK(header.documents == 2);
     CHECK(header.lines == 4);
+    CHECK(header.min_length == 300);
     std::string bytes = text_test::read_file(dir.file("a.bin"));
     CHECK(bytes.size() == 48 + 3 * 8 + 1);
     CHECK(bytes.compare(0, 8, "SKCCHASH") == 0);
+    CHECK(static_cast<unsigned char>(bytes[44]) == 300 % 256);  // --min-len, little-endian
+    CHECK(static_cast<unsigned char>(bytes[45]) == 300 / 256);
     CHECK(static_cast<unsigned char>(bytes[48]) == 5);       // smallest hash first, little-endian
     CHECK(static_cast<unsigned char>(bytes[48 + 24]) == 4);  // flags: only hash 7 (index 2)
 
@@ -124,13 +127,26 @@ TEST_CASE("hash file round trip and union", "[text][hashset]") {
     CHECK(group.is_duplicate(6));  // one document in each shard
     CHECK(group.is_duplicate(7));  // two documents of shard a
     CHECK_FALSE(group.is_duplicate(8));
+
+    // A version 1 file (reserved 0 where version 2 keeps --min-len) loads the same hashes.
+    std::string old = bytes;
+    old[8] = 1;
+    old[44] = old[45] = 0;
+    text_test::write_file(dir.file("v1.bin"), old);
+    HashFileHeader old_header = read_hash_file_header(dir.file("v1.bin"));
+    CHECK(old_header.version == 1);
+    CHECK(old_header.min_length == -1);
+    DedupHashSet from_old;
+    load_hash_file(dir.file("v1.bin"), from_old);
+    CHECK(from_old.size() == 3);
+    CHECK(from_old.is_duplicate(7));
 }
 
 TEST_CASE("damaged hash files are rejected", "[text][hashset]") {
     text_test::TempDir dir;
     DedupHashSet set;
     set.add_document({1, 2, 3});
-    write_hash_file(dir.file("h.bin"), set, 1, 3);
+    write_hash_file(dir.file("h.bin"), set, 1, 3, 0);
     std::string bytes = text_test::read_file(dir.file("h.bin"));
 
     std::string flipped = bytes;

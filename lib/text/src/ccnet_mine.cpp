@@ -250,6 +250,19 @@ std::vector<std::string> group_hash_files(const CcnetMineOptions& options, const
     return files;
 }
 
+// Rejects a hash file made with another --min-len. That run counted the lines of documents that
+// this one drops (or skipped documents that it keeps), so the duplicates would not be cc_net's.
+void check_hash_min_length(const std::vector<std::string>& files, int min_length) {
+    for (const std::string& file : files) {
+        const HashFileHeader header = read_hash_file_header(file);
+        if (header.min_length < 0 || header.min_length == min_length) continue;
+        const std::string hash_run = std::to_string(header.min_length), this_run = std::to_string(min_length);
+        throw UsageError(describe("hash file made with another --min-len", file,
+                                  "--min-len " + hash_run + " there, " + this_run + " here",
+                                  "give mine --min-len " + hash_run + ", or run hash again with --min-len " + this_run));
+    }
+}
+
 std::unique_ptr<DedupHashSet> load_group(const std::vector<std::string>& files) {
     auto set = std::make_unique<DedupHashSet>();
     std::uint64_t total = 0;
@@ -498,6 +511,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     std::vector<std::string> hash_files;
     if (!options.no_dedup) {
         hash_files = group_hash_files(options, plan);
+        check_hash_min_length(hash_files, options.input.min_length);
         log_info("[1/3] loading " + std::to_string(hash_files.size()) + " hash files");
         set = load_group(hash_files);
     }

@@ -61,9 +61,9 @@ HashFileHeader parse_header(std::FILE* file, const std::string& path) {
     if (std::memcmp(raw, kMagic, 8) != 0) throw damaged(path, "no SKCCHASH magic bytes");
     HashFileHeader header;
     header.version = get_u32(raw + 8);
-    if (header.version != kHashFileVersion) {
+    if (header.version != 1 && header.version != kHashFileVersion) {
         throw Error(describe("unsupported hash file version", path,
-                             "version " + std::to_string(header.version) + ", this build reads version " +
+                             "version " + std::to_string(header.version) + ", this build reads versions 1 to " +
                                  std::to_string(kHashFileVersion),
                              "rerun 'ccnet-filter hash' with this version"));
     }
@@ -72,13 +72,14 @@ HashFileHeader parse_header(std::FILE* file, const std::string& path) {
     header.documents = get_u64(raw + 24);
     header.lines = get_u64(raw + 32);
     header.crc32 = get_u32(raw + 40);
+    if (header.version >= 2) header.min_length = get_u32(raw + 44);
     return header;
 }
 
 }  // namespace
 
 void write_hash_file(const std::string& path, const DedupHashSet& set, std::uint64_t documents,
-                     std::uint64_t lines) {
+                     std::uint64_t lines, int min_length) {
     std::vector<std::uint64_t> hashes;
     std::vector<bool> flags;
     set.sorted_entries(hashes, flags);
@@ -101,6 +102,7 @@ void write_hash_file(const std::string& path, const DedupHashSet& set, std::uint
     put_u64(header + 24, documents);
     put_u64(header + 32, lines);
     put_u32(header + 40, static_cast<std::uint32_t>(crc));
+    put_u32(header + 44, static_cast<std::uint32_t>(min_length));
 
     File file(std::fopen(path.c_str(), "wb"));
     if (!file) throw Error(describe("cannot create hash file", path, std::strerror(errno), "check the directory"));

@@ -84,33 +84,34 @@ private:
     bool zero_flag_ = false;
 };
 
-// The binary hash file written by `ccnet-filter hash` (format version 1, little-endian):
+// The binary hash file written by `ccnet-filter hash` (format version 2, little-endian):
 //   offset  size  field
 //   0       8     magic "SKCCHASH"
-//   8       4     format version (1)
+//   8       4     format version (2; version 1 files, whose field at 44 is 0, are read too)
 //   12      4     header size in bytes (48)
 //   16      8     number of hashes n
 //   24      8     number of documents hashed
 //   32      8     number of lines hashed
 //   40      4     CRC-32 (zlib) of the payload: keys, then flag bytes
-//   44      4     reserved, 0
+//   44      4     --min-len of the run: documents with fewer code points were not hashed
 //   48      8n    hashes, uint64, strictly ascending
 //   48+8n   ceil(n/8)  flags, bit i (least significant bit first) set when hash i occurs in two
 //                      or more documents of the shard
 struct HashFileHeader {
-    std::uint32_t version = 1;
+    std::uint32_t version = 2;
     std::uint64_t count = 0;
     std::uint64_t documents = 0;
     std::uint64_t lines = 0;
     std::uint32_t crc32 = 0;
+    std::int64_t min_length = -1;  // -1 in a version 1 file, which does not record it
 };
 
-constexpr std::uint32_t kHashFileVersion = 1;
+constexpr std::uint32_t kHashFileVersion = 2;
 constexpr std::size_t kHashFileHeaderSize = 48;
 
 // Writes `set` to `path` (already a temporary file). Throws Error on I/O failure.
 void write_hash_file(const std::string& path, const DedupHashSet& set, std::uint64_t documents,
-                     std::uint64_t lines);
+                     std::uint64_t lines, int min_length);
 
 // Reads and checks the header of a hash file. Throws Error if it is not a valid hash file.
 HashFileHeader read_hash_file_header(const std::string& path);
