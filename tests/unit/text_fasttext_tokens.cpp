@@ -57,6 +57,32 @@ TEST_CASE("token scan matches fastText getLine", "[text][lid]") {
     CHECK(scanned_tokens(std::string("a\0b", 3)) == std::vector<std::string>{"a", "b", fasttext::Dictionary::EOS});
 }
 
+TEST_CASE("pieces end between tokens", "[text][lid]") {
+    const std::string text = "one two\tthree  four";
+    CHECK(piece_end(text, 0, 2) == 3);     // inside "one": to its end
+    CHECK(piece_end(text, 0, 3) == 3);     // at the space after it
+    CHECK(piece_end(text, 3, 2) == 7);     // " t" reaches into "two"
+    CHECK(piece_end(text, 8, 100) == text.size());
+    CHECK(piece_end(text, 13, 1) == 14);   // at the second of two spaces
+    CHECK(piece_end("", 0, 4) == 0);
+
+    // Pieces of any size cover the text, and their tokens are the whole text's.
+    const std::string words = "alpha beta\vgamma delta epsilon\fzeta eta theta";
+    std::vector<std::string> whole = plain_tokens(words);
+    whole.pop_back();  // the end-of-sentence token
+    for (std::size_t size = 1; size <= words.size(); ++size) {
+        std::vector<std::string> joined;
+        for (std::size_t start = 0; start < words.size();) {
+            const std::size_t end = piece_end(words, start, size);
+            REQUIRE(end > start);
+            for_each_token(words.substr(start, end - start), [&](std::string_view token) { joined.emplace_back(token); }, false);
+            start = end;
+        }
+        INFO("pieces of " << size << " bytes");
+        CHECK(joined == whole);
+    }
+}
+
 TEST_CASE("token cache short loads and compares", "[text][lid]") {
     std::mt19937 rng(11);
     std::string bytes(64, '\0');

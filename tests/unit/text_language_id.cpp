@@ -187,6 +187,20 @@ TEST_CASE("fastText predictions equal fastText's predictLine", "[text][lid]") {
         const std::string long_token = fixture_lines("zh")[5];
         REQUIRE(long_token.find(' ') == std::string::npos);
         REQUIRE(long_token.size() > 44);
+        // And a text of 1.5 MB, which the exact summation reads in pieces of about 1 MiB.
+        std::string large;
+        while (large.size() < 1500000) large += fixture_lines("fr")[large.size() % 300] + " ";
+        auto exact = load_fasttext_identifier(dir.file(file), FastTextSummation::exact);
+        {
+            std::istringstream in(large + "\n");
+            std::vector<std::pair<fasttext::real, std::string>> expected;
+            reference.predictLine(in, expected, 1, 0.0);
+            REQUIRE(expected.size() == 1);
+            LanguagePrediction got = exact->predict(large);
+            INFO(name << ": 1.5 MB text");
+            CHECK(got.label == expected[0].second.substr(9));
+            CHECK(got.score_percent == static_cast<int>(std::nearbyint(static_cast<double>(expected[0].first) * 100.0)));
+        }
         for (const std::string& input : {mixed, mixed + long_token + " " + long_token + "\t" + long_token}) {
             std::istringstream in(input + "\n");
             std::vector<std::pair<fasttext::real, std::string>> expected;

@@ -5,6 +5,7 @@
 
 #include <fasttext/dictionary.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -19,11 +20,12 @@ inline bool is_token_separator(char c) {
 }
 
 // Calls `add(token)` for each token of `text` as Dictionary::getLine splits a line: runs of
-// bytes other than " \n\r\t\v\f\0", then the end-of-sentence token for the final newline.
+// bytes other than " \n\r\t\v\f\0", then (when `last`) the end-of-sentence token for the final
+// newline.
 // Separators are found 16 bytes at a time, because this scan runs over every byte that language
 // identification reads.
 template <typename Add>
-inline void for_each_token(std::string_view text, Add&& add) {
+inline void for_each_token(std::string_view text, Add&& add, bool last = true) {
     const char* data = text.data();
     const std::size_t size = text.size();
     std::size_t start = 0, i = 0;
@@ -52,7 +54,15 @@ inline void for_each_token(std::string_view text, Add&& add) {
         if (is_token_separator(data[i])) separator_at(i);
     }
     separator_at(size);
-    add(std::string_view(fasttext::Dictionary::EOS));
+    if (last) add(std::string_view(fasttext::Dictionary::EOS));
+}
+
+// Returns where the piece of `text` that starts at `start` ends: `size` bytes later, or further at
+// the end of the token there, so that no token is split between two pieces.
+inline std::size_t piece_end(std::string_view text, std::size_t start, std::size_t size) {
+    std::size_t end = std::min(text.size(), start + size);
+    while (end < text.size() && !is_token_separator(text[end])) ++end;
+    return end;
 }
 
 // Reads the `length` (below 8) bytes at `source` as a little-endian word without calling memcpy.

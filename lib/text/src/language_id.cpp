@@ -262,12 +262,12 @@ private:
                token.compare(0, label.size(), label) == 0;
     }
 
-    // Appends the input ids of `text` plus a final newline as Dictionary::getLine does for a
-    // supervised model whose wordNgrams is 1: label tokens are skipped and each word contributes
-    // Dictionary::getSubwords(word). The ids of recent tokens are kept in a per-thread
+    // Appends the input ids of `text` (plus a final newline when `last`) as Dictionary::getLine
+    // does for a supervised model whose wordNgrams is 1: label tokens are skipped and each word
+    // contributes Dictionary::getSubwords(word). The ids of recent tokens are kept in a per-thread
     // direct-mapped cache, because looking a word up in fastText's 30-million-slot table and
     // hashing its character n-grams costs more than adding the rows.
-    void text_to_ids(std::string_view text, std::vector<std::int32_t>& ids) const {
+    void text_to_ids(std::string_view text, bool last, std::vector<std::int32_t>& ids) const {
         struct Slot {
             std::uint64_t owner = 0;
             std::string token;
@@ -286,7 +286,7 @@ private:
                 append_token_ids(slot.token, slot.ids);
             }
             ids.insert(ids.end(), slot.ids.begin(), slot.ids.end());
-        });
+        }, last);
     }
 
     // Per-thread direct-mapped cache of each recent token's summed input-matrix rows (the word's
@@ -318,6 +318,30 @@ private:
             return reinterpret_cast<fasttext::real*>(slots.get() + slot * stride + sizeof(SlotKey));
         }
     };
+
+    // A token of the text, hashed for the cache.
+    struct Token {
+        const char* data;
+        std::uint32_t length;
+        std::uint64_t hash;
+    };
+
+    // Long tokens, mostly text without spaces (Chinese, Japanese, Thai), cost a row per
+    // character n-gram, hundreds per token, and recur in boilerplate, so they get a per-thread
+    // direct-mapped table too, with their bytes on the heap.
+    struct LongSlot {
+        std::uint64_t hash = 0;
+        std::uint32_t owner = 0;
+        std::int32_t rows = 0;
+        std::string text;
+        std::vector<fasttext::real> sum;
+    };
+    static constexpr std::size_t kLongSlots = 1 << 14;
+
+    static std::vector<LongSlot>& long_token_cache() {
+        thread_local std::vector<LongSlot> cache(kLongSlots);
+        return cache;
+    }
 
     SumCache& sum_cache() const {
         thread_local SumCache cache;
@@ -430,41 +454,42 @@ private:
     // rows are grouped by token instead of added one by one. A token's sum is the same whether
     // it comes from the cache or not, so the result does not depend on the cache's state.
     std::int64_t sum_rows_cached(std::string_view text, fasttext::real* hidden) const {
-        struct Token {
-            const char* data;
-            std::uint32_t length;
-            std::uint64_t hash;
-        };
-        thread_local std::vector<Token> tokens;
-        // Long tokens, mostly text without spaces (Chinese, Japanese, Thai), cost a row per
-        // character n-gram, hundreds per token, and recur in boilerplate, so they get a
-        // direct-mapped table too, with their bytes on the heap.
-        struct LongSlot {
-            std::uint64_t hash = 0;
-            std::uint32_t owner = 0;
-            std::int32_t rows = 0;
-            std::string text;
-            std::vector<fasttext::real> sum;
-        };
-        constexpr std::size_t kLongSlots = 1 << 14;
-        thread_local std::vector<LongSlot> long_cache(kLongSlots);
+        thread_local std::vector<Token> tokens_of_thread;
+        // A plain reference, because each use of a thread_local in the per-token lambda would
+        // call __tls_get_addr in a shared library.
+        std::vector<Token>& tokens = tokens_of_thread;
         SumCache& cache = sum_cache();
-        const std::int64_t dim = cache.dim;
-        const auto owner = static_cast<std::uint32_t>(instance_);
-
-        // Hash every token first, so that the slots of the next ones can be prefetched.
+        std::fill(hidden, hidden + cache.dim, fasttext::real(0));
+        std::int64_t rows = 0;
+        // Tokens are hashed a batch at a time, so that the slots of the next ones can be
+        // prefetched while a long document needs no list of all its tokens.
+        constexpr std::size_t kBatch = 4096;
         tokens.clear();
+        auto add_batch = [&]() {
+            rows += add_cached_sums(tokens, cache, hidden);
+            tokens.clear();
+        };
         for_each_token(text, [&](std::string_view token) {
             if (is_label(token)) return;
             tokens.push_back({token.data(), static_cast<std::uint32_t>(token.size()), token_slot_hash(token)});
+            if (tokens.size() == kBatch) add_batch();
         });
-        std::fill(hidden, hidden + dim, fasttext::real(0));
+        if (!tokens.empty()) add_batch();
+        return rows;
+    }
+
+    // Adds the cached sums of `tokens` to `hidden` and returns their number of rows.
+    std::int64_t add_cached_sums(const std::vector<Token>& tokens, SumCache& cache, fasttext::real* hidden) const {
+        std::vector<LongSlot>& long_cache = long_token_cache();
+        const std::int64_t dim = cache.dim;
+        const std::size_t mask = cache.mask, stride = cache.stride, count = tokens.size();
+        const auto owner = static_cast<std::uint32_t>(instance_);
         std::int64_t rows = 0;
         constexpr std::size_t kAhead = 6;
-        for (std::size_t i = 0; i < tokens.size(); ++i) {
-            if (i + kAhead < tokens.size()) {
-                const unsigned char* next = reinterpret_cast<const unsigned char*>(&cache.key(tokens[i + kAhead].hash & cache.mask));
-                for (std::size_t line = 0; line < cache.stride; line += 64) __builtin_prefetch(next + line);
+        for (std::size_t i = 0; i < count; ++i) {
+            if (i + kAhead < count) {
+                const unsigned char* next = reinterpret_cast<const unsigned char*>(&cache.key(tokens[i + kAhead].hash & mask));
+                for (std::size_t line = 0; line < stride; line += 64) __builtin_prefetch(next + line);
             }
             const Token& token = tokens[i];
             std::string_view text_of_token(token.data, token.length);
@@ -481,7 +506,7 @@ private:
                 rows += slot.rows;
                 sum = slot.sum.data();
             } else {
-                std::size_t slot = token.hash & cache.mask;
+                std::size_t slot = token.hash & mask;
                 SlotKey& key = cache.key(slot);
                 fasttext::real* cached = cache.sum(slot);
                 if (key.hash != token.hash || key.owner != owner || key.length != token.length ||
@@ -513,26 +538,42 @@ private:
     // from a matrix of about 128 MB (lid.176), so the next ones are prefetched.
     std::int64_t sum_rows_exact(std::string_view text, fasttext::real* hidden) const {
         thread_local std::vector<std::int32_t> words, labels;
+        std::fill(hidden, hidden + dim_, fasttext::real(0));
+        std::int64_t rows = 0;
+        auto add_rows = [&]() {
+            constexpr std::size_t kAhead = 16;
+            for (std::size_t i = 0; i < words.size(); ++i) {
+                if (i + kAhead < words.size()) prefetch_row(words[i + kAhead]);
+                add_input_row(hidden, words[i]);
+            }
+            rows += static_cast<std::int64_t>(words.size());
+            words.clear();
+        };
         words.clear();
-        labels.clear();
-        if (args_.wordNgrams <= 1 && text.find('\n') == std::string_view::npos) {
-            text_to_ids(text, words);
-        } else if (vocabulary_) {
+        if ((args_.wordNgrams <= 1 && text.find('\n') == std::string_view::npos) || vocabulary_) {
             // Dictionary::getLine stops at the first newline, and a mapped model has no word
-            // n-grams (load_mapped), so the first line's tokens are the whole input.
-            text_to_ids(text.substr(0, text.find('\n')), words);
+            // n-grams (load_mapped), so the first line's tokens are the whole input. It is
+            // read in pieces of about kPiece bytes that end between tokens, because a document
+            // of many megabytes has several ids per byte.
+            constexpr std::size_t kPiece = std::size_t(1) << 20;
+            const std::string_view line = text.substr(0, text.find('\n'));
+            std::size_t start = 0;
+            bool last = false;
+            while (!last) {
+                const std::size_t end = piece_end(line, start, kPiece);
+                last = end == line.size();
+                text_to_ids(line.substr(start, end - start), last, words);
+                add_rows();
+                start = end;
+            }
         } else {
+            labels.clear();
             std::istringstream in(std::string(text) + "\n");
             dictionary_->getLine(in, words, labels);
+            add_rows();
         }
-        std::fill(hidden, hidden + dim_, fasttext::real(0));
-        constexpr std::size_t kAhead = 16;
-        for (std::size_t i = 0; i < words.size(); ++i) {
-            if (i + kAhead < words.size()) prefetch_row(words[i + kAhead]);
-            add_input_row(hidden, words[i]);
-        }
-        count_rows_read(words.size());
-        return static_cast<std::int64_t>(words.size());
+        count_rows_read(static_cast<std::size_t>(rows));
+        return rows;
     }
 
     // Scores the mean hidden vector with fastText's own loss (FastText::predictLine) and returns
