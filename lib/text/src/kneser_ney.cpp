@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <unordered_map>
 
 #include "scorekit/error.hpp"
@@ -39,6 +40,15 @@ void sort_and_merge(std::vector<Counted>& entries) {
         }
     }
     entries.resize(out);
+}
+
+// Returns whether the first `n` words of `a` and `b` are equal. It is a plain loop, because
+// std::equal on these arrays calls memcmp, which took a seventh of train-lm's time here.
+bool same_words(const std::uint32_t* a, const std::uint32_t* b, int n) {
+    for (int k = 0; k < n; ++k) {
+        if (a[k] != b[k]) return false;
+    }
+    return true;
 }
 
 Gram make_gram(const std::uint32_t* words, int n) {
@@ -190,18 +200,78 @@ std::array<float, 4> compute_discounts(const std::vector<std::uint64_t>& n, int 
     return {0.0f, options.fallback[0], options.fallback[1], options.fallback[2]};
 }
 
-// Index of the first n-gram of `level` (sorted, n words each) whose first `length` words equal
-// `prefix`, or level size if none.
-std::size_t find_prefix(const std::vector<Counted>& level, const Gram& prefix, int length) {
+// Returns the index of the first n-gram of `level` (sorted) that does not sort before the first
+// `length` words of `prefix`, searching forward from `from`, which must not be past it. From a
+// known position the search gallops, so lookups in sorted order cost little more than a merge.
+std::size_t lower_bound_from(const std::vector<Counted>& level, const Gram& prefix, int length, std::size_t from) {
     Gram low = prefix;
     for (int k = length; k < kMaxOrder; ++k) low[static_cast<std::size_t>(k)] = 0;
-    auto it = std::lower_bound(level.begin(), level.end(), low,
-                               [](const Counted& entry, const Gram& key) { return entry.gram < key; });
-    if (it == level.end()) return level.size();
-    for (int k = 0; k < length; ++k) {
-        if (it->gram[static_cast<std::size_t>(k)] != prefix[static_cast<std::size_t>(k)]) return level.size();
+    auto before = [&](std::size_t at) { return level[at].gram < low; };
+    std::size_t begin = from, end = from == 0 ? level.size() : from, step = 1;
+    while (end < level.size() && before(end)) {
+        begin = end + 1;
+        end = from + step;
+        step *= 2;
     }
+    end = std::min(end, level.size());
+    auto it = std::lower_bound(level.begin() + static_cast<std::ptrdiff_t>(begin), level.begin() + static_cast<std::ptrdiff_t>(end), low,
+                               [](const Counted& entry, const Gram& key) { return entry.gram < key; });
     return static_cast<std::size_t>(it - level.begin());
+}
+
+// Open-addressing index of a level's n-grams for the suffix lookups of the next order, which come
+// in no useful order. A lookup reads about two cache lines, where a binary search over tens of
+// millions of n-grams missed the cache about a dozen times (an estimate from its depth).
+class LevelIndex {
+public:
+    LevelIndex(const std::vector<Counted>& level, int length) : level_(level), length_(length) {
+        std::size_t slots = 16;
+        while (slots < level.size() + level.size() / 2) slots *= 2;
+        slots_.assign(slots, kEmpty);
+        mask_ = slots - 1;
+        for (std::size_t i = 0; i < level.size(); ++i) {
+            std::size_t slot = hash(level[i].gram) & mask_;
+            while (slots_[slot] != kEmpty) slot = (slot + 1) & mask_;
+            slots_[slot] = static_cast<std::uint32_t>(i);
+        }
+    }
+
+    // Returns whether a level of `size` n-grams fits the 32-bit slots.
+    static bool fits(std::size_t size) { return size < kEmpty; }
+
+    // Returns the index of the n-gram whose words are the first `length` of `gram`, or the level
+    // size if there is none.
+    std::size_t find(const Gram& gram) const {
+        for (std::size_t slot = hash(gram) & mask_; slots_[slot] != kEmpty; slot = (slot + 1) & mask_) {
+            const Gram& stored = level_[slots_[slot]].gram;
+            if (same_words(gram.data(), stored.data(), length_)) return slots_[slot];
+        }
+        return level_.size();
+    }
+
+private:
+    static constexpr std::uint32_t kEmpty = std::numeric_limits<std::uint32_t>::max();
+
+    std::size_t hash(const Gram& gram) const {
+        std::uint64_t h = 0x9E3779B97F4A7C15ULL;
+        for (int k = 0; k < length_; ++k) {
+            h = (h ^ gram[static_cast<std::size_t>(k)]) * 0xBF58476D1CE4E5B9ULL;
+            h ^= h >> 31;
+        }
+        return static_cast<std::size_t>(h);
+    }
+
+    const std::vector<Counted>& level_;
+    int length_;
+    std::vector<std::uint32_t> slots_;
+    std::size_t mask_ = 0;
+};
+
+// Returns whether n-gram `at` of `level` exists and starts with the first `length` words of
+// `prefix`.
+bool has_prefix(const std::vector<Counted>& level, std::size_t at, const Gram& prefix, int length) {
+    return at < level.size() &&
+           same_words(prefix.data(), level[at].gram.data(), length);
 }
 
 }  // namespace
@@ -296,7 +366,7 @@ KneserNeyModel estimate_kneser_ney(const std::vector<std::string>& input_files, 
             std::uint64_t denominator = 0;
             std::uint64_t with_count[4] = {0, 0, 0, 0};
             while (end < level.size() &&
-                   std::equal(level[begin].gram.begin(), level[begin].gram.begin() + n - 1, level[end].gram.begin())) {
+                   same_words(level[begin].gram.data(), level[end].gram.data(), n - 1)) {
                 denominator += level[end].count;
                 if (level[end].count > 0) ++with_count[std::min<std::uint64_t>(level[end].count, 3)];
                 ++end;
@@ -333,18 +403,30 @@ KneserNeyModel estimate_kneser_ney(const std::vector<std::string>& input_files, 
         const auto index = static_cast<std::size_t>(n - 1);
         const std::vector<Counted>& level = levels[index];
         interpolated[index].resize(level.size());
+        std::unique_ptr<LevelIndex> lower_index;
+        if (n > 1 && LevelIndex::fits(levels[index - 1].size())) {
+            lower_index = std::make_unique<LevelIndex>(levels[index - 1], n - 1);
+        }
         for (std::size_t k = 0; k < level.size(); ++k) {
             float lower = uniform;
             if (n > 1) {
                 Gram suffix;
                 suffix.fill(kPad);
                 std::copy(level[k].gram.begin() + 1, level[k].gram.begin() + n, suffix.begin());
-                std::size_t at = find_prefix(levels[index - 1], suffix, n - 1);
-                if (at == levels[index - 1].size()) throw Error("internal error: an n-gram suffix is missing from the lower order");
+                std::size_t at = lower_index ? lower_index->find(suffix) : lower_bound_from(levels[index - 1], suffix, n - 1, 0);
+                if (!has_prefix(levels[index - 1], at, suffix, n - 1)) {
+                    throw Error("internal error: an n-gram suffix is missing from the lower order");
+                }
                 lower = interpolated[index - 1][at];
             }
             interpolated[index][k] = uninterpolated[index][k] + context_gamma[index][k] * lower;
         }
+        model.grams[index].reserve(level.size() * static_cast<std::size_t>(n));
+        model.adjusted_counts[index].reserve(level.size());
+        model.log_probabilities[index].reserve(level.size());
+        model.backoffs[index].reserve(level.size());
+        // The contexts of the next order come in the same sorted order as this level.
+        std::size_t context_at = 0;
         for (std::size_t k = 0; k < level.size(); ++k) {
             for (int w = 0; w < n; ++w) model.grams[index].push_back(level[k].gram[static_cast<std::size_t>(w)]);
             model.adjusted_counts[index].push_back(level[k].count);
@@ -352,8 +434,8 @@ KneserNeyModel estimate_kneser_ney(const std::vector<std::string>& input_files, 
             float backoff = 1.0f;
             std::uint32_t last = level[k].gram[static_cast<std::size_t>(n - 1)];
             if (n < order && last != kUnknown && last != kEnd) {
-                std::size_t at = find_prefix(levels[index + 1], level[k].gram, n);
-                if (at < levels[index + 1].size()) backoff = context_gamma[index + 1][at];
+                context_at = lower_bound_from(levels[index + 1], level[k].gram, n, context_at);
+                if (has_prefix(levels[index + 1], context_at, level[k].gram, n)) backoff = context_gamma[index + 1][context_at];
             }
             model.backoffs[index].push_back(std::log10(backoff));
         }
