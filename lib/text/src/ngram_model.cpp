@@ -397,9 +397,23 @@ float NgramModel::score_ids(const WordIndex* ids, std::size_t count) const {
         length = known = 1;
     }
 
+    // The words are known in advance, so the table slots of a later word's n-grams are requested
+    // while this word is scored: the tables of a large model miss the cache on nearly every lookup.
+    constexpr std::size_t kAhead = 4;
+    auto word_at = [&](std::size_t i) { return i < count ? ids[i] : end_sentence_; };
+    auto prefetch_ngrams = [&](std::size_t i) {
+        std::uint64_t key = word_at(i);
+        for (std::size_t k = 0; k < capacity; ++k) {
+            key = combine_word_hash(key, k < i ? ids[i - 1 - k] : begin_sentence_);
+            tables_[k + 1].prefetch(key);
+            if (k >= i) break;  // nothing comes before <s>
+        }
+    };
+
     float total = 0;
     for (std::size_t i = 0; i <= count; ++i) {
-        const WordIndex word = i < count ? ids[i] : end_sentence_;
+        if (i + kAhead <= count) prefetch_ngrams(i + kAhead);
+        const WordIndex word = word_at(i);
         float probability = unigram_probability_[word];
         word_backoff[0] = unigram_backoff_[word];
         std::size_t matched = 1;

@@ -131,6 +131,10 @@ private:
         void reserve(std::uint64_t count);
         Entry* insert(std::uint64_t key);
         const Entry* find(std::uint64_t key) const;
+        // Requests the first slot that find(key) reads, so that its cache miss overlaps other work.
+        void prefetch(std::uint64_t key) const {
+            if (!slots.empty()) __builtin_prefetch(&slots[key & (slots.size() - 1)]);
+        }
     };
 
     WordIndex add_word(const std::string& word);
