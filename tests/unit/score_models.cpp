@@ -81,7 +81,7 @@ TEST_CASE("traced nn.Sequential module taking only x", "[score]") {
     CHECK_THROWS_WITH(module->score(RowMatrix::Zero(1, 2), 0.0), Catch::Contains("dimension 2"));
 }
 
-TEST_CASE("half-precision modules compute in float32", "[score]") {
+TEST_CASE("half-precision and mixed modules compute in float32", "[score]") {
     Scratch s;
     REQUIRE(std::system(("/usr/bin/python3 " SCOREKIT_SOURCE "/tests/fixtures/make_score_modules.py " + s.dir).c_str()) == 0);
     set_verbosity(Verbosity::quiet);
@@ -89,7 +89,7 @@ TEST_CASE("half-precision modules compute in float32", "[score]") {
     RowMatrix x(1, 3);
     x << 1.1, 2.3, 3.7;
     const double expected[3] = {-1.1 + 1, -4.6, 0.55 - 3.7 - 1};
-    for (const std::string name : {"linear_x_float16", "linear_x_bfloat16"}) {
+    for (const std::string name : {"linear_x_float16", "linear_x_bfloat16", "linear_x_mixed"}) {
         INFO(name);
         auto module = load_score_model(s.dir + "/" + name + ".pt");
         CHECK(module->score_precision() == std::ldexp(1.0, -23));

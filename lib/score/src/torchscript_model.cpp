@@ -1,5 +1,6 @@
 #include <torch/script.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -36,11 +37,7 @@ public:
             torch::Tensor levels = module_.attr("sigmas").toTensor().to(torch::kFloat64).contiguous();
             levels_.assign(levels.data_ptr<double>(), levels.data_ptr<double>() + levels.numel());
         }
-        for (const auto& parameter : module_.parameters()) {
-            dtype_ = parameter.scalar_type();
-            break;
-        }
-        widen_half_precision();
+        choose_dtype();
         dim_ = probe_dimension();
     }
 
@@ -100,12 +97,27 @@ private:
     // Converts a float16 or bfloat16 module to float32, which represents its parameters exactly.
     // LibTorch 1.13 has no float16 matrix product on the CPU, and bfloat16 scores would carry
     // 2 to 3 significant digits where score_precision() promises float32's.
-    void widen_half_precision() {
-        if (dtype_ != torch::kFloat16 && dtype_ != torch::kBFloat16) return;
-        const std::string name = dtype_ == torch::kFloat16 ? "float16" : "bfloat16";
-        module_.to(torch::kFloat32);
-        dtype_ = torch::kFloat32;
-        log_info(quote(path_) + " has " + name + " parameters; computing the score in float32, which represents them exactly");
+    // Sets dtype_ to the parameters' dtype. Half precision is widened to float32, which
+    // represents it exactly, and a module with parameters of several dtypes is converted to the
+    // widest of them, so that no layer rounds to half precision.
+    void choose_dtype() {
+        std::vector<c10::ScalarType> seen;
+        for (const auto& parameter : module_.parameters()) {
+            if (std::find(seen.begin(), seen.end(), parameter.scalar_type()) == seen.end()) seen.push_back(parameter.scalar_type());
+        }
+        if (seen.empty()) return;
+        const bool mixed = seen.size() > 1;
+        const bool any_double = std::find(seen.begin(), seen.end(), torch::kFloat64) != seen.end();
+        dtype_ = mixed ? (any_double ? torch::kFloat64 : torch::kFloat32) : seen.front();
+        if (dtype_ == torch::kFloat16 || dtype_ == torch::kBFloat16) {
+            const std::string name = dtype_ == torch::kFloat16 ? "float16" : "bfloat16";
+            dtype_ = torch::kFloat32;
+            log_info(quote(path_) + " has " + name + " parameters; computing the score in float32, which represents them exactly");
+        } else if (mixed) {
+            log_info(quote(path_) + " has parameters of several dtypes; computing the score in " +
+                     (dtype_ == torch::kFloat64 ? "float64" : "float32"));
+        }
+        if (mixed || dtype_ != seen.front()) module_.to(dtype_);
     }
 
     void check_dimension(const RowMatrix& x) const {
