@@ -108,7 +108,8 @@ private:
         if (seen.empty()) return;
         const bool mixed = seen.size() > 1;
         const bool any_double = std::find(seen.begin(), seen.end(), torch::kFloat64) != seen.end();
-        dtype_ = mixed ? (any_double ? torch::kFloat64 : torch::kFloat32) : seen.front();
+        dtype_ = seen.front();
+        if (mixed) dtype_ = any_double ? torch::kFloat64 : torch::kFloat32;
         if (dtype_ == torch::kFloat16 || dtype_ == torch::kBFloat16) {
             const std::string name = dtype_ == torch::kFloat16 ? "float16" : "bfloat16";
             dtype_ = torch::kFloat32;
