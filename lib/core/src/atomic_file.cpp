@@ -13,11 +13,24 @@
 #include <vector>
 
 #include "scorekit/error.hpp"
+#include "scorekit/log.hpp"
 #include "scorekit/points.hpp"
 #include "scorekit/signals.hpp"
 
 namespace scorekit {
 namespace {
+
+// Flushes `path` (a file or a directory) to the disk. Returns false with errno set on failure.
+// EINVAL means a file system without fsync support (some special ones), which counts as done.
+bool sync_path(const std::string& path) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool synced = fsync(fd) == 0 || errno == EINVAL;
+    const int saved = errno;
+    close(fd);
+    errno = saved;
+    return synced;
+}
 
 // Follows symbolic links (also dangling ones, whose target is created) to the file that an
 // output should replace. Returns `path` unchanged when it is not a link.
@@ -81,11 +94,25 @@ void AtomicFile::commit() {
     mode_t mask = umask(0);
     umask(mask);
     chmod(temporary_.c_str(), 0666 & ~mask);
+    // The data reaches the disk before the rename, and the rename before commit() returns. Else
+    // a crash of the node could leave the final name (and a done marker or checkpoint written
+    // after it) pointing at an empty or partial file, and a resumed run would trust it.
+    if (!sync_path(temporary_)) {
+        throw Error(describe("cannot write output file", path_, std::strerror(errno), "check the disk"));
+    }
     if (std::rename(temporary_.c_str(), path_.c_str()) != 0) {
         throw Error(describe("cannot write output file", path_, std::strerror(errno),
                              "check the directory permissions"));
     }
     committed_ = true;
+    const auto slash = path_.rfind('/');
+    const std::string directory = slash == std::string::npos ? "." : (slash == 0 ? "/" : path_.substr(0, slash));
+    // A directory that can be written but not read (mode -wx) cannot be opened to flush it.
+    // The output is in place by now, so that costs only the crash guarantee and is a warning.
+    if (!sync_path(directory)) {
+        log_warning_once("directory sync " + directory, "cannot flush directory " + quote(directory) + " to the disk (" + std::strerror(errno) +
+                         "); a crash of the machine could lose the rename of " + quote(path_));
+    }
 }
 
 namespace {
