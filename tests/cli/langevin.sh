@@ -190,7 +190,24 @@ signal_when INT $! test -e "$WORK/sig/run.h5.ckpt"
 [ "$status" -eq 130 ] || fail "SIGINT with checkpoint: exit status $status, expected 130: $(cat "$WORK/sig.err")"
 grep -Eq '^langevin: sampling interrupted after step [0-9]+ of 20000: checkpoint written to .*run.h5.ckpt; continue with --resume .*run.h5.ckpt$' \
     "$WORK/sig.err" || fail "SIGINT with checkpoint: no checkpoint line: $(head -c 400 "$WORK/sig.err")"
-[ "$(ls -A "$WORK/sig")" = "run.h5.ckpt" ] || fail "SIGINT with checkpoint: files left: $(ls -A "$WORK/sig")"
+# The kept samples are appended to OUTPUT.ckpt.samples, so each checkpoint writes only the new ones.
+[ "$(ls -A "$WORK/sig" | tr '\n' ' ')" = "run.h5.ckpt run.h5.ckpt.samples " ] ||
+    fail "SIGINT with checkpoint: files left: $(ls -A "$WORK/sig")"
+# A checkpoint of an earlier version, which kept the samples inside it, resumes the same way.
+/usr/bin/python3 -c '
+import h5py, numpy, shutil, sys
+checkpoint, old = sys.argv[1], sys.argv[2]
+shutil.copy(checkpoint, old)
+with h5py.File(old, "a") as f:
+    columns = f["checkpoint/z"].shape[1]
+    rows = int(f["checkpoint"].attrs["kept_rows"])
+    kept = numpy.fromfile(checkpoint + ".samples", dtype="<f8")
+    assert kept.size >= rows * columns > 0
+    f["checkpoint/kept"] = kept[: rows * columns].reshape(rows, columns)
+' "$WORK/sig/run.h5.ckpt" "$WORK/old.ckpt" || fail "cannot write a checkpoint in the earlier layout"
+run_case "resume an earlier checkpoint" 0 "resuming from" -- "$L" "${mala[@]}" --seed 4 -o "$WORK/from-old.h5" \
+    --resume "$WORK/old.ckpt"
+h5diff "$WORK/whole.h5" "$WORK/from-old.h5" /samples /samples || fail "resume an earlier checkpoint: samples differ"
 run_case "resume with another seed" 2 'cannot resume from ".*run.h5.ckpt": seed is 5 but the checkpoint has 4' -- \
     "$L" "${mala[@]}" --seed 5 -o "$WORK/sig/run.h5" --resume "$WORK/sig/run.h5.ckpt"
 expect_one_line_error "resume with another seed"
@@ -214,7 +231,7 @@ h5diff "$WORK/whole.h5" "$WORK/sig/run.h5" /samples /samples || fail "resume: sa
 grep -h 'acceptance rate' "$WORK/err" > "$WORK/rate-resumed"
 "$L" "${mala[@]}" --seed 4 -o "$WORK/whole2.h5" 2>&1 | grep -h 'acceptance rate' | cmp -s - "$WORK/rate-resumed" ||
     fail "resume: acceptance counts differ from the uninterrupted run"
-[ "$(ls -A "$WORK/sig")" = "run.h5" ] || fail "resume: the checkpoint was not removed: $(ls -A "$WORK/sig")"
+[ "$(ls -A "$WORK/sig")" = "run.h5" ] || fail "resume: the checkpoint and its samples were not removed: $(ls -A "$WORK/sig")"
 # A model file replaced under the same name (a retrained model) cannot continue the old run. The
 # model file is compared by contents, not by how its path is written (./model.h5 here).
 /usr/bin/python3 -c '
@@ -240,11 +257,12 @@ expect_one_line_error "resume with a replaced model file"
 # 1, and neither the output nor a temporary checkpoint left behind.
 mkdir -p "$WORK/fsize"
 run_case_full_disk "checkpoint over the file size limit" 64 \
-    'cannot write dataset ".*fsize/run\.h5\.ckpt:/checkpoint/kept": H5Dwrite failed' -- \
+    'cannot write checkpoint sample file ".*fsize/run\.h5\.ckpt\.samples": File too large' -- \
     "$L" "${mala[@]}" --seed 4 -o "$WORK/fsize/run.h5" --checkpoint-every 19000 -q
 expect_one_line_error "checkpoint over the file size limit"
 expect_no_file "checkpoint over the file size limit" "$WORK/fsize/run.h5"
 expect_no_file "checkpoint over the file size limit" "$WORK/fsize/run.h5.ckpt"
+expect_no_file "checkpoint over the file size limit" "$WORK/fsize/run.h5.ckpt.samples"
 # -o through a symbolic link replaces the link's target and keeps the link. A FIFO and a device
 # are written in place instead of being replaced by a regular file.
 gauss='gaussian:mean=0;cov=1'

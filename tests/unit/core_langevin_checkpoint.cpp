@@ -2,6 +2,15 @@
 // gives exactly the samples (and MALA counts) of an uninterrupted run, for every method.
 #include <catch2/catch.hpp>
 
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "langevin_checkpoint.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/langevin.hpp"
 
@@ -74,4 +83,54 @@ TEST_CASE("Langevin state of other chains is rejected", "[langevin][checkpoint]"
     LangevinCheckpointing resuming;
     resuming.resume = &saved;
     CHECK_THROWS_WITH(sample_langevin(*model, options, RowMatrix(), {}, resuming), Catch::Contains("40 chains"));
+}
+
+TEST_CASE("checkpoints append kept samples to their sample file", "[langevin][checkpoint]") {
+    char pattern[] = "/tmp/scorekit-langevin-checkpoint.XXXXXX";
+    const std::string dir = mkdtemp(pattern), path = dir + "/run.ckpt", samples = langevin_sample_file(path);
+    const CheckpointSettings settings = {{"seed", "5"}};
+    LangevinState state;
+    state.z = RowMatrix::Constant(2, 3, 0.5);
+    state.streams.resize(2);
+    state.kept = RowMatrix(6, 3);
+    for (Eigen::Index i = 0; i < state.kept.size(); ++i) state.kept.data()[i] = 0.25 * static_cast<double>(i);
+    auto file_bytes = [&] {
+        struct stat status {};
+        return stat(samples.c_str(), &status) == 0 ? static_cast<long>(status.st_size) : -1L;
+    };
+
+    // The first checkpoint writes 4 rows, the second only the 2 new ones after them.
+    std::int64_t written = 0;
+    LangevinState first = state;
+    first.kept = state.kept.topRows(4);
+    write_langevin_checkpoint(path, settings, first, written);
+    CHECK(written == 4);
+    CHECK(file_bytes() == 4 * 3 * 8);
+    // A mark in the first row shows that the second checkpoint does not write it again, and
+    // bytes after the 4 rows (a run stopped between appending and renaming) are cut.
+    const double mark = 99.0;
+    {
+        std::fstream file(samples, std::ios::in | std::ios::out | std::ios::binary);
+        file.write(reinterpret_cast<const char*>(&mark), sizeof(mark));
+        file.seekp(0, std::ios::end);
+        file << "rows of a step after the checkpoint";
+    }
+    write_langevin_checkpoint(path, settings, state, written);
+    CHECK(written == 6);
+    CHECK(file_bytes() == 6 * 3 * 8);
+    LangevinState read = read_langevin_checkpoint(path, settings);
+    CHECK(read.kept(0, 0) == mark);
+    read.kept(0, 0) = state.kept(0, 0);
+    CHECK(read.kept == state.kept);
+    CHECK(read.z == state.z);
+
+    // A sample file shorter than the checkpoint records is an error naming it.
+    REQUIRE(truncate(samples.c_str(), 5 * 3 * 8) == 0);
+    CHECK_THROWS_WITH(read_langevin_checkpoint(path, settings), Catch::Contains("run.ckpt.samples\" has 120 bytes"));
+
+    remove_finished_langevin_checkpoint(path, true, "");
+    CHECK(file_bytes() == -1);
+    struct stat status {};
+    CHECK(stat(path.c_str(), &status) != 0);
+    std::remove(dir.c_str());
 }

@@ -239,8 +239,6 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
         if (!checkpointing.save || done == total) return;
         const bool interrupted = interrupt_requested();
         if (!interrupted && !(checkpointing.every > 0 && done % checkpointing.every == 0)) return;
-        // NOTE: the state contains every sample kept so far, so periodic checkpoints of a run
-        // that keeps many rewrite them all each time (I/O quadratic in the run length).
         LangevinState state;
         state.step = done;
         state.z = z;

@@ -1,7 +1,16 @@
 #include "langevin_checkpoint.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <sys/stat.h>
+
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
+#include "scorekit/log.hpp"
 
 namespace scorekit {
 namespace {
@@ -12,9 +21,64 @@ constexpr const char* kGroup = "/checkpoint";
 // from doubles hold exactly.
 constexpr int kHalves = 8;
 
-}  // namespace
+// Makes the sample file hold exactly the first `rows_written` rows (cutting rows that a run
+// appended after its last checkpoint) followed by the rows of `kept` after them, flushed to the
+// disk. A file shorter than `rows_written` rows (missing, or from an older checkpoint that kept
+// its samples inside) is written from the first row. Throws Error on a failed write, after
+// removing a file that contains no rows of an earlier checkpoint. Returns whether it started the file.
+bool append_samples(const std::string& path, const RowMatrix& kept, std::int64_t rows_written) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    auto fail = [&](const char* what) {
+        const int saved = errno;
+        if (fd >= 0) close(fd);
+        if (rows_written == 0) std::remove(path.c_str());
+        throw Error(describe(what, path, std::strerror(saved), "check free disk space"));
+    };
+    if (fd < 0) fail("cannot write checkpoint sample file");
+    const auto row_bytes = static_cast<off_t>(kept.cols()) * static_cast<off_t>(sizeof(double));
+    struct stat status {};
+    if (fstat(fd, &status) != 0) fail("cannot write checkpoint sample file");
+    if (status.st_size < static_cast<off_t>(rows_written) * row_bytes) rows_written = 0;
+    const off_t keep = static_cast<off_t>(rows_written) * row_bytes;
+    if (ftruncate(fd, keep) != 0 || lseek(fd, keep, SEEK_SET) != keep) fail("cannot write checkpoint sample file");
+    const auto* data = reinterpret_cast<const char*>(kept.data() + rows_written * kept.cols());
+    std::size_t left = static_cast<std::size_t>(kept.rows() - rows_written) * static_cast<std::size_t>(row_bytes);
+    while (left > 0) {
+        const ssize_t written = write(fd, data, left);
+        if (written < 0 && errno == EINTR) continue;
+        if (written <= 0) fail("cannot write checkpoint sample file");
+        data += written;
+        left -= static_cast<std::size_t>(written);
+    }
+    if (fsync(fd) != 0 && errno != EINVAL) fail("cannot flush checkpoint sample file");
+    close(fd);
+    return rows_written == 0;
+}
 
-void write_langevin_checkpoint(const std::string& path, const CheckpointSettings& settings, const LangevinState& state) {
+// Reads the first `rows` rows of `columns` values from the sample file of checkpoint `checkpoint`.
+RowMatrix read_samples(const std::string& checkpoint, std::int64_t rows, Eigen::Index columns) {
+    const std::string path = langevin_sample_file(checkpoint);
+    RowMatrix kept(rows, columns);
+    const std::size_t bytes = static_cast<std::size_t>(kept.size()) * sizeof(double);
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (!file) {
+        throw Error(describe("cannot resume from", checkpoint, "its sample file " + quote(path) + " cannot be read: " +
+                                                                 std::strerror(errno),
+                             "keep the .samples file next to the checkpoint, or start again without --resume"));
+    }
+    const std::size_t got = std::fread(kept.data(), 1, bytes, file);
+    std::fclose(file);
+    if (got != bytes) {
+        throw Error(describe("cannot resume from", checkpoint,
+                             "its sample file " + quote(path) + " has " + std::to_string(got) + " bytes, the checkpoint needs " +
+                                 std::to_string(bytes),
+                             "start the run again without --resume"));
+    }
+    return kept;
+}
+
+// Writes the checkpoint file itself: settings, chain positions, counts and random streams.
+void write_state(const std::string& path, const CheckpointSettings& settings, const LangevinState& state) {
     Hdf5Writer file(path);
     file.create_group(kGroup);
     write_checkpoint_settings(file, kGroup, settings);
@@ -24,7 +88,6 @@ void write_langevin_checkpoint(const std::string& path, const CheckpointSettings
     file.write_attribute(kGroup, "divergence_bound", state.divergence_bound);
     file.write_attribute(kGroup, "kept_rows", static_cast<std::int64_t>(state.kept.rows()));
     file.write_matrix(std::string(kGroup) + "/z", state.z);
-    if (state.kept.rows() > 0) file.write_matrix(std::string(kGroup) + "/kept", state.kept);
 
     const auto chains = static_cast<std::int64_t>(state.streams.size());
     std::vector<double> halves, spares, has_spare;
@@ -40,6 +103,23 @@ void write_langevin_checkpoint(const std::string& path, const CheckpointSettings
     file.write_vector(std::string(kGroup) + "/spares", spares);
     file.write_integer_array(std::string(kGroup) + "/has_spare", {chains}, has_spare.data());
     file.commit();
+}
+
+}  // namespace
+
+std::string langevin_sample_file(const std::string& path) { return path + ".samples"; }
+
+void write_langevin_checkpoint(const std::string& path, const CheckpointSettings& settings, const LangevinState& state,
+                               std::int64_t& sample_rows) {
+    const std::string samples = langevin_sample_file(path);
+    const bool started = state.kept.rows() > 0 && append_samples(samples, state.kept, sample_rows);
+    try {
+        write_state(path, settings, state);
+    } catch (...) {
+        if (started) std::remove(samples.c_str());  // no checkpoint refers to it
+        throw;
+    }
+    sample_rows = state.kept.rows();
 }
 
 LangevinState read_langevin_checkpoint(const std::string& path, const CheckpointSettings& settings) {
@@ -61,7 +141,12 @@ LangevinState read_langevin_checkpoint(const std::string& path, const Checkpoint
     state.accepted = static_cast<std::int64_t>(file.read_number_attribute(kGroup, "accepted"));
     state.divergence_bound = file.read_number_attribute(kGroup, "divergence_bound");
     state.z = file.read_matrix(std::string(kGroup) + "/z");
-    if (file.read_number_attribute(kGroup, "kept_rows") > 0) state.kept = file.read_matrix(std::string(kGroup) + "/kept");
+    const auto kept_rows = static_cast<std::int64_t>(file.read_number_attribute(kGroup, "kept_rows"));
+    if (file.exists(std::string(kGroup) + "/kept")) {
+        state.kept = file.read_matrix(std::string(kGroup) + "/kept");
+    } else if (kept_rows > 0) {
+        state.kept = read_samples(path, kept_rows, state.z.cols());
+    }
 
     RowMatrix halves = file.read_matrix(std::string(kGroup) + "/streams");
     RowMatrix spares = file.read_matrix(std::string(kGroup) + "/spares");
@@ -81,6 +166,13 @@ LangevinState read_langevin_checkpoint(const std::string& path, const Checkpoint
         state.streams.push_back(stream);
     }
     return state;
+}
+
+void remove_finished_langevin_checkpoint(const std::string& path, bool written, const std::string& resume) {
+    if (path.empty() || !(written || path == resume)) return;
+    remove_finished_checkpoint(path, written, resume);
+    const std::string samples = langevin_sample_file(path);
+    if (std::remove(samples.c_str()) == 0) log_verbose("removed the checkpoint samples " + samples);
 }
 
 }  // namespace scorekit

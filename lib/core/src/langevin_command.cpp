@@ -148,13 +148,16 @@ void run_langevin(const LangevinCommandOptions& o) {
     }
     const std::string checkpoint = checkpoint_path(o, output);
     bool written = false;
+    // Rows of the checkpoint's sample file that need not be written again: those of the
+    // checkpoint resumed from, when it is the one that this run writes.
+    std::int64_t sample_rows = checkpoint == o.resume ? static_cast<std::int64_t>(resumed.kept.rows()) : 0;
     if (!checkpoint.empty()) {
         check_distinct_files({{"--checkpoint", checkpoint}, {"--output", output}}, {{"--model", o.model}, {"--init", o.init}});
         check_output_writable(checkpoint, "--checkpoint");
         catch_interrupts();
         checkpointing.every = o.checkpoint_every;
         checkpointing.save = [&](const LangevinState& state, bool interrupted) {
-            write_langevin_checkpoint(checkpoint, settings, state);
+            write_langevin_checkpoint(checkpoint, settings, state, sample_rows);
             written = true;
             if (!interrupted) return;
             throw Interrupted(describe_at("sampling interrupted", "after step " + std::to_string(state.step) + " of " +
@@ -173,7 +176,7 @@ void run_langevin(const LangevinCommandOptions& o) {
                  std::to_string(result.accepted) + " of " + std::to_string(result.proposals) + " proposals)");
     }
     write_samples(o, output, sampler, result, shard, total_chains, shard_description);
-    remove_finished_checkpoint(checkpoint, written, o.resume);
+    remove_finished_langevin_checkpoint(checkpoint, written, o.resume);
     log_summary(std::to_string(result.samples.rows()) + " samples");
 }
 
