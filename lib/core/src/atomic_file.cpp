@@ -15,6 +15,7 @@
 #include "scorekit/error.hpp"
 #include "scorekit/points.hpp"
 #include "scorekit/signals.hpp"
+#include "stale_temporaries.hpp"
 
 namespace scorekit {
 namespace {
@@ -53,7 +54,8 @@ AtomicFile::AtomicFile(std::string path) : path_(follow_links(std::move(path))) 
     auto slash = path_.rfind('/');
     std::string directory = slash == std::string::npos ? "" : path_.substr(0, slash + 1);
     std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
-    std::string pattern = directory + "." + base + ".tmp.XXXXXX";
+    remove_stale_temporaries(directory, base);
+    std::string pattern = temporary_file_pattern(directory, base);
     std::vector<char> buffer(pattern.begin(), pattern.end());
     buffer.push_back('\0');
     int fd = mkstemp(buffer.data());
