@@ -188,3 +188,15 @@ TEST_CASE("unattributable temporary files are kept", "[atomic_file]") {
     CHECK(exists(directory));
     CHECK(exists(stale) == !enabled);
 }
+
+TEST_CASE("output check removes stale temporary files", "[atomic_file]") {
+    set_verbosity(Verbosity::quiet);
+    Scratch scratch;
+    const std::string host = host_field(scratch);
+    const bool enabled = removal_expected(host);
+    const std::string stale = scratch.path(".run.h5.ckpt.tmp." + host + "." + std::to_string(finished_pid()) + ".Xy34Zw");
+    touch(stale);
+    check_output_writable(scratch.path("run.h5.ckpt"), "--checkpoint");
+    CHECK(exists(stale) == !enabled);
+    CHECK(!exists(scratch.path("run.h5.ckpt")));
+}

@@ -158,6 +158,11 @@ void check_output_writable(const std::string& output, const std::string& option)
     }
     close(fd);
     std::remove(buffer.data());
+
+    // Temporary files that killed processes left for this output (or checkpoint) go now, before
+    // the work, rather than when the output is written at the end of a long run.
+    const std::string stale_directory = slash == std::string::npos ? "" : file.substr(0, slash + 1);
+    remove_stale_temporaries(stale_directory, slash == std::string::npos ? file : file.substr(slash + 1));
 }
 
 namespace {

@@ -60,6 +60,7 @@ void check_distinct_files(const std::vector<FileArgument>& outputs, const std::v
 // Throws Error unless a file can be created next to `output` (its directory exists and is
 // writable, and `output` is not a directory). Tools call it before the work, so that a typo in
 // -o fails at once rather than after an hour of training. `-` and "" (standard output) pass.
+// Also removes the temporary files that killed processes left for `output`, as AtomicFile does.
 // Names may carry a dataset suffix (see split_dataset_spec); an invalid dataset path throws
 // UsageError. So does an ambiguous name: an existing file such as "x.h5:name", which the output
 // would replace, whose name also reads as dataset /name of x.h5. `option` is the option that
