@@ -118,7 +118,7 @@ std::int64_t read_fim_checkpoint(const std::string& path, const CheckpointSettin
     Hdf5Reader file(path);
     if (!file.exists(kGroup) || !file.has_attribute(kGroup, "inputs_done")) {
         throw Error(describe("cannot resume from", path, "no /checkpoint group with the sums of a fim run",
-                             "give a checkpoint written by fim (--checkpoint)"));
+                             "give a checkpoint written by fim (OUTPUT.ckpt)"));
     }
     const std::string mismatch = checkpoint_settings_mismatch(file, kGroup, settings);
     if (!mismatch.empty()) {
@@ -141,6 +141,8 @@ std::int64_t read_fim_checkpoint(const std::string& path, const CheckpointSettin
 
 }  // namespace
 
+// NOTE: the running sums are one more copy of the matrix beside each batch's, which the
+// --max-memory estimate does not count.
 FisherMatrix compute_fisher_resumable(const FisherModel& model, const RowMatrix& inputs, const Labels& labels,
                                       const FisherProblem& problem, Representation representation,
                                       BlockGrouping grouping, FimCheckpointing& checkpointing,

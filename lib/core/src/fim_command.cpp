@@ -441,8 +441,8 @@ void check_checkpoint_request(const FimOptions& o, const Request* request) {
     else if (request && request->representation == Representation::implicit) subject = "--representation implicit";
     if (subject.empty()) return;
     throw UsageError(describe("invalid --checkpoint, --checkpoint-every or --resume with", subject,
-                              "fim checkpoints the sums of dense, diag, block and kfac runs over batches of inputs",
-                              "drop the checkpoint options, or use --representation dense, diag, block or kfac"));
+                              "fim checkpoints only the sums of dense, diag, block and kfac runs over batches of inputs",
+                              "drop the checkpoint options"));
 }
 
 // The options and data that decide the sums, for comparing a checkpoint with the run. The values
