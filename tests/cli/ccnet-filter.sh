@@ -336,6 +336,31 @@ training_text_exists() { compgen -G "$WORK/sig/.ref.bin.train.txt.tmp.*" > /dev/
 signal_when INT $! training_text_exists
 [ "$status" -eq 130 ] || fail "train-classifier SIGINT: exit status $status, expected 130: $(tail -2 "$WORK/sig.err")"
 [ -z "$(ls -A "$WORK/sig")" ] || fail "train-classifier SIGINT: files left behind: $(ls -A "$WORK/sig")"
+# SIGKILL leaves both temporary files, named with the host and the pid. The next run for the same
+# output removes them with one log line each, because their process no longer runs. While that
+# run goes on, a third run for the same output keeps its files.
+mkdir -p "$WORK/kill"
+"$exe" train-classifier --wiki "$WORK/sig-wiki.txt" --cc "$WORK/cc.txt" --dim 4 --epoch 100000 \
+    -o "$WORK/kill/ref.bin" 2> "$WORK/kill.err" &
+killed=$!
+temporaries_of() { find "$WORK/kill" -maxdepth 1 -name ".ref.bin*.tmp.*.$1.??????" | wc -l; }
+signal_when KILL $killed test "$(temporaries_of $killed)" -eq 2
+[ "$status" -eq 137 ] || fail "train-classifier SIGKILL: exit status $status, expected 137"
+[ "$(temporaries_of $killed)" -eq 2 ] || fail "train-classifier SIGKILL: expected 2 temporary files named with pid $killed: $(ls -A "$WORK/kill")"
+"$exe" train-classifier --wiki "$WORK/sig-wiki.txt" --cc "$WORK/cc.txt" --dim 4 --epoch 100000 \
+    -o "$WORK/kill/ref.bin" 2> "$WORK/running.err" &
+running=$!
+for _ in $(seq 600); do [ "$(temporaries_of $running)" -eq 2 ] && break; sleep 0.05; done
+[ "$(temporaries_of $killed)" -eq 0 ] || fail "train-classifier after SIGKILL: the killed run's files are left: $(ls -A "$WORK/kill")"
+[ "$(grep -Ec "^ccnet-filter: removed stale temporary file \".*/kill/\.ref\.bin(\.train\.txt)?\.tmp\.[^\"]+\.$killed\.[A-Za-z0-9]{6}\": process $killed wrote it for \".*/kill/ref\.bin(\.train\.txt)?\" on this host and no longer runs$" "$WORK/running.err")" -eq 2 ] ||
+    fail "train-classifier after SIGKILL: expected one log line per removed file: $(cat "$WORK/running.err")"
+run_case "train-classifier beside a running one" 0 "" -- "$exe" train-classifier --wiki "$WORK/wiki2.txt" \
+    --cc "$WORK/cc2.txt" --validation 0 --dim 2 -o "$WORK/kill/ref.bin"
+! grep -q "removed stale" "$WORK/err" || fail "train-classifier beside a running one: removed a file: $(cat "$WORK/err")"
+[ "$(temporaries_of $running)" -eq 2 ] || fail "train-classifier beside a running one: the running run's files are gone: $(ls -A "$WORK/kill")"
+kill -INT $running
+wait $running
+[ "$(ls -A "$WORK/kill")" = "ref.bin" ] || fail "train-classifier SIGKILL: expected only ref.bin at the end: $(ls -A "$WORK/kill")"
 # The output directory is checked before the work.
 for command in "train-lm $WORK/corpus.txt" "cutoffs $WORK/pp.jsonl" "train-classifier --wiki $WORK/wiki.txt --cc $WORK/cc.txt"; do
     run_case "${command%% *} into a missing directory" 1 'cannot write output ".*/nodir/out": cannot create a file in directory' -- \

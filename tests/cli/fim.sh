@@ -482,6 +482,55 @@ run_case "custom module without the torch layer" 1 \
     env LD_LIBRARY_PATH="$WORK/corelib" "$FIM" -m "$AX/tanh_custom.pt" -i "$AX/inputs.tsv" -e exact
 expect_one_line_error "custom module without the torch layer"
 
+# Checkpoints: SIGINT after a checkpoint ends the run with status 130 and one line naming it,
+# leaving only the checkpoint. --resume then gives an output equal bit for bit to that of an
+# uninterrupted run with the same options, and removes the checkpoint. The custom module goes
+# through LibTorch, slow enough (about 10,000 inputs/s) for a signal to arrive mid-run.
+"$PYTHON" - "$WORK/many.tsv" <<'PY' || fail "checkpoints: could not write the inputs"
+import sys, numpy as np
+rng = np.random.default_rng(3)
+rows = np.hstack([rng.normal(size=(20000, 4)), rng.integers(0, 3, size=(20000, 1))])
+np.savetxt(sys.argv[1], rows, delimiter="\t", fmt="%.17g")
+PY
+checkpointed=(-m "$FX/custom.pt" -i "$WORK/many.tsv" --labels last -e mc:2 -r block --batch-size 50 --checkpoint-every 20)
+run_case "checkpointed run" 0 "" -- "$FIM" "${checkpointed[@]}" -o "$WORK/whole-run.h5"
+[ ! -e "$WORK/whole-run.h5.ckpt" ] || fail "checkpointed run: the checkpoint was not removed"
+mkdir -p "$WORK/sig"
+"$FIM" "${checkpointed[@]}" -o "$WORK/sig/run.h5" < /dev/null > /dev/null 2> "$WORK/sig.err" &
+signal_when INT $! test -e "$WORK/sig/run.h5.ckpt"
+[ "$status" -eq 130 ] || fail "SIGINT with checkpoint: exit status $status, expected 130: $(cat "$WORK/sig.err")"
+grep -Eq '^fim: Fisher information interrupted after input [0-9]+ of 20000: checkpoint written to .*run\.h5\.ckpt; continue with --resume .*run\.h5\.ckpt$' \
+    "$WORK/sig.err" || fail "SIGINT with checkpoint: no checkpoint line: $(head -c 400 "$WORK/sig.err")"
+[ "$(ls -A "$WORK/sig")" = "run.h5.ckpt" ] || fail "SIGINT with checkpoint: files left: $(ls -A "$WORK/sig")"
+run_case "resume with another estimator" 2 'cannot resume from ".*run\.h5\.ckpt": estimator is mc:3 but the checkpoint has mc:2' -- \
+    "$FIM" -m "$FX/custom.pt" -i "$WORK/many.tsv" --labels last -e mc:3 -r block --batch-size 50 -o "$WORK/sig/run.h5" \
+    --resume "$WORK/sig/run.h5.ckpt"
+expect_one_line_error "resume with another estimator"
+run_case "resume with another batch size" 2 'cannot resume from ".*run\.h5\.ckpt": batch_size is 40 but the checkpoint has 50' -- \
+    "$FIM" -m "$FX/custom.pt" -i "$WORK/many.tsv" --labels last -e mc:2 -r block --batch-size 40 -o "$WORK/sig/run.h5" \
+    --resume "$WORK/sig/run.h5.ckpt"
+run_case "resume" 0 "resuming from .*run\.h5\.ckpt at input [0-9]+ of 20000" -- "$FIM" "${checkpointed[@]}" \
+    -o "$WORK/sig/run.h5" --resume "$WORK/sig/run.h5.ckpt"
+h5diff "$WORK/whole-run.h5" "$WORK/sig/run.h5" /fisher /fisher > "$WORK/h5diff.out" 2>&1 ||
+    fail "resume: the output differs from the uninterrupted run: $(head -c 400 "$WORK/h5diff.out")"
+[ "$(ls -A "$WORK/sig")" = "run.h5" ] || fail "resume: expected only run.h5: $(ls -A "$WORK/sig")"
+# Summed batch by batch, a checkpointed run equals one without checkpoints up to rounding, kfac
+# (whose G is a mean over inputs) and the mean reduction included.
+for request in "kfac" "kfac --reduction mean" "diag --reduction mean"; do
+    tag=checkpointed_$(printf %s "$request" | tr -c 'a-z0-9' '_')
+    # shellcheck disable=SC2086
+    fim_tanh "$tag" "$AX/tanh.pt" -e mc:2 -r $request --batch-size 3 --checkpoint-every 1
+    # shellcheck disable=SC2086
+    fim_tanh "$tag plain" "$AX/tanh.pt" -e mc:2 -r $request --batch-size 3
+    same_results "$tag" "$WORK/$tag.h5" "$WORK/$tag plain.h5"
+done
+run_case "checkpoint of implicit" 2 'invalid --checkpoint, --checkpoint-every or --resume with "--representation implicit"' -- \
+    "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact -r implicit --vector "$FX/vector.tsv" --checkpoint-every 1 -o "$WORK/ck.h5"
+expect_one_line_error "checkpoint of implicit"
+run_case "checkpoint without a file" 2 'missing option "--checkpoint"' -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact \
+    --checkpoint-every 1
+expect_one_line_error "checkpoint without a file"
+
 # Errors: one line on stderr, exit status 1 or 2, no output file left.
 run_case "complex module" 1 'cannot compute the Fisher information of ".*complex.pt": parameter "0.weight" has dtype complex64' -- \
     "$FIM" -m "$AX/complex.pt" -i "$AX/inputs.tsv" -e exact -o "$WORK/complex.h5"

@@ -46,6 +46,14 @@ int main(int argc, char** argv) {
     app.add_option("--max-memory", o.max_memory,
                    "Reject a representation whose estimated memory exceeds this size (512M, 8G, 2GiB); "
                    "default half of the physical memory");
+    auto* state = "Checkpoints";
+    app.add_option("--checkpoint", o.checkpoint,
+                   "Checkpoint file of dense, diag, block and kfac runs (default: OUTPUT.ckpt when "
+                   "--checkpoint-every or --resume is given)")
+        ->group(state);
+    app.add_option("--checkpoint-every", o.checkpoint_every, "Batches between checkpoints; 0 = only on SIGINT/SIGTERM")
+        ->capture_default_str()->check(scorekit::whole_number(0))->group(state);
+    app.add_option("--resume", o.resume, "Continue from a checkpoint with the same options and data")->group(state);
     scorekit::add_common_options(app, o.common);
     app.get_option("--output")->description("HDF5 output file; - (default) writes no file, only the summary line");
     app.get_option("--seed")->description("Seed of the mc:K label draws and the Lanczos start vector");

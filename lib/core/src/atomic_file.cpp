@@ -16,6 +16,7 @@
 #include "scorekit/log.hpp"
 #include "scorekit/points.hpp"
 #include "scorekit/signals.hpp"
+#include "stale_temporaries.hpp"
 
 namespace scorekit {
 namespace {
@@ -66,7 +67,8 @@ AtomicFile::AtomicFile(std::string path) : path_(follow_links(std::move(path))) 
     auto slash = path_.rfind('/');
     std::string directory = slash == std::string::npos ? "" : path_.substr(0, slash + 1);
     std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
-    std::string pattern = directory + "." + base + ".tmp.XXXXXX";
+    remove_stale_temporaries(directory, base);
+    std::string pattern = temporary_file_pattern(directory, base);
     std::vector<char> buffer(pattern.begin(), pattern.end());
     buffer.push_back('\0');
     int fd = mkstemp(buffer.data());
@@ -183,6 +185,11 @@ void check_output_writable(const std::string& output, const std::string& option)
     }
     close(fd);
     std::remove(buffer.data());
+
+    // Temporary files that killed processes left for this output (or checkpoint) go now, before
+    // the work, rather than when the output is written at the end of a long run.
+    const std::string stale_directory = slash == std::string::npos ? "" : file.substr(0, slash + 1);
+    remove_stale_temporaries(stale_directory, slash == std::string::npos ? file : file.substr(slash + 1));
 }
 
 namespace {

@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
+#include <utility>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 
+#include "fim_checkpoint.hpp"
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/fim.hpp"
@@ -237,15 +240,21 @@ Outcome run_implicit(const FimOptions& o, const Request& request, const FisherMo
 }
 
 Outcome run_stored(const FimOptions& o, const Request& request, const FisherModel& model, const RowMatrix& inputs,
-                   const Labels& labels) {
+                   const Labels& labels, FimCheckpointing* checkpointing) {
     Outcome outcome;
     Progress progress("inputs", static_cast<std::uint64_t>(inputs.rows()), progress_interval());
-    progress.update(0);
-    FisherProblem problem = request.problem;
-    problem.on_batch = [&](std::int64_t done, std::int64_t total) {
+    auto on_batch = [&](std::int64_t done, std::int64_t total) {
         if (done < total) progress.update(static_cast<std::uint64_t>(done));
     };
-    outcome.fisher = compute_fisher(model, inputs, labels, problem, request.representation, request.grouping);
+    if (checkpointing) {
+        outcome.fisher = compute_fisher_resumable(model, inputs, labels, request.problem, request.representation,
+                                                  request.grouping, *checkpointing, on_batch);
+    } else {
+        progress.update(0);
+        FisherProblem problem = request.problem;
+        problem.on_batch = on_batch;
+        outcome.fisher = compute_fisher(model, inputs, labels, problem, request.representation, request.grouping);
+    }
     progress.finish();
     outcome.summary = summarize(outcome.fisher, request.summary);
     if (!o.vector.empty()) {
@@ -418,11 +427,61 @@ void take_shard(const FimOptions& o, Request& request, FisherRecord& record, Row
              std::to_string(record.total_inputs));
 }
 
+bool wants_checkpoints(const FimOptions& o) {
+    return !o.checkpoint.empty() || o.checkpoint_every > 0 || !o.resume.empty();
+}
+
+// Rejects the checkpoint options where nothing loops over batches: --stored, the normal family
+// and --representation implicit, whose products are passes over all inputs.
+void check_checkpoint_request(const FimOptions& o, const Request* request) {
+    if (!wants_checkpoints(o)) return;
+    std::string subject;
+    if (!o.stored.empty()) subject = "--stored";
+    else if (is_normal_family_spec(o.model)) subject = "the normal family";
+    else if (request && request->representation == Representation::implicit) subject = "--representation implicit";
+    if (subject.empty()) return;
+    throw UsageError(describe("invalid --checkpoint, --checkpoint-every or --resume with", subject,
+                              "fim checkpoints only the sums of dense, diag, block and kfac runs over batches of inputs",
+                              "drop the checkpoint options"));
+}
+
+// The options and data that decide the sums, for comparing a checkpoint with the run. The values
+// appear in mismatch messages.
+CheckpointSettings fim_checkpoint_settings(const FimOptions& o, const Request& request, const FisherRecord& record,
+                                           const RowMatrix& inputs, const Labels& labels) {
+    return {{"model", model_identity_text(o.model)},
+            {"model_checksum", model_checksum_text(o.model)},
+            {"inputs", checksum_text({&inputs, &labels})},
+            {"estimator", request.problem.estimator.name()},
+            {"likelihood", to_string(request.problem.likelihood)},
+            {"sigma", exact_text(request.problem.sigma)},
+            {"representation", to_string(request.representation)},
+            {"blocks", to_string(request.grouping)},
+            {"reduction", to_string(request.problem.reduction)},
+            {"batch_size", std::to_string(request.problem.batch_size)},
+            {"seed", std::to_string(request.problem.seed)},
+            {"single", request.problem.single_precision ? "true" : "false"},
+            {"shard", record.shard.empty() ? "none" : record.shard}};
+}
+
+// --checkpoint, else OUTPUT.ckpt for a file output. Checks the file like an output.
+std::string fim_checkpoint_path(const FimOptions& o, const std::string& output) {
+    std::string path = o.checkpoint;
+    if (path.empty() && output == "-") {
+        throw UsageError(describe("missing option", "--checkpoint",
+                                  "--checkpoint-every and --resume need a checkpoint file, and the output is standard "
+                                  "output",
+                                  "give --checkpoint FILE or -o FILE.h5"));
+    }
+    if (path.empty()) path = output + ".ckpt";
+    check_distinct_files({{"--checkpoint", path}, {"--output", output}},
+                         {{"--model", o.model}, {"--input", o.input}, {"--labels", o.labels == "last" ? "" : o.labels}});
+    check_output_writable(path, "--checkpoint");
+    return path;
+}
+
 }  // namespace
 
-// NOTE: unlike langevin and geodesic, fim writes no checkpoint, so a signal loses the sums of the
-// batches done. A long run is split with --shard, and a lost task restarts alone. Resuming within
-// a process would need each engine's accumulators saved and restored in their summation order.
 void run_fim(const FimOptions& o) {
     // The batched path allocates temporaries of a few MB per batch. glibc serves those with mmap and
     // returns them at once, so every batch paid page faults again; keeping them in the heap made
@@ -430,8 +489,10 @@ void run_fim(const FimOptions& o) {
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
+    check_checkpoint_request(o, nullptr);
     if (!o.stored.empty()) return run_stored_matrix(o);
     Request request = parse_request(o);
+    check_checkpoint_request(o, &request);
     check_distinct_files({{"--output", o.common.output}},
                          {{"--model", o.model},
                           {"--input", o.input},
@@ -452,6 +513,7 @@ void run_fim(const FimOptions& o) {
     std::string output = o.common.output;
 
     Outcome outcome;
+    std::pair<std::string, bool> finished_checkpoint;  // the path and whether this run wrote it
     if (is_normal_family_spec(o.model)) {
         reject_ambiguous_model_spec(o.model);
         NormalFamily family = parse_normal_family(o.model);
@@ -484,10 +546,20 @@ void run_fim(const FimOptions& o) {
         log_verbose("[1/2] " + request.problem.estimator.quantity() + " of " + std::to_string(model.parameter_count()) +
                  " parameters over " + std::to_string(inputs.rows()) + " inputs, estimator " +
                  request.problem.estimator.name() + ", representation " + to_string(request.representation));
+        std::unique_ptr<FimCheckpointing> checkpointing;
+        if (wants_checkpoints(o)) {
+            checkpointing = std::make_unique<FimCheckpointing>();
+            checkpointing->path = fim_checkpoint_path(o, output);
+            checkpointing->every = o.checkpoint_every;
+            checkpointing->resume = o.resume;
+            checkpointing->settings = fim_checkpoint_settings(o, request, record, inputs, labels);
+        }
         Stopwatch computing;
-        outcome = request.representation == Representation::implicit ? run_implicit(o, request, model, inputs, labels)
-                                                                       : run_stored(o, request, model, inputs, labels);
+        outcome = request.representation == Representation::implicit
+                      ? run_implicit(o, request, model, inputs, labels)
+                      : run_stored(o, request, model, inputs, labels, checkpointing.get());
         log_verbose("computed in " + computing.elapsed() + " (model and inputs loaded before)");
+        if (checkpointing) finished_checkpoint = {checkpointing->path, checkpointing->written};
     }
 
     if (output != "-") {
@@ -498,6 +570,7 @@ void run_fim(const FimOptions& o) {
     }
     std::string line = format_summary_line(record, parameter_count(outcome.fisher.parameters), outcome.summary);
     std::fprintf(stdout, "%s\n", line.c_str());
+    remove_finished_checkpoint(finished_checkpoint.first, finished_checkpoint.second, o.resume);
     log_summary("Fisher information computed");
 }
 

@@ -1,6 +1,10 @@
 // Output files that appear only when complete: data go to a hidden temporary name in the same
 // directory, which `commit()` renames over the final name. If the object is destroyed without
 // a commit (an exception) or a signal ends the process, the temporary file is removed.
+// SIGKILL or a crash leaves it behind. Its name, ".NAME.tmp.HOST.PID.XXXXXX", records the host
+// and the process, so the next AtomicFile for the same target on that host removes it once that
+// process no longer runs. Nothing is removed inside a container with its own PID namespace or
+// under the host name localhost, where the name cannot identify the process.
 // A symbolic link is followed, so its target is replaced and the link kept. A device, FIFO or
 // socket (/dev/null, /dev/stdout, a named pipe) is written directly, because renaming over it
 // would replace the special file itself.
@@ -56,6 +60,7 @@ void check_distinct_files(const std::vector<FileArgument>& outputs, const std::v
 // Throws Error unless a file can be created next to `output` (its directory exists and is
 // writable, and `output` is not a directory). Tools call it before the work, so that a typo in
 // -o fails at once rather than after an hour of training. `-` and "" (standard output) pass.
+// Also removes the temporary files that killed processes left for `output`, as AtomicFile does.
 // Names may carry a dataset suffix (see split_dataset_spec); an invalid dataset path throws
 // UsageError. So does an ambiguous name: an existing file such as "x.h5:name", which the output
 // would replace, whose name also reads as dataset /name of x.h5. `option` is the option that

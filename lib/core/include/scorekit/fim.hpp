@@ -193,6 +193,12 @@ struct FimOptions {
     std::string max_memory;              // parse_memory_size; empty: default_max_memory()
     std::string stored;                  // summarise this stored matrix (fim -o, merge-shards.py) instead
     std::string shard;                   // "I/N": inputs [I*N_in/N, (I+1)*N_in/N); empty: SLURM array or 0/1
+    // Checkpoints of dense, diag, block and kfac runs, written only when one of these is given:
+    // the file (default OUTPUT.ckpt), the batches between checkpoints (0: only on SIGINT,
+    // SIGTERM or SIGHUP), and the checkpoint to continue from.
+    std::string checkpoint;
+    std::int64_t checkpoint_every = 0;
+    std::string resume;
     CommonOptions common;
 };
 
