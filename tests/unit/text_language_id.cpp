@@ -156,21 +156,26 @@ TEST_CASE("fastText predictions equal fastText's predictLine", "[text][lid]") {
         }
         CHECK(compared == 1500);
 
+        // Checks one identifier's prediction of `input` against fastText's predictLine.
+        auto check_against_fasttext = [&](const LanguageIdentifier& checked, const std::string& input) {
+            std::istringstream in(input + "\n");
+            std::vector<std::pair<fasttext::real, std::string>> expected;
+            reference.predictLine(in, expected, 1, 0.0);
+            REQUIRE(expected.size() == 1);
+            LanguagePrediction got = checked.predict(input);
+            INFO(name << ": " << input.size() << " bytes: " << input.substr(0, 80));
+            CHECK(got.label == expected[0].second.substr(9));
+            CHECK(got.score_percent == static_cast<int>(std::nearbyint(static_cast<double>(expected[0].first) * 100.0)));
+        };
+
         // Whole fixtures glued into one text: thousands of tokens, many repeated. Then two
         // lines, of which predictLine reads the first only.
         for (const std::string& language : kLanguages) {
             std::string text;
             for (const std::string& line : fixture_lines(language)) text += line + " ";
             const std::string two_lines = fixture_lines(language)[0] + "\n" + fixture_lines("zh")[1];
-            for (const std::string& input : {text, two_lines}) {
-                std::istringstream in(input + "\n");
-                std::vector<std::pair<fasttext::real, std::string>> expected;
-                reference.predictLine(in, expected, 1, 0.0);
-                LanguagePrediction got = identifier->predict(input);
-                INFO(name << ": " << input.substr(0, 80));
-                CHECK(got.label == expected[0].second.substr(9));
-                CHECK(got.score_percent == static_cast<int>(std::nearbyint(static_cast<double>(expected[0].first) * 100.0)));
-            }
+            check_against_fasttext(*identifier, text);
+            check_against_fasttext(*identifier, two_lines);
         }
 
         // Tokens of every length from 1 to 60 bytes, each followed by one of fastText's
@@ -190,27 +195,9 @@ TEST_CASE("fastText predictions equal fastText's predictLine", "[text][lid]") {
         // And a text of 1.5 MB, which the exact summation reads in pieces of about 1 MiB.
         std::string large;
         while (large.size() < 1500000) large += fixture_lines("fr")[large.size() % 300] + " ";
-        auto exact = load_fasttext_identifier(dir.file(file), FastTextSummation::exact);
-        {
-            std::istringstream in(large + "\n");
-            std::vector<std::pair<fasttext::real, std::string>> expected;
-            reference.predictLine(in, expected, 1, 0.0);
-            REQUIRE(expected.size() == 1);
-            LanguagePrediction got = exact->predict(large);
-            INFO(name << ": 1.5 MB text");
-            CHECK(got.label == expected[0].second.substr(9));
-            CHECK(got.score_percent == static_cast<int>(std::nearbyint(static_cast<double>(expected[0].first) * 100.0)));
-        }
-        for (const std::string& input : {mixed, mixed + long_token + " " + long_token + "\t" + long_token}) {
-            std::istringstream in(input + "\n");
-            std::vector<std::pair<fasttext::real, std::string>> expected;
-            reference.predictLine(in, expected, 1, 0.0);
-            REQUIRE(expected.size() == 1);
-            LanguagePrediction got = identifier->predict(input);
-            INFO(name << ": separators and long tokens");
-            CHECK(got.label == expected[0].second.substr(9));
-            CHECK(got.score_percent == static_cast<int>(std::nearbyint(static_cast<double>(expected[0].first) * 100.0)));
-        }
+        check_against_fasttext(*load_fasttext_identifier(dir.file(file), FastTextSummation::exact), large);
+        check_against_fasttext(*identifier, mixed);
+        check_against_fasttext(*identifier, mixed + long_token + " " + long_token + "\t" + long_token);
     }
 }
 
