@@ -449,7 +449,7 @@ private:
                 half_form_[j * c_out + k] = 0.5 * sum - inactive_products_[j * c_out + k];
             }
         }
-        cblas_dsyr2k(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(h), static_cast<int>(c_out), 1.0,
+        cblas().dsyr2k(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(h), static_cast<int>(c_out), 1.0,
                      half_form_.data(), static_cast<int>(c_out), unit_columns_.data(), static_cast<int>(c_out), 1.0,
                      pair_terms_.data(), static_cast<int>(h));
 

@@ -3,7 +3,6 @@
 // product over all output-space vectors of the batch, so no LibTorch call sits on this path.
 #pragma once
 
-#include <cblas.h>
 #include <sys/mman.h>
 
 #include <cstdint>
@@ -12,6 +11,7 @@
 #include <new>
 #include <vector>
 
+#include "cblas_functions.hpp"
 #include "fim_model.hpp"
 
 namespace scorekit {
@@ -19,24 +19,24 @@ namespace scorekit {
 // C = A' B' + beta C in row-major storage, with A' and B' transposed as `ta` and `tb` select.
 inline void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const double* a,
                  std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
-    cblas_dgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
+    cblas().dgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
                 static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
 }
 
 inline void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                  std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
-    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
+    cblas().sgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
                 static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
 }
 
 // C[:n, :n] (upper triangle) = rows^T rows + beta C for rows [k, n].
 inline void syrk(std::int64_t n, std::int64_t k, const double* rows, double beta, double* c, std::int64_t ldc) {
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(n), static_cast<int>(k), 1.0, rows,
+    cblas().dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(n), static_cast<int>(k), 1.0, rows,
                 static_cast<int>(n), beta, c, static_cast<int>(ldc));
 }
 
 inline void syrk(std::int64_t n, std::int64_t k, const float* rows, float beta, float* c, std::int64_t ldc) {
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(n), static_cast<int>(k), 1.0f, rows,
+    cblas().ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(n), static_cast<int>(k), 1.0f, rows,
                 static_cast<int>(n), beta, c, static_cast<int>(ldc));
 }
 
