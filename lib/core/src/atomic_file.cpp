@@ -21,6 +21,18 @@
 namespace scorekit {
 namespace {
 
+// A path's directory, with its final '/' ("" for a bare name), and its file name.
+struct PathParts {
+    std::string directory;
+    std::string base;
+};
+
+PathParts split_path(const std::string& path) {
+    const auto slash = path.rfind('/');
+    if (slash == std::string::npos) return {"", path};
+    return {path.substr(0, slash + 1), path.substr(slash + 1)};
+}
+
 // Flushes `path` (a file or a directory) to the disk. Returns false with errno set on failure.
 // EINVAL means a file system without fsync support (some special ones), which counts as done.
 bool sync_path(const std::string& path) {
@@ -64,11 +76,9 @@ AtomicFile::AtomicFile(std::string path) : path_(follow_links(std::move(path))) 
         temporary_ = path_;
         return;
     }
-    auto slash = path_.rfind('/');
-    std::string directory = slash == std::string::npos ? "" : path_.substr(0, slash + 1);
-    std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
-    remove_stale_temporaries(directory, base);
-    std::string pattern = temporary_file_pattern(directory, base);
+    const PathParts parts = split_path(path_);
+    remove_stale_temporaries(parts.directory, parts.base);
+    std::string pattern = temporary_file_pattern(parts.directory, parts.base);
     std::vector<char> buffer(pattern.begin(), pattern.end());
     buffer.push_back('\0');
     int fd = mkstemp(buffer.data());
@@ -107,8 +117,8 @@ void AtomicFile::commit() {
                              "check the directory permissions"));
     }
     committed_ = true;
-    const auto slash = path_.rfind('/');
-    const std::string directory = slash == std::string::npos ? "." : (slash == 0 ? "/" : path_.substr(0, slash));
+    std::string directory = split_path(path_).directory;
+    if (directory.empty()) directory = ".";
     // A directory that can be written but not read (mode -wx) cannot be opened to flush it.
     // The output is in place by now, so that costs only the crash guarantee and is a warning.
     if (!sync_path(directory)) {
@@ -171,9 +181,9 @@ void check_output_writable(const std::string& output, const std::string& option)
 
     // A probe file is the only test that also covers read-only file systems and running as
     // root, where access(2) reports every directory as writable.
-    auto slash = file.rfind('/');
-    std::string directory = slash == std::string::npos ? "." : file.substr(0, slash + 1);
-    std::string pattern = directory + (slash == std::string::npos ? "/" : "") + ".scorekit-probe.XXXXXX";
+    const PathParts parts = split_path(file);
+    const std::string directory = parts.directory.empty() ? "." : parts.directory;
+    std::string pattern = directory + (parts.directory.empty() ? "/" : "") + ".scorekit-probe.XXXXXX";
     std::vector<char> buffer(pattern.begin(), pattern.end());
     buffer.push_back('\0');
     int fd = mkstemp(buffer.data());
@@ -188,8 +198,7 @@ void check_output_writable(const std::string& output, const std::string& option)
 
     // Temporary files that killed processes left for this output (or checkpoint) go now, before
     // the work, rather than when the output is written at the end of a long run.
-    const std::string stale_directory = slash == std::string::npos ? "" : file.substr(0, slash + 1);
-    remove_stale_temporaries(stale_directory, slash == std::string::npos ? file : file.substr(slash + 1));
+    remove_stale_temporaries(parts.directory, parts.base);
 }
 
 namespace {

@@ -80,9 +80,10 @@ std::string checkpoint_settings_mismatch(const Hdf5Reader& file, const std::stri
     return "";
 }
 
-void remove_finished_checkpoint(const std::string& path, bool written, const std::string& resume) {
-    if (path.empty() || !(written || path == resume)) return;
+bool remove_finished_checkpoint(const std::string& path, bool written, const std::string& resume) {
+    if (path.empty() || !(written || path == resume)) return false;
     if (std::remove(path.c_str()) == 0) log_verbose("removed the checkpoint " + path);
+    return true;
 }
 
 }  // namespace scorekit

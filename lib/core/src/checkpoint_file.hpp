@@ -43,7 +43,7 @@ std::string checkpoint_settings_mismatch(const Hdf5Reader& file, const std::stri
                                          const CheckpointSettings& settings);
 
 // Removes the checkpoint `path` of a finished run when the run wrote it or resumed from it:
-// the results it held are in the output now.
-void remove_finished_checkpoint(const std::string& path, bool written, const std::string& resume);
+// the results it held are in the output now. Returns whether the checkpoint was this run's.
+bool remove_finished_checkpoint(const std::string& path, bool written, const std::string& resume);
 
 }  // namespace scorekit

@@ -169,8 +169,7 @@ LangevinState read_langevin_checkpoint(const std::string& path, const Checkpoint
 }
 
 void remove_finished_langevin_checkpoint(const std::string& path, bool written, const std::string& resume) {
-    if (path.empty() || !(written || path == resume)) return;
-    remove_finished_checkpoint(path, written, resume);
+    if (!remove_finished_checkpoint(path, written, resume)) return;
     const std::string samples = langevin_sample_file(path);
     if (std::remove(samples.c_str()) == 0) log_verbose("removed the checkpoint samples " + samples);
 }

@@ -250,23 +250,27 @@ std::vector<std::string> group_hash_files(const CcnetMineOptions& options, const
     return files;
 }
 
-// Rejects a hash file made with another --min-len. That run counted the lines of documents that
-// this one drops (or skipped documents that it keeps), so the duplicates would not be cc_net's.
-void check_hash_min_length(const std::vector<std::string>& files, int min_length) {
+// Returns the number of hashes in the group's files, from their headers. Rejects a hash file made
+// with another --min-len: that run counted the lines of documents that this one drops (or skipped
+// documents that it keeps), so the duplicates would not be cc_net's.
+std::uint64_t check_hash_headers(const std::vector<std::string>& files, int min_length) {
+    std::uint64_t total = 0;
     for (const std::string& file : files) {
         const HashFileHeader header = read_hash_file_header(file);
-        if (header.min_length < 0 || header.min_length == min_length) continue;
-        const std::string hash_run = std::to_string(header.min_length), this_run = std::to_string(min_length);
-        throw UsageError(describe("hash file made with another --min-len", file,
-                                  "--min-len " + hash_run + " there, " + this_run + " here",
-                                  "give mine --min-len " + hash_run + ", or run hash again with --min-len " + this_run));
+        if (header.min_length >= 0 && header.min_length != min_length) {
+            const std::string hash_run = std::to_string(header.min_length), this_run = std::to_string(min_length);
+            throw UsageError(describe("hash file made with another --min-len", file,
+                                      "--min-len " + hash_run + " there, " + this_run + " here",
+                                      "give mine --min-len " + hash_run + ", or run hash again with --min-len " + this_run));
+        }
+        total += header.count;
     }
+    return total;
 }
 
-std::unique_ptr<DedupHashSet> load_group(const std::vector<std::string>& files) {
+// Loads the union of the group's files into a set sized for `total` hashes.
+std::unique_ptr<DedupHashSet> load_group(const std::vector<std::string>& files, std::uint64_t total) {
     auto set = std::make_unique<DedupHashSet>();
-    std::uint64_t total = 0;
-    for (const std::string& file : files) total += read_hash_file_header(file).count;
     set->reserve(total);
     for (const std::string& file : files) {
         HashFileHeader header = load_hash_file(file, *set);
@@ -511,9 +515,9 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     std::vector<std::string> hash_files;
     if (!options.no_dedup) {
         hash_files = group_hash_files(options, plan);
-        check_hash_min_length(hash_files, options.input.min_length);
+        const std::uint64_t total = check_hash_headers(hash_files, options.input.min_length);
         log_info("[1/3] loading " + std::to_string(hash_files.size()) + " hash files");
-        set = load_group(hash_files);
+        set = load_group(hash_files, total);
     }
     if (options.ref_threshold < 0 || options.ref_threshold > 1) {
         throw UsageError(describe("invalid --ref-threshold", format_number(options.ref_threshold), "must be between 0 and 1", ""));
