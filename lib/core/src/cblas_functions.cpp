@@ -17,7 +17,7 @@ constexpr const char* kLibraries[] = {"libblas.so.3", "libopenblas.so.0", "libbl
 
 struct Loaded {
     CblasFunctions functions;
-    std::string failure;  // why loading failed; empty on success
+    std::string failure;  // reason that loading failed, empty on success
 };
 
 Loaded load() {

@@ -397,8 +397,8 @@ float NgramModel::score_ids(const WordIndex* ids, std::size_t count) const {
         length = known = 1;
     }
 
-    // The words are known in advance, so the table slots of a later word's n-grams are requested
-    // while this word is scored: the tables of a large model miss the cache on nearly every lookup.
+    // The tables of a large model miss the cache on most lookups. The words are known in advance,
+    // so the table slots of a later word's n-grams are requested while this word is scored.
     constexpr std::size_t kAhead = 4;
     auto word_at = [&](std::size_t i) { return i < count ? ids[i] : end_sentence_; };
     auto prefetch_ngrams = [&](std::size_t i) {

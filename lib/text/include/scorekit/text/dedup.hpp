@@ -87,7 +87,7 @@ private:
 // The binary hash file written by `ccnet-filter hash` (format version 2, little-endian):
 //   offset  size  field
 //   0       8     magic "SKCCHASH"
-//   8       4     format version (2; version 1 files, whose field at 44 is 0, are read too)
+//   8       4     format version (2, and version 1 files, whose field at 44 is 0, are read too)
 //   12      4     header size in bytes (48)
 //   16      8     number of hashes n
 //   24      8     number of documents hashed
