@@ -534,6 +534,14 @@ expect_one_line_error "checkpoint of implicit"
 run_case "checkpoint without a file" 2 'missing option "--checkpoint"' -- "$FIM" -m "$FX/mlp.pt" -i "$FX/inputs.tsv" -e exact \
     --checkpoint-every 1
 expect_one_line_error "checkpoint without a file"
+run_case "negative checkpoint interval" 2 'invalid --checkpoint-every "-1"' -- "$FIM" -m "$AX/tanh.pt" -i "$AX/inputs.tsv" \
+    -e exact -r diag --checkpoint-every -1 -o "$WORK/ck.h5"
+expect_one_line_error "negative checkpoint interval"
+printf 'not a checkpoint\n' > "$WORK/text.ckpt"
+run_case "resume from a text file" 1 'cannot resume from ".*text\.ckpt"' -- "$FIM" -m "$AX/tanh.pt" -i "$AX/inputs.tsv" \
+    -e exact -r diag --resume "$WORK/text.ckpt" -o "$WORK/ck.h5"
+expect_one_line_error "resume from a text file"
+expect_no_file "resume from a text file" "$WORK/ck.h5"
 
 # Errors: one line on stderr, exit status 1 or 2, no output file left.
 run_case "complex module" 1 'cannot compute the Fisher information of ".*complex.pt": parameter "0.weight" has dtype complex64' -- \
