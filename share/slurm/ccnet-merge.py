@@ -5,8 +5,8 @@
 
 Reads OUT/mined/NNNN/ (NNNN = shard index in 4 digits) for every shard 0..N-1 and writes:
 
-- OUT/merged/<name> for every file name that any shard produced (<language>.json.gz now,
-  <language>_<bucket>.json.gz once buckets exist): the shard files concatenated in shard order.
+- OUT/merged/<name> for every file name that any shard produced (<language>.json.gz, or
+  <language>_<bucket>.json.gz when mine ran with a language model): the shard files concatenated in shard order.
   Concatenated gzip files are one valid gzip file, so the decompressed result is the output of a
   single `mine` run over the whole path list whenever the dedup group covers all shards
   (--group-size >= N), because documents keep their input order within a shard and shards are
