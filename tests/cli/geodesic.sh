@@ -42,6 +42,16 @@ near "$(column x2)" 0.375459652708040 1e-9 "exp map y"
 run_case "logarithmic map" 0 "" -- "$exe" -m "$normal" --log --from 1,0 --to 0,1
 near "$(column v1)" -0.582863704670304 1e-8 "log map v1"
 near "$(column v2)" 1.236313151836075 1e-8 "log map v2"
+# --paths with --log writes exp_x(v) at the nodes, and its middle node is the T4 midpoint.
+run_case "log map paths" 0 "" -- "$exe" -m "$normal" --log --from 1,0 --to 0,1 --paths "$WORK/log-path.txt"
+[ "$(grep -c '^0' "$WORK/log-path.txt")" -eq 101 ] || fail "log map paths: expected 101 nodes"
+near "$(awk '$2 == 0.5 { print $3 }' "$WORK/log-path.txt")" 0.588329738407352 1e-8 "log map path midpoint x1"
+near "$(awk '$2 == 0.5 { print $4 }' "$WORK/log-path.txt")" 0.588329738407352 1e-8 "log map path midpoint x2"
+# An exponential map that leaves the half-plane meets a non-finite metric, so the hint is about that,
+# not about the boundary solver's --nodes.
+run_case "exp through a non-finite metric" 1 \
+    'geodesic integration failed in 1 of 1 pairs: .*check that the metric is finite' -- \
+    "$exe" -m halfplane --metric conformal --exp --from 1,-1 --velocity 2,1
 run_case "end point of wrong dimension" 2 'invalid --to "3": 1 value, but the model has dimension 2; give one value' -- \
     "$exe" -m "$normal" --from 1,2 --to 3
 expect_one_line_error "end point of wrong dimension"
@@ -134,20 +144,35 @@ expect_no_file "exp interrupted" "$WORK/shots-parts.tsv"
 run_case "log resumes exp" 2 'cannot resume from ".*shots-parts.tsv.ckpt": map is log but the checkpoint has exp' -- \
     "$exe" -m "$gmm" --log --pairs "$WORK/shots.txt" --nodes 3 -o "$WORK/shots-parts.tsv" --resume "$WORK/shots-parts.tsv.ckpt"
 expect_one_line_error "log resumes exp"
+run_case "boundary resumes exp" 2 \
+    'cannot resume from ".*shots-parts.tsv.ckpt": map is boundary value but the checkpoint has exp' -- \
+    "$exe" -m "$gmm" --pairs "$WORK/shots.txt" --nodes 3 -o "$WORK/shots-parts.tsv" --resume "$WORK/shots-parts.tsv.ckpt"
 run_case "exp resume" 0 "resuming from .*shots-parts.tsv.ckpt: [0-9]+ of 12000 pairs already solved" -- \
     "$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 -o "$WORK/shots-parts.tsv" --resume "$WORK/shots-parts.tsv.ckpt"
 cmp -s "$WORK/shots.tsv" "$WORK/shots-parts.tsv" || fail "exp resume: the output differs from the uninterrupted run"
 [ ! -e "$WORK/shots-parts.tsv.ckpt" ] || fail "exp resume: the checkpoint was not removed after the run"
+# A run on standard output resumed without --checkpoint writes to the --resume file and removes
+# it at the end, as a run with a file output does.
+"$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 --checkpoint "$WORK/stdout.ckpt" --checkpoint-every 160 \
+    < /dev/null > /dev/null 2> "$WORK/err" &
+signal_when INT $! test -e "$WORK/stdout.ckpt"
+[ "$status" -eq 130 ] || fail "exp to stdout interrupted: exit status $status, expected 130: $(cat "$WORK/err")"
+run_case "exp resume to stdout" 0 "resuming from .*stdout.ckpt" -- \
+    "$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 --resume "$WORK/stdout.ckpt"
+cmp -s "$WORK/shots.tsv" "$WORK/out" || fail "exp resume to stdout: the output differs from the uninterrupted run"
+[ ! -e "$WORK/stdout.ckpt" ] || fail "exp resume to stdout: the checkpoint was not removed after the run"
 head -n 300 "$WORK/shots.txt" > "$WORK/aims.txt"
-run_case "log uninterrupted" 0 "" -- "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" -o "$WORK/aims.tsv"
+run_case "log uninterrupted" 0 "" -- "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" -o "$WORK/aims.tsv" \
+    --paths "$WORK/aims-paths.h5"
 "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" -o "$WORK/aims-parts.tsv" --checkpoint "$WORK/aims.ckpt" \
-    --checkpoint-every 32 < /dev/null 2> "$WORK/err" &
+    --checkpoint-every 32 --paths "$WORK/aims-parts-paths.h5" < /dev/null 2> "$WORK/err" &
 signal_when TERM $! test -e "$WORK/aims.ckpt"
 [ "$status" -eq 130 ] || fail "log interrupted: exit status $status, expected 130: $(cat "$WORK/err")"
 run_case "log resume" 0 "resuming from .*aims.ckpt: [0-9]+ of 300 pairs already solved" -- \
     "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" -o "$WORK/aims-parts.tsv" --checkpoint "$WORK/aims.ckpt" \
-    --resume "$WORK/aims.ckpt"
+    --resume "$WORK/aims.ckpt" --paths "$WORK/aims-parts-paths.h5"
 cmp -s "$WORK/aims.tsv" "$WORK/aims-parts.tsv" || fail "log resume: the output differs from the uninterrupted run"
+h5diff "$WORK/aims-paths.h5" "$WORK/aims-parts-paths.h5" /paths /paths || fail "log resume: the paths differ"
 run_case "batch size 0" 2 "--batch-size" -- "$exe" -m "$gmm" --from 1,0 --to 0,1 --batch-size 0
 expect_one_line_error "batch size 0"
 

@@ -138,3 +138,18 @@ TEST_CASE("shots do not depend on the other rows of a batch", "[shooting]") {
         CHECK((alone.velocities.row(0) - pairs.velocities.row(i)).cwiseAbs().maxCoeff() < 1e-13);
     }
 }
+
+TEST_CASE("log map stops when shooting stalls", "[shooting]") {
+    // A miss of 1e-18 relative is below double rounding, so Newton stalls after a few steps. Each
+    // further step would repeat the same shots, so the pair stops well before max_iterations.
+    auto model = make_analytic_model("gaussian:mean=0,0;cov=1");
+    ScoreMetric metric(*model, MetricOptions{});
+    LogMapOptions options;
+    options.tolerance = 1e-18;
+    LogMapResult result = logarithmic_map(metric, row({1, 0}), row({0, 1}), options);
+    CHECK_FALSE(result.converged[0]);
+    CHECK(result.iterations[0] < options.max_iterations);
+    CHECK(result.residuals(0) < 1e-12);
+    CHECK_THAT(result.velocities(0, 0), WithinAbs(-0.582863704670304, 1e-8));
+    CHECK_THAT(result.velocities(0, 1), WithinAbs(1.236313151836075, 1e-8));
+}

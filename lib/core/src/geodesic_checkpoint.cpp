@@ -41,6 +41,17 @@ void write_checkpoint(const GeodesicCheckpointPlan& plan, const std::string& che
 // checkpoint has Y"; empty when all agree.
 std::string settings_mismatch(const Hdf5Reader& file, const GeodesicCheckpointPlan& plan, Eigen::Index pairs,
                               const std::string& checksum, const PairResults& layout) {
+    // Boundary-value runs store no map, so that their checkpoints written before --exp and --log
+    // had any still resume. The map is compared first because another map's checkpoint has other
+    // columns, and "map is exp" explains the mismatch better than a missing column does.
+    std::string map = "boundary value";
+    for (const auto& [name, value] : plan.settings) {
+        if (name == "map") map = value;
+    }
+    const std::string saved_map =
+        file.has_attribute("/checkpoint", "map") ? file.read_string_attribute("/checkpoint", "map") : "boundary value";
+    if (saved_map != map) return "map is " + map + " but the checkpoint has " + saved_map;
+
     std::string mismatch = checkpoint_settings_mismatch(file, "/checkpoint", plan.settings);
     if (!mismatch.empty()) return mismatch;
     const auto saved_pairs = static_cast<Eigen::Index>(file.read_number_attribute("/checkpoint", "pairs"));

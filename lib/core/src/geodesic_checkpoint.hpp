@@ -20,7 +20,8 @@ struct GeodesicCheckpointPlan {
     std::string resume;       // checkpoint to continue from; empty starts afresh
     bool keep_paths = true;   // keep every pair's nodes (the output or --paths needs them)
     // What decides the results besides the pairs themselves (model, metric, solver settings),
-    // as (name, value) to compare with the checkpoint's.
+    // as (name, value) to compare with the checkpoint's. A "map" entry (exp or log) names the
+    // map; a boundary-value run has none.
     CheckpointSettings settings;
     bool written = false;     // set once a checkpoint has been written to `path`
 };

@@ -102,11 +102,20 @@ Eigen::Index report_unconverged(const std::vector<std::string>& reasons, const s
     return count;
 }
 
-void fail_if_unconverged(const GeodesicCommandOptions& o, Eigen::Index unconverged, Eigen::Index total) {
+// Throws Error unless every pair converged or --allow-unconverged was given. The hint names the
+// options that decide convergence in `mode`, because --nodes and --max-iterations do not help an
+// exponential map that met a non-finite metric.
+void fail_if_unconverged(const GeodesicCommandOptions& o, Mode mode, Eigen::Index unconverged, Eigen::Index total) {
     if (unconverged == 0 || o.allow_unconverged) return;
-    throw Error(describe_at("geodesics did not converge", "in " + std::to_string(unconverged) + " of " + std::to_string(total) + " pairs",
-                         "their rows are flagged converged = 0 in the output",
-                         "raise --nodes or --max-iterations, or pass --allow-unconverged"));
+    std::string hint = "raise --nodes or --max-iterations, or pass --allow-unconverged";
+    if (mode == Mode::exp_map) {
+        hint = "check that the metric is finite along their paths, or pass --allow-unconverged";
+    } else if (mode == Mode::log_map) {
+        hint = "raise --shooting-tolerance (a float32 network model may stall above 1e-9), or pass --allow-unconverged";
+    }
+    throw Error(describe_at(mode == Mode::exp_map ? "geodesic integration failed" : "geodesics did not converge",
+                            "in " + std::to_string(unconverged) + " of " + std::to_string(total) + " pairs",
+                            "their rows are flagged converged = 0 in the output", hint));
 }
 
 void write_attributes(Hdf5Writer& file, const GeodesicCommandOptions& o, const ScoreMetric& metric) {
@@ -138,7 +147,7 @@ std::vector<std::string> pair_labels(Eigen::Index count) {
 }
 
 // The checkpoints of a run over `pairs` pairs that writes `output`: --checkpoint, else
-// OUTPUT.ckpt for a file output. A run of one chunk writes none, because it stops only once
+// OUTPUT.ckpt for a file output, else the --resume file. A run of one chunk writes none, because it stops only once
 // everything is solved. `extra` adds the settings of the map beyond the boundary solver's.
 GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const ScoreMetric& metric,
                                        const std::string& output, Eigen::Index pairs, bool keep_paths,
@@ -164,6 +173,10 @@ GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const Sc
         plan.path = o.checkpoint;
     } else if (output != "-") {
         plan.path = output + ".ckpt";
+    } else if (!o.resume.empty()) {
+        // A run resumed onto standard output keeps checkpointing to the file it resumed from, and
+        // removes it once done, as a file output does with OUTPUT.ckpt.
+        plan.path = o.resume;
     }
     if (plan.path.empty() || pairs <= o.solver.batch_size) {
         plan.path.clear();
@@ -250,7 +263,7 @@ void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, co
 
     const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count));
     log_summary(std::to_string(count) + " geodesics, " + std::to_string(unconverged) + " unconverged");
-    fail_if_unconverged(o, unconverged, count);
+    fail_if_unconverged(o, Mode::boundary, unconverged, count);
 }
 
 // Writes a shard of --all-pairs as rows (i, j, length, converged), one per pair of the shard,
@@ -338,7 +351,7 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
     const Eigen::Index unconverged = report_unconverged(reasons, labels);
     log_summary(std::to_string(n) + " points, " + std::to_string(pairs.size()) + " geodesics, " +
                 std::to_string(unconverged) + " unconverged");
-    fail_if_unconverged(o, unconverged, static_cast<Eigen::Index>(pairs.size()));
+    fail_if_unconverged(o, Mode::all_pairs, unconverged, static_cast<Eigen::Index>(pairs.size()));
 }
 
 // The column of 0/1 flags `ok` as a pair result.
@@ -412,7 +425,7 @@ void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
 
     const Eigen::Index failed = report_unconverged(reasons, pair_labels(count));
     log_summary(std::to_string(count) + " geodesics, " + std::to_string(failed) + " failed");
-    fail_if_unconverged(o, failed, count);
+    fail_if_unconverged(o, Mode::exp_map, failed, count);
 }
 
 void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, const RowMatrix& starts,
@@ -422,16 +435,21 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
     options.integration = o.integration;
     options.tolerance = o.shooting_tolerance;
     const Eigen::Index count = starts.rows(), d = metric.dim();
+    const bool keep_paths = !o.paths.empty();
     GeodesicCheckpointPlan plan =
-        checkpoint_plan(o, metric, o.common.output, count, false,
+        checkpoint_plan(o, metric, o.common.output, count, keep_paths,
                         {{"map", "log"},
                          {"ode_tolerance", exact_text(options.integration.tolerance)},
                          {"shooting_tolerance", exact_text(options.tolerance)}});
-    const PairResults layout = {{"velocities", 1, d, false, {}},
-                                {"lengths", 1, 1, false, {}},
-                                {"residuals", 1, 1, false, {}},
-                                {"iterations", 1, 1, true, {}},
-                                {"converged", 1, 1, true, {}}};
+    PairResults layout = {{"velocities", 1, d, false, {}},
+                          {"lengths", 1, 1, false, {}},
+                          {"residuals", 1, 1, false, {}},
+                          {"iterations", 1, 1, true, {}},
+                          {"converged", 1, 1, true, {}}};
+    // --paths gets exp_x(v) sampled at --nodes points, integrated again from the found velocity.
+    ExpMapOptions along = options.integration;
+    along.nodes = o.solver.nodes;
+    if (keep_paths) layout.push_back({"paths", along.nodes, d, false, {}});
     const std::string checksum = pairs_checksum(starts, ends);
     check_resume(plan, count, checksum, layout);
 
@@ -442,11 +460,16 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         LogMapResult part = logarithmic_map(metric, starts.middleRows(first, rows), ends.middleRows(first, rows), options);
         RowMatrix iterations(rows, 1);
         for (Eigen::Index p = 0; p < rows; ++p) iterations(p, 0) = part.iterations[static_cast<size_t>(p)];
-        return PairResults{{"velocities", 1, d, false, part.velocities},
-                           {"lengths", 1, 1, false, part.lengths},
-                           {"residuals", 1, 1, false, part.residuals},
-                           {"iterations", 1, 1, true, iterations},
-                           {"converged", 1, 1, true, flag_column(part.converged)}};
+        PairResults columns = {{"velocities", 1, d, false, part.velocities},
+                               {"lengths", 1, 1, false, part.lengths},
+                               {"residuals", 1, 1, false, part.residuals},
+                               {"iterations", 1, 1, true, iterations},
+                               {"converged", 1, 1, true, flag_column(part.converged)}};
+        if (keep_paths) {
+            ExpMapResult path = exponential_map(metric, starts.middleRows(first, rows), part.velocities, along);
+            columns.push_back({"paths", along.nodes, d, false, path.paths});
+        }
+        return columns;
     };
     PairResults solved =
         solve_in_chunks(count, o.solver.batch_size, checksum, layout, plan, shoot_chunk, progress.callback());
@@ -487,11 +510,12 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         columns.insert(columns.end(), {"length", "residual", "iterations", "converged"});
         write_points(o.common.output, table, columns);
     }
+    if (keep_paths) write_paths(o.paths, solved[5].values, count, along.nodes);
     remove_finished_checkpoint(plan.path, plan.written, plan.resume);
 
     const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count));
     log_summary(std::to_string(count) + " log maps, " + std::to_string(unconverged) + " unconverged");
-    fail_if_unconverged(o, unconverged, count);
+    fail_if_unconverged(o, Mode::log_map, unconverged, count);
 }
 
 }  // namespace

@@ -382,6 +382,13 @@ LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts,
             }
             pending.swap(still);
         }
+        // A pair that no fraction of its Newton step brought closer has stalled, at the precision
+        // of the integration or of a float32 network. Another iteration would repeat the same
+        // shots with an analytic model, so it stops here, unconverged.
+        for (Eigen::Index k : pending) {
+            const Eigen::Index stalled = trials[static_cast<size_t>(k)];
+            next.erase(std::find(next.begin(), next.end(), stalled));
+        }
         active.swap(next);
     }
 

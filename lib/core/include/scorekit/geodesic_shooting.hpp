@@ -46,7 +46,8 @@ struct LogMapResult {
 // Shoots from each start to the same row of `ends`. The first guess is the one-sided
 // second-order difference (-3 x_0 + 4 x_1 - x_2) / (2 h) at the start of the boundary-value
 // path. Newton steps use a forward-difference Jacobian of the exponential map, which costs
-// D + 1 shots per pair and step, integrated as one batch. A step is halved while the miss grows.
+// D + 1 shots per pair and step, integrated as one batch. A step is halved while the miss grows,
+// at most 12 times; a pair whose miss no halving reduces stops there, unconverged.
 LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
                              const LogMapOptions& options);
 
