@@ -52,6 +52,8 @@ near "$(awk '$2 == 0.5 { print $4 }' "$WORK/log-path.txt")" 0.588329738407352 1e
 run_case "exp through a non-finite metric" 1 \
     'geodesic integration failed in 1 of 1 pairs: .*check that the metric is finite' -- \
     "$exe" -m halfplane --metric conformal --exp --from 1,-1 --velocity 2,1
+run_case "log from outside the half-plane" 1 'pair 0 did not converge: every shot failed \(non-finite metric' -- \
+    "$exe" -m halfplane --metric conformal --log --from 1,-1 --to 2,1
 run_case "end point of wrong dimension" 2 'invalid --to "3": 1 value, but the model has dimension 2; give one value' -- \
     "$exe" -m "$normal" --from 1,2 --to 3
 expect_one_line_error "end point of wrong dimension"

@@ -109,9 +109,10 @@ void fail_if_unconverged(const GeodesicCommandOptions& o, Mode mode, Eigen::Inde
     if (unconverged == 0 || o.allow_unconverged) return;
     std::string hint = "raise --nodes or --max-iterations, or pass --allow-unconverged";
     if (mode == Mode::exp_map) {
-        hint = "check that the metric is finite along their paths, or pass --allow-unconverged";
+        hint = "check that the metric is finite and not too stiff along their paths, or pass --allow-unconverged";
     } else if (mode == Mode::log_map) {
-        hint = "raise --shooting-tolerance (a float32 network model may stall above 1e-9), or pass --allow-unconverged";
+        hint = "check that the metric is finite between the points, raise --shooting-tolerance (a float32 network "
+               "model may stall above 1e-9), or pass --allow-unconverged";
     }
     throw Error(describe_at(mode == Mode::exp_map ? "geodesic integration failed" : "geodesics did not converge",
                             "in " + std::to_string(unconverged) + " of " + std::to_string(total) + " pairs",
@@ -481,9 +482,13 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
     std::vector<std::string> reasons;
     Vector iterations = solved[3].values.col(0);
     for (Eigen::Index p = 0; p < count; ++p) {
-        reasons.push_back(solved[4].values(p, 0) != 0
-                              ? ""
-                              : "shooting missed the end point by " + format_number(result.residuals(p)));
+        if (solved[4].values(p, 0) != 0) {
+            reasons.emplace_back();
+        } else if (!std::isfinite(result.residuals(p))) {
+            reasons.push_back("every shot failed (non-finite metric or step limit)");
+        } else {
+            reasons.push_back("shooting missed the end point by " + format_number(result.residuals(p)));
+        }
     }
 
     PointLocation location = locate_points(o.common.output, "/velocities", true);
