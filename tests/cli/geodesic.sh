@@ -47,6 +47,30 @@ run_case "log map paths" 0 "" -- "$exe" -m "$normal" --log --from 1,0 --to 0,1 -
 [ "$(grep -c '^0' "$WORK/log-path.txt")" -eq 101 ] || fail "log map paths: expected 101 nodes"
 near "$(awk '$2 == 0.5 { print $3 }' "$WORK/log-path.txt")" 0.588329738407352 1e-8 "log map path midpoint x1"
 near "$(awk '$2 == 0.5 { print $4 }' "$WORK/log-path.txt")" 0.588329738407352 1e-8 "log map path midpoint x2"
+# The HDF5 outputs of the maps: documented datasets, shapes and types, and the integration
+# tolerances among the settings.
+run_case "log map hdf5" 0 "" -- "$exe" -m "$normal" --log --from 1,0 --to 0,1 --shooting-tolerance 1e-10 \
+    --ode-tolerance 1e-11 -o "$WORK/log.h5"
+run_case "exp map hdf5" 0 "" -- "$exe" -m "$normal" --exp --from 1,0 --velocity 0,1 --nodes 5 --ode-tolerance 1e-11 \
+    -o "$WORK/exp.h5"
+/usr/bin/python3 - "$WORK/log.h5" "$WORK/exp.h5" <<'PYTHON' || fail "map hdf5 outputs: see the assertion above"
+import sys
+import h5py
+log, exp = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+expected = {
+    (log, "velocities"): ((1, 2), "float64"), (log, "lengths"): ((1,), "float64"),
+    (log, "residuals"): ((1,), "float64"), (log, "iterations"): ((1,), "int64"),
+    (log, "converged"): ((1,), "int64"), (exp, "paths"): ((1, 5, 2), "float64"),
+    (exp, "ends"): ((1, 2), "float64"), (exp, "end_velocities"): ((1, 2), "float64"),
+    (exp, "converged"): ((1,), "int64"),
+}
+for (file, name), (shape, dtype) in expected.items():
+    assert file[name].shape == shape, f"{file.filename}:/{name} has shape {file[name].shape}, expected {shape}"
+    assert file[name].dtype == dtype, f"{file.filename}:/{name} has type {file[name].dtype}, expected {dtype}"
+assert log.attrs["shooting_tolerance"] == 1e-10, "log.h5 has no shooting_tolerance 1e-10"
+assert log.attrs["ode_tolerance"] == 1e-11, "log.h5 has no ode_tolerance 1e-11"
+assert exp.attrs["ode_tolerance"] == 1e-11, "exp.h5 has no ode_tolerance 1e-11"
+PYTHON
 # An exponential map that leaves the half-plane meets a non-finite metric, so the hint is about that,
 # not about the boundary solver's --nodes.
 run_case "exp through a non-finite metric" 1 \

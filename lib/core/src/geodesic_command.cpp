@@ -119,7 +119,10 @@ void fail_if_unconverged(const GeodesicCommandOptions& o, Mode mode, Eigen::Inde
                             "their rows are flagged converged = 0 in the output", hint));
 }
 
-void write_attributes(Hdf5Writer& file, const GeodesicCommandOptions& o, const ScoreMetric& metric) {
+// Writes the settings of the run as root attributes, with the integration tolerances of --exp
+// and --log, which the boundary-value tolerance does not describe.
+void write_attributes(Hdf5Writer& file, const GeodesicCommandOptions& o, const ScoreMetric& metric,
+                      Mode mode = Mode::boundary) {
     file.write_attribute("/", "model", o.model);
     file.write_attribute("/", "metric", to_string(metric.kind()));
     file.write_attribute("/", "lambda", metric.lambda());
@@ -127,6 +130,8 @@ void write_attributes(Hdf5Writer& file, const GeodesicCommandOptions& o, const S
     file.write_attribute("/", "sigma", metric.sigma());
     file.write_attribute("/", "nodes", static_cast<std::int64_t>(o.solver.nodes));
     file.write_attribute("/", "tolerance", o.solver.tolerance);
+    if (mode == Mode::exp_map || mode == Mode::log_map) file.write_attribute("/", "ode_tolerance", o.integration.tolerance);
+    if (mode == Mode::log_map) file.write_attribute("/", "shooting_tolerance", o.shooting_tolerance);
 }
 
 Vector flags(const std::vector<std::string>& reasons) {
@@ -407,7 +412,7 @@ void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         file.write_matrix("/end_velocities", result.end_velocities);
         Vector converged = flags(reasons);
         file.write_integer_array("/converged", {count}, converged.data());
-        write_attributes(file, o, metric);
+        write_attributes(file, o, metric, Mode::exp_map);
         file.commit();
     } else {
         RowMatrix table(count, 2 * d + 2);
@@ -500,7 +505,7 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         file.write_integer_array("/iterations", {count}, iterations.data());
         Vector converged = flags(reasons);
         file.write_integer_array("/converged", {count}, converged.data());
-        write_attributes(file, o, metric);
+        write_attributes(file, o, metric, Mode::log_map);
         file.commit();
     } else {
         RowMatrix table(count, d + 5);
