@@ -1,5 +1,6 @@
 #include "scorekit/geodesic_command.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "scorekit/atomic_file.hpp"
@@ -540,9 +541,13 @@ void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
     MetricOptions settings = o.settings;
     settings.kind = parse_metric_kind(o.metric);
     require_geodesic_metric(settings.kind);
-    check_geodesic_options(o.solver);
-    ScoreMetric metric(model, settings);
     const Mode mode = choose_mode(o);
+    GeodesicOptions checked = o.solver;
+    // An --exp path is only sampled at --nodes points, so its end points alone (2) are enough,
+    // which exponential_map checks. Every other mode solves a boundary-value path of 3 or more.
+    if (mode == Mode::exp_map) checked.nodes = std::max(checked.nodes, 3);
+    check_geodesic_options(checked);
+    ScoreMetric metric(model, settings);
     if (!o.shard.empty() && mode != Mode::all_pairs) {
         throw UsageError(describe("invalid option", "--shard", "only --all-pairs can be split into shards",
                                   "remove --shard, or split the --pairs file"));
