@@ -199,6 +199,14 @@ run_case "log resume" 0 "resuming from .*aims.ckpt: [0-9]+ of 300 pairs already 
     --resume "$WORK/aims.ckpt" --paths "$WORK/aims-parts-paths.h5"
 cmp -s "$WORK/aims.tsv" "$WORK/aims-parts.tsv" || fail "log resume: the output differs from the uninterrupted run"
 h5diff "$WORK/aims-paths.h5" "$WORK/aims-parts-paths.h5" /paths /paths || fail "log resume: the paths differ"
+# A checkpoint is a whole HDF5 file on disk: no "-" and no dataset suffix.
+run_case "checkpoint on stdout" 2 'invalid --checkpoint "-": a checkpoint must be an HDF5 file on disk' -- \
+    "$exe" -m "$gmm" --exp --pairs "$WORK/aims.txt" --checkpoint - -o "$WORK/dash.tsv"
+expect_one_line_error "checkpoint on stdout"
+run_case "resume from stdin" 2 'invalid --resume "-": a checkpoint must be an HDF5 file on disk' -- \
+    "$exe" -m "$gmm" --exp --pairs "$WORK/aims.txt" --resume - -o "$WORK/dash.tsv"
+run_case "checkpoint with a dataset" 2 'invalid --checkpoint ".*run.h5:state": this output holds several datasets' -- \
+    "$exe" -m "$gmm" --exp --pairs "$WORK/aims.txt" --checkpoint "$WORK/run.h5:state" -o "$WORK/dash.tsv"
 run_case "batch size 0" 2 "--batch-size" -- "$exe" -m "$gmm" --from 1,0 --to 0,1 --batch-size 0
 expect_one_line_error "batch size 0"
 
