@@ -530,7 +530,7 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
 }
 
 // Rejects "-" and a dataset suffix for the checkpoint files, because a checkpoint is a whole
-// HDF5 file, which needs a seekable file and holds several datasets with fixed names.
+// HDF5 file, which needs a seekable file and contains several datasets with fixed names.
 void check_checkpoint_names(const GeodesicCommandOptions& o) {
     for (const auto& [option, name] : {std::pair{"--checkpoint", &o.checkpoint}, std::pair{"--resume", &o.resume}}) {
         if (*name == "-") {
