@@ -198,6 +198,10 @@ run_case "ode tolerance" 2 'invalid --ode-tolerance "-1": must be positive' -- "
     --velocity 0,1 --ode-tolerance -1
 expect_one_line_error "ode tolerance"
 run_case "exp with 1 node" 2 'invalid --nodes "1"' -- "$exe" -m "$normal" --exp --from 1,0 --velocity 0,1 --nodes 1
+expect_one_line_error "exp with 1 node"
+# Two nodes are the start and end points only, which an --exp run may ask for.
+run_case "exp with 2 nodes" 0 "" -- "$exe" -m halfplane --metric conformal --exp --from 1,1 --velocity 2,1 --nodes 2
+near "$(column x1)" 2.553104956397205 1e-9 "exp map x with 2 nodes"
 # A pairs file has 2 D columns: start point, then end point (or velocity with --exp).
 run_case "pairs with 2 columns" 1 'rows have 2 columns, expected 4: the start point then the end point' -- \
     "$exe" -m "$normal" --pairs "$WORK/points.txt"

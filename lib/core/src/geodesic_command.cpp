@@ -1,5 +1,6 @@
 #include "scorekit/geodesic_command.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "scorekit/atomic_file.hpp"
@@ -506,9 +507,13 @@ void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
     MetricOptions settings = o.settings;
     settings.kind = parse_metric_kind(o.metric);
     require_geodesic_metric(settings.kind);
-    check_geodesic_options(o.solver);
-    ScoreMetric metric(model, settings);
     const Mode mode = choose_mode(o);
+    // An --exp path may have 2 nodes, its ends (exponential_map() checks that minimum); the
+    // boundary solver of the other modes needs 3.
+    GeodesicOptions solver = o.solver;
+    if (mode == Mode::exp_map) solver.nodes = std::max(solver.nodes, 3);
+    check_geodesic_options(solver);
+    ScoreMetric metric(model, settings);
     if (!o.shard.empty() && mode != Mode::all_pairs) {
         throw UsageError(describe("invalid option", "--shard", "only --all-pairs can be split into shards",
                                   "remove --shard, or split the --pairs file"));
