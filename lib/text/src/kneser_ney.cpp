@@ -302,8 +302,8 @@ std::string format_float_shortest(float value) {
 }
 
 void check_kneser_ney_options(const KneserNeyOptions& options) {
-    if (options.order < 2 || options.order > kMaxOrder) {
-        throw UsageError(describe("invalid --order", std::to_string(options.order), "must be between 2 and 6", ""));
+    if (options.order < 1 || options.order > kMaxOrder) {
+        throw UsageError(describe("invalid --order", std::to_string(options.order), "must be between 1 and 6", ""));
     }
     // A discount above its adjusted count k makes probabilities negative (NaN in the ARPA file).
     // lmplz rejects a --discount_fallback value outside [0, k] as well (lmplz_main.cc).
@@ -346,6 +346,13 @@ KneserNeyModel estimate_kneser_ney(const std::vector<std::string>& input_files, 
             lower.push_back({make_gram(&kBegin, 1), 0});
         }
         sort_and_merge(lower);
+    }
+
+    // A unigram model has no lower order whose pass above adds <unk> and <s>.
+    if (order == 1) {
+        levels[0].push_back({make_gram(&kUnknown, 1), 0});
+        levels[0].push_back({make_gram(&kBegin, 1), 0});
+        sort_and_merge(levels[0]);
     }
 
     // Discounts from the counts of counts of adjusted counts.

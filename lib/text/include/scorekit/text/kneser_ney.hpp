@@ -32,7 +32,7 @@ struct KneserNeyModel {
     std::uint64_t sentences = 0;
 };
 
-// Throws UsageError for an order outside 2..6 or a fallback discount D_k outside [0, k].
+// Throws UsageError for an order outside 1..6 or a fallback discount D_k outside [0, k].
 void check_kneser_ney_options(const KneserNeyOptions& options);
 
 // Estimates a model from whitespace-tokenised sentences, one per line. Words are separated by
