@@ -276,6 +276,14 @@ run_case "gzip probing binary" 1 'unsupported language model ".*tiny.arpa.bin.gz
     --lm-model "$WORK/tiny.arpa.bin.gz" -o "$WORK/pp-gzbin"
 expect_one_line_error "gzip probing binary"
 expect_no_file "gzip probing binary" "$WORK/pp-gzbin"
+# A scored language without a cutoff column goes to bucket all, as in cc_net, with one warning
+# per language. A cutoff table made for other languages did that without a word.
+printf ',de\n30,40.0\n60,49.3\n' > "$WORK/cutoff-de.csv"
+run_case "cutoff without the language" 0 'warning: no cutoff column for en ".*cutoff-de.csv": its documents have a perplexity but go to bucket all' -- \
+    "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang en --sp-model "$lm/gpl3.sp.model" \
+    --lm-model "$lm/gpl3.o3.arpa.gz" --cutoff "$WORK/cutoff-de.csv" -o "$WORK/pp-de"
+zcat "$WORK/pp-de/en_all.json.gz" | grep -q '"perplexity": 49\.3, "bucket": "all"' ||
+    fail "cutoff without the language: expected en_all with the perplexity"
 # A {lang} pattern with no file for a language leaves its documents unscored, in bucket all.
 run_case "mine perplexity pattern" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" \
     --sp-model "$lm/gpl3.sp.model" --lm-model "$WORK/{lang}.arpa" -o "$WORK/pp2"

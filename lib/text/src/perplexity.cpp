@@ -121,6 +121,7 @@ PerplexityCutoffs PerplexityCutoffs::load(const std::string& path) {
         throw Error(describe("invalid cutoff file", path, "rows 30 and 60 are required", "give percentile rows 0..99"));
     }
     PerplexityCutoffs cutoffs;
+    cutoffs.path_ = path;
     for (std::size_t k = 1; k < languages.size(); ++k) {
         // Percentiles do not decrease; a row 60 below row 30 would leave the middle bucket empty.
         if (tail[languages[k]] < head[languages[k]]) {
