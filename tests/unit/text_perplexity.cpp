@@ -177,6 +177,9 @@ TEST_CASE("ARPA reader takes SRILM-style layout", "[perplexity]") {
         {"trailing tab", [](const std::string& line) { return line + "\t\n"; }},
         {"blank lines of spaces", [](const std::string& line) { return line.empty() ? std::string(" \t \n \n") : line + "\n"; }},
         {"CRLF", [](const std::string& line) { return line + "\r\n"; }},
+        {"byte order mark and CRLF", [](const std::string& line) {
+             return (line == "\\data\\" ? "\xEF\xBB\xBF" + line : line) + "\r\n";
+         }},
         {"zero back-offs left out", [](const std::string& line) {
              const std::string zero = "\t0";
              bool ends_in_zero = line.size() > zero.size() && line.compare(line.size() - zero.size(), zero.size(), zero) == 0;
