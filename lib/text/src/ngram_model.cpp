@@ -227,7 +227,7 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
             if (probability > 0) {
                 throw Error(describe("invalid ARPA file", where(),
                                      "the log10 probability " + std::string(fields[0]) + " is positive",
-                                     "fix the model: log10 probabilities are at most 0"));
+                                     "fix the model, because log10 probabilities are at most 0"));
             }
             float backoff = fields.size() == expected + 1 ? parse_float(fields[expected], where()) : 0.0f;
             ++seen;
