@@ -9,14 +9,22 @@
 namespace scorekit {
 namespace {
 
-std::vector<std::string> read_documents(const std::vector<std::string>& files) {
+// Reads the non-blank lines of `files`, the documents given to `option`.
+std::vector<std::string> read_documents(const std::vector<std::string>& files, const char* option) {
     std::vector<std::string> documents;
     std::string line;
     for (const std::string& file : files) {
         LineReader reader(file);
         while (reader.next(line)) {
-            if (!line.empty()) documents.push_back(line);
+            // fastText skips a line without words, so a blank one is no document.
+            if (line.find_first_not_of(" \t\r\v\f") != std::string::npos) documents.push_back(line);
         }
+    }
+    if (documents.empty()) {
+        std::string names;
+        for (const std::string& file : files) names += (names.empty() ? "" : ", ") + file;
+        throw Error(describe("no " + std::string(option) + " documents", names, "the files contain no line with text",
+                             "give one document per line for both --wiki and --cc"));
     }
     return documents;
 }
@@ -37,8 +45,8 @@ void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options) {
     check_distinct_files({{"--output", options.output}}, inputs);
     check_output_writable(options.output);
     text::ClassifierTraining training;
-    training.wiki = read_documents(options.wiki);
-    training.cc = read_documents(options.cc);
+    training.wiki = read_documents(options.wiki, "--wiki");
+    training.cc = read_documents(options.cc, "--cc");
     training.validation_fraction = options.validation_fraction;
     training.epoch = options.epoch;
     training.learning_rate = options.learning_rate;

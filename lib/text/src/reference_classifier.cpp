@@ -61,7 +61,9 @@ double ReferenceClassifier::wiki_probability(const std::string& text) const {
 
 ClassifierQuality train_reference_classifier(const ClassifierTraining& training, const std::string& output) {
     if (training.wiki.empty() || training.cc.empty()) {
-        throw UsageError("no training documents: give both --wiki and --cc documents");
+        throw Error(describe("cannot train the reference classifier", output,
+                             training.wiki.empty() ? "there is no __label__wiki document" : "there is no __label__cc document",
+                             "give documents of both kinds"));
     }
     std::vector<std::pair<bool, std::string>> documents;  // (is wiki, text)
     for (const std::string& text : training.wiki) documents.emplace_back(true, one_line(text));
