@@ -36,7 +36,7 @@ $python "$here/scipy_expmap.py" "$spec" "$work/shots.txt" DOP853 1e-13 1e-13 "$w
 # error_stats ENDS: median and max over the shots of the end point's error (see above).
 error_stats() {
     paste "$1" "$work/reference.txt" |
-        awk '{ e = 0; for (j = 1; j <= 2; j++) { r = $(j + 4); a = ($j - r) / (1 + (r < 0 ? -r : r)); if (a < 0) a = -a; if (a > e) e = a }
+        awk '{ e = 0; for (j = 1; j <= 2; j++) { r = $(j + 2); a = ($j - r) / (1 + (r < 0 ? -r : r)); if (a < 0) a = -a; if (a > e) e = a }
                print e }' | sort -g | awk '{ v[NR] = $1 } END { printf "%.2e %.2e", v[int((NR + 1) / 2)], v[NR] }'
 }
 
@@ -54,7 +54,7 @@ scorekit_side() {
             --nodes 2 --ode-tolerance "$tolerance" -o "$work/ours.tsv"
         awk 'NR > 1 { print $2 "\t" $3 }' "$work/ours.tsv" > "$work/ours.txt"
         read -r wall user sys < "$work/time"
-        report "scorekit geodesic --exp, tol $tolerance" "$wall" "$(echo "$user + $sys" | bc)" "$work/ours.txt"
+        report "scorekit geodesic --exp, tol $tolerance" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.3f", u + s }')" "$work/ours.txt"
     done
 }
 scipy_side() {
@@ -74,7 +74,9 @@ fi
 
 echo
 echo "ratios at the same tolerance (SciPy / scorekit), wall and CPU:"
-awk -F'\t' '{ split($1, words, " "); tol = words[length(words)] }
+awk -F'\t' '{ n = split($1, words, " "); tol = words[n] }
     $1 ~ /^scorekit/ { w[tol] = $2; c[tol] = $3; next }
-    { printf "  tol %s: wall %.1fx, CPU %.1fx\n", tol, $2 / w[tol], $3 / c[tol] }' "$work/results"
+    { sw[tol] = $2; sc[tol] = $3; order[++count] = tol }
+    END { for (k = 1; k <= count; k++) { t = order[k]
+              printf "  tol %s: wall %.1fx, CPU %.1fx\n", t, sw[t] / w[t], sc[t] / c[t] } }' "$work/results"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
