@@ -591,7 +591,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         if (options.quality) {
             keep_if([&](Document& d) {
                 ++out.mine.quality_documents_in;
-                QualityReport report = evaluate_quality(d.raw_content, quality_thresholds);
+                QualityReport report = evaluate_quality(d.raw_content, quality_thresholds, options.explain);
                 if (options.explain) d.quality_json = quality_report_json(report);
                 if (report.passed) {
                     ++out.mine.quality_documents_out;
