@@ -325,6 +325,12 @@ for name in nan inf; do
         "$exe" cutoffs "$WORK/$name.jsonl" -o "$WORK/$name.csv"
     expect_no_file "cutoffs $name" "$WORK/$name.csv"
 done
+# mine writes Infinity for a document of probability 0 (an ARPA file with -inf weights). It is
+# left out of the percentiles, which stay those of the finite perplexities.
+{ cat "$WORK/pp.jsonl"; printf '{"url": "u", "language": "en", "language_score": 0.9, "perplexity": Infinity}\n'; } > "$WORK/pp-inf.jsonl"
+run_case "cutoffs with Infinity" 0 "from 5 of 7 documents .*; 1 with an infinite perplexity left out" -- \
+    "$exe" cutoffs "$WORK/pp-inf.jsonl" -o "$WORK/cut-inf.csv"
+cmp -s "$WORK/cut.csv" "$WORK/cut-inf.csv" || fail "cutoffs with Infinity: the table differs from the finite perplexities' table"
 run_case "cutoffs without perplexity" 1 "no document has a perplexity" -- "$exe" cutoffs "$WORK/en.jsonl" -o "$WORK/cut2.csv"
 expect_no_file "cutoffs without perplexity" "$WORK/cut2.csv"
 
