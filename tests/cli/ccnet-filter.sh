@@ -518,12 +518,18 @@ grep -q 'mine .*expr 0007' "$WORK/dump/make2.log" || fail "README Makefile: the 
 [ "$(grep -c 'ccnet-filter' "$WORK/dump/make2.log")" -eq 1 ] || fail "README Makefile: the rerun runs $(grep -c 'ccnet-filter' "$WORK/dump/make2.log") commands"
 # share/slurm/ccnet-merge.py concatenates the shards of one run and rejects a shard of another
 # run's split, whose done marker records another shard count.
+# Both shards dedup against one group hash file, which the merged statistics list once.
 merge_out="$WORK/workflow"
+mkdir -p "$merge_out"
+"$exe" -q hash --min-len 0 "$corpora/sample.warc.txt" "$good" -o "$merge_out/group.bin" 2> "$WORK/merge.err" ||
+    fail "hash for the merge failed: $(cat "$WORK/merge.err")"
 for shard in 0 1; do
-    "$exe" -q mine --no-dedup --min-len 0 --shard "$shard/2" "$corpora/sample.warc.txt" "$good" \
+    "$exe" -q mine --hashes "$merge_out/group.bin" --min-len 0 --shard "$shard/2" "$corpora/sample.warc.txt" "$good" \
         -o "$merge_out/mined/{shard}" 2> "$WORK/merge.err" || fail "mine shard $shard/2 for the merge failed: $(cat "$WORK/merge.err")"
 done
 run_case "ccnet merge" 0 "merged 2 shards" -- /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$merge_out"
+/usr/bin/python3 -c 'import json, sys; files = json.load(open(sys.argv[1]))["hash_files"]; sys.exit(len(files) != 1)' \
+    "$merge_out/merged/stats.json" || fail "ccnet merge: hash_files should list the group file once: $(grep -o '"hash_files": [^]]*]' "$merge_out/merged/stats.json")"
 expect_file "ccnet merge" "$merge_out/merged/stats.json"
 # Merged files get the usual mode under the umask, though their temporary names are created 0600.
 [ "$(stat -c %a "$merge_out/merged/stats.json")" = "$(printf '%o' $((0666 & ~0$(umask))))" ] ||
