@@ -356,6 +356,10 @@ head -2 "$WORK/cc.txt" > "$WORK/cc2.txt"
 run_case "train-classifier one label" 1 'cannot train the reference classifier ".*one-label.bin": the training part left by the --validation split \(1 document\) has no __label__(wiki|cc) document; lower --validation' -- \
     "$exe" train-classifier --wiki "$WORK/wiki2.txt" --cc "$WORK/cc2.txt" --validation 0.75 -o "$WORK/one-label.bin"
 expect_no_file "train-classifier one label" "$WORK/one-label.bin"
+# Held-out documents that are all cc leave precision and recall undefined, not 0.
+head -20 "$WORK/cc.txt" > "$WORK/cc20.txt"
+run_case "train-classifier undefined rates" 0 "validation on 2: precision undefined \(no document predicted wiki\), recall undefined \(no wiki document held out\)" -- \
+    "$exe" train-classifier --wiki "$WORK/wiki2.txt" --cc "$WORK/cc20.txt" --validation 0.1 --dim 2 --bucket 1000 -o "$WORK/rates.bin"
 run_case "train-classifier no validation" 0 "trained on 4 documents; no validation" -- \
     "$exe" train-classifier --wiki "$WORK/wiki2.txt" --cc "$WORK/cc2.txt" --validation 0 --dim 2 -o "$WORK/all-train.bin"
 rm -f "$WORK/all-train.bin"

@@ -1,4 +1,6 @@
 // `ccnet-filter train-classifier`: the reference classifier from labelled documents.
+#include <cmath>
+
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
@@ -59,9 +61,12 @@ void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options) {
     text::ClassifierQuality quality = text::train_reference_classifier(training, options.output);
     std::string validation = "no validation (no document held out)";
     if (quality.validation_documents > 0) {
+        const auto rate = [](double value, const char* undefined) {
+            return std::isnan(value) ? std::string("undefined (") + undefined + ")" : format_short(value);
+        };
         validation = "validation on " + std::to_string(quality.validation_documents) + ": precision " +
-                     format_short(quality.precision) + ", recall " + format_short(quality.recall) +
-                     " (of __label__wiki at p >= 0.5)";
+                     rate(quality.precision, "no document predicted wiki") + ", recall " +
+                     rate(quality.recall, "no wiki document held out") + " (of __label__wiki at p >= 0.5)";
     }
     log_info("wrote " + options.output + ": trained on " + std::to_string(quality.training_documents) +
              " documents; " + validation);

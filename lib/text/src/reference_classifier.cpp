@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <sstream>
 
@@ -133,8 +134,9 @@ ClassifierQuality train_reference_classifier(const ClassifierTraining& training,
         actual_wiki += documents[i].first;
         true_positive += predicted && documents[i].first;
     }
-    quality.precision = predicted_wiki ? static_cast<double>(true_positive) / predicted_wiki : 0.0;
-    quality.recall = actual_wiki ? static_cast<double>(true_positive) / actual_wiki : 0.0;
+    const double undefined = std::numeric_limits<double>::quiet_NaN();
+    quality.precision = predicted_wiki ? static_cast<double>(true_positive) / predicted_wiki : undefined;
+    quality.recall = actual_wiki ? static_cast<double>(true_positive) / actual_wiki : undefined;
     return quality;
 }
 
