@@ -59,6 +59,42 @@ TEST_CASE("invalid analytic model specs are usage errors", "[models]") {
     CHECK_THROWS_AS(parse_analytic_model("gaussian:mean=0;colour=red"), UsageError);
 }
 
+TEST_CASE("repeated keys in a model spec are usage errors", "[models]") {
+    CHECK_THROWS_WITH(parse_analytic_model("gmm:weights=1,3;means=-2,0/2,0;covs=1;covs=2"),
+                      Catch::Contains("key \"covs\" is given twice"));
+    CHECK_THROWS_AS(parse_analytic_model("gaussian:mean=0;mean=1"), UsageError);
+}
+
+TEST_CASE("mixture weights near the largest double", "[models]") {
+    // The weights 1e308 and 1.7e308 sum to more than the largest double, yet they are the mixture
+    // of weights 1 and 1.7.
+    auto huge = parse_analytic_model("gmm:weights=1e308,1.7e308;means=-2,0/2,0;covs=1");
+    auto plain = parse_analytic_model("gmm:weights=1,1.7;means=-2,0/2,0;covs=1");
+    RowMatrix x(1, 2);
+    x << 0.5, 0.25;
+    RowMatrix expected = plain->score(x, 0);
+    RowMatrix got = huge->score(x, 0);
+    CHECK_THAT(got(0, 0), Catch::Matchers::WithinRel(expected(0, 0), 1e-14));
+    CHECK_THAT(got(0, 1), Catch::Matchers::WithinAbs(expected(0, 1), 1e-14));
+}
+
+TEST_CASE("mixture means must be finite", "[models]") {
+    RowMatrix means(2, 2);
+    means << -2, 0, 2, std::nan("");
+    std::vector<RowMatrix> covariances(2, RowMatrix::Identity(2, 2));
+    CHECK_THROWS_WITH(GaussianMixtureModel({0.3, 0.7}, means, covariances), Catch::Contains("NaN or infinite"));
+}
+
+TEST_CASE("noise levels must be positive, finite and sorted", "[models]") {
+    CHECK_NOTHROW(check_noise_levels({2.0, 1.0, 1.0, 0.1}, "m"));
+    CHECK_NOTHROW(check_noise_levels({}, "m"));
+    CHECK_THROWS_WITH(check_noise_levels({0.1, 0.5}, "m.pt"),
+                      Catch::Contains("\"m.pt\"") && Catch::Contains("level 2 (0.5) is larger than level 1 (0.1)"));
+    CHECK_THROWS_WITH(check_noise_levels({1.0, std::nan("")}, "m"), Catch::Contains("level 2 is nan"));
+    CHECK_THROWS_WITH(check_noise_levels({1.0, -0.1}, "m"), Catch::Contains("level 2 is -0.1"));
+    CHECK_THROWS_WITH(check_noise_levels({0.0}, "m"), Catch::Contains("level 1 is 0"));
+}
+
 TEST_CASE("mixture samples have the mixture moments", "[models]") {
     auto model = parse_analytic_model("gmm:weights=0.8,0.2;means=5,5/-5,-5;covs=1");
     RowMatrix x = model->sample(20000, 7);

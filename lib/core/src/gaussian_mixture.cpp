@@ -80,6 +80,24 @@ double ScoreModel::default_sigma() const {
     return levels.empty() ? 0.0 : levels.back();
 }
 
+void check_noise_levels(const std::vector<double>& levels, const std::string& source) {
+    for (size_t i = 0; i < levels.size(); ++i) {
+        if (!std::isfinite(levels[i]) || !(levels[i] > 0)) {
+            throw Error(describe("invalid noise levels", source,
+                                 "level " + std::to_string(i + 1) + " is " + format_number(levels[i]) +
+                                     "; every level must be positive and finite",
+                                 "store the levels sigma_1 > ... > sigma_L > 0 of the model"));
+        }
+        if (i > 0 && levels[i] > levels[i - 1]) {
+            throw Error(describe("invalid noise levels", source,
+                                 "level " + std::to_string(i + 1) + " (" + format_number(levels[i]) +
+                                     ") is larger than level " + std::to_string(i) + " (" +
+                                     format_number(levels[i - 1]) + "); the levels must be sorted largest first",
+                                 "store the levels sigma_1 > ... > sigma_L > 0 of the model"));
+        }
+    }
+}
+
 GaussianMixtureModel::GaussianMixtureModel(std::vector<double> weights, RowMatrix means,
                                            std::vector<RowMatrix> covariances)
     : weights_(std::move(weights)),
@@ -92,14 +110,23 @@ GaussianMixtureModel::GaussianMixtureModel(std::vector<double> weights, RowMatri
         throw Error(describe_at("invalid mixture", "with " + std::to_string(k) + " components",
                              "weights, means and covariances must have one entry per component", ""));
     }
-    double total = 0;
+    double largest = 0;
     for (double w : weights_) {
         if (!(w > 0) || !std::isfinite(w)) {
             throw Error(describe("invalid mixture weight", format_number(w), "weights must be positive", ""));
         }
+        largest = std::max(largest, w);
+    }
+    // Dividing by the largest weight first keeps the sum finite for weights near the largest double.
+    double total = 0;
+    for (double& w : weights_) {
+        w /= largest;
         total += w;
     }
     for (double& w : weights_) w /= total;
+    if (!means_.allFinite()) {
+        throw Error(describe("invalid mixture", "means", "a mean is NaN or infinite", "give finite means"));
+    }
     for (size_t c = 0; c < k; ++c) {
         const RowMatrix& cov = covariances_[c];
         if (cov.rows() != d || cov.cols() != d) {
