@@ -100,6 +100,22 @@ TEST_CASE("bad text rows are rejected with their line", "[points]") {
     CHECK_THAT(error_of(s.dir + "/missing.txt"), Catch::Contains("cannot open") && Catch::Contains("missing.txt"));
 }
 
+TEST_CASE("empty tab-separated fields are rejected", "[points]") {
+    // pandas' to_csv(sep="\t") writes NaN as an empty field. Runs of tabs used to collapse into
+    // one separator, which shifted the later values into the missing value's column.
+    Scratch s;
+    CHECK_THAT(error_of(s.write("double-tab.txt", "1\t2\t3\n4\t\t6\n")),
+               Catch::Contains("double-tab.txt:2") && Catch::Contains("empty field between tabs after value 1"));
+    CHECK_THAT(error_of(s.write("blank-between.txt", "1\t \t3\n")), Catch::Contains("empty field between tabs"));
+    CHECK_THAT(error_of(s.write("comma.txt", "1,2\n3,,4\n")), Catch::Contains("empty field between commas"));
+
+    // One tab with blanks around it is one separator, and tabs at the end of a row are ignored.
+    PointSet set = read_points(s.write("tabs.txt", "1 \t 2\t\n3\t4\t\t\n"));
+    REQUIRE(set.values.rows() == 2);
+    REQUIRE(set.values.cols() == 2);
+    CHECK(set.values(1, 1) == 4);
+}
+
 TEST_CASE("HDF5 float32 and float64 datasets read back exactly", "[points]") {
     Scratch s;
     RowMatrix m(3, 2);

@@ -25,25 +25,34 @@ bool has_hdf5_extension(const std::string& path) {
     return ends_with(path, ".h5") || ends_with(path, ".hdf5") || ends_with(path, ".hdf");
 }
 
-// Splits a text row into fields. Runs of spaces and tabs separate fields, and so does one comma
-// with optional blanks around it. Returns false if two commas enclose an empty field.
-bool split_fields(const std::string& line, std::vector<std::string>& fields) {
+// Splits a text row into fields. A run of spaces with at most one tab separates two fields, and
+// so does one comma with optional blanks around it. Blanks at the start and end of the row are
+// ignored. Returns the separator ("commas" or "tabs") around an empty field, as in "1,,2" or
+// "1<TAB><TAB>2" (a missing value in CSV or TSV), or nullptr when the row has none.
+const char* split_fields(const std::string& line, std::vector<std::string>& fields) {
     fields.clear();
     size_t i = 0, n = line.size();
     auto blank = [](char c) { return c == ' ' || c == '\t'; };
-    while (i < n && blank(line[i])) ++i;
+    // Skips blanks from i and returns the number of tabs among them.
+    auto skip_blanks = [&]() {
+        int tabs = 0;
+        for (; i < n && blank(line[i]); ++i) tabs += line[i] == '\t';
+        return tabs;
+    };
+    skip_blanks();
     while (i < n) {
         size_t start = i;
         while (i < n && !blank(line[i]) && line[i] != ',') ++i;
         fields.push_back(line.substr(start, i - start));
-        while (i < n && blank(line[i])) ++i;
+        const int tabs = skip_blanks();
+        if (i < n && tabs > 1) return "tabs";
         if (i < n && line[i] == ',') {
             ++i;
-            while (i < n && blank(line[i])) ++i;
-            if (i == n || line[i] == ',') return false;
+            skip_blanks();
+            if (i == n || line[i] == ',') return "commas";
         }
     }
-    return true;
+    return nullptr;
 }
 
 bool parse_number(const std::string& field, double& value) {
@@ -86,8 +95,10 @@ PointSet read_text_points(const std::string& spec) {
         size_t start = line.find_first_not_of(" \t");
         if (start == std::string::npos || line[start] == '#') continue;
         std::string where = reader.name() + ":" + std::to_string(reader.line_number());
-        if (!split_fields(line, fields)) {
-            throw Error(describe("cannot read points", where, "empty field between commas",
+        if (const char* separator = split_fields(line, fields)) {
+            throw Error(describe("cannot read points", where,
+                                 "empty field between " + std::string(separator) + " after value " +
+                                     std::to_string(fields.size()) + " (a missing value)",
                                  "fill in the missing value or remove the row"));
         }
 
