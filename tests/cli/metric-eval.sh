@@ -151,8 +151,8 @@ nan-weight a weight or bias is not finite
 zero-std data_std must be positive
 CASES
 
-# Attributes and datasets as h5py writes them when a user edits a model: an array attribute used
-# to overrun the reader's one-value buffer, a fractional dim was truncated, and levels stored
+# Attributes and datasets as h5py writes them when a user edits a model. An array attribute used
+# to overrun the reader's one-value buffer, and a fractional dim was truncated. Levels stored
 # smallest first made the tools evaluate the score at the largest level.
 while read -r kind pattern; do
     /usr/bin/python3 "$WORK/damage.py" "$WORK/model.h5" "$kind" "$WORK/$kind.h5" || fail "could not damage the model ($kind)"
