@@ -105,15 +105,35 @@ TEST_CASE("empty tab-separated fields are rejected", "[points]") {
     // one separator, which shifted the later values into the missing value's column.
     Scratch s;
     CHECK_THAT(error_of(s.write("double-tab.txt", "1\t2\t3\n4\t\t6\n")),
-               Catch::Contains("double-tab.txt:2") && Catch::Contains("empty field between tabs after value 1"));
-    CHECK_THAT(error_of(s.write("blank-between.txt", "1\t \t3\n")), Catch::Contains("empty field between tabs"));
-    CHECK_THAT(error_of(s.write("comma.txt", "1,2\n3,,4\n")), Catch::Contains("empty field between commas"));
+               Catch::Contains("double-tab.txt: line 2, column 2") && Catch::Contains("empty field (a missing value)"));
+    CHECK_THAT(error_of(s.write("blank-between.txt", "1\t \t3\n")), Catch::Contains("line 1, column 2"));
+    CHECK_THAT(error_of(s.write("comma.txt", "1,2,3\n3,,4\n")), Catch::Contains("line 2, column 2"));
+    CHECK_THAT(error_of(s.write("leading-comma.txt", ",1,2\n")), Catch::Contains("line 1, column 1"));
+    CHECK_THAT(error_of(s.write("trailing-comma.txt", "1,2,\n")), Catch::Contains("line 1, column 3"));
 
     // One tab with blanks around it is one separator, and tabs at the end of a row are ignored.
     PointSet set = read_points(s.write("tabs.txt", "1 \t 2\t\n3\t4\t\t\n"));
     REQUIRE(set.values.rows() == 2);
     REQUIRE(set.values.cols() == 2);
     CHECK(set.values(1, 1) == 4);
+}
+
+TEST_CASE("header names keep their spaces", "[points]") {
+    // matplotlib's sample table percent_bachelors_degrees_women_usa.csv has names such as
+    // "Art and Performance", which used to split into three columns.
+    Scratch s;
+    PointSet csv = read_points(s.write("names.csv", "Year,Art and Performance,Adj. Close*\n1970,59.7,29.79\n"));
+    REQUIRE(csv.values.cols() == 3);
+    CHECK(csv.columns == std::vector<std::string>{"Year", "Art and Performance", "Adj. Close*"});
+    CHECK(csv.values(0, 1) == 59.7);
+
+    PointSet tsv = read_points(s.write("names.tsv", "first value\tsecond value\n1\t2\n"));
+    REQUIRE(tsv.values.cols() == 2);
+    CHECK(tsv.columns == std::vector<std::string>{"first value", "second value"});
+
+    PointSet spaces = read_points(s.write("names.txt", "x  y\n1   2\n"));
+    CHECK(spaces.columns == std::vector<std::string>{"x", "y"});
+    CHECK(spaces.values(0, 1) == 2);
 }
 
 TEST_CASE("HDF5 float32 and float64 datasets read back exactly", "[points]") {

@@ -25,34 +25,32 @@ bool has_hdf5_extension(const std::string& path) {
     return ends_with(path, ".h5") || ends_with(path, ".hdf5") || ends_with(path, ".hdf");
 }
 
-// Splits a text row into fields. A run of spaces with at most one tab separates two fields, and
-// so does one comma with optional blanks around it. Blanks at the start and end of the row are
-// ignored. Returns the separator ("commas" or "tabs") around an empty field, as in "1,,2" or
-// "1<TAB><TAB>2" (a missing value in CSV or TSV), or nullptr when the row has none.
-const char* split_fields(const std::string& line, std::vector<std::string>& fields) {
+// Splits a text row into fields. The separator is the comma if the row contains one, else the
+// tab if it contains one, else a run of spaces. Blanks around commas and tabs and at the ends of
+// the row are ignored, so header names keep their inner spaces ("Art and Performance"), and tabs at
+// the end of a row add no field. Returns the 1-based index of the first empty field, as in "1,,2"
+// or "1<TAB><TAB>2" (a missing value in CSV or TSV), or 0 when no field is empty.
+size_t split_fields(const std::string& line, std::vector<std::string>& fields) {
     fields.clear();
-    size_t i = 0, n = line.size();
-    auto blank = [](char c) { return c == ' ' || c == '\t'; };
-    // Skips blanks from i and returns the number of tabs among them.
-    auto skip_blanks = [&]() {
-        int tabs = 0;
-        for (; i < n && blank(line[i]); ++i) tabs += line[i] == '\t';
-        return tabs;
-    };
-    skip_blanks();
-    while (i < n) {
-        size_t start = i;
-        while (i < n && !blank(line[i]) && line[i] != ',') ++i;
-        fields.push_back(line.substr(start, i - start));
-        const int tabs = skip_blanks();
-        if (i < n && tabs > 1) return "tabs";
-        if (i < n && line[i] == ',') {
-            ++i;
-            skip_blanks();
-            if (i == n || line[i] == ',') return "commas";
+    const size_t first = line.find_first_not_of(" \t");
+    if (first == std::string::npos) return 0;
+    const std::string row = line.substr(first, line.find_last_not_of(" \t") - first + 1);
+    const char separator = row.find(',') != std::string::npos ? ',' : row.find('\t') != std::string::npos ? '\t' : ' ';
+
+    size_t start = 0;
+    while (start <= row.size()) {
+        size_t end = row.find(separator, start);
+        if (end == std::string::npos) end = row.size();
+        const std::string field = row.substr(start, end - start);
+        const size_t begin = field.find_first_not_of(" \t");
+        if (begin != std::string::npos) {
+            fields.push_back(field.substr(begin, field.find_last_not_of(" \t") - begin + 1));
+        } else if (separator != ' ') {
+            return fields.size() + 1;
         }
+        start = end + 1;
     }
-    return nullptr;
+    return 0;
 }
 
 bool parse_number(const std::string& field, double& value) {
@@ -95,11 +93,9 @@ PointSet read_text_points(const std::string& spec) {
         size_t start = line.find_first_not_of(" \t");
         if (start == std::string::npos || line[start] == '#') continue;
         std::string where = reader.name() + ":" + std::to_string(reader.line_number());
-        if (const char* separator = split_fields(line, fields)) {
-            throw Error(describe("cannot read points", where,
-                                 "empty field between " + std::string(separator) + " after value " +
-                                     std::to_string(fields.size()) + " (a missing value)",
-                                 "fill in the missing value or remove the row"));
+        if (const size_t empty = split_fields(line, fields)) {
+            throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), empty - 1),
+                                 "empty field (a missing value)", "fill in the missing value or remove the row"));
         }
 
         std::vector<double> row(fields.size());
