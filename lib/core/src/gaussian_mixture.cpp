@@ -51,10 +51,11 @@ void score_rows(const RowMatrix& x, const RowMatrix& means, const std::vector<Ro
         }
 
         // Responsibilities r_c = exp(l_c - top) / total, and s = -sum_c r_c C_c^-1 (x - mu_c).
+        // One component has r = 1 also where its log-term overflows to -inf.
         Point weighted = Point::Zero();
         double total = 0;
         for (size_t c = 0; c < k; ++c) {
-            const double r = std::exp(log_term[c] - top);
+            const double r = k == 1 ? 1.0 : std::exp(log_term[c] - top);
             total += r;
             weighted.noalias() -= r * projected[c];
         }
@@ -206,6 +207,10 @@ void GaussianMixtureModel::evaluate(const RowMatrix& x, double sigma, RowMatrix&
 }
 
 RowMatrix GaussianMixtureModel::responsibilities(const RowMatrix& log_terms) {
+    // A log-term is -inf where the Mahalanobis form overflows, beyond about 1e154 standard
+    // deviations from the mean. One component then still has responsibility 1.
+    // NOTE: with several components all log-terms are -inf there, and the responsibilities are NaN.
+    if (log_terms.cols() == 1) return RowMatrix::Ones(log_terms.rows(), 1);
     const Vector top = log_terms.rowwise().maxCoeff();
     RowMatrix result = (log_terms.colwise() - top).array().exp().matrix();
     const Vector total = result.rowwise().sum();
