@@ -5,8 +5,8 @@
 
 Reads OUT/mined/NNNN/ (NNNN = shard index in 4 digits) for every shard 0..N-1 and writes:
 
-- OUT/merged/<name> for every file name that any shard produced (<language>.json.gz now,
-  <language>_<bucket>.json.gz once buckets exist): the shard files concatenated in shard order.
+- OUT/merged/<name> for every file name that any shard produced (<language>.json.gz, or
+  <language>_<bucket>.json.gz when mine ran with a language model): the shard files concatenated in shard order.
   Concatenated gzip files are one valid gzip file, so the decompressed result is the output of a
   single `mine` run over the whole path list whenever the dedup group covers all shards
   (--group-size >= N), because documents keep their input order within a shard and shards are
@@ -25,7 +25,9 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import sys
+import tempfile
 from pathlib import Path
 
 # Values that describe one shard's resources or its whole dedup group. A sum over shards would
@@ -89,15 +91,31 @@ def merge_stats(mined, shards):
 
 
 def write_atomically(path, write):
-    temporary = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    """Writes `path` under a temporary name in its directory, then renames it. The name carries the
+    host and process id, as ccnet-filter's temporary names do, because nodes share the directory.
+    The file and the directory are flushed to the disk around the rename, so that a crash of the
+    node leaves no empty merged file."""
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp.{socket.gethostname()}.{os.getpid()}.",
+                                             dir=path.parent)
+    temporary = Path(temporary)
     try:
-        with open(temporary, "wb") as stream:
+        # mkstemp creates mode 0600, so the output is given the usual mode under the user's umask.
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(descriptor, 0o666 & ~mask)
+        with os.fdopen(descriptor, "wb") as stream:
             write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-
 
 def concatenate(sources, stream):
     for source in sources:

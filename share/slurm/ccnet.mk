@@ -1,6 +1,6 @@
 # The CCNet pipeline over a path list as a SLURM workflow: a hash job array, a mine job array
 # that starts when every hash task has succeeded (afterok), and a merge job that gathers the
-# per-shard outputs into one file per language (and per bucket once buckets exist) with summed
+# per-shard outputs into one file per language (or per language and bucket) with summed
 # statistics. See docs/cluster.md for sizing.
 #
 #   make -f ccnet.mk PATHS=wet.paths.gz SHARDS=100 OUT=cc-2019-09 submit

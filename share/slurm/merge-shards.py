@@ -47,9 +47,12 @@ A file name is split at a colon into file and dataset as the tools split it: `fi
 `file.h5:name` for names ending in .h5, .hdf5 or .hdf. A name that exists as a file is never split.
 """
 import argparse
+import contextlib
 import os
 import re
+import socket
 import sys
+import tempfile
 from pathlib import Path
 
 # The first line of a text shard: "# shard 1/4: chains [2, 5) of 10" from langevin, or
@@ -96,32 +99,50 @@ def read_rows(spec, default_dataset):
         fail(f"cannot read shard {path}: no such file; give every shard output in shard order")
     if dataset is None:
         header, rows, attributes = None, [], {}
-        with open(path, encoding="utf-8") as stream:
-            for line in stream:
-                line = line.rstrip("\n")
-                match = SHARD_COMMENT.fullmatch(line) if not rows and header is None else None
-                if match:
-                    attributes["shard"] = f"{match[1]}/{match[2]}"
-                    if match[3]:
-                        attributes["total_chains"] = int(match[3])
-                    if match[4]:
-                        attributes["points"] = int(match[4])
-                    continue
-                if not line or line.startswith("#"):
-                    continue
-                tokens = line.split("\t")
-                if header is None and rows == [] and not _is_number(tokens[0]):
-                    header = tokens
-                    continue
-                rows.append(tokens)
+        try:
+            with open(path, encoding="utf-8") as stream:
+                for number, line in enumerate(stream, 1):
+                    line = line.rstrip("\r\n")
+                    match = SHARD_COMMENT.fullmatch(line) if not rows and header is None else None
+                    if match:
+                        attributes["shard"] = f"{match[1]}/{match[2]}"
+                        if match[3]:
+                            attributes["total_chains"] = int(match[3])
+                        if match[4]:
+                            attributes["points"] = int(match[4])
+                        continue
+                    if not line or line.startswith("#"):
+                        continue
+                    tokens = line.split("\t")
+                    if header is None and rows == [] and not _is_number(tokens[0]):
+                        header = tokens
+                        continue
+                    check_row(path, number, tokens, rows[0] if rows else None)
+                    rows.append(tokens)
+        except UnicodeDecodeError:
+            fail(f"cannot read shard {path}: not UTF-8 text; give the tab-separated file the tool wrote")
         return header, rows, attributes, None
     h5py = h5py_module()
-    with h5py.File(path, "r") as file:
+    try:
+        file = h5py.File(path, "r")
+    except OSError:
+        fail(f"cannot read shard {path}: not an HDF5 file; give the .h5 file the tool wrote")
+    with file:
         if dataset not in file:
             fail(f"dataset {dataset} not found in {path}; give file.h5:/dataset")
         data = file[dataset]
         return None, data[()].tolist(), dict(data.attrs), data.dtype
 
+
+def check_row(path, number, tokens, first_row):
+    """Exits on a value that is not a number, or on a row wider or narrower than the first row."""
+    for token in tokens:
+        if not _is_number(token):
+            fail(f"invalid value {token!r} in shard {path} line {number}: expected a number; "
+                 "give the shard output the tool wrote")
+    if first_row is not None and len(tokens) != len(first_row):
+        fail(f"invalid row in shard {path} line {number}: {len(tokens)} columns where the first row has "
+             f"{len(first_row)}; give the shard output the tool wrote")
 
 def _is_number(token):
     try:
@@ -129,6 +150,35 @@ def _is_number(token):
         return True
     except ValueError:
         return False
+
+
+@contextlib.contextmanager
+def written_atomically(path):
+    """Yields a temporary name next to `path`, then renames the written file to `path`, so that an
+    interrupted merge leaves no half-written output. The name carries the host and process id, as
+    the tools' temporary names do, because nodes share the directory. The file and the directory
+    are flushed to the disk around the rename."""
+    directory, name = os.path.split(os.path.abspath(path))
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.tmp.{socket.gethostname()}.{os.getpid()}.",
+                                             dir=directory)
+    os.close(descriptor)
+    # mkstemp creates mode 0600, so the output is given the usual mode under the user's umask.
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(temporary, 0o666 & ~mask)
+    try:
+        yield temporary
+        with open(temporary, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+        directory_descriptor = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(directory_descriptor)
+        finally:
+            os.close(directory_descriptor)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 def write_rows(spec, default_dataset, header, rows, attributes=None, extra=None, dtype=None):
@@ -140,12 +190,13 @@ def write_rows(spec, default_dataset, header, rows, attributes=None, extra=None,
         text = "".join(line + "\n" for line in lines)
         if path == "-":
             sys.stdout.write(text)
-        else:
-            Path(path).write_text(text, encoding="utf-8")
+            return
+        with written_atomically(path) as temporary:
+            Path(temporary).write_text(text, encoding="utf-8")
         return
     h5py = h5py_module()
     import numpy
-    with h5py.File(path, "w") as file:
+    with written_atomically(path) as temporary, h5py.File(temporary, "w") as file:
         data = file.create_dataset(dataset, data=numpy.array(rows, dtype=dtype or numpy.float64))
         for name, value in (attributes or {}).items():
             data.attrs[name] = value
@@ -328,8 +379,7 @@ def merge_fisher(args):
     output = args.output
     if output == "-" or split_location(output, "/")[1] is None:
         fail(f"invalid -o {output}: a merged Fisher matrix is HDF5; give a name ending in .h5")
-    temporary = f"{output}.tmp{os.getpid()}"
-    try:
+    with written_atomically(output) as temporary:
         with h5py.File(temporary, "w") as merged:
             for name, item in items:
                 if name == "summary" or name.startswith("summary/"):
@@ -347,10 +397,6 @@ def merge_fisher(args):
                     if key not in ("shard", "total_inputs"):
                         target.attrs[key] = value
             merged["fisher"].attrs["num_inputs"] = total
-        os.replace(temporary, output)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def main():

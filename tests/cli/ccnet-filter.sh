@@ -482,6 +482,10 @@ for shard in 0 1; do
 done
 run_case "ccnet merge" 0 "merged 2 shards" -- /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$merge_out"
 expect_file "ccnet merge" "$merge_out/merged/stats.json"
+# Merged files get the usual mode under the umask, though their temporary names are created 0600.
+[ "$(stat -c %a "$merge_out/merged/stats.json")" = "$(printf '%o' $((0666 & ~0$(umask))))" ] ||
+    fail "ccnet merge: stats.json has mode $(stat -c %a "$merge_out/merged/stats.json")"
+[ -z "$(find "$merge_out/merged" -name '.*.tmp.*')" ] || fail "ccnet merge: temporary files left in merged/"
 "$exe" -q mine --no-dedup --min-len 0 --force --shard 1/3 "$corpora/sample.warc.txt" "$good" "$good" \
     -o "$merge_out/mined/0001" 2> "$WORK/merge.err" || fail "mine shard 1/3 for the merge failed: $(cat "$WORK/merge.err")"
 run_case "ccnet merge foreign shard" 1 '1 shards in .* are not shards of 2 \(0001.done records shard 1/3\)' -- \

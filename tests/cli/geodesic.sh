@@ -116,8 +116,38 @@ h5diff "$WORK/whole.h5" "$WORK/parts.h5" /converged /converged || fail "resume: 
 run_case "negative checkpoint interval" 2 'invalid --checkpoint-every "-1": must be a whole number of at least 0' -- \
     "$exe" -m "$gmm" --all-pairs "$WORK/eight.txt" --checkpoint-every -1
 expect_one_line_error "negative checkpoint interval"
-run_case "checkpoint with exp" 2 'invalid option "--checkpoint"' -- "$exe" -m "$normal" --exp --from 1,0 --velocity 0,1 \
-    --checkpoint "$WORK/x.ckpt"
+# Exponential and logarithmic maps over a pairs file checkpoint too. Every row has its own step
+# sizes, so the chunks give the rows of one batch byte for byte, and a resumed run equals an
+# uninterrupted one.
+/usr/bin/python3 -c 'import random
+random.seed(5)
+for i in range(12000): print(*(round(random.uniform(-2, 2), 3) for _ in range(4)))' > "$WORK/shots.txt"
+run_case "exp uninterrupted" 0 "" -- "$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 -o "$WORK/shots.tsv"
+run_case "exp one chunk" 0 "" -- "$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 --batch-size 12000 \
+    -o "$WORK/shots-one.tsv"
+cmp -s "$WORK/shots.tsv" "$WORK/shots-one.tsv" || fail "exp one chunk: rows differ from chunks of 16"
+"$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 -o "$WORK/shots-parts.tsv" --checkpoint-every 160 \
+    < /dev/null 2> "$WORK/err" &
+signal_when INT $! test -e "$WORK/shots-parts.tsv.ckpt"
+[ "$status" -eq 130 ] || fail "exp interrupted: exit status $status, expected 130: $(cat "$WORK/err")"
+expect_no_file "exp interrupted" "$WORK/shots-parts.tsv"
+run_case "log resumes exp" 2 'cannot resume from ".*shots-parts.tsv.ckpt": map is log but the checkpoint has exp' -- \
+    "$exe" -m "$gmm" --log --pairs "$WORK/shots.txt" --nodes 3 -o "$WORK/shots-parts.tsv" --resume "$WORK/shots-parts.tsv.ckpt"
+expect_one_line_error "log resumes exp"
+run_case "exp resume" 0 "resuming from .*shots-parts.tsv.ckpt: [0-9]+ of 12000 pairs already solved" -- \
+    "$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 -o "$WORK/shots-parts.tsv" --resume "$WORK/shots-parts.tsv.ckpt"
+cmp -s "$WORK/shots.tsv" "$WORK/shots-parts.tsv" || fail "exp resume: the output differs from the uninterrupted run"
+[ ! -e "$WORK/shots-parts.tsv.ckpt" ] || fail "exp resume: the checkpoint was not removed after the run"
+head -n 300 "$WORK/shots.txt" > "$WORK/aims.txt"
+run_case "log uninterrupted" 0 "" -- "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" -o "$WORK/aims.tsv"
+"$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" -o "$WORK/aims-parts.tsv" --checkpoint "$WORK/aims.ckpt" \
+    --checkpoint-every 32 < /dev/null 2> "$WORK/err" &
+signal_when TERM $! test -e "$WORK/aims.ckpt"
+[ "$status" -eq 130 ] || fail "log interrupted: exit status $status, expected 130: $(cat "$WORK/err")"
+run_case "log resume" 0 "resuming from .*aims.ckpt: [0-9]+ of 300 pairs already solved" -- \
+    "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" -o "$WORK/aims-parts.tsv" --checkpoint "$WORK/aims.ckpt" \
+    --resume "$WORK/aims.ckpt"
+cmp -s "$WORK/aims.tsv" "$WORK/aims-parts.tsv" || fail "log resume: the output differs from the uninterrupted run"
 run_case "batch size 0" 2 "--batch-size" -- "$exe" -m "$gmm" --from 1,0 --to 0,1 --batch-size 0
 expect_one_line_error "batch size 0"
 

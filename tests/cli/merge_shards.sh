@@ -93,4 +93,25 @@ with h5py.File(f"{work}/merged.h5", "r") as merged, h5py.File(f"{work}/whole.h5"
     for name in ("/distances", "/converged"):
         assert merged[name].dtype == whole[name].dtype, (name, merged[name].dtype, whole[name].dtype)
 EOF2
+# A bad value in a shard is one line naming the file and line, and leaves no output, not even a
+# half-written HDF5 file. Shards that are not HDF5 or not UTF-8 text are one line as well.
+sed '3s/\t[^\t]*$/\tabc/' "$WORK/thin-1.tsv" > "$WORK/word-1.tsv"
+run_case "text shard with a word" 1 "invalid value 'abc' in shard .*word-1.tsv line 3: expected a number" -- \
+    $merge samples --chains 6 -o "$WORK/word.h5" "$WORK/thin-0.tsv" "$WORK/word-1.tsv"
+expect_one_line_error "text shard with a word"
+expect_no_file "text shard with a word" "$WORK/word.h5"
+cp "$WORK/thin-0.tsv" "$WORK/text-0.h5"
+run_case "text shard named .h5" 1 'cannot read shard .*text-0.h5: not an HDF5 file' -- \
+    $merge samples --chains 6 -o "$WORK/word.h5" "$WORK/text-0.h5" "$WORK/samples-1.h5"
+expect_one_line_error "text shard named .h5"
+printf '\377\376\n' > "$WORK/binary-0.tsv"
+run_case "binary text shard" 1 'cannot read shard .*binary-0.tsv: not UTF-8 text' -- \
+    $merge samples --chains 6 -o "$WORK/word.tsv" "$WORK/binary-0.tsv" "$WORK/thin-1.tsv"
+expect_one_line_error "binary text shard"
+
+# Merged files get the usual mode under the umask (the temporary name is created 0600), and no
+# temporary file is left next to them.
+(umask 022 && $merge samples --chains 6 -o "$WORK/mode.tsv" "$WORK"/thin-{0,1}.tsv) || fail "merge for the mode check failed"
+[ "$(stat -c %a "$WORK/mode.tsv")" = 644 ] || fail "merged file mode $(stat -c %a "$WORK/mode.tsv"), expected 644"
+[ -z "$(find "$WORK" -name '.*.tmp.*')" ] || fail "temporary files left: $(find "$WORK" -name '.*.tmp.*')"
 finish

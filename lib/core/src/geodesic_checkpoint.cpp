@@ -1,4 +1,4 @@
-// Checkpoints of boundary-value geodesic runs. Each pair is solved on its own (a chunk only
+// Checkpoints of geodesic runs over many pairs. Each pair is solved on its own (a chunk only
 // shares model calls), so the pairs solved before an interruption keep their results and the
 // run continues with the next chunk.
 #include "geodesic_checkpoint.hpp"
@@ -12,62 +12,35 @@
 namespace scorekit {
 namespace {
 
-std::string pairs_checksum(const RowMatrix& starts, const RowMatrix& ends) { return checksum_text({&starts, &ends}); }
-
-GeodesicBatch empty_batch(Eigen::Index pairs, int nodes, Eigen::Index dim, bool keep_paths) {
-    GeodesicBatch batch;
-    batch.nodes = nodes;
-    batch.lengths = Vector::Zero(pairs);
-    batch.energies = Vector::Zero(pairs);
-    batch.iterations.assign(static_cast<size_t>(pairs), 0);
-    batch.status.assign(static_cast<size_t>(pairs), GeodesicStatus::converged);
-    if (keep_paths) batch.paths = RowMatrix::Zero(pairs * nodes, dim);
-    return batch;
+std::vector<std::int64_t> stored_shape(const PairColumn& column, Eigen::Index pairs) {
+    if (column.rows_per_pair == 1 && column.columns == 1) return {pairs};
+    if (column.rows_per_pair == 1) return {pairs, column.columns};
+    return {pairs, column.rows_per_pair, column.columns};
 }
 
-// Copies the results of `chunk` into `batch` from pair `first` on.
-void place(GeodesicBatch& batch, const GeodesicBatch& chunk, Eigen::Index first) {
-    const Eigen::Index count = chunk.lengths.size();
-    batch.lengths.segment(first, count) = chunk.lengths;
-    batch.energies.segment(first, count) = chunk.energies;
-    for (Eigen::Index p = 0; p < count; ++p) {
-        batch.iterations[static_cast<size_t>(first + p)] = chunk.iterations[static_cast<size_t>(p)];
-        batch.status[static_cast<size_t>(first + p)] = chunk.status[static_cast<size_t>(p)];
-    }
-    if (batch.paths.size() > 0) batch.paths.middleRows(first * batch.nodes, count * batch.nodes) = chunk.paths;
-}
-
-void write_checkpoint(const GeodesicCheckpointPlan& plan, const std::string& checksum, const GeodesicBatch& batch,
-                      Eigen::Index done) {
+void write_checkpoint(const GeodesicCheckpointPlan& plan, const std::string& checksum, const PairResults& results,
+                      Eigen::Index pairs, Eigen::Index done) {
     Hdf5Writer file(plan.path);
     file.create_group("/checkpoint");
     file.write_attribute("/checkpoint", "pairs_done", static_cast<std::int64_t>(done));
-    file.write_attribute("/checkpoint", "pairs", static_cast<std::int64_t>(batch.lengths.size()));
+    file.write_attribute("/checkpoint", "pairs", static_cast<std::int64_t>(pairs));
     file.write_attribute("/checkpoint", "pairs_checksum", checksum);
-    file.write_attribute("/checkpoint", "has_paths", static_cast<std::int64_t>(batch.paths.size() > 0));
     write_checkpoint_settings(file, "/checkpoint", plan.settings);
-
-    std::vector<double> lengths(batch.lengths.data(), batch.lengths.data() + done);
-    std::vector<double> energies(batch.energies.data(), batch.energies.data() + done);
-    std::vector<double> iterations(static_cast<size_t>(done)), status(static_cast<size_t>(done));
-    for (Eigen::Index p = 0; p < done; ++p) {
-        iterations[static_cast<size_t>(p)] = batch.iterations[static_cast<size_t>(p)];
-        status[static_cast<size_t>(p)] = static_cast<double>(batch.status[static_cast<size_t>(p)]);
-    }
-    file.write_vector("/checkpoint/lengths", lengths);
-    file.write_vector("/checkpoint/energies", energies);
-    file.write_integer_array("/checkpoint/iterations", {done}, iterations.data());
-    file.write_integer_array("/checkpoint/status", {done}, status.data());
-    if (batch.paths.size() > 0) {
-        file.write_array("/checkpoint/paths", {done, batch.nodes, batch.paths.cols()}, batch.paths.data());
+    for (const PairColumn& column : results) {
+        const std::string name = "/checkpoint/" + column.name;
+        if (column.integer) {
+            file.write_integer_array(name, stored_shape(column, done), column.values.data());
+        } else {
+            file.write_array(name, stored_shape(column, done), column.values.data());
+        }
     }
     file.commit();
 }
 
-// The first setting whose value differs from the checkpoint's, as "NAME is X but the
+// The first setting, count or column that differs from the checkpoint's, as "NAME is X but the
 // checkpoint has Y"; empty when all agree.
-std::string settings_mismatch(const Hdf5Reader& file, const GeodesicCheckpointPlan& plan, const std::string& checksum,
-                              Eigen::Index pairs) {
+std::string settings_mismatch(const Hdf5Reader& file, const GeodesicCheckpointPlan& plan, Eigen::Index pairs,
+                              const std::string& checksum, const PairResults& layout) {
     std::string mismatch = checkpoint_settings_mismatch(file, "/checkpoint", plan.settings);
     if (!mismatch.empty()) return mismatch;
     const auto saved_pairs = static_cast<Eigen::Index>(file.read_number_attribute("/checkpoint", "pairs"));
@@ -77,69 +50,78 @@ std::string settings_mismatch(const Hdf5Reader& file, const GeodesicCheckpointPl
     if (file.read_string_attribute("/checkpoint", "pairs_checksum") != checksum) {
         return "the pairs differ from those of the checkpoint";
     }
-    if (plan.keep_paths && file.read_number_attribute("/checkpoint", "has_paths") == 0) {
-        return "the output needs the path nodes, which the checkpoint does not have";
+    for (const PairColumn& column : layout) {
+        if (!file.exists("/checkpoint/" + column.name)) {
+            return "the output needs " + column.name + ", which the checkpoint does not have";
+        }
     }
     return "";
 }
 
-void check_checkpoint(const Hdf5Reader& file, const GeodesicCheckpointPlan& plan, const std::string& checksum,
-                      Eigen::Index pairs) {
+void check_checkpoint(const Hdf5Reader& file, const GeodesicCheckpointPlan& plan, Eigen::Index pairs,
+                      const std::string& checksum, const PairResults& layout) {
     if (!file.exists("/checkpoint") || !file.has_attribute("/checkpoint", "pairs_done")) {
         throw Error(describe("cannot resume from", plan.resume, "no /checkpoint group with pairs_done",
                              "give a checkpoint written by geodesic (OUTPUT.ckpt)"));
     }
-    std::string mismatch = settings_mismatch(file, plan, checksum, pairs);
+    std::string mismatch = settings_mismatch(file, plan, pairs, checksum, layout);
     if (!mismatch.empty()) {
         throw UsageError(describe("cannot resume from", plan.resume, mismatch,
                                   "resume with the options and data of the interrupted run"));
     }
 }
 
-// Loads the pairs that `plan.resume` solved into `batch` and returns their number.
-Eigen::Index read_checkpoint(const GeodesicCheckpointPlan& plan, const std::string& checksum, GeodesicBatch& batch) {
+// Loads the pairs that plan.resume solved into the first rows of `results` and returns their
+// number.
+Eigen::Index read_checkpoint(const GeodesicCheckpointPlan& plan, Eigen::Index pairs, const std::string& checksum,
+                             PairResults& results) {
     Hdf5Reader file(plan.resume);
-    check_checkpoint(file, plan, checksum, batch.lengths.size());
+    check_checkpoint(file, plan, pairs, checksum, results);
     const auto done = static_cast<Eigen::Index>(file.read_number_attribute("/checkpoint", "pairs_done"));
-    GeodesicBatch saved;
-    saved.nodes = batch.nodes;
-    saved.lengths = file.read_matrix("/checkpoint/lengths").col(0);
-    saved.energies = file.read_matrix("/checkpoint/energies").col(0);
-    Vector iterations = file.read_matrix("/checkpoint/iterations").col(0);
-    Vector status = file.read_matrix("/checkpoint/status").col(0);
-    if (saved.lengths.size() != done || iterations.size() != done || status.size() != done) {
-        throw Error(describe("cannot resume from", plan.resume, "its datasets do not hold pairs_done entries",
-                             "start the run again without --resume"));
+    for (PairColumn& column : results) {
+        Array stored = file.read_array("/checkpoint/" + column.name);
+        const Eigen::Index rows = done * column.rows_per_pair;
+        if (done < 0 || done > pairs || stored.shape != stored_shape(column, done)) {
+            throw Error(describe("cannot resume from", plan.resume,
+                                 "its " + column.name + " does not hold pairs_done entries",
+                                 "start the run again without --resume"));
+        }
+        column.values.topRows(rows) = Eigen::Map<const RowMatrix>(stored.values.data(), rows, column.columns);
     }
-    for (Eigen::Index p = 0; p < done; ++p) {
-        saved.iterations.push_back(static_cast<int>(iterations(p)));
-        saved.status.push_back(static_cast<GeodesicStatus>(static_cast<int>(status(p))));
-    }
-    if (batch.paths.size() > 0) {
-        Array paths = file.read_array("/checkpoint/paths");
-        saved.paths = Eigen::Map<const RowMatrix>(paths.values.data(), done * batch.nodes, batch.paths.cols());
-    }
-    place(batch, saved, 0);
     return done;
+}
+
+// Copies the results of `chunk` into `results` from pair `first` on.
+void place(PairResults& results, const PairResults& chunk, Eigen::Index first) {
+    for (size_t k = 0; k < results.size(); ++k) {
+        PairColumn& column = results[k];
+        const RowMatrix& values = chunk[k].values;
+        if (values.cols() != column.columns || values.rows() % column.rows_per_pair != 0) {
+            throw Error(describe("internal error in", "geodesic checkpoints", column.name + " has a wrong shape", ""));
+        }
+        column.values.middleRows(first * column.rows_per_pair, values.rows()) = values;
+    }
 }
 
 }  // namespace
 
-void check_resume(const GeodesicCheckpointPlan& plan, const RowMatrix& starts, const RowMatrix& ends) {
+std::string pairs_checksum(const RowMatrix& starts, const RowMatrix& ends) { return checksum_text({&starts, &ends}); }
+
+void check_resume(const GeodesicCheckpointPlan& plan, Eigen::Index pairs, const std::string& checksum,
+                  const PairResults& layout) {
     if (plan.resume.empty()) return;
     check_checkpoint_format(plan.resume, "geodesic");
-    check_checkpoint(Hdf5Reader(plan.resume), plan, pairs_checksum(starts, ends), starts.rows());
+    check_checkpoint(Hdf5Reader(plan.resume), plan, pairs, checksum, layout);
 }
 
-GeodesicBatch solve_with_checkpoints(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
-                                     const GeodesicOptions& solver, GeodesicCheckpointPlan& plan,
-                                     const PairProgress& progress) {
-    const Eigen::Index pairs = starts.rows();
-    const std::string checksum = pairs_checksum(starts, ends);
-    GeodesicBatch batch = empty_batch(pairs, solver.nodes, metric.dim(), plan.keep_paths);
+PairResults solve_in_chunks(Eigen::Index pairs, Eigen::Index chunk, const std::string& checksum,
+                            const PairResults& layout, GeodesicCheckpointPlan& plan, const ChunkSolver& solve,
+                            const PairProgress& progress) {
+    PairResults results = layout;
+    for (PairColumn& column : results) column.values = RowMatrix::Zero(pairs * column.rows_per_pair, column.columns);
     Eigen::Index done = 0;
     if (!plan.resume.empty()) {
-        done = read_checkpoint(plan, checksum, batch);
+        done = read_checkpoint(plan, pairs, checksum, results);
         log_info("resuming from " + plan.resume + ": " + std::to_string(done) + " of " + std::to_string(pairs) +
                  " pairs already solved");
     }
@@ -148,26 +130,85 @@ GeodesicBatch solve_with_checkpoints(const ScoreMetric& metric, const RowMatrix&
     if (progress) progress(done, pairs);
 
     while (done < pairs) {
-        const Eigen::Index count = std::min<Eigen::Index>(solver.batch_size, pairs - done);
-        place(batch, solve_geodesics(metric, starts.middleRows(done, count), ends.middleRows(done, count), solver), done);
+        const Eigen::Index count = std::min<Eigen::Index>(chunk, pairs - done);
+        place(results, solve(done, count), done);
         done += count;
         if (progress) progress(done, pairs);
         if (plan.path.empty() || done == pairs) continue;
 
         if (interrupt_requested()) {
-            write_checkpoint(plan, checksum, batch, done);
+            write_checkpoint(plan, checksum, results, pairs, done);
             plan.written = true;
             throw Interrupted(describe_at("geodesics interrupted", "after " + std::to_string(done) + " of " +
                                                                      std::to_string(pairs) + " pairs",
                                           "checkpoint written to " + plan.path, "continue with --resume " + plan.path));
         }
         if (plan.every > 0 && done - saved >= plan.every) {
-            write_checkpoint(plan, checksum, batch, done);
+            write_checkpoint(plan, checksum, results, pairs, done);
             plan.written = true;
             saved = done;
         }
     }
+    return results;
+}
+
+namespace {
+
+// The columns of boundary-value results; `batch` may hold no pairs (a layout).
+PairResults batch_columns(const GeodesicBatch& batch, Eigen::Index dim, bool keep_paths) {
+    const Eigen::Index pairs = batch.lengths.size();
+    RowMatrix iterations(pairs, 1), status(pairs, 1);
+    for (Eigen::Index p = 0; p < pairs; ++p) {
+        iterations(p, 0) = batch.iterations[static_cast<size_t>(p)];
+        status(p, 0) = static_cast<double>(batch.status[static_cast<size_t>(p)]);
+    }
+    PairResults columns = {{"lengths", 1, 1, false, batch.lengths},
+                           {"energies", 1, 1, false, batch.energies},
+                           {"iterations", 1, 1, true, iterations},
+                           {"status", 1, 1, true, status}};
+    if (keep_paths) columns.push_back({"paths", batch.nodes, dim, false, batch.paths});
+    return columns;
+}
+
+GeodesicBatch batch_from_columns(const PairResults& columns, int nodes) {
+    GeodesicBatch batch;
+    batch.nodes = nodes;
+    batch.lengths = columns[0].values.col(0);
+    batch.energies = columns[1].values.col(0);
+    for (Eigen::Index p = 0; p < batch.lengths.size(); ++p) {
+        batch.iterations.push_back(static_cast<int>(columns[2].values(p, 0)));
+        batch.status.push_back(static_cast<GeodesicStatus>(static_cast<int>(columns[3].values(p, 0))));
+    }
+    if (columns.size() > 4) batch.paths = columns[4].values;
     return batch;
+}
+
+PairResults boundary_layout(const GeodesicOptions& solver, Eigen::Index dim, bool keep_paths) {
+    GeodesicBatch empty;
+    empty.nodes = solver.nodes;
+    empty.lengths = empty.energies = Vector(0);
+    empty.paths = RowMatrix(0, dim);
+    return batch_columns(empty, dim, keep_paths);
+}
+
+}  // namespace
+
+void check_resume(const GeodesicCheckpointPlan& plan, const RowMatrix& starts, const RowMatrix& ends) {
+    check_resume(plan, starts.rows(), pairs_checksum(starts, ends),
+                 boundary_layout(GeodesicOptions{}, starts.cols(), plan.keep_paths));
+}
+
+GeodesicBatch solve_with_checkpoints(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
+                                     const GeodesicOptions& solver, GeodesicCheckpointPlan& plan,
+                                     const PairProgress& progress) {
+    const Eigen::Index dim = metric.dim();
+    const auto solve = [&](Eigen::Index first, Eigen::Index count) {
+        GeodesicBatch chunk = solve_geodesics(metric, starts.middleRows(first, count), ends.middleRows(first, count), solver);
+        return batch_columns(chunk, dim, plan.keep_paths);
+    };
+    PairResults results = solve_in_chunks(starts.rows(), solver.batch_size, pairs_checksum(starts, ends),
+                                          boundary_layout(solver, dim, plan.keep_paths), plan, solve, progress);
+    return batch_from_columns(results, solver.nodes);
 }
 
 }  // namespace scorekit

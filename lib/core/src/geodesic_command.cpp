@@ -137,12 +137,12 @@ std::vector<std::string> pair_labels(Eigen::Index count) {
     return labels;
 }
 
-// The checkpoints of a run that writes `output`: --checkpoint, else OUTPUT.ckpt for a file
-// output. A run of one chunk writes none, because it stops only once everything is solved.
+// The checkpoints of a run over `pairs` pairs that writes `output`: --checkpoint, else
+// OUTPUT.ckpt for a file output. A run of one chunk writes none, because it stops only once
+// everything is solved. `extra` adds the settings of the map beyond the boundary solver's.
 GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const ScoreMetric& metric,
-                                       const std::string& output, const RowMatrix& starts, const RowMatrix& ends,
-                                       bool keep_paths) {
-    const Eigen::Index pairs = starts.rows();
+                                       const std::string& output, Eigen::Index pairs, bool keep_paths,
+                                       const CheckpointSettings& extra = {}) {
     GeodesicCheckpointPlan plan;
     plan.resume = o.resume;
     plan.every = o.checkpoint_every;
@@ -159,7 +159,7 @@ GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const Sc
                      {"resolution", exact_text(o.solver.resolution)},
                      {"memory", std::to_string(o.solver.memory)},
                      {"batch_size", std::to_string(o.solver.batch_size)}};
-    check_resume(plan, starts, ends);
+    plan.settings.insert(plan.settings.end(), extra.begin(), extra.end());
     if (!o.checkpoint.empty()) {
         plan.path = o.checkpoint;
     } else if (output != "-") {
@@ -172,25 +172,45 @@ GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const Sc
     check_distinct_files({{"--checkpoint", plan.path}, {"--output", output}, {"--paths", o.paths}},
                          {{"--model", o.model}, {"--pairs", o.pairs}, {"--all-pairs", o.all_pairs}});
     check_output_writable(plan.path, "--checkpoint");
-    // SIGINT and SIGTERM now stop the run after the current chunk, with a checkpoint.
-    catch_interrupts();
     return plan;
+}
+
+// The progress of a run over many pairs. In a batch log it writes a line every 10 s, as the
+// other tools do, because a line per chunk ran to thousands of lines for a distance matrix.
+// With -v it writes one after every chunk. When the plan writes checkpoints, SIGINT and SIGTERM
+// stop the run after the current chunk, with a checkpoint.
+class ChunkProgress {
+public:
+    ChunkProgress(const std::string& what, Eigen::Index pairs, const GeodesicCheckpointPlan& plan)
+        : progress_(what, static_cast<std::uint64_t>(pairs), verbosity() >= Verbosity::verbose ? 0.0 : 10.0) {
+        if (!plan.path.empty()) catch_interrupts();
+    }
+
+    PairProgress callback() {
+        return [this](std::int64_t done, std::int64_t total) {
+            if (done < total) progress_.update(static_cast<std::uint64_t>(done));
+        };
+    }
+
+    void finish() { progress_.finish(); }
+
+private:
+    Progress progress_;
+};
+
+std::string chunks_text(Eigen::Index pairs, Eigen::Index batch_size) {
+    const Eigen::Index chunks = (pairs + batch_size - 1) / batch_size;
+    return std::to_string(chunks) + (chunks == 1 ? " chunk" : " chunks") + " of up to " + std::to_string(batch_size) +
+           " pairs";
 }
 
 GeodesicBatch solve_with_progress(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
                                   const GeodesicOptions& solver, GeodesicCheckpointPlan& plan) {
     const Eigen::Index pairs = starts.rows();
-    const Eigen::Index chunks = (pairs + solver.batch_size - 1) / solver.batch_size;
     log_info("solving " + std::to_string(pairs) + " geodesics with " + std::to_string(solver.nodes) +
-             " nodes under the " + to_string(metric.kind()) + " metric, in " + std::to_string(chunks) +
-             (chunks == 1 ? " chunk" : " chunks") + " of up to " + std::to_string(solver.batch_size) + " pairs");
-    // In a batch log a line every 10 s, as the other tools write, because a line per chunk ran
-    // to thousands of lines for a distance matrix. With -v, a line after every chunk.
-    const double interval = verbosity() >= Verbosity::verbose ? 0.0 : 10.0;
-    Progress progress("geodesics", static_cast<std::uint64_t>(pairs), interval);
-    GeodesicBatch batch = solve_with_checkpoints(metric, starts, ends, solver, plan, [&](std::int64_t done, std::int64_t total) {
-        if (done < total) progress.update(static_cast<std::uint64_t>(done));
-    });
+             " nodes under the " + to_string(metric.kind()) + " metric, in " + chunks_text(pairs, solver.batch_size));
+    ChunkProgress progress("geodesics", pairs, plan);
+    GeodesicBatch batch = solve_with_checkpoints(metric, starts, ends, solver, plan, progress.callback());
     progress.finish();
     return batch;
 }
@@ -199,7 +219,8 @@ void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, co
                   const RowMatrix& ends) {
     const Eigen::Index count = starts.rows();
     PointLocation location = locate_points(o.common.output, "/lengths", true);
-    GeodesicCheckpointPlan plan = checkpoint_plan(o, metric, o.common.output, starts, ends, location.hdf5 || !o.paths.empty());
+    GeodesicCheckpointPlan plan = checkpoint_plan(o, metric, o.common.output, count, location.hdf5 || !o.paths.empty());
+    check_resume(plan, starts, ends);
     GeodesicBatch batch = solve_with_progress(metric, starts, ends, o.solver, plan);
     std::vector<std::string> reasons = batch_reasons(batch);
     Vector iterations(count);
@@ -284,7 +305,8 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
         starts.row(static_cast<Eigen::Index>(k)) = points.row(pairs[k].first);
         ends.row(static_cast<Eigen::Index>(k)) = points.row(pairs[k].second);
     }
-    GeodesicCheckpointPlan plan = checkpoint_plan(o, metric, output, starts, ends, !paths.empty());
+    GeodesicCheckpointPlan plan = checkpoint_plan(o, metric, output, starts.rows(), !paths.empty());
+    check_resume(plan, starts, ends);
     GeodesicBatch batch = solve_with_progress(metric, starts, ends, o.solver, plan);
     std::vector<std::string> reasons = batch_reasons(batch);
 
@@ -319,18 +341,51 @@ void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
     fail_if_unconverged(o, unconverged, static_cast<Eigen::Index>(pairs.size()));
 }
 
+// The column of 0/1 flags `ok` as a pair result.
+RowMatrix flag_column(const std::vector<char>& ok) {
+    RowMatrix column(static_cast<Eigen::Index>(ok.size()), 1);
+    for (size_t k = 0; k < ok.size(); ++k) column(static_cast<Eigen::Index>(k), 0) = ok[k] ? 1 : 0;
+    return column;
+}
+
 void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, const RowMatrix& starts,
                  const RowMatrix& velocities) {
     ExpMapOptions integration = o.integration;
     integration.nodes = o.solver.nodes;
-    log_info("integrating " + std::to_string(starts.rows()) + " geodesics under the " + to_string(metric.kind()) +
-             " metric");
-    ExpMapResult result = exponential_map(metric, starts, velocities, integration);
     const Eigen::Index count = starts.rows(), d = metric.dim();
+    PointLocation location = locate_points(o.common.output, "/ends", true);
+    const bool keep_paths = location.hdf5 || !o.paths.empty();
+    GeodesicCheckpointPlan plan = checkpoint_plan(o, metric, o.common.output, count, keep_paths,
+                                                  {{"map", "exp"}, {"ode_tolerance", exact_text(integration.tolerance)}});
+    PairResults layout = {{"ends", 1, d, false, {}}, {"end_velocities", 1, d, false, {}}, {"ok", 1, 1, true, {}}};
+    if (keep_paths) layout.push_back({"paths", integration.nodes, d, false, {}});
+    const std::string checksum = pairs_checksum(starts, velocities);
+    check_resume(plan, count, checksum, layout);
+
+    log_info("integrating " + std::to_string(count) + " geodesics under the " + to_string(metric.kind()) +
+             " metric, in " + chunks_text(count, o.solver.batch_size));
+    ChunkProgress progress("geodesics", count, plan);
+    const auto integrate_chunk = [&](Eigen::Index first, Eigen::Index rows) {
+        ExpMapResult part = exponential_map(metric, starts.middleRows(first, rows), velocities.middleRows(first, rows),
+                                            integration);
+        PairResults columns = {{"ends", 1, d, false, part.ends},
+                               {"end_velocities", 1, d, false, part.end_velocities},
+                               {"ok", 1, 1, true, flag_column(part.ok)}};
+        if (keep_paths) columns.push_back({"paths", integration.nodes, d, false, part.paths});
+        return columns;
+    };
+    PairResults solved = solve_in_chunks(count, o.solver.batch_size, checksum, layout, plan, integrate_chunk,
+                                         progress.callback());
+    progress.finish();
+    ExpMapResult result;
+    result.nodes = integration.nodes;
+    result.ends = solved[0].values;
+    result.end_velocities = solved[1].values;
+    for (Eigen::Index p = 0; p < count; ++p) result.ok.push_back(solved[2].values(p, 0) != 0);
+    if (keep_paths) result.paths = solved[3].values;
     std::vector<std::string> reasons;
     for (char ok : result.ok) reasons.push_back(ok ? "" : "the integration failed (non-finite metric or step limit)");
 
-    PointLocation location = locate_points(o.common.output, "/ends", true);
     if (location.hdf5) {
         Hdf5Writer file(location.path);
         file.write_array("/paths", {count, result.nodes, d}, result.paths.data());
@@ -353,6 +408,7 @@ void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         write_points(o.common.output, table, columns);
     }
     if (!o.paths.empty()) write_paths(o.paths, result.paths, count, result.nodes);
+    remove_finished_checkpoint(plan.path, plan.written, plan.resume);
 
     const Eigen::Index failed = report_unconverged(reasons, pair_labels(count));
     log_summary(std::to_string(count) + " geodesics, " + std::to_string(failed) + " failed");
@@ -365,17 +421,46 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
     options.boundary = o.solver;
     options.integration = o.integration;
     options.tolerance = o.shooting_tolerance;
-    log_info("shooting " + std::to_string(starts.rows()) + " geodesics under the " + to_string(metric.kind()) +
-             " metric");
-    LogMapResult result = logarithmic_map(metric, starts, ends, options);
     const Eigen::Index count = starts.rows(), d = metric.dim();
+    GeodesicCheckpointPlan plan =
+        checkpoint_plan(o, metric, o.common.output, count, false,
+                        {{"map", "log"},
+                         {"ode_tolerance", exact_text(options.integration.tolerance)},
+                         {"shooting_tolerance", exact_text(options.tolerance)}});
+    const PairResults layout = {{"velocities", 1, d, false, {}},
+                                {"lengths", 1, 1, false, {}},
+                                {"residuals", 1, 1, false, {}},
+                                {"iterations", 1, 1, true, {}},
+                                {"converged", 1, 1, true, {}}};
+    const std::string checksum = pairs_checksum(starts, ends);
+    check_resume(plan, count, checksum, layout);
+
+    log_info("shooting " + std::to_string(count) + " geodesics under the " + to_string(metric.kind()) +
+             " metric, in " + chunks_text(count, o.solver.batch_size));
+    ChunkProgress progress("log maps", count, plan);
+    const auto shoot_chunk = [&](Eigen::Index first, Eigen::Index rows) {
+        LogMapResult part = logarithmic_map(metric, starts.middleRows(first, rows), ends.middleRows(first, rows), options);
+        RowMatrix iterations(rows, 1);
+        for (Eigen::Index p = 0; p < rows; ++p) iterations(p, 0) = part.iterations[static_cast<size_t>(p)];
+        return PairResults{{"velocities", 1, d, false, part.velocities},
+                           {"lengths", 1, 1, false, part.lengths},
+                           {"residuals", 1, 1, false, part.residuals},
+                           {"iterations", 1, 1, true, iterations},
+                           {"converged", 1, 1, true, flag_column(part.converged)}};
+    };
+    PairResults solved =
+        solve_in_chunks(count, o.solver.batch_size, checksum, layout, plan, shoot_chunk, progress.callback());
+    progress.finish();
+    LogMapResult result;
+    result.velocities = solved[0].values;
+    result.lengths = solved[1].values.col(0);
+    result.residuals = solved[2].values.col(0);
     std::vector<std::string> reasons;
-    Vector iterations(count);
+    Vector iterations = solved[3].values.col(0);
     for (Eigen::Index p = 0; p < count; ++p) {
-        reasons.push_back(result.converged[static_cast<size_t>(p)]
+        reasons.push_back(solved[4].values(p, 0) != 0
                               ? ""
                               : "shooting missed the end point by " + format_number(result.residuals(p)));
-        iterations(p) = result.iterations[static_cast<size_t>(p)];
     }
 
     PointLocation location = locate_points(o.common.output, "/velocities", true);
@@ -402,6 +487,7 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         columns.insert(columns.end(), {"length", "residual", "iterations", "converged"});
         write_points(o.common.output, table, columns);
     }
+    remove_finished_checkpoint(plan.path, plan.written, plan.resume);
 
     const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count));
     log_summary(std::to_string(count) + " log maps, " + std::to_string(unconverged) + " unconverged");
@@ -426,12 +512,6 @@ void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
     if (!o.shard.empty() && mode != Mode::all_pairs) {
         throw UsageError(describe("invalid option", "--shard", "only --all-pairs can be split into shards",
                                   "remove --shard, or split the --pairs file"));
-    }
-    if ((!o.resume.empty() || !o.checkpoint.empty() || o.checkpoint_every > 0) &&
-        (mode == Mode::exp_map || mode == Mode::log_map)) {
-        throw UsageError(describe("invalid option", !o.resume.empty() ? "--resume" : "--checkpoint",
-                                  "checkpoints are written for boundary-value pairs only",
-                                  "remove it, or split the --pairs file"));
     }
     if (o.checkpoint_every < 0) {
         throw UsageError(describe("invalid --checkpoint-every", std::to_string(o.checkpoint_every), "must be >= 0"));

@@ -27,18 +27,21 @@ constexpr std::array<std::array<double, 6>, 6> kA = {{
 constexpr std::array<double, 7> kError = {71.0 / 57600,      0,           -71.0 / 16695, 71.0 / 1920,
                                           -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
 
-// The first-order system y = (x, v), y' = (v, a(x, v)), with frozen rows held still.
+// The first-order system y = (x, v), y' = (v, a(x, v)), for a subset of the rows, with frozen
+// rows held still.
 class GeodesicSystem {
 public:
     GeodesicSystem(const ScoreMetric& metric, const std::vector<char>& frozen) : metric_(metric), frozen_(frozen) {}
 
-    void derivative(const RowMatrix& x, const RowMatrix& v, RowMatrix& dx, RowMatrix& dv) const {
+    // Derivatives at (x, v), whose row i is row rows[i] of the whole batch.
+    void derivative(const RowMatrix& x, const RowMatrix& v, const std::vector<Eigen::Index>& rows, RowMatrix& dx,
+                    RowMatrix& dv) const {
         dx = v;
         dv = metric_.accelerations(x, v);
-        for (Eigen::Index i = 0; i < x.rows(); ++i) {
-            if (frozen_[static_cast<size_t>(i)]) {
-                dx.row(i).setZero();
-                dv.row(i).setZero();
+        for (size_t i = 0; i < rows.size(); ++i) {
+            if (frozen_[static_cast<size_t>(rows[i])]) {
+                dx.row(static_cast<Eigen::Index>(i)).setZero();
+                dv.row(static_cast<Eigen::Index>(i)).setZero();
             }
         }
     }
@@ -58,88 +61,194 @@ Vector row_error(const RowMatrix& error, const RowMatrix& before, const RowMatri
     return result;
 }
 
+RowMatrix gather(const RowMatrix& all, const std::vector<Eigen::Index>& rows) {
+    RowMatrix part(static_cast<Eigen::Index>(rows.size()), all.cols());
+    for (size_t i = 0; i < rows.size(); ++i) part.row(static_cast<Eigen::Index>(i)) = all.row(rows[i]);
+    return part;
+}
+
+void scatter(const RowMatrix& part, const std::vector<Eigen::Index>& rows, RowMatrix& all) {
+    for (size_t i = 0; i < rows.size(); ++i) all.row(rows[i]) = part.row(static_cast<Eigen::Index>(i));
+}
+
+// Integrates groups of consecutive rows, each group with its own adaptive step size and step
+// count. The rows of a group take the same steps, because the worst of them sets the step: the
+// log map's base shot and its perturbed shots then differ only by their start, so their
+// differences form a smooth Jacobian. A group's result does not depend on the other groups in
+// the batch, so a run split into chunks or shards gives the same rows. Every step evaluates the
+// model once per stage for the rows of all groups that are still moving.
 class Integrator {
 public:
-    Integrator(const ScoreMetric& metric, const ExpMapOptions& options, Eigen::Index rows)
-        : options_(options), frozen_(static_cast<size_t>(rows), 0), system_(metric, frozen_) {}
+    Integrator(const ScoreMetric& metric, const ExpMapOptions& options, Eigen::Index rows, Eigen::Index group_size,
+               double first_step)
+        : options_(options),
+          group_size_(group_size),
+          groups_(rows / group_size),
+          frozen_(static_cast<size_t>(rows), 0),
+          step_(static_cast<size_t>(groups_), first_step),
+          steps_taken_(static_cast<size_t>(groups_), 0),
+          system_(metric, frozen_) {}
 
     const std::vector<char>& frozen() const { return frozen_; }
 
-    // Advances (x, v) from t to t + span with adaptive steps; `step` carries over between calls.
-    void advance(RowMatrix& x, RowMatrix& v, double span, double& step) {
-        if (!have_first_) {
-            system_.derivative(x, v, kx_[0], kv_[0]);
-            have_first_ = true;
+    // Advances every group of (x, v) from t to t + span.
+    void advance(RowMatrix& x, RowMatrix& v, double span) {
+        if (kx0_.rows() == 0) {
+            std::vector<Eigen::Index> all(static_cast<size_t>(x.rows()));
+            for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<Eigen::Index>(i);
+            system_.derivative(x, v, all, kx0_, kv0_);
         }
-        double done = 0;
-        while (done < span) {
-            if (++steps_ > options_.max_steps) {
-                freeze_all();
-                return;
-            }
-            const double h = std::min(step, span - done);
-            const bool last = h == span - done;
-            for (int stage = 0; stage < 6; ++stage) {
-                xs_ = x;
-                vs_ = v;
-                for (int j = 0; j <= stage; ++j) {
-                    const double a = kA[static_cast<size_t>(stage)][static_cast<size_t>(j)];
-                    if (a == 0) continue;
-                    xs_ += (h * a) * kx_[j];
-                    vs_ += (h * a) * kv_[j];
-                }
-                system_.derivative(xs_, vs_, kx_[stage + 1], kv_[stage + 1]);
-            }
-            // xs_, vs_ now hold the fifth-order solution (the last stage point).
-            RowMatrix error_x = RowMatrix::Zero(x.rows(), x.cols()), error_v = error_x;
-            for (int j = 0; j < 7; ++j) {
-                error_x += (h * kError[static_cast<size_t>(j)]) * kx_[j];
-                error_v += (h * kError[static_cast<size_t>(j)]) * kv_[j];
-            }
-            Vector ratio = row_error(error_x, x, xs_, options_.tolerance)
-                               .cwiseMax(row_error(error_v, v, vs_, options_.tolerance));
-            double worst = 0;
-            for (Eigen::Index i = 0; i < ratio.size(); ++i) {
-                if (!frozen_[static_cast<size_t>(i)]) worst = std::max(worst, ratio(i));
-            }
-
-            if (worst <= 1) {
-                x = xs_;
-                v = vs_;
-                kx_[0] = kx_[6];
-                kv_[0] = kv_[6];
-                done = last ? span : done + h;
-                step = h * std::clamp(0.9 * std::pow(std::max(worst, 1e-10), -0.2), 0.2, 5.0);
-                continue;
-            }
-            step = h * std::clamp(0.9 * std::pow(worst, -0.2), 0.1, 0.5);
-            if (step < 1e-14 * (1 + span)) {
-                // Rows that fail even at a tiny step (non-finite metric) are frozen; the rest go on.
-                for (Eigen::Index i = 0; i < ratio.size(); ++i) {
-                    if (ratio(i) > 1) frozen_[static_cast<size_t>(i)] = 1;
-                }
-                system_.derivative(x, v, kx_[0], kv_[0]);
-                step = span / 16;
-            }
+        std::vector<double> done(static_cast<size_t>(groups_), 0.0);
+        std::vector<Eigen::Index> moving;
+        for (Eigen::Index g = 0; g < groups_; ++g) {
+            if (!group_frozen(g)) moving.push_back(g);
+        }
+        while (!moving.empty()) {
+            moving = step_groups(x, v, span, moving, done);
         }
     }
 
 private:
-    void freeze_all() { std::fill(frozen_.begin(), frozen_.end(), 1); }
+    bool group_frozen(Eigen::Index g) const {
+        for (Eigen::Index r = g * group_size_; r < (g + 1) * group_size_; ++r) {
+            if (!frozen_[static_cast<size_t>(r)]) return false;
+        }
+        return true;
+    }
+
+    void freeze_group(Eigen::Index g) {
+        for (Eigen::Index r = g * group_size_; r < (g + 1) * group_size_; ++r) frozen_[static_cast<size_t>(r)] = 1;
+    }
+
+    // Tries one step of each group in `moving` and returns the groups that have not reached
+    // `span` yet.
+    std::vector<Eigen::Index> step_groups(RowMatrix& x, RowMatrix& v, double span, const std::vector<Eigen::Index>& moving,
+                                          std::vector<double>& done) {
+        std::vector<Eigen::Index> groups, rows;
+        for (Eigen::Index g : moving) {
+            if (++steps_taken_[static_cast<size_t>(g)] > options_.max_steps) {
+                freeze_group(g);
+                continue;
+            }
+            groups.push_back(g);
+            for (Eigen::Index r = g * group_size_; r < (g + 1) * group_size_; ++r) rows.push_back(r);
+        }
+        if (groups.empty()) return groups;
+
+        // Each row's step h, the step of its group (shortened to end the span exactly).
+        const auto count = static_cast<Eigen::Index>(rows.size());
+        Vector h(count);
+        for (size_t k = 0; k < groups.size(); ++k) {
+            const auto g = static_cast<size_t>(groups[k]);
+            const double group_step = std::min(step_[g], span - done[g]);
+            h.segment(static_cast<Eigen::Index>(k) * group_size_, group_size_).setConstant(group_step);
+        }
+        const RowMatrix x0 = gather(x, rows), v0 = gather(v, rows);
+        kx_[0] = gather(kx0_, rows);
+        kv_[0] = gather(kv0_, rows);
+        for (int stage = 0; stage < 6; ++stage) {
+            RowMatrix xs = x0, vs = v0;
+            for (int j = 0; j <= stage; ++j) {
+                const double a = kA[static_cast<size_t>(stage)][static_cast<size_t>(j)];
+                if (a == 0) continue;
+                xs.array() += kx_[j].array().colwise() * (a * h).array();
+                vs.array() += kv_[j].array().colwise() * (a * h).array();
+            }
+            system_.derivative(xs, vs, rows, kx_[stage + 1], kv_[stage + 1]);
+            if (stage == 5) {
+                // The last stage point is the fifth-order solution.
+                x1_ = std::move(xs);
+                v1_ = std::move(vs);
+            }
+        }
+        RowMatrix error_x = RowMatrix::Zero(count, x.cols()), error_v = error_x;
+        for (int j = 0; j < 7; ++j) {
+            error_x.array() += kx_[j].array().colwise() * (kError[static_cast<size_t>(j)] * h).array();
+            error_v.array() += kv_[j].array().colwise() * (kError[static_cast<size_t>(j)] * h).array();
+        }
+        const Vector ratio = row_error(error_x, x0, x1_, options_.tolerance)
+                                 .cwiseMax(row_error(error_v, v0, v1_, options_.tolerance));
+
+        std::vector<Eigen::Index> unfinished, restarted;
+        for (size_t k = 0; k < groups.size(); ++k) {
+            const Eigen::Index g = groups[k], first = static_cast<Eigen::Index>(k) * group_size_;
+            const auto gi = static_cast<size_t>(g);
+            double worst = 0;
+            for (Eigen::Index i = first; i < first + group_size_; ++i) {
+                if (!frozen_[static_cast<size_t>(rows[static_cast<size_t>(i)])]) worst = std::max(worst, ratio(i));
+            }
+            const double step = h(first);
+            if (worst <= 1) {
+                for (Eigen::Index i = first; i < first + group_size_; ++i) {
+                    const Eigen::Index r = rows[static_cast<size_t>(i)];
+                    x.row(r) = x1_.row(i);
+                    v.row(r) = v1_.row(i);
+                    kx0_.row(r) = kx_[6].row(i);
+                    kv0_.row(r) = kv_[6].row(i);
+                }
+                done[gi] = step == span - done[gi] ? span : done[gi] + step;
+                step_[gi] = step * std::clamp(0.9 * std::pow(std::max(worst, 1e-10), -0.2), 0.2, 5.0);
+                if (done[gi] < span) unfinished.push_back(g);
+                continue;
+            }
+            step_[gi] = step * std::clamp(0.9 * std::pow(worst, -0.2), 0.1, 0.5);
+            if (step_[gi] < 1e-14 * (1 + span)) {
+                // Rows that fail even at a tiny step (non-finite metric) are frozen; the rest go on.
+                for (Eigen::Index i = first; i < first + group_size_; ++i) {
+                    if (ratio(i) > 1) frozen_[static_cast<size_t>(rows[static_cast<size_t>(i)])] = 1;
+                }
+                for (Eigen::Index r = g * group_size_; r < (g + 1) * group_size_; ++r) restarted.push_back(r);
+                step_[gi] = span / 16;
+            }
+            if (!group_frozen(g)) unfinished.push_back(g);
+        }
+        if (!restarted.empty()) {
+            // The derivatives of rows that were just frozen become zero.
+            RowMatrix dx, dv;
+            system_.derivative(gather(x, restarted), gather(v, restarted), restarted, dx, dv);
+            scatter(dx, restarted, kx0_);
+            scatter(dv, restarted, kv0_);
+        }
+        return unfinished;
+    }
 
     const ExpMapOptions& options_;
+    const Eigen::Index group_size_, groups_;
     std::vector<char> frozen_;
+    std::vector<double> step_;     // next step size of each group
+    std::vector<int> steps_taken_; // steps tried by each group, accepted or not
     GeodesicSystem system_;
+    RowMatrix kx0_, kv0_;          // derivative at each row's current point (first stage of its next step)
     std::array<RowMatrix, 7> kx_, kv_;
-    RowMatrix xs_, vs_;
-    bool have_first_ = false;
-    int steps_ = 0;
+    RowMatrix x1_, v1_;
 };
 
-}  // namespace
+// Integrates from each row of x with initial velocity the same row of v, in groups of
+// `group_size` consecutive rows that share their step sizes, and returns the paths.
+ExpMapResult integrate(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& v, const ExpMapOptions& options,
+                       Eigen::Index group_size) {
+    const Eigen::Index n = x.rows(), d = x.cols(), nodes = options.nodes;
+    ExpMapResult result;
+    result.nodes = options.nodes;
+    result.paths.resize(n * nodes, d);
+    RowMatrix position = x, velocity = v;
+    Integrator integrator(metric, options, n, group_size, std::min(0.01, 1.0 / static_cast<double>(nodes - 1)));
 
-ExpMapResult exponential_map(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& v,
-                             const ExpMapOptions& options) {
+    for (Eigen::Index k = 0; k < nodes; ++k) {
+        if (k > 0) integrator.advance(position, velocity, 1.0 / static_cast<double>(nodes - 1));
+        for (Eigen::Index i = 0; i < n; ++i) result.paths.row(i * nodes + k) = position.row(i);
+    }
+    result.ends = position;
+    result.end_velocities = velocity;
+    result.ok.resize(static_cast<size_t>(n));
+    for (Eigen::Index i = 0; i < n; ++i) {
+        result.ok[static_cast<size_t>(i)] = !integrator.frozen()[static_cast<size_t>(i)] && position.row(i).allFinite();
+    }
+    return result;
+}
+
+void check_integration(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& v,
+                       const ExpMapOptions& options) {
     require_geodesic_metric(metric.kind());
     if (options.nodes < 2) {
         throw UsageError(describe("invalid --nodes", std::to_string(options.nodes), "must be a whole number of at least 2"));
@@ -157,34 +266,16 @@ ExpMapResult exponential_map(const ScoreMetric& metric, const RowMatrix& x, cons
                                  std::to_string(metric.dim()),
                              "check the input"));
     }
-    const Eigen::Index n = x.rows(), d = x.cols(), nodes = options.nodes;
-    ExpMapResult result;
-    result.nodes = options.nodes;
-    result.paths.resize(n * nodes, d);
-    RowMatrix position = x, velocity = v;
-    Integrator integrator(metric, options, n);
-    double step = std::min(0.01, 1.0 / static_cast<double>(nodes - 1));
-
-    for (Eigen::Index k = 0; k < nodes; ++k) {
-        if (k > 0) integrator.advance(position, velocity, 1.0 / static_cast<double>(nodes - 1), step);
-        for (Eigen::Index i = 0; i < n; ++i) result.paths.row(i * nodes + k) = position.row(i);
-    }
-    result.ends = position;
-    result.end_velocities = velocity;
-    result.ok.resize(static_cast<size_t>(n));
-    for (Eigen::Index i = 0; i < n; ++i) {
-        result.ok[static_cast<size_t>(i)] = !integrator.frozen()[static_cast<size_t>(i)] && position.row(i).allFinite();
-    }
-    return result;
 }
 
-namespace {
-
-// End points of exp_x(v) for many shots, with failed shots set to NaN.
-RowMatrix shoot(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& v, const ExpMapOptions& options) {
+// End points of exp_x(v) for many shots, integrated in groups of `group_size` shots that share
+// their step sizes, with failed shots set to NaN.
+RowMatrix shoot(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& v, const ExpMapOptions& options,
+                Eigen::Index group_size) {
     ExpMapOptions ends_only = options;
     ends_only.nodes = 2;
-    ExpMapResult result = exponential_map(metric, x, v, ends_only);
+    check_integration(metric, x, v, ends_only);
+    ExpMapResult result = integrate(metric, x, v, ends_only, group_size);
     for (Eigen::Index i = 0; i < x.rows(); ++i) {
         if (!result.ok[static_cast<size_t>(i)]) result.ends.row(i).setConstant(std::numeric_limits<double>::quiet_NaN());
     }
@@ -192,6 +283,12 @@ RowMatrix shoot(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& 
 }
 
 }  // namespace
+
+ExpMapResult exponential_map(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& v,
+                             const ExpMapOptions& options) {
+    check_integration(metric, x, v, options);
+    return integrate(metric, x, v, options, 1);
+}
 
 LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
                              const LogMapOptions& options) {
@@ -220,7 +317,8 @@ LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts,
     }
 
     for (int iteration = 0; iteration <= options.max_iterations && !active.empty(); ++iteration) {
-        // Base shot and D perturbed shots per active pair, in one batch.
+        // Base shot and D perturbed shots per active pair, in one batch; the shots of a pair
+        // share their step sizes.
         const auto count = static_cast<Eigen::Index>(active.size());
         RowMatrix x(count * (d + 1), d), v(count * (d + 1), d);
         Vector epsilon(count);
@@ -233,7 +331,7 @@ LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts,
                 if (b > 0) v(j * (d + 1) + b, b - 1) += epsilon(j);
             }
         }
-        RowMatrix landed = shoot(metric, x, v, options.integration);
+        RowMatrix landed = shoot(metric, x, v, options.integration, d + 1);
 
         std::vector<Eigen::Index> next;
         RowMatrix trial_x(count, d), trial_v(count, d), steps(count, d);
@@ -271,7 +369,7 @@ LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts,
                 px.row(static_cast<Eigen::Index>(q)) = trial_x.row(k);
                 pv.row(static_cast<Eigen::Index>(q)) = result.velocities.row(p) + fraction * steps.row(k);
             }
-            RowMatrix shot = shoot(metric, px, pv, options.integration);
+            RowMatrix shot = shoot(metric, px, pv, options.integration, 1);
             std::vector<Eigen::Index> still;
             for (size_t q = 0; q < pending.size(); ++q) {
                 const Eigen::Index k = pending[q], p = trials[static_cast<size_t>(k)];

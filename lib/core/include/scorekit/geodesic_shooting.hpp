@@ -11,7 +11,7 @@ namespace scorekit {
 struct ExpMapOptions {
     int nodes = 101;            // path samples at t = k / (nodes - 1), both ends included (>= 2)
     double tolerance = 1e-10;   // relative and absolute error per adaptive step (Dormand-Prince 5(4))
-    int max_steps = 100000;     // adaptive steps per batch before giving up
+    int max_steps = 100000;     // adaptive steps per geodesic before giving up
 };
 
 struct ExpMapResult {
@@ -22,9 +22,9 @@ struct ExpMapResult {
     std::vector<char> ok;     // [N] 0 where the integration failed (non-finite state or step limit)
 };
 
-// Integrates from each row of x with initial velocity the same row of v. All rows share the
-// adaptive step size, so one model call serves the whole batch per stage. Throws UsageError
-// for outer.
+// Integrates from each row of x with initial velocity the same row of v. Each row has its own
+// adaptive step sizes, so its result does not depend on the other rows, and one model call per
+// stage serves all rows still moving. Throws UsageError for outer.
 ExpMapResult exponential_map(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& v,
                              const ExpMapOptions& options);
 
