@@ -164,7 +164,7 @@ TEST_CASE("HDF5 faults are rejected with the file and dataset", "[points]") {
         file.write_matrix("/points", m);
         file.commit();
     }
-    CHECK_THAT(error_of(path), Catch::Contains("row 7, column 2") && Catch::Contains("not finite"));
+    CHECK_THAT(error_of(path), Catch::Contains("row 7, column 2 (from 0)") && Catch::Contains("not finite"));
     CHECK_THAT(error_of(path + ":/nope"), Catch::Contains("dataset not found") && Catch::Contains("/nope"));
     CHECK_THAT(error_of(path + ":/a/b/c"), Catch::Contains("dataset not found"));
 

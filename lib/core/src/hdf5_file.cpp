@@ -120,8 +120,9 @@ Array Hdf5Reader::read_array(const std::string& dataset) const {
     Handle type(H5Dget_type(data.get()));
     H5T_class_t kind = H5Tget_class(type.get());
     if (kind != H5T_FLOAT && kind != H5T_INTEGER) {
-        throw Error(describe("cannot read dataset", where(dataset), "values are not numbers",
-                             "store float32 or float64 values"));
+        throw Error(describe("cannot read dataset", where(dataset),
+                             "values are not numbers (booleans, strings, compound and complex types are not read)",
+                             "store integer or floating-point values"));
     }
     Handle space(H5Dget_space(data.get()));
     int rank = H5Sget_simple_extent_ndims(space.get());

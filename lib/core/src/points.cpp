@@ -163,7 +163,9 @@ PointSet read_hdf5_points(const std::string& spec, const PointLocation& location
     for (Eigen::Index i = 0; i < set.values.rows(); ++i) {
         for (Eigen::Index j = 0; j < set.values.cols(); ++j) {
             if (!std::isfinite(set.values(i, j))) {
-                throw Error(describe("cannot read points", spec + " row " + std::to_string(i) + ", column " + std::to_string(j),
+                // Indices from 0, as h5py and numpy index the dataset (x[row, column]).
+                throw Error(describe("cannot read points",
+                                     spec + " row " + std::to_string(i) + ", column " + std::to_string(j) + " (from 0)",
                                      "value " + format_number(set.values(i, j)) + " is not finite",
                                      "remove rows with NaN or infinite values"));
             }
