@@ -118,6 +118,17 @@ TEST_CASE("empty tab-separated fields are rejected", "[points]") {
     CHECK(set.values(1, 1) == 4);
 }
 
+TEST_CASE("comments after values", "[points]") {
+    // The first row was read as a header because "2 # first" is not a number, and its point was lost.
+    Scratch s;
+    PointSet set = read_points(s.write("comments.txt", "1\t2 # first\n3,4# second\n  # only a comment\n5 6\n"));
+    REQUIRE(set.values.rows() == 3);
+    REQUIRE(set.values.cols() == 2);
+    CHECK(set.values(0, 1) == 2);
+    CHECK(set.values(1, 1) == 4);
+    CHECK(set.columns.empty());
+}
+
 TEST_CASE("header names keep their spaces", "[points]") {
     // matplotlib's sample table percent_bachelors_degrees_women_usa.csv has names such as
     // "Art and Performance", which used to split into three columns.

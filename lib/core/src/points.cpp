@@ -90,8 +90,11 @@ PointSet read_text_points(const std::string& spec) {
             throw Error(describe("cannot read points", reader.name(), "it is an HDF5 file, which cannot be read from a pipe",
                                  "give the file name, as file.h5 or file.h5:/dataset"));
         }
-        size_t start = line.find_first_not_of(" \t");
-        if (start == std::string::npos || line[start] == '#') continue;
+        // A comment runs from # to the end of the line, also after values, as numpy.loadtxt reads
+        // it. No number contains #, so this removes no data.
+        const size_t comment = line.find('#');
+        if (comment != std::string::npos) line.erase(comment);
+        if (line.find_first_not_of(" \t") == std::string::npos) continue;
         std::string where = reader.name() + ":" + std::to_string(reader.line_number());
         if (const size_t empty = split_fields(line, fields)) {
             throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), empty - 1),
