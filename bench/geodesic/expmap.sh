@@ -13,6 +13,7 @@
 # Usage: bench/geodesic/expmap.sh BUILD_BIN [SHOTS]
 #   SCIPY_FIRST=1 in the environment runs SciPy before scorekit, so that repeated runs can
 #   alternate which side meets the machine's load first.
+# SciPy runs with Debian's /usr/bin/python3 and its python3-scipy and python3-numpy packages.
 # Times are wall and CPU seconds (user + system): scorekit's for the whole process, SciPy's for
 # the integration loop only (after imports and reading the shots).
 set -eu
