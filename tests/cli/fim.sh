@@ -3,7 +3,6 @@
 # made by tests/fixtures/make_fim_fixtures.py with Debian's python3-torch.
 . "$(dirname "$0")/lib.sh"
 FIM="$BIN/fim"
-expect_clean_man_page fim
 PYTHON=${SCOREKIT_PYTHON:-/usr/bin/python3}
 FX="$WORK/fixtures"
 

@@ -2,7 +2,6 @@
 # Text and HDF5 outputs carry the samples, and runs are reproducible with --seed.
 . "$(dirname "$0")/lib.sh"
 L="$BIN/langevin"
-expect_clean_man_page langevin
 OUT="$WORK/samples.h5"
 normal='gaussian:mean=0;cov=1'
 

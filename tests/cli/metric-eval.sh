@@ -2,7 +2,6 @@
 # formats and error handling.
 . "$(dirname "$0")/lib.sh"
 exe="$BIN/metric-eval"
-expect_clean_man_page metric-eval
 
 # near VALUE EXPECTED TOLERANCE NAME: fails unless |VALUE - EXPECTED| <= TOLERANCE.
 near() {

@@ -3,7 +3,6 @@
 # and --resume from it reaches the same model as an uninterrupted run.
 . "$(dirname "$0")/lib.sh"
 T="$BIN/score-train"
-expect_clean_man_page score-train
 DATA="$SRC/share/data/faithful.csv"
 OUT="$WORK/model.h5"
 quick="--steps 40 --width 16 --batch-size 32 --seed 3"
