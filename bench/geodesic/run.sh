@@ -25,16 +25,9 @@ trap 'rm -rf "$work"' EXIT
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 python=/usr/bin/python3
 
-# Two-component mixture: weight, mean and full covariance of each eruption cluster.
-spec=$(awk -F, 'NR > 1 { c = ($1 < 3) ? 1 : 2; n[c]++; x[c] += $1; y[c] += $2; xx[c] += $1 * $1; yy[c] += $2 * $2; xy[c] += $1 * $2 }
-    END { for (c = 1; c <= 2; c++) { mx = x[c] / n[c]; my = y[c] / n[c]
-              w[c] = n[c]; m[c] = sprintf("%.6f,%.6f", mx, my)
-              v[c] = sprintf("%.6f,%.6f,%.6f,%.6f", xx[c] / n[c] - mx * mx, xy[c] / n[c] - mx * my,
-                             xy[c] / n[c] - mx * my, yy[c] / n[c] - my * my) }
-          printf "gmm:weights=%d,%d;means=%s/%s;covs=%s/%s", w[1], w[2], m[1], m[2], v[1], v[2] }' "$data")
-awk -F, -v count="$count" 'BEGIN { srand(1) } NR > 1 { p[NR - 1] = $1 " " $2 } END {
-        for (k = 0; k < count; k++) { i = 1 + int(rand() * (NR - 1)); do j = 1 + int(rand() * (NR - 1)); while (j == i)
-            print p[i], p[j] } }' "$data" > "$work/pairs.txt"
+. "$here/faithful_mixture.sh"
+spec=$(faithful_mixture "$data")
+faithful_pairs "$data" "$count" > "$work/pairs.txt"
 echo "model: $spec"
 echo "pairs: $count random pairs of faithful.csv points; machine: $(nproc) cores, $(uname -m)"
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -13,7 +13,8 @@ Reads OUT/mined/NNNN/ (NNNN = shard index in 4 digits) for every shard 0..N-1 an
   contiguous slices of the path list.
 - OUT/merged/stats.json: the shard statistics combined. Counts, bytes and seconds are summed,
   so wall_seconds is the total over tasks, not the elapsed time. The keys in MAXIMUM_KEYS keep
-  their maximum over shards. Lists such as the inputs are joined in shard order, and strings
+  their maximum over shards. Lists such as the inputs are joined in shard order, each entry
+  once (the shards of a dedup group list the same hash files), and strings
   that differ between shards, such as errors, are joined by "; ".
 
 Every shard must have its done marker OUT/mined/NNNN.done, recording shard NNNN of N; otherwise
@@ -67,7 +68,9 @@ def combine(total, value, key):
             total[name] = combine(total.get(name), item, name)
         return total
     if isinstance(value, list):
-        return total + value
+        # Shards of one dedup group list the same hash files; a path is listed once.
+        listed = set(map(json.dumps, total))
+        return total + [item for item in value if json.dumps(item) not in listed]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         parts = [text for text in str(total).split("; ") if text]
         if value and str(value) not in parts:
@@ -116,6 +119,7 @@ def write_atomically(path, write):
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
 
 def concatenate(sources, stream):
     for source in sources:

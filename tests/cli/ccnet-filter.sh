@@ -110,6 +110,8 @@ batch overflow|invalid --batch "99999999999"|hash --batch 99999999999 x -o y
 dim 0|invalid --dim "0"|train-classifier --dim 0 --wiki x --cc y -o z
 bucket 0|invalid --bucket "0": must be a whole number from 1|train-classifier --bucket 0 --wiki x --cc y -o z
 lr negative|invalid --lr "-1": must be positive|train-classifier --lr -1 --wiki x --cc y -o z
+fallback D3+ 9|invalid --fallback-discounts "9": D3\+ must be between 0 and 3|train-lm x --discount-fallback --fallback-discounts 0.5 1 9 -o y
+fallback D1 nan|invalid --fallback-discounts "NaN": D1 must be between 0 and 1|train-lm x --fallback-discounts nan 1 1.5 -o y
 compression 10|invalid --compression "10": must be a whole number from 1 to 9|mine --compression 10 --no-dedup x -o y
 CASES
 
@@ -257,6 +259,31 @@ run_case "cutoff decreasing" 1 'the row-60 cutoff of en \(49.3\) is below its ro
     --min-len 0 "$corpora/sample.warc.txt" --sp-model "$lm/gpl3.sp.model" --lm-model "$lm/gpl3.o3.arpa.gz" \
     --cutoff "$WORK/cutoff-decreasing.csv" -o "$WORK/pp-decreasing"
 expect_no_file "cutoff decreasing" "$WORK/pp-decreasing"
+# The same model as SRILM lays it out (no back-off weight where it is 0, trailing blanks, blank
+# lines of spaces, CRLF) gives the same perplexities. Trailing blanks used to hide \data\.
+zcat "$lm/gpl3.o3.arpa.gz" | awk -F '\t' '{ if (NF == 3 && $3 == "0") print $1 "\t" $2 " \r"; else if ($0 == "") print "  \r"; else print $0 " \r" }' \
+    > "$WORK/srilm.arpa"
+run_case "mine SRILM-style ARPA" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang en,ru \
+    --sp-model "$lm/gpl3.sp.model" --lm-model "$WORK/srilm.arpa" --cutoff "$WORK/cutoff.csv" -o "$WORK/pp-srilm"
+for file in en_tail ru_tail; do
+    cmp -s <(zcat "$WORK/pp/$file.json.gz") <(zcat "$WORK/pp-srilm/$file.json.gz") ||
+        fail "mine SRILM-style ARPA: $file differs from the run with the plain ARPA file"
+done
+# A gzip-compressed probing binary is named as such, not as an ARPA file without \data\.
+gzip -c "$lm/tiny.arpa.bin" > "$WORK/tiny.arpa.bin.gz"
+run_case "gzip probing binary" 1 'unsupported language model ".*tiny.arpa.bin.gz": it is a gzip-compressed KenLM binary model; decompress it' -- \
+    "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --sp-model "$lm/gpl3.sp.model" \
+    --lm-model "$WORK/tiny.arpa.bin.gz" -o "$WORK/pp-gzbin"
+expect_one_line_error "gzip probing binary"
+expect_no_file "gzip probing binary" "$WORK/pp-gzbin"
+# A scored language without a cutoff column goes to bucket all, as in cc_net, with one warning
+# per language. A cutoff table made for other languages did that without a word.
+printf ',de\n30,40.0\n60,49.3\n' > "$WORK/cutoff-de.csv"
+run_case "cutoff without the language" 0 'warning: no cutoff column for en ".*cutoff-de.csv": its documents have a perplexity but go to bucket all' -- \
+    "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang en --sp-model "$lm/gpl3.sp.model" \
+    --lm-model "$lm/gpl3.o3.arpa.gz" --cutoff "$WORK/cutoff-de.csv" -o "$WORK/pp-de"
+zcat "$WORK/pp-de/en_all.json.gz" | grep -q '"perplexity": 49\.3, "bucket": "all"' ||
+    fail "cutoff without the language: expected en_all with the perplexity"
 # A {lang} pattern with no file for a language leaves its documents unscored, in bucket all.
 run_case "mine perplexity pattern" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" \
     --sp-model "$lm/gpl3.sp.model" --lm-model "$WORK/{lang}.arpa" -o "$WORK/pp2"
@@ -298,6 +325,12 @@ for name in nan inf; do
         "$exe" cutoffs "$WORK/$name.jsonl" -o "$WORK/$name.csv"
     expect_no_file "cutoffs $name" "$WORK/$name.csv"
 done
+# mine writes Infinity for a document of probability 0 (an ARPA file with -inf weights). It is
+# left out of the percentiles, which stay those of the finite perplexities.
+{ cat "$WORK/pp.jsonl"; printf '{"url": "u", "language": "en", "language_score": 0.9, "perplexity": Infinity}\n'; } > "$WORK/pp-inf.jsonl"
+run_case "cutoffs with Infinity" 0 "from 5 of 7 documents .*; 1 with an infinite perplexity left out" -- \
+    "$exe" cutoffs "$WORK/pp-inf.jsonl" -o "$WORK/cut-inf.csv"
+cmp -s "$WORK/cut.csv" "$WORK/cut-inf.csv" || fail "cutoffs with Infinity: the table differs from the finite perplexities' table"
 run_case "cutoffs without perplexity" 1 "no document has a perplexity" -- "$exe" cutoffs "$WORK/en.jsonl" -o "$WORK/cut2.csv"
 expect_no_file "cutoffs without perplexity" "$WORK/cut2.csv"
 
@@ -323,9 +356,23 @@ head -2 "$WORK/cc.txt" > "$WORK/cc2.txt"
 run_case "train-classifier one label" 1 'cannot train the reference classifier ".*one-label.bin": the training part left by the --validation split \(1 document\) has no __label__(wiki|cc) document; lower --validation' -- \
     "$exe" train-classifier --wiki "$WORK/wiki2.txt" --cc "$WORK/cc2.txt" --validation 0.75 -o "$WORK/one-label.bin"
 expect_no_file "train-classifier one label" "$WORK/one-label.bin"
+# Held-out documents that are all cc leave precision and recall undefined, not 0.
+head -20 "$WORK/cc.txt" > "$WORK/cc20.txt"
+run_case "train-classifier undefined rates" 0 "validation on 2: precision undefined \(no document predicted wiki\), recall undefined \(no wiki document held out\)" -- \
+    "$exe" train-classifier --wiki "$WORK/wiki2.txt" --cc "$WORK/cc20.txt" --validation 0.1 --dim 2 --bucket 1000 -o "$WORK/rates.bin"
 run_case "train-classifier no validation" 0 "trained on 4 documents; no validation" -- \
     "$exe" train-classifier --wiki "$WORK/wiki2.txt" --cc "$WORK/cc2.txt" --validation 0 --dim 2 -o "$WORK/all-train.bin"
 rm -f "$WORK/all-train.bin"
+# A --cc file without text is a data error (it was a usage error that named neither file), and
+# lines of blanks are no documents: fastText trains on none of them.
+: > "$WORK/cc-empty.txt"
+printf '\n  \n\t\r\n' > "$WORK/cc-blank.txt"
+for name in empty blank; do
+    run_case "train-classifier $name cc" 1 "no --cc documents \".*cc-$name.txt\": the files contain no line with text" -- \
+        "$exe" train-classifier --wiki "$WORK/wiki.txt" --cc "$WORK/cc-$name.txt" --bucket 1000 -o "$WORK/no-cc.bin"
+    expect_one_line_error "train-classifier $name cc"
+    expect_no_file "train-classifier $name cc" "$WORK/no-cc.bin"
+done
 # SIGINT during training removes the training text that fastText reads, as well as the model's
 # temporary file. The directory holds only the output while the run goes on.
 mkdir -p "$WORK/sig"
@@ -475,12 +522,18 @@ grep -q 'mine .*expr 0007' "$WORK/dump/make2.log" || fail "README Makefile: the 
 [ "$(grep -c 'ccnet-filter' "$WORK/dump/make2.log")" -eq 1 ] || fail "README Makefile: the rerun runs $(grep -c 'ccnet-filter' "$WORK/dump/make2.log") commands"
 # share/slurm/ccnet-merge.py concatenates the shards of one run and rejects a shard of another
 # run's split, whose done marker records another shard count.
+# Both shards dedup against one group hash file, which the merged statistics list once.
 merge_out="$WORK/workflow"
+mkdir -p "$merge_out"
+"$exe" -q hash --min-len 0 "$corpora/sample.warc.txt" "$good" -o "$merge_out/group.bin" 2> "$WORK/merge.err" ||
+    fail "hash for the merge failed: $(cat "$WORK/merge.err")"
 for shard in 0 1; do
-    "$exe" -q mine --no-dedup --min-len 0 --shard "$shard/2" "$corpora/sample.warc.txt" "$good" \
+    "$exe" -q mine --hashes "$merge_out/group.bin" --min-len 0 --shard "$shard/2" "$corpora/sample.warc.txt" "$good" \
         -o "$merge_out/mined/{shard}" 2> "$WORK/merge.err" || fail "mine shard $shard/2 for the merge failed: $(cat "$WORK/merge.err")"
 done
 run_case "ccnet merge" 0 "merged 2 shards" -- /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$merge_out"
+/usr/bin/python3 -c 'import json, sys; files = json.load(open(sys.argv[1]))["hash_files"]; sys.exit(len(files) != 1)' \
+    "$merge_out/merged/stats.json" || fail "ccnet merge: hash_files should list the group file once: $(grep -o '"hash_files": [^]]*]' "$merge_out/merged/stats.json")"
 expect_file "ccnet merge" "$merge_out/merged/stats.json"
 # Merged files get the usual mode under the umask, though their temporary names are created 0600.
 [ "$(stat -c %a "$merge_out/merged/stats.json")" = "$(printf '%o' $((0666 & ~0$(umask))))" ] ||

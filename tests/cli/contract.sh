@@ -26,6 +26,7 @@ if grep -q -- '--threads' <("$exe" --help); then
 fi
 
 [ -f "$SRC/man/$tool.1" ] || fail "$tool: no man page man/$tool.1"
+expect_clean_man_page "$tool"
 
 # Every long option in --help appears in the man page (roff writes - as \-).
 "$exe" --help > "$WORK/help.txt"

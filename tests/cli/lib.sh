@@ -102,6 +102,14 @@ expect_file() {
     [ -s "$path" ] || fail "$name: expected output $path"
 }
 
+# expect_clean_man_page TOOL: man/TOOL.1 formats without groff warnings. groff reads a text line
+# that starts with "." as a request and drops it without output, so a literal dot needs "\&.".
+expect_clean_man_page() {
+    local warnings
+    warnings=$(groff -man -Tutf8 -ww -z "$SRC/man/$1.1" 2>&1) || fail "man/$1.1: groff failed: $warnings"
+    [ -z "$warnings" ] || fail "man/$1.1: groff warnings: $warnings"
+}
+
 finish() {
     if [ "$FAILURES" -ne 0 ]; then
         echo "$FAILURES check(s) failed" >&2

@@ -133,6 +133,12 @@ with h5py.File(target, "r+") as f:
         w = f["/model/layers.0.weight"][...]; w[0, 0] = numpy.nan; f["/model/layers.0.weight"][...] = w
     elif kind == "zero-std":
         s = f["/model/data_std"][...]; s[0] = 0; f["/model/data_std"][...] = s
+    elif kind == "dim-array":
+        f["/model"].attrs["dim"] = [2, 2]
+    elif kind == "dim-fraction":
+        f["/model"].attrs["dim"] = 2.5
+    elif kind == "unsorted-sigmas":
+        s = f["/model/sigmas"][...]; f["/model/sigmas"][...] = s[::-1]
 PY
 while read -r kind pattern; do
     /usr/bin/python3 "$WORK/damage.py" "$WORK/model.h5" "$kind" "$WORK/$kind.h5" || fail "could not damage the model ($kind)"
@@ -143,5 +149,56 @@ done <<'CASES'
 activation unknown activation "relu6"
 nan-weight a weight or bias is not finite
 zero-std data_std must be positive
+CASES
+
+# Attributes and datasets as h5py writes them when a user edits a model. An array attribute used
+# to overrun the reader's one-value buffer, and a fractional dim was truncated. Levels stored
+# smallest first made the tools evaluate the score at the largest level.
+while read -r kind pattern; do
+    /usr/bin/python3 "$WORK/damage.py" "$WORK/model.h5" "$kind" "$WORK/$kind.h5" || fail "could not damage the model ($kind)"
+    run_case "model with $kind" 1 "$pattern" -- "$exe" -m "$WORK/$kind.h5" "$WORK/two.txt"
+    expect_one_line_error "model with $kind"
+done <<'CASES'
+dim-array cannot read attribute ".*dim-array.h5:/model@dim": it holds 2 values, expected one
+dim-fraction invalid attribute ".*dim-fraction.h5:/model@dim": 2.5 is not a whole number
+unsorted-sigmas invalid noise levels ".*unsorted-sigmas.h5:/model/sigmas": level 2 .* sorted largest first
+CASES
+
+# TorchScript modules: the attributes dim and sigmas of the wrong type used to hit a LibTorch
+# assertion, and an integer output truncated the score. sigmas may be a list of numbers.
+cat > "$WORK/export.py" <<'PY'
+import sys, torch
+class Score(torch.nn.Module):
+    def forward(self, x, sigma):
+        return -x / (1 + sigma[:, None] ** 2)
+class IntegerScore(torch.nn.Module):
+    def forward(self, x, sigma):
+        return (-x).to(torch.int64)
+def save(name, module, **attributes):
+    for key, value in attributes.items():
+        setattr(module, key, value)
+    torch.jit.save(torch.jit.script(module), sys.argv[1] + "/" + name + ".pt")
+save("list-sigmas", Score(), dim=2, sigmas=[1.0, 0.5, 0.1])
+save("unsorted-sigmas", Score(), dim=2, sigmas=torch.tensor([0.1, 1.0]))
+save("nan-sigmas", Score(), dim=2, sigmas=torch.tensor([1.0, float("nan")]))
+save("fraction-dim", Score(), dim=2.5)
+save("text-sigmas", Score(), dim=2, sigmas="1,0.1")
+save("integer-output", IntegerScore(), dim=2)
+PY
+/usr/bin/python3 "$WORK/export.py" "$WORK" || fail "could not export the TorchScript modules"
+printf '0.5 1\n' > "$WORK/half.txt"
+run_case "sigmas as a list" 0 '' -- "$exe" -m "$WORK/list-sigmas.pt" --score "$WORK/half.txt"
+# At the smallest level 0.1 the score is -x / 1.01.
+[ "$(sed -n 2p "$WORK/out")" = "$(printf '%s\t%s' -0.49504950642585754 -0.99009901285171509)" ] ||
+    fail "sigmas as a list: got $(sed -n 2p "$WORK/out"), expected the score at sigma 0.1"
+while read -r name pattern; do
+    run_case "TorchScript $name" 1 "$pattern" -- "$exe" -m "$WORK/$name.pt" "$WORK/half.txt"
+    expect_one_line_error "TorchScript $name"
+done <<'CASES'
+unsorted-sigmas invalid noise levels ".*unsorted-sigmas.pt \(attribute sigmas\)": level 2 \(1\) is larger than level 1
+nan-sigmas invalid noise levels ".*nan-sigmas.pt \(attribute sigmas\)": level 2 is nan
+fraction-dim invalid TorchScript attribute ".*fraction-dim.pt \(attribute dim\)": it is 2.5, not a positive integer
+text-sigmas invalid TorchScript attribute ".*text-sigmas.pt \(attribute sigmas\)": it is a str
+integer-output invalid TorchScript output ".*integer-output.pt": forward returned a tensor of dtype Long
 CASES
 finish

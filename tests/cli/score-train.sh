@@ -183,6 +183,32 @@ expect_no_file "distributed usage errors" "$WORK/dist.h5"
 
 # A model that does not fit on the disk (here: over a file size limit) fails with one line and
 # exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed close.
+# The same command writes the same bytes, also a second later: HDF5 records no object times.
+run_case "first run" 0 '' -- "$T" "$DATA" -o "$WORK/same.h5" $quick
+mv "$WORK/same.h5" "$WORK/first.h5"
+sleep 1.1
+run_case "second run" 0 '' -- "$T" "$DATA" -o "$WORK/same.h5" $quick
+cmp -s "$WORK/first.h5" "$WORK/same.h5" || fail "the same command wrote different bytes a second later"
+
+# Standardisation works at any scale: data near 1e-200 used to be rejected as a constant column
+# (the variance underflowed), and data near 1e200 gave a model with data_std = inf. Scaled data
+# standardise to the same training points, so the scores are the unit-scale scores over the scale.
+awk -F, 'NR > 1 { print $1 "\t" $2 }' "$DATA" > "$WORK/unit.tsv"
+printf '3.5\t70\n' > "$WORK/point-unit.tsv"
+run_case "unit scale" 0 '' -- "$T" "$WORK/unit.tsv" -o "$WORK/unit.h5" $quick
+"$BIN/metric-eval" -m "$WORK/unit.h5" --score -q "$WORK/point-unit.tsv" > "$WORK/score-unit.tsv" ||
+    fail "metric-eval on the unit-scale model failed"
+for scale in 1e-200 1e200; do
+    awk -v s="$scale" '{ printf "%.17g\t%.17g\n", $1 * s, $2 * s }' "$WORK/unit.tsv" > "$WORK/scaled.tsv"
+    awk -v s="$scale" '{ printf "%.17g\t%.17g\n", $1 * s, $2 * s }' "$WORK/point-unit.tsv" > "$WORK/point.tsv"
+    run_case "scale $scale" 0 '' -- "$T" "$WORK/scaled.tsv" -o "$WORK/scaled.h5" $quick
+    "$BIN/metric-eval" -m "$WORK/scaled.h5" --score -q "$WORK/point.tsv" > "$WORK/score-scaled.tsv" 2> "$WORK/err" ||
+        fail "scale $scale: metric-eval failed: $(cat "$WORK/err")"
+    paste "$WORK/score-unit.tsv" "$WORK/score-scaled.tsv" | awk -v s="$scale" 'NR == 2 {
+        for (i = 1; i <= 2; i++) { d = $(i + 2) * s / $i - 1; if (d < 0) d = -d; if (!(d < 1e-4)) exit 1 } }' ||
+        fail "scale $scale: scores $(sed -n 2p "$WORK/score-scaled.tsv") are not those at unit scale $(sed -n 2p "$WORK/score-unit.tsv") over $scale"
+done
+
 run_case_full_disk "full disk" 4 'cannot close HDF5 file ".*nospace\.h5": H5Fclose failed' -- \
     "$T" "$DATA" -o "$WORK/nospace.h5" $quick -q
 expect_one_line_error "full disk"

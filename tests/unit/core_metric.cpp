@@ -11,6 +11,7 @@
 #include "scorekit/metric.hpp"
 #include "scorekit/metric_curves.hpp"
 #include "scorekit/reference_densities.hpp"
+#include "scorekit/score_model.hpp"
 
 using namespace scorekit;
 using Catch::Matchers::WithinAbs;
@@ -230,4 +231,27 @@ TEST_CASE("stein metric in 784 dimensions", "[metric]") {
         CHECK_THAT(eigenvalues(i, 0), WithinAbs(1.0, 1e-15));
         CHECK_THAT(eigenvalues(i, d - 1), WithinAbs(1 + 0.5 * x.row(i).squaredNorm(), 1e-12));
     }
+}
+
+TEST_CASE("stein log det where the score is huge", "[metric]") {
+    // At x = 1e200 the score of N(0, I_2) is -x, and |s|^2 overflows a double, but
+    // log det g = log(1 + lambda |s|^2) = log lambda + 2 log |s| and sqrt(det g) are representable.
+    auto model = parse_analytic_model("gaussian:mean=0,0;cov=1");
+    MetricOptions options;
+    options.kind = MetricKind::stein;
+    options.lambda = 0.5;
+    ScoreMetric metric(*model, options);
+    RowMatrix x(2, 2);
+    x << 1e200, 0, 3e199, 4e199;
+    Vector log_det = metric.log_determinants(x);
+    const double expected = std::log(0.5) + 2 * std::log(1e200);
+    CHECK_THAT(log_det(0), Catch::Matchers::WithinRel(expected, 1e-15));
+    CHECK_THAT(log_det(1), Catch::Matchers::WithinRel(expected + 2 * std::log(0.5), 1e-15));
+    CHECK_THAT(metric.volume_elements(x)(0), Catch::Matchers::WithinRel(std::sqrt(0.5) * 1e200, 1e-12));
+
+    options.kind = MetricKind::outer;
+    auto line = parse_analytic_model("gaussian:mean=0;cov=1");
+    RowMatrix point(1, 1);
+    point << -1e200;
+    CHECK_THAT(ScoreMetric(*line, options).log_determinants(point)(0), Catch::Matchers::WithinRel(2 * std::log(1e200), 1e-15));
 }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/mlp_model.hpp"
 
@@ -101,4 +102,26 @@ TEST_CASE("MLP model file round trip", "[mlp]") {
     RowMatrix x(1, 2);
     x << 0.5, 0.5;
     CHECK(make_mlp_score_model(read)->score(x, 0.5) == make_mlp_score_model(written)->score(x, 0.5));
+}
+
+TEST_CASE("MLP model file with unsorted noise levels", "[mlp]") {
+    // The smallest level is the last one. A file with the levels in increasing order made the
+    // tools evaluate the score at the largest level instead.
+    char pattern[] = "/tmp/scorekit-mlp-file.XXXXXX";
+    std::string dir = mkdtemp(pattern), path = dir + "/model.h5";
+    MlpScoreFile written = small_tanh_model();
+    written.sigmas = {0.5, 1.0};
+    {
+        Hdf5Writer file(path);
+        write_mlp_model(file, written);
+        file.commit();
+    }
+    std::string message;
+    try {
+        read_mlp_model(Hdf5Reader(path));
+    } catch (const Error& e) {
+        message = e.what();
+    }
+    std::system(("rm -rf '" + dir + "'").c_str());
+    CHECK_THAT(message, Catch::Contains("model.h5:/model/sigmas") && Catch::Contains("sorted largest first"));
 }

@@ -100,6 +100,53 @@ TEST_CASE("bad text rows are rejected with their line", "[points]") {
     CHECK_THAT(error_of(s.dir + "/missing.txt"), Catch::Contains("cannot open") && Catch::Contains("missing.txt"));
 }
 
+TEST_CASE("empty tab-separated fields are rejected", "[points]") {
+    // pandas' to_csv(sep="\t") writes NaN as an empty field. Runs of tabs used to collapse into
+    // one separator, which shifted the later values into the missing value's column.
+    Scratch s;
+    CHECK_THAT(error_of(s.write("double-tab.txt", "1\t2\t3\n4\t\t6\n")),
+               Catch::Contains("double-tab.txt: line 2, column 2") && Catch::Contains("empty field (a missing value)"));
+    CHECK_THAT(error_of(s.write("blank-between.txt", "1\t \t3\n")), Catch::Contains("line 1, column 2"));
+    CHECK_THAT(error_of(s.write("comma.txt", "1,2,3\n3,,4\n")), Catch::Contains("line 2, column 2"));
+    CHECK_THAT(error_of(s.write("leading-comma.txt", ",1,2\n")), Catch::Contains("line 1, column 1"));
+    CHECK_THAT(error_of(s.write("trailing-comma.txt", "1,2,\n")), Catch::Contains("line 1, column 3"));
+
+    // One tab with blanks around it is one separator, and tabs at the end of a row are ignored.
+    PointSet set = read_points(s.write("tabs.txt", "1 \t 2\t\n3\t4\t\t\n"));
+    REQUIRE(set.values.rows() == 2);
+    REQUIRE(set.values.cols() == 2);
+    CHECK(set.values(1, 1) == 4);
+}
+
+TEST_CASE("comments after values", "[points]") {
+    // The first row was read as a header because "2 # first" is not a number, and its point was lost.
+    Scratch s;
+    PointSet set = read_points(s.write("comments.txt", "1\t2 # first\n3,4# second\n  # only a comment\n5 6\n"));
+    REQUIRE(set.values.rows() == 3);
+    REQUIRE(set.values.cols() == 2);
+    CHECK(set.values(0, 1) == 2);
+    CHECK(set.values(1, 1) == 4);
+    CHECK(set.columns.empty());
+}
+
+TEST_CASE("header names keep their spaces", "[points]") {
+    // matplotlib's sample table percent_bachelors_degrees_women_usa.csv has names such as
+    // "Art and Performance", which used to split into three columns.
+    Scratch s;
+    PointSet csv = read_points(s.write("names.csv", "Year,Art and Performance,Adj. Close*\n1970,59.7,29.79\n"));
+    REQUIRE(csv.values.cols() == 3);
+    CHECK(csv.columns == std::vector<std::string>{"Year", "Art and Performance", "Adj. Close*"});
+    CHECK(csv.values(0, 1) == 59.7);
+
+    PointSet tsv = read_points(s.write("names.tsv", "first value\tsecond value\n1\t2\n"));
+    REQUIRE(tsv.values.cols() == 2);
+    CHECK(tsv.columns == std::vector<std::string>{"first value", "second value"});
+
+    PointSet spaces = read_points(s.write("names.txt", "x  y\n1   2\n"));
+    CHECK(spaces.columns == std::vector<std::string>{"x", "y"});
+    CHECK(spaces.values(0, 1) == 2);
+}
+
 TEST_CASE("HDF5 float32 and float64 datasets read back exactly", "[points]") {
     Scratch s;
     RowMatrix m(3, 2);
@@ -128,7 +175,7 @@ TEST_CASE("HDF5 faults are rejected with the file and dataset", "[points]") {
         file.write_matrix("/points", m);
         file.commit();
     }
-    CHECK_THAT(error_of(path), Catch::Contains("row 7, column 2") && Catch::Contains("not finite"));
+    CHECK_THAT(error_of(path), Catch::Contains("row 7, column 2 (from 0)") && Catch::Contains("not finite"));
     CHECK_THAT(error_of(path + ":/nope"), Catch::Contains("dataset not found") && Catch::Contains("/nope"));
     CHECK_THAT(error_of(path + ":/a/b/c"), Catch::Contains("dataset not found"));
 

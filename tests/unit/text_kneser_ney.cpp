@@ -2,6 +2,7 @@
 // worked out by hand on a three-sentence corpus.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -96,6 +97,52 @@ TEST_CASE("Kneser-Ney interpolated probabilities", "[kneser-ney]") {
     // "a b": p(a | <s>) p(b | a), then </s> | b backs off: p(</s>) * gamma(b), gamma(b) = 0.875.
     double expected = std::log10(1.5 / 3 + 0.2875 / 3) + std::log10(0.875 * 0.225) + std::log10(0.225 * 0.875);
     CHECK(model.score_sentence({"a", "b"}) == Approx(expected).margin(1e-5));
+}
+
+// A fallback discount above its adjusted count made probabilities negative, which came out as
+// NaN back-off weights and log10 probabilities of 0 in the ARPA file.
+TEST_CASE("Kneser-Ney rejects invalid fallback discounts", "[kneser-ney]") {
+    text_test::TempDir dir;
+    text_test::write_file(dir.file("corpus.txt"), kCorpus);
+    KneserNeyOptions options;
+    options.order = 2;
+    options.discount_fallback = true;
+    const std::vector<std::array<float, 3>> invalid = {
+        {0.5f, 1.0f, 9.0f}, {-1.0f, 1.0f, 1.5f}, {1.5f, 1.0f, 1.5f}, {0.5f, 2.5f, 1.5f}, {std::nanf(""), 1.0f, 1.5f}};
+    for (const auto& discounts : invalid) {
+        INFO(discounts[0] << " " << discounts[1] << " " << discounts[2]);
+        options.fallback = discounts;
+        CHECK_THROWS_AS(estimate_kneser_ney({dir.file("corpus.txt")}, options), scorekit::UsageError);
+    }
+    options.fallback = {1.0f, 2.0f, 3.0f};  // the largest valid values
+    KneserNeyModel model = estimate_kneser_ney({dir.file("corpus.txt")}, options);
+    CHECK(model.discounts[0][3] == 3.0f);
+}
+
+// Order 1 was rejected although lmplz estimates it. The raw counts are a 4, b 4, c 3, </s> 3
+// (14 in all), so no count is 1 or 2 and the fallback D3+ = 1.5 applies to every word. Then
+// gamma = 1.5 * 4 / 14 and the uniform share is 1 / 5 (<unk>, </s>, a, b, c), 1.2 / 14 each.
+TEST_CASE("Kneser-Ney unigram model", "[kneser-ney]") {
+    text_test::TempDir dir;
+    text_test::write_file(dir.file("corpus.txt"), kCorpus);
+    KneserNeyOptions options;
+    options.order = 1;
+    options.discount_fallback = true;
+    KneserNeyModel estimated = estimate_kneser_ney({dir.file("corpus.txt")}, options);
+    REQUIRE(estimated.order == 1);
+    CHECK(estimated.adjusted_counts[0] == std::vector<std::uint64_t>{0, 0, 3, 4, 4, 3});
+    text_test::write_file(dir.file("model.arpa"), format_arpa(estimated));
+    NgramModel model = NgramModel::load(dir.file("model.arpa"));
+    CHECK(model.order() == 1);
+    CHECK(log_probability(model, {"<unk>"}) == Approx(std::log10(1.2 / 14)).margin(1e-6));
+    CHECK(log_probability(model, {"a"}) == Approx(std::log10(3.7 / 14)).margin(1e-6));
+    CHECK(log_probability(model, {"c"}) == Approx(std::log10(2.7 / 14)).margin(1e-6));
+    CHECK(log_probability(model, {"</s>"}) == Approx(std::log10(2.7 / 14)).margin(1e-6));
+    CHECK(log_probability(model, {"<s>"}) == 0.0f);
+    double expected = 2 * std::log10(3.7 / 14) + std::log10(2.7 / 14);
+    CHECK(model.score_sentence({"a", "b"}) == Approx(expected).margin(1e-5));
+    options.order = 0;
+    CHECK_THROWS_AS(estimate_kneser_ney({dir.file("corpus.txt")}, options), scorekit::UsageError);
 }
 
 TEST_CASE("Kneser-Ney rejects special words in text", "[kneser-ney]") {

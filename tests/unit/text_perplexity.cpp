@@ -5,6 +5,8 @@
 #include <sentencepiece_trainer.h>
 
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -144,6 +146,106 @@ TEST_CASE("ARPA reader rejects damaged files", "[perplexity]") {
     CHECK_THROWS_AS(NgramModel::load(dir.file("text.arpa")), scorekit::Error);
 }
 
+namespace {
+
+// The lines of the ARPA fixture gpl3.o3.arpa.gz (a model of the GPL-3 text), each passed
+// through `edit`, which may return several lines or none.
+std::string edited_gpl3_arpa(const std::function<std::string(const std::string&)>& edit) {
+    std::istringstream in(text_test::gunzip_file(text_test::fixture("lm/gpl3.o3.arpa.gz")));
+    std::string out, line;
+    while (std::getline(in, line)) out += edit(line);
+    return out;
+}
+
+// Pieces of sentences from the GPL-3 text and of words the model has never seen.
+const std::vector<std::vector<std::string>> kGpl3Sentences = {
+    {"\xE2\x96\x81this", "\xE2\x96\x81license", "\xE2\x96\x81is", "\xE2\x96\x81" "free"},
+    {"\xE2\x96\x81the", "\xE2\x96\x81program", "\xE2\x96\x81zebra", "s"},
+    {"\xE2\x96\x81software", ","},
+    {}};
+
+}  // namespace
+
+// SRILM writes a back-off weight only where it is not 0. Hand-edited or converted files carry
+// trailing blanks, whitespace-only separator lines and CRLF. KenLM reads all of them.
+TEST_CASE("ARPA reader takes SRILM-style layout", "[perplexity]") {
+    text_test::TempDir dir;
+    text_test::write_file(dir.file("plain.arpa"), edited_gpl3_arpa([](const std::string& line) { return line + "\n"; }));
+    NgramModel plain = NgramModel::load(dir.file("plain.arpa"));
+    const std::vector<std::pair<std::string, std::function<std::string(const std::string&)>>> layouts = {
+        {"trailing spaces", [](const std::string& line) { return line + "  \n"; }},
+        {"trailing tab", [](const std::string& line) { return line + "\t\n"; }},
+        {"blank lines of spaces", [](const std::string& line) { return line.empty() ? std::string(" \t \n \n") : line + "\n"; }},
+        {"CRLF", [](const std::string& line) { return line + "\r\n"; }},
+        {"byte order mark and CRLF", [](const std::string& line) {
+             return (line == "\\data\\" ? "\xEF\xBB\xBF" + line : line) + "\r\n";
+         }},
+        {"zero back-offs left out", [](const std::string& line) {
+             const std::string zero = "\t0";
+             bool ends_in_zero = line.size() > zero.size() && line.compare(line.size() - zero.size(), zero.size(), zero) == 0;
+             return (ends_in_zero ? line.substr(0, line.size() - zero.size()) : line) + "\n";
+         }},
+    };
+    for (const auto& [name, edit] : layouts) {
+        INFO(name);
+        text_test::write_file(dir.file("edited.arpa"), edited_gpl3_arpa(edit));
+        NgramModel edited = NgramModel::load(dir.file("edited.arpa"));
+        CHECK(edited.order() == plain.order());
+        CHECK(edited.vocabulary_size() == plain.vocabulary_size());
+        CHECK(edited.ngram_count(3) == plain.ngram_count(3));
+        for (const auto& sentence : kGpl3Sentences) CHECK(edited.score_sentence(sentence) == plain.score_sentence(sentence));
+    }
+}
+
+TEST_CASE("ARPA reader rejects invalid weights", "[perplexity]") {
+    text_test::TempDir dir;
+    // The unigram "▁license" gets each value in turn as its log10 probability or back-off.
+    const std::string word = "\t\xE2\x96\x81license\t";
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"nan", "is not a number"}, {"NaN", "is not a number"}, {"0.5", "is positive"}, {"+3", "is positive"}};
+    for (const auto& [value, message] : cases) {
+        INFO("log10 probability " << value);
+        text_test::write_file(dir.file("bad.arpa"), edited_gpl3_arpa([&, value = value](const std::string& line) {
+                                  std::size_t at = line.find(word);
+                                  return (at == std::string::npos ? line : value + line.substr(at)) + "\n";
+                              }));
+        CHECK_THROWS_WITH(NgramModel::load(dir.file("bad.arpa")), Catch::Contains(message));
+    }
+    text_test::write_file(dir.file("bad-backoff.arpa"), edited_gpl3_arpa([&](const std::string& line) {
+                              std::size_t at = line.find(word);
+                              return (at == std::string::npos ? line : line.substr(0, at + word.size()) + "nan") + "\n";
+                          }));
+    CHECK_THROWS_WITH(NgramModel::load(dir.file("bad-backoff.arpa")), Catch::Contains("\"nan\" is not a number"));
+    // -inf is log10(0), which some toolkits write where SRILM writes -99.
+    text_test::write_file(dir.file("inf.arpa"), edited_gpl3_arpa([&](const std::string& line) {
+                              std::size_t at = line.find(word);
+                              return (at == std::string::npos ? line : "-inf" + line.substr(at)) + "\n";
+                          }));
+    float probability = 0, backoff = 0;
+    REQUIRE(NgramModel::load(dir.file("inf.arpa")).find({"\xE2\x96\x81license"}, probability, backoff));
+    CHECK(std::isinf(probability));
+}
+
+// The counts in \data\ sized the tables before the sections were read, so one wrong digit
+// allocated gigabytes (8 GB for 3e8 bigrams) or failed as "out of memory".
+TEST_CASE("ARPA header counts are checked", "[perplexity]") {
+    text_test::TempDir dir;
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"ngram 2=1000000000000000", "announces 1000000000000000 2-grams but the section has"},
+        {"ngram 2=abc", "\"abc\" is not an n-gram count"},
+        {"ngram 2=-5", "\"-5\" is not an n-gram count"}};
+    for (const auto& [count_line, message] : cases) {
+        INFO(count_line);
+        for (bool compressed : {false, true}) {
+            std::string arpa = edited_gpl3_arpa([&, count_line = count_line](const std::string& line) {
+                return (line.rfind("ngram 2=", 0) == 0 ? count_line : line) + "\n";
+            });
+            text_test::write_file(dir.file("count.arpa"), compressed ? text_test::gzip_member(arpa) : arpa);
+            CHECK_THROWS_WITH(NgramModel::load(dir.file("count.arpa")), Catch::Contains(message));
+        }
+    }
+}
+
 // tests/text/lm/gpl3.sp.model: 300 unigram pieces trained on the normalised GPL-3 text, see
 // tests/text/lm/README.md.
 TEST_CASE("SentencePiece pieces of normalised text", "[perplexity]") {
@@ -176,6 +278,31 @@ TEST_CASE("cutoff file without row 60 is rejected", "[perplexity]") {
     text_test::TempDir dir;
     text_test::write_file(dir.file("cut.csv"), ",en\n29,1\n30,2\n");
     CHECK_THROWS_AS(PerplexityCutoffs::load(dir.file("cut.csv")), scorekit::Error);
+}
+
+// Each of these damaged cutoff tables was read without a word: a repeated column or row
+// silently replaced the first, and a table without comma-separated columns sent every
+// document to the bucket "all".
+TEST_CASE("cutoff file rejects ambiguous tables", "[perplexity]") {
+    text_test::TempDir dir;
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {",en,en\n30,340,10\n60,520,20\n", "lists en twice"},
+        {"\ten\n30\t340\n60\t520\n", "names no language"},
+        {",en,,de\n30,340,1,1\n60,520,2,2\n", "column 3 of the header is empty"},
+        {",en\n30,340\n60,520\n30,100\n", "row 30 appears again (first on line 2)"},
+        {",en\n30,-5\n60,520\n", "\"-5\" is not a finite number of at least 0"},
+        {",en\nx30,340\n30,340\n60,520\n", "the row label \"x30\" is not a percentile"}};
+    for (const auto& [table, message] : cases) {
+        INFO(table);
+        text_test::write_file(dir.file("cut.csv"), table);
+        CHECK_THROWS_WITH(PerplexityCutoffs::load(dir.file("cut.csv")), Catch::Contains(message));
+    }
+    // A byte order mark, CRLF and rows in any order are fine.
+    text_test::write_file(dir.file("bom.csv"), "\xEF\xBB\xBF,de,en\r\n60,9,520\r\n30,8,340\r\n");
+    PerplexityCutoffs cutoffs = PerplexityCutoffs::load(dir.file("bom.csv"));
+    CHECK(cutoffs.bucket("en", 339.9) == "head");
+    CHECK(cutoffs.bucket("en", 520.0) == "tail");
+    CHECK(cutoffs.bucket("de", 8.5) == "middle");
 }
 
 TEST_CASE("document perplexity counts end of sentence", "[perplexity]") {
@@ -230,6 +357,49 @@ TEST_CASE("probing binary rejects truncated file", "[perplexity]") {
     std::string data = text_test::read_file(text_test::fixture("lm/tiny.arpa.bin"));
     text_test::write_file(dir.file("cut.arpa.bin"), data.substr(0, 150));
     CHECK_THROWS_AS(NgramModel::load(dir.file("cut.arpa.bin")), scorekit::Error);
+}
+
+namespace {
+
+// tiny.arpa.bin with the bytes at `offset` replaced by those of `value`.
+template <typename T>
+std::string patched_tiny_binary(std::size_t offset, T value) {
+    std::string data = text_test::read_file(text_test::fixture("lm/tiny.arpa.bin"));
+    std::memcpy(&data[offset], &value, sizeof(value));
+    return data;
+}
+
+}  // namespace
+
+// The header of a probing binary gives the order (byte 88), the probing multiplier (float at
+// 92) and one uint64 count per order (from 108). Counts near 2^64 overflowed the section
+// sizes. Their sum then wrapped round to a plausible offset, and reads went outside the file.
+TEST_CASE("probing binary rejects damaged header", "[perplexity]") {
+    text_test::TempDir dir;
+    const std::uint64_t huge = ~std::uint64_t{0};
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {patched_tiny_binary<std::uint64_t>(108, huge), "shorter than its n-gram tables"},
+        {patched_tiny_binary<std::uint64_t>(116, huge), "shorter than its n-gram tables"},
+        {patched_tiny_binary<std::uint64_t>(124, huge - 2), "shorter than its n-gram tables"},
+        {patched_tiny_binary<std::uint64_t>(124, std::uint64_t{1} << 62), "shorter than its n-gram tables"},
+        {patched_tiny_binary<float>(92, std::nanf("")), "probing multiplier"},
+        {patched_tiny_binary<float>(92, -1e30f), "probing multiplier"},
+        {patched_tiny_binary<float>(92, 0.5f), "probing multiplier"},
+        {patched_tiny_binary<float>(92, 1e30f), "shorter than its n-gram tables"}};
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+        INFO("case " << i);
+        text_test::write_file(dir.file("bad.arpa.bin"), cases[i].first);
+        CHECK_THROWS_WITH(NgramModel::load(dir.file("bad.arpa.bin")), Catch::Contains(cases[i].second));
+    }
+}
+
+// LineReader inflates gzip, so a compressed binary reached the ARPA parser and was called an
+// ARPA file without a \data\ line.
+TEST_CASE("gzip-compressed probing binary is named", "[perplexity]") {
+    text_test::TempDir dir;
+    text_test::write_file(dir.file("model.arpa.bin.gz"),
+                          text_test::gzip_member(text_test::read_file(text_test::fixture("lm/tiny.arpa.bin"))));
+    CHECK_THROWS_WITH(NgramModel::load(dir.file("model.arpa.bin.gz")), Catch::Contains("gzip-compressed KenLM binary"));
 }
 
 namespace {

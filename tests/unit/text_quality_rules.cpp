@@ -130,3 +130,20 @@ TEST_CASE("threshold override rejects NaN", "[quality]") {
     thresholds.set("max_avg_word_length=inf");
     CHECK(measure(evaluate_quality(std::string(500, 'a'), thresholds), "max_avg_word_length").passed);
 }
+
+TEST_CASE("a verdict alone stops early with the same result", "[quality]") {
+    // Without every rule, evaluation may stop at the first failure; the verdict and the failed
+    // rule stay those of the full evaluation, on documents that fail each kind of rule or none.
+    const std::string prose = distinct_words(80) + " the of and to";
+    const std::vector<std::string> texts = {
+        "", prose, "a b a b a b", prose + "\n" + prose + "\n" + prose, distinct_words(30),
+        prose + " " + prose, std::string(500, 'a'), prose + "\n\n" + prose + "\n\n" + distinct_words(70)};
+    for (const std::string& text : texts) {
+        QualityReport full = evaluate_quality(text, QualityThresholds());
+        QualityReport verdict = evaluate_quality(text, QualityThresholds(), false);
+        CHECK(verdict.passed == full.passed);
+        CHECK(verdict.first_failure == full.first_failure);
+        CHECK(verdict.measures.size() <= full.measures.size());
+        if (full.passed) CHECK(verdict.measures.size() == full.measures.size());
+    }
+}

@@ -100,9 +100,9 @@ int main(int argc, char** argv) {
     train_lm_command->add_option("inputs", train_lm.inputs, "Tokenised text files, one sentence per line (gzip allowed; `-` is standard input)")
         ->required();
     train_lm_command->add_option("-o,--output", train_lm.output, "ARPA file to write")->required();
-    train_lm_command->add_option("--order", train_lm.order, "Order of the model, 2 to 6")
+    train_lm_command->add_option("--order", train_lm.order, "Order of the model, 1 to 6")
         ->capture_default_str()
-        ->check(scorekit::whole_number(2, 6));
+        ->check(scorekit::whole_number(1, 6));
     train_lm_command->add_flag("--discount-fallback,--discount_fallback", train_lm.discount_fallback,
                                "Use --fallback-discounts for orders whose discounts cannot be estimated (small corpora)");
     train_lm_command->add_option("--fallback-discounts", train_lm.fallback_discounts, "Fallback discounts D1 D2 D3+")

@@ -71,7 +71,11 @@ std::unique_ptr<GaussianMixtureModel> parse_analytic_model(const std::string& sp
         if (equals == std::string::npos) {
             throw UsageError(describe("invalid model", spec, "\"" + item + "\" is not key=value", kSyntax));
         }
-        fields[item.substr(0, equals)] = item.substr(equals + 1);
+        const std::string key = item.substr(0, equals);
+        if (fields.count(key)) {
+            throw UsageError(describe("invalid model", spec, "key \"" + key + "\" is given twice", kSyntax));
+        }
+        fields[key] = item.substr(equals + 1);
     }
     const std::vector<std::string> allowed = single ? std::vector<std::string>{"mean", "cov"}
                                                     : std::vector<std::string>{"weights", "means", "covs"};

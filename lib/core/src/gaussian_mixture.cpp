@@ -51,10 +51,11 @@ void score_rows(const RowMatrix& x, const RowMatrix& means, const std::vector<Ro
         }
 
         // Responsibilities r_c = exp(l_c - top) / total, and s = -sum_c r_c C_c^-1 (x - mu_c).
+        // One component has r = 1 also where its log-term overflows to -inf.
         Point weighted = Point::Zero();
         double total = 0;
         for (size_t c = 0; c < k; ++c) {
-            const double r = std::exp(log_term[c] - top);
+            const double r = k == 1 ? 1.0 : std::exp(log_term[c] - top);
             total += r;
             weighted.noalias() -= r * projected[c];
         }
@@ -80,6 +81,24 @@ double ScoreModel::default_sigma() const {
     return levels.empty() ? 0.0 : levels.back();
 }
 
+void check_noise_levels(const std::vector<double>& levels, const std::string& source) {
+    for (size_t i = 0; i < levels.size(); ++i) {
+        if (!std::isfinite(levels[i]) || !(levels[i] > 0)) {
+            throw Error(describe("invalid noise levels", source,
+                                 "level " + std::to_string(i + 1) + " is " + format_number(levels[i]) +
+                                     "; every level must be positive and finite",
+                                 "store the levels sigma_1 > ... > sigma_L > 0 of the model"));
+        }
+        if (i > 0 && levels[i] > levels[i - 1]) {
+            throw Error(describe("invalid noise levels", source,
+                                 "level " + std::to_string(i + 1) + " (" + format_number(levels[i]) +
+                                     ") is larger than level " + std::to_string(i) + " (" +
+                                     format_number(levels[i - 1]) + "); the levels must be sorted largest first",
+                                 "store the levels sigma_1 > ... > sigma_L > 0 of the model"));
+        }
+    }
+}
+
 GaussianMixtureModel::GaussianMixtureModel(std::vector<double> weights, RowMatrix means,
                                            std::vector<RowMatrix> covariances)
     : weights_(std::move(weights)),
@@ -92,14 +111,23 @@ GaussianMixtureModel::GaussianMixtureModel(std::vector<double> weights, RowMatri
         throw Error(describe_at("invalid mixture", "with " + std::to_string(k) + " components",
                              "weights, means and covariances must have one entry per component", ""));
     }
-    double total = 0;
+    double largest = 0;
     for (double w : weights_) {
         if (!(w > 0) || !std::isfinite(w)) {
             throw Error(describe("invalid mixture weight", format_number(w), "weights must be positive", ""));
         }
+        largest = std::max(largest, w);
+    }
+    // Dividing by the largest weight first keeps the sum finite for weights near the largest double.
+    double total = 0;
+    for (double& w : weights_) {
+        w /= largest;
         total += w;
     }
     for (double& w : weights_) w /= total;
+    if (!means_.allFinite()) {
+        throw Error(describe("invalid mixture", "means", "a mean is NaN or infinite", "give finite means"));
+    }
     for (size_t c = 0; c < k; ++c) {
         const RowMatrix& cov = covariances_[c];
         if (cov.rows() != d || cov.cols() != d) {
@@ -179,6 +207,10 @@ void GaussianMixtureModel::evaluate(const RowMatrix& x, double sigma, RowMatrix&
 }
 
 RowMatrix GaussianMixtureModel::responsibilities(const RowMatrix& log_terms) {
+    // A log-term is -inf where the Mahalanobis form overflows, beyond about 1e154 standard
+    // deviations from the mean. One component then still has responsibility 1.
+    // NOTE: with several components all log-terms are -inf there, and the responsibilities are NaN.
+    if (log_terms.cols() == 1) return RowMatrix::Ones(log_terms.rows(), 1);
     const Vector top = log_terms.rowwise().maxCoeff();
     RowMatrix result = (log_terms.colwise() - top).array().exp().matrix();
     const Vector total = result.rowwise().sum();

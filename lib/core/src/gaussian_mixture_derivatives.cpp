@@ -1,7 +1,9 @@
 // Exact score derivatives of a Gaussian mixture. With responsibilities r_k, component scores
 // s_k = -C_k^-1 (x - mu_k) and s = sum_k r_k s_k, the Hessian of log p is
-//   J = sum_k r_k (s_k s_k^T - C_k^-1) - s s^T,
-// which is symmetric, so J^T u = J u.
+//   J = sum_k r_k (s_k s_k^T - C_k^-1) - s s^T = sum_k r_k ((s_k - s)(s_k - s)^T - C_k^-1),
+// which is symmetric, so J^T u = J u. The code evaluates the second form. The first subtracts s s^T
+// from terms of the same size and loses all digits where |s|^2 exceeds 1 / epsilon (|s| above about
+// 7e7), but the second is exact for one component, where s_k - s = 0.
 #include <Eigen/Cholesky>
 
 #include "scorekit/error.hpp"
@@ -36,15 +38,14 @@ RowMatrix GaussianMixtureModel::score_jvp(const RowMatrix& x, const RowMatrix& v
     RowMatrix responsibility = responsibilities(log_terms);
 
     const Eigen::MatrixXd v_columns = v.transpose();
-    Vector along = -score.cwiseProduct(v).rowwise().sum();
-    RowMatrix result = along.asDiagonal() * score;
+    RowMatrix result = RowMatrix::Zero(x.rows(), x.cols());
     for (size_t c = 0; c < weights_.size(); ++c) {
-        const RowMatrix& sk = component_scores[c];
+        const RowMatrix deviation = component_scores[c] - score;
         Eigen::LLT<Eigen::MatrixXd> llt = perturbed_factor(covariances_[c], sigma);
         RowMatrix inverse_v = llt.solve(v_columns).transpose();
-        Vector projection = sk.cwiseProduct(v).rowwise().sum();
+        Vector projection = deviation.cwiseProduct(v).rowwise().sum();
         Vector r = responsibility.col(static_cast<Eigen::Index>(c));
-        result += r.asDiagonal() * (projection.asDiagonal() * sk - inverse_v);
+        result += r.asDiagonal() * (projection.asDiagonal() * deviation - inverse_v);
     }
     return result;
 }
@@ -63,11 +64,11 @@ RowMatrix GaussianMixtureModel::score_jacobian(const RowMatrix& x, double sigma)
     RowMatrix result(n, d * d);
     RowMatrix jacobian(d, d);
     for (Eigen::Index i = 0; i < n; ++i) {
-        jacobian.noalias() = -score.row(i).transpose() * score.row(i);
+        jacobian.setZero();
         for (size_t c = 0; c < weights_.size(); ++c) {
             const double r = responsibility(i, static_cast<Eigen::Index>(c));
-            const auto sk = component_scores[c].row(i);
-            jacobian.noalias() += r * (sk.transpose() * sk);
+            const Eigen::RowVectorXd deviation = component_scores[c].row(i) - score.row(i);
+            jacobian.noalias() += r * (deviation.transpose() * deviation);
             jacobian -= r * inverses[c];
         }
         result.row(i) = Eigen::Map<const Eigen::RowVectorXd>(jacobian.data(), d * d);

@@ -224,6 +224,20 @@ std::string chunks_text(Eigen::Index pairs, Eigen::Index batch_size) {
            " pairs";
 }
 
+// Checks --resume, logs `action` ("integrating", "shooting") and solves the pairs chunk by
+// chunk with progress and checkpoints.
+PairResults solve_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric, const std::string& action,
+                        const std::string& noun, Eigen::Index count, const std::string& checksum,
+                        const PairResults& layout, GeodesicCheckpointPlan& plan, const ChunkSolver& solve) {
+    check_resume(plan, count, checksum, layout);
+    log_info(action + " " + std::to_string(count) + " geodesics under the " + to_string(metric.kind()) +
+             " metric, in " + chunks_text(count, o.solver.batch_size));
+    ChunkProgress progress(noun, count, plan);
+    PairResults solved = solve_in_chunks(count, o.solver.batch_size, checksum, layout, plan, solve, progress.callback());
+    progress.finish();
+    return solved;
+}
+
 GeodesicBatch solve_with_progress(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
                                   const GeodesicOptions& solver, GeodesicCheckpointPlan& plan) {
     const Eigen::Index pairs = starts.rows();
@@ -379,12 +393,6 @@ void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
                                                   {{"map", "exp"}, {"ode_tolerance", exact_text(integration.tolerance)}});
     PairResults layout = {{"ends", 1, d, false, {}}, {"end_velocities", 1, d, false, {}}, {"ok", 1, 1, true, {}}};
     if (keep_paths) layout.push_back({"paths", integration.nodes, d, false, {}});
-    const std::string checksum = pairs_checksum(starts, velocities);
-    check_resume(plan, count, checksum, layout);
-
-    log_info("integrating " + std::to_string(count) + " geodesics under the " + to_string(metric.kind()) +
-             " metric, in " + chunks_text(count, o.solver.batch_size));
-    ChunkProgress progress("geodesics", count, plan);
     const auto integrate_chunk = [&](Eigen::Index first, Eigen::Index rows) {
         ExpMapResult part = exponential_map(metric, starts.middleRows(first, rows), velocities.middleRows(first, rows),
                                             integration);
@@ -394,9 +402,8 @@ void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         if (keep_paths) columns.push_back({"paths", integration.nodes, d, false, part.paths});
         return columns;
     };
-    PairResults solved = solve_in_chunks(count, o.solver.batch_size, checksum, layout, plan, integrate_chunk,
-                                         progress.callback());
-    progress.finish();
+    PairResults solved = solve_pairs(o, metric, "integrating", "geodesics", count, pairs_checksum(starts, velocities),
+                                     layout, plan, integrate_chunk);
     ExpMapResult result;
     result.nodes = integration.nodes;
     result.ends = solved[0].values;
@@ -457,12 +464,6 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
     ExpMapOptions along = options.integration;
     along.nodes = o.solver.nodes;
     if (keep_paths) layout.push_back({"paths", along.nodes, d, false, {}});
-    const std::string checksum = pairs_checksum(starts, ends);
-    check_resume(plan, count, checksum, layout);
-
-    log_info("shooting " + std::to_string(count) + " geodesics under the " + to_string(metric.kind()) +
-             " metric, in " + chunks_text(count, o.solver.batch_size));
-    ChunkProgress progress("log maps", count, plan);
     const auto shoot_chunk = [&](Eigen::Index first, Eigen::Index rows) {
         LogMapResult part = logarithmic_map(metric, starts.middleRows(first, rows), ends.middleRows(first, rows), options);
         RowMatrix iterations(rows, 1);
@@ -479,8 +480,7 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         return columns;
     };
     PairResults solved =
-        solve_in_chunks(count, o.solver.batch_size, checksum, layout, plan, shoot_chunk, progress.callback());
-    progress.finish();
+        solve_pairs(o, metric, "shooting", "log maps", count, pairs_checksum(starts, ends), layout, plan, shoot_chunk);
     LogMapResult result;
     result.velocities = solved[0].values;
     result.lengths = solved[1].values.col(0);
@@ -556,11 +556,11 @@ void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
     settings.kind = parse_metric_kind(o.metric);
     require_geodesic_metric(settings.kind);
     const Mode mode = choose_mode(o);
-    GeodesicOptions checked = o.solver;
-    // An --exp path is only sampled at --nodes points, so its end points alone (2) are enough,
-    // which exponential_map checks. Every other mode solves a boundary-value path of 3 or more.
-    if (mode == Mode::exp_map) checked.nodes = std::max(checked.nodes, 3);
-    check_geodesic_options(checked);
+    // An --exp path may have 2 nodes, its ends (exponential_map() checks that minimum); the
+    // boundary solver of the other modes needs 3.
+    GeodesicOptions solver = o.solver;
+    if (mode == Mode::exp_map) solver.nodes = std::max(solver.nodes, 3);
+    check_geodesic_options(solver);
     ScoreMetric metric(model, settings);
     if (!o.shard.empty() && mode != Mode::all_pairs) {
         throw UsageError(describe("invalid option", "--shard", "only --all-pairs can be split into shards",

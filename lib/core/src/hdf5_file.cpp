@@ -3,6 +3,7 @@
 #include <hdf5.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -119,8 +120,9 @@ Array Hdf5Reader::read_array(const std::string& dataset) const {
     Handle type(H5Dget_type(data.get()));
     H5T_class_t kind = H5Tget_class(type.get());
     if (kind != H5T_FLOAT && kind != H5T_INTEGER) {
-        throw Error(describe("cannot read dataset", where(dataset), "values are not numbers",
-                             "store float32 or float64 values"));
+        throw Error(describe("cannot read dataset", where(dataset),
+                             "values are not numbers (booleans, strings, compound and complex types are not read)",
+                             "store integer or floating-point values"));
     }
     Handle space(H5Dget_space(data.get()));
     int rank = H5Sget_simple_extent_ndims(space.get());
@@ -159,12 +161,30 @@ bool Hdf5Reader::has_attribute(const std::string& object, const std::string& nam
     return H5Aexists_by_name(file_, object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
 }
 
-std::string Hdf5Reader::read_string_attribute(const std::string& object, const std::string& name) const {
+std::int64_t Hdf5Reader::open_scalar_attribute(const std::string& object, const std::string& name) const {
     if (!has_attribute(object, name)) {
         throw Error(describe("attribute not found", where(object) + "@" + name, "missing attribute",
                              "the file was not written by scorekit or is from an incompatible version"));
     }
-    Handle attribute(H5Aopen_by_name(file_, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+    hid_t attribute = H5Aopen_by_name(file_, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT);
+    if (attribute < 0) {
+        throw Error(describe("cannot read attribute", where(object) + "@" + name, "H5Aopen failed", ""));
+    }
+    // H5Aread writes every element, so an array attribute would overrun the one-value buffers
+    // of the readers below.
+    Handle space(H5Aget_space(attribute));
+    const hssize_t count = H5Sget_simple_extent_npoints(space.get());
+    if (count != 1) {
+        H5Aclose(attribute);
+        throw Error(describe("cannot read attribute", where(object) + "@" + name,
+                             "it holds " + std::to_string(count) + " values, expected one",
+                             "store a single value (a scalar attribute)"));
+    }
+    return attribute;
+}
+
+std::string Hdf5Reader::read_string_attribute(const std::string& object, const std::string& name) const {
+    Handle attribute(open_scalar_attribute(object, name));
     Handle type(H5Aget_type(attribute.get()));
     if (H5Tget_class(type.get()) != H5T_STRING) {
         throw Error(describe("cannot read attribute", where(object) + "@" + name, "not a string", ""));
@@ -189,11 +209,7 @@ std::string Hdf5Reader::read_string_attribute(const std::string& object, const s
 }
 
 double Hdf5Reader::read_number_attribute(const std::string& object, const std::string& name) const {
-    if (!has_attribute(object, name)) {
-        throw Error(describe("attribute not found", where(object) + "@" + name, "missing attribute",
-                             "the file was not written by scorekit or is from an incompatible version"));
-    }
-    Handle attribute(H5Aopen_by_name(file_, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+    Handle attribute(open_scalar_attribute(object, name));
     double value = 0;
     if (H5Aread(attribute.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
         throw Error(describe("cannot read attribute", where(object) + "@" + name, "not a number", ""));
@@ -201,10 +217,34 @@ double Hdf5Reader::read_number_attribute(const std::string& object, const std::s
     return value;
 }
 
+std::int64_t Hdf5Reader::read_integer_attribute(const std::string& object, const std::string& name,
+                                                std::int64_t minimum, std::int64_t maximum) const {
+    const double value = read_number_attribute(object, name);
+    if (!(value >= static_cast<double>(minimum) && value <= static_cast<double>(maximum)) ||
+        value != std::floor(value)) {
+        throw Error(describe("invalid attribute", where(object) + "@" + name,
+                             format_number(value) + " is not a whole number from " + std::to_string(minimum) +
+                                 " to " + std::to_string(maximum),
+                             "the file was not written by scorekit or was changed after writing"));
+    }
+    return static_cast<std::int64_t>(value);
+}
+
 Hdf5Writer::Hdf5Writer(const std::string& path) : output_(std::make_unique<AtomicFile>(path)) {
     silence_hdf5();
-    file_ = H5Fcreate(output_->temporary_path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file_ < 0) throw Error(describe("cannot create HDF5 file", path, "H5Fcreate failed", "check the directory"));
+    // By default HDF5 stores modification times in object headers, so two runs with the same
+    // inputs would write files that differ in those bytes.
+    Handle file_properties(H5Pcreate(H5P_FILE_CREATE));
+    H5Pset_obj_track_times(file_properties.get(), 0);
+    group_properties_ = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_obj_track_times(group_properties_, 0);
+    dataset_properties_ = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dataset_properties_, 0);
+    file_ = H5Fcreate(output_->temporary_path().c_str(), H5F_ACC_TRUNC, file_properties.get(), H5P_DEFAULT);
+    if (file_ < 0) {
+        close_properties();
+        throw Error(describe("cannot create HDF5 file", path, "H5Fcreate failed", "check the directory"));
+    }
     const Provenance& record = provenance();
     try {
         write_attribute("/", "scorekit_tool", record.tool);
@@ -215,6 +255,7 @@ Hdf5Writer::Hdf5Writer(const std::string& path) : output_(std::make_unique<Atomi
         // The destructor does not run for a constructor that throws.
         H5Fclose(file_);
         file_ = -1;
+        close_properties();
         throw;
     }
 }
@@ -224,11 +265,20 @@ Hdf5Writer::~Hdf5Writer() {
     // temporary file), so a failed close is ignored and the file is not touched again.
     if (file_ >= 0) H5Fclose(file_);
     file_ = -1;
+    close_properties();
+}
+
+void Hdf5Writer::close_properties() {
+    if (group_properties_ >= 0) H5Pclose(group_properties_);
+    if (dataset_properties_ >= 0) H5Pclose(dataset_properties_);
+    group_properties_ = dataset_properties_ = -1;
 }
 
 void Hdf5Writer::create_group(const std::string& group) {
     if (H5Lexists(file_, group.c_str(), H5P_DEFAULT) > 0) return;
-    Handle created(H5Gcreate2(file_, group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    Handle links(H5Pcreate(H5P_LINK_CREATE));
+    H5Pset_create_intermediate_group(links.get(), 1);
+    Handle created(H5Gcreate2(file_, group.c_str(), links.get(), group_properties_, H5P_DEFAULT));
     if (!created.valid()) throw Error(describe("cannot create group", output_->path() + ":" + group, "H5Gcreate failed", ""));
 }
 
@@ -246,10 +296,12 @@ void Hdf5Writer::write_typed_array(const std::string& dataset, const std::vector
                                    const double* values, std::int64_t file_type) {
     std::vector<hsize_t> dims(shape.begin(), shape.end());
     Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
-    // A dataset such as /group/samples gets its missing groups created on the way.
-    Handle links(H5Pcreate(H5P_LINK_CREATE));
-    H5Pset_create_intermediate_group(links.get(), 1);
-    Handle data(H5Dcreate2(file_, dataset.c_str(), file_type, space.get(), links.get(), H5P_DEFAULT, H5P_DEFAULT));
+    // A dataset such as /group/samples gets its missing groups created first, with the same
+    // properties as other groups, because intermediate groups that H5Dcreate2 makes would record times.
+    const size_t parent_end = dataset.rfind('/');
+    if (parent_end != std::string::npos && parent_end > 0) create_group(dataset.substr(0, parent_end));
+    Handle data(H5Dcreate2(file_, dataset.c_str(), file_type, space.get(), H5P_DEFAULT, dataset_properties_,
+                           H5P_DEFAULT));
     if (!data.valid()) {
         const std::string reason = H5Lexists(file_, dataset.c_str(), H5P_DEFAULT) > 0
                                        ? "the file already has an object of that name"

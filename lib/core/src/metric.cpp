@@ -180,11 +180,19 @@ Vector ScoreMetric::log_determinants(const RowMatrix& x) const {
     check_points(x);
     const Eigen::Index d = dim();
     switch (kind_) {
-        case MetricKind::stein:
-            return (lambda_ * model_.score(x, sigma_).rowwise().squaredNorm().array()).log1p().matrix();
+        case MetricKind::stein: {
+            // log(1 + lambda |s|^2). Where |s|^2 overflows (|s| above about 1e154, as for a model
+            // trained on data near 1e-200), it is log lambda + 2 log |s| to double precision.
+            const RowMatrix scores = model_.score(x, sigma_);
+            Vector result = (lambda_ * scores.rowwise().squaredNorm().array()).log1p().matrix();
+            for (Eigen::Index i = 0; i < x.rows(); ++i) {
+                if (!std::isfinite(result(i))) result(i) = std::log(lambda_) + 2 * std::log(scores.row(i).stableNorm());
+            }
+            return result;
+        }
         case MetricKind::outer: {
             if (d > 1) return Vector::Constant(x.rows(), -std::numeric_limits<double>::infinity());
-            return model_.score(x, sigma_).col(0).array().square().log().matrix();
+            return (2 * model_.score(x, sigma_).col(0).array().abs().log()).matrix();
         }
         case MetricKind::conformal:
             return (-2.0 * beta_ * static_cast<double>(d)) * log_density(x);

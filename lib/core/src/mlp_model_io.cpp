@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "scorekit/error.hpp"
@@ -57,9 +58,10 @@ void write_mlp_model(Hdf5Writer& file, const MlpScoreFile& model) {
 MlpScoreFile read_mlp_model(const Hdf5Reader& file) {
     MlpScoreFile model;
     MlpArchitecture& a = model.parameters.architecture;
-    a.dim = static_cast<int>(file.read_number_attribute("/model", "dim"));
-    a.width = static_cast<int>(file.read_number_attribute("/model", "width"));
-    a.depth = static_cast<int>(file.read_number_attribute("/model", "depth"));
+    const std::int64_t largest = std::numeric_limits<int>::max();
+    a.dim = static_cast<int>(file.read_integer_attribute("/model", "dim", 1, largest));
+    a.width = static_cast<int>(file.read_integer_attribute("/model", "width", 1, largest));
+    a.depth = static_cast<int>(file.read_integer_attribute("/model", "depth", 1, largest));
     const std::string activation = file.read_string_attribute("/model", "activation");
     try {
         a.activation = parse_activation(activation);
@@ -67,10 +69,6 @@ MlpScoreFile read_mlp_model(const Hdf5Reader& file) {
         // The name comes from the file, not from --activation: a bad file, not a usage error.
         throw Error(describe("invalid model file", file.path(), "unknown activation " + quote(activation),
                              "expected one of softplus, silu, tanh, elu; train the model again"));
-    }
-    if (a.dim < 1 || a.width < 1 || a.depth < 1) {
-        throw Error(describe("invalid model file", file.path(), "dim, width and depth must be positive",
-                             "train the model again"));
     }
     model.sigmas = file.read_array("/model/sigmas").values;
     Array mean = file.read_array("/model/data_mean"), std = file.read_array("/model/data_std");
@@ -81,12 +79,9 @@ MlpScoreFile read_mlp_model(const Hdf5Reader& file) {
     }
     model.data_mean = Eigen::Map<Vector>(mean.values.data(), a.dim);
     model.data_std = Eigen::Map<Vector>(std.values.data(), a.dim);
-    const bool sigmas_valid = std::all_of(model.sigmas.begin(), model.sigmas.end(),
-                                          [](double sigma) { return std::isfinite(sigma) && sigma > 0; });
-    if (!sigmas_valid || !model.data_mean.allFinite() || !model.data_std.allFinite() ||
-        !(model.data_std.array() > 0).all()) {
-        throw Error(describe("invalid model file", file.path(),
-                             "sigmas and data_std must be positive and finite, data_mean finite",
+    check_noise_levels(model.sigmas, file.path() + ":/model/sigmas");
+    if (!model.data_mean.allFinite() || !model.data_std.allFinite() || !(model.data_std.array() > 0).all()) {
+        throw Error(describe("invalid model file", file.path(), "data_std must be positive and finite, data_mean finite",
                              "train the model again"));
     }
 

@@ -25,25 +25,32 @@ bool has_hdf5_extension(const std::string& path) {
     return ends_with(path, ".h5") || ends_with(path, ".hdf5") || ends_with(path, ".hdf");
 }
 
-// Splits a text row into fields. Runs of spaces and tabs separate fields, and so does one comma
-// with optional blanks around it. Returns false if two commas enclose an empty field.
-bool split_fields(const std::string& line, std::vector<std::string>& fields) {
+// Splits a text row into fields. The separator is the comma if the row contains one, else the
+// tab if it contains one, else a run of spaces. Blanks around commas and tabs and at the ends of
+// the row are ignored, so header names keep their inner spaces ("Art and Performance"), and tabs at
+// the end of a row add no field. Returns the 1-based index of the first empty field, as in "1,,2"
+// or "1<TAB><TAB>2" (a missing value in CSV or TSV), or 0 when no field is empty.
+size_t split_fields(const std::string& line, std::vector<std::string>& fields) {
     fields.clear();
-    size_t i = 0, n = line.size();
-    auto blank = [](char c) { return c == ' ' || c == '\t'; };
-    while (i < n && blank(line[i])) ++i;
-    while (i < n) {
-        size_t start = i;
-        while (i < n && !blank(line[i]) && line[i] != ',') ++i;
-        fields.push_back(line.substr(start, i - start));
-        while (i < n && blank(line[i])) ++i;
-        if (i < n && line[i] == ',') {
-            ++i;
-            while (i < n && blank(line[i])) ++i;
-            if (i == n || line[i] == ',') return false;
+    const size_t first = line.find_first_not_of(" \t");
+    if (first == std::string::npos) return 0;
+    const std::string row = line.substr(first, line.find_last_not_of(" \t") - first + 1);
+    const char separator = row.find(',') != std::string::npos ? ',' : row.find('\t') != std::string::npos ? '\t' : ' ';
+
+    size_t start = 0;
+    while (start <= row.size()) {
+        size_t end = row.find(separator, start);
+        if (end == std::string::npos) end = row.size();
+        const std::string field = row.substr(start, end - start);
+        const size_t begin = field.find_first_not_of(" \t");
+        if (begin != std::string::npos) {
+            fields.push_back(field.substr(begin, field.find_last_not_of(" \t") - begin + 1));
+        } else if (separator != ' ') {
+            return fields.size() + 1;
         }
+        start = end + 1;
     }
-    return true;
+    return 0;
 }
 
 bool parse_number(const std::string& field, double& value) {
@@ -83,12 +90,15 @@ PointSet read_text_points(const std::string& spec) {
             throw Error(describe("cannot read points", reader.name(), "it is an HDF5 file, which cannot be read from a pipe",
                                  "give the file name, as file.h5 or file.h5:/dataset"));
         }
-        size_t start = line.find_first_not_of(" \t");
-        if (start == std::string::npos || line[start] == '#') continue;
+        // A comment runs from # to the end of the line, also after values, as numpy.loadtxt reads
+        // it. No number contains #, so this removes no data.
+        const size_t comment = line.find('#');
+        if (comment != std::string::npos) line.erase(comment);
+        if (line.find_first_not_of(" \t") == std::string::npos) continue;
         std::string where = reader.name() + ":" + std::to_string(reader.line_number());
-        if (!split_fields(line, fields)) {
-            throw Error(describe("cannot read points", where, "empty field between commas",
-                                 "fill in the missing value or remove the row"));
+        if (const size_t empty = split_fields(line, fields)) {
+            throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), empty - 1),
+                                 "empty field (a missing value)", "fill in the missing value or remove the row"));
         }
 
         std::vector<double> row(fields.size());
@@ -156,7 +166,9 @@ PointSet read_hdf5_points(const std::string& spec, const PointLocation& location
     for (Eigen::Index i = 0; i < set.values.rows(); ++i) {
         for (Eigen::Index j = 0; j < set.values.cols(); ++j) {
             if (!std::isfinite(set.values(i, j))) {
-                throw Error(describe("cannot read points", spec + " row " + std::to_string(i) + ", column " + std::to_string(j),
+                // Indices from 0, as h5py and numpy index the dataset (x[row, column]).
+                throw Error(describe("cannot read points",
+                                     spec + " row " + std::to_string(i) + ", column " + std::to_string(j) + " (from 0)",
                                      "value " + format_number(set.values(i, j)) + " is not finite",
                                      "remove rows with NaN or infinite values"));
             }

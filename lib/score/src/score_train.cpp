@@ -4,6 +4,7 @@
 #include <cmath>
 #include <memory>
 #include <numeric>
+#include <tuple>
 
 #include "data_parallel.hpp"
 #include "dsm_trainer.hpp"
@@ -72,12 +73,38 @@ struct Dataset {
     std::uint64_t checksum = 0;
 };
 
+// Mean and standard deviation of column `column` with the values divided by their largest
+// magnitude before they are summed or squared. The plain formulas overflow for values beyond about
+// 1e154 and underflow to a zero deviation below about 1e-154, and this one does neither.
+std::pair<double, double> scaled_mean_std(const RowMatrix& x, Eigen::Index column) {
+    const auto values = x.col(column).array();
+    const double magnitude = values.abs().maxCoeff();
+    if (magnitude == 0) return {0.0, 0.0};
+    const double mean = magnitude * (values / magnitude).mean();
+    const auto deviations = values - mean;
+    const double spread = deviations.abs().maxCoeff();
+    if (spread == 0) return {mean, 0.0};
+    return {mean, spread * std::sqrt((deviations / spread).square().mean())};
+}
+
 Dataset prepare_data(const ScoreTrainOptions& o, const PointSet& points) {
     const RowMatrix& x = points.values;
     Dataset data;
     data.mean = x.colwise().mean().transpose();
     data.std = ((x.rowwise() - data.mean.transpose()).array().square().colwise().mean()).sqrt().transpose();
     for (Eigen::Index j = 0; j < x.cols(); ++j) {
+        // Only columns where the plain formulas fail take the scaled ones, so other data give the
+        // models of earlier versions bit for bit.
+        const double variance = data.std(j) * data.std(j);
+        if (!std::isfinite(data.mean(j)) || !std::isnormal(data.std(j)) || !std::isfinite(variance)) {
+            std::tie(data.mean(j), data.std(j)) = scaled_mean_std(x, j);
+        }
+        if (!std::isfinite(data.std(j))) {
+            throw Error(describe("cannot train on", points.source,
+                                 "the values of column " + std::to_string(j + 1) +
+                                     " span more than the largest double, so they cannot be standardised",
+                                 "rescale the column"));
+        }
         if (!(data.std(j) > 0)) {
             throw Error(describe("cannot train on", points.source, "column " + std::to_string(j + 1) + " is constant",
                                  "remove constant columns"));

@@ -34,8 +34,8 @@ public:
         const auto& schema = module_.get_method("forward").function().getSchema();
         takes_sigma_ = schema.arguments().size() >= 3;  // self, x, sigma
         if (module_.hasattr("sigmas")) {
-            torch::Tensor levels = module_.attr("sigmas").toTensor().to(torch::kFloat64).contiguous();
-            levels_.assign(levels.data_ptr<double>(), levels.data_ptr<double>() + levels.numel());
+            levels_ = read_levels(module_.attr("sigmas"));
+            check_noise_levels(levels_, path_ + " (attribute sigmas)");
         }
         choose_dtype();
         dim_ = probe_dimension();
@@ -168,6 +168,13 @@ private:
                                  "forward must take x [N, D]" + std::string(takes_sigma_ ? " and sigma [N]" : "") +
                                      " and return the score [N, D]"));
         }
+        // An integer output would truncate the score, and LibTorch would drop a complex output's
+        // imaginary part with only a warning.
+        if (!at::isFloatingType(out.scalar_type())) {
+            throw Error(describe("invalid TorchScript output", path_,
+                                 "forward returned a tensor of dtype " + std::string(c10::toString(out.scalar_type())),
+                                 "return a floating-point score (float32 or float64)"));
+        }
         if (out.dim() != 2 || out.size(0) != input.size(0) || out.size(1) != dim) {
             throw Error(describe("invalid TorchScript output", path_,
                                  "input [" + std::to_string(input.size(0)) + ", " + std::to_string(dim) +
@@ -183,7 +190,15 @@ private:
     // Throws the first trial's Error when no candidate gives a score of the input's shape, as
     // for a classifier whose output width differs from its input width.
     int probe_dimension() {
-        if (module_.hasattr("dim")) return static_cast<int>(module_.attr("dim").toInt());
+        if (module_.hasattr("dim")) {
+            const torch::jit::IValue value = module_.attr("dim");
+            if (!value.isInt() || value.toInt() < 1 || value.toInt() > std::numeric_limits<int>::max()) {
+                throw Error(describe("invalid TorchScript attribute", path_ + " (attribute dim)",
+                                     "it is " + ivalue_text(value) + ", not a positive integer",
+                                     "set self.dim = D, the number of input columns, before exporting"));
+            }
+            return static_cast<int>(value.toInt());
+        }
         for (const auto& parameter : module_.named_parameters()) {
             if (parameter.value.dim() != 2) continue;
             int width = static_cast<int>(parameter.value.size(1));
@@ -202,6 +217,33 @@ private:
             break;
         }
         return 0;
+    }
+
+    // The noise levels in a `sigmas` attribute: a tensor of any shape or a list of numbers.
+    std::vector<double> read_levels(const torch::jit::IValue& value) const {
+        if (value.isTensor() && !value.toTensor().is_complex()) {
+            torch::Tensor levels = value.toTensor().to(torch::kFloat64).contiguous();
+            return {levels.data_ptr<double>(), levels.data_ptr<double>() + levels.numel()};
+        }
+        if (value.isDoubleList()) {
+            const auto list = value.toDoubleVector();
+            return {list.begin(), list.end()};
+        }
+        if (value.isIntList()) {
+            const auto list = value.toIntVector();
+            return {list.begin(), list.end()};
+        }
+        throw Error(describe("invalid TorchScript attribute", path_ + " (attribute sigmas)",
+                             "it is " + ivalue_text(value) + ", not a tensor or list of noise levels",
+                             "set self.sigmas = torch.tensor([sigma_1, ..., sigma_L]), largest first"));
+    }
+
+    // A short description of an attribute's value for error messages, such as "a str" or "2.5".
+    static std::string ivalue_text(const torch::jit::IValue& value) {
+        if (value.isInt()) return std::to_string(value.toInt());
+        if (value.isDouble()) return format_number(value.toDouble());
+        if (value.isTensor()) return "a tensor";
+        return "a " + value.type()->str();
     }
 
     static std::string shape_text(const torch::Tensor& t) {

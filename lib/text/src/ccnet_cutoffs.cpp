@@ -42,7 +42,7 @@ void run_ccnet_cutoffs(const CcnetCutoffsOptions& options) {
     check_distinct_files({{"--output", options.output}}, file_arguments("input", options.inputs));
     check_output_writable(options.output);
     std::map<std::string, std::vector<double>> perplexities;
-    std::uint64_t documents = 0, without_perplexity = 0;
+    std::uint64_t documents = 0, without_perplexity = 0, infinite = 0;
     std::string line;
     for (const std::string& input : options.inputs) {
         LineReader reader(input);
@@ -66,6 +66,13 @@ void run_ccnet_cutoffs(const CcnetCutoffsOptions& options) {
                                      "a perplexity without a language", "give files written by mine"));
             }
             std::string language = line.substr(language_at, line.find('"', language_at) - language_at);
+            // mine writes Infinity (json.dumps's spelling, as cc_net) for a document that the
+            // model gives probability 0. It lies beyond every cutoff, so it stays out of the
+            // percentiles, which would otherwise turn infinite or NaN.
+            if (line.compare(perplexity_at, 8, "Infinity") == 0) {
+                ++infinite;
+                continue;
+            }
             char* end = nullptr;
             double value = std::strtod(line.c_str() + perplexity_at, &end);
             if (end == line.c_str() + perplexity_at) {
@@ -81,6 +88,10 @@ void run_ccnet_cutoffs(const CcnetCutoffsOptions& options) {
         }
     }
     if (perplexities.empty()) {
+        if (infinite > 0) {
+            throw Error(describe("no perplexities", options.inputs.front(), "every perplexity is infinite",
+                                 "check the language model, whose weights give these documents probability 0"));
+        }
         throw Error(describe("no perplexities", options.inputs.front(), "no document has a perplexity field",
                              "run mine with --sp-model and --lm-model first"));
     }
@@ -105,8 +116,9 @@ void run_ccnet_cutoffs(const CcnetCutoffsOptions& options) {
     for (const auto& entry : perplexities) {
         languages += (languages.empty() ? "" : ", ") + entry.first + " " + std::to_string(entry.second.size());
     }
-    log_info("wrote " + options.output + " from " + std::to_string(documents - without_perplexity) + " of " +
-             std::to_string(documents) + " documents (" + languages + ")");
+    log_info("wrote " + options.output + " from " + std::to_string(documents - without_perplexity - infinite) + " of " +
+             std::to_string(documents) + " documents (" + languages + ")" +
+             (infinite ? "; " + std::to_string(infinite) + " with an infinite perplexity left out" : ""));
     log_summary("cutoffs");
 }
 

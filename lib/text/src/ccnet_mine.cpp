@@ -216,6 +216,14 @@ std::string score_perplexity(Document& document, LanguageModelSet& models, const
         counts.perplexity_documents_encoded_whole += document.has_perplexity && encoded_whole;
     }
     document.bucket = cutoffs.bucket(document.language, document.has_perplexity ? document.perplexity : -1.0);
+    // As in cc_net, a language without a cutoff column goes to "all" even with a perplexity. A
+    // cutoff file made for other languages does that to every document, so it is worth a line.
+    if (document.has_perplexity && !cutoffs.has_language(document.language)) {
+        log_warning_once("no cutoff column " + document.language,
+                         describe("no cutoff column for " + document.language, cutoffs.path(),
+                                  "its documents have a perplexity but go to bucket all, as in cc_net",
+                                  "add the column (ccnet-filter cutoffs computes one)"));
+    }
     ++counts.buckets[document.bucket];
     return document.language + "_" + document.bucket;
 }
@@ -583,7 +591,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         if (options.quality) {
             keep_if([&](Document& d) {
                 ++out.mine.quality_documents_in;
-                QualityReport report = evaluate_quality(d.raw_content, quality_thresholds);
+                QualityReport report = evaluate_quality(d.raw_content, quality_thresholds, options.explain);
                 if (options.explain) d.quality_json = quality_report_json(report);
                 if (report.passed) {
                     ++out.mine.quality_documents_out;

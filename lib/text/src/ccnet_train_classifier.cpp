@@ -1,4 +1,6 @@
 // `ccnet-filter train-classifier`: the reference classifier from labelled documents.
+#include <cmath>
+
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
@@ -9,14 +11,22 @@
 namespace scorekit {
 namespace {
 
-std::vector<std::string> read_documents(const std::vector<std::string>& files) {
+// Reads the non-blank lines of `files`, the documents given to `option`.
+std::vector<std::string> read_documents(const std::vector<std::string>& files, const char* option) {
     std::vector<std::string> documents;
     std::string line;
     for (const std::string& file : files) {
         LineReader reader(file);
         while (reader.next(line)) {
-            if (!line.empty()) documents.push_back(line);
+            // fastText skips a line without words, so a blank one is no document.
+            if (line.find_first_not_of(" \t\r\v\f") != std::string::npos) documents.push_back(line);
         }
+    }
+    if (documents.empty()) {
+        std::string names;
+        for (const std::string& file : files) names += (names.empty() ? "" : ", ") + file;
+        throw Error(describe("no " + std::string(option) + " documents", names, "the files contain no line with text",
+                             "give one document per line for both --wiki and --cc"));
     }
     return documents;
 }
@@ -37,8 +47,8 @@ void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options) {
     check_distinct_files({{"--output", options.output}}, inputs);
     check_output_writable(options.output);
     text::ClassifierTraining training;
-    training.wiki = read_documents(options.wiki);
-    training.cc = read_documents(options.cc);
+    training.wiki = read_documents(options.wiki, "--wiki");
+    training.cc = read_documents(options.cc, "--cc");
     training.validation_fraction = options.validation_fraction;
     training.epoch = options.epoch;
     training.learning_rate = options.learning_rate;
@@ -51,9 +61,12 @@ void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options) {
     text::ClassifierQuality quality = text::train_reference_classifier(training, options.output);
     std::string validation = "no validation (no document held out)";
     if (quality.validation_documents > 0) {
+        const auto rate = [](double value, const char* undefined) {
+            return std::isnan(value) ? std::string("undefined (") + undefined + ")" : format_short(value);
+        };
         validation = "validation on " + std::to_string(quality.validation_documents) + ": precision " +
-                     format_short(quality.precision) + ", recall " + format_short(quality.recall) +
-                     " (of __label__wiki at p >= 0.5)";
+                     rate(quality.precision, "no document predicted wiki") + ", recall " +
+                     rate(quality.recall, "no wiki document held out") + " (of __label__wiki at p >= 0.5)";
     }
     log_info("wrote " + options.output + ": trained on " + std::to_string(quality.training_documents) +
              " documents; " + validation);

@@ -25,6 +25,7 @@ void run_ccnet_train_lm(const CcnetTrainLmOptions& options) {
     }
     estimate.discount_fallback = options.discount_fallback;
     for (std::size_t i = 0; i < 3; ++i) estimate.fallback[i] = options.fallback_discounts[i];
+    text::check_kneser_ney_options(estimate);
     log_info("estimating an order-" + std::to_string(options.order) + " modified Kneser-Ney model from " +
              std::to_string(options.inputs.size()) + " files");
     text::KneserNeyModel model = text::estimate_kneser_ney(options.inputs, estimate);

@@ -301,11 +301,25 @@ std::string format_float_shortest(float value) {
     return out + digits.substr(0, integer_digits) + "." + digits.substr(integer_digits);
 }
 
-KneserNeyModel estimate_kneser_ney(const std::vector<std::string>& input_files, const KneserNeyOptions& options) {
-    const int order = options.order;
-    if (order < 2 || order > kMaxOrder) {
-        throw UsageError(describe("invalid --order", std::to_string(order), "must be between 2 and 6", ""));
+void check_kneser_ney_options(const KneserNeyOptions& options) {
+    if (options.order < 1 || options.order > kMaxOrder) {
+        throw UsageError(describe("invalid --order", std::to_string(options.order), "must be between 1 and 6", ""));
     }
+    // A discount above its adjusted count k makes probabilities negative (NaN in the ARPA file).
+    // lmplz rejects a --discount_fallback value outside [0, k] as well (lmplz_main.cc).
+    for (int k = 1; k <= 3; ++k) {
+        float discount = options.fallback[k - 1];
+        if (!(discount >= 0.0f && discount <= static_cast<float>(k))) {
+            throw UsageError(describe("invalid --fallback-discounts", format_float_shortest(discount),
+                                      "D" + std::to_string(k) + (k == 3 ? "+" : "") + " must be between 0 and " + std::to_string(k),
+                                      "give three discounts such as lmplz's 0.5 1 1.5"));
+        }
+    }
+}
+
+KneserNeyModel estimate_kneser_ney(const std::vector<std::string>& input_files, const KneserNeyOptions& options) {
+    check_kneser_ney_options(options);
+    const int order = options.order;
     KneserNeyModel model;
     model.order = order;
     std::vector<std::vector<Counted>> levels;
@@ -332,6 +346,13 @@ KneserNeyModel estimate_kneser_ney(const std::vector<std::string>& input_files, 
             lower.push_back({make_gram(&kBegin, 1), 0});
         }
         sort_and_merge(lower);
+    }
+
+    // A unigram model has no lower order whose pass above adds <unk> and <s>.
+    if (order == 1) {
+        levels[0].push_back({make_gram(&kUnknown, 1), 0});
+        levels[0].push_back({make_gram(&kBegin, 1), 0});
+        sort_and_merge(levels[0]);
     }
 
     // Discounts from the counts of counts of adjusted counts.

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <limits>
+#include <system_error>
 
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
@@ -12,6 +15,12 @@
 #include "scorekit/text_input.hpp"
 
 namespace scorekit::text {
+namespace {
+
+// The start of KenLM's binary header, the same in every format version.
+constexpr const char kKenlmMagic[] = "mmap lm http://kheafield.com/code";
+
+}  // namespace
 
 std::uint64_t combine_word_hash(std::uint64_t current, std::uint32_t next) {
     return (current * 8978948897894561157ULL) ^ (static_cast<std::uint64_t>(1 + next) * 17894857484156487943ULL);
@@ -95,7 +104,50 @@ float parse_float(std::string_view text, const std::string& where) {
     if (copy.empty() || *end != '\0') {
         throw Error(describe("invalid ARPA file", where, "\"" + copy + "\" is not a number", "check the model file"));
     }
+    // strtof reads "nan", and a NaN weight would make every perplexity NaN. "-inf" stays valid
+    // because it is the log10 of probability 0, which some toolkits write where SRILM writes -99.
+    if (std::isnan(value)) {
+        throw Error(describe("invalid ARPA file", where, "\"" + copy + "\" is not a number", "check the model file"));
+    }
     return value;
+}
+
+// Removes trailing spaces, tabs and CR, so that SRILM-style lines with trailing blanks, CRLF
+// line endings and whitespace-only separator lines read as KenLM reads them.
+void trim_trailing_blanks(std::string& line) {
+    std::size_t end = line.size();
+    while (end > 0 && (line[end - 1] == ' ' || line[end - 1] == '\t' || line[end - 1] == '\r' ||
+                       line[end - 1] == '\v' || line[end - 1] == '\f')) {
+        --end;
+    }
+    line.resize(end);
+}
+
+// Reads the count of an "ngram N=count" line; `text` is the part after '='.
+std::uint64_t parse_count(const std::string& text, const std::string& where) {
+    std::uint64_t count = 0;
+    const char* begin = text.data();
+    const char* end = text.data() + text.size();
+    while (begin < end && *begin == ' ') ++begin;
+    auto result = std::from_chars(begin, end, count);
+    if (result.ec != std::errc() || result.ptr != end) {
+        throw Error(describe("invalid ARPA file", where, "\"" + text + "\" is not an n-gram count", "check the model file"));
+    }
+    return count;
+}
+
+// Returns the entries to reserve for `count` n-grams of order n announced by \data\. A damaged
+// or edited header must not allocate gigabytes before the sections show the real count. An
+// n-gram line has at least 2n + 2 bytes, which bounds the count of a plain file. The tables of
+// a gzip file start at no more than 2^20 entries and grow while the lines are read.
+std::uint64_t entries_to_reserve(std::uint64_t count, int n, const std::string& path) {
+    std::uint64_t bound = std::uint64_t{1} << 20;
+    std::error_code error;
+    if (!has_gzip_magic(path)) {
+        std::uintmax_t bytes = std::filesystem::file_size(path, error);
+        if (!error) bound = std::max<std::uint64_t>(bound, bytes / (2 * static_cast<std::uint64_t>(n) + 2));
+    }
+    return std::min(count, bound);
 }
 
 }  // namespace
@@ -108,14 +160,23 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
     auto next_line = [&] {
         bool ok = reader.next(line);
         ++line_number;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
+        trim_trailing_blanks(line);
+        // A UTF-8 byte order mark, as Windows editors write it, would hide \data\.
+        if (line_number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
         return ok;
     };
 
     // Header: "\data\" then "ngram N=count" lines.
+    std::string first_line;
     while (next_line() && line != "\\data\\") {
+        if (first_line.empty()) first_line = line;
     }
     if (line != "\\data\\") {
+        // LineReader inflates gzip, so a compressed KenLM binary arrives here as its bytes.
+        if (first_line.rfind(kKenlmMagic, 0) == 0) {
+            throw Error(describe("unsupported language model", path, "it is a gzip-compressed KenLM binary model",
+                                 "decompress it with gunzip, because binary models are read uncompressed"));
+        }
         throw Error(describe("invalid ARPA file", path, "no \\data\\ line", "give an ARPA file"));
     }
     std::vector<std::uint64_t> counts;
@@ -123,7 +184,7 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
         std::size_t equals = line.find('=');
         if (equals == std::string::npos) throw Error(describe("invalid ARPA file", where(), "invalid ngram count line", "check the model file"));
         int n = std::atoi(line.substr(6, equals - 6).c_str());
-        std::uint64_t count = std::strtoull(line.c_str() + equals + 1, nullptr, 10);
+        std::uint64_t count = parse_count(line.substr(equals + 1), where());
         if (n != static_cast<int>(counts.size()) + 1) {
             throw Error(describe("invalid ARPA file", where(), "ngram orders must be listed as 1, 2, 3, ...", ""));
         }
@@ -134,7 +195,9 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
     NgramModel model;
     model.order_ = static_cast<int>(counts.size());
     model.tables_.resize(counts.size());
-    for (std::size_t n = 1; n < counts.size(); ++n) model.tables_[n].reserve(counts[n]);
+    for (std::size_t n = 1; n < counts.size(); ++n) {
+        model.tables_[n].reserve(entries_to_reserve(counts[n], static_cast<int>(n) + 1, path));
+    }
     model.add_word("<unk>");
 
     if (model.order_ > 16) throw Error(describe("unsupported ARPA file", path, "the order is above 16", ""));
@@ -153,9 +216,19 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
             split_fields(line, fields);
             std::size_t expected = static_cast<std::size_t>(n) + 1;
             if (fields.size() != expected && fields.size() != expected + 1) {
-                throw Error(describe("invalid ARPA file", where(), "expected " + std::to_string(n) + " words", ""));
+                throw Error(describe("invalid ARPA file", where(),
+                                     "expected a log10 probability, " + std::to_string(n) + (n == 1 ? " word" : " words") +
+                                         " and an optional back-off weight",
+                                     "check that the file is complete"));
             }
             float probability = parse_float(fields[0], where());
+            // KenLM rejects these by default because IRSTLM wrote them by mistake. As
+            // probabilities above 1 they would give perplexities below 1.
+            if (probability > 0) {
+                throw Error(describe("invalid ARPA file", where(),
+                                     "the log10 probability " + std::string(fields[0]) + " is positive",
+                                     "fix the model, because log10 probabilities are at most 0"));
+            }
             float backoff = fields.size() == expected + 1 ? parse_float(fields[expected], where()) : 0.0f;
             ++seen;
             if (n == 1) {
@@ -233,8 +306,15 @@ std::string probing_sanity_header() {
     return header;
 }
 
-// Bytes of a KenLM probing hash table (util/probing_hash_table.hh, DivMod buckets).
-std::uint64_t probing_table_bytes(std::uint64_t entries, float multiplier, std::uint64_t entry_bytes) {
+// Bytes of a KenLM probing hash table (util/probing_hash_table.hh, DivMod buckets), or
+// UINT64_MAX when the table could not fit in `file_bytes`. The check comes before the integer
+// arithmetic, so that the counts and multiplier of a damaged header cannot overflow it.
+std::uint64_t probing_table_bytes(std::uint64_t entries, float multiplier, std::uint64_t entry_bytes,
+                                  std::uint64_t file_bytes) {
+    const double scaled_estimate = static_cast<double>(multiplier) * static_cast<double>(entries);
+    if (entries >= file_bytes / entry_bytes || scaled_estimate > static_cast<double>(file_bytes)) {
+        return std::numeric_limits<std::uint64_t>::max();
+    }
     auto scaled = static_cast<std::uint64_t>(multiplier * static_cast<float>(entries));
     return std::max(entries + 1, scaled) * entry_bytes;
 }
@@ -275,6 +355,10 @@ NgramModel NgramModel::read_probing_binary(const std::string& path) {
     }
     if (!has_vocabulary) throw invalid("the file does not contain the vocabulary strings");
     if (order < 2 || order > 16) throw invalid("order " + std::to_string(order) + " is outside 2..16");
+    // KenLM's loader rejects a multiplier below 1, and NaN or infinity would make the sizes meaningless.
+    if (!std::isfinite(multiplier) || multiplier < 1.0f) {
+        throw invalid("the probing multiplier " + format_number(multiplier) + " is not a finite number of at least 1");
+    }
     std::vector<std::uint64_t> counts(order);
     if (data.size() < 108 + 8u * order) throw invalid("the file is truncated");
     std::memcpy(counts.data(), &data[108], 8u * order);
@@ -283,15 +367,21 @@ NgramModel NgramModel::read_probing_binary(const std::string& path) {
     // Sections: vocabulary hash table (8-byte header, 12-byte entries), unigrams (count + 1
     // entries of prob, backoff), middle orders (16-byte entries: key, prob, backoff), top
     // order (12-byte entries: key, prob), then the words, each followed by NUL, in id order.
-    offset += 8 + probing_table_bytes(counts[0], multiplier, 12);
+    // Every size is checked against the file before it is added, so no sum can overflow.
+    const std::uint64_t file_bytes = data.size();
+    auto add_section = [&](std::uint64_t bytes) {
+        if (bytes > file_bytes || offset > file_bytes - bytes) throw invalid("the file is shorter than its n-gram tables");
+        offset += bytes;
+    };
+    add_section(8);
+    add_section(probing_table_bytes(counts[0], multiplier, 12, file_bytes));
     std::uint64_t unigram_offset = offset;
-    offset += (counts[0] + 1) * 8;
+    add_section(counts[0] < file_bytes / 8 ? (counts[0] + 1) * 8 : std::numeric_limits<std::uint64_t>::max());
     std::vector<std::uint64_t> table_offset(order + 1, 0);
     for (int n = 2; n <= order; ++n) {
         table_offset[n] = offset;
-        offset += probing_table_bytes(counts[n - 1], multiplier, n < order ? 16 : 12);
+        add_section(probing_table_bytes(counts[n - 1], multiplier, n < order ? 16 : 12, file_bytes));
     }
-    if (offset > data.size()) throw invalid("the file is shorter than its n-gram tables");
 
     NgramModel model;
     model.order_ = order;
@@ -312,7 +402,7 @@ NgramModel NgramModel::read_probing_binary(const std::string& path) {
     }
     for (int n = 2; n <= order; ++n) {
         std::uint64_t entry_bytes = n < order ? 16 : 12;
-        std::uint64_t buckets = probing_table_bytes(counts[n - 1], multiplier, entry_bytes) / entry_bytes;
+        std::uint64_t buckets = probing_table_bytes(counts[n - 1], multiplier, entry_bytes, file_bytes) / entry_bytes;
         Table& table = model.tables_[n - 1];
         table.reserve(counts[n - 1]);
         for (std::uint64_t bucket = 0; bucket < buckets; ++bucket) {

@@ -34,6 +34,42 @@ std::string expand_language(const std::string& pattern, const std::string& langu
     return out;
 }
 
+// Rejects a cutoff header that names no language, an empty or a repeated one, because each
+// would send documents to the "all" bucket or to another column's buckets without a word.
+void check_cutoff_header(const std::vector<std::string>& languages, const std::string& path) {
+    if (languages.size() < 2) {
+        throw Error(describe("invalid cutoff file", path, "the header names no language",
+                             "give a comma-separated header ,lang,lang... as cutoffs writes it"));
+    }
+    for (std::size_t k = 1; k < languages.size(); ++k) {
+        if (languages[k].empty()) {
+            throw Error(describe("invalid cutoff file", path, "column " + std::to_string(k + 1) + " of the header is empty",
+                                 "name a language in every column"));
+        }
+        for (std::size_t j = 1; j < k; ++j) {
+            if (languages[j] == languages[k]) {
+                throw Error(describe("invalid cutoff file", path, "the header lists " + languages[k] + " twice",
+                                     "keep one column per language"));
+            }
+        }
+    }
+}
+
+// Reads one cutoff value. Perplexities are at least 1, so a negative cutoff is a damaged file.
+double parse_cutoff(const std::string& field, const std::string& where) {
+    char* end = nullptr;
+    double value = std::strtod(field.c_str(), &end);
+    if (field.empty() || *end != '\0') {
+        throw Error(describe("invalid cutoff file", where, "\"" + field + "\" is not a number", "check the file"));
+    }
+    // Every comparison with NaN is false, so a NaN cutoff would empty the bucket below it.
+    if (!std::isfinite(value) || value < 0) {
+        throw Error(describe("invalid cutoff file", where, "\"" + field + "\" is not a finite number of at least 0",
+                             "check the file"));
+    }
+    return value;
+}
+
 bool readable(const std::string& path) {
     std::FILE* file = std::fopen(path.c_str(), "rb");
     if (!file) return false;
@@ -48,42 +84,44 @@ PerplexityCutoffs PerplexityCutoffs::load(const std::string& path) {
     std::string line;
     if (!reader.next(line)) throw Error(describe("invalid cutoff file", path, "the file is empty", "give a cutoff CSV"));
     std::vector<std::string> languages = split_csv_line(line);
+    check_cutoff_header(languages, path);
     std::map<std::string, double> head, tail;
-    bool found_head = false, found_tail = false;
+    std::uint64_t head_line = 0, tail_line = 0;
     std::uint64_t line_number = 1;
     while (reader.next(line)) {
         ++line_number;
         if (line.empty()) continue;
+        const std::string where = path + ":" + std::to_string(line_number);
         std::vector<std::string> fields = split_csv_line(line);
         if (fields.size() != languages.size()) {
-            throw Error(describe("invalid cutoff file", path + ":" + std::to_string(line_number),
+            throw Error(describe("invalid cutoff file", where,
                                  std::to_string(fields.size()) + " fields where the header has " +
                                      std::to_string(languages.size()),
                                  "check the file"));
         }
         char* end = nullptr;
         double label = std::strtod(fields[0].c_str(), &end);
-        if (label != 30 && label != 60) continue;
-        auto& row = label == 30 ? head : tail;
-        (label == 30 ? found_head : found_tail) = true;
-        for (std::size_t k = 1; k < fields.size(); ++k) {
-            double value = std::strtod(fields[k].c_str(), &end);
-            if (fields[k].empty() || *end != '\0') {
-                throw Error(describe("invalid cutoff file", path + ":" + std::to_string(line_number),
-                                     "\"" + fields[k] + "\" is not a number", "check the file"));
-            }
-            // Every comparison with NaN is false, so a NaN cutoff would empty the bucket below it.
-            if (!std::isfinite(value)) {
-                throw Error(describe("invalid cutoff file", path + ":" + std::to_string(line_number),
-                                     "\"" + fields[k] + "\" is not a finite number", "check the file"));
-            }
-            row[languages[k]] = value;
+        if (fields[0].empty() || *end != '\0') {
+            throw Error(describe("invalid cutoff file", where, "the row label \"" + fields[0] + "\" is not a percentile",
+                                 "label the rows 0 to 99, as cutoffs writes them"));
         }
+        if (label != 30 && label != 60) continue;
+        std::uint64_t& seen_at = label == 30 ? head_line : tail_line;
+        if (seen_at != 0) {
+            throw Error(describe("invalid cutoff file", where,
+                                 "row " + fields[0] + " appears again (first on line " + std::to_string(seen_at) + ")",
+                                 "keep one row per percentile"));
+        }
+        seen_at = line_number;
+        auto& row = label == 30 ? head : tail;
+        for (std::size_t k = 1; k < fields.size(); ++k) row[languages[k]] = parse_cutoff(fields[k], where);
     }
+    const bool found_head = head_line != 0, found_tail = tail_line != 0;
     if (!found_head || !found_tail) {
         throw Error(describe("invalid cutoff file", path, "rows 30 and 60 are required", "give percentile rows 0..99"));
     }
     PerplexityCutoffs cutoffs;
+    cutoffs.path_ = path;
     for (std::size_t k = 1; k < languages.size(); ++k) {
         // Percentiles do not decrease; a row 60 below row 30 would leave the middle bucket empty.
         if (tail[languages[k]] < head[languages[k]]) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <unordered_map>
+#include <string_view>
 #include <unordered_set>
 
 #include "scorekit/error.hpp"
@@ -94,14 +95,27 @@ std::size_t count_occurrences(const std::string& text, const std::string& patter
 
 double ratio(double part, double whole) { return whole > 0 ? part / whole : 0.0; }
 
-std::string join(const std::vector<std::string>& words, std::size_t begin, std::size_t n, const char* separator) {
-    std::string out;
-    for (std::size_t k = 0; k < n; ++k) {
-        if (k) out += separator;
-        out += words[begin + k];
+// The words laid end to end in one string, each followed by `separator` (empty or one space),
+// so that the n-gram of words [i, i + n) is one view of it: from offsets[i] up to
+// offsets[i + n], less the last separator.
+struct WordRun {
+    WordRun(const std::vector<std::string>& words, std::string_view separator) : gap(separator.size()) {
+        for (const std::string& word : words) {
+            offsets.push_back(text.size());
+            text += word;
+            text += separator;
+        }
+        offsets.push_back(text.size());
     }
-    return out;
-}
+
+    std::string_view gram(std::size_t first, std::size_t n) const {
+        return std::string_view(text).substr(offsets[first], offsets[first + n] - offsets[first] - gap);
+    }
+
+    std::size_t gap;
+    std::string text;
+    std::vector<std::size_t> offsets;
+};
 
 }  // namespace
 
@@ -126,7 +140,7 @@ void QualityThresholds::set(const std::string& assignment) {
     values[name] = value;
 }
 
-QualityReport evaluate_quality(const std::string& text, const QualityThresholds& thresholds) {
+QualityReport evaluate_quality(const std::string& text, const QualityThresholds& thresholds, bool every_rule) {
     QualityReport report;
     auto threshold = [&](const char* name) { return thresholds.values.at(name); };
     auto record = [&](const std::string& rule, double value, bool passed) {
@@ -179,6 +193,9 @@ QualityReport evaluate_quality(const std::string& text, const QualityThresholds&
     record("min_alpha_words_ratio", alpha, alpha >= threshold("min_alpha_words_ratio"));
     record("min_stop_words", static_cast<double>(stop_words), stop_words >= threshold("min_stop_words"));
 
+    // The repetition rules cost most, so a verdict alone stops at the first failed rule.
+    if (!every_rule && !report.passed) return report;
+
     // Repetition rules (GopherRepetitionFilter); character fractions are over the whole text.
     auto text_characters = static_cast<double>(count_code_points(text));
     std::vector<std::string> paragraphs = split_paragraphs(std::string(strip_whitespace(text)));
@@ -197,12 +214,14 @@ QualityReport evaluate_quality(const std::string& text, const QualityThresholds&
     double line_chars = ratio(static_cast<double>(line_duplicates.second), text_characters);
     record("dup_line_char_frac", line_chars, line_chars <= threshold("dup_line_char_frac"));
 
+    const WordRun spaced(words, " "), glued(words, "");
     for (std::size_t n = 2; n <= 4; ++n) {
-        std::unordered_map<std::string, std::size_t> counts;
-        std::string top;
+        if (!every_rule && !report.passed) return report;
+        std::unordered_map<std::string_view, std::size_t> counts;
+        std::string_view top;
         std::size_t top_count = 0;
         for (std::size_t i = 0; i + n <= words.size(); ++i) {
-            std::string gram = join(words, i, n, " ");
+            std::string_view gram = spaced.gram(i, n);
             std::size_t count = ++counts[gram];
             if (count > top_count) top_count = count, top = gram;
         }
@@ -211,13 +230,14 @@ QualityReport evaluate_quality(const std::string& text, const QualityThresholds&
         record(rule, share, share <= thresholds.values.at(rule));
     }
     for (std::size_t n = 5; n <= 10; ++n) {
+        if (!every_rule && !report.passed) return report;
         // Characters of repeated n-grams (glued without spaces), skipping past each repeat.
         // NOTE: datatrove commit 06c98b0 joins with spaces and passes its n-gram list here in
         // place of the words, so its values differ from these.
-        std::unordered_set<std::string> seen;
+        std::unordered_set<std::string_view> seen;
         std::size_t repeated = 0;
         for (std::size_t i = 0; i + n <= words.size();) {
-            std::string gram = join(words, i, n, "");
+            std::string_view gram = glued.gram(i, n);
             if (seen.count(gram)) {
                 repeated += count_code_points(gram);
                 i += n;

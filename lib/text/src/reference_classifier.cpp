@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <sstream>
 
@@ -61,7 +62,9 @@ double ReferenceClassifier::wiki_probability(const std::string& text) const {
 
 ClassifierQuality train_reference_classifier(const ClassifierTraining& training, const std::string& output) {
     if (training.wiki.empty() || training.cc.empty()) {
-        throw UsageError("no training documents: give both --wiki and --cc documents");
+        throw Error(describe("cannot train the reference classifier", output,
+                             training.wiki.empty() ? "there is no __label__wiki document" : "there is no __label__cc document",
+                             "give documents of both kinds"));
     }
     std::vector<std::pair<bool, std::string>> documents;  // (is wiki, text)
     for (const std::string& text : training.wiki) documents.emplace_back(true, one_line(text));
@@ -131,8 +134,9 @@ ClassifierQuality train_reference_classifier(const ClassifierTraining& training,
         actual_wiki += documents[i].first;
         true_positive += predicted && documents[i].first;
     }
-    quality.precision = predicted_wiki ? static_cast<double>(true_positive) / predicted_wiki : 0.0;
-    quality.recall = actual_wiki ? static_cast<double>(true_positive) / actual_wiki : 0.0;
+    const double undefined = std::numeric_limits<double>::quiet_NaN();
+    quality.precision = predicted_wiki ? static_cast<double>(true_positive) / predicted_wiki : undefined;
+    quality.recall = actual_wiki ? static_cast<double>(true_positive) / actual_wiki : undefined;
     return quality;
 }
 

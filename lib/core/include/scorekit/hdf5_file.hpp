@@ -42,9 +42,16 @@ public:
     bool has_attribute(const std::string& object, const std::string& name) const;
     std::string read_string_attribute(const std::string& object, const std::string& name) const;
     double read_number_attribute(const std::string& object, const std::string& name) const;
+    // Reads a numeric attribute that must be a whole number in [minimum, maximum]. Throws Error
+    // naming the attribute otherwise.
+    std::int64_t read_integer_attribute(const std::string& object, const std::string& name, std::int64_t minimum,
+                                        std::int64_t maximum) const;
 
 private:
     std::string where(const std::string& object) const { return path_ + ":" + object; }
+    // Opens an attribute that contains exactly one value, and the caller closes the returned id.
+    // Throws Error if the attribute is missing or is an array.
+    std::int64_t open_scalar_attribute(const std::string& object, const std::string& name) const;
     std::string path_;
     std::int64_t file_ = -1;
 };
@@ -77,8 +84,13 @@ private:
     void write_typed_array(const std::string& dataset, const std::vector<std::int64_t>& shape, const double* values,
                            std::int64_t file_type);
 
+    void close_properties();
+
     std::unique_ptr<AtomicFile> output_;
     std::int64_t file_ = -1;
+    // Group and dataset creation property lists that switch off HDF5's object timestamps.
+    std::int64_t group_properties_ = -1;
+    std::int64_t dataset_properties_ = -1;
 };
 
 // True if the file starts with the HDF5 signature.

@@ -81,6 +81,11 @@ public:
     virtual RowMatrix score_vjp(const RowMatrix& x, const RowMatrix& u, double sigma) const;
 };
 
+// Throws Error naming `source` unless every noise level is finite and positive and the levels are
+// sorted largest first (equal neighbours allowed), as default_sigma() and annealed sampling
+// expect.
+void check_noise_levels(const std::vector<double>& levels, const std::string& source);
+
 // Gaussian mixture sum_k w_k N(mu_k, Sigma_k); a single Gaussian is K = 1.
 // Exact under noise: p_sigma has covariances Sigma_k + sigma^2 I.
 class GaussianMixtureModel : public ScoreModel {

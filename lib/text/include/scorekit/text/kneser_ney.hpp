@@ -32,8 +32,12 @@ struct KneserNeyModel {
     std::uint64_t sentences = 0;
 };
 
+// Throws UsageError for an order outside 1..6 or a fallback discount D_k outside [0, k].
+void check_kneser_ney_options(const KneserNeyOptions& options);
+
 // Estimates a model from whitespace-tokenised sentences, one per line. Words are separated by
-// spaces, tabs, CR or NUL as in lmplz. Throws Error when a line contains <s>, </s> or <unk>,
+// spaces, tabs, CR or NUL as in lmplz. Checks `options` as check_kneser_ney_options does.
+// Throws Error when a line contains <s>, </s> or <unk>,
 // and when discounts cannot be computed without `discount_fallback`.
 KneserNeyModel estimate_kneser_ney(const std::vector<std::string>& input_files, const KneserNeyOptions& options);
 

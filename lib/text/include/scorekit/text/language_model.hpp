@@ -176,8 +176,12 @@ public:
 
     bool has_language(const std::string& language) const { return cutoffs_.count(language) != 0; }
 
+    // The file that load() read.
+    const std::string& path() const { return path_; }
+
 private:
     std::map<std::string, std::pair<double, double>> cutoffs_;  // language -> (head, tail) cutoffs
+    std::string path_;
 };
 
 // The models of one language: SentencePiece and the n-gram model (either may be missing).

@@ -42,10 +42,11 @@ struct QualityReport {
     std::vector<QualityMeasure> measures;  // every rule, in a fixed order
 };
 
-// Evaluates every rule on `text` (lines separated by "\n"). Words are split at whitespace.
+// Evaluates the rules on `text` (lines separated by "\n"). Words are split at whitespace.
 // Blank lines and paragraphs never count as duplicates, and ratios over an empty text or
-// no words are 0 instead of a division by zero.
-QualityReport evaluate_quality(const std::string& text, const QualityThresholds& thresholds);
+// no words are 0 instead of a division by zero. With every_rule false, the evaluation may stop
+// once a rule has failed, so `measures` then holds only the rules evaluated up to there.
+QualityReport evaluate_quality(const std::string& text, const QualityThresholds& thresholds, bool every_rule = true);
 
 // The report as a JSON object: {"passed": ..., "failed": [...], "<rule>": value, ...}.
 std::string quality_report_json(const QualityReport& report);

@@ -41,7 +41,9 @@ struct ClassifierTraining {
 
 struct ClassifierQuality {
     std::size_t training_documents = 0, validation_documents = 0;
-    double precision = 0, recall = 0;  // of p(__label__wiki) >= 0.5 on the validation set
+    // Of p(__label__wiki) >= 0.5 on the validation set; NaN where no document was predicted
+    // wiki (precision) or none is wiki (recall).
+    double precision = 0, recall = 0;
 };
 
 // Trains with one thread (so the model is the same on every run), writes `output`, and

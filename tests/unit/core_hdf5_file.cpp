@@ -1,0 +1,136 @@
+// HDF5 reader and writer: attributes as other programs write them, and reproducible files.
+#include <catch2/catch.hpp>
+
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "scorekit/error.hpp"
+#include "scorekit/hdf5_file.hpp"
+
+using namespace scorekit;
+
+namespace {
+
+// A scratch directory removed at the end of each test case.
+struct Scratch {
+    std::string dir;
+    Scratch() {
+        char pattern[] = "/tmp/scorekit-hdf5.XXXXXX";
+        dir = mkdtemp(pattern);
+    }
+    ~Scratch() { std::system(("rm -rf '" + dir + "'").c_str()); }
+};
+
+// Writes /model with a float64 attribute `name` of `values.size()` elements (a scalar for one
+// element), the way h5py stores f.attrs[name] = value or = [v1, v2].
+void write_number_attribute(const std::string& path, const std::string& name, const std::vector<double>& values) {
+    hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t group = H5Gcreate2(file, "/model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    const hsize_t count = values.size();
+    hid_t space = count == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &count, nullptr);
+    hid_t attribute = H5Acreate2(group, name.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(attribute, H5T_NATIVE_DOUBLE, values.data());
+    H5Aclose(attribute);
+    H5Sclose(space);
+    H5Gclose(group);
+    H5Fclose(file);
+}
+
+// Writes /model with a fixed-length string array attribute `kind` of two elements, as h5py
+// stores f.attrs["kind"] = numpy.array([b"gmm", b"mlp-score"]).
+void write_string_array_attribute(const std::string& path) {
+    hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t group = H5Gcreate2(file, "/model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    const hsize_t count = 2;
+    hid_t space = H5Screate_simple(1, &count, nullptr);
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, 9);
+    hid_t attribute = H5Acreate2(group, "kind", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    const char text[18] = {'g', 'm', 'm', 0, 0, 0, 0, 0, 0, 'm', 'l', 'p', '-', 's', 'c', 'o', 'r', 'e'};
+    H5Awrite(attribute, type, text);
+    H5Aclose(attribute);
+    H5Tclose(type);
+    H5Sclose(space);
+    H5Gclose(group);
+    H5Fclose(file);
+}
+
+std::string error_of(const std::function<void()>& action) {
+    try {
+        action();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+// The latest time HDF5 recorded in an object's header, or 0 when times are not tracked. With the
+// default file format, HDF5 1.10 records only a dataset's modification time, which
+// H5Oget_info reports as ctime; the newer format records all four.
+time_t latest_recorded_time(hid_t file, const std::string& object) {
+    H5O_info_t info;
+    REQUIRE(H5Oget_info_by_name(file, object.c_str(), &info, H5P_DEFAULT) >= 0);
+    return std::max({info.atime, info.mtime, info.ctime, info.btime});
+}
+
+}  // namespace
+
+TEST_CASE("array attributes are rejected", "[hdf5]") {
+    Scratch s;
+    const std::string numbers = s.dir + "/numbers.h5", strings = s.dir + "/strings.h5";
+    write_number_attribute(numbers, "dim", {2, 2});
+    write_string_array_attribute(strings);
+    Hdf5Reader number_file(numbers), string_file(strings);
+
+    CHECK_THAT(error_of([&] { number_file.read_number_attribute("/model", "dim"); }),
+               Catch::Contains("/model@dim") && Catch::Contains("holds 2 values, expected one"));
+    CHECK_THAT(error_of([&] { number_file.read_integer_attribute("/model", "dim", 1, 100); }),
+               Catch::Contains("holds 2 values"));
+    CHECK_THAT(error_of([&] { string_file.read_string_attribute("/model", "kind"); }),
+               Catch::Contains("/model@kind") && Catch::Contains("holds 2 values, expected one"));
+}
+
+TEST_CASE("integer attributes must be whole and in range", "[hdf5]") {
+    Scratch s;
+    const std::string whole = s.dir + "/whole.h5", fraction = s.dir + "/fraction.h5", huge = s.dir + "/huge.h5";
+    write_number_attribute(whole, "dim", {3.0});
+    write_number_attribute(fraction, "dim", {2.5});
+    write_number_attribute(huge, "dim", {1099511627776.0});
+
+    CHECK(Hdf5Reader(whole).read_integer_attribute("/model", "dim", 1, 100) == 3);
+    CHECK_THAT(error_of([&] { Hdf5Reader(fraction).read_integer_attribute("/model", "dim", 1, 100); }),
+               Catch::Contains("2.5 is not a whole number from 1 to 100"));
+    CHECK_THAT(error_of([&] { Hdf5Reader(huge).read_integer_attribute("/model", "dim", 1, 2147483647); }),
+               Catch::Contains("1099511627776 is not a whole number"));
+    CHECK_THAT(error_of([&] { Hdf5Reader(whole).read_integer_attribute("/model", "width", 1, 100); }),
+               Catch::Contains("attribute not found"));
+}
+
+TEST_CASE("written objects carry no timestamps", "[hdf5]") {
+    // HDF5 records creation and modification times in object headers by default, so two runs
+    // with the same inputs wrote files that differed in those bytes.
+    Scratch s;
+    const std::string path = s.dir + "/out.h5";
+    {
+        Hdf5Writer writer(path);
+        RowMatrix values(2, 2);
+        values << 1, 2, 3, 4;
+        writer.write_matrix("/top", values);
+        writer.write_matrix("/a/b/nested", values);
+        writer.create_group("/group");
+        writer.commit();
+    }
+    hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    for (const std::string object : {"/", "/top", "/a", "/a/b", "/a/b/nested", "/group"}) {
+        INFO("object " << object);
+        CHECK(latest_recorded_time(file, object) == 0);
+    }
+    H5Fclose(file);
+}
