@@ -158,7 +158,7 @@ std::vector<std::string> pair_labels(Eigen::Index count) {
 // everything is solved. `extra` adds the settings of the map beyond the boundary solver's.
 GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const ScoreMetric& metric,
                                        const std::string& output, Eigen::Index pairs, bool keep_paths,
-                                       const CheckpointSettings& extra = {}) {
+                                       const CheckpointSettings& extra = {}, bool uses_boundary_solver = true) {
     GeodesicCheckpointPlan plan;
     plan.resume = o.resume;
     plan.every = o.checkpoint_every;
@@ -170,11 +170,15 @@ GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const Sc
                      {"beta", exact_text(metric.beta())},
                      {"sigma", exact_text(metric.sigma())},
                      {"nodes", std::to_string(o.solver.nodes)},
-                     {"tolerance", exact_text(o.solver.tolerance)},
-                     {"max_iterations", std::to_string(o.solver.max_iterations)},
-                     {"resolution", exact_text(o.solver.resolution)},
-                     {"memory", std::to_string(o.solver.memory)},
                      {"batch_size", std::to_string(o.solver.batch_size)}};
+    // The boundary solver's settings decide only the runs that solve boundary-value problems
+    // (--log takes its first guess from one), so an --exp run resumes with any of them.
+    if (uses_boundary_solver) {
+        plan.settings.insert(plan.settings.end(), {{"tolerance", exact_text(o.solver.tolerance)},
+                                                   {"max_iterations", std::to_string(o.solver.max_iterations)},
+                                                   {"resolution", exact_text(o.solver.resolution)},
+                                                   {"memory", std::to_string(o.solver.memory)}});
+    }
     plan.settings.insert(plan.settings.end(), extra.begin(), extra.end());
     if (!o.checkpoint.empty()) {
         plan.path = o.checkpoint;
@@ -390,7 +394,7 @@ void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
     PointLocation location = locate_points(o.common.output, "/ends", true);
     const bool keep_paths = location.hdf5 || !o.paths.empty();
     GeodesicCheckpointPlan plan = checkpoint_plan(o, metric, o.common.output, count, keep_paths,
-                                                  {{"map", "exp"}, {"ode_tolerance", exact_text(integration.tolerance)}});
+                                                  {{"map", "exp"}, {"ode_tolerance", exact_text(integration.tolerance)}}, false);
     PairResults layout = {{"ends", 1, d, false, {}}, {"end_velocities", 1, d, false, {}}, {"ok", 1, 1, true, {}}};
     if (keep_paths) layout.push_back({"paths", integration.nodes, d, false, {}});
     const auto integrate_chunk = [&](Eigen::Index first, Eigen::Index rows) {
