@@ -497,6 +497,11 @@ rows = np.hstack([rng.normal(size=(20000, 4)), rng.integers(0, 3, size=(20000, 1
 np.savetxt(sys.argv[1], rows, delimiter="\t", fmt="%.17g")
 PY
 checkpointed=(-m "$FX/custom.pt" -i "$WORK/many.tsv" --labels last -e mc:2 -r block --batch-size 50 --checkpoint-every 20)
+run_case "checkpoint on stdout" 2 'invalid --checkpoint "-": a checkpoint must be an HDF5 file on disk' -- \
+    "$FIM" "${checkpointed[@]}" --checkpoint - -o "$WORK/dash.h5"
+expect_one_line_error "checkpoint on stdout"
+run_case "resume from stdin" 2 'invalid --resume "-": a checkpoint must be an HDF5 file on disk' -- \
+    "$FIM" "${checkpointed[@]}" --resume - -o "$WORK/dash.h5"
 run_case "checkpointed run" 0 "" -- "$FIM" "${checkpointed[@]}" -o "$WORK/whole-run.h5"
 [ ! -e "$WORK/whole-run.h5.ckpt" ] || fail "checkpointed run: the checkpoint was not removed"
 mkdir -p "$WORK/sig"

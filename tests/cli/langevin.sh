@@ -153,6 +153,16 @@ tail -n 3 "$WORK/all.tsv" | cmp -s - <(grep -v '^#' "$WORK/out") || fail "shard 
 run_case "negative checkpoint interval" 2 'invalid --checkpoint-every "-1": must be a whole number of at least 0' -- \
     "$L" -m 'gaussian:mean=0;cov=1' --checkpoint-every -1
 expect_one_line_error "negative checkpoint interval"
+# A checkpoint is a whole HDF5 file on disk: "-" would have been written as a file named "-",
+# and a dataset suffix as a file named "x.h5:state".
+run_case "checkpoint on stdout" 2 'invalid --checkpoint "-": a checkpoint must be an HDF5 file on disk' -- \
+    "$L" -m 'gaussian:mean=0;cov=1' --checkpoint - -o "$WORK/dash.h5"
+expect_one_line_error "checkpoint on stdout"
+run_case "resume from stdin" 2 'invalid --resume "-": a checkpoint must be an HDF5 file on disk' -- \
+    "$L" -m 'gaussian:mean=0;cov=1' --resume - -o "$WORK/dash.h5"
+run_case "checkpoint with a dataset" 2 'invalid --checkpoint ".*x.h5:state": this output holds several datasets' -- \
+    "$L" -m 'gaussian:mean=0;cov=1' --checkpoint "$WORK/x.h5:state" -o "$WORK/dash.h5"
+expect_no_file "checkpoint with a dataset" "$WORK/dash.h5"
 # Options of another method are usage errors rather than silently ignored.
 run_case "denoise with ula" 2 'invalid option "--denoise": it applies to --method annealed only' -- \
     "$L" -m 'gaussian:mean=0;cov=1' --denoise

@@ -75,6 +75,10 @@ expect_one_line_error "unwritable output"
 run_case "output checked first"     1 'cannot write output'              -- timeout 120 "$T" "$DATA" -o /nonexistent/m.h5 --steps 100000000
 run_case "unwritable checkpoint"    1 'cannot write output "/nonexistent/x.ckpt"' -- "$T" "$DATA" -o "$OUT" --checkpoint /nonexistent/x.ckpt $quick
 expect_no_file "unwritable checkpoint" "$OUT"
+# A checkpoint is a whole HDF5 file on disk: "-" would have been written as a file named "-".
+run_case "checkpoint on stdout"     2 'invalid --checkpoint "-": a checkpoint must be an HDF5 file on disk' -- "$T" "$DATA" -o "$OUT" --checkpoint - $quick
+expect_one_line_error "checkpoint on stdout"
+run_case "resume from stdin"        2 'invalid --resume "-": a checkpoint must be an HDF5 file on disk' -- "$T" "$DATA" -o "$OUT" --resume - $quick
 run_case "output is a directory"    1 'cannot write output ".*": it is a directory' -- "$T" "$DATA" -o "$WORK" $quick
 expect_no_file "all failures" "$OUT"
 cp "$WORK/points.h5" "$WORK/same.h5"

@@ -489,6 +489,7 @@ void run_fim(const FimOptions& o) {
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
+    check_checkpoint_names(o.checkpoint, o.resume);
     check_checkpoint_request(o, nullptr);
     if (!o.stored.empty()) return run_stored_matrix(o);
     Request request = parse_request(o);

@@ -533,25 +533,12 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
     fail_if_unconverged(o, Mode::log_map, unconverged, count);
 }
 
-// Rejects "-" and a dataset suffix for the checkpoint files, because a checkpoint is a whole
-// HDF5 file, which needs a seekable file and contains several datasets with fixed names.
-void check_checkpoint_names(const GeodesicCommandOptions& o) {
-    for (const auto& [option, name] : {std::pair{"--checkpoint", &o.checkpoint}, std::pair{"--resume", &o.resume}}) {
-        if (*name == "-") {
-            throw UsageError(describe(std::string("invalid ") + option, "-",
-                                      "a checkpoint must be an HDF5 file on disk, not standard input or output",
-                                      "give a file name"));
-        }
-    }
-    check_no_dataset(o.checkpoint, "--checkpoint");
-}
-
 }  // namespace
 
 void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
     check_no_dataset(o.common.output, "--output");
     check_no_dataset(o.paths, "--paths");
-    check_checkpoint_names(o);
+    check_checkpoint_names(o.checkpoint, o.resume);
     check_distinct_files({{"--output", o.common.output}, {"--paths", o.paths}},
                          {{"--model", o.model}, {"--pairs", o.pairs}, {"--all-pairs", o.all_pairs}});
     check_output_writable(o.paths, "--paths");  // before the solve, as run_tool does for -o

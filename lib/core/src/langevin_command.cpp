@@ -79,6 +79,7 @@ std::string checkpoint_path(const LangevinCommandOptions& o, const std::string& 
 }  // namespace
 
 void run_langevin(const LangevinCommandOptions& o) {
+    check_checkpoint_names(o.checkpoint, o.resume);
     check_distinct_files({{"--output", o.common.output}}, {{"--model", o.model}, {"--init", o.init}});
     LangevinOptions sampler = o.sampler;
     sampler.method = parse_langevin_method(o.method);

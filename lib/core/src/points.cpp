@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
@@ -218,6 +219,17 @@ void check_no_dataset(const std::string& spec, const std::string& option) {
                               "this output holds several datasets with fixed names, so it takes no dataset " +
                                   quote(split.dataset),
                               "give the file name " + quote(split.file) + " alone"));
+}
+
+void check_checkpoint_names(const std::string& checkpoint, const std::string& resume) {
+    for (const auto& [option, name] : {std::pair{"--checkpoint", &checkpoint}, std::pair{"--resume", &resume}}) {
+        if (*name == "-") {
+            throw UsageError(describe(std::string("invalid ") + option, "-",
+                                      "a checkpoint must be an HDF5 file on disk, not standard input or output",
+                                      "give a file name"));
+        }
+    }
+    check_no_dataset(checkpoint, "--checkpoint");
 }
 
 PointLocation locate_points(const std::string& spec, const std::string& default_dataset, bool for_output) {

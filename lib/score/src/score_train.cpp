@@ -238,7 +238,7 @@ namespace {
 void train(const ScoreTrainOptions& o) {
     check_options(o);
     check_no_dataset(o.common.output, "--output");
-    check_no_dataset(o.checkpoint, "--checkpoint");
+    check_checkpoint_names(o.checkpoint, o.resume);
     const std::string checkpoint_path = o.checkpoint.empty() ? o.common.output + ".ckpt" : o.checkpoint;
     // The checkpoint may be the file that --resume reads: it is replaced only by a newer state.
     check_distinct_files({{"--output", o.common.output}, {"--checkpoint", checkpoint_path}}, {{"input", o.input}});
