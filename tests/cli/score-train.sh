@@ -185,8 +185,6 @@ run_case "distributed batch too small" 2 'invalid --batch-size "1"' -- \
     --rendezvous "$WORK/store"
 expect_no_file "distributed usage errors" "$WORK/dist.h5"
 
-# A model that does not fit on the disk (here: over a file size limit) fails with one line and
-# exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed close.
 # The same command writes the same bytes, also a second later: HDF5 records no object times.
 run_case "first run" 0 '' -- "$T" "$DATA" -o "$WORK/same.h5" $quick
 mv "$WORK/same.h5" "$WORK/first.h5"
@@ -213,6 +211,8 @@ for scale in 1e-200 1e200; do
         fail "scale $scale: scores $(sed -n 2p "$WORK/score-scaled.tsv") are not those at unit scale $(sed -n 2p "$WORK/score-unit.tsv") over $scale"
 done
 
+# A model that does not fit on the disk (here: over a file size limit) fails with one line and
+# exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed close.
 run_case_full_disk "full disk" 4 'cannot close HDF5 file ".*nospace\.h5": H5Fclose failed' -- \
     "$T" "$DATA" -o "$WORK/nospace.h5" $quick -q
 expect_one_line_error "full disk"
