@@ -158,46 +158,50 @@ expect_one_line_error "negative checkpoint interval"
 /usr/bin/python3 -c 'import random
 random.seed(5)
 for i in range(12000): print(*(round(random.uniform(-2, 2), 3) for _ in range(4)))' > "$WORK/shots.txt"
-run_case "exp uninterrupted" 0 "" -- "$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 -o "$WORK/shots.tsv"
+run_case "exp uninterrupted" 0 "" -- "$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 --batch-size 16 -o "$WORK/shots.tsv"
 run_case "exp one chunk" 0 "" -- "$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 --batch-size 12000 \
     -o "$WORK/shots-one.tsv"
 cmp -s "$WORK/shots.tsv" "$WORK/shots-one.tsv" || fail "exp one chunk: rows differ from chunks of 16"
-"$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 -o "$WORK/shots-parts.tsv" --checkpoint-every 160 \
+# Without --batch-size, maps run in chunks of 256: their rows cost less than boundary pairs.
+run_case "exp default chunks" 0 "in 47 chunks of up to 256 pairs" -- "$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" \
+    --nodes 3 -o "$WORK/shots-256.tsv"
+cmp -s "$WORK/shots.tsv" "$WORK/shots-256.tsv" || fail "exp default chunks: rows differ from chunks of 16"
+"$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 --batch-size 16 -o "$WORK/shots-parts.tsv" --checkpoint-every 160 \
     < /dev/null 2> "$WORK/err" &
 signal_when INT $! test -e "$WORK/shots-parts.tsv.ckpt"
 [ "$status" -eq 130 ] || fail "exp interrupted: exit status $status, expected 130: $(cat "$WORK/err")"
 expect_no_file "exp interrupted" "$WORK/shots-parts.tsv"
 run_case "log resumes exp" 2 'cannot resume from ".*shots-parts.tsv.ckpt": map is log but the checkpoint has exp' -- \
-    "$exe" -m "$gmm" --log --pairs "$WORK/shots.txt" --nodes 3 -o "$WORK/shots-parts.tsv" --resume "$WORK/shots-parts.tsv.ckpt"
+    "$exe" -m "$gmm" --log --pairs "$WORK/shots.txt" --nodes 3 --batch-size 16 -o "$WORK/shots-parts.tsv" --resume "$WORK/shots-parts.tsv.ckpt"
 expect_one_line_error "log resumes exp"
 run_case "boundary resumes exp" 2 \
     'cannot resume from ".*shots-parts.tsv.ckpt": map is boundary value but the checkpoint has exp' -- \
-    "$exe" -m "$gmm" --pairs "$WORK/shots.txt" --nodes 3 -o "$WORK/shots-parts.tsv" --resume "$WORK/shots-parts.tsv.ckpt"
+    "$exe" -m "$gmm" --pairs "$WORK/shots.txt" --nodes 3 --batch-size 16 -o "$WORK/shots-parts.tsv" --resume "$WORK/shots-parts.tsv.ckpt"
 # The boundary solver's settings do not decide an --exp run, so they may change on --resume.
 run_case "exp resume" 0 "resuming from .*shots-parts.tsv.ckpt: [0-9]+ of 12000 pairs already solved" -- \
-    "$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 -o "$WORK/shots-parts.tsv" --resume "$WORK/shots-parts.tsv.ckpt" \
+    "$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 --batch-size 16 -o "$WORK/shots-parts.tsv" --resume "$WORK/shots-parts.tsv.ckpt" \
     --tolerance 1e-6 --max-iterations 50 --resolution 0.1
 cmp -s "$WORK/shots.tsv" "$WORK/shots-parts.tsv" || fail "exp resume: the output differs from the uninterrupted run"
 [ ! -e "$WORK/shots-parts.tsv.ckpt" ] || fail "exp resume: the checkpoint was not removed after the run"
 # A run on standard output resumed without --checkpoint writes to the --resume file and removes
 # it at the end, as a run with a file output does.
-"$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 --checkpoint "$WORK/stdout.ckpt" --checkpoint-every 160 \
+"$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 --batch-size 16 --checkpoint "$WORK/stdout.ckpt" --checkpoint-every 160 \
     < /dev/null > /dev/null 2> "$WORK/err" &
 signal_when INT $! test -e "$WORK/stdout.ckpt"
 [ "$status" -eq 130 ] || fail "exp to stdout interrupted: exit status $status, expected 130: $(cat "$WORK/err")"
 run_case "exp resume to stdout" 0 "resuming from .*stdout.ckpt" -- \
-    "$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 --resume "$WORK/stdout.ckpt"
+    "$exe" -m "$gmm" --exp --pairs "$WORK/shots.txt" --nodes 3 --batch-size 16 --resume "$WORK/stdout.ckpt"
 cmp -s "$WORK/shots.tsv" "$WORK/out" || fail "exp resume to stdout: the output differs from the uninterrupted run"
 [ ! -e "$WORK/stdout.ckpt" ] || fail "exp resume to stdout: the checkpoint was not removed after the run"
 head -n 300 "$WORK/shots.txt" > "$WORK/aims.txt"
-run_case "log uninterrupted" 0 "" -- "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" -o "$WORK/aims.tsv" \
+run_case "log uninterrupted" 0 "" -- "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" --batch-size 16 -o "$WORK/aims.tsv" \
     --paths "$WORK/aims-paths.h5"
-"$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" -o "$WORK/aims-parts.tsv" --checkpoint "$WORK/aims.ckpt" \
+"$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" --batch-size 16 -o "$WORK/aims-parts.tsv" --checkpoint "$WORK/aims.ckpt" \
     --checkpoint-every 32 --paths "$WORK/aims-parts-paths.h5" < /dev/null 2> "$WORK/err" &
 signal_when TERM $! test -e "$WORK/aims.ckpt"
 [ "$status" -eq 130 ] || fail "log interrupted: exit status $status, expected 130: $(cat "$WORK/err")"
 run_case "log resume" 0 "resuming from .*aims.ckpt: [0-9]+ of 300 pairs already solved" -- \
-    "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" -o "$WORK/aims-parts.tsv" --checkpoint "$WORK/aims.ckpt" \
+    "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" --batch-size 16 -o "$WORK/aims-parts.tsv" --checkpoint "$WORK/aims.ckpt" \
     --resume "$WORK/aims.ckpt" --paths "$WORK/aims-parts-paths.h5"
 cmp -s "$WORK/aims.tsv" "$WORK/aims-parts.tsv" || fail "log resume: the output differs from the uninterrupted run"
 h5diff "$WORK/aims-paths.h5" "$WORK/aims-parts-paths.h5" /paths /paths || fail "log resume: the paths differ"

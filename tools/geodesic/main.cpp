@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
                    "Max relative gap between midpoint and Simpson lengths of a converged path")
         ->capture_default_str()->check(scorekit::positive_number());
     app.add_option("--batch-size", o.solver.batch_size,
-                   "Pairs solved together; a progress line with an ETA follows each chunk")
+                   "Pairs solved together (--exp and --log: 256 when not given); a progress line with an ETA follows each chunk")
         ->capture_default_str()->check(scorekit::whole_number(1, std::numeric_limits<int>::max()));
     app.add_option("--ode-tolerance", o.integration.tolerance, "Error tolerance per integration step (--exp, --log)")
         ->capture_default_str()->check(scorekit::positive_number());
@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
             throw scorekit::UsageError(scorekit::describe("missing option", "--model", "no score model given",
                                                           "pass -m model.h5, model.pt or an analytic spec"));
         }
+        o.batch_size_given = app.count("--batch-size") > 0;
         auto model = scorekit::load_score_model(o.model, scorekit::resolve_threads(o.common.threads));
         scorekit::run_geodesic(o, *model);
     });

@@ -567,10 +567,12 @@ void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
 
     RowMatrix first, second;
     read_pairs(o, model.dim(), mode, first, second);
+    GeodesicCommandOptions maps = o;
+    if (!o.batch_size_given) maps.solver.batch_size = o.map_batch_size;
     switch (mode) {
         case Mode::boundary: run_boundary(o, metric, first, second); break;
-        case Mode::exp_map: run_exp_map(o, metric, first, second); break;
-        case Mode::log_map: run_log_map(o, metric, first, second); break;
+        case Mode::exp_map: run_exp_map(maps, metric, first, second); break;
+        case Mode::log_map: run_log_map(maps, metric, first, second); break;
         case Mode::all_pairs: break;
     }
 }

@@ -33,6 +33,10 @@ struct GeodesicCommandOptions {
     std::int64_t checkpoint_every = 0;
     std::string resume;
     GeodesicOptions solver;
+    // Whether --batch-size was given. Without it, --exp and --log take map_batch_size: their
+    // rows cost less than a boundary-value pair, so larger chunks spread each model call further.
+    bool batch_size_given = false;
+    int map_batch_size = 256;
     ExpMapOptions integration;
     double shooting_tolerance = LogMapOptions{}.tolerance;
     CommonOptions common;
