@@ -132,8 +132,8 @@ TEST_CASE("threshold override rejects NaN", "[quality]") {
 }
 
 TEST_CASE("a verdict alone stops early with the same result", "[quality]") {
-    // Without every rule, evaluation may stop at the first failure; the verdict and the failed
-    // rule stay those of the full evaluation, on documents that fail each kind of rule or none.
+    // Without every rule, evaluation may stop at the first failure. The verdict and the failed
+    // rule must still equal the full evaluation's, on documents that fail each kind of rule or none.
     const std::string prose = distinct_words(80) + " the of and to";
     const std::vector<std::string> texts = {
         "", prose, "a b a b a b", prose + "\n" + prose + "\n" + prose, distinct_words(30),

@@ -116,6 +116,13 @@ void place(PairResults& results, const PairResults& chunk, Eigen::Index first) {
 
 }  // namespace
 
+const RowMatrix& column_values(const PairResults& results, const std::string& name) {
+    for (const PairColumn& column : results) {
+        if (column.name == name) return column.values;
+    }
+    throw Error(describe("internal error in", "geodesic results", "no column " + name, ""));
+}
+
 std::string pairs_checksum(const RowMatrix& starts, const RowMatrix& ends) { return checksum_text({&starts, &ends}); }
 
 void check_resume(const GeodesicCheckpointPlan& plan, Eigen::Index pairs, const std::string& checksum,
@@ -181,16 +188,18 @@ PairResults batch_columns(const GeodesicBatch& batch, Eigen::Index dim, bool kee
     return columns;
 }
 
-GeodesicBatch batch_from_columns(const PairResults& columns, int nodes) {
+GeodesicBatch batch_from_columns(const PairResults& columns, int nodes, bool keep_paths) {
     GeodesicBatch batch;
     batch.nodes = nodes;
-    batch.lengths = columns[0].values.col(0);
-    batch.energies = columns[1].values.col(0);
+    batch.lengths = column_values(columns, "lengths").col(0);
+    batch.energies = column_values(columns, "energies").col(0);
+    const RowMatrix& iterations = column_values(columns, "iterations");
+    const RowMatrix& status = column_values(columns, "status");
     for (Eigen::Index p = 0; p < batch.lengths.size(); ++p) {
-        batch.iterations.push_back(static_cast<int>(columns[2].values(p, 0)));
-        batch.status.push_back(static_cast<GeodesicStatus>(static_cast<int>(columns[3].values(p, 0))));
+        batch.iterations.push_back(static_cast<int>(iterations(p, 0)));
+        batch.status.push_back(static_cast<GeodesicStatus>(static_cast<int>(status(p, 0))));
     }
-    if (columns.size() > 4) batch.paths = columns[4].values;
+    if (keep_paths) batch.paths = column_values(columns, "paths");
     return batch;
 }
 
@@ -205,6 +214,7 @@ PairResults boundary_layout(const GeodesicOptions& solver, Eigen::Index dim, boo
 }  // namespace
 
 void check_resume(const GeodesicCheckpointPlan& plan, const RowMatrix& starts, const RowMatrix& ends) {
+    // The check looks only for the columns' names, so the layout's node count does not matter.
     check_resume(plan, starts.rows(), pairs_checksum(starts, ends),
                  boundary_layout(GeodesicOptions{}, starts.cols(), plan.keep_paths));
 }
@@ -219,7 +229,7 @@ GeodesicBatch solve_with_checkpoints(const ScoreMetric& metric, const RowMatrix&
     };
     PairResults results = solve_in_chunks(starts.rows(), solver.batch_size, pairs_checksum(starts, ends),
                                           boundary_layout(solver, dim, plan.keep_paths), plan, solve, progress);
-    return batch_from_columns(results, solver.nodes);
+    return batch_from_columns(results, solver.nodes, plan.keep_paths);
 }
 
 }  // namespace scorekit

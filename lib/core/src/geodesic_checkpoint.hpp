@@ -38,6 +38,9 @@ struct PairColumn {
 };
 using PairResults = std::vector<PairColumn>;
 
+// The values of the column called `name`. Throws Error if `results` has no such column.
+const RowMatrix& column_values(const PairResults& results, const std::string& name);
+
 // Solves the pairs [first, first + count) and returns their results in the layout's columns.
 using ChunkSolver = std::function<PairResults(Eigen::Index first, Eigen::Index count)>;
 

@@ -154,8 +154,8 @@ std::vector<std::string> pair_labels(Eigen::Index count) {
 }
 
 // The checkpoints of a run over `pairs` pairs that writes `output`: --checkpoint, else
-// OUTPUT.ckpt for a file output, else the --resume file. A run of one chunk writes none, because it stops only once
-// everything is solved. `extra` adds the settings of the map beyond the boundary solver's.
+// OUTPUT.ckpt for a file output, else the --resume file. A run of one chunk writes none, because
+// it stops only once everything is solved. `extra` adds the map's settings.
 GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const ScoreMetric& metric,
                                        const std::string& output, Eigen::Index pairs, bool keep_paths,
                                        const CheckpointSettings& extra = {}, bool uses_boundary_solver = true) {
@@ -410,10 +410,11 @@ void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
                                      layout, plan, integrate_chunk);
     ExpMapResult result;
     result.nodes = integration.nodes;
-    result.ends = solved[0].values;
-    result.end_velocities = solved[1].values;
-    for (Eigen::Index p = 0; p < count; ++p) result.ok.push_back(solved[2].values(p, 0) != 0);
-    if (keep_paths) result.paths = solved[3].values;
+    result.ends = column_values(solved, "ends");
+    result.end_velocities = column_values(solved, "end_velocities");
+    const RowMatrix& ok = column_values(solved, "ok");
+    for (Eigen::Index p = 0; p < count; ++p) result.ok.push_back(ok(p, 0) != 0);
+    if (keep_paths) result.paths = column_values(solved, "paths");
     std::vector<std::string> reasons;
     for (char ok : result.ok) reasons.push_back(ok ? "" : "the integration failed (non-finite metric or step limit)");
 
@@ -486,13 +487,14 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
     PairResults solved =
         solve_pairs(o, metric, "shooting", "log maps", count, pairs_checksum(starts, ends), layout, plan, shoot_chunk);
     LogMapResult result;
-    result.velocities = solved[0].values;
-    result.lengths = solved[1].values.col(0);
-    result.residuals = solved[2].values.col(0);
+    result.velocities = column_values(solved, "velocities");
+    result.lengths = column_values(solved, "lengths").col(0);
+    result.residuals = column_values(solved, "residuals").col(0);
     std::vector<std::string> reasons;
-    Vector iterations = solved[3].values.col(0);
+    Vector iterations = column_values(solved, "iterations").col(0);
+    const RowMatrix& found = column_values(solved, "converged");
     for (Eigen::Index p = 0; p < count; ++p) {
-        if (solved[4].values(p, 0) != 0) {
+        if (found(p, 0) != 0) {
             reasons.emplace_back();
         } else if (!std::isfinite(result.residuals(p))) {
             reasons.push_back("every shot failed (non-finite metric or step limit)");
@@ -525,7 +527,7 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         columns.insert(columns.end(), {"length", "residual", "iterations", "converged"});
         write_points(o.common.output, table, columns);
     }
-    if (keep_paths) write_paths(o.paths, solved[5].values, count, along.nodes);
+    if (keep_paths) write_paths(o.paths, column_values(solved, "paths"), count, along.nodes);
     remove_finished_checkpoint(plan.path, plan.written, plan.resume);
 
     const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count));

@@ -146,6 +146,7 @@ private:
         const RowMatrix x0 = gather(x, rows), v0 = gather(v, rows);
         kx_[0] = gather(kx0_, rows);
         kv_[0] = gather(kv0_, rows);
+        RowMatrix x1, v1;  // the fifth-order solution, the last stage point
         for (int stage = 0; stage < 6; ++stage) {
             RowMatrix xs = x0, vs = v0;
             for (int j = 0; j <= stage; ++j) {
@@ -156,9 +157,8 @@ private:
             }
             system_.derivative(xs, vs, rows, kx_[stage + 1], kv_[stage + 1]);
             if (stage == 5) {
-                // The last stage point is the fifth-order solution.
-                x1_ = std::move(xs);
-                v1_ = std::move(vs);
+                x1 = std::move(xs);
+                v1 = std::move(vs);
             }
         }
         RowMatrix error_x = RowMatrix::Zero(count, x.cols()), error_v = error_x;
@@ -166,8 +166,8 @@ private:
             error_x.array() += kx_[j].array().colwise() * (kError[static_cast<size_t>(j)] * h).array();
             error_v.array() += kv_[j].array().colwise() * (kError[static_cast<size_t>(j)] * h).array();
         }
-        const Vector ratio = row_error(error_x, x0, x1_, options_.tolerance)
-                                 .cwiseMax(row_error(error_v, v0, v1_, options_.tolerance));
+        const Vector ratio = row_error(error_x, x0, x1, options_.tolerance)
+                                 .cwiseMax(row_error(error_v, v0, v1, options_.tolerance));
 
         std::vector<Eigen::Index> unfinished, restarted;
         for (size_t k = 0; k < groups.size(); ++k) {
@@ -181,8 +181,8 @@ private:
             if (worst <= 1) {
                 for (Eigen::Index i = first; i < first + group_size_; ++i) {
                     const Eigen::Index r = rows[static_cast<size_t>(i)];
-                    x.row(r) = x1_.row(i);
-                    v.row(r) = v1_.row(i);
+                    x.row(r) = x1.row(i);
+                    v.row(r) = v1.row(i);
                     kx0_.row(r) = kx_[6].row(i);
                     kv0_.row(r) = kv_[6].row(i);
                 }
@@ -219,8 +219,7 @@ private:
     std::vector<int> steps_taken_; // steps tried by each group, accepted or not
     GeodesicSystem system_;
     RowMatrix kx0_, kv0_;          // derivative at each row's current point (first stage of its next step)
-    std::array<RowMatrix, 7> kx_, kv_;
-    RowMatrix x1_, v1_;
+    std::array<RowMatrix, 7> kx_, kv_;  // stage derivatives of the rows of the current step
 };
 
 // Integrates from each row of x with initial velocity the same row of v, in groups of

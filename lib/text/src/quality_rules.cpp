@@ -95,9 +95,8 @@ std::size_t count_occurrences(const std::string& text, const std::string& patter
 
 double ratio(double part, double whole) { return whole > 0 ? part / whole : 0.0; }
 
-// The words laid end to end in one string, each followed by `separator` (empty or one space),
-// so that the n-gram of words [i, i + n) is one view of it: from offsets[i] up to
-// offsets[i + n], less the last separator.
+// The words laid end to end in one string, each followed by `separator` (empty or one space).
+// The n-gram of words [i, i + n) is then one view of it, without its last separator.
 struct WordRun {
     WordRun(const std::vector<std::string>& words, std::string_view separator) : gap(separator.size()) {
         for (const std::string& word : words) {

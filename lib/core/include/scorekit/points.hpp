@@ -59,8 +59,8 @@ void check_dataset_path(const std::string& spec, const std::string& dataset);
 void check_no_dataset(const std::string& spec, const std::string& option);
 
 // Throws UsageError for "-" as `checkpoint` or `resume`, and for a dataset suffix on
-// `checkpoint`: a checkpoint is a whole HDF5 file on disk, which needs a seekable file and holds
-// several datasets with fixed names. Empty names (no checkpoint, no resume) pass.
+// `checkpoint`, because a checkpoint is a whole HDF5 file on disk with datasets of fixed names.
+// Empty names (no checkpoint, no resume) pass.
 void check_checkpoint_names(const std::string& checkpoint, const std::string& resume);
 
 // Splits `spec` with split_dataset_spec and decides HDF5 or text (by the HDF5 signature or the
