@@ -255,3 +255,74 @@ TEST_CASE("stein log det where the score is huge", "[metric]") {
     point << -1e200;
     CHECK_THAT(ScoreMetric(*line, options).log_determinants(point)(0), Catch::Matchers::WithinRel(2 * std::log(1e200), 1e-15));
 }
+
+namespace {
+
+// Counts the model evaluations that reach it, to check what MetricPoints shares.
+class CountingModel : public ScoreModel {
+public:
+    explicit CountingModel(const ScoreModel& inner) : inner_(inner) {}
+    int dim() const override { return inner_.dim(); }
+    std::string kind() const override { return "counting"; }
+    RowMatrix score(const RowMatrix& x, double sigma) const override {
+        ++scores;
+        return inner_.score(x, sigma);
+    }
+    bool has_log_density() const override { return true; }
+    Vector log_density(const RowMatrix& x, double sigma) const override {
+        ++densities;
+        return inner_.log_density(x, sigma);
+    }
+    RowMatrix score_jacobian(const RowMatrix& x, double sigma) const override {
+        ++jacobians;
+        return inner_.score_jacobian(x, sigma);
+    }
+    mutable int scores = 0, densities = 0, jacobians = 0;
+
+private:
+    const ScoreModel& inner_;
+};
+
+}  // namespace
+
+TEST_CASE("metric outputs at the same points evaluate the model once", "[metric]") {
+    auto gaussian = make_analytic_model("gaussian:mean=1,-1;cov=2,0.5,0.5,1");
+    const RowMatrix x = row({0.2, 0.7}), v = row({1, -2});
+    for (MetricKind kind : {MetricKind::stein, MetricKind::conformal, MetricKind::pullback}) {
+        CountingModel model(*gaussian);
+        MetricOptions options;
+        options.kind = kind;
+        ScoreMetric metric(model, options);
+        const MetricPoints points(metric, x);
+        const Vector shared = metric.log_determinants(points);
+        const RowMatrix eigenvalues = metric.eigenvalues(points);
+        metric.volume_elements(points);
+        metric.tensors(points);
+        CHECK(model.scores + model.densities + model.jacobians == 1);
+        // Pullback norms evaluate J v (score_jvp) rather than read the kept Jacobians, so that
+        // a norm does not depend on which other outputs were requested.
+        metric.squared_norms(points, v);
+        if (kind != MetricKind::pullback) CHECK(model.scores + model.densities + model.jacobians == 1);
+        // The shared values are those of separate calls.
+        CHECK(shared(0) == metric.log_determinants(x)(0));
+        CHECK((eigenvalues - metric.eigenvalues(x)).cwiseAbs().maxCoeff() == 0);
+    }
+}
+
+TEST_CASE("pullback log det from the Cholesky factor", "[metric]") {
+    // J = -Sigma^-1 with Sigma = [[2, 0.5], [0.5, 1]] and lambda = 0.5: g = 0.5 I + Sigma^-2,
+    // log det g against the determinant formed directly, and the volume element against it.
+    auto model = make_analytic_model("gaussian:mean=1,-1;cov=2,0.5,0.5,1");
+    MetricOptions options;
+    options.kind = MetricKind::pullback;
+    options.lambda = 0.5;
+    ScoreMetric metric(*model, options);
+    RowMatrix precision(2, 2);
+    precision << 2, 0.5, 0.5, 1;
+    precision = precision.inverse().eval();
+    RowMatrix g = precision * precision;
+    g.diagonal().array() += 0.5;
+    const RowMatrix x = row({3, 4});
+    CHECK_THAT(metric.log_determinants(x)(0), WithinAbs(std::log(g.determinant()), 1e-14));
+    CHECK_THAT(metric.volume_elements(x)(0), WithinAbs(std::sqrt(g.determinant()), 1e-14));
+}

@@ -64,24 +64,25 @@ std::vector<OutputBlock> point_outputs(const MetricEvalCommandOptions& o, const 
     const std::string source = o.input.empty() ? "-" : o.input;
     RowMatrix x = read_points(source, model.dim()).values;
     const Eigen::Index n = x.rows(), d = model.dim();
-    RowMatrix scores = metric.scores(x);
+    const MetricPoints points(metric, x);
+    const RowMatrix& scores = points.scores();
     check_scores(scores, source);
     log_info("evaluating the " + to_string(metric.kind()) + " metric at " + std::to_string(n) + " points");
 
     const bool only_default = !o.score && !o.tensor && !o.inverse && !o.eigenvalues && !o.volume && o.vectors.empty();
     std::vector<OutputBlock> blocks;
     if (o.score) blocks.push_back({"score", scores, {n, d}, numbered("s", d)});
-    if (o.tensor) blocks.push_back({"metric", metric.tensors(x), {n, d, d}, matrix_entries("g", d)});
-    if (o.inverse) blocks.push_back({"metric_inverse", metric.inverse_tensors(x), {n, d, d}, matrix_entries("ginv", d)});
-    if (o.log_determinant || only_default) blocks.push_back(column_block("logdet", metric.log_determinants(x)));
-    if (o.eigenvalues) blocks.push_back({"eigenvalues", metric.eigenvalues(x), {n, d}, numbered("eig", d)});
-    if (o.volume) blocks.push_back(column_block("volume", metric.volume_elements(x)));
+    if (o.tensor) blocks.push_back({"metric", metric.tensors(points), {n, d, d}, matrix_entries("g", d)});
+    if (o.inverse) blocks.push_back({"metric_inverse", metric.inverse_tensors(points), {n, d, d}, matrix_entries("ginv", d)});
+    if (o.log_determinant || only_default) blocks.push_back(column_block("logdet", metric.log_determinants(points)));
+    if (o.eigenvalues) blocks.push_back({"eigenvalues", metric.eigenvalues(points), {n, d}, numbered("eig", d)});
+    if (o.volume) blocks.push_back(column_block("volume", metric.volume_elements(points)));
     if (!o.vectors.empty()) {
         RowMatrix v = read_vectors(o.vectors, model, n);
-        blocks.push_back(column_block("norm", metric.squared_norms(x, v).cwiseSqrt()));
+        blocks.push_back(column_block("norm", metric.squared_norms(points, v).cwiseSqrt()));
         if (!o.vectors2.empty()) {
             RowMatrix w = read_vectors(o.vectors2, model, n);
-            blocks.push_back(column_block("inner", metric.inner_products(x, v, w)));
+            blocks.push_back(column_block("inner", metric.inner_products(points, v, w)));
         }
     }
     return blocks;
