@@ -285,7 +285,7 @@ private:
 
 }  // namespace
 
-TEST_CASE("metric outputs at the same points evaluate the model once", "[metric]") {
+TEST_CASE("shared metric points evaluate the model once", "[metric]") {
     auto gaussian = make_analytic_model("gaussian:mean=1,-1;cov=2,0.5,0.5,1");
     const RowMatrix x = row({0.2, 0.7}), v = row({1, -2});
     for (MetricKind kind : {MetricKind::stein, MetricKind::conformal, MetricKind::pullback}) {
@@ -325,4 +325,24 @@ TEST_CASE("pullback log det from the Cholesky factor", "[metric]") {
     const RowMatrix x = row({3, 4});
     CHECK_THAT(metric.log_determinants(x)(0), WithinAbs(std::log(g.determinant()), 1e-14));
     CHECK_THAT(metric.volume_elements(x)(0), WithinAbs(std::sqrt(g.determinant()), 1e-14));
+}
+
+TEST_CASE("stein lambda 0 with a huge score", "[metric]") {
+    // g = I whatever the score, even where |s|^2 overflows (|s| = 1e300 at x = -1e300 for the
+    // standard normal), so log det g is 0, |v|_g = |v| and geodesics are straight.
+    auto model = make_analytic_model("gaussian:mean=0,0;cov=1");
+    ScoreMetric metric(*model, stein_with(0.0));
+    const RowMatrix x = row({-1e300, 2}), v = row({3, 4});
+    CHECK(metric.log_determinants(x)(0) == 0.0);
+    CHECK(metric.squared_norms(x, v)(0) == 25.0);
+    CHECK(metric.inner_products(x, v, v)(0) == 25.0);
+    CHECK(metric.eigenvalues(x)(0, 1) == 1.0);
+    CHECK(metric.tensors(x)(0, 1) == 0.0);
+    CHECK(metric.inverse_tensors(x)(0, 0) == 1.0);
+    CHECK(metric.accelerations(x, v).cwiseAbs().maxCoeff() == 0.0);
+    SegmentTerms terms;
+    metric.segment_terms(x, v, terms, true);
+    CHECK(terms.quadratic(0) == 25.0);
+    CHECK(terms.gradient.cwiseAbs().maxCoeff() == 0.0);
+    CHECK(terms.tensors(0, 3) == 1.0);
 }

@@ -86,6 +86,12 @@ const RowMatrix& MetricPoints::scores() const {
     return *scores_;
 }
 
+const RowMatrix& MetricPoints::weighed_scores() const {
+    if (metric_.kind_ != MetricKind::stein || metric_.lambda_ != 0) return scores();
+    if (!zeros_) zeros_ = RowMatrix::Zero(x_.rows(), x_.cols());
+    return *zeros_;
+}
+
 const RowMatrix& MetricPoints::jacobians() const {
     if (!jacobians_) jacobians_ = metric_.model_.score_jacobian(x_, metric_.sigma_);
     return *jacobians_;
@@ -124,7 +130,7 @@ RowMatrix ScoreMetric::tensors(const MetricPoints& points) const {
         return result;
     }
 
-    const RowMatrix& s = points.scores();
+    const RowMatrix& s = points.weighed_scores();
     const double weight = kind_ == MetricKind::stein ? lambda_ : 1.0;
     for (Eigen::Index i = 0; i < n; ++i) {
         g.noalias() = weight * s.row(i).transpose() * s.row(i);
@@ -154,7 +160,7 @@ RowMatrix ScoreMetric::inverse_tensors(const MetricPoints& points) const {
         }
         return result;
     }
-    const RowMatrix& s = points.scores();
+    const RowMatrix& s = points.weighed_scores();
     RowMatrix inverse(d, d);
     for (Eigen::Index i = 0; i < n; ++i) {
         const double a = 1 + lambda_ * s.row(i).squaredNorm();
@@ -173,7 +179,7 @@ RowMatrix ScoreMetric::eigenvalues(const MetricPoints& points) const {
         // One eigenvector is s (eigenvalue base + weight |s|^2), the others span s's complement.
         const double base = kind_ == MetricKind::stein ? 1.0 : 0.0;
         const double weight = kind_ == MetricKind::stein ? lambda_ : 1.0;
-        Vector along = base + weight * points.scores().rowwise().squaredNorm().array();
+        Vector along = base + weight * points.weighed_scores().rowwise().squaredNorm().array();
         result.setConstant(base);
         result.col(d - 1) = along;
         return result;
@@ -198,7 +204,7 @@ Vector ScoreMetric::log_determinants(const MetricPoints& points) const {
         case MetricKind::stein: {
             // log(1 + lambda |s|^2). Where |s|^2 overflows (|s| above about 1e154, as for a model
             // trained on data near 1e-200), it is log lambda + 2 log |s| to double precision.
-            const RowMatrix& scores = points.scores();
+            const RowMatrix& scores = points.weighed_scores();
             Vector result = (lambda_ * scores.rowwise().squaredNorm().array()).log1p().matrix();
             for (Eigen::Index i = 0; i < n; ++i) {
                 if (!std::isfinite(result(i))) result(i) = std::log(lambda_) + 2 * std::log(scores.row(i).stableNorm());
@@ -207,7 +213,7 @@ Vector ScoreMetric::log_determinants(const MetricPoints& points) const {
         }
         case MetricKind::outer: {
             if (d > 1) return Vector::Constant(n, -std::numeric_limits<double>::infinity());
-            return (2 * points.scores().col(0).array().abs().log()).matrix();
+            return (2 * points.weighed_scores().col(0).array().abs().log()).matrix();
         }
         case MetricKind::conformal:
             return (-2.0 * beta_ * static_cast<double>(d)) * points.log_densities();
@@ -246,7 +252,7 @@ Vector ScoreMetric::inner_products(const MetricPoints& points, const RowMatrix& 
     switch (kind_) {
         case MetricKind::stein:
         case MetricKind::outer: {
-            const RowMatrix& s = points.scores();
+            const RowMatrix& s = points.weighed_scores();
             Vector product = row_dots(s, u).cwiseProduct(row_dots(s, v));
             if (kind_ == MetricKind::outer) return product;
             return row_dots(u, v) + lambda_ * product;
@@ -263,11 +269,11 @@ Vector ScoreMetric::squared_norms(const MetricPoints& points, const RowMatrix& v
     check_points(points.x(), &v);
     switch (kind_) {
         case MetricKind::stein: {
-            Vector along = row_dots(points.scores(), v);
+            Vector along = row_dots(points.weighed_scores(), v);
             return v.rowwise().squaredNorm() + lambda_ * along.cwiseProduct(along);
         }
         case MetricKind::outer:
-            return row_dots(points.scores(), v).array().square().matrix();
+            return row_dots(points.weighed_scores(), v).array().square().matrix();
         case MetricKind::conformal:
             return (-2 * beta_ * points.log_densities().array()).exp().matrix().cwiseProduct(v.rowwise().squaredNorm());
         case MetricKind::pullback:

@@ -62,11 +62,18 @@ public:
     const Vector& log_densities() const;      // [N]; Error when the model has none
 
 private:
+    friend class ScoreMetric;
+
+    // The scores that g weighs: zeros for stein with lambda = 0, where g = I whatever the score,
+    // so that a score too large to square gives no 0 * infinity.
+    const RowMatrix& weighed_scores() const;
+
     const ScoreMetric& metric_;
     const RowMatrix& x_;
     mutable std::optional<RowMatrix> scores_;
     mutable std::optional<RowMatrix> jacobians_;
     mutable std::optional<Vector> log_densities_;
+    mutable std::optional<RowMatrix> zeros_;
 };
 
 class ScoreMetric {
