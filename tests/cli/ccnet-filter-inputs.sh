@@ -90,6 +90,9 @@ few = bodies[0].replace(b" ", b"\0 ", 3)
 many = bodies[3][:200] + b"\0" * 2000 + bodies[3][200:]
 write("nul.warc.wet", b"".join([record("conversion", few, 0), record("conversion", many, 1),
                                 record("conversion", bodies[2], 2)]))
+# Stray bytes between two records: a line of NUL bytes and a 5 MB line.
+write("stray.warc.wet", record("conversion", bodies[0], 0) + b"\0" * 10 + b"\n" + b"y" * 5_000_000 + b"\n" +
+      record("conversion", bodies[2], 2))
 EOF
 [ -s "$WORK/plain.warc.wet" ] || fail "building the inputs failed"
 
@@ -187,5 +190,13 @@ grep -q 'deleted control characters ".*record 0 at byte 0": 3 in this record' "$
 [ "$(urls_of "$WORK/nul")" = '"http://page0.example/" "http://page2.example/" ' ] ||
     fail "mine NUL bytes: documents $(urls_of "$WORK/nul")"
 zcat "$WORK/nul/"*.json.gz | grep -q '\\u0000' && fail "mine NUL bytes: a NUL byte reached the output"
+
+# Stray lines after a correctly framed record are skipped and counted, not read as its text.
+run_case "mine stray lines" 0 'skipped bytes outside any record ".*stray.warc.wet": 5000012 bytes before the record' \
+    -- "$exe" mine --no-dedup --min-len 0 "$WORK/stray.warc.wet" -o "$WORK/stray"
+grep -q "wrong Content-Length" "$WORK/err" && fail "mine stray lines: the right Content-Length was taken as wrong"
+[ "$(urls_of "$WORK/stray")" = '"http://page0.example/" "http://page2.example/" ' ] ||
+    fail "mine stray lines: documents $(urls_of "$WORK/stray")"
+zcat "$WORK/stray/"*.json.gz | grep -q 'yyyy' && fail "mine stray lines: the stray line reached a document"
 
 finish

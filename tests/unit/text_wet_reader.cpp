@@ -594,3 +594,25 @@ TEST_CASE("empty file is an error", "[text][wet][faults]") {
         CHECK_THROWS_WITH(reader.next(record), Catch::Contains("empty.warc.wet.gz") && Catch::Contains(c.message));
     }
 }
+
+TEST_CASE("stray bytes after a framed record", "[text][wet][faults]") {
+    // A Content-Length followed by the CRLF CRLF separator is right even when a stray line
+    // (NUL bytes, a long run of text) follows: the line is skipped and counted, and no document
+    // takes it into its text.
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string second = "Second page\nwith its own text line.\n";
+    std::string stray = std::string(10, '\0') + "\n" + std::string(3u << 20, 'y') + "\n";
+    std::string path = dir.file("stray.wet");
+    text_test::write_file(path, make_record(real, real.body, static_cast<long>(real.body.size())) + stray +
+                                    make_record(real, second, static_cast<long>(second.size()), "http://b.example/"));
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    REQUIRE(parsed.documents.size() == 2);
+    CHECK(faults.wrong_content_length == 0);
+    CHECK(faults.stray_bytes == stray.size());
+    CHECK(faults.control_character_records == 0);
+    CHECK(parsed.documents[0].raw_content.find("yyyy") == std::string::npos);
+    CHECK(parsed.documents[1].url == "http://b.example/");
+    CHECK(parsed.documents[1].raw_content == "with its own text line.");
+}

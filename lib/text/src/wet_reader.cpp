@@ -412,6 +412,12 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
                 }
                 break;
             }
+            // The record separator CRLF CRLF right at the declared end confirms the length even
+            // when other bytes follow, which the next call skips and counts as outside any record.
+            if (!framed && buffer().compare(declared_end, 4, "\r\n\r\n") == 0) {
+                framed = true;
+                region_end = declared_end + 4;
+            }
         }
     }
     if (!framed) {
