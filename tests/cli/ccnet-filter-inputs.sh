@@ -170,7 +170,7 @@ run_case_stdin "mine --paths -" 0 "kept 8 of 8 documents" "wet.paths.gz" -- "$ex
     --paths - -o out-stdin
 cd - > /dev/null || exit 1
 # From another directory, the relative paths name no file: an error that names the path.
-run_case "mine --paths relative elsewhere" 1 'cannot open "crawl/mixed.warc.wet.gz": No such file or directory' -- \
+run_case "mine --paths relative elsewhere" 1 'cannot open "crawl/mixed.warc.wet.gz": No such file or directory; check the path, which is taken from the current directory' -- \
     "$exe" -q mine --no-dedup --min-len 0 --paths "$WORK/lists/wet.paths" -o "$WORK/elsewhere"
 expect_one_line_error "mine --paths relative elsewhere"
 expect_no_file "mine --paths relative elsewhere" "$WORK/elsewhere.done"
