@@ -8,6 +8,7 @@
 
 #include "scorekit/error.hpp"
 #include "scorekit/text/document.hpp"
+#include "scorekit/text/unicode.hpp"
 #include "scorekit/text/wet_reader.hpp"
 #include "text_test_support.hpp"
 
@@ -615,4 +616,24 @@ TEST_CASE("stray bytes after a framed record", "[text][wet][faults]") {
     CHECK(parsed.documents[0].raw_content.find("yyyy") == std::string::npos);
     CHECK(parsed.documents[1].url == "http://b.example/");
     CHECK(parsed.documents[1].raw_content == "with its own text line.");
+}
+
+TEST_CASE("invalid UTF-8 in header values is repaired", "[text][wet][faults]") {
+    // The URL, date and digest are written to the JSON output, which must stay valid UTF-8.
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string path = dir.file("header.wet");
+    text_test::write_file(path, make_record(real, real.body, static_cast<long>(real.body.size()),
+                                            "http://bad\xFF\xFE.example/page"));
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    REQUIRE(parsed.documents.size() == 1);
+    const std::string replacement = "\xEF\xBF\xBD";
+    CHECK(parsed.documents[0].url == "http://bad" + replacement + replacement + ".example/page");
+    CHECK(parsed.documents[0].source_domain == "bad" + replacement + replacement + ".example");
+    CHECK(faults.invalid_utf8_records == 1);
+    CHECK(faults.invalid_utf8_sequences == 2);
+    std::string json;
+    append_json(parsed.documents[0], json);
+    CHECK(is_valid_utf8(json));
 }
