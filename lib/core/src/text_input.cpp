@@ -42,9 +42,15 @@ bool LineReader::next(std::string& line) {
     line.clear();
     char buffer[8192];
     bool any = false;
-    while (gzgets(file, buffer, sizeof buffer)) {
+    for (z_off_t start = gztell(file); gzgets(file, buffer, sizeof buffer); start = gztell(file)) {
         any = true;
         size_t length = std::strlen(buffer);
+        // gzgets copies NUL bytes too, so a shorter string than the bytes read means one was
+        // there. Without this check the rest of the line would be dropped and joined to the next.
+        if (static_cast<z_off_t>(length) != gztell(file) - start) {
+            throw Error(describe("cannot read", name_ + ": line " + std::to_string(line_number_ + 1),
+                                 "it contains a NUL byte (a binary file?)", "give a text file"));
+        }
         line.append(buffer, length);
         if (length && buffer[length - 1] == '\n') break;
     }
