@@ -44,13 +44,11 @@ bool LineReader::next(std::string& line) {
     bool any = false;
     for (z_off_t start = gztell(file); gzgets(file, buffer, sizeof buffer); start = gztell(file)) {
         any = true;
+        // gzgets copies NUL bytes too, so the length is the count of bytes read, not strlen, which
+        // would drop the rest of the line after a NUL and join it to the next line.
+        const z_off_t end = gztell(file);
         size_t length = std::strlen(buffer);
-        // gzgets copies NUL bytes too, so a shorter string than the bytes read means one was
-        // there. Without this check the rest of the line would be dropped and joined to the next.
-        if (static_cast<z_off_t>(length) != gztell(file) - start) {
-            throw Error(describe("cannot read", name_ + ": line " + std::to_string(line_number_ + 1),
-                                 "it contains a NUL byte (a binary file?)", "give a text file"));
-        }
+        if (start >= 0 && end > start && end - start < static_cast<z_off_t>(sizeof buffer)) length = end - start;
         line.append(buffer, length);
         if (length && buffer[length - 1] == '\n') break;
     }
