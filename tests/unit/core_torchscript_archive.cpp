@@ -138,7 +138,7 @@ TEST_CASE("archive reader on exported TorchScript files", "[core][fim][torchscri
             {"opcode.pt", "data.pkl uses the pickle opcode 0x95, which this reader does not implement"},
             {"inputs.tsv", "no zip end of central directory record"},
             {"missing.pt", "cannot open the file"},
-            // Crafted archives that the fuzz targets in tests/fuzz/ found faults with.
+            // Crafted archives past the reader's bounds: nesting, sizes, strides, long runs.
             {"huge_index.pt", "forward does more than call its children in order"},
             {"wrapping_strides.pt", "a tensor reaches past its storage 0"},
             {"expanded.pt", "a tensor has more elements than its storage 0"},
