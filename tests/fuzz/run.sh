@@ -11,10 +11,11 @@ seed_dir() {
     mkdir -p "$dir"
     case $1 in
         fuzz_ngram) cp tests/text/lm/tiny.arpa tests/text/lm/tiny.arpa.bin "$dir" ;;
+        fuzz_sentencepiece) cp tests/text/lm/gpl3.sp.model "$dir" ;;
         fuzz_wet) cp tests/text/corpora/whirlwind.warc.wet tests/text/corpora/whirlwind.warc.wet.gz \
                      tests/text/corpora/sample.warc.txt "$dir" ;;
         fuzz_small_files) head -c 3000 share/ccnet/cutoff.csv > "$dir/cutoff.csv" ;;
-        fuzz_text_points) cp share/data/*.csv "$dir" 2>/dev/null || true ;;
+        fuzz_text_points) cp share/data/faithful.csv "$dir" && head -c 2000 share/data/faithful.csv | gzip > "$dir/faithful.csv.gz" ;;
         fuzz_model_spec)
             printf 'gaussian:mean=1,-1;cov=2,0.5,0.5,1' > "$dir/gaussian"
             printf 'gmm:weights=0.3,0.7;means=-2,0/2,0;covs=1/0.5,2' > "$dir/gmm"
