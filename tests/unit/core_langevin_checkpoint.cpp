@@ -152,7 +152,7 @@ TEST_CASE("checkpoints append kept samples to their sample file", "[langevin][ch
     CHECK_THROWS_WITH(read_langevin_checkpoint(path, settings),
                       Catch::Contains("has 120 bytes, the checkpoint needs 27021597764222976"));
     set_int64_attribute(path, "kept_rows", -3);
-    CHECK_THROWS_WITH(read_langevin_checkpoint(path, settings), Catch::Contains("its kept_rows attribute -3 is not a count"));
+    CHECK_THROWS_WITH(read_langevin_checkpoint(path, settings), Catch::Contains("@kept_rows\": -3 is not a whole number"));
     set_int64_attribute(path, "kept_rows", 6);
 
     remove_finished_langevin_checkpoint(path, true, "");

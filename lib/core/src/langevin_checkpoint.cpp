@@ -123,14 +123,8 @@ void write_state(const std::string& path, const CheckpointSettings& settings, co
 // Reads the count attribute `name` of the checkpoint group. A damaged value (negative,
 // fractional, NaN or beyond 2^53) is rejected, also because casting NaN or a value beyond the
 // int64 range is undefined behaviour.
-std::int64_t read_count(const Hdf5Reader& file, const std::string& path, const char* name) {
-    const double value = file.read_number_attribute(kGroup, name);
-    if (!(value >= 0 && value <= 9007199254740992.0) || value != std::floor(value)) {
-        throw Error(describe("cannot resume from", path, std::string("its ") + name + " attribute " + format_number(value) +
-                                                             " is not a count",
-                             "start the run again without --resume"));
-    }
-    return static_cast<std::int64_t>(value);
+std::int64_t read_count(const Hdf5Reader& file, const char* name) {
+    return file.read_integer_attribute(kGroup, name, 0, std::int64_t(1) << 53);
 }
 
 }  // namespace
@@ -165,12 +159,12 @@ LangevinState read_langevin_checkpoint(const std::string& path, const Checkpoint
     }
 
     LangevinState state;
-    state.step = read_count(file, path, "step");
-    state.proposals = read_count(file, path, "proposals");
-    state.accepted = read_count(file, path, "accepted");
+    state.step = read_count(file, "step");
+    state.proposals = read_count(file, "proposals");
+    state.accepted = read_count(file, "accepted");
     state.divergence_bound = file.read_number_attribute(kGroup, "divergence_bound");
     state.z = file.read_matrix(std::string(kGroup) + "/z");
-    const std::int64_t kept_rows = read_count(file, path, "kept_rows");
+    const std::int64_t kept_rows = read_count(file, "kept_rows");
     if (file.exists(std::string(kGroup) + "/kept")) {
         state.kept = file.read_matrix(std::string(kGroup) + "/kept");
     } else if (kept_rows > 0) {
