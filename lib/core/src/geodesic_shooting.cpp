@@ -396,22 +396,22 @@ void shoot_with_newton(const ScoreMetric& metric, const RowMatrix& starts, const
         // of the integration or of a float32 network. Another iteration would repeat the same
         // shots, so it stops here, unconverged.
         std::vector<Eigen::Index> moving;
-        ShotGroups kept;
-        kept.velocities.resize(static_cast<Eigen::Index>(std::count(accepted.begin(), accepted.end(), 1)), d);
-        kept.epsilon.resize(kept.velocities.rows());
-        kept.landed.resize(kept.velocities.rows() * (d + 1), d);
+        ShotGroups accepted_groups;
+        accepted_groups.velocities.resize(static_cast<Eigen::Index>(std::count(accepted.begin(), accepted.end(), 1)), d);
+        accepted_groups.epsilon.resize(accepted_groups.velocities.rows());
+        accepted_groups.landed.resize(accepted_groups.velocities.rows() * (d + 1), d);
         for (size_t k = 0; k < trials.size(); ++k) {
             if (!accepted[k]) continue;
             const auto slot = static_cast<Eigen::Index>(k), row = static_cast<Eigen::Index>(moving.size());
             const Eigen::Index p = active[static_cast<size_t>(trials[k])];
             result.velocities.row(p) = next.velocities.row(slot);
-            kept.velocities.row(row) = next.velocities.row(slot);
-            kept.epsilon(row) = next.epsilon(slot);
-            kept.landed.middleRows(row * (d + 1), d + 1) = next.landed.middleRows(slot * (d + 1), d + 1);
+            accepted_groups.velocities.row(row) = next.velocities.row(slot);
+            accepted_groups.epsilon(row) = next.epsilon(slot);
+            accepted_groups.landed.middleRows(row * (d + 1), d + 1) = next.landed.middleRows(slot * (d + 1), d + 1);
             moving.push_back(p);
         }
         active.swap(moving);
-        current = std::move(kept);
+        current = std::move(accepted_groups);
     }
 }
 

@@ -49,7 +49,7 @@ struct LogMapResult {
     RowMatrix velocities;        // [P, D] log_x(y), the initial velocity of the geodesic
     Vector lengths;              // [P] |v|_{g(x)}, the geodesic length for t in [0, 1]
     Vector residuals;            // [P] |exp_x(v) - y|
-    std::vector<int> iterations; // [P] Newton steps
+    std::vector<int> iterations; // [P] Newton steps of all attempts
     std::vector<char> converged; // [P]
 };
 
@@ -58,8 +58,11 @@ struct LogMapResult {
 // path. Newton steps use a forward-difference Jacobian of the exponential map, which costs
 // D + 1 shots per pair and step, integrated as one batch. Its step is
 // max(1e-7, 100 * score_precision()) * max(1, |v|_inf), so that for a float32 network the
-// differences stand 100 times above the rounding noise of the end points. A step is halved while the miss grows,
-// at most 12 times; a pair whose miss no halving reduces stops there, unconverged.
+// differences stand 100 times above the rounding noise of the end points. A step is halved
+// while the miss grows, at most 12 times, and a pair whose miss no halving reduces has stalled.
+// A pair that stalls above 10 * score_precision() * |y - x| is shot again by continuation along
+// the boundary-value path, then with integration tolerances 10 and 100 times smaller. Each
+// attempt has up to max_iterations Newton steps, and iterations counts them all.
 LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
                              const LogMapOptions& options);
 
