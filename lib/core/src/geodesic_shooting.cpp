@@ -511,9 +511,11 @@ LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts,
     // A shot's end point moves by the integration error when its step sizes change, and an
     // unstable flow amplifies that error: on the iris model, Newton at an integration tolerance of
     // 1.2e-8 stalled at a miss of 3e-5 |y - x|. Pairs that are still unconverged go on from their
-    // best velocity with integration tolerances 10 and 100 times smaller.
+    // best velocity with integration tolerances 10 and 100 times smaller, but not below 1/1000 of
+    // the model's precision, where the step sizes collapse under rounding noise.
     LogMapOptions tighter = options;
-    for (int round = 0; round < 2; ++round) {
+    const double finest = metric.model().score_precision() / 1000;
+    for (int round = 0; round < 2 && tighter.integration.tolerance / 10 >= finest; ++round) {
         tighter.integration.tolerance /= 10;
         std::vector<Eigen::Index> stalled;
         for (Eigen::Index p : retry) {

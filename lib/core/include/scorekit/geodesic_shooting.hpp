@@ -61,7 +61,8 @@ struct LogMapResult {
 // differences stand 100 times above the rounding noise of the end points. A step is halved
 // while the miss grows, at most 12 times, and a pair whose miss no halving reduces has stalled.
 // A pair that stalls above 10 * score_precision() * |y - x| is shot again by continuation along
-// the boundary-value path, then with integration tolerances 10 and 100 times smaller. Each
+// the boundary-value path, then with integration tolerances 10 and 100 times smaller (not below
+// score_precision() / 1000). Each
 // attempt has up to max_iterations Newton steps, and iterations counts them all.
 LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
                              const LogMapOptions& options);
