@@ -457,8 +457,8 @@ LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts,
     shoot_with_newton(metric, starts, ends, chords, active, options, result);
 
     // Where the shot from the first guess diverges so fast that Newton stalls (an unstable
-    // geodesic flow amplified a first-guess error of 1e-4 into a miss as large as |y - x| on a
-    // model of iris), shoot again by continuation along the boundary-value path gamma: solve
+    // geodesic flow turned the first guess's small error into a miss of 0.8 |y - x| on a model
+    // of iris), shoot again by continuation along the boundary-value path gamma: solve
     // exp_x(u) = gamma(tau) for tau = 1/8, 1/4, 1/2, each from the last solution scaled by the
     // ratio of the taus, then the real target. Short shots diverge less, so each stage starts
     // close to its solution.
