@@ -415,6 +415,53 @@ void shoot_with_newton(const ScoreMetric& metric, const RowMatrix& starts, const
     }
 }
 
+// Shoots the pairs `retry` again by continuation along the boundary-value paths gamma of
+// `guess`, for a shot from the first guess that diverges so fast that Newton stalls (an unstable
+// geodesic flow turned the first guess's small error into a miss of 0.8 |y - x| on a model of
+// iris). It solves exp_x(u) = gamma(tau) for tau = 1/8, 1/4, 1/2, each from the last solution
+// scaled by the ratio of the taus, then the real target. Short shots diverge less, so each stage
+// starts close to its solution. A pair's result is replaced where the continuation got closer.
+void continue_along_path(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
+                         const Vector& chords, const std::vector<Eigen::Index>& retry, const GeodesicBatch& guess,
+                         const RowMatrix& first_guess, const LogMapOptions& options, LogMapResult& result) {
+    const Eigen::Index nodes = guess.nodes;
+    LogMapResult staged = result;
+    double previous_tau = 1;
+    for (Eigen::Index p : retry) staged.velocities.row(p) = first_guess.row(p);
+    for (const Eigen::Index divisor : {8, 4, 2, 1}) {
+        const Eigen::Index node = (nodes - 1) / divisor;
+        const double tau = static_cast<double>(node) / static_cast<double>(nodes - 1);
+        RowMatrix targets = ends;
+        Vector stage_chords = chords;
+        for (Eigen::Index p : retry) {
+            targets.row(p) = guess.paths.row(p * nodes + node);
+            stage_chords(p) = (targets.row(p) - starts.row(p)).norm();
+            // The velocity that reaches gamma(tau) at t = 1 is tau times the geodesic's.
+            staged.velocities.row(p) *= tau / previous_tau;
+            staged.converged[static_cast<size_t>(p)] = 0;
+        }
+        previous_tau = tau;
+        const std::vector<Eigen::Index> moving = [&] {
+            std::vector<Eigen::Index> rows;
+            for (Eigen::Index p : retry) {
+                if (stage_chords(p) > 0) rows.push_back(p);
+            }
+            return rows;
+        }();
+        shoot_with_newton(metric, starts, targets, stage_chords, moving, options, staged);
+    }
+    for (Eigen::Index p : retry) {
+        const bool closer = staged.residuals(p) < result.residuals(p) ||
+                            (!std::isfinite(result.residuals(p)) && std::isfinite(staged.residuals(p)));
+        if (staged.converged[static_cast<size_t>(p)] || closer) {
+            result.velocities.row(p) = staged.velocities.row(p);
+            result.residuals(p) = staged.residuals(p);
+            result.converged[static_cast<size_t>(p)] = staged.converged[static_cast<size_t>(p)];
+        }
+        result.iterations[static_cast<size_t>(p)] = staged.iterations[static_cast<size_t>(p)];
+    }
+}
+
 }  // namespace
 
 double default_ode_tolerance(double precision) { return std::max(1e-10, precision / 10); }
@@ -456,12 +503,6 @@ LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts,
     const Vector chords = (ends - starts).rowwise().norm();
     shoot_with_newton(metric, starts, ends, chords, active, options, result);
 
-    // Where the shot from the first guess diverges so fast that Newton stalls (an unstable
-    // geodesic flow turned the first guess's small error into a miss of 0.8 |y - x| on a model
-    // of iris), shoot again by continuation along the boundary-value path gamma: solve
-    // exp_x(u) = gamma(tau) for tau = 1/8, 1/4, 1/2, each from the last solution scaled by the
-    // ratio of the taus, then the real target. Short shots diverge less, so each stage starts
-    // close to its solution.
     // A miss within 10 times the model's rounding of |y - x| is at the precision of the model, so
     // neither a better start nor a tighter integration can improve on it.
     const double rounding = 10 * metric.model().score_precision();
@@ -469,44 +510,12 @@ LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts,
     for (Eigen::Index p : active) {
         if (!result.converged[static_cast<size_t>(p)] && !(result.residuals(p) <= rounding * chords(p))) retry.push_back(p);
     }
-    if (retry.empty() || nodes < 9) {
+    if (retry.empty()) {
         result.lengths = metric.squared_norms(starts, result.velocities).cwiseSqrt();
         return result;
     }
-    LogMapResult staged = result;
-    double previous_tau = 1;
-    for (Eigen::Index p : retry) staged.velocities.row(p) = first_guess.row(p);
-    for (const Eigen::Index divisor : {8, 4, 2, 1}) {
-        const Eigen::Index node = (nodes - 1) / divisor;
-        const double tau = static_cast<double>(node) / static_cast<double>(nodes - 1);
-        RowMatrix targets = ends;
-        Vector stage_chords = chords;
-        for (Eigen::Index p : retry) {
-            targets.row(p) = guess.paths.row(p * nodes + node);
-            stage_chords(p) = (targets.row(p) - starts.row(p)).norm();
-            // The velocity that reaches gamma(tau) at t = 1 is tau times the geodesic's.
-            staged.velocities.row(p) *= tau / previous_tau;
-            staged.converged[static_cast<size_t>(p)] = 0;
-        }
-        previous_tau = tau;
-        const std::vector<Eigen::Index> moving = [&] {
-            std::vector<Eigen::Index> rows;
-            for (Eigen::Index p : retry) {
-                if (stage_chords(p) > 0) rows.push_back(p);
-            }
-            return rows;
-        }();
-        shoot_with_newton(metric, starts, targets, stage_chords, moving, options, staged);
-    }
-    for (Eigen::Index p : retry) {
-        // The continuation replaces the direct result only where it got closer.
-        if (staged.converged[static_cast<size_t>(p)] || staged.residuals(p) < result.residuals(p)) {
-            result.velocities.row(p) = staged.velocities.row(p);
-            result.residuals(p) = staged.residuals(p);
-            result.converged[static_cast<size_t>(p)] = staged.converged[static_cast<size_t>(p)];
-        }
-        result.iterations[static_cast<size_t>(p)] = staged.iterations[static_cast<size_t>(p)];
-    }
+    // The stages need a path of at least 9 nodes, so that t = 1/8 falls on a node after the start.
+    if (nodes >= 9) continue_along_path(metric, starts, ends, chords, retry, guess, first_guess, options, result);
 
     // A shot's end point moves by the integration error when its step sizes change, and an
     // unstable flow amplifies that error: on the iris model, Newton at an integration tolerance of
