@@ -200,6 +200,17 @@ run_case "log uninterrupted" 0 "" -- "$exe" -m "$gmm" --log --pairs "$WORK/aims.
     --checkpoint-every 32 --paths "$WORK/aims-parts-paths.h5" < /dev/null 2> "$WORK/err" &
 signal_when TERM $! test -e "$WORK/aims.ckpt"
 [ "$status" -eq 130 ] || fail "log interrupted: exit status $status, expected 130: $(cat "$WORK/err")"
+# A log checkpoint of a build before the log map's results revision 2 is rejected, not mixed in.
+cp "$WORK/aims.ckpt" "$WORK/old-log.ckpt"
+/usr/bin/python3 -c 'import h5py, sys
+attributes = h5py.File(sys.argv[1], "a")["checkpoint"].attrs
+del attributes["results_revision"], attributes["written_by"]' "$WORK/old-log.ckpt" ||
+    fail "cannot remove the results revision of a checkpoint"
+run_case "log resumes an older revision" 1 \
+    'cannot resume from ".*old-log\.ckpt": written by an earlier scorekit, whose results differ from this build.s \(results revision 1, this build 2\); run again without --resume' -- \
+    "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" --batch-size 16 -o "$WORK/old-log.tsv" --resume "$WORK/old-log.ckpt"
+expect_one_line_error "log resumes an older revision"
+expect_no_file "log resumes an older revision" "$WORK/old-log.tsv"
 run_case "log resume" 0 "resuming from .*aims.ckpt: [0-9]+ of 300 pairs already solved" -- \
     "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" --batch-size 16 -o "$WORK/aims-parts.tsv" --checkpoint "$WORK/aims.ckpt" \
     --resume "$WORK/aims.ckpt" --paths "$WORK/aims-parts-paths.h5"
