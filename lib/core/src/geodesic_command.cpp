@@ -179,35 +179,13 @@ void write_shard_attributes(Hdf5Writer& file, const RowShard& shard) {
     file.write_attribute("/", "total_rows", static_cast<std::int64_t>(shard.total));
 }
 
-// Writes --paths as write_paths() does, but for a shard numbers the text rows by their row in the
-// whole pairs file and records the shard (text: the first comment line; HDF5: root attributes).
+// Writes --paths, for a shard with the text rows numbered by their row in the whole pairs file
+// and the shard recorded (text: the first comment line; HDF5: root attributes).
 void write_shard_paths(const std::string& spec, const RowMatrix& paths, Eigen::Index count, Eigen::Index nodes,
                        const RowShard& shard) {
-    if (!shard.active()) {
-        write_paths(spec, paths, count, nodes);
-        return;
-    }
-    const Eigen::Index d = paths.cols();
-    PointLocation location = locate_points(spec, "/paths", true);
-    if (location.hdf5) {
-        Hdf5Writer file(location.path);
-        file.write_array(location.dataset, {count, nodes, d}, paths.data());
-        file.write_attribute(location.dataset, "layout", std::string("[pair, node, dimension], t = node / (nodes - 1)"));
-        write_shard_attributes(file, shard);
-        file.commit();
-        return;
-    }
-    RowMatrix table(count * nodes, d + 2);
-    for (Eigen::Index p = 0; p < count; ++p) {
-        for (Eigen::Index k = 0; k < nodes; ++k) {
-            table(p * nodes + k, 0) = static_cast<double>(shard.first + p);
-            table(p * nodes + k, 1) = static_cast<double>(k) / static_cast<double>(nodes - 1);
-        }
-    }
-    table.rightCols(d) = paths;
-    std::vector<std::string> columns = {"pair", "t"};
-    for (Eigen::Index j = 1; j <= d; ++j) columns.push_back("x" + std::to_string(j));
-    write_points(spec, table, columns, shard.description);
+    if (!shard.active()) return write_paths(spec, paths, count, nodes);
+    write_paths(spec, paths, count, nodes, shard.first, shard.description,
+                [&](Hdf5Writer& file) { write_shard_attributes(file, shard); });
 }
 
 // The checkpoints of a run over `pairs` pairs that writes `output`: --checkpoint, else
