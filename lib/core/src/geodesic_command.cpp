@@ -148,7 +148,7 @@ std::vector<std::string> batch_reasons(const GeodesicBatch& batch) {
 }
 
 // The rows of a --pairs file that one shard solves: [first, first + its row count) of `total`.
-// A run without shards has count 1 and first 0.
+// A run without --shard is one shard (spec.count 1) that starts at row 0.
 struct RowShard {
     ShardSpec spec;
     Eigen::Index first = 0, total = 0;
