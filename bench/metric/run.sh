@@ -56,7 +56,7 @@ if [[ $quick == 1 ]]; then
 else
     train_steps=2000
     small=([stein-2d]=100000 [pullback-2d]=20000 [stein-64d]=10000 [pullback-64d]=1000 [curves-2d]=200)
-    large=([stein-2d]=1100000 [pullback-2d]=220000 [stein-64d]=110000 [pullback-64d]=11000 [curves-2d]=2200)
+    large=([stein-2d]=1100000 [pullback-2d]=220000 [stein-64d]=110000 [pullback-64d]=11000 [curves-2d]=10200)
 fi
 workloads=(stein-2d pullback-2d stein-64d pullback-64d curves-2d)
 
