@@ -321,11 +321,14 @@ void write_pair_table(const GeodesicCommandOptions& o, const std::string& output
     file.commit();
 }
 
-void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
+void run_all_pairs(const GeodesicCommandOptions& options, const ScoreMetric& metric) {
+    GeodesicCommandOptions o = options;
+    const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
+    shard_checkpoint_names(o.checkpoint, o.resume, shard, o.shard.empty());
+    check_checkpoint_names(o.checkpoint, o.resume);
     RowMatrix points = read_points(o.all_pairs, metric.dim()).values;
     const Eigen::Index n = points.rows();
     auto pairs = upper_triangle_pairs(n);
-    const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
     const std::string output = shard_output_path(o.common.output, shard, o.shard.empty());
     const std::string paths = shard_output_path(o.paths, shard, o.shard.empty(), "--paths");
     std::string shard_description;

@@ -153,6 +153,11 @@ std::string shard_output_path(const std::string& output, ShardSpec shard, bool f
     return expanded;
 }
 
+void shard_checkpoint_names(std::string& checkpoint, std::string& resume, ShardSpec shard, bool from_environment) {
+    if (!checkpoint.empty()) checkpoint = shard_output_path(checkpoint, shard, from_environment, "--checkpoint");
+    resume = expand_shard_pattern(resume, shard.index);
+}
+
 ShardRange shard_range(std::int64_t items, ShardSpec shard) {
     return ShardRange{shard.index * items / shard.count, (shard.index + 1) * items / shard.count};
 }

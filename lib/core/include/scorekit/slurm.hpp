@@ -36,6 +36,12 @@ std::string expand_shard_pattern(const std::string& pattern, int shard);
 std::string shard_output_path(const std::string& output, ShardSpec shard, bool from_environment,
                               const std::string& option = "--output");
 
+// Names the checkpoint files of one shard. An explicit `checkpoint` follows the rule of
+// shard_output_path (option "--checkpoint"), because array tasks that shared one checkpoint
+// would overwrite each other's state. `{shard}` in `resume` becomes the shard index, so that
+// "--checkpoint ck-{shard}.h5 --resume ck-{shard}.h5" works. Empty names stay empty.
+void shard_checkpoint_names(std::string& checkpoint, std::string& resume, ShardSpec shard, bool from_environment);
+
 // The items [index*n/count, (index+1)*n/count) of n items, cc_net's contiguous split, as
 // {begin, end}. Concatenating the ranges of shards 0..count-1 in order gives 0..n-1.
 struct ShardRange {
