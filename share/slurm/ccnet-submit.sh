@@ -80,10 +80,13 @@ array_option() {
     echo "--array=$1${ARRAY_LIMIT:+%$ARRAY_LIMIT}"
 }
 
+# --open-mode=append keeps the log of a task that SLURM requeued (scontrol requeue, preemption
+# with PreemptMode=REQUEUE, --requeue after a node failure): the next run appends to it instead
+# of truncating the lines that say why the first run ended.
 submit() {
     local id
     # shellcheck disable=SC2086
-    id=$($sbatch_command --parsable ${SBATCH_FLAGS:-} "$@")
+    id=$($sbatch_command --parsable --open-mode=append ${SBATCH_FLAGS:-} "$@")
     echo "${id%%;*}"
 }
 

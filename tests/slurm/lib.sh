@@ -25,6 +25,11 @@ job_exit_code() {
     scontrol show job "$1" 2>/dev/null | sed -n 's/.* ExitCode=\([0-9]*:[0-9]*\).*/\1/p' | head -1
 }
 
+# job_restarts JOBID: how often SLURM requeued the job or array task.
+job_restarts() {
+    scontrol show job "$1" 2>/dev/null | sed -n 's/.* Restarts=\([0-9]*\).*/\1/p' | head -1
+}
+
 # wait_for_state SECONDS JOBID STATE: waits until the job reaches STATE.
 wait_for_state() {
     local seconds=$1 job=$2 state=$3
