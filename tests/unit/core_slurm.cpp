@@ -121,7 +121,8 @@ TEST_CASE("shard from an array not numbered 0 to N-1", "[slurm]") {
     environment.set("SLURM_ARRAY_TASK_MAX", "4");
     CHECK_THROWS_WITH(shard_from_environment(),
                       Catch::Contains("invalid SLURM array for shards \"tasks 1 to 4, 4 tasks\"") &&
-                          Catch::Contains("submit --array=0-3, or give --shard $((SLURM_ARRAY_TASK_ID-1))/4"));
+                          Catch::Contains("submit --array=0-3, or give --shard $((SLURM_ARRAY_TASK_ID-1))/4 to split") &&
+                          Catch::Contains("or --shard $SLURM_ARRAY_TASK_ID/N to re-run shards of an earlier array"));
     // Task 4 has ID == COUNT and gets the same message.
     environment.set("SLURM_ARRAY_TASK_ID", "4");
     CHECK_THROWS_WITH(shard_from_environment(), Catch::Contains("invalid SLURM array for shards"));
@@ -146,7 +147,15 @@ TEST_CASE("shard from an array not numbered 0 to N-1", "[slurm]") {
     environment.set("SLURM_ARRAY_TASK_MAX", "3");
     environment.set("SLURM_ARRAY_TASK_STEP", "1");
     CHECK_THROWS_WITH(shard_from_environment(),
-                      Catch::Contains("give --shard I/N with N the shard count of the whole run"));
+                      Catch::Contains("submit --array=0-1, or give --shard $SLURM_ARRAY_TASK_ID/N to re-run shards"));
+
+    // --array=3: one re-submitted task. Mapping it to shard 0 of 1 would run the whole input.
+    environment.set("SLURM_ARRAY_TASK_COUNT", "1");
+    environment.set("SLURM_ARRAY_TASK_ID", "3");
+    environment.set("SLURM_ARRAY_TASK_MIN", "3");
+    environment.set("SLURM_ARRAY_TASK_MAX", "3");
+    CHECK_THROWS_WITH(shard_from_environment(), Catch::Contains("give --shard $SLURM_ARRAY_TASK_ID/N to re-run") &&
+                                                    !Catch::Contains("))/1"));
 }
 
 TEST_CASE("SLURM context line", "[slurm]") {

@@ -43,19 +43,23 @@ void check_array_numbering(int count) {
     const std::string array = "tasks " + std::to_string(first) + " to " + std::to_string(last) +
                               (step > 1 ? " step " + std::to_string(step) : "") + ", " + std::to_string(count) +
                               " tasks";
+    // A fresh array numbered otherwise and a re-submitted subset of an earlier array look the
+    // same, so the message offers the --shard of both.
+    const std::string rerun = "--shard $SLURM_ARRAY_TASK_ID/N to re-run shards of an earlier array of N shards";
+    std::string remedy = "submit --array=0-" + std::to_string(count - 1) + ", or give " + rerun;
     const bool progression = (last - first) % step == 0 && (last - first) / step + 1 == count;
-    std::string example = "--shard I/N with N the shard count of the whole run";
-    if (progression) {
+    if (progression && count > 1) {
         std::string index = "SLURM_ARRAY_TASK_ID";
         if (first != 0) index += "-" + std::to_string(first);
         if (first != 0 && step != 1) index = "(" + index + ")";
         if (step != 1) index += "/" + std::to_string(step);
-        example = "--shard $((" + index + "))/" + std::to_string(count);
+        remedy = "submit --array=0-" + std::to_string(count - 1) + ", or give --shard $((" + index + "))/" +
+                 std::to_string(count) + " to split the work over these tasks, or " + rerun;
     }
     throw UsageError(describe("invalid SLURM array for shards", array,
                               "the task ids are not 0 to " + std::to_string(count - 1) +
                                   ", so they cannot be taken as shard indices",
-                              "submit --array=0-" + std::to_string(count - 1) + ", or give " + example));
+                              remedy));
 }
 
 }  // namespace
