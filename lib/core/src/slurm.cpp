@@ -145,10 +145,12 @@ std::string shard_output_path(const std::string& output, ShardSpec shard, bool f
     // NOTE: a shared name that contains every task id of the array, such as run-0/out-1.h5 in a
     // two-task array, passes in every task.
     const std::string expanded = expand_shard_pattern(output, shard.index);
+    if (!from_environment || shard.count == 1 || output == "-" || output.empty() || expanded != output) {
+        return expanded;
+    }
+
     const std::vector<std::string> numbers = numbers_in(split_dataset_spec(output).file);
-    const bool shared = expanded == output &&
-                        std::find(numbers.begin(), numbers.end(), std::to_string(shard.index)) == numbers.end();
-    if (from_environment && shard.count > 1 && output != "-" && !output.empty() && shared) {
+    if (std::find(numbers.begin(), numbers.end(), std::to_string(shard.index)) == numbers.end()) {
         throw UsageError(describe("invalid " + option, output,
                                   "every task of the SLURM array would write this same file",
                                   "put {shard} or the task id in the name, for example -o "
