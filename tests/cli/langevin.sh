@@ -234,6 +234,7 @@ with h5py.File(old, "a") as f:
     kept = numpy.fromfile(checkpoint + ".samples", dtype="<f8")
     assert kept.size >= rows * columns > 0
     f["checkpoint/kept"] = kept[: rows * columns].reshape(rows, columns)
+    del f["checkpoint"].attrs["results_revision"], f["checkpoint"].attrs["written_by"]
 ' "$WORK/sig/run.h5.ckpt" "$WORK/old.ckpt" || fail "cannot write a checkpoint in the earlier layout"
 run_case "resume an earlier checkpoint" 0 "resuming from" -- "$L" "${mala[@]}" --seed 4 -o "$WORK/from-old.h5" \
     --resume "$WORK/old.ckpt"
@@ -241,6 +242,15 @@ h5diff "$WORK/whole.h5" "$WORK/from-old.h5" /samples /samples || fail "resume an
 run_case "resume with another seed" 2 'cannot resume from ".*run.h5.ckpt": seed is 5 but the checkpoint has 4' -- \
     "$L" "${mala[@]}" --seed 5 -o "$WORK/sig/run.h5" --resume "$WORK/sig/run.h5.ckpt"
 expect_one_line_error "resume with another seed"
+# A checkpoint of a build whose results differ is refused rather than mixed into the output.
+cp "$WORK/sig/run.h5.ckpt" "$WORK/later.ckpt"
+/usr/bin/python3 -c 'import h5py, sys; h5py.File(sys.argv[1], "a")["checkpoint"].attrs["results_revision"] = 7' \
+    "$WORK/later.ckpt" || fail "cannot change the results revision of a checkpoint"
+run_case "resume a checkpoint of another results revision" 1 \
+    'cannot resume from ".*later\.ckpt": written by scorekit [0-9.]+, whose results differ from this build.s \(results revision 7, this build 1\); run again without --resume, or finish the run with the build that wrote the checkpoint$' -- \
+    "$L" "${mala[@]}" --seed 4 -o "$WORK/sig/later.h5" --resume "$WORK/later.ckpt"
+expect_one_line_error "resume a checkpoint of another results revision"
+expect_no_file "resume a checkpoint of another results revision" "$WORK/sig/later.h5"
 run_case "checkpoint in a missing directory" 1 \
     'cannot write output ".*missing/run\.ckpt": cannot create a file in directory .*; create the directory or choose another --checkpoint$' -- \
     "$L" "${mala[@]}" --seed 4 -o "$WORK/sig/other.h5" --checkpoint "$WORK/missing/run.ckpt"

@@ -201,4 +201,25 @@ fraction-dim invalid TorchScript attribute ".*fraction-dim.pt \(attribute dim\)"
 text-sigmas invalid TorchScript attribute ".*text-sigmas.pt \(attribute sigmas\)": it is a str
 integer-output invalid TorchScript output ".*integer-output.pt": forward returned a tensor of dtype Long
 CASES
+# Pullback at 20,000 points in 64 dimensions: N(0, I) has J = -I, so g = 2 I and log det g =
+# 64 log 2 everywhere. The points are evaluated in chunks, so the D x D Jacobians and tensors of
+# all points (1.3 GB together) are never held at once.
+awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) { for (j = 0; j < 64; j++) printf "%s%.4f", (j ? " " : ""), 2 * rand() - 1; print "" } }' \
+    > "$WORK/p64.txt"
+mean64=$(awk 'BEGIN { for (j = 0; j < 64; j++) printf "%s0", (j ? "," : "") }')
+run_case "pullback in 64 dimensions" 0 "" -- "$exe" -m "gaussian:mean=$mean64;cov=1" --metric pullback "$WORK/p64.txt"
+[ "$(wc -l < "$WORK/out")" -eq 20001 ] || fail "pullback in 64 dimensions: $(wc -l < "$WORK/out") lines, expected 20001"
+awk 'NR > 1 { d = $1 - 64 * log(2); if (d < 0) d = -d; if (d > 1e-12) bad++ } END { exit bad > 0 }' "$WORK/out" ||
+    fail "pullback in 64 dimensions: log det g is not 64 log 2 in every row"
+peak=$(sed -n 's/.*peak memory \([0-9.]*\) MiB.*/\1/p' "$WORK/err")
+awk -v peak="$peak" 'BEGIN { exit !(peak > 0 && peak < 400) }' ||
+    fail "pullback in 64 dimensions: peak memory ${peak:-unknown} MiB, expected under 400"
+
+# A point outside the support in a later chunk is named by its row in the input.
+awk 'BEGIN { for (i = 1; i <= 1001; i++) { for (j = 1; j <= 64; j++) printf "%s%s", (j > 1 ? " " : ""), (i == 1001 && j == 64 ? -1 : 1); print "" } }' \
+    > "$WORK/late.txt"
+run_case "outside support in a later chunk" 1 'late\.txt row 1001": the score is not finite there' -- \
+    "$exe" -m halfplane:dim=64 "$WORK/late.txt" -o "$WORK/late.h5"
+expect_no_file "outside support in a later chunk" "$WORK/late.h5"
+
 finish

@@ -165,6 +165,7 @@ TEST_CASE("pullback metric from the Jacobian", "[metric]") {
     RowMatrix g = metric.tensors(x);
     for (int k = 0; k < 4; ++k) CHECK_THAT(g(0, k), WithinAbs(expected(k / 2, k % 2), 1e-13));
     CHECK_THAT(metric.log_determinants(x)(0), WithinAbs(std::log(expected.determinant()), 1e-12));
+    CHECK_THAT(metric.volume_elements(x)(0), WithinAbs(std::sqrt(expected.determinant()), 1e-12));
     CHECK_THAT(metric.squared_norms(x, row({1, -2}))(0),
                WithinAbs((row({1, -2}) * expected * row({1, -2}).transpose())(0, 0), 1e-12));
     RowMatrix acceleration = metric.accelerations(x, row({1, -2}));
@@ -254,4 +255,77 @@ TEST_CASE("stein log det where the score is huge", "[metric]") {
     RowMatrix point(1, 1);
     point << -1e200;
     CHECK_THAT(ScoreMetric(*line, options).log_determinants(point)(0), Catch::Matchers::WithinRel(2 * std::log(1e200), 1e-15));
+}
+
+namespace {
+
+// Counts the model evaluations that reach it, to check what MetricPoints shares.
+class CountingModel : public ScoreModel {
+public:
+    explicit CountingModel(const ScoreModel& inner) : inner_(inner) {}
+    int dim() const override { return inner_.dim(); }
+    std::string kind() const override { return "counting"; }
+    RowMatrix score(const RowMatrix& x, double sigma) const override {
+        ++scores;
+        return inner_.score(x, sigma);
+    }
+    bool has_log_density() const override { return true; }
+    Vector log_density(const RowMatrix& x, double sigma) const override {
+        ++densities;
+        return inner_.log_density(x, sigma);
+    }
+    RowMatrix score_jacobian(const RowMatrix& x, double sigma) const override {
+        ++jacobians;
+        return inner_.score_jacobian(x, sigma);
+    }
+    mutable int scores = 0, densities = 0, jacobians = 0;
+
+private:
+    const ScoreModel& inner_;
+};
+
+}  // namespace
+
+TEST_CASE("shared metric points evaluate the model once", "[metric]") {
+    auto gaussian = make_analytic_model("gaussian:mean=1,-1;cov=2,0.5,0.5,1");
+    const RowMatrix x = row({0.2, 0.7}), v = row({1, -2});
+    for (MetricKind kind : {MetricKind::stein, MetricKind::conformal, MetricKind::pullback}) {
+        CountingModel model(*gaussian);
+        MetricOptions options;
+        options.kind = kind;
+        ScoreMetric metric(model, options);
+        const MetricPoints points(metric, x);
+        const Vector shared = metric.log_determinants(points);
+        const RowMatrix eigenvalues = metric.eigenvalues(points);
+        metric.volume_elements(points);
+        metric.tensors(points);
+        CHECK(model.scores + model.densities + model.jacobians == 1);
+        // Pullback norms evaluate J v (score_jvp) rather than read the kept Jacobians, so that
+        // a norm does not depend on which other outputs were requested.
+        metric.squared_norms(points, v);
+        if (kind != MetricKind::pullback) CHECK(model.scores + model.densities + model.jacobians == 1);
+        // The shared values are those of separate calls.
+        CHECK(shared(0) == metric.log_determinants(x)(0));
+        CHECK((eigenvalues - metric.eigenvalues(x)).cwiseAbs().maxCoeff() == 0);
+    }
+}
+
+TEST_CASE("stein lambda 0 with a huge score", "[metric]") {
+    // g = I whatever the score, even where |s|^2 overflows (|s| = 1e300 at x = -1e300 for the
+    // standard normal), so log det g is 0, |v|_g = |v| and geodesics are straight.
+    auto model = make_analytic_model("gaussian:mean=0,0;cov=1");
+    ScoreMetric metric(*model, stein_with(0.0));
+    const RowMatrix x = row({-1e300, 2}), v = row({3, 4});
+    CHECK(metric.log_determinants(x)(0) == 0.0);
+    CHECK(metric.squared_norms(x, v)(0) == 25.0);
+    CHECK(metric.inner_products(x, v, v)(0) == 25.0);
+    CHECK(metric.eigenvalues(x)(0, 1) == 1.0);
+    CHECK(metric.tensors(x)(0, 1) == 0.0);
+    CHECK(metric.inverse_tensors(x)(0, 0) == 1.0);
+    CHECK(metric.accelerations(x, v).cwiseAbs().maxCoeff() == 0.0);
+    SegmentTerms terms;
+    metric.segment_terms(x, v, terms, true);
+    CHECK(terms.quadratic(0) == 25.0);
+    CHECK(terms.gradient.cwiseAbs().maxCoeff() == 0.0);
+    CHECK(terms.tensors(0, 3) == 1.0);
 }

@@ -205,6 +205,31 @@ TEST_CASE("HDF5 file without /points uses its only dataset", "[points]") {
     CHECK_THAT(error_of(s.dir + "/two.h5"), Catch::Contains("the file has /a, /b") && Catch::Contains("two.h5:/dataset"));
 }
 
+TEST_CASE("number forms that strtod reads", "[points]") {
+    // A leading +, hexadecimal and subnormal values read as strtod reads them. Values beyond the
+    // double range are rejected as not finite.
+    Scratch s;
+    PointSet set = read_points(s.write("forms.txt", "+1.5 0x1p3 1e-320 -0.25e1\n"));
+    REQUIRE(set.values.cols() == 4);
+    CHECK(set.values(0, 0) == 1.5);
+    CHECK(set.values(0, 1) == 8.0);
+    CHECK(set.values(0, 2) == 1e-320);
+    CHECK(set.values(0, 3) == -2.5);
+    CHECK(error_of(s.write("huge.txt", "1 2\n1e400 2\n")).find("value 1e400 is not finite") != std::string::npos);
+}
+
+TEST_CASE("text output writes 17 significant digits", "[points]") {
+    Scratch s;
+    RowMatrix m(1, 4);
+    m << 0.1, 1e300, -2.5e-310, 100;
+    write_points(s.dir + "/d.tsv", m);
+    std::ifstream file(s.dir + "/d.tsv");
+    std::string line;
+    std::getline(file, line);
+    // The values printf("%.17g") writes, as Python's "%.17g" % x gives them.
+    CHECK(line == "0.10000000000000001\t1.0000000000000001e+300\t-2.5000000000000171e-310\t100");
+}
+
 TEST_CASE("written points round-trip through text and HDF5", "[points]") {
     Scratch s;
     RowMatrix m(2, 3);

@@ -66,7 +66,7 @@ TEST_CASE("hash and ellipsis per word", "[quality]") {
 }
 
 TEST_CASE("bullet and ellipsis lines", "[quality]") {
-    std::string nine_bullets = repeat("\xE2\x80\xA2 item", 9, "\n") + "\n- plain line";
+    std::string nine_bullets = repeat("\xE2\x80\xA2 item", 9, "\n") + "\nplain line";
     CHECK(passes(nine_bullets, "max_bullet_lines_ratio"));                               // 9 / 10
     CHECK_FALSE(passes(repeat("\xE2\x80\xA2 item", 10, "\n"), "max_bullet_lines_ratio"));  // 10 / 10
     CHECK(passes(repeat("ends so...", 3, "\n") + "\n" + repeat("plain", 7, "\n"), "max_ellipsis_lines_ratio"));
@@ -82,8 +82,10 @@ TEST_CASE("alphabetic words and stop words", "[quality]") {
 }
 
 TEST_CASE("duplicate lines and paragraphs", "[quality]") {
-    // 10 non-blank lines, 3 of them repeats: 0.3 passes; 4 repeats fail. Blank lines never count.
-    std::string three = "a1\na2\na3\na4\na5\na6\na7\na1\na1\na1\n\n\n\n";
+    // 10 non-blank lines, 3 of them repeats: 0.3 passes; 4 repeats fail. Blank lines are never
+    // repeats, but the empty last piece of re.split("\\n+") is a line for the fraction.
+    std::string three = "a1\na2\na3\na4\na5\na6\na7\na1\na1\na1";
+    CHECK(measure(evaluate_quality(three + "\n\n\n\n", QualityThresholds()), "dup_line_frac").value == Approx(3.0 / 11));
     CHECK(measure(evaluate_quality(three, QualityThresholds()), "dup_line_frac").value == Approx(0.3));
     CHECK(passes(three, "dup_line_frac"));
     CHECK_FALSE(passes("a1\na2\na3\na4\na5\na6\na1\na1\na1\na1", "dup_line_frac"));
@@ -146,4 +148,81 @@ TEST_CASE("a verdict alone stops early with the same result", "[quality]") {
         CHECK(verdict.measures.size() <= full.measures.size());
         if (full.passed) CHECK(verdict.measures.size() == full.measures.size());
     }
+}
+
+TEST_CASE("hyphen lines are bullets", "[quality]") {
+    // U+2022 and "-" after leading whitespace both start a bullet line: 9 of 10 pass, 10 fail.
+    std::string nine = repeat("  - item", 5, "\n") + "\n" + repeat("\xE2\x80\xA2 item", 4, "\n") + "\nplain line";
+    CHECK(measure(evaluate_quality(nine, QualityThresholds()), "max_bullet_lines_ratio").value == Approx(0.9));
+    CHECK(passes(nine, "max_bullet_lines_ratio"));
+    CHECK_FALSE(passes(repeat("- item", 10, "\n"), "max_bullet_lines_ratio"));
+}
+
+TEST_CASE("lines split as str.splitlines", "[quality]") {
+    // A final line break adds no line, CRLF is one break, and U+2028 also ends a line:
+    // 3 ellipsis lines of 10 pass (0.3), and 4 of 13 "\n"-terminated lines fail (4 / 13 > 0.3).
+    std::string crlf = repeat("ends so...", 3, "\r\n") + "\r\n" + repeat("plain", 6, "\r\n") + "\xE2\x80\xA8plain\n";
+    CHECK(measure(evaluate_quality(crlf, QualityThresholds()), "max_ellipsis_lines_ratio").value == Approx(0.3));
+    CHECK(passes(crlf, "max_ellipsis_lines_ratio"));
+    std::string trailing = repeat("ends so...", 4, "\n") + "\n" + repeat("plain", 9, "\n") + "\n";
+    CHECK(measure(evaluate_quality(trailing, QualityThresholds()), "max_ellipsis_lines_ratio").value == Approx(4.0 / 13));
+    CHECK_FALSE(passes(trailing, "max_ellipsis_lines_ratio"));
+}
+
+TEST_CASE("punctuation-only words", "[quality]") {
+    // "...", "--", U+2014 EM DASH and U+2026 ELLIPSIS are made of datatrove's punctuation, so they
+    // are no words for the count and the mean length, but they still count as words per "#".
+    std::string text = distinct_words(49) + " ... -- \xE2\x80\x94 \xE2\x80\xA6";
+    CHECK(measure(evaluate_quality(text, QualityThresholds()), "min_doc_words").value == 49);
+    CHECK_FALSE(passes(text, "min_doc_words"));
+    CHECK(passes(distinct_words(50) + " \xE2\x80\x94", "min_doc_words"));
+    // "e.g." and "x-ray" hold a letter: words. Mean length (4 + 5) / 2 with "--" left out.
+    QualityReport report = evaluate_quality("e.g. x-ray --", QualityThresholds());
+    CHECK(measure(report, "min_doc_words").value == 2);
+    CHECK(measure(report, "min_avg_word_length").value == Approx(4.5));
+}
+
+TEST_CASE("words split at Unicode spaces", "[quality]") {
+    // U+00A0 NO-BREAK SPACE and U+3000 IDEOGRAPHIC SPACE separate words as in str.split().
+    std::string text = distinct_words(25) + "\xC2\xA0" + distinct_words(24) + "\xE3\x80\x80" "extra";
+    CHECK(measure(evaluate_quality(text, QualityThresholds()), "min_doc_words").value == 50);
+    CHECK(passes(text, "min_doc_words"));
+}
+
+TEST_CASE("letters as str.isalpha", "[quality]") {
+    // U+00E9, U+4E2D and U+0416 are letters; U+00A9 COPYRIGHT SIGN, Arabic-Indic digits and
+    // U+00BD are not.
+    std::string letters = "caf\xC3\xA9 \xE4\xB8\xAD \xD0\x96 " + repeat("word", 5);
+    CHECK(passes(letters + " \xC2\xA9 12", "min_alpha_words_ratio"));  // 8 / 10
+    CHECK(measure(evaluate_quality(letters + " \xC2\xA9 12", QualityThresholds()), "min_alpha_words_ratio").value ==
+          Approx(0.8));
+    std::string seven = "caf\xC3\xA9 \xE4\xB8\xAD " + repeat("word", 5) + " \xC2\xA9 \xD9\xA1\xD9\xA2 \xC2\xBD";
+    CHECK_FALSE(passes(seven, "min_alpha_words_ratio"));  // 7 / 10
+}
+
+TEST_CASE("stop words counted once each", "[quality]") {
+    CHECK(measure(evaluate_quality("the the the cat", QualityThresholds()), "min_stop_words").value == 1);
+    CHECK_FALSE(passes("the the the cat", "min_stop_words"));
+    CHECK(measure(evaluate_quality("the cat of the hat", QualityThresholds()), "min_stop_words").value == 2);
+    CHECK(passes("the cat of the hat", "min_stop_words"));
+}
+
+TEST_CASE("duplicate fractions count every piece", "[quality]") {
+    // re.split("\n+") of text with a leading and a final newline has empty first and last pieces:
+    // 3 repeats among 8 + 2 pieces pass (0.3); 3 repeats among 8 + 1 pieces fail (1 / 3).
+    std::string framed = "\na1\na2\na3\na4\na5\na1\na1\na1\n";
+    CHECK(measure(evaluate_quality(framed, QualityThresholds()), "dup_line_frac").value == Approx(0.3));
+    CHECK(passes(framed, "dup_line_frac"));
+    CHECK_FALSE(passes("a1\na2\na3\na4\na5\na1\na1\na1\n", "dup_line_frac"));
+    // A blank paragraph is a piece but never a repeat: 1 repeat of 3 pieces fails (> 0.3).
+    QualityReport report = evaluate_quality("para one\n\n \n\npara one", QualityThresholds());
+    CHECK(measure(report, "dup_para_frac").value == Approx(1.0 / 3));
+    CHECK_FALSE(measure(report, "dup_para_frac").passed);
+}
+
+TEST_CASE("top n-gram ties go to the first", "[quality]") {
+    // "aa bb" and "c d" both occur twice; "c d" reaches two first, but "aa bb" occurred first, as
+    // Counter.most_common picks: 5 characters x 2 over the 19 of the text.
+    QualityReport report = evaluate_quality("aa bb c d c d aa bb", QualityThresholds());
+    CHECK(measure(report, "top_2_gram").value == Approx(10.0 / 19));
 }

@@ -8,6 +8,7 @@
 
 #include "scorekit/error.hpp"
 #include "scorekit/text/document.hpp"
+#include "scorekit/text/unicode.hpp"
 #include "scorekit/text/wet_reader.hpp"
 #include "text_test_support.hpp"
 
@@ -519,4 +520,120 @@ TEST_CASE("shared buffer views stay valid", "[text][wet]") {
     }
     CHECK(index == 7000);
     CHECK(bodies.size() == 7000);
+}
+
+TEST_CASE("header names in any case and spacing", "[text][wet]") {
+    // Field names are case-insensitive, and blanks around a name or a value are no part of it,
+    // also in the first field after the version line, which marks a record start.
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string body = real.body;
+    std::string length = std::to_string(body.size());
+    std::string records =
+        "WARC/1.1\r\nwarc-type: conversion\r\nwarc-target-uri: http://lower.example/\r\nwarc-date: 2024-05-18T01:58:10Z\r\n"
+        "content-length: " + length + "\r\n\r\n" + body + "\r\n\r\n" +
+        "WARC/1.1\r\nWARC-Type : conversion\r\nWARC-TARGET-URI\t:  http://spaced.example/  \r\n"
+        "WARC-DATE:\t2024-05-18T01:58:11Z\r\nCONTENT-LENGTH :   " + length + "  \r\n\r\n" + body + "\r\n\r\n" +
+        "WARC/1.1\r\n  WARC-Type: conversion\r\nWARC-Target-URI: http://indented.example/\r\n"
+        "WARC-Date: 2024-05-18T01:58:12Z\r\nContent-Length: " + length + "\r\n\r\n" + body + "\r\n\r\n";
+    std::string path = dir.file("cases.warc.wet");
+    text_test::write_file(path, records);
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    REQUIRE(parsed.documents.size() == 3);
+    CHECK(parsed.documents[0].url == "http://lower.example/");
+    CHECK(parsed.documents[1].url == "http://spaced.example/");
+    CHECK(parsed.documents[1].date_download == "2024-05-18T01:58:11Z");
+    CHECK(parsed.documents[2].url == "http://indented.example/");
+    for (const Document& document : parsed.documents) CHECK(document.length == static_cast<std::int64_t>(body.size()));
+    CHECK(faults.wrong_content_length == 0);
+    CHECK(faults.missing_headers == 0);
+}
+
+TEST_CASE("folded header lines are joined", "[text][wet]") {
+    // A line that starts with a space or a tab continues the field above it, and the line break
+    // with its blanks reads as one space (LWS in the RFC 2616 grammar that WARC uses).
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string body = real.body;
+    std::string records =
+        "WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Target-URI:\r\n  http://folded.example/page\r\n"
+        "WARC-Date: 2024-05-18T01:58:10Z\r\nX-Comment: first part\r\n\tsecond part: with a colon\r\n"
+        "WARC-Identified-Content-Language: spa,\r\n eng\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\n\r\n" + body + "\r\n\r\n";
+    std::string path = dir.file("folded.warc.wet");
+    text_test::write_file(path, records);
+    ReaderFaults faults;
+    WetReader reader(path, faults);
+    WarcRecord record;
+    REQUIRE(reader.next(record));
+    CHECK(record.url == "http://folded.example/page");
+    CHECK(record.language == "spa, eng");
+    CHECK(record.date == "2024-05-18T01:58:10Z");
+    CHECK(record.content_length == static_cast<std::int64_t>(body.size()));
+    CHECK(record.body.substr(0, body.size()) == body);  // the record separator follows
+    CHECK_FALSE(reader.next(record));
+    CHECK(faults.wrong_content_length == 0);
+}
+
+TEST_CASE("empty file is an error", "[text][wet][faults]") {
+    // A file of zero bytes, or of blank lines only, is most often a download that failed.
+    text_test::TempDir dir;
+    struct Case {
+        std::string content;
+        std::string message;
+    };
+    const Case cases[] = {{"", "the file is empty"},
+                          {text_test::gzip_member(""), "the file is empty"},
+                          {"\r\n\n \n", "no WARC record in its 5 bytes of blank lines"}};
+    for (const Case& c : cases) {
+        std::string path = dir.file("empty.warc.wet.gz");
+        text_test::write_file(path, c.content);
+        ReaderFaults faults;
+        WetReader reader(path, faults);
+        WarcRecord record;
+        CHECK_THROWS_WITH(reader.next(record), Catch::Contains("empty.warc.wet.gz") && Catch::Contains(c.message));
+    }
+}
+
+TEST_CASE("stray bytes after a framed record", "[text][wet][faults]") {
+    // A Content-Length followed by the CRLF CRLF separator is right even when a stray line
+    // (NUL bytes, a long run of text) follows: the line is skipped and counted, and no document
+    // takes it into its text.
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string second = "Second page\nwith its own text line.\n";
+    std::string stray = std::string(10, '\0') + "\n" + std::string(3u << 20, 'y') + "\n";
+    std::string path = dir.file("stray.wet");
+    text_test::write_file(path, make_record(real, real.body, static_cast<long>(real.body.size())) + stray +
+                                    make_record(real, second, static_cast<long>(second.size()), "http://b.example/"));
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    REQUIRE(parsed.documents.size() == 2);
+    CHECK(faults.wrong_content_length == 0);
+    CHECK(faults.stray_bytes == stray.size());
+    CHECK(faults.control_character_records == 0);
+    CHECK(parsed.documents[0].raw_content.find("yyyy") == std::string::npos);
+    CHECK(parsed.documents[1].url == "http://b.example/");
+    CHECK(parsed.documents[1].raw_content == "with its own text line.");
+}
+
+TEST_CASE("invalid UTF-8 in header values is repaired", "[text][wet][faults]") {
+    // The URL, date and digest are written to the JSON output, which must stay valid UTF-8.
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string path = dir.file("header.wet");
+    text_test::write_file(path, make_record(real, real.body, static_cast<long>(real.body.size()),
+                                            "http://bad\xFF\xFE.example/page"));
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    REQUIRE(parsed.documents.size() == 1);
+    const std::string replacement = "\xEF\xBF\xBD";
+    CHECK(parsed.documents[0].url == "http://bad" + replacement + replacement + ".example/page");
+    CHECK(parsed.documents[0].source_domain == "bad" + replacement + replacement + ".example");
+    CHECK(faults.invalid_utf8_records == 1);
+    CHECK(faults.invalid_utf8_sequences == 2);
+    std::string json;
+    append_json(parsed.documents[0], json);
+    CHECK(is_valid_utf8(json));
 }

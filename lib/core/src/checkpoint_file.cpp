@@ -7,6 +7,7 @@
 
 #include <sys/stat.h>
 
+#include "scorekit/cli.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
 
@@ -78,6 +79,24 @@ std::string checkpoint_settings_mismatch(const Hdf5Reader& file, const std::stri
         if (saved != value) return name + " is " + value + " but the checkpoint has " + saved;
     }
     return "";
+}
+
+void write_results_revision(Hdf5Writer& file, const std::string& group, int revision) {
+    file.write_attribute(group, "results_revision", static_cast<std::int64_t>(revision));
+    file.write_attribute(group, "written_by", "scorekit " + version_string());
+}
+
+void check_results_revision(const Hdf5Reader& file, const std::string& group, int revision, const std::string& path) {
+    const int saved = file.has_attribute(group, "results_revision")
+                          ? static_cast<int>(file.read_number_attribute(group, "results_revision"))
+                          : 1;
+    if (saved == revision) return;
+    const std::string build =
+        file.has_attribute(group, "written_by") ? file.read_string_attribute(group, "written_by") : "an earlier scorekit";
+    throw Error(describe("cannot resume from", path,
+                         "written by " + build + ", whose results differ from this build's (results revision " +
+                             std::to_string(saved) + ", this build " + std::to_string(revision) + ")",
+                         "run again without --resume, or finish the run with the build that wrote the checkpoint"));
 }
 
 bool remove_finished_checkpoint(const std::string& path, bool written, const std::string& resume) {

@@ -42,6 +42,16 @@ void write_checkpoint_settings(Hdf5Writer& file, const std::string& group, const
 std::string checkpoint_settings_mismatch(const Hdf5Reader& file, const std::string& group,
                                          const CheckpointSettings& settings);
 
+// The revision of a tool's results that its checkpoints record. A tool raises its revision when
+// a change makes a run resumed by the new build differ from an uninterrupted run of the build
+// that wrote the checkpoint (another integrator, say), so that such a checkpoint is refused
+// instead of mixed into the output. Checkpoints written before revisions were recorded count as
+// revision 1. The version of the build that wrote it goes along, for the error message.
+void write_results_revision(Hdf5Writer& file, const std::string& group, int revision);
+
+// Throws Error naming the checkpoint `path` when its results revision is not `revision`.
+void check_results_revision(const Hdf5Reader& file, const std::string& group, int revision, const std::string& path);
+
 // Removes the checkpoint `path` of a finished run when the run wrote it or resumed from it:
 // the results it held are in the output now. Returns whether the checkpoint was this run's.
 bool remove_finished_checkpoint(const std::string& path, bool written, const std::string& resume);

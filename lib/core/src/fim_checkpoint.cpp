@@ -13,6 +13,8 @@ namespace scorekit {
 namespace {
 
 constexpr const char* kGroup = "/checkpoint";
+// Raise it when a change alters the results of a resumed run (see write_results_revision).
+constexpr int kResultsRevision = 1;
 
 // One numeric array of a stored representation, named as the checkpoint stores it.
 struct ArrayView {
@@ -104,6 +106,7 @@ void write_fim_checkpoint(const std::string& path, const CheckpointSettings& set
     Hdf5Writer file(path);
     file.create_group(kGroup);
     write_checkpoint_settings(file, kGroup, settings);
+    write_results_revision(file, kGroup, kResultsRevision);
     file.write_attribute(kGroup, "inputs_done", done);
     for (const ArrayView& view : arrays_of(running.sums)) {
         file.write_vector(std::string(kGroup) + "/" + view.name, std::vector<double>(view.data, view.data + view.size));
@@ -120,6 +123,7 @@ std::int64_t read_fim_checkpoint(const std::string& path, const CheckpointSettin
         throw Error(describe("cannot resume from", path, "no /checkpoint group with the sums of a fim run",
                              "give a checkpoint written by fim (OUTPUT.ckpt)"));
     }
+    check_results_revision(file, kGroup, kResultsRevision, path);
     const std::string mismatch = checkpoint_settings_mismatch(file, kGroup, settings);
     if (!mismatch.empty()) {
         throw UsageError(describe("cannot resume from", path, mismatch,

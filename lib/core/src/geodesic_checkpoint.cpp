@@ -12,6 +12,9 @@
 namespace scorekit {
 namespace {
 
+// Raise it when a change alters the results of a resumed run (see write_results_revision).
+constexpr int kResultsRevision = 1;
+
 std::vector<std::int64_t> stored_shape(const PairColumn& column, Eigen::Index pairs) {
     if (column.rows_per_pair == 1 && column.columns == 1) return {pairs};
     if (column.rows_per_pair == 1) return {pairs, column.columns};
@@ -26,6 +29,7 @@ void write_checkpoint(const GeodesicCheckpointPlan& plan, const std::string& che
     file.write_attribute("/checkpoint", "pairs", static_cast<std::int64_t>(pairs));
     file.write_attribute("/checkpoint", "pairs_checksum", checksum);
     write_checkpoint_settings(file, "/checkpoint", plan.settings);
+    write_results_revision(file, "/checkpoint", kResultsRevision);
     for (const PairColumn& column : results) {
         const std::string name = "/checkpoint/" + column.name;
         if (column.integer) {
@@ -75,6 +79,7 @@ void check_checkpoint(const Hdf5Reader& file, const GeodesicCheckpointPlan& plan
         throw Error(describe("cannot resume from", plan.resume, "no /checkpoint group with pairs_done",
                              "give a checkpoint written by geodesic (OUTPUT.ckpt)"));
     }
+    check_results_revision(file, "/checkpoint", kResultsRevision, plan.resume);
     std::string mismatch = settings_mismatch(file, plan, pairs, checksum, layout);
     if (!mismatch.empty()) {
         throw UsageError(describe("cannot resume from", plan.resume, mismatch,

@@ -16,6 +16,8 @@ namespace scorekit {
 namespace {
 
 constexpr const char* kGroup = "/checkpoint";
+// Raise it when a change alters the results of a resumed run (see write_results_revision).
+constexpr int kResultsRevision = 1;
 
 // A stream's four 64-bit words go to HDF5 as eight 32-bit halves, which int64 datasets written
 // from doubles hold exactly.
@@ -82,6 +84,7 @@ void write_state(const std::string& path, const CheckpointSettings& settings, co
     Hdf5Writer file(path);
     file.create_group(kGroup);
     write_checkpoint_settings(file, kGroup, settings);
+    write_results_revision(file, kGroup, kResultsRevision);
     file.write_attribute(kGroup, "step", static_cast<std::int64_t>(state.step));
     file.write_attribute(kGroup, "proposals", static_cast<std::int64_t>(state.proposals));
     file.write_attribute(kGroup, "accepted", static_cast<std::int64_t>(state.accepted));
@@ -129,6 +132,7 @@ LangevinState read_langevin_checkpoint(const std::string& path, const Checkpoint
         throw Error(describe("cannot resume from", path, "no /checkpoint group with a sampler state",
                              "give a checkpoint written by langevin (OUTPUT.ckpt)"));
     }
+    check_results_revision(file, kGroup, kResultsRevision, path);
     std::string mismatch = checkpoint_settings_mismatch(file, kGroup, settings);
     if (!mismatch.empty()) {
         throw UsageError(describe("cannot resume from", path, mismatch,

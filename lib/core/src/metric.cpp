@@ -77,19 +77,43 @@ Vector ScoreMetric::log_density(const RowMatrix& x) const {
     return model_.log_density(x, sigma_);
 }
 
+MetricPoints::MetricPoints(const ScoreMetric& metric, const RowMatrix& x) : metric_(metric), x_(x) {
+    metric.check_points(x);
+}
+
+const RowMatrix& MetricPoints::scores() const {
+    if (!scores_) scores_ = metric_.model_.score(x_, metric_.sigma_);
+    return *scores_;
+}
+
+const RowMatrix& MetricPoints::weighed_scores() const {
+    if (metric_.kind_ != MetricKind::stein || metric_.lambda_ != 0) return scores();
+    if (!zeros_) zeros_ = RowMatrix::Zero(x_.rows(), x_.cols());
+    return *zeros_;
+}
+
+const RowMatrix& MetricPoints::jacobians() const {
+    if (!jacobians_) jacobians_ = metric_.model_.score_jacobian(x_, metric_.sigma_);
+    return *jacobians_;
+}
+
+const Vector& MetricPoints::log_densities() const {
+    if (!log_densities_) log_densities_ = metric_.log_density(x_);
+    return *log_densities_;
+}
+
 RowMatrix ScoreMetric::scores(const RowMatrix& x) const {
     check_points(x);
     return model_.score(x, sigma_);
 }
 
-RowMatrix ScoreMetric::tensors(const RowMatrix& x) const {
-    check_points(x);
-    const Eigen::Index n = x.rows(), d = dim();
+RowMatrix ScoreMetric::tensors(const MetricPoints& points) const {
+    const Eigen::Index n = points.x().rows(), d = dim();
     RowMatrix result = RowMatrix::Zero(n, d * d);
     RowMatrix g(d, d);
 
     if (kind_ == MetricKind::pullback) {
-        RowMatrix jacobians = model_.score_jacobian(x, sigma_);
+        const RowMatrix& jacobians = points.jacobians();
         for (Eigen::Index i = 0; i < n; ++i) {
             Eigen::Map<const RowMatrix> jacobian(jacobians.row(i).data(), d, d);
             g.noalias() = jacobian.transpose() * jacobian;
@@ -99,14 +123,14 @@ RowMatrix ScoreMetric::tensors(const RowMatrix& x) const {
         return result;
     }
     if (kind_ == MetricKind::conformal) {
-        Vector factor = (-2 * beta_ * log_density(x).array()).exp();
+        Vector factor = (-2 * beta_ * points.log_densities().array()).exp();
         for (Eigen::Index i = 0; i < n; ++i) {
             for (Eigen::Index a = 0; a < d; ++a) result(i, a * d + a) = factor(i);
         }
         return result;
     }
 
-    RowMatrix s = model_.score(x, sigma_);
+    const RowMatrix& s = points.weighed_scores();
     const double weight = kind_ == MetricKind::stein ? lambda_ : 1.0;
     for (Eigen::Index i = 0; i < n; ++i) {
         g.noalias() = weight * s.row(i).transpose() * s.row(i);
@@ -116,11 +140,11 @@ RowMatrix ScoreMetric::tensors(const RowMatrix& x) const {
     return result;
 }
 
-RowMatrix ScoreMetric::inverse_tensors(const RowMatrix& x) const {
+RowMatrix ScoreMetric::inverse_tensors(const MetricPoints& points) const {
     require_geodesic_metric(kind_);
-    const Eigen::Index n = x.rows(), d = dim();
+    const Eigen::Index n = points.x().rows(), d = dim();
     if (kind_ == MetricKind::pullback) {
-        RowMatrix g = tensors(x);
+        RowMatrix g = tensors(points);
         RowMatrix result(n, d * d);
         for (Eigen::Index i = 0; i < n; ++i) {
             RowMatrix inverse = Eigen::Map<const RowMatrix>(g.row(i).data(), d, d).llt().solve(RowMatrix::Identity(d, d));
@@ -128,16 +152,15 @@ RowMatrix ScoreMetric::inverse_tensors(const RowMatrix& x) const {
         }
         return result;
     }
-    check_points(x);
     RowMatrix result = RowMatrix::Zero(n, d * d);
     if (kind_ == MetricKind::conformal) {
-        Vector factor = (2 * beta_ * log_density(x).array()).exp();
+        Vector factor = (2 * beta_ * points.log_densities().array()).exp();
         for (Eigen::Index i = 0; i < n; ++i) {
             for (Eigen::Index a = 0; a < d; ++a) result(i, a * d + a) = factor(i);
         }
         return result;
     }
-    RowMatrix s = model_.score(x, sigma_);
+    const RowMatrix& s = points.weighed_scores();
     RowMatrix inverse(d, d);
     for (Eigen::Index i = 0; i < n; ++i) {
         const double a = 1 + lambda_ * s.row(i).squaredNorm();
@@ -148,26 +171,25 @@ RowMatrix ScoreMetric::inverse_tensors(const RowMatrix& x) const {
     return result;
 }
 
-RowMatrix ScoreMetric::eigenvalues(const RowMatrix& x) const {
-    check_points(x);
-    const Eigen::Index n = x.rows(), d = dim();
+RowMatrix ScoreMetric::eigenvalues(const MetricPoints& points) const {
+    const Eigen::Index n = points.x().rows(), d = dim();
     RowMatrix result(n, d);
 
     if (kind_ == MetricKind::stein || kind_ == MetricKind::outer) {
         // One eigenvector is s (eigenvalue base + weight |s|^2), the others span s's complement.
         const double base = kind_ == MetricKind::stein ? 1.0 : 0.0;
         const double weight = kind_ == MetricKind::stein ? lambda_ : 1.0;
-        Vector along = base + weight * model_.score(x, sigma_).rowwise().squaredNorm().array();
+        Vector along = base + weight * points.weighed_scores().rowwise().squaredNorm().array();
         result.setConstant(base);
         result.col(d - 1) = along;
         return result;
     }
     if (kind_ == MetricKind::conformal) {
-        Vector factor = (-2 * beta_ * log_density(x).array()).exp();
+        Vector factor = (-2 * beta_ * points.log_densities().array()).exp();
         for (Eigen::Index j = 0; j < d; ++j) result.col(j) = factor;
         return result;
     }
-    RowMatrix g = tensors(x);
+    RowMatrix g = tensors(points);
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
     for (Eigen::Index i = 0; i < n; ++i) {
         solver.compute(Eigen::Map<const RowMatrix>(g.row(i).data(), d, d), Eigen::EigenvaluesOnly);
@@ -176,69 +198,86 @@ RowMatrix ScoreMetric::eigenvalues(const RowMatrix& x) const {
     return result;
 }
 
-Vector ScoreMetric::log_determinants(const RowMatrix& x) const {
-    check_points(x);
-    const Eigen::Index d = dim();
+Vector ScoreMetric::log_determinants(const MetricPoints& points) const {
+    const Eigen::Index n = points.x().rows(), d = dim();
     switch (kind_) {
         case MetricKind::stein: {
             // log(1 + lambda |s|^2). Where |s|^2 overflows (|s| above about 1e154, as for a model
             // trained on data near 1e-200), it is log lambda + 2 log |s| to double precision.
-            const RowMatrix scores = model_.score(x, sigma_);
+            const RowMatrix& scores = points.weighed_scores();
             Vector result = (lambda_ * scores.rowwise().squaredNorm().array()).log1p().matrix();
-            for (Eigen::Index i = 0; i < x.rows(); ++i) {
+            for (Eigen::Index i = 0; i < n; ++i) {
                 if (!std::isfinite(result(i))) result(i) = std::log(lambda_) + 2 * std::log(scores.row(i).stableNorm());
             }
             return result;
         }
         case MetricKind::outer: {
-            if (d > 1) return Vector::Constant(x.rows(), -std::numeric_limits<double>::infinity());
-            return (2 * model_.score(x, sigma_).col(0).array().abs().log()).matrix();
+            if (d > 1) return Vector::Constant(n, -std::numeric_limits<double>::infinity());
+            return (2 * points.weighed_scores().col(0).array().abs().log()).matrix();
         }
         case MetricKind::conformal:
-            return (-2.0 * beta_ * static_cast<double>(d)) * log_density(x);
-        case MetricKind::pullback:
-            return eigenvalues(x).array().log().rowwise().sum().matrix();
+            return (-2.0 * beta_ * static_cast<double>(d)) * points.log_densities();
+        case MetricKind::pullback: {
+            // g = lambda I + J^T J is positive definite for lambda > 0, so its Cholesky factor
+            // gives log det g = 2 sum log L_ii at a fraction of an eigendecomposition's cost.
+            // Where the factorisation fails (J not finite, or lambda lost in the rounding of
+            // J^T J), the eigenvalues give log det g instead.
+            RowMatrix g = tensors(points);
+            Vector result(n);
+            Eigen::LLT<Eigen::MatrixXd> factor(d);
+            Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
+            for (Eigen::Index i = 0; i < n; ++i) {
+                Eigen::Map<const RowMatrix> tensor(g.row(i).data(), d, d);
+                factor.compute(tensor);
+                if (factor.info() == Eigen::Success) {
+                    result(i) = 2 * factor.matrixLLT().diagonal().array().log().sum();
+                } else {
+                    solver.compute(tensor, Eigen::EigenvaluesOnly);
+                    result(i) = solver.eigenvalues().array().log().sum();
+                }
+            }
+            return result;
+        }
     }
     return {};
 }
 
-Vector ScoreMetric::volume_elements(const RowMatrix& x) const {
-    return (0.5 * log_determinants(x).array()).exp().matrix();
+Vector ScoreMetric::volume_elements(const MetricPoints& points) const {
+    return (0.5 * log_determinants(points).array()).exp().matrix();
 }
 
-Vector ScoreMetric::inner_products(const RowMatrix& x, const RowMatrix& u, const RowMatrix& v) const {
-    check_points(x, &u);
-    check_points(x, &v);
+Vector ScoreMetric::inner_products(const MetricPoints& points, const RowMatrix& u, const RowMatrix& v) const {
+    check_points(points.x(), &u);
+    check_points(points.x(), &v);
     switch (kind_) {
         case MetricKind::stein:
         case MetricKind::outer: {
-            RowMatrix s = model_.score(x, sigma_);
+            const RowMatrix& s = points.weighed_scores();
             Vector product = row_dots(s, u).cwiseProduct(row_dots(s, v));
             if (kind_ == MetricKind::outer) return product;
             return row_dots(u, v) + lambda_ * product;
         }
         case MetricKind::conformal:
-            return (-2 * beta_ * log_density(x).array()).exp().matrix().cwiseProduct(row_dots(u, v));
+            return (-2 * beta_ * points.log_densities().array()).exp().matrix().cwiseProduct(row_dots(u, v));
         case MetricKind::pullback:
-            return lambda_ * row_dots(u, v) +
-                   row_dots(model_.score_jvp(x, u, sigma_), model_.score_jvp(x, v, sigma_));
+            return lambda_ * row_dots(u, v) + row_dots(model_.score_jvp(points.x(), u, sigma_), model_.score_jvp(points.x(), v, sigma_));
     }
     return {};
 }
 
-Vector ScoreMetric::squared_norms(const RowMatrix& x, const RowMatrix& v) const {
-    check_points(x, &v);
+Vector ScoreMetric::squared_norms(const MetricPoints& points, const RowMatrix& v) const {
+    check_points(points.x(), &v);
     switch (kind_) {
         case MetricKind::stein: {
-            Vector along = row_dots(model_.score(x, sigma_), v);
+            Vector along = row_dots(points.weighed_scores(), v);
             return v.rowwise().squaredNorm() + lambda_ * along.cwiseProduct(along);
         }
         case MetricKind::outer:
-            return row_dots(model_.score(x, sigma_), v).array().square().matrix();
+            return row_dots(points.weighed_scores(), v).array().square().matrix();
         case MetricKind::conformal:
-            return (-2 * beta_ * log_density(x).array()).exp().matrix().cwiseProduct(v.rowwise().squaredNorm());
+            return (-2 * beta_ * points.log_densities().array()).exp().matrix().cwiseProduct(v.rowwise().squaredNorm());
         case MetricKind::pullback:
-            return lambda_ * v.rowwise().squaredNorm() + model_.score_jvp(x, v, sigma_).rowwise().squaredNorm();
+            return lambda_ * v.rowwise().squaredNorm() + model_.score_jvp(points.x(), v, sigma_).rowwise().squaredNorm();
     }
     return {};
 }

@@ -48,6 +48,8 @@ RowMatrix central_difference(const RowMatrix& stacked_values, const Vector& step
 RowMatrix ScoreMetric::accelerations(const RowMatrix& x, const RowMatrix& v) const {
     require_geodesic_metric(kind_);
     check_points(x, &v);
+    // stein with lambda = 0 is the Euclidean metric, whatever the score.
+    if (kind_ == MetricKind::stein && lambda_ == 0) return RowMatrix::Zero(x.rows(), dim());
     RowMatrix s = model_.score(x, sigma_);
 
     if (kind_ == MetricKind::conformal) {
@@ -93,12 +95,15 @@ void ScoreMetric::segment_terms(const RowMatrix& m, const RowMatrix& v, SegmentT
     const Eigen::Index n = m.rows(), d = dim();
 
     if (kind_ == MetricKind::stein) {
-        // q = |v|^2 + lambda (s.v)^2, grad_m q = 2 lambda (s.v) J^T v.
-        RowMatrix s = model_.score(m, sigma_);
+        // q = |v|^2 + lambda (s.v)^2, grad_m q = 2 lambda (s.v) J^T v. With lambda = 0 the score
+        // does not count and is not evaluated, so a score too large to square gives no NaN.
+        const bool euclidean = lambda_ == 0;
+        RowMatrix s = euclidean ? RowMatrix::Zero(n, d) : model_.score(m, sigma_);
         Vector along = row_dots(s, v);
         terms.quadratic = v.rowwise().squaredNorm() + lambda_ * along.cwiseProduct(along);
         terms.metric_v = v + (lambda_ * along).asDiagonal() * s;
-        terms.gradient = (2 * lambda_ * along).asDiagonal() * model_.score_vjp(m, v, sigma_);
+        terms.gradient = euclidean ? RowMatrix::Zero(n, d)
+                                   : RowMatrix((2 * lambda_ * along).asDiagonal() * model_.score_vjp(m, v, sigma_));
         terms.scale = (1 + lambda_ * s.rowwise().squaredNorm().array() / static_cast<double>(d)).matrix();
         if (with_tensors) {
             terms.tensors.resize(n, d * d);

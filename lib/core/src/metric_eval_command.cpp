@@ -1,6 +1,8 @@
 #include "scorekit/metric_eval_command.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
@@ -39,10 +41,11 @@ OutputBlock column_block(const std::string& name, const Vector& values) {
 }
 
 // Rejects points where the score is not finite, which happens outside a density's support.
-void check_scores(const RowMatrix& scores, const std::string& source) {
+// `first_row` is the row of scores(0) in `source`, counted from 0.
+void check_scores(const RowMatrix& scores, const std::string& source, Eigen::Index first_row = 0) {
     for (Eigen::Index i = 0; i < scores.rows(); ++i) {
         if (!scores.row(i).allFinite()) {
-            throw Error(describe("cannot evaluate metric", source + " row " + std::to_string(i + 1),
+            throw Error(describe("cannot evaluate metric", source + " row " + std::to_string(first_row + i + 1),
                                  "the score is not finite there (outside the model's support?)",
                                  "remove the point or use a model that covers it"));
         }
@@ -59,31 +62,80 @@ RowMatrix read_vectors(const std::string& spec, const ScoreModel& model, Eigen::
     return vectors;
 }
 
+// Points evaluated together: enough for the model's batches, few enough that the D x D values of
+// one chunk (the pullback Jacobians, tensors) take about 64 MiB whatever the number of points.
+Eigen::Index chunk_rows(Eigen::Index d) {
+    constexpr Eigen::Index kChunkBytes = Eigen::Index{64} << 20;
+    return std::max<Eigen::Index>(16, kChunkBytes / (3 * 8 * d * d + 64 * d));
+}
+
+// One per-point output and how to compute it for a chunk of points.
+struct PointOutput {
+    OutputBlock block;
+    std::function<RowMatrix(const MetricPoints& points, Eigen::Index begin, Eigen::Index count)> compute;
+};
+
 std::vector<OutputBlock> point_outputs(const MetricEvalCommandOptions& o, const ScoreMetric& metric,
                                        const ScoreModel& model) {
     const std::string source = o.input.empty() ? "-" : o.input;
-    RowMatrix x = read_points(source, model.dim()).values;
+    const RowMatrix x = read_points(source, model.dim()).values;
     const Eigen::Index n = x.rows(), d = model.dim();
-    RowMatrix scores = metric.scores(x);
-    check_scores(scores, source);
-    log_info("evaluating the " + to_string(metric.kind()) + " metric at " + std::to_string(n) + " points");
+    const RowMatrix v = o.vectors.empty() ? RowMatrix() : read_vectors(o.vectors, model, n);
+    const RowMatrix w = o.vectors2.empty() ? RowMatrix() : read_vectors(o.vectors2, model, n);
 
+    std::vector<PointOutput> outputs;
+    auto add = [&](const std::string& name, std::vector<std::int64_t> shape, std::vector<std::string> columns,
+                   auto compute) {
+        const Eigen::Index width = static_cast<Eigen::Index>(columns.size());
+        outputs.push_back({{name, RowMatrix(n, width), std::move(shape), std::move(columns)}, compute});
+    };
+    auto rows_of = [](const RowMatrix& m, Eigen::Index begin, Eigen::Index count) { return RowMatrix(m.middleRows(begin, count)); };
     const bool only_default = !o.score && !o.tensor && !o.inverse && !o.eigenvalues && !o.volume && o.vectors.empty();
-    std::vector<OutputBlock> blocks;
-    if (o.score) blocks.push_back({"score", scores, {n, d}, numbered("s", d)});
-    if (o.tensor) blocks.push_back({"metric", metric.tensors(x), {n, d, d}, matrix_entries("g", d)});
-    if (o.inverse) blocks.push_back({"metric_inverse", metric.inverse_tensors(x), {n, d, d}, matrix_entries("ginv", d)});
-    if (o.log_determinant || only_default) blocks.push_back(column_block("logdet", metric.log_determinants(x)));
-    if (o.eigenvalues) blocks.push_back({"eigenvalues", metric.eigenvalues(x), {n, d}, numbered("eig", d)});
-    if (o.volume) blocks.push_back(column_block("volume", metric.volume_elements(x)));
-    if (!o.vectors.empty()) {
-        RowMatrix v = read_vectors(o.vectors, model, n);
-        blocks.push_back(column_block("norm", metric.squared_norms(x, v).cwiseSqrt()));
-        if (!o.vectors2.empty()) {
-            RowMatrix w = read_vectors(o.vectors2, model, n);
-            blocks.push_back(column_block("inner", metric.inner_products(x, v, w)));
-        }
+    if (o.score) add("score", {n, d}, numbered("s", d), [](const MetricPoints& p, Eigen::Index, Eigen::Index) { return p.scores(); });
+    if (o.tensor) {
+        add("metric", {n, d, d}, matrix_entries("g", d),
+            [&](const MetricPoints& p, Eigen::Index, Eigen::Index) { return metric.tensors(p); });
     }
+    if (o.inverse) {
+        add("metric_inverse", {n, d, d}, matrix_entries("ginv", d),
+            [&](const MetricPoints& p, Eigen::Index, Eigen::Index) { return metric.inverse_tensors(p); });
+    }
+    if (o.log_determinant || only_default) {
+        add("logdet", {n}, {"logdet"},
+            [&](const MetricPoints& p, Eigen::Index, Eigen::Index) { return RowMatrix(metric.log_determinants(p)); });
+    }
+    if (o.eigenvalues) {
+        add("eigenvalues", {n, d}, numbered("eig", d),
+            [&](const MetricPoints& p, Eigen::Index, Eigen::Index) { return metric.eigenvalues(p); });
+    }
+    if (o.volume) {
+        add("volume", {n}, {"volume"},
+            [&](const MetricPoints& p, Eigen::Index, Eigen::Index) { return RowMatrix(metric.volume_elements(p)); });
+    }
+    if (!o.vectors.empty()) {
+        add("norm", {n}, {"norm"}, [&](const MetricPoints& p, Eigen::Index begin, Eigen::Index count) {
+            return RowMatrix(metric.squared_norms(p, rows_of(v, begin, count)).cwiseSqrt());
+        });
+    }
+    if (!o.vectors2.empty()) {
+        add("inner", {n}, {"inner"}, [&](const MetricPoints& p, Eigen::Index begin, Eigen::Index count) {
+            return RowMatrix(metric.inner_products(p, rows_of(v, begin, count), rows_of(w, begin, count)));
+        });
+    }
+
+    const Eigen::Index chunk = chunk_rows(d);
+    for (Eigen::Index begin = 0; begin < n; begin += chunk) {
+        const Eigen::Index count = std::min(chunk, n - begin);
+        const RowMatrix rows = rows_of(x, begin, count);
+        const MetricPoints points(metric, rows);
+        check_scores(points.scores(), source, begin);
+        // Logged once the first chunk passed, so that bad input in it gives only the error line.
+        if (begin == 0) log_info("evaluating the " + to_string(metric.kind()) + " metric at " + std::to_string(n) + " points");
+        for (PointOutput& output : outputs) output.block.values.middleRows(begin, count) = output.compute(points, begin, count);
+    }
+
+    std::vector<OutputBlock> blocks;
+    for (PointOutput& output : outputs) blocks.push_back(std::move(output.block));
     return blocks;
 }
 

@@ -7,8 +7,13 @@
 #include "scorekit/langevin.hpp"
 #include "scorekit/mlp_score.hpp"
 
+#include "checkpoint_file.hpp"
+
 namespace scorekit {
 namespace {
+
+// Raise it when a change alters the results of a resumed run (see write_results_revision).
+constexpr int kResultsRevision = 1;
 
 // One table drives writing, reading and comparing the configuration, so the three cannot drift.
 template <typename Visitor>
@@ -154,6 +159,7 @@ void save_checkpoint(const std::string& path, const TrainingConfig& config, DsmT
     write_mlp_model(file, model_file(config, trainer, mean, std));
     file.create_group("/checkpoint");
     write_config(file, "/checkpoint", config);
+    write_results_revision(file, "/checkpoint", kResultsRevision);
     file.write_attribute("/checkpoint", "step", static_cast<std::int64_t>(step));
     write_flat(file, "/checkpoint/parameters", trainer.flat_parameters());
     write_flat(file, "/checkpoint/adam_m", trainer.adam_first_moment());
@@ -172,6 +178,7 @@ std::int64_t load_checkpoint(const std::string& path, const TrainingConfig& conf
         throw Error(describe("cannot resume from", path, "no /checkpoint group",
                              "give a checkpoint written by score-train (the .ckpt file)"));
     }
+    check_results_revision(file, "/checkpoint", kResultsRevision, path);
     TrainingConfig saved = read_config(file, "/checkpoint");
     TrainingConfig wanted = config;
     std::string mismatch;

@@ -599,9 +599,12 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         });
         clock.lap("lang_filter");
         if (options.quality) {
+            std::string page_text;
             keep_if([&](Document& d) {
                 ++out.mine.quality_documents_in;
-                QualityReport report = evaluate_quality(d.raw_content, quality_thresholds, options.explain);
+                // The rules see the page as datatrove does, the title line included.
+                page_text.assign(d.title).append("\n").append(d.raw_content);
+                QualityReport report = evaluate_quality(page_text, quality_thresholds, options.explain);
                 if (options.explain) d.quality_json = quality_report_json(report);
                 if (report.passed) {
                     ++out.mine.quality_documents_out;

@@ -52,9 +52,13 @@ CompressedInput::CompressedInput(const std::string& path, bool read_ahead)
         if (fd_ < 0) {
             // cc_net downloads the paths of wet.paths.gz itself; ccnet-filter reads local files only.
             bool remote = path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0 || path.rfind("s3://", 0) == 0;
-            throw Error(describe("cannot open", path, std::strerror(errno),
-                                 remote ? "ccnet-filter reads local files, so download the file first and give its path"
-                                        : "check the path"));
+            std::string hint = "check the path";
+            if (remote) {
+                hint = "ccnet-filter reads local files, so download the file first and give its path";
+            } else if (!path.empty() && path.front() != '/') {
+                hint = "check the path, which is taken from the current directory";
+            }
+            throw Error(describe("cannot open", path, std::strerror(errno), hint));
         }
         owns_fd_ = true;
     }

@@ -174,6 +174,16 @@ RecordOutcome record_to_document(const WarcRecord& record, std::string_view body
                                             ""));
         return RecordOutcome::binary;
     }
+    // The header values go into the JSON output too, so they are repaired as the body is.
+    thread_local std::string url, date, digest;
+    for (auto [value, repaired] : {std::pair{&record.url, &url}, {&record.date, &date}, {&record.digest, &digest}}) {
+        repaired->clear();
+        if (is_valid_utf8(*value)) {
+            repaired->assign(*value);
+        } else {
+            clean.invalid_sequences += append_repaired_utf8(*value, *repaired);
+        }
+    }
     if (clean.control) {
         ++faults.control_character_records;
         log_warning_once("control", describe("deleted control characters", where(file, record),
@@ -192,12 +202,12 @@ RecordOutcome record_to_document(const WarcRecord& record, std::string_view body
     if (last >= 2 && lines[last - 1].empty() && lines[last - 2].empty()) last -= 2;
 
     document = Document();
-    document.url = record.url;
-    document.date_download = record.date;
-    document.digest = record.digest;
+    document.url = url;
+    document.date_download = date;
+    document.digest = digest;
     document.length = record.content_length >= 0 ? record.content_length
                                                  : static_cast<std::int64_t>(body.size());
-    document.source_domain = url_netloc(record.url);
+    document.source_domain = url_netloc(url);
     document.title.assign(lines.empty() ? std::string_view() : lines[0]);
     document.raw_content.reserve(clean.text.size());
     for (std::size_t i = 1; i < last; ++i) {

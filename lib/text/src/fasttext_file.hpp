@@ -9,26 +9,9 @@
 #include <string_view>
 #include <vector>
 
+#include "mapped_file.hpp"
+
 namespace scorekit::text {
-
-// A file mapped read-only. Pages are shared with the page cache, so mapping a 128 MB model
-// allocates and zeroes no memory of its own.
-class MappedFile {
-public:
-    // Returns null where the file cannot be mapped (a pipe, say); the caller then reads it.
-    static std::unique_ptr<MappedFile> open(const std::string& path);
-    ~MappedFile();
-    MappedFile(const MappedFile&) = delete;
-    MappedFile& operator=(const MappedFile&) = delete;
-
-    const unsigned char* data() const { return data_; }
-    std::size_t size() const { return size_; }
-
-private:
-    MappedFile(const unsigned char* data, std::size_t size) : data_(data), size_(size) {}
-    const unsigned char* data_;
-    std::size_t size_;
-};
 
 // The fields of a model file as FastText::saveModel writes them (format version 12): Args,
 // Dictionary, then the input and output matrices. Matrices are given as byte offsets into the

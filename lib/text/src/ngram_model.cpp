@@ -7,12 +7,16 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <memory>
+#include <string_view>
 #include <system_error>
 
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
 #include "scorekit/text/language_model.hpp"
 #include "scorekit/text_input.hpp"
+
+#include "mapped_file.hpp"
 
 namespace scorekit::text {
 namespace {
@@ -325,14 +329,21 @@ float probing_probability(float stored) { return -std::fabs(stored); }
 }  // namespace
 
 NgramModel NgramModel::read_probing_binary(const std::string& path) {
-    std::FILE* file = std::fopen(path.c_str(), "rb");
-    if (!file) throw Error(describe("cannot open language model", path, std::strerror(errno), "check the path"));
-    std::string data;
-    char buffer[1 << 16];
-    for (std::size_t got; (got = std::fread(buffer, 1, sizeof(buffer), file)) > 0;) data.append(buffer, got);
-    bool failed = std::ferror(file) != 0;
-    std::fclose(file);
-    if (failed) throw Error(describe("cannot read language model", path, std::strerror(errno), ""));
+    // A regular file is mapped rather than copied, so that loading a model needs no second copy
+    // of it besides the tables built from it. A pipe is read into memory.
+    std::unique_ptr<MappedFile> mapped = MappedFile::open(path);
+    std::string copy;
+    if (!mapped) {
+        std::FILE* file = std::fopen(path.c_str(), "rb");
+        if (!file) throw Error(describe("cannot open language model", path, std::strerror(errno), "check the path"));
+        char buffer[1 << 16];
+        for (std::size_t got; (got = std::fread(buffer, 1, sizeof(buffer), file)) > 0;) copy.append(buffer, got);
+        bool failed = std::ferror(file) != 0;
+        std::fclose(file);
+        if (failed) throw Error(describe("cannot read language model", path, std::strerror(errno), ""));
+    }
+    const std::string_view data =
+        mapped ? std::string_view(reinterpret_cast<const char*>(mapped->data()), mapped->size()) : std::string_view(copy);
     auto invalid = [&](const std::string& reason) {
         return Error(describe("invalid KenLM binary model", path, reason, "rebuild it with build_binary or give the ARPA file"));
     };
@@ -390,7 +401,7 @@ NgramModel NgramModel::read_probing_binary(const std::string& path) {
     for (std::uint64_t id = 0; id < counts[0]; ++id) {
         std::size_t end = data.find('\0', at);
         if (end == std::string::npos) throw invalid("the vocabulary strings are truncated");
-        std::string word = data.substr(at, end - at);
+        std::string word(data.substr(at, end - at));
         if (model.add_word(word) != id) throw invalid("the vocabulary lists \"" + word + "\" twice");
         at = end + 1;
     }

@@ -2,10 +2,12 @@
 #include "scorekit/text/quality_rules.hpp"
 
 #include <algorithm>
+#include <bitset>
 #include <cmath>
 #include <cstdlib>
-#include <unordered_map>
+#include <iterator>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "scorekit/error.hpp"
@@ -16,32 +18,104 @@
 namespace scorekit::text {
 namespace {
 
-// Python's string.punctuation, the symbols that datatrove ignores when counting words.
-bool is_punctuation_only(const std::string& word) {
-    static const std::string punctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
-    return std::all_of(word.begin(), word.end(), [](char c) { return punctuation.find(c) != std::string::npos; });
-}
+// The non-ASCII characters of datatrove's PUNCTUATION_SET (datatrove/utils/text.py, release
+// 0.10.0): control characters U+0080..U+009F, CJK and typographic punctuation, and the sentence
+// terminators of other scripts. Sorted, for a binary search.
+constexpr char32_t kNonAsciiPunctuation[] = {
+    0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89,
+    0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F, 0x90, 0x91, 0x92, 0x93,
+    0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D,
+    0x9E, 0x9F, 0xAB, 0xB4, 0xBB, 0x589, 0x61D, 0x61E, 0x61F, 0x6D4,
+    0x700, 0x701, 0x702, 0x7F9, 0x837, 0x839, 0x83D, 0x83E, 0x964, 0x965,
+    0x104A, 0x104B, 0x1362, 0x1367, 0x1368, 0x166E, 0x1735, 0x1736, 0x17D4, 0x17D5,
+    0x17D6, 0x17D9, 0x17DA, 0x1803, 0x1809, 0x1944, 0x1945, 0x1AA8, 0x1AA9, 0x1AAA,
+    0x1AAB, 0x1B5A, 0x1B5B, 0x1B5E, 0x1B5F, 0x1B7D, 0x1B7E, 0x1C3B, 0x1C3C, 0x1C7E,
+    0x1C7F, 0x2013, 0x2014, 0x2019, 0x201C, 0x201D, 0x201E, 0x2026, 0x203C, 0x203D,
+    0x2047, 0x2048, 0x2049, 0x2236, 0x2501, 0x25BA, 0x2E2E, 0x2E3C, 0x2E53, 0x2E54,
+    0x3001, 0x3002, 0x3008, 0x3009, 0x300A, 0x300B, 0x300C, 0x300D, 0x3010, 0x3011,
+    0xA4FF, 0xA60E, 0xA60F, 0xA6F3, 0xA6F7, 0xA876, 0xA877, 0xA8CE, 0xA8CF, 0xA92F,
+    0xA9C8, 0xA9C9, 0xAA5D, 0xAA5E, 0xAA5F, 0xAAF0, 0xAAF1, 0xABEB, 0xFE52, 0xFE56,
+    0xFE57, 0xFF01, 0xFF05, 0xFF08, 0xFF09, 0xFF0C, 0xFF0E, 0xFF11, 0xFF1A, 0xFF1B,
+    0xFF1F, 0xFF5E, 0xFF61, 0x10A56, 0x10A57, 0x10F55, 0x10F56, 0x10F57, 0x10F58, 0x10F59,
+    0x10F86, 0x10F87, 0x10F88, 0x10F89, 0x11047, 0x11048, 0x110BE, 0x110BF, 0x110C0, 0x110C1,
+    0x11141, 0x11142, 0x11143, 0x111C5, 0x111C6, 0x111CD, 0x111DE, 0x111DF, 0x11238, 0x11239,
+    0x1123B, 0x1123C, 0x112A9, 0x1144B, 0x1144C, 0x115C2, 0x115C3, 0x115C9, 0x115CA, 0x115CB,
+    0x115CC, 0x115CD, 0x115CE, 0x115CF, 0x115D0, 0x115D1, 0x115D2, 0x115D3, 0x115D4, 0x115D5,
+    0x115D6, 0x115D7, 0x11641, 0x11642, 0x1173C, 0x1173D, 0x1173E, 0x11944, 0x11946, 0x11A42,
+    0x11A43, 0x11A9B, 0x11A9C, 0x11C41, 0x11C42, 0x11EF7, 0x11EF8, 0x11F43, 0x11F44, 0x16A6E,
+    0x16A6F, 0x16AF5, 0x16B37, 0x16B38, 0x16B44, 0x16E98, 0x1BC9F, 0x1DA88,
+};
 
-// True if the word has a letter. ASCII letters, and any non-ASCII character, count as letters.
-// NOTE: Python's str.isalpha() is narrower for non-ASCII text (digits and symbols of other
-// scripts are not letters); this approximation affects only non-English documents.
-bool has_letter(const std::string& word) {
-    return std::any_of(word.begin(), word.end(), [](char c) {
-        auto b = static_cast<unsigned char>(c);
-        return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || b >= 0x80;
-    });
-}
-
-std::vector<std::string> split_words(const std::string& text) {
-    std::vector<std::string> words;
-    std::size_t i = 0;
-    while (i < text.size()) {
-        while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-        std::size_t start = i;
-        while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-        if (i > start) words.push_back(text.substr(start, i - start));
+// True for a character of datatrove's PUNCTUATION_SET: ASCII punctuation, the control characters
+// other than TAB and LF, and kNonAsciiPunctuation.
+bool is_punctuation(char32_t cp) {
+    if (cp < 0x80) {
+        static const std::string ascii = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+        return cp == 0x7F || (cp < 0x20 && cp != '\t' && cp != '\n') || ascii.find(static_cast<char>(cp)) != std::string::npos;
     }
+    return std::binary_search(std::begin(kNonAsciiPunctuation), std::end(kNonAsciiPunctuation), cp);
+}
+
+// A word made only of punctuation, which datatrove leaves out of the word count and the mean
+// word length ("...", "--", "\u2014").
+bool is_punctuation_only(std::string_view word) {
+    for (std::size_t i = 0; i < word.size();) {
+        if (!is_punctuation(next_code_point(word, i))) return false;
+    }
+    return true;
+}
+
+// True if a character of the word has Python's str.isalpha().
+bool has_letter(std::string_view word) {
+    for (std::size_t i = 0; i < word.size();) {
+        if (is_python_alpha(next_code_point(word, i))) return true;
+    }
+    return false;
+}
+
+// Splits at runs of whitespace as Python's str.split() does, so that no-break spaces and the
+// other Unicode spaces separate words too.
+std::vector<std::string_view> split_words(std::string_view text) {
+    std::vector<std::string_view> words;
+    std::size_t start = 0, i = 0;
+    bool in_word = false;
+    while (i < text.size()) {
+        std::size_t at = i;
+        bool space = is_python_space(next_code_point(text, i));
+        if (space && in_word) words.push_back(text.substr(start, at - start));
+        if (!space && !in_word) start = at;
+        in_word = !space;
+    }
+    if (in_word) words.push_back(text.substr(start));
     return words;
+}
+
+// Splits into lines as Python's str.splitlines() does: at LF, CR, CRLF, VT, FF, U+001C..U+001E,
+// U+0085, U+2028 and U+2029, with no empty line after a final line break.
+std::vector<std::string_view> split_python_lines(std::string_view text) {
+    std::vector<std::string_view> lines;
+    std::size_t start = 0, i = 0;
+    while (i < text.size()) {
+        std::size_t at = i;
+        char32_t cp = next_code_point(text, i);
+        bool line_break = cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || (cp >= 0x1C && cp <= 0x1E) ||
+                          cp == 0x85 || cp == 0x2028 || cp == 0x2029;
+        if (!line_break) continue;
+        lines.push_back(text.substr(start, at - start));
+        if (cp == '\r' && i < text.size() && text[i] == '\n') ++i;
+        start = i;
+    }
+    if (start < text.size()) lines.push_back(text.substr(start));
+    return lines;
+}
+
+// Number of pieces of Python's re.split("\n+", text): one more than the runs of newlines.
+std::size_t count_newline_run_pieces(const std::string& text) {
+    std::size_t pieces = 1;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '\n' && (i == 0 || text[i - 1] != '\n')) ++pieces;
+    }
+    return pieces;
 }
 
 std::vector<std::string> split_on(const std::string& text, const std::string& separator) {
@@ -98,8 +172,8 @@ double ratio(double part, double whole) { return whole > 0 ? part / whole : 0.0;
 // The words laid end to end in one string, each followed by `separator` (empty or one space).
 // The n-gram of words [i, i + n) is then one view of it, without its last separator.
 struct WordRun {
-    WordRun(const std::vector<std::string>& words, std::string_view separator) : gap(separator.size()) {
-        for (const std::string& word : words) {
+    WordRun(const std::vector<std::string_view>& words, std::string_view separator) : gap(separator.size()) {
+        for (std::string_view word : words) {
             offsets.push_back(text.size());
             text += word;
             text += separator;
@@ -151,18 +225,23 @@ QualityReport evaluate_quality(const std::string& text, const QualityThresholds&
     };
 
     // Quality rules (GopherQualityFilter).
-    std::vector<std::string> words = split_words(text);
+    std::vector<std::string_view> words = split_words(text);
     std::size_t word_count = words.size();
-    std::size_t content_words = 0, content_characters = 0, alpha_words = 0, stop_words = 0;
-    static const std::unordered_set<std::string> kStopWords = {"the", "be", "to", "of", "and", "that", "have", "with"};
-    for (const std::string& word : words) {
+    std::size_t content_words = 0, content_characters = 0, alpha_words = 0;
+    // Gopher requires two different stop words, so a repeated one counts once.
+    static const std::string_view kStopWords[] = {"the", "be", "to", "of", "and", "that", "have", "with"};
+    unsigned stop_words_seen = 0;  // bit i: kStopWords[i] occurs
+    for (std::string_view word : words) {
         if (!is_punctuation_only(word)) {
             ++content_words;
             content_characters += count_code_points(word);
         }
         alpha_words += has_letter(word);
-        stop_words += kStopWords.count(word);
+        for (unsigned i = 0; i < std::size(kStopWords); ++i) {
+            if (word == kStopWords[i]) stop_words_seen |= 1u << i;
+        }
     }
+    auto stop_words = static_cast<std::size_t>(std::bitset<std::size(kStopWords)>(stop_words_seen).count());
     record("min_doc_words", static_cast<double>(content_words), content_words >= threshold("min_doc_words"));
     record("max_doc_words", static_cast<double>(content_words), content_words <= threshold("max_doc_words"));
     double mean_length = ratio(static_cast<double>(content_characters), static_cast<double>(content_words));
@@ -174,19 +253,21 @@ QualityReport evaluate_quality(const std::string& text, const QualityThresholds&
                             static_cast<double>(word_count));
     record("max_ellipsis_word_ratio", ellipses, ellipses <= threshold("max_ellipsis_word_ratio"));
 
-    std::vector<std::string> lines = split_on(text, "\n");
+    // A line starts with a bullet when its first character after whitespace is U+2022 BULLET or
+    // a hyphen-minus, as datatrove 0.10.0 counts them.
+    std::vector<std::string_view> python_lines = split_python_lines(text);
     std::size_t bullet_lines = 0, ellipsis_lines = 0;
-    for (const std::string& line : lines) {
+    for (std::string_view line : python_lines) {
         std::string_view stripped = strip_whitespace(line);
-        bool bullet = stripped.rfind("\xE2\x80\xA2", 0) == 0;  // U+2022 BULLET
+        bool bullet = stripped.rfind("\xE2\x80\xA2", 0) == 0 || stripped.rfind('-', 0) == 0;
         bool ends_ellipsis = (stripped.size() >= 3 && stripped.substr(stripped.size() - 3) == "...") ||
                              (stripped.size() >= 3 && stripped.substr(stripped.size() - 3) == "\xE2\x80\xA6");
         bullet_lines += bullet;
         ellipsis_lines += ends_ellipsis;
     }
-    double bullets = ratio(static_cast<double>(bullet_lines), static_cast<double>(lines.size()));
+    double bullets = ratio(static_cast<double>(bullet_lines), static_cast<double>(python_lines.size()));
     record("max_bullet_lines_ratio", bullets, bullets <= threshold("max_bullet_lines_ratio"));
-    double ellipsis_line_ratio = ratio(static_cast<double>(ellipsis_lines), static_cast<double>(lines.size()));
+    double ellipsis_line_ratio = ratio(static_cast<double>(ellipsis_lines), static_cast<double>(python_lines.size()));
     record("max_ellipsis_lines_ratio", ellipsis_line_ratio, ellipsis_line_ratio <= threshold("max_ellipsis_lines_ratio"));
     double alpha = ratio(static_cast<double>(alpha_words), static_cast<double>(word_count));
     record("min_alpha_words_ratio", alpha, alpha >= threshold("min_alpha_words_ratio"));
@@ -196,19 +277,19 @@ QualityReport evaluate_quality(const std::string& text, const QualityThresholds&
     if (!every_rule && !report.passed) return report;
 
     // Repetition rules (GopherRepetitionFilter); character fractions are over the whole text.
+    // Blank lines and paragraphs are never duplicates, but the fractions by count divide by all
+    // the pieces of datatrove's splits: re.split("\n{2,}", text.strip()) for paragraphs and
+    // re.split("\n+", text) for lines, whose first and last pieces may be empty.
     auto text_characters = static_cast<double>(count_code_points(text));
     std::vector<std::string> paragraphs = split_paragraphs(std::string(strip_whitespace(text)));
     auto paragraph_duplicates = find_duplicates(paragraphs);
-    std::size_t nonblank_paragraphs = static_cast<std::size_t>(std::count_if(
-        paragraphs.begin(), paragraphs.end(), [](const std::string& p) { return !strip_whitespace(p).empty(); }));
-    double para_frac = ratio(static_cast<double>(paragraph_duplicates.first), static_cast<double>(nonblank_paragraphs));
+    double para_frac = ratio(static_cast<double>(paragraph_duplicates.first), static_cast<double>(paragraphs.size()));
     record("dup_para_frac", para_frac, para_frac <= threshold("dup_para_frac"));
     double para_chars = ratio(static_cast<double>(paragraph_duplicates.second), text_characters);
     record("dup_para_char_frac", para_chars, para_chars <= threshold("dup_para_char_frac"));
-    auto line_duplicates = find_duplicates(lines);
-    std::size_t nonblank_lines = static_cast<std::size_t>(
-        std::count_if(lines.begin(), lines.end(), [](const std::string& l) { return !strip_whitespace(l).empty(); }));
-    double line_frac = ratio(static_cast<double>(line_duplicates.first), static_cast<double>(nonblank_lines));
+    auto line_duplicates = find_duplicates(split_on(text, "\n"));
+    double line_frac =
+        ratio(static_cast<double>(line_duplicates.first), static_cast<double>(count_newline_run_pieces(text)));
     record("dup_line_frac", line_frac, line_frac <= threshold("dup_line_frac"));
     double line_chars = ratio(static_cast<double>(line_duplicates.second), text_characters);
     record("dup_line_char_frac", line_chars, line_chars <= threshold("dup_line_char_frac"));
@@ -216,13 +297,23 @@ QualityReport evaluate_quality(const std::string& text, const QualityThresholds&
     const WordRun spaced(words, " "), glued(words, "");
     for (std::size_t n = 2; n <= 4; ++n) {
         if (!every_rule && !report.passed) return report;
-        std::unordered_map<std::string_view, std::size_t> counts;
+        // Among n-grams of equal count the first to occur wins, as in Python's Counter.most_common.
+        struct GramCount {
+            std::size_t count = 0;
+            std::size_t first = 0;
+        };
+        std::unordered_map<std::string_view, GramCount> counts;
         std::string_view top;
-        std::size_t top_count = 0;
+        std::size_t top_count = 0, top_first = 0;
         for (std::size_t i = 0; i + n <= words.size(); ++i) {
             std::string_view gram = spaced.gram(i, n);
-            std::size_t count = ++counts[gram];
-            if (count > top_count) top_count = count, top = gram;
+            GramCount& entry = counts[gram];
+            if (entry.count++ == 0) entry.first = i;
+            if (entry.count > top_count || (entry.count == top_count && entry.first < top_first)) {
+                top_count = entry.count;
+                top_first = entry.first;
+                top = gram;
+            }
         }
         double share = ratio(static_cast<double>(count_code_points(top) * top_count), text_characters);
         std::string rule = "top_" + std::to_string(n) + "_gram";
@@ -231,8 +322,6 @@ QualityReport evaluate_quality(const std::string& text, const QualityThresholds&
     for (std::size_t n = 5; n <= 10; ++n) {
         if (!every_rule && !report.passed) return report;
         // Characters of repeated n-grams (glued without spaces), skipping past each repeat.
-        // NOTE: datatrove commit 06c98b0 joins with spaces and passes its n-gram list here in
-        // place of the words, so its values differ from these.
         std::unordered_set<std::string_view> seen;
         std::size_t repeated = 0;
         for (std::size_t i = 0; i + n <= words.size();) {

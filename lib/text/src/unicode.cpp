@@ -13,6 +13,7 @@ namespace {
 
 #include "unicode_tables.inc"
 #include "accent_tables.inc"
+#include "alpha_ranges.inc"
 
 constexpr std::uint32_t kSpace = 1u << 24;
 constexpr std::uint32_t kDigit = 1u << 25;
@@ -269,6 +270,19 @@ std::size_t count_code_points(std::string_view utf8) {
     std::size_t count = 0;
     for (char c : utf8) count += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
     return count;
+}
+
+char32_t next_code_point(std::string_view utf8, std::size_t& offset) { return decode(utf8, offset); }
+
+bool is_python_space(char32_t cp) { return (entry(cp) & kSpace) != 0; }
+
+bool is_python_alpha(char32_t cp) {
+    if (cp < 0x80) return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
+    const auto* end = kAlphaRanges + sizeof(kAlphaRanges) / sizeof(kAlphaRanges[0]);
+    // The first range whose last code point is not below cp is the only one that can contain it.
+    const auto* range = std::lower_bound(kAlphaRanges, end, cp,
+                                         [](const char32_t (&r)[2], char32_t value) { return r[1] < value; });
+    return range != end && (*range)[0] <= cp;
 }
 
 std::string_view strip_whitespace(std::string_view s) {

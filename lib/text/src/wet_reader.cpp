@@ -52,17 +52,22 @@ bool is_version_line(std::string_view line) {
            line[6] == '.' && std::isdigit(static_cast<unsigned char>(line[7]));
 }
 
-// A header field line: a token, then ':'.
+// A header field line: a token, then ':', with spaces or tabs allowed around the token.
 bool is_field_line(std::string_view line) {
     std::size_t colon = line.find(':');
-    if (colon == 0 || colon == std::string_view::npos) return false;
-    for (std::size_t i = 0; i < colon; ++i) {
-        char c = line[i];
+    if (colon == std::string_view::npos) return false;
+    std::string_view name = trim(line.substr(0, colon));
+    if (name.empty()) return false;
+    for (char c : name) {
         bool token = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
         if (!token) return false;
     }
     return true;
 }
+
+// A folded header line, which continues the value of the field above it. WARC takes its header
+// grammar from HTTP/1.1 (RFC 2616), where a line break followed by spaces or tabs is LWS.
+bool is_continuation_line(std::string_view line) { return !line.empty() && (line.front() == ' ' || line.front() == '\t'); }
 
 std::int64_t parse_length(std::string_view value) {
     if (value.empty() || value.size() > 15) return -1;
@@ -182,41 +187,70 @@ std::size_t WetReader::find_record_start(std::size_t from, std::size_t limit) {
     return limit;
 }
 
+namespace {
+
+// Stores the value of a header field that the reader uses; other fields are ignored.
+void apply_header(std::string_view name, std::string_view value, WarcRecord& record) {
+    if (equals_ignore_case(name, "WARC-Type")) {
+        record.type.assign(value);
+    } else if (equals_ignore_case(name, "WARC-Target-URI")) {
+        // wget 1.19 writes the URI in angle brackets (<http://...>), which warcio strips
+        // too; Common Crawl writes it bare.
+        if (value.size() >= 2 && value.front() == '<' && value.back() == '>') value = value.substr(1, value.size() - 2);
+        record.url.assign(value);
+    } else if (equals_ignore_case(name, "WARC-Date")) {
+        record.date.assign(value);
+    } else if (equals_ignore_case(name, "WARC-Block-Digest")) {
+        record.digest.assign(value);
+    } else if (equals_ignore_case(name, "WARC-Identified-Content-Language")) {
+        record.language.assign(value);
+    } else if (equals_ignore_case(name, "Content-Length")) {
+        record.content_length = parse_length(value);
+    }
+}
+
+}  // namespace
+
 bool WetReader::parse_headers(WarcRecord& record, std::size_t& body_at) {
     std::size_t end, next;
     line_at(pos_, end, next);  // the version line
     std::size_t at = next;
+    // A field is applied once its continuation lines, if any, have been read. A folded value
+    // joins its parts with one space, so it is copied; an unfolded one is a view of the buffer.
+    std::string_view name, value;
+    std::string folded;
+    bool pending = false, is_folded = false;
+    auto apply_pending = [&] {
+        if (pending) apply_header(name, is_folded ? std::string_view(folded) : value, record);
+        pending = is_folded = false;
+    };
+    bool complete = true;
     while (true) {
         if (!line_at(at, end, next)) {
-            body_at = at;
-            return false;
+            complete = false;
+            break;
         }
         std::string_view line(buffer().data() + at, end - at);
         at = next;
         if (is_blank(line) || at - pos_ > kMaxHeaderBytes) break;
+        if (pending && is_continuation_line(line)) {
+            if (!is_folded) folded.assign(value);
+            is_folded = true;
+            std::string_view part = trim(line);
+            if (!folded.empty() && !part.empty()) folded += ' ';
+            folded += part;
+            continue;
+        }
+        apply_pending();
         std::size_t colon = line.find(':');
         if (colon == std::string_view::npos) continue;
-        std::string_view name = trim(line.substr(0, colon));
-        std::string_view value = trim(line.substr(colon + 1));
-        if (equals_ignore_case(name, "WARC-Type")) {
-            record.type.assign(value);
-        } else if (equals_ignore_case(name, "WARC-Target-URI")) {
-            // wget 1.19 writes the URI in angle brackets (<http://...>), which warcio strips
-            // too; Common Crawl writes it bare.
-            if (value.size() >= 2 && value.front() == '<' && value.back() == '>') value = value.substr(1, value.size() - 2);
-            record.url.assign(value);
-        } else if (equals_ignore_case(name, "WARC-Date")) {
-            record.date.assign(value);
-        } else if (equals_ignore_case(name, "WARC-Block-Digest")) {
-            record.digest.assign(value);
-        } else if (equals_ignore_case(name, "WARC-Identified-Content-Language")) {
-            record.language.assign(value);
-        } else if (equals_ignore_case(name, "Content-Length")) {
-            record.content_length = parse_length(value);
-        }
+        name = trim(line.substr(0, colon));
+        value = trim(line.substr(colon + 1));
+        pending = true;
     }
+    apply_pending();
     body_at = at;
-    return true;
+    return complete;
 }
 
 // A file of another compression would read as one long run of stray bytes. The error names the
@@ -249,6 +283,14 @@ void WetReader::end_of_input(std::uint64_t stray) {
     if (finished_) return;
     finished_ = true;
     check_conversion_records();
+    // An empty file is most often a download that failed, so it is an error too.
+    if (records_ == 0 && stray == 0) {
+        std::uint64_t bytes = base_ + buffer().size();
+        throw Error(describe("cannot read", input_.name(),
+                             bytes == 0 ? "the file is empty"
+                                        : "no WARC record in its " + std::to_string(bytes) + " bytes of blank lines",
+                             "download it again, or leave it out of the inputs"));
+    }
     if (stray == 0) return;
     faults_.stray_bytes += stray;
     if (records_ == 0) {
@@ -369,6 +411,12 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
                     region_end = at;
                 }
                 break;
+            }
+            // The record separator CRLF CRLF right at the declared end confirms the length even
+            // when other bytes follow, which the next call skips and counts as outside any record.
+            if (!framed && buffer().compare(declared_end, 4, "\r\n\r\n") == 0) {
+                framed = true;
+                region_end = declared_end + 4;
             }
         }
     }

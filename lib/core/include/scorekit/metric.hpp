@@ -12,6 +12,7 @@
 // Points are rows of row-major matrices; D x D tensors are rows of length D * D, row-major.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "scorekit/score_model.hpp"
@@ -45,6 +46,36 @@ struct SegmentTerms {
     RowMatrix tensors;   // [N, D * D] g(m), filled only on request
 };
 
+class ScoreMetric;
+
+// The model's values at one set of points, each computed on first use and then kept, so that
+// several outputs at the same points (log det g, norms, eigenvalues) evaluate the model once.
+class MetricPoints {
+public:
+    // Keeps references to `metric` and `x`, which must outlive this object. Throws Error when x
+    // does not have the metric's dimension.
+    MetricPoints(const ScoreMetric& metric, const RowMatrix& x);
+
+    const RowMatrix& x() const { return x_; }
+    const RowMatrix& scores() const;          // [N, D]
+    const RowMatrix& jacobians() const;       // [N, D * D], ds/dx row-major
+    const Vector& log_densities() const;      // [N]; Error when the model has none
+
+private:
+    friend class ScoreMetric;
+
+    // The scores that g weighs: zeros for stein with lambda = 0, where g = I whatever the score,
+    // so that a score too large to square gives no 0 * infinity.
+    const RowMatrix& weighed_scores() const;
+
+    const ScoreMetric& metric_;
+    const RowMatrix& x_;
+    mutable std::optional<RowMatrix> scores_;
+    mutable std::optional<RowMatrix> jacobians_;
+    mutable std::optional<Vector> log_densities_;
+    mutable std::optional<RowMatrix> zeros_;
+};
+
 class ScoreMetric {
 public:
     // Keeps a reference to `model`, which must outlive the metric. Throws UsageError for an
@@ -60,25 +91,37 @@ public:
 
     RowMatrix scores(const RowMatrix& x) const;
 
+    // Each point quantity below has two forms: one for a matrix of points, and one for
+    // MetricPoints, which shares the model's values between the quantities requested at the same points.
+
     // g at each point, [N, D * D]. Materialises D x D per point, so callers use it only on request.
-    RowMatrix tensors(const RowMatrix& x) const;
+    RowMatrix tensors(const RowMatrix& x) const { return tensors(MetricPoints(*this, x)); }
+    RowMatrix tensors(const MetricPoints& points) const;
 
     // g^-1 at each point, [N, D * D]; stein uses I - (lambda / a) s s^T. Throws UsageError for
     // outer, which has no inverse.
-    RowMatrix inverse_tensors(const RowMatrix& x) const;
+    RowMatrix inverse_tensors(const RowMatrix& x) const { return inverse_tensors(MetricPoints(*this, x)); }
+    RowMatrix inverse_tensors(const MetricPoints& points) const;
 
     // log det g, [N]; -infinity where g is singular (outer for D > 1).
-    Vector log_determinants(const RowMatrix& x) const;
+    Vector log_determinants(const RowMatrix& x) const { return log_determinants(MetricPoints(*this, x)); }
+    Vector log_determinants(const MetricPoints& points) const;
 
     // Eigenvalues of g in ascending order, [N, D].
-    RowMatrix eigenvalues(const RowMatrix& x) const;
+    RowMatrix eigenvalues(const RowMatrix& x) const { return eigenvalues(MetricPoints(*this, x)); }
+    RowMatrix eigenvalues(const MetricPoints& points) const;
 
     // Riemannian volume element sqrt(det g), [N].
-    Vector volume_elements(const RowMatrix& x) const;
+    Vector volume_elements(const RowMatrix& x) const { return volume_elements(MetricPoints(*this, x)); }
+    Vector volume_elements(const MetricPoints& points) const;
 
     // <u_i, v_i>_{g(x_i)} and |v_i|^2_{g(x_i)}, [N]; x, u, v are [N, D].
-    Vector inner_products(const RowMatrix& x, const RowMatrix& u, const RowMatrix& v) const;
-    Vector squared_norms(const RowMatrix& x, const RowMatrix& v) const;
+    Vector inner_products(const RowMatrix& x, const RowMatrix& u, const RowMatrix& v) const {
+        return inner_products(MetricPoints(*this, x), u, v);
+    }
+    Vector inner_products(const MetricPoints& points, const RowMatrix& u, const RowMatrix& v) const;
+    Vector squared_norms(const RowMatrix& x, const RowMatrix& v) const { return squared_norms(MetricPoints(*this, x), v); }
+    Vector squared_norms(const MetricPoints& points, const RowMatrix& v) const;
 
     // Geodesic acceleration x'' = -Gamma(x)[v, v] for positions x and velocities v, [N, D]:
     // x'' = -g^-1 ((d_v g) v - grad_x (v^T g v) / 2). Closed forms:
@@ -95,6 +138,8 @@ public:
     void segment_terms(const RowMatrix& m, const RowMatrix& v, SegmentTerms& terms, bool with_tensors = false) const;
 
 private:
+    friend class MetricPoints;
+
     // log p at the rows of x, or Error naming the model when it has no log-density.
     Vector log_density(const RowMatrix& x) const;
     void check_points(const RowMatrix& x, const RowMatrix* v = nullptr) const;

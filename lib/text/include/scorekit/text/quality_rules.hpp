@@ -1,6 +1,6 @@
 // Gopher quality and repetition rules (Rae et al. 2021, arXiv:2112.11446), with the thresholds
-// and, except where the source says otherwise, the definitions of GopherQualityFilter and
-// GopherRepetitionFilter in huggingface/datatrove (commit 06c98b0).
+// and, except where the comments state otherwise, the definitions of GopherQualityFilter and
+// GopherRepetitionFilter in huggingface/datatrove release 0.10.0 (commit a649de79).
 #pragma once
 
 #include <map>
@@ -42,7 +42,10 @@ struct QualityReport {
     std::vector<QualityMeasure> measures;  // every rule, in a fixed order
 };
 
-// Evaluates the rules on `text` (lines separated by "\n"). Words are split at whitespace.
+// Evaluates the rules on `text`, valid UTF-8 with lines separated by "\n". Words are split at
+// whitespace as Python's str.split() does.
+// NOTE: datatrove splits English words with NLTK's word_tokenize, which also splits off
+// punctuation and contractions ("end." -> "end" "."), so its values differ from these.
 // Blank lines and paragraphs never count as duplicates, and ratios over an empty text or
 // no words are 0 instead of a division by zero. With every_rule false, the evaluation may stop
 // once a rule has failed, so `measures` then holds only the rules evaluated up to there.

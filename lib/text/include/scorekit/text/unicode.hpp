@@ -22,6 +22,17 @@ bool is_valid_utf8(std::string_view input);
 // Number of code points in valid UTF-8 text (Python's len()).
 std::size_t count_code_points(std::string_view utf8);
 
+// Decodes the code point that starts at byte `offset` and moves `offset` past it. Input must be
+// valid UTF-8, with `offset` at the start of a code point before the end.
+char32_t next_code_point(std::string_view utf8, std::size_t& offset);
+
+// True for the whitespace of Python's str.isspace() and str.split(): Unicode White_Space minus a
+// few, plus U+001C..U+001F.
+bool is_python_space(char32_t cp);
+
+// True for the letters of Python's str.isalpha(): general categories Lu, Ll, Lt, Lm and Lo.
+bool is_python_alpha(char32_t cp);
+
 // Removes leading and trailing whitespace as Python's str.strip() does (characters with
 // str.isspace(): Unicode White_Space minus a few, plus U+001C..U+001F). Input must be valid UTF-8.
 std::string_view strip_whitespace(std::string_view utf8);
