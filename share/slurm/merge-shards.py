@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""Merges the outputs of `langevin --shard I/N`, `geodesic --all-pairs --shard I/N` or
-`fim --shard I/N` array tasks into the output that one run without --shard writes.
+"""Merges the outputs of `langevin --shard I/N`, `geodesic --shard I/N` or `fim --shard I/N`
+array tasks into the output that one run without --shard writes.
 
     merge-shards.py samples --chains C -o samples.tsv shard-0.tsv shard-1.tsv ...
     merge-shards.py distances -o distances.tsv pairs-0.tsv pairs-1.tsv ...
+    merge-shards.py rows -o lengths.tsv lengths-0.tsv lengths-1.tsv ...
     merge-shards.py fisher -o fisher.h5 fisher-0.h5 fisher-1.h5 ...
 
 Shard files are given in shard order 0..N-1. They are text (tab-separated, as the tools write
@@ -33,6 +34,16 @@ HDF5 outputs get the datasets and the sample attributes of one run. Each dataset
 of the shards' dataset it comes from (float32 samples stay float32), and `/converged` is int64
 as in one run. The provenance attributes at the file's root are not copied, because they
 describe the shard runs, not the merge.
+
+rows: shard I of geodesic --pairs (boundary value, --exp or --log) solved the rows
+[I*P/N, (I+1)*P/N) of the P rows of the pairs file and wrote them as one run would, numbered
+by their row in the whole file. The shards' --paths files merge the same way. Text shards start
+with the line `# shard I/N: rows [B, E) of P`; the merge drops it and concatenates the rows
+under the first shard's header, so the result equals one run's file byte for byte. HDF5 shards
+record `shard`, `first_row` and `total_rows` at the root; every dataset is concatenated along its
+first axis, with the dataset's type and attributes, and the root attributes that describe the
+run's settings are copied (not the shard's place and not the provenance). The merge fails when
+the shards' rows do not follow each other from 0 to P.
 
 fisher: shard I of fim computed a dense, diag, block or kfac matrix over the inputs
 [I*N/N_s, (I+1)*N/N_s) of N. These are sums over inputs, so the merge adds them up; for
@@ -324,6 +335,120 @@ def merge_distances(args):
     write_rows(args.output, "/distances", None, distances, extra=extra, dtype=common_dtype(dtypes))
 
 
+# The first line of a text shard of geodesic --pairs: "# shard 1/4: rows [3, 6) of 12".
+ROWS_COMMENT = re.compile(r"# shard (\d+)/(\d+): rows \[(\d+), (\d+)\) of (\d+)")
+# Root attributes that describe one process rather than the run's settings.
+PROVENANCE = ("scorekit_tool", "scorekit_version", "command_line", "seed")
+SHARD_PLACE = ("shard", "first_row", "total_rows")
+
+
+def check_rows_place(spec, index, shards, first_row, total_rows, expected_first, expected_total):
+    """Fails unless shard `index` of `shards` starts where the previous one ended, in a run of the
+    same total rows."""
+    if expected_total is not None and total_rows != expected_total:
+        fail(f"{spec} has rows of a pairs file of {total_rows} rows, shard 0 of {expected_total}; "
+             "merge the shards of one geodesic command")
+    if first_row != expected_first:
+        fail(f"{spec} starts at row {first_row}, but the shards before it end at row {expected_first}; "
+             "give the shards in order 0..N-1, each once")
+
+
+def merge_text_rows(args):
+    header, lines, end, total = None, [], 0, None
+    for index, spec in enumerate(args.shards):
+        path = spec
+        if not Path(path).is_file():
+            fail(f"cannot read shard {path}: no such file; give every shard output in shard order")
+        try:
+            text = Path(path).read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            fail(f"cannot read shard {path}: not UTF-8 text; give the tab-separated file geodesic wrote")
+        match = ROWS_COMMENT.fullmatch(text[0]) if text else None
+        if not match:
+            fail(f"{spec} has no '# shard I/N: rows [B, E) of P' first line; give the text outputs of "
+                 "geodesic --pairs --shard I/N")
+        check_shard_attribute(spec, {"shard": f"{match[1]}/{match[2]}"}, index, len(args.shards))
+        first_row, last_row, rows_total = int(match[3]), int(match[4]), int(match[5])
+        check_rows_place(spec, index, len(args.shards), first_row, rows_total, end, total)
+        total, end = rows_total, last_row
+        body = text[1:]
+        if not body:
+            fail(f"{spec} has no header line; give the text output geodesic wrote")
+        if header is None:
+            header = body[0]
+        elif body[0] != header:
+            fail(f"{spec} has the header '{body[0]}', shard 0 has '{header}'; merge outputs of one geodesic command")
+        lines.extend(body[1:])
+    if end != total:
+        fail(f"the shards end at row {end} of {total}; a shard file is missing")
+    text = "".join(line + "\n" for line in [header] + lines)
+    if args.output == "-":
+        sys.stdout.write(text)
+        return
+    with written_atomically(args.output) as temporary:
+        Path(temporary).write_text(text, encoding="utf-8")
+
+
+def merge_hdf5_rows(args):
+    h5py = h5py_module()
+    import numpy
+    files = []
+    end, total = 0, None
+    for index, spec in enumerate(args.shards):
+        if not Path(spec).is_file():
+            fail(f"cannot read shard {spec}: no such file; give every shard output in shard order")
+        try:
+            file = h5py.File(spec, "r")
+        except OSError:
+            fail(f"cannot read shard {spec}: not an HDF5 file; give the .h5 file geodesic wrote")
+        if "first_row" not in file.attrs or "total_rows" not in file.attrs:
+            fail(f"{spec} records no first_row and total_rows; give the HDF5 outputs of geodesic --pairs --shard I/N")
+        check_shard_attribute(spec, file.attrs, index, len(args.shards))
+        first_row, rows_total = int(file.attrs["first_row"]), int(file.attrs["total_rows"])
+        check_rows_place(spec, index, len(args.shards), first_row, rows_total, end, total)
+        datasets = []
+        file.visititems(lambda name, item: datasets.append(name) if isinstance(item, h5py.Dataset) else None)
+        rows = {len(file[name]) for name in datasets}
+        if len(rows) > 1:
+            fail(f"the datasets of {spec} have different row counts {sorted(rows)}; give the file geodesic wrote")
+        total, end = rows_total, first_row + (rows.pop() if rows else 0)
+        files.append((spec, file, datasets))
+    if end != total:
+        fail(f"the shards end at row {end} of {total}; a shard file is missing")
+
+    first_spec, first_file, names = files[0]
+    for spec, file, datasets in files[1:]:
+        if sorted(datasets) != sorted(names):
+            fail(f"{spec} has the datasets {', '.join(sorted(datasets))}, {first_spec} has {', '.join(sorted(names))}; "
+                 "merge outputs of one geodesic command")
+    with written_atomically(args.output) as temporary, h5py.File(temporary, "w") as merged:
+        for key, value in first_file.attrs.items():
+            if key not in PROVENANCE + SHARD_PLACE:
+                merged.attrs[key] = value
+        for name in names:
+            source = first_file[name]
+            data = numpy.concatenate([file[name][()] for _, file, _ in files], axis=0).astype(source.dtype)
+            target = merged.create_dataset(name, data=data)
+            for key, value in source.attrs.items():
+                target.attrs[key] = value
+    for _, file, _ in files:
+        file.close()
+
+
+def merge_rows(args):
+    outputs = {split_location(spec, "/")[1] is not None for spec in args.shards}
+    if len(outputs) > 1:
+        fail("the shards mix text and HDF5 files; give the outputs of one geodesic command")
+    output_hdf5 = args.output != "-" and split_location(args.output, "/")[1] is not None
+    if outputs.pop() != output_hdf5:
+        fail(f"invalid -o {args.output}: the shards are {'HDF5' if not output_hdf5 else 'text'}, so the merged "
+             f"output must be too; give a name {'ending in .h5' if not output_hdf5 else 'not ending in .h5'}")
+    if output_hdf5:
+        merge_hdf5_rows(args)
+    else:
+        merge_text_rows(args)
+
+
 FISHER_AGREE = ("quantity", "estimator", "likelihood", "reduction", "representation", "model", "num_parameters")
 
 
@@ -406,7 +531,8 @@ def main():
     samples.add_argument("--chains", type=int, required=True, help="chains of the whole run (--chains C)")
     distances = commands.add_parser("distances", help="merge geodesic --all-pairs --shard tables")
     fisher = commands.add_parser("fisher", help="merge fim --shard matrices (HDF5)")
-    for command in (samples, distances, fisher):
+    rows = commands.add_parser("rows", help="merge geodesic --pairs --shard outputs and --paths files")
+    for command in (samples, distances, fisher, rows):
         command.add_argument("-o", "--output", default="-", help="merged output; .h5 writes HDF5, - standard output")
         command.add_argument("shards", nargs="+", help="shard outputs in shard order 0..N-1")
     args = parser.parse_args()
@@ -416,6 +542,8 @@ def main():
         merge_samples(args)
     elif args.command == "fisher":
         merge_fisher(args)
+    elif args.command == "rows":
+        merge_rows(args)
     else:
         merge_distances(args)
 

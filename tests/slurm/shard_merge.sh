@@ -71,7 +71,7 @@ EOF
 $merge distances -o "$WORK/bad.tsv" "$WORK"/pairs-{0,1,3}.tsv 2> "$WORK/err" && fail "merge without shard 2 succeeded"
 grep -q "a shard file is missing" "$WORK/err" || fail "missing shard message: $(cat "$WORK/err")"
 
-# --shard is only for --all-pairs.
-run_case "shard needs all-pairs" 2 "only --all-pairs can be split" -- \
+# --shard splits --all-pairs and --pairs runs; a --from run has one pair.
+run_case "shard needs several pairs" 2 "a --from run has one pair, which cannot be split" -- \
     "$BIN/geodesic" -m "$gmm" --from 0,0 --to 1,1 --shard 0/2
 finish

@@ -4,6 +4,7 @@
 #include <Eigen/LU>
 
 #include <cmath>
+#include <limits>
 
 #include "scorekit/geodesic_shooting.hpp"
 #include "scorekit/reference_densities.hpp"
@@ -152,4 +153,14 @@ TEST_CASE("log map stops when shooting stalls", "[shooting]") {
     CHECK(result.residuals(0) < 1e-12);
     CHECK_THAT(result.velocities(0, 0), WithinAbs(-0.582863704670304, 1e-8));
     CHECK_THAT(result.velocities(0, 1), WithinAbs(1.236313151836075, 1e-8));
+}
+
+TEST_CASE("map tolerances follow model precision", "[shooting]") {
+    // Double-precision models keep 1e-10 per step and 1e-9 for the miss. A float32 network gets
+    // one tenth and 10 times its precision 2^-23, because its shots are rough near that level.
+    const double float32 = std::ldexp(1.0, -23), float64 = std::numeric_limits<double>::epsilon();
+    CHECK(default_ode_tolerance(float64) == 1e-10);
+    CHECK(default_shooting_tolerance(float64) == 1e-9);
+    CHECK(default_ode_tolerance(float32) == float32 / 10);
+    CHECK(default_shooting_tolerance(float32) == 10 * float32);
 }

@@ -30,8 +30,8 @@ int main(int argc, char** argv) {
     app.add_option("--pairs", o.pairs, "File of pairs: 2 D columns per row, start then end (--exp: start then velocity)");
     app.add_option("--all-pairs", o.all_pairs, "Point set: geodesic distances between all pairs, as an N x N matrix");
     app.add_option("--shard", o.shard,
-                   "--all-pairs: solve shard I/N of the pairs and write them as a table i, j, length, converged "
-                   "(default: SLURM_ARRAY_TASK_ID/COUNT, else 0/1)");
+                   "--all-pairs or --pairs: solve shard I/N of the pairs (--all-pairs writes them as a table "
+                   "i, j, length, converged); default: SLURM_ARRAY_TASK_ID/COUNT, else 0/1");
     app.add_flag("--exp", o.exp, "Exponential map: integrate the geodesic equation from --from with --velocity");
     app.add_flag("--log", o.log, "Logarithmic map: the initial velocity of the geodesic from start to end");
     app.add_option("--nodes", o.solver.nodes, "Path nodes T, both end points included")->capture_default_str()
@@ -46,10 +46,12 @@ int main(int argc, char** argv) {
     app.add_option("--batch-size", o.solver.batch_size,
                    "Pairs solved together (--exp and --log: 256 when not given); a progress line with an ETA follows each chunk")
         ->capture_default_str()->check(scorekit::whole_number(1, std::numeric_limits<int>::max()));
-    app.add_option("--ode-tolerance", o.integration.tolerance, "Error tolerance per integration step (--exp, --log)")
-        ->capture_default_str()->check(scorekit::positive_number());
-    app.add_option("--shooting-tolerance", o.shooting_tolerance, "--log: max miss relative to |end - start|")
-        ->capture_default_str()->check(scorekit::positive_number());
+    app.add_option("--ode-tolerance", o.integration.tolerance,
+                   "Error tolerance per integration step (--exp, --log); default 1e-10, or 1.2e-8 for a float32 network")
+        ->check(scorekit::positive_number());
+    app.add_option("--shooting-tolerance", o.shooting_tolerance,
+                   "--log: max miss relative to |end - start|; default 1e-9, or 1.2e-6 for a float32 network")
+        ->check(scorekit::positive_number());
     app.add_option("--paths", o.paths, "Also write the path nodes: .h5 [pairs, T, D], or text rows `pair t x1..xD`");
     app.add_flag("--allow-unconverged", o.allow_unconverged, "Exit 0 even when some pairs did not converge");
     auto* state = "Checkpoints (--pairs, --all-pairs)";
@@ -70,6 +72,8 @@ int main(int argc, char** argv) {
                                                           "pass -m model.h5, model.pt or an analytic spec"));
         }
         o.batch_size_given = app.count("--batch-size") > 0;
+        o.ode_tolerance_given = app.count("--ode-tolerance") > 0;
+        o.shooting_tolerance_given = app.count("--shooting-tolerance") > 0;
         auto model = scorekit::load_score_model(o.model, scorekit::resolve_threads(o.common.threads));
         scorekit::run_geodesic(o, *model);
     });

@@ -12,8 +12,23 @@
 namespace scorekit {
 namespace {
 
-// Raise it when a change alters the results of a resumed run (see write_results_revision).
-constexpr int kResultsRevision = 1;
+// The map of a run: "boundary value", "exp" or "log". Boundary-value runs store no map, so that
+// their checkpoints written before --exp and --log had any still resume.
+std::string plan_map(const GeodesicCheckpointPlan& plan) {
+    for (const auto& [name, value] : plan.settings) {
+        if (name == "map") return value;
+    }
+    return "boundary value";
+}
+
+std::string saved_map(const Hdf5Reader& file) {
+    return file.has_attribute("/checkpoint", "map") ? file.read_string_attribute("/checkpoint", "map") : "boundary value";
+}
+
+// Raise a map's revision when a change alters the results of a resumed run of it (see
+// write_results_revision). Revision 2 of the log map shoots each Newton trial with its Jacobian
+// shots and retries stalled pairs by continuation.
+int results_revision(const std::string& map) { return map == "log" ? 2 : 1; }
 
 std::vector<std::int64_t> stored_shape(const PairColumn& column, Eigen::Index pairs) {
     if (column.rows_per_pair == 1 && column.columns == 1) return {pairs};
@@ -29,7 +44,7 @@ void write_checkpoint(const GeodesicCheckpointPlan& plan, const std::string& che
     file.write_attribute("/checkpoint", "pairs", static_cast<std::int64_t>(pairs));
     file.write_attribute("/checkpoint", "pairs_checksum", checksum);
     write_checkpoint_settings(file, "/checkpoint", plan.settings);
-    write_results_revision(file, "/checkpoint", kResultsRevision);
+    write_results_revision(file, "/checkpoint", results_revision(plan_map(plan)));
     for (const PairColumn& column : results) {
         const std::string name = "/checkpoint/" + column.name;
         if (column.integer) {
@@ -45,16 +60,10 @@ void write_checkpoint(const GeodesicCheckpointPlan& plan, const std::string& che
 // checkpoint has Y"; empty when all agree.
 std::string settings_mismatch(const Hdf5Reader& file, const GeodesicCheckpointPlan& plan, Eigen::Index pairs,
                               const std::string& checksum, const PairResults& layout) {
-    // Boundary-value runs store no map, so that their checkpoints written before --exp and --log
-    // had any still resume. The map is compared first because another map's checkpoint has other
-    // columns, and "map is exp" explains the mismatch better than a missing column does.
-    std::string map = "boundary value";
-    for (const auto& [name, value] : plan.settings) {
-        if (name == "map") map = value;
-    }
-    const std::string saved_map =
-        file.has_attribute("/checkpoint", "map") ? file.read_string_attribute("/checkpoint", "map") : "boundary value";
-    if (saved_map != map) return "map is " + map + " but the checkpoint has " + saved_map;
+    // The map is compared first because another map's checkpoint has other columns, and "map is
+    // exp" explains the mismatch better than a missing column does.
+    const std::string map = plan_map(plan), saved = saved_map(file);
+    if (saved != map) return "map is " + map + " but the checkpoint has " + saved;
 
     std::string mismatch = checkpoint_settings_mismatch(file, "/checkpoint", plan.settings);
     if (!mismatch.empty()) return mismatch;
@@ -79,7 +88,9 @@ void check_checkpoint(const Hdf5Reader& file, const GeodesicCheckpointPlan& plan
         throw Error(describe("cannot resume from", plan.resume, "no /checkpoint group with pairs_done",
                              "give a checkpoint written by geodesic (OUTPUT.ckpt)"));
     }
-    check_results_revision(file, "/checkpoint", kResultsRevision, plan.resume);
+    // A checkpoint of another map fails the settings check below, with a clearer message.
+    const std::string map = plan_map(plan);
+    if (saved_map(file) == map) check_results_revision(file, "/checkpoint", results_revision(map), plan.resume);
     std::string mismatch = settings_mismatch(file, plan, pairs, checksum, layout);
     if (!mismatch.empty()) {
         throw UsageError(describe("cannot resume from", plan.resume, mismatch,

@@ -112,8 +112,8 @@ void fail_if_unconverged(const GeodesicCommandOptions& o, Mode mode, Eigen::Inde
     if (mode == Mode::exp_map) {
         hint = "check that the metric is finite and not too stiff along their paths, or pass --allow-unconverged";
     } else if (mode == Mode::log_map) {
-        hint = "check that the metric is finite between the points, raise --shooting-tolerance (a float32 network "
-               "model may stall above 1e-9), or pass --allow-unconverged";
+        hint = "check that the metric is finite between the points, lower --ode-tolerance or raise "
+               "--shooting-tolerance, or pass --allow-unconverged";
     }
     throw Error(describe_at(mode == Mode::exp_map ? "geodesic integration failed" : "geodesics did not converge",
                             "in " + std::to_string(unconverged) + " of " + std::to_string(total) + " pairs",
@@ -147,10 +147,45 @@ std::vector<std::string> batch_reasons(const GeodesicBatch& batch) {
     return reasons;
 }
 
-std::vector<std::string> pair_labels(Eigen::Index count) {
+// The rows of a --pairs file that one shard solves: [first, first + its row count) of `total`.
+// A run without --shard is one shard (spec.count 1) that starts at row 0.
+struct RowShard {
+    ShardSpec spec;
+    Eigen::Index first = 0, total = 0;
+    std::string description;  // "shard 1/4: rows [3, 6) of 12", the first line of a text output
+
+    bool active() const { return spec.count > 1; }
+};
+
+// Labels "pair <row of the pairs file>" for `count` rows of `shard`.
+std::vector<std::string> pair_labels(Eigen::Index count, const RowShard& shard) {
     std::vector<std::string> labels;
-    for (Eigen::Index p = 0; p < count; ++p) labels.push_back("pair " + std::to_string(p));
+    for (Eigen::Index p = 0; p < count; ++p) labels.push_back("pair " + std::to_string(shard.first + p));
     return labels;
+}
+
+// The `pair` column of a text output: the rows' numbers in the whole pairs file.
+Vector pair_numbers(Eigen::Index count, const RowShard& shard) {
+    Vector numbers(count);
+    for (Eigen::Index p = 0; p < count; ++p) numbers(p) = static_cast<double>(shard.first + p);
+    return numbers;
+}
+
+// Records a shard's place at the root of an HDF5 output, where merge-shards.py rows reads it.
+void write_shard_attributes(Hdf5Writer& file, const RowShard& shard) {
+    if (!shard.active()) return;
+    file.write_attribute("/", "shard", std::to_string(shard.spec.index) + "/" + std::to_string(shard.spec.count));
+    file.write_attribute("/", "first_row", static_cast<std::int64_t>(shard.first));
+    file.write_attribute("/", "total_rows", static_cast<std::int64_t>(shard.total));
+}
+
+// Writes --paths, for a shard with the text rows numbered by their row in the whole pairs file
+// and the shard recorded (text: the first comment line; HDF5: root attributes).
+void write_shard_paths(const std::string& spec, const RowMatrix& paths, Eigen::Index count, Eigen::Index nodes,
+                       const RowShard& shard) {
+    if (!shard.active()) return write_paths(spec, paths, count, nodes);
+    write_paths(spec, paths, count, nodes, shard.first, shard.description,
+                [&](Hdf5Writer& file) { write_shard_attributes(file, shard); });
 }
 
 // The checkpoints of a run over `pairs` pairs that writes `output`: --checkpoint, else
@@ -254,7 +289,7 @@ GeodesicBatch solve_with_progress(const ScoreMetric& metric, const RowMatrix& st
 }
 
 void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, const RowMatrix& starts,
-                  const RowMatrix& ends) {
+                  const RowMatrix& ends, const RowShard& shard) {
     const Eigen::Index count = starts.rows();
     PointLocation location = locate_points(o.common.output, "/lengths", true);
     GeodesicCheckpointPlan plan = checkpoint_plan(o, metric, o.common.output, count, location.hdf5 || !o.paths.empty());
@@ -273,20 +308,21 @@ void run_boundary(const GeodesicCommandOptions& o, const ScoreMetric& metric, co
         Vector converged = flags(reasons);
         file.write_integer_array("/converged", {count}, converged.data());
         write_attributes(file, o, metric);
+        write_shard_attributes(file, shard);
         file.commit();
     } else {
         RowMatrix table(count, 5);
-        table.col(0) = Vector::LinSpaced(count, 0, static_cast<double>(count - 1));
+        table.col(0) = pair_numbers(count, shard);
         table.col(1) = batch.lengths;
         table.col(2) = batch.energies;
         table.col(3) = iterations;
         table.col(4) = flags(reasons);
-        write_points(o.common.output, table, {"pair", "length", "energy", "iterations", "converged"});
+        write_points(o.common.output, table, {"pair", "length", "energy", "iterations", "converged"}, shard.description);
     }
-    if (!o.paths.empty()) write_paths(o.paths, batch.paths, count, batch.nodes);
+    if (!o.paths.empty()) write_shard_paths(o.paths, batch.paths, count, batch.nodes, shard);
     remove_finished_checkpoint(plan.path, plan.written, plan.resume);
 
-    const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count));
+    const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count, shard));
     log_summary(std::to_string(count) + " geodesics, " + std::to_string(unconverged) + " unconverged");
     fail_if_unconverged(o, Mode::boundary, unconverged, count);
 }
@@ -390,7 +426,7 @@ RowMatrix flag_column(const std::vector<char>& ok) {
 }
 
 void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, const RowMatrix& starts,
-                 const RowMatrix& velocities) {
+                 const RowMatrix& velocities, const RowShard& shard) {
     ExpMapOptions integration = o.integration;
     integration.nodes = o.solver.nodes;
     const Eigen::Index count = starts.rows(), d = metric.dim();
@@ -429,10 +465,11 @@ void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         Vector converged = flags(reasons);
         file.write_integer_array("/converged", {count}, converged.data());
         write_attributes(file, o, metric, Mode::exp_map);
+        write_shard_attributes(file, shard);
         file.commit();
     } else {
         RowMatrix table(count, 2 * d + 2);
-        table.col(0) = Vector::LinSpaced(count, 0, static_cast<double>(count - 1));
+        table.col(0) = pair_numbers(count, shard);
         table.middleCols(1, d) = result.ends;
         table.middleCols(1 + d, d) = result.end_velocities;
         table.col(2 * d + 1) = flags(reasons);
@@ -440,18 +477,18 @@ void run_exp_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         for (Eigen::Index j = 1; j <= d; ++j) columns.push_back("x" + std::to_string(j));
         for (Eigen::Index j = 1; j <= d; ++j) columns.push_back("v" + std::to_string(j));
         columns.push_back("converged");
-        write_points(o.common.output, table, columns);
+        write_points(o.common.output, table, columns, shard.description);
     }
-    if (!o.paths.empty()) write_paths(o.paths, result.paths, count, result.nodes);
+    if (!o.paths.empty()) write_shard_paths(o.paths, result.paths, count, result.nodes, shard);
     remove_finished_checkpoint(plan.path, plan.written, plan.resume);
 
-    const Eigen::Index failed = report_unconverged(reasons, pair_labels(count));
+    const Eigen::Index failed = report_unconverged(reasons, pair_labels(count, shard));
     log_summary(std::to_string(count) + " geodesics, " + std::to_string(failed) + " failed");
     fail_if_unconverged(o, Mode::exp_map, failed, count);
 }
 
 void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, const RowMatrix& starts,
-                 const RowMatrix& ends) {
+                 const RowMatrix& ends, const RowShard& shard) {
     LogMapOptions options;
     options.boundary = o.solver;
     options.integration = o.integration;
@@ -516,10 +553,11 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         Vector converged = flags(reasons);
         file.write_integer_array("/converged", {count}, converged.data());
         write_attributes(file, o, metric, Mode::log_map);
+        write_shard_attributes(file, shard);
         file.commit();
     } else {
         RowMatrix table(count, d + 5);
-        table.col(0) = Vector::LinSpaced(count, 0, static_cast<double>(count - 1));
+        table.col(0) = pair_numbers(count, shard);
         table.middleCols(1, d) = result.velocities;
         table.col(d + 1) = result.lengths;
         table.col(d + 2) = result.residuals;
@@ -528,14 +566,38 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
         std::vector<std::string> columns = {"pair"};
         for (Eigen::Index j = 1; j <= d; ++j) columns.push_back("v" + std::to_string(j));
         columns.insert(columns.end(), {"length", "residual", "iterations", "converged"});
-        write_points(o.common.output, table, columns);
+        write_points(o.common.output, table, columns, shard.description);
     }
-    if (keep_paths) write_paths(o.paths, column_values(solved, "paths"), count, along.nodes);
+    if (keep_paths) write_shard_paths(o.paths, column_values(solved, "paths"), count, along.nodes, shard);
     remove_finished_checkpoint(plan.path, plan.written, plan.resume);
 
-    const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count));
+    const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count, shard));
     log_summary(std::to_string(count) + " log maps, " + std::to_string(unconverged) + " unconverged");
     fail_if_unconverged(o, Mode::log_map, unconverged, count);
+}
+
+// Keeps the rows of `first` and `second` that the shard of a --pairs run solves (--shard, else the
+// SLURM array variables) and points the outputs of `o` at the shard's file names. Rows do not
+// interact, so the shards' rows equal those of one run for analytic models.
+RowShard select_shard(GeodesicCommandOptions& o, RowMatrix& first, RowMatrix& second) {
+    RowShard shard;
+    shard.spec = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
+    shard.total = first.rows();
+    o.common.output = shard_output_path(o.common.output, shard.spec, o.shard.empty());
+    o.paths = shard_output_path(o.paths, shard.spec, o.shard.empty(), "--paths");
+    shard_checkpoint_names(o.checkpoint, o.resume, shard.spec, o.shard.empty());
+    if (!shard.active()) return shard;
+
+    const ShardRange range = shard_range(static_cast<std::int64_t>(shard.total), shard.spec);
+    shard.first = static_cast<Eigen::Index>(range.begin);
+    const auto rows = static_cast<Eigen::Index>(range.end - range.begin);
+    shard.description = "shard " + std::to_string(shard.spec.index) + "/" + std::to_string(shard.spec.count) +
+                        ": rows [" + std::to_string(range.begin) + ", " + std::to_string(range.end) + ") of " +
+                        std::to_string(shard.total);
+    log_info(shard.description + (rows == 0 ? ", none to solve" : ""));
+    first = first.middleRows(shard.first, rows).eval();
+    second = second.middleRows(shard.first, rows).eval();
+    return shard;
 }
 
 }  // namespace
@@ -558,9 +620,9 @@ void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
     if (mode == Mode::exp_map) solver.nodes = std::max(solver.nodes, 3);
     check_geodesic_options(solver);
     ScoreMetric metric(model, settings);
-    if (!o.shard.empty() && mode != Mode::all_pairs) {
-        throw UsageError(describe("invalid option", "--shard", "only --all-pairs can be split into shards",
-                                  "remove --shard, or split the --pairs file"));
+    if (!o.shard.empty() && !o.from.empty()) {
+        throw UsageError(describe("invalid option", "--shard", "a --from run has one pair, which cannot be split",
+                                  "remove --shard, or give the pairs with --pairs"));
     }
     if (o.checkpoint_every < 0) {
         throw UsageError(describe("invalid --checkpoint-every", std::to_string(o.checkpoint_every), "must be >= 0"));
@@ -572,12 +634,22 @@ void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
 
     RowMatrix first, second;
     read_pairs(o, model.dim(), mode, first, second);
-    GeodesicCommandOptions maps = o;
-    if (!o.batch_size_given) maps.solver.batch_size = o.map_batch_size;
+    GeodesicCommandOptions run = o;
+    const double precision = model.score_precision();
+    if (!o.ode_tolerance_given) run.integration.tolerance = default_ode_tolerance(precision);
+    if (!o.shooting_tolerance_given) run.shooting_tolerance = default_shooting_tolerance(precision);
+    if (mode != Mode::boundary && precision > 1e-12) {
+        log_verbose("the model computes with relative precision " + format_number(precision) + ", so --ode-tolerance is " +
+                    format_number(run.integration.tolerance) + (mode == Mode::log_map ? " and --shooting-tolerance " +
+                    format_number(run.shooting_tolerance) : std::string()));
+    }
+    RowShard shard;
+    if (!o.pairs.empty()) shard = select_shard(run, first, second);
+    if (!o.batch_size_given && mode != Mode::boundary) run.solver.batch_size = o.map_batch_size;
     switch (mode) {
-        case Mode::boundary: run_boundary(o, metric, first, second); break;
-        case Mode::exp_map: run_exp_map(maps, metric, first, second); break;
-        case Mode::log_map: run_log_map(maps, metric, first, second); break;
+        case Mode::boundary: run_boundary(run, metric, first, second, shard); break;
+        case Mode::exp_map: run_exp_map(run, metric, first, second, shard); break;
+        case Mode::log_map: run_log_map(run, metric, first, second, shard); break;
         case Mode::all_pairs: break;
     }
 }

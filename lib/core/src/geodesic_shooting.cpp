@@ -281,7 +281,192 @@ RowMatrix shoot(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& 
     return result.ends;
 }
 
+// Shots of one Newton iteration: for each pair a group of D + 1 shots, from velocity v and from
+// v + epsilon e_b for b = 1..D, that share their step sizes.
+struct ShotGroups {
+    RowMatrix velocities;  // [pairs, D] the v of each group
+    Vector epsilon;        // [pairs] the difference step of each group
+    RowMatrix landed;      // [pairs * (D + 1), D] end points, NaN where a shot failed
+};
+
+ShotGroups shoot_groups(const ScoreMetric& metric, const RowMatrix& starts, const std::vector<Eigen::Index>& pairs,
+                        const RowMatrix& velocities, double difference_step, const ExpMapOptions& options) {
+    const Eigen::Index d = starts.cols(), count = static_cast<Eigen::Index>(pairs.size());
+    ShotGroups groups;
+    groups.velocities = velocities;
+    groups.epsilon.resize(count);
+    RowMatrix x(count * (d + 1), d), v(count * (d + 1), d);
+    for (Eigen::Index j = 0; j < count; ++j) {
+        groups.epsilon(j) = difference_step * std::max(1.0, velocities.row(j).cwiseAbs().maxCoeff());
+        for (Eigen::Index b = 0; b <= d; ++b) {
+            x.row(j * (d + 1) + b) = starts.row(pairs[static_cast<size_t>(j)]);
+            v.row(j * (d + 1) + b) = velocities.row(j);
+            if (b > 0) v(j * (d + 1) + b, b - 1) += groups.epsilon(j);
+        }
+    }
+    groups.landed = shoot(metric, x, v, options, d + 1);
+    return groups;
+}
+
+// Newton shooting from the rows `active` of `starts` to the same rows of `targets`, from the
+// velocities in `result`, until the miss is below options.tolerance times `chords`. Updates the
+// velocities, residuals, iteration counts and flags of those rows in `result`.
+//
+// A Newton step is tried with its D + 1 shots, and an accepted step's shots give the next
+// Jacobian. The miss that accepts a step is then the next iteration's miss, from the same
+// integration steps. Checking a trial with a single shot instead made its miss differ from the
+// next group's by the integration error, which an unstable geodesic flow amplified to 5e-5 of
+// |y - x| on a model of iris, so the miss rose and fell without converging.
+void shoot_with_newton(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& targets,
+                       const Vector& chords, std::vector<Eigen::Index> active, const LogMapOptions& options,
+                       LogMapResult& result) {
+    const Eigen::Index d = starts.cols();
+    // The relative difference step of the Jacobian. 1e-7 suits double-precision models. A float32
+    // network's end points are rough at about its precision times |y - x|, and a step of 1e-7
+    // left differences of that size, so the Jacobian was noise and Newton stalled.
+    const double difference_step = std::max(1e-7, 100 * metric.model().score_precision());
+    const std::vector<int> earlier_iterations = result.iterations;
+    const auto pair_rows = [&](const std::vector<Eigen::Index>& pairs) {
+        RowMatrix rows(static_cast<Eigen::Index>(pairs.size()), d);
+        for (size_t j = 0; j < pairs.size(); ++j) rows.row(static_cast<Eigen::Index>(j)) = result.velocities.row(pairs[j]);
+        return rows;
+    };
+    ShotGroups current = shoot_groups(metric, starts, active, pair_rows(active), difference_step, options.integration);
+
+    for (int iteration = 0; iteration <= options.max_iterations && !active.empty(); ++iteration) {
+        const auto count = static_cast<Eigen::Index>(active.size());
+        std::vector<Eigen::Index> trials;  // indices j into `active` of the pairs that take a step
+        RowMatrix steps(count, d);
+        for (Eigen::Index j = 0; j < count; ++j) {
+            const Eigen::Index p = active[static_cast<size_t>(j)];
+            const Eigen::RowVectorXd miss = current.landed.row(j * (d + 1)) - targets.row(p);
+            result.residuals(p) = miss.norm();
+            result.iterations[static_cast<size_t>(p)] = earlier_iterations[static_cast<size_t>(p)] + iteration;
+            if (result.residuals(p) <= options.tolerance * chords(p)) {
+                result.converged[static_cast<size_t>(p)] = 1;
+                continue;
+            }
+            if (iteration == options.max_iterations || !std::isfinite(result.residuals(p))) continue;
+            Eigen::MatrixXd jacobian(d, d);
+            for (Eigen::Index b = 0; b < d; ++b) {
+                jacobian.col(b) = (current.landed.row(j * (d + 1) + b + 1) - current.landed.row(j * (d + 1))).transpose() /
+                                  current.epsilon(j);
+            }
+            steps.row(j) = -jacobian.partialPivLu().solve(miss.transpose()).transpose();
+            trials.push_back(j);
+        }
+
+        // Halve each Newton step while it lands farther from the target than the current shot.
+        ShotGroups next;
+        next.velocities.resize(static_cast<Eigen::Index>(trials.size()), d);
+        next.epsilon.resize(next.velocities.rows());
+        next.landed.resize(next.velocities.rows() * (d + 1), d);
+        std::vector<char> accepted(trials.size(), 0);
+        std::vector<size_t> pending(trials.size());
+        for (size_t k = 0; k < pending.size(); ++k) pending[k] = k;
+        double fraction = 1;
+        for (int halving = 0; halving < 12 && !pending.empty(); ++halving, fraction /= 2) {
+            std::vector<Eigen::Index> pairs;
+            RowMatrix velocities(static_cast<Eigen::Index>(pending.size()), d);
+            for (size_t q = 0; q < pending.size(); ++q) {
+                const Eigen::Index j = trials[pending[q]], p = active[static_cast<size_t>(j)];
+                pairs.push_back(p);
+                velocities.row(static_cast<Eigen::Index>(q)) = result.velocities.row(p) + fraction * steps.row(j);
+            }
+            ShotGroups shot = shoot_groups(metric, starts, pairs, velocities, difference_step, options.integration);
+            std::vector<size_t> still;
+            for (size_t q = 0; q < pending.size(); ++q) {
+                const size_t k = pending[q];
+                const auto row = static_cast<Eigen::Index>(q);
+                const double miss = (shot.landed.row(row * (d + 1)) - targets.row(pairs[q])).norm();
+                if (std::isfinite(miss) && miss < result.residuals(pairs[q])) {
+                    const auto slot = static_cast<Eigen::Index>(k);
+                    accepted[k] = 1;
+                    next.velocities.row(slot) = shot.velocities.row(row);
+                    next.epsilon(slot) = shot.epsilon(row);
+                    next.landed.middleRows(slot * (d + 1), d + 1) = shot.landed.middleRows(row * (d + 1), d + 1);
+                } else {
+                    still.push_back(k);
+                }
+            }
+            pending.swap(still);
+        }
+
+        // A pair that no fraction of its Newton step brought closer has stalled, at the precision
+        // of the integration or of a float32 network. Another iteration would repeat the same
+        // shots, so it stops here, unconverged.
+        std::vector<Eigen::Index> moving;
+        ShotGroups accepted_groups;
+        accepted_groups.velocities.resize(static_cast<Eigen::Index>(std::count(accepted.begin(), accepted.end(), 1)), d);
+        accepted_groups.epsilon.resize(accepted_groups.velocities.rows());
+        accepted_groups.landed.resize(accepted_groups.velocities.rows() * (d + 1), d);
+        for (size_t k = 0; k < trials.size(); ++k) {
+            if (!accepted[k]) continue;
+            const auto slot = static_cast<Eigen::Index>(k), row = static_cast<Eigen::Index>(moving.size());
+            const Eigen::Index p = active[static_cast<size_t>(trials[k])];
+            result.velocities.row(p) = next.velocities.row(slot);
+            accepted_groups.velocities.row(row) = next.velocities.row(slot);
+            accepted_groups.epsilon(row) = next.epsilon(slot);
+            accepted_groups.landed.middleRows(row * (d + 1), d + 1) = next.landed.middleRows(slot * (d + 1), d + 1);
+            moving.push_back(p);
+        }
+        active.swap(moving);
+        current = std::move(accepted_groups);
+    }
+}
+
+// Shoots the pairs `retry` again by continuation along the boundary-value paths gamma of
+// `guess`, for a shot from the first guess that diverges so fast that Newton stalls (an unstable
+// geodesic flow turned the first guess's small error into a miss of 0.8 |y - x| on a model of
+// iris). It solves exp_x(u) = gamma(tau) for tau = 1/8, 1/4, 1/2, each from the last solution
+// scaled by the ratio of the taus, then the real target. Short shots diverge less, so each stage
+// starts close to its solution. A pair's result is replaced where the continuation got closer.
+void continue_along_path(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
+                         const Vector& chords, const std::vector<Eigen::Index>& retry, const GeodesicBatch& guess,
+                         const RowMatrix& first_guess, const LogMapOptions& options, LogMapResult& result) {
+    const Eigen::Index nodes = guess.nodes;
+    LogMapResult staged = result;
+    double previous_tau = 1;
+    for (Eigen::Index p : retry) staged.velocities.row(p) = first_guess.row(p);
+    for (const Eigen::Index divisor : {8, 4, 2, 1}) {
+        const Eigen::Index node = (nodes - 1) / divisor;
+        const double tau = static_cast<double>(node) / static_cast<double>(nodes - 1);
+        RowMatrix targets = ends;
+        Vector stage_chords = chords;
+        for (Eigen::Index p : retry) {
+            targets.row(p) = guess.paths.row(p * nodes + node);
+            stage_chords(p) = (targets.row(p) - starts.row(p)).norm();
+            // The velocity that reaches gamma(tau) at t = 1 is tau times the geodesic's.
+            staged.velocities.row(p) *= tau / previous_tau;
+            staged.converged[static_cast<size_t>(p)] = 0;
+        }
+        previous_tau = tau;
+        const std::vector<Eigen::Index> moving = [&] {
+            std::vector<Eigen::Index> rows;
+            for (Eigen::Index p : retry) {
+                if (stage_chords(p) > 0) rows.push_back(p);
+            }
+            return rows;
+        }();
+        shoot_with_newton(metric, starts, targets, stage_chords, moving, options, staged);
+    }
+    for (Eigen::Index p : retry) {
+        const bool closer = staged.residuals(p) < result.residuals(p) ||
+                            (!std::isfinite(result.residuals(p)) && std::isfinite(staged.residuals(p)));
+        if (staged.converged[static_cast<size_t>(p)] || closer) {
+            result.velocities.row(p) = staged.velocities.row(p);
+            result.residuals(p) = staged.residuals(p);
+            result.converged[static_cast<size_t>(p)] = staged.converged[static_cast<size_t>(p)];
+        }
+        result.iterations[static_cast<size_t>(p)] = staged.iterations[static_cast<size_t>(p)];
+    }
+}
+
 }  // namespace
+
+double default_ode_tolerance(double precision) { return std::max(1e-10, precision / 10); }
+
+double default_shooting_tolerance(double precision) { return std::max(1e-9, 10 * precision); }
 
 ExpMapResult exponential_map(const ScoreMetric& metric, const RowMatrix& x, const RowMatrix& v,
                              const ExpMapOptions& options) {
@@ -304,6 +489,7 @@ LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts,
         result.velocities.row(p) =
             (-3 * guess.paths.row(base) + 4 * guess.paths.row(base + 1) - guess.paths.row(base + 2)) / (2 * h);
     }
+    const RowMatrix first_guess = result.velocities;
 
     std::vector<Eigen::Index> active;
     for (Eigen::Index p = 0; p < pairs; ++p) {
@@ -314,83 +500,39 @@ LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts,
             active.push_back(p);
         }
     }
+    const Vector chords = (ends - starts).rowwise().norm();
+    shoot_with_newton(metric, starts, ends, chords, active, options, result);
 
-    for (int iteration = 0; iteration <= options.max_iterations && !active.empty(); ++iteration) {
-        // Base shot and D perturbed shots per active pair, in one batch; the shots of a pair
-        // share their step sizes.
-        const auto count = static_cast<Eigen::Index>(active.size());
-        RowMatrix x(count * (d + 1), d), v(count * (d + 1), d);
-        Vector epsilon(count);
-        for (Eigen::Index j = 0; j < count; ++j) {
-            const Eigen::Index p = active[static_cast<size_t>(j)];
-            epsilon(j) = 1e-7 * std::max(1.0, result.velocities.row(p).cwiseAbs().maxCoeff());
-            for (Eigen::Index b = 0; b <= d; ++b) {
-                x.row(j * (d + 1) + b) = starts.row(p);
-                v.row(j * (d + 1) + b) = result.velocities.row(p);
-                if (b > 0) v(j * (d + 1) + b, b - 1) += epsilon(j);
-            }
-        }
-        RowMatrix landed = shoot(metric, x, v, options.integration, d + 1);
-
-        std::vector<Eigen::Index> next;
-        RowMatrix trial_x(count, d), trial_v(count, d), steps(count, d);
-        std::vector<Eigen::Index> trials;
-        for (Eigen::Index j = 0; j < count; ++j) {
-            const Eigen::Index p = active[static_cast<size_t>(j)];
-            Eigen::RowVectorXd miss = landed.row(j * (d + 1)) - ends.row(p);
-            result.residuals(p) = miss.norm();
-            result.iterations[static_cast<size_t>(p)] = iteration;
-            const double chord = (ends.row(p) - starts.row(p)).norm();
-            if (result.residuals(p) <= options.tolerance * chord) {
-                result.converged[static_cast<size_t>(p)] = 1;
-                continue;
-            }
-            if (iteration == options.max_iterations || !std::isfinite(result.residuals(p))) continue;
-            Eigen::MatrixXd jacobian(d, d);
-            for (Eigen::Index b = 0; b < d; ++b) {
-                jacobian.col(b) = (landed.row(j * (d + 1) + b + 1) - landed.row(j * (d + 1))).transpose() / epsilon(j);
-            }
-            const auto k = static_cast<Eigen::Index>(trials.size());
-            steps.row(k) = -jacobian.partialPivLu().solve(miss.transpose()).transpose();
-            trial_x.row(k) = starts.row(p);
-            trials.push_back(p);
-            next.push_back(p);
-        }
-
-        // Halve each Newton step while it lands farther from the target than the current shot.
-        std::vector<Eigen::Index> pending(trials.size());
-        for (size_t k = 0; k < pending.size(); ++k) pending[k] = static_cast<Eigen::Index>(k);
-        double fraction = 1;
-        for (int halving = 0; halving < 12 && !pending.empty(); ++halving, fraction /= 2) {
-            RowMatrix px(static_cast<Eigen::Index>(pending.size()), d), pv(px.rows(), d);
-            for (size_t q = 0; q < pending.size(); ++q) {
-                const Eigen::Index k = pending[q], p = trials[static_cast<size_t>(k)];
-                px.row(static_cast<Eigen::Index>(q)) = trial_x.row(k);
-                pv.row(static_cast<Eigen::Index>(q)) = result.velocities.row(p) + fraction * steps.row(k);
-            }
-            RowMatrix shot = shoot(metric, px, pv, options.integration, 1);
-            std::vector<Eigen::Index> still;
-            for (size_t q = 0; q < pending.size(); ++q) {
-                const Eigen::Index k = pending[q], p = trials[static_cast<size_t>(k)];
-                const double miss = (shot.row(static_cast<Eigen::Index>(q)) - ends.row(p)).norm();
-                if (std::isfinite(miss) && miss < result.residuals(p)) {
-                    result.velocities.row(p) = pv.row(static_cast<Eigen::Index>(q));
-                } else {
-                    still.push_back(k);
-                }
-            }
-            pending.swap(still);
-        }
-        // A pair that no fraction of its Newton step brought closer has stalled, at the precision
-        // of the integration or of a float32 network. Another iteration would repeat the same
-        // shots with an analytic model, so it stops here, unconverged.
-        for (Eigen::Index k : pending) {
-            const Eigen::Index stalled = trials[static_cast<size_t>(k)];
-            next.erase(std::find(next.begin(), next.end(), stalled));
-        }
-        active.swap(next);
+    // A miss within 10 times the model's rounding of |y - x| is at the precision of the model, so
+    // neither a better start nor a tighter integration can improve on it.
+    const double rounding = 10 * metric.model().score_precision();
+    std::vector<Eigen::Index> retry;
+    for (Eigen::Index p : active) {
+        if (!result.converged[static_cast<size_t>(p)] && !(result.residuals(p) <= rounding * chords(p))) retry.push_back(p);
     }
+    if (retry.empty()) {
+        result.lengths = metric.squared_norms(starts, result.velocities).cwiseSqrt();
+        return result;
+    }
+    // The stages need a path of at least 9 nodes, so that t = 1/8 falls on a node after the start.
+    if (nodes >= 9) continue_along_path(metric, starts, ends, chords, retry, guess, first_guess, options, result);
 
+    // A shot's end point moves by the integration error when its step sizes change, and an
+    // unstable flow amplifies that error: on the iris model, Newton at an integration tolerance of
+    // 1.2e-8 stalled at a miss of 3e-5 |y - x|. Pairs that are still unconverged go on from their
+    // best velocity with integration tolerances 10 and 100 times smaller, but not below 1/1000 of
+    // the model's precision, where the step sizes collapse under rounding noise.
+    LogMapOptions tighter = options;
+    const double finest = metric.model().score_precision() / 1000;
+    for (int round = 0; round < 2 && tighter.integration.tolerance / 10 >= finest; ++round) {
+        tighter.integration.tolerance /= 10;
+        std::vector<Eigen::Index> stalled;
+        for (Eigen::Index p : retry) {
+            if (!result.converged[static_cast<size_t>(p)] && std::isfinite(result.residuals(p))) stalled.push_back(p);
+        }
+        if (stalled.empty()) break;
+        shoot_with_newton(metric, starts, ends, chords, stalled, tighter, result);
+    }
     result.lengths = metric.squared_norms(starts, result.velocities).cwiseSqrt();
     return result;
 }

@@ -48,27 +48,29 @@ Polylines read_polylines(const std::string& spec, int dim) {
     return from_table(read_points(spec, dim + 2, layout).values, spec);
 }
 
-void write_paths(const std::string& spec, const RowMatrix& paths, Eigen::Index count, Eigen::Index nodes) {
+void write_paths(const std::string& spec, const RowMatrix& paths, Eigen::Index count, Eigen::Index nodes,
+                 Eigen::Index first_pair, const std::string& comment, const std::function<void(Hdf5Writer&)>& annotate) {
     const Eigen::Index d = paths.cols();
     PointLocation location = locate_points(spec, "/paths", true);
     if (location.hdf5) {
         Hdf5Writer file(location.path);
         file.write_array(location.dataset, {count, nodes, d}, paths.data());
         file.write_attribute(location.dataset, "layout", std::string("[pair, node, dimension], t = node / (nodes - 1)"));
+        if (annotate) annotate(file);
         file.commit();
         return;
     }
     RowMatrix table(count * nodes, d + 2);
     for (Eigen::Index p = 0; p < count; ++p) {
         for (Eigen::Index k = 0; k < nodes; ++k) {
-            table(p * nodes + k, 0) = static_cast<double>(p);
+            table(p * nodes + k, 0) = static_cast<double>(first_pair + p);
             table(p * nodes + k, 1) = static_cast<double>(k) / static_cast<double>(nodes - 1);
         }
     }
     table.rightCols(d) = paths;
     std::vector<std::string> columns = {"pair", "t"};
     for (Eigen::Index j = 1; j <= d; ++j) columns.push_back("x" + std::to_string(j));
-    write_points(spec, table, columns);
+    write_points(spec, table, columns, comment);
 }
 
 }  // namespace scorekit

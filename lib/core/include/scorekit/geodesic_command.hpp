@@ -19,8 +19,10 @@ struct GeodesicCommandOptions {
     std::vector<double> velocity;
     std::string pairs;                   // rows of 2 D numbers: start then end (or start then velocity)
     std::string all_pairs;               // point set: all pairs, written as a distance matrix
-    // --all-pairs shard "I/N": pairs [I*P/N, (I+1)*P/N) of the P upper-triangle pairs, written as
-    // a table (i, j, length, converged). Empty takes SLURM_ARRAY_TASK_ID/COUNT, else 0/1.
+    // Shard "I/N". --all-pairs solves pairs [I*P/N, (I+1)*P/N) of the P upper-triangle pairs and
+    // writes them as a table (i, j, length, converged); --pairs solves rows [I*P/N, (I+1)*P/N)
+    // of its P rows and writes them as one run would. Empty takes SLURM_ARRAY_TASK_ID/COUNT,
+    // else 0/1.
     std::string shard;
     bool exp = false;
     bool log = false;
@@ -39,6 +41,10 @@ struct GeodesicCommandOptions {
     int map_batch_size = 256;
     ExpMapOptions integration;
     double shooting_tolerance = LogMapOptions{}.tolerance;
+    // Whether --ode-tolerance and --shooting-tolerance were given. Without them the tolerances
+    // follow the model's precision (default_ode_tolerance(), default_shooting_tolerance()).
+    bool ode_tolerance_given = false;
+    bool shooting_tolerance_given = false;
     CommonOptions common;
 };
 
