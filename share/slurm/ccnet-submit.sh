@@ -76,14 +76,33 @@ if [ -s "$out/jobs" ]; then
     fi
 fi
 
+# Done markers of a run with another shard count cover other slices of the path list. This run
+# would skip those shards as finished, and its merge would fail on them.
+shopt -s nullglob
+markers=("$out"/hashes/*.bin.done "$out"/mined/*.done)
+shopt -u nullglob
+foreign=""
+if [ ${#markers[@]} -gt 0 ]; then
+    # grep -L lists the markers without the field; its exit status differs between grep versions.
+    foreign=$(grep -L "\"shards\": *$shards[,}]" "${markers[@]}" | head -n 3 | paste -sd' ' || true)
+fi
+if [ -n "$foreign" ]; then
+    echo "$0: done markers in $out record another shard count than $shards ($foreign); give the" \
+        "SHARDS of that run, or use a new OUT directory" >&2
+    exit 1
+fi
+
 array_option() {
     echo "--array=$1${ARRAY_LIMIT:+%$ARRAY_LIMIT}"
 }
 
+# --open-mode=append keeps the log of a task that SLURM requeued (scontrol requeue, preemption
+# with PreemptMode=REQUEUE, --requeue after a node failure): the next run appends to it instead
+# of truncating the lines that say why the first run ended.
 submit() {
     local id
     # shellcheck disable=SC2086
-    id=$($sbatch_command --parsable ${SBATCH_FLAGS:-} "$@")
+    id=$($sbatch_command --parsable --open-mode=append ${SBATCH_FLAGS:-} "$@")
     echo "${id%%;*}"
 }
 

@@ -79,6 +79,25 @@ run_case "SLURM array, -o with a slash" 2 "put \{shard\} in -o" -- env SLURM_ARR
 run_case "done marker" 0 "already done" -- "$exe" mine --min-len 0 "$corpora/sample.warc.txt" \
     --hashes "$WORK/h/0000.bin" -o "$WORK/m"
 
+# A done marker of another shard count covers another slice of the inputs: it is not taken as
+# this shard's, and mine rejects hash files of another split.
+mkdir -p "$WORK/split-in" "$WORK/split"
+for name in a b c d; do cp "$corpora/whirlwind.warc.wet.gz" "$WORK/split-in/$name.warc.wet.gz"; done
+ls "$WORK"/split-in/*.warc.wet.gz > "$WORK/split.paths"
+run_case "hash shard of 4" 0 "" -- "$exe" hash --min-len 0 --paths "$WORK/split.paths" --shard 0/4 -o "$WORK/split/0000.bin"
+run_case "marker of another split" 1 \
+    'done marker of another split ".*split/0000.bin.done": it records shard 0/4, but this run is shard 0/2; write into a new output directory, or give --force' -- \
+    "$exe" hash --min-len 0 --paths "$WORK/split.paths" --shard 0/2 -o "$WORK/split/0000.bin"
+expect_one_line_error "marker of another split"
+run_case "mine on another split" 1 \
+    'hash file of another split ".*split/0000.bin": its done marker records shard 0/4, but this mine run needs shard 0/2' -- \
+    "$exe" mine --min-len 0 --paths "$WORK/split.paths" --shard 0/2 --hashes-dir "$WORK/split" -o "$WORK/split-mined"
+expect_one_line_error "mine on another split"
+expect_no_file "mine on another split" "$WORK/split-mined.done"
+run_case "marker of another split, forced" 0 "" -- "$exe" hash --min-len 0 --paths "$WORK/split.paths" --shard 0/2 \
+    -o "$WORK/split/0000.bin" --force
+grep -q '"shard": 0, "shards": 2' "$WORK/split/0000.bin.done" || fail "forced rerun: marker $(cat "$WORK/split/0000.bin.done")"
+
 # A file with bytes but no WARC record (a path list given without --paths) and a file of another
 # compression are errors, not empty shards.
 printf '%s\n' "$corpora/sample.warc.txt" | gzip -c > "$WORK/list.paths.gz"

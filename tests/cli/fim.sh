@@ -188,8 +188,8 @@ run_case "shard with top-k" 2 'invalid shard "0/3": .*need the whole matrix' -- 
 expect_one_line_error "shard with top-k"
 run_case "more shards than inputs" 2 'invalid shard "0/11": there are only 10 inputs' -- "$FIM" -m "$AX/tanh.pt" \
     -i "$AX/inputs.tsv" -e exact --shard 0/11
-# fim runs in $WORK with a relative name, so that a digit in the temporary directory's name (the
-# last number of the whole path) cannot pass for the task id.
+# fim runs in $WORK with a relative name, so that a digit in the temporary directory's name
+# cannot pass for the task id.
 run_case "array with one output" 2 'invalid --output "fixed.h5": every task of the SLURM array' -- \
     env -C "$WORK" SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=3 "$FIM" -m "$AX/tanh.pt" -i "$AX/inputs.tsv" -e exact \
     -o "fixed.h5"

@@ -120,6 +120,26 @@ run_case "array to stdout" 0 'shard 1/2' -- "${array[@]}" "$L" -m "$normal" --ch
 run_case "explicit shard, one output" 0 'shard 1/2' -- "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5 --shard 1/2 \
     -o "lv.tsv"
 
+# An explicit --checkpoint follows the same rule as -o: tasks that shared one would overwrite
+# each other's state. {shard} expands in --checkpoint and --resume, so the resumed shard equals
+# the uninterrupted shard.
+run_case "array with one checkpoint" 2 'invalid --checkpoint "ck.h5": every task of the SLURM array' -- \
+    "${array[@]}" "$L" -m "$normal" --chains 10 --steps 5 -o "checkpointed-1.h5" --checkpoint ck.h5
+expect_one_line_error "array with one checkpoint"
+expect_no_file "array with one checkpoint" "$WORK/checkpointed-1.h5"
+expect_no_file "array with one checkpoint" "$WORK/ck.h5"
+sharded_mala=(-m 'gmm:weights=0.3,0.7;means=-2,0/2,0;covs=1' --method mala --chains 400 --steps 20000 --thin 1000 --seed 6)
+run_case "array shard uninterrupted" 0 'shard 1/2' -- "${array[@]}" "$L" "${sharded_mala[@]}" -o "whole-1.h5"
+env -C "$WORK" SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 "$L" "${sharded_mala[@]}" -o "part-1.h5" \
+    --checkpoint "ck-{shard}.h5" --checkpoint-every 2000 < /dev/null 2> "$WORK/array-sig.err" &
+signal_when INT $! test -e "$WORK/ck-0001.h5"
+[ "$status" -eq 130 ] || fail "array shard SIGINT: exit status $status, expected 130: $(cat "$WORK/array-sig.err")"
+grep -q "checkpoint written to ck-0001.h5; continue with --resume ck-0001.h5" "$WORK/array-sig.err" \
+    || fail "array shard SIGINT: $(cat "$WORK/array-sig.err")"
+run_case "array shard resumed" 0 'resuming from ck-0001.h5' -- "${array[@]}" "$L" "${sharded_mala[@]}" -o "part-1.h5" \
+    --checkpoint "ck-{shard}.h5" --resume "ck-{shard}.h5"
+h5diff "$WORK/whole-1.h5" "$WORK/part-1.h5" /samples /samples || fail "array shard resumed: samples differ"
+
 # Text output: one row per chain and kept step, tab-separated, reproducible.
 run_case "text output" 0 '' -- "$L" -m "$normal" --chains 7 --steps 20 --burn-in 10 --thin 5 --seed 4
 [ "$(wc -l < "$WORK/out")" -eq 14 ] || fail "text output: expected 14 rows, got $(wc -l < "$WORK/out")"

@@ -94,4 +94,13 @@ echo "merged $(json_value "$WORK/run/merged/stats.json" lang_filter.documents_ou
     "dedup kept $(json_value "$WORK/run/merged/stats.json" dedup.lines_out) of" \
     "$(json_value "$WORK/run/merged/stats.json" dedup.lines_in) lines" >&2
 [ "$(json_value "$WORK/run/merged/stats.json" shards)" = $shards ] || fail "merged stats: shards is not $shards"
+
+# A submission with another shard count into the same directory would skip shards 0 and 1 as
+# finished although their markers cover other slices of the path list. It is rejected before
+# anything is submitted.
+"$workflow/ccnet-submit.sh" "$WORK/paths.txt" 2 "$WORK/run" > "$WORK/submit3.out" 2>&1 \
+    && fail "a submission with another shard count succeeded: $(cat "$WORK/submit3.out")"
+grep -q "done markers in $WORK/run record another shard count than 2 (.*0000.bin.done" "$WORK/submit3.out" \
+    || fail "other shard count: $(cat "$WORK/submit3.out")"
+[ "$(wc -l < "$WORK/run/jobs")" -eq "${#second_jobs[@]}" ] || fail "the rejected submission recorded jobs"
 finish

@@ -19,6 +19,17 @@ job_state() {
     scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -1
 }
 
+# job_exit_code JOBID: the exit code of a job or array task as scontrol reports it: "2:0" for
+# exit status 2, "0:15" for a task ended by signal 15.
+job_exit_code() {
+    scontrol show job "$1" 2>/dev/null | sed -n 's/.* ExitCode=\([0-9]*:[0-9]*\).*/\1/p' | head -1
+}
+
+# job_restarts JOBID: how often SLURM requeued the job or array task.
+job_restarts() {
+    scontrol show job "$1" 2>/dev/null | sed -n 's/.* Restarts=\([0-9]*\).*/\1/p' | head -1
+}
+
 # wait_for_state SECONDS JOBID STATE: waits until the job reaches STATE.
 wait_for_state() {
     local seconds=$1 job=$2 state=$3

@@ -75,4 +75,59 @@ grep -q "resuming from .* at step $stopped of $total" "$WORK/resume.err" || fail
 $long --steps $total -o "$WORK/reference.h5" 2> "$WORK/reference.err" || fail "reference run: $(cat "$WORK/reference.err")"
 compare_models "$WORK/reference.h5" "$WORK/long.h5" 1e-5 >&2 \
     || fail "interrupted and resumed 2-rank model differs from the single run by more than 1e-5"
+
+# Ranks started with other options or other data (srun --multi-prog, or a node-local input that
+# differs) stop before training, each with one line naming the difference. Before this check, a
+# seed that differed trained a model that no single run gives, and another --width aborted a
+# rank inside Gloo.
+# mismatched_ranks NAME RANK1_ARGS...: runs rank 0 with the faithful data and seed 3, and rank 1
+# with the arguments given. Both ranks must fail with one error line that names rank 1.
+mismatched_ranks() {
+    local name=$1
+    shift
+    printf '0 %s\n1 %s\n' "$BIN/score-train $data --seed 3 $common" "$BIN/score-train $* $common" > "$WORK/$name.conf"
+    (cd "$WORK" && srun --ntasks=2 --multi-prog "$WORK/$name.conf") > "$WORK/$name.out" 2> "$WORK/$name.err" \
+        && fail "$name: srun succeeded: $(cat "$WORK/$name.err")"
+    [ "$(grep -c 'options or data differ between data-parallel ranks "rank 1"' "$WORK/$name.err")" -eq 2 ] \
+        || fail "$name: expected the message from both ranks: $(cat "$WORK/$name.err")"
+    expect_no_file "$name model" "$WORK/mismatch.h5"
+}
+common="--steps 200 --batch-size 64 --threads 1 -o $WORK/mismatch.h5 --distributed"
+mismatched_ranks seed $data --seed 4
+grep -q '"rank 1": seed is 4 where rank 0 has 3; start every rank with the same command line' "$WORK/seed.err" \
+    || fail "other seed: $(cat "$WORK/seed.err")"
+head -n 150 "$data" > "$WORK/part.csv"
+mismatched_ranks data "$WORK/part.csv" --seed 3
+grep -q '"rank 1": data_checksum is [0-9]* where rank 0 has [0-9]*;' "$WORK/data.err" \
+    || fail "other data: $(cat "$WORK/data.err")"
+mismatched_ranks width $data --seed 3 --width 64
+grep -q '"rank 1": width is 64 where rank 0 has 128;' "$WORK/width.err" || fail "other width: $(cat "$WORK/width.err")"
+
+# A rank killed with SIGKILL (a node lost, the OOM killer) without --kill-on-bad-exit: the other
+# rank fails at its next allreduce with one error line, and the last periodic checkpoint resumes
+# to the model of an uninterrupted single process.
+(cd "$WORK" && exec srun --ntasks=2 --time=3 $long --steps 200000 --checkpoint-every 200 -o "$WORK/killed.h5" --distributed) \
+    > "$WORK/killed.out" 2> "$WORK/killed.err" &
+srun_pid=$!
+for _ in $(seq 120); do [ -e "$WORK/killed.h5.ckpt" ] && break; sleep 0.5; done
+expect_file "periodic checkpoint" "$WORK/killed.h5.ckpt"
+victim=$(pgrep -f "^[^ ]*score-train .*-o $WORK/killed.h5" | tail -n 1)
+[ -n "$victim" ] || fail "no score-train rank found to kill"
+kill -KILL "$victim"
+wait $srun_pid
+[ $? -ne 0 ] || fail "srun with a killed rank exited 0"
+cat "$WORK/killed.err" >&2
+grep -q 'score-train: allreduce failed "rank [01] of 2": .*; check the logs of the other ranks$' "$WORK/killed.err" \
+    || fail "surviving rank: expected an allreduce error line: $(cat "$WORK/killed.err")"
+grep -q "internal error" "$WORK/killed.err" && fail "a lost rank was reported as an internal error"
+stopped=$(/usr/bin/python3 -c 'import h5py, sys; print(int(h5py.File(sys.argv[1], "r")["/checkpoint"].attrs["step"]))' \
+    "$WORK/killed.h5.ckpt") || fail "cannot read the step of the periodic checkpoint"
+[ $((stopped % 200)) -eq 0 ] && [ "$stopped" -gt 0 ] || fail "periodic checkpoint at step $stopped, not a multiple of 200"
+total=$((stopped + 100))
+(cd "$WORK" && srun --ntasks=2 --kill-on-bad-exit=1 $long --steps $total -o "$WORK/killed.h5" --distributed \
+    --resume "$WORK/killed.h5.ckpt") > "$WORK/killed-resume.out" 2> "$WORK/killed-resume.err" \
+    || fail "resume after a killed rank: $(tail -n 20 "$WORK/killed-resume.err")"
+$long --steps $total -o "$WORK/killed-reference.h5" 2> "$WORK/reference.err" || fail "reference run: $(cat "$WORK/reference.err")"
+compare_models "$WORK/killed-reference.h5" "$WORK/killed.h5" 1e-5 >&2 \
+    || fail "resumed after a killed rank, the model differs from the single run by more than 1e-5"
 finish

@@ -96,6 +96,68 @@ TEST_CASE("shard from the SLURM array variables", "[slurm]") {
     CHECK_THROWS_AS(shard_from_environment(), UsageError);
 }
 
+TEST_CASE("shard from an array numbered 0 to N-1", "[slurm]") {
+    ScopedEnvironment environment;
+    // --array=0-3%2: a throttle does not change the numbering.
+    environment.set("SLURM_ARRAY_TASK_ID", "3");
+    environment.set("SLURM_ARRAY_TASK_COUNT", "4");
+    environment.set("SLURM_ARRAY_TASK_MIN", "0");
+    environment.set("SLURM_ARRAY_TASK_MAX", "3");
+    environment.set("SLURM_ARRAY_TASK_STEP", "1");
+    ShardSpec shard = shard_from_environment();
+    CHECK(shard.index == 3);
+    CHECK(shard.count == 4);
+}
+
+TEST_CASE("shard from an array not numbered 0 to N-1", "[slurm]") {
+    ScopedEnvironment environment;
+    environment.set("SLURM_ARRAY_TASK_COUNT", "4");
+    environment.set("SLURM_ARRAY_TASK_STEP", "1");
+
+    // --array=1-4: task 1 alone would pass the ID < COUNT check and run shard 1 of a split whose
+    // shard 0 no task runs.
+    environment.set("SLURM_ARRAY_TASK_ID", "1");
+    environment.set("SLURM_ARRAY_TASK_MIN", "1");
+    environment.set("SLURM_ARRAY_TASK_MAX", "4");
+    CHECK_THROWS_WITH(shard_from_environment(),
+                      Catch::Contains("invalid SLURM array for shards \"tasks 1 to 4, 4 tasks\"") &&
+                          Catch::Contains("submit --array=0-3, or give --shard $((SLURM_ARRAY_TASK_ID-1))/4 to split") &&
+                          Catch::Contains("or --shard $SLURM_ARRAY_TASK_ID/N to re-run shards of an earlier array"));
+    // Task 4 has ID == COUNT and gets the same message.
+    environment.set("SLURM_ARRAY_TASK_ID", "4");
+    CHECK_THROWS_WITH(shard_from_environment(), Catch::Contains("invalid SLURM array for shards"));
+
+    // --array=0-6:2 sets the same COUNT, and tasks 0 and 2 would run shards 0 and 2 of 4.
+    environment.set("SLURM_ARRAY_TASK_ID", "2");
+    environment.set("SLURM_ARRAY_TASK_MIN", "0");
+    environment.set("SLURM_ARRAY_TASK_MAX", "6");
+    environment.set("SLURM_ARRAY_TASK_STEP", "2");
+    CHECK_THROWS_WITH(shard_from_environment(), Catch::Contains("tasks 0 to 6 step 2, 4 tasks") &&
+                                                    Catch::Contains("--shard $((SLURM_ARRAY_TASK_ID/2))/4"));
+    // --array=1-7:2
+    environment.set("SLURM_ARRAY_TASK_ID", "3");
+    environment.set("SLURM_ARRAY_TASK_MIN", "1");
+    environment.set("SLURM_ARRAY_TASK_MAX", "7");
+    CHECK_THROWS_WITH(shard_from_environment(), Catch::Contains("--shard $(((SLURM_ARRAY_TASK_ID-1)/2))/4"));
+
+    // A re-submitted subset (--array=0,3) has no arithmetic numbering to map.
+    environment.set("SLURM_ARRAY_TASK_COUNT", "2");
+    environment.set("SLURM_ARRAY_TASK_ID", "0");
+    environment.set("SLURM_ARRAY_TASK_MIN", "0");
+    environment.set("SLURM_ARRAY_TASK_MAX", "3");
+    environment.set("SLURM_ARRAY_TASK_STEP", "1");
+    CHECK_THROWS_WITH(shard_from_environment(),
+                      Catch::Contains("submit --array=0-1, or give --shard $SLURM_ARRAY_TASK_ID/N to re-run shards"));
+
+    // --array=3: one re-submitted task. Mapping it to shard 0 of 1 would run the whole input.
+    environment.set("SLURM_ARRAY_TASK_COUNT", "1");
+    environment.set("SLURM_ARRAY_TASK_ID", "3");
+    environment.set("SLURM_ARRAY_TASK_MIN", "3");
+    environment.set("SLURM_ARRAY_TASK_MAX", "3");
+    CHECK_THROWS_WITH(shard_from_environment(), Catch::Contains("give --shard $SLURM_ARRAY_TASK_ID/N to re-run") &&
+                                                    !Catch::Contains("))/1"));
+}
+
 TEST_CASE("SLURM context line", "[slurm]") {
     SlurmContext outside;
     CHECK(describe_slurm_context(outside).empty());
@@ -157,18 +219,35 @@ TEST_CASE("shard output names must differ per array task", "[slurm]") {
     CHECK(shard_output_path("samples-5.h5", ShardSpec{5, 8}, true) == "samples-5.h5");
     CHECK(shard_output_path("samples.tsv.5", ShardSpec{5, 8}, true) == "samples.tsv.5");
     CHECK(shard_output_path("run.5/samples.h5", ShardSpec{5, 8}, true) == "run.5/samples.h5");
-    // Only the last number may be the task id, so a typed name passes in at most one task.
-    CHECK_THROWS_AS(shard_output_path("run-1/out-2.h5", ShardSpec{1, 4}, true), UsageError);
+    // Any number of the file name may be the task id, directories included.
     CHECK(shard_output_path("run-1/out-2.h5", ShardSpec{2, 4}, true) == "run-1/out-2.h5");
-    CHECK_THROWS_AS(shard_output_path("out-3-of-16.h5", ShardSpec{3, 16}, true), UsageError);
     CHECK(shard_output_path("job-417/out-3.h5", ShardSpec{3, 16}, true) == "job-417/out-3.h5");
     CHECK(shard_output_path("run7/out.h5", ShardSpec{7, 8}, true) == "run7/out.h5");
     CHECK_THROWS_AS(shard_output_path("run7/out.h5", ShardSpec{3, 8}, true), UsageError);
+    // Realistic per-task names with other numbers after the task id.
+    CHECK(shard_output_path("results/2024/run-3/out.h5", ShardSpec{3, 8}, true) == "results/2024/run-3/out.h5");
+    CHECK(shard_output_path("run-3/out-v2.h5", ShardSpec{3, 8}, true) == "run-3/out-v2.h5");
+    CHECK(shard_output_path("out-3-of-16.h5", ShardSpec{3, 16}, true) == "out-3-of-16.h5");
+    CHECK(shard_output_path("samples-3.float32.h5", ShardSpec{3, 8}, true) == "samples-3.float32.h5");
+    CHECK(shard_output_path("samples-3.h5:/run2/samples", ShardSpec{3, 8}, true) == "samples-3.h5:/run2/samples");
+    CHECK(shard_output_path("run-3/out.h5", ShardSpec{3, 8}, true) == "run-3/out.h5");
+    // The same layouts without the task id are shared by all tasks.
+    CHECK_THROWS_AS(shard_output_path("results/2024/out.h5", ShardSpec{3, 8}, true), UsageError);
+    CHECK_THROWS_AS(shard_output_path("out-v2.h5", ShardSpec{3, 8}, true), UsageError);
+    CHECK_THROWS_AS(shard_output_path("run-3/out.h5", ShardSpec{1, 8}, true), UsageError);
+    CHECK_THROWS_AS(shard_output_path("samples.float32.h5", ShardSpec{3, 8}, true), UsageError);
+    // Tasks cannot write different datasets of one file, so a dataset suffix does not count.
+    CHECK_THROWS_AS(shard_output_path("samples.h5:/task3", ShardSpec{3, 8}, true), UsageError);
+    CHECK_THROWS_AS(shard_output_path("samples.h5:task3", ShardSpec{3, 8}, true), UsageError);
+    // A shared name passes only in the tasks whose ids it contains.
+    CHECK(shard_output_path("run-1/out-2.h5", ShardSpec{1, 4}, true) == "run-1/out-2.h5");
+    CHECK_THROWS_AS(shard_output_path("run-1/out-2.h5", ShardSpec{0, 4}, true), UsageError);
+    CHECK_THROWS_AS(shard_output_path("run-1/out-2.h5", ShardSpec{3, 4}, true), UsageError);
     // Leading zeros, as {shard} writes them, do not change the number.
     CHECK(shard_output_path("out-0003.h5", ShardSpec{3, 16}, true) == "out-0003.h5");
     CHECK(shard_output_path("out-000.h5", ShardSpec{0, 16}, true) == "out-000.h5");
-    CHECK_THROWS_WITH(shard_output_path("run-1/out-2.h5", ShardSpec{1, 4}, true),
-                      Catch::Contains("put {shard} in the name, or the task id as its last number"));
+    CHECK_THROWS_WITH(shard_output_path("results/2024/out.h5", ShardSpec{1, 4}, true),
+                      Catch::Contains("put {shard} or the task id in the name"));
     // An explicit --shard names one shard, and standard output is per task.
     CHECK(shard_output_path("fixed.h5", ShardSpec{1, 2}, false) == "fixed.h5");
     CHECK(shard_output_path("-", ShardSpec{1, 2}, true) == "-");

@@ -482,7 +482,12 @@ std::string fim_checkpoint_path(const FimOptions& o, const std::string& output) 
 
 }  // namespace
 
-void run_fim(const FimOptions& o) {
+void run_fim(const FimOptions& options) {
+    FimOptions o = options;
+    if (o.stored.empty()) {
+        const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
+        shard_checkpoint_names(o.checkpoint, o.resume, shard, o.shard.empty());
+    }
     // The batched path allocates temporaries of a few MB per batch. glibc serves those with mmap and
     // returns them at once, so every batch paid page faults again; keeping them in the heap made
     // the diag of a 64-256-10 MLP over 1797 inputs about 3x faster (bench/fim/run.sh).

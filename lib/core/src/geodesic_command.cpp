@@ -357,11 +357,14 @@ void write_pair_table(const GeodesicCommandOptions& o, const std::string& output
     file.commit();
 }
 
-void run_all_pairs(const GeodesicCommandOptions& o, const ScoreMetric& metric) {
+void run_all_pairs(const GeodesicCommandOptions& options, const ScoreMetric& metric) {
+    GeodesicCommandOptions o = options;
+    const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
+    shard_checkpoint_names(o.checkpoint, o.resume, shard, o.shard.empty());
+    check_checkpoint_names(o.checkpoint, o.resume);
     RowMatrix points = read_points(o.all_pairs, metric.dim()).values;
     const Eigen::Index n = points.rows();
     auto pairs = upper_triangle_pairs(n);
-    const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
     const std::string output = shard_output_path(o.common.output, shard, o.shard.empty());
     const std::string paths = shard_output_path(o.paths, shard, o.shard.empty(), "--paths");
     std::string shard_description;
@@ -582,6 +585,7 @@ RowShard select_shard(GeodesicCommandOptions& o, RowMatrix& first, RowMatrix& se
     shard.total = first.rows();
     o.common.output = shard_output_path(o.common.output, shard.spec, o.shard.empty());
     o.paths = shard_output_path(o.paths, shard.spec, o.shard.empty(), "--paths");
+    shard_checkpoint_names(o.checkpoint, o.resume, shard.spec, o.shard.empty());
     if (!shard.active()) return shard;
 
     const ShardRange range = shard_range(static_cast<std::int64_t>(shard.total), shard.spec);

@@ -78,7 +78,11 @@ std::string checkpoint_path(const LangevinCommandOptions& o, const std::string& 
 
 }  // namespace
 
-void run_langevin(const LangevinCommandOptions& o) {
+void run_langevin(const LangevinCommandOptions& options) {
+    LangevinCommandOptions o = options;
+    const bool shard_from_array = o.shard.empty();
+    const ShardSpec shard = shard_from_array ? shard_from_environment() : parse_shard(o.shard);
+    shard_checkpoint_names(o.checkpoint, o.resume, shard, shard_from_array);
     check_checkpoint_names(o.checkpoint, o.resume);
     check_distinct_files({{"--output", o.common.output}}, {{"--model", o.model}, {"--init", o.init}});
     LangevinOptions sampler = o.sampler;
@@ -112,9 +116,8 @@ void run_langevin(const LangevinCommandOptions& o) {
 
     // A shard runs a contiguous block of chains. Chain c draws from the stream (seed, c) wherever
     // it runs, so the shards' chains are exactly those of the single run.
-    const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
     const std::int64_t total_chains = sampler.chains;
-    const std::string output = shard_output_path(o.common.output, shard, o.shard.empty());
+    const std::string output = shard_output_path(o.common.output, shard, shard_from_array);
     std::string shard_description;
     if (shard.count > 1) {
         const ShardRange range = shard_range(total_chains, shard);

@@ -8,7 +8,10 @@
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 
+#include <cstdint>
 #include <cstdlib>
+#include <sstream>
+#include <vector>
 
 #include "scorekit/error.hpp"
 
@@ -24,6 +27,35 @@ int parse_count(const std::string& name, const std::string& value, int minimum) 
                                   "start score-train with srun -n K, or set SLURM_PROCID and SLURM_NTASKS"));
     }
     return static_cast<int>(number);
+}
+
+// The message of a LibTorch or Gloo exception without LibTorch's stack trace. Gloo reports a
+// rank that died as gloo::IoException, which is not a c10::Error.
+std::string message_of(const std::exception& error) {
+    if (const auto* torch_error = dynamic_cast<const c10::Error*>(&error)) return torch_error->what_without_backtrace();
+    return error.what();
+}
+
+std::vector<std::uint8_t> bytes_of(const std::string& text) { return std::vector<std::uint8_t>(text.begin(), text.end()); }
+
+std::string text_of(const std::vector<std::uint8_t>& bytes) { return std::string(bytes.begin(), bytes.end()); }
+
+// The first line of `config` that differs from `reference`, as "NAME is X where rank 0 has Y";
+// "" when they are equal.
+std::string first_difference(const std::string& config, const std::string& reference) {
+    std::istringstream mine(config), theirs(reference);
+    std::string line, other;
+    while (true) {
+        const bool has_mine = static_cast<bool>(std::getline(mine, line));
+        const bool has_theirs = static_cast<bool>(std::getline(theirs, other));
+        if (!has_mine && !has_theirs) return "";
+        if (has_mine && has_theirs && line == other) continue;
+        const std::string name = line.substr(0, line.find(' '));
+        const std::size_t space = other.find(' ');
+        const std::string value = line.find(' ') == std::string::npos ? "" : line.substr(line.find(' ') + 1);
+        const std::string reference_value = space == std::string::npos ? other : other.substr(space + 1);
+        return name + " is " + value + " where rank 0 has " + reference_value;
+    }
 }
 
 }  // namespace
@@ -71,9 +103,43 @@ DataParallel::DataParallel(const DataParallelPlacement& placement, std::chrono::
         options->threads = 1;
         group_->process_group = c10::make_intrusive<c10d::ProcessGroupGloo>(group_->store, placement.rank,
                                                                             placement.world_size, options);
-    } catch (const c10::Error& e) {
-        throw Error(describe("cannot join the data-parallel group", placement.rendezvous, e.what_without_backtrace(),
-                             "check that every rank started and sees this file"));
+    } catch (const std::exception& e) {
+        const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
+        throw Error(describe("cannot join the data-parallel group", placement.rendezvous, message_of(e),
+                             interface && *interface
+                                 ? "check that every rank started and sees this file, and that GLOO_SOCKET_IFNAME=" +
+                                       std::string(interface) + " names a network interface of every node"
+                                 : "check that every rank started and sees this file"));
+    }
+}
+
+void DataParallel::check_same_config(const std::string& config) {
+    c10d::Store& store = *group_->store;
+    const std::string rank = std::to_string(placement_.rank);
+    std::string verdict;
+    try {
+        store.set("scorekit/config/" + rank, bytes_of(config));
+        const std::string difference = first_difference(config, text_of(store.get("scorekit/config/0")));
+        if (!difference.empty()) verdict = "rank " + rank + ": " + difference;
+        // Rank 0 collects every rank's verdict and passes the first difference back, so that
+        // every rank stops with the same message instead of waiting in the first allreduce.
+        if (placement_.rank == 0) {
+            for (int other = 1; other < placement_.world_size && verdict.empty(); ++other) {
+                verdict = text_of(store.get("scorekit/verdict/" + std::to_string(other)));
+            }
+            store.set("scorekit/verdict/all", bytes_of(verdict));
+        } else {
+            store.set("scorekit/verdict/" + rank, bytes_of(verdict));
+            if (verdict.empty()) verdict = text_of(store.get("scorekit/verdict/all"));
+        }
+    } catch (const std::exception& e) {
+        throw Error(describe("cannot compare the options of the data-parallel ranks", placement_.rendezvous,
+                             message_of(e), "check the logs of the other ranks"));
+    }
+    if (!verdict.empty()) {
+        throw Error(describe("options or data differ between data-parallel ranks", verdict.substr(0, verdict.find(':')),
+                             verdict.substr(verdict.find(':') + 2),
+                             "start every rank with the same command line and the same input data"));
     }
 }
 
@@ -94,10 +160,10 @@ double DataParallel::reduce_step(torch::Tensor& gradients, double loss, bool int
     std::vector<torch::Tensor> tensors{buffer_};
     try {
         group_->process_group->allreduce(tensors)->wait();
-    } catch (const c10::Error& e) {
+    } catch (const std::exception& e) {
         throw Error(describe("allreduce failed", "rank " + std::to_string(placement_.rank) + " of " +
                                                      std::to_string(placement_.world_size),
-                             e.what_without_backtrace(), "check the logs of the other ranks"));
+                             message_of(e), "check the logs of the other ranks"));
     }
 
     gradients.copy_(buffer_.narrow(0, 0, count));

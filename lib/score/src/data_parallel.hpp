@@ -46,6 +46,12 @@ public:
     int rank() const { return placement_.rank; }
     int world_size() const { return placement_.world_size; }
 
+    // Throws Error in every rank unless all ranks pass the same `config` lines ("name value"),
+    // naming the first rank and line that differ from rank 0's. Ranks started with other options
+    // or other data would otherwise train a model that no single run gives, or crash in Gloo when
+    // their gradient buffers differ in size. Blocks until every rank has called it.
+    void check_same_config(const std::string& config);
+
     // Items [begin, end) of a global batch of `batch` items that this rank trains on.
     ShardRange batch_slice(std::int64_t batch) const;
 

@@ -270,6 +270,8 @@ void train(const ScoreTrainOptions& o) {
     BatchSchedule schedule(data.train.size(0), o.batch_size, o.common.seed);
     const std::int64_t total = o.epochs > 0 ? o.epochs * schedule.batches_per_epoch() : o.steps;
     config.total_steps = total;
+    // The data line comes first: other data also change sigma_max, which would be named instead.
+    if (parallel) parallel->check_same_config("data_checksum " + std::to_string(config.data_checksum) + "\n" + config_lines(config));
 
     MlpArchitecture architecture{dim, o.width, o.depth, parse_activation(o.activation)};
     DsmTrainer trainer(initial_parameters(architecture, o.common.seed), sigmas, slice.end - slice.begin,

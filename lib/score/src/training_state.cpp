@@ -114,6 +114,12 @@ void read_progress(const Hdf5Reader& file, TrainingProgress& progress) {
 
 }  // namespace
 
+std::string config_lines(TrainingConfig config) {
+    std::string lines;
+    visit_config(config, [&](const char* name, auto& value) { lines += std::string(name) + " " + text_of(value) + "\n"; });
+    return lines;
+}
+
 TrainingConfig make_training_config(const ScoreTrainOptions& o, int dim, std::uint64_t data_checksum) {
     TrainingConfig c;
     c.dim = dim;

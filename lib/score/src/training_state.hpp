@@ -21,6 +21,9 @@ struct TrainingConfig {
 };
 
 TrainingConfig make_training_config(const ScoreTrainOptions& options, int dim, std::uint64_t data_checksum);
+
+// One "name value" line per field of `config`, in a fixed order (for comparing ranks).
+std::string config_lines(TrainingConfig config);
 std::vector<double> geometric_sigmas(const TrainingConfig& config);
 
 // Losses logged during training: step, mean training loss since the last entry, validation loss.

@@ -253,6 +253,16 @@ std::vector<std::string> group_hash_files(const CcnetMineOptions& options, const
                                  "rerun 'ccnet-filter hash --shard " + std::to_string(shard) + "/" +
                                      std::to_string(plan.shard.count) + "' and check its error"));
         }
+        // A hash file of a run with another shard count covers another slice of the inputs, so
+        // the group's hashes would count some lines twice and miss others.
+        const std::string expected = std::to_string(shard) + "/" + std::to_string(plan.shard.count);
+        const std::string recorded = recorded_shard(path + ".done");
+        if (!recorded.empty() && recorded != expected) {
+            throw Error(describe("hash file of another split", path,
+                                 "its done marker records shard " + recorded + ", but this mine run needs shard " +
+                                     expected,
+                                 "mine with the shard count of the hash run, or hash into a new directory"));
+        }
         files.push_back(path);
     }
     return files;

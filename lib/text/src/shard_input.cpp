@@ -7,7 +7,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <regex>
 
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/cli.hpp"
@@ -86,9 +89,26 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
     return plan;
 }
 
+std::string recorded_shard(const std::string& path) {
+    std::ifstream stream(path);
+    const std::string text((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
+    std::smatch index, count;
+    static const std::regex index_field(R"re("shard"\s*:\s*([0-9]+))re");
+    static const std::regex count_field(R"re("shards"\s*:\s*([0-9]+))re");
+    if (!std::regex_search(text, index, index_field) || !std::regex_search(text, count, count_field)) return "";
+    return index[1].str() + "/" + count[1].str();
+}
+
 bool shard_already_done(const ShardPlan& plan, bool force) {
     std::string marker = plan.output + ".done";
     if (!file_exists(marker)) return false;
+    const std::string shard = std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count);
+    const std::string recorded = recorded_shard(marker);
+    if (!force && !recorded.empty() && recorded != shard) {
+        throw Error(describe("done marker of another split", marker,
+                             "it records shard " + recorded + ", but this run is shard " + shard,
+                             "write into a new output directory, or give --force to redo the shard"));
+    }
     if (!force) {
         log_info("shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
                  " is already done (" + marker + " exists); skipped, use --force to redo it");

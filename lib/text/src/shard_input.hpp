@@ -25,8 +25,14 @@ struct ShardPlan {
 // Resolves inputs, the shard and the output path. Throws UsageError for invalid options.
 ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output_pattern);
 
-// True (and logs) when the shard has a done marker and `force` is not set.
+// True (and logs) when the shard has a done marker and `force` is not set. Throws Error, unless
+// `force` is set, when the marker records another shard (a run with another shard count wrote
+// into the same directory), because skipping would keep that run's slice of the inputs.
 bool shard_already_done(const ShardPlan& plan, bool force);
+
+// The shard "I/N" that the done marker at `path` records, or "" when it records none (a marker
+// written by hand or one that cannot be read).
+std::string recorded_shard(const std::string& path);
 
 // Records of one file. Their content blocks are views into the reader's buffers, which the
 // batch keeps alive, so mine reads each body in place instead of copying it.
