@@ -45,7 +45,12 @@ OutputBlock column_block(const std::string& name, const Vector& values) {
 void check_scores(const RowMatrix& scores, const std::string& source, Eigen::Index first_row = 0) {
     for (Eigen::Index i = 0; i < scores.rows(); ++i) {
         if (!scores.row(i).allFinite()) {
-            throw Error(describe("cannot evaluate metric", source + " row " + std::to_string(first_row + i + 1),
+            // Rows of an HDF5 dataset count from 0, as h5py and the points reader count them;
+            // text rows count data rows from 1, without the header and comments.
+            const bool hdf5 = source != "-" && locate_points(source).hdf5;
+            const std::string row = hdf5 ? std::to_string(first_row + i) + " (from 0)"
+                                         : std::to_string(first_row + i + 1) + " (from 1)";
+            throw Error(describe("cannot evaluate metric", source + " row " + row,
                                  "the score is not finite there (outside the model's support?)",
                                  "remove the point or use a model that covers it"));
         }
