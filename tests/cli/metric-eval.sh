@@ -73,6 +73,11 @@ run_case "vectors2 alone" 2 "--vectors2" -- "$exe" -m "$gaussian" --vectors2 "$W
 expect_one_line_error "vectors2 alone"
 run_case "points and curves as text" 2 "HDF5" -- "$exe" -m "$gaussian" --curves "$WORK/arc.txt" "$WORK/origin.txt"
 expect_one_line_error "points and curves as text"
+# outer has no inverse: a usage error naming --inverse before any point is read. It was
+# rejected as "invalid metric for geodesics" from inside the evaluation.
+run_case "outer without inverse" 2 'invalid option "--inverse": the outer metric g = s s\^T has rank one' -- \
+    "$exe" -m "$gaussian" --metric outer --inverse "$WORK/missing-points.txt"
+expect_one_line_error "outer without inverse"
 run_case "unknown metric" 2 "stein, outer, conformal or pullback" -- "$exe" -m "$gaussian" --metric fisher "$WORK/origin.txt"
 expect_one_line_error "unknown metric"
 

@@ -199,6 +199,12 @@ void run_metric_eval(const MetricEvalCommandOptions& o, const ScoreModel& model)
     MetricOptions settings = o.settings;
     settings.kind = parse_metric_kind(o.metric);
     ScoreMetric metric(model, settings);
+    // Checked before the points are read, because the failure is in the options, not the data.
+    if (settings.kind == MetricKind::outer && o.inverse) {
+        throw UsageError(describe("invalid option", "--inverse",
+                                  "the outer metric g = s s^T has rank one, so metric-eval writes no inverse for it",
+                                  "drop --inverse, or use --metric stein, conformal or pullback"));
+    }
     if (!o.vectors2.empty() && o.vectors.empty()) {
         throw UsageError(describe("invalid option", "--vectors2", "it needs --vectors", "give both vector files"));
     }
