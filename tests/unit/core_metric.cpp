@@ -199,6 +199,16 @@ TEST_CASE("pullback log det with ill-conditioned Jacobian", "[metric]") {
     const RowMatrix eigenvalues = metric.eigenvalues(points);
     CHECK_THAT(eigenvalues(0, 0), WithinRel(expected(0), 1e-6));
     CHECK_THAT(eigenvalues(0, 1), WithinRel(expected(1), 1e-12));
+
+    // g^-1 = V diag(1 / (lambda + sigma_k^2)) V^T; its large eigenvalue is about 1e8.
+    Eigen::JacobiSVD<Eigen::MatrixXd> full(Eigen::Map<const RowMatrix>(points.jacobians().row(0).data(), 2, 2),
+                                           Eigen::ComputeFullV);
+    const Eigen::Vector2d weights = (1e-12 + full.singularValues().array().square()).inverse();
+    const Eigen::MatrixXd inverse_expected = full.matrixV() * weights.asDiagonal() * full.matrixV().transpose();
+    const RowMatrix inverse = metric.inverse_tensors(points);
+    for (int k = 0; k < 4; ++k) {
+        CHECK_THAT(inverse(0, k), WithinRel(inverse_expected(k / 2, k % 2), 1e-6));
+    }
 }
 
 TEST_CASE("curve length and energy by the midpoint rule", "[metric]") {

@@ -146,10 +146,16 @@ RowMatrix ScoreMetric::inverse_tensors(const MetricPoints& points) const {
     require_geodesic_metric(kind_);
     const Eigen::Index n = points.x().rows(), d = dim();
     if (kind_ == MetricKind::pullback) {
-        RowMatrix g = tensors(points);
+        // With J = U S V^T, g^-1 = V diag(1 / (lambda + s_k^2)) V^T. A Cholesky solve with the
+        // formed J^T J failed where J's condition number squared exceeds 1 / machine epsilon
+        // and returned values near 1e-15 where g^-1 has an eigenvalue near 1e12.
+        const RowMatrix& jacobians = points.jacobians();
         RowMatrix result(n, d * d);
+        Eigen::BDCSVD<Eigen::MatrixXd> svd;
         for (Eigen::Index i = 0; i < n; ++i) {
-            RowMatrix inverse = Eigen::Map<const RowMatrix>(g.row(i).data(), d, d).llt().solve(RowMatrix::Identity(d, d));
+            svd.compute(Eigen::Map<const RowMatrix>(jacobians.row(i).data(), d, d), Eigen::ComputeThinV);
+            const Eigen::VectorXd weights = (lambda_ + svd.singularValues().array().square()).inverse();
+            RowMatrix inverse = svd.matrixV() * weights.asDiagonal() * svd.matrixV().transpose();
             result.row(i) = Eigen::Map<const Eigen::RowVectorXd>(inverse.data(), d * d);
         }
         return result;
