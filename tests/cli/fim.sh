@@ -172,6 +172,13 @@ run_case "output onto the model" 2 'invalid --output ".*tanh_mlp.h5": it is the 
 
 run_case "stored shard" 1 'cannot summarise ".*shard_diag-0.h5": it holds shard 0/3' -- "$FIM" --stored "$WORK/shard_diag-0.h5"
 expect_one_line_error "stored shard"
+# A stored file with a damaged count (NaN, whose cast to an integer is undefined) names the attribute.
+cp "$WORK/shard_diag-merged.h5" "$WORK/damaged-count.h5"
+"$PYTHON" -c "import h5py; h5py.File('$WORK/damaged-count.h5', 'r+')['fisher'].attrs['num_inputs'] = float('nan')" ||
+    fail "stored damaged count: h5py could not edit the file"
+run_case "stored damaged count" 1 'invalid attribute ".*damaged-count.h5:/fisher@num_inputs": .* is not a whole number' -- \
+    "$FIM" --stored "$WORK/damaged-count.h5"
+expect_one_line_error "stored damaged count"
 run_case "stored with a model" 2 'invalid --stored' -- "$FIM" --stored "$WORK/shard_diag-merged.h5" -m "$AX/tanh.pt"
 run_case "shard merge out of order" 1 "is shard 1/3, but it is number 0" -- "$PYTHON" "$MERGE" fisher \
     -o "$WORK/disorder.h5" "$WORK/shard_diag-1.h5" "$WORK/shard_diag-0.h5" "$WORK/shard_diag-2.h5"

@@ -211,6 +211,12 @@ run_case "log resumes an older revision" 1 \
     "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" --batch-size 16 -o "$WORK/old-log.tsv" --resume "$WORK/old-log.ckpt"
 expect_one_line_error "log resumes an older revision"
 expect_no_file "log resumes an older revision" "$WORK/old-log.tsv"
+cp "$WORK/aims.ckpt" "$WORK/nan-done.ckpt"
+/usr/bin/python3 -c 'import h5py, sys; h5py.File(sys.argv[1], "a")["checkpoint"].attrs["pairs_done"] = float("nan")' \
+    "$WORK/nan-done.ckpt" || fail "cannot change pairs_done of a checkpoint"
+run_case "log resumes a NaN count" 1 'invalid attribute ".*nan-done\.ckpt:/checkpoint@pairs_done": nan is not a whole number from 0 to 300' -- \
+    "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" --batch-size 16 -o "$WORK/nan-done.tsv" --resume "$WORK/nan-done.ckpt"
+expect_one_line_error "log resumes a NaN count"
 run_case "log resume" 0 "resuming from .*aims.ckpt: [0-9]+ of 300 pairs already solved" -- \
     "$exe" -m "$gmm" --log --pairs "$WORK/aims.txt" --batch-size 16 -o "$WORK/aims-parts.tsv" --checkpoint "$WORK/aims.ckpt" \
     --resume "$WORK/aims.ckpt" --paths "$WORK/aims-parts-paths.h5"

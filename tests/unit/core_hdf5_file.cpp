@@ -61,6 +61,22 @@ void write_string_array_attribute(const std::string& path) {
     H5Fclose(file);
 }
 
+// Writes /points as a chunked float64 dataset of `rows` x `columns` that was never written, which
+// takes a few bytes whatever its shape.
+void write_unwritten_dataset(const std::string& path, hsize_t rows, hsize_t columns) {
+    hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hsize_t dims[2] = {rows, columns}, chunk[2] = {1, 1};
+    hid_t space = H5Screate_simple(2, dims, nullptr);
+    hid_t properties = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(properties, 2, chunk);
+    hid_t dataset = H5Dcreate2(file, "/points", H5T_IEEE_F64LE, space, H5P_DEFAULT, properties, H5P_DEFAULT);
+    REQUIRE(dataset >= 0);
+    H5Dclose(dataset);
+    H5Pclose(properties);
+    H5Sclose(space);
+    H5Fclose(file);
+}
+
 std::string error_of(const std::function<void()>& action) {
     try {
         action();
@@ -110,6 +126,19 @@ TEST_CASE("integer attributes must be whole and in range", "[hdf5]") {
                Catch::Contains("1099511627776 is not a whole number"));
     CHECK_THAT(error_of([&] { Hdf5Reader(whole).read_integer_attribute("/model", "width", 1, 100); }),
                Catch::Contains("attribute not found"));
+}
+
+TEST_CASE("dataset shapes beyond memory are rejected", "[hdf5]") {
+    // 2^32 x 2^32 values wrapped around to 0 in 64 bits, so the matrix claimed values that were
+    // never allocated.
+    Scratch s;
+    const std::string path = s.dir + "/huge.h5";
+    write_unwritten_dataset(path, hsize_t(1) << 32, hsize_t(1) << 32);
+    CHECK_THAT(error_of([&] { Hdf5Reader(path).read_matrix("/points"); }),
+               Catch::Contains("huge.h5:/points") && Catch::Contains("more values than memory can address"));
+    write_unwritten_dataset(path, hsize_t(1) << 61, 1);
+    CHECK_THAT(error_of([&] { Hdf5Reader(path).read_matrix("/points"); }),
+               Catch::Contains("more values than memory can address"));
 }
 
 TEST_CASE("written objects carry no timestamps", "[hdf5]") {

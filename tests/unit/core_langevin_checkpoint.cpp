@@ -1,6 +1,7 @@
 // Checkpoints of the Langevin samplers: a run continued from the state saved after some step
 // gives exactly the samples (and MALA counts) of an uninterrupted run, for every method.
 #include <catch2/catch.hpp>
+#include <hdf5.h>
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -32,6 +33,23 @@ LangevinOptions options_for(LangevinMethod method) {
         options.thin = 7;  // kept steps 17, 24, ..., 59: some before the checkpoint, some after
     }
     return options;
+}
+
+// Replaces the int64 attribute `name` of the /checkpoint group, as a damaged file would hold it.
+// HDF5 1.10.8 failed to overwrite it in place ("can't locate open attribute"), so it is deleted
+// and created again.
+void set_int64_attribute(const std::string& path, const char* name, std::int64_t value) {
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    REQUIRE(H5Adelete_by_name(file, "/checkpoint", name, H5P_DEFAULT) >= 0);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t attribute = H5Acreate_by_name(file, "/checkpoint", name, H5T_STD_I64LE, space, H5P_DEFAULT,
+                                              H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(attribute >= 0);
+    REQUIRE(H5Awrite(attribute, H5T_NATIVE_INT64, &value) >= 0);
+    H5Aclose(attribute);
+    H5Sclose(space);
+    H5Fclose(file);
 }
 
 }  // namespace
@@ -127,6 +145,15 @@ TEST_CASE("checkpoints append kept samples to their sample file", "[langevin][ch
     // A sample file shorter than the checkpoint records is an error naming it.
     REQUIRE(truncate(samples.c_str(), 5 * 3 * 8) == 0);
     CHECK_THROWS_WITH(read_langevin_checkpoint(path, settings), Catch::Contains("run.ckpt.samples\" has 120 bytes"));
+
+    // A damaged kept_rows of 2^50 rows: the reader allocated them (27 PB) before it compared the
+    // count with the sample file's size, and threw std::bad_alloc.
+    set_int64_attribute(path, "kept_rows", std::int64_t(1) << 50);
+    CHECK_THROWS_WITH(read_langevin_checkpoint(path, settings),
+                      Catch::Contains("has 120 bytes, the checkpoint needs 27021597764222976"));
+    set_int64_attribute(path, "kept_rows", -3);
+    CHECK_THROWS_WITH(read_langevin_checkpoint(path, settings), Catch::Contains("@kept_rows\": -3 is not a whole number"));
+    set_int64_attribute(path, "kept_rows", 6);
 
     remove_finished_langevin_checkpoint(path, true, "");
     CHECK(file_bytes() == -1);

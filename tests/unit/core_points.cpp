@@ -100,6 +100,10 @@ TEST_CASE("bad text rows are rejected with their line", "[points]") {
     CHECK_THAT(error_of(s.write("empty.txt", "# nothing\n")), Catch::Contains("no data rows"));
     CHECK_THAT(error_of(s.write("commas.txt", "1,,2\n")), Catch::Contains("empty field"));
     CHECK_THAT(error_of(s.dir + "/missing.txt"), Catch::Contains("cannot open") && Catch::Contains("missing.txt"));
+    // A NUL byte used to cut its line short and join the rest to the next line ("35 6" here).
+    const std::string nul("1 2\n3\0 4\n5 6\n", 12);
+    CHECK_THAT(error_of(s.write("nul.txt", nul)), Catch::Contains("nul.txt:2") && Catch::Contains("NUL byte"));
+    CHECK_THAT(error_of(s.write("nul_last.txt", std::string("1 2\n3 4\0", 8))), Catch::Contains("nul_last.txt:2"));
 }
 
 TEST_CASE("empty tab-separated fields are rejected", "[points]") {

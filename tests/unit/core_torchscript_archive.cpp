@@ -112,6 +112,16 @@ TEST_CASE("archive reader on exported TorchScript files", "[core][fim][torchscri
               numbers(f.dir + "/scripted_f32.theta.tsv"));
     }
 
+    SECTION("hand-written archive is read") {
+        // The control for the crafted archives below: the same writer with valid values.
+        ArchiveSequential archive = read_archive_sequential(f.dir + "/crafted.pt");
+        REQUIRE(archive.rejection.empty());
+        REQUIRE(archive.children.size() == 1);
+        CHECK(archive.children[0].weight.rows() == 2);
+        CHECK(archive.children[0].weight.cols() == 2);
+        CHECK_FALSE(archive.children[0].has_bias);
+    }
+
     SECTION("files for LibTorch are rejected with the reason") {
         const std::vector<std::pair<std::string, std::string>> cases = {
             {"softplus_beta.pt", "beta is not stored as an attribute"},
@@ -128,6 +138,13 @@ TEST_CASE("archive reader on exported TorchScript files", "[core][fim][torchscri
             {"opcode.pt", "data.pkl uses the pickle opcode 0x95, which this reader does not implement"},
             {"inputs.tsv", "no zip end of central directory record"},
             {"missing.pt", "cannot open the file"},
+            // Crafted archives past the reader's bounds: nesting, sizes, strides, long runs.
+            {"huge_index.pt", "forward does more than call its children in order"},
+            {"wrapping_strides.pt", "a tensor reaches past its storage 0"},
+            {"expanded.pt", "a tensor has more elements than its storage 0"},
+            {"nested.pt", "the root module is not a module"},
+            {"long_tuple.pt", "the root module is not a module"},
+            {"many_values.pt", "data.pkl has more than 1000000 values"},
         };
         for (const auto& [name, reason] : cases) {
             INFO(name);

@@ -158,6 +158,13 @@ TEST_CASE("damaged hash files are rejected", "[text][hashset]") {
     text_test::write_file(dir.file("short.bin"), bytes.substr(0, bytes.size() - 3));
     CHECK_THROWS_WITH(load_hash_file(dir.file("short.bin"), target), Catch::Contains("truncated"));
 
+    // A count of 2^40 hashes (the uint64 at byte 16), which the reader allocated flag bits for
+    // (128 GiB) before it compared the count with the file's size.
+    std::string huge_count = bytes;
+    for (int i = 0; i < 8; ++i) huge_count[16 + i] = i == 5 ? 1 : 0;  // little-endian 2^40
+    text_test::write_file(dir.file("huge_count.bin"), huge_count);
+    CHECK_THROWS_WITH(load_hash_file(dir.file("huge_count.bin"), target), Catch::Contains("truncated"));
+
     std::string version = bytes;
     version[8] = 9;
     text_test::write_file(dir.file("version.bin"), version);

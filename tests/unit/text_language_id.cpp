@@ -228,6 +228,13 @@ TEST_CASE("damaged fastText models are refused with a message", "[text][lid]") {
         std::memcpy(&wrong_maxn[8 + 4 * 10], &maxn, sizeof(maxn));
         text_test::write_file(dir.file("damaged.bin"), wrong_maxn);
         CHECK_THROWS_WITH(load_fasttext_identifier(dir.file("damaged.bin")), Catch::Contains("truncated or damaged"));
+        // A dictionary of 2^31 - 1 entries (size, nwords and nlabels after the 56 bytes of Args),
+        // which the parser allocated before reading them.
+        std::string huge_dictionary = model;
+        const std::int32_t entries[3] = {0x7fffffff, 0x7ffffffe, 1};
+        std::memcpy(&huge_dictionary[64], entries, sizeof(entries));
+        text_test::write_file(dir.file("damaged.bin"), huge_dictionary);
+        CHECK_THROWS_WITH(load_fasttext_identifier(dir.file("damaged.bin")), Catch::Contains("truncated or damaged"));
     }
 }
 

@@ -246,6 +246,15 @@ TEST_CASE("ARPA header counts are checked", "[perplexity]") {
     }
 }
 
+TEST_CASE("ARPA order above 16 is rejected", "[perplexity]") {
+    // 100 orders of 10^9 n-grams each: the reader reserved 32 MiB per order before this check.
+    text_test::TempDir dir;
+    std::string arpa = "\\data\\\nngram 1=1\n";
+    for (int n = 2; n <= 100; ++n) arpa += "ngram " + std::to_string(n) + "=1000000000\n";
+    text_test::write_file(dir.file("orders.arpa"), arpa + "\n\\1-grams:\n-1\t<s>\n\n\\end\\\n");
+    CHECK_THROWS_WITH(NgramModel::load(dir.file("orders.arpa")), Catch::Contains("the order is above 16"));
+}
+
 // tests/text/lm/gpl3.sp.model: 300 unigram pieces trained on the normalised GPL-3 text, see
 // tests/text/lm/README.md.
 TEST_CASE("SentencePiece pieces of normalised text", "[perplexity]") {

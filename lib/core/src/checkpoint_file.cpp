@@ -88,7 +88,7 @@ void write_results_revision(Hdf5Writer& file, const std::string& group, int revi
 
 void check_results_revision(const Hdf5Reader& file, const std::string& group, int revision, const std::string& path) {
     const int saved = file.has_attribute(group, "results_revision")
-                          ? static_cast<int>(file.read_number_attribute(group, "results_revision"))
+                          ? static_cast<int>(file.read_integer_attribute(group, "results_revision", 0, 1 << 30))
                           : 1;
     if (saved == revision) return;
     const std::string build =

@@ -129,7 +129,8 @@ std::int64_t read_fim_checkpoint(const std::string& path, const CheckpointSettin
         throw UsageError(describe("cannot resume from", path, mismatch,
                                   "resume with the options and data of the interrupted run"));
     }
-    const auto done = static_cast<std::int64_t>(file.read_number_attribute(kGroup, "inputs_done"));
+    // The range check keeps the cast from a damaged value (NaN, 1e300) defined.
+    const std::int64_t done = file.read_integer_attribute(kGroup, "inputs_done", 0, std::int64_t(1) << 53);
     if (done <= 0 || done >= total) {
         throw Error(describe("cannot resume from", path,
                              "it has " + std::to_string(done) + " of " + std::to_string(total) + " inputs done",

@@ -124,8 +124,10 @@ void write_fisher_file(const std::string& path, const FisherRecord& record, cons
 
 namespace {
 
+// Reads a count or offset of a stored Fisher file (-1 is a missing bias). The range check keeps
+// the cast from a damaged value (NaN, 1e300) defined.
 std::int64_t integer_attribute(const Hdf5Reader& file, const std::string& object, const std::string& name) {
-    return static_cast<std::int64_t>(file.read_number_attribute(object, name));
+    return file.read_integer_attribute(object, name, -1, std::int64_t(1) << 53);
 }
 
 Vector as_vector(const std::vector<double>& values) {

@@ -30,6 +30,9 @@ std::string saved_map(const Hdf5Reader& file) {
 // shots and retries stalled pairs by continuation.
 int results_revision(const std::string& map) { return map == "log" ? 2 : 1; }
 
+// The largest pair count a checkpoint may claim, far above any real run.
+constexpr std::int64_t kMaxCount = std::int64_t{1} << 52;
+
 std::vector<std::int64_t> stored_shape(const PairColumn& column, Eigen::Index pairs) {
     if (column.rows_per_pair == 1 && column.columns == 1) return {pairs};
     if (column.rows_per_pair == 1) return {pairs, column.columns};
@@ -67,7 +70,8 @@ std::string settings_mismatch(const Hdf5Reader& file, const GeodesicCheckpointPl
 
     std::string mismatch = checkpoint_settings_mismatch(file, "/checkpoint", plan.settings);
     if (!mismatch.empty()) return mismatch;
-    const auto saved_pairs = static_cast<Eigen::Index>(file.read_number_attribute("/checkpoint", "pairs"));
+    // Whole numbers only: a NaN or huge count would make the cast undefined.
+    const Eigen::Index saved_pairs = file.read_integer_attribute("/checkpoint", "pairs", 0, kMaxCount);
     if (saved_pairs != pairs) {
         return "the run has " + std::to_string(pairs) + " pairs but the checkpoint has " + std::to_string(saved_pairs);
     }
@@ -96,6 +100,7 @@ void check_checkpoint(const Hdf5Reader& file, const GeodesicCheckpointPlan& plan
         throw UsageError(describe("cannot resume from", plan.resume, mismatch,
                                   "resume with the options and data of the interrupted run"));
     }
+    file.read_integer_attribute("/checkpoint", "pairs_done", 0, pairs);
 }
 
 // Loads the pairs that plan.resume solved into the first rows of `results` and returns their
@@ -104,7 +109,7 @@ Eigen::Index read_checkpoint(const GeodesicCheckpointPlan& plan, Eigen::Index pa
                              PairResults& results) {
     Hdf5Reader file(plan.resume);
     check_checkpoint(file, plan, pairs, checksum, results);
-    const auto done = static_cast<Eigen::Index>(file.read_number_attribute("/checkpoint", "pairs_done"));
+    const Eigen::Index done = file.read_integer_attribute("/checkpoint", "pairs_done", 0, pairs);
     for (PairColumn& column : results) {
         Array stored = file.read_array("/checkpoint/" + column.name);
         const Eigen::Index rows = done * column.rows_per_pair;

@@ -5,7 +5,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
@@ -133,8 +135,14 @@ Array Hdf5Reader::read_array(const std::string& dataset) const {
     Array array;
     size_t count = 1;
     for (hsize_t d : dims) {
+        // A chunked dataset that was never written can state any shape in a file of a few bytes.
+        // A product that wraps around would leave fewer values than the shape claims.
+        if (d > static_cast<hsize_t>(std::numeric_limits<std::int64_t>::max()) ||
+            __builtin_mul_overflow(count, static_cast<size_t>(d), &count) || count > PTRDIFF_MAX / sizeof(double)) {
+            throw Error(describe("cannot read dataset", where(dataset), "its shape has more values than memory can address",
+                                 "the file is damaged, or give a smaller dataset"));
+        }
         array.shape.push_back(static_cast<std::int64_t>(d));
-        count *= d;
     }
     array.values.resize(count);
     if (count && H5Dread(data.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, array.values.data()) < 0) {

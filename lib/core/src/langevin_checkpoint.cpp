@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <sys/stat.h>
@@ -60,14 +61,25 @@ bool append_samples(const std::string& path, const RowMatrix& kept, std::int64_t
 // Reads the first `rows` rows of `columns` values from the sample file of checkpoint `checkpoint`.
 RowMatrix read_samples(const std::string& checkpoint, std::int64_t rows, Eigen::Index columns) {
     const std::string path = langevin_sample_file(checkpoint);
-    RowMatrix kept(rows, columns);
-    const std::size_t bytes = static_cast<std::size_t>(kept.size()) * sizeof(double);
     std::FILE* file = std::fopen(path.c_str(), "rb");
     if (!file) {
         throw Error(describe("cannot resume from", checkpoint, "its sample file " + quote(path) + " cannot be read: " +
                                                                  std::strerror(errno),
                              "keep the .samples file next to the checkpoint, or start again without --resume"));
     }
+    // The file's size bounds the rows before they are allocated, so that a damaged count in the
+    // checkpoint is reported as such. The product is taken in double, which cannot overflow.
+    struct stat status {};
+    const double needed = static_cast<double>(rows) * static_cast<double>(columns) * sizeof(double);
+    if (fstat(fileno(file), &status) == 0 && needed > static_cast<double>(status.st_size)) {
+        std::fclose(file);
+        throw Error(describe("cannot resume from", checkpoint,
+                             "its sample file " + quote(path) + " has " + std::to_string(status.st_size) +
+                                 " bytes, the checkpoint needs " + format_number(needed),
+                             "start the run again without --resume"));
+    }
+    RowMatrix kept(rows, columns);
+    const std::size_t bytes = static_cast<std::size_t>(kept.size()) * sizeof(double);
     const std::size_t got = std::fread(kept.data(), 1, bytes, file);
     std::fclose(file);
     if (got != bytes) {
@@ -108,6 +120,13 @@ void write_state(const std::string& path, const CheckpointSettings& settings, co
     file.commit();
 }
 
+// Reads the count attribute `name` of the checkpoint group. A damaged value (negative,
+// fractional, NaN or beyond 2^53) is rejected, also because casting NaN or a value beyond the
+// int64 range is undefined behaviour.
+std::int64_t read_count(const Hdf5Reader& file, const char* name) {
+    return file.read_integer_attribute(kGroup, name, 0, std::int64_t(1) << 53);
+}
+
 }  // namespace
 
 std::string langevin_sample_file(const std::string& path) { return path + ".samples"; }
@@ -140,12 +159,12 @@ LangevinState read_langevin_checkpoint(const std::string& path, const Checkpoint
     }
 
     LangevinState state;
-    state.step = static_cast<std::int64_t>(file.read_number_attribute(kGroup, "step"));
-    state.proposals = static_cast<std::int64_t>(file.read_number_attribute(kGroup, "proposals"));
-    state.accepted = static_cast<std::int64_t>(file.read_number_attribute(kGroup, "accepted"));
+    state.step = read_count(file, "step");
+    state.proposals = read_count(file, "proposals");
+    state.accepted = read_count(file, "accepted");
     state.divergence_bound = file.read_number_attribute(kGroup, "divergence_bound");
     state.z = file.read_matrix(std::string(kGroup) + "/z");
-    const auto kept_rows = static_cast<std::int64_t>(file.read_number_attribute(kGroup, "kept_rows"));
+    const std::int64_t kept_rows = read_count(file, "kept_rows");
     if (file.exists(std::string(kGroup) + "/kept")) {
         state.kept = file.read_matrix(std::string(kGroup) + "/kept");
     } else if (kept_rows > 0) {
@@ -158,6 +177,14 @@ LangevinState read_langevin_checkpoint(const std::string& path, const Checkpoint
     if (halves.cols() != kHalves || spares.rows() != halves.rows() || has_spare.rows() != halves.rows()) {
         throw Error(describe("cannot resume from", path, "its stream datasets do not match",
                              "start the run again without --resume"));
+    }
+    // Each stream word is stored as two 32-bit halves in float64, which convert back exactly.
+    for (Eigen::Index i = 0; i < halves.size(); ++i) {
+        const double half = halves.data()[i];
+        if (!(half >= 0 && half < 4294967296.0) || half != std::floor(half)) {
+            throw Error(describe("cannot resume from", path, "its random stream state is damaged",
+                                 "start the run again without --resume"));
+        }
     }
     for (Eigen::Index c = 0; c < halves.rows(); ++c) {
         Rng::State stream{};

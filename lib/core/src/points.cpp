@@ -102,6 +102,10 @@ PointSet read_text_points(const std::string& spec) {
             throw Error(describe("cannot read points", reader.name(), "it is an HDF5 file, which cannot be read from a pipe",
                                  "give the file name, as file.h5 or file.h5:/dataset"));
         }
+        if (line.find('\0') != std::string::npos) {
+            throw Error(describe("cannot read points", reader.name() + ":" + std::to_string(reader.line_number()),
+                                 "the line contains a NUL byte (a binary file?)", "give a text file"));
+        }
         // A comment runs from # to the end of the line, also after values, as numpy.loadtxt reads
         // it. No number contains #, so this removes no data.
         const size_t comment = line.find('#');

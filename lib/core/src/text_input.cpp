@@ -42,9 +42,13 @@ bool LineReader::next(std::string& line) {
     line.clear();
     char buffer[8192];
     bool any = false;
-    while (gzgets(file, buffer, sizeof buffer)) {
+    for (z_off_t start = gztell(file); gzgets(file, buffer, sizeof buffer); start = gztell(file)) {
         any = true;
+        // gzgets copies NUL bytes too, so the length is the count of bytes read, not strlen, which
+        // would drop the rest of the line after a NUL and join it to the next line.
+        const z_off_t end = gztell(file);
         size_t length = std::strlen(buffer);
+        if (start >= 0 && end > start && end - start < static_cast<z_off_t>(sizeof buffer)) length = end - start;
         line.append(buffer, length);
         if (length && buffer[length - 1] == '\n') break;
     }

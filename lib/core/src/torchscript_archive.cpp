@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -171,15 +172,24 @@ private:
         }
     }
 
+    // Inflates into a buffer that grows with the output, so that an entry whose stated size is
+    // a lie costs only the bytes that it really inflates to.
     static std::string inflate_raw(const std::string& compressed, std::uint64_t size, const std::string& name) {
-        std::string result(size, '\0');
+        std::string result(std::min<std::uint64_t>(size, 8 * compressed.size() + 65536), '\0');
         z_stream stream{};
         if (inflateInit2(&stream, -MAX_WBITS) != Z_OK) throw Unreadable("zlib failed to start");
         stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
         stream.avail_in = static_cast<uInt>(compressed.size());
-        stream.next_out = reinterpret_cast<Bytef*>(result.data());
-        stream.avail_out = static_cast<uInt>(result.size());
-        const int status = inflate(&stream, Z_FINISH);
+        int status = Z_OK;
+        while (status == Z_OK) {
+            if (stream.total_out == result.size()) {
+                if (result.size() == size) break;  // full, but the stream goes on
+                result.resize(std::min<std::uint64_t>(size, 2 * result.size()));
+            }
+            stream.next_out = reinterpret_cast<Bytef*>(result.data() + stream.total_out);
+            stream.avail_out = static_cast<uInt>(std::min<std::uint64_t>(result.size() - stream.total_out, 1u << 30));
+            status = inflate(&stream, Z_NO_FLUSH);
+        }
         inflateEnd(&stream);
         if (status != Z_STREAM_END || stream.total_out != size) throw Unreadable("cannot inflate entry " + name);
         return result;
@@ -195,7 +205,9 @@ private:
 // torch.jit.save uses for data.pkl, with the torch globals that rebuild tensors.
 
 struct Value;
-using ValuePointer = std::shared_ptr<Value>;
+// Values live in the Unpickler's arena, so that a deeply nested or self-referencing pickle
+// (a list appended to itself) is freed without recursion and without leaking a cycle.
+using ValuePointer = Value*;
 
 struct StorageReference {
     std::string key, dtype;  // dtype: "float32", "float64", "float16" or "bfloat16"
@@ -216,15 +228,13 @@ struct Value {
     std::vector<std::int64_t> shape, strides;             // tensor
 };
 
-ValuePointer make(Value::Type type) {
-    auto value = std::make_shared<Value>();
-    value->type = type;
-    return value;
-}
-
 class Unpickler {
 public:
     explicit Unpickler(const std::string& data) : data_(data) {}
+
+    // The values that load() returns point into this object, which must outlive them.
+    Unpickler(const Unpickler&) = delete;
+    Unpickler& operator=(const Unpickler&) = delete;
 
     ValuePointer load() {
         while (true) {
@@ -284,6 +294,19 @@ private:
 
     unsigned char byte() { return *bytes(1); }
 
+    // A new value in the arena. Each opcode makes at most one, but a Value takes a few hundred bytes, so
+    // the count is bounded to keep a large data.pkl of one-byte opcodes from taking hundreds of times its
+    // size. A Sequential's data.pkl needs a few dozen values per layer.
+    ValuePointer make(Value::Type type) {
+        constexpr std::size_t max_values = 1'000'000;
+        if (values_.size() >= max_values) {
+            throw Unreadable("data.pkl has more than " + std::to_string(max_values) + " values");
+        }
+        values_.emplace_back();
+        values_.back().type = type;
+        return &values_.back();
+    }
+
     const unsigned char* bytes(std::size_t count) {
         if (position_ + count > data_.size()) throw Unreadable("data.pkl is truncated");
         const auto* start = reinterpret_cast<const unsigned char*>(data_.data() + position_);
@@ -303,14 +326,16 @@ private:
         return stack_.back();
     }
 
-    // The values above the topmost MARK, which is removed.
+    // The values above the topmost MARK, which is removed. They are collected in reverse and
+    // reversed once, because inserting each at the front takes quadratic time on long runs.
     std::vector<ValuePointer> pop_marked() {
         std::vector<ValuePointer> values;
         while (true) {
             ValuePointer value = pop();
             if (value->type == Value::Type::mark) break;
-            values.insert(values.begin(), value);
+            values.push_back(value);
         }
+        std::reverse(values.begin(), values.end());
         return values;
     }
 
@@ -456,7 +481,7 @@ private:
     }
 
     // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks)
-    static ValuePointer rebuild_tensor(const std::vector<ValuePointer>& arguments) {
+    ValuePointer rebuild_tensor(const std::vector<ValuePointer>& arguments) {
         auto integers = [](const ValuePointer& tuple) {
             std::vector<std::int64_t> values;
             if (tuple->type != Value::Type::tuple) throw Unreadable("a tensor has an invalid size or stride");
@@ -491,6 +516,7 @@ private:
     std::size_t position_ = 0;
     std::vector<ValuePointer> stack_;
     std::map<std::uint64_t, ValuePointer> memo_;
+    std::deque<Value> values_;  // the arena; a deque keeps the addresses of its elements
 };
 
 // ---- module tree -----------------------------------------------------------------------------
@@ -563,9 +589,22 @@ RowMatrix read_tensor(ZipArchive& archive, const std::string& prefix, const Valu
     const auto available = static_cast<std::int64_t>(bytes.size() / element);
     const std::int64_t row_stride = tensor.shape.size() == 2 ? tensor.strides[0] : 0;
     const std::int64_t column_stride = tensor.strides.back();
-    const std::int64_t last = tensor.offset + (rows - 1) * row_stride + (columns - 1) * column_stride;
-    if (tensor.offset < 0 || row_stride < 0 || column_stride < 0 || last >= available) {
+    if (tensor.offset < 0 || row_stride < 0 || column_stride < 0) {
         throw Unreadable("a tensor reaches past its storage " + tensor.storage.key);
+    }
+    // Sizes and strides are below 2^31 (rebuild_tensor), so each span fits in 64 bits; the sum
+    // is compared piece by piece because it may not.
+    if (rows > 0 && columns > 0) {
+        const std::int64_t row_span = (rows - 1) * row_stride, column_span = (columns - 1) * column_stride;
+        if (tensor.offset >= available || row_span >= available - tensor.offset ||
+            column_span >= available - tensor.offset - row_span) {
+            throw Unreadable("a tensor reaches past its storage " + tensor.storage.key);
+        }
+    }
+    // Zero strides let a few bytes describe a huge tensor. Parameters are never expanded that way,
+    // so a tensor with more elements than its storage is rejected before it is allocated.
+    if (rows > 0 && columns > available / rows) {
+        throw Unreadable("a tensor has more elements than its storage " + tensor.storage.key);
     }
     RowMatrix values(rows, columns);
     for (std::int64_t i = 0; i < rows; ++i) {
@@ -717,6 +756,9 @@ public:
 
 private:
     std::int64_t term() {
+        // Each nesting level applies a later child than the level inside it, so a valid forward
+        // nests at most once per child. The bound also limits the recursion on a crafted line.
+        if (++nesting_ > identity_.size() + 1) fail();
         if (!accept("(")) {
             auto found = values_.find(identifier());
             if (found == values_.end()) fail();
@@ -746,6 +788,7 @@ private:
     const std::map<std::string, std::int64_t>& children_;
     const std::vector<bool>& identity_;
     std::size_t position_ = 0;
+    std::size_t nesting_ = 0;
 };
 
 // The lines of `class <name>(Module):` in a code file, up to the next class.
@@ -818,7 +861,8 @@ void check_chain_forward(ZipArchive& archive, const std::string& prefix, const s
         if (!name.empty() && value.compare(0, getattr.size(), getattr) == 0 && value.size() > getattr.size() + 2 &&
             value.compare(value.size() - 2, 2, "\")") == 0) {
             const std::string index = value.substr(getattr.size(), value.size() - getattr.size() - 2);
-            if (index.empty() || !std::all_of(index.begin(), index.end(), ::isdigit)) break;
+            // At most 9 digits, so that std::stoll cannot overflow; a Sequential has fewer children.
+            if (index.empty() || index.size() > 9 || !std::all_of(index.begin(), index.end(), ::isdigit)) break;
             children[name] = std::stoll(index);
             continue;
         }
@@ -871,7 +915,8 @@ ArchiveSequential read_archive_sequential(const std::string& path) {
             throw Unreadable("the zip archive has no constants.pkl or version (not a TorchScript archive)");
         }
         const std::string pickle = archive.read(prefix + "data.pkl");
-        ValuePointer root = Unpickler(pickle).load();
+        Unpickler unpickler(pickle);
+        ValuePointer root = unpickler.load();
         if (root->type != Value::Type::object || stock_class(root->text, "container") != "Sequential") {
             throw Unreadable("the root module is " + (root->type == Value::Type::object ? dotted(root->text) : "not a module") +
                              ", not torch.nn.Sequential");

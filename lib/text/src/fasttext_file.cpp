@@ -42,6 +42,7 @@ public:
     }
 
     std::size_t offset() const { return offset_; }
+    std::size_t remaining() const { return size_ - offset_; }
 
 private:
     const unsigned char* data_;
@@ -67,7 +68,10 @@ bool read_dictionary(Cursor& in, FastTextFile& file) {
         !in.read(file.pruneidx_size)) {
         return false;
     }
-    if (size < 0 || file.nwords < 0 || file.nlabels < 0 || size != file.nwords + file.nlabels) return false;
+    if (size < 0 || file.nwords < 0 || file.nlabels < 0 || size != std::int64_t(file.nwords) + file.nlabels) return false;
+    // Each entry takes at least 10 bytes (a NUL, the count and the type), so a damaged size is
+    // caught before the entries are allocated; 2^31 of them would take 64 GiB.
+    if (static_cast<std::size_t>(size) > in.remaining() / 10) return false;
     file.entries.resize(static_cast<std::size_t>(size));
     file.counts.resize(static_cast<std::size_t>(size));
     for (std::int32_t i = 0; i < size; ++i) {
@@ -76,6 +80,8 @@ bool read_dictionary(Cursor& in, FastTextFile& file) {
         // Words come first and labels after them (Dictionary::threshold sorts them so).
         if (type != (i < file.nwords ? 0 : 1)) return false;
     }
+    // The bound keeps the byte count from wrapping around.
+    if (file.pruneidx_size > 0 && static_cast<std::uint64_t>(file.pruneidx_size) > in.remaining() / 8) return false;
     return file.pruneidx_size <= 0 || in.skip(static_cast<std::size_t>(file.pruneidx_size) * 8);
 }
 

@@ -123,6 +123,12 @@ HashFileHeader load_hash_file(const std::string& path, DedupHashSet& set) {
     File file = open_for_reading(path);
     HashFileHeader header = parse_header(file.get(), path);
 
+    // The count is checked against the file's size before anything is allocated from it, which
+    // also keeps the offsets below from wrapping around.
+    if (fseeko(file.get(), 0, SEEK_END) != 0) throw damaged(path, "cannot seek");
+    const auto file_size = static_cast<std::uint64_t>(ftello(file.get()));
+    if (header.count > file_size / 8) throw damaged(path, "truncated: fewer bytes than its header announces");
+
     // The flags (n/8 bytes) are read first so that the keys can be merged while streaming.
     std::vector<unsigned char> bits((header.count + 7) / 8);
     off_t flags_at = static_cast<off_t>(kHashFileHeaderSize + 8 * header.count);

@@ -195,6 +195,11 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
         counts.push_back(count);
     }
     if (counts.empty()) throw Error(describe("invalid ARPA file", path, "no ngram counts in \\data\\", ""));
+    // Checked before the tables are reserved: each order reserves up to 32 MiB, so a header of a
+    // thousand orders would take 32 GiB.
+    if (counts.size() > 16) {
+        throw Error(describe("unsupported ARPA file", path, "the order is above 16", "give a model of order 16 or less"));
+    }
 
     NgramModel model;
     model.order_ = static_cast<int>(counts.size());
@@ -204,7 +209,6 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
     }
     model.add_word("<unk>");
 
-    if (model.order_ > 16) throw Error(describe("unsupported ARPA file", path, "the order is above 16", ""));
     std::vector<std::string_view> fields;
     std::vector<WordIndex> ids;
     bool unknown_listed = false;
