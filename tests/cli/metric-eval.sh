@@ -73,6 +73,11 @@ run_case "vectors2 alone" 2 "--vectors2" -- "$exe" -m "$gaussian" --vectors2 "$W
 expect_one_line_error "vectors2 alone"
 run_case "points and curves as text" 2 "HDF5" -- "$exe" -m "$gaussian" --curves "$WORK/arc.txt" "$WORK/origin.txt"
 expect_one_line_error "points and curves as text"
+# outer has no inverse: a usage error naming --inverse before any point is read. It was
+# rejected as "invalid metric for geodesics" from inside the evaluation.
+run_case "outer without inverse" 2 'invalid option "--inverse": the outer metric g = s s\^T has rank one' -- \
+    "$exe" -m "$gaussian" --metric outer --inverse "$WORK/missing-points.txt"
+expect_one_line_error "outer without inverse"
 run_case "unknown metric" 2 "stein, outer, conformal or pullback" -- "$exe" -m "$gaussian" --metric fisher "$WORK/origin.txt"
 expect_one_line_error "unknown metric"
 
@@ -218,8 +223,14 @@ awk -v peak="$peak" 'BEGIN { exit !(peak > 0 && peak < 400) }' ||
 # A point outside the support in a later chunk is named by its row in the input.
 awk 'BEGIN { for (i = 1; i <= 1001; i++) { for (j = 1; j <= 64; j++) printf "%s%s", (j > 1 ? " " : ""), (i == 1001 && j == 64 ? -1 : 1); print "" } }' \
     > "$WORK/late.txt"
-run_case "outside support in a later chunk" 1 'late\.txt row 1001": the score is not finite there' -- \
+run_case "outside support in a later chunk" 1 'late\.txt row 1001 \(from 1\)": the score is not finite there' -- \
     "$exe" -m halfplane:dim=64 "$WORK/late.txt" -o "$WORK/late.h5"
 expect_no_file "outside support in a later chunk" "$WORK/late.h5"
+
+# The same point in an HDF5 dataset is row 1000 as h5py indexes it (x[1000]); it was named row 1001.
+/usr/bin/python3 -c 'import sys, h5py, numpy; h5py.File(sys.argv[2], "w")["points"] = numpy.loadtxt(sys.argv[1])' \
+    "$WORK/late.txt" "$WORK/late-points.h5" || fail "could not write late-points.h5"
+run_case "outside support, HDF5 row from 0" 1 'late-points\.h5 row 1000 \(from 0\)": the score is not finite there' -- \
+    "$exe" -m halfplane:dim=64 "$WORK/late-points.h5" -o "$WORK/late.h5"
 
 finish

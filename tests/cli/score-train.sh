@@ -19,7 +19,7 @@ printf '\211HDF\r\n\032\n garbage' > "$WORK/truncated.h5"
 #            name                 status  stderr pattern                          command
 run_case "missing input"            1 'cannot open "[^"]*nope.csv"'      -- "$T" "$WORK/nope.csv" -o "$OUT" $quick
 expect_no_file "missing input" "$OUT"
-run_case "ragged rows"              1 'ragged.txt:2".*3 values, expected 2' -- "$T" "$WORK/ragged.txt" -o "$OUT" $quick
+run_case "ragged rows"              1 'ragged.txt: line 2, column 3".*3 values, expected 2' -- "$T" "$WORK/ragged.txt" -o "$OUT" $quick
 expect_one_line_error "ragged rows"
 expect_no_file "ragged rows" "$OUT"
 run_case "NaN value"                1 'line 2, column 1.*not finite'    -- "$T" "$WORK/nan.txt" -o "$OUT" $quick

@@ -2,8 +2,10 @@
 #include <catch2/catch.hpp>
 
 #include <Eigen/LU>
+#include <Eigen/SVD>
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 
@@ -15,6 +17,7 @@
 
 using namespace scorekit;
 using Catch::Matchers::WithinAbs;
+using Catch::Matchers::WithinRel;
 
 namespace {
 
@@ -170,6 +173,42 @@ TEST_CASE("pullback metric from the Jacobian", "[metric]") {
                WithinAbs((row({1, -2}) * expected * row({1, -2}).transpose())(0, 0), 1e-12));
     RowMatrix acceleration = metric.accelerations(x, row({1, -2}));
     CHECK(acceleration.cwiseAbs().maxCoeff() < 1e-7);
+}
+
+TEST_CASE("pullback log det with ill-conditioned Jacobian", "[metric]") {
+    // Sigma with eigenvalues 1e4 and 1e-4, rotated, gives J with condition number 1e8. Formed
+    // J^T J rounds its small eigenvalue (about 1e-8) by about 1e-8, far above lambda = 1e-12, so
+    // log det g was -0.093 or NaN and an eigenvalue came out negative. The reference
+    // log det g = sum log(lambda + sigma_k^2) uses the singular values of the model's own J.
+    const double c = std::cos(0.3), s = std::sin(0.3);
+    const double a = 1e4 * c * c + 1e-4 * s * s, b = (1e4 - 1e-4) * c * s, d = 1e4 * s * s + 1e-4 * c * c;
+    char spec[160];
+    std::snprintf(spec, sizeof spec, "gaussian:mean=0,0;cov=%.17g,%.17g,%.17g,%.17g", a, b, b, d);
+    auto model = make_analytic_model(spec);
+    MetricOptions options;
+    options.kind = MetricKind::pullback;
+    options.lambda = 1e-12;
+    ScoreMetric metric(*model, options);
+    const RowMatrix x = row({0.3, -0.2});
+    MetricPoints points(metric, x);
+    Eigen::JacobiSVD<Eigen::MatrixXd> svd(Eigen::Map<const RowMatrix>(points.jacobians().row(0).data(), 2, 2));
+    const Eigen::ArrayXd expected = 1e-12 + svd.singularValues().reverse().array().square();
+    REQUIRE(expected(0) < 1e-6);
+
+    CHECK_THAT(metric.log_determinants(points)(0), WithinAbs(expected.log().sum(), 1e-6));
+    const RowMatrix eigenvalues = metric.eigenvalues(points);
+    CHECK_THAT(eigenvalues(0, 0), WithinRel(expected(0), 1e-6));
+    CHECK_THAT(eigenvalues(0, 1), WithinRel(expected(1), 1e-12));
+
+    // g^-1 = V diag(1 / (lambda + sigma_k^2)) V^T; its large eigenvalue is about 1e8.
+    Eigen::JacobiSVD<Eigen::MatrixXd> full(Eigen::Map<const RowMatrix>(points.jacobians().row(0).data(), 2, 2),
+                                           Eigen::ComputeFullV);
+    const Eigen::Vector2d weights = (1e-12 + full.singularValues().array().square()).inverse();
+    const Eigen::MatrixXd inverse_expected = full.matrixV() * weights.asDiagonal() * full.matrixV().transpose();
+    const RowMatrix inverse = metric.inverse_tensors(points);
+    for (int k = 0; k < 4; ++k) {
+        CHECK_THAT(inverse(0, k), WithinRel(inverse_expected(k / 2, k % 2), 1e-6));
+    }
 }
 
 TEST_CASE("curve length and energy by the midpoint rule", "[metric]") {

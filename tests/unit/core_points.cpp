@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -93,7 +94,8 @@ TEST_CASE("bad text rows are rejected with their line", "[points]") {
     Scratch s;
     CHECK_THAT(error_of(s.write("nan.txt", "1 2\n3 nan\n")), Catch::Contains("line 2, column 2") && Catch::Contains("not finite"));
     CHECK_THAT(error_of(s.write("inf.txt", "1 2\n-inf 3\n")), Catch::Contains("line 2, column 1"));
-    CHECK_THAT(error_of(s.write("ragged.txt", "1 2\n3 4 5\n")), Catch::Contains(":2") && Catch::Contains("3 values, expected 2"));
+    CHECK_THAT(error_of(s.write("ragged.txt", "1 2\n3 4 5\n")), Catch::Contains("line 2, column 3") && Catch::Contains("3 values, expected 2"));
+    CHECK_THAT(error_of(s.write("short.txt", "1 2 3\n4 5\n")), Catch::Contains("line 2, column 3"));
     CHECK_THAT(error_of(s.write("word.txt", "1 2\n3 x\n")), Catch::Contains("\"x\" is not a number"));
     CHECK_THAT(error_of(s.write("empty.txt", "# nothing\n")), Catch::Contains("no data rows"));
     CHECK_THAT(error_of(s.write("commas.txt", "1,,2\n")), Catch::Contains("empty field"));
@@ -131,6 +133,31 @@ TEST_CASE("comments after values", "[points]") {
     CHECK(set.values(0, 1) == 2);
     CHECK(set.values(1, 1) == 4);
     CHECK(set.columns.empty());
+}
+
+TEST_CASE("number forms other programs write", "[points]") {
+    Scratch s;
+    PointSet set = read_points(s.write("forms.txt", "+1.5 1.\n.5 1e5\n1E-5 -0\n0x1.8p1 1e-400\n"));
+    REQUIRE(set.values.rows() == 4);
+    CHECK(set.values(0, 0) == 1.5);
+    CHECK(set.values(0, 1) == 1.0);
+    CHECK(set.values(1, 0) == 0.5);
+    CHECK(set.values(1, 1) == 1e5);
+    CHECK(set.values(2, 0) == 1e-5);
+    CHECK(std::signbit(set.values(2, 1)));
+    CHECK(set.values(3, 0) == 3.0);
+    CHECK(set.values(3, 1) == 0.0);
+}
+
+TEST_CASE("first row mixing numbers and text is data", "[points]") {
+    // "1,000.5 2" splits at the comma into "1" and "000.5 2". It was taken for a header, so the
+    // point was dropped and the file read as if it started on line 2.
+    Scratch s;
+    CHECK_THAT(error_of(s.write("thousands.txt", "1,000.5 2\n3 4\n")),
+               Catch::Contains("thousands.txt: line 1, column 2") && Catch::Contains("\"000.5 2\" is not a number"));
+    CHECK_THAT(error_of(s.write("decimal-comma.csv", "x,y\n1.5,2\n1.5,2,5\n")),
+               Catch::Contains("decimal-comma.csv: line 3, column 3") && Catch::Contains("decimal point"));
+    CHECK(read_points(s.write("names.csv", "x,y\n1,2\n")).columns == std::vector<std::string>{"x", "y"});
 }
 
 TEST_CASE("header names keep their spaces", "[points]") {

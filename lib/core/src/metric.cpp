@@ -2,6 +2,8 @@
 
 #include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
+#include <Eigen/QR>
+#include <Eigen/SVD>
 
 #include <cmath>
 #include <limits>
@@ -144,10 +146,16 @@ RowMatrix ScoreMetric::inverse_tensors(const MetricPoints& points) const {
     require_geodesic_metric(kind_);
     const Eigen::Index n = points.x().rows(), d = dim();
     if (kind_ == MetricKind::pullback) {
-        RowMatrix g = tensors(points);
+        // With J = U S V^T, g^-1 = V diag(1 / (lambda + s_k^2)) V^T. A Cholesky solve with the
+        // formed J^T J failed where J's condition number squared exceeds 1 / machine epsilon
+        // and returned values near 1e-15 where g^-1 has an eigenvalue near 1e12.
+        const RowMatrix& jacobians = points.jacobians();
         RowMatrix result(n, d * d);
+        Eigen::BDCSVD<Eigen::MatrixXd> svd;
         for (Eigen::Index i = 0; i < n; ++i) {
-            RowMatrix inverse = Eigen::Map<const RowMatrix>(g.row(i).data(), d, d).llt().solve(RowMatrix::Identity(d, d));
+            svd.compute(Eigen::Map<const RowMatrix>(jacobians.row(i).data(), d, d), Eigen::ComputeThinV);
+            const Eigen::VectorXd weights = (lambda_ + svd.singularValues().array().square()).inverse();
+            RowMatrix inverse = svd.matrixV() * weights.asDiagonal() * svd.matrixV().transpose();
             result.row(i) = Eigen::Map<const Eigen::RowVectorXd>(inverse.data(), d * d);
         }
         return result;
@@ -189,11 +197,15 @@ RowMatrix ScoreMetric::eigenvalues(const MetricPoints& points) const {
         for (Eigen::Index j = 0; j < d; ++j) result.col(j) = factor;
         return result;
     }
-    RowMatrix g = tensors(points);
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
+    // pullback: the eigenvalues of lambda I + J^T J are lambda + sigma_k^2 for the singular
+    // values sigma_k of J. An eigensolver on the formed J^T J returned negative eigenvalues
+    // where J's condition number squared exceeds 1 / machine epsilon.
+    const RowMatrix& jacobians = points.jacobians();
+    Eigen::BDCSVD<Eigen::MatrixXd> svd;
     for (Eigen::Index i = 0; i < n; ++i) {
-        solver.compute(Eigen::Map<const RowMatrix>(g.row(i).data(), d, d), Eigen::EigenvaluesOnly);
-        result.row(i) = solver.eigenvalues().transpose();
+        svd.compute(Eigen::Map<const RowMatrix>(jacobians.row(i).data(), d, d));
+        // Singular values come in decreasing order; eigenvalues are written in increasing order.
+        result.row(i) = (lambda_ + svd.singularValues().reverse().array().square()).transpose();
     }
     return result;
 }
@@ -218,23 +230,20 @@ Vector ScoreMetric::log_determinants(const MetricPoints& points) const {
         case MetricKind::conformal:
             return (-2.0 * beta_ * static_cast<double>(d)) * points.log_densities();
         case MetricKind::pullback: {
-            // g = lambda I + J^T J is positive definite for lambda > 0, so its Cholesky factor
-            // gives log det g = 2 sum log L_ii at a fraction of an eigendecomposition's cost.
-            // Where the factorisation fails (J not finite, or lambda lost in the rounding of
-            // J^T J), the eigenvalues give log det g instead.
-            RowMatrix g = tensors(points);
+            // g = lambda I + J^T J = A^T A for the stacked A = [J; sqrt(lambda) I], so the R of a
+            // QR factorisation of A is a Cholesky factor of g and log det g = 2 sum log |R_ii|.
+            // Forming J^T J first squares J's condition number: with singular values 1e8 and
+            // 1e-8 and lambda = 1e-12 its rounding exceeds lambda, so the factorisation failed
+            // and log det g came out NaN. |R_ii| is at least sqrt(lambda), so the log is finite.
+            const RowMatrix& jacobians = points.jacobians();
             Vector result(n);
-            Eigen::LLT<Eigen::MatrixXd> factor(d);
-            Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
+            Eigen::MatrixXd stacked = Eigen::MatrixXd::Zero(2 * d, d);
+            stacked.bottomRows(d).diagonal().setConstant(std::sqrt(lambda_));
+            Eigen::HouseholderQR<Eigen::MatrixXd> factor(2 * d, d);
             for (Eigen::Index i = 0; i < n; ++i) {
-                Eigen::Map<const RowMatrix> tensor(g.row(i).data(), d, d);
-                factor.compute(tensor);
-                if (factor.info() == Eigen::Success) {
-                    result(i) = 2 * factor.matrixLLT().diagonal().array().log().sum();
-                } else {
-                    solver.compute(tensor, Eigen::EigenvaluesOnly);
-                    result(i) = solver.eigenvalues().array().log().sum();
-                }
+                stacked.topRows(d) = Eigen::Map<const RowMatrix>(jacobians.row(i).data(), d, d);
+                factor.compute(stacked);
+                result(i) = 2 * factor.matrixQR().diagonal().array().abs().log().sum();
             }
             return result;
         }

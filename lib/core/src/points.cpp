@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -120,7 +121,15 @@ PointSet read_text_points(const std::string& spec) {
         for (size_t j = 0; j < fields.size() && bad == fields.size(); ++j) {
             if (!parse_number(fields[j], row[j])) bad = j;
         }
-        if (bad < fields.size() && first_row) {
+        // The first row is a header only when none of its fields is a number. A row that mixes
+        // numbers and text, such as "1,000.5 2" (a thousands separator), is a data row with a bad
+        // value, and taking it for a header would drop a point without a word.
+        double ignored = 0;
+        bool has_number = false;
+        for (size_t j = 0; j < fields.size() && first_row && bad < fields.size() && !has_number; ++j) {
+            has_number = parse_number(fields[j], ignored);
+        }
+        if (bad < fields.size() && first_row && !has_number) {
             for (const auto& field : fields) set.columns.push_back(unquote(field));
             dim = static_cast<long>(fields.size());
             first_row = false;
@@ -140,9 +149,13 @@ PointSet read_text_points(const std::string& spec) {
         }
         if (dim < 0) dim = static_cast<long>(row.size());
         if (static_cast<long>(row.size()) != dim) {
-            throw Error(describe("cannot read points", reader.name() + ":" + std::to_string(reader.line_number()),
+            // The column is the first extra or missing value; a decimal comma in a CSV row ("1,5")
+            // shows up here as one value too many.
+            const size_t column = std::min(row.size(), static_cast<size_t>(dim));
+            throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), column),
                                  "row has " + std::to_string(row.size()) + " values, expected " + std::to_string(dim),
-                                 "every row must have the same number of values"));
+                                 "every row must have the same number of values; write numbers without "
+                                 "thousands separators and with a decimal point"));
         }
         values.insert(values.end(), row.begin(), row.end());
     }
