@@ -238,7 +238,7 @@ TEST_CASE("HDF5 file without /points uses its only dataset", "[points]") {
 
 TEST_CASE("number forms that strtod reads", "[points]") {
     // A leading +, hexadecimal and subnormal values read as strtod reads them. Values beyond the
-    // double range are rejected as not finite.
+    // double range are rejected, named as such.
     Scratch s;
     PointSet set = read_points(s.write("forms.txt", "+1.5 0x1p3 1e-320 -0.25e1\n"));
     REQUIRE(set.values.cols() == 4);
@@ -246,7 +246,9 @@ TEST_CASE("number forms that strtod reads", "[points]") {
     CHECK(set.values(0, 1) == 8.0);
     CHECK(set.values(0, 2) == 1e-320);
     CHECK(set.values(0, 3) == -2.5);
-    CHECK(error_of(s.write("huge.txt", "1 2\n1e400 2\n")).find("value 1e400 is not finite") != std::string::npos);
+    CHECK(error_of(s.write("huge.txt", "1 2\n1e400 2\n")).find("value 1e400 is beyond the range of a double") !=
+          std::string::npos);
+    CHECK(error_of(s.write("inf.txt", "1 2\n-Infinity 2\n")).find("value -Infinity is not finite") != std::string::npos);
 }
 
 TEST_CASE("text output writes 17 significant digits", "[points]") {

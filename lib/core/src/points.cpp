@@ -142,9 +142,12 @@ PointSet read_text_points(const std::string& spec) {
         }
         for (size_t j = 0; j < row.size(); ++j) {
             if (!std::isfinite(row[j])) {
+                // A number written out in full that reads as infinity is too large for a double.
+                const bool overflow = std::isinf(row[j]) && fields[j].find_first_of("iI") == std::string_view::npos;
                 throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), j),
-                                     "value " + std::string(fields[j]) + " is not finite",
-                                     "remove rows with NaN or infinite values"));
+                                     "value " + std::string(fields[j]) +
+                                         (overflow ? " is beyond the range of a double (about 1.8e308)" : " is not finite"),
+                                     overflow ? "rescale the data" : "remove rows with NaN or infinite values"));
             }
         }
         if (dim < 0) dim = static_cast<long>(row.size());
