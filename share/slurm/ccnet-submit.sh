@@ -98,7 +98,7 @@ array_option() {
 
 # --open-mode=append keeps the log of a task that SLURM requeued (scontrol requeue, preemption
 # with PreemptMode=REQUEUE, --requeue after a node failure): the next run appends to it instead
-# of truncating the lines that say why the first run ended.
+# of truncating the lines that explain why the first run ended.
 submit() {
     local id
     # shellcheck disable=SC2086

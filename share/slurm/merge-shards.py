@@ -40,9 +40,9 @@ rows: shard I of geodesic --pairs (boundary value, --exp or --log) solved the ro
 by their row in the whole file. The shards' --paths files merge the same way. Text shards start
 with the line `# shard I/N: rows [B, E) of P`; the merge drops it and concatenates the rows
 under the first shard's header, so the result equals one run's file byte for byte. HDF5 shards
-record `shard`, `first_row` and `total_rows` at the root; every dataset is concatenated along its
-first axis, with the dataset's type and attributes, and the root attributes that describe the
-run's settings are copied (not the shard's place and not the provenance). The merge fails when
+record `shard`, `first_row` and `total_rows` at the root. Every dataset is concatenated along its
+first axis, with the dataset's type and attributes. The root attributes that describe the run's
+settings are copied, but not the shard's place and not the provenance. The merge fails when
 the shards' rows do not follow each other from 0 to P.
 
 fisher: shard I of fim computed a dense, diag, block or kfac matrix over the inputs

@@ -25,7 +25,7 @@ for _ in $(seq 60); do grep -q "interrupted by a signal" "$WORK"/run/logs/hash-*
 rm "$blocked"
 mv "$WORK/held-back.warc.wet.gz" "$blocked"
 
-# SLURM holds a requeued batch job for about two minutes before it starts it again.
+# SLURM keeps a requeued batch job pending for about two minutes before it starts it again.
 mapfile -t jobs < "$WORK/run/jobs"
 wait_for_jobs 400 "${jobs[@]}"
 for job in "${jobs[@]}"; do

@@ -221,8 +221,8 @@ TEST_CASE("duplicate fractions count every piece", "[quality]") {
 }
 
 TEST_CASE("top n-gram ties go to the first", "[quality]") {
-    // "aa bb" and "c d" both occur twice; "c d" reaches two first, but "aa bb" occurred first, as
-    // Counter.most_common picks: 5 characters x 2 over the 19 of the text.
+    // "aa bb" and "c d" both occur twice, and "c d" reaches two first. "aa bb" occurred first, so
+    // it wins, as Counter.most_common picks it: 5 characters x 2 over the 19 of the text.
     QualityReport report = evaluate_quality("aa bb c d c d aa bb", QualityThresholds());
     CHECK(measure(report, "top_2_gram").value == Approx(10.0 / 19));
 }

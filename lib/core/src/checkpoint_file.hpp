@@ -42,11 +42,11 @@ void write_checkpoint_settings(Hdf5Writer& file, const std::string& group, const
 std::string checkpoint_settings_mismatch(const Hdf5Reader& file, const std::string& group,
                                          const CheckpointSettings& settings);
 
-// The revision of a tool's results that its checkpoints record. A tool raises its revision when
-// a change makes a run resumed by the new build differ from an uninterrupted run of the build
-// that wrote the checkpoint (another integrator, say), so that such a checkpoint is refused
-// instead of mixed into the output. Checkpoints written before revisions were recorded count as
-// revision 1. The version of the build that wrote it goes along, for the error message.
+// Writes the revision of a tool's results into a checkpoint. A tool raises its revision when a
+// change (another integrator, say) makes a resumed run differ from the build that wrote the
+// checkpoint. Such a checkpoint is then rejected instead of mixed into the output. Checkpoints
+// written before revisions were recorded count as revision 1. The build's version goes along,
+// for the error message.
 void write_results_revision(Hdf5Writer& file, const std::string& group, int revision);
 
 // Throws Error naming the checkpoint `path` when its results revision is not `revision`.

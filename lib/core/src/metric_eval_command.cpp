@@ -45,8 +45,8 @@ OutputBlock column_block(const std::string& name, const Vector& values) {
 void check_scores(const RowMatrix& scores, const std::string& source, Eigen::Index first_row = 0) {
     for (Eigen::Index i = 0; i < scores.rows(); ++i) {
         if (!scores.row(i).allFinite()) {
-            // Rows of an HDF5 dataset count from 0, as h5py and the points reader count them;
-            // text rows count data rows from 1, without the header and comments.
+            // Rows of an HDF5 dataset count from 0, as h5py counts them. Text rows count data rows
+            // from 1, without the header and comments.
             const bool hdf5 = source != "-" && locate_points(source).hdf5;
             const std::string row = hdf5 ? std::to_string(first_row + i) + " (from 0)"
                                          : std::to_string(first_row + i + 1) + " (from 1)";
@@ -94,9 +94,14 @@ std::vector<OutputBlock> point_outputs(const MetricEvalCommandOptions& o, const 
         const Eigen::Index width = static_cast<Eigen::Index>(columns.size());
         outputs.push_back({{name, RowMatrix(n, width), std::move(shape), std::move(columns)}, compute});
     };
-    auto rows_of = [](const RowMatrix& m, Eigen::Index begin, Eigen::Index count) { return RowMatrix(m.middleRows(begin, count)); };
+    auto rows_of = [](const RowMatrix& m, Eigen::Index begin, Eigen::Index count) {
+        return RowMatrix(m.middleRows(begin, count));
+    };
     const bool only_default = !o.score && !o.tensor && !o.inverse && !o.eigenvalues && !o.volume && o.vectors.empty();
-    if (o.score) add("score", {n, d}, numbered("s", d), [](const MetricPoints& p, Eigen::Index, Eigen::Index) { return p.scores(); });
+    if (o.score) {
+        add("score", {n, d}, numbered("s", d),
+            [](const MetricPoints& p, Eigen::Index, Eigen::Index) { return p.scores(); });
+    }
     if (o.tensor) {
         add("metric", {n, d, d}, matrix_entries("g", d),
             [&](const MetricPoints& p, Eigen::Index, Eigen::Index) { return metric.tensors(p); });
@@ -135,8 +140,12 @@ std::vector<OutputBlock> point_outputs(const MetricEvalCommandOptions& o, const 
         const MetricPoints points(metric, rows);
         check_scores(points.scores(), source, begin);
         // Logged once the first chunk passed, so that bad input in it gives only the error line.
-        if (begin == 0) log_info("evaluating the " + to_string(metric.kind()) + " metric at " + std::to_string(n) + " points");
-        for (PointOutput& output : outputs) output.block.values.middleRows(begin, count) = output.compute(points, begin, count);
+        if (begin == 0) {
+            log_info("evaluating the " + to_string(metric.kind()) + " metric at " + std::to_string(n) + " points");
+        }
+        for (PointOutput& output : outputs) {
+            output.block.values.middleRows(begin, count) = output.compute(points, begin, count);
+        }
     }
 
     std::vector<OutputBlock> blocks;
@@ -164,9 +173,8 @@ void write_hdf5(const std::string& path, const std::vector<OutputBlock>& blocks,
     file.commit();
 }
 
-// Writes the blocks side by side. A single block is written as it is, without the copy into a
-// table that doubled the peak memory (--tensor at D = 64 and 20,000 points: 680 MiB, was
-// 1290 MiB). Several blocks are freed one by one as they are copied into the table.
+// Writes the blocks side by side. A single block is written as it is, with no second copy of
+// the results. Several blocks are freed one by one as they are copied into the table.
 void write_text(const std::string& spec, std::vector<OutputBlock> blocks) {
     Eigen::Index columns = 0;
     std::vector<std::string> names;

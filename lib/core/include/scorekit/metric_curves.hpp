@@ -38,8 +38,8 @@ Polylines read_polylines(const std::string& spec, int dim);
 
 // Writes `count` paths of `nodes` nodes each, stored one after another in `paths`, with the
 // parameter t = k / (nodes - 1): HDF5 [count, nodes, D] (default dataset /paths) or text rows
-// `pair t x1 .. xD` with a header line. Text rows number the pairs from `first_pair` (a shard's
-// first row in the whole pairs file); `comment` becomes a first "# " line of text output, and
+// `pair t x1 .. xD` with a header line. Text rows number the pairs from `first_pair`, a shard's
+// first row in the whole pairs file. `comment` becomes a first "# " line of text output.
 // `annotate` adds attributes to an HDF5 output before it is committed.
 void write_paths(const std::string& spec, const RowMatrix& paths, Eigen::Index count, Eigen::Index nodes,
                  Eigen::Index first_pair = 0, const std::string& comment = "",
