@@ -226,3 +226,32 @@ TEST_CASE("top n-gram ties go to the first", "[quality]") {
     QualityReport report = evaluate_quality("aa bb c d c d aa bb", QualityThresholds());
     CHECK(measure(report, "top_2_gram").value == Approx(10.0 / 19));
 }
+
+TEST_CASE("glued n-grams ignore word boundaries", "[quality]") {
+    // datatrove joins the words of a 5-gram without spaces, so "ab c d e f" and "a bc d e f" are
+    // the same 5-gram "abcdef": the second counts as a repeat, 6 of the 21 characters.
+    QualityReport report = evaluate_quality("ab c d e f a bc d e f", QualityThresholds());
+    CHECK(measure(report, "dup_5_gram").value == Approx(6.0 / 21));
+    // The spaced 2-grams tell the two apart: no 2-gram occurs twice except "d e" and "e f".
+    CHECK(measure(report, "top_2_gram").value == Approx(3.0 * 2 / 21));
+}
+
+TEST_CASE("n-gram counts on a long repetitive text", "[quality]") {
+    // 3,000 words of a 7-word cycle: every 5- to 10-gram after the first cycle's repeats, and the
+    // top 2-gram occurs about 3000 / 7 times. The values are those of datatrove's definitions
+    // computed by hand for this text.
+    std::string cycle = "alpha beta gamma delta epsilon zeta theta";
+    std::string text = repeat(cycle, 3000 / 7 + 1);
+    std::size_t words = 7 * (3000 / 7 + 1);
+    auto characters = static_cast<double>(text.size());
+    QualityReport report = evaluate_quality(text, QualityThresholds());
+    // "alpha beta" (10 characters) is the first of the seven 2-grams that all occur 429 times.
+    CHECK(measure(report, "top_2_gram").value == Approx(10.0 * (words / 7) / characters));
+    // The first 5-gram is new; from word 7 on, every 5-gram repeats and the scan skips 5 words.
+    // Repeated characters: the words from index 7 to the last full 5-gram, glued.
+    std::size_t first_repeat = 7, repeated_words = (words - first_repeat) / 5 * 5;
+    std::string glued;
+    std::vector<std::string> names = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta"};
+    for (std::size_t i = first_repeat; i < first_repeat + repeated_words; ++i) glued += names[i % 7];
+    CHECK(measure(report, "dup_5_gram").value == Approx(static_cast<double>(glued.size()) / characters));
+}

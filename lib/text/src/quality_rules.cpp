@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <bitset>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <iterator>
 #include <string_view>
-#include <unordered_map>
 #include <unordered_set>
 
 #include "scorekit/error.hpp"
@@ -56,32 +56,70 @@ bool is_punctuation(char32_t cp) {
     return std::binary_search(std::begin(kNonAsciiPunctuation), std::end(kNonAsciiPunctuation), cp);
 }
 
-// A word made only of punctuation, which datatrove leaves out of the word count and the mean
-// word length ("...", "--", "\u2014").
-bool is_punctuation_only(std::string_view word) {
-    for (std::size_t i = 0; i < word.size();) {
-        if (!is_punctuation(next_code_point(word, i))) return false;
+// The ASCII answers of is_python_space, is_punctuation and is_python_alpha, looked up once so
+// that the loops over every byte of a document call no function for ASCII text.
+struct AsciiClasses {
+    AsciiClasses() {
+        for (char32_t c = 0; c < 128; ++c) {
+            space[c] = is_python_space(c);
+            punctuation[c] = is_punctuation(c);
+            alpha[c] = is_python_alpha(c);
+        }
     }
-    return true;
+
+    bool space[128];
+    bool punctuation[128];
+    bool alpha[128];
+};
+
+const AsciiClasses& ascii_classes() {
+    static const AsciiClasses classes;
+    return classes;
 }
 
-// True if a character of the word has Python's str.isalpha().
-bool has_letter(std::string_view word) {
+struct WordClass {
+    std::size_t code_points = 0;
+    bool punctuation_only = true;  // datatrove leaves such words ("...", "--") out of the word count
+    bool has_letter = false;       // a character has Python's str.isalpha()
+};
+
+WordClass classify_word(std::string_view word) {
+    const AsciiClasses& ascii = ascii_classes();
+    WordClass word_class;
     for (std::size_t i = 0; i < word.size();) {
-        if (is_python_alpha(next_code_point(word, i))) return true;
+        auto byte = static_cast<unsigned char>(word[i]);
+        ++word_class.code_points;
+        if (byte < 0x80) {
+            ++i;
+            word_class.punctuation_only = word_class.punctuation_only && ascii.punctuation[byte];
+            word_class.has_letter = word_class.has_letter || ascii.alpha[byte];
+            continue;
+        }
+        char32_t cp = next_code_point(word, i);
+        // The binary searches run only while their answer can still change.
+        if (word_class.punctuation_only) word_class.punctuation_only = is_punctuation(cp);
+        if (!word_class.has_letter) word_class.has_letter = is_python_alpha(cp);
     }
-    return false;
+    return word_class;
 }
 
 // Splits at runs of whitespace as Python's str.split() does, so that no-break spaces and the
 // other Unicode spaces separate words too.
 std::vector<std::string_view> split_words(std::string_view text) {
+    const AsciiClasses& ascii = ascii_classes();
     std::vector<std::string_view> words;
     std::size_t start = 0, i = 0;
     bool in_word = false;
     while (i < text.size()) {
         std::size_t at = i;
-        bool space = is_python_space(next_code_point(text, i));
+        auto byte = static_cast<unsigned char>(text[i]);
+        bool space = false;
+        if (byte < 0x80) {
+            space = ascii.space[byte];
+            ++i;
+        } else {
+            space = is_python_space(next_code_point(text, i));
+        }
         if (space && in_word) words.push_back(text.substr(start, at - start));
         if (!space && !in_word) start = at;
         in_word = !space;
@@ -96,6 +134,12 @@ std::vector<std::string_view> split_python_lines(std::string_view text) {
     std::vector<std::string_view> lines;
     std::size_t start = 0, i = 0;
     while (i < text.size()) {
+        // Every line break is below U+0020 or above U+007F.
+        auto byte = static_cast<unsigned char>(text[i]);
+        if (byte >= 0x20 && byte < 0x80) {
+            ++i;
+            continue;
+        }
         std::size_t at = i;
         char32_t cp = next_code_point(text, i);
         bool line_break = cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || (cp >= 0x1C && cp <= 0x1E) ||
@@ -110,7 +154,7 @@ std::vector<std::string_view> split_python_lines(std::string_view text) {
 }
 
 // Number of pieces of Python's re.split("\n+", text): one more than the runs of newlines.
-std::size_t count_newline_run_pieces(const std::string& text) {
+std::size_t count_newline_run_pieces(std::string_view text) {
     std::size_t pieces = 1;
     for (std::size_t i = 0; i < text.size(); ++i) {
         if (text[i] == '\n' && (i == 0 || text[i - 1] != '\n')) ++pieces;
@@ -118,21 +162,22 @@ std::size_t count_newline_run_pieces(const std::string& text) {
     return pieces;
 }
 
-std::vector<std::string> split_on(const std::string& text, const std::string& separator) {
-    std::vector<std::string> parts;
+// Splits at every "\n", as Python's str.split("\n") does.
+std::vector<std::string_view> split_newlines(std::string_view text) {
+    std::vector<std::string_view> parts;
     std::size_t start = 0;
     while (true) {
-        std::size_t at = text.find(separator, start);
-        parts.push_back(text.substr(start, at == std::string::npos ? std::string::npos : at - start));
-        if (at == std::string::npos) break;
-        start = at + separator.size();
+        std::size_t at = text.find('\n', start);
+        parts.push_back(text.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
+        if (at == std::string_view::npos) break;
+        start = at + 1;
     }
     return parts;
 }
 
 // Splits at runs of two or more newlines (datatrove's paragraph pattern "\n{2,}").
-std::vector<std::string> split_paragraphs(const std::string& text) {
-    std::vector<std::string> parts;
+std::vector<std::string_view> split_paragraphs(std::string_view text) {
+    std::vector<std::string_view> parts;
     std::size_t start = 0, i = 0;
     while (i < text.size()) {
         if (text[i] == '\n' && i + 1 < text.size() && text[i + 1] == '\n') {
@@ -148,10 +193,11 @@ std::vector<std::string> split_paragraphs(const std::string& text) {
 }
 
 // datatrove's find_duplicates, skipping blank elements: (duplicate elements, their characters).
-std::pair<std::size_t, std::size_t> find_duplicates(const std::vector<std::string>& elements) {
-    std::unordered_set<std::string> seen;
+std::pair<std::size_t, std::size_t> find_duplicates(const std::vector<std::string_view>& elements) {
+    std::unordered_set<std::string_view> seen;
+    seen.reserve(elements.size());
     std::size_t count = 0, characters = 0;
-    for (const std::string& element : elements) {
+    for (std::string_view element : elements) {
         if (strip_whitespace(element).empty()) continue;
         if (!seen.insert(element).second) {
             ++count;
@@ -171,23 +217,131 @@ double ratio(double part, double whole) { return whole > 0 ? part / whole : 0.0;
 
 // The words laid end to end in one string, each followed by `separator` (empty or one space).
 // The n-gram of words [i, i + n) is then one view of it, without its last separator.
-struct WordRun {
-    WordRun(const std::vector<std::string_view>& words, std::string_view separator) : gap(separator.size()) {
+//
+// Each n-gram also gets a hash in constant time, from prefix sums of a polynomial hash of the
+// string modulo 2^64: the sum over its bytes of (byte + 1) * kBase^k, with k counted from the
+// n-gram's first byte. Prefix sums count k from the start of the string, and multiplying by
+// the inverse of kBase^start (an odd number has an inverse modulo 2^64) shifts them to the
+// n-gram's start. Equal strings thus get equal hashes whatever their word boundaries, which
+// the glued n-grams need ("ab" "c" equals "a" "bc", as datatrove joins them). Different strings
+// may collide; the tables below compare the bytes.
+class WordRun {
+public:
+    WordRun(const std::vector<std::string_view>& words, std::string_view separator) : gap_(separator.size()) {
+        std::size_t bytes = 0;
+        for (std::string_view word : words) bytes += word.size() + separator.size();
+        text_.reserve(bytes);
         for (std::string_view word : words) {
-            offsets.push_back(text.size());
-            text += word;
-            text += separator;
+            offsets_.push_back(text_.size());
+            text_ += word;
+            text_ += separator;
         }
-        offsets.push_back(text.size());
+        offsets_.push_back(text_.size());
+        hash_prefixes();
     }
 
     std::string_view gram(std::size_t first, std::size_t n) const {
-        return std::string_view(text).substr(offsets[first], offsets[first + n] - offsets[first] - gap);
+        return std::string_view(text_).substr(offsets_[first], offsets_[first + n] - offsets_[first] - gap_);
     }
 
-    std::size_t gap;
-    std::string text;
-    std::vector<std::size_t> offsets;
+    std::uint64_t gram_hash(std::size_t first, std::size_t n) const {
+        return (end_prefix_[first + n - 1] - start_prefix_[first]) * start_inverse_[first];
+    }
+
+private:
+    static constexpr std::uint64_t kBase = 0x9E3779B97F4A7C15ull;  // odd
+
+    static std::uint64_t inverse(std::uint64_t odd) {
+        std::uint64_t x = odd;  // correct to 3 bits, and each Newton step doubles them
+        for (int step = 0; step < 5; ++step) x *= 2 - odd * x;
+        return x;
+    }
+
+    // start_prefix_[i]: the hash sum of the bytes before word i; end_prefix_[i]: of the bytes
+    // up to the end of word i, its separator excluded; start_inverse_[i]: kBase^-(start of word i).
+    void hash_prefixes() {
+        const std::uint64_t base_inverse = inverse(kBase);
+        const std::size_t words = offsets_.size() - 1;
+        start_prefix_.resize(words);
+        end_prefix_.resize(words);
+        start_inverse_.resize(words);
+        std::uint64_t sum = 0, power = 1, inverse_power = 1;
+        std::size_t k = 0;
+        for (std::size_t w = 0; w < words; ++w) {
+            start_prefix_[w] = sum;
+            start_inverse_[w] = inverse_power;
+            const std::size_t word_end = offsets_[w + 1] - gap_;
+            for (; k < offsets_[w + 1]; ++k) {
+                if (k == word_end) end_prefix_[w] = sum;
+                sum += (static_cast<unsigned char>(text_[k]) + 1ull) * power;
+                power *= kBase;
+                inverse_power *= base_inverse;
+            }
+            if (word_end == offsets_[w + 1]) end_prefix_[w] = sum;
+        }
+    }
+
+    std::size_t gap_;
+    std::string text_;
+    std::vector<std::size_t> offsets_;
+    std::vector<std::uint64_t> start_prefix_, end_prefix_, start_inverse_;
+};
+
+// An open-addressing table of the distinct n-grams of one length, each stored as the index of
+// its first occurrence, with a count. Sized once for every n-gram of the document, so it never
+// grows; clear() empties it for the next length.
+class GramTable {
+public:
+    explicit GramTable(std::size_t grams) {
+        std::size_t size = 16;
+        shift_ = 60;
+        while (size < 2 * grams) {
+            size *= 2;
+            --shift_;
+        }
+        mask_ = size - 1;
+        hashes_.resize(size);
+        firsts_.assign(size, kEmpty);
+        counts_.resize(size);
+    }
+
+    void clear() { std::fill(firsts_.begin(), firsts_.end(), kEmpty); }
+
+    struct Entry {
+        std::size_t first;  // index of the n-gram's first occurrence
+        std::size_t count;  // occurrences so far, this one included
+    };
+
+    // Counts the n-gram of `n` words at `index` and returns its entry.
+    Entry add(const WordRun& run, std::size_t index, std::size_t n) {
+        const std::uint64_t hash = run.gram_hash(index, n);
+        const std::string_view gram = run.gram(index, n);
+        for (std::size_t slot = spread(hash);; slot = (slot + 1) & mask_) {
+            if (firsts_[slot] == kEmpty) {
+                hashes_[slot] = hash;
+                firsts_[slot] = index;
+                counts_[slot] = 1;
+                return {index, 1};
+            }
+            if (hashes_[slot] == hash && run.gram(firsts_[slot], n) == gram) {
+                return {firsts_[slot], ++counts_[slot]};
+            }
+        }
+    }
+
+private:
+    static constexpr std::size_t kEmpty = static_cast<std::size_t>(-1);
+
+    // The polynomial hash's low bits depend on few bytes; the high bits of a product mix them all.
+    std::size_t spread(std::uint64_t hash) const {
+        return static_cast<std::size_t>((hash * 0xD6E8FEB86659FD93ull) >> shift_);
+    }
+
+    std::size_t mask_ = 0;
+    int shift_ = 60;
+    std::vector<std::uint64_t> hashes_;
+    std::vector<std::size_t> firsts_;
+    std::vector<std::size_t> counts_;
 };
 
 }  // namespace
@@ -232,11 +386,12 @@ QualityReport evaluate_quality(const std::string& text, const QualityThresholds&
     static const std::string_view kStopWords[] = {"the", "be", "to", "of", "and", "that", "have", "with"};
     unsigned stop_words_seen = 0;  // bit i: kStopWords[i] occurs
     for (std::string_view word : words) {
-        if (!is_punctuation_only(word)) {
+        WordClass word_class = classify_word(word);
+        if (!word_class.punctuation_only) {
             ++content_words;
-            content_characters += count_code_points(word);
+            content_characters += word_class.code_points;
         }
-        alpha_words += has_letter(word);
+        alpha_words += word_class.has_letter;
         for (unsigned i = 0; i < std::size(kStopWords); ++i) {
             if (word == kStopWords[i]) stop_words_seen |= 1u << i;
         }
@@ -281,56 +436,49 @@ QualityReport evaluate_quality(const std::string& text, const QualityThresholds&
     // the pieces of datatrove's splits: re.split("\n{2,}", text.strip()) for paragraphs and
     // re.split("\n+", text) for lines, whose first and last pieces may be empty.
     auto text_characters = static_cast<double>(count_code_points(text));
-    std::vector<std::string> paragraphs = split_paragraphs(std::string(strip_whitespace(text)));
+    std::vector<std::string_view> paragraphs = split_paragraphs(strip_whitespace(text));
     auto paragraph_duplicates = find_duplicates(paragraphs);
     double para_frac = ratio(static_cast<double>(paragraph_duplicates.first), static_cast<double>(paragraphs.size()));
     record("dup_para_frac", para_frac, para_frac <= threshold("dup_para_frac"));
     double para_chars = ratio(static_cast<double>(paragraph_duplicates.second), text_characters);
     record("dup_para_char_frac", para_chars, para_chars <= threshold("dup_para_char_frac"));
-    auto line_duplicates = find_duplicates(split_on(text, "\n"));
+    auto line_duplicates = find_duplicates(split_newlines(text));
     double line_frac =
         ratio(static_cast<double>(line_duplicates.first), static_cast<double>(count_newline_run_pieces(text)));
     record("dup_line_frac", line_frac, line_frac <= threshold("dup_line_frac"));
     double line_chars = ratio(static_cast<double>(line_duplicates.second), text_characters);
     record("dup_line_char_frac", line_chars, line_chars <= threshold("dup_line_char_frac"));
 
+    if (!every_rule && !report.passed) return report;
     const WordRun spaced(words, " "), glued(words, "");
+    GramTable table(words.size());
     for (std::size_t n = 2; n <= 4; ++n) {
         if (!every_rule && !report.passed) return report;
         // Among n-grams of equal count the first to occur wins, as in Python's Counter.most_common.
-        struct GramCount {
-            std::size_t count = 0;
-            std::size_t first = 0;
-        };
-        std::unordered_map<std::string_view, GramCount> counts;
-        std::string_view top;
+        table.clear();
         std::size_t top_count = 0, top_first = 0;
         for (std::size_t i = 0; i + n <= words.size(); ++i) {
-            std::string_view gram = spaced.gram(i, n);
-            GramCount& entry = counts[gram];
-            if (entry.count++ == 0) entry.first = i;
+            GramTable::Entry entry = table.add(spaced, i, n);
             if (entry.count > top_count || (entry.count == top_count && entry.first < top_first)) {
                 top_count = entry.count;
                 top_first = entry.first;
-                top = gram;
             }
         }
-        double share = ratio(static_cast<double>(count_code_points(top) * top_count), text_characters);
+        std::size_t top_characters = top_count > 0 ? count_code_points(spaced.gram(top_first, n)) : 0;
+        double share = ratio(static_cast<double>(top_characters * top_count), text_characters);
         std::string rule = "top_" + std::to_string(n) + "_gram";
         record(rule, share, share <= thresholds.values.at(rule));
     }
     for (std::size_t n = 5; n <= 10; ++n) {
         if (!every_rule && !report.passed) return report;
         // Characters of repeated n-grams (glued without spaces), skipping past each repeat.
-        std::unordered_set<std::string_view> seen;
+        table.clear();
         std::size_t repeated = 0;
         for (std::size_t i = 0; i + n <= words.size();) {
-            std::string_view gram = glued.gram(i, n);
-            if (seen.count(gram)) {
-                repeated += count_code_points(gram);
+            if (table.add(glued, i, n).count > 1) {
+                repeated += count_code_points(glued.gram(i, n));
                 i += n;
             } else {
-                seen.insert(gram);
                 ++i;
             }
         }

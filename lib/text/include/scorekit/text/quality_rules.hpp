@@ -44,8 +44,9 @@ struct QualityReport {
 
 // Evaluates the rules on `text`, valid UTF-8 with lines separated by "\n". Words are split at
 // whitespace as Python's str.split() does.
-// NOTE: datatrove splits English words with NLTK's word_tokenize, which also splits off
-// punctuation and contractions ("end." -> "end" "."), so its values differ from these.
+// NOTE: datatrove 0.10.0 splits English words with spaCy's rule-based tokenizer
+// (spacy.blank("en")), and releases up to 0.3.0 with NLTK's word_tokenize. Both also split off
+// punctuation ("end." -> "end" "."), so datatrove's values differ from these on punctuated text.
 // Blank lines and paragraphs never count as duplicates, and ratios over an empty text or
 // no words are 0 instead of a division by zero. With every_rule false, the evaluation may stop
 // once a rule has failed, so `measures` then holds only the rules evaluated up to there.
