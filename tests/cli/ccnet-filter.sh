@@ -442,6 +442,43 @@ grep -q '"reference": {"model": "[^"]*ref.bin", "threshold": 0, "documents_in": 
 run_case "mine ref-threshold" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang en \
     --ref-model "$WORK/ref.bin" --ref-threshold 1 -o "$WORK/ref1"
 grep -q '"documents_in": 1, "documents_out": 0}' "$WORK/ref1.stats.json" || fail "mine ref-threshold: document kept at threshold 1"
+# The classifier reads a document as RedPajama's classify.py gives it to fastText: the lines of
+# the stripped raw_content (Python's str.splitlines(), which also breaks at U+2028 and U+2029)
+# joined by spaces. Python's fastText, given that text, must give each document's ref_score.
+/usr/bin/python3 - "$WORK/ref-lines.wet" <<'EOF'
+import sys
+bodies = [
+    "history\u2028cheap\u2028buy\u2028click offer discount",
+    "\u00a0cheap\u2029science\u2029university river\r\ncasino login",
+    "museum\u2028region\u2028government published\u2029login cart",
+]
+with open(sys.argv[1], "wb") as out:
+    for i, body in enumerate(bodies):
+        payload = (f"title {i}\n{body}\n").encode()
+        out.write(b"WARC/1.0\r\nWARC-Type: conversion\r\n"
+                  + f"WARC-Target-URI: http://example.com/{i}\r\nWARC-Date: 2019-03-18T00:00:00Z\r\n".encode()
+                  + f"WARC-Record-ID: <urn:uuid:{i}>\r\nContent-Type: text/plain\r\n".encode()
+                  + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload + b"\r\n\r\n")
+EOF
+run_case "mine ref-model line breaks" 0 "" -- "$exe" mine --no-dedup --min-len 0 --lang-threshold 0 \
+    "$WORK/ref-lines.wet" --ref-model "$WORK/ref.bin" --ref-threshold 0 -o "$WORK/ref-lines"
+/usr/bin/python3 - "$WORK/ref.bin" "$WORK/ref-lines" > "$WORK/ref-lines.check" 2>&1 <<'EOF' \
+    || fail "mine ref-model line breaks: $(tail -1 "$WORK/ref-lines.check")"
+import glob, gzip, json, sys
+import fasttext
+model = fasttext.load_model(sys.argv[1])
+checked = 0
+for path in sorted(glob.glob(sys.argv[2] + "/*.json.gz")):
+    for line in gzip.open(path, "rt", encoding="utf-8"):
+        doc = json.loads(line)
+        labels, probabilities = model.predict(" ".join(doc["raw_content"].strip().splitlines()))
+        wiki = probabilities[0] if labels[0] == "__label__wiki" else 1 - probabilities[0]
+        if abs(doc["ref_score"] - wiki) > 1e-4:
+            sys.exit(f"{doc['url']}: ref_score {doc['ref_score']}, RedPajama's wiki_prob {wiki:.6f}")
+        checked += 1
+if checked != 3:
+    sys.exit(f"found {checked} documents, expected 3")
+EOF
 run_case "mine bad ref-model" 1 "cannot load fastText model" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" \
     --ref-model "$WORK/wiki.txt" -o "$WORK/ref2"
 # A truncated model gets a message and exit 1; fastText's own loader accepts it and aborts.

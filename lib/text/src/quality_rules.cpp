@@ -128,31 +128,6 @@ std::vector<std::string_view> split_words(std::string_view text) {
     return words;
 }
 
-// Splits into lines as Python's str.splitlines() does: at LF, CR, CRLF, VT, FF, U+001C..U+001E,
-// U+0085, U+2028 and U+2029, with no empty line after a final line break.
-std::vector<std::string_view> split_python_lines(std::string_view text) {
-    std::vector<std::string_view> lines;
-    std::size_t start = 0, i = 0;
-    while (i < text.size()) {
-        // Every line break is below U+0020 or above U+007F.
-        auto byte = static_cast<unsigned char>(text[i]);
-        if (byte >= 0x20 && byte < 0x80) {
-            ++i;
-            continue;
-        }
-        std::size_t at = i;
-        char32_t cp = next_code_point(text, i);
-        bool line_break = cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || (cp >= 0x1C && cp <= 0x1E) ||
-                          cp == 0x85 || cp == 0x2028 || cp == 0x2029;
-        if (!line_break) continue;
-        lines.push_back(text.substr(start, at - start));
-        if (cp == '\r' && i < text.size() && text[i] == '\n') ++i;
-        start = i;
-    }
-    if (start < text.size()) lines.push_back(text.substr(start));
-    return lines;
-}
-
 // Number of pieces of Python's re.split("\n+", text): one more than the runs of newlines.
 std::size_t count_newline_run_pieces(std::string_view text) {
     std::size_t pieces = 1;

@@ -14,6 +14,7 @@
 #include "fasttext_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/text/shard.hpp"
+#include "scorekit/text/unicode.hpp"
 
 namespace scorekit::text {
 namespace {
@@ -25,6 +26,22 @@ std::string one_line(const std::string& text) {
     std::string line = text;
     for (char& c : line) {
         if (c == '\n' || c == '\r') c = ' ';
+    }
+    return line;
+}
+
+// RedPajama's classifier input (classify.py): " ".join(raw_content.strip().splitlines()).
+// Python's splitlines also breaks at U+2028, U+0085 and other separators that fastText would
+// read as part of a word. Text that is not valid UTF-8 only gets its newlines replaced.
+std::string classifier_line(const std::string& text) {
+    if (!is_valid_utf8(text)) return one_line(text);
+    std::string line;
+    line.reserve(text.size());
+    bool first = true;
+    for (std::string_view piece : split_python_lines(strip_whitespace(text))) {
+        if (!first) line += ' ';
+        line.append(piece);
+        first = false;
     }
     return line;
 }
@@ -51,9 +68,16 @@ ReferenceClassifier::ReferenceClassifier(const std::string& path) : model_(std::
 ReferenceClassifier::~ReferenceClassifier() = default;
 
 double ReferenceClassifier::wiki_probability(const std::string& text) const {
-    std::istringstream in(one_line(text) + "\n");
+    std::istringstream in(classifier_line(text) + "\n");
     std::vector<std::pair<fasttext::real, std::string>> predictions;
     model_->predictLine(in, predictions, -1, 0.0);
+    if (predictions.empty()) return 0.0;
+
+    // RedPajama takes the top label's probability p, or 1 - p when that label is __label__cc,
+    // which for a model of the two labels is p(__label__wiki) up to the rounding of float.
+    const auto& top = predictions.front();
+    if (top.second == kWiki) return static_cast<double>(top.first);
+    if (top.second == kCc && predictions.size() == 2) return 1.0 - static_cast<double>(top.first);
     for (const auto& prediction : predictions) {
         if (prediction.second == kWiki) return static_cast<double>(prediction.first);
     }

@@ -301,6 +301,29 @@ std::string_view strip_whitespace(std::string_view s) {
     return s.substr(begin, end - begin);
 }
 
+std::vector<std::string_view> split_python_lines(std::string_view text) {
+    std::vector<std::string_view> lines;
+    std::size_t start = 0, i = 0;
+    while (i < text.size()) {
+        // Every line break is below U+0020 or above U+007F.
+        auto byte = static_cast<unsigned char>(text[i]);
+        if (byte >= 0x20 && byte < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t at = i;
+        char32_t cp = next_code_point(text, i);
+        bool line_break = cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || (cp >= 0x1C && cp <= 0x1E) ||
+                          cp == 0x85 || cp == 0x2028 || cp == 0x2029;
+        if (!line_break) continue;
+        lines.push_back(text.substr(start, at - start));
+        if (cp == '\r' && i < text.size() && text[i] == '\n') ++i;
+        start = i;
+    }
+    if (start < text.size()) lines.push_back(text.substr(start));
+    return lines;
+}
+
 void normalize_for_dedup(std::string_view line, std::string& output) {
     // An ASCII byte gives at most 1 byte and a code point of 2 to 4 bytes gives at most 4 (U+0130
     // gives 3), so the output fits in twice the input.

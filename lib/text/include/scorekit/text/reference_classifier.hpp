@@ -18,7 +18,8 @@ public:
     explicit ReferenceClassifier(const std::string& path);
     ~ReferenceClassifier();
 
-    // p(__label__wiki) of a document; newlines are read as spaces. Safe from several threads.
+    // p(__label__wiki) of a document as RedPajama computes it: the lines of the stripped text
+    // (Python's str.splitlines()) joined by spaces. Safe from several threads.
     double wiki_probability(const std::string& text) const;
 
 private:

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace scorekit::text {
 
@@ -36,6 +37,11 @@ bool is_python_alpha(char32_t cp);
 // Removes leading and trailing whitespace as Python's str.strip() does (characters with
 // str.isspace(): Unicode White_Space minus a few, plus U+001C..U+001F). Input must be valid UTF-8.
 std::string_view strip_whitespace(std::string_view utf8);
+
+// Splits into lines as Python's str.splitlines() does: at LF, CR, CRLF, VT, FF, U+001C..U+001E,
+// U+0085, U+2028 and U+2029, with no empty line after a final line break. Input must be valid
+// UTF-8; the lines are views of it.
+std::vector<std::string_view> split_python_lines(std::string_view utf8);
 
 // Writes cc_net's normalize_for_dedup(line) to `output` (replacing its content): strip, full
 // Unicode lowercase with the final-sigma rule, every Nd digit to "0", then delete control
