@@ -368,6 +368,13 @@ make_docs 2 cheap buy click free shipping casino offer login cart discount > "$W
 run_case "train-classifier" 0 "validation on 60: precision 1, recall 1" -- "$exe" train-classifier \
     --wiki "$WORK/wiki.txt" --cc "$WORK/cc.txt" --validation 0.1 --bucket 10000 -o "$WORK/ref.bin"
 expect_file "train-classifier" "$WORK/ref.bin"
+# The model has the settings of `fasttext supervised`, as RedPajama trained its classifier:
+# no character n-grams, no word n-grams, so no hash buckets (--bucket applies to word n-grams).
+/usr/bin/python3 -c 'import fasttext, sys
+a = fasttext.load_model(sys.argv[1]).f.getArgs()
+print(a.minn, a.maxn, a.wordNgrams, a.bucket)' "$WORK/ref.bin" > "$WORK/ref-args.txt" 2> /dev/null
+[ "$(cat "$WORK/ref-args.txt")" = "0 0 1 0" ] \
+    || fail "train-classifier: minn maxn wordNgrams bucket are $(cat "$WORK/ref-args.txt"), expected 0 0 1 0"
 # A training part with one label is an error before fastText writes a model: 3 of the 4
 # documents are held out, so the one left is of a single kind.
 head -2 "$WORK/wiki.txt" > "$WORK/wiki2.txt"

@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(scorekit::whole_number(1, kIntMax));
     classifier_command->add_option("--bucket", classifier.buckets,
-                                   "Hash buckets of the word n-gram features; the model holds (words + buckets) x dim floats")
+                                   "Hash buckets of the word n-gram features (with --word-ngrams above 1); the model holds (words + buckets) x dim floats")
         ->capture_default_str()
         ->check(scorekit::whole_number(1, kIntMax));
     classifier_command->add_option("--seed", classifier.seed, "Seed of the validation split and of fastText")

@@ -132,7 +132,11 @@ ClassifierQuality train_reference_classifier(const ClassifierTraining& training,
     args.lr = training.learning_rate;
     args.wordNgrams = training.word_ngrams;
     args.dim = training.dimension;
-    args.bucket = training.buckets;
+    // `fasttext supervised` turns character n-grams off (fastText::Args defaults them to 3 to 6,
+    // for word vectors) and, without word n-grams either, needs no hash buckets.
+    args.minn = 0;
+    args.maxn = 0;
+    args.bucket = training.word_ngrams > 1 ? training.buckets : 0;
     args.thread = 1;
     args.seed = training.seed;
     args.verbose = 0;

@@ -56,7 +56,7 @@ struct CcnetTrainClassifierOptions {
     double validation_fraction = 0.1;
     int epoch = 5;
     double learning_rate = 0.1;
-    int word_ngrams = 2;
+    int word_ngrams = 1;
     int dimension = 100;
     int buckets = 2000000;
     int seed = 0;

@@ -32,10 +32,12 @@ struct ClassifierTraining {
     double validation_fraction = 0.1;
     int epoch = 5;
     double learning_rate = 0.1;
-    int word_ngrams = 2;
+    // The defaults are those of `fasttext supervised`, with which RedPajama trained its
+    // reproduction of LLaMA's classifier: whole words only, no word n-grams.
+    int word_ngrams = 1;
     int dimension = 100;
-    // Hash buckets of the word n-gram features. The model has (words + buckets) * dimension
-    // floats, 800 MB at fastText's default of 2 million and dimension 100.
+    // Hash buckets of the word n-gram features, used only with word_ngrams > 1. The model then has
+    // (words + buckets) * dimension floats, 800 MB at fastText's default of 2 million and dimension 100.
     int buckets = 2000000;
     int seed = 0;
 };
