@@ -497,6 +497,13 @@ run_case "mine truncated lid-model" 1 'cannot load fastText model ".*ref-truncat
 expect_no_file "mine truncated lid-model" "$WORK/ref5"
 run_case "mine missing ref-model" 1 'cannot load fastText model ".*/nosuch.bin": No such file or directory' -- \
     "$exe" mine --no-dedup "$corpora/sample.warc.txt" --ref-model "$WORK/nosuch.bin" -o "$WORK/ref3"
+# A supervised model without __label__wiki is no reference classifier.
+sed 's/^/__label__a /' "$WORK/wiki.txt" > "$WORK/other-labels.txt"
+sed 's/^/__label__b /' "$WORK/cc.txt" >> "$WORK/other-labels.txt"
+fasttext supervised -input "$WORK/other-labels.txt" -output "$WORK/other-labels" -epoch 1 -thread 1 -verbose 0
+run_case "mine ref-model without wiki label" 1 'invalid reference model ".*other-labels.bin": it has no label __label__wiki; give a model written by train-classifier' -- \
+    "$exe" mine --no-dedup "$corpora/sample.warc.txt" --ref-model "$WORK/other-labels.bin" -o "$WORK/ref6"
+expect_one_line_error "mine ref-model without wiki label"
 
 # Gopher rules: only the English sample document has 50 words (55, and 4 in its title line);
 # --explain keeps the others aside.

@@ -201,6 +201,50 @@ TEST_CASE("fastText predictions equal fastText's predictLine", "[text][lid]") {
     }
 }
 
+TEST_CASE("fastText classifier equals predictLine for every label", "[text][lid]") {
+    // The reference classifier reads models through load_fasttext_classifier, whose
+    // probabilities must be fastText's own bit for bit, for the top label and for all labels,
+    // on models read in place and on models that fastText loads (word n-grams, quantised).
+    text_test::TempDir dir;
+    train_model(dir, fasttext::loss_name::softmax, "softmax");
+    train_model(dir, fasttext::loss_name::hs, "hs", 1, true);
+    train_model(dir, fasttext::loss_name::softmax, "bigrams", 2);
+    for (std::string file : {"softmax.bin", "hs.bin", "bigrams.bin", "hs.ftz"}) {
+        auto classifier = load_fasttext_classifier(dir.file(file), "give another model");
+        fasttext::FastText reference;
+        reference.loadModel(dir.file(file));
+        CHECK(classifier->label_names().size() == kLanguages.size());
+        int compared = 0;
+        for (const std::string& language : kLanguages) {
+            for (const std::string& line : fixture_lines(language)) {
+                for (std::int32_t k : {1, -1}) {
+                    std::istringstream in(line + "\n");
+                    std::vector<std::pair<fasttext::real, std::string>> expected, got;
+                    reference.predictLine(in, expected, k, 0.0);
+                    INFO(file << " k " << k << ": " << line);
+                    REQUIRE(classifier->predict_labels(line, k, got) == !expected.empty());
+                    REQUIRE(got.size() == expected.size());
+                    for (std::size_t i = 0; i < got.size(); ++i) {
+                        CHECK(got[i].second == expected[i].second);
+                        CHECK(got[i].first == expected[i].first);
+                    }
+                }
+                ++compared;
+            }
+        }
+        CHECK(compared == 1500);
+        // An empty text still has fastText's end-of-sentence token, so it gets a prediction.
+        std::istringstream in("\n");
+        std::vector<std::pair<fasttext::real, std::string>> expected, got;
+        reference.predictLine(in, expected, 1, 0.0);
+        REQUIRE(classifier->predict_labels("", 1, got) == !expected.empty());
+        REQUIRE(got.size() == expected.size());
+        if (!got.empty()) CHECK(got[0] == expected[0]);
+    }
+    CHECK_THROWS_WITH(load_fasttext_classifier(dir.file("nosuch.bin"), "give another model"),
+                      Catch::Matchers::EndsWith("give another model"));
+}
+
 TEST_CASE("damaged fastText models are refused with a message", "[text][lid]") {
     // fastText's own loader reads a truncated model and aborts on its first prediction.
     text_test::TempDir dir;

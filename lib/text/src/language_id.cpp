@@ -50,12 +50,40 @@ private:
     }
 };
 
-class FastTextIdentifier : public LanguageIdentifier {
+// One reader of supervised fastText models, for language identification and, through the
+// FastTextClassifier interface, for the reference classifier. `advice` ends its error messages.
+class FastTextIdentifier : public LanguageIdentifier, public FastTextClassifier {
 public:
-    FastTextIdentifier(const std::string& path, FastTextSummation summation)
-        : name_("fasttext:" + base_name(path)), summation_(summation) {
-        check_readable(path, "fastText model", "check the path; give a supervised model such as lid.176.bin");
+    FastTextIdentifier(const std::string& path, FastTextSummation summation, std::string advice)
+        : name_("fasttext:" + base_name(path)), summation_(summation), advice_(std::move(advice)) {
+        check_readable(path, "fastText model", "check the path; " + advice_);
         if (!load_mapped(path)) load_with_fasttext(path);
+    }
+
+    bool predict_labels(std::string_view text, std::int32_t k,
+                        std::vector<std::pair<float, std::string>>& predictions) const override {
+        predictions.clear();
+        if (k == -1) k = nlabels_;  // as Model::predict reads kUnlimitedPredictions
+        if (!loss_) {
+            std::istringstream in(std::string(text) + "\n");
+            model_.predictLine(in, predictions, k, 0.0);
+            return !predictions.empty();
+        }
+        fasttext::Model::State& state = thread_state();
+        std::int64_t rows = sum_rows_exact(text, state.hidden.data());
+        if (rows == 0) return false;
+        thread_local fasttext::Predictions heap;
+        score_hidden(state, rows, k, heap);
+        for (const auto& [log_probability, label] : heap) {
+            predictions.emplace_back(std::exp(log_probability), label_name(label));
+        }
+        return !predictions.empty();
+    }
+
+    std::vector<std::string> label_names() const override {
+        std::vector<std::string> names;
+        for (std::int32_t label = 0; label < nlabels_; ++label) names.push_back(label_name(label));
+        return names;
     }
 
     std::string name() const override { return name_; }
@@ -89,9 +117,8 @@ public:
     }
 
 private:
-    static Error not_supervised(const std::string& path) {
-        return Error(describe("cannot use fastText model", path, "not a supervised (classifier) model",
-                              "give a language identification model such as lid.176.bin"));
+    Error not_supervised(const std::string& path) const {
+        return Error(describe("cannot use fastText model", path, "not a supervised (classifier) model", advice_));
     }
 
     // Whether load_mapped reads this model: float matrices, no pruning, no word n-grams, and a
@@ -149,7 +176,7 @@ private:
             model_.loadModel(path);
         } catch (const std::exception& e) {
             throw Error(describe("cannot load fastText model", path, e.what(),
-                                 "give a supervised model such as lid.176.bin"));
+                                 advice_));
         }
         args_ = model_.getArgs();
         if (args_.model != fasttext::model_name::sup) throw not_supervised(path);
@@ -576,6 +603,17 @@ private:
         return rows;
     }
 
+    // One State per thread, rebuilt only for a model of other sizes, saves three vectors per
+    // prediction. The losses read only its hidden vector and fill its output.
+    fasttext::Model::State& thread_state() const {
+        thread_local std::unique_ptr<fasttext::Model::State> state_of_thread;
+        if (!state_of_thread || state_of_thread->hidden.size() != dim_ ||
+            state_of_thread->output.size() != nlabels_) {
+            state_of_thread = std::make_unique<fasttext::Model::State>(static_cast<std::int32_t>(dim_), nlabels_, 0);
+        }
+        return *state_of_thread;
+    }
+
     // Scores the mean hidden vector with fastText's own loss (FastText::predictLine) and returns
     // the k best (log probability, label index) pairs, best first.
     void score_hidden(fasttext::Model::State& state, std::int64_t rows, std::int32_t k,
@@ -605,17 +643,8 @@ private:
     // largest probability difference measured between the two sums (9.2e-6 on 27,804 benchmark
     // documents, docs/ccnet-filter.md), not a proven bound on it.
     bool predict_fast(std::string_view text, std::pair<fasttext::real, std::string>& best) const {
-        const std::int64_t dim = dim_;
         thread_local fasttext::Predictions heap;
-        // One State per thread, rebuilt only for a model of other sizes, saves three vectors
-        // per prediction. The losses read only its hidden vector and fill its output.
-        thread_local std::unique_ptr<fasttext::Model::State> state_of_thread;
-        if (!state_of_thread || state_of_thread->hidden.size() != dim ||
-            state_of_thread->output.size() != nlabels_) {
-            state_of_thread = std::make_unique<fasttext::Model::State>(static_cast<std::int32_t>(dim),
-                                                                       nlabels_, 0);
-        }
-        fasttext::Model::State& state = *state_of_thread;
+        fasttext::Model::State& state = thread_state();
         fasttext::real* hidden = state.hidden.data();
         bool exact = summation_ == FastTextSummation::exact ||
                      !(args_.wordNgrams <= 1 && text.find('\n') == std::string_view::npos);
@@ -646,6 +675,7 @@ private:
     fasttext::Args args_;
     std::string name_;
     FastTextSummation summation_;
+    std::string advice_;
     std::shared_ptr<const fasttext::Dictionary> dictionary_;
     std::shared_ptr<const fasttext::DenseMatrix> input_;
     std::unique_ptr<MappedFile> mapped_;               // the model file, when read in place
@@ -673,7 +703,11 @@ private:
 std::unique_ptr<LanguageIdentifier> make_cld2_identifier() { return std::make_unique<Cld2Identifier>(); }
 
 std::unique_ptr<LanguageIdentifier> load_fasttext_identifier(const std::string& path, FastTextSummation summation) {
-    return std::make_unique<FastTextIdentifier>(path, summation);
+    return std::make_unique<FastTextIdentifier>(path, summation, "give a supervised model such as lid.176.bin");
+}
+
+std::unique_ptr<FastTextClassifier> load_fasttext_classifier(const std::string& path, const std::string& advice) {
+    return std::make_unique<FastTextIdentifier>(path, FastTextSummation::exact, advice);
 }
 
 }  // namespace scorekit::text

@@ -13,6 +13,7 @@
 #include "scorekit/atomic_file.hpp"
 #include "fasttext_file.hpp"
 #include "scorekit/error.hpp"
+#include "scorekit/text/language_id.hpp"
 #include "scorekit/text/shard.hpp"
 #include "scorekit/text/unicode.hpp"
 
@@ -48,39 +49,30 @@ std::string classifier_line(const std::string& text) {
 
 }  // namespace
 
-ReferenceClassifier::ReferenceClassifier(const std::string& path) : model_(std::make_unique<fasttext::FastText>()) {
-    check_readable(path, "fastText model", "check the path; give a model written by train-classifier");
+ReferenceClassifier::ReferenceClassifier(const std::string& path) {
+    const std::string advice = "give a model written by train-classifier";
+    check_readable(path, "fastText model", "check the path; " + advice);
     check_fasttext_model_intact(path, "train the model again with train-classifier");
-    try {
-        model_->loadModel(path);
-    } catch (const std::exception& error) {
-        throw Error(describe("cannot load fastText model", path, error.what(), "give a model written by train-classifier"));
+    model_ = load_fasttext_classifier(path, advice);
+    std::vector<std::string> labels = model_->label_names();
+    if (std::find(labels.begin(), labels.end(), kWiki) == labels.end()) {
+        throw Error(describe("invalid reference model", path, "it has no label __label__wiki", advice));
     }
-    if (model_->getArgs().model != fasttext::model_name::sup) {
-        throw Error(describe("invalid reference model", path, "not a supervised fastText model", "give a model written by train-classifier"));
-    }
-    bool has_wiki = false;
-    auto dictionary = model_->getDictionary();
-    for (std::int32_t i = 0; i < dictionary->nlabels(); ++i) has_wiki = has_wiki || dictionary->getLabel(i) == kWiki;
-    if (!has_wiki) throw Error(describe("invalid reference model", path, "it has no label __label__wiki", "give a model written by train-classifier"));
+    two_labels_ = labels.size() == 2;
 }
 
 ReferenceClassifier::~ReferenceClassifier() = default;
 
-// NOTE: this runs fastText's own predictLine, which took 1.24 CPU s for 4,854 documents against
-// 0.97 s for Python's fasttext module (bench/ccnet/classifier.sh). The in-place row sums of the
-// fastText language identifier could serve models without word n-grams here too.
 double ReferenceClassifier::wiki_probability(const std::string& text) const {
-    std::istringstream in(classifier_line(text) + "\n");
-    std::vector<std::pair<fasttext::real, std::string>> predictions;
-    model_->predictLine(in, predictions, -1, 0.0);
-    if (predictions.empty()) return 0.0;
+    thread_local std::vector<std::pair<float, std::string>> predictions;
+    // One label is enough for a model of the two labels; other models need p(__label__wiki).
+    if (!model_->predict_labels(classifier_line(text), two_labels_ ? 1 : -1, predictions)) return 0.0;
 
     // RedPajama takes the top label's probability p, or 1 - p when that label is __label__cc,
     // which for a model of the two labels is p(__label__wiki) up to the rounding of float.
     const auto& top = predictions.front();
     if (top.second == kWiki) return static_cast<double>(top.first);
-    if (top.second == kCc && predictions.size() == 2) return 1.0 - static_cast<double>(top.first);
+    if (top.second == kCc && two_labels_) return 1.0 - static_cast<double>(top.first);
     for (const auto& prediction : predictions) {
         if (prediction.second == kWiki) return static_cast<double>(prediction.first);
     }

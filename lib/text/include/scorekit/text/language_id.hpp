@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace scorekit::text {
 
@@ -57,5 +59,26 @@ enum class FastTextSummation {
 // supervised model.
 std::unique_ptr<LanguageIdentifier> load_fasttext_identifier(const std::string& path,
                                                              FastTextSummation summation = FastTextSummation::cached);
+
+// A supervised fastText model read as the fastText identifier reads it (in place where it can),
+// for other classifiers. Safe to call from several threads at once.
+class FastTextClassifier {
+public:
+    virtual ~FastTextClassifier() = default;
+
+    // The k most probable labels (all for k = -1), "__label__" prefix included, best first, with
+    // their probabilities, bit for bit as fastText's predictLine gives them for `text` plus "\n".
+    // False when predictLine gives none: no token is known to the model, not even the
+    // end-of-sentence token that the "\n" adds. `text` must be valid UTF-8 without newlines.
+    virtual bool predict_labels(std::string_view text, std::int32_t k,
+                                std::vector<std::pair<float, std::string>>& predictions) const = 0;
+
+    // The model's labels, "__label__" prefix included, in its order.
+    virtual std::vector<std::string> label_names() const = 0;
+};
+
+// Loads a supervised model with the exact summation. Throws Error, ending with `advice`, if the
+// file cannot be read or is not a supervised model.
+std::unique_ptr<FastTextClassifier> load_fasttext_classifier(const std::string& path, const std::string& advice);
 
 }  // namespace scorekit::text

@@ -6,11 +6,9 @@
 #include <string>
 #include <vector>
 
-namespace fasttext {
-class FastText;
-}
-
 namespace scorekit::text {
+
+class FastTextClassifier;
 
 class ReferenceClassifier {
 public:
@@ -23,7 +21,8 @@ public:
     double wiki_probability(const std::string& text) const;
 
 private:
-    std::unique_ptr<fasttext::FastText> model_;
+    std::unique_ptr<FastTextClassifier> model_;
+    bool two_labels_ = false;
 };
 
 struct ClassifierTraining {
