@@ -164,7 +164,7 @@ TEST_CASE("written objects carry no timestamps", "[hdf5]") {
     H5Fclose(file);
 }
 
-TEST_CASE("rows are written and read back piece by piece", "[hdf5]") {
+TEST_CASE("rows written and read piecewise", "[hdf5]") {
     Scratch scratch;
     const std::string path = scratch.dir + "/rows.h5";
     // Rows 0..3 of a [4, 2, 3] dataset, value 100 * row + index within the row.

@@ -62,7 +62,7 @@ Eigen::Index check_point_resume(const PointCheckpointPlan& plan, const std::vect
     for (const OutputBlock& block : blocks) {
         if (file.shape("/checkpoint/" + block.name) != stored_shape(block, done)) {
             throw Error(describe("cannot resume from", plan.resume,
-                                 "its " + block.name + " does not hold points_done rows",
+                                 "its " + block.name + " does not have points_done rows",
                                  "start the run again without --resume"));
         }
     }

@@ -1,6 +1,6 @@
 // Internal: checkpoints of metric-eval runs over many points, so that a run stopped by SIGINT,
 // SIGTERM, SIGHUP or a SLURM time limit continues with --resume at its first unfinished chunk.
-// A checkpoint holds the results of the points evaluated so far (/checkpoint/NAME, the output's
+// A checkpoint contains the results of the points evaluated so far (/checkpoint/NAME, the output's
 // datasets cut to those rows) and the settings that decide them.
 #pragma once
 
@@ -24,7 +24,7 @@ struct PointCheckpointPlan {
     bool written = false;         // set once a checkpoint has been written to `path`
 };
 
-// The number of points that plan.resume holds, 0 without one. Throws Error when it is not a
+// The number of points already evaluated in plan.resume, 0 without one. Throws Error when it is not a
 // metric-eval checkpoint of this build's results revision, and UsageError when it was written
 // for other settings, points, vectors or outputs (`blocks`), naming the first difference.
 Eigen::Index check_point_resume(const PointCheckpointPlan& plan, const std::vector<OutputBlock>& blocks);

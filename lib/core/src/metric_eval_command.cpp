@@ -182,7 +182,7 @@ PointCheckpointPlan checkpoint_plan(const MetricEvalCommandOptions& o, const Sco
 
 // Evaluates the points of `in` chunk by chunk from row `done` on, after copying the first
 // `done` rows from plan.resume, and passes each chunk's rows to `write`. Checkpoints are made
-// from `store`, which holds the rows written so far.
+// from `store`, which contains the rows written so far.
 void evaluate_points(const ScoreMetric& metric, const PointInputs& in, const std::vector<PointOutput>& outputs,
                      PointCheckpointPlan& plan, Eigen::Index done,
                      const std::function<void(Eigen::Index, const BlockRows&)>& write, const RowStore* store) {
@@ -250,7 +250,7 @@ struct Run {
     PointInputs in;
     std::vector<PointOutput> outputs;  // per point; empty for a run with only curves
     PointCheckpointPlan plan;
-    Eigen::Index done = 0;             // points that plan.resume holds
+    Eigen::Index done = 0;             // points already evaluated in plan.resume
     Polylines curves;
     bool points = false;
     bool measure_curves = false;

@@ -1,5 +1,5 @@
 // Internal: metric-eval's outputs, written chunk by chunk as the points are evaluated, so that
-// memory holds one chunk of results whatever the number of points.
+// memory contains one chunk of results whatever the number of points.
 #pragma once
 
 #include <cstdint>

@@ -44,8 +44,8 @@ public:
     std::vector<std::int64_t> shape(const std::string& dataset) const;
 
     // Reads rows [first, first + count) along the first dimension of a numeric dataset into
-    // `values`, which holds count times the product of the other dimensions, row-major. Throws
-    // Error naming the dataset when the rows lie outside it.
+    // `values`, which has room for count times the product of the other dimensions, row-major.
+    // Throws Error naming the dataset when the rows lie outside it.
     void read_rows(const std::string& dataset, std::int64_t first, std::int64_t count, double* values) const;
 
     bool has_attribute(const std::string& object, const std::string& name) const;
@@ -85,7 +85,7 @@ public:
     // later with write_rows, so that an output larger than memory is written piece by piece.
     // Rows never written read as 0.
     void create_array(const std::string& dataset, const std::vector<std::int64_t>& shape);
-    // Writes or reads rows [first, first + count) of a dataset of this file; `values` holds count
+    // Writes or reads rows [first, first + count) of a dataset of this file; `values` has count
     // times the product of the other dimensions, row-major. Throws Error naming the dataset.
     void write_rows(const std::string& dataset, std::int64_t first, std::int64_t count, const double* values);
     void read_rows(const std::string& dataset, std::int64_t first, std::int64_t count, double* values) const;

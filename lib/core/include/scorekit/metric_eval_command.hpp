@@ -37,7 +37,7 @@ struct MetricEvalCommandOptions {
 // Reads the inputs, evaluates the metric of `model` and writes the outputs to
 // options.common.output: HDF5 with one dataset per output, or tab-separated text with a header
 // line. Text output contains either per-point rows or per-curve rows, so both at once need HDF5.
-// Points are evaluated and written chunk by chunk, so memory holds the inputs and one chunk of
+// Points are evaluated and written chunk by chunk, so memory contains the inputs and one chunk of
 // results. With checkpoints, SIGINT, SIGTERM and SIGHUP stop the run after the current chunk with
 // a checkpoint and Interrupted; options.resume continues it with the results of an
 // uninterrupted run.
