@@ -143,6 +143,17 @@ peak=$(sed -n 's/.*peak memory \([0-9.]*\) MiB.*/\1/p' "$WORK/err")
 awk -v peak="$peak" 'BEGIN { exit !(peak > 0 && peak < 150) }' ||
     fail "pullback in 64 dimensions: peak memory ${peak:-unknown} MiB, expected under 150"
 
+# A full disk fails the run at the chunk that meets it, with one line and no output left behind.
+run_case_full_disk "text output on a full disk" 2000 'cannot write ".*full\.tsv": File too large' -- \
+    "$exe" -m "$gauss64" --metric pullback --eigenvalues "$WORK/p64.txt" -o "$WORK/full.tsv"
+expect_one_line_error "text output on a full disk"
+expect_no_file "text output on a full disk" "$WORK/full.tsv"
+expect_no_file "text output on a full disk" "$WORK/full.tsv.ckpt"
+run_case_full_disk "HDF5 output on a full disk" 2000 'cannot write dataset ".*full\.h5:/eigenvalues": H5Dwrite failed' -- \
+    "$exe" -m "$gauss64" --metric pullback --eigenvalues "$WORK/p64.txt" -o "$WORK/full.h5"
+expect_one_line_error "HDF5 output on a full disk"
+expect_no_file "HDF5 output on a full disk" "$WORK/full.h5"
+
 # Checkpoints: a run of 31 chunks stopped by SIGTERM once its first checkpoint exists, then
 # resumed, gives the bytes of an uninterrupted run (text, HDF5 and standard output), and the
 # checkpoint is removed at the end. A resume with other options or inputs is a usage error.

@@ -83,7 +83,8 @@ void copy_resumed_rows(const PointCheckpointPlan& plan, const std::vector<Output
     }
 }
 
-void write_point_checkpoint(PointCheckpointPlan& plan, const RowStore& store, Eigen::Index done, Eigen::Index chunk) {
+void write_point_checkpoint(PointCheckpointPlan& plan, const std::vector<OutputBlock>& blocks, const RowSource& source,
+                            Eigen::Index done, Eigen::Index chunk) {
     Hdf5Writer file(plan.path);
     file.create_group("/checkpoint");
     file.write_attribute("/checkpoint", "points_done", static_cast<std::int64_t>(done));
@@ -91,14 +92,12 @@ void write_point_checkpoint(PointCheckpointPlan& plan, const RowStore& store, Ei
     file.write_attribute("/checkpoint", "points_checksum", plan.checksum);
     write_checkpoint_settings(file, "/checkpoint", plan.settings);
     write_results_revision(file, "/checkpoint", kResultsRevision);
-    for (const OutputBlock& block : store.blocks()) file.create_array("/checkpoint/" + block.name, stored_shape(block, done));
-    for (Eigen::Index first = 0; first < done; first += chunk) {
-        const Eigen::Index count = std::min(chunk, done - first);
-        const BlockRows rows = store.read(first, count);
+    for (const OutputBlock& block : blocks) file.create_array("/checkpoint/" + block.name, stored_shape(block, done));
+    source.visit_rows(done, chunk, [&](Eigen::Index first, const BlockRows& rows) {
         for (size_t k = 0; k < rows.size(); ++k) {
-            file.write_rows("/checkpoint/" + store.blocks()[k].name, first, count, rows[k].data());
+            file.write_rows("/checkpoint/" + blocks[k].name, first, rows[k].rows(), rows[k].data());
         }
-    }
+    });
     file.commit();
     plan.written = true;
 }

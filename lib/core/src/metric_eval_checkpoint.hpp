@@ -34,8 +34,9 @@ Eigen::Index check_point_resume(const PointCheckpointPlan& plan, const std::vect
 void copy_resumed_rows(const PointCheckpointPlan& plan, const std::vector<OutputBlock>& blocks, Eigen::Index done,
                        Eigen::Index chunk, const std::function<void(Eigen::Index, const BlockRows&)>& write);
 
-// Writes plan.path with the first `done` rows of `store`, copied `chunk` rows at a time, and sets
-// plan.written.
-void write_point_checkpoint(PointCheckpointPlan& plan, const RowStore& store, Eigen::Index done, Eigen::Index chunk);
+// Writes plan.path with the first `done` rows of `source`, copied `chunk` rows at a time, and
+// sets plan.written.
+void write_point_checkpoint(PointCheckpointPlan& plan, const std::vector<OutputBlock>& blocks, const RowSource& source,
+                            Eigen::Index done, Eigen::Index chunk);
 
 }  // namespace scorekit

@@ -182,15 +182,15 @@ PointCheckpointPlan checkpoint_plan(const MetricEvalCommandOptions& o, const Sco
 
 // Evaluates the points of `in` chunk by chunk from row `done` on, after copying the first
 // `done` rows from plan.resume, and passes each chunk's rows to `write`. Checkpoints are made
-// from `store`, which contains the rows written so far.
+// from `written`, which reads back the rows written so far.
 void evaluate_points(const ScoreMetric& metric, const PointInputs& in, const std::vector<PointOutput>& outputs,
-                     PointCheckpointPlan& plan, Eigen::Index done,
-                     const std::function<void(Eigen::Index, const BlockRows&)>& write, const RowStore* store) {
+                     PointCheckpointPlan& plan, Eigen::Index done, const RowVisitor& write, const RowSource& written) {
     const Eigen::Index n = in.x.rows(), chunk = chunk_rows(metric.dim());
+    const std::vector<OutputBlock> blocks = blocks_of(outputs);
     if (done > 0) {
         log_info("resuming from " + plan.resume + ": " + std::to_string(done) + " of " + std::to_string(n) +
                  " points already evaluated");
-        copy_resumed_rows(plan, blocks_of(outputs), done, chunk, write);
+        copy_resumed_rows(plan, blocks, done, chunk, write);
     }
     // At -v only: a point outside the support in a later chunk is found after this line, and an
     // error at default verbosity is one line.
@@ -212,13 +212,13 @@ void evaluate_points(const ScoreMetric& metric, const PointInputs& in, const std
         const Eigen::Index finished = begin + count;
         if (plan.path.empty() || finished == n) continue;
         if (interrupt_requested()) {
-            write_point_checkpoint(plan, *store, finished, chunk);
+            write_point_checkpoint(plan, blocks, written, finished, chunk);
             throw Interrupted(describe_at("metric evaluation interrupted",
                                           "after " + std::to_string(finished) + " of " + std::to_string(n) + " points",
                                           "checkpoint written to " + plan.path, "continue with --resume " + plan.path));
         }
         if (plan.every > 0 && finished - saved >= plan.every) {
-            write_point_checkpoint(plan, *store, finished, chunk);
+            write_point_checkpoint(plan, blocks, written, finished, chunk);
             saved = finished;
         }
     }
@@ -269,14 +269,15 @@ void write_hdf5(const MetricEvalCommandOptions& o, const ScoreMetric& metric, Ru
     }
     if (run.points) {
         evaluate_points(metric, run.in, run.outputs, run.plan, run.done,
-                        [&](Eigen::Index first, const BlockRows& rows) { output.write(first, rows); }, &output);
+                        [&](Eigen::Index first, const BlockRows& rows) { output.write(first, rows); }, output);
     }
     write_settings(output.file(), o, metric);
     output.file().commit();
 }
 
-// Writes text rows as they are computed. Checkpoints of a text output are made from a scratch
-// HDF5 copy of its rows beside the checkpoint, which is removed with the run.
+// Writes text rows as they are computed. Checkpoints are made from the rows of the temporary
+// file, or for standard output from a scratch HDF5 copy of the rows beside the checkpoint, which
+// goes with the run.
 void write_text(const MetricEvalCommandOptions& o, const ScoreMetric& metric, Run& run) {
     if (!run.points) {
         TextOutput output(o.common.output, curve_blocks(run.curves.count()));
@@ -285,15 +286,16 @@ void write_text(const MetricEvalCommandOptions& o, const ScoreMetric& metric, Ru
         return;
     }
     const std::vector<OutputBlock> blocks = blocks_of(run.outputs);
-    std::unique_ptr<RowStore> copy;
-    if (!run.plan.path.empty()) copy = std::make_unique<RowStore>(run.plan.path, blocks);
     TextOutput output(o.common.output, blocks);
+    std::unique_ptr<RowStore> copy;
+    if (!run.plan.path.empty() && o.common.output == "-") copy = std::make_unique<RowStore>(run.plan.path, blocks);
+    const RowSource& written = copy ? static_cast<const RowSource&>(*copy) : output;
     evaluate_points(metric, run.in, run.outputs, run.plan, run.done,
                     [&](Eigen::Index first, const BlockRows& rows) {
                         output.write(rows);
                         if (copy) copy->write(first, rows);
                     },
-                    copy.get());
+                    written);
     output.commit();
 }
 

@@ -1,7 +1,10 @@
 #include "metric_eval_output.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
+#include <fstream>
 
 #include "scorekit/error.hpp"
 #include "scorekit/points.hpp"
@@ -27,7 +30,15 @@ BlockRows RowStore::read(Eigen::Index first, Eigen::Index count) const {
     return rows;
 }
 
-TextOutput::TextOutput(const std::string& path, const std::vector<OutputBlock>& blocks) : path_(path) {
+void RowStore::visit_rows(Eigen::Index count, Eigen::Index chunk, const RowVisitor& visit) const {
+    for (Eigen::Index first = 0; first < count; first += chunk) {
+        const Eigen::Index rows = std::min(chunk, count - first);
+        visit(first, read(first, rows));
+    }
+}
+
+TextOutput::TextOutput(const std::string& path, const std::vector<OutputBlock>& blocks)
+    : path_(path), blocks_(blocks) {
     if (path == "-") {
         stream_ = stdout;
     } else {
@@ -68,6 +79,39 @@ void TextOutput::write(const BlockRows& rows) {
     }
     // A full disk fails the run at the chunk that met it, not after every point is evaluated.
     check_stream();
+}
+
+void TextOutput::visit_rows(Eigen::Index count, Eigen::Index chunk, const RowVisitor& visit) const {
+    if (!file_) throw Error(describe("internal error in", "metric-eval checkpoints", "standard output cannot be read back", ""));
+    const std::string& temporary = file_->temporary_path();
+    if (std::fflush(stream_) != 0) throw Error(describe("cannot write", path_, std::strerror(errno), "check free disk space"));
+    std::ifstream file(temporary, std::ios::binary);
+    std::string line;
+    std::getline(file, line);  // the header
+    for (Eigen::Index first = 0; first < count; first += chunk) {
+        const Eigen::Index rows = std::min(chunk, count - first);
+        BlockRows values;
+        for (const OutputBlock& block : blocks_) values.emplace_back(rows, block.width());
+        for (Eigen::Index i = 0; i < rows; ++i) {
+            if (!std::getline(file, line)) {
+                throw Error(describe("cannot read back", temporary, "it has fewer rows than were written",
+                                     "check that no other program changes it"));
+            }
+            const char* position = line.data();
+            const char* end = line.data() + line.size();
+            for (RowMatrix& block : values) {
+                for (Eigen::Index j = 0; j < block.cols(); ++j) {
+                    const auto [next, error] = std::from_chars(position, end, block(i, j));
+                    if (error != std::errc()) {
+                        throw Error(describe("cannot read back", temporary, "row " + std::to_string(first + i + 1) +
+                                             " is not a row of numbers", "check that no other program changes it"));
+                    }
+                    position = next < end ? next + 1 : next;  // past the tab
+                }
+            }
+        }
+        visit(first, values);
+    }
 }
 
 void TextOutput::commit() {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,10 +27,21 @@ struct OutputBlock {
 // The values of consecutive rows of each block, [rows, width] in the order of the blocks.
 using BlockRows = std::vector<RowMatrix>;
 
+// Receives rows in order, with the index of the first.
+using RowVisitor = std::function<void(Eigen::Index first, const BlockRows& rows)>;
+
+// Rows written so far, read back for a checkpoint.
+class RowSource {
+public:
+    virtual ~RowSource() = default;
+    // Passes rows [0, count) to `visit`, `chunk` rows at a time.
+    virtual void visit_rows(Eigen::Index count, Eigen::Index chunk, const RowVisitor& visit) const = 0;
+};
+
 // The blocks' datasets in an HDF5 file, written and read back row by row: the HDF5 output
 // itself, or a scratch copy of text rows that checkpoints are made from. A scratch copy is never
 // committed, so its temporary file goes when it does.
-class RowStore {
+class RowStore : public RowSource {
 public:
     // Creates `path` under a temporary name with a dataset of full shape per block.
     RowStore(const std::string& path, std::vector<OutputBlock> blocks);
@@ -39,6 +51,7 @@ public:
 
     void write(Eigen::Index first, const BlockRows& rows);
     BlockRows read(Eigen::Index first, Eigen::Index count) const;
+    void visit_rows(Eigen::Index count, Eigen::Index chunk, const RowVisitor& visit) const override;
 
 private:
     Hdf5Writer file_;
@@ -46,8 +59,10 @@ private:
 };
 
 // Tab-separated rows under a header line of the blocks' columns: standard output for "-", where
-// rows appear as they are computed, else a temporary file renamed over `path` by commit().
-class TextOutput {
+// rows appear as they are computed, else a temporary file renamed over `path` by commit(). The
+// rows of a file are read back from it for checkpoints. The values are written with 17
+// significant digits, so they read back exactly.
+class TextOutput : public RowSource {
 public:
     TextOutput(const std::string& path, const std::vector<OutputBlock>& blocks);
     ~TextOutput();
@@ -58,10 +73,15 @@ public:
     void write(const BlockRows& rows);
     void commit();
 
+    // Reads rows back from the temporary file. Throws Error for standard output, whose rows are
+    // gone.
+    void visit_rows(Eigen::Index count, Eigen::Index chunk, const RowVisitor& visit) const override;
+
 private:
     void check_stream();
 
     std::string path_;
+    std::vector<OutputBlock> blocks_;
     std::unique_ptr<AtomicFile> file_;
     std::FILE* stream_ = nullptr;
     Eigen::Index columns_ = 0;
