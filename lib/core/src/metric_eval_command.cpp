@@ -187,6 +187,7 @@ void evaluate_points(const ScoreMetric& metric, const PointInputs& in, const std
                      PointCheckpointPlan& plan, Eigen::Index done, const RowVisitor& write, const RowSource& written) {
     const Eigen::Index n = in.x.rows(), chunk = chunk_rows(metric.dim());
     const std::vector<OutputBlock> blocks = blocks_of(outputs);
+    if (!plan.path.empty()) catch_interrupts();
     if (done > 0) {
         log_info("resuming from " + plan.resume + ": " + std::to_string(done) + " of " + std::to_string(n) +
                  " points already evaluated");
@@ -196,8 +197,8 @@ void evaluate_points(const ScoreMetric& metric, const PointInputs& in, const std
     // error at default verbosity is one line.
     const Eigen::Index chunks = (n + chunk - 1) / chunk;
     log_verbose("evaluating the " + to_string(metric.kind()) + " metric at " + std::to_string(n) + " points, in " +
-                std::to_string(chunks) + (chunks == 1 ? " chunk" : " chunks") + " of up to " + std::to_string(chunk));
-    if (!plan.path.empty()) catch_interrupts();
+                std::to_string(chunks) + (chunks == 1 ? " chunk" : " chunks") + " of up to " + std::to_string(chunk) +
+                " points");
 
     Eigen::Index saved = done;
     for (Eigen::Index begin = done; begin < n; begin += chunk) {
