@@ -20,6 +20,11 @@ std::vector<std::int64_t> stored_shape(const OutputBlock& block, Eigen::Index ro
     return shape;
 }
 
+const std::string& inputs_checksum(const PointCheckpointPlan& plan) {
+    if (plan.checksum.empty()) plan.checksum = checksum_text(plan.inputs);
+    return plan.checksum;
+}
+
 // The first setting, count or output that differs from the checkpoint's, as "NAME is X but the
 // checkpoint has Y"; empty when all agree.
 std::string settings_mismatch(const Hdf5Reader& file, const PointCheckpointPlan& plan,
@@ -31,7 +36,7 @@ std::string settings_mismatch(const Hdf5Reader& file, const PointCheckpointPlan&
         return "the run has " + std::to_string(plan.points) + " points but the checkpoint has " +
                std::to_string(saved_points);
     }
-    if (file.read_string_attribute("/checkpoint", "points_checksum") != plan.checksum) {
+    if (file.read_string_attribute("/checkpoint", "points_checksum") != inputs_checksum(plan)) {
         return "the points or vectors differ from those of the checkpoint";
     }
     for (const OutputBlock& block : blocks) {
@@ -89,7 +94,7 @@ void write_point_checkpoint(PointCheckpointPlan& plan, const std::vector<OutputB
     file.create_group("/checkpoint");
     file.write_attribute("/checkpoint", "points_done", static_cast<std::int64_t>(done));
     file.write_attribute("/checkpoint", "points", static_cast<std::int64_t>(plan.points));
-    file.write_attribute("/checkpoint", "points_checksum", plan.checksum);
+    file.write_attribute("/checkpoint", "points_checksum", inputs_checksum(plan));
     write_checkpoint_settings(file, "/checkpoint", plan.settings);
     write_results_revision(file, "/checkpoint", kResultsRevision);
     for (const OutputBlock& block : blocks) file.create_array("/checkpoint/" + block.name, stored_shape(block, done));

@@ -150,7 +150,7 @@ PointCheckpointPlan checkpoint_plan(const MetricEvalCommandOptions& o, const Sco
     plan.resume = o.resume;
     plan.every = o.checkpoint_every;
     plan.points = in.x.rows();
-    plan.checksum = checksum_text({&in.x, &in.v, &in.w});
+    plan.inputs = {&in.x, &in.v, &in.w};
     std::string outputs;
     for (const OutputBlock& block : blocks) outputs += (outputs.empty() ? "" : ",") + block.name;
     plan.settings = {{"model", model_identity_text(o.model)},
