@@ -94,7 +94,7 @@ void TextOutput::visit_rows(Eigen::Index count, Eigen::Index chunk, const RowVis
         for (const OutputBlock& block : blocks_) values.emplace_back(rows, block.width());
         for (Eigen::Index i = 0; i < rows; ++i) {
             if (!std::getline(file, line)) {
-                throw Error(describe("cannot read back", temporary, "it has fewer rows than were written",
+                throw Error(describe("cannot read back", path_, "its temporary file has fewer rows than were written",
                                      "check that no other program changes it"));
             }
             const char* position = line.data();
@@ -103,7 +103,7 @@ void TextOutput::visit_rows(Eigen::Index count, Eigen::Index chunk, const RowVis
                 for (Eigen::Index j = 0; j < block.cols(); ++j) {
                     const auto [next, error] = std::from_chars(position, end, block(i, j));
                     if (error != std::errc()) {
-                        throw Error(describe("cannot read back", temporary, "row " + std::to_string(first + i + 1) +
+                        throw Error(describe("cannot read back", path_, "row " + std::to_string(first + i + 1) +
                                              " is not a row of numbers", "check that no other program changes it"));
                     }
                     position = next < end ? next + 1 : next;  // past the tab

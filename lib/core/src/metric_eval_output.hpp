@@ -39,8 +39,8 @@ public:
 };
 
 // The blocks' datasets in an HDF5 file, written and read back row by row: the HDF5 output
-// itself, or a scratch copy of text rows that checkpoints are made from. A scratch copy is never
-// committed, so its temporary file goes when it does.
+// itself, or the scratch copy of a text output on standard output that checkpoints are made
+// from. A scratch copy is never committed, so its temporary file is removed with it.
 class RowStore : public RowSource {
 public:
     // Creates `path` under a temporary name with a dataset of full shape per block.
