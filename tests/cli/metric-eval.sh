@@ -118,6 +118,144 @@ timeout 20 "$exe" -m "$gaussian" "$WORK/pipe" > "$WORK/from-fifo" 2> "$WORK/err"
 wait
 cmp -s "$WORK/from-file" "$WORK/from-fifo" || fail "named pipe: output differs from the file's"
 
+# Pullback at 20,000 points in 64 dimensions: N(0, I) has J = -I, so g = 2 I and log det g =
+# 64 log 2 everywhere. The points are evaluated and written chunk by chunk, so the D x D
+# Jacobians and tensors of all points (1.3 GB together) are never held at once. With --tensor the
+# whole output (655 MB) was kept until the end, and the peak was 679 MiB.
+awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) { for (j = 0; j < 64; j++) printf "%s%.4f", (j ? " " : ""), 2 * rand() - 1; print "" } }' \
+    > "$WORK/p64.txt"
+mean64=$(awk 'BEGIN { for (j = 0; j < 64; j++) printf "%s0", (j ? "," : "") }')
+gauss64="gaussian:mean=$mean64;cov=1"
+run_case "pullback in 64 dimensions" 0 "" -- "$exe" -m "$gauss64" --metric pullback --tensor --logdet "$WORK/p64.txt" \
+    -o "$WORK/p64.h5"
+/usr/bin/python3 - "$WORK/p64.h5" <<'PY' || fail "pullback in 64 dimensions: g is not 2 I or log det g is not 64 log 2 in every row"
+import sys, h5py, numpy
+f = h5py.File(sys.argv[1], "r")
+g, logdet = f["metric"], f["logdet"][...]
+assert g.shape == (20000, 64, 64)
+assert logdet.shape == (20000,)
+for first in range(0, 20000, 2000):
+    assert (g[first:first + 2000] == 2 * numpy.eye(64)).all()
+assert numpy.abs(logdet - 64 * numpy.log(2)).max() <= 1e-12
+PY
+rm -f "$WORK/p64.h5"
+peak=$(sed -n 's/.*peak memory \([0-9.]*\) MiB.*/\1/p' "$WORK/err")
+awk -v peak="$peak" 'BEGIN { exit !(peak > 0 && peak < 150) }' ||
+    fail "pullback in 64 dimensions: peak memory ${peak:-unknown} MiB, expected under 150"
+
+# A full disk fails the run at the chunk that meets it, with one line and no output left behind.
+run_case_full_disk "text output on a full disk" 2000 'cannot write ".*full\.tsv": File too large' -- \
+    "$exe" -m "$gauss64" --metric pullback --eigenvalues "$WORK/p64.txt" -o "$WORK/full.tsv"
+expect_one_line_error "text output on a full disk"
+expect_no_file "text output on a full disk" "$WORK/full.tsv"
+expect_no_file "text output on a full disk" "$WORK/full.tsv.ckpt"
+run_case_full_disk "HDF5 output on a full disk" 2000 'cannot write dataset ".*full\.h5:/eigenvalues": H5Dwrite failed' -- \
+    "$exe" -m "$gauss64" --metric pullback --eigenvalues "$WORK/p64.txt" -o "$WORK/full.h5"
+expect_one_line_error "HDF5 output on a full disk"
+expect_no_file "HDF5 output on a full disk" "$WORK/full.h5"
+
+# Checkpoints: a run of 31 chunks stopped by SIGTERM once its first checkpoint exists, then
+# resumed, gives the bytes of an uninterrupted run (text, HDF5 and standard output), and the
+# checkpoint is removed at the end. A resume with other options or inputs is a usage error.
+"$exe" -m "$gauss64" --metric pullback --eigenvalues --logdet "$WORK/p64.txt" -o "$WORK/whole.tsv" -q ||
+    fail "uninterrupted text run failed"
+"$exe" -m "$gauss64" --metric pullback --eigenvalues --logdet "$WORK/p64.txt" -o "$WORK/parts.tsv" --checkpoint-every 1 \
+    < /dev/null 2> "$WORK/err" &
+signal_when TERM $! test -e "$WORK/parts.tsv.ckpt"
+[ "$status" -eq 130 ] || fail "interrupted: exit status $status, expected 130: $(cat "$WORK/err")"
+grep -Eq 'interrupted after [0-9]+ of 20000 points: checkpoint written to .*parts.tsv.ckpt; continue with --resume' \
+    "$WORK/err" || fail "interrupted: no checkpoint message: $(cat "$WORK/err")"
+expect_no_file "interrupted" "$WORK/parts.tsv"
+resume_text() {  # NAME STATUS PATTERN ARGUMENTS...: resumes the text run with changed arguments
+    local name=$1 status=$2 pattern=$3
+    shift 3
+    run_case "$name" "$status" "$pattern" -- "$exe" -m "$gauss64" --metric pullback --eigenvalues --logdet \
+        -o "$WORK/parts.tsv" --resume "$WORK/parts.tsv.ckpt" "$@"
+    expect_one_line_error "$name"
+}
+resume_text "resume with another lambda" 2 'cannot resume from ".*parts.tsv.ckpt": lambda is 2 but the checkpoint has 1' \
+    "$WORK/p64.txt" --lambda 2
+resume_text "resume with other outputs" 2 'outputs is logdet but the checkpoint has logdet,eigenvalues' \
+    "$WORK/p64.txt" --eigenvalues=false
+head -n 19999 "$WORK/p64.txt" > "$WORK/fewer.txt"
+resume_text "resume with fewer points" 2 'the run has 19999 points but the checkpoint has 20000' "$WORK/fewer.txt"
+sed '7s/^[^ ]*/0.5/' "$WORK/p64.txt" > "$WORK/changed.txt"
+resume_text "resume with other points" 2 'the points or vectors differ from those of the checkpoint; resume with the options' \
+    "$WORK/changed.txt"
+cp "$WORK/parts.tsv.ckpt" "$WORK/revision.ckpt"
+/usr/bin/python3 -c 'import sys, h5py; h5py.File(sys.argv[1], "a")["checkpoint"].attrs["results_revision"] = 2' \
+    "$WORK/revision.ckpt" || fail "cannot change the results revision of a checkpoint"
+run_case "resume another revision" 1 \
+    'cannot resume from ".*revision\.ckpt": written by scorekit .*, whose results differ from this build.s \(results revision 2, this build 1\)' -- \
+    "$exe" -m "$gauss64" --metric pullback --eigenvalues --logdet "$WORK/p64.txt" -o "$WORK/revision.tsv" --resume "$WORK/revision.ckpt"
+expect_one_line_error "resume another revision"
+expect_no_file "resume another revision" "$WORK/revision.tsv"
+printf 'not a checkpoint\n' > "$WORK/text.ckpt"
+run_case "resume from a text file" 1 \
+    'cannot resume from ".*text\.ckpt": not an HDF5 file; give a checkpoint written by metric-eval \(OUTPUT\.ckpt\)$' -- \
+    "$exe" -m "$gauss64" "$WORK/p64.txt" -o "$WORK/text.tsv" --resume "$WORK/text.ckpt"
+expect_one_line_error "resume from a text file"
+run_case "checkpoint on standard output" 2 'invalid --checkpoint "-"' -- "$exe" -m "$gauss64" "$WORK/p64.txt" --checkpoint -
+expect_one_line_error "checkpoint on standard output"
+run_case "negative checkpoint interval" 2 'invalid --checkpoint-every "-1": must be a whole number of at least 0' -- \
+    "$exe" -m "$gauss64" "$WORK/p64.txt" --checkpoint-every -1
+expect_one_line_error "negative checkpoint interval"
+run_case "text resume" 0 "resuming from .*parts.tsv.ckpt: [0-9]+ of 20000 points already evaluated" -- \
+    "$exe" -m "$gauss64" --metric pullback --eigenvalues --logdet "$WORK/p64.txt" -o "$WORK/parts.tsv" \
+    --resume "$WORK/parts.tsv.ckpt"
+cmp -s "$WORK/whole.tsv" "$WORK/parts.tsv" || fail "text resume: the output differs from the uninterrupted run"
+[ ! -e "$WORK/parts.tsv.ckpt" ] || fail "text resume: the checkpoint was not removed after the run"
+expect_no_file "text resume scratch rows" "$WORK/parts.tsv.ckpt"
+
+# The same for HDF5: every dataset and attribute but the command line is equal.
+"$exe" -m "$gauss64" --metric pullback --eigenvalues --logdet "$WORK/p64.txt" -o "$WORK/whole.h5" -q ||
+    fail "uninterrupted HDF5 run failed"
+"$exe" -m "$gauss64" --metric pullback --eigenvalues --logdet "$WORK/p64.txt" -o "$WORK/parts.h5" --checkpoint-every 1 \
+    < /dev/null 2> "$WORK/err" &
+signal_when TERM $! test -e "$WORK/parts.h5.ckpt"
+[ "$status" -eq 130 ] || fail "HDF5 interrupted: exit status $status, expected 130: $(cat "$WORK/err")"
+expect_no_file "HDF5 interrupted" "$WORK/parts.h5"
+run_case "HDF5 resume" 0 "resuming from .*parts.h5.ckpt: [0-9]+ of 20000 points already evaluated" -- \
+    "$exe" -m "$gauss64" --metric pullback --eigenvalues --logdet "$WORK/p64.txt" -o "$WORK/parts.h5" \
+    --resume "$WORK/parts.h5.ckpt"
+/usr/bin/python3 - "$WORK/whole.h5" "$WORK/parts.h5" <<'PY' || fail "HDF5 resume: the output differs from the uninterrupted run"
+import sys, h5py
+a, b = (h5py.File(name, "r") for name in sys.argv[1:])
+assert sorted(a) == sorted(b) == ["eigenvalues", "logdet"]
+for name in a:
+    assert a[name].shape == b[name].shape, name
+    assert a[name][...].tobytes() == b[name][...].tobytes(), name
+skip = {"command_line"}
+assert {k: v for k, v in a.attrs.items() if k not in skip} == {k: v for k, v in b.attrs.items() if k not in skip}
+PY
+[ ! -e "$WORK/parts.h5.ckpt" ] || fail "HDF5 resume: the checkpoint was not removed after the run"
+
+# A run on standard output writes its checkpoint to --checkpoint, and the resumed run writes the
+# whole output again.
+"$exe" -m "$gauss64" --metric pullback --eigenvalues --logdet "$WORK/p64.txt" --checkpoint "$WORK/stdout.ckpt" \
+    --checkpoint-every 1 < /dev/null > /dev/null 2> "$WORK/err" &
+signal_when INT $! test -e "$WORK/stdout.ckpt"
+[ "$status" -eq 130 ] || fail "stdout interrupted: exit status $status, expected 130: $(cat "$WORK/err")"
+run_case "resume to stdout" 0 "resuming from .*stdout.ckpt" -- \
+    "$exe" -m "$gauss64" --metric pullback --eigenvalues --logdet "$WORK/p64.txt" --resume "$WORK/stdout.ckpt"
+cmp -s "$WORK/whole.tsv" "$WORK/out" || fail "resume to stdout: the output differs from the uninterrupted run"
+[ ! -e "$WORK/stdout.ckpt" ] || fail "resume to stdout: the checkpoint was not removed after the run"
+
+# A point outside the support in a later chunk is named by its row in the input.
+awk 'BEGIN { for (i = 1; i <= 1001; i++) { for (j = 1; j <= 64; j++) printf "%s%s", (j > 1 ? " " : ""), (i == 1001 && j == 64 ? -1 : 1); print "" } }' \
+    > "$WORK/late.txt"
+run_case "outside support in a later chunk" 1 'late\.txt row 1001 \(from 1\)": the score is not finite there' -- \
+    "$exe" -m halfplane:dim=64 "$WORK/late.txt" -o "$WORK/late.h5"
+# One line: the info line that used to precede the error is logged only with -v.
+expect_one_line_error "outside support in a later chunk"
+expect_no_file "outside support in a later chunk" "$WORK/late.h5"
+
+# The same point in an HDF5 dataset is row 1000 as h5py indexes it (x[1000]); it was named row 1001.
+/usr/bin/python3 -c 'import sys, h5py, numpy; h5py.File(sys.argv[2], "w")["points"] = numpy.loadtxt(sys.argv[1])' \
+    "$WORK/late.txt" "$WORK/late-points.h5" || fail "could not write late-points.h5"
+run_case "outside support, HDF5 row from 0" 1 'late-points\.h5 row 1000 \(from 0\)": the score is not finite there' -- \
+    "$exe" -m halfplane:dim=64 "$WORK/late-points.h5" -o "$WORK/late.h5"
+
 # score-train, which makes the model of the last cases, needs LibTorch.
 if ! torch_layer_built; then
     finish
@@ -206,31 +344,4 @@ fraction-dim invalid TorchScript attribute ".*fraction-dim.pt \(attribute dim\)"
 text-sigmas invalid TorchScript attribute ".*text-sigmas.pt \(attribute sigmas\)": it is a str
 integer-output invalid TorchScript output ".*integer-output.pt": forward returned a tensor of dtype Long
 CASES
-# Pullback at 20,000 points in 64 dimensions: N(0, I) has J = -I, so g = 2 I and log det g =
-# 64 log 2 everywhere. The points are evaluated in chunks, so the D x D Jacobians and tensors of
-# all points (1.3 GB together) are never held at once.
-awk 'BEGIN { srand(3); for (i = 0; i < 20000; i++) { for (j = 0; j < 64; j++) printf "%s%.4f", (j ? " " : ""), 2 * rand() - 1; print "" } }' \
-    > "$WORK/p64.txt"
-mean64=$(awk 'BEGIN { for (j = 0; j < 64; j++) printf "%s0", (j ? "," : "") }')
-run_case "pullback in 64 dimensions" 0 "" -- "$exe" -m "gaussian:mean=$mean64;cov=1" --metric pullback "$WORK/p64.txt"
-[ "$(wc -l < "$WORK/out")" -eq 20001 ] || fail "pullback in 64 dimensions: $(wc -l < "$WORK/out") lines, expected 20001"
-awk 'NR > 1 { d = $1 - 64 * log(2); if (d < 0) d = -d; if (d > 1e-12) bad++ } END { exit bad > 0 }' "$WORK/out" ||
-    fail "pullback in 64 dimensions: log det g is not 64 log 2 in every row"
-peak=$(sed -n 's/.*peak memory \([0-9.]*\) MiB.*/\1/p' "$WORK/err")
-awk -v peak="$peak" 'BEGIN { exit !(peak > 0 && peak < 400) }' ||
-    fail "pullback in 64 dimensions: peak memory ${peak:-unknown} MiB, expected under 400"
-
-# A point outside the support in a later chunk is named by its row in the input.
-awk 'BEGIN { for (i = 1; i <= 1001; i++) { for (j = 1; j <= 64; j++) printf "%s%s", (j > 1 ? " " : ""), (i == 1001 && j == 64 ? -1 : 1); print "" } }' \
-    > "$WORK/late.txt"
-run_case "outside support in a later chunk" 1 'late\.txt row 1001 \(from 1\)": the score is not finite there' -- \
-    "$exe" -m halfplane:dim=64 "$WORK/late.txt" -o "$WORK/late.h5"
-expect_no_file "outside support in a later chunk" "$WORK/late.h5"
-
-# The same point in an HDF5 dataset is row 1000 as h5py indexes it (x[1000]); it was named row 1001.
-/usr/bin/python3 -c 'import sys, h5py, numpy; h5py.File(sys.argv[2], "w")["points"] = numpy.loadtxt(sys.argv[1])' \
-    "$WORK/late.txt" "$WORK/late-points.h5" || fail "could not write late-points.h5"
-run_case "outside support, HDF5 row from 0" 1 'late-points\.h5 row 1000 \(from 0\)": the score is not finite there' -- \
-    "$exe" -m halfplane:dim=64 "$WORK/late-points.h5" -o "$WORK/late.h5"
-
 finish

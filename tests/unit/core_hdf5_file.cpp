@@ -163,3 +163,30 @@ TEST_CASE("written objects carry no timestamps", "[hdf5]") {
     }
     H5Fclose(file);
 }
+
+TEST_CASE("rows written and read piecewise", "[hdf5]") {
+    Scratch scratch;
+    const std::string path = scratch.dir + "/rows.h5";
+    // Rows 0..3 of a [4, 2, 3] dataset, value 100 * row + index within the row.
+    std::vector<double> all(24);
+    for (size_t k = 0; k < all.size(); ++k) all[k] = 100.0 * static_cast<double>(k / 6) + static_cast<double>(k % 6);
+    {
+        Hdf5Writer writer(path);
+        writer.create_array("/tensors", {4, 2, 3});
+        writer.write_rows("/tensors", 2, 2, all.data() + 12);
+        writer.write_rows("/tensors", 0, 2, all.data());
+        std::vector<double> back(12);
+        writer.read_rows("/tensors", 1, 2, back.data());
+        CHECK(back == std::vector<double>(all.begin() + 6, all.begin() + 18));
+        CHECK_THROWS_WITH(writer.write_rows("/tensors", 3, 2, all.data()), Catch::Contains("lie outside its 4 rows"));
+        writer.commit();
+    }
+    Hdf5Reader reader(path);
+    CHECK(reader.shape("/tensors") == std::vector<std::int64_t>{4, 2, 3});
+    CHECK(reader.read_array("/tensors").values == all);
+    std::vector<double> last(6);
+    reader.read_rows("/tensors", 3, 1, last.data());
+    CHECK(last == std::vector<double>(all.begin() + 18, all.end()));
+    CHECK_THROWS_WITH(reader.read_rows("/tensors", -1, 1, last.data()), Catch::Contains("lie outside its 4 rows"));
+    CHECK_THROWS_WITH(reader.read_rows("/missing", 0, 1, last.data()), Catch::Contains("no such dataset"));
+}

@@ -32,6 +32,13 @@ int main(int argc, char** argv) {
     app.add_option("--vectors2", o.vectors2, "Second vectors, one per point: write <v, w>_g (needs --vectors)");
     app.add_option("--curves", o.curves,
                    "Polylines (rows `curve t x1..xD`, or HDF5 [C, T, D]): write length and energy per curve");
+    auto* state = "Checkpoints (runs of more than one chunk of points)";
+    app.add_option("--checkpoint", o.checkpoint, "Checkpoint file (default: OUTPUT.ckpt when the output is a file)")
+        ->group(state);
+    app.add_option("--checkpoint-every", o.checkpoint_every,
+                   "Points between checkpoints; 0 = only on SIGINT/SIGTERM")
+        ->capture_default_str()->check(scorekit::whole_number(0))->group(state);
+    app.add_option("--resume", o.resume, "Continue from a checkpoint with the same options and inputs")->group(state);
     scorekit::add_common_options(app, o.common, {true, true, false});
     app.get_option("--output")->description("Output: .h5 writes one dataset per output, - writes text with a header");
 

@@ -60,6 +60,36 @@ private:
 
 const char* kHint = "check the dataset name with h5ls";
 
+// Reads or writes rows [first, first + count) along the first dimension of the open dataset
+// `data` from or into `values`. `where` names the dataset in messages.
+void transfer_dataset_rows(hid_t data, const std::string& where, std::int64_t first, std::int64_t count,
+                           double* values, bool write) {
+    Handle space(H5Dget_space(data));
+    const int rank = H5Sget_simple_extent_ndims(space.get());
+    if (rank < 1) throw Error(describe("cannot read dataset", where, "it has no rows", kHint));
+    std::vector<hsize_t> dims(static_cast<size_t>(rank));
+    H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    if (first < 0 || count < 0 || static_cast<hsize_t>(first) + static_cast<hsize_t>(count) > dims[0]) {
+        throw Error(describe(write ? "cannot write dataset" : "cannot read dataset", where,
+                             "rows " + std::to_string(first) + " to " + std::to_string(first + count) +
+                                 " lie outside its " + std::to_string(dims[0]) + " rows",
+                             "the file was not written by scorekit or was changed after writing"));
+    }
+    if (count == 0) return;
+    std::vector<hsize_t> start(dims.size(), 0), size = dims;
+    start[0] = static_cast<hsize_t>(first);
+    size[0] = static_cast<hsize_t>(count);
+    H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr, size.data(), nullptr);
+    Handle memory(H5Screate_simple(rank, size.data(), nullptr));
+    const herr_t status = write ? H5Dwrite(data, H5T_NATIVE_DOUBLE, memory.get(), space.get(), H5P_DEFAULT, values)
+                                : H5Dread(data, H5T_NATIVE_DOUBLE, memory.get(), space.get(), H5P_DEFAULT, values);
+    if (status < 0) {
+        throw Error(write ? describe("cannot write dataset", where, "H5Dwrite failed", "check the disk space")
+                          : describe("cannot read dataset", where, "read failed, the file is truncated or corrupt",
+                                     "write or copy it again"));
+    }
+}
+
 }  // namespace
 
 bool has_hdf5_signature(const std::string& path) {
@@ -162,6 +192,29 @@ RowMatrix Hdf5Reader::read_matrix(const std::string& dataset) const {
     Eigen::Index rows = array.shape[0];
     Eigen::Index cols = array.shape.size() == 2 ? array.shape[1] : 1;
     return Eigen::Map<RowMatrix>(array.values.data(), rows, cols);
+}
+
+std::vector<std::int64_t> Hdf5Reader::shape(const std::string& dataset) const {
+    if (!exists(dataset)) {
+        throw Error(describe("dataset not found", where(dataset), "no such dataset in the file", kHint));
+    }
+    Handle data(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT));
+    if (!data.valid()) throw Error(describe("cannot open dataset", where(dataset), "not a dataset", kHint));
+    Handle space(H5Dget_space(data.get()));
+    const int rank = H5Sget_simple_extent_ndims(space.get());
+    if (rank < 0) throw Error(describe("cannot read dataset", where(dataset), "invalid dataspace", kHint));
+    std::vector<hsize_t> dims(static_cast<size_t>(rank));
+    H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    return std::vector<std::int64_t>(dims.begin(), dims.end());
+}
+
+void Hdf5Reader::read_rows(const std::string& dataset, std::int64_t first, std::int64_t count, double* values) const {
+    if (!exists(dataset)) {
+        throw Error(describe("dataset not found", where(dataset), "no such dataset in the file", kHint));
+    }
+    Handle data(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT));
+    if (!data.valid()) throw Error(describe("cannot open dataset", where(dataset), "not a dataset", kHint));
+    transfer_dataset_rows(data.get(), where(dataset), first, count, values, false);
 }
 
 bool Hdf5Reader::has_attribute(const std::string& object, const std::string& name) const {
@@ -331,6 +384,36 @@ void Hdf5Writer::write_matrix(const std::string& dataset, const RowMatrix& matri
 
 void Hdf5Writer::write_vector(const std::string& dataset, const std::vector<double>& values) {
     write_array(dataset, {static_cast<std::int64_t>(values.size())}, values.data());
+}
+
+void Hdf5Writer::create_array(const std::string& dataset, const std::vector<std::int64_t>& shape) {
+    std::vector<hsize_t> dims(shape.begin(), shape.end());
+    Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+    const size_t parent_end = dataset.rfind('/');
+    if (parent_end != std::string::npos && parent_end > 0) create_group(dataset.substr(0, parent_end));
+    Handle data(H5Dcreate2(file_, dataset.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, dataset_properties_,
+                           H5P_DEFAULT));
+    if (!data.valid()) {
+        throw Error(describe("cannot create dataset", output_->path() + ":" + dataset, "H5Dcreate failed",
+                             "give another dataset name or check the disk space"));
+    }
+}
+
+void Hdf5Writer::transfer_rows(const std::string& dataset, std::int64_t first, std::int64_t count, double* values,
+                               bool write) const {
+    const std::string where = output_->path() + ":" + dataset;
+    Handle data(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT));
+    if (!data.valid()) throw Error(describe("cannot open dataset", where, "not a dataset", kHint));
+    transfer_dataset_rows(data.get(), where, first, count, values, write);
+}
+
+void Hdf5Writer::write_rows(const std::string& dataset, std::int64_t first, std::int64_t count, const double* values) {
+    // HDF5 only reads from `values` when writing.
+    transfer_rows(dataset, first, count, const_cast<double*>(values), true);
+}
+
+void Hdf5Writer::read_rows(const std::string& dataset, std::int64_t first, std::int64_t count, double* values) const {
+    transfer_rows(dataset, first, count, values, false);
 }
 
 void Hdf5Writer::write_attribute(const std::string& object, const std::string& name, const std::string& value) {

@@ -39,6 +39,15 @@ public:
     // Reads a numeric dataset of rank 1 or 2 as a matrix (rank 1 becomes one column).
     RowMatrix read_matrix(const std::string& dataset) const;
 
+    // The shape of a dataset, without reading its values. Throws Error naming the dataset if it is
+    // missing.
+    std::vector<std::int64_t> shape(const std::string& dataset) const;
+
+    // Reads rows [first, first + count) along the first dimension of a numeric dataset into
+    // `values`, which has room for count times the product of the other dimensions, row-major.
+    // Throws Error naming the dataset when the rows lie outside it.
+    void read_rows(const std::string& dataset, std::int64_t first, std::int64_t count, double* values) const;
+
     bool has_attribute(const std::string& object, const std::string& name) const;
     std::string read_string_attribute(const std::string& object, const std::string& name) const;
     double read_number_attribute(const std::string& object, const std::string& name) const;
@@ -72,6 +81,14 @@ public:
     // Stores whole-number values (counts, 0/1 flags) as int64; HDF5 rounds toward zero.
     void write_integer_array(const std::string& dataset, const std::vector<std::int64_t>& shape, const double* values);
     void write_vector(const std::string& dataset, const std::vector<double>& values);
+    // Creates a float64 dataset of `shape` whose rows (along the first dimension) are written
+    // later with write_rows, so that an output larger than memory is written piece by piece.
+    // Rows never written read as 0.
+    void create_array(const std::string& dataset, const std::vector<std::int64_t>& shape);
+    // Writes or reads rows [first, first + count) of a dataset of this file; `values` has count
+    // times the product of the other dimensions, row-major. Throws Error naming the dataset.
+    void write_rows(const std::string& dataset, std::int64_t first, std::int64_t count, const double* values);
+    void read_rows(const std::string& dataset, std::int64_t first, std::int64_t count, double* values) const;
     void write_attribute(const std::string& object, const std::string& name, const std::string& value);
     void write_attribute(const std::string& object, const std::string& name, double value);
     void write_attribute(const std::string& object, const std::string& name, std::int64_t value);
@@ -85,6 +102,11 @@ private:
                            std::int64_t file_type);
 
     void close_properties();
+
+    // Rows [first, first + count) of `dataset` (open in this file) read into or written from
+    // `values`.
+    void transfer_rows(const std::string& dataset, std::int64_t first, std::int64_t count, double* values,
+                       bool write) const;
 
     std::unique_ptr<AtomicFile> output_;
     std::int64_t file_ = -1;

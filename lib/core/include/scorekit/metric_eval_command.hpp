@@ -2,6 +2,7 @@
 // along polylines, and writes the chosen outputs.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "scorekit/cli.hpp"
@@ -24,12 +25,22 @@ struct MetricEvalCommandOptions {
     std::string vectors;   // tangent vectors, one per point: writes |v|_g
     std::string vectors2;  // second vectors: writes <v, w>_g
     std::string curves;    // polylines: writes length and energy per curve
+    // Checkpoints of runs over more than one chunk of points: the file (empty: OUTPUT.ckpt where
+    // the output is a file, else the --resume file), points between checkpoints (0: only on
+    // SIGINT, SIGTERM or SIGHUP), and the checkpoint to continue from.
+    std::string checkpoint;
+    std::int64_t checkpoint_every = 0;
+    std::string resume;
     CommonOptions common;
 };
 
 // Reads the inputs, evaluates the metric of `model` and writes the outputs to
 // options.common.output: HDF5 with one dataset per output, or tab-separated text with a header
 // line. Text output contains either per-point rows or per-curve rows, so both at once need HDF5.
+// Points are evaluated and written chunk by chunk, so memory contains the inputs and one chunk of
+// results. With checkpoints, SIGINT, SIGTERM and SIGHUP stop the run after the current chunk with
+// a checkpoint and Interrupted; options.resume continues it with the results of an
+// uninterrupted run.
 void run_metric_eval(const MetricEvalCommandOptions& options, const ScoreModel& model);
 
 }  // namespace scorekit
