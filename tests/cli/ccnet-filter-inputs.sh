@@ -175,6 +175,21 @@ run_case "mine --paths relative elsewhere" 1 'cannot open "crawl/mixed.warc.wet.
 expect_one_line_error "mine --paths relative elsewhere"
 expect_no_file "mine --paths relative elsewhere" "$WORK/elsewhere.done"
 
+# A list without any path (a failed download, say) is an error, not a shard of nothing that
+# gets its done marker. hash and mine read the list alike.
+printf '# wet.paths\n\n   \n' > "$WORK/lists/comments.paths"
+: > "$WORK/lists/zero.paths"
+gzip -c "$WORK/lists/zero.paths" > "$WORK/lists/zero.paths.gz"
+for list in comments.paths zero.paths zero.paths.gz; do
+    run_case "hash --paths $list" 1 "cannot read --paths \".*$list\": it lists no path" -- \
+        "$exe" -q hash --paths "$WORK/lists/$list" -o "$WORK/lists/$list.bin"
+    expect_one_line_error "hash --paths $list"
+    expect_no_file "hash --paths $list" "$WORK/lists/$list.bin.done"
+    run_case "mine --paths $list" 1 "cannot read --paths \".*$list\": it lists no path" -- \
+        "$exe" -q mine --no-dedup --paths "$WORK/lists/$list" -o "$WORK/lists/out-$list"
+    expect_no_file "mine --paths $list" "$WORK/lists/out-$list.done"
+done
+
 # A 6 MB line is read whole, and the documents around it too.
 run_case "mine long line" 0 "kept 3 of 3 documents" -- "$exe" mine --no-dedup --min-len 0 \
     "$WORK/long.warc.wet.gz" -o "$WORK/long"

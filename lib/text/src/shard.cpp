@@ -33,6 +33,12 @@ std::vector<std::string> read_path_list(const std::string& path) {
         std::size_t end = line.find_last_not_of(" \t");
         paths.push_back(line.substr(begin, end - begin + 1));
     }
+    // An empty list is typical of a failed download of wet.paths.gz. Read as no input, it let
+    // every shard of an array succeed with nothing in it.
+    if (paths.empty()) {
+        throw Error(describe("cannot read --paths", path, "it lists no path (only blank lines and comments, or nothing)",
+                             "check that the list was downloaded or written completely"));
+    }
     return paths;
 }
 
