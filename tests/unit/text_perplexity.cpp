@@ -374,6 +374,29 @@ TEST_CASE("document perplexity counts end of sentence", "[perplexity]") {
     CHECK_FALSE(document_perplexity(" \t\x01 ", tokenizer, model, perplexity_value));  // normalises to ""
 }
 
+// cc_net divides by len(" ".join(pieces).split()) + 1, and Python's split() also splits at
+// U+3000, U+00A0 and U+2009, which this identity-normalising model keeps inside pieces. The
+// expected values come from cc_net's normalisation, spm_encode 0.1.97 and a Python
+// implementation of KenLM's back-off rule. Dividing by the pieces + 1 gave 42.9 and 111.0.
+TEST_CASE("document perplexity counts words as Python's split", "[perplexity]") {
+    SentencePieceTokenizer tokenizer(text_test::fixture("lm/gpl3.sp.model"));
+    NgramModel model = NgramModel::load(text_test::fixture("lm/gpl3.o3.arpa.gz"));
+    const std::vector<std::pair<std::string, double>> cases = {
+        {"This License\u3000applies to any program\u00a0or other work.\nThe\u2009licensees and recipients may be "
+         "individuals or organizations.",
+         60.4},  // 35 pieces, 32 words
+        {"\u3000 \u00a0 free software \u3000\u3000 for all", 243.4}};  // a piece of two U+3000 counts 0
+    for (const auto& [text, expected] : cases) {
+        INFO(text);
+        // The second run takes every word from the per-thread cache.
+        for (int run = 0; run < 2; ++run) {
+            double value = 0;
+            REQUIRE(document_perplexity(text, tokenizer, model, value));
+            CHECK(value == expected);
+        }
+    }
+}
+
 TEST_CASE("percentiles interpolate like numpy", "[perplexity]") {
     std::vector<double> values = {10, 20, 30, 40, 50};
     CHECK(scorekit::percentile_of_sorted(values, 0) == 10.0);
