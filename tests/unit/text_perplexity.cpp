@@ -397,6 +397,36 @@ TEST_CASE("document perplexity counts words as Python's split", "[perplexity]") 
     }
 }
 
+// Protobuf parses a model file cut after a whole piece as a smaller model with default
+// normaliser settings, so a truncated download loaded and gave other pieces without a word.
+TEST_CASE("truncated SentencePiece model is rejected", "[perplexity]") {
+    text_test::TempDir dir;
+    const std::string model = text_test::read_file(text_test::fixture("lm/gpl3.sp.model"));
+    int accepted_by_library = 0;
+    for (std::size_t size = 1; size < model.size(); ++size) {
+        sentencepiece::SentencePieceProcessor library;
+        if (!library.LoadFromSerializedProto(model.substr(0, size)).ok()) continue;
+        ++accepted_by_library;
+        INFO("cut after " << size << " of " << model.size() << " bytes");
+        text_test::write_file(dir.file("cut.model"), model.substr(0, size));
+        CHECK_THROWS_WITH(SentencePieceTokenizer(dir.file("cut.model")), Catch::Contains("so the file is truncated"));
+    }
+    CHECK(accepted_by_library > 0);
+}
+
+TEST_CASE("ARPA file of another compression is named", "[perplexity]") {
+    text_test::TempDir dir;
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {std::string("\xFD" "7zXZ\0\0\x04\xE6\xD6\xB4\x46", 12), "it is xz-compressed"},
+        {std::string("\x28\xB5\x2F\xFD\x24\x00\x81\x02", 8), "it is zstd-compressed"},
+        {"BZh91AY&SY\x8C\x1B\xD6\x93", "it is bzip2-compressed"}};
+    for (const auto& [bytes, message] : cases) {
+        INFO(message);
+        text_test::write_file(dir.file("model.arpa.x"), bytes + std::string(64, '\x7f'));
+        CHECK_THROWS_WITH(NgramModel::load(dir.file("model.arpa.x")), Catch::Contains(message));
+    }
+}
+
 TEST_CASE("percentiles interpolate like numpy", "[perplexity]") {
     std::vector<double> values = {10, 20, 30, 40, 50};
     CHECK(scorekit::percentile_of_sorted(values, 0) == 10.0);
