@@ -181,7 +181,7 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
             throw Error(describe("unsupported language model", path, "it is a gzip-compressed KenLM binary model",
                                  "decompress it with gunzip, because binary models are read uncompressed"));
         }
-        // LineReader inflates gzip only, so another compression reads as bytes without \\data\\.
+        // LineReader inflates gzip only, so another compression reads as bytes without a \data\ line.
         const std::pair<const char*, const char*> compressions[] = {
             {"\xFD" "7zXZ", "xz"}, {"\x28\xB5\x2F\xFD", "zstd"}, {"BZh", "bzip2"}};
         for (const auto& [magic, format] : compressions) {
