@@ -161,8 +161,11 @@ cp "$WORK/mixed.warc.wet.gz" "$WORK/lists/crawl/"
 cp "$WORK/plain.warc.wet" "$WORK/lists/"
 printf '# wet.paths\r\n\r\ncrawl/mixed.warc.wet.gz\r\n   \r\n  plain.warc.wet  \r\n# end\r\n' > "$WORK/lists/wet.paths"
 gzip -c "$WORK/lists/wet.paths" > "$WORK/lists/wet.paths.gz"
+# A byte order mark, as Windows editors write it, before a first path or a first comment.
+printf '\xEF\xBB\xBFcrawl/mixed.warc.wet.gz\r\nplain.warc.wet\r\n' > "$WORK/lists/bom.paths"
+printf '\xEF\xBB\xBF# wet.paths\r\ncrawl/mixed.warc.wet.gz\r\nplain.warc.wet\r\n' > "$WORK/lists/bom-comment.paths"
 cd "$WORK/lists" || exit 1
-for list in wet.paths wet.paths.gz; do
+for list in wet.paths wet.paths.gz bom.paths bom-comment.paths; do
     run_case "mine --paths $list" 0 "kept 8 of 8 documents" -- "$exe" mine --no-dedup --min-len 0 --paths "$list" \
         -o "out-$list"
 done

@@ -27,7 +27,12 @@ std::vector<std::string> read_path_list(const std::string& path) {
     LineReader reader(path);
     std::vector<std::string> paths;
     std::string line;
+    bool first = true;
     while (reader.next(line)) {
+        // Windows editors start a UTF-8 file with a byte order mark, which would become part of
+        // the first path or hide a first comment.
+        if (first && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
+        first = false;
         std::size_t begin = line.find_first_not_of(" \t");
         if (begin == std::string::npos || line[begin] == '#') continue;
         std::size_t end = line.find_last_not_of(" \t");
