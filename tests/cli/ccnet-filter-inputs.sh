@@ -193,6 +193,26 @@ for list in comments.paths zero.paths zero.paths.gz; do
     expect_no_file "mine --paths $list" "$WORK/lists/out-$list.done"
 done
 
+# A gzip file appended to a plain one: its records were skipped as bytes outside any record,
+# with a warning and exit status 0. Now the plain part's records are written and the run fails
+# with the offset where the gzip data starts, as for plain bytes after gzip members.
+cat "$WORK/plain.warc.wet" "$WORK/mixed.warc.wet.gz" > "$WORK/plain-gzip.warc.wet"
+plain_size=$(stat -c %s "$WORK/plain.warc.wet")
+for command in hash mine; do
+    if [ "$command" = hash ]; then
+        output="$WORK/plain-gzip.bin"
+        run_case "hash plain then gzip" 1 "cannot read \".*plain-gzip.warc.wet\": gzip data at byte $plain_size after uncompressed records.*head -c $plain_size" -- \
+            "$exe" -q hash --min-len 0 "$WORK/plain-gzip.warc.wet" -o "$output"
+    else
+        output="$WORK/plain-gzip"
+        run_case "mine plain then gzip" 1 "cannot read \".*plain-gzip.warc.wet\": gzip data at byte $plain_size after uncompressed records" -- \
+            "$exe" -q mine --no-dedup --min-len 0 "$WORK/plain-gzip.warc.wet" -o "$output"
+        [ "$(urls_of "$output")" = "$all_four" ] || fail "mine plain then gzip: documents $(urls_of "$output")"
+    fi
+    expect_one_line_error "$command plain then gzip"
+    expect_no_file "$command plain then gzip" "$output.done"
+done
+
 # A 6 MB line is read whole, and the documents around it too.
 run_case "mine long line" 0 "kept 3 of 3 documents" -- "$exe" mine --no-dedup --min-len 0 \
     "$WORK/long.warc.wet.gz" -o "$WORK/long"

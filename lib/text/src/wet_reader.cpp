@@ -353,6 +353,18 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
         std::string_view line(buffer().data() + pos_, end - pos_);
         if (!is_blank(line)) {
             if (buffer().compare(pos_, 5, "WARC/") == 0 && is_record_start(pos_)) break;
+            // A gzip member here is a gzip file appended to an uncompressed one. Skipped as
+            // stray bytes, its records would be lost with only a warning.
+            if (buffer().compare(pos_, 3, "\x1f\x8b\x08") == 0) {
+                ++faults_.truncated_files;
+                const std::string offset = std::to_string(base_ + pos_);
+                throw Error(describe("cannot read", input_.name(),
+                                     "gzip data at byte " + offset +
+                                         " after uncompressed records, as when a gzip file is appended to a plain "
+                                         "one; the records before that offset were processed",
+                                     "give the two parts as separate files (head -c " + offset + " and tail -c +" +
+                                         std::to_string(base_ + pos_ + 1) + " split the file there)"));
+            }
             stray += next - pos_;
         }
         pos_ = next;
