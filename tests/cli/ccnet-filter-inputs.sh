@@ -213,6 +213,12 @@ for command in hash mine; do
     expect_no_file "$command plain then gzip" "$output.done"
 done
 
+# A list compressed with xz was read as one path of binary bytes.
+printf '\xFD7zXZ\x00\x00\x04\xE6\xD6\xB4\x46\x02\x00\x21\x01\n' > "$WORK/lists/wet.paths.xz"
+run_case "hash --paths xz" 1 'cannot read --paths ".*wet.paths.xz": it is xz-compressed; decompress it' -- \
+    "$exe" -q hash --paths "$WORK/lists/wet.paths.xz" -o "$WORK/lists/xz.bin"
+expect_one_line_error "hash --paths xz"
+
 # A 6 MB line is read whole, and the documents around it too.
 run_case "mine long line" 0 "kept 3 of 3 documents" -- "$exe" mine --no-dedup --min-len 0 \
     "$WORK/long.warc.wet.gz" -o "$WORK/long"

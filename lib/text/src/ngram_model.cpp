@@ -16,6 +16,7 @@
 #include "scorekit/text/language_model.hpp"
 #include "scorekit/text_input.hpp"
 
+#include "compression_magic.hpp"
 #include "mapped_file.hpp"
 
 namespace scorekit::text {
@@ -181,14 +182,10 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
             throw Error(describe("unsupported language model", path, "it is a gzip-compressed KenLM binary model",
                                  "decompress it with gunzip, because binary models are read uncompressed"));
         }
-        // LineReader inflates gzip only, so another compression reads as bytes without a \data\ line.
-        const std::pair<const char*, const char*> compressions[] = {
-            {"\xFD" "7zXZ", "xz"}, {"\x28\xB5\x2F\xFD", "zstd"}, {"BZh", "bzip2"}};
-        for (const auto& [magic, format] : compressions) {
-            if (first_line.rfind(magic, 0) == 0) {
-                throw Error(describe("unsupported language model", path, std::string("it is ") + format + "-compressed",
-                                     "decompress it, or recompress it with gzip, which is read directly"));
-            }
+        if (const OtherCompression* compression = other_compression(first_line)) {
+            throw Error(describe("unsupported language model", path,
+                                 std::string("it is ") + compression->format + "-compressed",
+                                 "decompress it, or recompress it with gzip, which is read directly"));
         }
         throw Error(describe("invalid ARPA file", path, "no \\data\\ line", "give an ARPA file"));
     }

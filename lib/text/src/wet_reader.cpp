@@ -7,6 +7,8 @@
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
 
+#include "compression_magic.hpp"
+
 namespace scorekit::text {
 namespace {
 
@@ -257,22 +259,11 @@ bool WetReader::parse_headers(WarcRecord& record, std::size_t& body_at) {
 // format, so that the user knows which tool decompresses it.
 void WetReader::reject_other_compression() {
     fill(6);
-    struct Magic {
-        const char* bytes;
-        std::size_t size;
-        const char* format;
-        const char* command;
-    };
-    static const Magic kMagics[] = {{"\xFD" "7zXZ", 5, "xz", "xz -dc"},
-                                    {"\x28\xB5\x2F\xFD", 4, "zstd", "zstd -dc"},
-                                    {"BZh", 3, "bzip2", "bzip2 -dc"}};
-    for (const Magic& magic : kMagics) {
-        if (buffer().size() >= magic.size && buffer().compare(0, magic.size, magic.bytes, magic.size) == 0) {
-            throw Error(describe("cannot read", input_.name(),
-                                 std::string(magic.format) + "-compressed; ccnet-filter reads gzip or plain WET",
-                                 std::string("decompress it first, for example ") + magic.command +
-                                     " FILE | ccnet-filter ... -"));
-        }
+    if (const OtherCompression* compression = other_compression(buffer())) {
+        throw Error(describe("cannot read", input_.name(),
+                             std::string(compression->format) + "-compressed; ccnet-filter reads gzip or plain WET",
+                             std::string("decompress it first, for example ") + compression->command +
+                                 " FILE | ccnet-filter ... -"));
     }
 }
 
