@@ -161,8 +161,11 @@ cp "$WORK/mixed.warc.wet.gz" "$WORK/lists/crawl/"
 cp "$WORK/plain.warc.wet" "$WORK/lists/"
 printf '# wet.paths\r\n\r\ncrawl/mixed.warc.wet.gz\r\n   \r\n  plain.warc.wet  \r\n# end\r\n' > "$WORK/lists/wet.paths"
 gzip -c "$WORK/lists/wet.paths" > "$WORK/lists/wet.paths.gz"
+# A byte order mark, as Windows editors write it, before a first path or a first comment.
+printf '\xEF\xBB\xBFcrawl/mixed.warc.wet.gz\r\nplain.warc.wet\r\n' > "$WORK/lists/bom.paths"
+printf '\xEF\xBB\xBF# wet.paths\r\ncrawl/mixed.warc.wet.gz\r\nplain.warc.wet\r\n' > "$WORK/lists/bom-comment.paths"
 cd "$WORK/lists" || exit 1
-for list in wet.paths wet.paths.gz; do
+for list in wet.paths wet.paths.gz bom.paths bom-comment.paths; do
     run_case "mine --paths $list" 0 "kept 8 of 8 documents" -- "$exe" mine --no-dedup --min-len 0 --paths "$list" \
         -o "out-$list"
 done
@@ -174,6 +177,47 @@ run_case "mine --paths relative elsewhere" 1 'cannot open "crawl/mixed.warc.wet.
     "$exe" -q mine --no-dedup --min-len 0 --paths "$WORK/lists/wet.paths" -o "$WORK/elsewhere"
 expect_one_line_error "mine --paths relative elsewhere"
 expect_no_file "mine --paths relative elsewhere" "$WORK/elsewhere.done"
+
+# A list without any path (a failed download, say) is an error, not a shard of nothing that
+# gets its done marker. hash and mine read the list alike.
+printf '# wet.paths\n\n   \n' > "$WORK/lists/comments.paths"
+: > "$WORK/lists/zero.paths"
+gzip -c "$WORK/lists/zero.paths" > "$WORK/lists/zero.paths.gz"
+for list in comments.paths zero.paths zero.paths.gz; do
+    run_case "hash --paths $list" 1 "cannot read --paths \".*$list\": it lists no path" -- \
+        "$exe" -q hash --paths "$WORK/lists/$list" -o "$WORK/lists/$list.bin"
+    expect_one_line_error "hash --paths $list"
+    expect_no_file "hash --paths $list" "$WORK/lists/$list.bin.done"
+    run_case "mine --paths $list" 1 "cannot read --paths \".*$list\": it lists no path" -- \
+        "$exe" -q mine --no-dedup --paths "$WORK/lists/$list" -o "$WORK/lists/out-$list"
+    expect_no_file "mine --paths $list" "$WORK/lists/out-$list.done"
+done
+
+# A gzip file appended to a plain one: its records were skipped as bytes outside any record,
+# with a warning and exit status 0. Now the plain part's records are written and the run fails
+# with the offset where the gzip data starts, as for plain bytes after gzip members.
+cat "$WORK/plain.warc.wet" "$WORK/mixed.warc.wet.gz" > "$WORK/plain-gzip.warc.wet"
+plain_size=$(stat -c %s "$WORK/plain.warc.wet")
+for command in hash mine; do
+    if [ "$command" = hash ]; then
+        output="$WORK/plain-gzip.bin"
+        run_case "hash plain then gzip" 1 "cannot read \".*plain-gzip.warc.wet\": gzip data at byte $plain_size after uncompressed records.*head -c $plain_size" -- \
+            "$exe" -q hash --min-len 0 "$WORK/plain-gzip.warc.wet" -o "$output"
+    else
+        output="$WORK/plain-gzip"
+        run_case "mine plain then gzip" 1 "cannot read \".*plain-gzip.warc.wet\": gzip data at byte $plain_size after uncompressed records" -- \
+            "$exe" -q mine --no-dedup --min-len 0 "$WORK/plain-gzip.warc.wet" -o "$output"
+        [ "$(urls_of "$output")" = "$all_four" ] || fail "mine plain then gzip: documents $(urls_of "$output")"
+    fi
+    expect_one_line_error "$command plain then gzip"
+    expect_no_file "$command plain then gzip" "$output.done"
+done
+
+# A list compressed with xz was read as one path of binary bytes.
+printf '\xFD7zXZ\x00\x00\x04\xE6\xD6\xB4\x46\x02\x00\x21\x01\n' > "$WORK/lists/wet.paths.xz"
+run_case "hash --paths xz" 1 'cannot read --paths ".*wet.paths.xz": it is xz-compressed; decompress it' -- \
+    "$exe" -q hash --paths "$WORK/lists/wet.paths.xz" -o "$WORK/lists/xz.bin"
+expect_one_line_error "hash --paths xz"
 
 # A 6 MB line is read whole, and the documents around it too.
 run_case "mine long line" 0 "kept 3 of 3 documents" -- "$exe" mine --no-dedup --min-len 0 \

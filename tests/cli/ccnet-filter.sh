@@ -507,8 +507,15 @@ expect_one_line_error "mine ref-model without wiki label"
 
 # Gopher rules: only the English sample document has 50 words (55, and 4 in its title line);
 # --explain keeps the others aside.
-run_case "lang in capitals" 0 'warning: language code with capitals "EN"' -- "$exe" mine --no-dedup --min-len 0 \
-    "$corpora/sample.warc.txt" --lang EN -o "$WORK/caps"
+# --lang codes are checked against the labels of the identifier. EN is not a CLD2 code, so the run
+# would keep no document.
+run_case "lang in capitals" 2 'invalid --lang "EN": it is not a label of cld2, whose labels are en, ' -- \
+    "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang EN -o "$WORK/caps"
+expect_one_line_error "lang in capitals"
+expect_no_file "lang in capitals" "$WORK/caps"
+run_case "lang with one unknown code" 0 'warning: --lang code that matches no document "eng": it is not a label of cld2' -- \
+    "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang en,eng -o "$WORK/caps"
+expect_file "lang with one unknown code" "$WORK/caps/en.json.gz"
 # An input listed twice is warned about: its documents would dedup each other away.
 run_case "input listed twice" 0 'warning: input listed twice ".*sample.warc.txt": the same path appears again' -- \
     "$exe" hash "$corpora/sample.warc.txt" "$corpora/sample.warc.txt" -o "$WORK/twice.bin"

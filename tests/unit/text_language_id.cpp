@@ -3,6 +3,7 @@
 
 #include <fasttext/fasttext.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -308,6 +309,44 @@ TEST_CASE("mine with a fastText model", "[text][lid][pipeline]") {
         CHECK_THAT(json, Catch::Contains("\"language_identifier\": \"fasttext:lid.bin\"}"));
     }
     CHECK_THAT(text_test::read_file(dir.file("mined.stats.json")), Catch::Contains("\"language_identifier\": \"fasttext:lid.bin\""));
+}
+
+// --lang codes are compared with the labels as they are, so "eng" or "EN" kept no document
+// and the run passed with empty outputs. A code that matches no label of the identifier is a
+// usage error when no code of the list matches, else a warning.
+TEST_CASE("mine checks --lang against the identifier's labels", "[text][lid][pipeline]") {
+    text_test::TempDir dir;
+    train_model(dir, fasttext::loss_name::softmax, "lid");
+    auto fasttext_labels = load_fasttext_identifier(dir.file("lid.bin"))->labels();
+    std::sort(fasttext_labels.begin(), fasttext_labels.end());
+    std::vector<std::string> expected(kLanguages.begin(), kLanguages.end());
+    std::sort(expected.begin(), expected.end());
+    CHECK(fasttext_labels == expected);
+    const std::vector<std::string> cld2_labels = make_cld2_identifier()->labels();
+    for (const char* code : {"en", "de", "he", "zh", "jv"}) CHECK(std::count(cld2_labels.begin(), cld2_labels.end(), code) == 1);
+    for (const char* code : {"iw", "zh-Hant", "jw", "un", "EN"}) CHECK(std::count(cld2_labels.begin(), cld2_labels.end(), code) == 0);
+
+    text_test::write_file(dir.file("in.wet"),
+                          text_test::wet_record("http://en.example/", "Title\n" + held_out_documents("en").front() + "\n"));
+    scorekit::CcnetMineOptions options;
+    options.input.inputs = {dir.file("in.wet")};
+    options.input.min_length = 0;
+    options.no_dedup = true;
+    options.lid_model = dir.file("lid.bin");
+    options.languages = {"eng", "EN"};
+    options.output = dir.file("none");
+    CHECK_THROWS_AS(scorekit::run_ccnet_mine(options), scorekit::UsageError);
+    CHECK_THROWS_WITH(scorekit::run_ccnet_mine(options),
+                      Catch::Contains("invalid --lang \"EN,eng\": they are not labels of fasttext:lid.bin, whose labels are"));
+    options.lid_model.clear();
+    options.languages = {"EN"};
+    CHECK_THROWS_WITH(scorekit::run_ccnet_mine(options), Catch::Contains("it is not a label of cld2"));
+    // One code that matches is enough to run; the other gets a warning.
+    options.lid_model = dir.file("lid.bin");
+    options.languages = {"en", "eng"};
+    options.output = dir.file("some");
+    scorekit::run_ccnet_mine(options);
+    CHECK_THAT(text_test::gunzip_file(dir.file("some/en.json.gz")), Catch::Contains("\"url\": \"http://en.example/\""));
 }
 
 TEST_CASE("fastText identifier rejects unusable files", "[text][lid]") {

@@ -454,16 +454,38 @@ std::unordered_set<std::string> parse_language_codes(const std::vector<std::stri
                                       "give codes separated by commas, for example --lang en,de"));
         }
         std::size_t end = code.find_last_not_of(" \t");
-        const std::string trimmed = code.substr(begin, end + 1 - begin);
-        // Labels are compared as they are, and CLD2's and lid.176's are lower case.
-        if (std::any_of(trimmed.begin(), trimmed.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); })) {
-            log_warning(describe("language code with capitals", trimmed,
-                                 "CLD2 and lid.176 label languages in lower case, so it matches no document with them",
-                                 "write it in lower case unless your model's labels have capitals"));
-        }
-        allowed.insert(trimmed);
+        allowed.insert(code.substr(begin, end + 1 - begin));
     }
     return allowed;
+}
+
+// Checks the --lang codes against the labels of the identifier, which are compared as they
+// are: "EN" or "eng" matches nothing with CLD2 or lid.176, and "en" nothing with a model whose
+// labels read eng_Latn. A list of which no code is a label would keep no document, so it is a
+// usage error. A code that is not a label beside some that are gets a warning.
+void check_language_codes(const std::unordered_set<std::string>& allowed, const LanguageIdentifier& identifier) {
+    if (allowed.empty()) return;
+    const std::vector<std::string> labels = identifier.labels();
+    std::vector<std::string> unknown;
+    for (const std::string& code : allowed) {
+        if (std::find(labels.begin(), labels.end(), code) == labels.end()) unknown.push_back(code);
+    }
+    if (unknown.empty()) return;
+    std::sort(unknown.begin(), unknown.end());
+    std::string some_labels;
+    const std::size_t shown = std::min<std::size_t>(labels.size(), 8);
+    for (std::size_t i = 0; i < shown; ++i) some_labels += (i ? ", " : "") + labels[i];
+    if (shown < labels.size()) some_labels += ", ... (" + std::to_string(labels.size()) + " in all)";
+    std::string codes;
+    for (const std::string& code : unknown) codes += (codes.empty() ? "" : ",") + code;
+    const std::string reason = std::string(unknown.size() == 1 ? "it is not a label" : "they are not labels") + " of " +
+                               identifier.name() + ", whose labels are " + some_labels;
+    if (unknown.size() == allowed.size()) {
+        throw UsageError(describe("invalid --lang", codes, reason + ", so no document would be kept",
+                                  "give codes as the identifier labels languages"));
+    }
+    log_warning(describe("--lang code that matches no document", codes, reason,
+                         "give codes as the identifier labels languages"));
 }
 
 }  // namespace
@@ -529,6 +551,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
 
     std::unique_ptr<LanguageIdentifier> identifier =
         options.lid_model.empty() ? make_cld2_identifier() : load_fasttext_identifier(options.lid_model);
+    check_language_codes(allowed, *identifier);
     std::unique_ptr<DedupHashSet> set;
     std::vector<std::string> hash_files;
     if (!options.no_dedup) {

@@ -41,6 +41,16 @@ public:
         return prediction;
     }
 
+    std::vector<std::string> labels() const override {
+        std::vector<std::string> codes;
+        for (int language = 0; language < CLD2::NUM_LANGUAGES; ++language) {
+            if (language == CLD2::UNKNOWN_LANGUAGE) continue;
+            std::string code = to_lid176(CLD2::LanguageCode(static_cast<CLD2::Language>(language)));
+            if (std::find(codes.begin(), codes.end(), code) == codes.end()) codes.push_back(code);
+        }
+        return codes;
+    }
+
 private:
     static std::string to_lid176(const char* code) {
         if (std::strcmp(code, "zh-Hant") == 0) return "zh";
@@ -107,6 +117,15 @@ public:
         prediction.label = best.second;
         prediction.score_percent = round_percent(best.first);
         return prediction;
+    }
+
+    std::vector<std::string> labels() const override {
+        const std::string prefix = "__label__";
+        std::vector<std::string> names = label_names();
+        for (std::string& name : names) {
+            if (name.compare(0, prefix.size(), prefix) == 0) name.erase(0, prefix.size());
+        }
+        return names;
     }
 
     FastTextCounters counters() const override {

@@ -16,6 +16,7 @@
 #include "scorekit/text/language_model.hpp"
 #include "scorekit/text_input.hpp"
 
+#include "compression_magic.hpp"
 #include "mapped_file.hpp"
 
 namespace scorekit::text {
@@ -181,6 +182,11 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
             throw Error(describe("unsupported language model", path, "it is a gzip-compressed KenLM binary model",
                                  "decompress it with gunzip, because binary models are read uncompressed"));
         }
+        if (const OtherCompression* compression = other_compression(first_line)) {
+            throw Error(describe("unsupported language model", path,
+                                 std::string("it is ") + compression->format + "-compressed",
+                                 "decompress it, or recompress it with gzip, which is read directly"));
+        }
         throw Error(describe("invalid ARPA file", path, "no \\data\\ line", "give an ARPA file"));
     }
     std::vector<std::uint64_t> counts;
@@ -190,7 +196,8 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
         int n = std::atoi(line.substr(6, equals - 6).c_str());
         std::uint64_t count = parse_count(line.substr(equals + 1), where());
         if (n != static_cast<int>(counts.size()) + 1) {
-            throw Error(describe("invalid ARPA file", where(), "ngram orders must be listed as 1, 2, 3, ...", ""));
+            throw Error(describe("invalid ARPA file", where(), "ngram orders must be listed as 1, 2, 3, ...",
+                                 "list every order up to the highest one, as KenLM requires"));
         }
         counts.push_back(count);
     }
@@ -237,8 +244,28 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
                                      "the log10 probability " + std::string(fields[0]) + " is positive",
                                      "fix the model, because log10 probabilities are at most 0"));
             }
-            float backoff = fields.size() == expected + 1 ? parse_float(fields[expected], where()) : 0.0f;
+            float backoff = 0.0f;
+            if (fields.size() == expected + 1) {
+                backoff = parse_float(fields[expected], where());
+                // KenLM rejects both (lm/read_arpa.cc at commit 4cb443e): an infinite back-off
+                // weight makes later probabilities infinite, and the highest order is never a context.
+                if (!std::isfinite(backoff)) {
+                    throw Error(describe("invalid ARPA file", where(),
+                                         "the back-off weight " + std::string(fields[expected]) + " is not finite",
+                                         "fix the model, because KenLM rejects it too"));
+                }
+                if (n == model.order_ && n > 1 && backoff != 0) {
+                    throw Error(describe("invalid ARPA file", where(),
+                                         "an n-gram of the highest order has the back-off weight " +
+                                             std::string(fields[expected]),
+                                         "remove it, because KenLM rejects it too"));
+                }
+            }
             ++seen;
+            // KenLM reads <UNK> as <unk>, because some toolkits write it in capitals.
+            for (std::size_t k = 1; k <= static_cast<std::size_t>(n); ++k) {
+                if (fields[k] == "<UNK>") fields[k] = "<unk>";
+            }
             if (n == 1) {
                 WordIndex id = model.add_word(std::string(fields[1]));
                 unknown_listed = unknown_listed || id == 0;
@@ -257,6 +284,22 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
             }
             std::uint64_t key = ids.back();
             for (std::size_t k = ids.size() - 1; k-- > 0;) key = combine_word_hash(key, ids[k]);
+            // KenLM's state reaches an n-gram only through its context, so KenLM rejects an n-gram
+            // whose context is missing (lm/search_hashed.cc at commit 4cb443e), as SRILM's pruning
+            // can write it. Read anyway, it gave perplexities that no KenLM run gives.
+            if (n >= 3) {
+                std::uint64_t context_key = ids[ids.size() - 2];
+                for (std::size_t k = ids.size() - 2; k-- > 0;) context_key = combine_word_hash(context_key, ids[k]);
+                if (context_key != 0 && !model.tables_[n - 2].find(context_key)) {
+                    std::string context(fields[1]);
+                    for (std::size_t k = 2; k < static_cast<std::size_t>(n); ++k) context.append(" ").append(fields[k]);
+                    throw Error(describe("invalid ARPA file", where(),
+                                         "the context \"" + context + "\" of this " + std::to_string(n) +
+                                             "-gram is not listed as a " + std::to_string(n - 1) + "-gram",
+                                         "add the missing n-grams or prune the model with lmplz, because "
+                                         "KenLM rejects the file too"));
+                }
+            }
             Entry* entry = model.tables_[n - 1].insert(key);
             if (!entry) continue;  // hash 0, see Table
             entry->log_probability = probability;
@@ -272,6 +315,12 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
     while (line.empty() && next_line()) {
     }
     if (line != "\\end\\") throw Error(describe("invalid ARPA file", path, "no \\end\\ line", "check that the file is complete"));
+    while (next_line()) {
+        if (!line.empty()) {
+            throw Error(describe("invalid ARPA file", where(), "text after the \\end\\ line",
+                                 "remove it, because KenLM rejects it too"));
+        }
+    }
 
     if (!unknown_listed) {
         // KenLM substitutes -100 when the ARPA file has no <unk> (Config::unknown_missing_logprob).

@@ -190,6 +190,24 @@ const LanguageModels* LanguageModelSet::get(const std::string& language) {
 
 namespace {
 
+// Counts the words that Python's str.split() finds in `piece`. cc_net divides by the words of
+// the joined pieces counted this way, while KenLM scores each piece as one word. A piece with
+// Unicode whitespace inside (U+3000, which an identity-normalising model keeps) thus counts
+// as its runs of other characters, and a piece of whitespace only counts 0.
+std::size_t python_split_words(std::string_view piece) {
+    std::size_t words = 0;
+    bool in_word = false;
+    for (std::size_t at = 0; at < piece.size();) {
+        // An ASCII byte other than whitespace is part of a word, without decoding.
+        const auto byte = static_cast<unsigned char>(piece[at]);
+        const bool space = byte < 0x80 ? is_python_space(byte) : is_python_space(next_code_point(piece, at));
+        if (byte < 0x80) ++at;
+        if (!space && !in_word) ++words;
+        in_word = !space;
+    }
+    return words;
+}
+
 // Appends the n-gram model ids of the SentencePiece pieces of `text` to `ids` and returns true.
 // The words (runs between spaces) are encoded one by one through a per-thread cache, and the
 // pieces are those of the whole-text encoding. A word with unknown characters, or whose best
@@ -201,13 +219,14 @@ namespace {
 // is overwritten by the next word that hashes to it, and slots of another tokenizer or model
 // are treated as empty.
 bool encode_words_cached(std::string_view text, const SentencePieceTokenizer& tokenizer, const NgramModel& model,
-                         std::vector<NgramModel::WordIndex>& ids) {
+                         std::vector<NgramModel::WordIndex>& ids, std::size_t& split_words) {
     struct Slot {
         std::uint64_t tokenizer = 0, model = 0;
         std::string word;
         std::string normalized;  // the word's pieces concatenated, for viterbi_word
         std::vector<NgramModel::WordIndex> ids;
         std::vector<float> scores;
+        std::size_t split_words = 0;  // python_split_words summed over the pieces
         float margin = 0;
         bool known = true;
     };
@@ -234,9 +253,11 @@ bool encode_words_cached(std::string_view text, const SentencePieceTokenizer& to
             slot.word.assign(word);
             slot.normalized.clear();
             slot.ids.clear();
+            slot.split_words = 0;
             for (const std::string& piece : encoded.pieces) {
                 slot.normalized += piece;
                 slot.ids.push_back(model.index(piece));
+                slot.split_words += python_split_words(piece);
             }
             slot.scores = encoded.scores;
             slot.margin = encoded.margin;
@@ -251,10 +272,14 @@ bool encode_words_cached(std::string_view text, const SentencePieceTokenizer& to
         if (slot.known && slot.margin > static_cast<double>(word.size() + 1) * ulp) {
             offset = SentencePieceTokenizer::add_scores(offset, slot.scores);
             ids.insert(ids.end(), slot.ids.begin(), slot.ids.end());
+            split_words += slot.split_words;
             continue;
         }
         if (!tokenizer.viterbi_word(slot.normalized, offset, pieces)) return false;
-        for (const std::string& piece : pieces) ids.push_back(model.index(piece));
+        for (const std::string& piece : pieces) {
+            ids.push_back(model.index(piece));
+            split_words += python_split_words(piece);
+        }
     }
     return true;
 }
@@ -269,16 +294,22 @@ bool document_perplexity(const std::string& text, const SentencePieceTokenizer& 
     normalize_for_perplexity(text, normalized);
     if (normalized.empty()) return false;
     ids.clear();
-    bool whole = !tokenizer.splits_at_spaces() || !encode_words_cached(normalized, tokenizer, model, ids);
+    std::size_t split_words = 0;
+    bool whole = !tokenizer.splits_at_spaces() || !encode_words_cached(normalized, tokenizer, model, ids, split_words);
     if (whole) {
         ids.clear();
+        split_words = 0;
         tokenizer.encode(normalized, pieces);
-        // KenLM's Python score() splits the joined pieces at whitespace, so a piece never contains a space.
-        for (const std::string& piece : pieces) ids.push_back(model.index(piece));
+        // KenLM's Python score() splits the joined pieces at ASCII whitespace, which no piece
+        // contains (SentencePiece escapes the space and the controls are deleted before).
+        for (const std::string& piece : pieces) {
+            ids.push_back(model.index(piece));
+            split_words += python_split_words(piece);
+        }
     }
     if (encoded_whole) *encoded_whole = whole;
     double log10_probability = model.score_ids(ids.data(), ids.size());
-    perplexity_out = round_to_tenth(perplexity(log10_probability, ids.size() + 1));
+    perplexity_out = round_to_tenth(perplexity(log10_probability, split_words + 1));
     return true;
 }
 

@@ -131,6 +131,23 @@ bool read_split_spec(const std::string& serialized, SplitSpec& spec) {
     return true;
 }
 
+// Whether a serialized ModelProto has its trainer_spec (field 2) and normalizer_spec (field 3).
+// spm_train writes both after the pieces (field 1), and protobuf parses a file cut after any
+// whole piece as a valid model with fewer pieces and default settings. False also for
+// malformed input.
+bool has_trainer_and_normalizer(const std::string& serialized) {
+    WireReader reader(serialized.data(), serialized.size());
+    bool trainer = false, normalizer = false;
+    while (!reader.done()) {
+        std::uint64_t number = 0, value = 0;
+        std::string_view bytes;
+        if (!reader.field(number, value, bytes)) return false;
+        trainer = trainer || number == 2;
+        normalizer = normalizer || number == 3;
+    }
+    return trainer && normalizer;
+}
+
 // The normal pieces of a unigram model as a byte trie, so that the pieces that start at a
 // position are found in one walk, shortest first, instead of one hash lookup per length.
 class PieceTrie {
@@ -242,6 +259,12 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
             reason = "not a SentencePiece model, or a truncated or damaged one";
         }
         throw Error(describe("cannot load SentencePiece model", path, reason, "give a .model file written by spm_train"));
+    }
+    if (!has_trainer_and_normalizer(impl_->processor.serialized_model_proto())) {
+        throw Error(describe("cannot load SentencePiece model", path,
+                             "it has no trainer or normalizer settings, which spm_train writes after the pieces, "
+                             "so the file is truncated",
+                             "copy or train the model again"));
     }
     splits_at_spaces_ = check_splits_at_spaces();
     if (!splits_at_spaces_) {

@@ -11,6 +11,8 @@
 #include "scorekit/error.hpp"
 #include "scorekit/text_input.hpp"
 
+#include "compression_magic.hpp"
+
 namespace scorekit::text {
 std::vector<std::string> shard_slice(const std::vector<std::string>& items, ShardSpec shard) {
     ShardRange range = shard_range(static_cast<std::int64_t>(items.size()), shard);
@@ -27,11 +29,32 @@ std::vector<std::string> read_path_list(const std::string& path) {
     LineReader reader(path);
     std::vector<std::string> paths;
     std::string line;
+    bool first = true;
     while (reader.next(line)) {
+        // Windows editors start a UTF-8 file with a byte order mark, which would become part of
+        // the first path or hide a first comment.
+        if (first && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
+        // LineReader inflates gzip only, and the bytes of another compression would be read as
+        // a path.
+        if (first) {
+            if (const OtherCompression* compression = other_compression(line)) {
+                throw Error(describe("cannot read --paths", path,
+                                     std::string("it is ") + compression->format + "-compressed",
+                                     std::string("decompress it (") + compression->command +
+                                         " LIST > LIST.txt) or compress it with gzip, which is read directly"));
+            }
+        }
+        first = false;
         std::size_t begin = line.find_first_not_of(" \t");
         if (begin == std::string::npos || line[begin] == '#') continue;
         std::size_t end = line.find_last_not_of(" \t");
         paths.push_back(line.substr(begin, end - begin + 1));
+    }
+    // An empty list is typical of a failed download of wet.paths.gz. Read as no input, it let
+    // every shard of an array succeed with nothing in it.
+    if (paths.empty()) {
+        throw Error(describe("cannot read --paths", path, "it lists no path (only blank lines and comments, or nothing)",
+                             "check that the list was downloaded or written completely"));
     }
     return paths;
 }

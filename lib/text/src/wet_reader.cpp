@@ -7,6 +7,8 @@
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
 
+#include "compression_magic.hpp"
+
 namespace scorekit::text {
 namespace {
 
@@ -257,22 +259,11 @@ bool WetReader::parse_headers(WarcRecord& record, std::size_t& body_at) {
 // format, so that the user knows which tool decompresses it.
 void WetReader::reject_other_compression() {
     fill(6);
-    struct Magic {
-        const char* bytes;
-        std::size_t size;
-        const char* format;
-        const char* command;
-    };
-    static const Magic kMagics[] = {{"\xFD" "7zXZ", 5, "xz", "xz -dc"},
-                                    {"\x28\xB5\x2F\xFD", 4, "zstd", "zstd -dc"},
-                                    {"BZh", 3, "bzip2", "bzip2 -dc"}};
-    for (const Magic& magic : kMagics) {
-        if (buffer().size() >= magic.size && buffer().compare(0, magic.size, magic.bytes, magic.size) == 0) {
-            throw Error(describe("cannot read", input_.name(),
-                                 std::string(magic.format) + "-compressed; ccnet-filter reads gzip or plain WET",
-                                 std::string("decompress it first, for example ") + magic.command +
-                                     " FILE | ccnet-filter ... -"));
-        }
+    if (const OtherCompression* compression = other_compression(buffer())) {
+        throw Error(describe("cannot read", input_.name(),
+                             std::string(compression->format) + "-compressed; ccnet-filter reads gzip or plain WET",
+                             std::string("decompress it first, for example ") + compression->command +
+                                 " FILE | ccnet-filter ... -"));
     }
 }
 
@@ -353,6 +344,18 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
         std::string_view line(buffer().data() + pos_, end - pos_);
         if (!is_blank(line)) {
             if (buffer().compare(pos_, 5, "WARC/") == 0 && is_record_start(pos_)) break;
+            // A gzip member here is a gzip file appended to an uncompressed one. Skipped as
+            // stray bytes, its records would be lost with only a warning.
+            if (buffer().compare(pos_, 3, "\x1f\x8b\x08") == 0) {
+                ++faults_.truncated_files;
+                const std::string offset = std::to_string(base_ + pos_);
+                throw Error(describe("cannot read", input_.name(),
+                                     "gzip data at byte " + offset +
+                                         " after uncompressed records, as when a gzip file is appended to a plain "
+                                         "one; the records before that offset were processed",
+                                     "give the two parts as separate files (head -c " + offset + " and tail -c +" +
+                                         std::to_string(base_ + pos_ + 1) + " split the file there)"));
+            }
             stray += next - pos_;
         }
         pos_ = next;

@@ -35,6 +35,10 @@ public:
 
     // Predictions so far by summation path; zero for CLD2 and for the exact summation.
     virtual FastTextCounters counters() const { return FastTextCounters(); }
+
+    // Every label that predict() can return, in the identifier's order: CLD2's codes (mapped as
+    // predict() maps them), or a fastText model's labels without their "__label__" prefix.
+    virtual std::vector<std::string> labels() const = 0;
 };
 
 // CLD2 (Compact Language Detector 2, Debian's libcld2 with its standard tables). The score is CLD2's percentage of the text
