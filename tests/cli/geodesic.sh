@@ -511,6 +511,53 @@ run_case "module without dim" 1 'unknown model dimension ".*nodim.pt".*self.dim'
 expect_one_line_error "module without dim"
 run_case "metric-eval, module without dim" 1 'unknown model dimension' -- "$BIN/metric-eval" -m "$WORK/nodim.pt" \
     --logdet "$WORK/nodim-pairs.txt"
+# langevin with --init used to take the unknown dimension as 0 and reject every initial point.
+printf '1 0\n0 1\n' > "$WORK/nodim-init.txt"
+run_case "langevin, module without dim" 1 'unknown model dimension ".*nodim.pt"' -- "$BIN/langevin" -m "$WORK/nodim.pt" \
+    --init "$WORK/nodim-init.txt" --steps 2
+expect_one_line_error "langevin, module without dim"
+
+# A Gaussian score written over buffers, as a PyTorch user writes an analytic model: it has no
+# parameters, so its dimension shows in its buffers and it computes in their dtype. torch.jit.trace
+# drops plain attributes, so a traced module declares dim as a buffer. The float64 modules used to
+# compute in float32 (relative error 2e-8) and those without dim were rejected.
+cat > "$WORK/buffers.py" <<'PY'
+import sys, torch
+class Gauss(torch.nn.Module):
+    def __init__(self, dtype):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([1.0, -1.0, 0.5], dtype=dtype))
+        cov = torch.tensor([[2.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 0.7]], dtype=dtype)
+        self.register_buffer("precision", torch.linalg.inv(cov))
+    def forward(self, x):
+        return -(x - self.mean) @ self.precision
+class Negative(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("dim", torch.tensor(2))
+    def forward(self, x):
+        return -x
+torch.jit.script(Gauss(torch.float64)).save(sys.argv[1] + "/script64.pt")
+torch.jit.trace(Gauss(torch.float64), torch.zeros(4, 3, dtype=torch.float64)).save(sys.argv[1] + "/trace64.pt")
+torch.jit.trace(Gauss(torch.float32), torch.zeros(4, 3)).save(sys.argv[1] + "/trace32.pt")
+torch.jit.trace(Negative(), torch.zeros(4, 2)).save(sys.argv[1] + "/negative.pt")
+PY
+/usr/bin/python3 "$WORK/buffers.py" "$WORK" || fail "could not export the buffer modules"
+printf '0.1 0.2 0.3\n1.7 -2.9 3.3\n' > "$WORK/buffer-points.txt"
+"$BIN/metric-eval" -q -m 'gaussian:mean=1,-1,0.5;cov=2,0.5,0,0.5,1,0.3,0,0.3,0.7' --score --logdet \
+    "$WORK/buffer-points.txt" > "$WORK/buffer-exact.tsv" || fail "metric-eval of the analytic Gaussian failed"
+for module in script64:1e-14 trace64:1e-14 trace32:1e-6; do
+    run_case "buffer module ${module%%:*}" 0 "" -- "$BIN/metric-eval" -q -m "$WORK/${module%%:*}.pt" --score --logdet \
+        "$WORK/buffer-points.txt"
+    paste "$WORK/out" "$WORK/buffer-exact.tsv" | awk -F'\t' -v tolerance="${module##*:}" 'NR > 1 {
+            for (j = 1; j <= 4; j++) { e = $j - $(j + 4); if (e < 0) e = -e; s = $(j + 4) < 0 ? -$(j + 4) : $(j + 4)
+                if (e > tolerance * s) { print "row " NR - 1 ", column " j ": " $j " against " $(j + 4); bad = 1 } } }
+        END { exit bad }' || fail "buffer module ${module%%:*}: scores differ from the analytic Gaussian's"
+done
+run_case "langevin, traced buffer module" 0 "" -- "$BIN/langevin" -q -m "$WORK/trace64.pt" --chains 4 --steps 3
+[ "$(tail -n +2 "$WORK/out" | awk '{ print NF }' | sort -u)" = 3 ] || fail "langevin, traced buffer module: rows are not 3-D"
+run_case "traced module with a dim buffer" 0 "" -- "$exe" -m "$WORK/negative.pt" --from 1,0 --to 0,1
+near "$(column length)" 1.485903784646 1e-6 "traced module with a dim buffer"
 
 # A module whose output width differs from its input width (a classifier), and one whose forward
 # fails inside the TorchScript interpreter, give one line that names the file and the shapes.
