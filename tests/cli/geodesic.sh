@@ -271,11 +271,26 @@ done <<'CASES'
 --tolerance -1 must be positive
 --tolerance nan must be a finite number
 --batch-size 99999999999 must be a whole number from 1 to 2147483647
---from nan must be a finite number
---to inf must be a finite number
 --lambda -1 must be 0 or positive
 --sigma inf must be a finite number
 CASES
+run_case "--from nan" 2 'invalid --from "nan": coordinate 1, "nan", must be a finite number' -- "$exe" -m "$normal" \
+    --from nan --to 0,1
+expect_one_line_error "--from nan"
+run_case "--to inf" 2 'invalid --to "0,inf": coordinate 2, "inf", must be a finite number' -- "$exe" -m "$normal" \
+    --from 1,0 --to 0,inf
+# Coordinates are read as typed: the messages quote what was typed, not the parsed numbers, and an
+# empty coordinate is an error, not a coordinate fewer.
+run_case "thousands separator" 2 'invalid --from "1,000\.5,0": 3 values, but the model has dimension 2; .*thousands' -- \
+    "$exe" -m "$normal" --from 1,000.5,0 --to 0,1
+expect_one_line_error "thousands separator"
+run_case "empty coordinate" 2 'invalid --to "0,,1": coordinate 2 is empty' -- "$exe" -m "$normal" --from 1,0 --to 0,,1
+run_case "trailing comma" 2 'invalid --velocity "0,1,": coordinate 3 is empty' -- "$exe" -m "$normal" --exp --from 1,0 \
+    --velocity 0,1,
+run_case "bad coordinate" 2 'invalid --from "1,x": coordinate 2, "x", must be a number' -- "$exe" -m "$normal" --from 1,x \
+    --to 0,1
+run_case "coordinates as arguments" 0 "" -- "$exe" -m "$normal" --from 1 0 --to=0,1
+near "$(column length)" 1.485903784646 1e-9 "coordinates as arguments"
 run_case "ode tolerance" 2 'invalid --ode-tolerance "-1": must be positive' -- "$exe" -m "$normal" --exp --from 1,0 \
     --velocity 0,1 --ode-tolerance -1
 expect_one_line_error "ode tolerance"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "scorekit/atomic_file.hpp"
 #include "geodesic_checkpoint.hpp"
@@ -18,14 +19,43 @@ namespace {
 
 enum class Mode { boundary, all_pairs, exp_map, log_map };
 
-RowMatrix as_row(const std::vector<double>& values, int dim, const char* option) {
+// Reads the coordinates of --from, --to or --velocity as typed (one or more arguments, each
+// split at commas). Throws UsageError quoting the typed text for an empty coordinate ("1,,0"),
+// one that is not a finite number, or a count other than `dim`, which is how a thousands
+// separator ("1,000.5") shows.
+RowMatrix as_row(const std::vector<std::string>& arguments, int dim, const char* option) {
+    std::string typed;
+    for (const auto& argument : arguments) typed += (typed.empty() ? "" : " ") + argument;
+    const std::string what = std::string("invalid ") + option;
+    std::vector<double> values;
+    for (const auto& argument : arguments) {
+        for (size_t start = 0; start <= argument.size();) {
+            size_t end = argument.find(',', start);
+            if (end == std::string::npos) end = argument.size();
+            std::string piece = argument.substr(start, end - start);
+            piece.erase(0, piece.find_first_not_of(" \t"));
+            piece.erase(piece.find_last_not_of(" \t") + 1);
+            const std::string position = "coordinate " + std::to_string(values.size() + 1);
+            if (piece.empty()) {
+                throw UsageError(describe(what, typed, position + " is empty",
+                                          "give one number per dimension, separated by commas"));
+            }
+            char* stop = nullptr;
+            const double value = std::strtod(piece.c_str(), &stop);
+            if (stop != piece.c_str() + piece.size()) {
+                throw UsageError(describe(what, typed, position + ", " + quote(piece) + ", must be a number", ""));
+            }
+            if (!std::isfinite(value)) {
+                throw UsageError(describe(what, typed, position + ", " + quote(piece) + ", must be a finite number", ""));
+            }
+            values.push_back(value);
+            start = end + 1;
+        }
+    }
     if (static_cast<int>(values.size()) != dim) {
-        std::string given_values;
-        for (size_t k = 0; k < values.size(); ++k) given_values += (k ? "," : "") + format_number(values[k]);
         const std::string count = std::to_string(values.size()) + (values.size() == 1 ? " value" : " values");
-        throw UsageError(describe(std::string("invalid ") + option, given_values,
-                                  count + ", but the model has dimension " + std::to_string(dim),
-                                  "give one value per dimension"));
+        throw UsageError(describe(what, typed, count + ", but the model has dimension " + std::to_string(dim),
+                                  "give one value per dimension, without thousands separators"));
     }
     return Eigen::Map<const RowMatrix>(values.data(), 1, dim);
 }
