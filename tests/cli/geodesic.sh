@@ -457,6 +457,12 @@ trained=(-m "$model")
 awk -F, 'NR > 1 { print $1, $2 }' "$data" > "$WORK/faithful-points.txt"
 paste -d ' ' <(sed -n 1,20p "$WORK/faithful-points.txt") <(sed -n 101,120p "$WORK/faithful-points.txt") > "$WORK/faithful-pairs.txt"
 run_case "trained log maps" 0 "" -- "$exe" "${trained[@]}" --log --pairs "$WORK/faithful-pairs.txt" -o "$WORK/trained-log.tsv"
+# Pair 13 converges to a geodesic 1.1e-2 longer than the boundary-value path, which the run names;
+# pair 5, whose 101-node boundary path is 1e-3 short of its length, is not named.
+grep -q 'warning: pair 13: the log map reaches a geodesic of length 33\.9[0-9]*, but the boundary-value path is shorter, 33\.5' \
+    "$WORK/err" || fail "trained log maps: no warning that pair 13 is longer: $(grep warning "$WORK/err")"
+grep -q 'done: 20 log maps, 0 unconverged, 1 longer than the boundary-value path' "$WORK/err" ||
+    fail "trained log maps: the summary does not count one longer log map: $(tail -n 1 "$WORK/err")"
 [ "$(awk -F'\t' 'NR > 1 { n += $NF } END { print n }' "$WORK/trained-log.tsv")" = 20 ] ||
     fail "trained log maps: not all 20 pairs converged"
 awk -F'\t' 'NR > 1 { print $2, $3 }' "$WORK/trained-log.tsv" |

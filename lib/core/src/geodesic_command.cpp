@@ -133,6 +133,20 @@ Eigen::Index report_unconverged(const std::vector<std::string>& reasons, const s
     return count;
 }
 
+// Logs each log map that is longer than its boundary-value path (the first in full, the rest
+// counted) and returns their count. Such a velocity is a converged log map, so it stays in the
+// output and the exit status; the warning says that a shorter curve exists.
+Eigen::Index report_longer(const std::vector<std::string>& findings, const std::vector<std::string>& labels) {
+    Eigen::Index count = 0;
+    for (size_t p = 0; p < findings.size(); ++p) {
+        if (findings[p].empty()) continue;
+        ++count;
+        log_warning_once("longer log map", labels[p] + ": " + findings[p] +
+                                               "; geodesic without --log gives the shorter curve");
+    }
+    return count;
+}
+
 // Throws Error unless every pair converged or --allow-unconverged was given. The hint names the
 // options that decide convergence in `mode`, because --nodes and --max-iterations do not help an
 // exponential map that met a non-finite metric.
@@ -539,8 +553,21 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
     ExpMapOptions along = options.integration;
     along.nodes = o.solver.nodes;
     if (keep_paths) layout.push_back({"paths", along.nodes, d, false, {}});
+    // Pairs solved in this run whose log map is longer than the boundary-value path; those taken
+    // from a checkpoint were checked by the run that solved them.
+    std::vector<std::string> longer(static_cast<size_t>(count));
     const auto shoot_chunk = [&](Eigen::Index first, Eigen::Index rows) {
         LogMapResult part = logarithmic_map(metric, starts.middleRows(first, rows), ends.middleRows(first, rows), options);
+        for (Eigen::Index p = 0; p < rows; ++p) {
+            if (!part.converged[static_cast<size_t>(p)] ||
+                !longer_than_boundary_path(part.lengths(p), part.boundary_lengths(p))) {
+                continue;
+            }
+            longer[static_cast<size_t>(first + p)] = "the log map reaches a geodesic of length " +
+                                                     format_number(part.lengths(p)) +
+                                                     ", but the boundary-value path is shorter, " +
+                                                     format_number(part.boundary_lengths(p));
+        }
         RowMatrix iterations(rows, 1);
         for (Eigen::Index p = 0; p < rows; ++p) iterations(p, 0) = part.iterations[static_cast<size_t>(p)];
         PairResults columns = {{"velocities", 1, d, false, part.velocities},
@@ -602,7 +629,9 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
     remove_finished_checkpoint(plan.path, plan.written, plan.resume);
 
     const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count, shard));
-    log_summary(std::to_string(count) + " log maps, " + std::to_string(unconverged) + " unconverged");
+    const Eigen::Index not_shortest = report_longer(longer, pair_labels(count, shard));
+    log_summary(std::to_string(count) + " log maps, " + std::to_string(unconverged) + " unconverged" +
+                (not_shortest ? ", " + std::to_string(not_shortest) + " longer than the boundary-value path" : ""));
     fail_if_unconverged(o, Mode::log_map, unconverged, count);
 }
 
