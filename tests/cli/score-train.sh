@@ -211,6 +211,18 @@ for scale in 1e-200 1e200; do
         fail "scale $scale: scores $(sed -n 2p "$WORK/score-scaled.tsv") are not those at unit scale $(sed -n 2p "$WORK/score-unit.tsv") over $scale"
 done
 
+# Every constant column is named at once, with its header name: digit images have three, and
+# only the first used to be named. A table with fewer points than dimensions is probably stored
+# transposed, which a warning says.
+printf 'a,b,c,d\n1,2,0,5\n1,3,0,6\n1,4,0,5\n' > "$WORK/constant.csv"
+run_case "constant columns" 1 'cannot train on ".*constant.csv": 2 columns are constant: 1 \("a"\), 3 \("c"\) \(counting from 1\)' \
+    -- "$T" "$WORK/constant.csv" -o "$WORK/constant.h5" $quick
+expect_one_line_error "constant columns"
+awk 'BEGIN { for (i = 0; i < 3; i++) { for (j = 0; j < 5; j++) printf "%s%d", (j ? "\t" : ""), (i + 1) * (j + 2) % 7; print "" } }' \
+    > "$WORK/wide.tsv"
+run_case "fewer points than dimensions" 0 'warning: ".*wide.tsv" has 3 points of dimension 5, fewer points than dimensions: .*transposed' \
+    -- "$T" "$WORK/wide.tsv" -o "$WORK/wide.h5" $quick
+
 # A model that does not fit on the disk (here: over a file size limit) fails with one line and
 # exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed close.
 run_case_full_disk "full disk" 4 'cannot close HDF5 file ".*nospace\.h5": H5Fclose failed' -- \

@@ -87,6 +87,31 @@ std::pair<double, double> scaled_mean_std(const RowMatrix& x, Eigen::Index colum
     return {mean, spread * std::sqrt((deviations / spread).square().mean())};
 }
 
+// Throws Error naming the constant columns (std 0), all at once, since 64-pixel digit images
+// have three and images of more pixels many: up to 20 of them, then their count.
+void check_constant_columns(const PointSet& points, const Vector& std) {
+    std::vector<std::string> constant;
+    Eigen::Index count = 0;
+    for (Eigen::Index j = 0; j < std.size(); ++j) {
+        if (std(j) > 0) continue;
+        ++count;
+        if (constant.size() == 20) continue;
+        const auto index = static_cast<size_t>(j);
+        constant.push_back(std::to_string(j + 1) +
+                           (index < points.columns.size() ? " (" + quote(points.columns[index]) + ")" : ""));
+    }
+    if (count == 0) return;
+    std::string list;
+    for (size_t k = 0; k < constant.size(); ++k) list += (k ? ", " : "") + constant[k];
+    if (count > static_cast<Eigen::Index>(constant.size())) {
+        list += " and " + std::to_string(count - static_cast<Eigen::Index>(constant.size())) + " more";
+    }
+    throw Error(describe("cannot train on", points.source,
+                         (count == 1 ? "column " + list + " is constant" : std::to_string(count) + " columns are constant: " + list) +
+                             " (counting from 1)",
+                         "remove constant columns"));
+}
+
 Dataset prepare_data(const ScoreTrainOptions& o, const PointSet& points) {
     const RowMatrix& x = points.values;
     Dataset data;
@@ -105,10 +130,12 @@ Dataset prepare_data(const ScoreTrainOptions& o, const PointSet& points) {
                                      " span more than the largest double, so they cannot be standardised",
                                  "rescale the column"));
         }
-        if (!(data.std(j) > 0)) {
-            throw Error(describe("cannot train on", points.source, "column " + std::to_string(j + 1) + " is constant",
-                                 "remove constant columns"));
-        }
+    }
+    check_constant_columns(points, data.std);
+    if (x.rows() < x.cols()) {
+        log_warning(quote(points.source) + " has " + std::to_string(x.rows()) + " points of dimension " +
+                    std::to_string(x.cols()) + ", fewer points than dimensions: if the table is stored transposed "
+                    "([D, N], as column-major writers such as MATLAB, R and Julia store it), transpose it");
     }
     // FNV-1a over the raw bytes: a resumed run must see the same data.
     std::uint64_t hash = 1469598103934665603ULL;
