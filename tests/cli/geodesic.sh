@@ -96,6 +96,16 @@ awk '{ for (j = 1; j <= NF; j++) d[NR, j] = $j } END {
         exit !(d[3, 4] > 4.5048 && d[3, 4] < 4.5049) }' "$WORK/out" ||
     fail "all pairs text: matrix not symmetric with zero diagonal and d(3, 4) = 4.5048"
 
+# A text distance matrix has no flags, so a comment line before it names the unconverged pairs;
+# their lengths used to stand in the matrix like the others. (0, 0) to (4, 0) has no geodesic
+# under the flat conformal metric.
+printf '0 0\n4 0\n1 0.5\n' > "$WORK/no-geodesic.txt"
+run_case "all pairs text, unconverged" 0 "" -- "$exe" -m exponential --metric conformal --all-pairs "$WORK/no-geodesic.txt" \
+    --allow-unconverged
+[ "$(head -n 1 "$WORK/out")" = "# not converged, so not geodesic distances: the lengths of pairs (i, j, from 0) (0, 1)" ] ||
+    fail "all pairs text, unconverged: first line $(head -n 1 "$WORK/out")"
+[ "$(grep -vc '^#' "$WORK/out")" = 3 ] || fail "all pairs text, unconverged: not 3 matrix rows"
+
 # Chunks: 28 pairs of 8 points under a mixture, solved in chunks of 3, print with -v one progress
 # line per chunk except the last, which the closing line replaces, and give the same matrix as
 # one batch. Without -v a run this short prints only the closing line. Shards of the chunked run,

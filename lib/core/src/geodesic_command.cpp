@@ -401,6 +401,25 @@ void write_pair_table(const GeodesicCommandOptions& o, const std::string& output
     file.commit();
 }
 
+// A text distance matrix has no column for flags, so its unconverged pairs are listed in a
+// comment line before it (up to 20, then their count), which readers of the matrix skip. Empty
+// when every pair converged.
+std::string unconverged_comment(const std::vector<std::pair<Eigen::Index, Eigen::Index>>& pairs,
+                                const std::vector<std::string>& reasons) {
+    std::string list;
+    size_t count = 0;
+    for (size_t k = 0; k < pairs.size(); ++k) {
+        if (reasons[k].empty()) continue;
+        if (++count <= 20) {
+            list += (count > 1 ? ", " : "") + std::string("(") + std::to_string(pairs[k].first) + ", " +
+                    std::to_string(pairs[k].second) + ")";
+        }
+    }
+    if (count == 0) return "";
+    if (count > 20) list += " and " + std::to_string(count - 20) + " more";
+    return "not converged, so not geodesic distances: the lengths of pairs (i, j, from 0) " + list;
+}
+
 void run_all_pairs(const GeodesicCommandOptions& options, const ScoreMetric& metric) {
     GeodesicCommandOptions o = options;
     const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
@@ -451,7 +470,7 @@ void run_all_pairs(const GeodesicCommandOptions& options, const ScoreMetric& met
         file.write_attribute("/distances", "source", o.all_pairs);
         file.commit();
     } else {
-        write_points(output, distances);
+        write_points(output, distances, {}, unconverged_comment(pairs, reasons));
     }
     if (!paths.empty()) write_paths(paths, batch.paths, starts.rows(), batch.nodes);
     remove_finished_checkpoint(plan.path, plan.written, plan.resume);
