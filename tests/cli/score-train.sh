@@ -223,6 +223,16 @@ awk 'BEGIN { for (i = 0; i < 3; i++) { for (j = 0; j < 5; j++) printf "%s%d", (j
 run_case "fewer points than dimensions" 0 'warning: ".*wide.tsv" has 3 points of dimension 5, fewer points than dimensions: .*transposed' \
     -- "$T" "$WORK/wide.tsv" -o "$WORK/wide.h5" $quick
 
+# Outliers: two points at +-1e4 among 6000 in [0, 1). They set the largest pairwise distance (110
+# standard deviations), which the automatic --sigma-max used to take over the first 2000
+# training points only (1.4e-3 here), and they inflate the deviation that standardises the
+# data, which a warning names.
+awk 'BEGIN { for (i = 0; i < 6000; i++) print (i == 2500 ? 1e4 : i == 4500 ? -1e4 : (i * 7919 % 6007) / 6007) }' > "$WORK/outliers.txt"
+run_case "outliers" 0 'warning: ".*outliers.txt": the standard deviation of column 1 is up to [0-9]+ times the spread' \
+    -- "$T" "$WORK/outliers.txt" -o "$WORK/outliers.h5" --val-fraction 0 $quick
+sigma_max=$(h5dump -a /model/sigma_max "$WORK/outliers.h5" | awk '/\(0\)/ { print $2 }')
+awk -v s="$sigma_max" 'BEGIN { exit !(s > 100 && s < 120) }' || fail "outliers: sigma_max $sigma_max, expected about 110"
+
 # A model that does not fit on the disk (here: over a file size limit) fails with one line and
 # exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed close.
 run_case_full_disk "full disk" 4 'cannot close HDF5 file ".*nospace\.h5": H5Fclose failed' -- \
