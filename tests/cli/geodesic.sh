@@ -569,6 +569,9 @@ class Negative(torch.nn.Module):
     def forward(self, x):
         return -x
 torch.jit.script(Gauss(torch.float64)).save(sys.argv[1] + "/script64.pt")
+declared = Gauss(torch.float64)
+declared.dim = 3
+torch.jit.script(declared).save(sys.argv[1] + "/declared64.pt")
 torch.jit.trace(Gauss(torch.float64), torch.zeros(4, 3, dtype=torch.float64)).save(sys.argv[1] + "/trace64.pt")
 torch.jit.trace(Gauss(torch.float32), torch.zeros(4, 3)).save(sys.argv[1] + "/trace32.pt")
 torch.jit.trace(Negative(), torch.zeros(4, 2)).save(sys.argv[1] + "/negative.pt")
@@ -577,7 +580,7 @@ PY
 printf '0.1 0.2 0.3\n1.7 -2.9 3.3\n' > "$WORK/buffer-points.txt"
 "$BIN/metric-eval" -q -m 'gaussian:mean=1,-1,0.5;cov=2,0.5,0,0.5,1,0.3,0,0.3,0.7' --score --logdet \
     "$WORK/buffer-points.txt" > "$WORK/buffer-exact.tsv" || fail "metric-eval of the analytic Gaussian failed"
-for module in script64:1e-14 trace64:1e-14 trace32:1e-6; do
+for module in script64:1e-14 declared64:1e-14 trace64:1e-14 trace32:1e-6; do
     run_case "buffer module ${module%%:*}" 0 "" -- "$BIN/metric-eval" -q -m "$WORK/${module%%:*}.pt" --score --logdet \
         "$WORK/buffer-points.txt"
     paste "$WORK/out" "$WORK/buffer-exact.tsv" | awk -F'\t' -v tolerance="${module##*:}" 'NR > 1 {

@@ -225,7 +225,7 @@ run_case "fewer points than dimensions" 0 'warning: ".*wide.tsv" has 3 points of
 
 # Outliers: two points at +-1e4 among 6000 in [0, 1). They set the largest pairwise distance (110
 # standard deviations), which the automatic --sigma-max used to take over the first 2000
-# training points only (1.4e-3 here), and they inflate the deviation that standardises the
+# training points only (55 here, from one of the two), and they inflate the deviation that standardises the
 # data, which a warning names.
 awk 'BEGIN { for (i = 0; i < 6000; i++) print (i == 2500 ? 1e4 : i == 4500 ? -1e4 : (i * 7919 % 6007) / 6007) }' > "$WORK/outliers.txt"
 run_case "outliers" 0 'warning: ".*outliers.txt": the standard deviation of column 1 is up to [0-9]+ times the spread' \
