@@ -96,8 +96,8 @@ awk '{ for (j = 1; j <= NF; j++) d[NR, j] = $j } END {
         exit !(d[3, 4] > 4.5048 && d[3, 4] < 4.5049) }' "$WORK/out" ||
     fail "all pairs text: matrix not symmetric with zero diagonal and d(3, 4) = 4.5048"
 
-# A text distance matrix has no flags, so a comment line before it names the unconverged pairs;
-# their lengths used to stand in the matrix like the others. (0, 0) to (4, 0) has no geodesic
+# A text distance matrix has no flags, so a comment line before it names the unconverged pairs.
+# Their lengths used to stand in the matrix like the others. (0, 0) to (4, 0) has no geodesic
 # under the flat conformal metric.
 printf '0 0\n4 0\n1 0.5\n' > "$WORK/no-geodesic.txt"
 run_case "all pairs text, unconverged" 0 "" -- "$exe" -m exponential --metric conformal --all-pairs "$WORK/no-geodesic.txt" \
@@ -467,8 +467,8 @@ trained=(-m "$model")
 awk -F, 'NR > 1 { print $1, $2 }' "$data" > "$WORK/faithful-points.txt"
 paste -d ' ' <(sed -n 1,20p "$WORK/faithful-points.txt") <(sed -n 101,120p "$WORK/faithful-points.txt") > "$WORK/faithful-pairs.txt"
 run_case "trained log maps" 0 "" -- "$exe" "${trained[@]}" --log --pairs "$WORK/faithful-pairs.txt" -o "$WORK/trained-log.tsv"
-# Pair 13 converges to a geodesic 1.1e-2 longer than the boundary-value path, which the run names;
-# pair 5, whose 101-node boundary path is 1e-3 short of its length, is not named.
+# Pair 13 converges to a geodesic 1.1e-2 longer than the boundary-value path, which the run names.
+# Pair 5, whose 101-node boundary path is 1e-3 short of its length, is not named.
 grep -q 'warning: pair 13: the log map reaches a geodesic of length 33\.9[0-9]*, but the boundary-value path is shorter, 33\.5' \
     "$WORK/err" || fail "trained log maps: no warning that pair 13 is longer: $(grep warning "$WORK/err")"
 grep -q 'done: 20 log maps, 0 unconverged, 1 longer than the boundary-value path' "$WORK/err" ||

@@ -213,7 +213,7 @@ done
 
 # Every constant column is named at once, with its header name: digit images have three, and
 # only the first used to be named. A table with fewer points than dimensions is probably stored
-# transposed, which a warning says.
+# transposed, which a warning suggests.
 printf 'a,b,c,d\n1,2,0,5\n1,3,0,6\n1,4,0,5\n' > "$WORK/constant.csv"
 run_case "constant columns" 1 'cannot train on ".*constant.csv": 2 columns are constant: 1 \("a"\), 3 \("c"\) \(counting from 1\)' \
     -- "$T" "$WORK/constant.csv" -o "$WORK/constant.h5" $quick
@@ -224,9 +224,9 @@ run_case "fewer points than dimensions" 0 'warning: ".*wide.tsv" has 3 points of
     -- "$T" "$WORK/wide.tsv" -o "$WORK/wide.h5" $quick
 
 # Outliers: two points at +-1e4 among 6000 in [0, 1). They set the largest pairwise distance (110
-# standard deviations), which the automatic --sigma-max used to take over the first 2000
-# training points only (55 here, from one of the two), and they inflate the deviation that standardises the
-# data, which a warning names.
+# standard deviations). The automatic --sigma-max used to take it over the first 2000 training
+# points only (55 here, from one of the two). They also inflate the deviation that standardises
+# the data, which a warning names.
 awk 'BEGIN { for (i = 0; i < 6000; i++) print (i == 2500 ? 1e4 : i == 4500 ? -1e4 : (i * 7919 % 6007) / 6007) }' > "$WORK/outliers.txt"
 run_case "outliers" 0 'warning: ".*outliers.txt": the standard deviation of column 1 is up to [0-9]+ times the spread' \
     -- "$T" "$WORK/outliers.txt" -o "$WORK/outliers.h5" --val-fraction 0 $quick

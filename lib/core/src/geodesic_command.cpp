@@ -26,7 +26,7 @@ enum class Mode { boundary, all_pairs, exp_map, log_map };
 RowMatrix as_row(const std::vector<std::string>& arguments, int dim, const char* option) {
     std::string typed;
     for (const auto& argument : arguments) typed += (typed.empty() ? "" : " ") + argument;
-    const std::string what = std::string("invalid ") + option;
+    const std::string failure = std::string("invalid ") + option;
     std::vector<double> values;
     for (const auto& argument : arguments) {
         for (size_t start = 0; start <= argument.size();) {
@@ -37,16 +37,16 @@ RowMatrix as_row(const std::vector<std::string>& arguments, int dim, const char*
             piece.erase(piece.find_last_not_of(" \t") + 1);
             const std::string position = "coordinate " + std::to_string(values.size() + 1);
             if (piece.empty()) {
-                throw UsageError(describe(what, typed, position + " is empty",
+                throw UsageError(describe(failure, typed, position + " is empty",
                                           "give one number per dimension, separated by commas"));
             }
             char* stop = nullptr;
             const double value = std::strtod(piece.c_str(), &stop);
             if (stop != piece.c_str() + piece.size()) {
-                throw UsageError(describe(what, typed, position + ", " + quote(piece) + ", must be a number", ""));
+                throw UsageError(describe(failure, typed, position + ", " + quote(piece) + ", must be a number", ""));
             }
             if (!std::isfinite(value)) {
-                throw UsageError(describe(what, typed, position + ", " + quote(piece) + ", must be a finite number", ""));
+                throw UsageError(describe(failure, typed, position + ", " + quote(piece) + ", must be a finite number", ""));
             }
             values.push_back(value);
             start = end + 1;
@@ -54,7 +54,7 @@ RowMatrix as_row(const std::vector<std::string>& arguments, int dim, const char*
     }
     if (static_cast<int>(values.size()) != dim) {
         const std::string count = std::to_string(values.size()) + (values.size() == 1 ? " value" : " values");
-        throw UsageError(describe(what, typed, count + ", but the model has dimension " + std::to_string(dim),
+        throw UsageError(describe(failure, typed, count + ", but the model has dimension " + std::to_string(dim),
                                   "give one value per dimension, without thousands separators"));
     }
     return Eigen::Map<const RowMatrix>(values.data(), 1, dim);
@@ -135,7 +135,7 @@ Eigen::Index report_unconverged(const std::vector<std::string>& reasons, const s
 
 // Logs each log map that is longer than its boundary-value path (the first in full, the rest
 // counted) and returns their count. Such a velocity is a converged log map, so it stays in the
-// output and the exit status; the warning says that a shorter curve exists.
+// output and does not change the exit status. The warning states that a shorter curve exists.
 Eigen::Index report_longer(const std::vector<std::string>& findings, const std::vector<std::string>& labels) {
     Eigen::Index count = 0;
     for (size_t p = 0; p < findings.size(); ++p) {
@@ -572,8 +572,8 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
     ExpMapOptions along = options.integration;
     along.nodes = o.solver.nodes;
     if (keep_paths) layout.push_back({"paths", along.nodes, d, false, {}});
-    // Pairs solved in this run whose log map is longer than the boundary-value path; those taken
-    // from a checkpoint were checked by the run that solved them.
+    // Findings for pairs solved in this run whose log map is longer than the boundary-value path.
+    // Pairs taken from a checkpoint were checked by the run that solved them.
     std::vector<std::string> longer(static_cast<size_t>(count));
     const auto shoot_chunk = [&](Eigen::Index first, Eigen::Index rows) {
         LogMapResult part = logarithmic_map(metric, starts.middleRows(first, rows), ends.middleRows(first, rows), options);

@@ -111,7 +111,7 @@ std::string row_column(std::uint64_t line, size_t column) {
     return "line " + std::to_string(line) + ", column " + std::to_string(column + 1);
 }
 
-// Why `field`, which is not a number, cannot be read, and what to do, for the message.
+// Explains why `field` is not read as a number and what to do, as the reason and hint of a message.
 std::pair<std::string, std::string> not_a_number(std::string_view field) {
     const std::string text = quote(std::string(field));
     if (marks_missing_value(field)) return {text + " marks a missing value", "fill in the missing value or remove the row"};
@@ -125,10 +125,9 @@ std::pair<std::string, std::string> not_a_number(std::string_view field) {
 }
 
 // Takes the first row of a text file as a header of column names when none of its fields is a
-// number. A header whose first name is empty is that of a row index (pandas' to_csv, R's
-// write.csv), which is data to neither, so it is refused; one whose last name is empty ends in a
-// separator, and then the rows' separators at the end are ignored too. Returns whether `fields`
-// was a header.
+// number, and returns whether it was one. A header whose first name is empty belongs to a row
+// index (pandas' to_csv, R's write.csv), which is no coordinate, so it is rejected. A header whose
+// last name is empty ends in a separator, so the rows' separators at the end are ignored too.
 bool read_header(const std::vector<std::string_view>& fields, const std::string& where, PointSet& set,
                  bool& trailing_separator) {
     double ignored = 0;

@@ -160,8 +160,8 @@ Dataset prepare_data(const ScoreTrainOptions& o, const PointSet& points) {
 
 // Song and Ermon (2020), technique 1: sigma_max about the largest pairwise distance of the data.
 // Beyond 2000 points the distances are those among the first 2000 and the 100 farthest from the
-// mean, so that a few outliers, which set the largest distance, are not left out: on 4000
-// heavy-tailed points with 3 outliers the first 2000 alone gave 0.15 where the largest is 136.
+// mean. A few outliers set the largest distance, and the first 2000 alone can miss them: on 4000
+// heavy-tailed points with 3 outliers they gave 0.15 where the largest is 136.
 double largest_distance(const torch::Tensor& z) {
     if (z.size(0) <= 2000) return torch::cdist(z, z).max().item<double>();
     const torch::Tensor farthest = std::get<1>(z.norm(2, 1).topk(100));
@@ -169,12 +169,12 @@ double largest_distance(const torch::Tensor& z) {
     return torch::cdist(sample, sample).max().item<double>();
 }
 
-// Warns about columns whose standard deviation is over 10 times the spread of their middle half
-// (the interquartile range over 1.349, which equals the deviation of a normal distribution):
-// outliers inflate the deviation that standardises the data, so that the smallest noise level,
-// in standard deviations, blurs the bulk of the points. On 4000 points with 3 outliers the
-// ratio was 245; a heavy tail without outliers (Student t, 2.5 degrees) gives about 2. Columns
-// whose middle half is one value (mostly zero pixels) are passed over.
+// Warns about columns whose standard deviation is over 10 times the spread of their middle half,
+// the interquartile range over 1.349 (which equals the deviation of a normal distribution).
+// Outliers inflate the deviation that standardises the data, so the smallest noise level, in
+// standard deviations, blurs the bulk of the points. On 4000 points with 3 outliers the ratio
+// was 245 to 548, and a heavy tail without outliers (Student t, 2.5 degrees) gives about 2.
+// Columns whose middle half is one value (mostly zero pixels) are passed over.
 void warn_about_outliers(const PointSet& points, const Vector& deviations, double sigma_min) {
     const RowMatrix& x = points.values;
     if (x.rows() < 20) return;
