@@ -542,6 +542,17 @@ run_case "module without dim" 1 'unknown model dimension ".*nodim.pt".*self.dim'
 expect_one_line_error "module without dim"
 run_case "metric-eval, module without dim" 1 'unknown model dimension' -- "$BIN/metric-eval" -m "$WORK/nodim.pt" \
     --logdet "$WORK/nodim-pairs.txt"
+# Two outputs on standard output would mix their tables, and a second input from standard input
+# read nothing ("no data rows").
+run_case "paths and output on stdout" 2 'invalid --paths "-": standard output is already written by --output' -- \
+    "$exe" -m "$normal" --from 1,0 --to 0,1 --paths -
+expect_one_line_error "paths and output on stdout"
+printf '1 0\n0 1\n' > "$WORK/two-points.txt"
+run_case_stdin "metric-eval, points and vectors from stdin" 2 \
+    'invalid --vectors "-": standard input is already read by input' "$WORK/two-points.txt" -- \
+    "$BIN/metric-eval" -m "$normal" --vectors -
+expect_one_line_error "metric-eval, points and vectors from stdin"
+
 # langevin with --init used to take the unknown dimension as 0 and reject every initial point.
 printf '1 0\n0 1\n' > "$WORK/nodim-init.txt"
 run_case "langevin, module without dim" 1 'unknown model dimension ".*nodim.pt"' -- "$BIN/langevin" -m "$WORK/nodim.pt" \

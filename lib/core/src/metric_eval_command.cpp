@@ -83,6 +83,9 @@ struct PointOutput {
 std::vector<OutputBlock> point_outputs(const MetricEvalCommandOptions& o, const ScoreMetric& metric,
                                        const ScoreModel& model) {
     const std::string source = o.input.empty() ? "-" : o.input;
+    // Points omitted are read from standard input, which an explicit "-" elsewhere then shares.
+    check_distinct_files({}, {{"input", source}, {"--vectors", o.vectors}, {"--vectors2", o.vectors2},
+                              {"--curves", o.curves}});
     const RowMatrix x = read_points(source, model.dim()).values;
     const Eigen::Index n = x.rows(), d = model.dim();
     const RowMatrix v = o.vectors.empty() ? RowMatrix() : read_vectors(o.vectors, model, n);
