@@ -585,6 +585,12 @@ printf '1\t2\t5\n' > "$WORK/bad_label.tsv"
 run_case "label out of range" 1 "invalid label \"row 1: 5\"" -- "$FIM" -m "$FX/softmax.pt" -i "$WORK/bad_label.tsv" --labels last -e empirical
 expect_one_line_error "label out of range"
 
+# Inputs and labels cannot both come from standard input: the labels used to read nothing and
+# were reported as a file without data rows.
+run_case_stdin "inputs and labels from stdin" 2 'invalid --labels "-": standard input is already read by --input' \
+    "$FX/inputs.tsv" -- "$FIM" -m "$FX/softmax.pt" -i - --labels - -e empirical
+expect_one_line_error "inputs and labels from stdin"
+
 # A matrix that does not fit on the disk (here: over a file size limit) fails with one line and
 # exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed close.
 run_case_full_disk "full disk" 4 'cannot close HDF5 file ".*nospace\.h5": H5Fclose failed' -- \

@@ -96,6 +96,16 @@ awk '{ for (j = 1; j <= NF; j++) d[NR, j] = $j } END {
         exit !(d[3, 4] > 4.5048 && d[3, 4] < 4.5049) }' "$WORK/out" ||
     fail "all pairs text: matrix not symmetric with zero diagonal and d(3, 4) = 4.5048"
 
+# A text distance matrix has no flags, so a comment line before it names the unconverged pairs.
+# Their lengths used to stand in the matrix like the others. (0, 0) to (4, 0) has no geodesic
+# under the flat conformal metric.
+printf '0 0\n4 0\n1 0.5\n' > "$WORK/no-geodesic.txt"
+run_case "all pairs text, unconverged" 0 "" -- "$exe" -m exponential --metric conformal --all-pairs "$WORK/no-geodesic.txt" \
+    --allow-unconverged
+[ "$(head -n 1 "$WORK/out")" = "# not converged, so not geodesic distances: the lengths of pairs (i, j, from 0) (0, 1)" ] ||
+    fail "all pairs text, unconverged: first line $(head -n 1 "$WORK/out")"
+[ "$(grep -vc '^#' "$WORK/out")" = 3 ] || fail "all pairs text, unconverged: not 3 matrix rows"
+
 # Chunks: 28 pairs of 8 points under a mixture, solved in chunks of 3, print with -v one progress
 # line per chunk except the last, which the closing line replaces, and give the same matrix as
 # one batch. Without -v a run this short prints only the closing line. Shards of the chunked run,
@@ -271,11 +281,26 @@ done <<'CASES'
 --tolerance -1 must be positive
 --tolerance nan must be a finite number
 --batch-size 99999999999 must be a whole number from 1 to 2147483647
---from nan must be a finite number
---to inf must be a finite number
 --lambda -1 must be 0 or positive
 --sigma inf must be a finite number
 CASES
+run_case "--from nan" 2 'invalid --from "nan": coordinate 1, "nan", must be a finite number' -- "$exe" -m "$normal" \
+    --from nan --to 0,1
+expect_one_line_error "--from nan"
+run_case "--to inf" 2 'invalid --to "0,inf": coordinate 2, "inf", must be a finite number' -- "$exe" -m "$normal" \
+    --from 1,0 --to 0,inf
+# Coordinates are read as typed: the messages quote what was typed, not the parsed numbers, and an
+# empty coordinate is an error, not a coordinate fewer.
+run_case "thousands separator" 2 'invalid --from "1,000\.5,0": 3 values, but the model has dimension 2; .*thousands' -- \
+    "$exe" -m "$normal" --from 1,000.5,0 --to 0,1
+expect_one_line_error "thousands separator"
+run_case "empty coordinate" 2 'invalid --to "0,,1": coordinate 2 is empty' -- "$exe" -m "$normal" --from 1,0 --to 0,,1
+run_case "trailing comma" 2 'invalid --velocity "0,1,": coordinate 3 is empty' -- "$exe" -m "$normal" --exp --from 1,0 \
+    --velocity 0,1,
+run_case "bad coordinate" 2 'invalid --from "1,x": coordinate 2, "x", must be a number' -- "$exe" -m "$normal" --from 1,x \
+    --to 0,1
+run_case "coordinates as arguments" 0 "" -- "$exe" -m "$normal" --from 1 0 --to=0,1
+near "$(column length)" 1.485903784646 1e-9 "coordinates as arguments"
 run_case "ode tolerance" 2 'invalid --ode-tolerance "-1": must be positive' -- "$exe" -m "$normal" --exp --from 1,0 \
     --velocity 0,1 --ode-tolerance -1
 expect_one_line_error "ode tolerance"
@@ -442,6 +467,12 @@ trained=(-m "$model")
 awk -F, 'NR > 1 { print $1, $2 }' "$data" > "$WORK/faithful-points.txt"
 paste -d ' ' <(sed -n 1,20p "$WORK/faithful-points.txt") <(sed -n 101,120p "$WORK/faithful-points.txt") > "$WORK/faithful-pairs.txt"
 run_case "trained log maps" 0 "" -- "$exe" "${trained[@]}" --log --pairs "$WORK/faithful-pairs.txt" -o "$WORK/trained-log.tsv"
+# Pair 13 converges to a geodesic 1.1e-2 longer than the boundary-value path, which the run names.
+# Pair 5, whose 101-node boundary path is 1e-3 short of its length, is not named.
+grep -q 'warning: pair 13: the log map reaches a geodesic of length 33\.9[0-9]*, but the boundary-value path is shorter, 33\.5' \
+    "$WORK/err" || fail "trained log maps: no warning that pair 13 is longer: $(grep warning "$WORK/err")"
+grep -q 'done: 20 log maps, 0 unconverged, 1 longer than the boundary-value path' "$WORK/err" ||
+    fail "trained log maps: the summary does not count one longer log map: $(tail -n 1 "$WORK/err")"
 [ "$(awk -F'\t' 'NR > 1 { n += $NF } END { print n }' "$WORK/trained-log.tsv")" = 20 ] ||
     fail "trained log maps: not all 20 pairs converged"
 awk -F'\t' 'NR > 1 { print $2, $3 }' "$WORK/trained-log.tsv" |
@@ -511,6 +542,67 @@ run_case "module without dim" 1 'unknown model dimension ".*nodim.pt".*self.dim'
 expect_one_line_error "module without dim"
 run_case "metric-eval, module without dim" 1 'unknown model dimension' -- "$BIN/metric-eval" -m "$WORK/nodim.pt" \
     --logdet "$WORK/nodim-pairs.txt"
+# Two outputs on standard output would mix their tables, and a second input from standard input
+# read nothing ("no data rows").
+run_case "paths and output on stdout" 2 'invalid --paths "-": standard output is already written by --output' -- \
+    "$exe" -m "$normal" --from 1,0 --to 0,1 --paths -
+expect_one_line_error "paths and output on stdout"
+printf '1 0\n0 1\n' > "$WORK/two-points.txt"
+run_case_stdin "metric-eval, points and vectors from stdin" 2 \
+    'invalid --vectors "-": standard input is already read by input' "$WORK/two-points.txt" -- \
+    "$BIN/metric-eval" -m "$normal" --vectors -
+expect_one_line_error "metric-eval, points and vectors from stdin"
+
+# langevin with --init used to take the unknown dimension as 0 and reject every initial point.
+printf '1 0\n0 1\n' > "$WORK/nodim-init.txt"
+run_case "langevin, module without dim" 1 'unknown model dimension ".*nodim.pt"' -- "$BIN/langevin" -m "$WORK/nodim.pt" \
+    --init "$WORK/nodim-init.txt" --steps 2
+expect_one_line_error "langevin, module without dim"
+
+# A Gaussian score written over buffers, as a PyTorch user writes an analytic model: it has no
+# parameters, so its dimension shows in its buffers and it computes in their dtype. torch.jit.trace
+# drops plain attributes, so a traced module declares dim as a buffer. The float64 modules used to
+# compute in float32 (relative error 2e-8) and those without dim were rejected.
+cat > "$WORK/buffers.py" <<'PY'
+import sys, torch
+class Gauss(torch.nn.Module):
+    def __init__(self, dtype):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([1.0, -1.0, 0.5], dtype=dtype))
+        cov = torch.tensor([[2.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 0.7]], dtype=dtype)
+        self.register_buffer("precision", torch.linalg.inv(cov))
+    def forward(self, x):
+        return -(x - self.mean) @ self.precision
+class Negative(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("dim", torch.tensor(2))
+    def forward(self, x):
+        return -x
+torch.jit.script(Gauss(torch.float64)).save(sys.argv[1] + "/script64.pt")
+declared = Gauss(torch.float64)
+declared.dim = 3
+torch.jit.script(declared).save(sys.argv[1] + "/declared64.pt")
+torch.jit.trace(Gauss(torch.float64), torch.zeros(4, 3, dtype=torch.float64)).save(sys.argv[1] + "/trace64.pt")
+torch.jit.trace(Gauss(torch.float32), torch.zeros(4, 3)).save(sys.argv[1] + "/trace32.pt")
+torch.jit.trace(Negative(), torch.zeros(4, 2)).save(sys.argv[1] + "/negative.pt")
+PY
+/usr/bin/python3 "$WORK/buffers.py" "$WORK" || fail "could not export the buffer modules"
+printf '0.1 0.2 0.3\n1.7 -2.9 3.3\n' > "$WORK/buffer-points.txt"
+"$BIN/metric-eval" -q -m 'gaussian:mean=1,-1,0.5;cov=2,0.5,0,0.5,1,0.3,0,0.3,0.7' --score --logdet \
+    "$WORK/buffer-points.txt" > "$WORK/buffer-exact.tsv" || fail "metric-eval of the analytic Gaussian failed"
+for module in script64:1e-14 declared64:1e-14 trace64:1e-14 trace32:1e-6; do
+    run_case "buffer module ${module%%:*}" 0 "" -- "$BIN/metric-eval" -q -m "$WORK/${module%%:*}.pt" --score --logdet \
+        "$WORK/buffer-points.txt"
+    paste "$WORK/out" "$WORK/buffer-exact.tsv" | awk -F'\t' -v tolerance="${module##*:}" 'NR > 1 {
+            for (j = 1; j <= 4; j++) { e = $j - $(j + 4); if (e < 0) e = -e; s = $(j + 4) < 0 ? -$(j + 4) : $(j + 4)
+                if (e > tolerance * s) { print "row " NR - 1 ", column " j ": " $j " against " $(j + 4); bad = 1 } } }
+        END { exit bad }' || fail "buffer module ${module%%:*}: scores differ from the analytic Gaussian's"
+done
+run_case "langevin, traced buffer module" 0 "" -- "$BIN/langevin" -q -m "$WORK/trace64.pt" --chains 4 --steps 3
+[ "$(tail -n +2 "$WORK/out" | awk '{ print NF }' | sort -u)" = 3 ] || fail "langevin, traced buffer module: rows are not 3-D"
+run_case "traced module with a dim buffer" 0 "" -- "$exe" -m "$WORK/negative.pt" --from 1,0 --to 0,1
+near "$(column length)" 1.485903784646 1e-6 "traced module with a dim buffer"
 
 # A module whose output width differs from its input width (a classifier), and one whose forward
 # fails inside the TorchScript interpreter, give one line that names the file and the shapes.

@@ -211,6 +211,28 @@ for scale in 1e-200 1e200; do
         fail "scale $scale: scores $(sed -n 2p "$WORK/score-scaled.tsv") are not those at unit scale $(sed -n 2p "$WORK/score-unit.tsv") over $scale"
 done
 
+# Every constant column is named at once, with its header name: digit images have three, and
+# only the first used to be named. A table with fewer points than dimensions is probably stored
+# transposed, which a warning suggests.
+printf 'a,b,c,d\n1,2,0,5\n1,3,0,6\n1,4,0,5\n' > "$WORK/constant.csv"
+run_case "constant columns" 1 'cannot train on ".*constant.csv": 2 columns are constant: 1 \("a"\), 3 \("c"\) \(counting from 1\)' \
+    -- "$T" "$WORK/constant.csv" -o "$WORK/constant.h5" $quick
+expect_one_line_error "constant columns"
+awk 'BEGIN { for (i = 0; i < 3; i++) { for (j = 0; j < 5; j++) printf "%s%d", (j ? "\t" : ""), (i + 1) * (j + 2) % 7; print "" } }' \
+    > "$WORK/wide.tsv"
+run_case "fewer points than dimensions" 0 'warning: ".*wide.tsv" has 3 points of dimension 5, fewer points than dimensions: .*transposed' \
+    -- "$T" "$WORK/wide.tsv" -o "$WORK/wide.h5" $quick
+
+# Outliers: two points at +-1e4 among 6000 in [0, 1). They set the largest pairwise distance (110
+# standard deviations). The automatic --sigma-max used to take it over the first 2000 training
+# points only (55 here, from one of the two). They also inflate the deviation that standardises
+# the data, which a warning names.
+awk 'BEGIN { for (i = 0; i < 6000; i++) print (i == 2500 ? 1e4 : i == 4500 ? -1e4 : (i * 7919 % 6007) / 6007) }' > "$WORK/outliers.txt"
+run_case "outliers" 0 'warning: ".*outliers.txt": the standard deviation of column 1 is up to [0-9]+ times the spread' \
+    -- "$T" "$WORK/outliers.txt" -o "$WORK/outliers.h5" --val-fraction 0 $quick
+sigma_max=$(h5dump -a /model/sigma_max "$WORK/outliers.h5" | awk '/\(0\)/ { print $2 }')
+awk -v s="$sigma_max" 'BEGIN { exit !(s > 100 && s < 120) }' || fail "outliers: sigma_max $sigma_max, expected about 110"
+
 # A model that does not fit on the disk (here: over a file size limit) fails with one line and
 # exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed close.
 run_case_full_disk "full disk" 4 'cannot close HDF5 file ".*nospace\.h5": H5Fclose failed' -- \

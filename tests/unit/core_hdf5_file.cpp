@@ -141,6 +141,35 @@ TEST_CASE("dataset shapes beyond memory are rejected", "[hdf5]") {
                Catch::Contains("more values than memory can address"));
 }
 
+TEST_CASE("a table of records is named as such", "[hdf5]") {
+    // pandas' to_hdf(format="table") stores its rows as records of a compound type, which was
+    // reported like a dataset of strings.
+    Scratch s;
+    const std::string path = s.dir + "/table.h5";
+    struct Row {
+        long long index;
+        double x;
+    };
+    const Row rows[2] = {{0, 1.5}, {1, 2.5}};
+    hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t type = H5Tcreate(H5T_COMPOUND, sizeof(Row));
+    H5Tinsert(type, "index", HOFFSET(Row, index), H5T_NATIVE_LLONG);
+    H5Tinsert(type, "x", HOFFSET(Row, x), H5T_NATIVE_DOUBLE);
+    const hsize_t dims[1] = {2};
+    hid_t space = H5Screate_simple(1, dims, nullptr);
+    H5Gclose(H5Gcreate2(file, "/wine", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    hid_t dataset = H5Dcreate2(file, "/wine/table", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(dataset >= 0);
+    H5Dwrite(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows);
+    H5Dclose(dataset);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Fclose(file);
+    CHECK_THAT(error_of([&] { Hdf5Reader(path).read_matrix("/wine/table"); }),
+               Catch::Contains("table.h5:/wine/table") && Catch::Contains("compound type") &&
+                   Catch::Contains("format=\"fixed\""));
+}
+
 TEST_CASE("written objects carry no timestamps", "[hdf5]") {
     // HDF5 records creation and modification times in object headers by default, so two runs
     // with the same inputs wrote files that differed in those bytes.

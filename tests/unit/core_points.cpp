@@ -160,6 +160,48 @@ TEST_CASE("first row mixing numbers and text is data", "[points]") {
     CHECK(read_points(s.write("names.csv", "x,y\n1,2\n")).columns == std::vector<std::string>{"x", "y"});
 }
 
+TEST_CASE("tables as pandas, R and spreadsheets export them", "[points]") {
+    Scratch s;
+    // A byte order mark (Excel's "CSV UTF-8", pandas' utf-8-sig) made the first value of a file
+    // without a header unreadable, and turned a first comment line into a one-column header.
+    CHECK(read_points(s.write("bom.csv", "\xEF\xBB\xBF" "1.5,2\r\n3,4\r\n")).values(0, 0) == 1.5);
+    PointSet bom = read_points(s.write("bom-comment.txt", "\xEF\xBB\xBF# exported\n1 2\n3 4\n"));
+    CHECK(bom.values.rows() == 2);
+    CHECK(bom.columns.empty());
+    CHECK(read_points(s.write("bom-header.csv", "\xEF\xBB\xBFx,y\n1,2\n")).columns == std::vector<std::string>{"x", "y"});
+
+    // Quoted fields (pandas' QUOTE_ALL, R, spreadsheets) are read without their quotes, and a
+    // separator inside quotes does not split the field.
+    PointSet quoted = read_points(s.write("quoted.csv", "\"x, mm\",\"say \"\"y\"\"\"\n\"1.5\",\"-2e3\"\n"));
+    CHECK(quoted.columns == std::vector<std::string>{"x, mm", "say \"y\""});
+    CHECK(quoted.values(0, 0) == 1.5);
+    CHECK(quoted.values(0, 1) == -2000);
+    CHECK_THAT(error_of(s.write("quoted-empty.csv", "\"1\",\"\"\n")),
+               Catch::Contains("line 1, column 2") && Catch::Contains("empty field"));
+
+    // A header that ends in a separator means that every row does.
+    PointSet trailing = read_points(s.write("trailing.csv", "x,y,\n1,2,\n3,4\n"));
+    CHECK(trailing.values.cols() == 2);
+    CHECK(trailing.values(1, 1) == 4);
+    CHECK_THAT(error_of(s.write("trailing-missing.csv", "x,y,z\n1,2,\n")), Catch::Contains("line 2, column 3") &&
+                                                                             Catch::Contains("empty field"));
+
+    // A row index (pandas' to_csv, R's write.csv) has no name in the header; it was reported as a
+    // missing value, and R's quoted row names as a value that is not a number.
+    CHECK_THAT(error_of(s.write("pandas.csv", ",x,y\n0,1,2\n")),
+               Catch::Contains("pandas.csv: line 1") && Catch::Contains("row index") && Catch::Contains("index=False"));
+    CHECK_THAT(error_of(s.write("r.csv", "\"\",\"x\",\"y\"\n\"1\",1,2\n")), Catch::Contains("row.names = FALSE"));
+    CHECK_THAT(error_of(s.write("r.txt", "\"x\" \"y\"\n\"1\" 1 2\n")),
+               Catch::Contains("r.txt: line 2, column 3") && Catch::Contains("one more than the header names"));
+    CHECK_THAT(error_of(s.write("unnamed.csv", "x,,z\n1,2,3\n")),
+               Catch::Contains("line 1, column 2") && Catch::Contains("empty column name"));
+
+    // Missing values and semicolons are named as such.
+    CHECK_THAT(error_of(s.write("na.csv", "x,y\n1,NA\n")), Catch::Contains("\"NA\" marks a missing value"));
+    CHECK_THAT(error_of(s.write("semicolons.csv", "x;y\n14,23;1,71\n")),
+               Catch::Contains("line 2, column 2") && Catch::Contains("semicolons do not separate values"));
+}
+
 TEST_CASE("header names keep their spaces", "[points]") {
     // matplotlib's sample table percent_bachelors_degrees_women_usa.csv has names such as
     // "Art and Performance", which used to split into three columns.

@@ -21,12 +21,9 @@ int main(int argc, char** argv) {
         ->check(scorekit::finite_number(std::numeric_limits<double>::lowest()));
     app.add_option("--sigma", m.sigma, "Noise level of the score; default: the model's smallest (0 if exact)")
         ->check(scorekit::finite_number(0));
-    app.add_option("--from", o.from, "Start point, comma-separated")->delimiter(',')
-        ->check(scorekit::finite_number(std::numeric_limits<double>::lowest()));
-    app.add_option("--to", o.to, "End point, comma-separated")->delimiter(',')
-        ->check(scorekit::finite_number(std::numeric_limits<double>::lowest()));
-    app.add_option("--velocity", o.velocity, "Initial velocity for --exp, comma-separated")->delimiter(',')
-        ->check(scorekit::finite_number(std::numeric_limits<double>::lowest()));
+    app.add_option("--from", o.from, "Start point, comma-separated");
+    app.add_option("--to", o.to, "End point, comma-separated");
+    app.add_option("--velocity", o.velocity, "Initial velocity for --exp, comma-separated");
     app.add_option("--pairs", o.pairs, "File of pairs: 2 D columns per row, start then end (--exp: start then velocity)");
     app.add_option("--all-pairs", o.all_pairs, "Point set: geodesic distances between all pairs, as an N x N matrix");
     app.add_option("--shard", o.shard,

@@ -224,6 +224,24 @@ std::vector<FileArgument> file_arguments(const std::string& option, const std::v
 }
 
 void check_distinct_files(const std::vector<FileArgument>& outputs, const std::vector<FileArgument>& inputs) {
+    // Two outputs on standard output would mix their tables, and a second input from standard
+    // input would read nothing, which used to be reported as a file without data rows.
+    for (const auto* files : {&inputs, &outputs}) {
+        const bool reading = files == &inputs;
+        const FileArgument* first = nullptr;
+        for (const FileArgument& file : *files) {
+            if (file.path != "-") continue;
+            if (!first) {
+                first = &file;
+                continue;
+            }
+            throw UsageError(describe("invalid " + file.option, "-",
+                                      std::string(reading ? "standard input is already read" : "standard output is already written") +
+                                          " by " + first->option,
+                                      "give one of them a file name"));
+        }
+    }
+
     auto named = [](const FileArgument& file) { return !file.path.empty() && file.path != "-"; };
     std::vector<FileArgument> earlier = inputs;
     for (const FileArgument& output : outputs) {

@@ -73,7 +73,8 @@ Vector ScoreModel::log_density(const RowMatrix&, double) const {
 void ScoreModel::require_dimension(const std::string& spec) const {
     if (dim() > 0) return;
     throw Error(describe("unknown model dimension", spec, "the model does not give its dimension",
-                         "add a dim attribute (self.dim = D) to the module before exporting it"));
+                         "add a dim attribute (self.dim = D) to the module before exporting it, or a buffer "
+                         "(self.register_buffer('dim', torch.tensor(D))), which torch.jit.trace keeps"));
 }
 
 double ScoreModel::default_sigma() const {

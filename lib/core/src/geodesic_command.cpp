@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "scorekit/atomic_file.hpp"
 #include "geodesic_checkpoint.hpp"
@@ -18,14 +19,43 @@ namespace {
 
 enum class Mode { boundary, all_pairs, exp_map, log_map };
 
-RowMatrix as_row(const std::vector<double>& values, int dim, const char* option) {
+// Reads the coordinates of --from, --to or --velocity as typed (one or more arguments, each
+// split at commas). Throws UsageError quoting the typed text for an empty coordinate ("1,,0"),
+// one that is not a finite number, or a count other than `dim`, which is how a thousands
+// separator ("1,000.5") shows.
+RowMatrix as_row(const std::vector<std::string>& arguments, int dim, const char* option) {
+    std::string typed;
+    for (const auto& argument : arguments) typed += (typed.empty() ? "" : " ") + argument;
+    const std::string failure = std::string("invalid ") + option;
+    std::vector<double> values;
+    for (const auto& argument : arguments) {
+        for (size_t start = 0; start <= argument.size();) {
+            size_t end = argument.find(',', start);
+            if (end == std::string::npos) end = argument.size();
+            std::string piece = argument.substr(start, end - start);
+            piece.erase(0, piece.find_first_not_of(" \t"));
+            piece.erase(piece.find_last_not_of(" \t") + 1);
+            const std::string position = "coordinate " + std::to_string(values.size() + 1);
+            if (piece.empty()) {
+                throw UsageError(describe(failure, typed, position + " is empty",
+                                          "give one number per dimension, separated by commas"));
+            }
+            char* stop = nullptr;
+            const double value = std::strtod(piece.c_str(), &stop);
+            if (stop != piece.c_str() + piece.size()) {
+                throw UsageError(describe(failure, typed, position + ", " + quote(piece) + ", must be a number", ""));
+            }
+            if (!std::isfinite(value)) {
+                throw UsageError(describe(failure, typed, position + ", " + quote(piece) + ", must be a finite number", ""));
+            }
+            values.push_back(value);
+            start = end + 1;
+        }
+    }
     if (static_cast<int>(values.size()) != dim) {
-        std::string given_values;
-        for (size_t k = 0; k < values.size(); ++k) given_values += (k ? "," : "") + format_number(values[k]);
         const std::string count = std::to_string(values.size()) + (values.size() == 1 ? " value" : " values");
-        throw UsageError(describe(std::string("invalid ") + option, given_values,
-                                  count + ", but the model has dimension " + std::to_string(dim),
-                                  "give one value per dimension"));
+        throw UsageError(describe(failure, typed, count + ", but the model has dimension " + std::to_string(dim),
+                                  "give one value per dimension, without thousands separators"));
     }
     return Eigen::Map<const RowMatrix>(values.data(), 1, dim);
 }
@@ -99,6 +129,20 @@ Eigen::Index report_unconverged(const std::vector<std::string>& reasons, const s
         if (reasons[p].empty()) continue;
         ++count;
         log_warning_once("unconverged", labels[p] + " did not converge: " + reasons[p]);
+    }
+    return count;
+}
+
+// Logs each log map that is longer than its boundary-value path (the first in full, the rest
+// counted) and returns their count. Such a velocity is a converged log map, so it stays in the
+// output and does not change the exit status. The warning states that a shorter curve exists.
+Eigen::Index report_longer(const std::vector<std::string>& findings, const std::vector<std::string>& labels) {
+    Eigen::Index count = 0;
+    for (size_t p = 0; p < findings.size(); ++p) {
+        if (findings[p].empty()) continue;
+        ++count;
+        log_warning_once("longer log map", labels[p] + ": " + findings[p] +
+                                               "; geodesic without --log gives the shorter curve");
     }
     return count;
 }
@@ -357,6 +401,25 @@ void write_pair_table(const GeodesicCommandOptions& o, const std::string& output
     file.commit();
 }
 
+// A text distance matrix has no column for flags, so its unconverged pairs are listed in a
+// comment line before it (up to 20, then their count), which readers of the matrix skip. Empty
+// when every pair converged.
+std::string unconverged_comment(const std::vector<std::pair<Eigen::Index, Eigen::Index>>& pairs,
+                                const std::vector<std::string>& reasons) {
+    std::string list;
+    size_t count = 0;
+    for (size_t k = 0; k < pairs.size(); ++k) {
+        if (reasons[k].empty()) continue;
+        if (++count <= 20) {
+            list += (count > 1 ? ", " : "") + std::string("(") + std::to_string(pairs[k].first) + ", " +
+                    std::to_string(pairs[k].second) + ")";
+        }
+    }
+    if (count == 0) return "";
+    if (count > 20) list += " and " + std::to_string(count - 20) + " more";
+    return "not converged, so not geodesic distances: the lengths of pairs (i, j, from 0) " + list;
+}
+
 void run_all_pairs(const GeodesicCommandOptions& options, const ScoreMetric& metric) {
     GeodesicCommandOptions o = options;
     const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
@@ -407,7 +470,7 @@ void run_all_pairs(const GeodesicCommandOptions& options, const ScoreMetric& met
         file.write_attribute("/distances", "source", o.all_pairs);
         file.commit();
     } else {
-        write_points(output, distances);
+        write_points(output, distances, {}, unconverged_comment(pairs, reasons));
     }
     if (!paths.empty()) write_paths(paths, batch.paths, starts.rows(), batch.nodes);
     remove_finished_checkpoint(plan.path, plan.written, plan.resume);
@@ -509,8 +572,21 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
     ExpMapOptions along = options.integration;
     along.nodes = o.solver.nodes;
     if (keep_paths) layout.push_back({"paths", along.nodes, d, false, {}});
+    // Findings for pairs solved in this run whose log map is longer than the boundary-value path.
+    // Pairs taken from a checkpoint were checked by the run that solved them.
+    std::vector<std::string> longer(static_cast<size_t>(count));
     const auto shoot_chunk = [&](Eigen::Index first, Eigen::Index rows) {
         LogMapResult part = logarithmic_map(metric, starts.middleRows(first, rows), ends.middleRows(first, rows), options);
+        for (Eigen::Index p = 0; p < rows; ++p) {
+            if (!part.converged[static_cast<size_t>(p)] ||
+                !longer_than_boundary_path(part.lengths(p), part.boundary_lengths(p))) {
+                continue;
+            }
+            longer[static_cast<size_t>(first + p)] = "the log map reaches a geodesic of length " +
+                                                     format_number(part.lengths(p)) +
+                                                     ", but the boundary-value path is shorter, " +
+                                                     format_number(part.boundary_lengths(p));
+        }
         RowMatrix iterations(rows, 1);
         for (Eigen::Index p = 0; p < rows; ++p) iterations(p, 0) = part.iterations[static_cast<size_t>(p)];
         PairResults columns = {{"velocities", 1, d, false, part.velocities},
@@ -572,7 +648,9 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
     remove_finished_checkpoint(plan.path, plan.written, plan.resume);
 
     const Eigen::Index unconverged = report_unconverged(reasons, pair_labels(count, shard));
-    log_summary(std::to_string(count) + " log maps, " + std::to_string(unconverged) + " unconverged");
+    const Eigen::Index not_shortest = report_longer(longer, pair_labels(count, shard));
+    log_summary(std::to_string(count) + " log maps, " + std::to_string(unconverged) + " unconverged" +
+                (not_shortest ? ", " + std::to_string(not_shortest) + " longer than the boundary-value path" : ""));
     fail_if_unconverged(o, Mode::log_map, unconverged, count);
 }
 

@@ -474,6 +474,10 @@ ExpMapResult exponential_map(const ScoreMetric& metric, const RowMatrix& x, cons
     return integrate(metric, x, v, options, 1);
 }
 
+bool longer_than_boundary_path(double length, double boundary_length) {
+    return std::isfinite(boundary_length) && length > boundary_length * (1 + kLongerGeodesicMargin);
+}
+
 LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
                              const LogMapOptions& options) {
     GeodesicBatch guess = solve_geodesics(metric, starts, ends, options.boundary);
@@ -499,6 +503,10 @@ LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts,
         } else {
             active.push_back(p);
         }
+    }
+    result.boundary_lengths = guess.lengths;
+    for (Eigen::Index p = 0; p < pairs; ++p) {
+        if (!guess.converged(p)) result.boundary_lengths(p) = std::numeric_limits<double>::quiet_NaN();
     }
     const Vector chords = (ends - starts).rowwise().norm();
     shoot_with_newton(metric, starts, ends, chords, active, options, result);

@@ -151,6 +151,14 @@ Array Hdf5Reader::read_array(const std::string& dataset) const {
     if (!data.valid()) throw Error(describe("cannot open dataset", where(dataset), "not a dataset", kHint));
     Handle type(H5Dget_type(data.get()));
     H5T_class_t kind = H5Tget_class(type.get());
+    if (kind == H5T_COMPOUND) {
+        // pandas' to_hdf(format="table") and PyTables tables store rows as records.
+        throw Error(describe("cannot read dataset", where(dataset),
+                             "values are records of named fields (a compound type, as pandas' to_hdf with "
+                             "format=\"table\" writes them), not an array of numbers",
+                             "store an [N, D] array of numbers, such as pandas' to_hdf with format=\"fixed\" "
+                             "(the default), whose values are the dataset /KEY/block0_values"));
+    }
     if (kind != H5T_FLOAT && kind != H5T_INTEGER) {
         throw Error(describe("cannot read dataset", where(dataset),
                              "values are not numbers (booleans, strings, compound and complex types are not read)",

@@ -102,6 +102,8 @@ void run_langevin(const LangevinCommandOptions& options) {
         double last = levels.empty() ? 1.0 : levels.back();
         sampler.step_size = sampler.method == LangevinMethod::annealed ? 0.2 * last * last : 0.01;
     }
+    // Initial points of the wrong width are rejected only against a known dimension.
+    model->require_dimension(o.model);
     RowMatrix initial;
     if (!o.init.empty()) {
         initial = read_points(o.init, model->dim()).values;
@@ -109,9 +111,6 @@ void run_langevin(const LangevinCommandOptions& options) {
             log_info("using " + std::to_string(initial.rows()) + " chains, one per initial point in " + o.init);
             sampler.chains = initial.rows();
         }
-    } else if (model->dim() < 1) {
-        throw UsageError(describe("cannot draw initial points for", o.model, "the model's dimension is unknown",
-                                  "give --init, or a dim attribute on the TorchScript module"));
     }
 
     // A shard runs a contiguous block of chains. Chain c draws from the stream (seed, c) wherever

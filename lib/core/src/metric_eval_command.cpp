@@ -336,6 +336,12 @@ void run_metric_eval(const MetricEvalCommandOptions& o, const ScoreModel& model)
                                   "write HDF5 (-o out.h5) for both, or run twice"));
     }
 
+    // Points omitted are read from standard input, which an explicit "-" elsewhere then shares.
+    if (run.points) {
+        check_distinct_files({}, {{"input", o.input.empty() ? "-" : o.input}, {"--vectors", o.vectors},
+                                  {"--vectors2", o.vectors2}, {"--curves", o.curves}});
+    }
+
     // Every input is read, and --resume checked, before any output is written.
     if (run.measure_curves) run.curves = read_polylines(o.curves, metric.dim());
     if (run.points) {

@@ -29,35 +29,58 @@ bool has_hdf5_extension(const std::string& path) {
     return ends_with(path, ".h5") || ends_with(path, ".hdf5") || ends_with(path, ".hdf");
 }
 
+// Finds the next `separator` in `row` from `start`, passing over double-quoted sections when
+// `quoted` (the row contains a quote), so that "a,b" in a CSV header is one field.
+size_t find_separator(std::string_view row, char separator, size_t start, bool quoted) {
+    if (!quoted) return row.find(separator, start);
+    bool inside = false;
+    for (size_t i = start; i < row.size(); ++i) {
+        if (row[i] == '"') inside = !inside;
+        if (!inside && row[i] == separator) return i;
+    }
+    return std::string_view::npos;
+}
+
 // Splits a text row into fields, which view `line`. The separator is the comma if the row
-// contains one, else the tab if it contains one, else a run of spaces. Blanks around commas and
-// tabs and at the ends of the row are ignored, so header names keep their inner spaces ("Art and
-// Performance"), and tabs at the end of a row add no field. Returns the 1-based index of the
-// first empty field, as in "1,,2" or "1<TAB><TAB>2" (a missing value in CSV or TSV), or 0 when no
-// field is empty.
-size_t split_fields(std::string_view line, std::vector<std::string_view>& fields) {
+// contains one, else the tab if it contains one, else a run of spaces; separators inside double
+// quotes do not count. Blanks around commas and tabs and at the ends of the row are ignored, so
+// header names keep their inner spaces ("Art and Performance"), and tabs at the end of a row add
+// no field. A field in double quotes, as CSV writers quote it ("1.5", R's row names, pandas'
+// QUOTE_ALL), is viewed without them. An empty field between two commas or tabs, or quoted
+// (""), is kept as an empty view: a missing value, or in a header an unnamed column.
+void split_fields(std::string_view line, std::vector<std::string_view>& fields) {
     fields.clear();
     const size_t first = line.find_first_not_of(" \t");
-    if (first == std::string_view::npos) return 0;
+    if (first == std::string_view::npos) return;
     const std::string_view row = line.substr(first, line.find_last_not_of(" \t") - first + 1);
-    const char separator = row.find(',') != std::string_view::npos    ? ','
-                           : row.find('\t') != std::string_view::npos ? '\t'
-                                                                       : ' ';
+    const bool quoted = row.find('"') != std::string_view::npos;
+    const char separator = find_separator(row, ',', 0, quoted) != std::string_view::npos    ? ','
+                           : find_separator(row, '\t', 0, quoted) != std::string_view::npos ? '\t'
+                                                                                          : ' ';
 
     size_t start = 0;
     while (start <= row.size()) {
-        size_t end = row.find(separator, start);
+        size_t end = find_separator(row, separator, start, quoted);
         if (end == std::string_view::npos) end = row.size();
-        const std::string_view field = row.substr(start, end - start);
-        const size_t begin = field.find_first_not_of(" \t");
-        if (begin != std::string_view::npos) {
-            fields.push_back(field.substr(begin, field.find_last_not_of(" \t") - begin + 1));
-        } else if (separator != ' ') {
-            return fields.size() + 1;
-        }
+        std::string_view field = row.substr(start, end - start);
         start = end + 1;
+        const size_t begin = field.find_first_not_of(" \t");
+        if (begin == std::string_view::npos) {
+            if (separator != ' ') fields.push_back(field.substr(0, 0));
+            continue;
+        }
+        field = field.substr(begin, field.find_last_not_of(" \t") - begin + 1);
+        if (field.size() >= 2 && field.front() == '"' && field.back() == '"') field = field.substr(1, field.size() - 2);
+        fields.push_back(field);
     }
-    return 0;
+}
+
+// Whether `field` is a spelling of a missing value that R, pandas, SAS or a spreadsheet writes.
+bool marks_missing_value(std::string_view field) {
+    for (const char* token : {"NA", "N/A", "n/a", "na", "null", "NULL", "Null", "None", "none", "?", ".", "-", "--"}) {
+        if (field == token) return true;
+    }
+    return false;
 }
 
 // Reads a whole field as a number. std::from_chars reads the common forms several times faster
@@ -73,15 +96,62 @@ bool parse_number(std::string_view field, double& value) {
     return stop == copy.c_str() + copy.size();
 }
 
+// A header name without the quotes that split_fields leaves on it: single quotes, and the
+// doubled quotes ("") of a CSV name that contains one.
 std::string unquote(std::string_view field) {
-    if (field.size() >= 2 && (field.front() == '"' || field.front() == '\'') && field.back() == field.front()) {
+    if (field.size() >= 2 && field.front() == '\'' && field.back() == field.front()) {
         field = field.substr(1, field.size() - 2);
     }
-    return std::string(field);
+    std::string name(field);
+    for (size_t at = name.find("\"\""); at != std::string::npos; at = name.find("\"\"", at + 1)) name.erase(at, 1);
+    return name;
 }
 
 std::string row_column(std::uint64_t line, size_t column) {
     return "line " + std::to_string(line) + ", column " + std::to_string(column + 1);
+}
+
+// Explains why `field` is not read as a number and what to do, as the reason and hint of a message.
+std::pair<std::string, std::string> not_a_number(std::string_view field) {
+    const std::string text = quote(std::string(field));
+    if (marks_missing_value(field)) return {text + " marks a missing value", "fill in the missing value or remove the row"};
+    // "14,23;1,71" splits at the commas of its decimal commas.
+    if (field.find(';') != std::string_view::npos) {
+        return {text + " is not a number, and semicolons do not separate values (a spreadsheet export with decimal "
+                       "commas?)",
+                "export with commas or tabs and a decimal point"};
+    }
+    return {text + " is not a number", "fix or remove the row"};
+}
+
+// Takes the first row of a text file as a header of column names when none of its fields is a
+// number, and returns whether it was one. A header whose first name is empty belongs to a row
+// index (pandas' to_csv, R's write.csv), which is no coordinate, so it is rejected. A header whose
+// last name is empty ends in a separator, so the rows' separators at the end are ignored too.
+bool read_header(const std::vector<std::string_view>& fields, const std::string& where, PointSet& set,
+                 bool& trailing_separator) {
+    double ignored = 0;
+    for (const auto& field : fields) {
+        if (parse_number(field, ignored)) return false;
+    }
+    if (fields.size() > 1 && fields.front().empty()) {
+        throw Error(describe("cannot read points", where,
+                             "the first column has no name in the header, as pandas' to_csv and R's write.csv "
+                             "write a row index, which is not a coordinate",
+                             "write the file without it (index=False in pandas, row.names = FALSE in R) or remove "
+                             "the first column"));
+    }
+    size_t names = fields.size();
+    trailing_separator = names > 1 && fields.back().empty();
+    if (trailing_separator) --names;
+    for (size_t j = 0; j < names; ++j) {
+        if (fields[j].empty()) {
+            throw Error(describe("cannot read points", where + ", column " + std::to_string(j + 1),
+                                 "empty column name in the header", "name every column"));
+        }
+        set.columns.push_back(unquote(fields[j]));
+    }
+    return true;
 }
 
 PointSet read_text_points(const std::string& spec) {
@@ -94,6 +164,7 @@ PointSet read_text_points(const std::string& spec) {
     std::string line;
     long dim = -1;
     bool first_row = true;
+    bool trailing_separator = false;
 
     while (reader.next(line)) {
         // A file argument is checked for the HDF5 signature before it gets here; standard input
@@ -102,6 +173,8 @@ PointSet read_text_points(const std::string& spec) {
             throw Error(describe("cannot read points", reader.name(), "it is an HDF5 file, which cannot be read from a pipe",
                                  "give the file name, as file.h5 or file.h5:/dataset"));
         }
+        // Excel's "CSV UTF-8" and pandas' encoding="utf-8-sig" start the file with a byte order mark.
+        if (reader.line_number() == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
         if (line.find('\0') != std::string::npos) {
             throw Error(describe("cannot read points", reader.name() + ":" + std::to_string(reader.line_number()),
                                  "the line contains a NUL byte (a binary file?)", "give a text file"));
@@ -111,34 +184,32 @@ PointSet read_text_points(const std::string& spec) {
         const size_t comment = line.find('#');
         if (comment != std::string::npos) line.erase(comment);
         if (line.find_first_not_of(" \t") == std::string::npos) continue;
-        if (const size_t empty = split_fields(line, fields)) {
-            throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), empty - 1),
-                                 "empty field (a missing value)", "fill in the missing value or remove the row"));
-        }
-
-        row.resize(fields.size());
-        size_t bad = fields.size();
-        for (size_t j = 0; j < fields.size() && bad == fields.size(); ++j) {
-            if (!parse_number(fields[j], row[j])) bad = j;
-        }
+        split_fields(line, fields);
+        const std::string where = reader.name() + ": line " + std::to_string(reader.line_number());
         // The first row is a header only when none of its fields is a number. A row that mixes
         // numbers and text, such as "1,000.5 2" (a thousands separator), is a data row with a bad
         // value, and taking it for a header would drop a point without a word.
-        double ignored = 0;
-        bool has_number = false;
-        for (size_t j = 0; j < fields.size() && first_row && bad < fields.size() && !has_number; ++j) {
-            has_number = parse_number(fields[j], ignored);
-        }
-        if (bad < fields.size() && first_row && !has_number) {
-            for (const auto& field : fields) set.columns.push_back(unquote(field));
-            dim = static_cast<long>(fields.size());
+        if (first_row && read_header(fields, where, set, trailing_separator)) {
+            dim = static_cast<long>(set.columns.size());
             first_row = false;
             continue;
         }
         first_row = false;
-        if (bad < fields.size()) {
-            throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), bad),
-                                 quote(std::string(fields[bad])) + " is not a number", "fix or remove the row"));
+        if (trailing_separator && fields.size() > 1 && fields.back().empty()) fields.pop_back();
+
+        row.resize(fields.size());
+        for (size_t j = 0; j < fields.size(); ++j) {
+            if (fields[j].empty()) {
+                throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), j),
+                                     "empty field (a missing value)", "fill in the missing value or remove the row"));
+            }
+        }
+        for (size_t j = 0; j < fields.size(); ++j) {
+            if (!parse_number(fields[j], row[j])) {
+                const auto [reason, hint] = not_a_number(fields[j]);
+                throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), j),
+                                     reason, hint));
+            }
         }
         for (size_t j = 0; j < row.size(); ++j) {
             if (!std::isfinite(row[j])) {
@@ -155,10 +226,18 @@ PointSet read_text_points(const std::string& spec) {
             // The column is the first extra or missing value; a decimal comma in a CSV row ("1,5")
             // shows up here as one value too many.
             const size_t column = std::min(row.size(), static_cast<size_t>(dim));
+            // R's write.table writes row names before the values but no name for them, so its
+            // first data row already has one value more than the header has names.
+            const bool row_names = !set.columns.empty() && values.empty() && static_cast<long>(row.size()) == dim + 1;
             throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), column),
-                                 "row has " + std::to_string(row.size()) + " values, expected " + std::to_string(dim),
-                                 "every row must have the same number of values; write numbers without "
-                                 "thousands separators and with a decimal point"));
+                                 "row has " + std::to_string(row.size()) + " values, expected " + std::to_string(dim) +
+                                     (row_names ? ", one more than the header names (row names, as R's "
+                                                  "write.table writes them?)"
+                                                : ""),
+                                 row_names ? "write the file without row names (row.names = FALSE in R) or "
+                                             "remove the first column"
+                                           : "every row must have the same number of values; write numbers "
+                                             "without thousands separators and with a decimal point"));
         }
         values.insert(values.end(), row.begin(), row.end());
     }

@@ -105,6 +105,14 @@ private:
         for (const auto& parameter : module_.parameters()) {
             if (std::find(seen.begin(), seen.end(), parameter.scalar_type()) == seen.end()) seen.push_back(parameter.scalar_type());
         }
+        // A module without parameters, such as an analytic score written with registered buffers,
+        // computes in its buffers' dtype: float32 inputs would round a float64 module's points.
+        if (seen.empty()) {
+            for (const auto& buffer : module_.buffers()) {
+                if (!buffer.is_floating_point()) continue;
+                if (std::find(seen.begin(), seen.end(), buffer.scalar_type()) == seen.end()) seen.push_back(buffer.scalar_type());
+            }
+        }
         if (seen.empty()) return;
         const bool mixed = seen.size() > 1;
         const bool any_double = std::find(seen.begin(), seen.end(), torch::kFloat64) != seen.end();
@@ -191,7 +199,13 @@ private:
     // for a classifier whose output width differs from its input width.
     int probe_dimension() {
         if (module_.hasattr("dim")) {
-            const torch::jit::IValue value = module_.attr("dim");
+            // torch.jit.trace keeps no plain attributes, so a traced module can declare its
+            // dimension only as a buffer: a one-element integer tensor.
+            torch::jit::IValue value = module_.attr("dim");
+            if (value.isTensor() && value.toTensor().numel() == 1 && !value.toTensor().is_floating_point() &&
+                !value.toTensor().is_complex() && value.toTensor().scalar_type() != torch::kBool) {
+                value = value.toTensor().item<int64_t>();
+            }
             if (!value.isInt() || value.toInt() < 1 || value.toInt() > std::numeric_limits<int>::max()) {
                 throw Error(describe("invalid TorchScript attribute", path_ + " (attribute dim)",
                                      "it is " + ivalue_text(value) + ", not a positive integer",
@@ -215,6 +229,30 @@ private:
             }
             if (!first_failure.empty()) throw Error(first_failure);
             break;
+        }
+        return probe_buffer_dimension();
+    }
+
+    // A module without 2-D parameters, such as a Gaussian score over buffers mean [D] and
+    // precision [D, D], may still show D in its floating buffers: the last size of each is tried
+    // with a forward call. Buffers that are no input width (noise levels [L]) fail that call and
+    // are passed over, and 0 (unknown) remains when every candidate fails.
+    int probe_buffer_dimension() {
+        std::vector<int64_t> tried;
+        for (const auto& buffer : module_.named_buffers()) {
+            const torch::Tensor& value = buffer.value;
+            if (!value.is_floating_point() || value.dim() < 1 || value.dim() > 2) continue;
+            const int64_t candidate = value.size(value.dim() - 1);
+            if (candidate < 1 || candidate > std::numeric_limits<int>::max()) continue;
+            if (std::find(tried.begin(), tried.end(), candidate) != tried.end()) continue;
+            tried.push_back(candidate);
+            try {
+                torch::NoGradGuard no_grad;
+                call(torch::zeros({2, candidate}, dtype_), 1.0, candidate);
+                return static_cast<int>(candidate);
+            } catch (const Error&) {
+                // Not the input width; try the next buffer.
+            }
         }
         return 0;
     }

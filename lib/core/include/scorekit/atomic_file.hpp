@@ -54,7 +54,8 @@ std::vector<FileArgument> file_arguments(const std::string& option, const std::v
 
 // Throws UsageError naming both options if an output is the same file as another output or as
 // an input. Existing files are compared by device and inode, others by their path after links
-// and the directory are resolved. Inputs may name the same file as each other.
+// and the directory are resolved. Inputs may name the same file as each other, but only one
+// input may be "-" (standard input) and only one output "-" (standard output).
 void check_distinct_files(const std::vector<FileArgument>& outputs, const std::vector<FileArgument>& inputs = {});
 
 // Throws Error unless a file can be created next to `output` (its directory exists and is

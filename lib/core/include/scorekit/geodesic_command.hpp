@@ -15,8 +15,11 @@ struct GeodesicCommandOptions {
     std::string model;
     std::string metric = "stein";
     MetricOptions settings;              // kind is set from `metric`
-    std::vector<double> from, to;        // one pair (--from/--to) or, with --exp, --from and --velocity
-    std::vector<double> velocity;
+    // One pair (--from/--to) or, with --exp, --from and --velocity, as typed: comma-separated
+    // coordinates, possibly over several arguments (--from 1 0). They are read against the
+    // model's dimension, so that a message can quote what was typed.
+    std::vector<std::string> from, to;
+    std::vector<std::string> velocity;
     std::string pairs;                   // rows of 2 D numbers: start then end (or start then velocity)
     std::string all_pairs;               // point set: all pairs, written as a distance matrix
     // Shard "I/N". --all-pairs solves pairs [I*P/N, (I+1)*P/N) of the P upper-triangle pairs and

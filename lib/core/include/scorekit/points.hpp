@@ -4,7 +4,9 @@
 //   file.h5:/group/name   an HDF5 dataset [N, D] (float32 or float64; rank 1 is read as D = 1)
 //   file.h5               an HDF5 file: dataset /points, or the file's only dataset
 //   file.txt, file.gz     text: one point per line, numbers separated by tabs, spaces or commas,
-//                         an optional header line of column names, `#` comments, gzip detected
+//                         an optional header line of column names, `#` comments, gzip detected.
+//                         Double-quoted fields, a byte order mark and CRLF line ends are read
+//                         as CSV writers produce them.
 //   -                     text on standard input
 // Output names: `-` writes tab-separated text to standard output, a name ending in .h5/.hdf5
 // (optionally with :/dataset) writes HDF5, any other name writes text. Files appear atomically.
