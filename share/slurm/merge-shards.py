@@ -94,9 +94,9 @@ def raise_interrupted(number, frame):
 
 
 def temporary_base(name):
-    """The part of a temporary name that stands for the output `name`: `name` itself, or for a name
-    of more than 167 bytes its first 150 bytes, '~' and a 64-bit FNV-1a hash of the whole name, as
-    the tools shorten theirs, so that the temporary name stays within 255 bytes."""
+    """Returns the part of a temporary name that is the output `name`. A name of more than 167 bytes
+    is cut to its first 150 bytes, '~' and a 64-bit FNV-1a hash of the whole name, as the tools cut
+    theirs, so that the temporary name stays within the 255 bytes that file systems allow."""
     encoded = os.fsencode(name)
     if len(encoded) <= 167:
         return name

@@ -160,7 +160,9 @@ void write_text_output(const std::string& path, const std::function<bool(std::FI
     const bool written = write(stream);
     const bool closed = to_stdout ? std::fflush(stream) == 0 : std::fclose(stream) == 0;
     if (!closed || !written) {
-        throw Error(describe("cannot write", path, std::strerror(errno), "check free disk space"));
+        if (to_stdout) check_output_pipe_open();
+        throw Error(describe("cannot write", to_stdout ? "standard output" : path, std::strerror(errno),
+                             "check free disk space"));
     }
     if (file) file->commit();
 }
