@@ -242,8 +242,8 @@ void Hdf5Reader::check_virtual_sources(std::int64_t data, const std::string& dat
     if (!properties.valid() || H5Pget_layout(properties.get()) != H5D_VIRTUAL) return;
     size_t mappings = 0;
     if (H5Pget_virtual_count(properties.get(), &mappings) < 0) return;
-    // HDF5 looks for a relative source name in HDF5_VDS_PREFIX, then in the directory of the
-    // virtual dataset's file, then in the working directory. With a prefix set, the check is left to it.
+    // HDF5 1.10 looks for a relative source name under HDF5_VDS_PREFIX, in the directory of the
+    // virtual dataset's file and in the working directory. With a prefix set, HDF5 checks alone.
     if (std::getenv("HDF5_VDS_PREFIX") != nullptr) return;
     const std::size_t slash = path_.rfind('/');
     const std::string directory = slash == std::string::npos ? "" : path_.substr(0, slash + 1);

@@ -81,9 +81,9 @@ pid_t writer_on_this_host(const std::string& rest) {
 // The part of a temporary name that stands for the target `base`. Names may have at most
 // NAME_MAX (255) bytes on Linux file systems, and the temporary name adds up to 88 bytes to
 // the base (a 64-byte host name, a 10-digit process id, ".tmp." and the suffixes). A longer
-// base is cut to its first 150 bytes at a UTF-8 character boundary, followed by '~' and the
-// FNV-1a hash of the whole base in 16 hex digits, so that long names which share those 150
-// bytes get different temporary names. The result depends only on `base`, so a later process
+// base is cut to its first 150 bytes at a UTF-8 character boundary. The cut is followed by '~'
+// and the FNV-1a hash of the whole base in 16 hex digits, so that long names which share those
+// 150 bytes get different temporary names. The result depends only on `base`, so a later process
 // finds the temporaries that a killed one left for the same target.
 std::string temporary_base(const std::string& base) {
     constexpr std::size_t kMaxBase = 167;
