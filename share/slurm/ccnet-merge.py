@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -36,6 +37,51 @@ from pathlib import Path
 MAXIMUM_KEYS = {"peak_rss_bytes", "hashes_in_group", "hash_table_bytes"}
 # Per-shard identity, replaced by the shard count in the merged statistics.
 SHARD_KEYS = {"shard", "output"}
+
+
+class Interrupted(Exception):
+    """A signal that ends the merge; raised in the main thread, so that the temporary output is removed."""
+
+
+def raise_interrupted(number, frame):
+    raise Interrupted(number)
+
+
+def fail(message):
+    sys.exit(f"ccnet-merge.py: {message}")
+
+
+def read_json(path):
+    """Returns the JSON value in `path`; exits naming the file if it is not JSON."""
+    with open(path, encoding="utf-8") as stream:
+        try:
+            return json.load(stream)
+        except ValueError as error:
+            fail(f"invalid JSON in {path}: {error}; run mine for that shard again")
+
+
+def remove_stale_temporaries(path):
+    """Removes the temporary files of `path` that a merge on this host left when it was killed
+    (SIGKILL, a node crash): their names carry this host and a process id that no longer runs."""
+    prefix = f".{path.name}.tmp.{socket.gethostname()}."
+    for entry in path.parent.glob(f"{glob_escape(prefix)}*"):
+        pid = entry.name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        entry.unlink(missing_ok=True)
+        print(f"ccnet-merge.py: removed stale temporary file {entry}: process {pid} on this host wrote it "
+              "and no longer runs", file=sys.stderr)
+
+
+def glob_escape(text):
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def shard_name(index):
@@ -51,8 +97,7 @@ def foreign_shards(mined, shards):
     NNNN of `shards`, such as a shard left by a run with another shard count."""
     foreign = []
     for index in range(shards):
-        with open(mined / f"{shard_name(index)}.done", encoding="utf-8") as stream:
-            marker = json.load(stream)
+        marker = read_json(mined / f"{shard_name(index)}.done")
         recorded = (marker.get("shard", index), marker.get("shards", shards))
         if recorded != (index, shards):
             foreign.append(f"{shard_name(index)}.done records shard {recorded[0]}/{recorded[1]}")
@@ -84,8 +129,7 @@ def combine(total, value, key):
 def merge_stats(mined, shards):
     total = None
     for index in range(shards):
-        with open(mined / f"{shard_name(index)}.stats.json", encoding="utf-8") as stream:
-            stats = json.load(stream)
+        stats = read_json(mined / f"{shard_name(index)}.stats.json")
         for key in SHARD_KEYS:
             stats.pop(key, None)
         total = combine(total, stats, "")
@@ -98,8 +142,12 @@ def write_atomically(path, write):
     host and process id, as ccnet-filter's temporary names do, because nodes share the directory.
     The file and the directory are flushed to the disk around the rename, so that a crash of the
     node leaves no empty merged file."""
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp.{socket.gethostname()}.{os.getpid()}.",
-                                             dir=path.parent)
+    remove_stale_temporaries(path)
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp.{socket.gethostname()}.{os.getpid()}.",
+                                                 dir=path.parent)
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror}; check that the directory is writable")
     temporary = Path(temporary)
     try:
         # mkstemp creates mode 0600, so the output is given the usual mode under the user's umask.
@@ -116,6 +164,9 @@ def write_atomically(path, write):
             os.fsync(directory)
         finally:
             os.close(directory)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        fail(f"cannot write {path}: {error.strerror}; check free disk space and the directory")
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -134,7 +185,20 @@ def main():
     args = parser.parse_args()
     if args.shards < 1:
         parser.error(f"invalid --shards {args.shards}: must be at least 1")
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, raise_interrupted)
+    try:
+        merge(args)
+    except (Interrupted, KeyboardInterrupt) as interrupt:
+        number = interrupt.args[0] if isinstance(interrupt, Interrupted) else signal.SIGINT
+        print(f"ccnet-merge.py: interrupted by {signal.Signals(number).name}; unfinished output files were removed",
+              file=sys.stderr)
+        sys.exit(128 + number)
+    except OSError as error:
+        fail(f"cannot access {error.filename}: {error.strerror}; check the workflow directory and its permissions")
 
+
+def merge(args):
     mined = args.out / "mined"
     missing = unfinished_shards(mined, args.shards)
     if missing:
@@ -150,7 +214,10 @@ def main():
     names = sorted({path.name for i in range(args.shards)
                     for path in (mined / shard_name(i)).glob("*") if path.is_file()})
     merged = args.out / "merged"
-    merged.mkdir(parents=True, exist_ok=True)
+    try:
+        merged.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        fail(f"cannot create {merged}: {error.strerror}; check the permissions of {args.out}")
     for name in names:
         sources = [mined / shard_name(i) / name for i in range(args.shards)
                    if (mined / shard_name(i) / name).is_file()]

@@ -61,6 +61,7 @@ import argparse
 import contextlib
 import os
 import re
+import signal
 import socket
 import sys
 import tempfile
@@ -74,6 +75,66 @@ SHARD_COMMENT = re.compile(r"# shard (\d+)/(\d+)(?:: chains \[\d+, \d+\) of (\d+
 
 def fail(message):
     sys.exit(f"merge-shards.py: {message}")
+
+
+def check_shard_path(path):
+    """Exits unless `path` names something to read: a file, or a pipe (process substitution)."""
+    if not os.path.exists(path):
+        fail(f"cannot read shard {path}: no such file; give every shard output in shard order")
+    if os.path.isdir(path):
+        fail(f"cannot read shard {path}: it is a directory; give every shard output in shard order")
+
+
+class Interrupted(Exception):
+    """A signal that ends the merge; raised in the main thread, so that the temporary output is removed."""
+
+
+def raise_interrupted(number, frame):
+    raise Interrupted(number)
+
+
+def temporary_base(name):
+    """Returns the part of a temporary name that is the output `name`. A name of more than 167 bytes
+    is cut to its first 150 bytes, '~' and a 64-bit FNV-1a hash of the whole name, as the tools cut
+    theirs, so that the temporary name stays within the 255 bytes that file systems allow."""
+    encoded = os.fsencode(name)
+    if len(encoded) <= 167:
+        return name
+    cut = 150
+    while cut > 0 and encoded[cut] & 0xC0 == 0x80:
+        cut -= 1
+    value = 0xcbf29ce484222325
+    for byte in encoded:
+        value = ((value ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return os.fsdecode(encoded[:cut]) + f"~{value:016x}"
+
+
+def remove_stale_temporaries(directory, name):
+    """Removes the temporary files of output `name` that a merge on this host left when it was
+    killed (SIGKILL, a node crash): their names carry this host and a process id that no longer runs."""
+    host = socket.gethostname()
+    prefix = f".{temporary_base(name)}.tmp.{host}."
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.startswith(prefix):
+            continue
+        pid = entry[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(directory, entry))
+            print(f"merge-shards.py: removed stale temporary file {os.path.join(directory, entry)}: "
+                  f"process {pid} on this host wrote it and no longer runs", file=sys.stderr)
 
 
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf")
@@ -106,8 +167,7 @@ def read_rows(spec, default_dataset):
     """Returns (header or None, rows as lists of string tokens or numbers, attributes, numpy dtype
     or None). The attributes are an HDF5 dataset's, or for text those of its shard comment line."""
     path, dataset = split_location(spec, default_dataset)
-    if not Path(path).is_file():
-        fail(f"cannot read shard {path}: no such file; give every shard output in shard order")
+    check_shard_path(path)
     if dataset is None:
         header, rows, attributes = None, [], {}
         try:
@@ -170,18 +230,27 @@ def written_atomically(path):
     the tools' temporary names do, because nodes share the directory. The file and the directory
     are flushed to the disk around the rename."""
     directory, name = os.path.split(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.tmp.{socket.gethostname()}.{os.getpid()}.",
-                                             dir=directory)
+    if os.path.isdir(path):
+        fail(f"cannot write {path}: it is a directory; give a file name with -o")
+    remove_stale_temporaries(directory, name)
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{temporary_base(name)}.tmp.{socket.gethostname()}.{os.getpid()}.", dir=directory)
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror}; check that the directory exists and is writable")
     os.close(descriptor)
     # mkstemp creates mode 0600, so the output is given the usual mode under the user's umask.
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(temporary, 0o666 & ~mask)
     try:
-        yield temporary
-        with open(temporary, "rb+") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
+        try:
+            yield temporary
+            with open(temporary, "rb+") as written:
+                os.fsync(written.fileno())
+            os.replace(temporary, path)
+        except OSError as error:
+            fail(f"cannot write {path}: {error.strerror}; check free disk space and the directory")
         directory_descriptor = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(directory_descriptor)
@@ -357,8 +426,7 @@ def merge_text_rows(args):
     header, lines, end, total = None, [], 0, None
     for index, spec in enumerate(args.shards):
         path = spec
-        if not Path(path).is_file():
-            fail(f"cannot read shard {path}: no such file; give every shard output in shard order")
+        check_shard_path(path)
         try:
             text = Path(path).read_text(encoding="utf-8").splitlines()
         except UnicodeDecodeError:
@@ -395,8 +463,7 @@ def merge_hdf5_rows(args):
     files = []
     end, total = 0, None
     for index, spec in enumerate(args.shards):
-        if not Path(spec).is_file():
-            fail(f"cannot read shard {spec}: no such file; give every shard output in shard order")
+        check_shard_path(spec)
         try:
             file = h5py.File(spec, "r")
         except OSError:
@@ -536,6 +603,27 @@ def main():
         command.add_argument("-o", "--output", default="-", help="merged output; .h5 writes HDF5, - standard output")
         command.add_argument("shards", nargs="+", help="shard outputs in shard order 0..N-1")
     args = parser.parse_args()
+    # A closed pipe (`merge-shards.py ... | head`) ends the merge quietly, as it ends `cat`.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, raise_interrupted)
+    try:
+        merge(args)
+        sys.stdout.flush()
+    except (Interrupted, KeyboardInterrupt) as interrupt:
+        number = interrupt.args[0] if isinstance(interrupt, Interrupted) else signal.SIGINT
+        print(f"merge-shards.py: interrupted by {signal.Signals(number).name}; unfinished output files were removed",
+              file=sys.stderr)
+        sys.exit(128 + number)
+    except OSError as error:
+        if error.filename is None:
+            # The unwritten rest of the buffer would fail again, with a traceback, at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            fail(f"cannot write standard output: {error.strerror}; check free disk space")
+        fail(f"cannot read {error.filename}: {error.strerror}; check the file and its permissions")
+
+
+def merge(args):
     if args.command == "samples":
         if args.chains < len(args.shards):
             fail(f"--chains {args.chains} is smaller than the {len(args.shards)} shards")

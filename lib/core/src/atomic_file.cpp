@@ -1,6 +1,7 @@
 #include "scorekit/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -159,9 +160,20 @@ void write_text_output(const std::string& path, const std::function<bool(std::FI
     const bool written = write(stream);
     const bool closed = to_stdout ? std::fflush(stream) == 0 : std::fclose(stream) == 0;
     if (!closed || !written) {
-        throw Error(describe("cannot write", path, std::strerror(errno), "check free disk space"));
+        if (to_stdout) check_output_pipe_open();
+        throw Error(describe("cannot write", to_stdout ? "standard output" : path, std::strerror(errno),
+                             "check free disk space"));
     }
     if (file) file->commit();
+}
+
+bool locked_for_writing(const std::string& path) {
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return false;
+    const bool locked = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    if (!locked) flock(fd, LOCK_UN);
+    close(fd);
+    return locked;
 }
 
 void check_output_writable(const std::string& output, const std::string& option) {
@@ -177,6 +189,11 @@ void check_output_writable(const std::string& output, const std::string& option)
     struct stat existing {};
     if (stat(file.c_str(), &existing) == 0 && S_ISDIR(existing.st_mode)) {
         throw Error(describe("cannot write output", output, "it is a directory", "give a file name"));
+    }
+    // The output would replace the file, and the writer's data would go to the replaced copy.
+    if (locked_for_writing(file)) {
+        throw Error(describe("cannot write output", output, "another process has the file open for writing",
+                             "wait until that process has closed it, or choose another " + option));
     }
 
     // A probe file is the only test that also covers read-only file systems and running as
@@ -195,6 +212,15 @@ void check_output_writable(const std::string& output, const std::string& option)
     }
     close(fd);
     std::remove(buffer.data());
+
+    // The probe's short name fits where the output's may not, which would fail only at the end.
+    const long name_max = pathconf(directory.c_str(), _PC_NAME_MAX);
+    if (name_max > 0 && parts.base.size() > static_cast<std::size_t>(name_max)) {
+        throw Error(describe("cannot write output", output,
+                             "its file name has " + std::to_string(parts.base.size()) + " bytes, more than the " +
+                                 std::to_string(name_max) + " that the file system allows",
+                             "choose a shorter " + option));
+    }
 
     // Temporary files that killed processes left for this output (or checkpoint) go now, before
     // the work, rather than when the output is written at the end of a long run.

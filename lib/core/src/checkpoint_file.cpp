@@ -10,6 +10,7 @@
 #include "scorekit/cli.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
+#include "scorekit/text_input.hpp"
 
 namespace scorekit {
 
@@ -61,6 +62,8 @@ std::string model_checksum_text(const std::string& model) {
 }
 
 void check_checkpoint_format(const std::string& path, const std::string& tool) {
+    // Opening a FIFO without a writer blocks; Hdf5Reader rejects pipes with its own message.
+    if (is_pipe_or_device(path)) return;
     std::ifstream file(path, std::ios::binary);
     if (!file || has_hdf5_signature(path)) return;
     throw Error(describe("cannot resume from", path, "not an HDF5 file",

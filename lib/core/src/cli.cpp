@@ -1,6 +1,7 @@
 #include "scorekit/cli.hpp"
 
 #include <dlfcn.h>
+#include <signal.h>
 
 #include <cerrno>
 #include <cmath>
@@ -45,6 +46,7 @@ std::string join_command_line(int argc, char** argv) {
 // stdout is checked at exit so that a full disk or closed pipe fails loudly instead of silently.
 void close_stdout() {
     if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+        check_output_pipe_open();
         throw Error(describe("cannot write", "standard output", std::strerror(errno),
                              "check free disk space or the reading end of the pipe"));
     }
@@ -303,6 +305,9 @@ int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
     } catch (const UsageError& e) {
         std::fprintf(stderr, "%s: %s; run '%s --help' for usage\n", tool.c_str(), e.what(), tool.c_str());
         return 2;
+    } catch (const OutputPipeClosed&) {
+        // Quiet, as `cat` is when SIGPIPE ends it; the reader has what it asked for.
+        return 128 + SIGPIPE;
     } catch (const Interrupted& e) {
         std::fprintf(stderr, "%s: %s\n", tool.c_str(), e.what());
         return 130;

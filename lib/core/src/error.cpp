@@ -1,9 +1,22 @@
 #include "scorekit/error.hpp"
 
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 
 namespace scorekit {
+
+void check_output_pipe_open() {
+    struct stat status {};
+    if (fstat(STDOUT_FILENO, &status) != 0 || !(S_ISFIFO(status.st_mode) || S_ISSOCK(status.st_mode))) return;
+    // poll(2) reports POLLERR for the writing end of a pipe without readers, and POLLHUP for a
+    // socket that the peer shut down.
+    struct pollfd output {STDOUT_FILENO, POLLOUT, 0};
+    if (poll(&output, 1, 0) == 1 && (output.revents & (POLLERR | POLLHUP)) != 0) throw OutputPipeClosed();
+}
 
 namespace {
 

@@ -271,6 +271,11 @@ FisherModel::Impl load_mlp_file(const std::string& path) {
 }  // namespace
 
 FisherModel FisherModel::load(const std::string& path, int threads) {
+    // TorchScript and HDF5 files are read by seeking, which a pipe cannot do.
+    if (is_pipe_or_device(path)) {
+        throw Error(describe("cannot read model", path, "it is a pipe or device, and a model file is read by seeking",
+                             "give the name of the model file itself"));
+    }
     FILE* probe = std::fopen(path.c_str(), "rb");
     if (!probe) {
         throw Error(describe("cannot open model", path, std::strerror(errno),

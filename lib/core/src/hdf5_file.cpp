@@ -1,12 +1,15 @@
 #include "scorekit/hdf5_file.hpp"
 
 #include <hdf5.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <limits>
 
 #include "scorekit/atomic_file.hpp"
@@ -90,6 +93,58 @@ void transfer_dataset_rows(hid_t data, const std::string& where, std::int64_t fi
     }
 }
 
+// The memory that an allocation can take without the kernel's out-of-memory killer ending the
+// process: MemAvailable from /proc/meminfo, lowered to what is left under the memory limit of
+// this process's cgroup (a SLURM job's --mem, a container's limit). Returns the maximum of
+// std::size_t when none of these can be read.
+std::size_t available_memory() {
+    std::size_t available = std::numeric_limits<std::size_t>::max();
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    std::size_t kib = 0;
+    while (meminfo >> key >> kib) {
+        if (key == "MemAvailable:") {
+            available = kib * 1024;
+            break;
+        }
+        meminfo.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+    }
+
+    auto read_number = [](const std::string& file, std::size_t& value) {
+        std::ifstream stream(file);
+        return static_cast<bool>(stream >> value);
+    };
+    std::ifstream groups("/proc/self/cgroup");
+    std::string line;
+    while (std::getline(groups, line)) {
+        // "0::/path" is the cgroup v2 hierarchy; "N:memory:/path" the v1 memory controller.
+        std::size_t limit = 0, usage = 0;
+        if (line.rfind("0::", 0) == 0) {
+            const std::string directory = "/sys/fs/cgroup" + line.substr(3);
+            if (read_number(directory + "/memory.max", limit) && read_number(directory + "/memory.current", usage)) {
+                available = std::min(available, limit > usage ? limit - usage : 0);
+            }
+        } else if (const std::size_t at = line.find(":memory:"); at != std::string::npos) {
+            const std::string directory = "/sys/fs/cgroup/memory" + line.substr(at + 8);
+            if (read_number(directory + "/memory.limit_in_bytes", limit) &&
+                read_number(directory + "/memory.usage_in_bytes", usage)) {
+                available = std::min(available, limit > usage ? limit - usage : 0);
+            }
+        }
+    }
+    return available;
+}
+
+std::string format_bytes(double bytes) {
+    const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int unit = 0;
+    while (bytes >= 1024 && unit < 5) {
+        bytes /= 1024;
+        ++unit;
+    }
+    return format_short(bytes) + " " + units[unit];
+}
+
 }  // namespace
 
 bool has_hdf5_signature(const std::string& path) {
@@ -100,6 +155,10 @@ bool has_hdf5_signature(const std::string& path) {
 
 Hdf5Reader::Hdf5Reader(const std::string& path) : path_(path) {
     silence_hdf5();
+    if (is_pipe_or_device(path)) {
+        throw Error(describe("cannot read HDF5 file", path, "it is a pipe or device, and HDF5 files are read by seeking",
+                             "give the name of the HDF5 file itself"));
+    }
     FILE* probe = std::fopen(path.c_str(), "rb");
     if (!probe) throw Error(describe("cannot open", path, std::strerror(errno), "check the path"));
     std::fclose(probe);
@@ -108,6 +167,11 @@ Hdf5Reader::Hdf5Reader(const std::string& path) : path_(path) {
                              "give an HDF5 file, or a text file without the :/dataset suffix"));
     }
     file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file_ < 0 && locked_for_writing(path)) {
+        throw Error(describe("cannot read HDF5 file", path, "another process has it open for writing",
+                             "wait until that process has closed it (HDF5_USE_FILE_LOCKING=FALSE reads it "
+                             "anyway, at the risk of reading half-written data)"));
+    }
     if (file_ < 0) {
         throw Error(describe("cannot read HDF5 file", path, "the file is truncated or corrupt",
                              "write or copy it again"));
@@ -148,7 +212,8 @@ Array Hdf5Reader::read_array(const std::string& dataset) const {
         throw Error(describe("dataset not found", where(dataset), "no such dataset in the file", kHint));
     }
     Handle data(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT));
-    if (!data.valid()) throw Error(describe("cannot open dataset", where(dataset), "not a dataset", kHint));
+    if (!data.valid()) throw_open_failure(dataset);
+    check_virtual_sources(data.get(), dataset);
     Handle type(H5Dget_type(data.get()));
     H5T_class_t kind = H5Tget_class(type.get());
     if (kind == H5T_COMPOUND) {
@@ -182,12 +247,70 @@ Array Hdf5Reader::read_array(const std::string& dataset) const {
         }
         array.shape.push_back(static_cast<std::int64_t>(d));
     }
+    check_fits_in_memory(dataset, count);
     array.values.resize(count);
     if (count && H5Dread(data.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, array.values.data()) < 0) {
         throw Error(describe("cannot read dataset", where(dataset), "read failed, the file is truncated or corrupt",
                              "write or copy it again"));
     }
     return array;
+}
+
+void Hdf5Reader::throw_open_failure(const std::string& dataset) const {
+    H5L_info_t link {};
+    if (H5Lget_info(file_, dataset.c_str(), &link, H5P_DEFAULT) >= 0 && link.type == H5L_TYPE_EXTERNAL) {
+        std::vector<char> value(link.u.val_size + 1, '\0');
+        unsigned flags = 0;
+        const char* target_file = nullptr;
+        const char* target_object = nullptr;
+        if (H5Lget_val(file_, dataset.c_str(), value.data(), link.u.val_size, H5P_DEFAULT) >= 0 &&
+            H5Lunpack_elink_val(value.data(), link.u.val_size, &flags, &target_file, &target_object) >= 0) {
+            throw Error(describe("cannot open dataset", where(dataset),
+                                 "it is an external link to " + quote(std::string(target_file) + ":" + target_object) +
+                                     ", which cannot be opened (a missing or unreadable file, or no such dataset there)",
+                                 "put that file where the link points, relative to this file's directory, or read "
+                                 "the dataset from that file directly"));
+        }
+    }
+    throw Error(describe("cannot open dataset", where(dataset), "not a dataset", kHint));
+}
+
+void Hdf5Reader::check_virtual_sources(std::int64_t data, const std::string& dataset) const {
+    Handle properties(H5Dget_create_plist(data));
+    if (!properties.valid() || H5Pget_layout(properties.get()) != H5D_VIRTUAL) return;
+    size_t mappings = 0;
+    if (H5Pget_virtual_count(properties.get(), &mappings) < 0) return;
+    // HDF5 1.10 looks for a relative source name under HDF5_VDS_PREFIX, in the directory of the
+    // virtual dataset's file and in the working directory. With a prefix set, HDF5 checks alone.
+    if (std::getenv("HDF5_VDS_PREFIX") != nullptr) return;
+    const std::size_t slash = path_.rfind('/');
+    const std::string directory = slash == std::string::npos ? "" : path_.substr(0, slash + 1);
+    for (size_t i = 0; i < mappings; ++i) {
+        const ssize_t length = H5Pget_virtual_filename(properties.get(), i, nullptr, 0);
+        if (length <= 0) continue;
+        std::vector<char> buffer(static_cast<std::size_t>(length) + 1, '\0');
+        H5Pget_virtual_filename(properties.get(), i, buffer.data(), buffer.size());
+        const std::string source = buffer.data();
+        if (source == ".") continue;  // the virtual dataset's own file
+        const bool found = access(source.c_str(), R_OK) == 0 ||
+                           (source.front() != '/' && access((directory + source).c_str(), R_OK) == 0);
+        if (!found) {
+            throw Error(describe("cannot read dataset", where(dataset),
+                                 "it is a virtual dataset whose source file " + quote(source) +
+                                     " is missing or unreadable, and HDF5 would read fill values in its place",
+                                 "put the source files beside this file, or set HDF5_VDS_PREFIX to their directory"));
+        }
+    }
+}
+
+void Hdf5Reader::check_fits_in_memory(const std::string& dataset, std::size_t count) const {
+    const double bytes = static_cast<double>(count) * sizeof(double);
+    const std::size_t available = available_memory();
+    if (bytes <= static_cast<double>(available)) return;
+    throw Error(describe("cannot read dataset", where(dataset),
+                         "its " + std::to_string(count) + " values take " + format_bytes(bytes) + " as doubles, more than the " +
+                             format_bytes(static_cast<double>(available)) + " of memory available",
+                         "give a smaller dataset or run with more memory; a damaged file can also declare such a shape"));
 }
 
 RowMatrix Hdf5Reader::read_matrix(const std::string& dataset) const {

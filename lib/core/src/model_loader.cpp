@@ -35,6 +35,11 @@ std::unique_ptr<ScoreModel> load_score_model(const std::string& spec, int thread
         return make_analytic_model(spec);
     }
 
+    // HDF5 and TorchScript files are read by seeking, which a pipe cannot do.
+    if (is_pipe_or_device(spec)) {
+        throw Error(describe("cannot read model", spec, "it is a pipe or device, and a model file is read by seeking",
+                             "give the name of the model file itself"));
+    }
     FILE* probe = std::fopen(spec.c_str(), "rb");
     if (!probe) {
         throw Error(describe("cannot open model", spec, std::strerror(errno),

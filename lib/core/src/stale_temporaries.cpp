@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -77,6 +78,26 @@ pid_t writer_on_this_host(const std::string& rest) {
     return pid > 0 && pid <= INT_MAX ? static_cast<pid_t>(pid) : 0;
 }
 
+// The part of a temporary name that stands for the target `base`. Names may have at most
+// NAME_MAX (255) bytes on Linux file systems, and the temporary name adds up to 88 bytes to
+// the base (a 64-byte host name, a 10-digit process id, ".tmp." and the suffixes). A longer
+// base is cut to its first 150 bytes at a UTF-8 character boundary. The cut is followed by '~'
+// and the FNV-1a hash of the whole base in 16 hex digits, so that long names which share those
+// 150 bytes get different temporary names. The result depends only on `base`, so a later process
+// finds the temporaries that a killed one left for the same target.
+std::string temporary_base(const std::string& base) {
+    constexpr std::size_t kMaxBase = 167;
+    constexpr std::size_t kKept = 150;
+    if (base.size() <= kMaxBase) return base;
+    std::size_t cut = kKept;
+    while (cut > 0 && (static_cast<unsigned char>(base[cut]) & 0xC0) == 0x80) --cut;
+    std::uint64_t hash = 0xcbf29ce484222325ULL;
+    for (const char c : base) hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+    return base.substr(0, cut) + "~" + hex;
+}
+
 bool process_is_gone(pid_t pid) { return pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH; }
 
 bool is_regular_file(const std::string& path) {
@@ -88,7 +109,7 @@ bool is_regular_file(const std::string& path) {
 
 std::string temporary_file_pattern(const std::string& directory, const std::string& base) {
     const std::string host = this_host().empty() ? "unknown-host" : this_host();
-    return directory + "." + base + ".tmp." + host + "." + std::to_string(getpid()) + ".XXXXXX";
+    return directory + "." + temporary_base(base) + ".tmp." + host + "." + std::to_string(getpid()) + ".XXXXXX";
 }
 
 std::vector<std::string> remove_stale_temporaries(const std::string& directory, const std::string& base) {
@@ -99,7 +120,7 @@ std::vector<std::string> remove_stale_temporaries(const std::string& directory, 
 
     // NOTE: this reads the whole directory once per output opened, which may be slow for
     // directories of very many files on a parallel file system.
-    const std::string prefix = "." + base + ".tmp.";
+    const std::string prefix = "." + temporary_base(base) + ".tmp.";
     std::vector<std::string> candidates;
     while (const dirent* entry = readdir(listing)) {
         const std::string name = entry->d_name;

@@ -2,7 +2,9 @@
 // process left behind.
 //
 // A temporary file is named ".BASE.tmp.HOST.PID.XXXXXX" beside its target BASE, where HOST is
-// the writer's host name, PID its process id and XXXXXX mkstemp's random suffix. A process
+// the writer's host name, PID its process id and XXXXXX mkstemp's random suffix. A BASE of more
+// than 167 bytes is shortened to its first 150 bytes, '~' and a hash of the whole name, so that
+// the temporary name stays within the 255 bytes that file systems allow. A process
 // killed by SIGKILL, or a node that crashed, leaves that file behind. The name lets a later
 // process on the same host tell that the writer is gone.
 #pragma once

@@ -77,6 +77,11 @@ bool is_regular_file(const std::string& path) {
     return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
 }
 
+bool is_pipe_or_device(const std::string& path) {
+    struct stat info {};
+    return ::stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode) && !S_ISDIR(info.st_mode);
+}
+
 bool file_starts_with(const std::string& path, const void* magic, std::size_t size) {
     if (!is_regular_file(path)) return false;
     FILE* file = std::fopen(path.c_str(), "rb");

@@ -238,10 +238,8 @@ void run_ccnet_hash(const CcnetHashOptions& options) {
     const ReadCounts& totals = shard.totals;
 
     log_info("[2/2] writing " + plan.output);
-    AtomicFile file(plan.output);
-    write_hash_file(file.temporary_path(), set, totals.documents - totals.short_documents, totals.lines,
+    write_hash_file(plan.output, set, totals.documents - totals.short_documents, totals.lines,
                     options.input.min_length);
-    file.commit();
 
     double bytes_per_hash = set.size() ? static_cast<double>(set.memory_bytes()) / set.size() : 0.0;
     log_info("hashed " + std::to_string(totals.documents - totals.short_documents) + " documents, " +

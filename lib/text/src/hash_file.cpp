@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 
+#include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/text/dedup.hpp"
 
@@ -104,14 +105,16 @@ void write_hash_file(const std::string& path, const DedupHashSet& set, std::uint
     put_u32(header + 40, static_cast<std::uint32_t>(crc));
     put_u32(header + 44, static_cast<std::uint32_t>(min_length));
 
-    File file(std::fopen(path.c_str(), "wb"));
+    AtomicFile output(path);
+    File file(std::fopen(output.temporary_path().c_str(), "wb"));
     if (!file) throw Error(describe("cannot create hash file", path, std::strerror(errno), "check the directory"));
     write_all(file.get(), header, sizeof header, path);
     write_all(file.get(), keys.data(), keys.size(), path);
     write_all(file.get(), bits.data(), bits.size(), path);
-    if (std::fflush(file.get()) != 0 || std::ferror(file.get())) {
+    if (std::fflush(file.get()) != 0 || std::ferror(file.get()) || std::fclose(file.release()) != 0) {
         throw Error(describe("cannot write hash file", path, std::strerror(errno), "check free disk space"));
     }
+    output.commit();
 }
 
 HashFileHeader read_hash_file_header(const std::string& path) {

@@ -4,7 +4,9 @@
 #include <fasttext/fasttext.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <random>
@@ -116,7 +118,11 @@ ClassifierQuality train_reference_classifier(const ClassifierTraining& training,
         for (std::size_t i = 0; i < train_size; ++i) {
             input << (documents[i].first ? kWiki : kCc) << ' ' << documents[i].second << '\n';
         }
-        if (!input) throw Error(describe("cannot write", input_path, "write failed", "check free disk space"));
+        input.flush();
+        if (!input) {
+            throw Error(describe("cannot write the training text for", output, std::strerror(errno),
+                                 "check free disk space in its directory"));
+        }
     }
     fasttext::Args args;
     args.input = input_path;
@@ -143,7 +149,15 @@ ClassifierQuality train_reference_classifier(const ClassifierTraining& training,
         throw Error(describe("fastText training failed", output, error.what(), ""));
     }
     std::remove(input_path.c_str());
+    // fastText's saveModel does not check its writes, so a full disk leaves a truncated file
+    // without an error. The structure of the saved file is checked before it gets its name.
     model.saveModel(model_file.temporary_path());
+    try {
+        check_fasttext_model_intact(model_file.temporary_path(), "");
+    } catch (const Error&) {
+        throw Error(describe("cannot write fastText model", output, "the saved file is incomplete",
+                             "check free disk space in its directory"));
+    }
     model_file.commit();
 
     ClassifierQuality quality;

@@ -68,4 +68,8 @@ void check_distinct_files(const std::vector<FileArgument>& outputs, const std::v
 // named the file, which the message asks the user to change.
 void check_output_writable(const std::string& output, const std::string& option = "-o");
 
+// Whether another process holds an exclusive flock(2) on `path`. HDF5 1.10 takes one on every
+// file it opens for writing, unless HDF5_USE_FILE_LOCKING=FALSE.
+bool locked_for_writing(const std::string& path);
+
 }  // namespace scorekit

@@ -29,6 +29,17 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// Standard output is a pipe whose reader has exited (`tool | head`), seen as EPIPE where
+// SIGPIPE is ignored. Tools end quietly with status 141, as the default SIGPIPE action would.
+class OutputPipeClosed : public Error {
+public:
+    OutputPipeClosed() : Error("standard output: the reading end of the pipe is closed") {}
+};
+
+// Throws OutputPipeClosed if standard output is a pipe or socket that no process reads any
+// more. Writers of standard output call it after a failed write.
+void check_output_pipe_open();
+
 // Returns `value` in double quotes, with control bytes and bytes that are not valid UTF-8
 // written as \xHH, so that a message never sends raw binary to a terminal.
 std::string quote(const std::string& value);

@@ -61,6 +61,15 @@ private:
     // Opens an attribute that contains exactly one value, and the caller closes the returned id.
     // Throws Error if the attribute is missing or is an array.
     std::int64_t open_scalar_attribute(const std::string& object, const std::string& name) const;
+    // Throws the Error for a dataset that H5Dopen cannot open, naming the target of an external
+    // link, which HDF5 resolves only on opening.
+    [[noreturn]] void throw_open_failure(const std::string& dataset) const;
+    // Throws Error if a source file of a virtual dataset cannot be found. HDF5 itself reads
+    // the fill value (often 0 or NaN) in place of a missing source, without an error.
+    void check_virtual_sources(std::int64_t data, const std::string& dataset) const;
+    // Throws Error if `count` doubles take more memory than is available, before they are
+    // allocated, so that a large (or damaged) dataset does not end in the out-of-memory killer.
+    void check_fits_in_memory(const std::string& dataset, std::size_t count) const;
     std::string path_;
     std::int64_t file_ = -1;
 };

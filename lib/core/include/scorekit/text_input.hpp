@@ -33,6 +33,10 @@ private:
 // True for a regular file, false for a pipe, device, directory or missing path.
 bool is_regular_file(const std::string& path);
 
+// Whether `path` exists and is a FIFO, socket or device: a file that cannot be read by seeking,
+// and whose opening (a FIFO without a writer) can block.
+bool is_pipe_or_device(const std::string& path);
+
 // True if the regular file `path` starts with the `size` bytes of `magic`. False for a pipe,
 // device or directory, so that sniffing a pipe does not consume its first bytes.
 bool file_starts_with(const std::string& path, const void* magic, std::size_t size);

@@ -109,7 +109,8 @@ struct HashFileHeader {
 constexpr std::uint32_t kHashFileVersion = 2;
 constexpr std::size_t kHashFileHeaderSize = 48;
 
-// Writes `set` to `path` (already a temporary file). Throws Error on I/O failure.
+// Writes `set` to `path` under a temporary name, renamed to `path` when complete. Throws Error
+// naming `path` on I/O failure.
 void write_hash_file(const std::string& path, const DedupHashSet& set, std::uint64_t documents,
                      std::uint64_t lines, int min_length);
 
