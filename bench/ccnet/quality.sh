@@ -31,14 +31,7 @@ if [ ! -f docs.warc.wet.gz ]; then
         /usr/share/doc /usr/share/common-licenses
 fi
 
-# cpu_seconds COMMAND...: user + system seconds of one run.
-cpu_seconds() {
-    /usr/bin/time -f "%U %S" -o time.out "$@" > /dev/null 2> log.last || { cat log.last >&2; exit 1; }
-    read -r user sys < time.out
-    echo "$user + $sys" | bc
-}
-
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+. "$here/cpu_time.sh"
 
 rm -rf explain without with
 "$exe" --threads 1 mine --force --no-dedup --quality --explain docs.warc.wet.gz -o explain 2> log.explain

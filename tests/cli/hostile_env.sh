@@ -184,13 +184,15 @@ if [ -x "$CF" ]; then
     expect_no_file "hash onto a full disk" "$FULL/0000.bin"
     rm -f "$FULL/filler"
     # fastText writes its model without checking the writes: a model cut by the full disk must not
-    # appear under the output's name. The training text (about 35 KiB) fits, the model does not.
+    # appear under the output's name. The training text (about 35 KiB) fits, the model with word
+    # bigrams and their 10,000 buckets (4 MB) does not.
     awk 'BEGIN { srand(1); for (d = 0; d < 150; d++) { l = ""; for (k = 0; k < 4; k++) l = l "history science museum river "; print l } }' \
         > "$WORK/wiki.txt"
     awk 'BEGIN { srand(2); for (d = 0; d < 150; d++) { l = ""; for (k = 0; k < 4; k++) l = l "cheap casino offer cart "; print l } }' \
         > "$WORK/cc.txt"
     run_case "train-classifier onto a full disk" 1 'cannot write fastText model ".*full/ref\.bin": the saved file is incomplete' -- \
-        "$CF" -q train-classifier --wiki "$WORK/wiki.txt" --cc "$WORK/cc.txt" --bucket 10000 -o "$FULL/ref.bin"
+        "$CF" -q train-classifier --wiki "$WORK/wiki.txt" --cc "$WORK/cc.txt" --word-ngrams 2 --bucket 10000 \
+        -o "$FULL/ref.bin"
     expect_one_line_error "train-classifier onto a full disk"
     expect_no_file "train-classifier onto a full disk" "$FULL/ref.bin"
 fi

@@ -10,6 +10,7 @@
 #include "scorekit/cli.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
+#include "scorekit/metric.hpp"
 #include "scorekit/text_input.hpp"
 
 namespace scorekit {
@@ -59,6 +60,15 @@ std::string model_checksum_text(const std::string& model) {
     char text[17];
     std::snprintf(text, sizeof(text), "%016" PRIx64, hash);
     return text;
+}
+
+CheckpointSettings metric_checkpoint_settings(const std::string& model, const ScoreMetric& metric) {
+    return {{"model", model_identity_text(model)},
+            {"model_checksum", model_checksum_text(model)},
+            {"metric", to_string(metric.kind())},
+            {"lambda", exact_text(metric.lambda())},
+            {"beta", exact_text(metric.beta())},
+            {"sigma", exact_text(metric.sigma())}};
 }
 
 void check_checkpoint_format(const std::string& path, const std::string& tool) {

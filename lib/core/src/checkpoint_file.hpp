@@ -11,6 +11,8 @@
 
 namespace scorekit {
 
+class ScoreMetric;
+
 // (name, value) of each option that decides the results, values as exact text.
 using CheckpointSettings = std::vector<std::pair<std::string, std::string>>;
 
@@ -36,6 +38,10 @@ std::string model_checksum_text(const std::string& model);
 void check_checkpoint_format(const std::string& path, const std::string& tool);
 
 void write_checkpoint_settings(Hdf5Writer& file, const std::string& group, const CheckpointSettings& settings);
+
+// The settings that decide a metric's values at a point: the model file (identity and
+// checksum), the metric's kind and its parameters.
+CheckpointSettings metric_checkpoint_settings(const std::string& model, const ScoreMetric& metric);
 
 // The first setting whose value differs from the one stored under `group`, as "NAME is X but
 // the checkpoint has Y"; empty when all agree.

@@ -242,14 +242,9 @@ GeodesicCheckpointPlan checkpoint_plan(const GeodesicCommandOptions& o, const Sc
     plan.resume = o.resume;
     plan.every = o.checkpoint_every;
     plan.keep_paths = keep_paths;
-    plan.settings = {{"model", model_identity_text(o.model)},
-                     {"model_checksum", model_checksum_text(o.model)},
-                     {"metric", to_string(metric.kind())},
-                     {"lambda", exact_text(metric.lambda())},
-                     {"beta", exact_text(metric.beta())},
-                     {"sigma", exact_text(metric.sigma())},
-                     {"nodes", std::to_string(o.solver.nodes)},
-                     {"batch_size", std::to_string(o.solver.batch_size)}};
+    plan.settings = metric_checkpoint_settings(o.model, metric);
+    plan.settings.insert(plan.settings.end(), {{"nodes", std::to_string(o.solver.nodes)},
+                                               {"batch_size", std::to_string(o.solver.batch_size)}});
     // The boundary solver's settings decide only the runs that solve boundary-value problems
     // (--log takes its first guess from one), so an --exp run resumes with any of them.
     if (uses_boundary_solver) {

@@ -153,13 +153,8 @@ PointCheckpointPlan checkpoint_plan(const MetricEvalCommandOptions& o, const Sco
     plan.inputs = {&in.x, &in.v, &in.w};
     std::string outputs;
     for (const OutputBlock& block : blocks) outputs += (outputs.empty() ? "" : ",") + block.name;
-    plan.settings = {{"model", model_identity_text(o.model)},
-                     {"model_checksum", model_checksum_text(o.model)},
-                     {"metric", to_string(metric.kind())},
-                     {"lambda", exact_text(metric.lambda())},
-                     {"beta", exact_text(metric.beta())},
-                     {"sigma", exact_text(metric.sigma())},
-                     {"outputs", outputs}};
+    plan.settings = metric_checkpoint_settings(o.model, metric);
+    plan.settings.emplace_back("outputs", outputs);
     if (!o.checkpoint.empty()) {
         plan.path = o.checkpoint;
     } else if (o.common.output != "-") {
