@@ -109,7 +109,7 @@ closed_pipe() {
         fail "$name: stderr: $(head -c 300 "$WORK/pipe.err")"
 }
 closed_pipe "langevin into a closed pipe" "$L" -m "$gauss" --chains 20000 --steps 2
-# Points from a file: metric-eval writes the rows of a chunk at once, the commit flushes the rest.
+# metric-eval with its points from a file and from standard input.
 "$L" -m "$gauss" --chains 20000 --steps 2 -q -o "$WORK/many.tsv" || fail "setup: langevin -o many.tsv failed"
 closed_pipe "metric-eval into a closed pipe" "$ME" -m "$gauss" --score --logdet "$WORK/many.tsv"
 closed_pipe "metric-eval points from a pipe into a closed pipe" bash -c '"$0" -m "$1" --logdet < "$2"' "$ME" "$gauss" "$WORK/many.tsv"

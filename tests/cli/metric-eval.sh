@@ -241,6 +241,16 @@ run_case "resume to stdout" 0 "resuming from .*stdout.ckpt" -- \
 cmp -s "$WORK/whole.tsv" "$WORK/out" || fail "resume to stdout: the output differs from the uninterrupted run"
 [ ! -e "$WORK/stdout.ckpt" ] || fail "resume to stdout: the checkpoint was not removed after the run"
 
+# A reader that exits ends a checkpointed run on standard output with 141, and its scratch copy
+# of the rows goes with it.
+mkdir "$WORK/piped"
+bash -c '"$0" -m "$1" --metric pullback --logdet "$2" --checkpoint "$3" 2> "$4" | head -1 > /dev/null; exit "${PIPESTATUS[0]}"' \
+    "$exe" "$gauss64" "$WORK/p64.txt" "$WORK/piped/run.ckpt" "$WORK/err"
+status=$?
+[ "$status" -eq 141 ] || fail "checkpointed run into a closed pipe: exit status $status, expected 141: $(cat "$WORK/err")"
+leftover=$(ls -A "$WORK/piped")
+[ -z "$leftover" ] || fail "checkpointed run into a closed pipe: files left behind: $leftover"
+
 # A point outside the support in a later chunk is named by its row in the input.
 awk 'BEGIN { for (i = 1; i <= 1001; i++) { for (j = 1; j <= 64; j++) printf "%s%s", (j > 1 ? " " : ""), (i == 1001 && j == 64 ? -1 : 1); print "" } }' \
     > "$WORK/late.txt"
