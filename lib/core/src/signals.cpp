@@ -47,6 +47,9 @@ void handle(int signal_number) {
 // A closed pipe on standard output ends the run with SIGPIPE, quietly as by default, but
 // without leaving the temporary files behind (the scratch copy of a checkpointed run, say).
 void handle_closed_pipe(int signal_number) {
+    // While a job saves its state after SIGINT, SIGTERM or SIGHUP, a pipe closed by the same
+    // signal (Ctrl-C on `tool | gzip`) fails the write with EPIPE, so the checkpoint still gets written.
+    if (g_catch.load() && g_signal.load() != 0) return;
     for (int i = 0; i < kSlots; ++i) {
         if (g_used[i].load()) unlink(g_paths[i].data());
     }
