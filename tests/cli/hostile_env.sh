@@ -109,6 +109,10 @@ closed_pipe() {
         fail "$name: stderr: $(head -c 300 "$WORK/pipe.err")"
 }
 closed_pipe "langevin into a closed pipe" "$L" -m "$gauss" --chains 20000 --steps 2
+# metric-eval with its points from a file and from standard input.
+"$L" -m "$gauss" --chains 20000 --steps 2 -q -o "$WORK/many.tsv" || fail "setup: langevin -o many.tsv failed"
+closed_pipe "metric-eval into a closed pipe" "$ME" -m "$gauss" --score --logdet "$WORK/many.tsv"
+closed_pipe "metric-eval points from a pipe into a closed pipe" bash -c '"$0" -m "$1" --logdet < "$2"' "$ME" "$gauss" "$WORK/many.tsv"
 closed_pipe "merge-shards.py into a closed pipe" /usr/bin/python3 "$MERGE" samples --chains 20000 "$WORK"/big-{0,1}.tsv
 if [ -x "$CF" ]; then
     # Random words give an ARPA file of several MiB, far more than a pipe's buffer.

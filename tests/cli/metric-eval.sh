@@ -241,6 +241,34 @@ run_case "resume to stdout" 0 "resuming from .*stdout.ckpt" -- \
 cmp -s "$WORK/whole.tsv" "$WORK/out" || fail "resume to stdout: the output differs from the uninterrupted run"
 [ ! -e "$WORK/stdout.ckpt" ] || fail "resume to stdout: the checkpoint was not removed after the run"
 
+# A reader that exits ends a checkpointed run on standard output with 141, and its scratch copy
+# of the rows goes with it.
+mkdir "$WORK/piped"
+bash -c '"$0" -m "$1" --metric pullback --logdet "$2" --checkpoint "$3" 2> "$4" | head -1 > /dev/null; exit "${PIPESTATUS[0]}"' \
+    "$exe" "$gauss64" "$WORK/p64.txt" "$WORK/piped/run.ckpt" "$WORK/err"
+status=$?
+[ "$status" -eq 141 ] || fail "checkpointed run into a closed pipe: exit status $status, expected 141: $(cat "$WORK/err")"
+leftover=$(ls -A "$WORK/piped")
+[ -z "$leftover" ] || fail "checkpointed run into a closed pipe: files left behind: $leftover"
+
+# Ctrl-C on `metric-eval | gzip` also ends the reader. The run still writes its checkpoint, from
+# the scratch copy of its rows, and the resumed run gives the whole output.
+rm -f "$WORK/received"
+bash -c '"$0" -m "$1" --metric pullback --eigenvalues --logdet "$2" --checkpoint "$3" 2> "$4" | cat > "$5"; exit "${PIPESTATUS[0]}"' \
+    "$exe" "$gauss64" "$WORK/p64.txt" "$WORK/piped/run.ckpt" "$WORK/err" "$WORK/received" &
+for _ in $(seq 600); do [ -s "$WORK/received" ] && break; sleep 0.05; done
+evaluator=$(pgrep -n -f -- "--checkpoint $WORK/piped/run.ckpt")
+reader=$(pgrep -n -x -P "$!" cat)
+kill -INT "$evaluator"
+kill -KILL "$reader"
+wait "$!"
+status=$?
+[ "$status" -eq 130 ] || fail "interrupted pipeline: exit status $status, expected 130: $(cat "$WORK/err")"
+grep -q 'checkpoint written to .*run\.ckpt' "$WORK/err" || fail "interrupted pipeline: stderr: $(cat "$WORK/err")"
+run_case "resume an interrupted pipeline" 0 "resuming from .*run.ckpt" -- \
+    "$exe" -m "$gauss64" --metric pullback --eigenvalues --logdet "$WORK/p64.txt" --resume "$WORK/piped/run.ckpt"
+cmp -s "$WORK/whole.tsv" "$WORK/out" || fail "resume an interrupted pipeline: the output differs from the uninterrupted run"
+
 # A point outside the support in a later chunk is named by its row in the input.
 awk 'BEGIN { for (i = 1; i <= 1001; i++) { for (j = 1; j <= 64; j++) printf "%s%s", (j > 1 ? " " : ""), (i == 1001 && j == 64 ? -1 : 1); print "" } }' \
     > "$WORK/late.txt"

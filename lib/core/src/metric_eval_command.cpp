@@ -195,6 +195,12 @@ void evaluate_points(const ScoreMetric& metric, const PointInputs& in, const std
                 std::to_string(chunks) + (chunks == 1 ? " chunk" : " chunks") + " of up to " + std::to_string(chunk) +
                 " points");
 
+    const auto save_and_stop = [&](Eigen::Index finished) {
+        write_point_checkpoint(plan, blocks, written, finished, chunk);
+        throw Interrupted(describe_at("metric evaluation interrupted",
+                                      "after " + std::to_string(finished) + " of " + std::to_string(n) + " points",
+                                      "checkpoint written to " + plan.path, "continue with --resume " + plan.path));
+    };
     Eigen::Index saved = done;
     for (Eigen::Index begin = done; begin < n; begin += chunk) {
         const Eigen::Index count = std::min(chunk, n - begin);
@@ -203,16 +209,18 @@ void evaluate_points(const ScoreMetric& metric, const PointInputs& in, const std
         check_scores(points.scores(), in.source, begin);
         BlockRows values;
         for (const PointOutput& output : outputs) values.push_back(output.compute(points, begin, count));
-        write(begin, values);
-
         const Eigen::Index finished = begin + count;
-        if (plan.path.empty() || finished == n) continue;
-        if (interrupt_requested()) {
-            write_point_checkpoint(plan, blocks, written, finished, chunk);
-            throw Interrupted(describe_at("metric evaluation interrupted",
-                                          "after " + std::to_string(finished) + " of " + std::to_string(n) + " points",
-                                          "checkpoint written to " + plan.path, "continue with --resume " + plan.path));
+        try {
+            write(begin, values);
+        } catch (const OutputPipeClosed&) {
+            // Ctrl-C on `metric-eval | gzip` ends the reader too. The checkpoint reads the rows
+            // back from the scratch copy, not from the pipe, so it can still be written.
+            if (plan.path.empty() || finished == n || !interrupt_requested()) throw;
+            save_and_stop(finished);
         }
+
+        if (plan.path.empty() || finished == n) continue;
+        if (interrupt_requested()) save_and_stop(finished);
         if (plan.every > 0 && finished - saved >= plan.every) {
             write_point_checkpoint(plan, blocks, written, finished, chunk);
             saved = finished;
@@ -288,8 +296,9 @@ void write_text(const MetricEvalCommandOptions& o, const ScoreMetric& metric, Ru
     const RowSource& written = copy ? static_cast<const RowSource&>(*copy) : output;
     evaluate_points(metric, run.in, run.outputs, run.plan, run.done,
                     [&](Eigen::Index first, const BlockRows& rows) {
-                        output.write(rows);
+                        // The copy first, so that it contains the chunk even when standard output fails.
                         if (copy) copy->write(first, rows);
+                        output.write(rows);
                     },
                     written);
     output.commit();

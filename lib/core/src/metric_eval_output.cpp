@@ -62,7 +62,12 @@ TextOutput::~TextOutput() {
 }
 
 void TextOutput::check_stream() {
-    if (std::ferror(stream_)) throw Error(describe("cannot write", path_, std::strerror(errno), "check free disk space"));
+    if (!std::ferror(stream_)) return;
+    // Where SIGPIPE is ignored, a reader that has exited shows up here as EPIPE: the run ends
+    // quietly with 141, as it does by the signal, not as a disk error.
+    const int error = errno;
+    if (stream_ == stdout) check_output_pipe_open();
+    throw Error(describe("cannot write", path_, std::strerror(error), "check free disk space"));
 }
 
 void TextOutput::write(const BlockRows& rows) {
@@ -119,7 +124,11 @@ void TextOutput::commit() {
     stream_ = nullptr;
     const bool failed = std::ferror(stream) != 0;
     const bool closed = stream == stdout ? std::fflush(stream) == 0 : std::fclose(stream) == 0;
-    if (failed || !closed) throw Error(describe("cannot write", path_, std::strerror(errno), "check free disk space"));
+    if (failed || !closed) {
+        const int error = errno;
+        if (stream == stdout) check_output_pipe_open();
+        throw Error(describe("cannot write", path_, std::strerror(error), "check free disk space"));
+    }
     if (file_) file_->commit();
 }
 

@@ -44,6 +44,19 @@ void handle(int signal_number) {
     ::raise(signal_number);
 }
 
+// A closed pipe on standard output ends the run with SIGPIPE, quietly as by default, but
+// without leaving the temporary files behind (the scratch copy of a checkpointed run, say).
+void handle_closed_pipe(int signal_number) {
+    // While a job saves its state after SIGINT, SIGTERM or SIGHUP, a pipe closed by the same
+    // signal (Ctrl-C on `tool | gzip`) fails the write with EPIPE, so the checkpoint still gets written.
+    if (g_catch.load() && g_signal.load() != 0) return;
+    for (int i = 0; i < kSlots; ++i) {
+        if (g_used[i].load()) unlink(g_paths[i].data());
+    }
+    ::signal(signal_number, SIG_DFL);
+    ::raise(signal_number);
+}
+
 }  // namespace
 
 void install_signal_handlers(const std::string& tool) {
@@ -58,6 +71,15 @@ void install_signal_handlers(const std::string& tool) {
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
     sigaction(SIGHUP, &action, nullptr);
+
+    // An ignored SIGPIPE stays ignored: the writers then see EPIPE and end with 141 themselves.
+    struct sigaction previous {};
+    if (sigaction(SIGPIPE, nullptr, &previous) == 0 && previous.sa_handler == SIG_DFL) {
+        struct sigaction closed_pipe {};
+        closed_pipe.sa_handler = handle_closed_pipe;
+        sigemptyset(&closed_pipe.sa_mask);
+        sigaction(SIGPIPE, &closed_pipe, nullptr);
+    }
 
     // A write past the file size limit (ulimit -f) would otherwise end the process silently
     // with SIGXFSZ and leave a temporary file behind. With the signal ignored, the write fails
