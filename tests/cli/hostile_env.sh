@@ -144,8 +144,18 @@ expect_one_line_error "merge an unreadable shard"
 # SIGTERM removes the temporary output. The next merge removes the temporary file of a killed
 # merge (a process id that no longer runs) and keeps that of a live process.
 mkdir "$WORK/term"
-/usr/bin/python3 "$MERGE" samples --chains 400000 -o "$WORK/term/m.tsv" "$WORK"/large-{0,1}.tsv \
-    2> "$WORK/term.err" &
+# The merge runs with Path.write_text followed by a long sleep, so that its temporary file exists
+# until the signal comes, however slow the machine: polling a fast merge can miss the file.
+/usr/bin/python3 -c 'import pathlib, runpy, sys, time
+write_text = pathlib.Path.write_text
+def write_and_wait(self, *args, **kwargs):
+    result = write_text(self, *args, **kwargs)
+    time.sleep(60)
+    return result
+pathlib.Path.write_text = write_and_wait
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")' "$MERGE" samples --chains 400000 -o "$WORK/term/m.tsv" \
+    "$WORK"/large-{0,1}.tsv 2> "$WORK/term.err" &
 merging() { compgen -G "$WORK/term/.m.tsv.tmp.*" > /dev/null; }
 signal_when TERM $! merging
 [ "$status" -eq 143 ] || fail "merge SIGTERM: exit status $status, expected 143: $(cat "$WORK/term.err")"
