@@ -482,10 +482,10 @@ void check_language_codes(const std::unordered_set<std::string>& allowed, const 
                                identifier.name() + ", whose labels are " + some_labels;
     if (unknown.size() == allowed.size()) {
         throw UsageError(describe("invalid --lang", codes, reason + ", so no document would be kept",
-                                  "give codes as the identifier labels languages"));
+                                  "give the language codes that this identifier uses"));
     }
     log_warning(describe("--lang code that matches no document", codes, reason,
-                         "give codes as the identifier labels languages"));
+                         "give the language codes that this identifier uses"));
 }
 
 }  // namespace
