@@ -2,9 +2,9 @@
 """The reference side of bench/ccnet/classifier.sh: RedPajama's classifier steps in Python.
 
     classifier_reference.py corpus OUT_DIR ROOT...
-        Writes the first 1,000 documents of each label to OUT_DIR/wiki.txt and OUT_DIR/cc.txt
-        (one document per line, for train-classifier) and OUT_DIR/train.txt (the same lines
-        with __label__wiki and __label__cc, for `fasttext supervised`), from the documents of
+        Writes the first 1,000 documents of each label to OUT_DIR/wiki.txt and OUT_DIR/cc.txt,
+        one document per line, for train-classifier. OUT_DIR/train.txt gets the same lines with
+        __label__wiki and __label__cc, for `fasttext supervised`. The documents are those of
         make_doc_wet.py under ROOT: licence and copyright texts as __label__wiki, change logs,
         NEWS and READMEs as __label__cc. Lines are joined as RedPajama's create_corpus.py joins
         them (" ".join(text.splitlines())).

@@ -11,8 +11,8 @@ at the first failure as mine does.
 datatrove 0.10.0 splits English words with spaCy's blank English tokenizer, which Debian 12 does
 not package. This script gives both filters a word tokenizer that is Python's str.split(),
 which is how ccnet-filter splits words, so the two sides apply the same definitions.
-datatrove imports huggingface_hub, also not in Debian, only for remote files; an empty module
-stands in for it.
+datatrove imports huggingface_hub, also not in Debian, only for remote files, so an empty module
+replaces it.
 
     quality_reference.py DATATROVE_SRC MINE_OUTPUT_DIR [REPEATS]
 """

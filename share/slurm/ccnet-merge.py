@@ -27,10 +27,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 from pathlib import Path
+
+# The shared helpers sit beside this script, also where it is run through runpy.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from merge_temporaries import remove_stale_temporaries, temporary_prefix  # noqa: E402
 
 # Values that describe one shard's resources or its whole dedup group. A sum over shards would
 # overstate them, so the merged statistics keep their maximum.
@@ -58,30 +61,6 @@ def read_json(path):
             return json.load(stream)
         except ValueError as error:
             fail(f"invalid JSON in {path}: {error}; run mine for that shard again")
-
-
-def remove_stale_temporaries(path):
-    """Removes the temporary files of `path` that a merge on this host left when it was killed
-    (SIGKILL, a node crash): their names carry this host and a process id that no longer runs."""
-    prefix = f".{path.name}.tmp.{socket.gethostname()}."
-    for entry in path.parent.glob(f"{glob_escape(prefix)}*"):
-        pid = entry.name[len(prefix):].split(".", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-            continue
-        except ProcessLookupError:
-            pass
-        except OSError:
-            continue
-        entry.unlink(missing_ok=True)
-        print(f"ccnet-merge.py: removed stale temporary file {entry}: process {pid} on this host wrote it "
-              "and no longer runs", file=sys.stderr)
-
-
-def glob_escape(text):
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def shard_name(index):
@@ -142,10 +121,9 @@ def write_atomically(path, write):
     host and process id, as ccnet-filter's temporary names do, because nodes share the directory.
     The file and the directory are flushed to the disk around the rename, so that a crash of the
     node leaves no empty merged file."""
-    remove_stale_temporaries(path)
+    remove_stale_temporaries(path.parent, path.name, "ccnet-merge.py")
     try:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp.{socket.gethostname()}.{os.getpid()}.",
-                                                 dir=path.parent)
+        descriptor, temporary = tempfile.mkstemp(prefix=temporary_prefix(path.name), dir=path.parent)
     except OSError as error:
         fail(f"cannot write {path}: {error.strerror}; check that the directory is writable")
     temporary = Path(temporary)

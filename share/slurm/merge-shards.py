@@ -62,10 +62,13 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import sys
 import tempfile
 from pathlib import Path
+
+# The shared helpers sit beside this script, also where it is run through runpy.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from merge_temporaries import remove_stale_temporaries, temporary_prefix  # noqa: E402
 
 # The first line of a text shard: "# shard 1/4: chains [2, 5) of 10" from langevin, or
 # "# shard 2/4: pairs [14, 21) of 28 pairs of 8 points" from geodesic --all-pairs.
@@ -91,50 +94,6 @@ class Interrupted(Exception):
 
 def raise_interrupted(number, frame):
     raise Interrupted(number)
-
-
-def temporary_base(name):
-    """Returns the part of a temporary name that is the output `name`. A name of more than 167 bytes
-    is cut to its first 150 bytes, '~' and a 64-bit FNV-1a hash of the whole name, as the tools cut
-    theirs, so that the temporary name stays within the 255 bytes that file systems allow."""
-    encoded = os.fsencode(name)
-    if len(encoded) <= 167:
-        return name
-    cut = 150
-    while cut > 0 and encoded[cut] & 0xC0 == 0x80:
-        cut -= 1
-    value = 0xcbf29ce484222325
-    for byte in encoded:
-        value = ((value ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-    return os.fsdecode(encoded[:cut]) + f"~{value:016x}"
-
-
-def remove_stale_temporaries(directory, name):
-    """Removes the temporary files of output `name` that a merge on this host left when it was
-    killed (SIGKILL, a node crash): their names carry this host and a process id that no longer runs."""
-    host = socket.gethostname()
-    prefix = f".{temporary_base(name)}.tmp.{host}."
-    try:
-        entries = os.listdir(directory)
-    except OSError:
-        return
-    for entry in entries:
-        if not entry.startswith(prefix):
-            continue
-        pid = entry[len(prefix):].split(".", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-            continue
-        except ProcessLookupError:
-            pass
-        except OSError:
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(os.path.join(directory, entry))
-            print(f"merge-shards.py: removed stale temporary file {os.path.join(directory, entry)}: "
-                  f"process {pid} on this host wrote it and no longer runs", file=sys.stderr)
 
 
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf")
@@ -232,10 +191,9 @@ def written_atomically(path):
     directory, name = os.path.split(os.path.abspath(path))
     if os.path.isdir(path):
         fail(f"cannot write {path}: it is a directory; give a file name with -o")
-    remove_stale_temporaries(directory, name)
+    remove_stale_temporaries(directory, name, "merge-shards.py")
     try:
-        descriptor, temporary = tempfile.mkstemp(
-            prefix=f".{temporary_base(name)}.tmp.{socket.gethostname()}.{os.getpid()}.", dir=directory)
+        descriptor, temporary = tempfile.mkstemp(prefix=temporary_prefix(name), dir=directory)
     except OSError as error:
         fail(f"cannot write {path}: {error.strerror}; check that the directory exists and is writable")
     os.close(descriptor)

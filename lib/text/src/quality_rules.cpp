@@ -56,7 +56,7 @@ bool is_punctuation(char32_t cp) {
     return std::binary_search(std::begin(kNonAsciiPunctuation), std::end(kNonAsciiPunctuation), cp);
 }
 
-// The ASCII answers of is_python_space, is_punctuation and is_python_alpha, looked up once so
+// The results of is_python_space, is_punctuation and is_python_alpha for ASCII, computed once so
 // that the loops over every byte of a document call no function for ASCII text.
 struct AsciiClasses {
     AsciiClasses() {
@@ -96,7 +96,7 @@ WordClass classify_word(std::string_view word) {
             continue;
         }
         char32_t cp = next_code_point(word, i);
-        // The binary searches run only while their answer can still change.
+        // The binary searches run only while their result can still change.
         if (word_class.punctuation_only) word_class.punctuation_only = is_punctuation(cp);
         if (!word_class.has_letter) word_class.has_letter = is_python_alpha(cp);
     }
@@ -232,8 +232,9 @@ private:
         return x;
     }
 
-    // start_prefix_[i]: the hash sum of the bytes before word i; end_prefix_[i]: of the bytes
-    // up to the end of word i, its separator excluded; start_inverse_[i]: kBase^-(start of word i).
+    // start_prefix_[i] is the hash sum of the bytes before word i, and end_prefix_[i] that of the
+    // bytes up to the end of word i, its separator excluded. start_inverse_[i] is
+    // kBase^-(start of word i).
     void hash_prefixes() {
         const std::uint64_t base_inverse = inverse(kBase);
         const std::size_t words = offsets_.size() - 1;
