@@ -185,6 +185,28 @@ run_case "distributed batch too small" 2 'invalid --batch-size "1"' -- \
     --rendezvous "$WORK/store"
 expect_no_file "distributed usage errors" "$WORK/dist.h5"
 
+# A rank that cannot read its files (say, data on a node-local disk) stops the other ranks with
+# its error at once; they used to wait for it until the group's 10-minute timeout. Two ranks
+# started by hand on loopback, each either way round; `timeout` bounds the wait should it regress.
+for failing in 0 1; do
+    rm -f "$WORK/dp-store"
+    for rank in 0 1; do
+        data=$DATA
+        [ $rank = $failing ] && data=$WORK/not-on-this-node.csv
+        (env GLOO_SOCKET_IFNAME=lo SLURM_NTASKS=2 SLURM_PROCID=$rank timeout 120 "$T" "$data" -o "$WORK/dp.h5" \
+            $quick --threads 1 --distributed --rendezvous "$WORK/dp-store" 2> "$WORK/dp$rank.err"
+         echo $? > "$WORK/dp$rank.rc") &
+    done
+    wait
+    other=$((1 - failing))
+    [ "$(cat "$WORK/dp$other.rc")" = 1 ] || fail "rank $other after rank $failing failed: exit $(cat "$WORK/dp$other.rc"), expected 1: $(cat "$WORK/dp$other.err")"
+    grep -q "data-parallel rank $failing failed before training: cannot open \".*not-on-this-node.csv\"" "$WORK/dp$other.err" ||
+        fail "rank $other did not name rank $failing's error: $(cat "$WORK/dp$other.err")"
+    [ "$(cat "$WORK/dp$failing.rc")" = 1 ] || fail "failing rank $failing: exit $(cat "$WORK/dp$failing.rc"), expected 1"
+    [ ! -e "$WORK/dp-store" ] || fail "the rendezvous file store was left behind after rank $failing failed"
+done
+expect_no_file "a rank failed" "$WORK/dp.h5"
+
 # The same command writes the same bytes, also a second later: HDF5 records no object times.
 run_case "first run" 0 '' -- "$T" "$DATA" -o "$WORK/same.h5" $quick
 mv "$WORK/same.h5" "$WORK/first.h5"

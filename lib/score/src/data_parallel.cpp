@@ -58,6 +58,11 @@ std::string first_difference(const std::string& config, const std::string& refer
     }
 }
 
+// A config or verdict that starts with this reports a rank's failure instead of its options.
+const std::string kFailed = "failed\t";
+
+bool is_failure(const std::string& text) { return text.compare(0, kFailed.size(), kFailed) == 0; }
+
 }  // namespace
 
 struct DataParallel::Group {
@@ -117,10 +122,16 @@ void DataParallel::check_same_config(const std::string& config) {
     c10d::Store& store = *group_->store;
     const std::string rank = std::to_string(placement_.rank);
     std::string verdict;
+    configs_compared_ = true;
     try {
         store.set("scorekit/config/" + rank, bytes_of(config));
-        const std::string difference = first_difference(config, text_of(store.get("scorekit/config/0")));
-        if (!difference.empty()) verdict = "rank " + rank + ": " + difference;
+        const std::string reference = text_of(store.get("scorekit/config/0"));
+        if (is_failure(reference)) {
+            verdict = reference;
+        } else {
+            const std::string difference = first_difference(config, reference);
+            if (!difference.empty()) verdict = "rank " + rank + ": " + difference;
+        }
         // Rank 0 collects every rank's verdict and passes the first difference back, so that
         // every rank stops with the same message instead of waiting in the first allreduce.
         if (placement_.rank == 0) {
@@ -136,10 +147,32 @@ void DataParallel::check_same_config(const std::string& config) {
         throw Error(describe("cannot compare the options of the data-parallel ranks", placement_.rendezvous,
                              message_of(e), "check the logs of the other ranks"));
     }
+    if (is_failure(verdict)) {
+        // "failed\tRANK\tMESSAGE": the failed rank printed MESSAGE itself; name it here too.
+        const std::size_t tab = verdict.find('\t', kFailed.size());
+        throw Error("data-parallel rank " + verdict.substr(kFailed.size(), tab - kFailed.size()) +
+                    " failed before training: " + verdict.substr(tab + 1));
+    }
     if (!verdict.empty()) {
         throw Error(describe("options or data differ between data-parallel ranks", verdict.substr(0, verdict.find(':')),
                              verdict.substr(verdict.find(':') + 2),
                              "start every rank with the same command line and the same input data"));
+    }
+}
+
+void DataParallel::report_failure(const std::string& message) noexcept {
+    if (configs_compared_) return;  // later failures reach the others through Gloo's connections
+    configs_compared_ = true;
+    try {
+        const std::string rank = std::to_string(placement_.rank);
+        const std::vector<std::uint8_t> failure = bytes_of(kFailed + rank + "\t" + message);
+        // Rank 0's config is what every other rank reads first; the others' verdicts are what
+        // rank 0 reads, and rank 0 passes the first one on to everyone.
+        c10d::Store& store = *group_->store;
+        store.set("scorekit/config/" + rank, failure);
+        store.set(placement_.rank == 0 ? std::string("scorekit/verdict/all") : "scorekit/verdict/" + rank, failure);
+    } catch (...) {
+        // The failing rank reports its own error; the others then wait for the timeout as before.
     }
 }
 

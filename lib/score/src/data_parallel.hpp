@@ -52,6 +52,11 @@ public:
     // their gradient buffers differ in size. Blocks until every rank has called it.
     void check_same_config(const std::string& config);
 
+    // Tells the other ranks that this one failed with `message` before check_same_config, so
+    // that they stop at check_same_config with that message instead of waiting for this rank
+    // until the timeout (srun leaves them running unless --kill-on-bad-exit). Never throws.
+    void report_failure(const std::string& message) noexcept;
+
     // Items [begin, end) of a global batch of `batch` items that this rank trains on.
     ShardRange batch_slice(std::int64_t batch) const;
 
@@ -65,6 +70,7 @@ private:
     struct Group;
     DataParallelPlacement placement_;
     std::unique_ptr<Group> group_;
+    bool configs_compared_ = false;
     torch::Tensor buffer_;  // [gradients..., loss, interrupt count]
 };
 

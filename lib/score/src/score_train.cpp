@@ -280,6 +280,7 @@ private:
 };
 
 void train(const ScoreTrainOptions& o);
+void train_in_group(const ScoreTrainOptions& o, DataParallel* parallel);
 
 }  // namespace
 
@@ -304,6 +305,28 @@ namespace {
 
 void train(const ScoreTrainOptions& o) {
     check_options(o);
+    // LibTorch's OpenMP threads on top of OpenBLAS's own threads oversubscribe the cores, so
+    // BLAS runs single-threaded and --threads goes to LibTorch.
+    set_blas_threads(1);
+    at::set_num_threads(resolve_threads(o.common.threads));
+    torch::manual_seed(o.common.seed);
+    std::unique_ptr<DataParallel> parallel = join_data_parallel(o);
+    try {
+        train_in_group(o, parallel.get());
+    } catch (const std::exception& e) {
+        // Files differ between nodes (a data file or checkpoint on a node-local disk), so one
+        // rank can fail where the others do not; without word from it they would wait for it
+        // until the group's timeout.
+        if (parallel) {
+            const std::string message = e.what();
+            parallel->report_failure(message.substr(0, message.find('\n')));
+        }
+        throw;
+    }
+}
+
+// The run after joining the data-parallel group (`parallel` is null for a single process).
+void train_in_group(const ScoreTrainOptions& o, DataParallel* parallel) {
     check_no_dataset(o.common.output, "--output");
     check_checkpoint_names(o.checkpoint, o.resume);
     const std::string checkpoint_path = o.checkpoint.empty() ? o.common.output + ".ckpt" : o.checkpoint;
@@ -313,12 +336,6 @@ void train(const ScoreTrainOptions& o) {
     // The checkpoint is written on SIGINT or every --checkpoint-every steps: a bad path must fail
     // now, not when the interrupted run tries to save itself.
     check_output_writable(checkpoint_path);
-    // LibTorch's OpenMP threads on top of OpenBLAS's own threads oversubscribe the cores, so
-    // BLAS runs single-threaded and --threads goes to LibTorch.
-    set_blas_threads(1);
-    at::set_num_threads(resolve_threads(o.common.threads));
-    torch::manual_seed(o.common.seed);
-    std::unique_ptr<DataParallel> parallel = join_data_parallel(o);
     const bool writer = !parallel || parallel->rank() == 0;
     const ShardRange slice = parallel ? parallel->batch_slice(o.batch_size) : ShardRange{0, o.batch_size};
 
@@ -338,8 +355,6 @@ void train(const ScoreTrainOptions& o) {
     BatchSchedule schedule(data.train.size(0), o.batch_size, o.common.seed);
     const std::int64_t total = o.epochs > 0 ? o.epochs * schedule.batches_per_epoch() : o.steps;
     config.total_steps = total;
-    // The data line comes first: other data also change sigma_max, which would be named instead.
-    if (parallel) parallel->check_same_config("data_checksum " + std::to_string(config.data_checksum) + "\n" + config_lines(config));
 
     MlpArchitecture architecture{dim, o.width, o.depth, parse_activation(o.activation)};
     DsmTrainer trainer(initial_parameters(architecture, o.common.seed), sigmas, slice.end - slice.begin,
@@ -362,6 +377,10 @@ void train(const ScoreTrainOptions& o) {
         }
         log_info("resuming from " + o.resume + " at step " + std::to_string(done) + " of " + std::to_string(total));
     }
+    // After the last step that reads a rank's own files, so that a failure there reaches the
+    // other ranks. The data line comes first: other data also change sigma_max, which would be
+    // named instead.
+    if (parallel) parallel->check_same_config("data_checksum " + std::to_string(config.data_checksum) + "\n" + config_lines(config));
 
     // Fixed validation noise, so that validation losses are comparable across steps.
     torch::Tensor val_level, val_noise;
