@@ -34,6 +34,15 @@ sed 's/\\-/-/g' "$SRC/man/$tool.1" > "$WORK/man.txt"
 for option in $(grep -oE -- '--[a-z][a-z0-9-]*' "$WORK/help.txt" | sort -u); do
     grep -q -- "$option" "$WORK/man.txt" || fail "$tool: option $option is in --help but not in man/$tool.1"
 done
+# An option that the help calls required shows no default: score-train's "-o TEXT=-" beside
+# "(HDF5, required)" suggested standard output, where an HDF5 model cannot be written.
+for subcommand in "" $(sed -n '/^Subcommands:/,$s/^  \([a-z][a-z-]*\) .*/\1/p' "$WORK/help.txt"); do
+    # shellcheck disable=SC2086
+    "$exe" $subcommand --help > "$WORK/subhelp.txt"
+    if grep -Ei -- '^ +-[^ ]* +[A-Z:]+=[^ ]+ .*\brequired\b' "$WORK/subhelp.txt" > "$WORK/defaults.txt"; then
+        fail "$tool${subcommand:+ $subcommand} --help: a required option shows a default: $(cat "$WORK/defaults.txt")"
+    fi
+done
 for section in "EXIT STATUS" "EXAMPLES"; do
     grep -q "^\.SH \"*$section" "$SRC/man/$tool.1" || fail "$tool: man page lacks $section"
 done

@@ -9,7 +9,9 @@ int main(int argc, char** argv) {
     app.add_option("input", o.input, "Points: file.h5[:/dataset], text file (gzip allowed) or - for stdin")
         ->required();
     scorekit::add_common_options(app, o.common);
-    app.get_option("--output")->description("Model file to write (HDF5, required)");
+    // The shared -o defaults to standard output, which an HDF5 model cannot use, so the help
+    // shows no default for it.
+    app.get_option("--output")->description("Model file to write (HDF5, required)")->default_str("");
 
     auto* model = "Model";
     app.add_option("--width", o.width, "Units per hidden layer")->capture_default_str()->check(scorekit::whole_number(1, std::numeric_limits<int>::max()))->group(model);
