@@ -79,8 +79,8 @@ std::int64_t estimate_fisher_memory(const FisherModel& model, const FisherProble
             // Finishing: the accumulator and the float64 result in theta order.
             double finishing = square(total) * (element + stored);
             peak = std::max(accumulating, finishing);
-            // log det and solves factorise F + damping I: a damped copy and its Cholesky factor.
-            if (factorised) peak = std::max(peak, 3 * square(total) * stored);
+            // log det and solves factorise a damped copy of F in place.
+            if (factorised) peak = std::max(peak, 2 * square(total) * stored);
             break;
         }
         case Representation::block: {
@@ -90,7 +90,7 @@ std::int64_t estimate_fisher_memory(const FisherModel& model, const FisherProble
                 largest = std::max(largest, square(static_cast<double>(size)));
             }
             peak = std::max(sum * element + working + 2 * largest * element, sum * (element + stored) + 2 * largest * stored);
-            if (factorised) peak = std::max(peak, sum * stored + 2 * largest * stored);
+            if (factorised) peak = std::max(peak, sum * stored + largest * stored);
             break;
         }
         case Representation::kfac: {

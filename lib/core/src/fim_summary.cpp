@@ -24,36 +24,49 @@ std::vector<double> symmetric_eigenvalues(const RowMatrix& m) {
     return std::vector<double>(values.data(), values.data() + values.size());
 }
 
-// Cholesky factor of M + damping I. A pivot below 1e-13 of the largest diagonal entry counts as
-// zero, because a rank-deficient Fisher matrix factors with rounding-sized positive pivots.
-bool damped_cholesky(const RowMatrix& m, double damping, Eigen::LLT<RowMatrix>& cholesky) {
-    RowMatrix damped = m;
-    damped.diagonal().array() += damping;
-    cholesky.compute(damped);
+// Cholesky factor L of M + damping I, computed in place in the lower triangle of `factor`,
+// because an Eigen::LLT of its own would hold one more matrix of the size of F. A pivot below 1e-13 of the
+// largest diagonal entry counts as zero, because a rank-deficient Fisher matrix factors with
+// rounding-sized positive pivots.
+bool damped_cholesky(const RowMatrix& m, double damping, RowMatrix& factor) {
+    factor = m;
+    factor.diagonal().array() += damping;
+    const double largest = factor.diagonal().maxCoeff();
+    Eigen::LLT<Eigen::Ref<RowMatrix>> cholesky(factor);
     if (cholesky.info() != Eigen::Success) return false;
-    Vector pivots = cholesky.matrixLLT().diagonal().array().square();
-    return pivots.minCoeff() > 1e-13 * damped.diagonal().maxCoeff();
+    return factor.diagonal().array().square().minCoeff() > 1e-13 * largest;
+}
+
+// The diagonal of a diagonal M + damping I, accepted as damped_cholesky accepts the pivots of
+// the same matrix stored dense (they are its diagonal entries).
+bool damped_diagonal(const Vector& diagonal, double damping, Vector& damped) {
+    damped = diagonal.array() + damping;
+    return damped.minCoeff() > 0 && damped.minCoeff() > 1e-13 * damped.maxCoeff();
+}
+
+Error singular_log_det(double damping) {
+    return Error(describe("cannot compute log det(F + damping I)", "damping " + format_number(damping),
+                          "the damped Fisher matrix is singular or not positive definite", "give --damping > 0"));
+}
+
+Error singular_solve(double damping) {
+    return Error(describe("cannot solve (F + damping I) x = g", "damping " + format_number(damping),
+                          "the damped Fisher matrix is singular or not positive definite", "give --damping > 0"));
 }
 
 // log det(M + damping I) by Cholesky; throws when the damped matrix is not positive definite.
 double damped_log_det(const RowMatrix& m, double damping) {
-    Eigen::LLT<RowMatrix> cholesky;
-    if (!damped_cholesky(m, damping, cholesky)) {
-        throw Error(describe("cannot compute log det(F + damping I)", "damping " + format_number(damping),
-                             "the damped Fisher matrix is singular or not positive definite",
-                             "give --damping > 0"));
-    }
-    return 2 * cholesky.matrixLLT().diagonal().array().log().sum();
+    RowMatrix factor;
+    if (!damped_cholesky(m, damping, factor)) throw singular_log_det(damping);
+    return 2 * factor.diagonal().array().log().sum();
 }
 
 Vector damped_solve(const RowMatrix& m, const Vector& b, double damping) {
-    Eigen::LLT<RowMatrix> cholesky;
-    if (!damped_cholesky(m, damping, cholesky)) {
-        throw Error(describe("cannot solve (F + damping I) x = g", "damping " + format_number(damping),
-                             "the damped Fisher matrix is singular or not positive definite",
-                             "give --damping > 0"));
-    }
-    return cholesky.solve(b);
+    RowMatrix factor;
+    if (!damped_cholesky(m, damping, factor)) throw singular_solve(damping);
+    Vector x = factor.triangularView<Eigen::Lower>().solve(b);
+    factor.triangularView<Eigen::Lower>().transpose().solveInPlace(x);
+    return x;
 }
 
 double trace_of(const FisherMatrix& fisher) {
@@ -141,8 +154,13 @@ double log_det_of(const FisherMatrix& fisher, double damping) {
     double total = 0;
     switch (fisher.representation) {
         case Representation::dense: return damped_log_det(fisher.dense, damping);
-        case Representation::diag:
-            return damped_log_det(RowMatrix(fisher.diagonal.asDiagonal()), damping);
+        case Representation::diag: {
+            // Never as a dense matrix: diag is the representation for models whose P x P matrix
+            // does not fit in memory.
+            Vector damped;
+            if (!damped_diagonal(fisher.diagonal, damping, damped)) throw singular_log_det(damping);
+            return damped.array().log().sum();
+        }
         case Representation::block:
             for (const auto& b : fisher.blocks) total += damped_log_det(b.matrix, damping);
             return total;
@@ -218,7 +236,12 @@ SolveResult solve_damped(const FisherMatrix& fisher, const Vector& b, double dam
     SolveResult result;
     switch (fisher.representation) {
         case Representation::dense: result.x = damped_solve(fisher.dense, b, damping); break;
-        case Representation::diag: result.x = damped_solve(RowMatrix(fisher.diagonal.asDiagonal()), b, damping); break;
+        case Representation::diag: {
+            Vector damped;
+            if (!damped_diagonal(fisher.diagonal, damping, damped)) throw singular_solve(damping);
+            result.x = b.cwiseQuotient(damped);
+            break;
+        }
         case Representation::block:
             result.x = Vector::Zero(b.size());
             for (const auto& blk : fisher.blocks) {
