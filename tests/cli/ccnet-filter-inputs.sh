@@ -193,6 +193,67 @@ for list in comments.paths zero.paths zero.paths.gz; do
     expect_no_file "mine --paths $list" "$WORK/lists/out-$list.done"
 done
 
+# A file named twice was read twice with a warning, and dedup then removed every line of it. Each
+# spelling of the same file is a usage error that names both, and the check covers the whole
+# list, not only the shard's part.
+cd "$WORK/lists" || exit 1
+ln -s plain.warc.wet link.warc.wet
+ln plain.warc.wet hard.warc.wet
+cp plain.warc.wet copy.warc.wet
+for second in plain.warc.wet ./plain.warc.wet "$WORK/lists/plain.warc.wet" ../lists/plain.warc.wet link.warc.wet hard.warc.wet; do
+    case "$second" in
+        plain.warc.wet) reason='it is given twice' ;;
+        *) reason='it is the same file as input "plain.warc.wet"' ;;
+    esac
+    for command in hash mine; do
+        [ "$command" = hash ] && dedup="--min-len 0" || dedup="--no-dedup --min-len 0"
+        run_case "$command input twice as $second" 2 \
+            "invalid input \"$second\": $reason; list each file once, because dedup would remove every line" -- \
+            "$exe" -q $command $dedup plain.warc.wet crawl/mixed.warc.wet.gz "$second" -o "twice-$command"
+        expect_one_line_error "$command input twice as $second"
+        expect_no_file "$command input twice as $second" "twice-$command"
+        expect_no_file "$command input twice as $second" "twice-$command.done"
+    done
+done
+printf 'plain.warc.wet\n# a comment\ncrawl/mixed.warc.wet.gz\n\n%s\n' "$WORK/lists/plain.warc.wet" > twice.paths
+for shard in 0/2 1/2; do
+    run_case "hash --paths twice, shard $shard" 2 \
+        "invalid --paths \"twice.paths\": lines 1 and 5 name the same file \(\"plain.warc.wet\" and \".*/lists/plain.warc.wet\"\); list each file once" -- \
+        "$exe" -q hash --min-len 0 --paths twice.paths --shard "$shard" -o "twice-{shard}.bin"
+    expect_one_line_error "hash --paths twice, shard $shard"
+done
+# Paths that do not exist are compared after resolving them, before the missing file is reported.
+printf 'gone.warc.wet\n./gone.warc.wet\n' > gone.paths
+run_case "mine --paths missing twice" 2 'invalid --paths "gone.paths": lines 1 and 2 name the same file' -- \
+    "$exe" -q mine --no-dedup --paths gone.paths -o twice-gone
+expect_no_file "mine --paths missing twice" twice-gone
+# A copy under another name is another file; dedup removes the lines it shares with the original
+# from both, as the man page states.
+run_case "hash original and copy" 0 "" -- "$exe" -q hash --min-len 0 plain.warc.wet copy.warc.wet -o copy.bin
+run_case "mine original and copy" 0 "kept 0 of 8 documents" -- "$exe" mine --min-len 0 --hashes copy.bin \
+    plain.warc.wet copy.warc.wet -o copy-mined
+run_case "mine original and copy without dedup" 0 "kept 8 of 8 documents" -- "$exe" mine --no-dedup --min-len 0 \
+    plain.warc.wet copy.warc.wet -o copy-kept
+# A hash file given twice marked every hash as found in two files, so dedup removed every line.
+run_case "hash for --hashes twice" 0 "" -- "$exe" -q hash --min-len 0 plain.warc.wet -o plain.bin
+run_case "mine --hashes twice" 2 'invalid --hashes "./plain.bin": it is the same file as --hashes "plain.bin"; give each file once' -- \
+    "$exe" -q mine --min-len 0 --hashes plain.bin --hashes ./plain.bin plain.warc.wet -o hashes-twice
+expect_no_file "mine --hashes twice" hashes-twice
+# The other subcommands that read a list of files would weigh a file read twice double.
+printf 'a b c\nb c d\n' > words.txt
+ln -s words.txt words-link.txt
+run_case "train-lm input twice" 2 'invalid input "words-link.txt": it is the same file as input "words.txt"; give each file once' -- \
+    "$exe" -q train-lm --order 2 --discount-fallback words.txt words-link.txt -o twice.arpa
+expect_no_file "train-lm input twice" twice.arpa
+zcat "$WORK/lists/out-wet.paths/"*.json.gz > mined.json
+run_case "cutoffs input twice" 2 'invalid input "mined.json": it is given twice; give each file once' -- \
+    "$exe" -q cutoffs mined.json mined.json -o twice.csv
+expect_no_file "cutoffs input twice" twice.csv
+run_case "train-classifier file in both classes" 2 'invalid --cc "words.txt": it is the same file as --wiki "words.txt"; give each file once' -- \
+    "$exe" -q train-classifier --wiki words.txt --cc words.txt -o twice-ref.bin
+expect_no_file "train-classifier file in both classes" twice-ref.bin
+cd - > /dev/null || exit 1
+
 # A gzip file appended to a plain one: its records were skipped as bytes outside any record,
 # with a warning and exit status 0. Now the plain part's records are written and the run fails
 # with the offset where the gzip data starts, as for plain bytes after gzip members.

@@ -229,7 +229,12 @@ std::string score_perplexity(Document& document, LanguageModelSet& models, const
 }
 
 std::vector<std::string> group_hash_files(const CcnetMineOptions& options, const ShardPlan& plan) {
-    if (!options.hashes.empty()) return options.hashes;
+    if (!options.hashes.empty()) {
+        // Every hash of a file loaded twice is in two files, which marks it as a duplicate, so
+        // dedup would remove every line.
+        check_inputs_listed_once(file_arguments("--hashes", options.hashes));
+        return options.hashes;
+    }
     if (options.group_size < 1) {
         throw UsageError(describe("invalid --group-size", std::to_string(options.group_size), "must be at least 1", ""));
     }

@@ -19,7 +19,7 @@ std::vector<std::string> shard_slice(const std::vector<std::string>& items, Shar
     return std::vector<std::string>(items.begin() + range.begin, items.begin() + range.end);
 }
 
-std::vector<std::string> read_path_list(const std::string& path) {
+std::vector<std::string> read_path_list(const std::string& path, std::vector<std::uint64_t>* line_numbers) {
     // LineReader rejects a directory too, but this message names --paths and what it should list.
     struct stat info{};
     if (path != "-" && ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
@@ -49,6 +49,7 @@ std::vector<std::string> read_path_list(const std::string& path) {
         if (begin == std::string::npos || line[begin] == '#') continue;
         std::size_t end = line.find_last_not_of(" \t");
         paths.push_back(line.substr(begin, end - begin + 1));
+        if (line_numbers) line_numbers->push_back(reader.line_number());
     }
     // An empty list is typical of a failed download of wet.paths.gz. Read as no input, it let
     // every shard of an array succeed with nothing in it.

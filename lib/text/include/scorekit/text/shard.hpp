@@ -19,7 +19,8 @@ std::vector<std::string> shard_slice(const std::vector<std::string>& items, Shar
 
 // Reads a path list: one path per line, blank lines and lines starting with '#' skipped; gzip
 // detected by magic bytes (Common Crawl's wet.paths.gz). Throws Error if it cannot be read.
-std::vector<std::string> read_path_list(const std::string& path);
+// `line_numbers`, when given, receives the 1-based line of the list that each path came from.
+std::vector<std::string> read_path_list(const std::string& path, std::vector<std::uint64_t>* line_numbers = nullptr);
 
 using scorekit::expand_shard_pattern;
 
