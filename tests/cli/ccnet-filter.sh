@@ -214,6 +214,25 @@ run_case "missing hash group" 1 "hash file not found" -- "$exe" mine --shard 1/2
 expect_one_line_error "missing hash group"
 run_case "missing input" 1 "cannot open" -- "$exe" hash "$WORK/none.wet.gz" -o "$WORK/none.bin"
 expect_no_file "missing input" "$WORK/none.bin"
+# mine creates its output directory. A run that fails, on a full disk or by a signal, removes
+# the directories that it created, and keeps one that existed before.
+run_case_full_disk "mine onto a full disk" 1 'cannot write ".*nospace/deep/out/es\.json\.gz": File too large; check free disk space' -- \
+    "$exe" -q mine --no-dedup --min-len 0 "$corpora/whirlwind.warc.wet.gz" -o "$WORK/nospace/deep/out"
+expect_one_line_error "mine onto a full disk"
+expect_no_file "mine onto a full disk" "$WORK/nospace"
+mkdir -p "$WORK/existing/out"
+run_case_full_disk "mine into a directory on a full disk" 1 'cannot write ".*existing/out/es\.json\.gz"' -- \
+    "$exe" -q mine --no-dedup --min-len 0 "$corpora/whirlwind.warc.wet.gz" -o "$WORK/existing/out"
+[ -d "$WORK/existing/out" ] || fail "mine into a directory on a full disk: removed the directory that existed before"
+[ -z "$(ls -A "$WORK/existing/out")" ] || fail "mine into a directory on a full disk: left $(ls -A "$WORK/existing/out")"
+mkfifo "$WORK/held.fifo"
+"$exe" mine --no-dedup --min-len 0 - -o "$WORK/term/deep/out" < "$WORK/held.fifo" 2> "$WORK/term.err" &
+mining=$!
+exec 7> "$WORK/held.fifo"
+signal_when TERM $mining test -d "$WORK/term/deep/out"
+exec 7>&-
+[ "$status" -eq 143 ] || fail "mine SIGTERM: exit status $status, expected 143: $(tail -2 "$WORK/term.err")"
+[ ! -e "$WORK/term" ] || fail "mine SIGTERM: left $(find "$WORK/term")"
 # cc_net downloads the URLs of a path list, so the error says that ccnet-filter reads local files.
 run_case "URL as input" 1 'cannot open "https://data.commoncrawl.org/x.warc.wet.gz": No such file or directory; ccnet-filter reads local files, so download' -- \
     "$exe" hash "https://data.commoncrawl.org/x.warc.wet.gz" -o "$WORK/url.bin"

@@ -196,6 +196,11 @@ if [ -x "$CF" ]; then
     run_case "hash onto a full disk" 1 'cannot write hash file ".*full/0000\.bin": No space left on device' -- \
         "$CF" -q hash --min-len 0 "$SRC/tests/text/corpora/sample.warc.txt" -o "$FULL/0000.bin"
     expect_no_file "hash onto a full disk" "$FULL/0000.bin"
+    # mine creates its output directories; on a full disk it removes them with its temporary files.
+    run_case "mine onto a full disk" 1 'cannot write ".*full/mined/0000/es\.json\.gz": No space left on device' -- \
+        "$CF" -q mine --no-dedup --min-len 0 "$SRC/tests/text/corpora/whirlwind.warc.wet.gz" -o "$FULL/mined/0000"
+    expect_one_line_error "mine onto a full disk"
+    [ "$(ls -A "$FULL")" = "filler" ] || fail "mine onto a full disk: left $(ls -A "$FULL")"
     rm -f "$FULL/filler"
     # fastText writes its model without checking the writes: a model cut by the full disk must not
     # appear under the output's name. The training text (about 35 KiB) fits, the model with word

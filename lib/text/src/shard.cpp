@@ -1,6 +1,7 @@
 #include "scorekit/text/shard.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -9,6 +10,7 @@
 
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
+#include "scorekit/signals.hpp"
 #include "scorekit/text_input.hpp"
 
 #include "compression_magic.hpp"
@@ -81,15 +83,36 @@ void check_readable(const std::string& path, const std::string& kind, const std:
     std::fclose(file);
 }
 
-void make_directories(const std::string& path) {
-    if (path.empty()) return;
+std::vector<std::string> make_directories(const std::string& path) {
+    std::vector<std::string> created;
+    if (path.empty()) return created;
     for (std::size_t at = path.find('/', 1);; at = path.find('/', at + 1)) {
         std::string prefix = path.substr(0, at);
-        if (mkdir(prefix.c_str(), 0777) != 0 && errno != EEXIST) {
-            throw Error(describe("cannot create directory", prefix, std::strerror(errno), "check permissions"));
+        if (mkdir(prefix.c_str(), 0777) == 0) {
+            created.push_back(prefix);
+        } else if (errno != EEXIST) {
+            const int error = errno;
+            CreatedDirectories undo(std::move(created));
+            throw Error(describe("cannot create directory", prefix, std::strerror(error), "check permissions"));
         }
         if (at == std::string::npos) break;
     }
+    return created;
+}
+
+CreatedDirectories::CreatedDirectories(std::vector<std::string> paths) : paths_(std::move(paths)) {
+    for (const std::string& path : paths_) slots_.push_back(register_temporary(path));
+}
+
+CreatedDirectories::~CreatedDirectories() {
+    for (auto path = paths_.rbegin(); path != paths_.rend(); ++path) rmdir(path->c_str());
+    for (int slot : slots_) unregister_temporary(slot);
+}
+
+void CreatedDirectories::keep() {
+    for (int slot : slots_) unregister_temporary(slot);
+    slots_.clear();
+    paths_.clear();
 }
 
 }  // namespace scorekit::text

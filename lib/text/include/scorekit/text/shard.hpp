@@ -33,7 +33,25 @@ bool file_exists(const std::string& path);
 // for reading. Libraries such as fastText report a missing file without the reason.
 void check_readable(const std::string& path, const std::string& kind, const std::string& hint);
 
-// Creates a directory and its parents. Throws Error on failure.
-void make_directories(const std::string& path);
+// Creates a directory and its parents. Returns the directories it created, parents first.
+// Throws Error on failure.
+std::vector<std::string> make_directories(const std::string& path);
+
+// Directories that a run created for its outputs. Unless keep() is called, the destructor
+// removes those that are empty, deepest first, so that a run that fails (a full disk, a bad
+// model) leaves no empty output directory behind. A signal that ends the run removes them too.
+class CreatedDirectories {
+public:
+    explicit CreatedDirectories(std::vector<std::string> paths);
+    ~CreatedDirectories();
+    CreatedDirectories(const CreatedDirectories&) = delete;
+    CreatedDirectories& operator=(const CreatedDirectories&) = delete;
+
+    void keep();
+
+private:
+    std::vector<std::string> paths_;
+    std::vector<int> slots_;  // of register_temporary
+};
 
 }  // namespace scorekit::text
