@@ -517,6 +517,47 @@ run_case "mine truncated lid-model" 1 'cannot load fastText model ".*ref-truncat
 expect_no_file "mine truncated lid-model" "$WORK/ref5"
 run_case "mine missing ref-model" 1 'cannot load fastText model ".*/nosuch.bin": No such file or directory' -- \
     "$exe" mine --no-dedup "$corpora/sample.warc.txt" --ref-model "$WORK/nosuch.bin" -o "$WORK/ref3"
+# fastText reports an empty, compressed or foreign file, a directory and a model of a newer
+# format all as "has wrong file format!". Each gets a line that names what the file is.
+mkdir -p "$WORK/models/dir.bin"
+: > "$WORK/models/empty.bin"
+gzip -c "$WORK/ref.bin" > "$WORK/models/ref.bin.gz"
+printf '\xFD7zXZ\x00\x00\x04\xE6\xD6\xB4\x46' > "$WORK/models/ref.bin.xz"
+printf 'lid.176.bin\n' > "$WORK/models/text.bin"
+# Format version 13 after fastText's magic number 793712314 (0x2F4F16BA, little-endian).
+{ printf '\xBA\x16\x4F\x2F\x0D\x00\x00\x00'; tail -c +9 "$WORK/ref.bin"; } > "$WORK/models/v13.bin"
+while IFS='|' read -r name reason; do
+    for option in --lid-model --ref-model; do
+        run_case "mine $option $name" 1 "cannot load fastText model \".*models/$name\": $reason" -- \
+            "$exe" -q mine --no-dedup --min-len 0 "$corpora/whirlwind.warc.wet.gz" "$option" "$WORK/models/$name" \
+            -o "$WORK/models/out"
+        expect_one_line_error "mine $option $name"
+        expect_no_file "mine $option $name" "$WORK/models/out"
+    done
+done <<'CASES'
+dir.bin|it is a directory; give the model file \(\.bin\) inside it
+empty.bin|it is empty \(0 bytes\), as an interrupted download or copy leaves it; copy or download the model again
+ref.bin.gz|it is gzip-compressed; decompress it \(gzip -dc FILE > MODEL\.bin\)
+ref.bin.xz|it is xz-compressed; decompress it \(xz -dc FILE > MODEL\.bin\)
+text.bin|it is not a fastText model, because it does not start with fastText's file header; give a
+v13.bin|it is a fastText model of format version 13, and this fastText reads versions up to 12; save the model with fastText 0.9
+CASES
+# The SentencePiece and n-gram models of the perplexity stage: empty and compressed files.
+run_case "mine empty sp-model" 1 'cannot load SentencePiece model ".*models/empty.bin": it is empty \(0 bytes\)' -- \
+    "$exe" -q mine --no-dedup "$corpora/whirlwind.warc.wet.gz" --sp-model "$WORK/models/empty.bin" \
+    --lm-model "$lm/tiny.arpa.bin" -o "$WORK/models/out"
+expect_one_line_error "mine empty sp-model"
+gzip -c "$lm/gpl3.sp.model" > "$WORK/models/gpl3.sp.model.gz"
+run_case "mine gzip sp-model" 1 'cannot load SentencePiece model ".*gpl3.sp.model.gz": it is gzip-compressed' -- \
+    "$exe" -q mine --no-dedup "$corpora/whirlwind.warc.wet.gz" --sp-model "$WORK/models/gpl3.sp.model.gz" \
+    --lm-model "$lm/tiny.arpa.bin" -o "$WORK/models/out"
+expect_one_line_error "mine gzip sp-model"
+run_case "mine empty lm-model" 1 'invalid ARPA file ".*models/empty.bin": it is empty' -- \
+    "$exe" -q mine --no-dedup "$corpora/whirlwind.warc.wet.gz" --sp-model "$lm/gpl3.sp.model" \
+    --lm-model "$WORK/models/empty.bin" -o "$WORK/models/out"
+expect_one_line_error "mine empty lm-model"
+expect_no_file "mine empty lm-model" "$WORK/models/out"
+
 # A supervised model without __label__wiki is no reference classifier.
 sed 's/^/__label__a /' "$WORK/wiki.txt" > "$WORK/other-labels.txt"
 sed 's/^/__label__b /' "$WORK/cc.txt" >> "$WORK/other-labels.txt"
