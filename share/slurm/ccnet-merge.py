@@ -24,16 +24,14 @@ cluster node.
 """
 import argparse
 import json
-import os
 import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 # The shared helpers sit beside this script, also where it is run through runpy.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from merge_temporaries import remove_stale_temporaries, temporary_prefix  # noqa: E402
+from merge_temporaries import written_atomically  # noqa: E402
 
 # Values that describe one shard's resources or its whole dedup group. A sum over shards would
 # overstate them, so the merged statistics keep their maximum.
@@ -117,37 +115,9 @@ def merge_stats(mined, shards):
 
 
 def write_atomically(path, write):
-    """Writes `path` under a temporary name in its directory, then renames it. The name carries the
-    host and process id, as ccnet-filter's temporary names do, because nodes share the directory.
-    The file and the directory are flushed to the disk around the rename, so that a crash of the
-    node leaves no empty merged file."""
-    remove_stale_temporaries(path.parent, path.name, "ccnet-merge.py")
-    try:
-        descriptor, temporary = tempfile.mkstemp(prefix=temporary_prefix(path.name), dir=path.parent)
-    except OSError as error:
-        fail(f"cannot write {path}: {error.strerror}; check that the directory is writable")
-    temporary = Path(temporary)
-    try:
-        # mkstemp creates mode 0600, so the output is given the usual mode under the user's umask.
-        mask = os.umask(0)
-        os.umask(mask)
-        os.fchmod(descriptor, 0o666 & ~mask)
-        with os.fdopen(descriptor, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        fail(f"cannot write {path}: {error.strerror}; check free disk space and the directory")
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    """Writes `path` through `write(stream)` under a temporary name, then renames it."""
+    with written_atomically(path, "ccnet-merge.py") as temporary, open(temporary, "wb") as stream:
+        write(stream)
 
 
 def concatenate(sources, stream):

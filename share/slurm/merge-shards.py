@@ -58,17 +58,15 @@ A file name is split at a colon into file and dataset as the tools split it: `fi
 `file.h5:name` for names ending in .h5, .hdf5 or .hdf. A name that exists as a file is never split.
 """
 import argparse
-import contextlib
 import os
 import re
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 # The shared helpers sit beside this script, also where it is run through runpy.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from merge_temporaries import remove_stale_temporaries, temporary_prefix  # noqa: E402
+import merge_temporaries  # noqa: E402
 
 # The first line of a text shard: "# shard 1/4: chains [2, 5) of 10" from langevin, or
 # "# shard 2/4: pairs [14, 21) of 28 pairs of 8 points" from geodesic --all-pairs.
@@ -182,41 +180,9 @@ def _is_number(token):
         return False
 
 
-@contextlib.contextmanager
 def written_atomically(path):
-    """Yields a temporary name next to `path`, then renames the written file to `path`, so that an
-    interrupted merge leaves no half-written output. The name carries the host and process id, as
-    the tools' temporary names do, because nodes share the directory. The file and the directory
-    are flushed to the disk around the rename."""
-    directory, name = os.path.split(os.path.abspath(path))
-    if os.path.isdir(path):
-        fail(f"cannot write {path}: it is a directory; give a file name with -o")
-    remove_stale_temporaries(directory, name, "merge-shards.py")
-    try:
-        descriptor, temporary = tempfile.mkstemp(prefix=temporary_prefix(name), dir=directory)
-    except OSError as error:
-        fail(f"cannot write {path}: {error.strerror}; check that the directory exists and is writable")
-    os.close(descriptor)
-    # mkstemp creates mode 0600, so the output is given the usual mode under the user's umask.
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(temporary, 0o666 & ~mask)
-    try:
-        try:
-            yield temporary
-            with open(temporary, "rb+") as written:
-                os.fsync(written.fileno())
-            os.replace(temporary, path)
-        except OSError as error:
-            fail(f"cannot write {path}: {error.strerror}; check free disk space and the directory")
-        directory_descriptor = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(directory_descriptor)
-        finally:
-            os.close(directory_descriptor)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    """Yields a temporary name beside `path`, renamed to `path` when the block ends without error."""
+    return merge_temporaries.written_atomically(path, "merge-shards.py")
 
 
 def write_rows(spec, default_dataset, header, rows, attributes=None, extra=None, dtype=None):
