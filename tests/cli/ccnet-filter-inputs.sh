@@ -304,4 +304,33 @@ grep -q "wrong Content-Length" "$WORK/err" && fail "mine stray lines: the right 
     fail "mine stray lines: documents $(urls_of "$WORK/stray")"
 zcat "$WORK/stray/"*.json.gz | grep -q 'yyyy' && fail "mine stray lines: the stray line reached a document"
 
+# Documents without text, which cc_net keeps at parsing when the newlines of raw_content reach its
+# min_len: ccnet-filter drops them for every --min-len, as the man page states. A body of blank
+# lines or blanks is an empty body, a title alone is below --min-len, and a title over blank lines
+# gets no language.
+/usr/bin/python3 - "$WORK/blank.warc.wet" <<'PY'
+import sys
+bodies = {"empty": "", "three-blank-lines": "\r\n\r\n\r\n", "blanks": "  \t \r\n \r\n \r\n",
+          "title-only": "Title only\r\n", "title-then-blank": "Title\r\n\r\n\r\n\r\n",
+          "text": "A title\r\nDon't part with your illusions. When they are gone you may still exist.\r\n"}
+records = []
+for n, (name, body) in enumerate(bodies.items()):
+    records.append("WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Target-URI: http://%s.example/\r\n"
+                   "WARC-Date: 2019-03-18T00:00:0%dZ\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s\r\n\r\n"
+                   % (name, n, len(body.encode()), body))
+open(sys.argv[1], "w", newline="").write("".join(records))
+PY
+for min_len in 0 1; do
+    run_case "mine blank documents, --min-len $min_len" 0 "kept 1 of 2 documents" -- "$exe" mine --no-dedup \
+        --min-len $min_len "$WORK/blank.warc.wet" -o "$WORK/blank-$min_len"
+    [ "$(urls_of "$WORK/blank-$min_len")" = '"http://text.example/" ' ] ||
+        fail "mine blank documents, --min-len $min_len: documents $(urls_of "$WORK/blank-$min_len")"
+    grep -q '"documents": 3, "documents_below_min_len": 1, "documents_out": 2' "$WORK/blank-$min_len.stats.json" ||
+        fail "mine blank documents, --min-len $min_len: read stats $(grep -o '"read": {[^}]*}' "$WORK/blank-$min_len.stats.json")"
+    grep -q '"empty_body": 3' "$WORK/blank-$min_len.stats.json" ||
+        fail "mine blank documents, --min-len $min_len: $(grep -o '"empty_body": [0-9]*' "$WORK/blank-$min_len.stats.json")"
+done
+grep -q 'cc_net keeps such documents while parsing' "$SRC/man/ccnet-filter.1" ||
+    fail "man page: the difference from cc_net on documents without text is not documented"
+
 finish
