@@ -625,6 +625,49 @@ done
 [ "$(ls "$WORK/all1" | wc -l)" -ge 2 ] || fail "all stages: expected en_head and rejected_quality files"
 [ "$(zcat "$WORK/all1/rejected_quality.json.gz" | wc -l)" -eq 5 ] || fail "all stages: five rejected documents expected (ru, zh twice, es)"
 
+# What --threads and --batch change, as the man page states it. For one --batch, the gzip bytes
+# and the stats (apart from times and memory) are the same for any --threads. Another --batch
+# gives other gzip members, and other byte counts in the stats, for the same decompressed text.
+# Generated files hold many documents of each language, so that batches differ from files.
+/usr/bin/python3 "$SRC/bench/ccnet/make_wet.py" --text-dir "$SRC/tests/text/lid" --out "$WORK/det-wet" \
+    --files 2 --mb-per-file 0.02 --seed 3 2> "$WORK/make_wet.log" || fail "make_wet.py: $(cat "$WORK/make_wet.log")"
+for batch in 1 64; do
+    for threads in 1 3; do
+        run_case "determinism batch $batch threads $threads" 0 "" -- "$exe" --threads $threads mine --min-len 0 \
+            --batch $batch --no-dedup "$WORK"/det-wet/*.warc.wet.gz -o "$WORK/det-$batch-$threads"
+    done
+done
+stats_without() {
+    /usr/bin/python3 - "$@" <<'PY'
+import json, sys
+stats = json.load(open(sys.argv[1]))
+for key in ("output", "wall_seconds", "cpu_seconds", "peak_rss_bytes", "stage_seconds"):
+    del stats[key]
+if sys.argv[2:] == ["bytes"]:
+    for language in stats["output_languages"].values():
+        del language["bytes"]
+print(json.dumps(stats, sort_keys=True))
+PY
+}
+members_differ=0
+for file in "$WORK"/det-1-1/*.json.gz; do
+    name=$(basename "$file")
+    cmp -s "$file" "$WORK/det-1-3/$name" || fail "determinism: $name of --batch 1 differs across threads"
+    cmp -s "$WORK/det-64-1/$name" "$WORK/det-64-3/$name" || fail "determinism: $name of --batch 64 differs across threads"
+    cmp -s <(zcat "$file") <(zcat "$WORK/det-64-1/$name") || fail "determinism: $name decompresses differently across --batch"
+    cmp -s "$file" "$WORK/det-64-1/$name" || members_differ=1
+done
+[ "$members_differ" -eq 1 ] || fail "determinism: --batch 1 and 64 gave the same gzip bytes, so the man page is wrong"
+[ "$(ls "$WORK/det-1-1")" = "$(ls "$WORK/det-64-3")" ] || fail "determinism: other files across --batch"
+[ "$(stats_without "$WORK/det-1-1.stats.json")" = "$(stats_without "$WORK/det-1-3.stats.json")" ] ||
+    fail "determinism: stats of --batch 1 differ across threads"
+[ "$(stats_without "$WORK/det-1-1.stats.json" bytes)" = "$(stats_without "$WORK/det-64-3.stats.json" bytes)" ] ||
+    fail "determinism: stats differ across --batch in more than the gzip bytes"
+[ "$(stats_without "$WORK/det-1-1.stats.json")" != "$(stats_without "$WORK/det-64-1.stats.json")" ] ||
+    fail "determinism: the gzip byte counts in the stats were expected to differ across --batch"
+grep -A3 '^Records per work item of mine' "$SRC/man/ccnet-filter.1" | grep -q 'gzip member' ||
+    fail "determinism: the man page's --batch entry does not say that the gzip members depend on it"
+
 # The stage graph lists the enabled stages in order; stats carry the per-stage times.
 run_case "print-graph" 0 "" -- "$exe" mine --no-dedup x -o "$WORK/g" --quality --lm-model m.arpa --sp-model m.sp --print-graph
 grep -q '^digraph mine {$' "$WORK/out" || fail "print-graph: no digraph"
