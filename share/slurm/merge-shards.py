@@ -12,7 +12,8 @@ it) or HDF5 (`file.h5[:/dataset]`, which needs h5py). Every shard records its sh
 HDF5 shards in the `shard` attribute, text shards in a first comment line
 `# shard I/N: ...`. The merge checks it against the order and the number of files given. Text
 shards without that line (written by hand or by older versions) are merged unchecked, with a
-warning. The output name sets the output format:
+warning. Two arguments that name the same file (and dataset) by any path are an error. The
+output name sets the output format:
 `.h5` writes HDF5, and `-` or any other name writes text.
 
 samples: shard I of langevin ran chains [I*C/N, (I+1)*C/N) of C and wrote its rows kept-step
@@ -61,6 +62,7 @@ import argparse
 import os
 import re
 import signal
+import stat
 import sys
 from pathlib import Path
 
@@ -84,6 +86,26 @@ def check_shard_path(path):
         fail(f"cannot read shard {path}: no such file; give every shard output in shard order")
     if os.path.isdir(path):
         fail(f"cannot read shard {path}: it is a directory; give every shard output in shard order")
+
+
+def check_shards_listed_once(specs):
+    """Exits when two shard arguments name the same file (and dataset) by any path, because its
+    rows would be merged twice. Text shards without a '# shard I/N' line have no other check."""
+    seen = {}
+    for number, spec in enumerate(specs, 1):
+        path, dataset = split_location(spec, "")
+        try:
+            status = os.stat(path)
+        except OSError:
+            continue  # reported when the shard is read
+        if not stat.S_ISREG(status.st_mode):
+            continue  # a pipe (process substitution) is read once whatever its name
+        key = (status.st_dev, status.st_ino, dataset)
+        if key in seen:
+            first_number, first_spec = seen[key]
+            fail(f"shards {first_number} and {number} ({first_spec} and {spec}) name the same file; "
+                 "give each shard once, in shard order")
+        seen[key] = (number, spec)
 
 
 class Interrupted(Exception):
@@ -548,6 +570,7 @@ def main():
 
 
 def merge(args):
+    check_shards_listed_once(args.shards)
     if args.command == "samples":
         if args.chains < len(args.shards):
             fail(f"--chains {args.chains} is smaller than the {len(args.shards)} shards")
