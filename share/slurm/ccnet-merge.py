@@ -19,10 +19,13 @@ Reads OUT/mined/NNNN/ (NNNN = shard index in 4 digits) for every shard 0..N-1 an
 
 Every shard must have its done marker OUT/mined/NNNN.done, recording shard NNNN of N; otherwise
 nothing is written and the script exits 1 naming the unfinished or foreign shards. Outputs are written under temporary names and
-renamed when complete. Only the Python standard library is used, so the script runs on any
+renamed when complete. stats.json is written last and marks a complete merge. A merge that fails
+(a full disk, a signal) removes the files that it wrote, the stats.json of an earlier merge, and
+merged/ if it created it. Only the Python standard library is used, so the script runs on any
 cluster node.
 """
 import argparse
+import contextlib
 import json
 import shutil
 import signal
@@ -161,19 +164,34 @@ def merge(args):
 
     names = sorted({path.name for i in range(args.shards)
                     for path in (mined / shard_name(i)).glob("*") if path.is_file()})
+    stats = merge_stats(mined, args.shards)
     merged = args.out / "merged"
+    created = not merged.exists()
     try:
         merged.mkdir(parents=True, exist_ok=True)
+        # stats.json, written last, marks a complete merge, so an earlier merge's goes first. A
+        # rerun that fails must not leave it beside a mix of old and new files.
+        (merged / "stats.json").unlink(missing_ok=True)
     except OSError as error:
         fail(f"cannot create {merged}: {error.strerror}; check the permissions of {args.out}")
-    for name in names:
-        sources = [mined / shard_name(i) / name for i in range(args.shards)
-                   if (mined / shard_name(i) / name).is_file()]
-        write_atomically(merged / name, lambda stream: concatenate(sources, stream))
-
-    stats = merge_stats(mined, args.shards)
-    text = json.dumps(stats, ensure_ascii=False, indent=1) + "\n"
-    write_atomically(merged / "stats.json", lambda stream: stream.write(text.encode("utf-8")))
+    written = []
+    try:
+        for name in names:
+            sources = [mined / shard_name(i) / name for i in range(args.shards)
+                       if (mined / shard_name(i) / name).is_file()]
+            write_atomically(merged / name, lambda stream: concatenate(sources, stream))
+            written.append(merged / name)
+        text = json.dumps(stats, ensure_ascii=False, indent=1) + "\n"
+        write_atomically(merged / "stats.json", lambda stream: stream.write(text.encode("utf-8")))
+    except BaseException:
+        # A failed merge (a full disk, a signal) leaves none of its files, and no merged/ that
+        # it created, because a half-merged directory would pass for the output of fewer shards.
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created:
+            with contextlib.suppress(OSError):
+                merged.rmdir()
+        raise
     print(f"ccnet-merge.py: merged {args.shards} shards into {len(names)} files in {merged}", file=sys.stderr)
 
 

@@ -726,4 +726,23 @@ run_case "ccnet merge foreign shard" 1 '1 shards in .* are not shards of 2 \(000
     /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$merge_out"
 expect_one_line_error "ccnet merge foreign shard"
 
+# A merge that fails on a full disk removes the files that it wrote and the merged/ that it
+# created. A rerun into an existing merged/ removes the earlier stats.json, the mark of a
+# complete merge, so that what stays cannot pass for a finished merge.
+full_flow="$WORK/full-flow"
+for shard in 0 1; do
+    "$exe" -q mine --no-dedup --min-len 0 --shard "$shard/2" "$corpora/sample.warc.txt" "$good" \
+        -o "$full_flow/mined/{shard}" 2> "$WORK/merge.err" || fail "mine shard $shard/2 for the full merge failed: $(cat "$WORK/merge.err")"
+done
+run_case_full_disk "ccnet merge onto a full disk" 1 'ccnet-merge.py: cannot write .*full-flow/merged/es\.json\.gz: File too large' -- \
+    /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$full_flow"
+expect_one_line_error "ccnet merge onto a full disk"
+[ ! -e "$full_flow/merged" ] || fail "ccnet merge onto a full disk: left $(ls -A "$full_flow/merged")"
+run_case "ccnet merge before a rerun" 0 "merged 2 shards" -- \
+    /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$full_flow"
+run_case_full_disk "ccnet merge rerun onto a full disk" 1 'ccnet-merge.py: cannot write .*full-flow/merged/es\.json\.gz' -- \
+    /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$full_flow"
+[ ! -e "$full_flow/merged/stats.json" ] || fail "ccnet merge rerun onto a full disk: the earlier stats.json is left"
+[ -z "$(find "$full_flow/merged" -name '.*.tmp.*')" ] || fail "ccnet merge rerun onto a full disk: temporary files left"
+
 finish
