@@ -19,21 +19,22 @@ Reads OUT/mined/NNNN/ (NNNN = shard index in 4 digits) for every shard 0..N-1 an
 
 Every shard must have its done marker OUT/mined/NNNN.done, recording shard NNNN of N; otherwise
 nothing is written and the script exits 1 naming the unfinished or foreign shards. Outputs are written under temporary names and
-renamed when complete. Only the Python standard library is used, so the script runs on any
+renamed when complete. stats.json is written last and marks a complete merge. A merge that fails
+(a full disk, a signal) removes the files that it wrote, the stats.json of an earlier merge, and
+merged/ if it created it. Only the Python standard library is used, so the script runs on any
 cluster node.
 """
 import argparse
+import contextlib
 import json
-import os
 import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 # The shared helpers sit beside this script, also where it is run through runpy.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from merge_temporaries import remove_stale_temporaries, temporary_prefix  # noqa: E402
+from merge_temporaries import written_atomically  # noqa: E402
 
 # Values that describe one shard's resources or its whole dedup group. A sum over shards would
 # overstate them, so the merged statistics keep their maximum.
@@ -117,37 +118,9 @@ def merge_stats(mined, shards):
 
 
 def write_atomically(path, write):
-    """Writes `path` under a temporary name in its directory, then renames it. The name carries the
-    host and process id, as ccnet-filter's temporary names do, because nodes share the directory.
-    The file and the directory are flushed to the disk around the rename, so that a crash of the
-    node leaves no empty merged file."""
-    remove_stale_temporaries(path.parent, path.name, "ccnet-merge.py")
-    try:
-        descriptor, temporary = tempfile.mkstemp(prefix=temporary_prefix(path.name), dir=path.parent)
-    except OSError as error:
-        fail(f"cannot write {path}: {error.strerror}; check that the directory is writable")
-    temporary = Path(temporary)
-    try:
-        # mkstemp creates mode 0600, so the output is given the usual mode under the user's umask.
-        mask = os.umask(0)
-        os.umask(mask)
-        os.fchmod(descriptor, 0o666 & ~mask)
-        with os.fdopen(descriptor, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        fail(f"cannot write {path}: {error.strerror}; check free disk space and the directory")
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    """Writes `path` through `write(stream)` under a temporary name, then renames it."""
+    with written_atomically(path, "ccnet-merge.py") as temporary, open(temporary, "wb") as stream:
+        write(stream)
 
 
 def concatenate(sources, stream):
@@ -191,19 +164,34 @@ def merge(args):
 
     names = sorted({path.name for i in range(args.shards)
                     for path in (mined / shard_name(i)).glob("*") if path.is_file()})
+    stats = merge_stats(mined, args.shards)
     merged = args.out / "merged"
+    created = not merged.exists()
     try:
         merged.mkdir(parents=True, exist_ok=True)
+        # stats.json, written last, marks a complete merge, so an earlier merge's goes first. A
+        # rerun that fails must not leave it beside a mix of old and new files.
+        (merged / "stats.json").unlink(missing_ok=True)
     except OSError as error:
         fail(f"cannot create {merged}: {error.strerror}; check the permissions of {args.out}")
-    for name in names:
-        sources = [mined / shard_name(i) / name for i in range(args.shards)
-                   if (mined / shard_name(i) / name).is_file()]
-        write_atomically(merged / name, lambda stream: concatenate(sources, stream))
-
-    stats = merge_stats(mined, args.shards)
-    text = json.dumps(stats, ensure_ascii=False, indent=1) + "\n"
-    write_atomically(merged / "stats.json", lambda stream: stream.write(text.encode("utf-8")))
+    written = []
+    try:
+        for name in names:
+            sources = [mined / shard_name(i) / name for i in range(args.shards)
+                       if (mined / shard_name(i) / name).is_file()]
+            write_atomically(merged / name, lambda stream: concatenate(sources, stream))
+            written.append(merged / name)
+        text = json.dumps(stats, ensure_ascii=False, indent=1) + "\n"
+        write_atomically(merged / "stats.json", lambda stream: stream.write(text.encode("utf-8")))
+    except BaseException:
+        # A failed merge (a full disk, a signal) leaves none of its files, and no merged/ that
+        # it created, because a half-merged directory would pass for the output of fewer shards.
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created:
+            with contextlib.suppress(OSError):
+                merged.rmdir()
+        raise
     print(f"ccnet-merge.py: merged {args.shards} shards into {len(names)} files in {merged}", file=sys.stderr)
 
 

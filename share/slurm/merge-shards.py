@@ -12,7 +12,8 @@ it) or HDF5 (`file.h5[:/dataset]`, which needs h5py). Every shard records its sh
 HDF5 shards in the `shard` attribute, text shards in a first comment line
 `# shard I/N: ...`. The merge checks it against the order and the number of files given. Text
 shards without that line (written by hand or by older versions) are merged unchecked, with a
-warning. The output name sets the output format:
+warning. Two arguments that name the same file (and dataset) by any path are an error. The
+output name sets the output format:
 `.h5` writes HDF5, and `-` or any other name writes text.
 
 samples: shard I of langevin ran chains [I*C/N, (I+1)*C/N) of C and wrote its rows kept-step
@@ -58,17 +59,16 @@ A file name is split at a colon into file and dataset as the tools split it: `fi
 `file.h5:name` for names ending in .h5, .hdf5 or .hdf. A name that exists as a file is never split.
 """
 import argparse
-import contextlib
 import os
 import re
 import signal
+import stat
 import sys
-import tempfile
 from pathlib import Path
 
 # The shared helpers sit beside this script, also where it is run through runpy.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from merge_temporaries import remove_stale_temporaries, temporary_prefix  # noqa: E402
+import merge_temporaries  # noqa: E402
 
 # The first line of a text shard: "# shard 1/4: chains [2, 5) of 10" from langevin, or
 # "# shard 2/4: pairs [14, 21) of 28 pairs of 8 points" from geodesic --all-pairs.
@@ -86,6 +86,26 @@ def check_shard_path(path):
         fail(f"cannot read shard {path}: no such file; give every shard output in shard order")
     if os.path.isdir(path):
         fail(f"cannot read shard {path}: it is a directory; give every shard output in shard order")
+
+
+def check_shards_listed_once(specs):
+    """Exits when two shard arguments name the same file (and dataset) by any path, because its
+    rows would be merged twice. Text shards without a '# shard I/N' line have no other check."""
+    seen = {}
+    for number, spec in enumerate(specs, 1):
+        path, dataset = split_location(spec, "")
+        try:
+            status = os.stat(path)
+        except OSError:
+            continue  # reported when the shard is read
+        if not stat.S_ISREG(status.st_mode):
+            continue  # a pipe (process substitution) is read once whatever its name
+        key = (status.st_dev, status.st_ino, dataset)
+        if key in seen:
+            first_number, first_spec = seen[key]
+            fail(f"shards {first_number} and {number} ({first_spec} and {spec}) name the same file; "
+                 "give each shard once, in shard order")
+        seen[key] = (number, spec)
 
 
 class Interrupted(Exception):
@@ -182,41 +202,9 @@ def _is_number(token):
         return False
 
 
-@contextlib.contextmanager
 def written_atomically(path):
-    """Yields a temporary name next to `path`, then renames the written file to `path`, so that an
-    interrupted merge leaves no half-written output. The name carries the host and process id, as
-    the tools' temporary names do, because nodes share the directory. The file and the directory
-    are flushed to the disk around the rename."""
-    directory, name = os.path.split(os.path.abspath(path))
-    if os.path.isdir(path):
-        fail(f"cannot write {path}: it is a directory; give a file name with -o")
-    remove_stale_temporaries(directory, name, "merge-shards.py")
-    try:
-        descriptor, temporary = tempfile.mkstemp(prefix=temporary_prefix(name), dir=directory)
-    except OSError as error:
-        fail(f"cannot write {path}: {error.strerror}; check that the directory exists and is writable")
-    os.close(descriptor)
-    # mkstemp creates mode 0600, so the output is given the usual mode under the user's umask.
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(temporary, 0o666 & ~mask)
-    try:
-        try:
-            yield temporary
-            with open(temporary, "rb+") as written:
-                os.fsync(written.fileno())
-            os.replace(temporary, path)
-        except OSError as error:
-            fail(f"cannot write {path}: {error.strerror}; check free disk space and the directory")
-        directory_descriptor = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(directory_descriptor)
-        finally:
-            os.close(directory_descriptor)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    """Yields a temporary name beside `path`, renamed to `path` when the block ends without error."""
+    return merge_temporaries.written_atomically(path, "merge-shards.py")
 
 
 def write_rows(spec, default_dataset, header, rows, attributes=None, extra=None, dtype=None):
@@ -582,6 +570,7 @@ def main():
 
 
 def merge(args):
+    check_shards_listed_once(args.shards)
     if args.command == "samples":
         if args.chains < len(args.shards):
             fail(f"--chains {args.chains} is smaller than the {len(args.shards)} shards")

@@ -193,6 +193,67 @@ for list in comments.paths zero.paths zero.paths.gz; do
     expect_no_file "mine --paths $list" "$WORK/lists/out-$list.done"
 done
 
+# A file named twice was read twice with a warning, and dedup then removed every line of it. Each
+# spelling of the same file is a usage error that names both, and the check covers the whole
+# list, not only the shard's part.
+cd "$WORK/lists" || exit 1
+ln -s plain.warc.wet link.warc.wet
+ln plain.warc.wet hard.warc.wet
+cp plain.warc.wet copy.warc.wet
+for second in plain.warc.wet ./plain.warc.wet "$WORK/lists/plain.warc.wet" ../lists/plain.warc.wet link.warc.wet hard.warc.wet; do
+    case "$second" in
+        plain.warc.wet) reason='it is given twice' ;;
+        *) reason='it is the same file as input "plain.warc.wet"' ;;
+    esac
+    for command in hash mine; do
+        [ "$command" = hash ] && dedup="--min-len 0" || dedup="--no-dedup --min-len 0"
+        run_case "$command input twice as $second" 2 \
+            "invalid input \"$second\": $reason; list each file once, because dedup would remove every line" -- \
+            "$exe" -q $command $dedup plain.warc.wet crawl/mixed.warc.wet.gz "$second" -o "twice-$command"
+        expect_one_line_error "$command input twice as $second"
+        expect_no_file "$command input twice as $second" "twice-$command"
+        expect_no_file "$command input twice as $second" "twice-$command.done"
+    done
+done
+printf 'plain.warc.wet\n# a comment\ncrawl/mixed.warc.wet.gz\n\n%s\n' "$WORK/lists/plain.warc.wet" > twice.paths
+for shard in 0/2 1/2; do
+    run_case "hash --paths twice, shard $shard" 2 \
+        "invalid --paths \"twice.paths\": lines 1 and 5 name the same file \(\"plain.warc.wet\" and \".*/lists/plain.warc.wet\"\); list each file once" -- \
+        "$exe" -q hash --min-len 0 --paths twice.paths --shard "$shard" -o "twice-{shard}.bin"
+    expect_one_line_error "hash --paths twice, shard $shard"
+done
+# Paths that do not exist are compared after resolving them, before the missing file is reported.
+printf 'gone.warc.wet\n./gone.warc.wet\n' > gone.paths
+run_case "mine --paths missing twice" 2 'invalid --paths "gone.paths": lines 1 and 2 name the same file' -- \
+    "$exe" -q mine --no-dedup --paths gone.paths -o twice-gone
+expect_no_file "mine --paths missing twice" twice-gone
+# A copy under another name is another file; dedup removes the lines it shares with the original
+# from both, as the man page states.
+run_case "hash original and copy" 0 "" -- "$exe" -q hash --min-len 0 plain.warc.wet copy.warc.wet -o copy.bin
+run_case "mine original and copy" 0 "kept 0 of 8 documents" -- "$exe" mine --min-len 0 --hashes copy.bin \
+    plain.warc.wet copy.warc.wet -o copy-mined
+run_case "mine original and copy without dedup" 0 "kept 8 of 8 documents" -- "$exe" mine --no-dedup --min-len 0 \
+    plain.warc.wet copy.warc.wet -o copy-kept
+# A hash file given twice marked every hash as found in two files, so dedup removed every line.
+run_case "hash for --hashes twice" 0 "" -- "$exe" -q hash --min-len 0 plain.warc.wet -o plain.bin
+run_case "mine --hashes twice" 2 'invalid --hashes "./plain.bin": it is the same file as --hashes "plain.bin"; give each file once' -- \
+    "$exe" -q mine --min-len 0 --hashes plain.bin --hashes ./plain.bin plain.warc.wet -o hashes-twice
+expect_no_file "mine --hashes twice" hashes-twice
+# The other subcommands that read a list of files would weigh a file read twice double.
+printf 'a b c\nb c d\n' > words.txt
+ln -s words.txt words-link.txt
+run_case "train-lm input twice" 2 'invalid input "words-link.txt": it is the same file as input "words.txt"; give each file once' -- \
+    "$exe" -q train-lm --order 2 --discount-fallback words.txt words-link.txt -o twice.arpa
+expect_no_file "train-lm input twice" twice.arpa
+zcat "$WORK/lists/out-wet.paths/"*.json.gz > mined.json
+run_case "cutoffs input twice" 2 'invalid input "mined.json": it is given twice; give each file once' -- \
+    "$exe" -q cutoffs mined.json mined.json -o twice.csv
+expect_no_file "cutoffs input twice" twice.csv
+run_case "train-classifier file in both classes" 2 'invalid --cc "words.txt": it is the same file as --wiki "words.txt"; give each file once' -- \
+    "$exe" -q train-classifier --wiki words.txt --cc words.txt -o twice-ref.bin
+expect_no_file "train-classifier file in both classes" twice-ref.bin
+cd - > /dev/null || exit 1
+
 # A gzip file appended to a plain one: its records were skipped as bytes outside any record,
 # with a warning and exit status 0. Now the plain part's records are written and the run fails
 # with the offset where the gzip data starts, as for plain bytes after gzip members.
@@ -242,5 +303,34 @@ grep -q "wrong Content-Length" "$WORK/err" && fail "mine stray lines: the right 
 [ "$(urls_of "$WORK/stray")" = '"http://page0.example/" "http://page2.example/" ' ] ||
     fail "mine stray lines: documents $(urls_of "$WORK/stray")"
 zcat "$WORK/stray/"*.json.gz | grep -q 'yyyy' && fail "mine stray lines: the stray line reached a document"
+
+# Documents without text, which cc_net keeps at parsing when the newlines of raw_content reach its
+# min_len: ccnet-filter drops them for every --min-len, as the man page states. A body of blank
+# lines or blanks is an empty body, a title alone is below --min-len, and a title over blank lines
+# gets no language.
+/usr/bin/python3 - "$WORK/blank.warc.wet" <<'PY'
+import sys
+bodies = {"empty": "", "three-blank-lines": "\r\n\r\n\r\n", "blanks": "  \t \r\n \r\n \r\n",
+          "title-only": "Title only\r\n", "title-then-blank": "Title\r\n\r\n\r\n\r\n",
+          "text": "A title\r\nDon't part with your illusions. When they are gone you may still exist.\r\n"}
+records = []
+for n, (name, body) in enumerate(bodies.items()):
+    records.append("WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Target-URI: http://%s.example/\r\n"
+                   "WARC-Date: 2019-03-18T00:00:0%dZ\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s\r\n\r\n"
+                   % (name, n, len(body.encode()), body))
+open(sys.argv[1], "w", newline="").write("".join(records))
+PY
+for min_len in 0 1; do
+    run_case "mine blank documents, --min-len $min_len" 0 "kept 1 of 2 documents" -- "$exe" mine --no-dedup \
+        --min-len $min_len "$WORK/blank.warc.wet" -o "$WORK/blank-$min_len"
+    [ "$(urls_of "$WORK/blank-$min_len")" = '"http://text.example/" ' ] ||
+        fail "mine blank documents, --min-len $min_len: documents $(urls_of "$WORK/blank-$min_len")"
+    grep -q '"documents": 3, "documents_below_min_len": 1, "documents_out": 2' "$WORK/blank-$min_len.stats.json" ||
+        fail "mine blank documents, --min-len $min_len: read stats $(grep -o '"read": {[^}]*}' "$WORK/blank-$min_len.stats.json")"
+    grep -q '"empty_body": 3' "$WORK/blank-$min_len.stats.json" ||
+        fail "mine blank documents, --min-len $min_len: $(grep -o '"empty_body": [0-9]*' "$WORK/blank-$min_len.stats.json")"
+done
+grep -q 'cc_net keeps such documents while parsing' "$SRC/man/ccnet-filter.1" ||
+    fail "man page: the difference from cc_net on documents without text is not documented"
 
 finish

@@ -203,16 +203,36 @@ run_case "bad shard" 2 "invalid --shard" -- "$exe" hash --shard 3/3 "$good" -o "
 expect_one_line_error "bad shard"
 run_case "no dedup choice" 2 "exactly one of them" -- "$exe" mine "$good" -o "$WORK/x"
 expect_one_line_error "no dedup choice"
-run_case "shared output" 2 "put \{shard\} in -o" -- env SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_TASK_COUNT=2 \
-    "$exe" hash "$good" "$good" -o "$WORK/x.bin"
-# An explicit --shard names one shard, which may write any path (one Makefile rule per shard).
-run_case "explicit shard, any path" 0 '' -- "$exe" hash --shard 0/2 "$good" "$good" -o "$WORK/one-shard.bin"
 cp "$good" "$WORK/good-copy.wet.gz"
+run_case "shared output" 2 "put \{shard\} in -o" -- env SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_TASK_COUNT=2 \
+    "$exe" hash "$good" "$WORK/good-copy.wet.gz" -o "$WORK/x.bin"
+# An explicit --shard names one shard, which may write any path (one Makefile rule per shard).
+run_case "explicit shard, any path" 0 '' -- "$exe" hash --shard 0/2 "$good" "$WORK/good-copy.wet.gz" \
+    -o "$WORK/one-shard.bin"
 run_case "missing hash group" 1 "hash file not found" -- "$exe" mine --shard 1/2 "$good" "$WORK/good-copy.wet.gz" \
     --hashes-dir "$WORK/nohashes" -o "$WORK/x{shard}"
 expect_one_line_error "missing hash group"
 run_case "missing input" 1 "cannot open" -- "$exe" hash "$WORK/none.wet.gz" -o "$WORK/none.bin"
 expect_no_file "missing input" "$WORK/none.bin"
+# mine creates its output directory. A run that fails, on a full disk or by a signal, removes
+# the directories that it created, and keeps one that existed before.
+run_case_full_disk "mine onto a full disk" 1 'cannot write ".*nospace/deep/out/es\.json\.gz": File too large; check free disk space' -- \
+    "$exe" -q mine --no-dedup --min-len 0 "$corpora/whirlwind.warc.wet.gz" -o "$WORK/nospace/deep/out"
+expect_one_line_error "mine onto a full disk"
+expect_no_file "mine onto a full disk" "$WORK/nospace"
+mkdir -p "$WORK/existing/out"
+run_case_full_disk "mine into a directory on a full disk" 1 'cannot write ".*existing/out/es\.json\.gz"' -- \
+    "$exe" -q mine --no-dedup --min-len 0 "$corpora/whirlwind.warc.wet.gz" -o "$WORK/existing/out"
+[ -d "$WORK/existing/out" ] || fail "mine into a directory on a full disk: removed the directory that existed before"
+[ -z "$(ls -A "$WORK/existing/out")" ] || fail "mine into a directory on a full disk: left $(ls -A "$WORK/existing/out")"
+mkfifo "$WORK/held.fifo"
+"$exe" mine --no-dedup --min-len 0 - -o "$WORK/term/deep/out" < "$WORK/held.fifo" 2> "$WORK/term.err" &
+mining=$!
+exec 7> "$WORK/held.fifo"
+signal_when TERM $mining test -d "$WORK/term/deep/out"
+exec 7>&-
+[ "$status" -eq 143 ] || fail "mine SIGTERM: exit status $status, expected 143: $(tail -2 "$WORK/term.err")"
+[ ! -e "$WORK/term" ] || fail "mine SIGTERM: left $(find "$WORK/term")"
 # cc_net downloads the URLs of a path list, so the error says that ccnet-filter reads local files.
 run_case "URL as input" 1 'cannot open "https://data.commoncrawl.org/x.warc.wet.gz": No such file or directory; ccnet-filter reads local files, so download' -- \
     "$exe" hash "https://data.commoncrawl.org/x.warc.wet.gz" -o "$WORK/url.bin"
@@ -497,6 +517,47 @@ run_case "mine truncated lid-model" 1 'cannot load fastText model ".*ref-truncat
 expect_no_file "mine truncated lid-model" "$WORK/ref5"
 run_case "mine missing ref-model" 1 'cannot load fastText model ".*/nosuch.bin": No such file or directory' -- \
     "$exe" mine --no-dedup "$corpora/sample.warc.txt" --ref-model "$WORK/nosuch.bin" -o "$WORK/ref3"
+# fastText reports an empty, compressed or foreign file, a directory and a model of a newer
+# format all as "has wrong file format!". Each gets a line that names what the file is.
+mkdir -p "$WORK/models/dir.bin"
+: > "$WORK/models/empty.bin"
+gzip -c "$WORK/ref.bin" > "$WORK/models/ref.bin.gz"
+printf '\xFD7zXZ\x00\x00\x04\xE6\xD6\xB4\x46' > "$WORK/models/ref.bin.xz"
+printf 'lid.176.bin\n' > "$WORK/models/text.bin"
+# Format version 13 after fastText's magic number 793712314 (0x2F4F16BA, little-endian).
+{ printf '\xBA\x16\x4F\x2F\x0D\x00\x00\x00'; tail -c +9 "$WORK/ref.bin"; } > "$WORK/models/v13.bin"
+while IFS='|' read -r name reason; do
+    for option in --lid-model --ref-model; do
+        run_case "mine $option $name" 1 "cannot load fastText model \".*models/$name\": $reason" -- \
+            "$exe" -q mine --no-dedup --min-len 0 "$corpora/whirlwind.warc.wet.gz" "$option" "$WORK/models/$name" \
+            -o "$WORK/models/out"
+        expect_one_line_error "mine $option $name"
+        expect_no_file "mine $option $name" "$WORK/models/out"
+    done
+done <<'CASES'
+dir.bin|it is a directory; give the model file \(\.bin\) inside it
+empty.bin|it is empty \(0 bytes\), as an interrupted download or copy leaves it; copy or download the model again
+ref.bin.gz|it is gzip-compressed; decompress it \(gzip -dc FILE > MODEL\.bin\)
+ref.bin.xz|it is xz-compressed; decompress it \(xz -dc FILE > MODEL\.bin\)
+text.bin|it is not a fastText model, because it does not start with fastText's file header; give a
+v13.bin|it is a fastText model of format version 13, and this fastText reads versions up to 12; save the model with fastText 0.9
+CASES
+# The SentencePiece and n-gram models of the perplexity stage: empty and compressed files.
+run_case "mine empty sp-model" 1 'cannot load SentencePiece model ".*models/empty.bin": it is empty \(0 bytes\)' -- \
+    "$exe" -q mine --no-dedup "$corpora/whirlwind.warc.wet.gz" --sp-model "$WORK/models/empty.bin" \
+    --lm-model "$lm/tiny.arpa.bin" -o "$WORK/models/out"
+expect_one_line_error "mine empty sp-model"
+gzip -c "$lm/gpl3.sp.model" > "$WORK/models/gpl3.sp.model.gz"
+run_case "mine gzip sp-model" 1 'cannot load SentencePiece model ".*gpl3.sp.model.gz": it is gzip-compressed' -- \
+    "$exe" -q mine --no-dedup "$corpora/whirlwind.warc.wet.gz" --sp-model "$WORK/models/gpl3.sp.model.gz" \
+    --lm-model "$lm/tiny.arpa.bin" -o "$WORK/models/out"
+expect_one_line_error "mine gzip sp-model"
+run_case "mine empty lm-model" 1 'invalid ARPA file ".*models/empty.bin": it is empty' -- \
+    "$exe" -q mine --no-dedup "$corpora/whirlwind.warc.wet.gz" --sp-model "$lm/gpl3.sp.model" \
+    --lm-model "$WORK/models/empty.bin" -o "$WORK/models/out"
+expect_one_line_error "mine empty lm-model"
+expect_no_file "mine empty lm-model" "$WORK/models/out"
+
 # A supervised model without __label__wiki is no reference classifier.
 sed 's/^/__label__a /' "$WORK/wiki.txt" > "$WORK/other-labels.txt"
 sed 's/^/__label__b /' "$WORK/cc.txt" >> "$WORK/other-labels.txt"
@@ -516,9 +577,6 @@ expect_no_file "lang in capitals" "$WORK/caps"
 run_case "lang with one unknown code" 0 'warning: --lang code that matches no document "eng": it is not a label of cld2' -- \
     "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" --lang en,eng -o "$WORK/caps"
 expect_file "lang with one unknown code" "$WORK/caps/en.json.gz"
-# An input listed twice is warned about: its documents would dedup each other away.
-run_case "input listed twice" 0 'warning: input listed twice ".*sample.warc.txt": the same path appears again' -- \
-    "$exe" hash "$corpora/sample.warc.txt" "$corpora/sample.warc.txt" -o "$WORK/twice.bin"
 # A forced rerun that writes fewer languages removes the files of the earlier run that it did not
 # write (ccnet-merge.py would merge them), and keeps a file that mine did not write.
 run_case "mine all languages" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$corpora/sample.warc.txt" -o "$WORK/rerun"
@@ -548,10 +606,12 @@ run_case "explain without quality" 2 "needs --quality" -- "$exe" mine --no-dedup
 run_case "unknown quality rule" 2 "known rule" -- "$exe" mine --no-dedup "$corpora/sample.warc.txt" --quality \
     --quality-set bogus=1 -o "$WORK/q4"
 
-# Every stage at once gives the same bytes for 1 and 3 threads (one record per batch).
+# Every stage at once gives the same bytes for 1 and 3 threads (one record per batch). The copy
+# of the sample is another file, so each of its documents is written twice (dedup is off).
+cp "$corpora/sample.warc.txt" "$WORK/sample-copy.warc.txt"
 for threads in 1 3; do
     run_case "all stages threads $threads" 0 "" -- "$exe" --threads $threads mine --min-len 0 --batch 1 \
-        "$corpora/sample.warc.txt" "$corpora/whirlwind.warc.wet.gz" "$corpora/sample.warc.txt" --no-dedup \
+        "$corpora/sample.warc.txt" "$corpora/whirlwind.warc.wet.gz" "$WORK/sample-copy.warc.txt" --no-dedup \
         --quality --explain --quality-set min_doc_words=5 --ref-model "$WORK/ref.bin" --ref-threshold 0 \
         --sp-model "$lm/gpl3.sp.model" --lm-model "$lm/tiny.arpa.bin" -o "$WORK/all$threads"
 done
@@ -564,6 +624,49 @@ for file in "$WORK"/all1/*.json.gz; do
 done
 [ "$(ls "$WORK/all1" | wc -l)" -ge 2 ] || fail "all stages: expected en_head and rejected_quality files"
 [ "$(zcat "$WORK/all1/rejected_quality.json.gz" | wc -l)" -eq 5 ] || fail "all stages: five rejected documents expected (ru, zh twice, es)"
+
+# What --threads and --batch change, as the man page states it. For one --batch, the gzip bytes
+# and the stats (apart from times and memory) are the same for any --threads. Another --batch
+# gives other gzip members, and other byte counts in the stats, for the same decompressed text.
+# Generated files hold many documents of each language, so that batches differ from files.
+/usr/bin/python3 "$SRC/bench/ccnet/make_wet.py" --text-dir "$SRC/tests/text/lid" --out "$WORK/det-wet" \
+    --files 2 --mb-per-file 0.02 --seed 3 2> "$WORK/make_wet.log" || fail "make_wet.py: $(cat "$WORK/make_wet.log")"
+for batch in 1 64; do
+    for threads in 1 3; do
+        run_case "determinism batch $batch threads $threads" 0 "" -- "$exe" --threads $threads mine --min-len 0 \
+            --batch $batch --no-dedup "$WORK"/det-wet/*.warc.wet.gz -o "$WORK/det-$batch-$threads"
+    done
+done
+stats_without() {
+    /usr/bin/python3 - "$@" <<'PY'
+import json, sys
+stats = json.load(open(sys.argv[1]))
+for key in ("output", "wall_seconds", "cpu_seconds", "peak_rss_bytes", "stage_seconds"):
+    del stats[key]
+if sys.argv[2:] == ["bytes"]:
+    for language in stats["output_languages"].values():
+        del language["bytes"]
+print(json.dumps(stats, sort_keys=True))
+PY
+}
+members_differ=0
+for file in "$WORK"/det-1-1/*.json.gz; do
+    name=$(basename "$file")
+    cmp -s "$file" "$WORK/det-1-3/$name" || fail "determinism: $name of --batch 1 differs across threads"
+    cmp -s "$WORK/det-64-1/$name" "$WORK/det-64-3/$name" || fail "determinism: $name of --batch 64 differs across threads"
+    cmp -s <(zcat "$file") <(zcat "$WORK/det-64-1/$name") || fail "determinism: $name decompresses differently across --batch"
+    cmp -s "$file" "$WORK/det-64-1/$name" || members_differ=1
+done
+[ "$members_differ" -eq 1 ] || fail "determinism: --batch 1 and 64 gave the same gzip bytes, so the man page is wrong"
+[ "$(ls "$WORK/det-1-1")" = "$(ls "$WORK/det-64-3")" ] || fail "determinism: other files across --batch"
+[ "$(stats_without "$WORK/det-1-1.stats.json")" = "$(stats_without "$WORK/det-1-3.stats.json")" ] ||
+    fail "determinism: stats of --batch 1 differ across threads"
+[ "$(stats_without "$WORK/det-1-1.stats.json" bytes)" = "$(stats_without "$WORK/det-64-3.stats.json" bytes)" ] ||
+    fail "determinism: stats differ across --batch in more than the gzip bytes"
+[ "$(stats_without "$WORK/det-1-1.stats.json")" != "$(stats_without "$WORK/det-64-1.stats.json")" ] ||
+    fail "determinism: the gzip byte counts in the stats were expected to differ across --batch"
+grep -A3 '^Records per work item of mine' "$SRC/man/ccnet-filter.1" | grep -q 'gzip member' ||
+    fail "determinism: the man page's --batch entry does not say that the gzip members depend on it"
 
 # The stage graph lists the enabled stages in order; stats carry the per-stage times.
 run_case "print-graph" 0 "" -- "$exe" mine --no-dedup x -o "$WORK/g" --quality --lm-model m.arpa --sp-model m.sp --print-graph
@@ -617,10 +720,29 @@ expect_file "ccnet merge" "$merge_out/merged/stats.json"
 [ "$(stat -c %a "$merge_out/merged/stats.json")" = "$(printf '%o' $((0666 & ~0$(umask))))" ] ||
     fail "ccnet merge: stats.json has mode $(stat -c %a "$merge_out/merged/stats.json")"
 [ -z "$(find "$merge_out/merged" -name '.*.tmp.*')" ] || fail "ccnet merge: temporary files left in merged/"
-"$exe" -q mine --no-dedup --min-len 0 --force --shard 1/3 "$corpora/sample.warc.txt" "$good" "$good" \
+"$exe" -q mine --no-dedup --min-len 0 --force --shard 1/3 "$corpora/sample.warc.txt" "$good" "$WORK/good-copy.wet.gz" \
     -o "$merge_out/mined/0001" 2> "$WORK/merge.err" || fail "mine shard 1/3 for the merge failed: $(cat "$WORK/merge.err")"
 run_case "ccnet merge foreign shard" 1 '1 shards in .* are not shards of 2 \(0001.done records shard 1/3\)' -- \
     /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$merge_out"
 expect_one_line_error "ccnet merge foreign shard"
+
+# A merge that fails on a full disk removes the files that it wrote and the merged/ that it
+# created. A rerun into an existing merged/ removes the earlier stats.json, the mark of a
+# complete merge, so that what stays cannot pass for a finished merge.
+full_flow="$WORK/full-flow"
+for shard in 0 1; do
+    "$exe" -q mine --no-dedup --min-len 0 --shard "$shard/2" "$corpora/sample.warc.txt" "$good" \
+        -o "$full_flow/mined/{shard}" 2> "$WORK/merge.err" || fail "mine shard $shard/2 for the full merge failed: $(cat "$WORK/merge.err")"
+done
+run_case_full_disk "ccnet merge onto a full disk" 1 'ccnet-merge.py: cannot write .*full-flow/merged/es\.json\.gz: File too large' -- \
+    /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$full_flow"
+expect_one_line_error "ccnet merge onto a full disk"
+[ ! -e "$full_flow/merged" ] || fail "ccnet merge onto a full disk: left $(ls -A "$full_flow/merged")"
+run_case "ccnet merge before a rerun" 0 "merged 2 shards" -- \
+    /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$full_flow"
+run_case_full_disk "ccnet merge rerun onto a full disk" 1 'ccnet-merge.py: cannot write .*full-flow/merged/es\.json\.gz' -- \
+    /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$full_flow"
+[ ! -e "$full_flow/merged/stats.json" ] || fail "ccnet merge rerun onto a full disk: the earlier stats.json is left"
+[ -z "$(find "$full_flow/merged" -name '.*.tmp.*')" ] || fail "ccnet merge rerun onto a full disk: temporary files left"
 
 finish

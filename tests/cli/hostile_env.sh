@@ -161,15 +161,56 @@ signal_when TERM $! merging
 [ "$status" -eq 143 ] || fail "merge SIGTERM: exit status $status, expected 143: $(cat "$WORK/term.err")"
 grep -q 'interrupted by SIGTERM' "$WORK/term.err" || fail "merge SIGTERM: stderr: $(cat "$WORK/term.err")"
 [ -z "$(ls -A "$WORK/term")" ] || fail "merge SIGTERM: files left behind: $(ls -A "$WORK/term")"
-host=$(hostname)
+# Temporary names carry the host name with characters other than letters, digits, '-', '_' and
+# '.' replaced by '_', cut to 64 characters.
+host=$(hostname | sed 's/[^A-Za-z0-9._-]/_/g' | cut -c1-64)
 sleep 1000 &
 live=$!
-touch "$WORK/term/.m.tsv.tmp.$host.999999999.abcdefgh" "$WORK/term/.m.tsv.tmp.$host.$live.abcdefgh"
+touch "$WORK/term/.m.tsv.tmp.$host.999999999.Abc123" "$WORK/term/.m.tsv.tmp.$host.$live.Abc123" \
+    "$WORK/term/.m.tsv.tmp.$host.999999998.abcdefgh"
 run_case "merge after a killed merge" 0 'removed stale temporary file .*999999999' -- \
     /usr/bin/python3 "$MERGE" samples --chains 50 -o "$WORK/term/m.tsv" "$WORK"/small-{0,1}.tsv
-[ "$(ls -A "$WORK/term" | tr '\n' ' ')" = ".m.tsv.tmp.$host.$live.abcdefgh m.tsv " ] ||
-    fail "merge after a killed merge: expected the live process's file and the output: $(ls -A "$WORK/term")"
+# A suffix of 8 characters is not one of the scheme's 6, so that file is no temporary name.
+[ "$(ls -A "$WORK/term" | tr '\n' ' ')" = ".m.tsv.tmp.$host.$live.Abc123 .m.tsv.tmp.$host.999999998.abcdefgh m.tsv " ] ||
+    fail "merge after a killed merge: expected the live process's file, the other name and the output: $(ls -A "$WORK/term")"
 kill "$live"
+# The merge scripts and the C++ tools name temporary files alike, so either removes what the
+# other left when SIGKILL ended it. A merge killed while it writes m.tsv leaves its temporary file,
+# and langevin, writing the same output, removes it.
+mkdir "$WORK/cross"
+/usr/bin/python3 -c 'import pathlib, runpy, sys, time
+write_text = pathlib.Path.write_text
+def write_and_wait(self, *args, **kwargs):
+    result = write_text(self, *args, **kwargs)
+    time.sleep(60)
+    return result
+pathlib.Path.write_text = write_and_wait
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")' "$MERGE" samples --chains 50 -o "$WORK/cross/m.tsv" \
+    "$WORK"/small-{0,1}.tsv 2> /dev/null &
+killed=$!
+merge_temporary() { compgen -G "$WORK/cross/.m.tsv.tmp.*" > /dev/null; }
+signal_when KILL $killed merge_temporary
+ls -A "$WORK/cross" | grep -Eqx "\.m\.tsv\.tmp\.$host\.$killed\.[A-Za-z0-9]{6}" ||
+    fail "killed merge: its temporary name does not follow the scheme: $(ls -A "$WORK/cross")"
+run_case "langevin after a killed merge" 0 "removed stale temporary file \".*cross/\.m\.tsv\.tmp\.$host\.$killed\.[A-Za-z0-9]{6}\"" -- \
+    "$L" -m "$gauss" --chains 50 --steps 3 -o "$WORK/cross/m.tsv"
+[ "$(ls -A "$WORK/cross")" = "m.tsv" ] || fail "langevin after a killed merge: left $(ls -A "$WORK/cross")"
+# ccnet-filter train-classifier creates its model's temporary file at the start. Killed, it
+# leaves that file, which a merge writing the same output removes.
+if [ -x "$CF" ]; then
+    awk 'BEGIN { for (d = 0; d < 3000; d++) print "history science museum river " d }' > "$WORK/cross-wiki.txt"
+    awk 'BEGIN { for (d = 0; d < 3000; d++) print "cheap casino offer cart " d }' > "$WORK/cross-cc.txt"
+    "$CF" -q train-classifier --wiki "$WORK/cross-wiki.txt" --cc "$WORK/cross-cc.txt" --dim 4 --epoch 100000 \
+        -o "$WORK/cross/model.bin" 2> /dev/null &
+    killed=$!
+    model_temporary() { compgen -G "$WORK/cross/.model.bin.tmp.*" > /dev/null; }
+    signal_when KILL $killed model_temporary
+    run_case "merge after a killed train-classifier" 0 "removed stale temporary file .*cross/\.model\.bin\.tmp\.$host\.$killed\.[A-Za-z0-9]{6}: process $killed" -- \
+        /usr/bin/python3 "$MERGE" samples --chains 50 -o "$WORK/cross/model.bin" "$WORK"/small-{0,1}.tsv
+    [ -z "$(find "$WORK/cross" -name ".model.bin.tmp.*")" ] ||
+        fail "merge after a killed train-classifier: left $(ls -A "$WORK/cross")"
+fi
 
 # ccnet-merge.py: a damaged done marker is one line, not a traceback.
 mkdir -p "$WORK/flow/mined/0000"
@@ -196,6 +237,11 @@ if [ -x "$CF" ]; then
     run_case "hash onto a full disk" 1 'cannot write hash file ".*full/0000\.bin": No space left on device' -- \
         "$CF" -q hash --min-len 0 "$SRC/tests/text/corpora/sample.warc.txt" -o "$FULL/0000.bin"
     expect_no_file "hash onto a full disk" "$FULL/0000.bin"
+    # mine creates its output directories; on a full disk it removes them with its temporary files.
+    run_case "mine onto a full disk" 1 'cannot write ".*full/mined/0000/es\.json\.gz": No space left on device' -- \
+        "$CF" -q mine --no-dedup --min-len 0 "$SRC/tests/text/corpora/whirlwind.warc.wet.gz" -o "$FULL/mined/0000"
+    expect_one_line_error "mine onto a full disk"
+    [ "$(ls -A "$FULL")" = "filler" ] || fail "mine onto a full disk: left $(ls -A "$FULL")"
     rm -f "$FULL/filler"
     # fastText writes its model without checking the writes: a model cut by the full disk must not
     # appear under the output's name. The training text (about 35 KiB) fits, the model with word

@@ -63,6 +63,15 @@ run_case "text shards without comment" 0 "warning: text shard .*plain-0.tsv has 
     $merge samples --chains 6 -o "$WORK/plain-merged.tsv" "$WORK"/plain-{0,1}.tsv
 [ "$(grep -c warning "$WORK/err")" -eq 1 ] || fail "text shards without comment: expected one warning: $(cat "$WORK/err")"
 cmp -s "$WORK/plain-merged.tsv" "$WORK/thin-whole.tsv" || fail "text shards without comment: the merge differs"
+# Such shards record no shard number, so a file given twice had its rows merged twice. Any path
+# to the same file is now an error that names both arguments. Other datasets of one file are not.
+ln -s plain-0.tsv "$WORK/plain-link.tsv"
+run_case "text shard given twice" 1 'shards 1 and 2 \(.*plain-0.tsv and .*plain-link.tsv\) name the same file; give each shard once' -- \
+    $merge samples --chains 6 -o "$WORK/twice.tsv" "$WORK/plain-0.tsv" "$WORK/plain-link.tsv"
+expect_one_line_error "text shard given twice"
+expect_no_file "text shard given twice" "$WORK/twice.tsv"
+run_case "HDF5 shard given twice" 1 'shards 1 and 2 .* name the same file' -- \
+    $merge distances -o "$WORK/twice.tsv" "$WORK/pairs-0.h5" "$WORK/./pairs-0.h5" "$WORK/pairs-2.h5"
 
 # A text shard whose name contains a colon is that file, not a dataset in x.h5 or a file "notes".
 cp "$WORK/thin-0.tsv" "$WORK/x.h5:first"

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "scorekit/atomic_file.hpp"
+#include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
 
 using namespace scorekit;
@@ -199,4 +200,43 @@ TEST_CASE("output check removes stale temporary files", "[atomic_file]") {
     check_output_writable(scratch.path("run.h5.ckpt"), "--checkpoint");
     CHECK(exists(stale) == !enabled);
     CHECK(!exists(scratch.path("run.h5.ckpt")));
+}
+
+TEST_CASE("repeated file found by any path", "[atomic_file]") {
+    Scratch scratch;
+    const std::string file = scratch.path("a.wet");
+    touch(file);
+    REQUIRE(symlink("a.wet", scratch.path("link.wet").c_str()) == 0);
+    REQUIRE(link(file.c_str(), scratch.path("hard.wet").c_str()) == 0);
+    touch(scratch.path("copy.wet"));
+    const std::string spellings[] = {file, scratch.dir + "/./a.wet", scratch.dir + "//a.wet",
+                                     scratch.dir + "/../" + base_name(scratch.dir) + "/a.wet",
+                                     scratch.path("link.wet"), scratch.path("hard.wet")};
+    for (const std::string& second : spellings) {
+        INFO(second);
+        std::size_t first_index = 9, second_index = 9;
+        REQUIRE(find_repeated_file({file, scratch.path("copy.wet"), "-", "", second}, first_index, second_index));
+        CHECK(first_index == 0);
+        CHECK(second_index == 4);
+    }
+    // A copy is another file; "-" and "" name none, however often they occur.
+    std::size_t first_index = 9, second_index = 9;
+    CHECK_FALSE(find_repeated_file({file, scratch.path("copy.wet"), "-", "-", "", ""}, first_index, second_index));
+    // Paths that do not exist are compared after "." and ".." are resolved.
+    CHECK(find_repeated_file({scratch.path("gone.wet"), scratch.dir + "/./gone.wet"}, first_index, second_index));
+    CHECK_FALSE(find_repeated_file({scratch.path("gone.wet"), scratch.path("gone2.wet")}, first_index, second_index));
+}
+
+TEST_CASE("inputs listed once check names both", "[atomic_file]") {
+    Scratch scratch;
+    touch(scratch.path("a.txt"));
+    REQUIRE(symlink("a.txt", scratch.path("b.txt").c_str()) == 0);
+    CHECK_NOTHROW(check_inputs_listed_once({{"--wiki", scratch.path("a.txt")}, {"--cc", "-"}}));
+    CHECK_THROWS_AS(check_inputs_listed_once({{"--wiki", scratch.path("a.txt")}, {"--cc", scratch.path("b.txt")}}),
+                    UsageError);
+    CHECK_THROWS_WITH(check_inputs_listed_once({{"--wiki", scratch.path("a.txt")}, {"--cc", scratch.path("b.txt")}}),
+                      Catch::Contains("invalid --cc") && Catch::Contains("b.txt") &&
+                          Catch::Contains("it is the same file as --wiki") && Catch::Contains("a.txt"));
+    CHECK_THROWS_WITH(check_inputs_listed_once({{"input", scratch.path("a.txt")}, {"input", scratch.path("a.txt")}}),
+                      Catch::Contains("it is given twice;"));
 }

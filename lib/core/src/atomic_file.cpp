@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <unordered_map>
 #include <sys/stat.h>
 #include <vector>
 
@@ -240,7 +241,47 @@ bool same_file(const std::string& a, const std::string& b) {
     return !error_a && !error_b && path_a == path_b;
 }
 
+// A key that is equal for two paths exactly when same_file() holds for them, so that a list of
+// many paths is checked in one pass instead of by pairs.
+std::string file_identity(const std::string& path) {
+    struct stat status {};
+    if (stat(path.c_str(), &status) == 0) {
+        return "inode " + std::to_string(status.st_dev) + ":" + std::to_string(status.st_ino);
+    }
+    std::error_code error;
+    const auto resolved = std::filesystem::weakly_canonical(std::filesystem::absolute(follow_links(path)), error);
+    return "path " + (error ? path : resolved.string());
+}
+
 }  // namespace
+
+bool find_repeated_file(const std::vector<std::string>& paths, std::size_t& first, std::size_t& second) {
+    std::unordered_map<std::string, std::size_t> seen;
+    seen.reserve(paths.size());
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+        if (paths[i].empty() || paths[i] == "-") continue;
+        auto [entry, added] = seen.emplace(file_identity(paths[i]), i);
+        if (added) continue;
+        first = entry->second;
+        second = i;
+        return true;
+    }
+    return false;
+}
+
+void check_inputs_listed_once(const std::vector<FileArgument>& inputs) {
+    std::vector<std::string> paths;
+    paths.reserve(inputs.size());
+    for (const FileArgument& input : inputs) paths.push_back(input.path);
+    std::size_t first = 0, second = 0;
+    if (!find_repeated_file(paths, first, second)) return;
+    const FileArgument& earlier = inputs[first];
+    const FileArgument& later = inputs[second];
+    const std::string reason = earlier.path == later.path && earlier.option == later.option
+                                   ? "it is given twice" + (later.option == "input" ? "" : " to " + later.option)
+                                   : "it is the same file as " + earlier.option + " " + quote(earlier.path);
+    throw UsageError(describe("invalid " + later.option, later.path, reason, "give each file once"));
+}
 
 std::vector<FileArgument> file_arguments(const std::string& option, const std::vector<std::string>& paths) {
     std::vector<FileArgument> files;

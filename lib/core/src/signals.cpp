@@ -27,15 +27,28 @@ std::atomic<int> g_signal{0};
 std::array<char, 256> g_notice{};
 std::size_t g_notice_length = 0;
 
+// Unlinks the registered files, then removes the registered directories that are empty by then.
+// Uses only unlink(2) and rmdir(2), which are async-signal-safe. A directory inside another
+// registered one may sit in a later slot, so the directory pass repeats while it removes one.
+void remove_registered() {
+    for (int i = 0; i < kSlots; ++i) {
+        if (g_used[i].load()) unlink(g_paths[i].data());
+    }
+    for (bool removed = true; removed;) {
+        removed = false;
+        for (int i = 0; i < kSlots; ++i) {
+            if (g_used[i].load() && rmdir(g_paths[i].data()) == 0) removed = true;
+        }
+    }
+}
+
 void handle(int signal_number) {
     if (g_catch.load()) {
         // A second signal while the job is still saving ends the process the default way.
         if (g_signal.exchange(signal_number) != 0) g_catch.store(false);
         else return;
     }
-    for (int i = 0; i < kSlots; ++i) {
-        if (g_used[i].load()) unlink(g_paths[i].data());
-    }
+    remove_registered();
     if (g_notice_length > 0) {
         ssize_t ignored = ::write(STDERR_FILENO, g_notice.data(), g_notice_length);
         (void)ignored;
@@ -50,9 +63,7 @@ void handle_closed_pipe(int signal_number) {
     // While a job saves its state after SIGINT, SIGTERM or SIGHUP, a pipe closed by the same
     // signal (Ctrl-C on `tool | gzip`) fails the write with EPIPE, so the checkpoint still gets written.
     if (g_catch.load() && g_signal.load() != 0) return;
-    for (int i = 0; i < kSlots; ++i) {
-        if (g_used[i].load()) unlink(g_paths[i].data());
-    }
+    remove_registered();
     ::signal(signal_number, SIG_DFL);
     ::raise(signal_number);
 }

@@ -107,6 +107,8 @@ bool is_regular_file(const std::string& path) {
 
 }  // namespace
 
+// share/slurm/merge_temporaries.py builds and recognises the same names, so that the tools and
+// the merge scripts remove each other's leftovers. A change here needs the same change there.
 std::string temporary_file_pattern(const std::string& directory, const std::string& base) {
     const std::string host = this_host().empty() ? "unknown-host" : this_host();
     return directory + "." + temporary_base(base) + ".tmp." + host + "." + std::to_string(getpid()) + ".XXXXXX";

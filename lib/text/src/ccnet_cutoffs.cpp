@@ -39,6 +39,8 @@ double percentile_of_sorted(const std::vector<double>& sorted, double p) {
 
 void run_ccnet_cutoffs(const CcnetCutoffsOptions& options) {
     if (options.inputs.empty()) throw UsageError("no input: give the JSON Lines files written by mine");
+    // A file read twice would weigh its documents twice in the percentiles.
+    check_inputs_listed_once(file_arguments("input", options.inputs));
     check_distinct_files({{"--output", options.output}}, file_arguments("input", options.inputs));
     check_output_writable(options.output);
     std::map<std::string, std::vector<double>> perplexities;

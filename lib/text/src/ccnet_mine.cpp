@@ -229,7 +229,12 @@ std::string score_perplexity(Document& document, LanguageModelSet& models, const
 }
 
 std::vector<std::string> group_hash_files(const CcnetMineOptions& options, const ShardPlan& plan) {
-    if (!options.hashes.empty()) return options.hashes;
+    if (!options.hashes.empty()) {
+        // Every hash of a file loaded twice is in two files, which marks it as a duplicate, so
+        // dedup would remove every line.
+        check_inputs_listed_once(file_arguments("--hashes", options.hashes));
+        return options.hashes;
+    }
     if (options.group_size < 1) {
         throw UsageError(describe("invalid --group-size", std::to_string(options.group_size), "must be at least 1", ""));
     }
@@ -339,7 +344,8 @@ public:
 
     // Commits every file; returns a JSON object of documents and bytes per language.
     std::string commit() {
-        JsonObject summary;
+        // Every file is closed before any is renamed. A full disk fails the close of one, and
+        // then all outputs must stay temporary rather than some of them appear.
         for (auto& entry : files_) {
             File& file = entry.second;
             int closed = std::fclose(file.stream);
@@ -347,6 +353,10 @@ public:
             if (closed != 0) {
                 throw Error(describe("cannot write", file.atomic->path(), std::strerror(errno), "check free disk space"));
             }
+        }
+        JsonObject summary;
+        for (auto& entry : files_) {
+            File& file = entry.second;
             file.atomic->commit();
             summary.raw(entry.first, JsonObject().integer("documents", file.documents).integer("bytes", file.bytes).str());
             const std::string& path = file.atomic->path();
@@ -578,7 +588,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         cutoff_path = options.cutoff.empty() ? default_cutoff_path() : options.cutoff;
         cutoffs = PerplexityCutoffs::load(cutoff_path);
     }
-    make_directories(plan.output);
+    CreatedDirectories created_directories(make_directories(plan.output));
     log_info("[2/3] mining shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
              ": " + std::to_string(plan.files.size()) + " files, " + std::to_string(threads) +
              " threads, language identifier " + identifier->name());
@@ -682,6 +692,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
 
     log_info("[3/3] writing " + plan.output);
     std::string per_language = writer.commit();
+    created_directories.keep();
     remove_earlier_outputs(plan, earlier_output_files(plan.output + ".stats.json"), writer.names());
     for (const auto& entry : mine_totals.stage_seconds) {
         log_verbose("stage " + entry.first + ": " + format_short(entry.second) + " s of thread time");

@@ -44,6 +44,9 @@ void run_ccnet_train_classifier(const CcnetTrainClassifierOptions& options) {
     }
     std::vector<FileArgument> inputs = file_arguments("--wiki", options.wiki);
     for (FileArgument& cc : file_arguments("--cc", options.cc)) inputs.push_back(cc);
+    // A file in both classes would teach both labels for the same documents, and one read twice
+    // would weigh its documents twice.
+    check_inputs_listed_once(inputs);
     check_distinct_files({{"--output", options.output}}, inputs);
     check_output_writable(options.output);
     text::ClassifierTraining training;

@@ -15,6 +15,8 @@ namespace scorekit {
 void run_ccnet_train_lm(const CcnetTrainLmOptions& options) {
     auto start = std::chrono::steady_clock::now();
     if (options.inputs.empty()) throw UsageError("no input: give one or more tokenised text files");
+    // A file read twice would count its n-grams twice and change the discounts.
+    check_inputs_listed_once(file_arguments("input", options.inputs));
     check_distinct_files({{"--output", options.output}}, file_arguments("input", options.inputs));
     check_output_writable(options.output);  // before the counting, which is long on a large corpus
     text::KneserNeyOptions estimate;

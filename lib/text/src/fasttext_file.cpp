@@ -3,11 +3,15 @@
 #include "fasttext_file.hpp"
 
 #include <fasttext/args.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "scorekit/error.hpp"
+
+#include "compression_magic.hpp"
 
 namespace scorekit::text {
 
@@ -165,6 +169,51 @@ FastTextFileStatus parse_fasttext_model(const std::string& path, const unsigned 
         throw Error(describe("cannot load fastText model", path, "the file is truncated or damaged", what_to_do));
     }
     return status;
+}
+
+void check_fasttext_model_file(const std::string& path, const std::string& advice) {
+    struct stat status {};
+    if (stat(path.c_str(), &status) != 0) return;  // check_readable reports a missing file
+    if (S_ISDIR(status.st_mode)) {
+        throw Error(describe("cannot load fastText model", path, "it is a directory",
+                             "give the model file (.bin) inside it; " + advice));
+    }
+    if (!S_ISREG(status.st_mode)) return;
+    if (status.st_size == 0) {
+        throw Error(describe("cannot load fastText model", path,
+                             "it is empty (0 bytes), as an interrupted download or copy leaves it",
+                             "copy or download the model again"));
+    }
+
+    unsigned char head[8] = {};
+    std::size_t read = 0;
+    if (std::FILE* file = std::fopen(path.c_str(), "rb")) {
+        read = std::fread(head, 1, sizeof head, file);
+        std::fclose(file);
+    }
+    const std::string_view text(reinterpret_cast<const char*>(head), read);
+    if (read >= 2 && head[0] == 0x1F && head[1] == 0x8B) {
+        throw Error(describe("cannot load fastText model", path, "it is gzip-compressed",
+                             "decompress it (gzip -dc FILE > MODEL.bin) and give the decompressed file"));
+    }
+    if (const OtherCompression* compression = other_compression(text)) {
+        throw Error(describe("cannot load fastText model", path, std::string("it is ") + compression->format + "-compressed",
+                             std::string("decompress it (") + compression->command + " FILE > MODEL.bin) and give the decompressed file"));
+    }
+    std::int32_t magic = 0, version = 0;
+    if (read >= 4) std::memcpy(&magic, head, 4);
+    if (read < 8 || magic != kMagic) {
+        throw Error(describe("cannot load fastText model", path,
+                             "it is not a fastText model, because it does not start with fastText's file header", advice));
+    }
+    std::memcpy(&version, head + 4, 4);
+    // fastText 0.9's checkModel accepts every format version up to its own, 12.
+    if (version > kVersion) {
+        throw Error(describe("cannot load fastText model", path,
+                             "it is a fastText model of format version " + std::to_string(version) +
+                                 ", and this fastText reads versions up to " + std::to_string(kVersion),
+                             "save the model with fastText 0.9, or " + advice));
+    }
 }
 
 void check_fasttext_model_intact(const std::string& path, const std::string& what_to_do) {

@@ -44,6 +44,13 @@ FastTextFileStatus parse_fasttext_file(const unsigned char* data, std::size_t si
 FastTextFileStatus parse_fasttext_model(const std::string& path, const unsigned char* data, std::size_t size,
                                         FastTextFile& file, const std::string& what_to_do);
 
+// Throws Error naming `path` and what it is when it cannot be a model that fastText 0.9 loads.
+// Those are a directory, an empty file, a gzip, xz, zstd or bzip2 file, a file without fastText's
+// header, and a model of a format version above 12, which fastText reports only as "has wrong
+// file format!". `advice` ends the messages about files that are no model. Pipes and devices
+// pass unread.
+void check_fasttext_model_file(const std::string& path, const std::string& advice);
+
 // Maps the model at `path` and throws as parse_fasttext_model where it is damaged.
 void check_fasttext_model_intact(const std::string& path, const std::string& what_to_do);
 

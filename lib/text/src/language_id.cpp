@@ -67,6 +67,7 @@ public:
     FastTextIdentifier(const std::string& path, FastTextSummation summation, std::string advice)
         : name_("fasttext:" + base_name(path)), summation_(summation), advice_(std::move(advice)) {
         check_readable(path, "fastText model", "check the path; " + advice_);
+        check_fasttext_model_file(path, advice_);
         if (!load_mapped(path)) load_with_fasttext(path);
     }
 

@@ -187,6 +187,11 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
                                  std::string("it is ") + compression->format + "-compressed",
                                  "decompress it, or recompress it with gzip, which is read directly"));
         }
+        // The first read found no line at all.
+        if (line_number == 1) {
+            throw Error(describe("invalid ARPA file", path, "it is empty, as an interrupted download or copy leaves it",
+                                 "copy the model again"));
+        }
         throw Error(describe("invalid ARPA file", path, "no \\data\\ line", "give an ARPA file"));
     }
     std::vector<std::uint64_t> counts;

@@ -54,6 +54,7 @@ std::string classifier_line(const std::string& text) {
 ReferenceClassifier::ReferenceClassifier(const std::string& path) {
     const std::string advice = "give a model written by train-classifier";
     check_readable(path, "fastText model", "check the path; " + advice);
+    check_fasttext_model_file(path, advice);
     check_fasttext_model_intact(path, "train the model again with train-classifier");
     model_ = load_fasttext_classifier(path, advice);
     std::vector<std::string> labels = model_->label_names();

@@ -13,6 +13,7 @@
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
 #include "scorekit/text/language_model.hpp"
+#include "scorekit/text_input.hpp"
 
 namespace scorekit::text {
 namespace {
@@ -245,6 +246,16 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& path)
     if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
         throw Error(describe("cannot load SentencePiece model", path, "it is a directory",
                              "give a .model file written by spm_train"));
+    }
+    // Both would only read as a failed parse: an interrupted copy, or a model kept compressed.
+    if (S_ISREG(info.st_mode) && info.st_size == 0) {
+        throw Error(describe("cannot load SentencePiece model", path,
+                             "it is empty (0 bytes), as an interrupted download or copy leaves it",
+                             "copy the model again"));
+    }
+    if (has_gzip_magic(path)) {
+        throw Error(describe("cannot load SentencePiece model", path, "it is gzip-compressed",
+                             "decompress it (gzip -dc FILE > MODEL.model) and give the decompressed file"));
     }
     sentencepiece::util::Status status;
     try {

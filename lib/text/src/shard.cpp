@@ -1,6 +1,7 @@
 #include "scorekit/text/shard.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -9,6 +10,7 @@
 
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
+#include "scorekit/signals.hpp"
 #include "scorekit/text_input.hpp"
 
 #include "compression_magic.hpp"
@@ -19,7 +21,7 @@ std::vector<std::string> shard_slice(const std::vector<std::string>& items, Shar
     return std::vector<std::string>(items.begin() + range.begin, items.begin() + range.end);
 }
 
-std::vector<std::string> read_path_list(const std::string& path) {
+std::vector<std::string> read_path_list(const std::string& path, std::vector<std::uint64_t>* line_numbers) {
     // LineReader rejects a directory too, but this message names --paths and what it should list.
     struct stat info{};
     if (path != "-" && ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
@@ -49,6 +51,7 @@ std::vector<std::string> read_path_list(const std::string& path) {
         if (begin == std::string::npos || line[begin] == '#') continue;
         std::size_t end = line.find_last_not_of(" \t");
         paths.push_back(line.substr(begin, end - begin + 1));
+        if (line_numbers) line_numbers->push_back(reader.line_number());
     }
     // An empty list is typical of a failed download of wet.paths.gz. Read as no input, it let
     // every shard of an array succeed with nothing in it.
@@ -80,15 +83,36 @@ void check_readable(const std::string& path, const std::string& kind, const std:
     std::fclose(file);
 }
 
-void make_directories(const std::string& path) {
-    if (path.empty()) return;
+std::vector<std::string> make_directories(const std::string& path) {
+    std::vector<std::string> created;
+    if (path.empty()) return created;
     for (std::size_t at = path.find('/', 1);; at = path.find('/', at + 1)) {
         std::string prefix = path.substr(0, at);
-        if (mkdir(prefix.c_str(), 0777) != 0 && errno != EEXIST) {
-            throw Error(describe("cannot create directory", prefix, std::strerror(errno), "check permissions"));
+        if (mkdir(prefix.c_str(), 0777) == 0) {
+            created.push_back(prefix);
+        } else if (errno != EEXIST) {
+            const int error = errno;
+            CreatedDirectories undo(std::move(created));
+            throw Error(describe("cannot create directory", prefix, std::strerror(error), "check permissions"));
         }
         if (at == std::string::npos) break;
     }
+    return created;
+}
+
+CreatedDirectories::CreatedDirectories(std::vector<std::string> paths) : paths_(std::move(paths)) {
+    for (const std::string& path : paths_) slots_.push_back(register_temporary(path));
+}
+
+CreatedDirectories::~CreatedDirectories() {
+    for (auto path = paths_.rbegin(); path != paths_.rend(); ++path) rmdir(path->c_str());
+    for (int slot : slots_) unregister_temporary(slot);
+}
+
+void CreatedDirectories::keep() {
+    for (int slot : slots_) unregister_temporary(slot);
+    slots_.clear();
+    paths_.clear();
 }
 
 }  // namespace scorekit::text

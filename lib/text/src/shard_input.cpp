@@ -1,7 +1,6 @@
 #include "shard_input.hpp"
 
 #include <sys/resource.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,7 +8,6 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <map>
 #include <regex>
 
 #include "scorekit/atomic_file.hpp"
@@ -23,19 +21,27 @@ namespace scorekit::text {
 
 namespace {
 
-// Warns about an input listed more than once (by name, or by another name for the same file):
-// its documents then share every line, so dedup against this shard's own hashes removes them.
-void warn_repeated_inputs(const std::vector<std::string>& inputs) {
-    std::map<std::pair<dev_t, ino_t>, std::string> seen;
-    for (const std::string& input : inputs) {
-        struct stat status {};
-        if (input == "-" || stat(input.c_str(), &status) != 0 || !S_ISREG(status.st_mode)) continue;
-        auto [entry, added] = seen.emplace(std::make_pair(status.st_dev, status.st_ino), input);
-        if (added) continue;
-        log_warning(describe("input listed twice", input,
-                             entry->second == input ? "the same path appears again" : "it is the same file as " + entry->second,
-                             "its documents are read twice, and dedup removes lines they share; list each file once"));
+// Rejects a file named twice (by the same path, another spelling of it or a link), because
+// cc_net's dedup removes every line that occurs in two documents: all lines of a file read twice
+// would go. `line_numbers` contains the line of the --paths list of each input, or is empty for
+// inputs given on the command line.
+void reject_repeated_inputs(const std::vector<std::string>& inputs, const std::string& paths_file,
+                              const std::vector<std::uint64_t>& line_numbers) {
+    std::size_t first = 0, second = 0;
+    if (!find_repeated_file(inputs, first, second)) return;
+    const std::string& earlier = inputs[first];
+    const std::string& later = inputs[second];
+    const std::string names = earlier == later ? "" : " (" + quote(earlier) + " and " + quote(later) + ")";
+    const std::string hint = "list each file once, because dedup would remove every line of a file read twice";
+    if (!line_numbers.empty()) {
+        throw UsageError(describe("invalid --paths", paths_file,
+                                  "lines " + std::to_string(line_numbers[first]) + " and " +
+                                      std::to_string(line_numbers[second]) + " name the same file" + names,
+                                  hint));
     }
+    throw UsageError(describe("invalid input", later,
+                              earlier == later ? "it is given twice" : "it is the same file as input " + quote(earlier),
+                              hint));
 }
 
 }  // namespace
@@ -61,13 +67,15 @@ ShardPlan plan_shard(const CcnetInputOptions& options, const std::string& output
 
     ShardPlan plan;
     plan.shard = options.shard.empty() ? shard_from_environment() : parse_shard(options.shard);
-    std::vector<std::string> all = options.inputs.empty() ? read_path_list(options.paths_file) : options.inputs;
+    std::vector<std::uint64_t> line_numbers;
+    std::vector<std::string> all =
+        options.inputs.empty() ? read_path_list(options.paths_file, &line_numbers) : options.inputs;
     // Standard input can be read once: a second `-` would read nothing and pass as an empty file.
     if (std::count(all.begin(), all.end(), "-") + (options.paths_file == "-" ? 1 : 0) > 1) {
         throw UsageError(describe("invalid input", "-", "standard input is given more than once",
                                   "give `-` once"));
     }
-    warn_repeated_inputs(all);
+    reject_repeated_inputs(all, options.paths_file, line_numbers);
     plan.files = shard_slice(all, plan.shard);
     plan.output = expand_shard_pattern(output_pattern, plan.shard.index);
     // The done marker and stats file go beside the output: for "-o out/0000/" that is

@@ -52,6 +52,18 @@ struct FileArgument {
 // The FileArguments of several paths given to one option.
 std::vector<FileArgument> file_arguments(const std::string& option, const std::vector<std::string>& paths);
 
+// The first two entries of `paths` that name the same file, as indices into `paths`. Entries
+// "" and "-" are skipped. Existing files are the same when they have the same device and inode, so
+// another spelling ("./a", an absolute path), a symbolic link or a hard link names the same file.
+// Other paths are compared after links, "." and ".." are resolved. A copy under another name is
+// another file. Returns false when every file is named once.
+bool find_repeated_file(const std::vector<std::string>& paths, std::size_t& first, std::size_t& second);
+
+// Throws UsageError naming both arguments when two of `inputs` name the same file (as
+// find_repeated_file compares them). For lists whose repeats would change a result, such as
+// training files read twice or WET files whose lines dedup would then remove.
+void check_inputs_listed_once(const std::vector<FileArgument>& inputs);
+
 // Throws UsageError naming both options if an output is the same file as another output or as
 // an input. Existing files are compared by device and inode, others by their path after links
 // and the directory are resolved. Inputs may name the same file as each other, but only one

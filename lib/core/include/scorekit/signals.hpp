@@ -15,7 +15,8 @@ void catch_interrupts();
 bool interrupt_requested();
 int interrupt_signal();
 
-// Registers a temporary file to unlink if a signal ends the process. Returns a slot id.
+// Registers a temporary file to unlink if a signal ends the process, or a directory that the run
+// created, which is then removed if it is empty once the files are gone. Returns a slot id.
 int register_temporary(const std::string& path);
 void unregister_temporary(int slot);
 
