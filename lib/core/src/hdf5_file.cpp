@@ -203,7 +203,9 @@ std::string format_bytes(double bytes) {
 
 // The chunk shape of a checksummed dataset: whole rows (whole trailing dimensions) up to
 // kChunkBytes, so that reading or writing a block of rows touches few chunks. A row larger
-// than that is split along its own dimensions in turn.
+// than that is split along its own dimensions in turn. HDF5 stores an edge chunk at full size,
+// so the chunks split each dimension into equal parts: a dataset of 1.1 chunks would otherwise
+// take the space of 2.
 constexpr hsize_t kChunkBytes = hsize_t{1} << 20;
 
 std::vector<hsize_t> chunk_shape(const std::vector<hsize_t>& dims, size_t value_size) {
@@ -215,7 +217,9 @@ std::vector<hsize_t> chunk_shape(const std::vector<hsize_t>& dims, size_t value_
     };
     for (size_t axis = 0; axis < chunk.size() && bytes() > kChunkBytes; ++axis) {
         const hsize_t others = bytes() / chunk[axis];
-        chunk[axis] = std::max<hsize_t>(1, kChunkBytes / others);
+        const hsize_t largest = std::max<hsize_t>(1, kChunkBytes / others);
+        const hsize_t parts = (dims[axis] + largest - 1) / largest;
+        chunk[axis] = (dims[axis] + parts - 1) / parts;
     }
     return chunk;
 }
@@ -503,6 +507,10 @@ Hdf5Writer::Hdf5Writer(const std::string& path) : output_(std::make_unique<Atomi
     // inputs would write files that differ in those bytes.
     Handle file_properties(H5Pcreate(H5P_FILE_CREATE));
     H5Pset_obj_track_times(file_properties.get(), 0);
+    // Every dataset is chunked, and HDF5's default chunk index node (2 x 32 entries) took 2.5 KiB
+    // per dataset, 30% of a small score-train model. Nodes of 2 x 4 entries cost it 6.5%, and a
+    // dataset of 10,000 chunks (10 GiB) still needs only about 5 index levels.
+    H5Pset_istore_k(file_properties.get(), 4);
     group_properties_ = H5Pcreate(H5P_GROUP_CREATE);
     H5Pset_obj_track_times(group_properties_, 0);
     dataset_properties_ = H5Pcreate(H5P_DATASET_CREATE);
