@@ -593,7 +593,7 @@ expect_one_line_error "inputs and labels from stdin"
 
 # A matrix that does not fit on the disk (here: over a file size limit) fails with one line and
 # exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed close.
-run_case_full_disk "full disk" 4 'cannot close HDF5 file ".*nospace\.h5": H5Fclose failed' -- \
+run_case_full_disk "full disk" 4 'cannot write HDF5 file ".*nospace\.h5": File too large; raise the file size limit' -- \
     "$FIM" -m normal:mu=0,sigma=2,parameters=mu-log-sigma -e exact -r dense -q -o "$WORK/nospace.h5"
 expect_one_line_error "full disk"
 expect_no_file "full disk" "$WORK/nospace.h5"

@@ -257,7 +257,7 @@ awk -v s="$sigma_max" 'BEGIN { exit !(s > 100 && s < 120) }' || fail "outliers: 
 
 # A model that does not fit on the disk (here: over a file size limit) fails with one line and
 # exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed close.
-run_case_full_disk "full disk" 4 'cannot close HDF5 file ".*nospace\.h5": H5Fclose failed' -- \
+run_case_full_disk "full disk" 4 'cannot write HDF5 file ".*nospace\.h5": File too large; raise the file size limit' -- \
     "$T" "$DATA" -o "$WORK/nospace.h5" $quick -q
 expect_one_line_error "full disk"
 expect_no_file "full disk" "$WORK/nospace.h5"

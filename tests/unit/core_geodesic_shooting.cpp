@@ -164,3 +164,14 @@ TEST_CASE("map tolerances follow model precision", "[shooting]") {
     CHECK(default_ode_tolerance(float32) == float32 / 10);
     CHECK(default_shooting_tolerance(float32) == 10 * float32);
 }
+
+TEST_CASE("longer log map beyond the path's error", "[shooting]") {
+    // A gap of 0.3%, below the 0.5% that the check once needed, is named.
+    CHECK(longer_than_boundary_path(1.003, 1.0, 0.0));
+    // A gap within the boundary path's estimated discretisation error is not.
+    CHECK_FALSE(longer_than_boundary_path(1.003, 1.0, 0.005));
+    // Nor one within the margin, or beside a boundary path that did not converge.
+    CHECK_FALSE(longer_than_boundary_path(1.0 + kLongerGeodesicMargin / 2, 1.0, 0.0));
+    CHECK_FALSE(longer_than_boundary_path(2.0, std::numeric_limits<double>::quiet_NaN(), 0.0));
+    CHECK_FALSE(longer_than_boundary_path(2.0, 1.0, std::numeric_limits<double>::infinity()));
+}

@@ -196,10 +196,56 @@ TEST_CASE("tables as pandas, R and spreadsheets export them", "[points]") {
     CHECK_THAT(error_of(s.write("unnamed.csv", "x,,z\n1,2,3\n")),
                Catch::Contains("line 1, column 2") && Catch::Contains("empty column name"));
 
-    // Missing values and semicolons are named as such.
+    // Missing values are named as such.
     CHECK_THAT(error_of(s.write("na.csv", "x,y\n1,NA\n")), Catch::Contains("\"NA\" marks a missing value"));
-    CHECK_THAT(error_of(s.write("semicolons.csv", "x;y\n14,23;1,71\n")),
-               Catch::Contains("line 2, column 2") && Catch::Contains("semicolons do not separate values"));
+}
+
+TEST_CASE("semicolon-separated values with decimal commas", "[points]") {
+    // Spreadsheets in locales that write 1,5 for 1.5 export CSV this way.
+    Scratch s;
+    PointSet header = read_points(s.write("header.csv", "x;y\n1,5;2,25\n-3;4,0e1\n"));
+    REQUIRE(header.values.rows() == 2);
+    REQUIRE(header.values.cols() == 2);
+    CHECK(header.columns == std::vector<std::string>{"x", "y"});
+    CHECK(header.values(0, 0) == 1.5);
+    CHECK(header.values(0, 1) == 2.25);
+    CHECK(header.values(1, 0) == -3);
+    CHECK(header.values(1, 1) == 40);
+
+    // Without a header the first data line decides; quotes, a byte order mark, CRLF and a
+    // decimal point are read too.
+    PointSet quoted = read_points(s.write("quoted.csv", "\xEF\xBB\xBF\"1,5\";\"2\"\r\n0.25;7,75\r\n"));
+    REQUIRE(quoted.values.rows() == 2);
+    CHECK(quoted.values(0, 0) == 1.5);
+    CHECK(quoted.values(0, 1) == 2);
+    CHECK(quoted.values(1, 0) == 0.25);
+    CHECK(quoted.values(1, 1) == 7.75);
+
+    // A thousands separator and a semicolon that appears only after the first line are named.
+    CHECK_THAT(error_of(s.write("thousands.csv", "x;y\n1.234,5;2\n")),
+               Catch::Contains("line 2, column 1") && Catch::Contains("thousands separator"));
+    CHECK_THAT(error_of(s.write("late.csv", "x,y\n14,23;1,71\n")),
+               Catch::Contains("line 2, column 2") && Catch::Contains("first line of the file has no semicolon"));
+    CHECK_THAT(error_of(s.write("ragged.csv", "x;y\n1,5;2;3\n")), Catch::Contains("row has 3 values, expected 2"));
+}
+
+TEST_CASE("transposed table named in the dimension error", "[points]") {
+    Scratch s;
+    // Three points of dimension 2 stored as [D, N]: two rows of three values.
+    const std::string transposed = s.write("transposed.tsv", "1\t2\t3\n4\t5\t6\n");
+    try {
+        read_points(transposed, 2);
+        FAIL("a [D, N] table was read as points of dimension 3");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), Catch::Contains("the model expects 2") && Catch::Contains("transpose it"));
+    }
+    // A table of other rows is not called transposed.
+    try {
+        read_points(s.write("wide.tsv", "1\t2\t3\n4\t5\t6\n7\t8\t9\n"), 2);
+        FAIL("points of dimension 3 were read for a model of dimension 2");
+    } catch (const Error& e) {
+        CHECK_THAT(e.what(), !Catch::Contains("transpose"));
+    }
 }
 
 TEST_CASE("header names keep their spaces", "[points]") {

@@ -531,10 +531,12 @@ void run_fim(const FimOptions& options) {
             throw UsageError(describe("missing --input for", o.model, "the Fisher information is a sum over inputs",
                                       "give --input FILE (HDF5 dataset or text, - for standard input)"));
         }
+        const Eigen::Index table_rows = inputs.rows();
         take_shard(o, request, record, inputs, labels, output);
         Stopwatch loading;
         FisherModel model = FisherModel::load(o.model, request.problem.threads);
         log_verbose("loaded " + o.model + " in " + loading.elapsed());
+        model.check_input_table(o.input, table_rows, inputs.cols());
         if (o.likelihood.empty()) request.problem.likelihood = model.default_likelihood();
         check_model_request(o, request, model, labels);
         note_half_precision(o.model, model, request.problem.single_precision);

@@ -7,6 +7,7 @@
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/log.hpp"
 #include "scorekit/mlp_model.hpp"
+#include "scorekit/points.hpp"
 #include "scorekit/text_input.hpp"
 #include "torch_layer.hpp"
 #include "torchscript_archive.hpp"
@@ -44,13 +45,21 @@ RowMatrix forward_stack(const FisherModel::Impl& model, const RowMatrix& x) {
     return h;
 }
 
+// Throws Error when an input table of `rows` rows and `columns` columns does not have the model's
+// known input width. A table stored transposed has as many rows as the model has inputs, so that
+// case gets the advice to transpose.
+static void check_table_width(const FisherModel::Impl& model, Eigen::Index rows, Eigen::Index columns) {
+    if (model.input_dim == 0 || columns == model.input_dim) return;
+    const bool transposed = rows == model.input_dim;
+    throw Error(describe("inputs do not fit the model", model.source,
+                         "inputs have " + std::to_string(columns) + " columns, the model takes " +
+                             std::to_string(model.input_dim),
+                         "give inputs of the model's input width" +
+                             (transposed ? ", or, " + transposed_table_advice() : std::string())));
+}
+
 void check_input_width(const FisherModel::Impl& model, const RowMatrix& inputs) {
-    if (model.input_dim > 0 && inputs.cols() != model.input_dim) {
-        throw Error(describe("inputs do not fit the model", model.source,
-                             "inputs have " + std::to_string(inputs.cols()) + " columns, the model takes " +
-                                 std::to_string(model.input_dim),
-                             "give inputs of the model's input width"));
-    }
+    check_table_width(model, inputs.rows(), inputs.cols());
 }
 
 std::vector<BlockRange> block_ranges(const std::vector<ParameterInfo>& parameters, BlockGrouping grouping) {
@@ -329,6 +338,14 @@ Likelihood FisherModel::default_likelihood() const {
     return impl_->score_model ? Likelihood::gaussian : Likelihood::categorical;
 }
 std::string FisherModel::kfac_obstacle() const { return impl_->stack ? std::string() : impl_->kfac_obstacle; }
+
+void FisherModel::check_input_table(const std::string& source, Eigen::Index rows, Eigen::Index columns) const {
+    if (impl_->input_dim == 0) {
+        warn_if_transposed(source, rows, columns);
+    } else {
+        check_table_width(*impl_, rows, columns);
+    }
+}
 
 RowMatrix FisherModel::forward(const RowMatrix& inputs) const {
     check_input_width(*impl_, inputs);

@@ -27,8 +27,9 @@ std::string saved_map(const Hdf5Reader& file) {
 
 // Raise a map's revision when a change alters the results of a resumed run of it (see
 // write_results_revision). Revision 2 of the log map shoots each Newton trial with its Jacobian
-// shots and retries stalled pairs by continuation.
-int results_revision(const std::string& map) { return map == "log" ? 2 : 1; }
+// shots and retries stalled pairs by continuation. Revision 3 stores the boundary-value lengths
+// and their estimated errors, which the length check compares.
+int results_revision(const std::string& map) { return map == "log" ? 3 : 1; }
 
 // The largest pair count a checkpoint may claim, far above any real run.
 constexpr std::int64_t kMaxCount = std::int64_t{1} << 52;

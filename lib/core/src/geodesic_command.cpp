@@ -147,6 +147,23 @@ Eigen::Index report_longer(const std::vector<std::string>& findings, const std::
     return count;
 }
 
+// For each pair, a finding when its converged log map is longer than its boundary-value path, and
+// "" otherwise.
+std::vector<std::string> longer_log_maps(const Vector& lengths, const RowMatrix& converged,
+                                         const Vector& boundary_lengths, const Vector& boundary_errors) {
+    std::vector<std::string> findings(static_cast<size_t>(lengths.size()));
+    for (Eigen::Index p = 0; p < lengths.size(); ++p) {
+        if (converged(p, 0) == 0 || !longer_than_boundary_path(lengths(p), boundary_lengths(p), boundary_errors(p))) {
+            continue;
+        }
+        findings[static_cast<size_t>(p)] = "the log map reaches a geodesic of length " + format_number(lengths(p)) +
+                                           ", but the boundary-value path is shorter, " +
+                                           format_number(boundary_lengths(p)) + " (estimated error " +
+                                           format_short(boundary_errors(p)) + ")";
+    }
+    return findings;
+}
+
 // Throws Error unless every pair converged or --allow-unconverged was given. The hint names the
 // options that decide convergence in `mode`, because --nodes and --max-iterations do not help an
 // exponential map that met a non-finite metric.
@@ -558,37 +575,30 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
                         {{"map", "log"},
                          {"ode_tolerance", exact_text(options.integration.tolerance)},
                          {"shooting_tolerance", exact_text(options.tolerance)}});
+    // The boundary-value lengths and their errors go into the checkpoint too, so that the length
+    // check covers the pairs that a resumed run takes from it.
     PairResults layout = {{"velocities", 1, d, false, {}},
                           {"lengths", 1, 1, false, {}},
                           {"residuals", 1, 1, false, {}},
                           {"iterations", 1, 1, true, {}},
-                          {"converged", 1, 1, true, {}}};
+                          {"converged", 1, 1, true, {}},
+                          {"boundary_lengths", 1, 1, false, {}},
+                          {"boundary_errors", 1, 1, false, {}}};
     // --paths gets exp_x(v) sampled at --nodes points, integrated again from the found velocity.
     ExpMapOptions along = options.integration;
     along.nodes = o.solver.nodes;
     if (keep_paths) layout.push_back({"paths", along.nodes, d, false, {}});
-    // Findings for pairs solved in this run whose log map is longer than the boundary-value path.
-    // Pairs taken from a checkpoint were checked by the run that solved them.
-    std::vector<std::string> longer(static_cast<size_t>(count));
     const auto shoot_chunk = [&](Eigen::Index first, Eigen::Index rows) {
         LogMapResult part = logarithmic_map(metric, starts.middleRows(first, rows), ends.middleRows(first, rows), options);
-        for (Eigen::Index p = 0; p < rows; ++p) {
-            if (!part.converged[static_cast<size_t>(p)] ||
-                !longer_than_boundary_path(part.lengths(p), part.boundary_lengths(p))) {
-                continue;
-            }
-            longer[static_cast<size_t>(first + p)] = "the log map reaches a geodesic of length " +
-                                                     format_number(part.lengths(p)) +
-                                                     ", but the boundary-value path is shorter, " +
-                                                     format_number(part.boundary_lengths(p));
-        }
         RowMatrix iterations(rows, 1);
         for (Eigen::Index p = 0; p < rows; ++p) iterations(p, 0) = part.iterations[static_cast<size_t>(p)];
         PairResults columns = {{"velocities", 1, d, false, part.velocities},
                                {"lengths", 1, 1, false, part.lengths},
                                {"residuals", 1, 1, false, part.residuals},
                                {"iterations", 1, 1, true, iterations},
-                               {"converged", 1, 1, true, flag_column(part.converged)}};
+                               {"converged", 1, 1, true, flag_column(part.converged)},
+                               {"boundary_lengths", 1, 1, false, part.boundary_lengths},
+                               {"boundary_errors", 1, 1, false, part.boundary_errors}};
         if (keep_paths) {
             ExpMapResult path = exponential_map(metric, starts.middleRows(first, rows), part.velocities, along);
             columns.push_back({"paths", along.nodes, d, false, path.paths});
@@ -604,6 +614,9 @@ void run_log_map(const GeodesicCommandOptions& o, const ScoreMetric& metric, con
     std::vector<std::string> reasons;
     Vector iterations = column_values(solved, "iterations").col(0);
     const RowMatrix& found = column_values(solved, "converged");
+    const std::vector<std::string> longer =
+        longer_log_maps(result.lengths, found, column_values(solved, "boundary_lengths").col(0),
+                        column_values(solved, "boundary_errors").col(0));
     for (Eigen::Index p = 0; p < count; ++p) {
         if (found(p, 0) != 0) {
             reasons.emplace_back();

@@ -474,9 +474,52 @@ ExpMapResult exponential_map(const ScoreMetric& metric, const RowMatrix& x, cons
     return integrate(metric, x, v, options, 1);
 }
 
-bool longer_than_boundary_path(double length, double boundary_length) {
-    return std::isfinite(boundary_length) && length > boundary_length * (1 + kLongerGeodesicMargin);
+bool longer_than_boundary_path(double length, double boundary_length, double boundary_error) {
+    return std::isfinite(boundary_length) && length > boundary_length * (1 + kLongerGeodesicMargin) + boundary_error;
 }
+
+namespace {
+
+// Sets the geodesic lengths |v|_g(x) of `result`. Pairs whose log map looks longer than the
+// boundary-value path are solved again with 2 T - 1 nodes, so that boundary_lengths gets the finer
+// length and boundary_errors kBoundaryErrorFactor times the change, a bound on its error.
+// A pair whose finer solve does not converge keeps the coarse length and the error infinity, so
+// that it is not named.
+void measure_log_maps(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
+                      const LogMapOptions& options, LogMapResult& result) {
+    result.lengths = metric.squared_norms(starts, result.velocities).cwiseSqrt();
+    const Eigen::Index pairs = starts.rows();
+    result.boundary_errors = Vector::Zero(pairs);
+    std::vector<Eigen::Index> suspects;
+    for (Eigen::Index p = 0; p < pairs; ++p) {
+        if (result.converged[static_cast<size_t>(p)] &&
+            longer_than_boundary_path(result.lengths(p), result.boundary_lengths(p), 0)) {
+            suspects.push_back(p);
+        }
+    }
+    if (suspects.empty()) return;
+
+    const auto count = static_cast<Eigen::Index>(suspects.size());
+    RowMatrix x(count, starts.cols()), y(count, starts.cols());
+    for (Eigen::Index k = 0; k < count; ++k) {
+        x.row(k) = starts.row(suspects[static_cast<size_t>(k)]);
+        y.row(k) = ends.row(suspects[static_cast<size_t>(k)]);
+    }
+    GeodesicOptions finer = options.boundary;
+    finer.nodes = 2 * options.boundary.nodes - 1;
+    const GeodesicBatch refined = solve_geodesics(metric, x, y, finer);
+    for (Eigen::Index k = 0; k < count; ++k) {
+        const Eigen::Index p = suspects[static_cast<size_t>(k)];
+        if (!refined.converged(k)) {
+            result.boundary_errors(p) = std::numeric_limits<double>::infinity();
+            continue;
+        }
+        result.boundary_errors(p) = kBoundaryErrorFactor * std::abs(refined.lengths(k) - result.boundary_lengths(p));
+        result.boundary_lengths(p) = refined.lengths(k);
+    }
+}
+
+}  // namespace
 
 LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts, const RowMatrix& ends,
                              const LogMapOptions& options) {
@@ -519,7 +562,7 @@ LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts,
         if (!result.converged[static_cast<size_t>(p)] && !(result.residuals(p) <= rounding * chords(p))) retry.push_back(p);
     }
     if (retry.empty()) {
-        result.lengths = metric.squared_norms(starts, result.velocities).cwiseSqrt();
+        measure_log_maps(metric, starts, ends, options, result);
         return result;
     }
     // The stages need a path of at least 9 nodes, so that t = 1/8 falls on a node after the start.
@@ -541,7 +584,7 @@ LogMapResult logarithmic_map(const ScoreMetric& metric, const RowMatrix& starts,
         if (stalled.empty()) break;
         shoot_with_newton(metric, starts, ends, chords, stalled, tighter, result);
     }
-    result.lengths = metric.squared_norms(starts, result.velocities).cwiseSqrt();
+    measure_log_maps(metric, starts, ends, options, result);
     return result;
 }
 

@@ -16,6 +16,7 @@
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
+#include "scorekit/log.hpp"
 #include "scorekit/text_input.hpp"
 
 namespace scorekit {
@@ -41,20 +42,22 @@ size_t find_separator(std::string_view row, char separator, size_t start, bool q
     return std::string_view::npos;
 }
 
-// Splits a text row into fields, which view `line`. The separator is the comma if the row
-// contains one, else the tab if it contains one, else a run of spaces; separators inside double
-// quotes do not count. Blanks around commas and tabs and at the ends of the row are ignored, so
+// Splits a text row into fields, which view `line`. The separator is `file_separator` when it is
+// not 0 (';' for a file whose first line has one). Otherwise it is the comma if the row contains
+// one, else the tab if it contains one, else a run of spaces. Separators inside double quotes do
+// not count. Blanks around commas and tabs and at the ends of the row are ignored, so
 // header names keep their inner spaces ("Art and Performance"), and tabs at the end of a row add
 // no field. A field in double quotes, as CSV writers quote it ("1.5", R's row names, pandas'
 // QUOTE_ALL), is viewed without them. An empty field between two commas or tabs, or quoted
 // (""), is kept as an empty view: a missing value, or in a header an unnamed column.
-void split_fields(std::string_view line, std::vector<std::string_view>& fields) {
+void split_fields(std::string_view line, std::vector<std::string_view>& fields, char file_separator = 0) {
     fields.clear();
     const size_t first = line.find_first_not_of(" \t");
     if (first == std::string_view::npos) return;
     const std::string_view row = line.substr(first, line.find_last_not_of(" \t") - first + 1);
     const bool quoted = row.find('"') != std::string_view::npos;
-    const char separator = find_separator(row, ',', 0, quoted) != std::string_view::npos    ? ','
+    const char separator = file_separator != 0                                                 ? file_separator
+                           : find_separator(row, ',', 0, quoted) != std::string_view::npos    ? ','
                            : find_separator(row, '\t', 0, quoted) != std::string_view::npos ? '\t'
                                                                                           : ' ';
 
@@ -96,6 +99,15 @@ bool parse_number(std::string_view field, double& value) {
     return stop == copy.c_str() + copy.size();
 }
 
+// Reads a field of a semicolon-separated file, whose decimal separator is the comma ("1,5"), as
+// spreadsheets in locales with a decimal comma export CSV. A decimal point is read too.
+bool parse_decimal_comma_number(std::string_view field, double& value) {
+    if (field.find(',') == std::string_view::npos) return parse_number(field, value);
+    std::string copy(field);
+    std::replace(copy.begin(), copy.end(), ',', '.');
+    return parse_number(copy, value);
+}
+
 // A header name without the quotes that split_fields leaves on it: single quotes, and the
 // doubled quotes ("") of a CSV name that contains one.
 std::string unquote(std::string_view field) {
@@ -112,14 +124,19 @@ std::string row_column(std::uint64_t line, size_t column) {
 }
 
 // Explains why `field` is not read as a number and what to do, as the reason and hint of a message.
-std::pair<std::string, std::string> not_a_number(std::string_view field) {
+// `decimal_comma` is true for a semicolon-separated file, whose values have decimal commas.
+std::pair<std::string, std::string> not_a_number(std::string_view field, bool decimal_comma) {
     const std::string text = quote(std::string(field));
     if (marks_missing_value(field)) return {text + " marks a missing value", "fill in the missing value or remove the row"};
-    // "14,23;1,71" splits at the commas of its decimal commas.
-    if (field.find(';') != std::string_view::npos) {
-        return {text + " is not a number, and semicolons do not separate values (a spreadsheet export with decimal "
-                       "commas?)",
-                "export with commas or tabs and a decimal point"};
+    // The first line decides the separator, so a semicolon on a later line separates nothing.
+    if (!decimal_comma && field.find(';') != std::string_view::npos) {
+        return {text + " is not a number, and the first line of the file has no semicolon, so semicolons do not "
+                       "separate values in this file",
+                "separate the values of every line, including the first, the same way"};
+    }
+    // "1.234,5" with a thousands separator reads as "1.234.5".
+    if (decimal_comma && field.find('.') != std::string_view::npos && field.find(',') != std::string_view::npos) {
+        return {text + " is not a number (a thousands separator?)", "write numbers without thousands separators"};
     }
     return {text + " is not a number", "fix or remove the row"};
 }
@@ -128,11 +145,12 @@ std::pair<std::string, std::string> not_a_number(std::string_view field) {
 // number, and returns whether it was one. A header whose first name is empty belongs to a row
 // index (pandas' to_csv, R's write.csv), which is no coordinate, so it is rejected. A header whose
 // last name is empty ends in a separator, so the rows' separators at the end are ignored too.
+// `decimal_comma` reads "1,5" as a number, in a semicolon-separated file.
 bool read_header(const std::vector<std::string_view>& fields, const std::string& where, PointSet& set,
-                 bool& trailing_separator) {
+                 bool& trailing_separator, bool decimal_comma) {
     double ignored = 0;
     for (const auto& field : fields) {
-        if (parse_number(field, ignored)) return false;
+        if (decimal_comma ? parse_decimal_comma_number(field, ignored) : parse_number(field, ignored)) return false;
     }
     if (fields.size() > 1 && fields.front().empty()) {
         throw Error(describe("cannot read points", where,
@@ -165,6 +183,10 @@ PointSet read_text_points(const std::string& spec) {
     long dim = -1;
     bool first_row = true;
     bool trailing_separator = false;
+    // A first line (header or data) with a semicolon makes the file semicolon-separated with
+    // decimal commas, as spreadsheets export CSV in locales that write 1,5 for 1.5. Commas then
+    // never separate values, so every line is split at semicolons.
+    char file_separator = 0;
 
     while (reader.next(line)) {
         // A file argument is checked for the HDF5 signature before it gets here; standard input
@@ -184,12 +206,15 @@ PointSet read_text_points(const std::string& spec) {
         const size_t comment = line.find('#');
         if (comment != std::string::npos) line.erase(comment);
         if (line.find_first_not_of(" \t") == std::string::npos) continue;
-        split_fields(line, fields);
+        if (first_row && find_separator(line, ';', 0, line.find('"') != std::string::npos) != std::string::npos) {
+            file_separator = ';';
+        }
+        split_fields(line, fields, file_separator);
         const std::string where = reader.name() + ": line " + std::to_string(reader.line_number());
         // The first row is a header only when none of its fields is a number. A row that mixes
         // numbers and text, such as "1,000.5 2" (a thousands separator), is a data row with a bad
         // value, and taking it for a header would drop a point without a word.
-        if (first_row && read_header(fields, where, set, trailing_separator)) {
+        if (first_row && read_header(fields, where, set, trailing_separator, file_separator == ';')) {
             dim = static_cast<long>(set.columns.size());
             first_row = false;
             continue;
@@ -205,8 +230,10 @@ PointSet read_text_points(const std::string& spec) {
             }
         }
         for (size_t j = 0; j < fields.size(); ++j) {
-            if (!parse_number(fields[j], row[j])) {
-                const auto [reason, hint] = not_a_number(fields[j]);
+            const bool parsed = file_separator == ';' ? parse_decimal_comma_number(fields[j], row[j])
+                                                      : parse_number(fields[j], row[j]);
+            if (!parsed) {
+                const auto [reason, hint] = not_a_number(fields[j], file_separator == ';');
                 throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), j),
                                      reason, hint));
             }
@@ -364,19 +391,32 @@ PointLocation locate_points(const std::string& spec, const std::string& default_
 PointSet read_points(const std::string& spec, int expected_dim, const std::string& layout) {
     PointLocation location = locate_points(spec);
     PointSet set = location.hdf5 ? read_hdf5_points(spec, location) : read_text_points(spec);
-    if (expected_dim > 0 && set.values.cols() != expected_dim && !layout.empty()) {
+    if (expected_dim <= 0 || set.values.cols() == expected_dim) return set;
+
+    // A table stored transposed has as many rows as the expected columns.
+    const std::string transposed = set.values.rows() == expected_dim ? ", or, " + transposed_table_advice() : "";
+    if (!layout.empty()) {
         throw Error(describe("cannot use", spec,
                              "rows have " + std::to_string(set.values.cols()) + " columns, expected " +
                                  std::to_string(expected_dim) + ": " + layout,
-                             "give rows of " + std::to_string(expected_dim) + " columns"));
+                             "give rows of " + std::to_string(expected_dim) + " columns" + transposed));
     }
-    if (expected_dim > 0 && set.values.cols() != expected_dim) {
-        throw Error(describe("cannot use points", spec,
-                             "points have dimension " + std::to_string(set.values.cols()) + ", the model expects " +
-                                 std::to_string(expected_dim),
-                             "give points with " + std::to_string(expected_dim) + " columns"));
-    }
-    return set;
+    throw Error(describe("cannot use points", spec,
+                         "points have dimension " + std::to_string(set.values.cols()) + ", the model expects " +
+                             std::to_string(expected_dim),
+                         "give points with " + std::to_string(expected_dim) + " columns" + transposed));
+}
+
+std::string transposed_table_advice() {
+    return "if the table is stored transposed ([D, N], as column-major writers such as MATLAB, R and Julia "
+           "store it), transpose it";
+}
+
+void warn_if_transposed(const std::string& source, Eigen::Index rows, Eigen::Index columns) {
+    if (rows >= columns) return;
+    log_warning(quote(source) + " has " + std::to_string(rows) + (rows == 1 ? " point" : " points") +
+                " of dimension " + std::to_string(columns) + ", fewer points than dimensions: " +
+                transposed_table_advice());
 }
 
 void write_text_rows(std::FILE* stream, const RowMatrix& points) {

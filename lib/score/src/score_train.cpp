@@ -132,11 +132,7 @@ Dataset prepare_data(const ScoreTrainOptions& o, const PointSet& points) {
         }
     }
     check_constant_columns(points, data.std);
-    if (x.rows() < x.cols()) {
-        log_warning(quote(points.source) + " has " + std::to_string(x.rows()) + " points of dimension " +
-                    std::to_string(x.cols()) + ", fewer points than dimensions: if the table is stored transposed "
-                    "([D, N], as column-major writers such as MATLAB, R and Julia store it), transpose it");
-    }
+    warn_if_transposed(points.source, x.rows(), x.cols());
     // FNV-1a over the raw bytes: a resumed run must see the same data.
     std::uint64_t hash = 1469598103934665603ULL;
     const auto* bytes = reinterpret_cast<const unsigned char*>(x.data());

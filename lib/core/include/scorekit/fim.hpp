@@ -65,6 +65,11 @@ public:
     // Why kfac cannot be computed for this model (the layer it cannot handle); empty if it can.
     std::string kfac_obstacle() const;
 
+    // Checks a whole input table of `rows` rows and `columns` columns read from `source`. Throws
+    // Error when the model's input width is known and differs, naming a table that may be stored
+    // transposed. Warns with warn_if_transposed when the width is not known.
+    void check_input_table(const std::string& source, Eigen::Index rows, Eigen::Index columns) const;
+
     // Evaluates f(x) [N, C] in double precision.
     RowMatrix forward(const RowMatrix& inputs) const;
 

@@ -112,6 +112,16 @@ private:
 
     void close_properties();
 
+    // A copy of the dataset creation properties for a dataset of shape `dims` whose stored values
+    // take `value_size` bytes. Datasets with values are chunked and carry HDF5's Fletcher-32
+    // checksum filter, so that a reader detects flipped bytes in their data. The caller closes
+    // the returned id.
+    std::int64_t checksummed_properties(const std::vector<unsigned long long>& dims, size_t value_size) const;
+
+    // Throw the Error for a failed H5Dcreate or attribute write, with the system's reason.
+    [[noreturn]] void throw_create_failure(const std::string& dataset) const;
+    [[noreturn]] void throw_attribute_failure(const std::string& object, const std::string& name) const;
+
     // Rows [first, first + count) of `dataset` (open in this file) read into or written from
     // `values`.
     void transfer_rows(const std::string& dataset, std::int64_t first, std::int64_t count, double* values,

@@ -76,6 +76,19 @@ PointLocation locate_points(const std::string& spec, const std::string& default_
 // points (pairs, curves) passes `layout`, the meaning of its columns, for that message.
 PointSet read_points(const std::string& spec, int expected_dim = 0, const std::string& layout = "");
 
+// A table of fewer rows than columns may be one stored transposed ([D, N]). Tools whose model
+// does not fix the dimension (score-train's data, fim's inputs to a module of unknown input
+// width) call warn_if_transposed on what they read. Where the model fixes it, the dimension error
+// of a table with as many rows as the model has dimensions adds transposed_table_advice
+// (read_points with `expected_dim`, fim's input width check).
+//
+// Logs a warning when a table read from `source` has fewer rows (points)
+// than columns (dimensions).
+void warn_if_transposed(const std::string& source, Eigen::Index rows, Eigen::Index columns);
+
+// The advice, shared by that warning and those errors, to transpose a table stored as [D, N].
+std::string transposed_table_advice();
+
 // Writes points as HDF5 (float64 dataset with provenance) or as tab-separated text with
 // round-trip precision. `columns` (optional) become a text header or a `columns` attribute.
 // A non-empty `comment` becomes a first text line "# <comment>", which readers skip. HDF5
