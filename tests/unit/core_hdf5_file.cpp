@@ -198,6 +198,25 @@ TEST_CASE("complex values are named as such", "[hdf5]") {
     CHECK_THAT(message, !Catch::Contains("pandas"));
 }
 
+TEST_CASE("a group is named as such", "[hdf5]") {
+    // pandas' to_hdf(format="fixed") writes a DataFrame as a group KEY with its values in
+    // KEY/block0_values, and users give the key.
+    Scratch s;
+    const std::string path = s.dir + "/frame.h5";
+    {
+        Hdf5Writer writer(path);
+        writer.write_matrix("/df/block0_values", RowMatrix::Ones(3, 2));
+        writer.write_matrix("/other/values", RowMatrix::Ones(3, 2));
+        writer.commit();
+    }
+    const std::string frame = error_of([&] { Hdf5Reader(path).read_matrix("/df"); });
+    CHECK_THAT(frame, Catch::Contains("frame.h5:/df\": it is a group, as pandas' to_hdf writes a DataFrame"));
+    CHECK_THAT(frame, Catch::Contains("frame.h5:/df/block0_values"));
+    const std::string group = error_of([&] { Hdf5Reader(path).read_matrix("/other"); });
+    CHECK_THAT(group, Catch::Contains("frame.h5:/other\": it is a group, not a dataset"));
+    CHECK_NOTHROW(Hdf5Reader(path).read_matrix("/df/block0_values"));
+}
+
 TEST_CASE("written objects carry no timestamps", "[hdf5]") {
     // HDF5 records creation and modification times in object headers by default, so two runs
     // with the same inputs wrote files that differed in those bytes.

@@ -296,6 +296,18 @@ void Hdf5Reader::throw_open_failure(const std::string& dataset) const {
                                  "the dataset from that file directly"));
         }
     }
+    Handle group(H5Gopen2(file_, dataset.c_str(), H5P_DEFAULT));
+    if (group.valid()) {
+        // pandas' to_hdf(format="fixed") stores a DataFrame as a group KEY whose values of one
+        // dtype are the dataset KEY/block0_values.
+        const std::string block = (dataset.back() == '/' ? dataset : dataset + "/") + "block0_values";
+        if (H5Lexists(file_, block.c_str(), H5P_DEFAULT) > 0) {
+            throw Error(describe("cannot open dataset", where(dataset),
+                                 "it is a group, as pandas' to_hdf writes a DataFrame",
+                                 "give its values, the dataset " + quote(where(block))));
+        }
+        throw Error(describe("cannot open dataset", where(dataset), "it is a group, not a dataset", kHint));
+    }
     throw Error(describe("cannot open dataset", where(dataset), "not a dataset", kHint));
 }
 
