@@ -590,9 +590,9 @@ run_case "labels of the wrong width" 1 'invalid labels with 1 column: the gaussi
 expect_one_line_error "labels of the wrong width"
 
 # Model outputs and gradients that are not finite are errors, not a matrix of zeros, inf or NaN
-# written with status 0: inf logits from a custom module (LibTorch) and from an nn.Sequential read
-# without LibTorch, for every estimator and the matrix-free products, and finite logits whose
-# gradients overflow in the empirical Fisher.
+# written with status 0. The cases are inf logits from a custom module (LibTorch) and from an
+# nn.Sequential read without LibTorch, for every estimator and the matrix-free products, and
+# finite logits whose gradients overflow in the empirical Fisher.
 for model in infinite_logits.pt overflow.pt; do
     for request in "-e exact -r diag" "-e mc:2 -r dense" "-e empirical -r block" "-e exact -r implicit -k 1"; do
         # shellcheck disable=SC2086
@@ -614,6 +614,11 @@ done
 run_case "integer outputs" 1 'invalid model output ".*integer_output.pt": forward returns int64 values' -- \
     "$FIM" -m "$FX/integer_output.pt" -i "$FX/inputs.tsv" -e exact
 expect_one_line_error "integer outputs"
+
+# A float32 module that indexes with an int64 buffer, computed in float64: only floating-point
+# parameters and buffers change dtype.
+run_case "int64 index buffer" 0 "" -- "$FIM" -m "$FX/reversed.pt" -i "$FX/inputs.tsv" -e exact -r dense -o "$WORK/reversed.h5"
+compare_h5 "int64 index buffer" "$WORK/reversed.h5" /fisher/matrix reversed 1e-10
 
 # A module saved in training mode is evaluated in eval mode: BatchNorm with its running statistics.
 run_case "batchnorm in training mode" 0 "" -- "$FIM" -m "$FX/batchnorm_train.pt" -i "$FX/inputs.tsv" -e exact -r dense \

@@ -236,7 +236,7 @@ std::vector<SequentialChild> TorchFisherModule::children() const {
 
 void TorchFisherModule::use_dtype(torch::Dtype dtype) {
     if (dtype == dtype_) return;
-    module_.to(dtype);
+    convert_floating_state(module_, dtype);
     tensors_.clear();
     for (const auto& parameter : unique_parameters(module_)) tensors_.push_back(parameter.value);
     dtype_ = dtype;
