@@ -584,6 +584,46 @@ expect_one_line_error "invalid --max-memory"
 printf '1\t2\t5\n' > "$WORK/bad_label.tsv"
 run_case "label out of range" 1 "invalid label \"row 1: 5\"" -- "$FIM" -m "$FX/softmax.pt" -i "$WORK/bad_label.tsv" --labels last -e empirical
 expect_one_line_error "label out of range"
+printf '0\n' > "$WORK/one_label.tsv"
+run_case "labels of the wrong width" 1 'invalid labels with 1 column: the gaussian likelihood needs 3 label columns' -- \
+    "$FIM" -m "$FX/softmax.pt" -i "$FX/softmax_input.tsv" --labels "$WORK/one_label.tsv" -e empirical --likelihood gaussian
+expect_one_line_error "labels of the wrong width"
+
+# Model outputs and gradients that are not finite are errors, not a matrix of zeros, inf or NaN
+# written with status 0. The cases are inf logits from a custom module (LibTorch) and from an
+# nn.Sequential read without LibTorch, for every estimator and the matrix-free products, and
+# finite logits whose gradients overflow in the empirical Fisher.
+for model in infinite_logits.pt overflow.pt; do
+    for request in "-e exact -r diag" "-e mc:2 -r dense" "-e empirical -r block" "-e exact -r implicit -k 1"; do
+        # shellcheck disable=SC2086
+        run_case "$model $request" 1 'invalid model output at input [0-9]+, output 1: the value is -?inf' -- \
+            "$FIM" -m "$FX/$model" -i "$FX/labelled.tsv" --labels last $request -o "$WORK/infinite.h5"
+        expect_one_line_error "$model $request"
+        expect_no_file "$model $request" "$WORK/infinite.h5"
+    done
+done
+awk -F '\t' -v OFS='\t' '{ $NF = 0; print }' "$FX/labelled.tsv" > "$WORK/label0.tsv"
+for representation in diag kfac implicit; do
+    run_case "gradient overflow $representation" 1 \
+        'cannot compute the Fisher information of ".*saturated.pt": the per-example gradients overflow' -- \
+        "$FIM" -m "$FX/saturated.pt" -i "$WORK/label0.tsv" --labels last -e empirical -r $representation -k 1 \
+        -o "$WORK/overflow.h5"
+    expect_one_line_error "gradient overflow $representation"
+    expect_no_file "gradient overflow $representation" "$WORK/overflow.h5"
+done
+run_case "integer outputs" 1 'invalid model output ".*integer_output.pt": forward returns int64 values' -- \
+    "$FIM" -m "$FX/integer_output.pt" -i "$FX/inputs.tsv" -e exact
+expect_one_line_error "integer outputs"
+
+# A float32 module that indexes with an int64 buffer, computed in float64: only floating-point
+# parameters and buffers change dtype.
+run_case "int64 index buffer" 0 "" -- "$FIM" -m "$FX/reversed.pt" -i "$FX/inputs.tsv" -e exact -r dense -o "$WORK/reversed.h5"
+compare_h5 "int64 index buffer" "$WORK/reversed.h5" /fisher/matrix reversed 1e-10
+
+# A module saved in training mode is evaluated in eval mode: BatchNorm with its running statistics.
+run_case "batchnorm in training mode" 0 "" -- "$FIM" -m "$FX/batchnorm_train.pt" -i "$FX/inputs.tsv" -e exact -r dense \
+    -o "$WORK/batchnorm.h5"
+compare_h5 "batchnorm in training mode" "$WORK/batchnorm.h5" /fisher/matrix batchnorm_eval 1e-10
 
 # Inputs and labels cannot both come from standard input: the labels used to read nothing and
 # were reported as a file without data rows.

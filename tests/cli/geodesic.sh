@@ -456,6 +456,9 @@ fi
 data="$SRC/share/data/faithful.csv"
 model="$WORK/faithful.h5"
 "$BIN/score-train" "$data" -o "$model" --steps 3000 --seed 1 -q || fail "score-train failed"
+run_case "conformal without log p" 1 'cannot evaluate conformal metric "[^"]*faithful.h5": g = p\^\(-2 beta\) I needs log p' -- \
+    "$exe" -m "$model" --metric conformal --from 2,60 --to 4,80
+expect_one_line_error "conformal without log p"
 short=$(awk -F, 'NR > 1 && $1 < 3 { a += $1; b += $2; n++ } END { printf "%.6f,%.6f", a / n, b / n }' "$data")
 long=$(awk -F, 'NR > 1 && $1 >= 3 { a += $1; b += $2; n++ } END { printf "%.6f,%.6f", a / n, b / n }' "$data")
 trained=(-m "$model")

@@ -18,6 +18,32 @@ run_case "not a model file"       1 'model.txt".*neither'                  -- "$
 run_case "bad method"             2 'invalid --method "hmc".*ula, mala, annealed' -- "$L" -m "$normal" --method hmc
 run_case "annealed without levels" 1 'no noise levels.*--sigma-max'       -- "$L" -m "$normal" --method annealed -o "$OUT"
 expect_no_file "annealed without levels" "$OUT"
+# MALA needs a log-density, which a trained MLP score model lacks: the error names the model file
+# given to -m, not the kind of model.
+/usr/bin/python3 - "$WORK/mlp.h5" <<'PY' || fail "could not write the MLP model file"
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f:
+    g = f.create_group("model")
+    g.attrs["kind"] = "mlp-score"
+    g.attrs["activation"] = "tanh"
+    for key, value in {"dim": 2, "width": 4, "depth": 1, "num_levels": 2}.items():
+        g.attrs[key] = np.int64(value)
+    g.attrs["sigma_max"] = 1.0
+    g.attrs["sigma_min"] = 0.1
+    g["sigmas"] = np.array([1.0, 0.1])
+    g["data_mean"] = np.zeros(2)
+    g["data_std"] = np.ones(2)
+    g["layers.0.weight"] = np.full((4, 3), 0.1, dtype=np.float32)
+    g["layers.0.bias"] = np.zeros(4, dtype=np.float32)
+    g["layers.1.weight"] = np.full((2, 4), 0.1, dtype=np.float32)
+    g["layers.1.bias"] = np.zeros(2, dtype=np.float32)
+PY
+run_case "mala without log-density" 1 'cannot run MALA with model "[^"]*mlp.h5": the model has no log-density' -- \
+    "$L" -m "$WORK/mlp.h5" --method mala --steps 5 -o "$OUT"
+expect_one_line_error "mala without log-density"
+expect_no_file "mala without log-density" "$OUT"
+run_case "annealed names the model" 1 "cannot run annealed Langevin with model \"$normal\": the model has no noise levels" -- \
+    "$L" -m "$normal" --method annealed --steps 5
 run_case "init dimension"         1 'dimension 2, the model expects 1'     -- "$L" -m "$normal" --init "$WORK/init2d.txt"
 run_case "negative sigma"         2 'invalid --sigma "-1": must be 0 or positive' -- "$L" -m "$normal" --sigma -1
 expect_one_line_error "negative sigma"

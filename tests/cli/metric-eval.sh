@@ -293,6 +293,12 @@ fi
 # A trained model file with a bad value is an invalid file (status 1), never a usage error or a
 # sampler failure.
 "$BIN/score-train" "$SRC/share/data/faithful.csv" -o "$WORK/model.h5" --steps 5 --width 8 -q || fail "score-train for the model cases failed"
+# The conformal metric needs log p, which a trained model lacks: one error line naming the model
+# file, and nothing on standard output, not even the header.
+run_case "conformal without log p" 1 'cannot evaluate conformal metric "[^"]*model.h5": g = p\^\(-2 beta\) I needs log p' -- \
+    "$exe" -m "$WORK/model.h5" --metric conformal "$WORK/two.txt"
+expect_one_line_error "conformal without log p"
+[ ! -s "$WORK/out" ] || fail "conformal without log p: output written: $(head -c 200 "$WORK/out")"
 cat > "$WORK/damage.py" <<'PY'
 import shutil, sys, h5py, numpy
 source, kind, target = sys.argv[1:]

@@ -170,6 +170,53 @@ TEST_CASE("a table of records is named as such", "[hdf5]") {
                    Catch::Contains("format=\"fixed\""));
 }
 
+TEST_CASE("complex values are named as such", "[hdf5]") {
+    // h5py stores numpy's complex128 as a compound of doubles r and i, which was reported as a
+    // table of records from pandas.
+    Scratch s;
+    const std::string path = s.dir + "/complex.h5";
+    struct Complex {
+        double r, i;
+    };
+    const Complex values[2] = {{1.0, 0.5}, {2.0, -0.5}};
+    hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t type = H5Tcreate(H5T_COMPOUND, sizeof(Complex));
+    H5Tinsert(type, "r", HOFFSET(Complex, r), H5T_NATIVE_DOUBLE);
+    H5Tinsert(type, "i", HOFFSET(Complex, i), H5T_NATIVE_DOUBLE);
+    const hsize_t dims[2] = {2, 1};
+    hid_t space = H5Screate_simple(2, dims, nullptr);
+    hid_t dataset = H5Dcreate2(file, "/points", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(dataset >= 0);
+    H5Dwrite(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values);
+    H5Dclose(dataset);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Fclose(file);
+    const std::string message = error_of([&] { Hdf5Reader(path).read_matrix("/points"); });
+    CHECK_THAT(message, Catch::Contains("complex.h5:/points"));
+    CHECK_THAT(message, Catch::Contains("values are complex numbers"));
+    CHECK_THAT(message, !Catch::Contains("pandas"));
+}
+
+TEST_CASE("a group is named as such", "[hdf5]") {
+    // pandas' to_hdf(format="fixed") writes a DataFrame as a group KEY with its values in
+    // KEY/block0_values, and users give the key.
+    Scratch s;
+    const std::string path = s.dir + "/frame.h5";
+    {
+        Hdf5Writer writer(path);
+        writer.write_matrix("/df/block0_values", RowMatrix::Ones(3, 2));
+        writer.write_matrix("/other/values", RowMatrix::Ones(3, 2));
+        writer.commit();
+    }
+    const std::string frame = error_of([&] { Hdf5Reader(path).read_matrix("/df"); });
+    CHECK_THAT(frame, Catch::Contains("frame.h5:/df\": it is a group, as pandas' to_hdf writes a DataFrame"));
+    CHECK_THAT(frame, Catch::Contains("frame.h5:/df/block0_values"));
+    const std::string group = error_of([&] { Hdf5Reader(path).read_matrix("/other"); });
+    CHECK_THAT(group, Catch::Contains("frame.h5:/other\": it is a group, not a dataset"));
+    CHECK_NOTHROW(Hdf5Reader(path).read_matrix("/df/block0_values"));
+}
+
 TEST_CASE("written objects carry no timestamps", "[hdf5]") {
     // HDF5 records creation and modification times in object headers by default, so two runs
     // with the same inputs wrote files that differed in those bytes.

@@ -89,7 +89,8 @@ TEST_CASE("half-precision and mixed modules compute in float32", "[score]") {
     RowMatrix x(1, 3);
     x << 1.1, 2.3, 3.7;
     const double expected[3] = {-1.1 + 1, -4.6, 0.55 - 3.7 - 1};
-    for (const std::string name : {"linear_x_float16", "linear_x_bfloat16", "linear_x_mixed"}) {
+    for (const std::string name :
+         {"linear_x_float16", "linear_x_bfloat16", "linear_x_mixed", "linear_x_indexed_float16"}) {
         INFO(name);
         auto module = load_score_model(s.dir + "/" + name + ".pt");
         CHECK(module->score_precision() == std::ldexp(1.0, -23));

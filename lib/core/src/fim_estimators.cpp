@@ -42,6 +42,35 @@ std::int64_t output_width(FisherModel::Impl& model, const RowMatrix& inputs, boo
     return model.module->output_width(inputs.topRows(1), single_precision);
 }
 
+// Throws Error when a result of `model` contains NaN or infinite entries. Finite outputs can still
+// give such gradients (an overflow in a backward product), and a matrix of inf or NaN written
+// with status 0 would look like a result.
+void check_finite_result(const FisherModel& model, bool finite) {
+    if (finite) return;
+    throw Error(describe("cannot compute the Fisher information of", model.source(),
+                         "the per-example gradients overflow to infinite or NaN values",
+                         "check the model's parameters and the scale of the inputs"));
+}
+
+bool is_finite(const FisherMatrix& fisher) {
+    bool finite = fisher.dense.allFinite() && fisher.diagonal.allFinite();
+    for (const auto& block : fisher.blocks) finite = finite && block.matrix.allFinite();
+    for (const auto& factors : fisher.kfac) {
+        finite = finite && factors.input_factor.allFinite() && factors.gradient_factor.allFinite();
+    }
+    return finite;
+}
+
+FisherMatrix compute_checked(const FisherModel& model, const RowMatrix& inputs, const Labels& labels,
+                             const FisherProblem& problem, Representation representation, BlockGrouping grouping) {
+    FisherModel::Impl& impl = *model.impl();
+    if (!impl.stack) return impl.module->compute(inputs, labels, problem, representation, grouping);
+    if (representation == Representation::diag || representation == Representation::kfac) {
+        return compute_stack_fisher(impl, inputs, labels, problem, representation);
+    }
+    return compute_stack_blocks(impl, inputs, labels, problem, representation, grouping);
+}
+
 }  // namespace
 
 FisherMatrix compute_fisher(const FisherModel& model, const RowMatrix& inputs, const Labels& labels,
@@ -52,11 +81,9 @@ FisherMatrix compute_fisher(const FisherModel& model, const RowMatrix& inputs, c
     check_outputs_and_labels(impl.source, outputs, labels, problem);
     check_fisher_memory(model, problem, representation, grouping, outputs, /*factorised=*/false, problem.max_memory);
 
-    if (!impl.stack) return impl.module->compute(inputs, labels, problem, representation, grouping);
-    if (representation == Representation::diag || representation == Representation::kfac) {
-        return compute_stack_fisher(impl, inputs, labels, problem, representation);
-    }
-    return compute_stack_blocks(impl, inputs, labels, problem, representation, grouping);
+    FisherMatrix fisher = compute_checked(model, inputs, labels, problem, representation, grouping);
+    check_finite_result(model, is_finite(fisher));
+    return fisher;
 }
 
 FisherOperator::FisherOperator(FisherModel model, RowMatrix inputs, Labels labels, FisherProblem problem)
@@ -77,6 +104,7 @@ Vector FisherOperator::apply(const Vector& v) const {
     FisherModel::Impl& impl = *model_.impl();
     Vector product = impl.stack ? stack_fisher_product(impl, v, inputs_, labels_, problem_)
                                 : impl.module->product(v, inputs_, labels_, problem_);
+    check_finite_result(model_, product.allFinite());
     if (problem_.reduction == Reduction::mean) product /= static_cast<double>(inputs_.rows());
     return product;
 }
@@ -95,6 +123,7 @@ Vector log_likelihood_gradient(const FisherModel& model, const RowMatrix& inputs
 
     Vector gradient = impl.stack ? stack_log_likelihood_gradient(impl, inputs, labels, empirical)
                                  : impl.module->log_likelihood_gradient(inputs, labels, empirical);
+    check_finite_result(model, gradient.allFinite());
     if (problem.reduction == Reduction::mean) gradient /= static_cast<double>(inputs.rows());
     return gradient;
 }

@@ -208,8 +208,25 @@ void log_likelihood_output_gradient(const double* f, std::int64_t batch, std::in
     }
 }
 
+void check_finite_outputs(const double* f, std::int64_t batch, std::int64_t outputs, const FisherProblem& problem,
+                          std::uint64_t first_row) {
+    for (std::int64_t n = 0; n < batch; ++n) {
+        for (std::int64_t c = 0; c < outputs; ++c) {
+            const double value = f[n * outputs + c];
+            if (std::isfinite(value)) continue;
+            const std::uint64_t input = problem.first_input + first_row + static_cast<std::uint64_t>(n) + 1;
+            throw Error(describe_at("invalid model output", "at input " + std::to_string(input) + ", output " +
+                                                                std::to_string(c + 1),
+                                    "the value is " + format_number(value) + ", and the likelihood needs finite outputs",
+                                    "check the model's parameters and the scale of that input"));
+        }
+    }
+}
+
 void output_vectors(const double* f, std::int64_t batch, std::int64_t outputs, const double* labels,
                     const FisherProblem& problem, std::uint64_t first_row, double* e) {
+    // An infinite or NaN logit would give a Fisher matrix of zeros or NaN without any error.
+    check_finite_outputs(f, batch, outputs, problem, first_row);
     switch (problem.estimator.kind) {
         case EstimatorSpec::Kind::exact: return exact_vectors(f, batch, outputs, problem, e);
         case EstimatorSpec::Kind::monte_carlo: return sampled_vectors(f, batch, outputs, problem, first_row, e);
@@ -236,7 +253,8 @@ void check_outputs_and_labels(const std::string& source, std::int64_t outputs, c
 
     const std::int64_t width = problem.likelihood == Likelihood::gaussian ? outputs : 1;
     if (labels.cols() != width) {
-        throw Error(describe_at("invalid labels", "with " + std::to_string(labels.cols()) + " columns",
+        const std::string columns = std::to_string(labels.cols()) + (labels.cols() == 1 ? " column" : " columns");
+        throw Error(describe_at("invalid labels", "with " + columns,
                              "the " + to_string(problem.likelihood) + " likelihood needs " + std::to_string(width) +
                                  " label column" + (width == 1 ? "" : "s"),
                              problem.likelihood == Likelihood::gaussian ? "give one target per model output"

@@ -21,6 +21,11 @@ std::int64_t vectors_per_input(const FisherProblem& problem, std::int64_t output
 void output_vectors(const double* f, std::int64_t batch, std::int64_t outputs, const double* labels,
                     const FisherProblem& problem, std::uint64_t first_row, double* e);
 
+// Throws Error naming the input (1-based, counted over the whole data, shards included) and the
+// output of the first entry of f [B, C] that is NaN or infinite. output_vectors calls it.
+void check_finite_outputs(const double* f, std::int64_t batch, std::int64_t outputs, const FisherProblem& problem,
+                          std::uint64_t first_row);
+
 // d log p(y | f) / df for the given labels, e [B, C].
 void log_likelihood_output_gradient(const double* f, std::int64_t batch, std::int64_t outputs, const double* labels,
                                     const FisherProblem& problem, double* e);

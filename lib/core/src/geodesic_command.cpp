@@ -699,6 +699,7 @@ void run_geodesic(const GeodesicCommandOptions& o, const ScoreModel& model) {
     MetricOptions settings = o.settings;
     settings.kind = parse_metric_kind(o.metric);
     require_geodesic_metric(settings.kind);
+    check_metric_support(model, settings.kind, o.model);
     const Mode mode = choose_mode(o);
     // An --exp path may have 2 nodes, its ends (exponential_map() checks that minimum); the
     // boundary solver of the other modes needs 3.

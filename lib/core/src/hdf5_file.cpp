@@ -286,6 +286,24 @@ std::vector<std::string> Hdf5Reader::dataset_paths() const {
     return paths;
 }
 
+namespace {
+
+// Returns whether `type` is the compound of two floating-point fields r and i that h5py writes for
+// numpy's complex64 and complex128.
+bool is_complex_compound(hid_t type) {
+    if (H5Tget_nmembers(type) != 2) return false;
+    const char* expected[] = {"r", "i"};
+    for (unsigned member = 0; member < 2; ++member) {
+        char* name = H5Tget_member_name(type, member);
+        const bool matches = name != nullptr && std::string(name) == expected[member];
+        H5free_memory(name);
+        if (!matches || H5Tget_member_class(type, member) != H5T_FLOAT) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
 Array Hdf5Reader::read_array(const std::string& dataset) const {
     if (!exists(dataset)) {
         throw Error(describe("dataset not found", where(dataset), "no such dataset in the file", kHint));
@@ -295,6 +313,12 @@ Array Hdf5Reader::read_array(const std::string& dataset) const {
     check_virtual_sources(data.get(), dataset);
     Handle type(H5Dget_type(data.get()));
     H5T_class_t kind = H5Tget_class(type.get());
+    if (kind == H5T_COMPOUND && is_complex_compound(type.get())) {
+        throw Error(describe("cannot read dataset", where(dataset),
+                             "values are complex numbers (h5py stores numpy's complex dtypes as a compound of "
+                             "fields r and i), not real numbers",
+                             "store real values, such as the real and imaginary parts as separate columns"));
+    }
     if (kind == H5T_COMPOUND) {
         // pandas' to_hdf(format="table") and PyTables tables store rows as records.
         throw Error(describe("cannot read dataset", where(dataset),
@@ -350,6 +374,18 @@ void Hdf5Reader::throw_open_failure(const std::string& dataset) const {
                                  "put that file where the link points, relative to this file's directory, or read "
                                  "the dataset from that file directly"));
         }
+    }
+    Handle group(H5Gopen2(file_, dataset.c_str(), H5P_DEFAULT));
+    if (group.valid()) {
+        // pandas' to_hdf(format="fixed") stores a DataFrame as a group KEY whose values of one
+        // dtype are the dataset KEY/block0_values.
+        const std::string block = (dataset.back() == '/' ? dataset : dataset + "/") + "block0_values";
+        if (H5Lexists(file_, block.c_str(), H5P_DEFAULT) > 0) {
+            throw Error(describe("cannot open dataset", where(dataset),
+                                 "it is a group, as pandas' to_hdf writes a DataFrame",
+                                 "give its values, the dataset " + quote(where(block))));
+        }
+        throw Error(describe("cannot open dataset", where(dataset), "it is a group, not a dataset", kHint));
     }
     throw Error(describe("cannot open dataset", where(dataset), "not a dataset", kHint));
 }

@@ -96,6 +96,21 @@ void check_finite(const RowMatrix& z, std::int64_t step, double level, double bo
                          "lower --step-size (annealed steps scale with (sigma_i / sigma_min)^2)"));
 }
 
+}  // namespace
+
+void check_method_support(const ScoreModel& model, const LangevinOptions& o, const std::string& model_name) {
+    if (o.method == LangevinMethod::mala && !model.has_log_density()) {
+        throw Error(describe("cannot run MALA with model", model_name, "the model has no log-density",
+                             "use --method ula or annealed, or an analytic model"));
+    }
+    if (o.method == LangevinMethod::annealed && o.levels.empty() && model.noise_levels().empty()) {
+        throw Error(describe("cannot run annealed Langevin with model", model_name, "the model has no noise levels",
+                             "give --sigma-max, --sigma-min and --levels"));
+    }
+}
+
+namespace {
+
 void check_options(const ScoreModel& model, const LangevinOptions& o, const RowMatrix& initial) {
     if (o.chains < 1) throw UsageError(describe("invalid --chains", std::to_string(o.chains), "must be at least 1"));
     if (o.steps < 1) throw UsageError(describe("invalid --steps", std::to_string(o.steps), "must be at least 1"));
@@ -131,10 +146,7 @@ void check_options(const ScoreModel& model, const LangevinOptions& o, const RowM
                                       std::to_string(model.dim()),
                                   "give as many initial points as --chains"));
     }
-    if (o.method == LangevinMethod::mala && !model.has_log_density()) {
-        throw Error(describe("cannot run MALA with model", model.kind(), "the model has no log-density",
-                             "use --method ula or annealed, or an analytic model"));
-    }
+    check_method_support(model, o, model.kind());
 }
 
 }  // namespace
@@ -205,10 +217,6 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
     LangevinResult result;
 
     std::vector<double> levels = o.levels.empty() ? model.noise_levels() : o.levels;
-    if (o.method == LangevinMethod::annealed && levels.empty()) {
-        throw Error(describe("cannot run annealed Langevin with model", model.kind(), "the model has no noise levels",
-                             "give --sigma-max, --sigma-min and --levels"));
-    }
     result.levels = levels;
     double sigma = o.sigma >= 0 ? o.sigma : (o.levels.empty() ? model.default_sigma() : levels.back());
 

@@ -102,6 +102,7 @@ void run_langevin(const LangevinCommandOptions& options) {
         double last = levels.empty() ? 1.0 : levels.back();
         sampler.step_size = sampler.method == LangevinMethod::annealed ? 0.2 * last * last : 0.01;
     }
+    check_method_support(*model, sampler, o.model);
     // Initial points of the wrong width are rejected only against a known dimension.
     model->require_dimension(o.model);
     RowMatrix initial;

@@ -70,12 +70,16 @@ void ScoreMetric::check_points(const RowMatrix& x, const RowMatrix* v) const {
     }
 }
 
-Vector ScoreMetric::log_density(const RowMatrix& x) const {
-    if (!model_.has_log_density()) {
-        throw Error(describe("cannot evaluate conformal metric", model_.kind(),
+void check_metric_support(const ScoreModel& model, MetricKind kind, const std::string& model_name) {
+    if (kind == MetricKind::conformal && !model.has_log_density()) {
+        throw Error(describe("cannot evaluate conformal metric", model_name,
                              "g = p^(-2 beta) I needs log p, which this model does not provide",
                              "use an analytic model, or --metric stein or pullback"));
     }
+}
+
+Vector ScoreMetric::log_density(const RowMatrix& x) const {
+    check_metric_support(model_, MetricKind::conformal, model_.kind());
     return model_.log_density(x, sigma_);
 }
 

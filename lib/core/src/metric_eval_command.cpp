@@ -315,6 +315,7 @@ void run_metric_eval(const MetricEvalCommandOptions& o, const ScoreModel& model)
     model.require_dimension(o.model);
     MetricOptions settings = o.settings;
     settings.kind = parse_metric_kind(o.metric);
+    check_metric_support(model, settings.kind, o.model);
     ScoreMetric metric(model, settings);
     // Checked before the points are read, because the failure is in the options, not the data.
     if (settings.kind == MetricKind::outer && o.inverse) {

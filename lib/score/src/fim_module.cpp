@@ -29,8 +29,9 @@ const double* data_or_null(const torch::Tensor& t) { return t.defined() ? t.data
 
 // d log p(y | f) / df for the given labels, [B, C].
 torch::Tensor output_gradient_tensor(const torch::Tensor& f, const torch::Tensor& labels,
-                                     const FisherProblem& problem) {
+                                     const FisherProblem& problem, std::uint64_t first_row) {
     torch::Tensor f64 = contiguous_f64(f), labels64 = contiguous_f64(labels);
+    check_finite_outputs(f64.data_ptr<double>(), f.size(0), f.size(1), problem, first_row);
     torch::Tensor result = torch::empty({f.size(0), f.size(1)}, torch::kFloat64);
     log_likelihood_output_gradient(f64.data_ptr<double>(), f.size(0), f.size(1), data_or_null(labels64), problem,
                                    result.data_ptr<double>());
@@ -64,6 +65,12 @@ std::string dtype_name(c10::ScalarType type) {
         case torch::kFloat64: return "float64";
         case torch::kComplexFloat: return "complex64";
         case torch::kComplexDouble: return "complex128";
+        case torch::kInt64: return "int64";
+        case torch::kInt32: return "int32";
+        case torch::kInt16: return "int16";
+        case torch::kInt8: return "int8";
+        case torch::kUInt8: return "uint8";
+        case torch::kBool: return "bool";
         default: return c10::toString(type);
     }
 }
@@ -229,7 +236,7 @@ std::vector<SequentialChild> TorchFisherModule::children() const {
 
 void TorchFisherModule::use_dtype(torch::Dtype dtype) {
     if (dtype == dtype_) return;
-    module_.to(dtype);
+    convert_floating_state(module_, dtype);
     tensors_.clear();
     for (const auto& parameter : unique_parameters(module_)) tensors_.push_back(parameter.value);
     dtype_ = dtype;
@@ -257,6 +264,12 @@ std::int64_t TorchFisherModule::output_width(const RowMatrix& inputs, bool singl
     torch::NoGradGuard no_grad;
     use_dtype(dtype_of(single_precision));
     torch::Tensor f = forward_tensor(to_tensor(inputs.topRows(1), dtype_));
+    // Autograd needs floating outputs: an integer output has no gradient, and a complex one has no
+    // likelihood here.
+    if (!c10::isFloatingType(f.scalar_type())) {
+        throw Error(describe("invalid model output", source_, "forward returns " + dtype_name(f.scalar_type()) + " values",
+                             "return floating-point outputs f [N, C]"));
+    }
     if (f.dim() != 2 || f.size(0) != 1) {
         throw Error(describe("invalid model output", source_,
                              "one input gave an output of " + std::to_string(f.dim()) + " dimensions",
@@ -374,7 +387,7 @@ Vector TorchFisherModule::log_likelihood_gradient(const RowMatrix& inputs, const
     for (auto& parameter : tensors_) parameter.requires_grad_(true);
     for_each_batch(inputs, labels, problem, [&](const Batch& batch) {
         torch::Tensor f = forward_tensor(batch.x);
-        torch::Tensor e = output_gradient_tensor(f.detach(), batch.labels, problem);
+        torch::Tensor e = output_gradient_tensor(f.detach(), batch.labels, problem, static_cast<std::uint64_t>(batch.first));
         auto grads = torch::autograd::grad({f}, tensors_, {e}, false, false, true);
         std::int64_t offset = 0;
         for (size_t t = 0; t < grads.size(); ++t) {

@@ -126,7 +126,7 @@ private:
             log_info(quote(path_) + " has parameters of several dtypes; computing the score in " +
                      (dtype_ == torch::kFloat64 ? "float64" : "float32"));
         }
-        if (mixed || dtype_ != seen.front()) module_.to(dtype_);
+        if (mixed || dtype_ != seen.front()) convert_floating_state(module_, dtype_);
     }
 
     void check_dimension(const RowMatrix& x) const {

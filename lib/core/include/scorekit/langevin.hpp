@@ -75,6 +75,11 @@ struct LangevinCheckpointing {
     std::function<void(const LangevinState&, bool interrupted)> save;
 };
 
+// Throws Error when `model` lacks what the method of `o` needs: a log-density for MALA, noise
+// levels for annealed sampling without o.levels. `model_name` names the model in the message.
+// sample_langevin checks this too, naming the model by its kind.
+void check_method_support(const ScoreModel& model, const LangevinOptions& o, const std::string& model_name);
+
 // Runs the sampler. `initial` [chains, D] in data coordinates, or empty to draw the starting
 // points from N(0, sigma_max^2 I) in standardised coordinates (sigma_max: the largest level, or
 // 1 when the model has none). Throws UsageError for inconsistent options and Error when the

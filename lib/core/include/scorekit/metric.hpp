@@ -23,6 +23,10 @@ enum class MetricKind { stein, outer, conformal, pullback };
 
 // Parses "stein", "outer", "conformal" or "pullback"; throws UsageError listing the choices.
 MetricKind parse_metric_kind(const std::string& name);
+
+// Throws Error when `model` cannot give the metric `kind`, because conformal needs log p. Tools call it
+// before they write any output, with `model_name` as given to -m.
+void check_metric_support(const ScoreModel& model, MetricKind kind, const std::string& model_name);
 std::string to_string(MetricKind kind);
 
 struct MetricOptions {
