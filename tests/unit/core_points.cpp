@@ -198,6 +198,27 @@ TEST_CASE("tables as pandas, R and spreadsheets export them", "[points]") {
 
     // Missing values are named as such.
     CHECK_THAT(error_of(s.write("na.csv", "x,y\n1,NA\n")), Catch::Contains("\"NA\" marks a missing value"));
+
+    // pd.DataFrame(array).to_csv(index=False) names the columns 0, 1, ..., D-1. Those names
+    // parse as numbers, and the header became a first point (0, 1, 2).
+    PointSet range = read_points(s.write("range.csv", "0,1,2\n1.5,2.5,3.5\n4,5,6\n"));
+    CHECK(range.values.rows() == 2);
+    CHECK(range.values(0, 0) == 1.5);
+    CHECK(range.columns == std::vector<std::string>{"0", "1", "2"});
+    CHECK(read_points(s.write("range.tsv", "0\t1\t2\t3\n7\t8\t9\t10\n")).values.rows() == 1);
+    // Other integer first rows stay points: two columns (0 1 is a unit vector), space-separated
+    // values, a single column's 0.
+    CHECK(read_points(s.write("counts.csv", "0,1,3\n1,2,3\n")).values.rows() == 2);
+    CHECK(read_points(s.write("unit.csv", "0,1\n1,0\n")).values.rows() == 2);
+    CHECK(read_points(s.write("spaces.txt", "0 1 2\n3 4 5\n")).values.rows() == 2);
+    CHECK(read_points(s.write("floats.csv", "0.0,1.0\n1,2\n")).values.rows() == 2);
+    CHECK(read_points(s.write("one.csv", "0\n5\n")).values.rows() == 2);
+    // Text in the first data row names its column: iris.csv with its species column.
+    CHECK_THAT(error_of(s.write("species.csv", "sepal,petal,species\n5.1,1.4,setosa\n")),
+               Catch::Contains("line 2, column 3") && Catch::Contains("remove column \"species\" if it holds text"));
+    CHECK_THAT(error_of(s.write("later.csv", "x,y\n1,2\n3,oops\n")), Catch::Contains("fix or remove the row"));
+    // A header line above it keeps the row as a point.
+    CHECK(read_points(s.write("named.csv", "a,b\n0,1\n2,3\n")).values.rows() == 2);
 }
 
 TEST_CASE("semicolon-separated values with decimal commas", "[points]") {

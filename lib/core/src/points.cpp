@@ -125,7 +125,11 @@ std::string row_column(std::uint64_t line, size_t column) {
 
 // Explains why `field` is not read as a number and what to do, as the reason and hint of a message.
 // `decimal_comma` is true for a semicolon-separated file, whose values have decimal commas.
-std::pair<std::string, std::string> not_a_number(std::string_view field, bool decimal_comma) {
+// `column_name` is the header's name of the field's column ("" without a header), named when
+// the field is in the first data row: text there is more often a column of labels (the species
+// of iris.csv) than a typing error in one row.
+std::pair<std::string, std::string> not_a_number(std::string_view field, bool decimal_comma, bool first_data_row,
+                                                 const std::string& column_name) {
     const std::string text = quote(std::string(field));
     if (marks_missing_value(field)) return {text + " marks a missing value", "fill in the missing value or remove the row"};
     // The first line decides the separator, so a semicolon on a later line separates nothing.
@@ -138,16 +142,44 @@ std::pair<std::string, std::string> not_a_number(std::string_view field, bool de
     if (decimal_comma && field.find('.') != std::string_view::npos && field.find(',') != std::string_view::npos) {
         return {text + " is not a number (a thousands separator?)", "write numbers without thousands separators"};
     }
+    if (first_data_row) {
+        const std::string column = column_name.empty() ? "the column" : "column " + quote(column_name);
+        return {text + " is not a number", "remove " + column + " if it holds text such as class labels, or fix the value"};
+    }
     return {text + " is not a number", "fix or remove the row"};
 }
 
+// Whether `fields` are 0, 1, ..., D-1 with D >= 3: the column names that pandas gives a DataFrame
+// built from an array without names, written by to_csv as the header line. Two columns are left
+// out, because 0 1 is also a common point or vector (a unit vector in the plane).
+bool is_pandas_range_header(const std::vector<std::string_view>& fields) {
+    if (fields.size() < 3) return false;
+    for (size_t j = 0; j < fields.size(); ++j) {
+        if (unquote(fields[j]) != std::to_string(j)) return false;
+    }
+    return true;
+}
+
 // Takes the first row of a text file as a header of column names when none of its fields is a
-// number, and returns whether it was one. A header whose first name is empty belongs to a row
+// number, or when it is pandas' default header, and returns whether it was one. A header whose first name is empty belongs to a row
 // index (pandas' to_csv, R's write.csv), which is no coordinate, so it is rejected. A header whose
 // last name is empty ends in a separator, so the rows' separators at the end are ignored too.
-// `decimal_comma` reads "1,5" as a number, in a semicolon-separated file.
+// `decimal_comma` reads "1,5" as a number, in a semicolon-separated file. `delimited` says that
+// the line has commas, tabs or semicolons.
 bool read_header(const std::vector<std::string_view>& fields, const std::string& where, PointSet& set,
-                 bool& trailing_separator, bool decimal_comma) {
+                 bool& trailing_separator, bool decimal_comma, bool delimited) {
+    // Its names parse as numbers, so the number test below would make the header a first point
+    // with coordinates 0, 1, ..., D-1, and nothing would tell the user. pandas separates them
+    // with commas, tabs or semicolons, never with spaces alone.
+    if (delimited && is_pandas_range_header(fields)) {
+        std::string names = fields.size() <= 4 ? "0" : "0 1 ...";
+        for (size_t j = fields.size() <= 4 ? 1 : fields.size() - 1; j < fields.size(); ++j) names += " " + std::to_string(j);
+        log_warning(where + " (" + names + ") is taken as a header, as pandas writes one for a DataFrame without column names; to keep "
+                    "it as a point, put a header line above it");
+        for (const auto& field : fields) set.columns.push_back(unquote(field));
+        trailing_separator = false;
+        return true;
+    }
     double ignored = 0;
     for (const auto& field : fields) {
         if (decimal_comma ? parse_decimal_comma_number(field, ignored) : parse_number(field, ignored)) return false;
@@ -214,7 +246,8 @@ PointSet read_text_points(const std::string& spec) {
         // The first row is a header only when none of its fields is a number. A row that mixes
         // numbers and text, such as "1,000.5 2" (a thousands separator), is a data row with a bad
         // value, and taking it for a header would drop a point without a word.
-        if (first_row && read_header(fields, where, set, trailing_separator, file_separator == ';')) {
+        if (first_row && read_header(fields, where, set, trailing_separator, file_separator == ';',
+                                     line.find_first_of(",\t;") != std::string::npos)) {
             dim = static_cast<long>(set.columns.size());
             first_row = false;
             continue;
@@ -233,7 +266,8 @@ PointSet read_text_points(const std::string& spec) {
             const bool parsed = file_separator == ';' ? parse_decimal_comma_number(fields[j], row[j])
                                                       : parse_number(fields[j], row[j]);
             if (!parsed) {
-                const auto [reason, hint] = not_a_number(fields[j], file_separator == ';');
+                const auto [reason, hint] = not_a_number(fields[j], file_separator == ';', values.empty(),
+                                                         j < set.columns.size() ? set.columns[j] : std::string());
                 throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), j),
                                      reason, hint));
             }
