@@ -164,7 +164,7 @@ bool is_pandas_range_header(const std::vector<std::string_view>& fields) {
 // number, or when it is pandas' default header, and returns whether it was one. A header whose first name is empty belongs to a row
 // index (pandas' to_csv, R's write.csv), which is no coordinate, so it is rejected. A header whose
 // last name is empty ends in a separator, so the rows' separators at the end are ignored too.
-// `decimal_comma` reads "1,5" as a number, in a semicolon-separated file. `delimited` says that
+// `decimal_comma` reads "1,5" as a number, in a semicolon-separated file. `delimited` is true when
 // the line has commas, tabs or semicolons.
 bool read_header(const std::vector<std::string_view>& fields, const std::string& where, PointSet& set,
                  bool& trailing_separator, bool decimal_comma, bool delimited) {
