@@ -347,4 +347,31 @@ wait "$reader"
 mknod "$WORK/null" c 1 3 || fail "mknod (the tests run as root) failed"
 run_case "output to a device" 0 '' -- "$L" -m "$gauss" --chains 4 --steps 5 -o "$WORK/null"
 [ -c "$WORK/null" ] || fail "output to a device: the device was replaced by a regular file"
+
+if ! torch_layer_built; then
+    finish
+    exit
+fi
+# A score that is NaN at finite points (here for x > 1) is the model's fault. It was reported as
+# a diverged sampler with advice to lower --step-size, which cannot help.
+/usr/bin/python3 - "$WORK/nan-score.pt" <<'PY' || fail "could not export the NaN score module"
+import sys, torch
+class Score(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("dim", torch.tensor(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x > 1, torch.full_like(x, float("nan")), -x)
+# Traced, because torch.jit.script needs the source file that a heredoc lacks.
+torch.jit.trace(Score(), torch.zeros(3, 1)).save(sys.argv[1])
+PY
+for method in ula annealed; do
+    extra=""
+    [ $method = annealed ] && extra="--sigma-max 1 --sigma-min 0.1 --levels 3"
+    run_case "NaN score, $method" 1 'invalid score for chain [0-9]+ at step [0-9]+.*: the model returned NaN or infinite values at a finite point; .*a smaller --step-size does not help' -- \
+        "$L" -m "$WORK/nan-score.pt" --method $method $extra --chains 50 --steps 200 --step-size 0.01 -o "$WORK/nan.h5"
+    expect_one_line_error "NaN score, $method"
+    expect_no_file "NaN score, $method" "$WORK/nan.h5"
+done
 finish

@@ -96,6 +96,26 @@ void check_finite(const RowMatrix& z, std::int64_t step, double level, double bo
                          "lower --step-size (annealed steps scale with (sigma_i / sigma_min)^2)"));
 }
 
+// A score or log-density that is not finite at a point inside the divergence bound is a fault
+// of the model, and a smaller step size would not help; beyond the bound, or at non-finite
+// points, the chain diverged and check_finite reports it. `values` has one row (score) or one
+// entry (log-density) per chain.
+template <typename Values>
+void check_model_values(const RowMatrix& points, const Values& values, const char* quantity, std::int64_t step,
+                        double level, double bound) {
+    if (values.allFinite()) return;
+    for (Eigen::Index c = 0; c < points.rows(); ++c) {
+        const bool inside = points.row(c).allFinite() && points.row(c).cwiseAbs().maxCoeff() <= bound;
+        if (!inside || values.row(c).allFinite()) continue;
+        const std::string where = "for chain " + std::to_string(c) + " at step " + std::to_string(step) +
+                                  (level > 0 ? " at noise level " + format_number(level) : "");
+        throw Error(describe_at(std::string("invalid ") + quantity, where,
+                                "the model returned NaN or infinite values at a finite point",
+                                "check the model there (with --init to start from it); a smaller --step-size "
+                                "does not help"));
+    }
+}
+
 }  // namespace
 
 void check_method_support(const ScoreModel& model, const LangevinOptions& o, const std::string& model_name) {
@@ -269,7 +289,9 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
             const double alpha = o.step_size * level * level / (last * last);
             for (std::int64_t t = done % o.steps; t < o.steps; ++t) {
                 fill_normal(noise, streams);
-                z += (alpha / 2) * target.score(z, level) + std::sqrt(alpha) * noise;
+                const RowMatrix score = target.score(z, level);
+                check_model_values(z, score, "score", done + 1, level, bound);
+                z += (alpha / 2) * score + std::sqrt(alpha) * noise;
                 if (t + 1 == o.steps) check_finite(z, done + 1, level, bound);
                 ++done;
                 if (on_step) on_step(done, total);
@@ -299,19 +321,25 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
         next_row = resume->kept.rows();
     }
     RowMatrix s = target.score(z, sigma);
+    check_model_values(z, s, "score", first_step, 0, bound);
     RowMatrix proposal(n, d);  // allocated once, because ULA swaps it with z on every step
     Vector log_p;
-    if (o.method == LangevinMethod::mala) log_p = target.log_density(z, sigma);
+    if (o.method == LangevinMethod::mala) {
+        log_p = target.log_density(z, sigma);
+        check_model_values(z, log_p, "log-density", first_step, 0, bound);
+    }
 
     for (std::int64_t step = first_step + 1; step <= o.steps; ++step) {
         fill_normal(noise, streams);
         proposal.noalias() = z + eps * s + std::sqrt(2 * eps) * noise;
         RowMatrix s_new = target.score(proposal, sigma);
+        check_model_values(proposal, s_new, "score", step, 0, bound);
         if (o.method == LangevinMethod::ula) {
             z.swap(proposal);
             s.swap(s_new);
         } else {
             Vector log_p_new = target.log_density(proposal, sigma);
+            check_model_values(proposal, log_p_new, "log-density", step, 0, bound);
             for (Eigen::Index c = 0; c < n; ++c) {
                 double log_ratio = mala_log_acceptance(z.row(c).transpose(), proposal.row(c).transpose(),
                                                        s.row(c).transpose(), s_new.row(c).transpose(), log_p(c),
