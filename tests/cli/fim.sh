@@ -167,6 +167,12 @@ expect_one_line_error "ambiguous normal spec"
 run_case "file named like a spec" 0 '' -- env -C "$WORK/specdir" "$FIM" -m ./normal:mu=0,sigma=2 -i "$AX/inputs.tsv" \
     --likelihood categorical -e exact -q
 grep -q "parameters=$(wc -w < "$AX/vector.tsv")\b" "$WORK/out" || fail "file named like a spec: not the tanh network's parameters"
+# --blocks groups only the blocks of -r block; with kfac or dense it was ignored without a word.
+for request in kfac dense diag; do
+    run_case "blocks tensor with $request" 2 "invalid --blocks \"tensor\": it groups the blocks of --representation block, and the representation is $request" -- \
+        "$FIM" -m "$AX/tanh.pt" -i "$AX/inputs.tsv" --likelihood categorical -e exact -r $request --blocks tensor
+done
+expect_one_line_error "blocks tensor with diag"
 run_case "output onto the model" 2 'invalid --output ".*tanh_mlp.h5": it is the same file as --model' -- \
     "$FIM" -m "$AX/tanh_mlp.h5" -i "$AX/inputs.tsv" -e exact -o "$AX/tanh_mlp.h5"
 

@@ -66,6 +66,13 @@ Request parse_request(const FimOptions& o) {
     request.problem.threads = resolve_threads(o.common.threads);
     request.representation = parse_representation(o.representation);
     request.grouping = parse_block_grouping(o.blocks);
+    // The other representations have no blocks to group, so the option would be ignored.
+    if (request.grouping == BlockGrouping::tensor && request.representation != Representation::block) {
+        throw UsageError(describe("invalid --blocks", o.blocks,
+                                  "it groups the blocks of --representation block, and the representation is " +
+                                      to_string(request.representation),
+                                  "use --representation block, or leave --blocks out"));
+    }
     if (o.batch_size < 1) throw UsageError(describe("invalid --batch-size", std::to_string(o.batch_size), "must be >= 1"));
     if (o.cg_iterations < 1) {
         throw UsageError(describe("invalid --cg-iterations", std::to_string(o.cg_iterations), "must be >= 1"));
