@@ -167,6 +167,13 @@ expect_one_line_error "ambiguous normal spec"
 run_case "file named like a spec" 0 '' -- env -C "$WORK/specdir" "$FIM" -m ./normal:mu=0,sigma=2 -i "$AX/inputs.tsv" \
     --likelihood categorical -e exact -q
 grep -q "parameters=$(wc -w < "$AX/vector.tsv")\b" "$WORK/out" || fail "file named like a spec: not the tanh network's parameters"
+# Class names as labels: the first name was taken for a header, and the error called the others
+# a column of text to remove.
+printf 'setosa\nsetosa\nversicolor\n' > "$WORK/names.txt"
+head -n 3 "$AX/inputs.tsv" > "$WORK/three-inputs.tsv"
+run_case "labels as class names" 1 'invalid labels ".*names.txt": "setosa" is not a number; labels are class indices 0 to K-1.*pandas.factorize' -- \
+    "$FIM" -m "$AX/tanh.pt" -i "$WORK/three-inputs.tsv" --labels "$WORK/names.txt" --likelihood categorical -e empirical
+expect_one_line_error "labels as class names"
 # --blocks groups only the blocks of -r block; with kfac or dense it was ignored without a word.
 for request in kfac dense diag; do
     run_case "blocks tensor with $request" 2 "invalid --blocks \"tensor\": it groups the blocks of --representation block, and the representation is $request" -- \

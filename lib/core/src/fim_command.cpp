@@ -100,6 +100,24 @@ Vector read_parameter_vector(const std::string& spec, std::int64_t size) {
     return values.col(0);
 }
 
+// Labels from a --labels file. Class names as text (setosa, versicolor) are the usual mistake:
+// the point reader would take the first name for a header and call the rest a column to remove.
+Labels read_labels(const std::string& spec) {
+    try {
+        return read_points(spec).values;
+    } catch (const Error& e) {
+        const std::string message = e.what();
+        const std::size_t end = message.find("\" is not a number");
+        if (end == std::string::npos) throw;
+        const std::size_t begin = message.rfind('"', end - 1);
+        throw Error(describe("invalid labels", spec,
+                             message.substr(begin, end + 1 - begin) +
+                                 " is not a number; labels are class indices 0 to K-1 (categorical), 0 or 1 "
+                                 "(bernoulli) or real values (gaussian)",
+                             "map class names to indices first, for example with pandas.factorize"));
+    }
+}
+
 // Inputs, and labels from --labels (a point set, or "last" for the inputs' last column).
 void read_data(const FimOptions& o, RowMatrix& inputs, Labels& labels) {
     if (o.input.empty()) return;
@@ -113,7 +131,7 @@ void read_data(const FimOptions& o, RowMatrix& inputs, Labels& labels) {
         RowMatrix features = inputs.leftCols(inputs.cols() - 1);
         inputs = features;
     } else if (!o.labels.empty()) {
-        labels = read_points(o.labels).values;
+        labels = read_labels(o.labels);
     }
 }
 
