@@ -45,7 +45,10 @@ std::string unescape(const std::string& value) {
             continue;
         }
         const char next = value[++i];
-        out += next == 't' ? '\t' : next == 'n' ? '\n' : next == 'r' ? '\r' : next;
+        if (next == 't') out += '\t';
+        else if (next == 'n') out += '\n';
+        else if (next == 'r') out += '\r';
+        else out += next;
     }
     return out;
 }

@@ -1,6 +1,6 @@
 // Internal: the resume state of an interrupted `mine` shard and the output files that it
 // describes. Outputs grow by whole gzip members under stable hidden names in the output
-// directory; the state records, at the end of a completed input file, each output's length, the
+// directory. At the end of a completed input file, the state records each output's length, the
 // counts so far and a fingerprint of everything that changes the output. A rerun with the same
 // fingerprint cuts each output back to its recorded length and goes on with the next input file.
 #pragma once

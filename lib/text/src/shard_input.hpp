@@ -58,7 +58,7 @@ struct ReadCounts {
 
 // Reads the files of a shard one after the other in batches of records. A file with a damaged
 // gzip member is logged and skipped from that point; the first such error is kept for the end
-// (and logged too where `earlier_error` says that an earlier run of the shard kept one). With
+// (and logged too where `earlier_error` is set because an earlier run of the shard kept one). With
 // `read_ahead` (for more than one worker thread), each file is inflated on a thread of its own
 // while the caller's thread frames records. Files before `first_file` are skipped (a resumed
 // shard). After a signal that the job catches, next() opens no further file. A batch never
