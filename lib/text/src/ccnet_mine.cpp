@@ -637,43 +637,26 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     }
     const std::string cutoff_path =
         options.lm_model.empty() ? "" : options.cutoff.empty() ? default_cutoff_path() : options.cutoff;
-    // The resume state is checked before the slow loading of hashes and models.
-    CreatedDirectories created_directories(make_directories(plan.output));
-    const std::string state_path = resume_state_path(plan.output);
-    ResumableOutputs writer(plan.output);
     // The end of the last input file whose output is complete: where a resumed run goes on.
+    const std::string state_path = resume_state_path(plan.output);
     MineResumeState boundary;
     boundary.fingerprint = mine_fingerprint(options, plan, hash_files, cutoff_path, allowed, *identifier);
-    std::optional<MineResumeState> earlier;
-    if (!options.input.force) earlier = read_resume_state(state_path);
-    if (earlier) {
+    // Returns the state of an interrupted run to resume, if any. Throws Error when it was written
+    // with another fingerprint.
+    auto read_matching_state = [&]() -> std::optional<MineResumeState> {
+        if (options.input.force) return std::nullopt;
+        std::optional<MineResumeState> earlier = read_resume_state(state_path);
+        if (!earlier) return earlier;
         const std::string difference = fingerprint_difference(earlier->fingerprint, boundary.fingerprint);
         if (!difference.empty()) {
             throw Error(describe("cannot resume shard", state_path,
                                  "an interrupted run with other settings or inputs wrote it (" + difference + ")",
                                  "rerun that run's command, or give --force to start the shard over"));
         }
-        if (earlier->files_done > plan.files.size() || !writer.restore(earlier->outputs)) {
-            log_warning(describe("cannot resume shard", state_path,
-                                 "its output files are missing or shorter than it records",
-                                 "the shard starts over"));
-            earlier.reset();
-        }
-    }
-    if (earlier) {
-        boundary = std::move(*earlier);
-        log_info("resuming shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
-                 " after " + std::to_string(boundary.files_done) + " of " + std::to_string(plan.files.size()) +
-                 " files (" + state_path + ")");
-    } else {
-        // The state goes before the files it describes, so that no crash leaves it beside other data.
-        if (std::remove(state_path.c_str()) != 0 && errno != ENOENT) {
-            throw Error(describe("cannot remove resume state", state_path, std::strerror(errno),
-                                 "check the permissions of its directory"));
-        }
-        writer.remove_unfinished();
-    }
-    const std::size_t files_resumed = boundary.files_done;
+        return earlier;
+    };
+    // A state that does not match fails before the slow loading of hashes and models.
+    read_matching_state();
     std::unique_ptr<DedupHashSet> set;
     if (!options.no_dedup) {
         log_info("[1/3] loading " + std::to_string(hash_files.size()) + " hash files");
@@ -689,6 +672,29 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         language_models = std::make_unique<LanguageModelSet>(options.sp_model, options.lm_model);
         cutoffs = PerplexityCutoffs::load(cutoff_path);
     }
+    CreatedDirectories created_directories(make_directories(plan.output));
+    ResumableOutputs writer(plan.output);
+    // Read again under the directory lock, which another run of the shard may have held until now.
+    std::optional<MineResumeState> earlier = read_matching_state();
+    if (earlier && (earlier->files_done > plan.files.size() || !writer.restore(earlier->outputs))) {
+        log_warning(describe("cannot resume shard", state_path, "its output files are missing or shorter than it records",
+                             "the shard starts over"));
+        earlier.reset();
+    }
+    if (earlier) {
+        boundary = std::move(*earlier);
+        log_info("resuming shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
+                 " after " + std::to_string(boundary.files_done) + " of " + std::to_string(plan.files.size()) +
+                 " files (" + state_path + ")");
+    } else {
+        // The state goes before the files it describes, so that no crash leaves it beside other data.
+        if (std::remove(state_path.c_str()) != 0 && errno != ENOENT) {
+            throw Error(describe("cannot remove resume state", state_path, std::strerror(errno),
+                                 "check the permissions of its directory"));
+        }
+        writer.remove_unfinished();
+    }
+    const std::size_t files_resumed = boundary.files_done;
     log_info("[2/3] mining shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
              ": " + std::to_string(plan.files.size()) + " files, " + std::to_string(threads) +
              " threads, language identifier " + identifier->name());
