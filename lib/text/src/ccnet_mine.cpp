@@ -813,15 +813,16 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         out.file_index = batch.file_index;
     };
     std::function<void(MinedBatch&)> consume = [&](MinedBatch& batch) {
-        if (interrupt_requested()) throw StopForSignal{};
+        // The first batch of a file completes the files before it, also when a signal has come.
         if (batch.file_index > boundary.files_done) {
             complete_files(batch.file_index);
             const auto now = std::chrono::steady_clock::now();
-            if (std::chrono::duration<double>(now - last_state).count() >= kStateSeconds) {
+            if (!interrupt_requested() && std::chrono::duration<double>(now - last_state).count() >= kStateSeconds) {
                 save_state();
                 last_state = now;
             }
         }
+        if (interrupt_requested()) throw StopForSignal{};
         for (auto& entry : batch.languages) writer.append(entry.first, entry.second.gzip_member, entry.second.documents);
         read_totals.add(batch.read);
         mine_totals.add(batch.mine);
