@@ -284,12 +284,17 @@ void ResumableOutputs::sync() {
 
 std::string ResumableOutputs::commit() {
     sync();
-    JsonObject summary;
+    // Every file is closed before any is renamed. A full disk fails the close of one, and then
+    // all outputs stay under their hidden names rather than some of them appear.
     for (auto& entry : files_) {
         File& file = entry.second;
         const int closed = std::fclose(file.stream);
         file.stream = nullptr;
         if (closed != 0) throw Error(describe("cannot write", file.final, std::strerror(errno), "check free disk space"));
+    }
+    JsonObject summary;
+    for (auto& entry : files_) {
+        File& file = entry.second;
         if (std::rename(file.part.c_str(), file.final.c_str()) != 0) {
             throw Error(describe("cannot write output file", file.final, std::strerror(errno),
                                  "check the directory permissions"));
