@@ -830,8 +830,15 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     };
     // From here a signal stops the run at the end of a completed input file, with a state to resume
     // from. Before, it ends the run at once: a resumed run's state and files are still as they were.
-    catch_interrupts();
-    report_signal_in_exit_status();
+    // Standard input cannot be read again, and a read of it can block until its writer ends, which
+    // may wait for this process: there a signal ends the run at once, as before.
+    const bool resumable = std::find(plan.files.begin(), plan.files.end(), "-") == plan.files.end();
+    if (resumable) {
+        catch_interrupts();
+        report_signal_in_exit_status();
+    } else {
+        writer.remove_on_signal();
+    }
     bool stopped = false;
     try {
         run_ordered_pipeline<RecordBatch, MinedBatch>(threads, 4 * threads, produce, transform, consume);
@@ -844,8 +851,23 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         }
         stopped = true;
     }
-    // A signal after the last batch stops nothing: the shard is complete.
-    stopped = stopped || !reader.complete();
+    // A signal after the last batch stops nothing: the shard is complete. When the reader stopped
+    // at a signal without a failure, every batch it read was written, so the files that it read
+    // to their end before the signal are complete too.
+    if (!stopped && !reader.complete()) {
+        stopped = true;
+        if (reader.files_read_before_signal() > boundary.files_done) complete_files(reader.files_read_before_signal());
+    }
+    // With no input file complete there is nothing to resume, and the run leaves nothing behind.
+    if (stopped && boundary.files_done == 0) {
+        writer.discard();
+        std::remove(state_path.c_str());
+        throw Interrupted(describe_at("mine interrupted", "in the first input file of shard " +
+                                                             std::to_string(plan.shard.index) + "/" +
+                                                             std::to_string(plan.shard.count),
+                                      "no input file was complete, so no output is kept",
+                                      "run the same command again to start the shard"));
+    }
     if (stopped) {
         save_state();
         // The outputs of the files done stay, in the directory that this run may have created.
@@ -861,7 +883,15 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     progress.finish();
 
     log_info("[3/3] writing " + plan.output);
-    std::string per_language = writer.commit();
+    std::string per_language;
+    try {
+        per_language = writer.commit();
+    } catch (...) {
+        // A full disk fails here too: the unfinished files go, as after a failure while mining.
+        writer.discard();
+        std::remove(state_path.c_str());
+        throw;
+    }
     created_directories.keep();
     // The outputs have their final names, so the state would describe nothing.
     std::remove(state_path.c_str());

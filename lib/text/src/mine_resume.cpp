@@ -15,6 +15,7 @@
 #include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
+#include "scorekit/signals.hpp"
 #include "shard_input.hpp"
 
 namespace scorekit::text {
@@ -208,6 +209,7 @@ ResumableOutputs::~ResumableOutputs() {
         if (entry.second.stream) std::fclose(entry.second.stream);
     }
     if (lock_ >= 0) ::close(lock_);
+    for (int slot : slots_) unregister_temporary(slot);
 }
 
 void ResumableOutputs::remove_unfinished() {
@@ -234,6 +236,7 @@ ResumableOutputs::File& ResumableOutputs::open(const std::string& key, const cha
     file.part = directory_ + "/." + name + ".part";
     file.stream = std::fopen(file.part.c_str(), mode);
     if (!file.stream) throw Error(describe("cannot write", file.part, std::strerror(errno), "check the directory"));
+    if (remove_on_signal_) slots_.push_back(register_temporary(file.part));
     return files_.emplace(key, std::move(file)).first->second;
 }
 

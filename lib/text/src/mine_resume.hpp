@@ -85,6 +85,9 @@ public:
     // Removes every hidden file (after a failure that is not an interrupt).
     void discard();
 
+    // Makes a signal that ends the process remove the hidden files, those opened later included.
+    void remove_on_signal() { remove_on_signal_ = true; }
+
     const std::vector<std::string>& names() const { return names_; }
 
 private:
@@ -98,6 +101,8 @@ private:
 
     std::string directory_;
     int lock_ = -1;
+    bool remove_on_signal_ = false;
+    std::vector<int> slots_;  // of register_temporary
     std::map<std::string, File> files_;
     std::vector<std::string> names_;
 };

@@ -144,7 +144,7 @@ void ReadCounts::add(const ReadCounts& other) {
 ShardReader::ShardReader(const std::vector<std::string>& files, std::size_t batch_records, bool read_ahead,
                          std::size_t first_file, bool earlier_error)
     : files_(files.size()), batch_records_(batch_records), read_ahead_(read_ahead), file_index_(first_file),
-      earlier_error_(earlier_error) {
+      earlier_error_(earlier_error), files_read_before_signal_(first_file) {
     for (std::size_t i = 0; i < files.size(); ++i) files_[i].path = files[i];
 }
 
@@ -186,6 +186,7 @@ bool ShardReader::next(RecordBatch& batch) {
             file.compressed_bytes = reader_->input().compressed_bytes();
             reader_.reset();
             ++file_index_;
+            if (!interrupt_requested()) files_read_before_signal_ = file_index_;
         }
         if (!batch.records.empty()) return true;
     }

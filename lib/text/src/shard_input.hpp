@@ -82,6 +82,9 @@ public:
     const std::string& first_error() const { return first_error_; }
     // Whether next() has read every file (rather than stopping at a signal).
     bool complete() const { return file_index_ >= files_.size(); }
+    // The files that next() had read to their end before a signal came. A pipe whose writer
+    // stops at the signal ends early, so a file that ends after the signal may be incomplete.
+    std::size_t files_read_before_signal() const { return files_read_before_signal_; }
 
 private:
     struct FileRead {
@@ -97,6 +100,7 @@ private:
     std::unique_ptr<WetReader> reader_;
     std::string first_error_;
     bool earlier_error_;
+    std::size_t files_read_before_signal_ = 0;
 };
 
 // The counters of ReaderFaults with their names in the stats file, in its order.
