@@ -310,7 +310,7 @@ int run_tool(CLI::App& app, int argc, char** argv, const CommonOptions& options,
         return 128 + SIGPIPE;
     } catch (const Interrupted& e) {
         std::fprintf(stderr, "%s: %s\n", tool.c_str(), e.what());
-        return 130;
+        return interrupted_exit_status();
     } catch (const Error& e) {
         std::fprintf(stderr, "%s: %s\n", tool.c_str(), e.what());
         return 1;

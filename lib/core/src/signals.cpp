@@ -21,6 +21,7 @@ std::mutex g_slot_mutex;
 
 std::atomic<bool> g_catch{false};
 std::atomic<int> g_signal{0};
+std::atomic<bool> g_signal_status{false};
 
 // The tool's one-line notice for a signal that ends the run, composed before any signal can
 // arrive so that the handler only calls write(2).
@@ -101,6 +102,13 @@ void install_signal_handlers(const std::string& tool) {
 void catch_interrupts() { g_catch.store(true); }
 bool interrupt_requested() { return g_signal.load() != 0; }
 int interrupt_signal() { return g_signal.load(); }
+
+void report_signal_in_exit_status() { g_signal_status.store(true); }
+
+int interrupted_exit_status() {
+    const int signal_number = g_signal.load();
+    return g_signal_status.load() && signal_number != 0 ? 128 + signal_number : 130;
+}
 
 int register_temporary(const std::string& path) {
     if (path.size() >= kPathMax) return -1;

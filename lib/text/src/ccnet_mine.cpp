@@ -12,6 +12,8 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <unordered_set>
 #include <utility>
 
@@ -19,6 +21,8 @@
 #include "scorekit/cli.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
+#include "scorekit/provenance.hpp"
+#include "scorekit/signals.hpp"
 #include "scorekit/text/ccnet_filter.hpp"
 #include "scorekit/text/dedup.hpp"
 #include "scorekit/text/language_id.hpp"
@@ -27,6 +31,7 @@
 #include "scorekit/text/reference_classifier.hpp"
 #include "scorekit/text/ordered_pipeline.hpp"
 #include "scorekit/text/unicode.hpp"
+#include "mine_resume.hpp"
 #include "shard_input.hpp"
 
 namespace scorekit {
@@ -307,78 +312,134 @@ std::unique_ptr<DedupHashSet> load_group(const std::vector<std::string>& files, 
     return set;
 }
 
-// Appends gzip members to one output file per language, each committed at the end.
-class LanguageWriter {
-public:
-    explicit LanguageWriter(std::string directory) : directory_(std::move(directory)) {}
-    ~LanguageWriter() {
-        for (auto& entry : files_) {
-            if (entry.second.stream) std::fclose(entry.second.stream);
-        }
-    }
+// Calls `visit(name, counter)` for every count of the read and mine stages, under the names
+// that the resume state gives them.
+template <typename Visit>
+void visit_counts(ReadCounts& read, MineCounts& mine, Visit visit) {
+    visit("read.records", read.records);
+    visit("read.documents", read.documents);
+    visit("read.short_documents", read.short_documents);
+    visit("read.lines", read.lines);
+    visit("read.chars", read.chars);
+    visit("dedup.documents_in", mine.dedup_documents_in);
+    visit("dedup.documents_out", mine.dedup_documents_out);
+    visit("dedup.lines_in", mine.dedup_lines_in);
+    visit("dedup.lines_out", mine.dedup_lines_out);
+    visit("dedup.chars_in", mine.dedup_chars_in);
+    visit("dedup.chars_out", mine.dedup_chars_out);
+    visit("lid.documents_in", mine.lid_documents_in);
+    visit("lid.documents_out", mine.lid_documents_out);
+    visit("lang_filter.documents_in", mine.lang_documents_in);
+    visit("lang_filter.documents_out", mine.lang_documents_out);
+    visit("quality.documents_in", mine.quality_documents_in);
+    visit("quality.documents_out", mine.quality_documents_out);
+    visit("reference.documents_in", mine.reference_documents_in);
+    visit("reference.documents_out", mine.reference_documents_out);
+    visit("perplexity.documents_in", mine.perplexity_documents_in);
+    visit("perplexity.documents_scored", mine.perplexity_documents_scored);
+    visit("perplexity.documents_encoded_whole", mine.perplexity_documents_encoded_whole);
+}
 
-    void append(const std::string& language, const LanguageOutput& output) {
-        auto found = files_.find(language);
-        if (found == files_.end()) {
-            // Labels come from the model file: keep only characters that are safe in a file name.
-            std::string name = language;
-            for (char& c : name) {
-                bool safe = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-                if (!safe) c = '_';
-            }
-            std::string path = directory_ + "/" + name + ".json.gz";
-            File file;
-            file.atomic = std::make_unique<AtomicFile>(path);
-            file.stream = std::fopen(file.atomic->temporary_path().c_str(), "wb");
-            if (!file.stream) throw Error(describe("cannot write", path, std::strerror(errno), "check the directory"));
-            found = files_.emplace(language, std::move(file)).first;
-        }
-        File& file = found->second;
-        if (std::fwrite(output.gzip_member.data(), 1, output.gzip_member.size(), file.stream) !=
-            output.gzip_member.size()) {
-            throw Error(describe("cannot write", file.atomic->path(), std::strerror(errno), "check free disk space"));
-        }
-        file.documents += output.documents;
-        file.bytes += output.gzip_member.size();
-    }
+// The counts of the files done so far, for the resume state.
+void store_counts(ReadCounts read, MineCounts mine, const ReaderFaults& faults, std::uint64_t compressed_bytes,
+                  MineResumeState& state) {
+    state.counts.clear();
+    state.seconds = mine.stage_seconds;
+    visit_counts(read, mine, [&](const char* name, std::uint64_t& value) { state.counts[name] = value; });
+    for (const auto& entry : mine.quality_failures) state.counts["quality.failure." + entry.first] = entry.second;
+    for (const auto& entry : mine.buckets) state.counts["perplexity.bucket." + entry.first] = entry.second;
+    for (const auto& counter : fault_counters()) state.counts["faults." + counter.first] = (faults.*counter.second).load();
+    state.counts["read.compressed_bytes"] = compressed_bytes;
+}
 
-    // Commits every file; returns a JSON object of documents and bytes per language.
-    std::string commit() {
-        // Every file is closed before any is renamed. A full disk fails the close of one, and
-        // then all outputs must stay temporary rather than some of them appear.
-        for (auto& entry : files_) {
-            File& file = entry.second;
-            int closed = std::fclose(file.stream);
-            file.stream = nullptr;
-            if (closed != 0) {
-                throw Error(describe("cannot write", file.atomic->path(), std::strerror(errno), "check free disk space"));
-            }
-        }
-        JsonObject summary;
-        for (auto& entry : files_) {
-            File& file = entry.second;
-            file.atomic->commit();
-            summary.raw(entry.first, JsonObject().integer("documents", file.documents).integer("bytes", file.bytes).str());
-            const std::string& path = file.atomic->path();
-            names_.push_back(path.substr(path.rfind('/') + 1));
-        }
-        return summary.str();
-    }
-
-    // The names of the files that commit() wrote, in the output directory.
-    const std::vector<std::string>& names() const { return names_; }
-
-private:
-    struct File {
-        std::unique_ptr<AtomicFile> atomic;
-        std::FILE* stream = nullptr;
-        std::uint64_t documents = 0;
-        std::uint64_t bytes = 0;
+// The inverse of store_counts.
+void load_counts(const MineResumeState& state, ReadCounts& read, MineCounts& mine, ReaderFaults& faults,
+                 std::uint64_t& compressed_bytes) {
+    std::map<std::string, std::uint64_t> counts = state.counts;
+    auto take = [&](const std::string& name) {
+        auto found = counts.find(name);
+        if (found == counts.end()) return std::uint64_t{0};
+        const std::uint64_t value = found->second;
+        counts.erase(found);
+        return value;
     };
-    std::string directory_;
-    std::map<std::string, File> files_;
-    std::vector<std::string> names_;
-};
+    visit_counts(read, mine, [&](const char* name, std::uint64_t& value) { value = take(name); });
+    for (const auto& counter : fault_counters()) (faults.*counter.second) = take("faults." + counter.first);
+    compressed_bytes = take("read.compressed_bytes");
+    for (const auto& entry : counts) {
+        const std::string failure = "quality.failure.", bucket = "perplexity.bucket.";
+        if (entry.first.rfind(failure, 0) == 0) mine.quality_failures[entry.first.substr(failure.size())] = entry.second;
+        if (entry.first.rfind(bucket, 0) == 0) mine.buckets[entry.first.substr(bucket.size())] = entry.second;
+    }
+    mine.stage_seconds = state.seconds;
+}
+
+std::string expand_language(std::string pattern, const std::string& language) {
+    for (std::size_t at = pattern.find("{lang}"); at != std::string::npos; at = pattern.find("{lang}", at + language.size())) {
+        pattern.replace(at, 6, language);
+    }
+    return pattern;
+}
+
+// Everything that changes the output of the shard beside its input bytes: the version, the
+// shard, the options, and the inputs, hash files and models by size and modification time. The
+// thread count is not in it, because the output does not depend on it.
+Fingerprint mine_fingerprint(const CcnetMineOptions& options, const ShardPlan& plan,
+                             const std::vector<std::string>& hash_files, const std::string& cutoff_path,
+                             const std::unordered_set<std::string>& allowed, const LanguageIdentifier& identifier) {
+    Fingerprint fingerprint;
+    auto add = [&](const std::string& name, const std::string& value) { fingerprint.emplace_back(name, value); };
+    auto join = [](std::vector<std::string> items, bool sorted) {
+        if (sorted) std::sort(items.begin(), items.end());
+        std::string joined;
+        for (const std::string& item : items) joined += (joined.empty() ? "" : ",") + item;
+        return joined;
+    };
+    add("shard", std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count));
+    add("version", version_string());
+    add("number of inputs", std::to_string(plan.files.size()));
+    add("--min-len", std::to_string(options.input.min_length));
+    add("--batch", std::to_string(options.input.batch_records));
+    add("--no-dedup", options.no_dedup ? "given" : "not given");
+    add("--lang", join(std::vector<std::string>(allowed.begin(), allowed.end()), true));
+    add("--lid-model", options.lid_model);
+    add("--lang-threshold", format_number(options.language_threshold));
+    add("--compression", std::to_string(options.compression_level));
+    add("--sp-model", options.sp_model);
+    add("--lm-model", options.lm_model);
+    add("--cutoff", cutoff_path);
+    add("--ref-model", options.ref_model);
+    add("--ref-threshold", format_number(options.ref_threshold));
+    add("--quality", options.quality ? "given" : "not given");
+    add("--quality-set", join(options.quality_settings, false));
+    add("--explain", options.explain ? "given" : "not given");
+    add("hash files", std::to_string(hash_files.size()));
+    for (std::size_t i = 0; i < plan.files.size(); ++i) {
+        add("input " + std::to_string(i + 1) + " " + quote(plan.files[i]), file_fingerprint(plan.files[i]));
+    }
+    for (const std::string& file : hash_files) add("hash file " + quote(file), file_fingerprint(file));
+    for (const std::string* model : {&options.lid_model, &cutoff_path, &options.ref_model}) {
+        if (!model->empty()) add("model " + quote(*model), file_fingerprint(*model));
+    }
+    // Per-language models load when their language first comes up, so every language that the
+    // identifier can name (or --lang keeps) counts whose files exist.
+    if (!options.lm_model.empty()) {
+        std::vector<std::string> languages(allowed.begin(), allowed.end());
+        if (languages.empty()) languages = identifier.labels();
+        std::sort(languages.begin(), languages.end());
+        std::set<std::string> seen;
+        for (const std::string& language : languages) {
+            for (const std::string* pattern : {&options.sp_model, &options.lm_model}) {
+                const std::string path = expand_language(*pattern, language);
+                if (seen.insert(path).second && file_exists(path)) add("model " + quote(path), file_fingerprint(path));
+            }
+        }
+    }
+    return fingerprint;
+}
+
+// Thrown by the pipeline's consumer when a signal asks the run to stop.
+struct StopForSignal {};
 
 // The "output_files" list of an earlier run's stats file, or nothing where there is no such
 // file or list. The names are mine's own (label characters and ".json.gz"), so they need no
@@ -562,19 +623,44 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     std::unique_ptr<LanguageIdentifier> identifier =
         options.lid_model.empty() ? make_cld2_identifier() : load_fasttext_identifier(options.lid_model);
     check_language_codes(allowed, *identifier);
-    std::unique_ptr<DedupHashSet> set;
-    std::vector<std::string> hash_files;
-    if (!options.no_dedup) {
-        hash_files = group_hash_files(options, plan);
-        const std::uint64_t total = check_hash_headers(hash_files, options.input.min_length);
-        log_info("[1/3] loading " + std::to_string(hash_files.size()) + " hash files");
-        set = load_group(hash_files, total);
-    }
     if (options.ref_threshold < 0 || options.ref_threshold > 1) {
         throw UsageError(describe("invalid --ref-threshold", format_number(options.ref_threshold), "must be between 0 and 1", ""));
     }
     if (options.explain && !options.quality) {
         throw UsageError(describe("invalid option", "--explain", "it needs --quality", "add --quality"));
+    }
+    std::vector<std::string> hash_files;
+    std::uint64_t total_hashes = 0;
+    if (!options.no_dedup) {
+        hash_files = group_hash_files(options, plan);
+        total_hashes = check_hash_headers(hash_files, options.input.min_length);
+    }
+    const std::string cutoff_path =
+        options.lm_model.empty() ? "" : options.cutoff.empty() ? default_cutoff_path() : options.cutoff;
+    // The end of the last input file whose output is complete: where a resumed run goes on.
+    const std::string state_path = resume_state_path(plan.output);
+    MineResumeState boundary;
+    boundary.fingerprint = mine_fingerprint(options, plan, hash_files, cutoff_path, allowed, *identifier);
+    // Returns the state of an interrupted run to resume, if any. Throws Error when it was written
+    // with another fingerprint.
+    auto read_matching_state = [&]() -> std::optional<MineResumeState> {
+        if (options.input.force) return std::nullopt;
+        std::optional<MineResumeState> earlier = read_resume_state(state_path);
+        if (!earlier) return earlier;
+        const std::string difference = fingerprint_difference(earlier->fingerprint, boundary.fingerprint);
+        if (!difference.empty()) {
+            throw Error(describe("cannot resume shard", state_path,
+                                 "an interrupted run with other settings or inputs wrote it (" + difference + ")",
+                                 "rerun that run's command, or give --force to start the shard over"));
+        }
+        return earlier;
+    };
+    // A state that does not match fails before the slow loading of hashes and models.
+    read_matching_state();
+    std::unique_ptr<DedupHashSet> set;
+    if (!options.no_dedup) {
+        log_info("[1/3] loading " + std::to_string(hash_files.size()) + " hash files");
+        set = load_group(hash_files, total_hashes);
     }
     QualityThresholds quality_thresholds;
     for (const std::string& setting : options.quality_settings) quality_thresholds.set(setting);
@@ -582,24 +668,68 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     if (!options.ref_model.empty()) reference = std::make_unique<ReferenceClassifier>(options.ref_model);
     std::unique_ptr<LanguageModelSet> language_models;
     PerplexityCutoffs cutoffs;
-    std::string cutoff_path;
     if (!options.lm_model.empty()) {
         language_models = std::make_unique<LanguageModelSet>(options.sp_model, options.lm_model);
-        cutoff_path = options.cutoff.empty() ? default_cutoff_path() : options.cutoff;
         cutoffs = PerplexityCutoffs::load(cutoff_path);
     }
     CreatedDirectories created_directories(make_directories(plan.output));
+    ResumableOutputs writer(plan.output);
+    // Read again under the directory lock, which another run of the shard may have held until now.
+    std::optional<MineResumeState> earlier = read_matching_state();
+    if (earlier && (earlier->files_done > plan.files.size() || !writer.restore(earlier->outputs))) {
+        log_warning(describe("cannot resume shard", state_path, "its output files are missing or shorter than it records",
+                             "the shard starts over"));
+        earlier.reset();
+    }
+    if (earlier) {
+        boundary = std::move(*earlier);
+        log_info("resuming shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
+                 " after " + std::to_string(boundary.files_done) + " of " + std::to_string(plan.files.size()) +
+                 " files (" + state_path + ")");
+    } else {
+        // The state goes before the files it describes, so that no crash leaves it beside other data.
+        if (std::remove(state_path.c_str()) != 0 && errno != ENOENT) {
+            throw Error(describe("cannot remove resume state", state_path, std::strerror(errno),
+                                 "check the permissions of its directory"));
+        }
+        writer.remove_unfinished();
+    }
+    const std::size_t files_resumed = boundary.files_done;
     log_info("[2/3] mining shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
              ": " + std::to_string(plan.files.size()) + " files, " + std::to_string(threads) +
              " threads, language identifier " + identifier->name());
 
     const int threshold_percent = static_cast<int>(std::ceil(options.language_threshold * 100 - 1e-9));
-    ReaderFaults faults;
-    ShardReader reader(plan.files, static_cast<std::size_t>(options.input.batch_records), faults, threads > 1);
-    LanguageWriter writer(plan.output);
+    ShardReader reader(plan.files, static_cast<std::size_t>(options.input.batch_records), threads > 1,
+                       boundary.files_done, !boundary.error.empty());
     ReadCounts read_totals;
     MineCounts mine_totals;
+    ReaderFaults faults;  // of the files done
+    std::uint64_t compressed_bytes = 0;
+    load_counts(boundary, read_totals, mine_totals, faults, compressed_bytes);
     Progress progress("mining", plan.files.size());
+    // Files [boundary.files_done, files_done) are complete: their faults and errors are final, and
+    // every output holds their documents and nothing else.
+    auto complete_files = [&](std::size_t files_done) {
+        for (std::size_t i = boundary.files_done; i < files_done; ++i) {
+            add_faults(faults, reader.faults(i));
+            compressed_bytes += reader.compressed_bytes(i);
+            if (reader.error(i).empty()) continue;
+            ++boundary.damaged_files;
+            if (boundary.error.empty()) boundary.error = reader.error(i);
+        }
+        boundary.files_done = files_done;
+        boundary.outputs = writer.sizes();
+        store_counts(read_totals, mine_totals, faults, compressed_bytes, boundary);
+    };
+    auto save_state = [&] {
+        writer.sync();
+        write_resume_state(state_path, boundary);
+    };
+    // A state every few minutes also lets a run killed without a chance to save (SIGKILL after
+    // SLURM's KillWait, a node failure) resume from a recent file.
+    constexpr double kStateSeconds = 120;
+    auto last_state = std::chrono::steady_clock::now();
 
     std::function<bool(RecordBatch&)> produce = [&](RecordBatch& batch) { return reader.next(batch); };
     // Each stage runs over the whole batch before the next one (micro-batching per backend),
@@ -610,7 +740,8 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         thread_local std::map<std::string, std::string> json;
         thread_local std::vector<std::string> keys;
         StageClock clock(out.mine.stage_seconds);
-        records_to_documents(batch, plan.files, options.input.min_length, faults, documents, out.read);
+        records_to_documents(batch, plan.files, options.input.min_length, reader.faults(batch.file_index), documents,
+                             out.read);
         alive.clear();
         for (Document& document : documents) alive.push_back(&document);
         clock.lap("read");
@@ -682,17 +813,88 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         out.file_index = batch.file_index;
     };
     std::function<void(MinedBatch&)> consume = [&](MinedBatch& batch) {
-        for (auto& entry : batch.languages) writer.append(entry.first, entry.second);
+        // The first batch of a file completes the files before it, also when a signal has come.
+        if (batch.file_index > boundary.files_done) {
+            complete_files(batch.file_index);
+            const auto now = std::chrono::steady_clock::now();
+            if (!interrupt_requested() && std::chrono::duration<double>(now - last_state).count() >= kStateSeconds) {
+                save_state();
+                last_state = now;
+            }
+        }
+        if (interrupt_requested()) throw StopForSignal{};
+        for (auto& entry : batch.languages) writer.append(entry.first, entry.second.gzip_member, entry.second.documents);
         read_totals.add(batch.read);
         mine_totals.add(batch.mine);
         progress.update(batch.file_index);
     };
-    run_ordered_pipeline<RecordBatch, MinedBatch>(threads, 4 * threads, produce, transform, consume);
+    // From here a signal stops the run at the end of a completed input file, with a state to resume
+    // from. Before, it ends the run at once: a resumed run's state and files are still as they were.
+    // Standard input cannot be read again, and a read of it can block until its writer ends, which
+    // may wait for this process: there a signal ends the run at once, as before.
+    const bool resumable = std::find(plan.files.begin(), plan.files.end(), "-") == plan.files.end();
+    if (resumable) {
+        catch_interrupts();
+        report_signal_in_exit_status();
+    } else {
+        writer.remove_on_signal();
+    }
+    bool stopped = false;
+    try {
+        run_ordered_pipeline<RecordBatch, MinedBatch>(threads, 4 * threads, produce, transform, consume);
+    } catch (...) {
+        // A read that the signal cut short fails too, so any failure after a signal is the signal's.
+        if (!interrupt_requested()) {
+            writer.discard();
+            std::remove(state_path.c_str());
+            throw;
+        }
+        stopped = true;
+    }
+    // A signal after the last batch stops nothing: the shard is complete. When the reader stopped
+    // at a signal without a failure, every batch it read was written, so the files that it read
+    // to their end before the signal are complete too.
+    if (!stopped && !reader.complete()) {
+        stopped = true;
+        if (reader.files_read_before_signal() > boundary.files_done) complete_files(reader.files_read_before_signal());
+    }
+    // With no input file complete there is nothing to resume, and the run leaves nothing behind.
+    if (stopped && boundary.files_done == 0) {
+        writer.discard();
+        std::remove(state_path.c_str());
+        throw Interrupted(describe_at("mine interrupted", "in the first input file of shard " +
+                                                             std::to_string(plan.shard.index) + "/" +
+                                                             std::to_string(plan.shard.count),
+                                      "no input file was complete, so no output is kept",
+                                      "run the same command again to start the shard"));
+    }
+    if (stopped) {
+        save_state();
+        // The outputs of the files done stay, in the directory that this run may have created.
+        created_directories.keep();
+        throw Interrupted(describe_at(
+            "mine interrupted", "after " + std::to_string(boundary.files_done) + " of " + std::to_string(plan.files.size()) +
+                                    " input files of shard " + std::to_string(plan.shard.index) + "/" +
+                                    std::to_string(plan.shard.count),
+            "their output is kept with the resume state " + quote(state_path),
+            "run the same command again to go on from there (--force starts the shard over)"));
+    }
+    complete_files(plan.files.size());
     progress.finish();
 
     log_info("[3/3] writing " + plan.output);
-    std::string per_language = writer.commit();
+    std::string per_language;
+    try {
+        per_language = writer.commit();
+    } catch (...) {
+        // A full disk fails here too: the unfinished files go, as after a failure while mining.
+        writer.discard();
+        std::remove(state_path.c_str());
+        throw;
+    }
     created_directories.keep();
+    // The outputs have their final names, so the state would describe nothing.
+    std::remove(state_path.c_str());
     remove_earlier_outputs(plan, earlier_output_files(plan.output + ".stats.json"), writer.names());
     for (const auto& entry : mine_totals.stage_seconds) {
         log_verbose("stage " + entry.first + ": " + format_short(entry.second) + " s of thread time");
@@ -719,7 +921,8 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         .string("language_identifier", identifier->name())
         .raw("read", JsonObject()
                          .integer("files", plan.files.size())
-                         .integer("compressed_bytes", reader.compressed_bytes())
+                         .integer("compressed_bytes", compressed_bytes)
+                         .integer("files_done_before_resume", files_resumed)
                          .integer("records", read_totals.records)
                          .integer("documents", read_totals.documents)
                          .integer("documents_below_min_len", read_totals.short_documents)
@@ -759,9 +962,9 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         .raw("output_languages", per_language)
         .raw("output_files", json_string_list(writer.names()))
         .raw("faults", json_faults(faults));
-    std::string error = reader.first_error();
-    if (reader.damaged_files() > 1) {
-        error += " (and " + std::to_string(reader.damaged_files() - 1) + " more damaged files, see the warnings)";
+    std::string error = boundary.error;
+    if (boundary.damaged_files > 1) {
+        error += " (and " + std::to_string(boundary.damaged_files - 1) + " more damaged files, see the warnings)";
     }
     finish_shard(plan, stats, start, error);
     // A failed shard ends with its error line instead of the "done:" summary.

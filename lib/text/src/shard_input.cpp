@@ -15,6 +15,7 @@
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
 #include "scorekit/provenance.hpp"
+#include "scorekit/signals.hpp"
 #include "scorekit/text/unicode.hpp"
 
 namespace scorekit::text {
@@ -140,16 +141,23 @@ void ReadCounts::add(const ReadCounts& other) {
     chars += other.chars;
 }
 
-ShardReader::ShardReader(const std::vector<std::string>& files, std::size_t batch_records, ReaderFaults& faults,
-                         bool read_ahead)
-    : files_(files), batch_records_(batch_records), faults_(faults), read_ahead_(read_ahead) {}
+ShardReader::ShardReader(const std::vector<std::string>& files, std::size_t batch_records, bool read_ahead,
+                         std::size_t first_file, bool earlier_error)
+    : files_(files.size()), batch_records_(batch_records), read_ahead_(read_ahead), file_index_(first_file),
+      earlier_error_(earlier_error), files_read_before_signal_(first_file) {
+    for (std::size_t i = 0; i < files.size(); ++i) files_[i].path = files[i];
+}
 
 bool ShardReader::next(RecordBatch& batch) {
     batch.records.clear();
     batch.bodies.clear();
     batch.buffers.clear();
     while (file_index_ < files_.size()) {
-        if (!reader_) reader_ = std::make_unique<WetReader>(files_[file_index_], faults_, read_ahead_);
+        FileRead& file = files_[file_index_];
+        // A job that saves its state on a signal stops at the next file: opening it could wait
+        // for a pipe's writer that never comes.
+        if (!reader_ && interrupt_requested()) return false;
+        if (!reader_) reader_ = std::make_unique<WetReader>(file.path, *file.faults, read_ahead_);
         batch.file_index = file_index_;
         bool more = true;
         while (batch.records.size() < batch_records_) {
@@ -159,8 +167,8 @@ bool ShardReader::next(RecordBatch& batch) {
                 more = reader_->next(batch.records.back(), body);
             } catch (const Error& e) {
                 more = false;
-                ++damaged_files_;
-                if (first_error_.empty()) {
+                file.error = e.what();
+                if (first_error_.empty() && !earlier_error_) {
                     first_error_ = e.what();
                 } else {
                     log_warning(e.what());
@@ -175,13 +183,36 @@ bool ShardReader::next(RecordBatch& batch) {
             if (batch.buffers.empty() || batch.buffers.back() != buffer) batch.buffers.push_back(std::move(buffer));
         }
         if (!more) {
-            compressed_bytes_ += reader_->input().compressed_bytes();
+            file.compressed_bytes = reader_->input().compressed_bytes();
             reader_.reset();
             ++file_index_;
+            if (!interrupt_requested()) files_read_before_signal_ = file_index_;
         }
         if (!batch.records.empty()) return true;
     }
     return false;
+}
+
+const std::vector<std::pair<std::string, FaultCounter>>& fault_counters() {
+    static const std::vector<std::pair<std::string, FaultCounter>> counters = {
+        {"wrong_content_length", &ReaderFaults::wrong_content_length},
+        {"missing_content_length", &ReaderFaults::missing_content_length},
+        {"body_line_warc_header", &ReaderFaults::body_line_warc_header},
+        {"empty_body", &ReaderFaults::empty_body},
+        {"missing_headers", &ReaderFaults::missing_headers},
+        {"invalid_utf8_records", &ReaderFaults::invalid_utf8_records},
+        {"invalid_utf8_sequences", &ReaderFaults::invalid_utf8_sequences},
+        {"control_character_records", &ReaderFaults::control_character_records},
+        {"binary_records", &ReaderFaults::binary_records},
+        {"stray_bytes", &ReaderFaults::stray_bytes},
+        {"truncated_files", &ReaderFaults::truncated_files},
+        {"files_without_conversion", &ReaderFaults::files_without_conversion},
+    };
+    return counters;
+}
+
+void add_faults(ReaderFaults& into, const ReaderFaults& from) {
+    for (const auto& counter : fault_counters()) (into.*counter.second) += (from.*counter.second).load();
 }
 
 void records_to_documents(const RecordBatch& batch, const std::vector<std::string>& files, int min_length,
@@ -236,21 +267,10 @@ JsonObject& JsonObject::raw(const std::string& name, const std::string& json) {
     return *this;
 }
 
-std::string json_faults(const ReaderFaults& f) {
-    return JsonObject()
-        .integer("wrong_content_length", f.wrong_content_length)
-        .integer("missing_content_length", f.missing_content_length)
-        .integer("body_line_warc_header", f.body_line_warc_header)
-        .integer("empty_body", f.empty_body)
-        .integer("missing_headers", f.missing_headers)
-        .integer("invalid_utf8_records", f.invalid_utf8_records)
-        .integer("invalid_utf8_sequences", f.invalid_utf8_sequences)
-        .integer("control_character_records", f.control_character_records)
-        .integer("binary_records", f.binary_records)
-        .integer("stray_bytes", f.stray_bytes)
-        .integer("truncated_files", f.truncated_files)
-        .integer("files_without_conversion", f.files_without_conversion)
-        .str();
+std::string json_faults(const ReaderFaults& faults) {
+    JsonObject object;
+    for (const auto& counter : fault_counters()) object.integer(counter.first, (faults.*counter.second).load());
+    return object.str();
 }
 
 std::string json_string_list(const std::vector<std::string>& items) {

@@ -2,11 +2,13 @@
 // by the subcommands.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "scorekit/text/ccnet_filter.hpp"
@@ -55,34 +57,58 @@ struct ReadCounts {
 };
 
 // Reads the files of a shard one after the other in batches of records. A file with a damaged
-// gzip member is logged and skipped from that point; the first such error is kept for the end.
-// With `read_ahead` (for more than one worker thread), each file is inflated on a thread of its
-// own while the caller's thread frames records.
+// gzip member is logged and skipped from that point; the first such error is kept for the end
+// (and logged too where `earlier_error` is set because an earlier run of the shard kept one). With
+// `read_ahead` (for more than one worker thread), each file is inflated on a thread of its own
+// while the caller's thread frames records. Files before `first_file` are skipped (a resumed
+// shard). After a signal that the job catches, next() opens no further file. A batch never
+// holds records of two files. What reading a file met (faults, error,
+// compressed bytes) is final once next() has returned a batch of a later file, or false.
 // NOTE: the inflating of one file still runs on one thread, about a quarter of `hash` on one
 // core, which bounds the speed-up of --threads near 4. Members are independent, so splitting
 // them across threads would lift that bound.
 class ShardReader {
 public:
-    ShardReader(const std::vector<std::string>& files, std::size_t batch_records, ReaderFaults& faults,
-                bool read_ahead = false);
+    ShardReader(const std::vector<std::string>& files, std::size_t batch_records, bool read_ahead = false,
+                std::size_t first_file = 0, bool earlier_error = false);
 
     bool next(RecordBatch& batch);
 
+    // The faults of file `index`: the reader's and those that records_to_documents counts.
+    ReaderFaults& faults(std::size_t index) { return *files_[index].faults; }
+    const std::string& error(std::size_t index) const { return files_[index].error; }
+    std::uint64_t compressed_bytes(std::size_t index) const { return files_[index].compressed_bytes; }
+
     const std::string& first_error() const { return first_error_; }
-    std::size_t damaged_files() const { return damaged_files_; }
-    std::uint64_t compressed_bytes() const { return compressed_bytes_; }
+    // Whether next() has read every file (rather than stopping at a signal).
+    bool complete() const { return file_index_ >= files_.size(); }
+    // The files that next() had read to their end before a signal came. A pipe whose writer
+    // stops at the signal ends early, so a file that ends after the signal may be incomplete.
+    std::size_t files_read_before_signal() const { return files_read_before_signal_; }
 
 private:
-    std::vector<std::string> files_;
+    struct FileRead {
+        std::string path;
+        std::unique_ptr<ReaderFaults> faults = std::make_unique<ReaderFaults>();
+        std::string error;
+        std::uint64_t compressed_bytes = 0;
+    };
+    std::vector<FileRead> files_;
     std::size_t batch_records_;
-    ReaderFaults& faults_;
     bool read_ahead_;
     std::size_t file_index_ = 0;
     std::unique_ptr<WetReader> reader_;
     std::string first_error_;
-    std::size_t damaged_files_ = 0;
-    std::uint64_t compressed_bytes_ = 0;
+    bool earlier_error_;
+    std::size_t files_read_before_signal_ = 0;
 };
+
+// The counters of ReaderFaults with their names in the stats file, in its order.
+using FaultCounter = std::atomic<std::uint64_t> ReaderFaults::*;
+const std::vector<std::pair<std::string, FaultCounter>>& fault_counters();
+
+// Adds every counter of `from` to `into`.
+void add_faults(ReaderFaults& into, const ReaderFaults& from);
 
 // Converts records to documents and drops those below `min_length` code points.
 void records_to_documents(const RecordBatch& batch, const std::vector<std::string>& files, int min_length,

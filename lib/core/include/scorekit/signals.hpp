@@ -15,6 +15,11 @@ void catch_interrupts();
 bool interrupt_requested();
 int interrupt_signal();
 
+// Interrupted ends a tool with status 130. A job whose callers tell the signals apart by the status
+// (SLURM's 143 for SIGTERM, 129 for SIGHUP) calls this first to end with 128 + the signal instead.
+void report_signal_in_exit_status();
+int interrupted_exit_status();
+
 // Registers a temporary file to unlink if a signal ends the process, or a directory that the run
 // created, which is then removed if it is empty once the files are gone. Returns a slot id.
 int register_temporary(const std::string& path);
