@@ -141,12 +141,11 @@ chmod 755 "$WORK"
 run_case "merge an unreadable shard" 1 'cannot read .*unreadable\.tsv: Permission denied' -- \
     setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 "$MERGE" samples --chains 50 "$WORK/unreadable.tsv"
 expect_one_line_error "merge an unreadable shard"
-# SIGTERM removes the temporary output. The next merge removes the temporary file of a killed
-# merge (a process id that no longer runs) and keeps that of a live process.
-mkdir "$WORK/term"
-# The merge runs with Path.write_text followed by a long sleep, so that its temporary file exists
-# until the signal comes, however slow the machine: polling a fast merge can miss the file.
-/usr/bin/python3 -c 'import pathlib, runpy, sys, time
+# held_merge ARGS... &: merge-shards.py with ARGS, held for 60 s after it writes its temporary
+# file, so that the file exists until a signal comes, however slow the machine (polling a fast
+# merge can miss the file). It replaces the background subshell, so $! is the merge's process id.
+held_merge() {
+    exec /usr/bin/python3 -c 'import pathlib, runpy, sys, time
 write_text = pathlib.Path.write_text
 def write_and_wait(self, *args, **kwargs):
     result = write_text(self, *args, **kwargs)
@@ -154,7 +153,12 @@ def write_and_wait(self, *args, **kwargs):
     return result
 pathlib.Path.write_text = write_and_wait
 sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")' "$MERGE" samples --chains 400000 -o "$WORK/term/m.tsv" \
+runpy.run_path(sys.argv[0], run_name="__main__")' "$MERGE" "$@"
+}
+# SIGTERM removes the temporary output. The next merge removes the temporary file of a killed
+# merge (a process id that no longer runs) and keeps that of a live process.
+mkdir "$WORK/term"
+held_merge samples --chains 400000 -o "$WORK/term/m.tsv" \
     "$WORK"/large-{0,1}.tsv 2> "$WORK/term.err" &
 merging() { compgen -G "$WORK/term/.m.tsv.tmp.*" > /dev/null; }
 signal_when TERM $! merging
@@ -178,15 +182,7 @@ kill "$live"
 # other left when SIGKILL ended it. A merge killed while it writes m.tsv leaves its temporary file,
 # and langevin, writing the same output, removes it.
 mkdir "$WORK/cross"
-/usr/bin/python3 -c 'import pathlib, runpy, sys, time
-write_text = pathlib.Path.write_text
-def write_and_wait(self, *args, **kwargs):
-    result = write_text(self, *args, **kwargs)
-    time.sleep(60)
-    return result
-pathlib.Path.write_text = write_and_wait
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")' "$MERGE" samples --chains 50 -o "$WORK/cross/m.tsv" \
+held_merge samples --chains 50 -o "$WORK/cross/m.tsv" \
     "$WORK"/small-{0,1}.tsv 2> /dev/null &
 killed=$!
 merge_temporary() { compgen -G "$WORK/cross/.m.tsv.tmp.*" > /dev/null; }

@@ -27,6 +27,18 @@ FisherModel deep_classifier() {
                                       {random_matrix(3, 4, rng), random_vector(3, rng), "identity"}});
 }
 
+// A Fisher matrix of `representation` over one parameter tensor of n entries, with no values yet.
+FisherMatrix one_tensor_fisher(std::int64_t n, Representation representation) {
+    FisherMatrix fisher;
+    fisher.representation = representation;
+    ParameterInfo weights;
+    weights.name = "weight";
+    weights.shape = {n};
+    weights.size = n;
+    fisher.parameters = {weights};
+    return fisher;
+}
+
 FisherProblem problem_for(const std::string& estimator, Likelihood likelihood = Likelihood::categorical) {
     FisherProblem problem;
     problem.likelihood = likelihood;
@@ -298,13 +310,7 @@ TEST_CASE("singular Fisher needs damping", "[fim]") {
 // solve must work on the diagonal. 300,000 parameters stored dense would need 720 GB.
 TEST_CASE("diag log det and solve stay diagonal", "[fim]") {
     const std::int64_t n = 300000;
-    FisherMatrix fisher;
-    fisher.representation = Representation::diag;
-    ParameterInfo weights;
-    weights.name = "weight";
-    weights.shape = {n};
-    weights.size = n;
-    fisher.parameters = {weights};
+    FisherMatrix fisher = one_tensor_fisher(n, Representation::diag);
     fisher.diagonal = Vector::LinSpaced(n, 0.5, 2.0);
 
     SummaryRequest request;
@@ -334,13 +340,7 @@ TEST_CASE("damped log det and solve agree across forms", "[fim]") {
     RowMatrix a = random_matrix(n, n, rng);
     RowMatrix spd = a * a.transpose() / n;
     spd.diagonal().array() += 0.1;
-    FisherMatrix dense;
-    dense.representation = Representation::dense;
-    ParameterInfo weights;
-    weights.name = "weight";
-    weights.shape = {n};
-    weights.size = n;
-    dense.parameters = {weights};
+    FisherMatrix dense = one_tensor_fisher(n, Representation::dense);
     dense.dense = spd;
     SummaryRequest request;
     request.log_det = true;
