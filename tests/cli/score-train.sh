@@ -79,6 +79,10 @@ expect_no_file "unwritable checkpoint" "$OUT"
 run_case "checkpoint on stdout"     2 'invalid --checkpoint "-": a checkpoint must be an HDF5 file on disk' -- "$T" "$DATA" -o "$OUT" --checkpoint - $quick
 expect_one_line_error "checkpoint on stdout"
 run_case "resume from stdin"        2 'invalid --resume "-": a checkpoint must be an HDF5 file on disk' -- "$T" "$DATA" -o "$OUT" --resume - $quick
+# A text file given as the checkpoint got the point reader's advice about :/dataset suffixes.
+run_case "resume from a text file"  1 'cannot resume from ".*faithful.csv": not an HDF5 file; give a checkpoint written by score-train' -- \
+    "$T" "$DATA" -o "$OUT" --resume "$DATA" $quick
+expect_one_line_error "resume from a text file"
 run_case "output is a directory"    1 'cannot write output ".*": it is a directory' -- "$T" "$DATA" -o "$WORK" $quick
 expect_no_file "all failures" "$OUT"
 cp "$WORK/points.h5" "$WORK/same.h5"

@@ -173,6 +173,7 @@ void save_checkpoint(const std::string& path, const TrainingConfig& config, DsmT
 
 std::int64_t load_checkpoint(const std::string& path, const TrainingConfig& config, DsmTrainer& trainer,
                              TrainingProgress& progress) {
+    check_checkpoint_format(path, "score-train");
     Hdf5Reader file(path);
     if (!file.exists("/checkpoint")) {
         throw Error(describe("cannot resume from", path, "no /checkpoint group",
