@@ -190,8 +190,8 @@ run_case "distributed batch too small" 2 'invalid --batch-size "1"' -- \
 expect_no_file "distributed usage errors" "$WORK/dist.h5"
 
 # A rank that cannot read its files (say, data on a node-local disk) stops the other ranks with
-# its error at once; they used to wait for it until the group's 10-minute timeout. Two ranks
-# started by hand on loopback, each either way round; `timeout` bounds the wait should it regress.
+# its error at once. Before, they waited for it until the group's 10-minute timeout. Two ranks run
+# by hand on loopback, with each rank failing in turn, and `timeout` bounds the wait of a regression.
 for failing in 0 1; do
     rm -f "$WORK/dp-store"
     for rank in 0 1; do

@@ -97,8 +97,8 @@ void check_finite(const RowMatrix& z, std::int64_t step, double level, double bo
 }
 
 // A score or log-density that is not finite at a point inside the divergence bound is a fault
-// of the model, and a smaller step size would not help; beyond the bound, or at non-finite
-// points, the chain diverged and check_finite reports it. `values` has one row (score) or one
+// of the model, which a smaller step size would not mend. Beyond the bound, or at non-finite
+// points, the chain diverged, and check_finite reports that. `values` has one row (score) or one
 // entry (log-density) per chain.
 template <typename Values>
 void check_model_values(const RowMatrix& points, const Values& values, const char* quantity, std::int64_t step,

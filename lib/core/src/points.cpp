@@ -125,9 +125,9 @@ std::string row_column(std::uint64_t line, size_t column) {
 
 // Explains why `field` is not read as a number and what to do, as the reason and hint of a message.
 // `decimal_comma` is true for a semicolon-separated file, whose values have decimal commas.
-// `column_name` is the header's name of the field's column ("" without a header), named when
-// the field is in the first data row: text there is more often a column of labels (the species
-// of iris.csv) than a typing error in one row.
+// `column_name` is the header's name of the field's column ("" without a header). The hint
+// names that column when the field is in the first data row, because text there is more often a
+// column of labels (the species of iris.csv) than a typing error in one row.
 std::pair<std::string, std::string> not_a_number(std::string_view field, bool decimal_comma, bool first_data_row,
                                                  const std::string& column_name) {
     const std::string text = quote(std::string(field));

@@ -166,8 +166,8 @@ void DataParallel::report_failure(const std::string& message) noexcept {
     try {
         const std::string rank = std::to_string(placement_.rank);
         const std::vector<std::uint8_t> failure = bytes_of(kFailed + rank + "\t" + message);
-        // Rank 0's config is what every other rank reads first; the others' verdicts are what
-        // rank 0 reads, and rank 0 passes the first one on to everyone.
+        // Every other rank reads rank 0's config first, and rank 0 reads the others' verdicts
+        // and passes the first verdict on to everyone.
         c10d::Store& store = *group_->store;
         store.set("scorekit/config/" + rank, failure);
         store.set(placement_.rank == 0 ? std::string("scorekit/verdict/all") : "scorekit/verdict/" + rank, failure);

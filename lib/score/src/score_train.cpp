@@ -311,8 +311,8 @@ void train(const ScoreTrainOptions& o) {
         train_in_group(o, parallel.get());
     } catch (const std::exception& e) {
         // Files differ between nodes (a data file or checkpoint on a node-local disk), so one
-        // rank can fail where the others do not; without word from it they would wait for it
-        // until the group's timeout.
+        // rank can fail where the others do not. Unless it reports the failure, they wait for
+        // it until the group's timeout.
         if (parallel) {
             const std::string message = e.what();
             parallel->report_failure(message.substr(0, message.find('\n')));

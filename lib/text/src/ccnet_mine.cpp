@@ -438,7 +438,7 @@ Fingerprint mine_fingerprint(const CcnetMineOptions& options, const ShardPlan& p
     return fingerprint;
 }
 
-// Thrown by the pipeline's consumer when a signal asks the run to stop.
+// Thrown by the pipeline's consumer when a signal requests that the run stop.
 struct StopForSignal {};
 
 // The "output_files" list of an earlier run's stats file, or nothing where there is no such
@@ -709,7 +709,7 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     load_counts(boundary, read_totals, mine_totals, faults, compressed_bytes);
     Progress progress("mining", plan.files.size());
     // Files [boundary.files_done, files_done) are complete: their faults and errors are final, and
-    // every output holds their documents and nothing else.
+    // every output contains their documents and nothing else.
     auto complete_files = [&](std::size_t files_done) {
         for (std::size_t i = boundary.files_done; i < files_done; ++i) {
             add_faults(faults, reader.faults(i));

@@ -42,7 +42,7 @@ struct MineResumeState {
 std::string resume_state_path(const std::string& output);
 
 // Reads the state at `path`; nothing when there is no file. Throws Error for a file that is not
-// a state of this version (the message says to remove it or give --force).
+// a state of this version (the message advises removing it or giving --force).
 std::optional<MineResumeState> read_resume_state(const std::string& path);
 
 // Writes the state through a temporary file, flushed before the rename.
@@ -57,7 +57,7 @@ std::string fingerprint_difference(const Fingerprint& recorded, const Fingerprin
 class ResumableOutputs {
 public:
     // Takes an exclusive lock on the directory for the life of the object. Throws Error when
-    // another process holds it: two runs of one shard would append to the same files.
+    // another process has it locked, because two runs of one shard would append to the same files.
     explicit ResumableOutputs(std::string directory);
     ~ResumableOutputs();
     ResumableOutputs(const ResumableOutputs&) = delete;
