@@ -201,6 +201,36 @@ run_case "shard with top-k" 2 'invalid shard "0/3": .*need the whole matrix' -- 
 expect_one_line_error "shard with top-k"
 run_case "more shards than inputs" 2 'invalid shard "0/11": there are only 10 inputs' -- "$FIM" -m "$AX/tanh.pt" \
     -i "$AX/inputs.tsv" -e exact --shard 0/11
+# A shard reads only its own rows of HDF5 inputs and labels: the same matrices as from text, while
+# the NaN in row 9, which belongs to shard 2/3 (inputs [6, 10)), stops only that shard, with the
+# row counted in the whole table. Labels of another length stop every shard, also shard 0/3,
+# whose own rows all have labels.
+"$PYTHON" - "$AX/labelled.tsv" "$WORK/shard_inputs.h5" <<'PY' || fail "shard inputs: cannot write the HDF5 fixture"
+import sys, h5py, numpy as np
+table = np.loadtxt(sys.argv[1])
+inputs, labels = table[:, :-1].copy(), table[:, -1:]
+inputs[9, 0] = np.nan
+with h5py.File(sys.argv[2], "w") as f:
+    f["inputs"] = inputs
+    f["labels"] = labels
+    f["short_labels"] = labels[:-1]
+PY
+for shard in 0 1; do
+    run_case "hdf5 shard $shard/3" 0 "shard $shard/3: inputs \[" -- "$FIM" -m "$AX/tanh.pt" \
+        -i "$WORK/shard_inputs.h5:/inputs" --labels "$WORK/shard_inputs.h5:/labels" -e mc:2 -r diag \
+        --shard $shard/3 -o "$WORK/hdf5_shard-$shard.h5"
+    same_results "hdf5 shard $shard/3" "$WORK/hdf5_shard-$shard.h5" "$WORK/shard_diag-$shard.h5"
+done
+run_case "hdf5 shard with NaN" 1 'shard_inputs.h5:/inputs row 9, column 0 \(from 0\)": value nan is not finite' -- \
+    "$FIM" -m "$AX/tanh.pt" -i "$WORK/shard_inputs.h5:/inputs" -e mc:2 -r diag --shard 2/3 -o "$WORK/nan_shard.h5"
+expect_one_line_error "hdf5 shard with NaN"
+for input in "$WORK/shard_inputs.h5:/inputs" "$AX/inputs.tsv"; do
+    run_case "short labels $input" 1 'labels do not match the inputs ".*short_labels": it has 9 label rows for the 10 inputs of ' -- \
+        "$FIM" -m "$AX/tanh.pt" -i "$input" --labels "$WORK/shard_inputs.h5:/short_labels" -e empirical -r diag \
+        --shard 0/3 -o "$WORK/short_labels.h5"
+    expect_one_line_error "short labels $input"
+    expect_no_file "short labels $input" "$WORK/short_labels.h5"
+done
 # fim runs in $WORK with a relative name, so that a digit in the temporary directory's name
 # cannot pass for the task id.
 run_case "array with one output" 2 'invalid --output "fixed.h5": every task of the SLURM array' -- \

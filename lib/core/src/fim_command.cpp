@@ -100,11 +100,22 @@ Vector read_parameter_vector(const std::string& spec, std::int64_t size) {
     return values.col(0);
 }
 
-// Labels from a --labels file. Class names as text (setosa, versicolor) are the usual mistake:
-// the point reader would take the first name for a header and call the rest a column to remove.
-Labels read_labels(const std::string& spec) {
+// Labels from a --labels file, the rows of `block` of a table that must have one row per input.
+// Class names as text (setosa, versicolor) are the usual mistake: the point reader would take the
+// first name for a header and call the rest a column to remove.
+Labels read_labels(const std::string& spec, const std::string& inputs_spec, const RowBlock& block) {
+    auto choose = [&](std::int64_t total) {
+        if (total != block.total) {
+            throw Error(describe("labels do not match the inputs", spec,
+                                 "it has " + std::to_string(total) + " label rows for the " +
+                                     std::to_string(block.total) + " inputs of " + inputs_spec,
+                                 "give one label row per input"));
+        }
+        return block;
+    };
+    RowBlock label_block;
     try {
-        return read_points(spec).values;
+        return read_point_block(spec, choose, label_block).values;
     } catch (const Error& e) {
         const std::string message = e.what();
         const std::size_t end = message.find("\" is not a number");
@@ -118,10 +129,23 @@ Labels read_labels(const std::string& spec) {
     }
 }
 
-// Inputs, and labels from --labels (a point set, or "last" for the inputs' last column).
-void read_data(const FimOptions& o, RowMatrix& inputs, Labels& labels) {
+// Inputs, and labels from --labels (a point set, or "last" for the inputs' last column): all of
+// them, or the contiguous block of `shard` when --shard or a SLURM array splits them. A shard
+// reads only its own rows of HDF5 inputs and labels. `block` receives the rows read and the
+// number of inputs in the whole table.
+void read_data(const FimOptions& o, ShardSpec shard, RowMatrix& inputs, Labels& labels, RowBlock& block) {
     if (o.input.empty()) return;
-    inputs = read_points(o.input).values;
+    auto choose = [&](std::int64_t total) {
+        if (shard.count == 1) return RowBlock{0, total, total};
+        const ShardRange range = shard_range(total, shard);
+        if (range.end == range.begin) {
+            throw UsageError(describe("invalid shard", std::to_string(shard.index) + "/" + std::to_string(shard.count),
+                                      "there are only " + std::to_string(total) + " inputs",
+                                      "use at most as many shards as inputs"));
+        }
+        return RowBlock{range.begin, range.end, total};
+    };
+    inputs = read_point_block(o.input, choose, block).values;
     if (o.labels == "last") {
         if (inputs.cols() < 2) {
             throw Error(describe("cannot take labels from the last column of", o.input, "it has only one column",
@@ -131,7 +155,7 @@ void read_data(const FimOptions& o, RowMatrix& inputs, Labels& labels) {
         RowMatrix features = inputs.leftCols(inputs.cols() - 1);
         inputs = features;
     } else if (!o.labels.empty()) {
-        labels = read_labels(o.labels);
+        labels = read_labels(o.labels, o.input, block);
     }
 }
 
@@ -420,36 +444,31 @@ void run_stored_matrix(const FimOptions& o) {
     log_summary("summaries of the stored matrix computed");
 }
 
-// Keeps the shard's contiguous block of the inputs (and labels) when --shard or a SLURM array
-// splits them, and names the shard's output. Stored matrices are sums over inputs, so
-// merge-shards.py fisher adds the shards' matrices up. Summaries of the whole matrix cannot be
-// formed from one shard, so they are refused.
-void take_shard(const FimOptions& o, Request& request, FisherRecord& record, RowMatrix& inputs, Labels& labels,
-                std::string& output) {
-    const ShardSpec shard = o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
-    output = shard_output_path(o.common.output, shard, o.shard.empty());
+// Rejects the requests that a shard of the inputs cannot serve, before any input is read.
+// Stored matrices are sums over inputs, so merge-shards.py fisher adds the shards' matrices up.
+// Summaries of the whole matrix cannot be formed from one shard.
+void check_shard_request(const FimOptions& o, const Request& request, ShardSpec shard) {
     if (shard.count == 1) return;
-    const std::string name = std::to_string(shard.index) + "/" + std::to_string(shard.count);
     if (request.representation == Representation::implicit || request.summary.top_k > 0 || request.summary.log_det ||
         !o.vector.empty() || !o.solve.empty()) {
-        throw UsageError(describe("invalid shard", name,
+        throw UsageError(describe("invalid shard", std::to_string(shard.index) + "/" + std::to_string(shard.count),
                                   "--representation implicit, --top-k, --log-det, --vector and --solve need the whole "
                                   "matrix",
                                   "store a dense, diag, block or kfac matrix per shard and merge them with "
                                   "merge-shards.py fisher"));
     }
-    const ShardRange range = shard_range(inputs.rows(), shard);
-    if (range.end == range.begin) {
-        throw UsageError(describe("invalid shard", name, "there are only " + std::to_string(inputs.rows()) + " inputs",
-                                  "use at most as many shards as inputs"));
-    }
-    record.shard = name;
-    record.total_inputs = inputs.rows();
-    request.problem.first_input = static_cast<std::uint64_t>(range.begin);
-    inputs = RowMatrix(inputs.middleRows(range.begin, range.end - range.begin));
-    if (labels.size() != 0) labels = Labels(labels.middleRows(range.begin, range.end - range.begin));
-    log_info("shard " + name + ": inputs [" + std::to_string(range.begin) + ", " + std::to_string(range.end) + ") of " +
-             std::to_string(record.total_inputs));
+}
+
+// Records the shard's block of inputs, which read_data read, and names the shard's output.
+void take_shard(const FimOptions& o, ShardSpec shard, const RowBlock& block, Request& request, FisherRecord& record,
+                std::string& output) {
+    output = shard_output_path(o.common.output, shard, o.shard.empty());
+    if (shard.count == 1) return;
+    record.shard = std::to_string(shard.index) + "/" + std::to_string(shard.count);
+    record.total_inputs = block.total;
+    request.problem.first_input = static_cast<std::uint64_t>(block.begin);
+    log_info("shard " + record.shard + ": inputs [" + std::to_string(block.begin) + ", " + std::to_string(block.end) +
+             ") of " + std::to_string(block.total));
 }
 
 bool wants_checkpoints(const FimOptions& o) {
@@ -530,9 +549,14 @@ void run_fim(const FimOptions& options) {
                           {"--labels", o.labels == "last" ? "" : o.labels},
                           {"--vector", o.vector},
                           {"--solve", o.solve == "gradient" ? "" : o.solve}});
+    // The normal family's inputs are optional covariates of one distribution, never split.
+    const bool normal_family = is_normal_family_spec(o.model);
+    const ShardSpec shard = normal_family ? ShardSpec{} : o.shard.empty() ? shard_from_environment() : parse_shard(o.shard);
+    check_shard_request(o, request, shard);
     RowMatrix inputs;
     Labels labels;
-    read_data(o, inputs, labels);
+    RowBlock block;
+    read_data(o, shard, inputs, labels, block);
 
     FisherRecord record;
     record.model = o.model;
@@ -545,7 +569,7 @@ void run_fim(const FimOptions& options) {
 
     Outcome outcome;
     std::pair<std::string, bool> finished_checkpoint;  // the path and whether this run wrote it
-    if (is_normal_family_spec(o.model)) {
+    if (normal_family) {
         reject_ambiguous_model_spec(o.model);
         NormalFamily family = parse_normal_family(o.model);
         record.likelihood = "normal (" + family.mu_name() + ", " + family.scale_name() + ")";
@@ -556,12 +580,11 @@ void run_fim(const FimOptions& options) {
             throw UsageError(describe("missing --input for", o.model, "the Fisher information is a sum over inputs",
                                       "give --input FILE (HDF5 dataset or text, - for standard input)"));
         }
-        const Eigen::Index table_rows = inputs.rows();
-        take_shard(o, request, record, inputs, labels, output);
+        take_shard(o, shard, block, request, record, output);
         Stopwatch loading;
         FisherModel model = FisherModel::load(o.model, request.problem.threads);
         log_verbose("loaded " + o.model + " in " + loading.elapsed());
-        model.check_input_table(o.input, table_rows, inputs.cols());
+        model.check_input_table(o.input, block.total, inputs.cols());
         if (o.likelihood.empty()) request.problem.likelihood = model.default_likelihood();
         check_model_request(o, request, model, labels);
         note_half_precision(o.model, model, request.problem.single_precision);

@@ -305,6 +305,18 @@ bool is_complex_compound(hid_t type) {
 }  // namespace
 
 Array Hdf5Reader::read_array(const std::string& dataset) const {
+    return read_array_rows(dataset, -1, 0);
+}
+
+Array Hdf5Reader::read_array(const std::string& dataset, std::int64_t first, std::int64_t count) const {
+    if (first < 0 || count < 0) {
+        throw Error(describe("cannot read dataset", where(dataset),
+                             "invalid row block " + std::to_string(first) + " + " + std::to_string(count), ""));
+    }
+    return read_array_rows(dataset, first, count);
+}
+
+Array Hdf5Reader::read_array_rows(const std::string& dataset, std::int64_t first, std::int64_t count) const {
     if (!exists(dataset)) {
         throw Error(describe("dataset not found", where(dataset), "no such dataset in the file", kHint));
     }
@@ -338,21 +350,38 @@ Array Hdf5Reader::read_array(const std::string& dataset) const {
     std::vector<hsize_t> dims(rank);
     H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
 
+    // A block of rows selects a hyperslab of the file and reads into an array of its own shape.
+    const bool block = first >= 0;
+    if (block) {
+        if (rank < 1 || static_cast<hsize_t>(first) + static_cast<hsize_t>(count) > dims[0]) {
+            throw Error(describe("cannot read dataset", where(dataset),
+                                 "rows " + std::to_string(first) + " to " + std::to_string(first + count) +
+                                     " lie outside its " + std::to_string(rank < 1 ? 0 : dims[0]) + " rows",
+                                 kHint));
+        }
+        std::vector<hsize_t> start(dims.size(), 0);
+        start[0] = static_cast<hsize_t>(first);
+        dims[0] = static_cast<hsize_t>(count);
+        H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr, dims.data(), nullptr);
+    }
+
     Array array;
-    size_t count = 1;
+    size_t values = 1;
     for (hsize_t d : dims) {
         // A chunked dataset that was never written can state any shape in a file of a few bytes.
         // A product that wraps around would leave fewer values than the shape claims.
         if (d > static_cast<hsize_t>(std::numeric_limits<std::int64_t>::max()) ||
-            __builtin_mul_overflow(count, static_cast<size_t>(d), &count) || count > PTRDIFF_MAX / sizeof(double)) {
+            __builtin_mul_overflow(values, static_cast<size_t>(d), &values) || values > PTRDIFF_MAX / sizeof(double)) {
             throw Error(describe("cannot read dataset", where(dataset), "its shape has more values than memory can address",
                                  "the file is damaged, or give a smaller dataset"));
         }
         array.shape.push_back(static_cast<std::int64_t>(d));
     }
-    check_fits_in_memory(dataset, count);
-    array.values.resize(count);
-    if (count && H5Dread(data.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, array.values.data()) < 0) {
+    check_fits_in_memory(dataset, values);
+    array.values.resize(values);
+    Handle memory(block ? H5Screate_simple(rank, dims.data(), nullptr) : -1);
+    if (values && H5Dread(data.get(), H5T_NATIVE_DOUBLE, block ? memory.get() : H5S_ALL, block ? space.get() : H5S_ALL,
+                          H5P_DEFAULT, array.values.data()) < 0) {
         const auto [reason, hint] = read_failure();
         throw Error(describe("cannot read dataset", where(dataset), reason, hint));
     }
@@ -445,7 +474,7 @@ std::vector<std::int64_t> Hdf5Reader::shape(const std::string& dataset) const {
         throw Error(describe("dataset not found", where(dataset), "no such dataset in the file", kHint));
     }
     Handle data(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT));
-    if (!data.valid()) throw Error(describe("cannot open dataset", where(dataset), "not a dataset", kHint));
+    if (!data.valid()) throw_open_failure(dataset);
     Handle space(H5Dget_space(data.get()));
     const int rank = H5Sget_simple_extent_ndims(space.get());
     if (rank < 0) throw Error(describe("cannot read dataset", where(dataset), "invalid dataspace", kHint));

@@ -310,7 +310,9 @@ PointSet read_text_points(const std::string& spec) {
     return set;
 }
 
-PointSet read_hdf5_points(const std::string& spec, const PointLocation& location) {
+// Reads the rows of an HDF5 point set that `choose` picks from its row count.
+PointSet read_hdf5_points(const std::string& spec, const PointLocation& location, const RowBlockChoice& choose,
+                          RowBlock& block) {
     Hdf5Reader reader(location.path);
     PointSet set;
     set.source = spec;
@@ -330,22 +332,56 @@ PointSet read_hdf5_points(const std::string& spec, const PointLocation& location
                                  "name one as " + spec + ":/dataset"));
         }
     }
-    set.values = reader.read_matrix(dataset);
-    if (set.values.size() == 0) {
+
+    const std::vector<std::int64_t> shape = reader.shape(dataset);
+    if (shape.size() != 1 && shape.size() != 2) {
+        throw Error(describe("cannot read points", location.path + ":" + dataset,
+                             "dataset has rank " + std::to_string(shape.size()) + ", expected 2 ([N, D])",
+                             "reshape it to [points, dimensions]"));
+    }
+    const Eigen::Index columns = shape.size() == 2 ? shape[1] : 1;
+    if (shape[0] == 0 || columns == 0) {
         throw Error(describe("cannot read points", spec, "dataset is empty", "give a dataset with at least one point"));
     }
+
+    block = choose(shape[0]);
+    Array array = block.begin == 0 && block.end == block.total
+                      ? reader.read_array(dataset)
+                      : reader.read_array(dataset, block.begin, block.end - block.begin);
+    set.values = Eigen::Map<RowMatrix>(array.values.data(), array.shape[0], columns);
     for (Eigen::Index i = 0; i < set.values.rows(); ++i) {
         for (Eigen::Index j = 0; j < set.values.cols(); ++j) {
             if (!std::isfinite(set.values(i, j))) {
                 // Indices from 0, as h5py and numpy index the dataset (x[row, column]).
                 throw Error(describe("cannot read points",
-                                     spec + " row " + std::to_string(i) + ", column " + std::to_string(j) + " (from 0)",
+                                     spec + " row " + std::to_string(block.begin + i) + ", column " + std::to_string(j) +
+                                         " (from 0)",
                                      "value " + format_number(set.values(i, j)) + " is not finite",
                                      "remove rows with NaN or infinite values"));
             }
         }
     }
     return set;
+}
+
+// Throws unless the points have `expected_dim` columns (any number when it is 0). `total_rows`
+// is the row count of the whole table, for the advice on a transposed one.
+void check_point_dimension(const PointSet& set, const std::string& spec, int expected_dim, const std::string& layout,
+                           std::int64_t total_rows) {
+    if (expected_dim <= 0 || set.values.cols() == expected_dim) return;
+
+    // A table stored transposed has as many rows as the expected columns.
+    const std::string transposed = total_rows == expected_dim ? ", or, " + transposed_table_advice() : "";
+    if (!layout.empty()) {
+        throw Error(describe("cannot use", spec,
+                             "rows have " + std::to_string(set.values.cols()) + " columns, expected " +
+                                 std::to_string(expected_dim) + ": " + layout,
+                             "give rows of " + std::to_string(expected_dim) + " columns" + transposed));
+    }
+    throw Error(describe("cannot use points", spec,
+                         "points have dimension " + std::to_string(set.values.cols()) + ", the model expects " +
+                             std::to_string(expected_dim),
+                         "give points with " + std::to_string(expected_dim) + " columns" + transposed));
 }
 
 }  // namespace
@@ -423,22 +459,26 @@ PointLocation locate_points(const std::string& spec, const std::string& default_
 }
 
 PointSet read_points(const std::string& spec, int expected_dim, const std::string& layout) {
-    PointLocation location = locate_points(spec);
-    PointSet set = location.hdf5 ? read_hdf5_points(spec, location) : read_text_points(spec);
-    if (expected_dim <= 0 || set.values.cols() == expected_dim) return set;
+    RowBlock block;
+    return read_point_block(
+        spec, [](std::int64_t total) { return RowBlock{0, total, total}; }, block, expected_dim, layout);
+}
 
-    // A table stored transposed has as many rows as the expected columns.
-    const std::string transposed = set.values.rows() == expected_dim ? ", or, " + transposed_table_advice() : "";
-    if (!layout.empty()) {
-        throw Error(describe("cannot use", spec,
-                             "rows have " + std::to_string(set.values.cols()) + " columns, expected " +
-                                 std::to_string(expected_dim) + ": " + layout,
-                             "give rows of " + std::to_string(expected_dim) + " columns" + transposed));
+PointSet read_point_block(const std::string& spec, const RowBlockChoice& choose, RowBlock& block, int expected_dim,
+                          const std::string& layout) {
+    PointLocation location = locate_points(spec);
+    PointSet set;
+    if (location.hdf5) {
+        set = read_hdf5_points(spec, location, choose, block);
+    } else {
+        set = read_text_points(spec);
+        block = choose(set.values.rows());
+        if (block.begin != 0 || block.end != block.total) {
+            set.values = RowMatrix(set.values.middleRows(block.begin, block.end - block.begin));
+        }
     }
-    throw Error(describe("cannot use points", spec,
-                         "points have dimension " + std::to_string(set.values.cols()) + ", the model expects " +
-                             std::to_string(expected_dim),
-                         "give points with " + std::to_string(expected_dim) + " columns" + transposed));
+    check_point_dimension(set, spec, expected_dim, layout, block.total);
+    return set;
 }
 
 std::string transposed_table_advice() {

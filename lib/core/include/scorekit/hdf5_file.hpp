@@ -36,6 +36,11 @@ public:
     // Reads a numeric dataset of any rank, converted to double.
     Array read_array(const std::string& dataset) const;
 
+    // Reads rows [first, first + count) along the first dimension of a numeric dataset, with the
+    // checks of read_array; the shape's first entry is `count`. Throws Error naming the dataset
+    // when the rows lie outside it.
+    Array read_array(const std::string& dataset, std::int64_t first, std::int64_t count) const;
+
     // Reads a numeric dataset of rank 1 or 2 as a matrix (rank 1 becomes one column).
     RowMatrix read_matrix(const std::string& dataset) const;
 
@@ -58,6 +63,8 @@ public:
 
 private:
     std::string where(const std::string& object) const { return path_ + ":" + object; }
+    // Reads the whole dataset when `first` is negative, else rows [first, first + count).
+    Array read_array_rows(const std::string& dataset, std::int64_t first, std::int64_t count) const;
     // Opens an attribute that contains exactly one value, and the caller closes the returned id.
     // Throws Error if the attribute is missing or is an array.
     std::int64_t open_scalar_attribute(const std::string& object, const std::string& name) const;

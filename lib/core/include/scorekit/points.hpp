@@ -12,7 +12,9 @@
 // (optionally with :/dataset) writes HDF5, any other name writes text. Files appear atomically.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -75,6 +77,22 @@ PointLocation locate_points(const std::string& spec, const std::string& default_
 // set, or (when `expected_dim` > 0) the wrong number of columns. A file whose rows are not
 // points (pairs, curves) passes `layout`, the meaning of its columns, for that message.
 PointSet read_points(const std::string& spec, int expected_dim = 0, const std::string& layout = "");
+
+// A block of rows [begin, end) of a table of `total` rows.
+struct RowBlock {
+    std::int64_t begin = 0, end = 0, total = 0;
+};
+
+// Chooses the block of rows to read from a table's row count, for --shard: a task then reads
+// only its own rows of an HDF5 dataset. May throw to reject the count.
+using RowBlockChoice = std::function<RowBlock(std::int64_t total)>;
+
+// Reads the rows of the point set that `choose` picks, with the checks and messages of
+// read_points (row numbers in messages count in the whole table). An HDF5 dataset is read only
+// in the chosen rows; text is parsed whole, because its row count is known only at its end, and
+// then cut. `block` receives the chosen rows and the table's row count.
+PointSet read_point_block(const std::string& spec, const RowBlockChoice& choose, RowBlock& block,
+                          int expected_dim = 0, const std::string& layout = "");
 
 // A table of fewer rows than columns may be one stored transposed ([D, N]). Tools whose model
 // does not fix the dimension (score-train's data, fim's inputs to a module of unknown input
