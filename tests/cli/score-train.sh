@@ -211,6 +211,17 @@ for failing in 0 1; do
 done
 expect_no_file "a rank failed" "$WORK/dp.h5"
 
+# A rank whose peer never starts (a node that cannot see the rendezvous file, without srun's
+# --kill-on-bad-exit) fails after --distributed-timeout seconds, not the default 10 minutes.
+rm -f "$WORK/dp-store"
+run_case "distributed timeout" 1 'cannot join the data-parallel group ".*dp-store": timed out after 2 s waiting for the other ranks .*raise --distributed-timeout' \
+    -- env GLOO_SOCKET_IFNAME=lo SLURM_NTASKS=2 SLURM_PROCID=0 timeout 120 "$T" "$DATA" -o "$WORK/dp.h5" $quick \
+    --threads 1 --distributed --rendezvous "$WORK/dp-store" --distributed-timeout 2
+expect_one_line_error "distributed timeout"
+expect_no_file "distributed timeout" "$WORK/dp.h5"
+rm -f "$WORK/dp-store"
+run_case "distributed timeout zero" 2 'invalid --distributed-timeout "0"' -- "$T" "$DATA" -o "$WORK/dp.h5" --distributed-timeout 0
+
 # The same command writes the same bytes, also a second later: HDF5 records no object times.
 run_case "first run" 0 '' -- "$T" "$DATA" -o "$WORK/same.h5" $quick
 mv "$WORK/same.h5" "$WORK/first.h5"

@@ -58,6 +58,10 @@ int main(int argc, char** argv) {
                    "File through which the ranks meet (c10d FileStore) on a filesystem that all nodes see "
                    "(default: OUTPUT.rendezvous.JOBID.STEPID)")
         ->group(parallel);
+    // The value becomes c10d's timeout in milliseconds; a week keeps that far from overflow.
+    app.add_option("--distributed-timeout", o.distributed_timeout,
+                   "Seconds a rank waits for the others at the rendezvous and in each allreduce before it fails")
+        ->capture_default_str()->check(scorekit::finite_number(0, 7 * 24 * 3600, true))->group(parallel);
 
     return scorekit::run_tool(app, argc, argv, o.common, [&] { scorekit::run_score_train(o); });
 }

@@ -110,11 +110,18 @@ DataParallel::DataParallel(const DataParallelPlacement& placement, std::chrono::
                                                                             placement.world_size, options);
     } catch (const std::exception& e) {
         const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
-        throw Error(describe("cannot join the data-parallel group", placement.rendezvous, message_of(e),
-                             interface && *interface
-                                 ? "check that every rank started and sees this file, and that GLOO_SOCKET_IFNAME=" +
-                                       std::string(interface) + " names a network interface of every node"
-                                 : "check that every rank started and sees this file"));
+        std::string reason = message_of(e);
+        std::string hint = "check that every rank started and sees this file";
+        if (interface && *interface) {
+            hint += ", and that GLOO_SOCKET_IFNAME=" + std::string(interface) + " names a network interface of every node";
+        }
+        // c10d's FileStore reports "Wait timeout" without the limit or what it waited for.
+        if (reason.find("imeout") != std::string::npos) {
+            reason = "timed out after " + format_number(static_cast<double>(timeout.count()) / 1000) +
+                     " s waiting for the other ranks (" + reason + ")";
+            hint += "; raise --distributed-timeout if ranks start far apart";
+        }
+        throw Error(describe("cannot join the data-parallel group", placement.rendezvous, reason, hint));
     }
 }
 

@@ -29,10 +29,6 @@ constexpr std::uint64_t kValidationStream = 3;
 constexpr std::uint64_t kEpochStream = 1ULL << 32;
 constexpr std::uint64_t kStepStream = 1ULL << 48;
 
-// How long a rank waits for the others at the rendezvous and in each allreduce. A step takes
-// milliseconds, so a rank that waits this long has lost a peer.
-constexpr std::chrono::minutes kDataParallelTimeout{10};
-
 void check_options(const ScoreTrainOptions& o) {
     auto positive = [](bool ok, const std::string& option, const std::string& value, const std::string& rule) {
         if (!ok) throw UsageError(describe("invalid " + option, value, rule));
@@ -233,7 +229,8 @@ std::unique_ptr<DataParallel> join_data_parallel(const ScoreTrainOptions& o) {
                                   "smaller than the " + std::to_string(placement.world_size) + " data-parallel ranks",
                                   "use a global batch of at least one example per rank"));
     }
-    auto parallel = std::make_unique<DataParallel>(placement, kDataParallelTimeout);
+    const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(o.distributed_timeout * 1000)));
+    auto parallel = std::make_unique<DataParallel>(placement, timeout);
     ShardRange slice = parallel->batch_slice(o.batch_size);
     log_info("data-parallel rank " + std::to_string(placement.rank) + " of " + std::to_string(placement.world_size) +
              ": examples [" + std::to_string(slice.begin) + ", " + std::to_string(slice.end) + ") of each batch of " +

@@ -43,6 +43,8 @@ struct ScoreTrainOptions {
     // from SLURM_PROCID and SLURM_NTASKS, c10d Gloo allreduce of the gradients, rank 0 writes.
     bool distributed = false;
     std::string rendezvous;  // c10d FileStore path; default <output>.rendezvous.<job>.<step>
+    // Seconds a rank waits for the others at the rendezvous and in each allreduce.
+    double distributed_timeout = 600;
 
     CommonOptions common;
 };
