@@ -64,7 +64,7 @@ TEST_CASE("CLD2 labels real text in five languages", "[text][lid]") {
 TEST_CASE("CLD2 labels a document of 40 MB", "[text][lid]") {
     // CLD2 alone gives up on a text of this size and returns no language, which would drop the
     // document. Random word order keeps CLD2 from squeezing the text as repeated. Russian words
-    // are 2 bytes a letter, so the cut of the prefix that CLD2 sees can fall inside a letter.
+    // are 2 bytes a letter, so the cut of the prefix that CLD2 reads can fall inside a letter.
     std::vector<std::string> words;
     for (const std::string& line : fixture_lines("ru")) {
         std::istringstream in(line);

@@ -620,7 +620,7 @@ TEST_CASE("stray bytes after a framed record", "[text][wet][faults]") {
 
 TEST_CASE("byte order mark before a record", "[text][wet]") {
     // A UTF-8 byte order mark in front of a file, or in front of the second of two concatenated
-    // files, precedes a record that cc_net still reads; it is not a stray line.
+    // files, is no stray line. cc_net reads the record after the first mark, too.
     text_test::TempDir dir;
     RealRecord real = real_record();
     std::string second = "Second page\nwith its own text line.\n";

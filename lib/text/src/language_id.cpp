@@ -22,9 +22,9 @@
 namespace scorekit::text {
 namespace {
 
-// CLD2 (libcld2 0.0.0-git20150806-9 in Debian 12) returns no language once it has scored about
-// 21 million bytes of one text (measured on English text; 100 times that overflows an int), so
-// it is given at most this prefix of a longer document, cut at a character boundary.
+// CLD2 (libcld2 0.0.0-git20150806-9 in Debian 12) returned no language once it had scored about
+// 21 million bytes of one text, measured on English text. That is where 100 times the byte count
+// overflows an int. So CLD2 gets at most this prefix of a longer text, cut at a character start.
 constexpr std::size_t kMaxCld2Bytes = 16u << 20;
 
 class Cld2Identifier : public LanguageIdentifier {

@@ -22,8 +22,8 @@ constexpr std::size_t kSharedBufferBytes = 8u << 20;
 constexpr std::size_t kMaxRecordBytes = 64u << 20;
 // A header section longer than this is cut there and the rest read as the content block.
 constexpr std::size_t kMaxHeaderBytes = 1u << 20;
-// Longest line that WetReader::line_at() returns whole. Only header, separator and skipped lines
-// go through it, never the lines of a content block, which is taken as one range.
+// Maximum length of a line that WetReader::line_at() returns whole. Only header, separator and
+// skipped lines go through it, never the lines of a content block, which is taken as one range.
 constexpr std::size_t kMaxLineBytes = 1u << 20;
 
 bool is_blank(std::string_view line) {
@@ -52,9 +52,9 @@ bool equals_ignore_case(std::string_view a, std::string_view b) {
 
 constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
 
-// Whether a line starting at `at` may be a version line: "WARC/", after a UTF-8 byte order mark
-// where an editor or a Windows tool put one in front of a file (Python's text reader, which
-// cc_net uses, keeps the mark in the first line and still reads that record).
+// Whether the line at `at` may be a version line: "WARC/", after a UTF-8 byte order mark where an
+// editor or a Windows tool put one in front of a file. cc_net reads the first record of such a
+// file, because it takes the first line as a version line without comparing it.
 bool has_warc_prefix(const std::string& buffer, std::size_t at) {
     if (buffer.compare(at, kByteOrderMark.size(), kByteOrderMark) == 0) at += kByteOrderMark.size();
     return buffer.compare(at, 5, "WARC/") == 0;
