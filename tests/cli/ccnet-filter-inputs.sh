@@ -93,6 +93,17 @@ write("nul.warc.wet", b"".join([record("conversion", few, 0), record("conversion
 # Stray bytes between two records: a line of NUL bytes and a 5 MB line.
 write("stray.warc.wet", record("conversion", bodies[0], 0) + b"\0" * 10 + b"\n" + b"y" * 5_000_000 + b"\n" +
       record("conversion", bodies[2], 2))
+# A 512 MiB stray line between two records, compressed as one gzip member of 2.3 MB.
+import zlib
+stream = zlib.compressobj(1, zlib.DEFLATED, 31)
+with open(os.path.join(work, "long-stray.warc.wet.gz"), "wb") as f:
+    f.write(stream.compress(record("conversion", bodies[0], 0)))
+    for _ in range(32):
+        f.write(stream.compress(b"y" * (16 << 20)))
+    f.write(stream.compress(b"\n" + record("conversion", bodies[2], 2)))
+    f.write(stream.flush())
+# A byte order mark before the first record, as Windows editors save a file.
+write("bom.warc.wet", b"\xef\xbb\xbf" + record("conversion", bodies[0], 0) + record("conversion", bodies[2], 2))
 EOF
 [ -s "$WORK/plain.warc.wet" ] || fail "building the inputs failed"
 
@@ -303,6 +314,27 @@ grep -q "wrong Content-Length" "$WORK/err" && fail "mine stray lines: the right 
 [ "$(urls_of "$WORK/stray")" = '"http://page0.example/" "http://page2.example/" ' ] ||
     fail "mine stray lines: documents $(urls_of "$WORK/stray")"
 zcat "$WORK/stray/"*.json.gz | grep -q 'yyyy' && fail "mine stray lines: the stray line reached a document"
+
+# A stray line is skipped in parts of 1 MiB, not buffered whole: with 1 GB of address space,
+# hash and mine read past a 512 MiB line, which took 1.1 GB of memory when it was buffered.
+for subcommand in hash mine; do
+    output="$WORK/long-stray-$subcommand"
+    [ "$subcommand" = hash ] && output="$output.bin"
+    options=()
+    [ "$subcommand" = mine ] && options=(--no-dedup --min-len 0)
+    run_case "$subcommand long stray line" 0 \
+        'skipped bytes outside any record ".*long-stray.warc.wet.gz": 536870913 bytes before the record' \
+        -- bash -c 'ulimit -v 1000000 && exec "$@"' limit "$exe" "$subcommand" "${options[@]}" \
+        "$WORK/long-stray.warc.wet.gz" -o "$output"
+done
+[ "$(urls_of "$WORK/long-stray-mine")" = '"http://page0.example/" "http://page2.example/" ' ] ||
+    fail "mine long stray line: documents $(urls_of "$WORK/long-stray-mine")"
+
+# A byte order mark before the first record does not hide that record.
+run_case "mine byte order mark" 0 "" -- "$exe" mine --no-dedup --min-len 0 "$WORK/bom.warc.wet" -o "$WORK/bom"
+grep -q "outside any record" "$WORK/err" && fail "mine byte order mark: the first record was skipped as stray bytes"
+[ "$(urls_of "$WORK/bom")" = '"http://page0.example/" "http://page2.example/" ' ] ||
+    fail "mine byte order mark: documents $(urls_of "$WORK/bom")"
 
 # Documents without text, which cc_net keeps at parsing when the newlines of raw_content reach its
 # min_len: ccnet-filter drops them for every --min-len, as the man page states. A body of blank

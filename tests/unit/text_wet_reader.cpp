@@ -618,6 +618,48 @@ TEST_CASE("stray bytes after a framed record", "[text][wet][faults]") {
     CHECK(parsed.documents[1].raw_content == "with its own text line.");
 }
 
+TEST_CASE("byte order mark before a record", "[text][wet]") {
+    // A UTF-8 byte order mark in front of a file, or in front of the second of two concatenated
+    // files, is no stray line. cc_net reads the record after the first mark, too.
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string second = "Second page\nwith its own text line.\n";
+    const std::string bom = "\xEF\xBB\xBF";
+    std::string path = dir.file("bom.wet");
+    text_test::write_file(path, bom + make_record(real, real.body, static_cast<long>(real.body.size())) + bom +
+                                    make_record(real, second, static_cast<long>(second.size()), "http://b.example/"));
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    REQUIRE(parsed.documents.size() == 2);
+    CHECK(faults.stray_bytes == 0);
+    CHECK(faults.wrong_content_length == 0);
+    CHECK(parsed.documents[0].title.rfind(bom, 0) == std::string::npos);
+    CHECK(parsed.documents[0].raw_content.find(bom) == std::string::npos);
+    CHECK(parsed.documents[1].url == "http://b.example/");
+    CHECK(parsed.documents[1].raw_content == "with its own text line.");
+}
+
+TEST_CASE("long stray line is skipped in parts", "[text][wet][faults]") {
+    // The reader scans a line longer than 1 MiB in parts of 1 MiB. A record header that follows
+    // such a line on the same line, at the boundary of two parts, is no record start: the line
+    // and the lines after it up to the next real record header are stray bytes.
+    text_test::TempDir dir;
+    RealRecord real = real_record();
+    std::string second = "Second page\nwith its own text line.\n";
+    std::string first = make_record(real, real.body, static_cast<long>(real.body.size()));
+    std::string inside = make_record(real, second, static_cast<long>(second.size()), "http://inside.example/");
+    std::string stray = std::string(1u << 20, 'y') + inside;
+    std::string path = dir.file("long-stray.wet");
+    text_test::write_file(path, first + stray +
+                                    make_record(real, second, static_cast<long>(second.size()), "http://b.example/"));
+    ReaderFaults faults;
+    Parsed parsed = parse(path, faults);
+    REQUIRE(parsed.documents.size() == 2);
+    CHECK(parsed.documents[1].url == "http://b.example/");
+    CHECK(faults.stray_bytes > (1u << 20) + inside.find('\n'));
+    CHECK(faults.wrong_content_length == 0);
+}
+
 TEST_CASE("invalid UTF-8 in header values is repaired", "[text][wet][faults]") {
     // The URL, date and digest are written to the JSON output, which must stay valid UTF-8.
     text_test::TempDir dir;

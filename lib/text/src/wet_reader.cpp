@@ -22,6 +22,9 @@ constexpr std::size_t kSharedBufferBytes = 8u << 20;
 constexpr std::size_t kMaxRecordBytes = 64u << 20;
 // A header section longer than this is cut there and the rest read as the content block.
 constexpr std::size_t kMaxHeaderBytes = 1u << 20;
+// Maximum length of a line that WetReader::line_at() returns whole. Only header, separator and
+// skipped lines go through it, never the lines of a content block, which is taken as one range.
+constexpr std::size_t kMaxLineBytes = 1u << 20;
 
 bool is_blank(std::string_view line) {
     for (char c : line) {
@@ -45,6 +48,16 @@ bool equals_ignore_case(std::string_view a, std::string_view b) {
         if (x != y) return false;
     }
     return true;
+}
+
+constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
+
+// Whether the line at `at` may be a version line: "WARC/", after a UTF-8 byte order mark where an
+// editor or a Windows tool put one in front of a file. cc_net reads the first record of such a
+// file, because it takes the first line as a version line without comparing it.
+bool has_warc_prefix(const std::string& buffer, std::size_t at) {
+    if (buffer.compare(at, kByteOrderMark.size(), kByteOrderMark) == 0) at += kByteOrderMark.size();
+    return buffer.compare(at, 5, "WARC/") == 0;
 }
 
 // "WARC/1.0", "WARC/1.1", with optional trailing CR or blanks.
@@ -148,7 +161,9 @@ void WetReader::compact() {
 }
 
 // Finds the line starting at `at`: [at, end) without its line ending, `next` after it.
-// Returns false if `at` is at the end of the input.
+// Returns false if `at` is at the end of the input. A line longer than kMaxLineBytes is returned
+// in parts of that size, with end == next, so that a file without newlines (or the rest of a
+// record cut at kMaxRecordBytes) is scanned without buffering the whole of it.
 bool WetReader::line_at(std::size_t at, std::size_t& end, std::size_t& next) {
     std::size_t scanned = at;
     while (true) {
@@ -156,8 +171,14 @@ bool WetReader::line_at(std::size_t at, std::size_t& end, std::size_t& next) {
         const void* newline = std::memchr(begin, '\n', buffer().size() - scanned);
         if (newline) {
             end = static_cast<std::size_t>(static_cast<const char*>(newline) - buffer().data());
-            next = end + 1;
-            if (end > at && buffer()[end - 1] == '\r') --end;
+            if (end - at <= kMaxLineBytes) {
+                next = end + 1;
+                if (end > at && buffer()[end - 1] == '\r') --end;
+                return true;
+            }
+        }
+        if (buffer().size() - at >= kMaxLineBytes) {
+            end = next = at + kMaxLineBytes;
             return true;
         }
         scanned = buffer().size();
@@ -171,7 +192,10 @@ bool WetReader::line_at(std::size_t at, std::size_t& end, std::size_t& next) {
 
 bool WetReader::is_record_start(std::size_t at) {
     std::size_t end, next;
-    if (!line_at(at, end, next) || !is_version_line(std::string_view(buffer()).substr(at, end - at))) return false;
+    if (!line_at(at, end, next)) return false;
+    std::string_view version = std::string_view(buffer()).substr(at, end - at);
+    if (version.substr(0, kByteOrderMark.size()) == kByteOrderMark) version.remove_prefix(kByteOrderMark.size());
+    if (!is_version_line(version)) return false;
     std::size_t field_end, field_next;
     if (!line_at(next, field_end, field_next)) return false;
     return is_field_line(std::string_view(buffer()).substr(next, field_end - next));
@@ -180,10 +204,12 @@ bool WetReader::is_record_start(std::size_t at) {
 // First record start at a line beginning in [from, limit), or the end of the input (or `limit`).
 std::size_t WetReader::find_record_start(std::size_t from, std::size_t limit) {
     std::size_t at = from;
+    bool line_start = true;
     while (at < limit) {
         std::size_t end, next;
         if (!line_at(at, end, next)) return buffer().size();
-        if (buffer().compare(at, 5, "WARC/") == 0 && is_record_start(at)) return at;
+        if (line_start && has_warc_prefix(buffer(), at) && is_record_start(at)) return at;
+        line_start = next > end;  // false after a part of a long line
         at = next;
     }
     return limit;
@@ -330,7 +356,9 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
     if (records_ == 0 && base_ == 0 && pos_ == 0) reject_other_compression();
 
     // Skip blank lines between records and any stray bytes outside a record.
-    std::uint64_t stray = 0;
+    // A line longer than kMaxLineBytes comes in parts; line_bytes and line_blank sum them up.
+    std::uint64_t stray = 0, line_bytes = 0;
+    bool line_start = true, line_blank = true;
     while (true) {
         std::size_t end, next;
         if (!line_at(pos_, end, next)) {
@@ -338,12 +366,13 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
                 ++faults_.truncated_files;
                 throw Error(input_.error());
             }
+            if (!line_blank) stray += line_bytes;
             end_of_input(stray);
             return false;
         }
         std::string_view line(buffer().data() + pos_, end - pos_);
-        if (!is_blank(line)) {
-            if (buffer().compare(pos_, 5, "WARC/") == 0 && is_record_start(pos_)) break;
+        if (line_start && !is_blank(line)) {
+            if (has_warc_prefix(buffer(), pos_) && is_record_start(pos_)) break;
             // A gzip member here is a gzip file appended to an uncompressed one. Skipped as
             // stray bytes, its records would be lost with only a warning.
             if (buffer().compare(pos_, 3, "\x1f\x8b\x08") == 0) {
@@ -356,7 +385,14 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
                                      "give the two parts as separate files (head -c " + offset + " and tail -c +" +
                                          std::to_string(base_ + pos_ + 1) + " split the file there)"));
             }
-            stray += next - pos_;
+        }
+        line_bytes += next - pos_;
+        line_blank = line_blank && is_blank(line);
+        line_start = next > end;  // false after a part of a long line
+        if (line_start) {
+            if (!line_blank) stray += line_bytes;
+            line_bytes = 0;
+            line_blank = true;
         }
         pos_ = next;
         compact();
@@ -409,7 +445,7 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
                     at = next;
                     continue;
                 }
-                if (buffer().compare(at, 5, "WARC/") == 0 && is_record_start(at)) {
+                if (has_warc_prefix(buffer(), at) && is_record_start(at)) {
                     framed = true;
                     region_end = at;
                 }
@@ -430,6 +466,15 @@ bool WetReader::next(WarcRecord& record, std::string_view& body) {
                                                    "record " + std::to_string(record.index) + " at byte " +
                                                        std::to_string(record.offset),
                                                    "framed by the next record header instead"));
+        } else if (static_cast<std::size_t>(record.content_length) > kMaxRecordBytes) {
+            // The length may well be right; the record is cut so that memory stays bounded.
+            ++faults_.wrong_content_length;
+            log_warning_once("oversized", describe("record longer than the 64 MiB limit", input_.name(),
+                                                   "record " + std::to_string(record.index) + " at byte " +
+                                                       std::to_string(record.offset) + " declares " +
+                                                       std::to_string(record.content_length) + " bytes",
+                                                   "its content is cut at the next record header or at 64 MiB, "
+                                                   "and the bytes after the cut are skipped"));
         } else {
             ++faults_.wrong_content_length;
             log_warning_once("bad-length", describe("wrong Content-Length", input_.name(),
