@@ -438,3 +438,19 @@ TEST_CASE("existing file with a colon is read whole", "[points]") {
     CHECK(split_dataset_spec(s.dir + "/x.h5:other").dataset == "/other");
     CHECK(read_points(s.dir + "/x.h5:/name").values(0, 0) == 7);
 }
+
+TEST_CASE("line reader drops a byte order mark on line 1 only", "[points]") {
+    Scratch s;
+    const std::string mark = "\xEF\xBB\xBF";
+    const std::string plain = s.write("bom.txt", mark + "__label__wiki first words\r\n" + mark + "second\n");
+    REQUIRE(std::system(("gzip -c '" + plain + "' > '" + plain + ".gz'").c_str()) == 0);
+    for (const std::string& path : {plain, plain + ".gz"}) {
+        LineReader reader(path);
+        std::string line;
+        REQUIRE(reader.next(line));
+        CHECK(line == "__label__wiki first words");
+        REQUIRE(reader.next(line));
+        CHECK(line == mark + "second");
+        CHECK_FALSE(reader.next(line));
+    }
+}

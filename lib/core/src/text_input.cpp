@@ -69,6 +69,9 @@ bool LineReader::next(std::string& line) {
     if (!line.empty() && line.back() == '\n') line.pop_back();
     if (!line.empty() && line.back() == '\r') line.pop_back();
     ++line_number_;
+    // Windows editors, Excel's "CSV UTF-8" and Python's utf-8-sig start a UTF-8 file with a byte
+    // order mark, which would otherwise become part of the first word, name or number.
+    if (line_number_ == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     return true;
 }
 

@@ -166,8 +166,6 @@ NgramModel NgramModel::read_arpa(const std::string& path) {
         bool ok = reader.next(line);
         ++line_number;
         trim_trailing_blanks(line);
-        // A UTF-8 byte order mark, as Windows editors write it, would hide \data\.
-        if (line_number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
         return ok;
     };
 

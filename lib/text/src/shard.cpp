@@ -33,9 +33,6 @@ std::vector<std::string> read_path_list(const std::string& path, std::vector<std
     std::string line;
     bool first = true;
     while (reader.next(line)) {
-        // Windows editors start a UTF-8 file with a byte order mark, which would become part of
-        // the first path or hide a first comment.
-        if (first && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
         // LineReader inflates gzip only, and the bytes of another compression would be read as
         // a path.
         if (first) {

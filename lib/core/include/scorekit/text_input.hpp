@@ -16,8 +16,9 @@ public:
     LineReader(const LineReader&) = delete;
     LineReader& operator=(const LineReader&) = delete;
 
-    // Reads the next line without its line ending (LF or CRLF). Returns false at end of input.
-    // Throws Error on a read error or a truncated gzip stream.
+    // Reads the next line without its line ending (LF or CRLF), and the first line without a
+    // UTF-8 byte order mark. Returns false at end of input. Throws Error on a read error or a
+    // truncated gzip stream.
     bool next(std::string& line);
 
     // 1-based number of the line last returned.
