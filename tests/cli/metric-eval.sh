@@ -278,6 +278,22 @@ run_case "outside support in a later chunk" 1 'late\.txt row 1001 \(from 1\)": t
 expect_one_line_error "outside support in a later chunk"
 expect_no_file "outside support in a later chunk" "$WORK/late.h5"
 
+# On standard output the rows of the earlier chunk used to be written before the error. Now
+# nothing is written, and the temporary file of the rows is removed.
+mkdir "$WORK/held"
+TMPDIR="$WORK/held" run_case "later chunk on stdout" 1 'late\.txt row 1001 \(from 1\)": the score is not finite there' -- \
+    "$exe" -m halfplane:dim=64 "$WORK/late.txt"
+expect_one_line_error "later chunk on stdout"
+[ ! -s "$WORK/out" ] || fail "later chunk on stdout: $(wc -l < "$WORK/out") lines written before the error"
+[ -z "$(ls -A "$WORK/held")" ] || fail "later chunk on stdout: files left in TMPDIR: $(ls -A "$WORK/held")"
+# Without the bad point every row arrives.
+head -1000 "$WORK/late.txt" > "$WORK/good.txt"
+TMPDIR="$WORK/held" run_case "two chunks on stdout" 0 '' -- "$exe" -m halfplane:dim=64 "$WORK/good.txt"
+[ "$(wc -l < "$WORK/out")" -eq 1001 ] || fail "two chunks on stdout: $(wc -l < "$WORK/out") lines, expected 1001"
+run_case "unwritable TMPDIR" 1 'cannot create a temporary file for standard output in "?/nonexistent' -- \
+    env TMPDIR=/nonexistent "$exe" -m halfplane:dim=64 "$WORK/good.txt"
+expect_one_line_error "unwritable TMPDIR"
+
 # The same point in an HDF5 dataset is row 1000 as h5py indexes it (x[1000]); it was named row 1001.
 /usr/bin/python3 -c 'import sys, h5py, numpy; h5py.File(sys.argv[2], "w")["points"] = numpy.loadtxt(sys.argv[1])' \
     "$WORK/late.txt" "$WORK/late-points.h5" || fail "could not write late-points.h5"

@@ -204,6 +204,40 @@ bool read_header(const std::vector<std::string_view>& fields, const std::string&
     return true;
 }
 
+// The first line of the CSV files that scikit-learn ships (sklearn/datasets/data: iris.csv,
+// wine_data.csv, breast_cancer.csv, boston_house_prices.csv), which its load_csv_data reads:
+// the sample count N, the feature count D, then the class names or empty fields. Each data row
+// then contains D features followed by the target (a class index or, in the Boston file, a price).
+struct SklearnLayout {
+    bool active = false;
+    long samples = 0;
+    long features = 0;
+    std::string labels;  // the class names, comma-separated; empty when the line has none
+};
+
+bool parse_count(std::string_view field, long& count) {
+    if (field.empty() || field.size() > 12 || field.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    count = std::stol(std::string(field));
+    return count > 0;
+}
+
+// Whether `fields` are such a first line. Two counts and at least one more field, none of which
+// is a number or a spelling of a missing value, so that a data row such as "150,4,NA" stays one.
+bool read_sklearn_layout(const std::vector<std::string_view>& fields, SklearnLayout& layout) {
+    if (fields.size() < 3 || !parse_count(fields[0], layout.samples) || !parse_count(fields[1], layout.features)) {
+        return false;
+    }
+    std::string labels;
+    for (size_t j = 2; j < fields.size(); ++j) {
+        double ignored = 0;
+        if (parse_number(fields[j], ignored) || marks_missing_value(fields[j])) return false;
+        if (!fields[j].empty()) labels += (labels.empty() ? "" : ", ") + std::string(fields[j]);
+    }
+    layout.labels = labels;
+    layout.active = true;
+    return true;
+}
+
 PointSet read_text_points(const std::string& spec) {
     LineReader reader(spec);
     PointSet set;
@@ -219,6 +253,7 @@ PointSet read_text_points(const std::string& spec) {
     // decimal commas, as spreadsheets export CSV in locales that write 1,5 for 1.5. Commas then
     // never separate values, so every line is split at semicolons.
     char file_separator = 0;
+    SklearnLayout sklearn;
 
     while (reader.next(line)) {
         // A file argument is checked for the HDF5 signature before it gets here; standard input
@@ -243,17 +278,49 @@ PointSet read_text_points(const std::string& spec) {
         }
         split_fields(line, fields, file_separator);
         const std::string where = reader.name() + ": line " + std::to_string(reader.line_number());
+        if (first_row && !sklearn.active && read_sklearn_layout(fields, sklearn)) {
+            dim = sklearn.features;
+            log_info(where + " is scikit-learn's data header (" + std::to_string(sklearn.samples) + " samples, " +
+                     std::to_string(sklearn.features) + " features" +
+                     (sklearn.labels.empty() ? "" : ", classes " + sklearn.labels) +
+                     "): reading the features and leaving out the target in the last column");
+            // A line of column names may follow, as in boston_house_prices.csv.
+            continue;
+        }
         // The first row is a header only when none of its fields is a number. A row that mixes
         // numbers and text, such as "1,000.5 2" (a thousands separator), is a data row with a bad
         // value, and taking it for a header would drop a point without a word.
         if (first_row && read_header(fields, where, set, trailing_separator, file_separator == ';',
                                      line.find_first_of(",\t;") != std::string::npos)) {
             dim = static_cast<long>(set.columns.size());
+            if (sklearn.active) {
+                // The names of the features and of the target.
+                if (dim != sklearn.features + 1) {
+                    throw Error(describe("cannot read points", where,
+                                         "the header has " + std::to_string(dim) + " names, but line 1 is "
+                                         "scikit-learn's header of a file whose rows hold " +
+                                             std::to_string(sklearn.features) + " features and a target",
+                                         "name " + std::to_string(sklearn.features + 1) + " columns"));
+                }
+                set.columns.pop_back();
+                dim = sklearn.features;
+            }
             first_row = false;
             continue;
         }
         first_row = false;
         if (trailing_separator && fields.size() > 1 && fields.back().empty()) fields.pop_back();
+        if (sklearn.active) {
+            const long count = static_cast<long>(fields.size());
+            if (count != sklearn.features + 1) {
+                throw Error(describe("cannot read points", where,
+                                     "row has " + std::to_string(count) + " values, but line 1 is scikit-learn's "
+                                     "header of a file whose rows hold " + std::to_string(sklearn.features) +
+                                     " features and a target",
+                                     "give every row " + std::to_string(sklearn.features + 1) + " values"));
+            }
+            fields.pop_back();
+        }
 
         row.resize(fields.size());
         for (size_t j = 0; j < fields.size(); ++j) {
@@ -306,6 +373,12 @@ PointSet read_text_points(const std::string& spec) {
         throw Error(describe("cannot read points", reader.name(), "no data rows", "give a file with at least one point"));
     }
     long rows = static_cast<long>(values.size()) / dim;
+    if (sklearn.active && rows != sklearn.samples) {
+        throw Error(describe("cannot read points", reader.name(),
+                             "line 1 (scikit-learn's data header) gives " + std::to_string(sklearn.samples) +
+                                 " samples, but the file has " + std::to_string(rows) + " data rows",
+                             "check that the file is complete, or correct the count on line 1"));
+    }
     set.values = Eigen::Map<RowMatrix>(values.data(), rows, dim);
     return set;
 }

@@ -304,7 +304,9 @@ private:
 std::unique_ptr<ScoreModel> open_torchscript_model(const std::string& path, int threads) {
     torch::jit::Module module;
     try {
-        module = torch::jit::load(path);
+        // A module saved on a GPU names CUDA devices for its tensors, and this LibTorch has no
+        // CUDA, so every tensor is loaded to the CPU, as torch.jit.load(path, map_location="cpu").
+        module = torch::jit::load(path, torch::kCPU);
     } catch (const c10::Error& e) {
         std::string message = e.what_without_backtrace();
         throw Error(describe("cannot load TorchScript module", path, message.substr(0, message.find('\n')),
