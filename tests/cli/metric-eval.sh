@@ -377,6 +377,27 @@ save("nan-sigmas", Score(), dim=2, sigmas=torch.tensor([1.0, float("nan")]))
 save("fraction-dim", Score(), dim=2.5)
 save("text-sigmas", Score(), dim=2, sigmas="1,0.1")
 save("integer-output", IntegerScore(), dim=2)
+# A module saved on a GPU: torch.jit.save records the device of each tensor storage in data.pkl.
+# Debian's torch has no CUDA, so the CPU location is rewritten as a GPU machine writes it.
+class LinearScore(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 2)
+        with torch.no_grad():
+            self.linear.weight.copy_(-torch.eye(2))
+            self.linear.bias.zero_()
+    def forward(self, x):
+        return self.linear(x)
+save("cpu-saved", LinearScore())
+import zipfile
+with zipfile.ZipFile(sys.argv[1] + "/cpu-saved.pt") as source, \
+        zipfile.ZipFile(sys.argv[1] + "/gpu-saved.pt", "w") as target:
+    for info in source.infolist():
+        data = source.read(info.filename)
+        if info.filename.endswith("/data.pkl"):
+            assert b"X\x03\x00\x00\x00cpu" in data, "no CPU storage location in data.pkl"
+            data = data.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
+        target.writestr(info, data)
 PY
 /usr/bin/python3 "$WORK/export.py" "$WORK" || fail "could not export the TorchScript modules"
 printf '0.5 1\n' > "$WORK/half.txt"
@@ -384,6 +405,14 @@ run_case "sigmas as a list" 0 '' -- "$exe" -m "$WORK/list-sigmas.pt" --score "$W
 # At the smallest level 0.1 the score is -x / 1.01.
 [ "$(sed -n 2p "$WORK/out")" = "$(printf '%s\t%s' -0.49504950642585754 -0.99009901285171509)" ] ||
     fail "sigmas as a list: got $(sed -n 2p "$WORK/out"), expected the score at sigma 0.1"
+# It failed to load ("Could not run 'aten::empty_strided' with arguments from the 'CUDA' backend").
+run_case "module saved on a GPU" 0 '' -- "$exe" -m "$WORK/gpu-saved.pt" --score "$WORK/half.txt"
+[ "$(sed -n 2p "$WORK/out")" = "$(printf '%s\t%s' -0.5 -1)" ] ||
+    fail "module saved on a GPU: got $(sed -n 2p "$WORK/out"), expected -0.5 -1"
+# With one input x and sigma 1, the diagonal of F is (x1^2, x2^2, x1^2, x2^2, 1, 1).
+run_case "fim, module saved on a GPU" 0 '' -- \
+    "$BIN/fim" -m "$WORK/gpu-saved.pt" -i "$WORK/half.txt" -e exact --likelihood gaussian -r diag
+grep -q 'trace=4.5\b' "$WORK/out" || fail "fim, module saved on a GPU: $(cat "$WORK/out")"
 while read -r name pattern; do
     run_case "TorchScript $name" 1 "$pattern" -- "$exe" -m "$WORK/$name.pt" "$WORK/half.txt"
     expect_one_line_error "TorchScript $name"
