@@ -364,6 +364,9 @@ import sys, torch
 class Score(torch.nn.Module):
     def forward(self, x, sigma):
         return -x / (1 + sigma[:, None] ** 2)
+class CudaForward(torch.nn.Module):
+    def forward(self, x):
+        return -x + torch.zeros(x.shape, device=torch.device("cuda"))
 class IntegerScore(torch.nn.Module):
     def forward(self, x, sigma):
         return (-x).to(torch.int64)
@@ -377,6 +380,7 @@ save("nan-sigmas", Score(), dim=2, sigmas=torch.tensor([1.0, float("nan")]))
 save("fraction-dim", Score(), dim=2.5)
 save("text-sigmas", Score(), dim=2, sigmas="1,0.1")
 save("integer-output", IntegerScore(), dim=2)
+save("cuda-forward", CudaForward(), dim=2)
 # A module saved on a GPU: torch.jit.save records the device of each tensor storage in data.pkl.
 # Debian's torch has no CUDA, so the CPU location is rewritten as a GPU machine writes it.
 class LinearScore(torch.nn.Module):
@@ -422,5 +426,6 @@ nan-sigmas invalid noise levels ".*nan-sigmas.pt \(attribute sigmas\)": level 2 
 fraction-dim invalid TorchScript attribute ".*fraction-dim.pt \(attribute dim\)": it is 2.5, not a positive integer
 text-sigmas invalid TorchScript attribute ".*text-sigmas.pt \(attribute sigmas\)": it is a str
 integer-output invalid TorchScript output ".*integer-output.pt": forward returned a tensor of dtype Long
+cuda-forward TorchScript forward failed ".*cuda-forward.pt": RuntimeError: Could not run .* from the 'CUDA' backend\. \(forward creates a tensor on a CUDA device.*; create tensors on x\.device
 CASES
 finish

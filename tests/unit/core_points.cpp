@@ -256,6 +256,16 @@ TEST_CASE("scikit-learn's bundled CSV layout", "[points]") {
     CHECK(read_points(s.write("numbers.csv", "150,4,7\n1,2,3\n")).values.rows() == 2);
 }
 
+TEST_CASE("NumPy binary files are named", "[points]") {
+    // numpy.save's magic string and numpy.savez's zip header; both were reported as a text line
+    // with a NUL byte.
+    Scratch s;
+    CHECK_THAT(error_of(s.write("x.npy", std::string("\x93NUMPY\x01\x00v\x00{'descr': '<f8'}\n", 27))),
+               Catch::Contains("x.npy") && Catch::Contains("NumPy .npy file") && Catch::Contains("h5py"));
+    CHECK_THAT(error_of(s.write("x.npz", std::string("PK\x03\x04\x14\x00\x00\x00\n", 9))),
+               Catch::Contains("x.npz") && Catch::Contains("zip archive (NumPy .npz?)"));
+}
+
 TEST_CASE("semicolon-separated values with decimal commas", "[points]") {
     // Spreadsheets in locales that write 1,5 for 1.5 export CSV this way.
     Scratch s;

@@ -262,6 +262,15 @@ PointSet read_text_points(const std::string& spec) {
             throw Error(describe("cannot read points", reader.name(), "it is an HDF5 file, which cannot be read from a pipe",
                                  "give the file name, as file.h5 or file.h5:/dataset"));
         }
+        // numpy.save and numpy.savez write binary files, which the NUL byte check below would call
+        // only "a binary file".
+        if (first_row && (line.rfind("\x93NUMPY", 0) == 0 || line.rfind("PK\x03\x04", 0) == 0)) {
+            const bool npy = line[0] != 'P';
+            throw Error(describe("cannot read points", reader.name(),
+                                 npy ? "it is a NumPy .npy file, which scorekit does not read"
+                                     : "it is a zip archive (NumPy .npz?), which scorekit does not read",
+                                 "write the array [N, D] with h5py (f[\"points\"] = array) or numpy.savetxt"));
+        }
         // Excel's "CSV UTF-8" and pandas' encoding="utf-8-sig" start the file with a byte order mark.
         if (reader.line_number() == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
         if (line.find('\0') != std::string::npos) {
@@ -506,12 +515,14 @@ PointSet read_points(const std::string& spec, int expected_dim, const std::strin
         throw Error(describe("cannot use", spec,
                              "rows have " + std::to_string(set.values.cols()) + " columns, expected " +
                                  std::to_string(expected_dim) + ": " + layout,
-                             "give rows of " + std::to_string(expected_dim) + " columns" + transposed));
+                             "give rows of " + std::to_string(expected_dim) + (expected_dim == 1 ? " column" : " columns") +
+                                 transposed));
     }
     throw Error(describe("cannot use points", spec,
                          "points have dimension " + std::to_string(set.values.cols()) + ", the model expects " +
                              std::to_string(expected_dim),
-                         "give points with " + std::to_string(expected_dim) + " columns" + transposed));
+                         "give points with " + std::to_string(expected_dim) + (expected_dim == 1 ? " column" : " columns") +
+                             transposed));
 }
 
 std::string transposed_table_advice() {
