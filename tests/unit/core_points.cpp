@@ -251,9 +251,14 @@ TEST_CASE("scikit-learn's bundled CSV layout", "[points]") {
     CHECK_THAT(error_of(s.write("names.csv", "1,2,,\nx,y\n1,2,0\n")),
                Catch::Contains("names.csv: line 2") && Catch::Contains("the header has 2 names"));
 
-    // Rows that only look like it stay data: a missing value, a number in the third field.
+    // Rows that only look like it stay data: a missing value, a number in the third field, empty
+    // fields without a line of column names after them.
     CHECK_THAT(error_of(s.write("na.csv", "150,4,NA\n1,2,3\n")), Catch::Contains("marks a missing value"));
     CHECK(read_points(s.write("numbers.csv", "150,4,7\n1,2,3\n")).values.rows() == 2);
+    CHECK_THAT(error_of(s.write("empty.csv", "1,2,,\n3,4,,\n")), Catch::Contains("line 1, column 3") &&
+                                                                 Catch::Contains("empty field"));
+    CHECK_THAT(error_of(s.write("alone.csv", "1,2,,\n")), Catch::Contains("line 1, column 3") &&
+                                                         Catch::Contains("empty field"));
 }
 
 TEST_CASE("NumPy binary files are named", "[points]") {

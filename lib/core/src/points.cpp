@@ -213,7 +213,15 @@ struct SklearnLayout {
     long samples = 0;
     long features = 0;
     std::string labels;  // the class names, comma-separated; empty when the line has none
+    std::uint64_t line = 0;
 };
+
+// The error of a first line "N,D,," that turned out not to be scikit-learn's header, because no
+// line of column names follows it: read as data, its third field is empty.
+Error empty_third_field(const std::string& file, std::uint64_t line) {
+    return Error(describe("cannot read points", file + ": " + row_column(line, 2), "empty field (a missing value)",
+                          "fill in the missing value or remove the row"));
+}
 
 bool parse_count(std::string_view field, long& count) {
     if (field.empty() || field.size() > 12 || field.find_first_not_of("0123456789") != std::string_view::npos) return false;
@@ -288,6 +296,7 @@ PointSet read_text_points(const std::string& spec) {
         split_fields(line, fields, file_separator);
         const std::string where = reader.name() + ": line " + std::to_string(reader.line_number());
         if (first_row && !sklearn.active && read_sklearn_layout(fields, sklearn)) {
+            sklearn.line = reader.line_number();
             dim = sklearn.features;
             log_info(where + " is scikit-learn's data header (" + std::to_string(sklearn.samples) + " samples, " +
                      std::to_string(sklearn.features) + " features" +
@@ -299,14 +308,18 @@ PointSet read_text_points(const std::string& spec) {
         // The first row is a header only when none of its fields is a number. A row that mixes
         // numbers and text, such as "1,000.5 2" (a thousands separator), is a data row with a bad
         // value, and taking it for a header would drop a point without a word.
-        if (first_row && read_header(fields, where, set, trailing_separator, file_separator == ';',
-                                     line.find_first_of(",\t;") != std::string::npos)) {
+        const bool header = first_row && read_header(fields, where, set, trailing_separator, file_separator == ';',
+                                                     line.find_first_of(",\t;") != std::string::npos);
+        // Without class names, as in boston_house_prices.csv, the counts line must be followed by
+        // one of column names. Otherwise, as "1,2," is, it is a data row with a missing value.
+        if (first_row && !header && sklearn.active && sklearn.labels.empty()) throw empty_third_field(reader.name(), sklearn.line);
+        if (header) {
             dim = static_cast<long>(set.columns.size());
             if (sklearn.active) {
                 // The names of the features and of the target.
                 if (dim != sklearn.features + 1) {
                     throw Error(describe("cannot read points", where,
-                                         "the header has " + std::to_string(dim) + " names, but line 1 is "
+                                         "the header has " + std::to_string(dim) + " names, but line " + std::to_string(sklearn.line) + " is "
                                          "scikit-learn's header of a file whose rows hold " +
                                              std::to_string(sklearn.features) + " features and a target",
                                          "name " + std::to_string(sklearn.features + 1) + " columns"));
@@ -323,7 +336,7 @@ PointSet read_text_points(const std::string& spec) {
             const long count = static_cast<long>(fields.size());
             if (count != sklearn.features + 1) {
                 throw Error(describe("cannot read points", where,
-                                     "row has " + std::to_string(count) + " values, but line 1 is scikit-learn's "
+                                     "row has " + std::to_string(count) + " values, but line " + std::to_string(sklearn.line) + " is scikit-learn's "
                                      "header of a file whose rows hold " + std::to_string(sklearn.features) +
                                      " features and a target",
                                      "give every row " + std::to_string(sklearn.features + 1) + " values"));
@@ -378,15 +391,18 @@ PointSet read_text_points(const std::string& spec) {
         }
         values.insert(values.end(), row.begin(), row.end());
     }
+    if (values.empty() && sklearn.active && sklearn.labels.empty() && set.columns.empty()) {
+        throw empty_third_field(reader.name(), sklearn.line);
+    }
     if (values.empty()) {
         throw Error(describe("cannot read points", reader.name(), "no data rows", "give a file with at least one point"));
     }
     long rows = static_cast<long>(values.size()) / dim;
     if (sklearn.active && rows != sklearn.samples) {
         throw Error(describe("cannot read points", reader.name(),
-                             "line 1 (scikit-learn's data header) gives " + std::to_string(sklearn.samples) +
+                             "line " + std::to_string(sklearn.line) + " (scikit-learn's data header) gives " + std::to_string(sklearn.samples) +
                                  " samples, but the file has " + std::to_string(rows) + " data rows",
-                             "check that the file is complete, or correct the count on line 1"));
+                             "check that the file is complete, or correct the count on line " + std::to_string(sklearn.line)));
     }
     set.values = Eigen::Map<RowMatrix>(values.data(), rows, dim);
     return set;
