@@ -233,6 +233,7 @@ TEST_CASE("scikit-learn's bundled CSV layout", "[points]") {
     CHECK(iris.values(0, 0) == 5.1);
     CHECK(iris.values(2, 3) == 2.5);
     CHECK(iris.columns.empty());
+    CHECK(iris.targets == std::vector<double>{0, 1, 2});
 
     // boston_house_prices.csv: empty fields after the counts, then a header of the features and
     // the target, whose name is left out with its column.
@@ -241,6 +242,7 @@ TEST_CASE("scikit-learn's bundled CSV layout", "[points]") {
     REQUIRE(boston.values.cols() == 2);
     CHECK(boston.columns == std::vector<std::string>{"CRIM", "ZN"});
     CHECK(boston.values(1, 0) == 0.027);
+    CHECK(boston.targets == std::vector<double>{24, 21.6});
 
     // The counts are checked against the rows.
     CHECK_THAT(error_of(s.write("short.csv", "3,2,a,b\n1,2,0\n3,4,1\n")),
@@ -248,6 +250,9 @@ TEST_CASE("scikit-learn's bundled CSV layout", "[points]") {
     CHECK_THAT(error_of(s.write("wide.csv", "2,2,a,b\n1,2,0\n3,4,5,1\n")),
                Catch::Contains("wide.csv: line 3") && Catch::Contains("row has 4 values") &&
                    Catch::Contains("2 features and a target"));
+    CHECK_THAT(error_of(s.write("species.csv", "1,2,a,b\n1,2,setosa\n")),
+               Catch::Contains("species.csv: line 2, column 3") && Catch::Contains("\"setosa\" is not a number") &&
+                   Catch::Contains("the target"));
     CHECK_THAT(error_of(s.write("names.csv", "1,2,,\nx,y\n1,2,0\n")),
                Catch::Contains("names.csv: line 2") && Catch::Contains("the header has 2 names"));
 

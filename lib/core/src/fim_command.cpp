@@ -118,10 +118,16 @@ Labels read_labels(const std::string& spec) {
     }
 }
 
-// Inputs, and labels from --labels (a point set, or "last" for the inputs' last column).
+// Inputs, and labels from --labels (a point set, or "last" for the inputs' last column, which in
+// a scikit-learn CSV file is its target column).
 void read_data(const FimOptions& o, RowMatrix& inputs, Labels& labels) {
     if (o.input.empty()) return;
-    inputs = read_points(o.input).values;
+    PointSet set = read_points(o.input);
+    inputs = std::move(set.values);
+    if (o.labels == "last" && !set.targets.empty()) {
+        labels = Eigen::Map<const RowMatrix>(set.targets.data(), static_cast<Eigen::Index>(set.targets.size()), 1);
+        return;
+    }
     if (o.labels == "last") {
         if (inputs.cols() < 2) {
             throw Error(describe("cannot take labels from the last column of", o.input, "it has only one column",

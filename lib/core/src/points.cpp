@@ -301,7 +301,8 @@ PointSet read_text_points(const std::string& spec) {
             log_info(where + " is scikit-learn's data header (" + std::to_string(sklearn.samples) + " samples, " +
                      std::to_string(sklearn.features) + " features" +
                      (sklearn.labels.empty() ? "" : ", classes " + sklearn.labels) +
-                     "): reading the features and leaving out the target in the last column");
+                     "): reading the features, without the target in the last column (fim --labels last "
+                     "takes it as the labels)");
             // A line of column names may follow, as in boston_house_prices.csv.
             continue;
         }
@@ -341,6 +342,14 @@ PointSet read_text_points(const std::string& spec) {
                                      " features and a target",
                                      "give every row " + std::to_string(sklearn.features + 1) + " values"));
             }
+            double target = 0;
+            if (!parse_number(fields.back(), target)) {
+                throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), fields.size() - 1),
+                                     quote(std::string(fields.back())) + " is not a number, but the last column of "
+                                     "scikit-learn's layout is the target (a class index or a value)",
+                                     "fix or remove the row"));
+            }
+            set.targets.push_back(target);
             fields.pop_back();
         }
 
