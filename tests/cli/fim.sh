@@ -674,6 +674,18 @@ run_case_stdin "inputs and labels from stdin" 2 'invalid --labels "-": standard 
     "$FX/inputs.tsv" -- "$FIM" -m "$FX/softmax.pt" -i - --labels - -e empirical
 expect_one_line_error "inputs and labels from stdin"
 
+# In scikit-learn's CSV layout the inputs leave out the target column, and --labels last takes it,
+# as it takes the last column of a plain file. The last feature (2, then 1) is not the label.
+printf '2,2,a,b,c\n1,2,0\n0,1,2\n' > "$WORK/sklearn.csv"
+printf '1,2,0\n0,1,2\n' > "$WORK/plain.csv"
+run_case "labels in scikit-learn's layout" 0 "" -- \
+    "$FIM" -m "$FX/softmax.pt" -i "$WORK/sklearn.csv" --labels last -e empirical -r dense -q
+sklearn_summary=$(cat "$WORK/out")
+run_case "labels in the last column" 0 "" -- \
+    "$FIM" -m "$FX/softmax.pt" -i "$WORK/plain.csv" --labels last -e empirical -r dense -q
+[ -n "$sklearn_summary" ] && [ "$sklearn_summary" = "$(cat "$WORK/out")" ] ||
+    fail "labels in scikit-learn's layout: $sklearn_summary, expected $(cat "$WORK/out")"
+
 # A matrix that does not fit on the disk (here: over a file size limit) fails with one line and
 # exit 1, and leaves nothing behind. HDF5 used to crash at exit after the failed close.
 run_case_full_disk "full disk" 4 'cannot write HDF5 file ".*nospace\.h5": File too large; raise the file size limit' -- \

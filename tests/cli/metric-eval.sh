@@ -278,6 +278,22 @@ run_case "outside support in a later chunk" 1 'late\.txt row 1001 \(from 1\)": t
 expect_one_line_error "outside support in a later chunk"
 expect_no_file "outside support in a later chunk" "$WORK/late.h5"
 
+# On standard output the rows of the earlier chunk used to be written before the error. Now
+# nothing is written, and the temporary file of the rows is removed.
+mkdir "$WORK/held"
+TMPDIR="$WORK/held" run_case "later chunk on stdout" 1 'late\.txt row 1001 \(from 1\)": the score is not finite there' -- \
+    "$exe" -m halfplane:dim=64 "$WORK/late.txt"
+expect_one_line_error "later chunk on stdout"
+[ ! -s "$WORK/out" ] || fail "later chunk on stdout: $(wc -l < "$WORK/out") lines written before the error"
+[ -z "$(ls -A "$WORK/held")" ] || fail "later chunk on stdout: files left in TMPDIR: $(ls -A "$WORK/held")"
+# Without the bad point every row arrives.
+head -1000 "$WORK/late.txt" > "$WORK/good.txt"
+TMPDIR="$WORK/held" run_case "two chunks on stdout" 0 '' -- "$exe" -m halfplane:dim=64 "$WORK/good.txt"
+[ "$(wc -l < "$WORK/out")" -eq 1001 ] || fail "two chunks on stdout: $(wc -l < "$WORK/out") lines, expected 1001"
+run_case "unwritable TMPDIR" 1 'cannot create a temporary file for standard output in "?/nonexistent' -- \
+    env TMPDIR=/nonexistent "$exe" -m halfplane:dim=64 "$WORK/good.txt"
+expect_one_line_error "unwritable TMPDIR"
+
 # The same point in an HDF5 dataset is row 1000 as h5py indexes it (x[1000]); it was named row 1001.
 /usr/bin/python3 -c 'import sys, h5py, numpy; h5py.File(sys.argv[2], "w")["points"] = numpy.loadtxt(sys.argv[1])' \
     "$WORK/late.txt" "$WORK/late-points.h5" || fail "could not write late-points.h5"
@@ -348,6 +364,9 @@ import sys, torch
 class Score(torch.nn.Module):
     def forward(self, x, sigma):
         return -x / (1 + sigma[:, None] ** 2)
+class CudaForward(torch.nn.Module):
+    def forward(self, x):
+        return -x + torch.zeros(x.shape, device=torch.device("cuda"))
 class IntegerScore(torch.nn.Module):
     def forward(self, x, sigma):
         return (-x).to(torch.int64)
@@ -361,6 +380,28 @@ save("nan-sigmas", Score(), dim=2, sigmas=torch.tensor([1.0, float("nan")]))
 save("fraction-dim", Score(), dim=2.5)
 save("text-sigmas", Score(), dim=2, sigmas="1,0.1")
 save("integer-output", IntegerScore(), dim=2)
+save("cuda-forward", CudaForward(), dim=2)
+# A module saved on a GPU: torch.jit.save records the device of each tensor storage in data.pkl.
+# Debian's torch has no CUDA, so the CPU location is rewritten as a GPU machine writes it.
+class LinearScore(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 2)
+        with torch.no_grad():
+            self.linear.weight.copy_(-torch.eye(2))
+            self.linear.bias.zero_()
+    def forward(self, x):
+        return self.linear(x)
+save("cpu-saved", LinearScore())
+import zipfile
+with zipfile.ZipFile(sys.argv[1] + "/cpu-saved.pt") as source, \
+        zipfile.ZipFile(sys.argv[1] + "/gpu-saved.pt", "w") as target:
+    for info in source.infolist():
+        data = source.read(info.filename)
+        if info.filename.endswith("/data.pkl"):
+            assert b"X\x03\x00\x00\x00cpu" in data, "no CPU storage location in data.pkl"
+            data = data.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
+        target.writestr(info, data)
 PY
 /usr/bin/python3 "$WORK/export.py" "$WORK" || fail "could not export the TorchScript modules"
 printf '0.5 1\n' > "$WORK/half.txt"
@@ -368,6 +409,14 @@ run_case "sigmas as a list" 0 '' -- "$exe" -m "$WORK/list-sigmas.pt" --score "$W
 # At the smallest level 0.1 the score is -x / 1.01.
 [ "$(sed -n 2p "$WORK/out")" = "$(printf '%s\t%s' -0.49504950642585754 -0.99009901285171509)" ] ||
     fail "sigmas as a list: got $(sed -n 2p "$WORK/out"), expected the score at sigma 0.1"
+# It failed to load ("Could not run 'aten::empty_strided' with arguments from the 'CUDA' backend").
+run_case "module saved on a GPU" 0 '' -- "$exe" -m "$WORK/gpu-saved.pt" --score "$WORK/half.txt"
+[ "$(sed -n 2p "$WORK/out")" = "$(printf '%s\t%s' -0.5 -1)" ] ||
+    fail "module saved on a GPU: got $(sed -n 2p "$WORK/out"), expected -0.5 -1"
+# With one input x and sigma 1, the diagonal of F is (x1^2, x2^2, x1^2, x2^2, 1, 1).
+run_case "fim, module saved on a GPU" 0 '' -- \
+    "$BIN/fim" -m "$WORK/gpu-saved.pt" -i "$WORK/half.txt" -e exact --likelihood gaussian -r diag
+grep -q 'trace=4.5\b' "$WORK/out" || fail "fim, module saved on a GPU: $(cat "$WORK/out")"
 while read -r name pattern; do
     run_case "TorchScript $name" 1 "$pattern" -- "$exe" -m "$WORK/$name.pt" "$WORK/half.txt"
     expect_one_line_error "TorchScript $name"
@@ -377,5 +426,6 @@ nan-sigmas invalid noise levels ".*nan-sigmas.pt \(attribute sigmas\)": level 2 
 fraction-dim invalid TorchScript attribute ".*fraction-dim.pt \(attribute dim\)": it is 2.5, not a positive integer
 text-sigmas invalid TorchScript attribute ".*text-sigmas.pt \(attribute sigmas\)": it is a str
 integer-output invalid TorchScript output ".*integer-output.pt": forward returned a tensor of dtype Long
+cuda-forward TorchScript forward failed ".*cuda-forward.pt": RuntimeError: Could not run .* from the 'CUDA' backend\. \(forward creates a tensor on a CUDA device.*; create tensors on x\.device
 CASES
 finish

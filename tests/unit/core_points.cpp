@@ -221,6 +221,61 @@ TEST_CASE("tables as pandas, R and spreadsheets export them", "[points]") {
     CHECK(read_points(s.write("named.csv", "a,b\n0,1\n2,3\n")).values.rows() == 2);
 }
 
+TEST_CASE("scikit-learn's bundled CSV layout", "[points]") {
+    // sklearn/datasets/data/iris.csv starts with the sample count, the feature count and the
+    // class names, and each row ends in the class index. It was rejected at line 1 ("setosa" is
+    // not a number); the features are now read and the class column is left out.
+    Scratch s;
+    PointSet iris = read_points(s.write("iris.csv", "3,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,0\n"
+                                                    "7.0,3.2,4.7,1.4,1\r\n6.3,3.3,6.0,2.5,2\n"));
+    REQUIRE(iris.values.rows() == 3);
+    REQUIRE(iris.values.cols() == 4);
+    CHECK(iris.values(0, 0) == 5.1);
+    CHECK(iris.values(2, 3) == 2.5);
+    CHECK(iris.columns.empty());
+    CHECK(iris.targets == std::vector<double>{0, 1, 2});
+
+    // boston_house_prices.csv: empty fields after the counts, then a header of the features and
+    // the target, whose name is left out with its column.
+    PointSet boston = read_points(s.write("boston.csv", "2,2,,\n\"CRIM\",\"ZN\",\"MEDV\"\n0.006,18,24\n0.027,0,21.6\n"));
+    REQUIRE(boston.values.rows() == 2);
+    REQUIRE(boston.values.cols() == 2);
+    CHECK(boston.columns == std::vector<std::string>{"CRIM", "ZN"});
+    CHECK(boston.values(1, 0) == 0.027);
+    CHECK(boston.targets == std::vector<double>{24, 21.6});
+
+    // The counts are checked against the rows.
+    CHECK_THAT(error_of(s.write("short.csv", "3,2,a,b\n1,2,0\n3,4,1\n")),
+               Catch::Contains("short.csv") && Catch::Contains("gives 3 samples, but the file has 2 data rows"));
+    CHECK_THAT(error_of(s.write("wide.csv", "2,2,a,b\n1,2,0\n3,4,5,1\n")),
+               Catch::Contains("wide.csv: line 3") && Catch::Contains("row has 4 values") &&
+                   Catch::Contains("2 features and a target"));
+    CHECK_THAT(error_of(s.write("species.csv", "1,2,a,b\n1,2,setosa\n")),
+               Catch::Contains("species.csv: line 2, column 3") && Catch::Contains("\"setosa\" is not a number") &&
+                   Catch::Contains("the target"));
+    CHECK_THAT(error_of(s.write("names.csv", "1,2,,\nx,y\n1,2,0\n")),
+               Catch::Contains("names.csv: line 2") && Catch::Contains("the header has 2 names"));
+
+    // Rows that only look like it stay data: a missing value, a number in the third field, empty
+    // fields without a line of column names after them.
+    CHECK_THAT(error_of(s.write("na.csv", "150,4,NA\n1,2,3\n")), Catch::Contains("marks a missing value"));
+    CHECK(read_points(s.write("numbers.csv", "150,4,7\n1,2,3\n")).values.rows() == 2);
+    CHECK_THAT(error_of(s.write("empty.csv", "1,2,,\n3,4,,\n")), Catch::Contains("line 1, column 3") &&
+                                                                 Catch::Contains("empty field"));
+    CHECK_THAT(error_of(s.write("alone.csv", "1,2,,\n")), Catch::Contains("line 1, column 3") &&
+                                                         Catch::Contains("empty field"));
+}
+
+TEST_CASE("NumPy binary files are named", "[points]") {
+    // numpy.save's magic string and numpy.savez's zip header; both were reported as a text line
+    // with a NUL byte.
+    Scratch s;
+    CHECK_THAT(error_of(s.write("x.npy", std::string("\x93NUMPY\x01\x00v\x00{'descr': '<f8'}\n", 27))),
+               Catch::Contains("x.npy") && Catch::Contains("NumPy .npy file") && Catch::Contains("h5py"));
+    CHECK_THAT(error_of(s.write("x.npz", std::string("PK\x03\x04\x14\x00\x00\x00\n", 9))),
+               Catch::Contains("x.npz") && Catch::Contains("zip archive (NumPy .npz?)"));
+}
+
 TEST_CASE("semicolon-separated values with decimal commas", "[points]") {
     // Spreadsheets in locales that write 1,5 for 1.5 export CSV this way.
     Scratch s;

@@ -129,10 +129,10 @@ Labels read_labels(const std::string& spec, const std::string& inputs_spec, cons
     }
 }
 
-// Inputs, and labels from --labels (a point set, or "last" for the inputs' last column): all of
-// them, or the contiguous block of `shard` when --shard or a SLURM array splits them. A shard
-// reads only its own rows of HDF5 inputs and labels. `block` receives the rows read and the
-// number of inputs in the whole table.
+// Inputs, and labels from --labels (a point set, or "last" for the inputs' last column, which in
+// a scikit-learn CSV file is its target column): all of them, or the contiguous block of `shard`
+// when --shard or a SLURM array splits them. A shard reads only its own rows of HDF5 inputs and
+// labels. `block` receives the rows read and the number of inputs in the whole table.
 void read_data(const FimOptions& o, ShardSpec shard, RowMatrix& inputs, Labels& labels, RowBlock& block) {
     if (o.input.empty()) return;
     auto choose = [&](std::int64_t total) {
@@ -145,7 +145,12 @@ void read_data(const FimOptions& o, ShardSpec shard, RowMatrix& inputs, Labels& 
         }
         return RowBlock{range.begin, range.end, total};
     };
-    inputs = read_point_block(o.input, choose, block).values;
+    PointSet set = read_point_block(o.input, choose, block);
+    inputs = std::move(set.values);
+    if (o.labels == "last" && !set.targets.empty()) {
+        labels = Eigen::Map<const RowMatrix>(set.targets.data(), static_cast<Eigen::Index>(set.targets.size()), 1);
+        return;
+    }
     if (o.labels == "last") {
         if (inputs.cols() < 2) {
             throw Error(describe("cannot take labels from the last column of", o.input, "it has only one column",

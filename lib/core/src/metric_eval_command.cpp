@@ -279,9 +279,9 @@ void write_hdf5(const MetricEvalCommandOptions& o, const ScoreMetric& metric, Ru
     output.file().commit();
 }
 
-// Writes text rows as they are computed. Checkpoints are made from the rows of the temporary
-// file, or for standard output from a scratch HDF5 copy of the rows beside the checkpoint, which
-// goes with the run.
+// Writes text rows as they are computed, to a temporary file (see TextOutput). Checkpoints are
+// made from the rows of that file, or for standard output from a scratch HDF5 copy of the rows
+// beside the checkpoint, which goes with the run.
 void write_text(const MetricEvalCommandOptions& o, const ScoreMetric& metric, Run& run) {
     if (!run.points) {
         TextOutput output(o.common.output, curve_blocks(run.curves.count()));
@@ -290,9 +290,11 @@ void write_text(const MetricEvalCommandOptions& o, const ScoreMetric& metric, Ru
         return;
     }
     const std::vector<OutputBlock> blocks = blocks_of(run.outputs);
-    TextOutput output(o.common.output, blocks);
     std::unique_ptr<RowStore> copy;
     if (!run.plan.path.empty() && o.common.output == "-") copy = std::make_unique<RowStore>(run.plan.path, blocks);
+    // NOTE: a checkpointed run streams its rows to standard output, so one that fails in a later
+    // chunk leaves the rows before it there. Others write nothing until every point is evaluated.
+    TextOutput output(o.common.output, blocks, copy != nullptr);
     const RowSource& written = copy ? static_cast<const RowSource&>(*copy) : output;
     evaluate_points(metric, run.in, run.outputs, run.plan, run.done,
                     [&](Eigen::Index first, const BlockRows& rows) {

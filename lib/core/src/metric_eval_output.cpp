@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+
+#include <unistd.h>
 
 #include "scorekit/error.hpp"
 #include "scorekit/points.hpp"
@@ -37,10 +40,40 @@ void RowStore::visit_rows(Eigen::Index count, Eigen::Index chunk, const RowVisit
     }
 }
 
-TextOutput::TextOutput(const std::string& path, const std::vector<OutputBlock>& blocks)
+namespace {
+
+std::string temporary_directory() {
+    const char* directory = std::getenv("TMPDIR");
+    return directory && *directory ? directory : "/tmp";
+}
+
+// Opens a file for reading and writing that disappears when closed or when the process ends.
+std::FILE* open_unlinked_file() {
+    std::string name = temporary_directory() + "/metric-eval-XXXXXX";
+    const int descriptor = mkstemp(name.data());
+    std::FILE* stream = descriptor < 0 ? nullptr : fdopen(descriptor, "w+b");
+    if (!stream) {
+        const int error = errno;
+        if (descriptor >= 0) {
+            unlink(name.c_str());
+            close(descriptor);
+        }
+        throw Error(describe("cannot create a temporary file for standard output in", temporary_directory(),
+                             std::strerror(error), "set TMPDIR to a writable directory"));
+    }
+    unlink(name.c_str());
+    return stream;
+}
+
+}  // namespace
+
+TextOutput::TextOutput(const std::string& path, const std::vector<OutputBlock>& blocks, bool stream)
     : path_(path), blocks_(blocks) {
-    if (path == "-") {
+    if (path == "-" && stream) {
         stream_ = stdout;
+    } else if (path == "-") {
+        stream_ = open_unlinked_file();
+        held_ = true;
     } else {
         file_ = std::make_unique<AtomicFile>(path);
         stream_ = std::fopen(file_->temporary_path().c_str(), "wb");
@@ -57,12 +90,17 @@ TextOutput::TextOutput(const std::string& path, const std::vector<OutputBlock>& 
 }
 
 TextOutput::~TextOutput() {
-    // Reached without a commit after an error: the AtomicFile removes the temporary file.
+    // Reached without a commit after an error: the AtomicFile removes the temporary file, and
+    // the held rows of standard output go with their unlinked file.
     if (stream_ && stream_ != stdout) std::fclose(stream_);
 }
 
 void TextOutput::check_stream() {
     if (!std::ferror(stream_)) return;
+    if (held_) {
+        throw Error(describe("cannot write", "the rows for standard output in " + temporary_directory(),
+                             std::strerror(errno), "free disk space there, or set TMPDIR to another directory"));
+    }
     // Where SIGPIPE is ignored, a reader that has exited shows up here as EPIPE: the run ends
     // quietly with 141, as it does by the signal, not as a disk error.
     const int error = errno;
@@ -119,7 +157,36 @@ void TextOutput::visit_rows(Eigen::Index count, Eigen::Index chunk, const RowVis
     }
 }
 
+// Copies the held rows to standard output and closes their file.
+void TextOutput::release_held_rows() {
+    const bool written = std::fflush(stream_) == 0 && !std::ferror(stream_);
+    std::FILE* held = stream_;
+    stream_ = stdout;
+    if (!written || std::fseek(held, 0, SEEK_SET) != 0) {
+        const int error = errno;
+        std::fclose(held);
+        throw Error(describe("cannot write", "the rows for standard output in " + temporary_directory(),
+                             std::strerror(error), "free disk space there, or set TMPDIR to another directory"));
+    }
+    char buffer[1 << 16];
+    size_t count = 0;
+    while ((count = std::fread(buffer, 1, sizeof buffer, held)) > 0) {
+        if (std::fwrite(buffer, 1, count, stdout) != count) break;
+    }
+    const bool read_failed = std::ferror(held) != 0;
+    const int error = errno;
+    std::fclose(held);
+    if (read_failed) {
+        throw Error(describe("cannot read back", "the rows for standard output in " + temporary_directory(),
+                             std::strerror(error), "check that no other program changes that directory"));
+    }
+}
+
 void TextOutput::commit() {
+    if (held_) {
+        held_ = false;
+        release_held_rows();
+    }
     std::FILE* stream = stream_;
     stream_ = nullptr;
     const bool failed = std::ferror(stream) != 0;

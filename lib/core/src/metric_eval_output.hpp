@@ -58,13 +58,15 @@ private:
     std::vector<OutputBlock> blocks_;
 };
 
-// Tab-separated rows under a header line of the blocks' columns: standard output for "-", where
-// rows appear as they are computed, else a temporary file renamed over `path` by commit(). The
-// rows of a file are read back from it for checkpoints. The values are written with 17
-// significant digits, so they read back exactly.
+// Tab-separated rows under a header line of the blocks' columns: a temporary file renamed over
+// `path` by commit(), or for "-" standard output. Rows for standard output are kept in an
+// unlinked file in $TMPDIR (default /tmp) and copied out by commit(), so that a run that fails
+// in a later chunk writes nothing. With `stream` they are written as they are computed instead,
+// for a checkpointed run whose rows a scratch copy keeps. The rows of a file are read back from it
+// for checkpoints. The values are written with 17 significant digits, so they read back exactly.
 class TextOutput : public RowSource {
 public:
-    TextOutput(const std::string& path, const std::vector<OutputBlock>& blocks);
+    TextOutput(const std::string& path, const std::vector<OutputBlock>& blocks, bool stream = false);
     ~TextOutput();
     TextOutput(const TextOutput&) = delete;
     TextOutput& operator=(const TextOutput&) = delete;
@@ -79,11 +81,13 @@ public:
 
 private:
     void check_stream();
+    void release_held_rows();
 
     std::string path_;
     std::vector<OutputBlock> blocks_;
     std::unique_ptr<AtomicFile> file_;
     std::FILE* stream_ = nullptr;
+    bool held_ = false;  // stream_ is the unlinked temporary file of standard output's rows
     Eigen::Index columns_ = 0;
 };
 

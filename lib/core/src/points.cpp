@@ -204,6 +204,48 @@ bool read_header(const std::vector<std::string_view>& fields, const std::string&
     return true;
 }
 
+// The first line of the CSV files that scikit-learn ships (sklearn/datasets/data: iris.csv,
+// wine_data.csv, breast_cancer.csv, boston_house_prices.csv), which its load_csv_data reads:
+// the sample count N, the feature count D, then the class names or empty fields. Each data row
+// then contains D features followed by the target (a class index or, in the Boston file, a price).
+struct SklearnLayout {
+    bool active = false;
+    long samples = 0;
+    long features = 0;
+    std::string labels;  // the class names, comma-separated; empty when the line has none
+    std::uint64_t line = 0;
+};
+
+// The error of a first line "N,D,," that turned out not to be scikit-learn's header, because no
+// line of column names follows it: read as data, its third field is empty.
+Error empty_third_field(const std::string& file, std::uint64_t line) {
+    return Error(describe("cannot read points", file + ": " + row_column(line, 2), "empty field (a missing value)",
+                          "fill in the missing value or remove the row"));
+}
+
+bool parse_count(std::string_view field, long& count) {
+    if (field.empty() || field.size() > 12 || field.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    count = std::stol(std::string(field));
+    return count > 0;
+}
+
+// Whether `fields` are such a first line. Two counts and at least one more field, none of which
+// is a number or a spelling of a missing value, so that a data row such as "150,4,NA" stays one.
+bool read_sklearn_layout(const std::vector<std::string_view>& fields, SklearnLayout& layout) {
+    if (fields.size() < 3 || !parse_count(fields[0], layout.samples) || !parse_count(fields[1], layout.features)) {
+        return false;
+    }
+    std::string labels;
+    for (size_t j = 2; j < fields.size(); ++j) {
+        double ignored = 0;
+        if (parse_number(fields[j], ignored) || marks_missing_value(fields[j])) return false;
+        if (!fields[j].empty()) labels += (labels.empty() ? "" : ", ") + std::string(fields[j]);
+    }
+    layout.labels = labels;
+    layout.active = true;
+    return true;
+}
+
 PointSet read_text_points(const std::string& spec) {
     LineReader reader(spec);
     PointSet set;
@@ -219,6 +261,7 @@ PointSet read_text_points(const std::string& spec) {
     // decimal commas, as spreadsheets export CSV in locales that write 1,5 for 1.5. Commas then
     // never separate values, so every line is split at semicolons.
     char file_separator = 0;
+    SklearnLayout sklearn;
 
     while (reader.next(line)) {
         // A file argument is checked for the HDF5 signature before it gets here; standard input
@@ -227,8 +270,15 @@ PointSet read_text_points(const std::string& spec) {
             throw Error(describe("cannot read points", reader.name(), "it is an HDF5 file, which cannot be read from a pipe",
                                  "give the file name, as file.h5 or file.h5:/dataset"));
         }
-        // Excel's "CSV UTF-8" and pandas' encoding="utf-8-sig" start the file with a byte order mark.
-        if (reader.line_number() == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
+        // numpy.save and numpy.savez write binary files, which the NUL byte check below would call
+        // only "a binary file".
+        if (first_row && (line.rfind("\x93NUMPY", 0) == 0 || line.rfind("PK\x03\x04", 0) == 0)) {
+            const bool npy = line[0] != 'P';
+            throw Error(describe("cannot read points", reader.name(),
+                                 npy ? "it is a NumPy .npy file, which scorekit does not read"
+                                     : "it is a zip archive (NumPy .npz?), which scorekit does not read",
+                                 "write the array [N, D] with h5py (f[\"points\"] = array) or numpy.savetxt"));
+        }
         if (line.find('\0') != std::string::npos) {
             throw Error(describe("cannot read points", reader.name() + ":" + std::to_string(reader.line_number()),
                                  "the line contains a NUL byte (a binary file?)", "give a text file"));
@@ -243,17 +293,63 @@ PointSet read_text_points(const std::string& spec) {
         }
         split_fields(line, fields, file_separator);
         const std::string where = reader.name() + ": line " + std::to_string(reader.line_number());
+        if (first_row && !sklearn.active && read_sklearn_layout(fields, sklearn)) {
+            sklearn.line = reader.line_number();
+            dim = sklearn.features;
+            log_info(where + " is scikit-learn's data header (" + std::to_string(sklearn.samples) + " samples, " +
+                     std::to_string(sklearn.features) + " features" +
+                     (sklearn.labels.empty() ? "" : ", classes " + sklearn.labels) +
+                     "): reading the features, without the target in the last column (fim --labels last "
+                     "takes it as the labels)");
+            // A line of column names may follow, as in boston_house_prices.csv.
+            continue;
+        }
         // The first row is a header only when none of its fields is a number. A row that mixes
         // numbers and text, such as "1,000.5 2" (a thousands separator), is a data row with a bad
         // value, and taking it for a header would drop a point without a word.
-        if (first_row && read_header(fields, where, set, trailing_separator, file_separator == ';',
-                                     line.find_first_of(",\t;") != std::string::npos)) {
+        const bool header = first_row && read_header(fields, where, set, trailing_separator, file_separator == ';',
+                                                     line.find_first_of(",\t;") != std::string::npos);
+        // Without class names, as in boston_house_prices.csv, the counts line must be followed by
+        // one of column names. Otherwise, as "1,2," is, it is a data row with a missing value.
+        if (first_row && !header && sklearn.active && sklearn.labels.empty()) throw empty_third_field(reader.name(), sklearn.line);
+        if (header) {
             dim = static_cast<long>(set.columns.size());
+            if (sklearn.active) {
+                // The names of the features and of the target.
+                if (dim != sklearn.features + 1) {
+                    throw Error(describe("cannot read points", where,
+                                         "the header has " + std::to_string(dim) + " names, but line " + std::to_string(sklearn.line) + " is "
+                                         "scikit-learn's header of a file whose rows hold " +
+                                             std::to_string(sklearn.features) + " features and a target",
+                                         "name " + std::to_string(sklearn.features + 1) + " columns"));
+                }
+                set.columns.pop_back();
+                dim = sklearn.features;
+            }
             first_row = false;
             continue;
         }
         first_row = false;
         if (trailing_separator && fields.size() > 1 && fields.back().empty()) fields.pop_back();
+        if (sklearn.active) {
+            const long count = static_cast<long>(fields.size());
+            if (count != sklearn.features + 1) {
+                throw Error(describe("cannot read points", where,
+                                     "row has " + std::to_string(count) + " values, but line " + std::to_string(sklearn.line) + " is scikit-learn's "
+                                     "header of a file whose rows hold " + std::to_string(sklearn.features) +
+                                     " features and a target",
+                                     "give every row " + std::to_string(sklearn.features + 1) + " values"));
+            }
+            double target = 0;
+            if (!parse_number(fields.back(), target)) {
+                throw Error(describe("cannot read points", reader.name() + ": " + row_column(reader.line_number(), fields.size() - 1),
+                                     quote(std::string(fields.back())) + " is not a number, but the last column of "
+                                     "scikit-learn's layout is the target (a class index or a value)",
+                                     "fix or remove the row"));
+            }
+            set.targets.push_back(target);
+            fields.pop_back();
+        }
 
         row.resize(fields.size());
         for (size_t j = 0; j < fields.size(); ++j) {
@@ -302,10 +398,19 @@ PointSet read_text_points(const std::string& spec) {
         }
         values.insert(values.end(), row.begin(), row.end());
     }
+    if (values.empty() && sklearn.active && sklearn.labels.empty() && set.columns.empty()) {
+        throw empty_third_field(reader.name(), sklearn.line);
+    }
     if (values.empty()) {
         throw Error(describe("cannot read points", reader.name(), "no data rows", "give a file with at least one point"));
     }
     long rows = static_cast<long>(values.size()) / dim;
+    if (sklearn.active && rows != sklearn.samples) {
+        throw Error(describe("cannot read points", reader.name(),
+                             "line " + std::to_string(sklearn.line) + " (scikit-learn's data header) gives " + std::to_string(sklearn.samples) +
+                                 " samples, but the file has " + std::to_string(rows) + " data rows",
+                             "check that the file is complete, or correct the count on line " + std::to_string(sklearn.line)));
+    }
     set.values = Eigen::Map<RowMatrix>(values.data(), rows, dim);
     return set;
 }
@@ -376,12 +481,14 @@ void check_point_dimension(const PointSet& set, const std::string& spec, int exp
         throw Error(describe("cannot use", spec,
                              "rows have " + std::to_string(set.values.cols()) + " columns, expected " +
                                  std::to_string(expected_dim) + ": " + layout,
-                             "give rows of " + std::to_string(expected_dim) + " columns" + transposed));
+                             "give rows of " + std::to_string(expected_dim) + (expected_dim == 1 ? " column" : " columns") +
+                                 transposed));
     }
     throw Error(describe("cannot use points", spec,
                          "points have dimension " + std::to_string(set.values.cols()) + ", the model expects " +
                              std::to_string(expected_dim),
-                         "give points with " + std::to_string(expected_dim) + " columns" + transposed));
+                         "give points with " + std::to_string(expected_dim) + (expected_dim == 1 ? " column" : " columns") +
+                             transposed));
 }
 
 }  // namespace
@@ -475,6 +582,9 @@ PointSet read_point_block(const std::string& spec, const RowBlockChoice& choose,
         block = choose(set.values.rows());
         if (block.begin != 0 || block.end != block.total) {
             set.values = RowMatrix(set.values.middleRows(block.begin, block.end - block.begin));
+            if (!set.targets.empty()) {
+                set.targets = std::vector<double>(set.targets.begin() + block.begin, set.targets.begin() + block.end);
+            }
         }
     }
     check_point_dimension(set, spec, expected_dim, layout, block.total);

@@ -165,7 +165,8 @@ private:
 
 TorchFisherModule::TorchFisherModule(const std::string& path) : source_(path) {
     try {
-        module_ = torch::jit::load(path);
+        // Tensors saved on a GPU are loaded to the CPU, as torch.jit.load(path, map_location="cpu").
+        module_ = torch::jit::load(path, torch::kCPU);
     } catch (const c10::Error& e) {
         std::string message = e.what_without_backtrace();
         throw Error(describe("cannot load TorchScript module", path, message.substr(0, message.find('\n')),

@@ -16,10 +16,19 @@ namespace {
 // failed operation as a std::runtime_error with a traceback that ends in the cause, such as
 // "RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x3 and 4x8)". A c10::Error
 // starts with the cause and may append a C++ backtrace.
+// A dispatcher error ("Could not run 'aten::zeros' with arguments from the 'CUDA' backend")
+// follows its cause with a list of registered backends, so the line of the exception itself is
+// taken, without the advice for custom LibTorch builds that continues it.
 std::string torch_error_cause(const std::exception& error) {
     const auto* c10_error = dynamic_cast<const c10::Error*>(&error);
     std::string message = c10_error ? c10_error->what_without_backtrace() : error.what();
     if (message.find("Traceback of TorchScript") == std::string::npos) return message.substr(0, message.find('\n'));
+    const std::size_t dispatch = message.rfind("\nRuntimeError: Could not run ");
+    if (dispatch != std::string::npos) {
+        std::string line = message.substr(dispatch + 1, message.find('\n', dispatch + 1) - dispatch - 1);
+        const std::size_t advice = line.find(" This could be because");
+        return advice == std::string::npos ? line : line.substr(0, advice);
+    }
     const std::size_t end = message.find_last_not_of(" \n");
     if (end == std::string::npos) return message;
     const std::size_t begin = message.rfind('\n', end);
@@ -170,9 +179,18 @@ private:
         try {
             out = const_cast<torch::jit::Module&>(module_).forward(inputs).toTensor();
         } catch (const std::exception& e) {
+            const std::string cause = torch_error_cause(e);
+            // The tensors of a module saved on a GPU are loaded to the CPU, but a device named
+            // in forward's code stays there.
+            if (cause.find("from the 'CUDA' backend") != std::string::npos) {
+                throw Error(describe("TorchScript forward failed", path_,
+                                     cause + " (forward creates a tensor on a CUDA device, and scorekit runs modules "
+                                             "on the CPU)",
+                                     "create tensors on x.device in forward, or trace the module on the CPU, and "
+                                     "export it again"));
+            }
             throw Error(describe("TorchScript forward failed", path_,
-                                 "input [" + std::to_string(input.size(0)) + ", " + std::to_string(dim) + "]: " +
-                                     torch_error_cause(e),
+                                 "input [" + std::to_string(input.size(0)) + ", " + std::to_string(dim) + "]: " + cause,
                                  "forward must take x [N, D]" + std::string(takes_sigma_ ? " and sigma [N]" : "") +
                                      " and return the score [N, D]"));
         }
@@ -304,7 +322,10 @@ private:
 std::unique_ptr<ScoreModel> open_torchscript_model(const std::string& path, int threads) {
     torch::jit::Module module;
     try {
-        module = torch::jit::load(path);
+        // A module saved on a GPU names CUDA devices for its tensors, but scorekit computes on the
+        // CPU (Debian's LibTorch has no CUDA), so every tensor is loaded there, as
+        // torch.jit.load(path, map_location="cpu") does.
+        module = torch::jit::load(path, torch::kCPU);
     } catch (const c10::Error& e) {
         std::string message = e.what_without_backtrace();
         throw Error(describe("cannot load TorchScript module", path, message.substr(0, message.find('\n')),

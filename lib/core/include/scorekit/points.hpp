@@ -26,6 +26,8 @@ struct PointSet {
     RowMatrix values;                  // [N, D]
     std::vector<std::string> columns;  // column names from a text header; empty if none
     std::string source;                // the input name as given, for messages
+    std::vector<double> targets;       // [N], the target column of a scikit-learn CSV file, which
+                                       // `values` leaves out; empty for other files
 };
 
 // Location of a point set: a file and, for HDF5, a dataset inside it.
