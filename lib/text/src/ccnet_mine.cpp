@@ -984,6 +984,8 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         per_language = writer.commit();
     } catch (...) {
         // A full disk fails here too: the unfinished files go, as after a failure while mining.
+        // NOTE: outputs renamed before a failed rename stay without a done marker, so they are
+        // uncommitted. A rerun that writes other languages does not know to remove them.
         writer.discard();
         std::remove(state_path.c_str());
         throw;
