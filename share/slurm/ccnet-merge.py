@@ -18,15 +18,26 @@ Reads OUT/mined/NNNN/ (NNNN = shard index in 4 digits) for every shard 0..N-1 an
   that differ between shards, such as errors, are joined by "; ".
 
 Every shard must have its done marker OUT/mined/NNNN.done, recording shard NNNN of N; otherwise
-nothing is written and the script exits 1 naming the unfinished or foreign shards. Outputs are written under temporary names and
-renamed when complete. stats.json is written last and marks a complete merge. A merge that fails
-(a full disk, a signal) removes the files that it wrote, the stats.json of an earlier merge, and
-merged/ if it created it. Only the Python standard library is used, so the script runs on any
-cluster node.
+nothing is written and the script exits 1 naming the unfinished or foreign shards. A shard's files
+are those that its done marker lists under "files" (every file in OUT/mined/NNNN/ for a marker
+without that list), each with the length that the marker records. A file that is missing or of
+another length ends the script with exit status 1 before anything is written.
+
+The merge is written into a new hidden directory OUT/.merged.tmp.HOST.PID.XXXXXX, with stats.json
+last, and that directory then takes the place of OUT/merged in one rename (renameat2 with
+RENAME_EXCHANGE where the file system has it, else two renames, between which a crash leaves no
+OUT/merged). A successful rerun therefore replaces an earlier merge completely, files that no
+shard wrote this time included. A merge that fails (a full disk, a signal) removes its hidden
+directory and leaves OUT/merged as it was. OUT/merged belongs to this script, so the next merge
+removes other files put there. Only the Python standard library is used, so the script runs
+on any cluster node.
 """
 import argparse
-import contextlib
+import ctypes
+import ctypes.util
+import errno
 import json
+import os
 import shutil
 import signal
 import sys
@@ -34,7 +45,9 @@ from pathlib import Path
 
 # The shared helpers sit beside this script, also where it is run through runpy.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from merge_temporaries import written_atomically  # noqa: E402
+from merge_temporaries import (  # noqa: E402
+    SUFFIX_CHARACTERS, SUFFIX_LENGTH, pid_identifies_writer, process_is_gone, temporary_prefix, writer_on_this_host,
+    written_atomically)
 
 # Values that describe one shard's resources or its whole dedup group. A sum over shards would
 # overstate them, so the merged statistics keep their maximum.
@@ -84,6 +97,26 @@ def foreign_shards(mined, shards):
     return foreign
 
 
+def listed_files(mined, index):
+    """Returns the output files of shard `index`: those that its done marker lists, checked against
+    their recorded lengths, or every file in its directory for a marker without a list (written by
+    an older mine). Exits naming the file when the directory does not match the marker."""
+    directory = mined / shard_name(index)
+    marker = read_json(mined / f"{shard_name(index)}.done")
+    files = marker.get("files")
+    if not isinstance(files, dict):
+        return sorted(path.name for path in directory.glob("*") if path.is_file())
+    for name, size in files.items():
+        path = directory / name
+        if "/" in name or not path.is_file():
+            fail(f"{path} is missing, but {shard_name(index)}.done lists it; "
+                 f"run mine for shard {index} again with --force")
+        if path.stat().st_size != size:
+            fail(f"{path} has {path.stat().st_size} bytes, but {shard_name(index)}.done records {size}; "
+                 f"run mine for shard {index} again with --force")
+    return sorted(files)
+
+
 def combine(total, value, key):
     """Folds one shard's statistics value into the running total."""
     if total is None:
@@ -117,10 +150,79 @@ def merge_stats(mined, shards):
     return total
 
 
-def write_atomically(path, write):
-    """Writes `path` through `write(stream)` under a temporary name, then renames it."""
-    with written_atomically(path, "ccnet-merge.py") as temporary, open(temporary, "wb") as stream:
+def write_atomically(path, write, display_path):
+    """Writes `path` through `write(stream)` under a temporary name, then renames it. Errors name
+    `display_path`, the file's path once the merge is in place."""
+    with written_atomically(path, "ccnet-merge.py", display_path) as temporary, open(temporary, "wb") as stream:
         write(stream)
+
+
+def remove_stale_directories(out):
+    """Removes the hidden directories that a merge on this host left when it was killed (SIGKILL, a
+    node crash) and whose process no longer runs."""
+    if not pid_identifies_writer():
+        return
+    for prefix in (".merged.tmp.", ".merged.old.tmp."):
+        for entry in os.listdir(out):
+            path = out / entry
+            if not entry.startswith(prefix) or not path.is_dir() or path.is_symlink():
+                continue
+            pid = writer_on_this_host(entry[len(prefix):])
+            if pid and process_is_gone(pid):
+                shutil.rmtree(path, ignore_errors=True)
+                print(f"ccnet-merge.py: removed stale directory {path}: process {pid} on this host wrote it "
+                      "and no longer runs", file=sys.stderr)
+
+
+def make_hidden_directory(out, name):
+    """Creates OUT/.NAME.tmp.HOST.PID.XXXXXX, named as the temporary files of merge_temporaries.py."""
+    prefix = out / temporary_prefix(name)
+    for _ in range(100):
+        suffix = "".join(SUFFIX_CHARACTERS[byte % len(SUFFIX_CHARACTERS)] for byte in os.urandom(SUFFIX_LENGTH))
+        path = Path(f"{prefix}{suffix}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused directory name", str(prefix))
+
+
+def exchange(first, second):
+    """Swaps two directory entries in one step with renameat2(RENAME_EXCHANGE) (Linux 3.15, glibc
+    2.28). Returns False where the system or the file system does not support it."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0:
+        return True
+    number = ctypes.get_errno()
+    if number in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(number, os.strerror(number), str(second))
+
+
+def replace_directory(new, merged):
+    """Puts the directory `new` in the place of `merged`, and removes the earlier merged/."""
+    if not merged.exists():
+        new.rename(merged)
+        return
+    if not merged.is_dir() or merged.is_symlink():
+        fail(f"cannot replace {merged}: it is not a directory; move it away")
+    if exchange(new, merged):
+        earlier = new
+    else:
+        earlier = make_hidden_directory(merged.parent, "merged.old")
+        merged.rename(earlier / "merged")
+        try:
+            new.rename(merged)
+        except OSError:
+            (earlier / "merged").rename(merged)
+            raise
+    shutil.rmtree(earlier, ignore_errors=True)
 
 
 def concatenate(sources, stream):
@@ -142,7 +244,8 @@ def main():
         merge(args)
     except (Interrupted, KeyboardInterrupt) as interrupt:
         number = interrupt.args[0] if isinstance(interrupt, Interrupted) else signal.SIGINT
-        print(f"ccnet-merge.py: interrupted by {signal.Signals(number).name}; unfinished output files were removed",
+        print(f"ccnet-merge.py: interrupted by {signal.Signals(number).name}; the unfinished merge was removed "
+              "and merged/ is as it was",
               file=sys.stderr)
         sys.exit(128 + number)
     except OSError as error:
@@ -162,35 +265,33 @@ def merge(args):
         sys.exit(f"ccnet-merge.py: {len(foreign)} shards in {mined} are not shards of {args.shards} ({listed}); "
                  "merge with the --shards of that run, or mine into a new directory")
 
-    names = sorted({path.name for i in range(args.shards)
-                    for path in (mined / shard_name(i)).glob("*") if path.is_file()})
+    files = {i: listed_files(mined, i) for i in range(args.shards)}
+    names = sorted({name for listed in files.values() for name in listed})
     stats = merge_stats(mined, args.shards)
     merged = args.out / "merged"
-    created = not merged.exists()
+    remove_stale_directories(args.out)
     try:
-        merged.mkdir(parents=True, exist_ok=True)
-        # stats.json, written last, marks a complete merge, so an earlier merge's goes first. A
-        # rerun that fails must not leave it beside a mix of old and new files.
-        (merged / "stats.json").unlink(missing_ok=True)
+        new = make_hidden_directory(args.out, "merged")
     except OSError as error:
-        fail(f"cannot create {merged}: {error.strerror}; check the permissions of {args.out}")
-    written = []
+        fail(f"cannot create a directory in {args.out}: {error.strerror}; check its permissions")
     try:
         for name in names:
-            sources = [mined / shard_name(i) / name for i in range(args.shards)
-                       if (mined / shard_name(i) / name).is_file()]
-            write_atomically(merged / name, lambda stream: concatenate(sources, stream))
-            written.append(merged / name)
+            sources = [mined / shard_name(i) / name for i in range(args.shards) if name in files[i]]
+            write_atomically(new / name, lambda stream: concatenate(sources, stream), merged / name)
         text = json.dumps(stats, ensure_ascii=False, indent=1) + "\n"
-        write_atomically(merged / "stats.json", lambda stream: stream.write(text.encode("utf-8")))
+        write_atomically(new / "stats.json", lambda stream: stream.write(text.encode("utf-8")), merged / "stats.json")
+        # A signal between the two renames of the fallback would leave no merged/, so signals wait
+        # until the new merged/ is in place. One that came meanwhile stops nothing any more.
+        blocked = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+        signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        replace_directory(new, merged)
+        for number in blocked:
+            signal.signal(number, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
     except BaseException:
-        # A failed merge (a full disk, a signal) leaves none of its files, and no merged/ that
-        # it created, because a half-merged directory would pass for the output of fewer shards.
-        for path in written:
-            path.unlink(missing_ok=True)
-        if created:
-            with contextlib.suppress(OSError):
-                merged.rmdir()
+        # A failed merge (a full disk, a signal) leaves merged/ as it was, because a half-merged
+        # directory would pass for the output of fewer shards.
+        shutil.rmtree(new, ignore_errors=True)
         raise
     print(f"ccnet-merge.py: merged {args.shards} shards into {len(names)} files in {merged}", file=sys.stderr)
 

@@ -138,20 +138,22 @@ def remove_stale_temporaries(directory, name, program):
 
 
 @contextlib.contextmanager
-def written_atomically(path, program):
+def written_atomically(path, program, display_path=None):
     """Yields a temporary name beside `path` for the caller to write, then renames that file to
     `path`, so that an interrupted merge leaves no half-written output. The file and its directory
     are flushed to the disk around the rename, so that a crash of the node leaves no empty output.
     The temporary file is removed if the block raises. A failure of the file system ends the script
-    with one line that starts with `program` (exit status 1)."""
+    with one line that starts with `program` (exit status 1) and names `display_path` (default: `path`),
+    for a caller that writes into a directory that later takes another name."""
     directory, name = os.path.split(os.path.abspath(path))
+    display_path = path if display_path is None else display_path
     if os.path.isdir(path):
-        sys.exit(f"{program}: cannot write {path}: it is a directory; give a file name")
+        sys.exit(f"{program}: cannot write {display_path}: it is a directory; give a file name")
     remove_stale_temporaries(directory, name, program)
     try:
         temporary = create_temporary(directory, name)
     except OSError as error:
-        sys.exit(f"{program}: cannot write {path}: {error.strerror}; check that the directory exists and is writable")
+        sys.exit(f"{program}: cannot write {display_path}: {error.strerror}; check that the directory exists and is writable")
     try:
         try:
             yield temporary
@@ -168,7 +170,7 @@ def written_atomically(path, program):
             finally:
                 os.close(directory_descriptor)
         except OSError as error:
-            sys.exit(f"{program}: cannot write {path}: {error.strerror}; check free disk space and the directory")
+            sys.exit(f"{program}: cannot write {display_path}: {error.strerror}; check free disk space and the directory")
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)

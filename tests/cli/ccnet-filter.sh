@@ -726,9 +726,8 @@ run_case "ccnet merge foreign shard" 1 '1 shards in .* are not shards of 2 \(000
     /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$merge_out"
 expect_one_line_error "ccnet merge foreign shard"
 
-# A merge that fails on a full disk removes the files that it wrote and the merged/ that it
-# created. A rerun into an existing merged/ removes the earlier stats.json, the mark of a
-# complete merge, so that what stays cannot pass for a finished merge.
+# A merge that fails on a full disk creates no merged/. A rerun that fails into an existing
+# merged/ leaves the earlier merge as it was.
 full_flow="$WORK/full-flow"
 for shard in 0 1; do
     "$exe" -q mine --no-dedup --min-len 0 --shard "$shard/2" "$corpora/sample.warc.txt" "$good" \
@@ -740,9 +739,11 @@ expect_one_line_error "ccnet merge onto a full disk"
 [ ! -e "$full_flow/merged" ] || fail "ccnet merge onto a full disk: left $(ls -A "$full_flow/merged")"
 run_case "ccnet merge before a rerun" 0 "merged 2 shards" -- \
     /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$full_flow"
+before=$(cd "$full_flow/merged" && ls -A && cat -- * | md5sum)
 run_case_full_disk "ccnet merge rerun onto a full disk" 1 'ccnet-merge.py: cannot write .*full-flow/merged/es\.json\.gz' -- \
     /usr/bin/python3 "$SRC/share/slurm/ccnet-merge.py" --shards 2 "$full_flow"
-[ ! -e "$full_flow/merged/stats.json" ] || fail "ccnet merge rerun onto a full disk: the earlier stats.json is left"
-[ -z "$(find "$full_flow/merged" -name '.*.tmp.*')" ] || fail "ccnet merge rerun onto a full disk: temporary files left"
+[ "$(cd "$full_flow/merged" && ls -A && cat -- * | md5sum)" = "$before" ] ||
+    fail "ccnet merge rerun onto a full disk: the earlier merge changed: $(ls -A "$full_flow/merged")"
+[ -z "$(find "$full_flow" -name '.*.tmp.*')" ] || fail "ccnet merge rerun onto a full disk: temporary files left"
 
 finish

@@ -25,8 +25,8 @@ std::atomic<bool> g_signal_status{false};
 
 // The tool's one-line notice for a signal that ends the run, composed before any signal can
 // arrive so that the handler only calls write(2).
-std::array<char, 256> g_notice{};
-std::size_t g_notice_length = 0;
+std::array<char, 512> g_notice{};
+std::atomic<std::size_t> g_notice_length{0};
 
 // Unlinks the registered files, then removes the registered directories that are empty by then.
 // Uses only unlink(2) and rmdir(2), which are async-signal-safe. A directory inside another
@@ -50,8 +50,8 @@ void handle(int signal_number) {
         else return;
     }
     remove_registered();
-    if (g_notice_length > 0) {
-        ssize_t ignored = ::write(STDERR_FILENO, g_notice.data(), g_notice_length);
+    if (const std::size_t length = g_notice_length.load(); length > 0) {
+        ssize_t ignored = ::write(STDERR_FILENO, g_notice.data(), length);
         (void)ignored;
     }
     ::signal(signal_number, SIG_DFL);
@@ -71,11 +71,16 @@ void handle_closed_pipe(int signal_number) {
 
 }  // namespace
 
+void set_signal_notice(const std::string& line) {
+    // The handler may run while this changes the text, so it reads a length of 0 until the copy is done.
+    const std::size_t length = std::min(line.size(), g_notice.size());
+    g_notice_length.store(0);
+    std::memcpy(g_notice.data(), line.data(), length);
+    g_notice_length.store(length);
+}
+
 void install_signal_handlers(const std::string& tool) {
-    const std::string notice =
-        tool + ": interrupted by a signal; unfinished output files were removed\n";
-    g_notice_length = std::min(notice.size(), g_notice.size());
-    std::memcpy(g_notice.data(), notice.data(), g_notice_length);
+    set_signal_notice(tool + ": interrupted by a signal; unfinished output files were removed\n");
 
     struct sigaction action {};
     action.sa_handler = handle;

@@ -1,6 +1,7 @@
 // `ccnet-filter mine`: deduplication against a group of hash files, language identification and
 // JSON Lines output per language, following cc_net's mine.py pipeline (dedup, lid, keep_lang,
 // split_by_lang).
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -9,10 +10,12 @@
 #include <cmath>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <set>
 #include <unordered_set>
 #include <utility>
@@ -45,6 +48,7 @@ struct MineCounts {
     std::uint64_t dedup_lines_in = 0, dedup_lines_out = 0;
     std::uint64_t dedup_chars_in = 0, dedup_chars_out = 0;
     std::uint64_t lid_documents_in = 0, lid_documents_out = 0;
+    FastTextCounters lid_summation;  // fastText predictions by summation path
     std::uint64_t lang_documents_in = 0, lang_documents_out = 0;
     std::uint64_t quality_documents_in = 0, quality_documents_out = 0;
     std::map<std::string, std::uint64_t> quality_failures;  // first failed rule -> documents
@@ -69,6 +73,7 @@ struct MineCounts {
         dedup_lines_in += o.dedup_lines_in, dedup_lines_out += o.dedup_lines_out;
         dedup_chars_in += o.dedup_chars_in, dedup_chars_out += o.dedup_chars_out;
         lid_documents_in += o.lid_documents_in, lid_documents_out += o.lid_documents_out;
+        lid_summation.cached += o.lid_summation.cached, lid_summation.recomputed += o.lid_summation.recomputed;
         lang_documents_in += o.lang_documents_in, lang_documents_out += o.lang_documents_out;
     }
 };
@@ -198,6 +203,8 @@ bool identify_language(Document& document, const LanguageIdentifier& identifier,
         start = end + 1;
     }
     LanguagePrediction prediction = identifier.predict(glued);
+    counts.lid_summation.cached += prediction.summation.cached;
+    counts.lid_summation.recomputed += prediction.summation.recomputed;
     if (prediction.label.empty() || prediction.score_percent < threshold_percent) return false;
     document.identified = true;
     document.language = prediction.label;
@@ -329,6 +336,8 @@ void visit_counts(ReadCounts& read, MineCounts& mine, Visit visit) {
     visit("dedup.chars_out", mine.dedup_chars_out);
     visit("lid.documents_in", mine.lid_documents_in);
     visit("lid.documents_out", mine.lid_documents_out);
+    visit("lid.fasttext_cached_sums", mine.lid_summation.cached);
+    visit("lid.fasttext_recomputed", mine.lid_summation.recomputed);
     visit("lang_filter.documents_in", mine.lang_documents_in);
     visit("lang_filter.documents_out", mine.lang_documents_out);
     visit("quality.documents_in", mine.quality_documents_in);
@@ -482,6 +491,77 @@ void remove_earlier_outputs(const ShardPlan& plan, const std::vector<std::string
     }
 }
 
+// Checks the "files" that the done marker of the shard lists (name and length in bytes) against
+// the output directory. A marker that lists a missing file or one of another length does not
+// describe the directory (a file was replaced or removed after the run), so it is removed and the
+// shard runs again. A marker without "files" (written by hand or by an older version) is kept.
+void remove_stale_done_marker(const ShardPlan& plan) {
+    const std::string marker = plan.output + ".done";
+    std::FILE* file = std::fopen(marker.c_str(), "rb");
+    if (!file) return;
+    std::string text;
+    char buffer[8192];
+    for (std::size_t count; (count = std::fread(buffer, 1, sizeof buffer, file)) > 0;) text.append(buffer, count);
+    std::fclose(file);
+
+    const std::string key = "\"files\": {";
+    const std::size_t at = text.find(key);
+    if (at == std::string::npos) return;
+    const std::size_t end = text.find('}', at);
+    if (end == std::string::npos) return;
+    // The names are mine's own (label characters and ".json.gz"), so they need no JSON unescaping.
+    static const std::regex entry_pattern(R"re("([^"/]+)"\s*:\s*([0-9]+))re");
+    const std::string files = text.substr(at + key.size(), end - at - key.size());
+    for (std::sregex_iterator entry(files.begin(), files.end(), entry_pattern), last; entry != last; ++entry) {
+        const std::string path = plan.output + "/" + (*entry)[1].str();
+        struct stat status {};
+        std::string reason;
+        if (::stat(path.c_str(), &status) != 0) {
+            reason = "it lists " + quote(path) + ", which is missing";
+        } else if (std::to_string(status.st_size) != (*entry)[2].str()) {
+            reason = "it lists " + quote(path) + " with " + (*entry)[2].str() + " bytes, but the file has " +
+                     std::to_string(status.st_size);
+        } else {
+            continue;
+        }
+        log_warning(describe("done marker does not match the outputs", marker, reason, "the shard runs again"));
+        if (std::remove(marker.c_str()) != 0) {
+            throw Error(describe("cannot remove done marker", marker, std::strerror(errno),
+                                 "check the permissions of its directory"));
+        }
+        return;
+    }
+}
+
+// The names of the output files that the resume state at `path` describes, or nothing where it is
+// missing or damaged. An earlier run whose commit stopped may have given them their final names.
+std::vector<std::string> resume_state_output_files(const std::string& path) {
+    std::vector<std::string> names;
+    try {
+        if (std::optional<MineResumeState> state = read_resume_state(path)) {
+            for (const auto& entry : state->outputs) names.push_back(output_file_name(entry.first));
+        }
+    } catch (const Error&) {
+        // A damaged state names no files, but the stats file of the earlier run still does.
+    }
+    return names;
+}
+
+// Seconds between periodic resume states. SCOREKIT_TEST_MINE_STATE_SECONDS replaces the default
+// of 120 for tests, which cannot wait minutes for a state. It is not a user option.
+double resume_state_period() {
+    constexpr double kDefaultSeconds = 120;
+    const char* value = std::getenv("SCOREKIT_TEST_MINE_STATE_SECONDS");
+    if (!value || !*value) return kDefaultSeconds;
+    char* end = nullptr;
+    const double seconds = std::strtod(value, &end);
+    if (*end != '\0' || !(seconds >= 0)) {
+        throw Error(describe("invalid SCOREKIT_TEST_MINE_STATE_SECONDS", value, "must be a number of seconds >= 0",
+                             "unset it, because it exists for tests only"));
+    }
+    return seconds;
+}
+
 std::string stage_seconds_json(const MineCounts& counts) {
     JsonObject seconds;
     for (const auto& entry : counts.stage_seconds) seconds.number(entry.first, entry.second);
@@ -617,6 +697,8 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         return;
     }
     ShardPlan plan = plan_shard(options.input, options.output);
+    const double state_period = resume_state_period();
+    if (!options.input.force) remove_stale_done_marker(plan);
     if (shard_already_done(plan, options.input.force)) return;
     int threads = resolve_threads(options.input.threads);
 
@@ -676,17 +758,20 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     ResumableOutputs writer(plan.output);
     // Read again under the directory lock, which another run of the shard may have held until now.
     std::optional<MineResumeState> earlier = read_matching_state();
-    if (earlier && (earlier->files_done > plan.files.size() || !writer.restore(earlier->outputs))) {
+    if (earlier && (earlier->files_done > plan.files.size() || !writer.restore(earlier->outputs, earlier->committing))) {
         log_warning(describe("cannot resume shard", state_path, "its output files are missing or shorter than it records",
                              "the shard starts over"));
         earlier.reset();
     }
+    // Files of earlier runs that this run replaces, or removes once its own outputs are in place.
+    std::vector<std::string> earlier_files = earlier_output_files(plan.output + ".stats.json");
     if (earlier) {
         boundary = std::move(*earlier);
         log_info("resuming shard " + std::to_string(plan.shard.index) + "/" + std::to_string(plan.shard.count) +
                  " after " + std::to_string(boundary.files_done) + " of " + std::to_string(plan.files.size()) +
                  " files (" + state_path + ")");
     } else {
+        for (const std::string& name : resume_state_output_files(state_path)) earlier_files.push_back(name);
         // The state goes before the files it describes, so that no crash leaves it beside other data.
         if (std::remove(state_path.c_str()) != 0 && errno != ENOENT) {
             throw Error(describe("cannot remove resume state", state_path, std::strerror(errno),
@@ -726,9 +811,12 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         writer.sync();
         write_resume_state(state_path, boundary);
     };
-    // A state every few minutes also lets a run killed without a chance to save (SIGKILL after
-    // SLURM's KillWait, a node failure) resume from a recent file.
-    constexpr double kStateSeconds = 120;
+    // Standard input cannot be read again, and a read of it can block until its writer ends, which
+    // may wait for this process. A shard that reads it cannot be resumed, so a signal ends the run
+    // at once and removes its unfinished files, and no state is written.
+    const bool resumable = std::find(plan.files.begin(), plan.files.end(), "-") == plan.files.end();
+    // A state every few minutes (state_period) also lets a run killed without a chance to save
+    // (SIGKILL after SLURM's KillWait, a node failure) resume from a recent file.
     auto last_state = std::chrono::steady_clock::now();
 
     std::function<bool(RecordBatch&)> produce = [&](RecordBatch& batch) { return reader.next(batch); };
@@ -817,7 +905,8 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         if (batch.file_index > boundary.files_done) {
             complete_files(batch.file_index);
             const auto now = std::chrono::steady_clock::now();
-            if (!interrupt_requested() && std::chrono::duration<double>(now - last_state).count() >= kStateSeconds) {
+            if (resumable && !interrupt_requested() &&
+                std::chrono::duration<double>(now - last_state).count() >= state_period) {
                 save_state();
                 last_state = now;
             }
@@ -830,14 +919,14 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     };
     // From here a signal stops the run at the end of a completed input file, with a state to resume
     // from. Before, it ends the run at once: a resumed run's state and files are still as they were.
-    // Standard input cannot be read again, and a read of it can block until its writer ends, which
-    // may wait for this process: there a signal ends the run at once, as before.
-    const bool resumable = std::find(plan.files.begin(), plan.files.end(), "-") == plan.files.end();
     if (resumable) {
         catch_interrupts();
         report_signal_in_exit_status();
     } else {
         writer.remove_on_signal();
+        set_signal_notice("ccnet-filter: mine interrupted by a signal: standard input is among the inputs and cannot "
+                          "be read again, so the run cannot be resumed and its unfinished output files were removed; "
+                          "save the input to a file and give its path in place of - to make the run resumable\n");
     }
     bool stopped = false;
     try {
@@ -883,19 +972,26 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
     progress.finish();
 
     log_info("[3/3] writing " + plan.output);
+    // The outputs get their final names one by one, which POSIX cannot do as one step. The state
+    // written first lets a run stopped among the renames resume and finish them, and the done
+    // marker, written last, is the record that the shard's set of outputs is complete.
     std::string per_language;
     try {
+        if (resumable) {
+            boundary.committing = true;
+            save_state();
+        }
         per_language = writer.commit();
     } catch (...) {
         // A full disk fails here too: the unfinished files go, as after a failure while mining.
+        // NOTE: outputs renamed before a failed rename stay without a done marker, so they are
+        // uncommitted. A rerun that writes other languages does not know to remove them.
         writer.discard();
         std::remove(state_path.c_str());
         throw;
     }
     created_directories.keep();
-    // The outputs have their final names, so the state would describe nothing.
-    std::remove(state_path.c_str());
-    remove_earlier_outputs(plan, earlier_output_files(plan.output + ".stats.json"), writer.names());
+    remove_earlier_outputs(plan, earlier_files, writer.names());
     for (const auto& entry : mine_totals.stage_seconds) {
         log_verbose("stage " + entry.first + ": " + format_short(entry.second) + " s of thread time");
     }
@@ -943,8 +1039,8 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         .raw("lid", JsonObject()
                         .integer("documents_in", mine_totals.lid_documents_in)
                         .integer("documents_out", mine_totals.lid_documents_out)
-                        .integer("fasttext_cached_sums", identifier->counters().cached)
-                        .integer("fasttext_recomputed", identifier->counters().recomputed)
+                        .integer("fasttext_cached_sums", mine_totals.lid_summation.cached)
+                        .integer("fasttext_recomputed", mine_totals.lid_summation.recomputed)
                         .str())
         .raw("lang_filter", JsonObject()
                                 .integer("documents_in", mine_totals.lang_documents_in)
@@ -961,12 +1057,16 @@ void run_ccnet_mine(const CcnetMineOptions& options) {
         .raw("perplexity", perplexity_stats(options, cutoff_path, mine_totals))
         .raw("output_languages", per_language)
         .raw("output_files", json_string_list(writer.names()))
-        .raw("faults", json_faults(faults));
+        .raw("faults", json_faults(faults))
+        .raw("last_run_only", json_string_list({"wall_seconds", "cpu_seconds", "peak_rss_bytes",
+                                                "read.files_done_before_resume"}));
     std::string error = boundary.error;
     if (boundary.damaged_files > 1) {
         error += " (and " + std::to_string(boundary.damaged_files - 1) + " more damaged files, see the warnings)";
     }
-    finish_shard(plan, stats, start, error);
+    finish_shard(plan, stats, start, error, writer.committed_files_json());
+    // The done marker (or, for a failed shard, the stats file) now records the outputs.
+    std::remove(state_path.c_str());
     // A failed shard ends with its error line instead of the "done:" summary.
     if (!error.empty()) {
         log_warning_counts();

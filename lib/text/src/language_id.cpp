@@ -112,8 +112,9 @@ public:
     LanguagePrediction predict(std::string_view text) const override {
         if (text.empty()) return LanguagePrediction();
         std::pair<fasttext::real, std::string> best;
+        FastTextCounters summation;
         if (loss_) {
-            if (!predict_fast(text, best)) return LanguagePrediction();
+            if (!predict_fast(text, best, summation)) return LanguagePrediction();
         } else {
             // fastText's Python predict() appends the newline, which adds the end-of-sentence token.
             std::istringstream in(std::string(text) + "\n");
@@ -127,6 +128,7 @@ public:
         LanguagePrediction prediction;
         prediction.label = best.second;
         prediction.score_percent = round_percent(best.first);
+        prediction.summation = summation;
         return prediction;
     }
 
@@ -672,7 +674,8 @@ private:
     // so the label and the rounded score equal fastText's. NOTE: kGuard is about 20 times the
     // largest probability difference measured between the two sums (9.2e-6 on 27,804 benchmark
     // documents, docs/ccnet-filter.md), not a proven bound on it.
-    bool predict_fast(std::string_view text, std::pair<fasttext::real, std::string>& best) const {
+    bool predict_fast(std::string_view text, std::pair<fasttext::real, std::string>& best,
+                      FastTextCounters& summation) const {
         thread_local fasttext::Predictions heap;
         fasttext::Model::State& state = thread_state();
         fasttext::real* hidden = state.hidden.data();
@@ -687,8 +690,10 @@ private:
             exact = near_boundary(heap);
             if (exact) {
                 recomputed_predictions_.fetch_add(1, std::memory_order_relaxed);
+                summation.recomputed = 1;
             } else {
                 cached_predictions_.fetch_add(1, std::memory_order_relaxed);
+                summation.cached = 1;
             }
         }
         if (exact) {

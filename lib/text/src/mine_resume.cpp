@@ -72,16 +72,6 @@ std::uint64_t parse_count(const std::string& text, bool& ok) {
     return std::stoull(text);
 }
 
-// Labels come from the model file: keep only characters that are safe in a file name.
-std::string file_name(const std::string& key) {
-    std::string name = key;
-    for (char& c : name) {
-        const bool safe = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-        if (!safe) c = '_';
-    }
-    return name + ".json.gz";
-}
-
 bool ends_with(const std::string& text, const std::string& suffix) {
     return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -94,6 +84,16 @@ void sync_directory(const std::string& directory) {
 }
 
 }  // namespace
+
+// Labels come from the model file: keep only characters that are safe in a file name.
+std::string output_file_name(const std::string& key) {
+    std::string name = key;
+    for (char& c : name) {
+        const bool safe = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+        if (!safe) c = '_';
+    }
+    return name + ".json.gz";
+}
 
 std::string file_fingerprint(const std::string& path) {
     struct stat status {};
@@ -148,6 +148,8 @@ std::optional<MineResumeState> read_resume_state(const std::string& path) {
             state.error = fields[1];
         } else if (kind == "damaged_files" && fields.size() == 2) {
             state.damaged_files = parse_count(fields[1], ok);
+        } else if (kind == "committing" && fields.size() == 1) {
+            state.committing = true;
         } else {
             throw invalid("unknown line " + quote(line.substr(0, 80)));
         }
@@ -171,6 +173,7 @@ void write_resume_state(const std::string& path, const MineResumeState& state) {
     for (const auto& entry : state.seconds) text += "seconds\t" + escape(entry.first) + "\t" + format_number(entry.second) + "\n";
     if (!state.error.empty()) text += "error\t" + escape(state.error) + "\n";
     text += "damaged_files\t" + std::to_string(state.damaged_files) + "\n";
+    if (state.committing) text += "committing\n";
     text += "end\n";
     // AtomicFile flushes the data before the rename, so a crash leaves the old state or the new one.
     AtomicFile file(path);
@@ -196,12 +199,24 @@ std::string fingerprint_difference(const Fingerprint& recorded, const Fingerprin
 
 ResumableOutputs::ResumableOutputs(std::string directory) : directory_(std::move(directory)) {
     lock_ = ::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    // A file system without flock (some network ones) gets no lock rather than no run.
-    if (lock_ >= 0 && ::flock(lock_, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+    if (lock_ < 0) {
+        log_warning(describe("cannot lock output directory", directory_, std::strerror(errno),
+                             "make sure that no other ccnet-filter mine process writes this shard"));
+        return;
+    }
+    // LOCK_NB: a lock that another process holds fails at once instead of waiting for it.
+    if (::flock(lock_, LOCK_EX | LOCK_NB) == 0) return;
+    const int error = errno;
+    if (error == EWOULDBLOCK) {
         ::close(lock_);
+        lock_ = -1;
         throw Error(describe("cannot write", directory_, "another ccnet-filter mine process is writing this shard",
                              "wait until it ends, or stop it first"));
     }
+    // A file system without flock (ENOLCK, ENOSYS or EOPNOTSUPP on some network file systems)
+    // gets no lock rather than no run, and the user learns that nothing guards the shard.
+    log_warning(describe("cannot lock output directory", directory_, std::string("flock failed: ") + std::strerror(error),
+                         "make sure that no other ccnet-filter mine process writes this shard"));
 }
 
 ResumableOutputs::~ResumableOutputs() {
@@ -231,7 +246,7 @@ void ResumableOutputs::remove_unfinished() {
 
 ResumableOutputs::File& ResumableOutputs::open(const std::string& key, const char* mode) {
     File file;
-    const std::string name = file_name(key);
+    const std::string name = output_file_name(key);
     file.final = directory_ + "/" + name;
     file.part = directory_ + "/." + name + ".part";
     file.stream = std::fopen(file.part.c_str(), mode);
@@ -240,17 +255,35 @@ ResumableOutputs::File& ResumableOutputs::open(const std::string& key, const cha
     return files_.emplace(key, std::move(file)).first->second;
 }
 
-bool ResumableOutputs::restore(const std::map<std::string, ResumeOutput>& outputs) {
+bool ResumableOutputs::restore(const std::map<std::string, ResumeOutput>& outputs, bool committing) {
+    // Outputs that the stopped commit had already renamed, by final name.
+    std::vector<std::pair<std::string, std::string>> renamed;
     for (const auto& entry : outputs) {
-        const std::string part = directory_ + "/." + file_name(entry.first) + ".part";
+        const std::string name = output_file_name(entry.first);
+        const std::string part = directory_ + "/." + name + ".part";
         struct stat status {};
-        if (::stat(part.c_str(), &status) != 0 || !S_ISREG(status.st_mode) ||
-            static_cast<std::uint64_t>(status.st_size) < entry.second.bytes) {
-            return false;
+        if (::stat(part.c_str(), &status) == 0 && S_ISREG(status.st_mode) &&
+            static_cast<std::uint64_t>(status.st_size) >= entry.second.bytes) {
+            continue;
+        }
+        // rename(2) replaces the final name in one step, so a file there with the recorded length
+        // and no hidden file beside it is this shard's output.
+        const std::string final = directory_ + "/" + name;
+        if (committing && ::lstat(part.c_str(), &status) != 0 && errno == ENOENT &&
+            ::stat(final.c_str(), &status) == 0 && S_ISREG(status.st_mode) &&
+            static_cast<std::uint64_t>(status.st_size) == entry.second.bytes) {
+            renamed.emplace_back(final, part);
+            continue;
+        }
+        return false;
+    }
+    for (const auto& entry : renamed) {
+        if (std::rename(entry.first.c_str(), entry.second.c_str()) != 0) {
+            throw Error(describe("cannot resume", entry.first, std::strerror(errno), "check the directory permissions"));
         }
     }
     for (const auto& entry : outputs) {
-        const std::string part = directory_ + "/." + file_name(entry.first) + ".part";
+        const std::string part = directory_ + "/." + output_file_name(entry.first) + ".part";
         if (::truncate(part.c_str(), static_cast<off_t>(entry.second.bytes)) != 0) {
             throw Error(describe("cannot resume", part, std::strerror(errno), "check its permissions"));
         }
@@ -308,6 +341,14 @@ std::string ResumableOutputs::commit() {
     }
     sync_directory(directory_);
     return summary.str();
+}
+
+std::string ResumableOutputs::committed_files_json() const {
+    JsonObject files;
+    for (const auto& entry : files_) {
+        files.integer(entry.second.final.substr(entry.second.final.rfind('/') + 1), entry.second.size.bytes);
+    }
+    return files.str();
 }
 
 void ResumableOutputs::discard() {

@@ -36,6 +36,10 @@ struct MineResumeState {
     std::map<std::string, double> seconds;        // thread seconds per stage
     std::string error;                            // first damaged-file error of the done files
     std::uint64_t damaged_files = 0;
+    // Set when every input file is done and the outputs are about to get their final names. A
+    // rerun then finds each output under its hidden name or, already renamed, under its final
+    // name with the recorded length.
+    bool committing = false;
 };
 
 // `<output>.resume`: the state file beside the done marker and the stats file.
@@ -52,12 +56,18 @@ void write_resume_state(const std::string& path, const MineResumeState& state);
 // "<name>: <recorded value> then, <current value> now"; "" when they are equal.
 std::string fingerprint_difference(const Fingerprint& recorded, const Fingerprint& current);
 
+// The name of the output file of `key` ("en" -> "en.json.gz"), with characters that are unsafe
+// in a file name replaced by '_'.
+std::string output_file_name(const std::string& key);
+
 // One output file per key, made of gzip members appended under a hidden name in `directory`
 // (".<name>.json.gz.part") and renamed to `<name>.json.gz` by commit().
 class ResumableOutputs {
 public:
     // Takes an exclusive lock on the directory for the life of the object. Throws Error when
     // another process has it locked, because two runs of one shard would append to the same files.
+    // Where the file system has no flock(2) (ENOLCK, ENOSYS, EOPNOTSUPP) the run goes on without
+    // the lock after one warning line.
     explicit ResumableOutputs(std::string directory);
     ~ResumableOutputs();
     ResumableOutputs(const ResumableOutputs&) = delete;
@@ -68,8 +78,10 @@ public:
 
     // Reopens the outputs of `state`, each cut to its recorded length. Returns false (and changes
     // nothing) when one is missing or shorter, which a crash after the state was written but
-    // before the data reached the disk, or removed files, would leave.
-    bool restore(const std::map<std::string, ResumeOutput>& outputs);
+    // before the data reached the disk, or removed files, would leave. With `committing` (a run
+    // stopped while it renamed its outputs), an output found under its final name with exactly
+    // the recorded length is taken back under its hidden name.
+    bool restore(const std::map<std::string, ResumeOutput>& outputs, bool committing = false);
 
     void append(const std::string& key, const std::string& gzip_member, std::uint64_t documents);
 
@@ -80,12 +92,20 @@ public:
     void sync();
 
     // Renames every file to its final name; returns a JSON object of documents and bytes per key.
+    // The renames are not one atomic step, so the done marker written after them is the record
+    // that the set is complete.
     std::string commit();
+
+    // The final file names and their lengths in bytes, as a JSON object, after commit().
+    std::string committed_files_json() const;
 
     // Removes every hidden file (after a failure that is not an interrupt).
     void discard();
 
     // Makes a signal that ends the process remove the hidden files, those opened later included.
+    // NOTE: the signal handler has 64 slots for all temporary files of the process, so with more
+    // outputs (lid.176 with perplexity buckets) some hidden files stay after the signal, until
+    // the next run of the shard removes them.
     void remove_on_signal() { remove_on_signal_ = true; }
 
     const std::vector<std::string>& names() const { return names_; }

@@ -283,7 +283,7 @@ std::string json_string_list(const std::vector<std::string>& items) {
 }
 
 void finish_shard(const ShardPlan& plan, JsonObject stats, std::chrono::steady_clock::time_point start,
-                  const std::string& error) {
+                  const std::string& error, const std::string& files_json) {
     struct rusage usage;
     getrusage(RUSAGE_SELF, &usage);
     double cpu = usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + 1e-6 * (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
@@ -295,13 +295,13 @@ void finish_shard(const ShardPlan& plan, JsonObject stats, std::chrono::steady_c
     write_file_atomically(plan.output + ".stats.json", stats.str() + "\n");
     if (!error.empty()) return;
 
-    std::string marker = JsonObject()
-                             .integer("shard", static_cast<std::uint64_t>(plan.shard.index))
-                             .integer("shards", static_cast<std::uint64_t>(plan.shard.count))
-                             .string("version", version_string())
-                             .string("command_line", provenance().command_line)
-                             .str();
-    write_file_atomically(plan.output + ".done", marker + "\n");
+    JsonObject marker;
+    marker.integer("shard", static_cast<std::uint64_t>(plan.shard.index))
+        .integer("shards", static_cast<std::uint64_t>(plan.shard.count))
+        .string("version", version_string())
+        .string("command_line", provenance().command_line);
+    if (!files_json.empty()) marker.raw("files", files_json);
+    write_file_atomically(plan.output + ".done", marker.str() + "\n");
 }
 
 }  // namespace scorekit::text

@@ -136,8 +136,9 @@ std::string json_faults(const ReaderFaults& faults);
 std::string json_string_list(const std::vector<std::string>& items);
 
 // Writes `<output>.stats.json` (adding wall, CPU time and peak memory) and, when `error` is
-// empty, the done marker `<output>.done`.
+// empty, the done marker `<output>.done`, last. `files_json`, where given, goes into the marker
+// as its "files" object: the output files of the shard and their lengths in bytes.
 void finish_shard(const ShardPlan& plan, JsonObject stats, std::chrono::steady_clock::time_point start,
-                  const std::string& error);
+                  const std::string& error, const std::string& files_json = "");
 
 }  // namespace scorekit::text

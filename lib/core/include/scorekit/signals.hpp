@@ -11,6 +11,8 @@
 namespace scorekit {
 
 void install_signal_handlers(const std::string& tool);
+// Replaces the line that a signal ending the process writes (at most 511 bytes, with its newline).
+void set_signal_notice(const std::string& line);
 void catch_interrupts();
 bool interrupt_requested();
 int interrupt_signal();

@@ -10,15 +10,19 @@
 
 namespace scorekit::text {
 
-struct LanguagePrediction {
-    std::string label;  // ISO 639 code as fastText's lid.176 writes it ("en", "zh"); empty if none
-    int score_percent = 0;  // top-1 score rounded to 2 decimals, times 100
-};
-
 // Counts of fastText predictions by how their hidden vector was summed (see FastTextSummation).
 struct FastTextCounters {
     std::uint64_t cached = 0;      // from per-token cached row sums
     std::uint64_t recomputed = 0;  // near a decision boundary, so summed again in fastText's order
+};
+
+struct LanguagePrediction {
+    std::string label;  // ISO 639 code as fastText's lid.176 writes it ("en", "zh"); empty if none
+    int score_percent = 0;  // top-1 score rounded to 2 decimals, times 100
+    // This prediction's path: 1 in one of the counts for a fastText prediction from cached sums,
+    // all 0 otherwise. The path depends only on the text, so counts summed per document do not
+    // depend on the threads or on where a resumed run started.
+    FastTextCounters summation;
 };
 
 // Both implementations are safe to call from several threads at once.
