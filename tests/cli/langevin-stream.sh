@@ -1,8 +1,8 @@
 # langevin streams its kept samples to the output. The outputs must equal, value for value, those
-# of the version that held all samples until the end (digests below), for every method, thinning,
-# shards, text, HDF5 and standard output; a resumed run must equal an uninterrupted one also after
-# rows were streamed; a failure midway leaves no output file; and memory does not grow with the
-# kept samples.
+# of the version that kept all samples in memory until the end (digests below, from commit
+# fe25e36), for every method, thinning, shards, text, HDF5 and standard output. A resumed run must
+# equal an uninterrupted one also after rows were streamed. A failure midway leaves no output
+# file, and memory does not grow with the kept samples.
 . "$(dirname "$0")/lib.sh"
 L="$BIN/langevin"
 cd "$WORK" || exit 1
@@ -87,12 +87,12 @@ for output in fail.h5 fail.tsv fail-nested.h5:/g/s; do
     expect_no_file "failure after streamed rows: $output" "$WORK/${output%%:*}"
 done
 # Rows sent to standard output cannot be taken back: those of the 9 steps kept before the
-# failure stay there, and the status says that the output is incomplete.
+# failure stay there, and exit status 1 marks the output as incomplete.
 run_case "failure after rows on standard output" 1 'sampler diverged at step 100' -- "$L" "${diverging[@]}" -o -
 [ "$(wc -l < out)" -eq 180 ] || fail "failure after rows on standard output: $(wc -l < out) rows, expected 180"
 
 # Interrupted after kept rows were streamed, a resumed run writes the output of an uninterrupted
-# run, to a text file and to standard output. The checkpoint's sample file holds the rows kept
+# run, to a text file and to standard output. The checkpoint's sample file contains the rows kept
 # before it, which the resumed run writes first.
 ula=(-m "$gmm" --chains 300 --steps 200000 --thin 20000 --seed 12)
 run_case "uninterrupted text" 0 '' -- "$L" "${ula[@]}" -o whole.tsv -q
@@ -117,8 +117,8 @@ run_case "resumed standard output" 0 'resuming from ck-out.h5' -- "$L" "${ula[@]
     --resume ck-out.h5
 cmp -s whole.tsv out || fail "resumed standard output: output differs from the uninterrupted run"
 
-# Memory holds the chains, not the kept samples: 200,000 chains in D = 16 that keep 10 states
-# (256 MB of samples) run within 400 MB of address space. Holding the samples took about 700 MB.
+# Memory grows with the chains, not with the kept samples: 200,000 chains in D = 16 that keep 10 states
+# (256 MB of samples) run within 400 MB of address space. Keeping the samples in memory took about 700 MB.
 run_case "kept samples beyond the memory limit" 0 '' -- bash -c 'ulimit -v 400000 && exec "$@"' limit \
     "$L" -m "$gauss16" --chains 200000 --steps 20 --thin 2 -o big.h5 -q
 /usr/bin/python3 -c 'import sys, h5py; assert h5py.File(sys.argv[1], "r")["samples"].shape == (2000000, 16)' big.h5 2> /dev/null ||

@@ -63,7 +63,7 @@ TEST_CASE("resumed Langevin run equals an uninterrupted one", "[langevin][checkp
 
         // Saves every 25 steps. The last state saved (step 225 of 240 annealed, 50 of 60
         // otherwise) is the one an interrupted run would leave. The kept samples go to `kept`, as
-        // langevin writes them to the checkpoint's sample file; blocks of 16 chains make the
+        // langevin writes them to the checkpoint's sample file. Blocks of 16 chains make the
         // rows arrive in several pieces.
         options.block_chains = 16;
         LangevinState saved;
@@ -232,6 +232,7 @@ TEST_CASE("checkpoint with samples inside still resumes", "[langevin][checkpoint
         LangevinSampleWriter writer(path, 0, 3);
         write_langevin_checkpoint(path, settings, state, writer);
     }
+
     RowMatrix kept(4, 3);
     for (Eigen::Index i = 0; i < kept.size(); ++i) kept.data()[i] = 1.5 * static_cast<double>(i);
     {
@@ -247,10 +248,12 @@ TEST_CASE("checkpoint with samples inside still resumes", "[langevin][checkpoint
         H5Sclose(space);
         H5Fclose(file);
     }
+
     CHECK(read_langevin_checkpoint(path, settings).kept_rows == 4);
     RowMatrix rows(3, 3);
     read_langevin_kept_rows(path, 1, rows);
     CHECK(rows == kept.bottomRows(3));
+
     remove_finished_langevin_checkpoint(path, true, "");
     std::remove(dir.c_str());
 }

@@ -29,7 +29,7 @@ constexpr const char* kKeptDataset = "/checkpoint/kept";
 // Bytes buffered before a write to the sample file.
 constexpr std::size_t kBufferBytes = std::size_t(1) << 20;
 
-// Throws the Error for a sample file that holds fewer bytes than the checkpoint needs.
+// Throws the Error for a sample file with fewer bytes than the checkpoint needs.
 [[noreturn]] void throw_short_sample_file(const std::string& checkpoint, const std::string& path, std::int64_t bytes,
                                           const std::string& needed) {
     throw Error(describe("cannot resume from", checkpoint,

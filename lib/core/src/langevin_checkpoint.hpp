@@ -16,8 +16,8 @@ namespace scorekit {
 std::string langevin_sample_file(const std::string& path);
 
 // The sample file of a checkpoint, appended as the sampler keeps samples, so that a checkpoint
-// only flushes it and each sample is written once. Writes are buffered; nothing is promised on
-// the disk before sync().
+// only flushes it and each sample is written once. Writes are buffered, so nothing is promised
+// on the disk before sync().
 class LangevinSampleWriter {
 public:
     // Continues the sample file of checkpoint `path` after its first `valid_rows` rows of `columns`
@@ -53,11 +53,11 @@ private:
 };
 
 // Writes `state` and the run's settings to `path` (a temporary name, then renamed), after
-// flushing `samples`, which holds the state's kept rows, to the disk.
+// flushing `samples`, which contains the state's kept rows, to the disk.
 void write_langevin_checkpoint(const std::string& path, const CheckpointSettings& settings, const LangevinState& state,
                                LangevinSampleWriter& samples);
 
-// Reads the state that `path` holds. Its kept samples stay on the disk, in its sample file or
+// Reads the state that `path` contains. Its kept samples stay on the disk, in its sample file or
 // (as earlier versions wrote them) in the checkpoint itself, and read_langevin_kept_rows reads
 // them. Throws UsageError naming the first setting that differs from `settings`, and Error for
 // a file that is not a langevin checkpoint or a sample file shorter than the checkpoint records.

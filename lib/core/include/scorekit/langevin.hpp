@@ -64,7 +64,7 @@ using StepCallback = std::function<void(std::int64_t, std::int64_t)>;
 struct KeptRows {
     std::int64_t first_row = 0;
     const RowMatrix& z;       // standardised coordinates, as checkpoints store them
-    const RowMatrix& x;       // data coordinates, as the output holds them
+    const RowMatrix& x;       // data coordinates, as written to the output
     bool resumed = false;     // rows kept before the checkpoint resumed from, read back
     bool last_step = false;   // rows of the last step, after which no checkpoint is saved
 };
