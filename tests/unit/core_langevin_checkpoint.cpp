@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "langevin_checkpoint.hpp"
@@ -208,15 +209,29 @@ TEST_CASE("checkpoints append kept samples to their sample file", "[langevin][ch
 TEST_CASE("sample file of no checkpoint is removed", "[langevin][checkpoint]") {
     char pattern[] = "/tmp/scorekit-langevin-checkpoint.XXXXXX";
     const std::string dir = mkdtemp(pattern), path = dir + "/run.ckpt", samples = langevin_sample_file(path);
+    struct stat status {};
     {
         LangevinSampleWriter writer(path, 0, 2);
         writer.append(RowMatrix::Ones(3, 2));
         writer.sync();
-        struct stat status {};
         CHECK(stat(samples.c_str(), &status) == 0);
     }
-    struct stat status {};
     CHECK(stat(samples.c_str(), &status) != 0);
+
+    // The sample file of an earlier checkpoint stays as it was until a new checkpoint replaces
+    // it: a run that fails before its first checkpoint wrote its rows to a temporary file.
+    {
+        std::ofstream earlier(samples, std::ios::binary);
+        earlier << "rows of an interrupted run";
+    }
+    {
+        LangevinSampleWriter writer(path, 0, 2);
+        writer.append(RowMatrix::Ones(300000, 2));
+    }
+    std::ifstream earlier(samples, std::ios::binary);
+    std::string contents((std::istreambuf_iterator<char>(earlier)), std::istreambuf_iterator<char>());
+    CHECK(contents == "rows of an interrupted run");
+    std::remove(samples.c_str());
     std::remove(dir.c_str());
 }
 

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <sys/stat.h>
 
+#include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/log.hpp"
@@ -80,13 +81,13 @@ std::string langevin_sample_file(const std::string& path) { return path + ".samp
 
 LangevinSampleWriter::LangevinSampleWriter(std::string path, std::int64_t valid_rows, Eigen::Index columns)
     : path_(langevin_sample_file(path)), columns_(columns) {
-    referenced_ = valid_rows > 0;
-    if (valid_rows > 0) open_file(valid_rows);
+    if (valid_rows > 0) continue_file(valid_rows);
 }
 
+// The AtomicFile member removes a temporary file that was never renamed.
 LangevinSampleWriter::~LangevinSampleWriter() {
     if (fd_ >= 0) close(fd_);
-    if (started_ && !referenced_) std::remove(path_.c_str());
+    if (renamed_ && !referenced_) std::remove(path_.c_str());
 }
 
 void LangevinSampleWriter::fail(const char* what) {
@@ -94,23 +95,26 @@ void LangevinSampleWriter::fail(const char* what) {
     throw Error(describe(what, path_, std::strerror(saved), "check free disk space"));
 }
 
-void LangevinSampleWriter::open_file(std::int64_t valid_rows) {
-    fd_ = open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-    if (fd_ < 0) fail("cannot write checkpoint sample file");
+void LangevinSampleWriter::continue_file(std::int64_t valid_rows) {
     const auto row_bytes = static_cast<off_t>(columns_) * static_cast<off_t>(sizeof(double));
-    struct stat status {};
-    if (fstat(fd_, &status) != 0) fail("cannot write checkpoint sample file");
-    if (status.st_size < static_cast<off_t>(valid_rows) * row_bytes) valid_rows = 0;
     const off_t keep = static_cast<off_t>(valid_rows) * row_bytes;
+    struct stat status {};
+    if (stat(path_.c_str(), &status) != 0 || status.st_size < keep) return;
+    fd_ = open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) fail("cannot write checkpoint sample file");
     if (ftruncate(fd_, keep) != 0 || lseek(fd_, keep, SEEK_SET) != keep) fail("cannot write checkpoint sample file");
-    started_ = valid_rows == 0;
-    // Rows that no checkpoint refers to any more are gone.
-    if (started_) referenced_ = false;
     rows_ = valid_rows;
+    referenced_ = true;
+}
+
+void LangevinSampleWriter::start_file() {
+    temporary_ = std::make_unique<AtomicFile>(path_);
+    fd_ = open(temporary_->temporary_path().c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd_ < 0) fail("cannot write checkpoint sample file");
 }
 
 void LangevinSampleWriter::append(const RowMatrix& rows) {
-    if (fd_ < 0) open_file(0);
+    if (fd_ < 0) start_file();
     const auto* data = reinterpret_cast<const char*>(rows.data());
     const std::size_t bytes = static_cast<std::size_t>(rows.size()) * sizeof(double);
     buffer_.insert(buffer_.end(), data, data + bytes);
@@ -135,6 +139,10 @@ void LangevinSampleWriter::sync() {
     if (fd_ < 0) return;
     write_buffer();
     if (fsync(fd_) != 0 && errno != EINVAL) fail("cannot flush checkpoint sample file");
+    if (!temporary_) return;
+    temporary_->commit();
+    temporary_.reset();
+    renamed_ = true;
 }
 
 void write_langevin_checkpoint(const std::string& path, const CheckpointSettings& settings, const LangevinState& state,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,21 +12,26 @@
 
 namespace scorekit {
 
+class AtomicFile;
+
 // The file next to checkpoint `path` that contains its kept samples: float64 rows in standardised
 // coordinates and the byte order of the machine. The checkpoint names how many rows are valid.
 std::string langevin_sample_file(const std::string& path);
 
 // The sample file of a checkpoint, appended as the sampler keeps samples, so that a checkpoint
-// only flushes it and each sample is written once. Writes are buffered, so nothing is promised
-// on the disk before sync().
+// only flushes it and each sample is written once. A new file is written under a temporary name
+// and renamed at the first checkpoint, so that a run that writes no checkpoint leaves the sample
+// file of an earlier one as it was. Writes are buffered, so nothing is promised on the disk
+// before sync().
 class LangevinSampleWriter {
 public:
     // Continues the sample file of checkpoint `path` after its first `valid_rows` rows of `columns`
     // values, the samples of the checkpoint resumed from (0 for none), and cuts rows after them
-    // (appended after that checkpoint). A file shorter than that (missing, or of a checkpoint
-    // that kept its samples inside) is written from the first row. Throws Error on a failed write.
+    // (appended after that checkpoint). Without a file of that many rows (the checkpoint kept its
+    // samples inside, as earlier versions did) a new file is written from the first row. Throws
+    // Error on a failed write.
     LangevinSampleWriter(std::string path, std::int64_t valid_rows, Eigen::Index columns);
-    // Removes a file that this object started and no checkpoint refers to.
+    // Removes a file that this object created and no checkpoint refers to.
     ~LangevinSampleWriter();
     LangevinSampleWriter(const LangevinSampleWriter&) = delete;
     LangevinSampleWriter& operator=(const LangevinSampleWriter&) = delete;
@@ -33,13 +39,14 @@ public:
     // Rows in the file, including those still in the buffer.
     std::int64_t rows() const { return rows_; }
     void append(const RowMatrix& rows);
-    // Writes the buffer and flushes the file to the disk.
+    // Writes the buffer, flushes the file to the disk and gives a new file its name.
     void sync();
     // Records that a checkpoint on the disk refers to the file, which is then kept on failure.
     void mark_referenced() { referenced_ = true; }
 
 private:
-    void open_file(std::int64_t valid_rows);
+    void continue_file(std::int64_t valid_rows);
+    void start_file();
     void write_buffer();
     [[noreturn]] void fail(const char* what);
 
@@ -48,7 +55,8 @@ private:
     int fd_ = -1;
     std::int64_t rows_ = 0;
     std::vector<char> buffer_;
-    bool started_ = false;     // the file was created or cut to zero rows here
+    std::unique_ptr<AtomicFile> temporary_;  // a new file until its first sync()
+    bool renamed_ = false;      // a new file renamed to path_ by sync()
     bool referenced_ = false;
 };
 
