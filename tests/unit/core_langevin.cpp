@@ -179,6 +179,52 @@ TEST_CASE("samples do not depend on threads or on splitting chains into shards",
     CHECK(second == one.bottomRows(24));
 }
 
+TEST_CASE("samples do not depend on the block size", "[langevin]") {
+    // Three dimensions, so that the blocks of a row-major matrix start at addresses that are not
+    // multiples of the vector width.
+    auto model = parse_analytic_model("gmm:weights=0.4,0.6;means=-1,0,1/1,0.5,0;covs=0.5");
+    for (LangevinMethod method : {LangevinMethod::ula, LangevinMethod::mala, LangevinMethod::annealed}) {
+        INFO(to_string(method));
+        LangevinOptions o;
+        o.method = method;
+        o.chains = 50;
+        o.steps = 30;
+        o.seed = 11;
+        if (method == LangevinMethod::annealed) {
+            o.levels = geometric_levels(2, 0.2, 3);
+            o.step_size = 0.01;
+            o.denoise = true;
+        } else {
+            o.step_size = 0.05;
+            o.burn_in = 6;
+            o.thin = 6;  // kept steps 12, 18, 24 and 30, the last step
+        }
+        const LangevinResult one = sample_langevin(*model, o, RowMatrix());
+        REQUIRE(one.samples.rows() == kept_per_chain(o) * 50);
+        for (std::int64_t block : {1, 3, 7, 49}) {
+            INFO("block of " << block << " chains");
+            o.block_chains = block;
+            const LangevinResult blocked = sample_langevin(*model, o, RowMatrix());
+            CHECK(blocked.samples == one.samples);
+            CHECK(blocked.accepted == one.accepted);
+
+            // The receiver gets the rows in order, those of step 30 marked as the last step's.
+            std::int64_t next_row = 0;
+            const std::int64_t last_rows = (kept_per_chain(o) - 1) * 50;
+            const LangevinResult streamed =
+                sample_langevin(*model, o, RowMatrix(), {}, {}, [&](const KeptRows& rows) {
+                    CHECK(rows.first_row == next_row);
+                    CHECK(rows.x.rows() <= block);
+                    CHECK(rows.last_step == (rows.first_row >= last_rows));
+                    CHECK(rows.x == one.samples.middleRows(rows.first_row, rows.x.rows()));
+                    next_row += rows.x.rows();
+                });
+            CHECK(next_row == one.samples.rows());
+            CHECK(streamed.samples.size() == 0);
+        }
+    }
+}
+
 TEST_CASE("sampler rejects what the model cannot support", "[langevin]") {
     auto model = parse_analytic_model("gaussian:mean=0;cov=1");
     LangevinOptions o;

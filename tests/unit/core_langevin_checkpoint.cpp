@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "langevin_checkpoint.hpp"
@@ -58,11 +59,14 @@ TEST_CASE("resumed Langevin run equals an uninterrupted one", "[langevin][checkp
     auto model = parse_analytic_model("gmm:weights=0.3,0.7;means=-2,0/2,0;covs=1");
     for (LangevinMethod method : {LangevinMethod::ula, LangevinMethod::mala, LangevinMethod::annealed}) {
         INFO(to_string(method));
-        const LangevinOptions options = options_for(method);
+        LangevinOptions options = options_for(method);
         const LangevinResult whole = sample_langevin(*model, options, RowMatrix());
 
         // Saves every 25 steps. The last state saved (step 225 of 240 annealed, 50 of 60
-        // otherwise) is the one an interrupted run would leave.
+        // otherwise) is the one an interrupted run would leave. The kept samples go to `kept`, as
+        // langevin writes them to the checkpoint's sample file. Blocks of 16 chains make the
+        // rows arrive in several pieces.
+        options.block_chains = 16;
         LangevinState saved;
         LangevinCheckpointing saving;
         saving.every = 25;
@@ -70,13 +74,22 @@ TEST_CASE("resumed Langevin run equals an uninterrupted one", "[langevin][checkp
             CHECK_FALSE(interrupted);
             saved = state;
         };
-        const LangevinResult checkpointed = sample_langevin(*model, options, RowMatrix(), {}, saving);
-        CHECK(checkpointed.samples == whole.samples);
+        RowMatrix kept(whole.samples.rows(), whole.samples.cols());
+        RowMatrix streamed = kept;
+        const LangevinResult checkpointed =
+            sample_langevin(*model, options, RowMatrix(), {}, saving, [&](const KeptRows& rows) {
+                CHECK_FALSE(rows.resumed);
+                kept.middleRows(rows.first_row, rows.z.rows()) = rows.z;
+                streamed.middleRows(rows.first_row, rows.x.rows()) = rows.x;
+            });
+        CHECK(checkpointed.samples.size() == 0);
+        CHECK(streamed == whole.samples);
         CHECK(saved.step == (method == LangevinMethod::annealed ? 225 : 50));
-        CHECK(saved.kept.rows() == (method == LangevinMethod::annealed ? 0 : 40 * 5));
+        CHECK(saved.kept_rows == (method == LangevinMethod::annealed ? 0 : 40 * 5));
 
         LangevinCheckpointing resuming;
         resuming.resume = &saved;
+        resuming.read_kept = [&](std::int64_t first, RowMatrix& rows) { rows = kept.middleRows(first, rows.rows()); };
         std::vector<std::int64_t> steps;
         const LangevinResult resumed =
             sample_langevin(*model, options, RowMatrix(), [&](std::int64_t done, std::int64_t) { steps.push_back(done); },
@@ -110,37 +123,68 @@ TEST_CASE("checkpoints append kept samples to their sample file", "[langevin][ch
     LangevinState state;
     state.z = RowMatrix::Constant(2, 3, 0.5);
     state.streams.resize(2);
-    state.kept = RowMatrix(6, 3);
-    for (Eigen::Index i = 0; i < state.kept.size(); ++i) state.kept.data()[i] = 0.25 * static_cast<double>(i);
+    RowMatrix kept(6, 3);
+    for (Eigen::Index i = 0; i < kept.size(); ++i) kept.data()[i] = 0.25 * static_cast<double>(i);
     auto file_bytes = [&] {
         struct stat status {};
         return stat(samples.c_str(), &status) == 0 ? static_cast<long>(status.st_size) : -1L;
     };
+    auto read_all = [&] {
+        RowMatrix rows(6, 3);
+        read_langevin_kept_rows(path, 0, rows);
+        return rows;
+    };
 
-    // The first checkpoint writes 4 rows, the second only the 2 new ones after them.
-    std::int64_t written = 0;
-    LangevinState first = state;
-    first.kept = state.kept.topRows(4);
-    write_langevin_checkpoint(path, settings, first, written);
-    CHECK(written == 4);
-    CHECK(file_bytes() == 4 * 3 * 8);
-    // A mark in the first row shows that the second checkpoint does not write it again, and
-    // bytes after the 4 rows (a run stopped between appending and renaming) are cut.
+    // The first checkpoint records 4 rows, which the writer has flushed by then.
+    {
+        LangevinSampleWriter writer(path, 0, 3);
+        CHECK(file_bytes() == -1);  // a run that keeps no rows before its last step writes no file
+        writer.append(kept.topRows(4));
+        state.kept_rows = 4;
+        write_langevin_checkpoint(path, settings, state, writer);
+        CHECK(file_bytes() == 4 * 3 * 8);
+        // Rows of a step after the checkpoint, then a failure: the file stays, since the
+        // checkpoint refers to it.
+        writer.append(kept.bottomRows(2));
+        writer.sync();
+        CHECK(file_bytes() == 6 * 3 * 8);
+    }
+    CHECK(read_langevin_checkpoint(path, settings).kept_rows == 4);
+
+    // A resumed run continues after the checkpoint's 4 rows, cutting the 2 rows after them. A
+    // mark in the first row shows that they are not written again.
     const double mark = 99.0;
     {
         std::fstream file(samples, std::ios::in | std::ios::out | std::ios::binary);
         file.write(reinterpret_cast<const char*>(&mark), sizeof(mark));
-        file.seekp(0, std::ios::end);
-        file << "rows of a step after the checkpoint";
     }
-    write_langevin_checkpoint(path, settings, state, written);
-    CHECK(written == 6);
+    {
+        LangevinSampleWriter writer(path, 4, 3);
+        CHECK(writer.rows() == 4);
+        CHECK(file_bytes() == 4 * 3 * 8);
+        writer.append(kept.bottomRows(2));
+        state.kept_rows = 6;
+        write_langevin_checkpoint(path, settings, state, writer);
+    }
     CHECK(file_bytes() == 6 * 3 * 8);
     LangevinState read = read_langevin_checkpoint(path, settings);
-    CHECK(read.kept(0, 0) == mark);
-    read.kept(0, 0) = state.kept(0, 0);
-    CHECK(read.kept == state.kept);
+    CHECK(read.kept_rows == 6);
     CHECK(read.z == state.z);
+    RowMatrix rows = read_all();
+    CHECK(rows(0, 0) == mark);
+    rows(0, 0) = kept(0, 0);
+    CHECK(rows == kept);
+    RowMatrix last(2, 3);
+    read_langevin_kept_rows(path, 4, last);
+    CHECK(last == kept.bottomRows(2));
+
+    // A state whose kept rows the writer does not hold is not written.
+    {
+        LangevinSampleWriter writer(path, 6, 3);
+        state.kept_rows = 7;
+        CHECK_THROWS_WITH(write_langevin_checkpoint(path, settings, state, writer), Catch::Contains("has 6 rows"));
+        state.kept_rows = 6;
+    }
 
     // A sample file shorter than the checkpoint records is an error naming it.
     REQUIRE(truncate(samples.c_str(), 5 * 3 * 8) == 0);
@@ -159,5 +203,72 @@ TEST_CASE("checkpoints append kept samples to their sample file", "[langevin][ch
     CHECK(file_bytes() == -1);
     struct stat status {};
     CHECK(stat(path.c_str(), &status) != 0);
+    std::remove(dir.c_str());
+}
+
+TEST_CASE("sample file of no checkpoint is removed", "[langevin][checkpoint]") {
+    char pattern[] = "/tmp/scorekit-langevin-checkpoint.XXXXXX";
+    const std::string dir = mkdtemp(pattern), path = dir + "/run.ckpt", samples = langevin_sample_file(path);
+    struct stat status {};
+    {
+        LangevinSampleWriter writer(path, 0, 2);
+        writer.append(RowMatrix::Ones(3, 2));
+        writer.sync();
+        CHECK(stat(samples.c_str(), &status) == 0);
+    }
+    CHECK(stat(samples.c_str(), &status) != 0);
+
+    // The sample file of an earlier checkpoint stays as it was until a new checkpoint replaces
+    // it: a run that fails before its first checkpoint wrote its rows to a temporary file.
+    {
+        std::ofstream earlier(samples, std::ios::binary);
+        earlier << "rows of an interrupted run";
+    }
+    {
+        LangevinSampleWriter writer(path, 0, 2);
+        writer.append(RowMatrix::Ones(300000, 2));
+    }
+    std::ifstream earlier(samples, std::ios::binary);
+    std::string contents((std::istreambuf_iterator<char>(earlier)), std::istreambuf_iterator<char>());
+    CHECK(contents == "rows of an interrupted run");
+    std::remove(samples.c_str());
+    std::remove(dir.c_str());
+}
+
+TEST_CASE("checkpoint with samples inside still resumes", "[langevin][checkpoint]") {
+    // Earlier versions stored the kept samples as the dataset /checkpoint/kept, with no sample file.
+    char pattern[] = "/tmp/scorekit-langevin-checkpoint.XXXXXX";
+    const std::string dir = mkdtemp(pattern), path = dir + "/run.ckpt";
+    const CheckpointSettings settings = {{"seed", "5"}};
+    LangevinState state;
+    state.z = RowMatrix::Constant(2, 3, 0.5);
+    state.streams.resize(2);
+    {
+        LangevinSampleWriter writer(path, 0, 3);
+        write_langevin_checkpoint(path, settings, state, writer);
+    }
+
+    RowMatrix kept(4, 3);
+    for (Eigen::Index i = 0; i < kept.size(); ++i) kept.data()[i] = 1.5 * static_cast<double>(i);
+    {
+        const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+        REQUIRE(file >= 0);
+        const hsize_t dims[2] = {4, 3};
+        const hid_t space = H5Screate_simple(2, dims, nullptr);
+        const hid_t data = H5Dcreate2(file, "/checkpoint/kept", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                                      H5P_DEFAULT);
+        REQUIRE(data >= 0);
+        REQUIRE(H5Dwrite(data, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, kept.data()) >= 0);
+        H5Dclose(data);
+        H5Sclose(space);
+        H5Fclose(file);
+    }
+
+    CHECK(read_langevin_checkpoint(path, settings).kept_rows == 4);
+    RowMatrix rows(3, 3);
+    read_langevin_kept_rows(path, 1, rows);
+    CHECK(rows == kept.bottomRows(3));
+
+    remove_finished_langevin_checkpoint(path, true, "");
     std::remove(dir.c_str());
 }

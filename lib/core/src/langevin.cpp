@@ -40,8 +40,11 @@ public:
 
 private:
     // Analytic models are evaluated in row blocks on several threads here. Trained models get the
-    // whole batch at once: the MLP evaluator splits it over its own threads, and TorchScript
-    // modules use LibTorch's thread pool.
+    // sampler's block of chains at once: the MLP evaluator splits it over its own threads, and
+    // TorchScript modules use LibTorch's thread pool.
+    // NOTE: LibTorch may round a row differently in a batch of another size. A traced two-layer
+    // module gave the same samples in blocks as in one batch (40,000 chains, D = 4), but no test
+    // covers TorchScript models.
     RowMatrix evaluate(const RowMatrix& x, double sigma) const {
         bool analytic = model_.kind() == "gaussian" || model_.kind() == "gmm";
         if (!analytic || threads_ <= 1 || x.rows() < 4 * threads_) return model_.score(x, sigma);
@@ -64,12 +67,13 @@ private:
     int threads_;
 };
 
-// Row c takes its deviates from chain c's stream, so samples do not depend on threads or shards.
-void fill_normal(RowMatrix& noise, std::vector<Rng>& streams) {
+// Row r takes its deviates from the stream of chain first_chain + r, so samples do not depend on
+// threads, shards or blocks.
+void fill_normal(RowMatrix& noise, std::vector<Rng>& streams, Eigen::Index first_chain = 0) {
     const ZigguratNormal normal;
-    for (Eigen::Index c = 0; c < noise.rows(); ++c) {
-        Rng& stream = streams[c];
-        double* row = noise.row(c).data();
+    for (Eigen::Index r = 0; r < noise.rows(); ++r) {
+        Rng& stream = streams[first_chain + r];
+        double* row = noise.row(r).data();
         for (Eigen::Index j = 0; j < noise.cols(); ++j) row[j] = normal(stream);
     }
 }
@@ -99,22 +103,39 @@ void check_finite(const RowMatrix& z, std::int64_t step, double level, double bo
 // A score or log-density that is not finite at a point inside the divergence bound is a fault
 // of the model, which a smaller step size would not mend. Beyond the bound, or at non-finite
 // points, the chain diverged, and check_finite reports that. `values` has one row (score) or one
-// entry (log-density) per chain.
+// entry (log-density) per chain of a block whose first chain is `first_chain`. Returns the error
+// message for the first such chain, or "" when there is none.
 template <typename Values>
-void check_model_values(const RowMatrix& points, const Values& values, const char* quantity, std::int64_t step,
-                        double level, double bound) {
-    if (values.allFinite()) return;
+std::string invalid_values_message(const RowMatrix& points, const Values& values, const char* quantity,
+                                   std::int64_t step, double level, double bound, Eigen::Index first_chain) {
+    if (values.allFinite()) return {};
     for (Eigen::Index c = 0; c < points.rows(); ++c) {
         const bool inside = points.row(c).allFinite() && points.row(c).cwiseAbs().maxCoeff() <= bound;
         if (!inside || values.row(c).allFinite()) continue;
-        const std::string where = "for chain " + std::to_string(c) + " at step " + std::to_string(step) +
+        const std::string where = "for chain " + std::to_string(first_chain + c) + " at step " + std::to_string(step) +
                                   (level > 0 ? " at noise level " + format_number(level) : "");
-        throw Error(describe_at(std::string("invalid ") + quantity, where,
-                                "the model returned NaN or infinite values at a finite point",
-                                "check the model there (with --init to start from it); a smaller --step-size "
-                                "does not help"));
+        return describe_at(std::string("invalid ") + quantity, where,
+                           "the model returned NaN or infinite values at a finite point",
+                           "check the model there (with --init to start from it); a smaller --step-size "
+                           "does not help");
     }
+    return {};
 }
+
+// The first invalid score and log-density of a step over all blocks. They are thrown once the
+// blocks are done, scores first, as a sampler that evaluated all chains at once would report
+// them, so that the error does not depend on the block size.
+struct InvalidValues {
+    std::string score, log_density;
+
+    static void record(std::string& first, std::string message) {
+        if (first.empty()) first = std::move(message);
+    }
+    void throw_first() const {
+        if (!score.empty()) throw Error(score);
+        if (!log_density.empty()) throw Error(log_density);
+    }
+};
 
 }  // namespace
 
@@ -209,46 +230,76 @@ double mala_log_acceptance(const Vector& x, const Vector& y, const Vector& sx, c
     return lpy - lpx + forward - backward;
 }
 
+std::int64_t kept_per_chain(const LangevinOptions& o) {
+    return o.method == LangevinMethod::annealed || o.thin == 0 ? 1 : (o.steps - o.burn_in) / o.thin;
+}
+
 namespace {
 
-// Returns the states that ULA and MALA keep per chain: every thin-th step after burn-in, or the
-// final state alone for thin = 0.
-std::int64_t kept_per_chain(const LangevinOptions& o) { return o.thin == 0 ? 1 : (o.steps - o.burn_in) / o.thin; }
+// Returns the states that a chain has kept after `step` steps. Annealed sampling and thin = 0
+// keep only the final state, which no checkpoint follows.
+std::int64_t kept_after(const LangevinOptions& o, std::int64_t step) {
+    if (o.method == LangevinMethod::annealed || o.thin == 0) return 0;
+    return step > o.burn_in ? std::min(kept_per_chain(o), (step - o.burn_in) / o.thin) : 0;
+}
 
-// Throws Error where a state to resume from does not fit the run's chains, dimension and kept
-// samples.
-void check_resume_state(const LangevinState& state, Eigen::Index chains, Eigen::Index dim, Eigen::Index kept_rows) {
-    if (state.z.rows() != chains || state.z.cols() != dim || static_cast<Eigen::Index>(state.streams.size()) != chains ||
-        (state.kept.size() > 0 && (state.kept.cols() != dim || state.kept.rows() > kept_rows))) {
+// Throws Error where a state to resume from does not fit the run's chains and dimension, or
+// records another count of kept samples than the run keeps up to its step.
+void check_resume_state(const LangevinState& state, const LangevinOptions& o, Eigen::Index dim, std::int64_t total) {
+    const Eigen::Index chains = o.chains;
+    if (state.z.rows() != chains || state.z.cols() != dim || static_cast<Eigen::Index>(state.streams.size()) != chains) {
         throw Error(describe("cannot resume from a checkpoint of", std::to_string(state.z.rows()) + " chains in dimension " +
                                                                       std::to_string(state.z.cols()),
                              "the run has " + std::to_string(chains) + " chains in dimension " + std::to_string(dim),
                              "resume with the options and data of the interrupted run"));
     }
+    const std::int64_t expected = state.step >= 0 && state.step < total ? kept_after(o, state.step) * chains : -1;
+    if (state.kept_rows != expected) {
+        throw Error(describe("cannot resume from a checkpoint with", std::to_string(state.kept_rows) + " kept rows after step " +
+                                                                       std::to_string(state.step),
+                             expected < 0 ? "the run has " + std::to_string(total) + " steps"
+                                          : "the run keeps " + std::to_string(expected) + " rows by then",
+                             "start the run again without --resume"));
+    }
+}
+
+// Chains per block. The default keeps each block's matrices near 1 MiB and is a multiple of 64,
+// the row block of the MLP evaluator, so that its blocks start at the same chains as in one
+// call over all chains.
+Eigen::Index chains_per_block(const LangevinOptions& o, Eigen::Index dim) {
+    constexpr Eigen::Index kBlockValues = Eigen::Index(1) << 17;
+    constexpr Eigen::Index kMlpBlock = 64;
+    Eigen::Index block = o.block_chains;
+    if (block <= 0) block = std::max(kMlpBlock, kBlockValues / std::max<Eigen::Index>(dim, 1) / kMlpBlock * kMlpBlock);
+    return std::min<Eigen::Index>(block, o.chains);
 }
 
 }  // namespace
 
 LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o, const RowMatrix& initial,
-                            const StepCallback& on_step, const LangevinCheckpointing& checkpointing) {
+                            const StepCallback& on_step, const LangevinCheckpointing& checkpointing,
+                            const KeptRowsCallback& on_kept) {
     check_options(model, o, initial);
     StandardisedModel target(model, o.threads);
     const Eigen::Index n = o.chains, d = model.dim();
+    const Eigen::Index block = chains_per_block(o, d);
     LangevinResult result;
 
     std::vector<double> levels = o.levels.empty() ? model.noise_levels() : o.levels;
     result.levels = levels;
     double sigma = o.sigma >= 0 ? o.sigma : (o.levels.empty() ? model.default_sigma() : levels.back());
+    const bool annealed = o.method == LangevinMethod::annealed;
+    const std::int64_t total = annealed ? o.steps * static_cast<std::int64_t>(levels.size()) : o.steps;
+    result.kept_per_chain = kept_per_chain(o);
 
     std::vector<Rng> streams;
     streams.reserve(n);
     for (Eigen::Index c = 0; c < n; ++c) streams.emplace_back(o.seed, o.first_chain + c);
 
-    RowMatrix z(n, d), noise(n, d);
+    RowMatrix z(n, d);
     const LangevinState* resume = checkpointing.resume;
     if (resume) {
-        const Eigen::Index kept_rows = o.method == LangevinMethod::annealed ? 0 : kept_per_chain(o) * n;
-        check_resume_state(*resume, n, d, kept_rows);
+        check_resume_state(*resume, o, d, total);
         z = resume->z;
         for (Eigen::Index c = 0; c < n; ++c) streams[c].restore(resume->streams[c]);
         result.proposals = resume->proposals;
@@ -262,8 +313,40 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
     const double bound = resume ? resume->divergence_bound : divergence_bound(z);
     const std::int64_t first_step = resume ? resume->step : 0;
 
+    // Without a receiver the samples are collected, as callers of the library expect them.
+    KeptRowsCallback emit = on_kept;
+    if (!emit) {
+        result.samples.resize(result.kept_per_chain * n, d);
+        emit = [&](const KeptRows& rows) { result.samples.middleRows(rows.first_row, rows.x.rows()) = rows.x; };
+    }
+    if (resume && resume->kept_rows > 0) {
+        if (!checkpointing.read_kept) {
+            throw Error(describe("cannot resume from step", std::to_string(resume->step),
+                                 "the samples kept before it cannot be read"));
+        }
+        RowMatrix rows;
+        for (std::int64_t first = 0; first < resume->kept_rows; first += block) {
+            rows.resize(std::min<std::int64_t>(block, resume->kept_rows - first), d);
+            checkpointing.read_kept(first, rows);
+            const RowMatrix x = target.to_data(rows);
+            emit(KeptRows{first, rows, x, true, false});
+        }
+    }
+    std::int64_t kept_rows = resume ? resume->kept_rows : 0;
+
+    // Hands the chains' current positions to `emit` block by block as kept state `kept_rows / n`.
+    auto keep_positions = [&](bool last_step) {
+        for (Eigen::Index start = 0; start < n; start += block) {
+            const Eigen::Index rows = std::min(block, n - start);
+            const RowMatrix z_rows = z.middleRows(start, rows);
+            const RowMatrix x_rows = target.to_data(z_rows);
+            emit(KeptRows{kept_rows + start, z_rows, x_rows, false, last_step});
+        }
+        kept_rows += n;
+    };
+
     // Saves the state after `done` steps when a checkpoint is due or a signal arrived.
-    auto checkpoint = [&](std::int64_t done, std::int64_t total, const RowMatrix& kept) {
+    auto checkpoint = [&](std::int64_t done) {
         if (!checkpointing.save || done == total) return;
         const bool interrupted = interrupt_requested();
         if (!interrupted && !(checkpointing.every > 0 && done % checkpointing.every == 0)) return;
@@ -271,7 +354,7 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
         state.step = done;
         state.z = z;
         for (const Rng& stream : streams) state.streams.push_back(stream.state());
-        state.kept = kept;
+        state.kept_rows = kept_rows;
         state.proposals = result.proposals;
         state.accepted = result.accepted;
         state.divergence_bound = bound;
@@ -279,90 +362,116 @@ LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& o
         if (interrupted) throw Interrupted("sampling interrupted after step " + std::to_string(done));
     };
 
-    if (o.method == LangevinMethod::annealed) {
+    RowMatrix noise;  // one block's deviates, reused across blocks and steps
+    if (annealed) {
         const double last = levels.back();
-        const std::int64_t total = o.steps * static_cast<std::int64_t>(levels.size());
-        const RowMatrix no_samples;
         std::int64_t done = first_step;
         for (size_t i = static_cast<size_t>(first_step / o.steps); i < levels.size(); ++i) {
             const double level = levels[i];
             const double alpha = o.step_size * level * level / (last * last);
             for (std::int64_t t = done % o.steps; t < o.steps; ++t) {
-                fill_normal(noise, streams);
-                const RowMatrix score = target.score(z, level);
-                check_model_values(z, score, "score", done + 1, level, bound);
-                z += (alpha / 2) * score + std::sqrt(alpha) * noise;
+                InvalidValues invalid;
+                for (Eigen::Index start = 0; start < n; start += block) {
+                    const Eigen::Index rows = std::min(block, n - start);
+                    noise.resize(rows, d);
+                    fill_normal(noise, streams, start);
+                    const RowMatrix z_rows = z.middleRows(start, rows);
+                    const RowMatrix score = target.score(z_rows, level);
+                    InvalidValues::record(invalid.score,
+                                          invalid_values_message(z_rows, score, "score", done + 1, level, bound, start));
+                    if (!invalid.score.empty()) break;
+                    z.middleRows(start, rows) += (alpha / 2) * score + std::sqrt(alpha) * noise;
+                }
+                invalid.throw_first();
                 if (t + 1 == o.steps) check_finite(z, done + 1, level, bound);
                 ++done;
                 if (on_step) on_step(done, total);
-                checkpoint(done, total, no_samples);
+                checkpoint(done);
             }
         }
         if (o.denoise) {
             // E[x | x + sigma u] = z + sigma^2 s(z, sigma) removes the last level's noise
             // (Tweedie's formula), the usual last step of score-based samplers.
-            z += last * last * target.score(z, last);
+            for (Eigen::Index start = 0; start < n; start += block) {
+                const Eigen::Index rows = std::min(block, n - start);
+                const RowMatrix z_rows = z.middleRows(start, rows);
+                z.middleRows(start, rows) += last * last * target.score(z_rows, last);
+            }
             check_finite(z, done, last, bound);
         }
-        result.samples = target.to_data(z);
-        result.kept_per_chain = 1;
+        keep_positions(true);
         return result;
     }
 
     const double eps = o.step_size;
-    const std::int64_t kept = kept_per_chain(o);
-    result.kept_per_chain = kept;
-    // NOTE: every kept sample stays in memory until the run ends, and is copied once more into
-    // data coordinates at the end: 1,000,000 chains of D = 16 peaked at 1.07 GB. --shard bounds it.
-    RowMatrix samples_z(kept * n, d);
-    std::int64_t next_row = 0;
-    if (resume && resume->kept.rows() > 0) {
-        samples_z.topRows(resume->kept.rows()) = resume->kept;
-        next_row = resume->kept.rows();
-    }
-    RowMatrix s = target.score(z, sigma);
-    check_model_values(z, s, "score", first_step, 0, bound);
-    RowMatrix proposal(n, d);  // allocated once, because ULA swaps it with z on every step
-    Vector log_p;
-    if (o.method == LangevinMethod::mala) {
-        log_p = target.log_density(z, sigma);
-        check_model_values(z, log_p, "log-density", first_step, 0, bound);
+    const bool mala = o.method == LangevinMethod::mala;
+    // Per chain, the score and (MALA) log-density at its position, which the next step reuses.
+    RowMatrix s(n, d);
+    Vector log_p(mala ? n : 0);
+    {
+        InvalidValues invalid;
+        for (Eigen::Index start = 0; start < n; start += block) {
+            const Eigen::Index rows = std::min(block, n - start);
+            const RowMatrix z_rows = z.middleRows(start, rows);
+            s.middleRows(start, rows) = target.score(z_rows, sigma);
+            InvalidValues::record(invalid.score, invalid_values_message(z_rows, s.middleRows(start, rows), "score",
+                                                                        first_step, 0, bound, start));
+            if (!mala) continue;
+            log_p.segment(start, rows) = target.log_density(z_rows, sigma);
+            InvalidValues::record(invalid.log_density,
+                                  invalid_values_message(z_rows, log_p.segment(start, rows), "log-density", first_step,
+                                                         0, bound, start));
+        }
+        invalid.throw_first();
     }
 
+    RowMatrix proposal;  // one block's proposals
     for (std::int64_t step = first_step + 1; step <= o.steps; ++step) {
-        fill_normal(noise, streams);
-        proposal.noalias() = z + eps * s + std::sqrt(2 * eps) * noise;
-        RowMatrix s_new = target.score(proposal, sigma);
-        check_model_values(proposal, s_new, "score", step, 0, bound);
-        if (o.method == LangevinMethod::ula) {
-            z.swap(proposal);
-            s.swap(s_new);
-        } else {
-            Vector log_p_new = target.log_density(proposal, sigma);
-            check_model_values(proposal, log_p_new, "log-density", step, 0, bound);
-            for (Eigen::Index c = 0; c < n; ++c) {
-                double log_ratio = mala_log_acceptance(z.row(c).transpose(), proposal.row(c).transpose(),
-                                                       s.row(c).transpose(), s_new.row(c).transpose(), log_p(c),
-                                                       log_p_new(c), eps);
+        InvalidValues invalid;
+        for (Eigen::Index start = 0; start < n; start += block) {
+            const Eigen::Index rows = std::min(block, n - start);
+            noise.resize(rows, d);
+            fill_normal(noise, streams, start);
+            auto z_rows = z.middleRows(start, rows);
+            auto s_rows = s.middleRows(start, rows);
+            proposal.noalias() = z_rows + eps * s_rows + std::sqrt(2 * eps) * noise;
+            const RowMatrix s_new = target.score(proposal, sigma);
+            InvalidValues::record(invalid.score,
+                                  invalid_values_message(proposal, s_new, "score", step, 0, bound, start));
+            // The first invalid score is the error of this step, whatever later blocks hold.
+            if (!invalid.score.empty()) break;
+            if (!mala) {
+                z_rows = proposal;
+                s_rows = s_new;
+                continue;
+            }
+            // After an invalid log-density only later blocks' scores can change the error.
+            if (!invalid.log_density.empty()) continue;
+            const Vector log_p_new = target.log_density(proposal, sigma);
+            InvalidValues::record(invalid.log_density, invalid_values_message(proposal, log_p_new, "log-density",
+                                                                              step, 0, bound, start));
+            if (!invalid.log_density.empty()) continue;
+            for (Eigen::Index r = 0; r < rows; ++r) {
+                const Eigen::Index c = start + r;
+                double log_ratio = mala_log_acceptance(z.row(c).transpose(), proposal.row(r).transpose(),
+                                                       s.row(c).transpose(), s_new.row(r).transpose(), log_p(c),
+                                                       log_p_new(r), eps);
                 ++result.proposals;
                 if (std::log(streams[c].uniform()) < log_ratio) {
                     ++result.accepted;
-                    z.row(c) = proposal.row(c);
-                    s.row(c) = s_new.row(c);
-                    log_p(c) = log_p_new(c);
+                    z.row(c) = proposal.row(r);
+                    s.row(c) = s_new.row(r);
+                    log_p(c) = log_p_new(r);
                 }
             }
         }
+        invalid.throw_first();
         if (step % 100 == 0 || step == o.steps) check_finite(z, step, 0, bound);
         bool keep = o.thin == 0 ? step == o.steps : (step > o.burn_in && (step - o.burn_in) % o.thin == 0);
-        if (keep && next_row < kept * n) {
-            samples_z.middleRows(next_row, n) = z;
-            next_row += n;
-        }
+        if (keep && kept_rows < result.kept_per_chain * n) keep_positions(step == o.steps);
         if (on_step) on_step(step, o.steps);
-        checkpoint(step, o.steps, samples_z.topRows(next_row));
+        checkpoint(step);
     }
-    result.samples = target.to_data(samples_z);
     return result;
 }
 

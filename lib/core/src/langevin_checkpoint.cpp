@@ -9,6 +9,7 @@
 #include <cstring>
 #include <sys/stat.h>
 
+#include "scorekit/atomic_file.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/hdf5_file.hpp"
 #include "scorekit/log.hpp"
@@ -24,71 +25,18 @@ constexpr int kResultsRevision = 1;
 // from doubles hold exactly.
 constexpr int kHalves = 8;
 
-// Makes the sample file hold exactly the first `rows_written` rows (cutting rows that a run
-// appended after its last checkpoint) followed by the rows of `kept` after them, flushed to the
-// disk. A file shorter than `rows_written` rows (missing, or from an older checkpoint that kept
-// its samples inside) is written from the first row. Throws Error on a failed write, after
-// removing a file that contains no rows of an earlier checkpoint. Returns whether it started the file.
-bool append_samples(const std::string& path, const RowMatrix& kept, std::int64_t rows_written) {
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-    auto fail = [&](const char* what) {
-        const int saved = errno;
-        if (fd >= 0) close(fd);
-        if (rows_written == 0) std::remove(path.c_str());
-        throw Error(describe(what, path, std::strerror(saved), "check free disk space"));
-    };
-    if (fd < 0) fail("cannot write checkpoint sample file");
-    const auto row_bytes = static_cast<off_t>(kept.cols()) * static_cast<off_t>(sizeof(double));
-    struct stat status {};
-    if (fstat(fd, &status) != 0) fail("cannot write checkpoint sample file");
-    if (status.st_size < static_cast<off_t>(rows_written) * row_bytes) rows_written = 0;
-    const off_t keep = static_cast<off_t>(rows_written) * row_bytes;
-    if (ftruncate(fd, keep) != 0 || lseek(fd, keep, SEEK_SET) != keep) fail("cannot write checkpoint sample file");
-    const auto* data = reinterpret_cast<const char*>(kept.data() + rows_written * kept.cols());
-    std::size_t left = static_cast<std::size_t>(kept.rows() - rows_written) * static_cast<std::size_t>(row_bytes);
-    while (left > 0) {
-        const ssize_t written = write(fd, data, left);
-        if (written < 0 && errno == EINTR) continue;
-        if (written <= 0) fail("cannot write checkpoint sample file");
-        data += written;
-        left -= static_cast<std::size_t>(written);
-    }
-    if (fsync(fd) != 0 && errno != EINVAL) fail("cannot flush checkpoint sample file");
-    close(fd);
-    return rows_written == 0;
-}
+constexpr const char* kKeptDataset = "/checkpoint/kept";
 
-// Reads the first `rows` rows of `columns` values from the sample file of checkpoint `checkpoint`.
-RowMatrix read_samples(const std::string& checkpoint, std::int64_t rows, Eigen::Index columns) {
-    const std::string path = langevin_sample_file(checkpoint);
-    std::FILE* file = std::fopen(path.c_str(), "rb");
-    if (!file) {
-        throw Error(describe("cannot resume from", checkpoint, "its sample file " + quote(path) + " cannot be read: " +
-                                                                 std::strerror(errno),
-                             "keep the .samples file next to the checkpoint, or start again without --resume"));
-    }
-    // The file's size bounds the rows before they are allocated, so that a damaged count in the
-    // checkpoint is reported as such. The product is taken in double, which cannot overflow.
-    struct stat status {};
-    const double needed = static_cast<double>(rows) * static_cast<double>(columns) * sizeof(double);
-    if (fstat(fileno(file), &status) == 0 && needed > static_cast<double>(status.st_size)) {
-        std::fclose(file);
-        throw Error(describe("cannot resume from", checkpoint,
-                             "its sample file " + quote(path) + " has " + std::to_string(status.st_size) +
-                                 " bytes, the checkpoint needs " + format_number(needed),
-                             "start the run again without --resume"));
-    }
-    RowMatrix kept(rows, columns);
-    const std::size_t bytes = static_cast<std::size_t>(kept.size()) * sizeof(double);
-    const std::size_t got = std::fread(kept.data(), 1, bytes, file);
-    std::fclose(file);
-    if (got != bytes) {
-        throw Error(describe("cannot resume from", checkpoint,
-                             "its sample file " + quote(path) + " has " + std::to_string(got) + " bytes, the checkpoint needs " +
-                                 std::to_string(bytes),
-                             "start the run again without --resume"));
-    }
-    return kept;
+// Bytes buffered before a write to the sample file.
+constexpr std::size_t kBufferBytes = std::size_t(1) << 20;
+
+// Throws the Error for a sample file with fewer bytes than the checkpoint needs.
+[[noreturn]] void throw_short_sample_file(const std::string& checkpoint, const std::string& path, std::int64_t bytes,
+                                          const std::string& needed) {
+    throw Error(describe("cannot resume from", checkpoint,
+                         "its sample file " + quote(path) + " has " + std::to_string(bytes) + " bytes, the checkpoint needs " +
+                             needed,
+                         "start the run again without --resume"));
 }
 
 // Writes the checkpoint file itself: settings, chain positions, counts and random streams.
@@ -101,7 +49,7 @@ void write_state(const std::string& path, const CheckpointSettings& settings, co
     file.write_attribute(kGroup, "proposals", static_cast<std::int64_t>(state.proposals));
     file.write_attribute(kGroup, "accepted", static_cast<std::int64_t>(state.accepted));
     file.write_attribute(kGroup, "divergence_bound", state.divergence_bound);
-    file.write_attribute(kGroup, "kept_rows", static_cast<std::int64_t>(state.kept.rows()));
+    file.write_attribute(kGroup, "kept_rows", static_cast<std::int64_t>(state.kept_rows));
     file.write_matrix(std::string(kGroup) + "/z", state.z);
 
     const auto chains = static_cast<std::int64_t>(state.streams.size());
@@ -131,17 +79,82 @@ std::int64_t read_count(const Hdf5Reader& file, const char* name) {
 
 std::string langevin_sample_file(const std::string& path) { return path + ".samples"; }
 
-void write_langevin_checkpoint(const std::string& path, const CheckpointSettings& settings, const LangevinState& state,
-                               std::int64_t& sample_rows) {
-    const std::string samples = langevin_sample_file(path);
-    const bool started = state.kept.rows() > 0 && append_samples(samples, state.kept, sample_rows);
-    try {
-        write_state(path, settings, state);
-    } catch (...) {
-        if (started) std::remove(samples.c_str());  // no checkpoint refers to it
-        throw;
+LangevinSampleWriter::LangevinSampleWriter(std::string path, std::int64_t valid_rows, Eigen::Index columns)
+    : path_(langevin_sample_file(path)), columns_(columns) {
+    if (valid_rows > 0) continue_file(valid_rows);
+}
+
+// The AtomicFile member removes a temporary file that was never renamed.
+LangevinSampleWriter::~LangevinSampleWriter() {
+    if (fd_ >= 0) close(fd_);
+    if (renamed_ && !referenced_) std::remove(path_.c_str());
+}
+
+void LangevinSampleWriter::fail(const char* what) {
+    const int saved = errno;
+    throw Error(describe(what, path_, std::strerror(saved), "check free disk space"));
+}
+
+void LangevinSampleWriter::continue_file(std::int64_t valid_rows) {
+    const auto row_bytes = static_cast<off_t>(columns_) * static_cast<off_t>(sizeof(double));
+    const off_t keep = static_cast<off_t>(valid_rows) * row_bytes;
+    struct stat status {};
+    if (stat(path_.c_str(), &status) != 0 || status.st_size < keep) return;
+    fd_ = open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) fail("cannot write checkpoint sample file");
+    if (ftruncate(fd_, keep) != 0 || lseek(fd_, keep, SEEK_SET) != keep) fail("cannot write checkpoint sample file");
+    rows_ = valid_rows;
+    referenced_ = true;
+}
+
+void LangevinSampleWriter::start_file() {
+    temporary_ = std::make_unique<AtomicFile>(path_);
+    fd_ = open(temporary_->temporary_path().c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd_ < 0) fail("cannot write checkpoint sample file");
+}
+
+void LangevinSampleWriter::append(const RowMatrix& rows) {
+    if (fd_ < 0) start_file();
+    const auto* data = reinterpret_cast<const char*>(rows.data());
+    const std::size_t bytes = static_cast<std::size_t>(rows.size()) * sizeof(double);
+    buffer_.insert(buffer_.end(), data, data + bytes);
+    rows_ += rows.rows();
+    if (buffer_.size() >= kBufferBytes) write_buffer();
+}
+
+void LangevinSampleWriter::write_buffer() {
+    const char* data = buffer_.data();
+    std::size_t left = buffer_.size();
+    while (left > 0) {
+        const ssize_t written = write(fd_, data, left);
+        if (written < 0 && errno == EINTR) continue;
+        if (written <= 0) fail("cannot write checkpoint sample file");
+        data += written;
+        left -= static_cast<std::size_t>(written);
     }
-    sample_rows = state.kept.rows();
+    buffer_.clear();
+}
+
+void LangevinSampleWriter::sync() {
+    if (fd_ < 0) return;
+    write_buffer();
+    if (fsync(fd_) != 0 && errno != EINVAL) fail("cannot flush checkpoint sample file");
+    if (!temporary_) return;
+    temporary_->commit();
+    temporary_.reset();
+    renamed_ = true;
+}
+
+void write_langevin_checkpoint(const std::string& path, const CheckpointSettings& settings, const LangevinState& state,
+                               LangevinSampleWriter& samples) {
+    if (samples.rows() != state.kept_rows) {
+        throw Error(describe("cannot write checkpoint", path,
+                             "its sample file has " + std::to_string(samples.rows()) + " rows, the state " +
+                                 std::to_string(state.kept_rows)));
+    }
+    samples.sync();
+    write_state(path, settings, state);
+    samples.mark_referenced();
 }
 
 LangevinState read_langevin_checkpoint(const std::string& path, const CheckpointSettings& settings) {
@@ -164,11 +177,29 @@ LangevinState read_langevin_checkpoint(const std::string& path, const Checkpoint
     state.accepted = read_count(file, "accepted");
     state.divergence_bound = file.read_number_attribute(kGroup, "divergence_bound");
     state.z = file.read_matrix(std::string(kGroup) + "/z");
-    const std::int64_t kept_rows = read_count(file, "kept_rows");
-    if (file.exists(std::string(kGroup) + "/kept")) {
-        state.kept = file.read_matrix(std::string(kGroup) + "/kept");
-    } else if (kept_rows > 0) {
-        state.kept = read_samples(path, kept_rows, state.z.cols());
+    if (file.exists(kKeptDataset)) {
+        // Earlier versions stored the kept samples inside the checkpoint.
+        const std::vector<std::int64_t> shape = file.shape(kKeptDataset);
+        if (shape.size() != 2 || (shape[0] > 0 && shape[1] != state.z.cols())) {
+            throw Error(describe("cannot resume from", path, "its kept samples do not match its chains",
+                                 "start the run again without --resume"));
+        }
+        state.kept_rows = shape[0];
+    } else {
+        state.kept_rows = read_count(file, "kept_rows");
+        // The file's size bounds the rows before any are read, so that a damaged count in the
+        // checkpoint is reported as such. The product is taken in double, which cannot overflow.
+        const std::string samples = langevin_sample_file(path);
+        const double needed = static_cast<double>(state.kept_rows) * static_cast<double>(state.z.cols()) * sizeof(double);
+        struct stat status {};
+        if (state.kept_rows > 0 && stat(samples.c_str(), &status) != 0) {
+            throw Error(describe("cannot resume from", path, "its sample file " + quote(samples) + " cannot be read: " +
+                                                             std::strerror(errno),
+                                 "keep the .samples file next to the checkpoint, or start again without --resume"));
+        }
+        if (state.kept_rows > 0 && needed > static_cast<double>(status.st_size)) {
+            throw_short_sample_file(path, samples, static_cast<std::int64_t>(status.st_size), format_number(needed));
+        }
     }
 
     RowMatrix halves = file.read_matrix(std::string(kGroup) + "/streams");
@@ -197,6 +228,36 @@ LangevinState read_langevin_checkpoint(const std::string& path, const Checkpoint
         state.streams.push_back(stream);
     }
     return state;
+}
+
+void read_langevin_kept_rows(const std::string& path, std::int64_t first, RowMatrix& rows) {
+    if (rows.size() == 0) return;
+    if (Hdf5Reader file(path); file.exists(kKeptDataset)) {
+        file.read_rows(kKeptDataset, first, rows.rows(), rows.data());
+        return;
+    }
+    const std::string samples = langevin_sample_file(path);
+    const int fd = open(samples.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        throw Error(describe("cannot resume from", path, "its sample file " + quote(samples) + " cannot be read: " +
+                                                         std::strerror(errno),
+                             "keep the .samples file next to the checkpoint, or start again without --resume"));
+    }
+    const std::size_t bytes = static_cast<std::size_t>(rows.size()) * sizeof(double);
+    const off_t offset = static_cast<off_t>(first) * static_cast<off_t>(rows.cols()) * static_cast<off_t>(sizeof(double));
+    auto* data = reinterpret_cast<char*>(rows.data());
+    std::size_t got = 0;
+    while (got < bytes) {
+        const ssize_t count = pread(fd, data + got, bytes - got, offset + static_cast<off_t>(got));
+        if (count < 0 && errno == EINTR) continue;
+        if (count <= 0) break;
+        got += static_cast<std::size_t>(count);
+    }
+    close(fd);
+    if (got != bytes) {
+        throw_short_sample_file(path, samples, static_cast<std::int64_t>(offset) + static_cast<std::int64_t>(got),
+                                std::to_string(static_cast<std::int64_t>(offset) + static_cast<std::int64_t>(bytes)));
+    }
 }
 
 void remove_finished_langevin_checkpoint(const std::string& path, bool written, const std::string& resume) {

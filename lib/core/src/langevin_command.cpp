@@ -1,5 +1,10 @@
 #include "scorekit/langevin_command.hpp"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
 #include "langevin_checkpoint.hpp"
 
 #include "scorekit/atomic_file.hpp"
@@ -14,37 +19,149 @@
 namespace scorekit {
 namespace {
 
-// `shard_description` names the chains of a shard ("" for a whole run). Text outputs carry it as
-// a first comment line, which merge-shards.py reads to check the order of text shards.
-void write_samples(const LangevinCommandOptions& o, const std::string& output, const LangevinOptions& sampler,
-                   const LangevinResult& result, ShardSpec shard, std::int64_t total_chains,
-                   const std::string& shard_description) {
-    PointLocation location = locate_points(output, "/samples", true);
-    if (!location.hdf5) {
-        write_points(output, result.samples, {}, shard_description);
-        return;
+// Rows of HDF5 output buffered before they are written: about 4 MiB, so that most writes
+// cover whole chunks (of up to 1 MiB) and few chunks are read back, checksummed and written twice.
+constexpr std::int64_t kBufferValues = std::int64_t(1) << 19;
+
+// The samples output, written in row order as the sampler keeps them: an HDF5 dataset created
+// at its full size and filled in place, or text rows. A file appears under its name only on
+// commit. Rows sent to standard output stay there when the run fails later.
+class SampleOutput {
+public:
+    // `shard_description` names the chains of a shard ("" for a whole run). Text outputs carry it
+    // as a first comment line, which merge-shards.py reads to check the order of text shards.
+    SampleOutput(const std::string& output, std::int64_t rows, Eigen::Index columns, std::string shard_description)
+        : output_(output), location_(locate_points(output, "/samples", true)), rows_(rows), columns_(columns),
+          shard_description_(std::move(shard_description)) {}
+
+    ~SampleOutput() {
+        if (stream_ && stream_ != stdout) std::fclose(stream_);
     }
-    Hdf5Writer file(location.path);
-    file.write_matrix(location.dataset, result.samples);
-    const std::string& d = location.dataset;
-    file.write_attribute(d, "method", to_string(sampler.method));
-    file.write_attribute(d, "model", o.model);
-    file.write_attribute(d, "chains", static_cast<std::int64_t>(sampler.chains));
-    file.write_attribute(d, "steps", static_cast<std::int64_t>(sampler.steps));
-    file.write_attribute(d, "step_size", sampler.step_size);
-    file.write_attribute(d, "burn_in", static_cast<std::int64_t>(sampler.burn_in));
-    file.write_attribute(d, "thin", static_cast<std::int64_t>(sampler.thin));
-    file.write_attribute(d, "kept_per_chain", static_cast<std::int64_t>(result.kept_per_chain));
-    file.write_attribute(d, "row_order", std::string("kept step major: row = k * chains + chain"));
-    if (shard.count > 1) {
-        file.write_attribute(d, "shard", std::to_string(shard.index) + "/" + std::to_string(shard.count));
-        file.write_attribute(d, "first_chain", static_cast<std::int64_t>(sampler.first_chain));
-        file.write_attribute(d, "total_chains", total_chains);
+    SampleOutput(const SampleOutput&) = delete;
+    SampleOutput& operator=(const SampleOutput&) = delete;
+
+    // Writes the next rows of the output; the first call creates it.
+    void write(const RowMatrix& rows) {
+        if (location_.hdf5) {
+            write_hdf5(rows);
+        } else {
+            write_text(rows);
+        }
     }
-    if (sampler.method == LangevinMethod::mala) file.write_attribute(d, "acceptance_rate", result.acceptance_rate());
-    if (!result.levels.empty()) file.write_vector(d + "_noise_levels", result.levels);
-    file.commit();
-}
+
+    // Writes the rows still buffered, the settings as attributes of the HDF5 dataset, and renames
+    // the file to its name.
+    void commit(const LangevinCommandOptions& o, const LangevinOptions& sampler, const LangevinResult& result,
+                ShardSpec shard, std::int64_t total_chains) {
+        if (location_.hdf5) flush_hdf5();
+        if (written_ != rows_) {
+            throw Error(describe("cannot write", output_, std::to_string(written_) + " of " + std::to_string(rows_) +
+                                                              " rows were kept"));
+        }
+        if (!location_.hdf5) {
+            finish_text();
+            return;
+        }
+        write_attributes(*hdf5_, location_.dataset, o, sampler, result, shard, total_chains);
+        hdf5_->commit();
+    }
+
+private:
+    void write_hdf5(const RowMatrix& rows) {
+        if (!hdf5_) {
+            hdf5_ = std::make_unique<Hdf5Writer>(location_.path);
+            hdf5_->create_array(location_.dataset, {rows_, static_cast<std::int64_t>(columns_)});
+            buffer_.resize(std::max<std::int64_t>(1, kBufferValues / std::max<Eigen::Index>(columns_, 1)), columns_);
+        }
+        for (Eigen::Index done = 0; done < rows.rows();) {
+            const Eigen::Index count = std::min(rows.rows() - done, buffer_.rows() - buffered_);
+            buffer_.middleRows(buffered_, count) = rows.middleRows(done, count);
+            buffered_ += count;
+            done += count;
+            if (buffered_ == buffer_.rows()) flush_hdf5();
+        }
+    }
+
+    void flush_hdf5() {
+        if (buffered_ == 0) return;
+        hdf5_->write_rows(location_.dataset, written_, buffered_, buffer_.data());
+        written_ += buffered_;
+        buffered_ = 0;
+    }
+
+    void write_text(const RowMatrix& rows) {
+        if (!stream_) open_text();
+        write_text_rows(stream_, rows);
+        written_ += rows.rows();
+        check_text_stream();
+    }
+
+    void open_text() {
+        if (output_ == "-") {
+            stream_ = stdout;
+        } else {
+            file_ = std::make_unique<AtomicFile>(output_);
+            stream_ = std::fopen(file_->temporary_path().c_str(), "w");
+            if (!stream_) throw Error(describe("cannot write", output_, std::strerror(errno), "check the directory"));
+        }
+        if (!shard_description_.empty()) std::fprintf(stream_, "# %s\n", shard_description_.c_str());
+    }
+
+    // Throws Error after a failed write, so that a full disk ends the run at once.
+    void check_text_stream() {
+        if (!std::ferror(stream_)) return;
+        if (stream_ == stdout) check_output_pipe_open();
+        throw Error(describe("cannot write", stream_ == stdout ? std::string("standard output") : output_,
+                             std::strerror(errno), "check free disk space"));
+    }
+
+    void finish_text() {
+        if (stream_ == stdout) {
+            if (std::fflush(stdout) != 0) check_text_stream();
+            return;
+        }
+        const bool failed = std::ferror(stream_) != 0;
+        const bool closed = std::fclose(stream_) == 0;
+        stream_ = nullptr;
+        if (failed || !closed) {
+            throw Error(describe("cannot write", output_, std::strerror(errno), "check free disk space"));
+        }
+        file_->commit();
+    }
+
+    static void write_attributes(Hdf5Writer& file, const std::string& d, const LangevinCommandOptions& o,
+                                 const LangevinOptions& sampler, const LangevinResult& result, ShardSpec shard,
+                                 std::int64_t total_chains) {
+        file.write_attribute(d, "method", to_string(sampler.method));
+        file.write_attribute(d, "model", o.model);
+        file.write_attribute(d, "chains", static_cast<std::int64_t>(sampler.chains));
+        file.write_attribute(d, "steps", static_cast<std::int64_t>(sampler.steps));
+        file.write_attribute(d, "step_size", sampler.step_size);
+        file.write_attribute(d, "burn_in", static_cast<std::int64_t>(sampler.burn_in));
+        file.write_attribute(d, "thin", static_cast<std::int64_t>(sampler.thin));
+        file.write_attribute(d, "kept_per_chain", static_cast<std::int64_t>(result.kept_per_chain));
+        file.write_attribute(d, "row_order", std::string("kept step major: row = k * chains + chain"));
+        if (shard.count > 1) {
+            file.write_attribute(d, "shard", std::to_string(shard.index) + "/" + std::to_string(shard.count));
+            file.write_attribute(d, "first_chain", static_cast<std::int64_t>(sampler.first_chain));
+            file.write_attribute(d, "total_chains", total_chains);
+        }
+        if (sampler.method == LangevinMethod::mala) file.write_attribute(d, "acceptance_rate", result.acceptance_rate());
+        if (!result.levels.empty()) file.write_vector(d + "_noise_levels", result.levels);
+    }
+
+    std::string output_;
+    PointLocation location_;
+    std::int64_t rows_;
+    Eigen::Index columns_;
+    std::string shard_description_;
+    std::int64_t written_ = 0;  // rows written to the file or stream
+    std::unique_ptr<Hdf5Writer> hdf5_;
+    RowMatrix buffer_;
+    Eigen::Index buffered_ = 0;
+    std::unique_ptr<AtomicFile> file_;
+    std::FILE* stream_ = nullptr;
+};
 
 // The options and data that decide the samples, for comparing a checkpoint with the run. The
 // values appear in mismatch messages, so unset options read as what they stand for.
@@ -152,16 +269,18 @@ void run_langevin(const LangevinCommandOptions& options) {
     }
     const std::string checkpoint = checkpoint_path(o, output);
     bool written = false;
-    // Rows of the checkpoint's sample file that need not be written again: those of the
-    // checkpoint resumed from, when it is the one that this run writes.
-    std::int64_t sample_rows = checkpoint == o.resume ? static_cast<std::int64_t>(resumed.kept.rows()) : 0;
+    std::unique_ptr<LangevinSampleWriter> kept_samples;
     if (!checkpoint.empty()) {
         check_distinct_files({{"--checkpoint", checkpoint}, {"--output", output}}, {{"--model", o.model}, {"--init", o.init}});
         check_output_writable(checkpoint, "--checkpoint");
         catch_interrupts();
+        // Rows of the checkpoint's sample file that need not be written again: those of the
+        // checkpoint resumed from, when it is the one that this run writes.
+        const std::int64_t valid_rows = checkpoint == o.resume ? resumed.kept_rows : 0;
+        kept_samples = std::make_unique<LangevinSampleWriter>(checkpoint, valid_rows, model->dim());
         checkpointing.every = o.checkpoint_every;
         checkpointing.save = [&](const LangevinState& state, bool interrupted) {
-            write_langevin_checkpoint(checkpoint, settings, state, sample_rows);
+            write_langevin_checkpoint(checkpoint, settings, state, *kept_samples);
             written = true;
             if (!interrupted) return;
             throw Interrupted(describe_at("sampling interrupted", "after step " + std::to_string(state.step) + " of " +
@@ -169,19 +288,39 @@ void run_langevin(const LangevinCommandOptions& options) {
                                           "checkpoint written to " + checkpoint, "continue with --resume " + checkpoint));
         };
     }
+    if (!o.resume.empty()) {
+        checkpointing.read_kept = [&](std::int64_t first, RowMatrix& rows) { read_langevin_kept_rows(o.resume, first, rows); };
+    }
+
+    // The samples go to the output as they are kept, and to the checkpoint's sample file unless
+    // they are the last step's, which no checkpoint follows. That file then contains the rows
+    // that the next checkpoint records, so that a checkpoint only flushes it.
+    std::unique_ptr<SampleOutput> samples;
+    auto on_kept = [&](const KeptRows& rows) {
+        if (!samples) {
+            samples = std::make_unique<SampleOutput>(output, kept_per_chain(sampler) * sampler.chains, model->dim(),
+                                                     shard_description);
+        }
+        samples->write(rows.x);
+        const std::int64_t end = rows.first_row + rows.z.rows();
+        if (!kept_samples || rows.last_step || end <= kept_samples->rows()) return;
+        kept_samples->append(rows.z.bottomRows(end - kept_samples->rows()));
+    };
 
     Progress progress("sampling", static_cast<std::uint64_t>(total));
     progress.update(static_cast<std::uint64_t>(resumed.step));
     LangevinResult result = sample_langevin(
-        *model, sampler, initial, [&](std::int64_t done, std::int64_t) { progress.update(done); }, checkpointing);
+        *model, sampler, initial, [&](std::int64_t done, std::int64_t) { progress.update(done); }, checkpointing,
+        on_kept);
     progress.finish();
     if (sampler.method == LangevinMethod::mala) {
         log_info("MALA acceptance rate " + format_number(result.acceptance_rate()) + " (" +
                  std::to_string(result.accepted) + " of " + std::to_string(result.proposals) + " proposals)");
     }
-    write_samples(o, output, sampler, result, shard, total_chains, shard_description);
+    samples->commit(o, sampler, result, shard, total_chains);
+    kept_samples.reset();
     remove_finished_langevin_checkpoint(checkpoint, written, o.resume);
-    log_summary(std::to_string(result.samples.rows()) + " samples");
+    log_summary(std::to_string(kept_per_chain(sampler) * sampler.chains) + " samples");
 }
 
 }  // namespace scorekit

@@ -40,10 +40,15 @@ struct LangevinOptions {
     std::uint64_t seed = 0;
     std::uint64_t first_chain = 0;  // index of the first chain, for sharded runs
     int threads = 1;
+    // Chains whose scores and proposals are evaluated together; 0 picks about 2^17 values per
+    // block. Samples do not depend on it, but the working memory grows with it.
+    std::int64_t block_chains = 0;
 };
 
 struct LangevinResult {
-    RowMatrix samples;            // [kept * chains, D], data coordinates, grouped by kept step
+    // [kept * chains, D], data coordinates, grouped by kept step; empty when the samples went to
+    // a KeptRowsCallback instead.
+    RowMatrix samples;
     std::int64_t kept_per_chain = 0;
     std::int64_t proposals = 0;   // MALA only
     std::int64_t accepted = 0;    // MALA only
@@ -54,13 +59,27 @@ struct LangevinResult {
 // Called after each step with (steps done, total steps); used for progress reporting.
 using StepCallback = std::function<void(std::int64_t, std::int64_t)>;
 
+// A block of kept samples: rows [first_row, first_row + x.rows()) of the output, whose row
+// k * chains + c is chain c at its k-th kept state.
+struct KeptRows {
+    std::int64_t first_row = 0;
+    const RowMatrix& z;       // standardised coordinates, as checkpoints store them
+    const RowMatrix& x;       // data coordinates, as written to the output
+    bool resumed = false;     // rows kept before the checkpoint resumed from, read back
+    bool last_step = false;   // rows of the last step, after which no checkpoint is saved
+};
+
+// Receives the kept samples in row order as the sampler produces them.
+using KeptRowsCallback = std::function<void(const KeptRows&)>;
+
 // A run's state between two steps, for checkpoints: a run continued from it gives the samples
-// of an uninterrupted run.
+// of an uninterrupted run. The samples kept so far are not part of it: the caller receives them
+// through a KeptRowsCallback and stores them beside the state.
 struct LangevinState {
     std::int64_t step = 0;             // steps done (annealed: over all levels)
     RowMatrix z;                       // positions [chains, D], standardised coordinates
     std::vector<Rng::State> streams;   // each chain's random stream
-    RowMatrix kept;                    // samples kept so far, standardised coordinates
+    std::int64_t kept_rows = 0;        // rows of samples kept so far
     std::int64_t proposals = 0, accepted = 0;  // MALA
     double divergence_bound = 0;       // set from the initial positions
 };
@@ -71,9 +90,17 @@ struct LangevinState {
 // with a message naming the checkpoint. No state is saved after the last step.
 struct LangevinCheckpointing {
     const LangevinState* resume = nullptr;  // continue from this state
+    // Reads rows [first, first + rows.rows()) of the samples kept before `resume`, in
+    // standardised coordinates; needed when resume->kept_rows > 0.
+    std::function<void(std::int64_t first, RowMatrix& rows)> read_kept;
     std::int64_t every = 0;
     std::function<void(const LangevinState&, bool interrupted)> save;
 };
+
+// Returns the states that each chain keeps: every thin-th step after burn-in (ULA, MALA), or
+// the final state alone for thin = 0 and annealed sampling. Expects options that sample_langevin
+// accepts.
+std::int64_t kept_per_chain(const LangevinOptions& options);
 
 // Throws Error when `model` lacks what the method of `o` needs: a log-density for MALA, noise
 // levels for annealed sampling without o.levels. `model_name` names the model in the message.
@@ -82,10 +109,14 @@ void check_method_support(const ScoreModel& model, const LangevinOptions& o, con
 
 // Runs the sampler. `initial` [chains, D] in data coordinates, or empty to draw the starting
 // points from N(0, sigma_max^2 I) in standardised coordinates (sigma_max: the largest level, or
-// 1 when the model has none). Throws UsageError for inconsistent options and Error when the
-// model lacks what the method needs (log p for MALA, noise levels for annealed).
+// 1 when the model has none). Kept samples go to `on_kept` as they are produced, those of a
+// resumed checkpoint first; without it they are collected in LangevinResult::samples. Memory
+// is then the chains' state (positions, scores, random streams) plus one block of chains, not
+// the kept samples. Throws UsageError for inconsistent options and Error when the model lacks
+// what the method needs (log p for MALA, noise levels for annealed).
 LangevinResult sample_langevin(const ScoreModel& model, const LangevinOptions& options, const RowMatrix& initial,
-                            const StepCallback& on_step = {}, const LangevinCheckpointing& checkpointing = {});
+                            const StepCallback& on_step = {}, const LangevinCheckpointing& checkpointing = {},
+                            const KeptRowsCallback& on_kept = {});
 
 // log of the MALA acceptance ratio for a move x -> y with scores sx, sy and log-densities
 // lpx, lpy: log p(y) - log p(x) + log q(x | y) - log q(y | x), q(y | x) = N(y; x + eps s(x), 2 eps I).
