@@ -63,6 +63,29 @@ const std::string kFailed = "failed\t";
 
 bool is_failure(const std::string& text) { return text.compare(0, kFailed.size(), kFailed) == 0; }
 
+// The error "failed\tRANK\tMESSAGE" that a failed rank posted, as this rank reports it.
+Error failure_error(const std::string& failure) {
+    const std::size_t tab = failure.find('\t', kFailed.size());
+    return Error("data-parallel rank " + failure.substr(kFailed.size(), tab - kFailed.size()) +
+                 " failed before training: " + failure.substr(tab + 1));
+}
+
+// The failure that another rank posted to `store` (see report_failure), or "" when none did.
+// Waits for no key and never throws.
+std::string posted_failure(c10d::Store* store, int world_size, int self) noexcept {
+    if (!store) return "";
+    try {
+        for (int rank = 0; rank < world_size; ++rank) {
+            const std::string key = "scorekit/config/" + std::to_string(rank);
+            if (rank == self || !store->check({key})) continue;
+            const std::string value = text_of(store->get(key));
+            if (is_failure(value)) return value;
+        }
+    } catch (...) {
+    }
+    return "";
+}
+
 }  // namespace
 
 struct DataParallel::Group {
@@ -109,6 +132,11 @@ DataParallel::DataParallel(const DataParallelPlacement& placement, std::chrono::
         group_->process_group = c10::make_intrusive<c10d::ProcessGroupGloo>(group_->store, placement.rank,
                                                                             placement.world_size, options);
     } catch (const std::exception& e) {
+        // A rank that fails right after it joined posts its error and exits, which can close
+        // its Gloo connections while this rank is still setting up its own. That error is the cause.
+        const std::string failure = posted_failure(group_->store.get(), placement.world_size, placement.rank);
+        if (!failure.empty()) throw failure_error(failure);
+
         const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
         std::string reason = message_of(e);
         std::string hint = "check that every rank started and sees this file";
@@ -154,12 +182,8 @@ void DataParallel::check_same_config(const std::string& config) {
         throw Error(describe("cannot compare the options of the data-parallel ranks", placement_.rendezvous,
                              message_of(e), "check the logs of the other ranks"));
     }
-    if (is_failure(verdict)) {
-        // "failed\tRANK\tMESSAGE": the failed rank printed MESSAGE itself; name it here too.
-        const std::size_t tab = verdict.find('\t', kFailed.size());
-        throw Error("data-parallel rank " + verdict.substr(kFailed.size(), tab - kFailed.size()) +
-                    " failed before training: " + verdict.substr(tab + 1));
-    }
+    // The failed rank printed its message itself; the others name it here too.
+    if (is_failure(verdict)) throw failure_error(verdict);
     if (!verdict.empty()) {
         throw Error(describe("options or data differ between data-parallel ranks", verdict.substr(0, verdict.find(':')),
                              verdict.substr(verdict.find(':') + 2),
