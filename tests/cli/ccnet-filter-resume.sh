@@ -49,7 +49,7 @@ hold() {
     holder=$!
 }
 wait_opened() {
-    for _ in $(seq 600); do [ -e "$WORK/opened" ] && return 0; sleep 0.05; done
+    for _ in $(seq 2400); do [ -e "$WORK/opened" ] && return 0; sleep 0.05; done
     fail "$1: mine never opened the pipe"
 }
 

@@ -39,7 +39,9 @@ open(sys.argv[2] + ".ready", "w").close()
 open(sys.argv[2]).read()
 ' "$WORK/locked.h5" "$WORK/release" &
 writer=$!
-for _ in $(seq 200); do [ -e "$WORK/release.ready" ] && break; sleep 0.05; done
+# h5py takes seconds to import on a loaded machine, so the wait allows up to 120 s.
+for _ in $(seq 2400); do [ -e "$WORK/release.ready" ] && break; sleep 0.05; done
+[ -e "$WORK/release.ready" ] || fail "locked input: the h5py writer did not open the file within 120 s"
 run_case "locked input" 1 'cannot read HDF5 file ".*locked\.h5": another process has it open for writing' -- \
     "$ME" -m "$gauss" "$WORK/locked.h5:/samples"
 expect_one_line_error "locked input"

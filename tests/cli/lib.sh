@@ -76,13 +76,15 @@ expect_one_line_error() {
     [ "$lines" -eq 1 ] || fail "$name: expected one stderr line, got $lines: $(head -c 400 "$WORK/err")"
 }
 
-# signal_when SIGNAL PID TEST...: runs the test command TEST every 0.05 s, for up to 30 s, until
+# signal_when SIGNAL PID TEST...: runs the test command TEST every 0.05 s, for up to 120 s, until
 # it succeeds, then sends SIGNAL to the background job PID and waits for it. Sets `status` to the
-# job's exit status.
+# job's exit status. The limit is generous, so that a machine loaded by a parallel ctest and
+# other builds does not reach it before the state it waits for.
 signal_when() {
-    local signal=$1 pid=$2
+    local signal=$1 pid=$2 reached=0
     shift 2
-    for _ in $(seq 600); do "$@" && break; sleep 0.05; done
+    for _ in $(seq 2400); do "$@" && { reached=1; break; }; sleep 0.05; done
+    [ $reached = 1 ] || echo "signal_when: '$*' did not hold within 120 s; sending SIG$signal anyway" >&2
     kill "-$signal" "$pid"
     wait "$pid"
     status=$?
