@@ -196,6 +196,22 @@ run_case "shard 1/2" 0 'shard 1/2: chains \[2, 5\) of 5' -- "$L" -m 'gaussian:me
     --seed 3 --shard 1/2
 [ "$(head -n 1 "$WORK/out")" = "# shard 1/2: chains [2, 5) of 5" ] || fail "shard 1/2: first line is not the shard comment"
 tail -n 3 "$WORK/all.tsv" | cmp -s - <(grep -v '^#' "$WORK/out") || fail "shard 1/2: rows differ from chains 2-4 of the whole run"
+# With --init from HDF5, a shard reads only its own initial points: the same rows as from text,
+# while a NaN in chain 1's point (shard 0/2) stops only shard 0/2, naming the row in the whole table.
+printf '0.5\n-1\n2\n0.25\n-0.75\n' > "$WORK/init5.txt"
+/usr/bin/python3 -c 'import h5py, numpy as np, sys
+points = np.loadtxt(sys.argv[1]).reshape(-1, 1)
+points[1, 0] = np.nan
+h5py.File(sys.argv[2], "w")["points"] = points' "$WORK/init5.txt" "$WORK/init5.h5" || fail "init shard: cannot write init5.h5"
+run_case "init shard text" 0 'shard 1/2: chains \[2, 5\) of 5' -- "$L" -m 'gaussian:mean=0;cov=1' --init "$WORK/init5.txt" \
+    --steps 10 --seed 3 --shard 1/2
+cp "$WORK/out" "$WORK/init-text.tsv"
+run_case "init shard hdf5" 0 'shard 1/2: chains \[2, 5\) of 5' -- "$L" -m 'gaussian:mean=0;cov=1' --init "$WORK/init5.h5" \
+    --steps 10 --seed 3 --shard 1/2
+cmp -s "$WORK/init-text.tsv" "$WORK/out" || fail "init shard hdf5: rows differ from those with the text init"
+run_case "init shard with NaN" 1 'init5.h5 row 1, column 0 \(from 0\)": value nan is not finite' -- \
+    "$L" -m 'gaussian:mean=0;cov=1' --init "$WORK/init5.h5" --steps 10 --seed 3 --shard 0/2
+expect_one_line_error "init shard with NaN"
 run_case "negative checkpoint interval" 2 'invalid --checkpoint-every "-1": must be a whole number of at least 0' -- \
     "$L" -m 'gaussian:mean=0;cov=1' --checkpoint-every -1
 expect_one_line_error "negative checkpoint interval"

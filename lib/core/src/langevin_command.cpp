@@ -223,29 +223,36 @@ void run_langevin(const LangevinCommandOptions& options) {
     // Initial points of the wrong width are rejected only against a known dimension.
     model->require_dimension(o.model);
     RowMatrix initial;
-    if (!o.init.empty()) {
-        initial = read_points(o.init, model->dim()).values;
-        if (initial.rows() != sampler.chains) {
-            log_info("using " + std::to_string(initial.rows()) + " chains, one per initial point in " + o.init);
-            sampler.chains = initial.rows();
-        }
-    }
-
     // A shard runs a contiguous block of chains. Chain c draws from the stream (seed, c) wherever
-    // it runs, so the shards' chains are exactly those of the single run.
-    const std::int64_t total_chains = sampler.chains;
-    const std::string output = shard_output_path(o.common.output, shard, shard_from_array);
-    std::string shard_description;
-    if (shard.count > 1) {
+    // it runs, so the shards' chains are exactly those of the single run. With --init, a shard
+    // reads only its own rows of an HDF5 dataset.
+    auto shard_block = [&](std::int64_t total_chains) {
+        if (shard.count == 1) return RowBlock{0, total_chains, total_chains};
         const ShardRange range = shard_range(total_chains, shard);
         if (range.end == range.begin) {
             throw UsageError(describe("invalid shard", std::to_string(shard.index) + "/" + std::to_string(shard.count),
                                       "it gets none of the " + std::to_string(total_chains) + " chains",
                                       "use at most as many shards as chains"));
         }
+        return RowBlock{range.begin, range.end, total_chains};
+    };
+    RowBlock block;
+    if (!o.init.empty()) {
+        initial = read_point_block(o.init, shard_block, block, model->dim()).values;
+        if (block.total != sampler.chains) {
+            log_info("using " + std::to_string(block.total) + " chains, one per initial point in " + o.init);
+        }
+    } else {
+        block = shard_block(sampler.chains);
+    }
+
+    const std::int64_t total_chains = block.total;
+    const std::string output = shard_output_path(o.common.output, shard, shard_from_array);
+    std::string shard_description;
+    sampler.chains = block.end - block.begin;
+    if (shard.count > 1) {
+        const ShardRange range{block.begin, block.end};
         sampler.first_chain = static_cast<std::uint64_t>(range.begin);
-        sampler.chains = range.end - range.begin;
-        if (initial.rows() > 0) initial = RowMatrix(initial.middleRows(range.begin, sampler.chains));
         shard_description = "shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) +
                             ": chains [" + std::to_string(range.begin) + ", " + std::to_string(range.end) +
                             ") of " + std::to_string(total_chains);
