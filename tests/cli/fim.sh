@@ -201,9 +201,9 @@ run_case "shard with top-k" 2 'invalid shard "0/3": .*need the whole matrix' -- 
 expect_one_line_error "shard with top-k"
 run_case "more shards than inputs" 2 'invalid shard "0/11": there are only 10 inputs' -- "$FIM" -m "$AX/tanh.pt" \
     -i "$AX/inputs.tsv" -e exact --shard 0/11
-# A shard reads only its own rows of HDF5 inputs and labels: the same matrices as from text, while
-# the NaN in row 9, which belongs to shard 2/3 (inputs [6, 10)), stops only that shard, with the
-# row counted in the whole table. Labels of another length stop every shard, also shard 0/3,
+# A shard reads only its own rows of HDF5 inputs and labels, and gets the same matrices as from
+# text. The NaN in row 9 belongs to shard 2/3 (inputs [6, 10)), so it stops only that shard, with
+# the row counted in the whole table. Labels of another length stop every shard, also shard 0/3,
 # whose own rows all have labels.
 "$PYTHON" - "$AX/labelled.tsv" "$WORK/shard_inputs.h5" <<'PY' || fail "shard inputs: cannot write the HDF5 fixture"
 import sys, h5py, numpy as np

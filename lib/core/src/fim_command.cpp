@@ -129,10 +129,10 @@ Labels read_labels(const std::string& spec, const std::string& inputs_spec, cons
     }
 }
 
-// Inputs, and labels from --labels (a point set, or "last" for the inputs' last column, which in
-// a scikit-learn CSV file is its target column): all of them, or the contiguous block of `shard`
-// when --shard or a SLURM array splits them. A shard reads only its own rows of HDF5 inputs and
-// labels. `block` receives the rows read and the number of inputs in the whole table.
+// Reads the inputs and the labels of --labels, which names a point set or "last" for the inputs'
+// last column (a scikit-learn CSV file's target column). With --shard or a SLURM array, only the
+// contiguous block of `shard` is kept, and only those rows of HDF5 files are read. `block`
+// receives the rows read and the number of inputs in the whole table.
 void read_data(const FimOptions& o, ShardSpec shard, RowMatrix& inputs, Labels& labels, RowBlock& block) {
     if (o.input.empty()) return;
     auto choose = [&](std::int64_t total) {

@@ -71,7 +71,7 @@ Error failure_error(const std::string& failure) {
 }
 
 // The failure that another rank posted to `store` (see report_failure), or "" when none did.
-// Waits for no key and never throws.
+// Reads only keys that Store::check finds, so it does not wait, and it catches every exception.
 std::string posted_failure(c10d::Store* store, int world_size, int self) noexcept {
     if (!store) return "";
     try {

@@ -12,7 +12,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "scorekit/atomic_file.hpp"
+#include "scorekit/text/shard.hpp"
 #include "scorekit/error.hpp"
 #include "scorekit/log.hpp"
 #include "scorekit/signals.hpp"
@@ -175,14 +175,8 @@ void write_resume_state(const std::string& path, const MineResumeState& state) {
     text += "damaged_files\t" + std::to_string(state.damaged_files) + "\n";
     if (state.committing) text += "committing\n";
     text += "end\n";
-    // AtomicFile flushes the data before the rename, so a crash leaves the old state or the new one.
-    AtomicFile file(path);
-    std::FILE* out = std::fopen(file.temporary_path().c_str(), "wb");
-    if (!out) throw Error(describe("cannot write resume state", path, std::strerror(errno), "check the directory"));
-    bool written = std::fwrite(text.data(), 1, text.size(), out) == text.size();
-    written = std::fclose(out) == 0 && written;
-    if (!written) throw Error(describe("cannot write resume state", path, std::strerror(errno), "check free disk space"));
-    file.commit();
+    // The data is flushed before the rename (AtomicFile), so a crash leaves the old state or the new one.
+    write_file_atomically(path, text);
 }
 
 std::string fingerprint_difference(const Fingerprint& recorded, const Fingerprint& current) {

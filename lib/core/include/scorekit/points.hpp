@@ -91,8 +91,8 @@ using RowBlockChoice = std::function<RowBlock(std::int64_t total)>;
 
 // Reads the rows of the point set that `choose` picks, with the checks and messages of
 // read_points (row numbers in messages count in the whole table). An HDF5 dataset is read only
-// in the chosen rows; text is parsed whole, because its row count is known only at its end, and
-// then cut. `block` receives the chosen rows and the table's row count.
+// in the chosen rows. Text is parsed whole and then cut, because its row count is known only at
+// its end. `block` receives the chosen rows and the table's row count.
 PointSet read_point_block(const std::string& spec, const RowBlockChoice& choose, RowBlock& block,
                           int expected_dim = 0, const std::string& layout = "");
 
